@@ -1,0 +1,76 @@
+// Package testenv gives tests the external services they need (PostgreSQL,
+// Redis, Chromium) or skips them with a message naming the variable that
+// enables them.
+//
+// A test that needs a service calls the matching helper first. When the
+// service is not configured the test is skipped, unless
+// RAMPART_REQUIRE_INTEGRATION=1 is set (as CI does), in which case it fails:
+// CI must never go green by skipping what it was meant to run.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Environment variables read by this package.
+const (
+	// EnvRequire, set to 1, turns every skip for a missing service into a failure.
+	EnvRequire = "RAMPART_REQUIRE_INTEGRATION"
+	// EnvPostgres holds a PostgreSQL DSN, e.g.
+	// postgres://rampart:rampart@127.0.0.1:5432/rampart?sslmode=disable.
+	EnvPostgres = "RAMPART_TEST_POSTGRES_DSN"
+	// EnvRedis holds a Redis address, e.g. 127.0.0.1:6379.
+	EnvRedis = "RAMPART_TEST_REDIS_ADDR"
+	// EnvChromium holds the path of a Chromium binary, e.g. /usr/bin/chromium.
+	// When it is empty, Chromium looks for chromium on PATH.
+	EnvChromium = "RAMPART_TEST_CHROMIUM"
+)
+
+// Required reports whether integration tests must run rather than skip.
+func Required() bool { return os.Getenv(EnvRequire) == "1" }
+
+func missing(t testing.TB, what, env string) {
+	t.Helper()
+	msg := what + " not configured: set " + env + " to run this test (scripts/services.sh starts one locally)"
+	if Required() {
+		t.Fatal(msg + " [" + EnvRequire + "=1 forbids skipping]")
+	}
+	t.Skip(msg)
+}
+
+// PostgresDSN returns the DSN of the test PostgreSQL server, or skips the test.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvPostgres)
+	if dsn == "" {
+		missing(t, "PostgreSQL", EnvPostgres)
+	}
+	return dsn
+}
+
+// RedisAddr returns the host:port of the test Redis server, or skips the test.
+func RedisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv(EnvRedis)
+	if addr == "" {
+		missing(t, "Redis", EnvRedis)
+	}
+	return addr
+}
+
+// Chromium returns the path of a Chromium binary, or skips the test.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(EnvChromium); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missing(t, "Chromium", EnvChromium)
+	return ""
+}
