@@ -1,0 +1,28 @@
+module github.com/deployedworks/rampart/bench
+
+go 1.26
+
+replace github.com/deployedworks/rampart => ../
+
+require (
+	github.com/alexedwards/scs/v2 v2.9.0
+	github.com/deployedworks/rampart v0.0.0-00010101000000-000000000000
+	github.com/didip/tollbooth/v7 v7.0.2
+	github.com/go-chi/httprate v0.16.1
+	github.com/gorilla/csrf v1.7.3
+	github.com/gorilla/sessions v1.4.0
+	github.com/sethvargo/go-limiter v0.7.1
+	github.com/stretchr/testify v1.12.1
+	github.com/ulule/limiter/v3 v3.11.2
+	github.com/unrolled/secure v1.17.0
+)
+
+require (
+	github.com/go-pkgz/expirable-cache/v3 v3.0.0 // indirect
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/klauspost/cpuid/v2 v2.2.10 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/zeebo/xxh3 v1.0.2 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
