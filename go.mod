@@ -1,6 +1,6 @@
 module github.com/deployedworks/rampart
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/alexedwards/argon2id v1.0.0

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starts throwaway PostgreSQL and Redis servers on loopback for Rampart's
+# integration tests, and prints the environment that enables those tests.
+#
+#   scripts/services.sh install   # apt-get the servers (Debian/Ubuntu, as root)
+#   eval "$(scripts/services.sh start)"
+#   go test ./...
+#   scripts/services.sh stop
+#
+# The servers keep their data under $RAMPART_SERVICES_DIR (default
+# /tmp/rampart-services) and listen on 127.0.0.1 only, on ports that do not
+# clash with servers you may already run (PostgreSQL 55432, Redis 56379).
+set -euo pipefail
+
+dir=${RAMPART_SERVICES_DIR:-/tmp/rampart-services}
+pg_port=${RAMPART_PG_PORT:-55432}
+redis_port=${RAMPART_REDIS_PORT:-56379}
+
+log() { printf '%s\n' "$*" >&2; }
+
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$d" ]; then echo "$d"; return; fi
+  d=$(dirname "$(command -v initdb 2>/dev/null || command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")
+  [ -x "$d/initdb" ] || { log "PostgreSQL server binaries not found: run '$0 install' (or apt-get install postgresql)"; exit 1; }
+  echo "$d"
+}
+
+# as_pg runs a command as the user that owns the PostgreSQL data directory:
+# PostgreSQL refuses to run as root.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null
+}
+
+start_pg() {
+  local bin data=$dir/pg
+  bin=$(pg_bin)
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir" 2>/dev/null || true; chmod 0755 "$dir"; fi
+  if [ ! -s "$data/PG_VERSION" ]; then
+    as_pg mkdir -p "$data"
+    as_pg "$bin/initdb" -D "$data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+  fi
+  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+      -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
+  fi
+  as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c \
+    "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='rampart') THEN CREATE ROLE rampart LOGIN PASSWORD 'rampart'; END IF; END\$\$;" >/dev/null
+  if [ -z "$(as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "SELECT 1 FROM pg_database WHERE datname='rampart'")" ]; then
+    as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "CREATE DATABASE rampart OWNER rampart" >/dev/null
+  fi
+}
+
+start_redis() {
+  mkdir -p "$dir/redis"
+  if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --save '' --appendonly no \
+      --daemonize yes --logfile "$dir/redis/server.log" --pidfile "$dir/redis/redis.pid" >/dev/null
+    for _ in $(seq 50); do
+      redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  fi
+  redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null
+}
+
+print_env() {
+  echo "export RAMPART_TEST_POSTGRES_DSN='postgres://rampart:rampart@127.0.0.1:$pg_port/rampart?sslmode=disable'"
+  echo "export RAMPART_TEST_REDIS_ADDR='127.0.0.1:$redis_port'"
+}
+
+stop() {
+  local bin
+  if [ -s "$dir/pg/PG_VERSION" ]; then
+    bin=$(pg_bin)
+    as_pg "$bin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1 || true
+  fi
+  redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+case "${1:-start}" in
+  install) install ;;
+  start) start_pg; start_redis; print_env; log "PostgreSQL on 127.0.0.1:$pg_port, Redis on 127.0.0.1:$redis_port (data in $dir)" ;;
+  env) print_env ;;
+  stop) stop ;;
+  *) log "usage: $0 install|start|env|stop"; exit 2 ;;
+esac
