@@ -1,6 +1,7 @@
 package bench
 
 import (
+	_ "github.com/alexedwards/scs/v2"
 	_ "github.com/deployedworks/rampart/clientip"
 	_ "github.com/didip/tollbooth/v7"
 	_ "github.com/go-chi/httprate"
@@ -11,5 +12,4 @@ import (
 	_ "github.com/ulule/limiter/v3"
 	_ "github.com/ulule/limiter/v3/drivers/store/memory"
 	_ "github.com/unrolled/secure"
-	_ "github.com/alexedwards/scs/v2"
 )
