@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -57,15 +58,20 @@ type Key struct {
 	Secret Value
 }
 
-// Keyring encrypts and authenticates small values at rest (a TOTP secret, a
-// session blob, a backup) with XChaCha20-Poly1305 and a 24-byte random nonce
-// per message, so there is no nonce to manage and no practical risk of
-// reuse. It encrypts under its primary key and decrypts with any of its keys,
-// found by the key ID stored in each ciphertext; see the package
-// documentation for the format and the rotation procedure.
+// Keyring encrypts and authenticates values at rest (a TOTP secret, a
+// session blob, a backup that fits in memory) with XChaCha20-Poly1305 and a
+// 24-byte random nonce per message, so there is no nonce to manage and no
+// practical risk of reuse: 2^96 random nonces before a collision is likely.
+// It encrypts under its primary key and decrypts with any of its keys, found
+// by the key ID stored in each ciphertext; see the package documentation for
+// the format and the rotation procedure. It fails closed: any ciphertext that
+// does not authenticate is rejected as a whole.
 //
 // A Keyring is immutable once built and safe for concurrent use. Its keys
 // are copied when it is built and never printed: fmt shows only pointers.
+//
+// Specification: XChaCha20-Poly1305 as in draft-irtf-cfrg-xchacha-03,
+// built on ChaCha20-Poly1305 of RFC 8439.
 type Keyring struct {
 	primary *keyEntry
 	byID    map[string]*keyEntry
@@ -200,6 +206,9 @@ func (e *keyEntry) seal(plaintext, ad, nonce []byte) ([]byte, error) {
 	}
 	h := len(e.hdr)
 	n := h + nonceSize + len(plaintext) + tagSize
+	if len(ad) > math.MaxInt-n-h { // only reachable on 32-bit platforms
+		return nil, errors.New("secrets: encrypt: plaintext and associated data too large")
+	}
 	// One allocation holds the ciphertext and, past its end, the AEAD's
 	// additional data (header || ad), which binds the version and key ID.
 	buf := make([]byte, n+h+len(ad))
@@ -238,6 +247,9 @@ func (k *Keyring) open(c, ad []byte) ([]byte, *keyEntry, error) {
 		return nil, nil, ErrTampered // Encrypt never makes one; Open would panic
 	}
 	m := len(sealed) - tagSize
+	if len(ad) > math.MaxInt-m-h { // only reachable on 32-bit platforms
+		return nil, nil, ErrTampered
+	}
 	buf := make([]byte, m+h+len(ad))
 	aad := buf[m:]
 	copy(aad, e.hdr)

@@ -50,8 +50,8 @@ type Spec struct {
 	MinLen int
 }
 
-// Sentinel errors, found with errors.Is in the error returned by [Load],
-// [LoadAll], [ParseKeyring] and [NewKeyring].
+// Sentinel errors of loading, found with errors.Is in the error returned by
+// [Load] and [LoadAll]; [ParseKeyring] and [NewKeyring] also wrap ErrInvalid.
 var (
 	// ErrMissing means a secret is not set, or is set to the empty string.
 	ErrMissing = errors.New("secrets: not set")
@@ -72,7 +72,11 @@ type Error struct {
 
 // Error returns "secrets: NAME: cause".
 func (e *Error) Error() string {
-	return "secrets: " + e.Name + ": " + strings.TrimPrefix(e.Err.Error(), "secrets: ")
+	cause := "failed"
+	if e.Err != nil {
+		cause = strings.TrimPrefix(e.Err.Error(), "secrets: ")
+	}
+	return "secrets: " + e.Name + ": " + cause
 }
 
 // Unwrap returns e.Err.

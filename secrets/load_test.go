@@ -189,6 +189,9 @@ func TestLoadSourceErrors(t *testing.T) {
 	_, err = secrets.Load(t.Context(), fakeSource{}, secrets.Spec{Name: "S", Encoding: secrets.Raw})
 	assert.EqualError(t, err, "secrets: S: not set")
 
+	// A hand-built Error without a cause still prints.
+	assert.EqualError(t, &secrets.Error{Name: "S"}, "secrets: S: failed")
+
 	_, err = secrets.Load(t.Context(), nil, secrets.Spec{Name: "S", Encoding: secrets.Raw})
 	assert.ErrorContains(t, err, "secrets: S: bad Source: nil (use secrets.Env{}")
 

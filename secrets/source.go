@@ -27,9 +27,10 @@ type Source interface {
 }
 
 // Env is the default [Source]: the secret NAME comes from the environment
-// variable NAME, or from the file whose path is in NAME_FILE (the convention
-// of Docker and Kubernetes secrets mounted as files). The zero Env reads the
-// process environment and is safe for concurrent use.
+// variable NAME, or from the file whose path is in NAME_FILE. The _FILE
+// suffix is the convention of the official Docker images for secrets mounted
+// as files (Docker secrets under /run/secrets, Kubernetes Secret volumes).
+// The zero Env reads the process environment and is safe for concurrent use.
 //
 // Env fails closed on ambiguity: if both NAME and NAME_FILE are set (even to
 // the empty string) Lookup returns an error wrapping [ErrInvalid] rather than

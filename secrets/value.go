@@ -12,10 +12,11 @@ const redacted = "[REDACTED]"
 
 // Value holds secret bytes and keeps them out of logs, error messages and
 // serialized output: String, GoString, every fmt verb (%v %+v %#v %s %q %x
-// %X %d and the rest), MarshalJSON, MarshalText (so encoding/xml and most
-// config encoders) and slog's LogValuer all produce "[REDACTED]";
-// encoding/gob refuses to encode it. Use [Value.Reveal] at the one place the
-// bytes are needed.
+// %X %d and the rest, with any flags), MarshalJSON, MarshalText (so
+// encoding/xml and most config encoders) and slog's LogValuer all produce
+// "[REDACTED]". fmt handles %T and %p itself and shows the type or an
+// address; encoding/gob refuses to encode a Value. Use [Value.Reveal] at the
+// one place the bytes are needed.
 //
 // Redaction covers a Value printed on its own, through a pointer, in a slice
 // or map, or as an exported struct field. As an unexported struct field fmt
