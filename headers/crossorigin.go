@@ -1,0 +1,148 @@
+package headers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+)
+
+// ErrCrossOrigin means a state-changing request came from another origin
+// (or from a browser too old to say where it came from) and was rejected.
+var ErrCrossOrigin = errors.New("headers: cross-origin request rejected")
+
+// CrossOriginConfig tunes the middleware built by [NewCrossOrigin]. The
+// zero value is ready to use: no trusted origins, no bypass.
+type CrossOriginConfig struct {
+	// TrustedOrigins are origins ("https://partner.example", scheme, host
+	// and optional port, nothing else) whose cross-origin requests are
+	// allowed. Default: none.
+	TrustedOrigins []string
+
+	// InsecureBypassPatterns are http.ServeMux patterns ("POST /webhook",
+	// "/api/") whose requests skip the check. Each one lets any site make
+	// a user's browser send that request with the user's cookies, so use
+	// it only for endpoints that do not rely on cookies (webhooks
+	// authenticated by a signature, the CSP report endpoint). Default:
+	// none.
+	InsecureBypassPatterns []string
+
+	// Audit receives one [audit.CategorySecurityAlert] event with action
+	// "csrf.rejected" per rejection. Default: nil, which discards them.
+	Audit *audit.Logger
+
+	// Logger receives audit sink failures. Default: slog.Default().
+	Logger *slog.Logger
+
+	// DenyHandler answers rejected requests; err wraps [ErrCrossOrigin].
+	// Default: 403 Forbidden with a fixed text.
+	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// CrossOrigin is middleware against cross-site request forgery, built on
+// [http.CrossOriginProtection]. It is safe for concurrent use; its
+// configuration is fixed at [NewCrossOrigin].
+type CrossOrigin struct {
+	res  *clientip.Resolver
+	cop  *http.CrossOriginProtection
+	aud  *audit.Logger
+	log  *slog.Logger
+	deny func(http.ResponseWriter, *http.Request, error)
+}
+
+// NewCrossOrigin returns the cross-origin protection. res finds the client
+// address recorded in audit events. It returns an error for a malformed
+// trusted origin or bypass pattern.
+func NewCrossOrigin(res *clientip.Resolver, cfg CrossOriginConfig) (_ *CrossOrigin, err error) {
+	if res == nil {
+		return nil, errors.New("headers: NewCrossOrigin: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
+	}
+	c := &CrossOrigin{res: res, cop: http.NewCrossOriginProtection(), aud: cfg.Audit, log: cfg.Logger, deny: cfg.DenyHandler}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.deny == nil {
+		c.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusForbidden) }
+	}
+	for _, o := range cfg.TrustedOrigins {
+		if !validOrigin(o) {
+			return nil, fmt.Errorf("headers: CrossOriginConfig.TrustedOrigins: %q is not an origin: want scheme://host[:port], such as \"https://partner.example\"", o)
+		}
+		if err := c.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("headers: CrossOriginConfig.TrustedOrigins: %w", err)
+		}
+	}
+	for _, p := range cfg.InsecureBypassPatterns {
+		if err := addBypass(c.cop, p); err != nil {
+			return nil, fmt.Errorf("headers: CrossOriginConfig.InsecureBypassPatterns: %q: %w", p, err)
+		}
+	}
+	return c, nil
+}
+
+// addBypass turns AddInsecureBypassPattern's panic on a bad pattern into
+// an error.
+func addBypass(cop *http.CrossOriginProtection, pattern string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("invalid pattern: %v", v)
+		}
+	}()
+	cop.AddInsecureBypassPattern(pattern)
+	return nil
+}
+
+// Check reports whether r may proceed: nil, or an error wrapping
+// [ErrCrossOrigin] and the standard library's reason. GET, HEAD and
+// OPTIONS always pass, so they must never change state. It fails open only
+// where [http.CrossOriginProtection] does: a request with neither
+// Sec-Fetch-Site nor Origin is taken to be same-origin or not from a
+// browser.
+func (c *CrossOrigin) Check(r *http.Request) error {
+	if err := c.cop.Check(r); err != nil {
+		return fmt.Errorf("%w: %w", ErrCrossOrigin, err)
+	}
+	return nil
+}
+
+// Handler is middleware that calls the deny handler for requests that
+// [CrossOrigin.Check] rejects, after recording them in audit, and calls
+// next for the others.
+func (c *CrossOrigin) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := c.Check(r)
+		if err == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c.record(r, err)
+		c.deny(w, r, err)
+	})
+}
+
+func (c *CrossOrigin) record(r *http.Request, err error) {
+	if c.aud == nil {
+		return
+	}
+	e := audit.Event{
+		Category:  audit.CategorySecurityAlert,
+		Action:    "csrf.rejected",
+		Outcome:   audit.OutcomeDenied,
+		Target:    audit.Target{Kind: "route", ID: clean(r.Method+" "+r.URL.Path, maxURLLen)},
+		ClientIP:  c.res.Resolve(r).Addr,
+		UserAgent: clean(r.Header.Get("User-Agent"), maxURLLen),
+		Reason:    err.Error(),
+		Meta: map[string]string{
+			"sec-fetch-site": clean(r.Header.Get("Sec-Fetch-Site"), maxTokenLen),
+			"origin":         cleanURL(r.Header.Get("Origin")),
+			"host":           clean(r.Host, maxURLLen),
+		},
+	}
+	if err := c.aud.Log(r.Context(), e); err != nil {
+		c.log.ErrorContext(r.Context(), "headers: writing a cross-origin rejection to audit failed; check the audit sink",
+			slog.Any("error", err))
+	}
+}

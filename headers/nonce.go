@@ -1,0 +1,80 @@
+package headers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"sync"
+)
+
+const (
+	nonceBytes = 16                     // 128 bits, CSP3 §7.1 asks for at least 128
+	nonceLen   = (nonceBytes*8 + 5) / 6 // unpadded base64url length: 22
+	nonceBatch = 64 * nonceBytes        // bytes read from crypto/rand at once
+)
+
+// nonceBuf holds crypto/rand output not yet handed out. A buffer is used
+// by one goroutine at a time (sync.Pool hands it to one caller), every
+// byte is handed out once and then zeroed, so nonces stay unpredictable
+// and unique while the cost of reading the OS generator is shared by
+// nonceBatch/nonceBytes requests.
+type nonceBuf struct {
+	b   [nonceBatch]byte
+	off int
+}
+
+// nonceSource hands out 128-bit nonces from crypto/rand.
+type nonceSource struct {
+	pool sync.Pool
+}
+
+func newNonceSource() *nonceSource {
+	s := &nonceSource{}
+	s.pool.New = func() any { return &nonceBuf{off: nonceBatch} }
+	return s
+}
+
+// encode writes a fresh nonce, base64url without padding, into dst.
+func (s *nonceSource) encode(dst *[nonceLen]byte) {
+	nb := s.pool.Get().(*nonceBuf)
+	if nb.off == nonceBatch {
+		// crypto/rand.Read never returns an error since Go 1.24: it
+		// crashes the program if the OS generator fails.
+		_, _ = rand.Read(nb.b[:])
+		nb.off = 0
+	}
+	raw := nb.b[nb.off : nb.off+nonceBytes]
+	base64.RawURLEncoding.Encode(dst[:], raw)
+	clear(raw)
+	nb.off += nonceBytes
+	s.pool.Put(nb)
+}
+
+type nonceKeyType struct{}
+
+// nonceKey is the context key of the request's nonce. Values are *string.
+var nonceKey = &nonceKeyType{}
+
+// Nonce returns the CSP nonce of the request whose context is ctx, or ""
+// when the [Headers] middleware did not run or its policy has no
+// [NonceSource]. Pass it to html/template and write it on every inline
+// script and style:
+//
+//	<script nonce="{{.Nonce}}">…</script>
+//
+// The value is 22 characters of base64url, so html/template leaves it
+// unchanged. Never cache a page that contains a nonce: a nonce must be
+// unpredictable and used by one response only.
+func Nonce(ctx context.Context) string {
+	if p, ok := ctx.Value(nonceKey).(*string); ok && p != nil {
+		return *p
+	}
+	return ""
+}
+
+// WithNonce returns a copy of ctx in which [Nonce] returns nonce. It is
+// meant for tests of handlers and templates; the middleware ignores it and
+// always writes a fresh nonce.
+func WithNonce(ctx context.Context, nonce string) context.Context {
+	return context.WithValue(ctx, nonceKey, &nonce)
+}
