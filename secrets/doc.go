@@ -35,7 +35,7 @@
 //	}
 //	keys, err := secrets.ParseKeyring(vals["APP_KEYS"])
 //
-// Pass the [Value]s, not their bytes, to the components that need them, and
+// Pass each [Value], not its bytes, to the components that need it, and
 // call Reveal only where the bytes are consumed. For development without
 // configured secrets, [Random] makes a throw-away one.
 //

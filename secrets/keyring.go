@@ -45,6 +45,10 @@ var (
 	ErrUnknownKey = errors.New("secrets: unknown key ID")
 )
 
+// errNoKeyring reports use of a nil or zero Keyring: a programmer error,
+// returned rather than panicking because it may surface on a request path.
+var errNoKeyring = errors.New("secrets: Keyring is nil or zero; build one with NewKeyring or ParseKeyring")
+
 // Key is one entry of a [Keyring].
 type Key struct {
 	// ID names the key inside every ciphertext it seals. It is 1 to 32
@@ -69,6 +73,8 @@ type Key struct {
 //
 // A Keyring is immutable once built and safe for concurrent use. Its keys
 // are copied when it is built and never printed: fmt shows only pointers.
+// A nil or zero Keyring holds no key: its methods return an error (or, for
+// NeedsRotation and PrimaryID, true and ""), never panic.
 //
 // Specification: XChaCha20-Poly1305 as in draft-irtf-cfrg-xchacha-03,
 // built on ChaCha20-Poly1305 of RFC 8439.
@@ -179,11 +185,17 @@ func ParseKeyring(text Value) (*Keyring, error) {
 }
 
 // PrimaryID returns the ID of the key that [Keyring.Encrypt] uses.
-func (k *Keyring) PrimaryID() string { return k.primary.id }
+func (k *Keyring) PrimaryID() string {
+	if k == nil || k.primary == nil {
+		return ""
+	}
+	return k.primary.id
+}
 
 // Encrypt seals plaintext under the primary key with a fresh random nonce and
 // returns the ciphertext in the format described in the package
-// documentation (42 bytes plus the key ID longer than plaintext).
+// documentation: 42 bytes plus the length of the key ID longer than the
+// plaintext.
 //
 // ad (associated data) is authenticated but neither encrypted nor stored:
 // Decrypt must be given the same bytes. Use it to bind the ciphertext to
@@ -195,6 +207,9 @@ func (k *Keyring) PrimaryID() string { return k.primary.id }
 // The only error is a plaintext over about 256 GiB, the limit of the
 // cipher; large backups should be split into chunks well below that anyway.
 func (k *Keyring) Encrypt(plaintext, ad []byte) ([]byte, error) {
+	if k == nil || k.primary == nil {
+		return nil, errNoKeyring
+	}
 	return k.primary.seal(plaintext, ad, nil)
 }
 
@@ -264,6 +279,9 @@ func (k *Keyring) open(c, ad []byte) ([]byte, *keyEntry, error) {
 // entryFor parses the header of c and returns its key; on success c holds at
 // least a header, a nonce and a tag.
 func (k *Keyring) entryFor(c []byte) (*keyEntry, error) {
+	if k == nil || k.primary == nil {
+		return nil, errNoKeyring
+	}
 	if len(c) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTruncated, len(c))
 	}

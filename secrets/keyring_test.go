@@ -385,6 +385,27 @@ func TestNeedsRotationMalformed(t *testing.T) {
 	assert.False(t, kr.NeedsRotation(ct))
 }
 
+// A nil or zero Keyring (say, optional encryption left unconfigured) must
+// fail with an error, not panic on the request path.
+func TestZeroKeyringDoesNotPanic(t *testing.T) {
+	t.Parallel()
+	ct, err := newKeyring(t, "k").Encrypt([]byte("x"), nil)
+	require.NoError(t, err)
+	for name, kr := range map[string]*secrets.Keyring{"nil": nil, "zero": {}} {
+		require.NotPanics(t, func() {
+			_, err := kr.Encrypt([]byte("x"), nil)
+			assert.ErrorContains(t, err, "build one with NewKeyring", name)
+			_, err = kr.Decrypt(ct, nil)
+			assert.ErrorContains(t, err, "build one with NewKeyring", name)
+			_, rotated, err := kr.Rotate(ct, nil)
+			assert.Error(t, err, name)
+			assert.False(t, rotated)
+			assert.True(t, kr.NeedsRotation(ct), name)
+			assert.Empty(t, kr.PrimaryID(), name)
+		}, name)
+	}
+}
+
 func TestParseKeyring(t *testing.T) {
 	t.Parallel()
 	k1, k2, k3 := testKey("k1"), testKey("k2"), testKey("k3")

@@ -309,3 +309,43 @@ func TestLoadAll(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// FuzzLoad feeds arbitrary stored text through every encoding: Load must not
+// panic, must fail closed, and anything it accepts must be the one canonical
+// encoding of the bytes it returns.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"", "\n", "secret", hex.EncodeToString(key32), base64.StdEncoding.EncodeToString(key32),
+		base64.RawURLEncoding.EncodeToString(key32), "QQ=", "QR==", "a+b-", "zz", "0x00", " 00ff\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, stored string) {
+		src := fakeSource{vals: map[string][]byte{"S": []byte(stored)}}
+		for _, enc := range []secrets.Encoding{secrets.Raw, secrets.Hex, secrets.Base64} {
+			v, err := secrets.Load(t.Context(), src, secrets.Spec{Name: "S", Encoding: enc, MinLen: 1})
+			if err != nil {
+				require.Equal(t, 0, v.Len())
+				var se *secrets.Error
+				require.ErrorAs(t, err, &se)
+				require.True(t, errors.Is(err, secrets.ErrMissing) != errors.Is(err, secrets.ErrInvalid))
+				continue
+			}
+			got := v.Reveal()
+			require.NotEmpty(t, got)
+			text := strings.TrimSpace(stored)
+			switch enc {
+			case secrets.Raw:
+				require.Equal(t, stored, string(got))
+			case secrets.Hex:
+				require.Equal(t, strings.ToLower(text), hex.EncodeToString(got))
+			case secrets.Base64:
+				text = strings.NewReplacer("\r", "", "\n", "").Replace(text)
+				require.Contains(t, []string{
+					base64.StdEncoding.EncodeToString(got), base64.RawStdEncoding.EncodeToString(got),
+					base64.URLEncoding.EncodeToString(got), base64.RawURLEncoding.EncodeToString(got),
+				}, text)
+			}
+		}
+	})
+}

@@ -20,8 +20,9 @@ const maxSize = 64 << 10
 // Lookup returns ok == false, with a nil error, when the secret is not set at
 // all. It returns an error when the secret cannot be read or its
 // configuration is ambiguous; the error must never contain the secret. The
-// value is returned as stored (text, before any hex or base64 decoding);
-// [Load] checks its size and decodes it. Lookup may be called concurrently.
+// value is the secret's stored text, before any hex or base64 decoding;
+// [Load] checks its size, decodes it and copies it, so Lookup may return a
+// slice it keeps. Lookup may be called concurrently.
 type Source interface {
 	Lookup(ctx context.Context, name string) (value []byte, ok bool, err error)
 }
