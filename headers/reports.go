@@ -174,17 +174,18 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// allow applies the total cap, then the per-client limit.
+// allow applies the per-client limit, then the total cap, so that a
+// client over its own limit cannot use up everyone's budget.
 func (rp *Reports) allow(ctx context.Context, client netip.Addr) bool {
 	now := rp.cfg.Now()
-	if !rp.total.allow(netip.Prefix{}, now) {
+	if rp.cfg.Limiter != nil {
+		if ok, err := rp.cfg.Limiter.Allow(ctx, client); !ok || err != nil {
+			return false
+		}
+	} else if !rp.clients.allow(clientKey(client), now) {
 		return false
 	}
-	if rp.cfg.Limiter != nil {
-		ok, err := rp.cfg.Limiter.Allow(ctx, client)
-		return ok && err == nil
-	}
-	return rp.clients.allow(clientKey(client), now)
+	return rp.total.allow(netip.Prefix{}, now)
 }
 
 // reportEvent turns a report into an audit event.

@@ -139,11 +139,11 @@ func checkTxtURI(v string, schemes []string) error {
 	return fmt.Errorf("%q: want a URI with scheme %s", v, strings.Join(schemes, ", "))
 }
 
-// validLangTag accepts the shape of a BCP 47 tag: letters, then
-// alphanumeric subtags of 1–8 characters.
+// validLangTag accepts the shape of a BCP 47 tag: a 2–3 letter language,
+// then alphanumeric subtags of 1–8 characters.
 func validLangTag(s string) bool {
 	for i, sub := range strings.Split(s, "-") {
-		if len(sub) < 1 || len(sub) > 8 || (i == 0 && len(sub) < 2) {
+		if len(sub) < 1 || len(sub) > 8 || (i == 0 && (len(sub) < 2 || len(sub) > 3)) {
 			return false
 		}
 		for j := 0; j < len(sub); j++ {

@@ -1,0 +1,146 @@
+package headers_test
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/headers"
+)
+
+// The defaults over HTTPS, and a template that puts the request's nonce on
+// its inline script.
+func Example() {
+	res, err := clientip.New(nil, clientip.Config{})
+	if err != nil {
+		panic(err)
+	}
+	sec, err := headers.New(res, headers.Config{})
+	if err != nil {
+		panic(err)
+	}
+	page := template.Must(template.New("page").Parse(`<script nonce="{{.Nonce}}">start()</script>`))
+	app := sec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = page.Execute(w, struct{ Nonce string }{headers.Nonce(r.Context())})
+	}))
+
+	rec := httptest.NewRecorder()
+	app.ServeHTTP(rec, httptest.NewRequest("GET", "https://shop.example/", nil))
+
+	nonce := strings.TrimSuffix(strings.TrimPrefix(rec.Body.String(), `<script nonce="`), `">start()</script>`)
+	for _, k := range []string{"Strict-Transport-Security", "Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"} {
+		fmt.Printf("%s: %s\n", k, strings.ReplaceAll(rec.Header().Get(k), nonce, "NONCE"))
+	}
+	fmt.Println("nonce length:", len(nonce))
+	// Output:
+	// Strict-Transport-Security: max-age=63072000; includeSubDomains
+	// Content-Security-Policy: default-src 'self'; script-src 'nonce-NONCE' 'strict-dynamic'; style-src 'self' 'nonce-NONCE'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'
+	// X-Frame-Options: DENY
+	// Referrer-Policy: same-origin
+	// nonce length: 22
+}
+
+// A route that partners may frame, derived from the site-wide middleware.
+func ExampleHeaders_With() {
+	res := clientip.MustNew(nil, clientip.Config{})
+	sec, err := headers.New(res, headers.Config{})
+	if err != nil {
+		panic(err)
+	}
+	widget, err := sec.With(func(c *headers.Config) {
+		c.CSP.FrameAncestors = []headers.Source{headers.Self, "https://partner.example"}
+	})
+	if err != nil {
+		panic(err)
+	}
+	rec := httptest.NewRecorder()
+	widget.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "https://shop.example/widget", nil))
+	csp := rec.Header().Get("Content-Security-Policy")
+	fmt.Println(csp[strings.Index(csp, "frame-ancestors"):])
+	fmt.Printf("X-Frame-Options: %q\n", rec.Header().Get("X-Frame-Options"))
+	// Output:
+	// frame-ancestors 'self' https://partner.example; form-action 'self'
+	// X-Frame-Options: ""
+}
+
+// Plain HTTP is redirected to HTTPS, but only for hosts on the list.
+func ExampleRedirect() {
+	res := clientip.MustNew(nil, clientip.Config{})
+	rd, err := headers.NewRedirect(res, []string{"shop.example"}, headers.RedirectConfig{ExemptPaths: []string{"/healthz"}})
+	if err != nil {
+		panic(err)
+	}
+	for _, u := range []string{"http://shop.example/cart?id=7", "http://evil.example/", "http://shop.example/healthz"} {
+		loc, err := rd.Location(httptest.NewRequest("GET", u, nil))
+		fmt.Printf("%s -> %q %v\n", u, loc, err)
+	}
+	// Output:
+	// http://shop.example/cart?id=7 -> "https://shop.example/cart?id=7" <nil>
+	// http://evil.example/ -> "" headers: host not allowed
+	// http://shop.example/healthz -> "" <nil>
+}
+
+// Cross-origin POSTs are rejected; same-origin ones pass.
+func ExampleCrossOrigin_Check() {
+	res := clientip.MustNew(nil, clientip.Config{})
+	co, err := headers.NewCrossOrigin(res, headers.CrossOriginConfig{})
+	if err != nil {
+		panic(err)
+	}
+	for _, site := range []string{"same-origin", "cross-site"} {
+		r := httptest.NewRequest("POST", "https://shop.example/cart", nil)
+		r.Header.Set("Sec-Fetch-Site", site)
+		err := co.Check(r)
+		fmt.Println(site, errors.Is(err, headers.ErrCrossOrigin))
+	}
+	// Output:
+	// same-origin false
+	// cross-site true
+}
+
+// security.txt with an Expires field computed from the clock.
+func ExampleSecurityTxt() {
+	txt, err := headers.NewSecurityTxt(headers.SecurityTxtConfig{
+		Contact:   []string{"mailto:security@deployed.works"},
+		Policy:    "https://deployed.works/legal/security",
+		Canonical: []string{"https://deployed.works/.well-known/security.txt"},
+		Now:       func() time.Time { return time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(txt.Body())
+	// Output:
+	// Contact: mailto:security@deployed.works
+	// Policy: https://deployed.works/legal/security
+	// Canonical: https://deployed.works/.well-known/security.txt
+	// Expires: 2026-12-22T00:00:00Z
+	// Preferred-Languages: en
+}
+
+// Violation reports become audit events; malformed ones get 400.
+func ExampleReports() {
+	res := clientip.MustNew(nil, clientip.Config{})
+	rp, err := headers.NewReports(res, headers.ReportsConfig{})
+	if err != nil {
+		panic(err)
+	}
+	for _, body := range []string{
+		`{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"script-src-elem","blocked-uri":"inline"}}`,
+		`{"csp-report":"garbage"}`,
+	} {
+		r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
+		r.Header.Set("Content-Type", headers.MediaTypeCSPReport)
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		fmt.Println(rec.Code)
+	}
+	// Output:
+	// 204
+	// 400
+}

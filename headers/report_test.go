@@ -1,0 +1,351 @@
+package headers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+)
+
+// Report bodies as browsers send them.
+const (
+	chromeCSPReport   = `{"csp-report":{"document-uri":"https://shop.example/cart?session=secret#frag","referrer":"https://shop.example/","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"script-src 'nonce-x' 'strict-dynamic'; report-uri /csp-report","disposition":"enforce","blocked-uri":"https://evil.example/x.js?k=v","line-number":12,"column-number":7,"source-file":"https://shop.example/app.js","status-code":200,"script-sample":""}}`
+	firefoxCSP2Report = `{"csp-report":{"blocked-uri":"inline","document-uri":"https://shop.example/","original-policy":"script-src 'nonce-x'","referrer":"","violated-directive":"script-src 'nonce-x'","script-sample":"alert(document.cookie)"}}`
+	reportingBatch    = `[
+ {"type":"csp-violation","age":10,"url":"https://shop.example/item/1","user_agent":"Mozilla/5.0",
+  "body":{"documentURL":"https://shop.example/item/1?token=abc","referrer":"","blockedURL":"eval","effectiveDirective":"script-src","originalPolicy":"script-src 'nonce-x'","sourceFile":"https://shop.example/app.js","sample":"","disposition":"report","statusCode":200,"lineNumber":3,"columnNumber":9}},
+ {"type":"deprecation","age":1,"url":"https://shop.example/","user_agent":"Mozilla/5.0","body":{"id":"x","message":"m"}},
+ {"type":"csp-violation","age":0,"url":"https://shop.example/","user_agent":"Mozilla/5.0",
+  "body":{"documentURL":"https://shop.example/","blockedURL":"inline","effectiveDirective":"style-src-attr","disposition":"enforce"}}
+]`
+)
+
+func TestParseReports(t *testing.T) {
+	tests := []struct {
+		name    string
+		ct      string
+		body    string
+		max     int
+		want    []Report
+		wantErr error
+	}{
+		{name: "report-uri from Chrome", ct: "application/csp-report", body: chromeCSPReport, max: 20, want: []Report{{
+			Format: "csp-report", DocumentURL: "https://shop.example/cart", Referrer: "https://shop.example/",
+			BlockedURL: "https://evil.example/x.js", EffectiveDirective: "script-src-elem", Disposition: "enforce",
+			SourceFile: "https://shop.example/app.js", LineNumber: 12, ColumnNumber: 7, StatusCode: 200,
+		}}},
+		{name: "CSP2 report: directive from violated-directive", ct: "application/csp-report; charset=utf-8", body: firefoxCSP2Report, max: 20, want: []Report{{
+			Format: "csp-report", DocumentURL: "https://shop.example/", BlockedURL: "inline",
+			EffectiveDirective: "script-src", Sample: "alert(document.cookie)",
+		}}},
+		{name: "Reporting API batch skips other types", ct: "application/reports+json", body: reportingBatch, max: 20, want: []Report{
+			{Format: "reports+json", DocumentURL: "https://shop.example/item/1", BlockedURL: "eval", EffectiveDirective: "script-src",
+				Disposition: "report", SourceFile: "https://shop.example/app.js", StatusCode: 200, LineNumber: 3, ColumnNumber: 9},
+			{Format: "reports+json", DocumentURL: "https://shop.example/", BlockedURL: "inline", EffectiveDirective: "style-src-attr", Disposition: "enforce"},
+		}},
+		{name: "batch truncated to max", ct: "application/reports+json", body: reportingBatch, max: 1, want: []Report{
+			{Format: "reports+json", DocumentURL: "https://shop.example/item/1", BlockedURL: "eval", EffectiveDirective: "script-src",
+				Disposition: "report", SourceFile: "https://shop.example/app.js", StatusCode: 200, LineNumber: 3, ColumnNumber: 9},
+		}},
+		{name: "batch of other types only", ct: "application/reports+json", max: 20,
+			body: `[{"type":"intervention","url":"https://shop.example/","body":{}}]`},
+		{name: "attack: control characters and invalid UTF-8 cleaned", ct: "application/csp-report", max: 20,
+			body: `{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"img-src","blocked-uri":"https://a.example/\u001b[31mb","script-sample":"x\u0000\ny\u0085\ud800"}}`,
+			want: []Report{{Format: "csp-report", DocumentURL: "https://shop.example/", EffectiveDirective: "img-src", BlockedURL: "https://a.example/\ufffd[31mb", Sample: "x\ufffd\ufffdy\ufffd\ufffd"}}},
+		{name: "attack: control character in document URL", ct: "application/csp-report", wantErr: ErrReportMalformed,
+			body: `{"csp-report":{"document-uri":"https://shop.example/a\u001b[31mb","effective-directive":"img-src"}}`},
+
+		{name: "wrong type: json", ct: "application/json", body: chromeCSPReport, wantErr: ErrReportType},
+		{name: "wrong type: form", ct: "application/x-www-form-urlencoded", body: "a=b", wantErr: ErrReportType},
+		{name: "wrong type: none", ct: "", body: chromeCSPReport, wantErr: ErrReportType},
+		{name: "wrong type: malformed header", ct: "application/csp-report; ===", body: chromeCSPReport, wantErr: ErrReportType},
+		{name: "garbage", ct: "application/csp-report", body: "\x00\xff garbage", wantErr: ErrReportMalformed},
+		{name: "empty body", ct: "application/csp-report", body: "", wantErr: ErrReportMalformed},
+		{name: "null", ct: "application/csp-report", body: "null", wantErr: ErrReportMalformed},
+		{name: "csp-report null", ct: "application/csp-report", body: `{"csp-report":null}`, wantErr: ErrReportMalformed},
+		{name: "csp-report array", ct: "application/csp-report", body: `[` + chromeCSPReport + `]`, wantErr: ErrReportMalformed},
+		{name: "trailing data", ct: "application/csp-report", body: chromeCSPReport + `{}`, wantErr: ErrReportMalformed},
+		{name: "missing document URL", ct: "application/csp-report", body: `{"csp-report":{"effective-directive":"img-src"}}`, wantErr: ErrReportMalformed},
+		{name: "missing directive", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/"}}`, wantErr: ErrReportMalformed},
+		{name: "attack: javascript document URL", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"javascript:alert(1)","effective-directive":"img-src"}}`, wantErr: ErrReportMalformed},
+		{name: "attack: directive with spaces", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src\r\nX: y"}}`, wantErr: ErrReportMalformed},
+		{name: "wrong JSON type for line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":"12"}}`, wantErr: ErrReportMalformed},
+		{name: "fractional line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":1.5}}`, wantErr: ErrReportMalformed},
+		{name: "negative column", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","column-number":-1}}`, wantErr: ErrReportMalformed},
+		{name: "status out of range", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","status-code":100000}}`, wantErr: ErrReportMalformed},
+		{name: "bad disposition", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","disposition":"ignore"}}`, wantErr: ErrReportMalformed},
+		{name: "batch: object instead of array", ct: "application/reports+json", body: `{"type":"csp-violation"}`, wantErr: ErrReportMalformed},
+		{name: "batch: empty", ct: "application/reports+json", body: `[]`, wantErr: ErrReportMalformed},
+		{name: "batch: entry without type", ct: "application/reports+json", body: `[{"url":"https://a.example/","body":{}}]`, wantErr: ErrReportMalformed},
+		{name: "batch: entry without url", ct: "application/reports+json", body: `[{"type":"csp-violation","body":{}}]`, wantErr: ErrReportMalformed},
+		{name: "batch: negative age", ct: "application/reports+json", body: `[{"type":"x","age":-5,"url":"u","body":{}}]`, wantErr: ErrReportMalformed},
+		{name: "batch: body not an object", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":"x"}]`, wantErr: ErrReportMalformed},
+		{name: "batch: body missing", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u"}]`, wantErr: ErrReportMalformed},
+		{name: "batch: invalid violation", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":{"documentURL":"https://a.example/"}}]`, wantErr: ErrReportMalformed},
+		{name: "batch: entry is a string", ct: "application/reports+json", body: `["x"]`, wantErr: ErrReportMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseReports(tt.ct, []byte(tt.body), tt.max)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.Nil(t, got)
+				assert.NotContains(t, err.Error(), "evil", "errors never quote input")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestCleanTruncatesOnRuneBoundary(t *testing.T) {
+	long := "https://a.example/" + strings.Repeat("é", 300)
+	got := cleanURL(long)
+	assert.LessOrEqual(t, len(got), maxURLLen)
+	assert.True(t, utf8.ValidString(got))
+	assert.True(t, strings.HasPrefix(long, got))
+}
+
+func FuzzParseReports(f *testing.F) {
+	for _, s := range []string{chromeCSPReport, firefoxCSP2Report, reportingBatch, "", "null", "[]", `{"csp-report":{}}`, `[{"type":"csp-violation","url":"u","body":{}}]`} {
+		f.Add(true, s)
+		f.Add(false, s)
+	}
+	f.Fuzz(func(t *testing.T, csp bool, body string) {
+		ct := MediaTypeReports
+		if csp {
+			ct = MediaTypeCSPReport
+		}
+		got, err := ParseReports(ct, []byte(body), 5)
+		if err != nil {
+			if !errors.Is(err, ErrReportMalformed) {
+				t.Fatalf("error %v is not ErrReportMalformed", err)
+			}
+			if got != nil {
+				t.Fatal("reports returned with an error")
+			}
+			return
+		}
+		if len(got) > 5 {
+			t.Fatalf("%d reports, want at most 5", len(got))
+		}
+		for _, r := range got {
+			for _, s := range []string{r.DocumentURL, r.Referrer, r.BlockedURL, r.SourceFile, r.Sample, r.EffectiveDirective} {
+				if !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00") || len(s) > maxURLLen {
+					t.Fatalf("unclean field %q", s)
+				}
+			}
+			if r.DocumentURL == "" || !validToken(r.EffectiveDirective) {
+				t.Fatalf("report without document or directive: %+v", r)
+			}
+		}
+	})
+}
+
+// clock is a settable test clock.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
+
+func postReport(h http.Handler, ct, body, remote string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
+	r.Header.Set("Content-Type", ct)
+	r.Header.Set("User-Agent", "Mozilla/5.0 (test)")
+	if remote != "" {
+		r.RemoteAddr = remote
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
+}
+
+func TestReportsEndpoint(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		ct     string
+		body   string
+		chunk  bool // no Content-Length
+		want   int
+		events int
+	}{
+		{name: "report-uri body", ct: MediaTypeCSPReport, body: chromeCSPReport, want: 204, events: 1},
+		{name: "Reporting API batch", ct: MediaTypeReports, body: reportingBatch, want: 204, events: 2},
+		{name: "GET", method: "GET", want: 405},
+		{name: "wrong type", ct: "text/plain", body: chromeCSPReport, want: 415},
+		{name: "garbage", ct: MediaTypeCSPReport, body: "<html>", want: 400},
+		{name: "truncated JSON", ct: MediaTypeCSPReport, body: chromeCSPReport[:40], want: 400},
+		{name: "oversized", ct: MediaTypeReports, body: "[" + strings.Repeat(" ", 70<<10) + "]", want: 413},
+		{name: "oversized without Content-Length", ct: MediaTypeReports, body: "[" + strings.Repeat(" ", 70<<10) + "]", chunk: true, want: 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &audit.MemorySink{}
+			rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+			require.NoError(t, err)
+			method := tt.method
+			if method == "" {
+				method = "POST"
+			}
+			r := httptest.NewRequest(method, "https://shop.example/csp-report", strings.NewReader(tt.body))
+			if tt.chunk {
+				r.ContentLength = -1
+			}
+			r.Header.Set("Content-Type", tt.ct)
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			assert.Equal(t, tt.want, rec.Code)
+			assert.Len(t, sink.Events(), tt.events)
+			if tt.body != "" {
+				assert.NotContains(t, rec.Body.String(), "shop.example", "never echo input")
+			}
+		})
+	}
+}
+
+func TestReportsAuditEvent(t *testing.T) {
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+	require.NoError(t, err)
+	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "198.51.100.7:5000")
+	require.Equal(t, 204, rec.Code)
+	ev := sink.Events()
+	require.Len(t, ev, 1)
+	e := ev[0]
+	assert.Equal(t, audit.CategorySecurityAlert, e.Category)
+	assert.Equal(t, "csp.violation", e.Action)
+	assert.Equal(t, audit.OutcomeDenied, e.Outcome)
+	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), e.ClientIP)
+	assert.Equal(t, "Mozilla/5.0 (test)", e.UserAgent)
+	assert.Equal(t, audit.Target{Kind: "page", ID: "https://shop.example/cart"}, e.Target)
+	assert.Equal(t, map[string]string{
+		"format": "csp-report", "document-uri": "https://shop.example/cart", "effective-directive": "script-src-elem",
+		"blocked-uri": "https://evil.example/x.js", "disposition": "enforce", "referrer": "https://shop.example/",
+		"source-file": "https://shop.example/app.js", "line-number": "12", "column-number": "7", "status-code": "200",
+	}, e.Meta)
+	assert.NotContains(t, e.Meta["document-uri"], "secret", "query strings are dropped")
+}
+
+func TestReportsRateLimit(t *testing.T) {
+	clk := newClock()
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(resolver(t), ReportsConfig{
+		Audit: audit.New(sink, audit.Config{}), ClientPerMinute: 3, TotalPerMinute: 5, MaxClients: 2, Now: clk.Now,
+	})
+	require.NoError(t, err)
+	post := func(remote string) int { return postReport(rp, MediaTypeCSPReport, chromeCSPReport, remote).Code }
+
+	for i := range 3 {
+		assert.Equal(t, 204, post("198.51.100.1:1"), "request %d", i)
+	}
+	for range 10 {
+		assert.Equal(t, 429, post("198.51.100.1:2"), "per-client limit")
+	}
+	// The limited client's refused requests did not use up the total.
+	assert.Equal(t, 204, post("[2001:db8:1:2::1]:1"), "another client")
+	assert.Equal(t, 429, post("[2001:db8:1:3::1]:1"), "table full of active clients: fail closed")
+	clk.Advance(20 * time.Second) // one token back for each client
+	assert.Equal(t, 204, post("[2001:db8:1:2::ffff]:1"), "same /64 shares a bucket")
+	assert.Equal(t, 204, post("198.51.100.1:3"), "first client has a token again")
+	assert.Equal(t, 429, post("[2001:db8:1:2::2]:1"), "total cap: 5 per minute plus what 20 s refilled")
+	clk.Advance(time.Minute)
+	assert.Equal(t, 204, post("203.0.113.5:1"), "idle buckets were swept, totals refilled")
+	assert.Len(t, sink.Events(), 7)
+
+	// 429 comes before the body is read: garbage from a limited client is
+	// not even parsed.
+	for range 3 {
+		post("203.0.113.5:1")
+	}
+	assert.Equal(t, 429, postReport(rp, MediaTypeCSPReport, "garbage", "203.0.113.5:1").Code)
+}
+
+type limiterFunc func(context.Context, netip.Addr) (bool, error)
+
+func (f limiterFunc) Allow(ctx context.Context, a netip.Addr) (bool, error) { return f(ctx, a) }
+
+func TestReportsLimiterHook(t *testing.T) {
+	var seen netip.Addr
+	for _, tt := range []struct {
+		name string
+		ok   bool
+		err  error
+		want int
+	}{
+		{"allowed", true, nil, 204},
+		{"refused", false, nil, 429},
+		{"error fails closed", true, errors.New("redis down"), 429},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rp, err := NewReports(resolver(t), ReportsConfig{Limiter: limiterFunc(func(_ context.Context, a netip.Addr) (bool, error) {
+				seen = a
+				return tt.ok, tt.err
+			})})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, postReport(rp, MediaTypeCSPReport, chromeCSPReport, "192.0.2.44:9").Code)
+			assert.Equal(t, netip.MustParseAddr("192.0.2.44"), seen)
+		})
+	}
+}
+
+type failingSink struct{}
+
+func (failingSink) Write(context.Context, audit.Event) error { return errors.New("disk full") }
+
+func TestReportsAuditFailure(t *testing.T) {
+	rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(failingSink{}, audit.Config{}), Logger: quietLogger()})
+	require.NoError(t, err)
+	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "disk full")
+}
+
+func TestNewReportsRejects(t *testing.T) {
+	for _, cfg := range []ReportsConfig{{MaxBody: 10}, {MaxBody: 2 << 20}, {ClientPerMinute: -1}, {MaxReports: -2}} {
+		_, err := NewReports(resolver(t), cfg)
+		assert.Error(t, err, "%+v", cfg)
+	}
+	_, err := NewReports(nil, ReportsConfig{})
+	assert.ErrorContains(t, err, "clientip")
+}
+
+func BenchmarkParseReports(b *testing.B) {
+	body := []byte(reportingBatch)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := ParseReports(MediaTypeReports, body, 20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReportsEndpoint(b *testing.B) {
+	rp, err := NewReports(resolver(b), ReportsConfig{ClientPerMinute: 1 << 30, TotalPerMinute: 1 << 30})
+	require.NoError(b, err)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		postReport(rp, MediaTypeCSPReport, chromeCSPReport, "192.0.2."+strconv.Itoa(i%200)+":1")
+	}
+}
