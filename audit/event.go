@@ -2,11 +2,14 @@ package audit
 
 import (
 	"net/netip"
+	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Category groups events by the kind of record policy section 7 asks for.
-// Retention is set per category.
+// Retention is set per category (see [Retention]).
 type Category string
 
 // Categories of events. Their string values are part of the stable encoding.
@@ -22,12 +25,23 @@ const (
 	// CategoryError: server errors and recovered panics.
 	CategoryError Category = "error"
 	// CategorySecurityAlert: signs of attack or compromise (CSP violations,
-	// cloned authenticators, tampered logs).
+	// cloned authenticators, tampered logs, a login that succeeds right after
+	// a burst of failures).
 	CategorySecurityAlert Category = "security_alert"
 	// CategorySuspicious: suspicious activity (throttling, credential
 	// stuffing, password spraying).
 	CategorySuspicious Category = "suspicious_activity"
 )
+
+// Categories returns the categories defined by this package, in a fixed
+// order. Applications may log events under other categories; those are kept
+// for the default retention period.
+func Categories() []Category {
+	return []Category{
+		CategoryAuthentication, CategoryAccess, CategoryAdmin, CategoryModeration,
+		CategoryError, CategorySecurityAlert, CategorySuspicious,
+	}
+}
 
 // Outcome says how the action ended.
 type Outcome string
@@ -45,6 +59,12 @@ type Actor struct {
 	Roles  []string `json:"roles,omitempty"`
 }
 
+// IsZero reports whether a names nobody.
+func (a Actor) IsZero() bool { return a.UserID == "" && a.Roles == nil }
+
+// HasRole reports whether a has role.
+func (a Actor) HasRole(role string) bool { return slices.Contains(a.Roles, role) }
+
 // Target is what the action was performed on.
 type Target struct {
 	Kind string `json:"kind,omitempty"`
@@ -52,18 +72,201 @@ type Target struct {
 }
 
 // Event is one audit record. Its JSON field names are stable: logs written
-// by one version are read by every later one.
+// by one version are read by every later one. The encoding is described in
+// the package documentation under "Encoding".
+//
+// Build events with the fields that say what happened (Category, Action,
+// Outcome, Target, Reason, Meta); [Logger.Log] fills Time and the
+// request-scoped fields (Actor, ClientIP, UserAgent, RequestID) from the
+// context when they are empty, and redacts sensitive Meta entries.
 type Event struct {
-	Time       time.Time         `json:"time"`
-	Category   Category          `json:"category"`
-	Action     string            `json:"action"` // dotted, e.g. "login.failed"
-	Outcome    Outcome           `json:"outcome,omitempty"`
-	Actor      Actor             `json:"actor,omitzero"`
-	Target     Target            `json:"target,omitzero"`
-	ClientIP   netip.Addr        `json:"client_ip,omitzero"`
-	UserAgent  string            `json:"user_agent,omitempty"`
-	RequestID  string            `json:"request_id,omitempty"`
-	SessionRef string            `json:"session,omitempty"` // a hash of the session token, never the token
-	Reason     string            `json:"reason,omitempty"`
-	Meta       map[string]string `json:"meta,omitempty"`
+	// Time is when the event happened, in UTC. Default: the Logger's clock.
+	Time time.Time `json:"time"`
+	// Category is the kind of record. Required.
+	Category Category `json:"category"`
+	// Action is a dotted lower-case name such as "login.failed" or
+	// "role.granted". Required.
+	Action string `json:"action"`
+	// Outcome says how the action ended.
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Actor is who acted. Default: from the context (see [WithActor]).
+	Actor Actor `json:"actor,omitzero"`
+	// Target is what was acted on.
+	Target Target `json:"target,omitzero"`
+	// ClientIP is the client's address. Default: from [clientip.FromContext]
+	// or the request facts stored by [Middleware.Handler].
+	ClientIP netip.Addr `json:"client_ip,omitzero"`
+	// UserAgent is the client's User-Agent header, truncated to 512 bytes.
+	UserAgent string `json:"user_agent,omitempty"`
+	// RequestID identifies the HTTP request (see [RequestID]).
+	RequestID string `json:"request_id,omitempty"`
+	// SessionRef is a hash of the session token, never the token: build it
+	// with [SessionRef].
+	SessionRef string `json:"session,omitempty"`
+	// Reason is a short human-readable explanation.
+	Reason string `json:"reason,omitempty"`
+	// Meta holds further string facts. Entries whose key looks sensitive
+	// are redacted by [Logger.Log] (see [Redact]).
+	Meta map[string]string `json:"meta,omitempty"`
 }
+
+// MarshalJSON encodes e in the stable format described in the package
+// documentation. It gives the same bytes as encoding/json would from the
+// struct tags (map keys sorted, HTML characters escaped), only faster.
+func (e Event) MarshalJSON() ([]byte, error) {
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		return nil, errTimeRange
+	}
+	return appendEvent(make([]byte, 0, 256), &e), nil
+}
+
+// appendEvent appends the JSON encoding of e to b. The time must be in
+// range (years 0–9999); Logger.Log guarantees it.
+func appendEvent(b []byte, e *Event) []byte {
+	b = append(b, `{"time":"`...)
+	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","category":`...)
+	b = appendString(b, string(e.Category))
+	b = append(b, `,"action":`...)
+	b = appendString(b, e.Action)
+	if e.Outcome != "" {
+		b = append(b, `,"outcome":`...)
+		b = appendString(b, string(e.Outcome))
+	}
+	if !e.Actor.IsZero() {
+		b = append(b, `,"actor":{`...)
+		comma := false
+		if e.Actor.UserID != "" {
+			b = append(b, `"user_id":`...)
+			b = appendString(b, e.Actor.UserID)
+			comma = true
+		}
+		if len(e.Actor.Roles) > 0 {
+			if comma {
+				b = append(b, ',')
+			}
+			b = append(b, `"roles":[`...)
+			for i, r := range e.Actor.Roles {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, r)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	if e.Target != (Target{}) {
+		b = append(b, `,"target":{`...)
+		if e.Target.Kind != "" {
+			b = append(b, `"kind":`...)
+			b = appendString(b, e.Target.Kind)
+			if e.Target.ID != "" {
+				b = append(b, ',')
+			}
+		}
+		if e.Target.ID != "" {
+			b = append(b, `"id":`...)
+			b = appendString(b, e.Target.ID)
+		}
+		b = append(b, '}')
+	}
+	if e.ClientIP.IsValid() {
+		b = append(b, `,"client_ip":"`...)
+		b = e.ClientIP.AppendTo(b)
+		b = append(b, '"')
+	}
+	b = appendField(b, `,"user_agent":`, e.UserAgent)
+	b = appendField(b, `,"request_id":`, e.RequestID)
+	b = appendField(b, `,"session":`, e.SessionRef)
+	b = appendField(b, `,"reason":`, e.Reason)
+	if len(e.Meta) > 0 {
+		b = append(b, `,"meta":{`...)
+		var stack [16]string
+		keys := stack[:0]
+		for k := range e.Meta {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, e.Meta[k])
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendField(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, name...)
+	return appendString(b, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string exactly as encoding/json does
+// with HTML escaping on: control characters, <, >, & and U+2028/U+2029 are
+// escaped and invalid UTF-8 becomes U+FFFD. Because newlines are always
+// escaped, an attacker-supplied value cannot start a new line in a JSON
+// Lines log.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendUint appends the decimal form of n.
+func appendUint(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) }

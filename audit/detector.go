@@ -1,0 +1,453 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Actions of the alerts a [Detector] emits.
+const (
+	// ActionCredentialStuffing (CategorySuspicious): failed logins on one
+	// account from many addresses.
+	ActionCredentialStuffing = "alert.credential_stuffing"
+	// ActionPasswordSpraying (CategorySuspicious): one address failing on
+	// many accounts.
+	ActionPasswordSpraying = "alert.password_spraying"
+	// ActionLoginAfterFailures (CategorySecurityAlert): a successful login
+	// right after a burst of failures on the same account: the attacker may
+	// have found the password.
+	ActionLoginAfterFailures = "alert.login_after_failures"
+	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
+	// logged in from an address or device not seen for them before.
+	ActionPrivilegedNewLocation = "alert.privileged_new_location"
+)
+
+// DetectorConfig tunes a [Detector]. The zero value is ready to use.
+type DetectorConfig struct {
+	// Window is the sliding window over which failures are counted.
+	// Default: 15 minutes.
+	Window time.Duration
+	// StuffingIPs is the number of distinct client addresses (IPv6 counted
+	// per /64) failing on one account within Window that raises
+	// [ActionCredentialStuffing]. Default: 5. At most 64.
+	StuffingIPs int
+	// SprayingAccounts is the number of distinct accounts one address fails
+	// on within Window that raises [ActionPasswordSpraying]. Default: 10. At
+	// most 64. Raise it if many users share an address (a corporate NAT).
+	SprayingAccounts int
+	// BurstFailures is the number of failures on an account within Window
+	// after which a success raises [ActionLoginAfterFailures]. Default: 5.
+	// At most 64.
+	BurstFailures int
+	// PrivilegedRoles are the roles (in Event.Actor.Roles of a successful
+	// login) whose logins from a new address or device raise
+	// [ActionPrivilegedNewLocation]. Default: "admin".
+	PrivilegedRoles []string
+	// MaxKeys bounds each of the detector's three tables (accounts,
+	// addresses, privileged users). When one is full, the entries least
+	// recently seen are forgotten first, so an attack in progress stays
+	// tracked while a flood of one-off keys cannot grow memory. Memory is
+	// about MaxKeys × (16×(StuffingIPs+SprayingAccounts) + 8×BurstFailures
+	// + 600) bytes. Default: 65536.
+	MaxKeys int
+	// IsLogin reports whether e is a login attempt. Default: Category
+	// authentication and Action starting with "login." (for example
+	// "login.succeeded", "login.failed"); the Outcome tells success
+	// (OutcomeSuccess) from failure (OutcomeFailure, OutcomeDenied).
+	IsLogin func(e Event) bool
+	// Account returns the account a login attempt is for. Default:
+	// Target.ID when Target.Kind is "user" or "account", else
+	// Actor.UserID. Failed logins should name the account tried.
+	Account func(e Event) string
+	// Device returns a key for the client device. Default:
+	// Meta["device"] if set, else the User-Agent. An empty key skips the
+	// device check.
+	Device func(e Event) string
+	// OnAlert, if set, is called with every alert after it is written
+	// (to page someone, say). It must not block.
+	OnAlert func(ctx context.Context, alert Event)
+	// Now returns the current time, used for events without a Time.
+	// Default: time.Now. Windows are measured in event time.
+	Now func() time.Time
+}
+
+// Detector watches authentication events on their way to a sink and
+// writes security alerts to the same sink: credential stuffing (one
+// account, many addresses), password spraying (one address, many
+// accounts), a success right after a burst of failures, and a privileged
+// user's login from a new address or device. Use it as the sink of a
+// [Logger]:
+//
+//	det, err := audit.NewDetector(sink, audit.DetectorConfig{})
+//	log := audit.New(det, audit.Config{})
+//
+// Memory is bounded (see DetectorConfig.MaxKeys) and keys are hashed, so
+// attacker-chosen account names cost a fixed size each. What a Detector
+// has learnt lives in memory: after a restart each privileged user's first
+// login is learnt silently, and counts start afresh. It is safe for
+// concurrent use and starts no goroutine.
+type Detector struct {
+	next Sink
+	cfg  DetectorConfig
+	seed maphash.Seed
+
+	mu       sync.Mutex
+	accounts *twoGen[accountState]
+	ips      *twoGen[ipState]
+	users    *twoGen[userState]
+}
+
+var _ Sink = (*Detector)(nil)
+
+type stamp struct {
+	key uint64
+	t   int64
+}
+
+type accountState struct {
+	ips       []stamp // distinct recent failing addresses
+	fails     []int64 // ring of recent failure times
+	nfail     int
+	lastAlert int64
+}
+
+type ipState struct {
+	accounts  []stamp // distinct recent failed accounts
+	lastAlert int64
+}
+
+const knownPerUser = 16
+
+type userState struct {
+	ips, devices   [knownPerUser]uint64
+	nIPs, nDevices int
+}
+
+// NewDetector returns a Detector that passes every event to next and adds
+// its alerts. It returns an error for a threshold above 64 or a negative
+// setting. Panics if next is nil.
+func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
+	if next == nil {
+		panic("audit: NewDetector with nil Sink")
+	}
+	def := func(v *int, d int, name string) error {
+		switch {
+		case *v == 0:
+			*v = d
+		case *v < 0 || *v > 64:
+			return fmt.Errorf("audit: detector: %s is %d, want 1-64", name, *v)
+		}
+		return nil
+	}
+	if err := errors.Join(
+		def(&cfg.StuffingIPs, 5, "StuffingIPs"),
+		def(&cfg.SprayingAccounts, 10, "SprayingAccounts"),
+		def(&cfg.BurstFailures, 5, "BurstFailures"),
+	); err != nil {
+		return nil, err
+	}
+	if cfg.Window < 0 || cfg.MaxKeys < 0 {
+		return nil, errors.New("audit: detector: Window and MaxKeys must not be negative")
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 15 * time.Minute
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = 65536
+	}
+	if cfg.PrivilegedRoles == nil {
+		cfg.PrivilegedRoles = []string{"admin"}
+	} else {
+		cfg.PrivilegedRoles = append([]string(nil), cfg.PrivilegedRoles...)
+	}
+	if cfg.IsLogin == nil {
+		cfg.IsLogin = func(e Event) bool {
+			return e.Category == CategoryAuthentication && strings.HasPrefix(e.Action, "login.")
+		}
+	}
+	if cfg.Account == nil {
+		cfg.Account = func(e Event) string {
+			if e.Target.ID != "" && (e.Target.Kind == "user" || e.Target.Kind == "account") {
+				return e.Target.ID
+			}
+			return e.Actor.UserID
+		}
+	}
+	if cfg.Device == nil {
+		cfg.Device = func(e Event) string {
+			if d := e.Meta["device"]; d != "" {
+				return d
+			}
+			return e.UserAgent
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Detector{
+		next: next, cfg: cfg, seed: maphash.MakeSeed(),
+		accounts: newTwoGen[accountState](cfg.MaxKeys),
+		ips:      newTwoGen[ipState](cfg.MaxKeys),
+		users:    newTwoGen[userState](cfg.MaxKeys),
+	}, nil
+}
+
+// Write passes e to the next sink, then writes any alerts e raises. It
+// returns the errors of all those writes.
+func (d *Detector) Write(ctx context.Context, e Event) error {
+	err := d.next.Write(ctx, e)
+	alerts := d.Observe(e)
+	for _, a := range alerts {
+		if aerr := d.next.Write(ctx, a); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("audit: detector: write alert %s: %w", a.Action, aerr))
+			continue
+		}
+		if d.cfg.OnAlert != nil {
+			d.cfg.OnAlert(ctx, a)
+		}
+	}
+	return err
+}
+
+// Observe updates the detector with e and returns the alerts it raises,
+// without writing anything. Events that are not login attempts are
+// ignored.
+func (d *Detector) Observe(e Event) []Event {
+	if !d.cfg.IsLogin(e) {
+		return nil
+	}
+	var failed bool
+	switch e.Outcome {
+	case OutcomeSuccess:
+	case OutcomeFailure, OutcomeDenied:
+		failed = true
+	default:
+		return nil
+	}
+	t := e.Time
+	if t.IsZero() {
+		t = d.cfg.Now()
+	}
+	now := t.UnixNano()
+	win := int64(d.cfg.Window)
+	account := d.cfg.Account(e)
+	acctKey := maphash.String(d.seed, account)
+	ipKey, hasIP := d.ipKey(e.ClientIP)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var alerts []Event
+	alert := func(cat Category, action, reason string, meta map[string]string) {
+		meta["window"] = d.cfg.Window.String()
+		alerts = append(alerts, Event{
+			Time: t.UTC(), Category: cat, Action: action, Outcome: e.Outcome,
+			Actor: e.Actor, Target: Target{Kind: "account", ID: account},
+			ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID,
+			SessionRef: e.SessionRef, Reason: reason, Meta: meta,
+		})
+	}
+
+	if failed {
+		if account != "" {
+			a := d.accounts.get(acctKey, func() *accountState {
+				return &accountState{
+					ips:   make([]stamp, 0, d.cfg.StuffingIPs),
+					fails: make([]int64, d.cfg.BurstFailures),
+				}
+			})
+			a.fails[a.nfail%len(a.fails)] = now
+			a.nfail++
+			if hasIP {
+				n := touch(&a.ips, cap(a.ips), ipKey, now, win)
+				if n >= d.cfg.StuffingIPs && now-a.lastAlert > win {
+					a.lastAlert = now
+					alert(CategorySuspicious, ActionCredentialStuffing,
+						fmt.Sprintf("failed logins on one account from %d addresses within %s", n, d.cfg.Window),
+						map[string]string{"distinct_ips": strconv.Itoa(n)})
+				}
+			}
+		}
+		if hasIP {
+			s := d.ips.get(ipKey, func() *ipState {
+				return &ipState{accounts: make([]stamp, 0, d.cfg.SprayingAccounts)}
+			})
+			n := touch(&s.accounts, cap(s.accounts), acctKey, now, win)
+			if n >= d.cfg.SprayingAccounts && now-s.lastAlert > win {
+				s.lastAlert = now
+				e2 := Target{Kind: "address", ID: e.ClientIP.String()}
+				alert(CategorySuspicious, ActionPasswordSpraying,
+					fmt.Sprintf("one address failed to log in to %d accounts within %s", n, d.cfg.Window),
+					map[string]string{"distinct_accounts": strconv.Itoa(n)})
+				alerts[len(alerts)-1].Target = e2
+			}
+		}
+		return alerts
+	}
+
+	// Success.
+	if account == "" {
+		return alerts
+	}
+	if a := d.accounts.peek(acctKey); a != nil {
+		n := len(a.fails)
+		if a.nfail >= n {
+			oldest := a.fails[a.nfail%n] // the failure n back
+			if now-oldest <= win {
+				alert(CategorySecurityAlert, ActionLoginAfterFailures,
+					fmt.Sprintf("login succeeded after %d or more failures within %s", n, d.cfg.Window),
+					map[string]string{"failures": strconv.Itoa(min(a.nfail, 1<<20))})
+			}
+		}
+		a.nfail = 0
+	}
+	if d.privileged(e.Actor) {
+		u, fresh := d.users.getNew(acctKey)
+		dev := d.cfg.Device(e)
+		var devKey uint64
+		if dev != "" {
+			devKey = maphash.String(d.seed, dev) | 1 // never 0, the empty slot
+		}
+		newIP := hasIP && !learn(&u.ips, &u.nIPs, ipKey|1)
+		newDev := devKey != 0 && !learn(&u.devices, &u.nDevices, devKey)
+		if !fresh && (newIP || newDev) {
+			alert(CategorySecurityAlert, ActionPrivilegedNewLocation,
+				"privileged user logged in from a new address or device",
+				map[string]string{"new_ip": strconv.FormatBool(newIP), "new_device": strconv.FormatBool(newDev)})
+		}
+	}
+	return alerts
+}
+
+func (d *Detector) privileged(a Actor) bool {
+	for _, r := range d.cfg.PrivilegedRoles {
+		if a.HasRole(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipKey hashes an address, IPv6 by its /64 (one subscriber's usual
+// allocation).
+func (d *Detector) ipKey(a netip.Addr) (uint64, bool) {
+	if !a.IsValid() {
+		return 0, false
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		a = netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	b := a.As16()
+	return maphash.Bytes(d.seed, b[:]), true
+}
+
+// touch records key at time now in set, a set of at most limit distinct
+// keys, replacing an expired or the oldest entry when full, and returns the
+// number of keys seen within win.
+func touch(set *[]stamp, limit int, key uint64, now, win int64) int {
+	s := *set
+	found := false
+	for i := range s {
+		if s[i].key == key {
+			s[i].t, found = now, true
+			break
+		}
+	}
+	if !found {
+		if len(s) < limit {
+			s = append(s, stamp{key, now})
+			*set = s
+		} else {
+			oldest := 0
+			for i := range s {
+				if s[i].t < s[oldest].t {
+					oldest = i
+				}
+			}
+			s[oldest] = stamp{key, now}
+		}
+	}
+	n := 0
+	for _, st := range s {
+		if now-st.t <= win {
+			n++
+		}
+	}
+	return n
+}
+
+// learn adds key to a small ring of known keys and reports whether it was
+// already known.
+func learn(known *[knownPerUser]uint64, n *int, key uint64) bool {
+	for _, k := range known {
+		if k == key {
+			return true
+		}
+	}
+	known[*n%knownPerUser] = key
+	*n++
+	return false
+}
+
+// twoGen is a map bounded at max entries that forgets the least recently
+// used ones first, approximately: entries live in a current and a previous
+// generation; a lookup in the previous one moves the entry to the current
+// one, and when the current one is full the previous one is dropped.
+type twoGen[V any] struct {
+	cur, old map[uint64]*V
+	half     int
+}
+
+func newTwoGen[V any](limit int) *twoGen[V] {
+	half := max(1, limit/2)
+	return &twoGen[V]{cur: make(map[uint64]*V), old: make(map[uint64]*V), half: half}
+}
+
+func (g *twoGen[V]) peek(k uint64) *V {
+	if v, ok := g.cur[k]; ok {
+		return v
+	}
+	if v, ok := g.old[k]; ok {
+		delete(g.old, k)
+		g.put(k, v)
+		return v
+	}
+	return nil
+}
+
+func (g *twoGen[V]) put(k uint64, v *V) {
+	if len(g.cur) >= g.half {
+		g.old, g.cur = g.cur, make(map[uint64]*V, g.half)
+	}
+	g.cur[k] = v
+}
+
+func (g *twoGen[V]) get(k uint64, mk func() *V) *V {
+	if v := g.peek(k); v != nil {
+		return v
+	}
+	v := mk()
+	g.put(k, v)
+	return v
+}
+
+// getNew returns the entry for k, creating it; fresh is true when it was
+// created.
+func (g *twoGen[V]) getNew(k uint64) (v *V, fresh bool) {
+	if v := g.peek(k); v != nil {
+		return v, false
+	}
+	v = new(V)
+	g.put(k, v)
+	return v, true
+}
+
+// len returns the number of entries, for tests.
+func (g *twoGen[V]) len() int { return len(g.cur) + len(g.old) }

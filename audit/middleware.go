@@ -1,0 +1,281 @@
+package audit
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/deployedworks/rampart/clientip"
+)
+
+// RequestIDHeader is the header [Middleware.Handler] reads from trusted
+// proxies and sets on every response.
+const RequestIDHeader = "X-Request-ID"
+
+// requestIDKey is RequestIDHeader in canonical form, for direct map access.
+const requestIDKey = "X-Request-Id"
+
+// Actions logged by the HTTP middleware.
+const (
+	// ActionPanic is logged (CategoryError) when a handler panics.
+	ActionPanic = "http.panic"
+	// ActionAdminRequest is logged (CategoryAdmin) for every state-changing
+	// request through [Middleware.AdminActions].
+	ActionAdminRequest = "admin.request"
+)
+
+// Middleware is the HTTP side of a [Logger]: request IDs, panic recovery
+// and the admin-actions record. Build it with [Logger.Middleware]; it is
+// safe for concurrent use.
+type Middleware struct {
+	log *Logger
+	ips *clientip.Resolver
+}
+
+// Middleware returns HTTP middleware that logs to l. ips decides whether an
+// inbound X-Request-ID may be believed (only from a trusted proxy) and
+// resolves the client address recorded in events; pass the same Resolver
+// the rest of the application uses. A nil l discards events but still
+// assigns request IDs and recovers panics. Panics if ips is nil.
+func (l *Logger) Middleware(ips *clientip.Resolver) *Middleware {
+	if ips == nil {
+		panic("audit: Middleware with nil *clientip.Resolver: pass clientip.New(nil, ...) to trust no proxy")
+	}
+	return &Middleware{log: l, ips: ips}
+}
+
+// TrustedRequestID returns the request ID sent by a trusted proxy in r, and
+// whether there is one that [Middleware.Handler] would accept: exactly one
+// X-Request-ID header, from a peer in the Resolver's trusted prefixes, 1–128
+// characters from [A-Za-z0-9._:=+/-]. Anything else is ignored and a fresh
+// ID generated (fail closed: a client must not pick the ID its requests are
+// logged under).
+func (m *Middleware) TrustedRequestID(r *http.Request) (string, bool) {
+	return m.trustedRequestID(r, m.ips.Resolve(r))
+}
+
+func (m *Middleware) trustedRequestID(r *http.Request, info clientip.Info) (string, bool) {
+	if !info.TrustedPeer {
+		return "", false
+	}
+	vs := r.Header[requestIDKey]
+	if len(vs) != 1 || !validRequestID(vs[0]) {
+		return "", false
+	}
+	return vs[0], true
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == ':' || c == '=' || c == '+' || c == '/' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Handler is middleware that, for each request:
+//
+//   - assigns a request ID: the inbound X-Request-ID when
+//     [Middleware.TrustedRequestID] accepts it, else 128 random bits
+//     (crypto/rand.Text), and sets it on the response;
+//   - stores the request facts (ID, client IP, User-Agent) in the context,
+//     where [Logger.Log] and [RequestID] find them;
+//   - recovers a panic in next: it logs a CategoryError event
+//     ([ActionPanic]) with the panic value and stack, and answers a plain
+//     500 that shows the request ID and nothing internal. If the response
+//     had already started, it cannot be replaced: the connection is aborted
+//     instead (by re-panicking with [http.ErrAbortHandler]), so that a
+//     truncated body never looks complete. A panic with
+//     http.ErrAbortHandler itself is passed on untouched, as net/http
+//     expects.
+//
+// Install it early: outside the router, inside clientip's Handler if you
+// use it.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := m.ips.Resolve(r)
+		id, ok := m.trustedRequestID(r, info)
+		if !ok {
+			id = rand.Text()
+		}
+		w.Header()[requestIDKey] = []string{id}
+		ctx := &requestCtx{Context: r.Context(), r: Request{
+			ID: id, ClientIP: info.Addr, UserAgent: truncate(r.UserAgent(), MaxUserAgent),
+		}}
+		r = r.WithContext(ctx)
+		rw := &responseWriter{ResponseWriter: w}
+		defer m.recoverPanic(rw, r)
+		next.ServeHTTP(rw, r)
+	})
+}
+
+func (m *Middleware) recoverPanic(rw *responseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		panic(v)
+	}
+	meta := map[string]string{
+		"panic":  safeSprint(v),
+		"stack":  string(debug.Stack()),
+		"method": r.Method,
+		"path":   r.URL.Path,
+	}
+	if r.Pattern != "" {
+		meta["route"] = r.Pattern
+	}
+	m.log.logOrReport(r.Context(), Event{
+		Category: CategoryError, Action: ActionPanic, Outcome: OutcomeFailure,
+		Reason: "handler panicked; the client got a 500", Meta: meta,
+	})
+	if rw.wroteHeader || rw.hijacked {
+		panic(http.ErrAbortHandler)
+	}
+	h := rw.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Disposition",
+		"Content-Range", "Set-Cookie", "Location", "ETag", "Last-Modified", "Trailer"} {
+		h.Del(k)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	rw.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(rw, "Internal Server Error\nRequest ID: "+RequestID(r.Context())+"\n")
+}
+
+// safeSprint formats a panic value, surviving a String method that panics.
+func safeSprint(v any) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = fmt.Sprintf("panic value of type %T (its String method panicked)", v)
+		}
+	}()
+	return fmt.Sprint(v)
+}
+
+// AdminActions is middleware for administrative routes: it records every
+// state-changing request (any method but GET, HEAD, OPTIONS and TRACE) as a
+// CategoryAdmin event ([ActionAdminRequest]) once the handler has answered,
+// with the actor (from the context, see [WithActor]), method, route
+// pattern (Go 1.22 ServeMux patterns, read from [http.Request.Pattern]),
+// path and status. Outcome is success below 400, denied for 401 and 403,
+// failure otherwise (and for a panic, which it records as status 500 and
+// passes on).
+//
+// Wrap it inside the authentication middleware, so the actor is known, and
+// inside [Middleware.Handler], so the request ID is.
+func (m *Middleware) AdminActions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+			next.ServeHTTP(w, r)
+			return
+		}
+		rw := &responseWriter{ResponseWriter: w}
+		panicked := true
+		defer func() {
+			status := rw.status
+			switch {
+			case panicked && !rw.wroteHeader:
+				status = http.StatusInternalServerError
+			case !rw.wroteHeader:
+				status = http.StatusOK
+			}
+			outcome := OutcomeSuccess
+			switch {
+			case status == http.StatusUnauthorized || status == http.StatusForbidden:
+				outcome = OutcomeDenied
+			case status >= 400 || panicked:
+				outcome = OutcomeFailure
+			}
+			meta := map[string]string{
+				"method": r.Method,
+				"path":   r.URL.Path,
+				"status": strconv.Itoa(status),
+			}
+			if r.Pattern != "" {
+				meta["route"] = r.Pattern
+			}
+			if panicked {
+				meta["panicked"] = "true"
+			}
+			m.log.logOrReport(r.Context(), Event{
+				Category: CategoryAdmin, Action: ActionAdminRequest, Outcome: outcome, Meta: meta,
+			})
+		}()
+		next.ServeHTTP(rw, r)
+		panicked = false
+	})
+}
+
+// responseWriter records the status and whether the response has started.
+// It implements http.Flusher, http.Hijacker and io.ReaderFrom by delegating
+// through http.ResponseController, and Unwrap for everything else.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	hijacked    bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush sends buffered data to the client, starting the response.
+func (w *responseWriter) Flush() {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack takes over the connection when the underlying writer allows it.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, b, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, b, err
+}
+
+// ReadFrom keeps the underlying writer's fast path (sendfile) for io.Copy.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, src)
+}
+
+// writerOnly hides ReadFrom so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }
