@@ -57,7 +57,7 @@ func floorHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
-		nonce := base64.RawURLEncoding.EncodeToString(b[:])
+		nonce := base64.StdEncoding.EncodeToString(b[:])
 		h := w.Header()
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", hdrHSTS)

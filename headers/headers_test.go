@@ -2,6 +2,7 @@ package headers
 
 import (
 	"context"
+	"html"
 	"html/template"
 	"io"
 	"log/slog"
@@ -45,7 +46,7 @@ const (
 	defaultCSP = "default-src 'self'; script-src 'nonce-NONCE' 'strict-dynamic'; style-src 'self' 'nonce-NONCE'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
-var nonceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
+var nonceRE = regexp.MustCompile(`^[A-Za-z0-9+/]{22}==$`)
 
 // serve runs h over r and returns the response headers and the nonce the
 // handler saw.
@@ -289,7 +290,7 @@ func TestNonceUniqueAndInTemplate(t *testing.T) {
 				nonce := m[1]
 				assert.Regexp(t, nonceRE, nonce)
 				assert.Contains(t, csp, "style-src 'self' 'nonce-"+nonce+"'", "one nonce per response")
-				assert.Equal(t, `<script nonce="`+nonce+`">go()</script>`, rec.Body.String())
+				assert.Equal(t, `<script nonce="`+nonce+`">go()</script>`, html.UnescapeString(rec.Body.String()))
 				mu.Lock()
 				assert.False(t, seen[nonce], "nonce reused: %s", nonce)
 				seen[nonce] = true

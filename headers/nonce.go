@@ -9,7 +9,7 @@ import (
 
 const (
 	nonceBytes = 16                     // 128 bits, CSP3 §7.1 asks for at least 128
-	nonceLen   = (nonceBytes*8 + 5) / 6 // unpadded base64url length: 22
+	nonceLen   = (nonceBytes + 2) / 3 * 4 // padded base64 length: 24
 	nonceBatch = 64 * nonceBytes        // bytes read from crypto/rand at once
 )
 
@@ -34,7 +34,8 @@ func newNonceSource() *nonceSource {
 	return s
 }
 
-// encode writes a fresh nonce, base64url without padding, into dst.
+// encode writes a fresh nonce into dst in standard padded base64, the
+// base64-value of CSP3 §2.3.1 (CSP Evaluator flags base64url).
 func (s *nonceSource) encode(dst *[nonceLen]byte) {
 	nb := s.pool.Get().(*nonceBuf)
 	if nb.off == nonceBatch {
@@ -44,7 +45,7 @@ func (s *nonceSource) encode(dst *[nonceLen]byte) {
 		nb.off = 0
 	}
 	raw := nb.b[nb.off : nb.off+nonceBytes]
-	base64.RawURLEncoding.Encode(dst[:], raw)
+	base64.StdEncoding.Encode(dst[:], raw)
 	clear(raw)
 	nb.off += nonceBytes
 	s.pool.Put(nb)
@@ -62,8 +63,9 @@ var nonceKey = &nonceKeyType{}
 //
 //	<script nonce="{{.Nonce}}">…</script>
 //
-// The value is 22 characters of base64url, so html/template leaves it
-// unchanged. Never cache a page that contains a nonce: a nonce must be
+// The value is 24 characters of base64; html/template may write '+' and
+// '=' as character references inside the attribute, which browsers decode
+// back. Never cache a page that contains a nonce: a nonce must be
 // unpredictable and used by one response only.
 func Nonce(ctx context.Context) string {
 	if p, ok := ctx.Value(nonceKey).(*string); ok && p != nil {
