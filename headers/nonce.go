@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	nonceBytes = 16                       // 128 bits, CSP3 §7.1 asks for at least 128
+	nonceBytes = 16                       // 128 bits, the minimum CSP3 asks for
 	nonceLen   = (nonceBytes + 2) / 3 * 4 // padded base64 length: 24
 	nonceBatch = 64 * nonceBytes          // bytes read from crypto/rand at once
 )

@@ -139,3 +139,38 @@ func TestNewRedirectRejects(t *testing.T) {
 	_, err := NewRedirect(nil, []string{"shop.example"}, RedirectConfig{})
 	assert.ErrorContains(t, err, "clientip")
 }
+
+// FuzzRedirectLocation feeds attacker-controlled Host headers and request
+// targets to Location: every redirect it produces must be https, to an
+// allowed host, and free of characters that could split the header.
+func FuzzRedirectLocation(f *testing.F) {
+	for _, s := range [][2]string{
+		{"shop.example", "/a?b=c"}, {"evil.example", "/"}, {"shop.example:80", "//evil.example/x"},
+		{"[::1]:80", "/"}, {"SHOP.EXAMPLE.", "/%2F"}, {"shop.example@evil.example", "/"}, {"shop.example", "/?q=\xff"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	rd, err := NewRedirect(resolver(f), []string{"shop.example", "::1"}, RedirectConfig{HTTPSPort: 8443})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, host, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		r := &http.Request{Method: "GET", Host: host, URL: u, Header: http.Header{}, RemoteAddr: "192.0.2.1:1"}
+		loc, err := rd.Location(r)
+		if err != nil || loc == "" {
+			return
+		}
+		if hasCTL(loc) {
+			t.Fatalf("control or space in Location %q", loc)
+		}
+		lu, err := url.Parse(loc)
+		if err != nil {
+			t.Fatalf("Location %q does not parse: %v", loc, err)
+		}
+		if lu.Scheme != "https" || (lu.Hostname() != "shop.example" && lu.Hostname() != "::1") || lu.Port() != "8443" || lu.User != nil {
+			t.Fatalf("Location %q leaves the allow-list", loc)
+		}
+	})
+}

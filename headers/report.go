@@ -67,8 +67,8 @@ const (
 	maxTokenLen  = 64
 )
 
-// cspReportBody is the CSP2 report-uri format (CSP2 §4.4; CSP3 §5.3 keeps
-// it as "deprecated serialization").
+// cspReportBody is the CSP2 report-uri format, which CSP3 keeps as the
+// "deprecated serialization" of a violation.
 type cspReportBody struct {
 	DocumentURI        *string `json:"document-uri"`
 	Referrer           *string `json:"referrer"`
@@ -84,7 +84,7 @@ type cspReportBody struct {
 	StatusCode         *int    `json:"status-code"`
 }
 
-// reportEnvelope is one entry of a Reporting API body (Reporting API §3.3).
+// reportEnvelope is one entry of a Reporting API (report-to) body.
 type reportEnvelope struct {
 	Type      *string         `json:"type"`
 	Age       *int64          `json:"age"`
@@ -93,7 +93,8 @@ type reportEnvelope struct {
 	Body      json.RawMessage `json:"body"`
 }
 
-// cspViolationBody is the body of a "csp-violation" report (CSP3 §5.2).
+// cspViolationBody is the body of a "csp-violation" report (CSP3
+// CSPViolationReportBody).
 type cspViolationBody struct {
 	DocumentURL        *string `json:"documentURL"`
 	Referrer           *string `json:"referrer"`
