@@ -1,0 +1,54 @@
+package mfa
+
+import (
+	"context"
+	"time"
+)
+
+// Identity is the signed-in user as the session layer reports it: who the
+// user is, their roles, and when and how the session was last verified with
+// a second factor. Its fields mirror session.Identity.
+type Identity struct {
+	UserID    string
+	Roles     []string
+	AuthTime  time.Time // when the user signed in
+	Methods   []string  // how the user signed in
+	MFATime   time.Time // last MFA verification in this session; zero if none
+	MFAMethod string    // factor used at MFATime, e.g. [MethodTOTP]
+}
+
+// Factor names passed to [Sessions.MarkMFA] and written to audit.
+const (
+	MethodTOTP     = "totp"
+	MethodRecovery = "recovery_code"
+	MethodWebAuthn = "webauthn"
+)
+
+// IdentityReader reads the signed-in user from a request context.
+// *session.Manager implements it. [Policy] needs only this.
+type IdentityReader interface {
+	// Identity returns the signed-in user, and false when there is none.
+	Identity(ctx context.Context) (Identity, bool)
+}
+
+// Sessions is what the WebAuthn handlers need from the session layer:
+// who is signed in, and a way to record a completed MFA verification
+// (which renews the session token and sets MFATime). *session.Manager
+// implements it.
+type Sessions interface {
+	IdentityReader
+	// MarkMFA records that this session was just verified with method.
+	MarkMFA(ctx context.Context, method string) error
+}
+
+// ChallengeStore keeps per-session ceremony state (a WebAuthn challenge)
+// on the server between the begin and finish requests. *session.Manager
+// implements it. Both methods act on the session of ctx.
+type ChallengeStore interface {
+	// PutChallenge stores data under key, replacing any earlier value.
+	PutChallenge(ctx context.Context, key string, data []byte) error
+	// TakeChallenge returns the data stored under key and removes it, so
+	// that a challenge is used at most once. It returns a nil slice and a
+	// nil error when there is none.
+	TakeChallenge(ctx context.Context, key string) ([]byte, error)
+}

@@ -1,0 +1,106 @@
+package mfa
+
+import (
+	"context"
+	"time"
+)
+
+// TOTPRecord is a user's TOTP state as stored. The secrets are sealed with
+// the [secrets.Keyring] given to [NewTOTP], bound to the user ID, so a
+// store holds no plaintext and a record copied to another user does not
+// decrypt.
+type TOTPRecord struct {
+	// Secret is the sealed confirmed secret; nil when none is confirmed.
+	Secret []byte
+	// Pending is the sealed secret of an enrolment awaiting its first
+	// code; nil when none. A confirmed Secret stays in force until Pending
+	// is confirmed, so re-enrolling cannot lock a user out.
+	Pending []byte
+	// ConfirmedAt is when Secret was confirmed.
+	ConfirmedAt time.Time
+	// LastStep is the last time step accepted for this user. It is
+	// written only by [TOTPStore.AcceptTOTPStep]; SaveTOTP ignores it.
+	LastStep int64
+}
+
+// TOTPStore keeps one [TOTPRecord] per user. It has four methods rather
+// than three because replay protection needs an atomic compare-and-set
+// that no read-modify-write through Load and Save can give.
+// Implementations must be safe for concurrent use.
+type TOTPStore interface {
+	// LoadTOTP returns the user's record, or an error wrapping
+	// [ErrNotEnrolled] when there is none.
+	LoadTOTP(ctx context.Context, userID string) (TOTPRecord, error)
+
+	// SaveTOTP creates or replaces the user's Secret, Pending and
+	// ConfirmedAt (last writer wins). It must not change LastStep: a new
+	// record starts at 0, an existing one keeps its value.
+	SaveTOTP(ctx context.Context, userID string, rec TOTPRecord) error
+
+	// DeleteTOTP removes the user's record, LastStep included. Deleting a
+	// missing record is not an error.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// AcceptTOTPStep atomically sets LastStep to step if step is greater
+	// than LastStep, and reports whether it did. Of any number of
+	// concurrent calls with the same step exactly one may return true; in
+	// SQL, "UPDATE … SET last_step = $2 WHERE user_id = $1 AND last_step <
+	// $2" and check the affected row count. It returns an error wrapping
+	// [ErrNotEnrolled] when the user has no record.
+	AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+}
+
+// RecoveryStore keeps each user's recovery codes as keyed hashes (never
+// the codes). Implementations must be safe for concurrent use.
+type RecoveryStore interface {
+	// ReplaceRecoveryCodes atomically replaces the user's whole set with
+	// hashes; an empty set deletes it.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error
+
+	// ConsumeRecoveryCode atomically removes hash from the user's set and
+	// reports whether it was there. Of concurrent calls with the same hash
+	// exactly one may return true ("DELETE … RETURNING" in SQL).
+	ConsumeRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
+
+	// CountRecoveryCodes returns how many unused codes the user has.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+}
+
+// StoredCredential is one WebAuthn credential as stored.
+type StoredCredential struct {
+	// ID is the credential ID chosen by the authenticator (at most 1023
+	// bytes). It is unique across users.
+	ID []byte
+	// UserID is the owner.
+	UserID string
+	// Name is the label the user gave it, e.g. "YubiKey" or "Phone".
+	Name string
+	// Data is the opaque verification state (public key, sign counter,
+	// flags) in the format of this package; store it as a blob.
+	Data []byte
+	// CreatedAt is when it was registered.
+	CreatedAt time.Time
+	// LastUsedAt is when it last verified a login; zero if never.
+	LastUsedAt time.Time
+}
+
+// CredentialStore keeps WebAuthn credentials. It is a plain table with one
+// lookup by credential ID and one by user, hence five methods.
+// Implementations must be safe for concurrent use.
+type CredentialStore interface {
+	// CreateCredential stores a new credential, or returns an error
+	// wrapping [ErrExists] if its ID is taken.
+	CreateCredential(ctx context.Context, c StoredCredential) error
+	// Credential returns the credential with this ID, or an error wrapping
+	// [ErrNotFound].
+	Credential(ctx context.Context, id []byte) (StoredCredential, error)
+	// UserCredentials returns the user's credentials, oldest first.
+	UserCredentials(ctx context.Context, userID string) ([]StoredCredential, error)
+	// UpdateCredential replaces Name, Data and LastUsedAt of the
+	// credential with c.ID owned by c.UserID, or returns an error wrapping
+	// [ErrNotFound].
+	UpdateCredential(ctx context.Context, c StoredCredential) error
+	// DeleteCredential removes the user's credential id, or returns an
+	// error wrapping [ErrNotFound].
+	DeleteCredential(ctx context.Context, userID string, id []byte) error
+}

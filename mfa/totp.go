@@ -1,0 +1,564 @@
+package mfa
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"image/png"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+// Algorithm is the HMAC hash of a TOTP enrolment (RFC 6238 §1.2).
+type Algorithm uint8
+
+// Algorithms. Many authenticator apps (Google Authenticator among them)
+// ignore the algorithm in the enrolment URI and always use SHA-1, so keep
+// the default unless you control the apps.
+const (
+	SHA1 Algorithm = iota + 1
+	SHA256
+	SHA512
+)
+
+// String returns "SHA1", "SHA256" or "SHA512".
+func (a Algorithm) String() string {
+	switch a {
+	case SHA1:
+		return "SHA1"
+	case SHA256:
+		return "SHA256"
+	case SHA512:
+		return "SHA512"
+	}
+	return "Algorithm(" + strconv.Itoa(int(a)) + ")"
+}
+
+func (a Algorithm) newHash() func() hash.Hash {
+	switch a {
+	case SHA256:
+		return sha256.New
+	case SHA512:
+		return sha512.New
+	default:
+		return sha1.New
+	}
+}
+
+func (a Algorithm) otp() otp.Algorithm {
+	switch a {
+	case SHA256:
+		return otp.AlgorithmSHA256
+	case SHA512:
+		return otp.AlgorithmSHA512
+	default:
+		return otp.AlgorithmSHA1
+	}
+}
+
+// TOTP secret size and input limits.
+const (
+	// SecretSize is the size of every new TOTP secret: 160 bits, as RFC
+	// 4226 §4 (R6) recommends.
+	SecretSize = 20
+	// maxCodeInput bounds the code input read before normalising it.
+	maxCodeInput = 64
+	// sealVersion starts the plaintext of a sealed TOTP secret.
+	sealVersion = 1
+)
+
+// TOTPConfig configures [NewTOTP].
+type TOTPConfig struct {
+	// Issuer names the service in the user's authenticator app, e.g.
+	// "Marketplace". Required.
+	Issuer string
+
+	// Keyring encrypts secrets at rest, bound to the user ID. Required.
+	Keyring *secrets.Keyring
+
+	// Store keeps the sealed secrets and the last accepted time step.
+	// Required; [MemoryStore] is one.
+	Store TOTPStore
+
+	// Limiter throttles attempts per user (key "mfa:totp:" + userID).
+	// Default: a per-process limiter allowing 5 attempts per 15 minutes
+	// per user, bounded to 10,000 users.
+	Limiter AttemptLimiter
+
+	// Audit receives every outcome. Default: nil, which discards events.
+	Audit *audit.Logger
+
+	// Algorithm, Digits and Period apply to new enrolments; each enrolment
+	// keeps the values it was made with. Defaults: SHA1, 6 digits and 30
+	// seconds, the only values every authenticator app supports. Digits
+	// must be 6 or 8; Period a whole number of seconds from 15 to 300.
+	Algorithm Algorithm
+	Digits    int
+	Period    time.Duration
+
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// TOTP enrols and verifies time-based one-time passwords (RFC 6238) as a
+// second factor. Verification accepts the codes of the current time step
+// and one step either side, compares them in constant time, accepts each
+// time step at most once per user, and throttles attempts. Secrets are
+// encrypted at rest with the configured Keyring.
+//
+// A TOTP is safe for concurrent use. Every method fails closed: a store,
+// keyring or limiter error refuses the attempt.
+type TOTP struct {
+	issuer  string
+	keyring *secrets.Keyring
+	store   TOTPStore
+	limiter AttemptLimiter
+	audit   *audit.Logger
+	params  totpParams
+	now     func() time.Time
+}
+
+// totpParams are the parameters of one enrolment, sealed with its secret.
+type totpParams struct {
+	alg    Algorithm
+	digits int
+	period int64 // seconds
+}
+
+// NewTOTP checks cfg and returns a TOTP. It keeps a copy of cfg.
+func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
+	if cfg.Issuer == "" || strings.ContainsAny(cfg.Issuer, ":") {
+		return nil, errors.New("mfa: TOTPConfig.Issuer is required and must not contain ':' (it prefixes the account in the otpauth URI)")
+	}
+	if cfg.Keyring == nil {
+		return nil, errors.New("mfa: TOTPConfig.Keyring is required: build one with secrets.NewKeyring or secrets.ParseKeyring")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("mfa: TOTPConfig.Store is required (mfa.NewMemoryStore for tests)")
+	}
+	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
+	if p.alg == 0 {
+		p.alg = SHA1
+	}
+	if p.alg > SHA512 {
+		return nil, fmt.Errorf("mfa: TOTPConfig.Algorithm %v: use SHA1, SHA256 or SHA512", p.alg)
+	}
+	if p.digits == 0 {
+		p.digits = 6
+	}
+	if p.digits != 6 && p.digits != 8 {
+		return nil, fmt.Errorf("mfa: TOTPConfig.Digits is %d: use 6 or 8", p.digits)
+	}
+	if cfg.Period != 0 {
+		if cfg.Period%time.Second != 0 || cfg.Period < 15*time.Second || cfg.Period > 300*time.Second {
+			return nil, fmt.Errorf("mfa: TOTPConfig.Period is %v: use whole seconds from 15s to 300s", cfg.Period)
+		}
+		p.period = int64(cfg.Period / time.Second)
+	}
+	t := &TOTP{
+		issuer:  cfg.Issuer,
+		keyring: cfg.Keyring,
+		store:   cfg.Store,
+		limiter: cfg.Limiter,
+		audit:   cfg.Audit,
+		params:  p,
+		now:     cfg.Now,
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	if t.limiter == nil {
+		t.limiter = newWindowLimiter(t.now)
+	}
+	return t, nil
+}
+
+// Enrolment is a new TOTP secret to show the user once, as a QR code or
+// for manual entry. It prints as "[REDACTED]" with fmt and log/slog.
+type Enrolment struct {
+	key    *otp.Key
+	secret string // base32, unpadded
+}
+
+// URI returns the otpauth:// URI (Key Uri Format) holding the secret.
+func (e *Enrolment) URI() string { return e.key.URL() }
+
+// Secret returns the secret in base32, in groups of four characters, for
+// users who cannot scan the QR code.
+func (e *Enrolment) Secret() string {
+	var b strings.Builder
+	for i := 0; i < len(e.secret); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(e.secret[i:min(i+4, len(e.secret))])
+	}
+	return b.String()
+}
+
+// PNG returns the URI as a QR code, size pixels square (at least 128;
+// 256 is a good size).
+func (e *Enrolment) PNG(size int) ([]byte, error) {
+	if size < 128 || size > 4096 {
+		return nil, fmt.Errorf("mfa: QR code size %d: use 128 to 4096 pixels", size)
+	}
+	img, err := e.key.Image(size, size)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("mfa: QR code: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// String returns "[REDACTED]".
+func (e *Enrolment) String() string { return "[REDACTED]" }
+
+// GoString returns "[REDACTED]".
+func (e *Enrolment) GoString() string { return "[REDACTED]" }
+
+// LogValue returns "[REDACTED]".
+func (e *Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// Enrol starts a TOTP enrolment for userID with a new random secret, and
+// returns it for display. account labels it in the authenticator app
+// (e.g. the user's email). The enrolment counts only after [TOTP.Confirm]
+// with a code from the app; until then a confirmed earlier secret stays in
+// force, so Enrol is also how a user re-enrols (call it only in a session
+// that passed MFA recently, e.g. behind [Policy.StepUp]). Calling it again
+// replaces an unconfirmed enrolment.
+func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, error) {
+	if userID == "" || account == "" {
+		return nil, errors.New("mfa: Enrol: userID and account are required")
+	}
+	raw := make([]byte, SecretSize)
+	_, _ = rand.Read(raw) // never fails: a broken system RNG aborts the program
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer:      t.issuer,
+		AccountName: account,
+		Period:      uint(t.params.period),
+		Secret:      raw,
+		Digits:      otp.Digits(t.params.digits),
+		Algorithm:   t.params.alg.otp(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: Enrol: %w", err)
+	}
+	sealed, err := t.seal(userID, t.params, raw)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := t.store.LoadTOTP(ctx, userID)
+	if err != nil && !errors.Is(err, ErrNotEnrolled) {
+		return nil, fmt.Errorf("mfa: Enrol: load: %w", err)
+	}
+	rec.Pending = sealed
+	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
+		return nil, fmt.Errorf("mfa: Enrol: save: %w", err)
+	}
+	t.log(ctx, userID, "mfa.totp.enrol", audit.OutcomeSuccess, "", nil)
+	return &Enrolment{key: key, secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)}, nil
+}
+
+// Confirm completes a pending enrolment with a first valid code from the
+// user's app; only then does the secret count, replacing any earlier one.
+// The confirming code's time step is used up, like any verified code.
+// Errors wrap [ErrNoPendingEnrolment], [ErrInvalidCode], [ErrCodeReused]
+// or [ErrThrottled]. Having just proved possession, the session may be
+// marked as MFA-verified.
+func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
+	const action = "mfa.totp.confirm"
+	err := t.confirm(ctx, userID, code)
+	t.logResult(ctx, userID, action, err, nil)
+	return err
+}
+
+func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
+	if err := allowAttempt(ctx, t.limiter, "mfa:totp:"+userID); err != nil {
+		return err
+	}
+	rec, err := t.store.LoadTOTP(ctx, userID)
+	if err != nil {
+		if errors.Is(err, ErrNotEnrolled) {
+			return ErrNoPendingEnrolment
+		}
+		return fmt.Errorf("mfa: Confirm: load: %w", err)
+	}
+	if rec.Pending == nil {
+		return ErrNoPendingEnrolment
+	}
+	step, _, err := t.check(userID, rec.Pending, code)
+	if err != nil {
+		return err
+	}
+	ok, err := t.store.AcceptTOTPStep(ctx, userID, step)
+	if err != nil {
+		return fmt.Errorf("mfa: Confirm: record step: %w", err)
+	}
+	if !ok {
+		return ErrCodeReused
+	}
+	pending := rec.Pending
+	rec.Secret, rec.Pending, rec.ConfirmedAt = pending, nil, t.now()
+	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
+		return fmt.Errorf("mfa: Confirm: save: %w", err)
+	}
+	return nil
+}
+
+// Verify checks a code against the user's confirmed secret. It accepts the
+// codes of the current time step and one step either side (RFC 6238 §5.2),
+// compares in constant time, and accepts each step once: a code that was
+// already accepted, or one older than the last accepted, fails with
+// [ErrCodeReused]. Other errors wrap [ErrInvalidCode], [ErrNotEnrolled] or
+// [ErrThrottled]. Spaces and hyphens in code are ignored. Every outcome
+// goes to audit. On success, mark the session with [MethodTOTP].
+func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
+	var skew int64
+	err := t.verify(ctx, userID, code, &skew)
+	var meta map[string]string
+	if err == nil {
+		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
+	}
+	t.logResult(ctx, userID, "mfa.totp.verify", err, meta)
+	return err
+}
+
+func (t *TOTP) verify(ctx context.Context, userID, code string, skew *int64) error {
+	if err := allowAttempt(ctx, t.limiter, "mfa:totp:"+userID); err != nil {
+		return err
+	}
+	rec, err := t.store.LoadTOTP(ctx, userID)
+	if err != nil {
+		if errors.Is(err, ErrNotEnrolled) {
+			return ErrNotEnrolled
+		}
+		return fmt.Errorf("mfa: Verify: load: %w", err)
+	}
+	if rec.Secret == nil {
+		return ErrNotEnrolled
+	}
+	step, d, err := t.check(userID, rec.Secret, code)
+	if err != nil {
+		return err
+	}
+	*skew = d
+	ok, err := t.store.AcceptTOTPStep(ctx, userID, step)
+	if err != nil {
+		return fmt.Errorf("mfa: Verify: record step: %w", err)
+	}
+	if !ok {
+		return ErrCodeReused
+	}
+	return nil
+}
+
+// Enrolled reports whether the user has a confirmed TOTP secret. It
+// implements [EnrolmentChecker].
+func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
+	rec, err := t.store.LoadTOTP(ctx, userID)
+	if errors.Is(err, ErrNotEnrolled) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mfa: TOTP enrolled: %w", err)
+	}
+	return rec.Secret != nil, nil
+}
+
+// Disable removes the user's TOTP secret and any pending enrolment. Call it
+// only in a session that passed MFA recently (behind [Policy.StepUp]) or
+// from an administrator's recovery procedure. Recovery codes and WebAuthn
+// credentials are left alone.
+func (t *TOTP) Disable(ctx context.Context, userID string) error {
+	if err := t.store.DeleteTOTP(ctx, userID); err != nil {
+		err = fmt.Errorf("mfa: Disable: %w", err)
+		t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeFailure, err.Error(), nil)
+		return err
+	}
+	t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeSuccess, "", nil)
+	return nil
+}
+
+// check opens a sealed secret and matches code against the time steps
+// around now. It returns the matching step and its offset from the current
+// one (-1, 0 or +1).
+func (t *TOTP) check(userID string, sealed []byte, code string) (int64, int64, error) {
+	p, secret, err := t.open(userID, sealed)
+	if err != nil {
+		return 0, 0, err
+	}
+	in, ok := normaliseCode(code, p.digits)
+	if !ok {
+		return 0, 0, ErrInvalidCode
+	}
+	now := timeStep(t.now(), p.period)
+	mac := hmac.New(p.alg.newHash(), secret)
+	clear(secret)
+	var buf [8]byte
+	matched, found := int64(0), 0
+	for d := int64(-1); d <= 1; d++ {
+		step := now + d
+		if step < 0 {
+			continue
+		}
+		c := hotp(mac, uint64(step), p.digits, &buf)
+		// Every candidate is compared, with no early exit; the highest
+		// matching step wins, so a code shared by two steps is not
+		// wrongly taken as reused.
+		eq := subtle.ConstantTimeCompare(c, in[:p.digits])
+		if eq == 1 { // branching on a match leaks only what the caller learns anyway
+			matched = step
+		}
+		found |= eq
+	}
+	if found == 0 {
+		return 0, 0, ErrInvalidCode
+	}
+	return matched, matched - now, nil
+}
+
+// timeStep is RFC 6238 §4.2 T = floor((unixtime - T0) / X) with T0 = 0.
+func timeStep(now time.Time, period int64) int64 {
+	u := now.Unix()
+	s := u / period
+	if u < 0 && u%period != 0 {
+		s--
+	}
+	return s
+}
+
+// hotp computes the HOTP value of RFC 4226 §5.3 for counter with a keyed
+// mac, as digits ASCII digits written into buf.
+func hotp(mac hash.Hash, counter uint64, digits int, buf *[8]byte) []byte {
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], counter)
+	mac.Reset()
+	mac.Write(msg[:])
+	var sumBuf [sha512.Size]byte
+	sum := mac.Sum(sumBuf[:0])
+	off := sum[len(sum)-1] & 0x0f
+	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	for i := digits - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return buf[:digits]
+}
+
+// normaliseCode strips spaces and hyphens from a user-typed code and
+// checks that digits ASCII digits remain.
+func normaliseCode(code string, digits int) (out [8]byte, ok bool) {
+	if len(code) > maxCodeInput {
+		return out, false
+	}
+	n := 0
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case c == ' ' || c == '-':
+			continue
+		case c < '0' || c > '9' || n == digits:
+			return out, false
+		}
+		out[n] = c
+		n++
+	}
+	return out, n == digits
+}
+
+// totpAD is the associated data binding a sealed secret to its user.
+func totpAD(userID string) []byte {
+	return append([]byte("rampart/mfa/totp\x00"), userID...)
+}
+
+// seal encrypts the enrolment parameters and secret for userID.
+func (t *TOTP) seal(userID string, p totpParams, secret []byte) ([]byte, error) {
+	pt := make([]byte, 0, 5+len(secret))
+	pt = append(pt, sealVersion, byte(p.alg), byte(p.digits))
+	pt = binary.BigEndian.AppendUint16(pt, uint16(p.period))
+	pt = append(pt, secret...)
+	ct, err := t.keyring.Encrypt(pt, totpAD(userID))
+	clear(pt)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: seal TOTP secret: %w", err)
+	}
+	return ct, nil
+}
+
+// open decrypts a sealed secret of userID. The caller clears the secret.
+func (t *TOTP) open(userID string, sealed []byte) (totpParams, []byte, error) {
+	pt, err := t.keyring.Decrypt(sealed, totpAD(userID))
+	if err != nil {
+		return totpParams{}, nil, fmt.Errorf("mfa: open TOTP secret: %w", err)
+	}
+	if len(pt) < 5+16 || pt[0] != sealVersion {
+		clear(pt)
+		return totpParams{}, nil, errors.New("mfa: open TOTP secret: unknown format")
+	}
+	p := totpParams{alg: Algorithm(pt[1]), digits: int(pt[2]), period: int64(binary.BigEndian.Uint16(pt[3:5]))}
+	if p.alg < SHA1 || p.alg > SHA512 || (p.digits != 6 && p.digits != 8) || p.period < 1 {
+		clear(pt)
+		return totpParams{}, nil, errors.New("mfa: open TOTP secret: bad parameters")
+	}
+	return p, pt[5:], nil
+}
+
+// logResult writes the outcome of a code check to audit.
+func (t *TOTP) logResult(ctx context.Context, userID, action string, err error, meta map[string]string) {
+	outcome, reason := outcomeOf(err)
+	t.log(ctx, userID, action, outcome, reason, meta)
+}
+
+func (t *TOTP) log(ctx context.Context, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
+	logEvent(ctx, t.audit, audit.Event{
+		Category: audit.CategoryAuthentication,
+		Action:   action,
+		Outcome:  outcome,
+		Actor:    audit.Actor{UserID: userID},
+		Reason:   reason,
+		Meta:     meta,
+	})
+}
+
+// outcomeOf maps a check's error to an audit outcome and reason.
+func outcomeOf(err error) (audit.Outcome, string) {
+	switch {
+	case err == nil:
+		return audit.OutcomeSuccess, ""
+	case errors.Is(err, ErrThrottled):
+		return audit.OutcomeDenied, err.Error()
+	default:
+		return audit.OutcomeFailure, err.Error()
+	}
+}
+
+// logEvent writes e, ignoring a nil logger. An audit failure does not
+// change the outcome of the check it records: the audit package reports
+// its own sink errors.
+func logEvent(ctx context.Context, lg *audit.Logger, e audit.Event) {
+	if lg == nil {
+		return
+	}
+	_ = lg.Log(ctx, e)
+}

@@ -1,0 +1,173 @@
+package mfa
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base32"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	pqhotp "github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/secrets"
+)
+
+func testKeyring(t testing.TB) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.NewKeyring(secrets.Key{ID: "test", Secret: secrets.Random(32)})
+	require.NoError(t, err)
+	return k
+}
+
+// RFC 4226 Appendix D.
+func TestHOTP_RFC4226Vectors(t *testing.T) {
+	want := []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"}
+	mac := hmac.New(sha1.New, []byte("12345678901234567890"))
+	var buf [8]byte
+	for i, w := range want {
+		assert.Equal(t, w, string(hotp(mac, uint64(i), 6, &buf)), "counter %d", i)
+	}
+}
+
+// RFC 6238 Appendix B, run through the whole Verify path: seal, store,
+// open, match, record the step.
+func TestTOTP_RFC6238Vectors(t *testing.T) {
+	seeds := map[Algorithm]string{
+		SHA1:   "12345678901234567890",
+		SHA256: "12345678901234567890123456789012",
+		SHA512: "1234567890123456789012345678901234567890123456789012345678901234",
+	}
+	rows := []struct {
+		unix int64
+		alg  Algorithm
+		code string
+	}{
+		{59, SHA1, "94287082"}, {59, SHA256, "46119246"}, {59, SHA512, "90693936"},
+		{1111111109, SHA1, "07081804"}, {1111111109, SHA256, "68084774"}, {1111111109, SHA512, "25091201"},
+		{1111111111, SHA1, "14050471"}, {1111111111, SHA256, "67062674"}, {1111111111, SHA512, "99943326"},
+		{1234567890, SHA1, "89005924"}, {1234567890, SHA256, "91819424"}, {1234567890, SHA512, "93441116"},
+		{2000000000, SHA1, "69279037"}, {2000000000, SHA256, "90698825"}, {2000000000, SHA512, "38618901"},
+		{20000000000, SHA1, "65353130"}, {20000000000, SHA256, "77737706"}, {20000000000, SHA512, "47863826"},
+	}
+	ctx := context.Background()
+	for _, r := range rows {
+		t.Run(r.alg.String()+"/"+time.Unix(r.unix, 0).UTC().Format(time.RFC3339), func(t *testing.T) {
+			store, err := NewMemoryStore(MemoryStoreConfig{})
+			require.NoError(t, err)
+			now := time.Unix(r.unix, 0)
+			tp, err := NewTOTP(TOTPConfig{
+				Issuer: "RFC", Keyring: testKeyring(t), Store: store,
+				Algorithm: r.alg, Digits: 8, Now: func() time.Time { return now },
+			})
+			require.NoError(t, err)
+			sealed, err := tp.seal("u", tp.params, []byte(seeds[r.alg]))
+			require.NoError(t, err)
+			require.NoError(t, store.SaveTOTP(ctx, "u", TOTPRecord{Secret: sealed}))
+
+			require.NoError(t, tp.Verify(ctx, "u", r.code))
+			require.ErrorIs(t, tp.Verify(ctx, "u", r.code), ErrCodeReused)
+		})
+	}
+}
+
+// Our HOTP agrees with pquerna/otp for every algorithm and digit count.
+func TestHOTP_MatchesPquerna(t *testing.T) {
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	for _, alg := range []Algorithm{SHA1, SHA256, SHA512} {
+		for _, digits := range []int{6, 8} {
+			secret := make([]byte, SecretSize)
+			_, _ = rand.Read(secret)
+			mac := hmac.New(alg.newHash(), secret)
+			var buf [8]byte
+			for _, counter := range []uint64{0, 1, 56666666, 1 << 40} {
+				want, err := pqhotp.GenerateCodeCustom(enc.EncodeToString(secret), counter, pqhotp.ValidateOpts{
+					Digits: otp.Digits(digits), Algorithm: alg.otp(),
+				})
+				require.NoError(t, err)
+				assert.Equal(t, want, string(hotp(mac, counter, digits, &buf)), "%v %d digits counter %d", alg, digits, counter)
+			}
+			now := time.Unix(1_700_000_000, 0)
+			want, err := totp.GenerateCodeCustom(enc.EncodeToString(secret), now, totp.ValidateOpts{Period: 30, Digits: otp.Digits(digits), Algorithm: alg.otp()})
+			require.NoError(t, err)
+			assert.Equal(t, want, string(hotp(mac, uint64(timeStep(now, 30)), digits, &buf)))
+		}
+	}
+}
+
+func TestTimeStep(t *testing.T) {
+	for _, r := range []struct {
+		unix, want int64
+	}{{0, 0}, {29, 0}, {30, 1}, {59, 1}, {-1, -1}, {-30, -1}, {-31, -2}} {
+		assert.Equal(t, r.want, timeStep(time.Unix(r.unix, 0), 30), "unix %d", r.unix)
+	}
+}
+
+func TestNormaliseCode(t *testing.T) {
+	for _, r := range []struct {
+		name, in string
+		digits   int
+		ok       bool
+		want     string
+	}{
+		{"plain", "123456", 6, true, "123456"},
+		{"spaces", " 123 456 ", 6, true, "123456"},
+		{"hyphen", "123-456", 6, true, "123456"},
+		{"eight", "1234 5678", 8, true, "12345678"},
+		{"short", "12345", 6, false, ""},
+		{"long", "1234567", 6, false, ""},
+		{"letter", "12345a", 6, false, ""},
+		{"unicode digit", "12345٣", 6, false, ""},
+		{"nul", "123456\x00", 6, false, ""},
+		{"empty", "", 6, false, ""},
+		{"huge", string(make([]byte, 1000)), 6, false, ""},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			out, ok := normaliseCode(r.in, r.digits)
+			assert.Equal(t, r.ok, ok)
+			if ok {
+				assert.Equal(t, r.want, string(out[:r.digits]))
+			}
+		})
+	}
+}
+
+func FuzzNormaliseCode(f *testing.F) {
+	for _, s := range []string{"123456", " 123 456", "12-34-56", "abc", "", "12345678", "١٢٣٤٥٦"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, digits := range []int{6, 8} {
+			out, ok := normaliseCode(s, digits)
+			if !ok {
+				continue
+			}
+			for _, c := range out[:digits] {
+				if c < '0' || c > '9' {
+					t.Fatalf("non-digit %q in %q", c, s)
+				}
+			}
+		}
+	})
+}
+
+func TestWindowLimiter_Bounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newWindowLimiter(func() time.Time { return now })
+	l.maxKeys = 3
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		ok, _, err := l.AllowAttempt(ctx, k)
+		require.NoError(t, err)
+		require.True(t, ok)
+		now = now.Add(time.Second)
+	}
+	assert.Len(t, l.keys, 3)
+	assert.Contains(t, l.keys, "e")
+	assert.NotContains(t, l.keys, "a", "oldest evicted first")
+}

@@ -1,0 +1,385 @@
+package mfa_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"image/png"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/mfa"
+)
+
+type totpFixture struct {
+	totp  *mfa.TOTP
+	store *mfa.MemoryStore
+	clock *clock
+	sink  *audit.MemorySink
+}
+
+func newTOTP(t *testing.T, lim mfa.AttemptLimiter) *totpFixture {
+	t.Helper()
+	f := &totpFixture{store: newStore(t), clock: newClock()}
+	var lg *audit.Logger
+	lg, f.sink = newAudit()
+	var err error
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
+		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store,
+		Limiter: lim, Audit: lg, Now: f.clock.Now,
+	})
+	require.NoError(t, err)
+	return f
+}
+
+// enrol enrols and confirms user, leaving the clock one step later.
+func (f *totpFixture) enrol(t *testing.T, user string) *mfa.Enrolment {
+	t.Helper()
+	ctx := context.Background()
+	e, err := f.totp.Enrol(ctx, user, user+"@example.com")
+	require.NoError(t, err)
+	require.NoError(t, f.totp.Confirm(ctx, user, codeAt(t, e, f.clock.Now())))
+	f.clock.Add(30 * time.Second)
+	return e
+}
+
+func TestNewTOTP_Config(t *testing.T) {
+	kr, st := newKeyring(t), newStore(t)
+	for _, r := range []struct {
+		name string
+		cfg  mfa.TOTPConfig
+		ok   bool
+	}{
+		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, true},
+		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st}, false},
+		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st}, false},
+		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st}, false},
+		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr}, false},
+		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
+		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
+		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
+		{"8 digits sha256 60s", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			_, err := mfa.NewTOTP(r.cfg)
+			if r.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.Error(t, err)
+			}
+		})
+	}
+}
+
+func TestTOTP_Enrolment(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	e, err := f.totp.Enrol(ctx, "u1", "alice@example.com")
+	require.NoError(t, err)
+
+	u, err := url.Parse(e.URI())
+	require.NoError(t, err)
+	assert.Equal(t, "otpauth", u.Scheme)
+	assert.Equal(t, "totp", u.Host)
+	assert.Equal(t, "/Marketplace:alice@example.com", u.Path)
+	q := u.Query()
+	assert.Equal(t, "Marketplace", q.Get("issuer"))
+	assert.Equal(t, "SHA1", q.Get("algorithm"))
+	assert.Equal(t, "6", q.Get("digits"))
+	assert.Equal(t, "30", q.Get("period"))
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(q.Get("secret"))
+	require.NoError(t, err)
+	assert.Len(t, raw, 20, "160-bit secret")
+	assert.Equal(t, q.Get("secret"), strings.ReplaceAll(e.Secret(), " ", ""))
+
+	img, err := e.PNG(256)
+	require.NoError(t, err)
+	decoded, err := png.Decode(bytes.NewReader(img))
+	require.NoError(t, err)
+	assert.Equal(t, 256, decoded.Bounds().Dx())
+	_, err = e.PNG(10)
+	assert.Error(t, err)
+
+	// The enrolment never prints its secret.
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("enrol", "e", e)
+	for _, s := range []string{fmt.Sprint(e), fmt.Sprintf("%+v %#v %s", e, e, e), logged.String()} {
+		assert.NotContains(t, s, q.Get("secret"))
+	}
+
+	// Not enrolled until confirmed.
+	ok, err := f.totp.Enrolled(ctx, "u1")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	require.ErrorIs(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())), mfa.ErrNotEnrolled)
+
+	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "000000x"), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(ctx, "u1", codeAt(t, e, f.clock.Now())))
+	ok, err = f.totp.Enrolled(ctx, "u1")
+	require.NoError(t, err)
+	assert.True(t, ok)
+
+	// The confirming code is used up.
+	require.ErrorIs(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())), mfa.ErrCodeReused)
+	f.clock.Add(30 * time.Second)
+	require.NoError(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())))
+
+	require.ErrorIs(t, f.totp.Confirm(ctx, "nobody", "123456"), mfa.ErrNoPendingEnrolment)
+	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "123456"), mfa.ErrNoPendingEnrolment)
+}
+
+func TestTOTP_SkewWindow(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	// Steps are 30 s long; the clock is placed at the first and the last
+	// second of a step, and codes from other steps are tried.
+	rows := []struct {
+		name   string
+		within time.Duration // where in the current step "now" is
+		offset int           // code's step relative to now's
+		want   error
+	}{
+		{"current step, start", 0, 0, nil},
+		{"current step, end", 29 * time.Second, 0, nil},
+		{"previous step, start", 0, -1, nil},
+		{"previous step, end", 29 * time.Second, -1, nil},
+		{"next step, start", 0, +1, nil},
+		{"next step, end", 29 * time.Second, +1, nil},
+		{"attack: two steps back, start", 0, -2, mfa.ErrInvalidCode},
+		{"attack: two steps back, end", 29 * time.Second, -2, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, start", 0, +2, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, end", 29 * time.Second, +2, mfa.ErrInvalidCode},
+		{"attack: an hour old", 0, -120, mfa.ErrInvalidCode},
+	}
+	base := time.Unix(1_800_000_000/30*30, 0) // a step boundary
+	for i, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			user := fmt.Sprint("skew", i)
+			f.clock.Set(base.Add(-time.Hour))
+			e := f.enrol(t, user)
+			now := base.Add(r.within)
+			f.clock.Set(now)
+			code := codeAt(t, e, now.Add(time.Duration(r.offset)*30*time.Second))
+			err := f.totp.Verify(ctx, user, code)
+			if r.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, r.want)
+			}
+		})
+	}
+}
+
+func TestTOTP_Replay(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	e := f.enrol(t, "u")
+	now := f.clock.Now()
+
+	code := codeAt(t, e, now)
+	require.NoError(t, f.totp.Verify(ctx, "u", code))
+	assert.ErrorIs(t, f.totp.Verify(ctx, "u", code), mfa.ErrCodeReused, "same code again")
+	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(-30*time.Second))), mfa.ErrCodeReused,
+		"attack: an older step after a newer one was accepted")
+
+	// A code from the next step (clock ahead) moves the mark forward.
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(30*time.Second))))
+	f.clock.Add(30 * time.Second)
+	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())), mfa.ErrCodeReused)
+	f.clock.Add(30 * time.Second)
+	assert.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
+
+	// Replay protection is per user: another user's steps are separate.
+	e2 := f.enrol(t, "v")
+	assert.NoError(t, f.totp.Verify(ctx, "v", codeAt(t, e2, f.clock.Now())))
+
+	var reused int
+	for _, ev := range events(f.sink, "mfa.totp.verify") {
+		if ev.Outcome == audit.OutcomeFailure && strings.Contains(ev.Reason, "already used") {
+			reused++
+		}
+	}
+	assert.Equal(t, 3, reused)
+}
+
+// Of many concurrent submissions of one valid code exactly one passes.
+func TestTOTP_ConcurrentReplay(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	e := f.enrol(t, "u")
+	code := codeAt(t, e, f.clock.Now())
+
+	var ok, reused atomic.Int32
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			switch err := f.totp.Verify(ctx, "u", code); {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, mfa.ErrCodeReused):
+				reused.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), ok.Load())
+	assert.Equal(t, int32(31), reused.Load())
+}
+
+func TestTOTP_Throttling(t *testing.T) {
+	f := newTOTP(t, nil) // built-in limiter: 5 attempts per 15 minutes
+	ctx := context.Background()
+	e := f.enrol(t, "u") // the confirmation was attempt 1
+
+	for range 4 {
+		require.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode)
+	}
+	// Even the right code is refused now.
+	err := f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now()))
+	require.ErrorIs(t, err, mfa.ErrThrottled)
+	var te *mfa.ThrottledError
+	require.ErrorAs(t, err, &te)
+	assert.Greater(t, te.RetryAfter, 14*time.Minute)
+
+	// Other users are not affected.
+	e2 := f.enrol(t, "v")
+	require.NoError(t, f.totp.Verify(ctx, "v", codeAt(t, e2, f.clock.Now())))
+
+	denied := 0
+	for _, ev := range events(f.sink, "mfa.totp.verify") {
+		if ev.Outcome == audit.OutcomeDenied {
+			denied++
+			assert.Equal(t, "u", ev.Actor.UserID)
+		}
+	}
+	assert.Equal(t, 1, denied)
+
+	f.clock.Add(15 * time.Minute)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
+}
+
+func TestTOTP_LimiterFailsClosed(t *testing.T) {
+	var fail atomic.Bool
+	var keys []string
+	var mu sync.Mutex
+	lim := mfa.AttemptLimiterFunc(func(_ context.Context, key string) (bool, time.Duration, error) {
+		mu.Lock()
+		keys = append(keys, key)
+		mu.Unlock()
+		if fail.Load() {
+			return true, 0, errors.New("redis down") // allowed=true is ignored
+		}
+		return true, 0, nil
+	})
+	f := newTOTP(t, lim)
+	ctx := context.Background()
+	e := f.enrol(t, "u")
+	fail.Store(true)
+	err := f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now()))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "redis down")
+	assert.Equal(t, []string{"mfa:totp:u", "mfa:totp:u"}, keys)
+}
+
+// The store holds no plaintext secret, and a sealed secret moved to
+// another user does not decrypt.
+func TestTOTP_EncryptedAtRest(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	e := f.enrol(t, "alice")
+	b32 := strings.ReplaceAll(e.Secret(), " ", "")
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(b32)
+	require.NoError(t, err)
+
+	rec, err := f.store.LoadTOTP(ctx, "alice")
+	require.NoError(t, err)
+	require.NotEmpty(t, rec.Secret)
+	assert.Nil(t, rec.Pending)
+	for _, needle := range [][]byte{raw, []byte(b32), []byte(strings.ToLower(b32)), raw[:8]} {
+		assert.False(t, bytes.Contains(rec.Secret, needle), "plaintext found in store")
+	}
+
+	// Copying alice's sealed secret into mallory's record does not give
+	// mallory a working factor: the ciphertext is bound to alice's ID.
+	require.NoError(t, f.store.SaveTOTP(ctx, "mallory", mfa.TOTPRecord{Secret: rec.Secret}))
+	err = f.totp.Verify(ctx, "mallory", codeAt(t, e, f.clock.Now()))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, mfa.ErrInvalidCode)
+
+	// Tampering is detected.
+	rec.Secret[len(rec.Secret)-1] ^= 1
+	require.NoError(t, f.store.SaveTOTP(ctx, "alice", rec))
+	require.Error(t, f.totp.Verify(ctx, "alice", codeAt(t, e, f.clock.Now())))
+}
+
+func TestTOTP_DisableAndReenrol(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	ctx := context.Background()
+	old := f.enrol(t, "u")
+
+	// Re-enrolling keeps the old secret in force until the new one is
+	// confirmed.
+	fresh, err := f.totp.Enrol(ctx, "u", "u@example.com")
+	require.NoError(t, err)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())))
+	f.clock.Add(30 * time.Second)
+	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())), mfa.ErrInvalidCode)
+	require.ErrorIs(t, f.totp.Confirm(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(ctx, "u", codeAt(t, fresh, f.clock.Now())))
+	f.clock.Add(30 * time.Second)
+	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())))
+
+	require.NoError(t, f.totp.Disable(ctx, "u"))
+	ok, err := f.totp.Enrolled(ctx, "u")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	f.clock.Add(30 * time.Second)
+	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())), mfa.ErrNotEnrolled)
+
+	again := f.enrol(t, "u")
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, again, f.clock.Now())))
+
+	assert.Len(t, events(f.sink, "mfa.totp.disable"), 1)
+	assert.Len(t, events(f.sink, "mfa.totp.enrol"), 3)
+}
+
+func TestTOTP_AuditEveryOutcome(t *testing.T) {
+	f := newTOTP(t, nil)
+	ctx := context.Background()
+	e := f.enrol(t, "u")
+	_ = f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now()))
+	_ = f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now()))
+	_ = f.totp.Verify(ctx, "u", "nope")
+	_ = f.totp.Verify(ctx, "nobody", "123456")
+
+	var got []string
+	for _, ev := range events(f.sink, "mfa.totp.verify") {
+		assert.Equal(t, audit.CategoryAuthentication, ev.Category)
+		got = append(got, string(ev.Outcome)+":"+ev.Reason)
+	}
+	assert.Equal(t, []string{
+		"success:",
+		"failure:" + mfa.ErrCodeReused.Error(),
+		"failure:" + mfa.ErrInvalidCode.Error(),
+		"failure:" + mfa.ErrNotEnrolled.Error(),
+	}, got)
+	ev := events(f.sink, "mfa.totp.verify")[0]
+	assert.Equal(t, "0", ev.Meta["skew"])
+	for _, ev := range f.sink.Events() {
+		assert.NotContains(t, fmt.Sprint(ev), codeAt(t, e, f.clock.Now()), "codes never reach audit")
+	}
+}
