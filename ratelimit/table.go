@@ -1,0 +1,244 @@
+package ratelimit
+
+import (
+	"math"
+	"sync"
+)
+
+// The table behind Memory: one open-addressing hash table per shard, with
+// Robin Hood linear probing and backward-shift deletion (no tombstones).
+// A slot is 12 bytes: the key's 64-bit hash and the bucket's theoretical
+// arrival time (TAT) as a 32-bit offset in ticks from the shard's base.
+//
+// Offsets stay small because a TAT worth keeping lies between now and now
+// plus one full bucket (less than 2^31 ticks, see ticks): once a TAT is in
+// the past the bucket is full and the slot can be dropped. The base moves
+// up to now whenever the shard is swept, and at the latest after
+// rebaseAfter (2^31) ticks, so an offset stays below 2^32.
+
+// rebaseAfter is how far now may run ahead of a shard's base before the
+// shard is swept and re-based on the request path.
+const rebaseAfter = 1 << 31
+
+// evictSample is how many occupied slots eviction compares.
+const evictSample = 8
+
+// minCap is the smallest table a shard allocates.
+const minCap = 8
+
+// slot is one table entry. lo|hi<<32 is the key's hash, 0 when the slot is
+// empty; tat is the TAT's offset from the shard's base, in ticks.
+type slot struct {
+	lo, hi uint32
+	tat    uint32
+}
+
+func (s slot) key() uint64 { return uint64(s.hi)<<32 | uint64(s.lo) }
+
+// shard is one lock's worth of the table.
+type shard struct {
+	mu     sync.Mutex
+	slots  []slot
+	n      int    // occupied slots
+	max    int    // most keys this shard may hold
+	maxCap int    // largest table: max at load 7/8
+	growAt int    // n at which the table grows
+	base   int64  // ticks; a slot's TAT is base + slot.tat
+	rng    uint64 // xorshift state for eviction sampling
+	_      [48]byte
+}
+
+// home is the preferred index of key h in a table of c slots. It uses the
+// hash's low 32 bits; the shard index uses the high bits.
+func home(h uint64, c int) int {
+	return int((h & math.MaxUint32) * uint64(c) >> 32)
+}
+
+// find returns the index of h and found true, or the index and probe
+// distance at which h would be inserted.
+func (s *shard) find(h uint64) (i int, found bool, dist int) {
+	c := len(s.slots)
+	if c == 0 {
+		return 0, false, 0
+	}
+	i = home(h, c)
+	for d := 0; ; d++ {
+		k := s.slots[i].key()
+		if k == h {
+			return i, true, d
+		}
+		if k == 0 {
+			return i, false, d
+		}
+		kd := i - home(k, c)
+		if kd < 0 {
+			kd += c
+		}
+		if kd < d {
+			return i, false, d
+		}
+		if i++; i == c {
+			i = 0
+		}
+	}
+}
+
+// add inserts h, which find reported missing at index i and distance
+// dist, growing the table or evicting a key first when needed.
+func (s *shard) add(h uint64, off uint32, now int64, i, dist int) {
+	switch {
+	case s.n >= s.max:
+		s.evict(now) // does not move the base, so off stands
+		i, _, dist = s.find(h)
+	case s.n >= s.growAt:
+		old := s.base
+		s.resize(min(s.maxCap, max(minCap, len(s.slots)+len(s.slots)/4)), now)
+		off = uint32(int64(off) + old - s.base)
+		i, _, dist = s.find(h)
+	}
+	s.insertAt(i, dist, slot{lo: uint32(h), hi: uint32(h >> 32), tat: off})
+}
+
+// insertAt places e, whose probe distance at index i is d, displacing
+// richer entries as Robin Hood hashing does.
+func (s *shard) insertAt(i, d int, e slot) {
+	c := len(s.slots)
+	for {
+		cur := &s.slots[i]
+		k := cur.key()
+		if k == 0 {
+			*cur = e
+			s.n++
+			return
+		}
+		kd := i - home(k, c)
+		if kd < 0 {
+			kd += c
+		}
+		if kd < d {
+			*cur, e = e, *cur
+			d = kd
+		}
+		if i++; i == c {
+			i = 0
+		}
+		d++
+	}
+}
+
+// remove deletes the entry at i, shifting its successors back.
+func (s *shard) remove(i int) {
+	c := len(s.slots)
+	for {
+		j := i + 1
+		if j == c {
+			j = 0
+		}
+		next := s.slots[j]
+		k := next.key()
+		if k == 0 || home(k, c) == j {
+			s.slots[i] = slot{}
+			break
+		}
+		s.slots[i] = next
+		i = j
+	}
+	s.n--
+}
+
+// evict removes one entry to make room: among evictSample occupied slots
+// from a random place, the one whose TAT is earliest, which is the bucket
+// closest to full, so the least state is lost. Buckets of keys being
+// throttled hold the latest TATs and are evicted last.
+func (s *shard) evict(now int64) {
+	c := len(s.slots)
+	s.rng ^= s.rng << 13
+	s.rng ^= s.rng >> 7
+	s.rng ^= s.rng << 17
+	i := home(s.rng, c)
+	best, bestTAT := -1, uint32(0)
+	for seen, scanned := 0, 0; seen < evictSample && scanned < c; scanned++ {
+		if e := s.slots[i]; e.key() != 0 {
+			if best < 0 || e.tat < bestTAT {
+				best, bestTAT = i, e.tat
+			}
+			seen++
+			if int64(e.tat)+s.base <= now {
+				break // already refilled: nothing is lost
+			}
+		}
+		if i++; i == c {
+			i = 0
+		}
+	}
+	if best >= 0 {
+		s.remove(best)
+	}
+}
+
+// resize moves the live entries into a table of c slots, dropping
+// refilled buckets and re-basing at now.
+func (s *shard) resize(c int, now int64) {
+	old := s.slots
+	s.slots = make([]slot, c)
+	s.n = 0
+	if c >= s.maxCap {
+		s.growAt = math.MaxInt
+	} else {
+		s.growAt = c - c/8
+	}
+	for _, e := range old {
+		if e.key() == 0 {
+			continue
+		}
+		t := s.base + int64(e.tat)
+		if t <= now {
+			continue
+		}
+		h := e.key()
+		i, _, d := s.find(h)
+		s.insertAt(i, d, slot{lo: e.lo, hi: e.hi, tat: uint32(t - now)})
+	}
+	s.base = now
+}
+
+// sweep drops refilled buckets and re-bases the shard at now, in place.
+// With shrink, a table left mostly empty is reallocated smaller.
+func (s *shard) sweep(now int64, shrink bool) {
+	c := len(s.slots)
+	if c == 0 {
+		s.base = now
+		return
+	}
+	if shrink && c > minCap && s.n < c/4 {
+		s.resize(max(minCap, s.n*2), now)
+		return
+	}
+	// Start just after an empty slot (there is always one): entries only
+	// ever shift backwards into the slot being examined, so each entry is
+	// examined exactly once.
+	e := 0
+	for s.slots[e].key() != 0 {
+		e++
+	}
+	delta := now - s.base
+	for step, i := 0, e+1; step < c; step++ {
+		if i == c {
+			i = 0
+		}
+		for {
+			sl := &s.slots[i]
+			if sl.key() == 0 {
+				break
+			}
+			if int64(sl.tat) <= delta {
+				s.remove(i) // refilled; re-examine i, which now holds its successor
+				continue
+			}
+			sl.tat -= uint32(delta)
+			break
+		}
+		i++
+	}
+	s.base = now
+}
