@@ -33,8 +33,9 @@ type FileConfig struct {
 	// digits, '.', '_' and '-'. Default: "audit".
 	Prefix string
 
-	// MaxSize rotates to a new file before one would grow past it (a file
-	// always takes at least one event). Default: 64 MiB.
+	// MaxSize rotates to a new file before one would grow past it, its
+	// seal included (a file always takes at least one event, however
+	// large). Default: 64 MiB.
 	MaxSize int64
 
 	// MaxAge rotates to a new file on the first write after the current one
@@ -97,7 +98,8 @@ type FileSink struct {
 	last         [sha256.Size]byte // its MAC
 	retainedFrom uint64
 
-	buf, ev []byte
+	buf, ev []byte // pending records; the event being encoded
+	scratch []byte // header and seal bodies
 	recs    []pendingRecord
 	base    pendingRecord // chain state before buf
 
@@ -410,7 +412,7 @@ func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
 			s.ev = appendEvent(s.ev[:0], e)
 		}
 		if len(s.recs) > 0 || s.size > s.headerEnd() {
-			if s.size+int64(len(s.buf)+len(s.ev)+128) > s.maxSize {
+			if s.size+int64(len(s.buf)+len(s.ev)+recordOverhead+s.sealSize(e.Category)) > s.maxSize {
 				n, err := s.flush()
 				written += n
 				if err != nil {
@@ -425,6 +427,22 @@ func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
 	}
 	n, err := s.flush()
 	return written + n, err
+}
+
+// recordOverhead bounds the bytes an event record adds to its event's JSON.
+const recordOverhead = len(`{"seq":18446744073709551615,"event":`) + macSuffixLen + 1
+
+// sealSize bounds the size of the current file's seal if an event of
+// category c is added.
+func (s *FileSink) sealSize(c Category) int {
+	n := 256
+	for _, have := range s.cats {
+		n += len(have) + 3
+	}
+	if !slices.Contains(s.cats, c) {
+		n += 6*len(c) + 3 // worst-case JSON escaping
+	}
+	return n
 }
 
 // headerEnd is the size of a file holding only its header; the current file
@@ -525,27 +543,42 @@ func (s *FileSink) sealAndClose(reason string) error {
 	if s.f == nil {
 		return nil
 	}
+	if s.broken {
+		// A failed write left a partial record that could not be cut. Try
+		// again through a fresh descriptor, so the file can still be sealed.
+		s.f.Close()
+		s.f = nil
+		f, err := os.OpenFile(filepath.Join(s.dir, s.name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			s.cats, s.broken = s.cats[:0], false
+			return nil // left unsealed: Verify will report the damage
+		}
+		if err := f.Truncate(s.size); err != nil {
+			f.Close()
+			s.cats, s.broken = s.cats[:0], false
+			return nil
+		}
+		s.f, s.broken = f, false
+	}
 	f := s.f
-	var err error
-	if !s.broken {
-		slices.Sort(s.cats)
-		body := append(s.ev[:0], `{"reason":`...)
-		body = appendString(body, reason)
-		body = append(body, `,"time":"`...)
-		body = s.now().UTC().AppendFormat(body, time.RFC3339Nano)
-		body = append(body, `","categories":[`...)
-		for i, c := range s.cats {
-			if i > 0 {
-				body = append(body, ',')
-			}
-			body = appendString(body, string(c))
+	slices.Sort(s.cats)
+	body := append(s.scratch[:0], `{"reason":`...)
+	body = appendString(body, reason)
+	body = append(body, `,"time":"`...)
+	body = s.now().UTC().AppendFormat(body, time.RFC3339Nano)
+	body = append(body, `","categories":[`...)
+	for i, c := range s.cats {
+		if i > 0 {
+			body = append(body, ',')
 		}
-		body = append(body, "]}"...)
-		s.ev = body
-		s.appendRecord(`,"seal":`, body, false)
-		if _, err = s.flush(); err == nil {
-			err = f.Sync()
-		}
+		body = appendString(body, string(c))
+	}
+	body = append(body, "]}"...)
+	s.scratch = body
+	s.appendRecord(`,"seal":`, body, false)
+	_, err := s.flush()
+	if err == nil {
+		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit: file sink: close %s: %w", s.name, cerr)
@@ -634,14 +667,14 @@ func (s *FileSink) open() error {
 	now := s.now().UTC()
 	s.f, s.name, s.size, s.born, s.cats = f, name, 0, now, s.cats[:0]
 	s.base = pendingRecord{seq: s.seq, mac: s.last}
-	body := append(s.ev[:0], `{"prev":"`...)
+	body := append(s.scratch[:0], `{"prev":"`...)
 	body = hex.AppendEncode(body, s.last[:])
 	body = append(body, `","created":"`...)
 	body = now.AppendFormat(body, time.RFC3339Nano)
 	body = append(body, `","retained_from":`...)
 	body = appendUint(body, s.retainedFrom)
 	body = append(body, '}')
-	s.ev = body
+	s.scratch = body
 	s.appendRecord(`,"file":`, body, false)
 	if _, err := s.flush(); err != nil {
 		f.Close()

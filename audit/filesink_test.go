@@ -1,0 +1,413 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var testKey = bytes.Repeat([]byte{0x42}, 32)
+
+// testClock is a settable clock for file rotation and retention.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func testEvent(i int, cat Category) Event {
+	return Event{
+		Time: time.Date(2026, 1, 1, 0, 0, 0, i, time.UTC), Category: cat,
+		Action: "test.event", Outcome: OutcomeSuccess, Actor: Actor{UserID: "u" + strconv.Itoa(i)},
+		Meta: map[string]string{"i": strconv.Itoa(i)},
+	}
+}
+
+func verifyDir(t *testing.T, dir string, cfg VerifyConfig) (Report, []Event, error) {
+	t.Helper()
+	var events []Event
+	cfg.OnEvent = func(seq uint64, e Event) error {
+		events = append(events, e)
+		return nil
+	}
+	rep, err := Verify(context.Background(), os.DirFS(dir), testKey, cfg)
+	return rep, events, err
+}
+
+func chainNames(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := chainFiles(os.DirFS(dir), "audit")
+	require.NoError(t, err)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+func TestFileSinkWritesVerifiableRotatedChain(t *testing.T) {
+	dir := t.TempDir()
+	clk := newTestClock()
+	s, err := NewFileSink(dir, testKey, FileConfig{MaxSize: 2048, Now: clk.Now})
+	require.NoError(t, err)
+	ctx := context.Background()
+	var want []Event
+	for i := range 60 {
+		e := testEvent(i, CategoryAuthentication)
+		want = append(want, e)
+		if i%3 == 0 {
+			require.NoError(t, s.Write(ctx, e))
+			continue
+		}
+		n, err := s.WriteBatch(ctx, []Event{e})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+	}
+	cp := s.Checkpoint()
+	require.NoError(t, s.Close(ctx))
+	assert.ErrorIs(t, s.Write(ctx, testEvent(0, "c")), ErrClosed)
+	assert.NoError(t, s.Close(ctx), "Close twice is fine")
+
+	assert.Greater(t, len(chainNames(t, dir)), 5, "small MaxSize must rotate")
+	for _, name := range chainNames(t, dir) {
+		st, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+		assert.LessOrEqual(t, st.Size(), int64(2048))
+	}
+	rep, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true, Checkpoints: []Checkpoint{cp}})
+	require.NoError(t, err)
+	assert.True(t, rep.Sealed)
+	assert.Equal(t, uint64(60), rep.Events)
+	assert.Equal(t, uint64(1), rep.FirstSeq)
+	assert.Equal(t, want, got)
+}
+
+func TestFileSinkBatchAcrossRotation(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, testKey, FileConfig{MaxSize: 4096})
+	require.NoError(t, err)
+	batch := make([]Event, 200)
+	for i := range batch {
+		batch[i] = testEvent(i, CategoryAdmin)
+	}
+	n, err := s.WriteBatch(context.Background(), batch)
+	require.NoError(t, err)
+	assert.Equal(t, 200, n)
+	require.NoError(t, s.Close(context.Background()))
+	rep, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	assert.Equal(t, batch, got)
+	assert.Greater(t, rep.Files, 10)
+}
+
+func TestFileSinkResumesChain(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for round := range 3 {
+		s, err := NewFileSink(dir, testKey, FileConfig{})
+		require.NoError(t, err)
+		for i := range 5 {
+			require.NoError(t, s.Write(ctx, testEvent(round*10+i, CategoryAdmin)))
+		}
+		require.NoError(t, s.Close(ctx))
+	}
+	rep, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	assert.Len(t, got, 15)
+	assert.Equal(t, 3, rep.Files)
+	for _, e := range got {
+		assert.NotEqual(t, ActionLogRecovered, e.Action)
+	}
+}
+
+// crash abandons a FileSink as a killed process would: no seal.
+func crash(s *FileSink) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.Close()
+	s.f, s.closed = nil, true
+}
+
+func TestFileSinkRecoversAfterCrash(t *testing.T) {
+	tests := []struct {
+		name    string
+		partial string // bytes of a torn record left at the end
+	}{
+		{"clean stop without Close", ""},
+		{"torn last record", `{"seq":99,"event":{"time":"2026-01-01T00:00:00Z","categ`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			s, err := NewFileSink(dir, testKey, FileConfig{})
+			require.NoError(t, err)
+			for i := range 5 {
+				require.NoError(t, s.Write(ctx, testEvent(i, CategoryAuthentication)))
+			}
+			name := s.name
+			crash(s)
+			if tt.partial != "" {
+				f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_APPEND, 0)
+				require.NoError(t, err)
+				f.WriteString(tt.partial)
+				f.Close()
+			}
+
+			s, err = NewFileSink(dir, testKey, FileConfig{})
+			require.NoError(t, err)
+			require.NoError(t, s.Write(ctx, testEvent(5, CategoryAuthentication)))
+			require.NoError(t, s.Close(ctx))
+
+			_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+			require.NoError(t, err)
+			require.Len(t, got, 7)
+			rec := got[5]
+			assert.Equal(t, ActionLogRecovered, rec.Action)
+			assert.Equal(t, CategorySecurityAlert, rec.Category)
+			assert.Equal(t, strconv.Itoa(len(tt.partial)), rec.Meta["partial_bytes"])
+			assert.Equal(t, name, rec.Target.ID)
+
+			// The recovered file's seal lists its categories, so retention
+			// keeps it as long as its events need.
+			seal, ok := s.readSeal(filepath.Join(dir, name))
+			require.True(t, ok)
+			assert.Equal(t, sealRecover, seal.Reason)
+			assert.Equal(t, []Category{CategoryAuthentication}, seal.Categories)
+		})
+	}
+}
+
+// A crash while the header of a new file was being written leaves a file
+// with no complete record; it is removed on restart.
+func TestFileSinkRemovesHeaderlessFile(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, testEvent(1, CategoryAdmin)))
+	require.NoError(t, s.Close(ctx))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, chainFileName("audit", 4)), []byte(`{"seq":4,"fi`), 0o600))
+	s, err = NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close(ctx))
+	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+}
+
+func TestFileSinkRefusesWrongKeyOrModifiedTail(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, testEvent(1, CategoryAdmin)))
+	require.NoError(t, s.Close(ctx))
+
+	_, err = NewFileSink(dir, bytes.Repeat([]byte{1}, 32), FileConfig{})
+	assert.ErrorContains(t, err, "does not verify")
+
+	path := filepath.Join(dir, chainNames(t, dir)[0])
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"close"`), []byte(`"rotate"`), 1), 0o600))
+	_, err = NewFileSink(dir, testKey, FileConfig{})
+	assert.ErrorContains(t, err, "does not verify")
+}
+
+func TestNewFileSinkValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		key  []byte
+		cfg  FileConfig
+		want string
+	}{
+		{"short key", make([]byte, 31), FileConfig{}, "at least 32"},
+		{"nil key", nil, FileConfig{}, "at least 32"},
+		{"attack: path in prefix", testKey, FileConfig{Prefix: "../x"}, "invalid Prefix"},
+		{"upper-case prefix", testKey, FileConfig{Prefix: "Audit"}, "invalid Prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewFileSink(t.TempDir(), tt.key, tt.cfg)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestFileSinkKeyIsCopied(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Clone(testKey)
+	s, err := NewFileSink(dir, key, FileConfig{})
+	require.NoError(t, err)
+	clear(key)
+	require.NoError(t, s.Write(context.Background(), testEvent(1, "c")))
+	require.NoError(t, s.Close(context.Background()))
+	_, _, err = verifyDir(t, dir, VerifyConfig{})
+	assert.NoError(t, err)
+}
+
+func TestFileSinkRotatesByAge(t *testing.T) {
+	dir := t.TempDir()
+	clk := newTestClock()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{MaxAge: time.Hour, Now: clk.Now})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, testEvent(1, "c")))
+	clk.Advance(59 * time.Minute)
+	require.NoError(t, s.Write(ctx, testEvent(2, "c")))
+	assert.Len(t, chainNames(t, dir), 1)
+	clk.Advance(time.Minute)
+	require.NoError(t, s.Write(ctx, testEvent(3, "c")))
+	assert.Len(t, chainNames(t, dir), 2)
+	require.NoError(t, s.Close(ctx))
+	_, _, err = verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	assert.NoError(t, err)
+}
+
+func TestFileSinkRetention(t *testing.T) {
+	dir := t.TempDir()
+	clk := newTestClock()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{Now: clk.Now, MaxAge: 1000 * Day, Retention: Retention{CategoryAdmin: 30 * Day}})
+	require.NoError(t, err)
+	write := func(c Category) {
+		require.NoError(t, s.Write(ctx, testEvent(0, c)))
+		require.NoError(t, s.Rotate(ctx))
+	}
+	write(CategoryError) // file 1: errors only (90 days)
+	write(CategoryError) // file 2
+	clk.Advance(10 * Day)
+	write(CategoryAdmin) // file 3: admin (30 days, set above)
+	write(CategoryError) // file 4
+	names := chainNames(t, dir)
+	require.Len(t, names, 5) // four sealed files and the current one
+
+	clk.Advance(85 * Day) // files 1, 2 are 95 days old: past 90; file 3 is 85 days: past 30
+	require.NoError(t, s.Rotate(ctx))
+	assert.Equal(t, names[3:], chainNames(t, dir)[:2], "files 1-3 deleted, 4 kept (85 days < 90)")
+
+	rep, _, err := verifyDir(t, dir, VerifyConfig{})
+	require.NoError(t, err, "a chain pruned by its own retention verifies")
+	assert.Greater(t, rep.FirstSeq, uint64(1))
+	assert.Equal(t, rep.FirstSeq, rep.RetainedFrom)
+
+	// Someone deletes one more old file: not covered by any retention claim.
+	require.NoError(t, os.Remove(filepath.Join(dir, chainNames(t, dir)[0])))
+	_, _, err = verifyDir(t, dir, VerifyConfig{})
+	var te *TamperError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, ProblemDeleted, te.Problem)
+
+	require.NoError(t, s.Close(ctx))
+}
+
+func TestFileSinkKeepForever(t *testing.T) {
+	dir := t.TempDir()
+	clk := newTestClock()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{Now: clk.Now, Retention: Retention{CategoryAdmin: KeepForever}})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, testEvent(0, CategoryAdmin)))
+	require.NoError(t, s.Rotate(ctx))
+	clk.Advance(100 * 365 * Day)
+	require.NoError(t, s.Rotate(ctx))
+	assert.Len(t, chainNames(t, dir), 3)
+	require.NoError(t, s.Close(ctx))
+}
+
+// A write that fails leaves no partial record: the chain stays valid and
+// the events can be written again.
+func TestFileSinkWriteFailureKeepsChainValid(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, testEvent(1, CategoryAdmin)))
+	s.mu.Lock()
+	s.f.Close() // the descriptor fails under the sink
+	s.mu.Unlock()
+	n, err := s.WriteBatch(ctx, []Event{testEvent(2, CategoryAdmin), testEvent(3, CategoryAdmin)})
+	assert.Error(t, err)
+	assert.Equal(t, 0, n)
+	n, err = s.WriteBatch(ctx, []Event{testEvent(2, CategoryAdmin), testEvent(3, CategoryAdmin)})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	require.NoError(t, s.Close(ctx))
+	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	assert.Len(t, got, 3)
+}
+
+func TestFileSinkConcurrentWriters(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{MaxSize: 16 << 10})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				assert.NoError(t, s.Write(ctx, testEvent(w*1000+i, CategoryAuthentication)))
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, s.Close(ctx))
+	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.Meta["i"])
+	}
+	sort.Strings(ids)
+	assert.Len(t, ids, 400)
+	assert.Len(t, dedupe(ids), 400)
+}
+
+func dedupe(s []string) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range s {
+		m[v] = true
+	}
+	return m
+}
+
+func TestFileSinkOversizedEventIsCut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	meta := map[string]string{}
+	for i := range 300 {
+		meta[fmt.Sprint("k", i)] = string(bytes.Repeat([]byte("x"), 10000))
+	}
+	require.NoError(t, s.Write(context.Background(), Event{Time: sampleTime, Category: "c", Action: "a", Meta: meta}))
+	require.NoError(t, s.Close(context.Background()))
+	_, got, err := verifyDir(t, dir, VerifyConfig{})
+	require.NoError(t, err)
+	assert.Len(t, got[0].Meta, MaxMeta)
+}
