@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base32"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +171,26 @@ func TestWindowLimiter_Bounded(t *testing.T) {
 	assert.Len(t, l.keys, 3)
 	assert.Contains(t, l.keys, "e")
 	assert.NotContains(t, l.keys, "a", "oldest evicted first")
+}
+
+func FuzzNormaliseRecoveryCode(f *testing.F) {
+	for _, s := range []string{"ABCDE-FGHJK-MNPQ", "abcde fghjk mnpq", "OIL00-11111-2222", "UUUUU-UUUUU-UUUU", "", "-----"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, ok := normaliseRecoveryCode(s)
+		if !ok {
+			return
+		}
+		for _, c := range out {
+			if !strings.ContainsRune(recoveryAlphabet, rune(c)) {
+				t.Fatalf("%q outside the alphabet from %q", c, s)
+			}
+		}
+		// Canonical output is a fixed point.
+		again, ok := normaliseRecoveryCode(string(out[:]))
+		if !ok || again != out {
+			t.Fatalf("not idempotent: %q", s)
+		}
+	})
 }

@@ -1,0 +1,253 @@
+package mfa
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+// Recovery-code format: 14 characters of Crockford's base32 alphabet
+// (digits and upper-case letters without I, L, O and U), 70 random bits,
+// shown as XXXXX-XXXXX-XXXX.
+const (
+	recoveryAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	recoveryLen      = 14
+	// RecoveryCodeBits is the entropy of one recovery code.
+	RecoveryCodeBits = recoveryLen * 5
+	// MinRecoveryCodes is the smallest set [Recovery.Generate] makes.
+	MinRecoveryCodes = 10
+	maxRecoveryCodes = 100
+	// minRecoveryKey is the smallest HMAC key accepted, in bytes.
+	minRecoveryKey = 32
+)
+
+// RecoveryConfig configures [NewRecovery].
+type RecoveryConfig struct {
+	// Key is the HMAC-SHA256 key for hashing codes: at least 32 random
+	// bytes, loaded with secrets.Load. Required. Changing it invalidates
+	// every stored code.
+	Key secrets.Value
+
+	// Store keeps the hashes. Required; [MemoryStore] is one.
+	Store RecoveryStore
+
+	// Limiter throttles attempts per user (key "mfa:recovery:" + userID).
+	// Default: a per-process limiter allowing 5 attempts per 15 minutes
+	// per user, bounded to 10,000 users.
+	Limiter AttemptLimiter
+
+	// Audit receives every outcome. Default: nil, which discards events.
+	Audit *audit.Logger
+
+	// Count is how many codes a set has. Default and minimum: 10.
+	// Maximum: 100.
+	Count int
+
+	// Now returns the current time (for the default limiter). Default:
+	// time.Now.
+	Now func() time.Time
+}
+
+// Recovery issues and checks single-use recovery codes: the way back in
+// for a user who lost their authenticator. A set has at least ten codes of
+// 70 bits each, written as XXXXX-XXXXX-XXXX in Crockford's base32 so that
+// they are easy to read out and type; input is case-insensitive, ignores
+// spaces and hyphens, and reads O as 0 and I or L as 1.
+//
+// Only keyed hashes are stored: HMAC-SHA256 under [RecoveryConfig.Key] of
+// the user ID and the code. A slow password hash such as Argon2id would add
+// nothing: it exists to make guessing low-entropy passwords expensive,
+// whereas 70 random bits cannot be searched even at HMAC speed, and without
+// the key a leaked table cannot be tested at all. A fast hash keeps
+// checking cheap, so attempts cannot be used to load the server.
+//
+// A Recovery is safe for concurrent use and fails closed.
+type Recovery struct {
+	key     []byte
+	store   RecoveryStore
+	limiter AttemptLimiter
+	audit   *audit.Logger
+	count   int
+}
+
+// NewRecovery checks cfg and returns a Recovery. It keeps a copy of cfg.
+func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
+	if cfg.Key.Len() < minRecoveryKey {
+		return nil, fmt.Errorf("mfa: RecoveryConfig.Key must be at least %d bytes; generate one with: openssl rand -base64 32", minRecoveryKey)
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("mfa: RecoveryConfig.Store is required (mfa.NewMemoryStore for tests)")
+	}
+	if cfg.Count == 0 {
+		cfg.Count = MinRecoveryCodes
+	}
+	if cfg.Count < MinRecoveryCodes || cfg.Count > maxRecoveryCodes {
+		return nil, fmt.Errorf("mfa: RecoveryConfig.Count is %d: use %d to %d", cfg.Count, MinRecoveryCodes, maxRecoveryCodes)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Recovery{key: cfg.Key.Reveal(), store: cfg.Store, limiter: cfg.Limiter, audit: cfg.Audit, count: cfg.Count}
+	if r.limiter == nil {
+		r.limiter = newWindowLimiter(cfg.Now)
+	}
+	return r, nil
+}
+
+// Generate makes a new set of codes for userID, replacing (and so
+// invalidating) any earlier set, and returns them for the user to write
+// down. They cannot be shown again. Call it only in a session that passed
+// MFA recently (behind [Policy.StepUp]).
+func (r *Recovery) Generate(ctx context.Context, userID string) ([]string, error) {
+	if userID == "" {
+		return nil, errors.New("mfa: Generate: userID is required")
+	}
+	codes := make([]string, r.count)
+	hashes := make([][]byte, r.count)
+	seen := make(map[string]bool, r.count)
+	for i := range codes {
+		var raw [recoveryLen]byte
+		for {
+			_, _ = rand.Read(raw[:]) // never fails: a broken system RNG aborts the program
+			for j := range raw {
+				raw[j] = recoveryAlphabet[raw[j]&31] // 256 is a multiple of 32: uniform
+			}
+			if !seen[string(raw[:])] {
+				break
+			}
+		}
+		seen[string(raw[:])] = true
+		codes[i] = string(raw[:5]) + "-" + string(raw[5:10]) + "-" + string(raw[10:])
+		hashes[i] = r.hash(userID, &raw)
+	}
+	if err := r.store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
+		err = fmt.Errorf("mfa: Generate: store: %w", err)
+		r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.generate", audit.OutcomeFailure, err.Error(), nil)
+		return nil, err
+	}
+	r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.generate", audit.OutcomeSuccess, "",
+		map[string]string{"count": strconv.Itoa(r.count)})
+	return codes, nil
+}
+
+// Use checks code against the user's set and, if it matches, removes it
+// and returns how many codes remain. A used, unknown or malformed code
+// fails with [ErrInvalidCode]; too many attempts with [ErrThrottled].
+// Each successful use is written to audit as a security alert. On success,
+// mark the session with [MethodRecovery], and suggest regenerating when
+// few codes remain.
+func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int, err error) {
+	remaining, err = r.use(ctx, userID, code)
+	if err != nil {
+		outcome, reason := outcomeOf(err)
+		r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.use", outcome, reason, nil)
+		return 0, err
+	}
+	reason := "recovery code used"
+	if remaining == 0 {
+		reason = "last recovery code used; the user needs a new set"
+	}
+	r.log(ctx, audit.CategorySecurityAlert, userID, "mfa.recovery.use", audit.OutcomeSuccess, reason,
+		map[string]string{"remaining": strconv.Itoa(remaining)})
+	return remaining, nil
+}
+
+func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
+	if err := allowAttempt(ctx, r.limiter, "mfa:recovery:"+userID); err != nil {
+		return 0, err
+	}
+	norm, ok := normaliseRecoveryCode(code)
+	if !ok {
+		return 0, ErrInvalidCode
+	}
+	found, err := r.store.ConsumeRecoveryCode(ctx, userID, r.hash(userID, &norm))
+	if err != nil {
+		return 0, fmt.Errorf("mfa: recovery code: store: %w", err)
+	}
+	if !found {
+		return 0, ErrInvalidCode
+	}
+	n, err := r.store.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("mfa: recovery code: count: %w", err)
+	}
+	return n, nil
+}
+
+// Remaining returns how many unused codes the user has.
+func (r *Recovery) Remaining(ctx context.Context, userID string) (int, error) {
+	n, err := r.store.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("mfa: recovery codes: count: %w", err)
+	}
+	return n, nil
+}
+
+// Revoke deletes the user's codes, e.g. when the user turns MFA off.
+func (r *Recovery) Revoke(ctx context.Context, userID string) error {
+	if err := r.store.ReplaceRecoveryCodes(ctx, userID, nil); err != nil {
+		return fmt.Errorf("mfa: recovery codes: revoke: %w", err)
+	}
+	r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.revoke", audit.OutcomeSuccess, "", nil)
+	return nil
+}
+
+// hash is HMAC-SHA256(key, "rampart/mfa/recovery/v1" 0x00 userID 0x00
+// code). The code has a fixed length, so the input parses one way only.
+func (r *Recovery) hash(userID string, code *[recoveryLen]byte) []byte {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte("rampart/mfa/recovery/v1\x00"))
+	m.Write([]byte(userID))
+	m.Write([]byte{0})
+	m.Write(code[:])
+	return m.Sum(nil)
+}
+
+// normaliseRecoveryCode turns user input into the 14 canonical characters:
+// upper case, spaces and hyphens dropped, O read as 0, I and L as 1.
+func normaliseRecoveryCode(s string) (out [recoveryLen]byte, ok bool) {
+	if len(s) > 4*recoveryLen {
+		return out, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '-' {
+			continue
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		switch c {
+		case 'O':
+			c = '0'
+		case 'I', 'L':
+			c = '1'
+		}
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z') || c == 'U' || n == recoveryLen {
+			return out, false
+		}
+		out[n] = c
+		n++
+	}
+	return out, n == recoveryLen
+}
+
+func (r *Recovery) log(ctx context.Context, cat audit.Category, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
+	logEvent(ctx, r.audit, audit.Event{
+		Category: cat,
+		Action:   action,
+		Outcome:  outcome,
+		Actor:    audit.Actor{UserID: userID},
+		Reason:   reason,
+		Meta:     meta,
+	})
+}
