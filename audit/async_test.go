@@ -1,0 +1,324 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// flakySink fails about half of its writes until it has failed failures
+// times, then recovers. As a BatchSink it stores a random prefix of a batch
+// before failing, to exercise partial writes.
+type flakySink struct {
+	mu       sync.Mutex
+	rng      *rand.Rand
+	failures int
+	stored   map[string]int // event ID -> times stored
+	calls    int
+}
+
+func newFlakySink(failures int) *flakySink {
+	return &flakySink{rng: rand.New(rand.NewPCG(1, 2)), failures: failures, stored: map[string]int{}}
+}
+
+var errFlaky = errors.New("flaky: unavailable")
+
+func (f *flakySink) Write(_ context.Context, e Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failures > 0 && f.rng.IntN(2) == 0 {
+		f.failures--
+		return errFlaky
+	}
+	f.stored[e.Meta["id"]]++
+	return nil
+}
+
+func (f *flakySink) count() (total int, dupes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.stored {
+		total += n
+		if n > 1 {
+			dupes++
+		}
+	}
+	return total, dupes
+}
+
+type flakyBatchSink struct{ *flakySink }
+
+func (f flakyBatchSink) WriteBatch(_ context.Context, events []Event) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	n := len(events)
+	var err error
+	if f.failures > 0 && f.rng.IntN(2) == 0 {
+		f.failures--
+		n, err = f.rng.IntN(len(events)), errFlaky
+	}
+	for _, e := range events[:n] {
+		f.stored[e.Meta["id"]]++
+	}
+	return n, err
+}
+
+func idEvent(i int) Event {
+	return Event{Time: sampleTime, Category: CategoryAuthentication, Action: "login.failed",
+		Meta: map[string]string{"id": strconv.Itoa(i)}}
+}
+
+func TestAsyncLosesNothingWhileSinkFlaps(t *testing.T) {
+	tests := []struct {
+		name  string
+		batch bool
+	}{
+		{"batch sink", true},
+		{"plain sink", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				flaky := newFlakySink(300)
+				var sink Sink = flaky
+				if tt.batch {
+					sink = flakyBatchSink{flaky}
+				}
+				a, err := NewAsyncSink(sink, AsyncConfig{QueueSize: 64, BatchSize: 16})
+				require.NoError(t, err)
+				const writers, perWriter = 4, 1000
+				var wg sync.WaitGroup
+				for w := range writers {
+					wg.Go(func() {
+						for i := range perWriter {
+							assert.NoError(t, a.Write(context.Background(), idEvent(w*perWriter+i)))
+						}
+					})
+				}
+				wg.Wait()
+				require.NoError(t, a.Close(context.Background()))
+
+				total, dupes := flaky.count()
+				assert.Equal(t, writers*perWriter, total, "every event stored")
+				assert.Len(t, flaky.stored, writers*perWriter, "each event stored")
+				assert.Zero(t, dupes, "partial batches are not stored twice")
+				st := a.Stats()
+				assert.Equal(t, uint64(writers*perWriter), st.Written)
+				assert.Equal(t, uint64(300-flaky.failures), st.Retries, "every failure retried")
+				assert.Greater(t, st.Retries, uint64(100), "the sink failed often")
+				assert.Zero(t, st.Lost+st.Dropped+st.Fallback)
+			})
+		})
+	}
+}
+
+// gateSink blocks every write until the gate opens. It is not a
+// BatchSink.
+type gateSink struct {
+	mem  MemorySink
+	gate chan struct{}
+}
+
+func (g *gateSink) Write(ctx context.Context, e Event) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.mem.Write(ctx, e)
+}
+
+func (g *gateSink) Events() []Event { return g.mem.Events() }
+
+func TestAsyncCloseFlushes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &gateSink{gate: make(chan struct{})}
+		a, err := NewAsyncSink(sink, AsyncConfig{QueueSize: 1000})
+		require.NoError(t, err)
+		for i := range 500 {
+			require.NoError(t, a.Write(context.Background(), idEvent(i)))
+		}
+		synctest.Wait()
+		assert.Empty(t, sink.Events(), "nothing written while the sink is stuck")
+		close(sink.gate)
+		require.NoError(t, a.Close(context.Background()))
+		assert.Len(t, sink.Events(), 500)
+		assert.ErrorIs(t, a.Write(context.Background(), idEvent(0)), ErrClosed)
+		assert.NoError(t, a.Close(context.Background()), "Close twice is fine")
+	})
+}
+
+func TestAsyncCloseGivesUp(t *testing.T) {
+	tests := []struct {
+		name     string
+		fallback *MemorySink
+	}{
+		{"to the fallback", &MemorySink{}},
+		{"counted as lost", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := AsyncConfig{QueueSize: 100}
+				if tt.fallback != nil {
+					cfg.Fallback = tt.fallback
+				}
+				a, err := NewAsyncSink(failSink{errors.New("down")}, cfg)
+				require.NoError(t, err)
+				for i := range 10 {
+					require.NoError(t, a.Write(context.Background(), idEvent(i)))
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				err = a.Close(ctx)
+				st := a.Stats()
+				if tt.fallback != nil {
+					assert.NoError(t, err)
+					assert.Len(t, tt.fallback.Events(), 10)
+					assert.Equal(t, uint64(10), st.Fallback)
+					return
+				}
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.ErrorContains(t, err, "10 events were not written")
+				assert.Equal(t, uint64(10), st.Lost)
+				assert.Positive(t, st.Retries)
+			})
+		})
+	}
+}
+
+func TestAsyncOverflow(t *testing.T) {
+	t.Run("block waits for room", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sink := &gateSink{gate: make(chan struct{})}
+			a, err := NewAsyncSink(sink, AsyncConfig{QueueSize: 2, BatchSize: 1})
+			require.NoError(t, err)
+			for i := range 3 { // one taken by the writer, two queued
+				require.NoError(t, a.Write(context.Background(), idEvent(i)))
+				synctest.Wait()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err = a.Write(ctx, idEvent(3))
+			cancel()
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "a full queue blocks until the caller gives up")
+
+			done := make(chan error)
+			go func() { done <- a.Write(context.Background(), idEvent(4)) }()
+			synctest.Wait()
+			close(sink.gate)
+			assert.NoError(t, <-done)
+			require.NoError(t, a.Close(context.Background()))
+			assert.Len(t, sink.Events(), 4)
+		})
+	})
+	t.Run("fallback", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sink := &gateSink{gate: make(chan struct{})}
+			fb := &MemorySink{}
+			a, err := NewAsyncSink(sink, AsyncConfig{QueueSize: 1, BatchSize: 1, Overflow: OverflowFallback, Fallback: fb})
+			require.NoError(t, err)
+			for i := range 5 {
+				require.NoError(t, a.Write(context.Background(), idEvent(i)))
+				synctest.Wait()
+			}
+			assert.Len(t, fb.Events(), 3)
+			close(sink.gate)
+			require.NoError(t, a.Close(context.Background()))
+			assert.Len(t, sink.Events(), 2)
+			assert.Equal(t, uint64(3), a.Stats().Fallback)
+		})
+	})
+	t.Run("drop is counted and audited", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sink := &gateSink{gate: make(chan struct{})}
+			a, err := NewAsyncSink(sink, AsyncConfig{QueueSize: 1, BatchSize: 1, Overflow: OverflowDrop})
+			require.NoError(t, err)
+			var dropped int
+			for i := range 10 {
+				if err := a.Write(context.Background(), idEvent(i)); err != nil {
+					require.ErrorIs(t, err, ErrDropped)
+					dropped++
+				}
+				synctest.Wait()
+			}
+			assert.Equal(t, 8, dropped)
+			close(sink.gate)
+			require.NoError(t, a.Close(context.Background()))
+			events := sink.Events()
+			require.Len(t, events, 3, "two events and the report of the drops")
+			i := slices.IndexFunc(events, func(e Event) bool { return e.Action == ActionEventsDropped })
+			require.GreaterOrEqual(t, i, 0)
+			last := events[i]
+			assert.Equal(t, CategorySecurityAlert, last.Category)
+			assert.Equal(t, "8", last.Meta["dropped"])
+			assert.Equal(t, uint64(8), a.Stats().Dropped)
+		})
+	})
+}
+
+func TestAsyncCopiesEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &gateSink{gate: make(chan struct{})}
+		a, err := NewAsyncSink(sink, AsyncConfig{})
+		require.NoError(t, err)
+		e := idEvent(1)
+		e.Actor.Roles = []string{"admin"}
+		require.NoError(t, a.Write(context.Background(), e))
+		e.Meta["id"] = "changed"
+		e.Actor.Roles[0] = "changed"
+		close(sink.gate)
+		require.NoError(t, a.Close(context.Background()))
+		got := sink.Events()[0]
+		assert.Equal(t, "1", got.Meta["id"])
+		assert.Equal(t, []string{"admin"}, got.Actor.Roles)
+	})
+}
+
+func TestNewAsyncSinkValidates(t *testing.T) {
+	_, err := NewAsyncSink(&MemorySink{}, AsyncConfig{Overflow: OverflowFallback})
+	assert.ErrorContains(t, err, "Fallback")
+	_, err = NewAsyncSink(&MemorySink{}, AsyncConfig{Overflow: 9})
+	assert.ErrorContains(t, err, "unknown")
+	assert.Panics(t, func() { NewAsyncSink(nil, AsyncConfig{}) })
+}
+
+// BenchmarkAsyncFileSink measures the whole chain an application uses:
+// Logger.Log -> AsyncSink -> FileSink (HMAC chain, rotation at 64 MiB),
+// from parallel goroutines, Close (the final flush) included.
+func BenchmarkAsyncFileSink(b *testing.B) {
+	fs, err := NewFileSink(b.TempDir(), testKey, FileConfig{})
+	require.NoError(b, err)
+	a, err := NewAsyncSink(fs, AsyncConfig{})
+	require.NoError(b, err)
+	l := New(a, Config{})
+	ctx := WithActor(WithRequest(context.Background(), Request{
+		ID: "01J0ABCDEFGHJKMNPQRSTVWXYZ", ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64)",
+	}), Actor{UserID: "user-1234"})
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	require.NoError(b, a.Close(context.Background()))
+	b.StopTimer()
+	require.NoError(b, fs.Close(context.Background()))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	require.Equal(b, uint64(b.N), a.Stats().Written)
+}
