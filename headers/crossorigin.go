@@ -56,7 +56,7 @@ type CrossOrigin struct {
 // NewCrossOrigin returns the cross-origin protection. res finds the client
 // address recorded in audit events. It returns an error for a malformed
 // trusted origin or bypass pattern.
-func NewCrossOrigin(res *clientip.Resolver, cfg CrossOriginConfig) (_ *CrossOrigin, err error) {
+func NewCrossOrigin(res *clientip.Resolver, cfg CrossOriginConfig) (*CrossOrigin, error) {
 	if res == nil {
 		return nil, errors.New("headers: NewCrossOrigin: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
 	}

@@ -27,7 +27,10 @@ type Limiter interface {
 // is ready to use.
 type ReportsConfig struct {
 	// Audit receives one [audit.CategorySecurityAlert] event with action
-	// "csp.violation" per report. Default: nil, which discards them.
+	// "csp.violation" per report: outcome denied when the policy was
+	// enforced (the browser blocked the resource), success when it was
+	// report-only (the resource loaded); the report's fields go in Meta.
+	// Default: nil, which discards them.
 	Audit *audit.Logger
 
 	// Logger receives audit sink failures. Default: slog.Default().
