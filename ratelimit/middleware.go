@@ -1,0 +1,331 @@
+package ratelimit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/ratelimit/internal/gate"
+)
+
+// MiddlewareConfig tunes a [Middleware]. The zero value is ready to use.
+type MiddlewareConfig struct {
+	// Deny writes the response to a refused request. err is [ErrLimited]
+	// when the key is over its limit (respond 429), and otherwise the
+	// error that made the middleware fail closed: the limiter's backend is
+	// down and it fails closed (wrapping [ErrUnavailable]), it is closed
+	// ([ErrClosed]), or the KeyFunc failed (respond 503). The Retry-After,
+	// RateLimit and RateLimit-Policy headers are already set. Never write
+	// err's text to the client. Default: [DenyText]; see also [DenyJSON]
+	// and [DenyHTML].
+	Deny func(w http.ResponseWriter, r *http.Request, d Decision, err error)
+
+	// Exempt reports whether a request skips the limit entirely: no key,
+	// no token, no headers. Default: nil, nothing is exempt. Exempt on
+	// facts the client cannot forge, such as an address from a
+	// [clientip.Resolver] or an authenticated role, never on a header.
+	Exempt func(r *http.Request) bool
+
+	// Policy names the limit in the RateLimit and RateLimit-Policy
+	// headers. Default: "default". It must be printable ASCII without
+	// quotes or backslashes.
+	Policy string
+
+	// HideHeaders stops the middleware from sending RateLimit and
+	// RateLimit-Policy, for limits whose size should not be advertised
+	// (a refused request still gets Retry-After). Default: false, the
+	// headers are sent on every response, as the IETF draft suggests.
+	HideHeaders bool
+
+	// Audit receives one [audit.CategorySuspicious] event with action
+	// "ratelimit.exceeded" for refused requests, and one
+	// [audit.CategoryError] event with action "ratelimit.error" when a
+	// KeyFunc fails or the limiter is closed (backend outages are recorded
+	// by the backend). At most 10 events are written at once and one a
+	// second after that; each carries the number held back before it in
+	// Meta["suppressed"]. Events have ClientIP when [clientip.Resolver.Handler]
+	// ran before the middleware. Default: nil, no events.
+	Audit *audit.Logger
+
+	// Now returns the current time, for pacing audit events. Default:
+	// time.Now.
+	Now func() time.Time
+}
+
+// Middleware limits requests per key with a [Limiter]. It is safe for
+// concurrent use; build one per limit and share it.
+type Middleware struct {
+	lim    Limiter
+	key    KeyFunc
+	deny   func(http.ResponseWriter, *http.Request, Decision, error)
+	exempt func(*http.Request) bool
+	hide   bool
+	name   string // the policy name as a structured-field string, quoted
+	audit  *audit.Logger
+	gate   *gate.Gate
+	now    func() time.Time
+
+	// The RateLimit-Policy value for the limiter's own limit, when known.
+	limit     Limit
+	policyHdr string
+}
+
+// Header field names, in canonical form.
+const (
+	hdrRateLimit       = "Ratelimit"
+	hdrRateLimitPolicy = "Ratelimit-Policy"
+	hdrRetryAfter      = "Retry-After"
+)
+
+// NewMiddleware returns middleware limiting requests with lim under the key
+// that key returns. The key choice is required: [KeyByIP] for anonymous
+// traffic, [KeyByUser] once users are signed in, [KeyByRoute] for a budget
+// per route, or any KeyFunc. It returns an error if lim or key is nil or
+// cfg is invalid.
+func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware, error) {
+	if lim == nil {
+		return nil, errors.New("ratelimit: NewMiddleware with a nil Limiter: build one with NewMemory or redisstore.New")
+	}
+	if key == nil {
+		return nil, errors.New("ratelimit: NewMiddleware with a nil KeyFunc: choose the key explicitly, for example KeyByIP(resolver)")
+	}
+	name := cfg.Policy
+	if name == "" {
+		name = "default"
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return nil, fmt.Errorf("ratelimit: MiddlewareConfig.Policy %q: use printable ASCII without quotes or backslashes", name)
+		}
+	}
+	m := &Middleware{
+		lim: lim, key: key, deny: cfg.Deny, exempt: cfg.Exempt, hide: cfg.HideHeaders,
+		name: `"` + name + `"`, audit: cfg.Audit, now: cfg.Now,
+	}
+	if m.deny == nil {
+		m.deny = DenyText
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.audit != nil {
+		m.gate = gate.New(time.Second, 10)
+	}
+	if l, ok := lim.(interface{ Limit() Limit }); ok {
+		m.limit = l.Limit()
+		m.policyHdr = m.policy(m.limit)
+	}
+	return m, nil
+}
+
+// Check decides whether r may proceed, and counts it if so. It returns
+// [ErrLimited] when r's key is over its limit, a non-nil error wrapping
+// the cause when the middleware fails closed (see MiddlewareConfig.Deny),
+// and nil otherwise, including when the limiter's backend is down and it
+// fails open. Exempt requests get a zero Decision and nil. Check writes
+// nothing; [Middleware.Handler] is Check plus the response.
+func (m *Middleware) Check(r *http.Request) (Decision, error) {
+	if m.exempt != nil && m.exempt(r) {
+		return Decision{Allowed: true}, nil
+	}
+	return m.decide(r)
+}
+
+func (m *Middleware) decide(r *http.Request) (Decision, error) {
+	key, err := m.key(r)
+	if err != nil {
+		return Decision{}, fmt.Errorf("ratelimit: key: %w", err)
+	}
+	d, err := m.lim.Allow(r.Context(), key)
+	switch {
+	case err != nil && d.Allowed:
+		return d, nil // fails open; the backend has recorded the outage
+	case err != nil:
+		return d, fmt.Errorf("ratelimit: allow: %w", err)
+	case !d.Allowed:
+		return d, ErrLimited
+	}
+	return d, nil
+}
+
+// Handler is the middleware: it lets r through to next, or refuses it
+// through the deny handler. It sets the RateLimit and RateLimit-Policy
+// headers (draft-ietf-httpapi-ratelimit-headers) on every response unless
+// HideHeaders, and Retry-After (RFC 9110, Section 10.2.3) on refusals.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.exempt != nil && m.exempt(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d, err := m.decide(r)
+		h := w.Header()
+		limited := err == ErrLimited // decide returns the sentinel itself, unwrapped
+		var vals []string
+		if limited {
+			vals = make([]string, 3)
+			vals[2] = seconds(d.RetryAfter)
+			h[hdrRetryAfter] = vals[2:3:3]
+		}
+		if !m.hide && d.Limit.Events > 0 {
+			if vals == nil {
+				vals = make([]string, 2)
+			}
+			vals[0] = m.rateLimit(d)
+			vals[1] = m.policyHdr
+			if d.Limit != m.limit {
+				vals[1] = m.policy(d.Limit)
+			}
+			h[hdrRateLimit] = vals[0:1:1]
+			h[hdrRateLimitPolicy] = vals[1:2:2]
+		}
+		if err == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		m.record(r, d, err, limited)
+		m.deny(w, r, d, err)
+	})
+}
+
+// rateLimit formats the RateLimit field: "default";r=42;t=1.
+func (m *Middleware) rateLimit(d Decision) string {
+	var buf [96]byte
+	b := append(buf[:0], m.name...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
+	return string(b)
+}
+
+// policy formats the RateLimit-Policy field: "default";q=100;w=60, with
+// the window in whole seconds (at least 1) and the quota scaled to it.
+func (m *Middleware) policy(l Limit) string {
+	w := ceilSeconds(l.Per)
+	if w < 1 {
+		w = 1
+	}
+	q := int64(l.Events)
+	if l.Per != time.Duration(w)*time.Second {
+		q = int64(float64(l.Events) * float64(w) * float64(time.Second) / float64(l.Per))
+	}
+	return m.name + ";q=" + strconv.FormatInt(q, 10) + ";w=" + strconv.FormatInt(w, 10)
+}
+
+// ceilSeconds rounds d up to whole seconds.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// seconds formats a Retry-After value: whole seconds, at least 1.
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(max(ceilSeconds(d), 1), 10)
+}
+
+// record writes the audit event for a refusal, if any.
+func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool) {
+	if m.audit == nil || (!limited && errors.Is(err, ErrUnavailable)) {
+		return
+	}
+	ok, suppressed := m.gate.Allow(m.now())
+	if !ok {
+		return
+	}
+	info, _ := clientip.FromContext(r.Context())
+	e := audit.Event{
+		Category: audit.CategorySuspicious,
+		Action:   "ratelimit.exceeded",
+		Outcome:  audit.OutcomeDenied,
+		ClientIP: info.Addr,
+		Reason:   "rate limit exceeded",
+		Meta: map[string]string{
+			"policy":      m.name[1 : len(m.name)-1],
+			"limit":       d.Limit.String(),
+			"retry_after": d.RetryAfter.String(),
+			"suppressed":  strconv.Itoa(suppressed),
+		},
+	}
+	if r.Pattern != "" {
+		e.Target = audit.Target{Kind: "route", ID: r.Pattern}
+	}
+	if !limited {
+		e.Category, e.Action, e.Reason = audit.CategoryError, "ratelimit.error", err.Error()
+		delete(e.Meta, "limit")
+		delete(e.Meta, "retry_after")
+	}
+	_ = m.audit.Log(r.Context(), e)
+}
+
+// status is the HTTP status for a refusal: 429 for [ErrLimited], 503 for a
+// failure.
+func status(err error) int {
+	if errors.Is(err, ErrLimited) {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusServiceUnavailable
+}
+
+// DenyText is the default deny handler: status 429 (or 503 when the
+// middleware fails closed) with its status text as a plain-text body.
+func DenyText(w http.ResponseWriter, _ *http.Request, _ Decision, err error) {
+	code := status(err)
+	http.Error(w, http.StatusText(code), code)
+}
+
+// DenyJSON is a deny handler for APIs: an RFC 9457 problem document with
+// status 429 (or 503) and, for 429, a "retry_after" member in seconds.
+func DenyJSON(w http.ResponseWriter, _ *http.Request, d Decision, err error) {
+	code := status(err)
+	p := struct {
+		Type       string `json:"type"`
+		Title      string `json:"title"`
+		Status     int    `json:"status"`
+		Detail     string `json:"detail"`
+		RetryAfter int64  `json:"retry_after,omitempty"`
+	}{Type: "about:blank", Title: http.StatusText(code), Status: code}
+	if code == http.StatusTooManyRequests {
+		p.RetryAfter = max(ceilSeconds(d.RetryAfter), 1)
+		p.Detail = "Too many requests. Retry after " + strconv.FormatInt(p.RetryAfter, 10) + " seconds."
+	} else {
+		p.Detail = "The service cannot take this request right now. Try again shortly."
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+var denyHTML = template.Must(template.New("deny").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title></head>
+<body><h1>{{.Title}}</h1><p>{{.Detail}}</p></body></html>
+`))
+
+// DenyHTML is a deny handler for pages people see: a small HTML page with
+// status 429 (or 503) saying when to try again.
+func DenyHTML(w http.ResponseWriter, _ *http.Request, d Decision, err error) {
+	code := status(err)
+	data := struct{ Title, Detail string }{Title: http.StatusText(code)}
+	if code == http.StatusTooManyRequests {
+		data.Detail = "You have sent too many requests. Please wait " +
+			strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10) + " seconds and try again."
+	} else {
+		data.Detail = "The service cannot take this request right now. Please try again shortly."
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = denyHTML.Execute(w, data)
+}
