@@ -52,8 +52,9 @@ type DetectorConfig struct {
 	PrivilegedRoles []string
 	// MaxKeys bounds each of the detector's three tables (accounts,
 	// addresses, privileged users). When one is full, the entries least
-	// recently seen are forgotten first, so an attack in progress stays
-	// tracked while a flood of one-off keys cannot grow memory. Memory is
+	// recently seen are forgotten first, so a flood of one-off keys cannot
+	// grow memory, and an attack in progress stays tracked as long as fewer
+	// than MaxKeys/2 new keys arrive between two of its attempts. Memory is
 	// about MaxKeys × (16×(StuffingIPs+SprayingAccounts) + 8×BurstFailures
 	// + 600) bytes. Default: 65536.
 	MaxKeys int

@@ -1,0 +1,291 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func ip(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}) }
+
+func loginFailed(at time.Duration, account string, addr netip.Addr) Event {
+	return Event{Time: t0.Add(at), Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure,
+		Target: Target{Kind: "account", ID: account}, ClientIP: addr, UserAgent: "curl/8"}
+}
+
+func loginOK(at time.Duration, user string, roles []string, addr netip.Addr, ua string) Event {
+	return Event{Time: t0.Add(at), Category: CategoryAuthentication, Action: "login.succeeded", Outcome: OutcomeSuccess,
+		Actor: Actor{UserID: user, Roles: roles}, ClientIP: addr, UserAgent: ua}
+}
+
+func observeAll(t *testing.T, d *Detector, events []Event) []Event {
+	t.Helper()
+	var alerts []Event
+	for _, e := range events {
+		alerts = append(alerts, d.Observe(e)...)
+	}
+	return alerts
+}
+
+func actions(events []Event) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+func TestDetectorFiresOnAttacks(t *testing.T) {
+	admin := []string{"admin"}
+	tests := []struct {
+		name   string
+		events func() []Event
+		want   []string
+	}{
+		{"credential stuffing: one account, many addresses", func() (ev []Event) {
+			for i := range 8 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "alice", ip(i)))
+			}
+			return ev
+		}, []string{ActionCredentialStuffing}},
+		{"password spraying: one address, many accounts", func() (ev []Event) {
+			for i := range 15 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, fmt.Sprint("user", i), ip(1)))
+			}
+			return ev
+		}, []string{ActionPasswordSpraying}},
+		{"success right after a burst of failures", func() (ev []Event) {
+			for i := range 5 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "bob", ip(1)))
+			}
+			ok := loginOK(10*time.Second, "bob", nil, ip(1), "ua")
+			ok.Target = Target{Kind: "account", ID: "bob"}
+			return append(ev, ok)
+		}, []string{ActionLoginAfterFailures}},
+		{"privileged user from a new address", func() []Event {
+			return []Event{
+				loginOK(0, "root", admin, ip(1), "Firefox"),
+				loginOK(time.Hour, "root", admin, ip(1), "Firefox"),
+				loginOK(2*time.Hour, "root", admin, ip(66), "Firefox"),
+			}
+		}, []string{ActionPrivilegedNewLocation}},
+		{"privileged user from a new device", func() []Event {
+			return []Event{
+				loginOK(0, "root", admin, ip(1), "Firefox"),
+				loginOK(time.Hour, "root", admin, ip(1), "Evil Browser"),
+			}
+		}, []string{ActionPrivilegedNewLocation}},
+		{"stuffing from IPv6 needs distinct /64s", func() (ev []Event) {
+			for i := range 5 { // one /64: counts once
+				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:1::%x", i+1))
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "carol", a))
+			}
+			for i := range 4 { // four more /64s: five in all
+				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:%x::1", i+2))
+				ev = append(ev, loginFailed(time.Duration(10+i)*time.Second, "carol", a))
+			}
+			return ev
+		}, []string{ActionCredentialStuffing}},
+		{"stuffing alert repeats after a quiet window", func() (ev []Event) {
+			for round := range 2 {
+				for i := range 5 {
+					ev = append(ev, loginFailed(time.Duration(round)*time.Hour+time.Duration(i)*time.Second, "dave", ip(round*10+i)))
+				}
+			}
+			return ev
+		}, []string{ActionCredentialStuffing, ActionCredentialStuffing}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, actions(observeAll(t, d, tt.events())))
+		})
+	}
+}
+
+func TestDetectorQuietOnNormalTraffic(t *testing.T) {
+	admin := []string{"admin"}
+	tests := []struct {
+		name   string
+		events func() []Event
+	}{
+		{"mistyped password then success", func() []Event {
+			ok := loginOK(time.Minute, "erin", nil, ip(1), "ua")
+			ok.Target = Target{Kind: "account", ID: "erin"}
+			return []Event{loginFailed(0, "erin", ip(1)), loginFailed(10*time.Second, "erin", ip(1)), ok}
+		}},
+		{"a few failures from a few addresses", func() (ev []Event) {
+			for i := range 4 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "frank", ip(i)))
+			}
+			return ev
+		}},
+		{"failures spread over a day", func() (ev []Event) {
+			for i := range 20 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Hour, "grace", ip(i)))
+			}
+			return ev
+		}},
+		{"many failures from one address on one account", func() (ev []Event) {
+			for i := range 30 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "heidi", ip(1)))
+			}
+			return ev
+		}},
+		{"office NAT: several users mistype", func() (ev []Event) {
+			for i := range 9 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, fmt.Sprint("staff", i), ip(1)))
+			}
+			return ev
+		}},
+		{"success after failures outside the window", func() (ev []Event) {
+			for i := range 5 {
+				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "ivan", ip(1)))
+			}
+			ok := loginOK(2*time.Hour, "ivan", nil, ip(1), "ua")
+			ok.Target = Target{Kind: "account", ID: "ivan"}
+			return append(ev, ok)
+		}},
+		{"admin from the usual place", func() (ev []Event) {
+			for i := range 10 {
+				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "root", admin, ip(1), "Firefox"))
+			}
+			return ev
+		}},
+		{"admin on a second known address", func() []Event {
+			// A first login is learnt, not alerted on; the detector keeps
+			// up to 16 addresses per user.
+			return []Event{loginOK(0, "root", admin, ip(1), "Firefox")}
+		}},
+		{"ordinary user roams", func() (ev []Event) {
+			for i := range 10 {
+				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "judy", []string{"seller"}, ip(i), fmt.Sprint("ua", i)))
+			}
+			return ev
+		}},
+		{"non-login events", func() []Event {
+			return []Event{
+				{Time: t0, Category: CategoryAdmin, Action: "user.disabled", Outcome: OutcomeFailure, ClientIP: ip(1)},
+				{Time: t0, Category: CategoryAuthentication, Action: "mfa.failed", Outcome: OutcomeFailure, ClientIP: ip(1)},
+				{Time: t0, Category: CategoryAuthentication, Action: "login.failed", ClientIP: ip(1)}, // no outcome
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			require.NoError(t, err)
+			assert.Empty(t, actions(observeAll(t, d, tt.events())))
+		})
+	}
+}
+
+func TestDetectorAlertFields(t *testing.T) {
+	d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+	require.NoError(t, err)
+	var alerts []Event
+	for i := range 5 {
+		e := loginFailed(time.Duration(i)*time.Second, "alice", ip(i))
+		e.RequestID = fmt.Sprint("req", i)
+		alerts = append(alerts, d.Observe(e)...)
+	}
+	require.Len(t, alerts, 1)
+	a := alerts[0]
+	assert.Equal(t, CategorySuspicious, a.Category)
+	assert.Equal(t, Target{Kind: "account", ID: "alice"}, a.Target)
+	assert.Equal(t, ip(4), a.ClientIP)
+	assert.Equal(t, "req4", a.RequestID)
+	assert.Equal(t, "5", a.Meta["distinct_ips"])
+	assert.Equal(t, t0.Add(4*time.Second), a.Time)
+}
+
+// The detector as a sink: events pass through, alerts follow them into the
+// same sink and to OnAlert.
+func TestDetectorAsSink(t *testing.T) {
+	sink := &MemorySink{}
+	var paged []string
+	d, err := NewDetector(sink, DetectorConfig{
+		SprayingAccounts: 3,
+		OnAlert:          func(_ context.Context, a Event) { paged = append(paged, a.Action) },
+	})
+	require.NoError(t, err)
+	l := New(d, Config{Now: fixedClock(t0)})
+	ctx := WithRequest(context.Background(), Request{ClientIP: ip(9)})
+	for _, acct := range []string{"a", "b", "c"} {
+		require.NoError(t, l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed",
+			Outcome: OutcomeFailure, Target: Target{Kind: "user", ID: acct}}))
+	}
+	got := actions(sink.Events())
+	assert.Equal(t, []string{"login.failed", "login.failed", "login.failed", ActionPasswordSpraying}, got)
+	assert.Equal(t, []string{ActionPasswordSpraying}, paged)
+}
+
+// Hundreds of thousands of distinct keys must not grow memory past
+// MaxKeys, and an attack in progress must stay tracked through the flood
+// as long as fewer than MaxKeys/2 new keys arrive between two of its
+// attempts (here 200 between each, with MaxKeys 1000).
+func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
+	d, err := NewDetector(&MemorySink{}, DetectorConfig{MaxKeys: 1000})
+	require.NoError(t, err)
+	var alerts []Event
+	victim := 0
+	for i := range 200_000 {
+		at := time.Duration(i) * time.Millisecond
+		alerts = append(alerts, d.Observe(loginFailed(at, fmt.Sprint("random", i), ip(i%60000+100)))...)
+		if i%200 == 0 && victim < 6 {
+			alerts = append(alerts, d.Observe(loginFailed(at, "victim", ip(victim)))...)
+			victim++
+		}
+	}
+	assert.LessOrEqual(t, d.accounts.len(), 1000)
+	assert.LessOrEqual(t, d.ips.len(), 1000)
+	found := false
+	for _, a := range alerts {
+		if a.Action == ActionCredentialStuffing && a.Target.ID == "victim" {
+			found = true
+		}
+	}
+	assert.True(t, found, "the attack on victim was detected despite the flood")
+}
+
+func TestNewDetectorValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  DetectorConfig
+	}{
+		{"threshold too high", DetectorConfig{StuffingIPs: 65}},
+		{"negative threshold", DetectorConfig{BurstFailures: -1}},
+		{"negative window", DetectorConfig{Window: -time.Second}},
+		{"negative max keys", DetectorConfig{MaxKeys: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewDetector(&MemorySink{}, tt.cfg)
+			assert.Error(t, err)
+		})
+	}
+	assert.Panics(t, func() { NewDetector(nil, DetectorConfig{}) })
+}
+
+func BenchmarkDetectorObserve(b *testing.B) {
+	d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+	require.NoError(b, err)
+	events := make([]Event, 4096)
+	for i := range events {
+		events[i] = loginFailed(time.Duration(i)*time.Millisecond, fmt.Sprint("acct", i), ip(i))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d.Observe(events[i%len(events)])
+		i++
+	}
+}
