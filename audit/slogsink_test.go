@@ -27,8 +27,8 @@ func TestSlogSink(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"time": "2026-06-25T10:15:30.123456789Z", "level": "INFO", "msg": "audit",
 		"category": "admin", "action": "user.disabled", "outcome": "success",
-		"actor":  map[string]any{"user_id": "a1", "roles": []any{"admin"}},
-		"target": map[string]any{"kind": "user", "id": "u9"},
+		"actor":     map[string]any{"user_id": "a1", "roles": []any{"admin"}},
+		"target":    map[string]any{"kind": "user", "id": "u9"},
 		"client_ip": "192.0.2.1", "user_agent": "ua", "request_id": "rid", "session": "sref",
 		"reason": "spam", "meta": map[string]any{"k": "v"},
 	}, got)
