@@ -1,0 +1,295 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+)
+
+// meta is what the package keeps in every session, under metaKey. It is
+// replaced, never modified in place, so that a value read by one goroutine
+// never changes under it.
+type meta struct {
+	Handle    string // stable, non-secret ID of the session
+	UserID    string // "" while anonymous
+	Roles     []string
+	Methods   []string
+	AuthTime  time.Time
+	MFATime   time.Time
+	MFAMethod string
+	Created   time.Time // start of the absolute lifetime
+	LastSeen  time.Time // start of the idle timeout
+	IP        netip.Addr
+	UserAgent string
+	Remember  bool // persistent cookie
+}
+
+// challenge is WebAuthn ceremony state kept by [Manager.PutChallenge].
+type challenge struct {
+	Data []byte
+	At   time.Time
+}
+
+// Keys in scs's value map. App keys may not begin with NUL, so these cannot
+// clash with them.
+const (
+	metaKey         = "\x00m"
+	challengePrefix = "\x00c:"
+)
+
+// codec is an scs.Codec for the three kinds of value the Manager stores:
+// strings, *meta and *challenge. It replaces scs's gob codec, which spends
+// most of a request describing types. Format, all integers little-endian or
+// varint:
+//
+//	version(1) deadline(varint ns) count(uvarint) { key(str) tag(1) value }
+//	str = uvarint length, bytes
+//
+// Decode rejects anything it does not fully understand with an error
+// wrapping errCorrupt; it never panics, whatever the input.
+type codec struct{}
+
+const codecVersion = 1
+
+// Value tags.
+const (
+	tagString    = 1
+	tagMeta      = 2
+	tagChallenge = 3
+)
+
+// errCorrupt marks session data that cannot be decoded or decrypted.
+var errCorrupt = errors.New("session: stored session is corrupt or was encrypted under another key")
+
+// errUnsupportedValue reports a value of a type the codec cannot store:
+// only reachable if something outside this package writes to the session.
+var errUnsupportedValue = errors.New("session: encode: unsupported value type")
+
+// Encode implements scs.Codec.
+func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	n := 16
+	for k, v := range values {
+		n += len(k) + 4
+		switch v := v.(type) {
+		case string:
+			n += len(v) + 2
+		case *challenge:
+			n += len(v.Data) + 12
+		case *meta:
+			n += 80 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
+			for _, s := range v.Roles {
+				n += len(s) + 1
+			}
+			for _, s := range v.Methods {
+				n += len(s) + 1
+			}
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, codecVersion)
+	b = appendTime(b, deadline)
+	b = binary.AppendUvarint(b, uint64(len(values)))
+	for k, v := range values {
+		b = appendString(b, k)
+		switch v := v.(type) {
+		case string:
+			b = append(b, tagString)
+			b = appendString(b, v)
+		case *meta:
+			b = append(b, tagMeta)
+			b = v.append(b)
+		case *challenge:
+			b = append(b, tagChallenge)
+			b = appendTime(b, v.At)
+			b = appendString(b, string(v.Data))
+		default:
+			return nil, fmt.Errorf("%w %T under key %q: use Manager.Put with a string", errUnsupportedValue, v, k)
+		}
+	}
+	return b, nil
+}
+
+func (md *meta) append(b []byte) []byte {
+	b = appendString(b, md.Handle)
+	b = appendString(b, md.UserID)
+	b = appendStrings(b, md.Roles)
+	b = appendStrings(b, md.Methods)
+	b = appendTime(b, md.AuthTime)
+	b = appendTime(b, md.MFATime)
+	b = appendString(b, md.MFAMethod)
+	b = appendTime(b, md.Created)
+	b = appendTime(b, md.LastSeen)
+	switch ip := md.IP; {
+	case !ip.IsValid():
+		b = append(b, 0)
+	case ip.Is4():
+		a := ip.As4()
+		b = append(append(b, 4), a[:]...)
+	default: // zones are dropped: clientip never reports one
+		a := ip.As16()
+		b = append(append(b, 16), a[:]...)
+	}
+	b = appendString(b, md.UserAgent)
+	var flags byte
+	if md.Remember {
+		flags |= 1
+	}
+	return append(b, flags)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// appendTime writes t as Unix nanoseconds, 0 for the zero time.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// Decode implements scs.Codec.
+func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
+	d := decoder{b: b}
+	if d.byte() != codecVersion {
+		return time.Time{}, nil, fmt.Errorf("%w: unknown format", errCorrupt)
+	}
+	deadline := d.time()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each entry takes at least two bytes
+		return time.Time{}, nil, fmt.Errorf("%w: bad entry count", errCorrupt)
+	}
+	values := make(map[string]any, n)
+	for range n {
+		k := d.string()
+		switch d.byte() {
+		case tagString:
+			values[k] = d.string()
+		case tagMeta:
+			values[k] = d.meta()
+		case tagChallenge:
+			c := &challenge{At: d.time()}
+			c.Data = []byte(d.string())
+			values[k] = c
+		default:
+			d.fail()
+		}
+		if d.err {
+			break
+		}
+	}
+	if d.err || len(d.b) != 0 {
+		return time.Time{}, nil, fmt.Errorf("%w: malformed data", errCorrupt)
+	}
+	return deadline, values, nil
+}
+
+// decoder reads the codec's format. After the first error every read
+// returns a zero value and err stays set.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) fail() { d.err, d.b = true, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) time() time.Time {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) strings() []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) || n > math.MaxInt32 {
+		d.fail()
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.string()
+	}
+	return ss
+}
+
+func (d *decoder) meta() *meta {
+	md := &meta{
+		Handle:  d.string(),
+		UserID:  d.string(),
+		Roles:   d.strings(),
+		Methods: d.strings(),
+	}
+	md.AuthTime = d.time()
+	md.MFATime = d.time()
+	md.MFAMethod = d.string()
+	md.Created = d.time()
+	md.LastSeen = d.time()
+	switch ip := d.bytes(); len(ip) {
+	case 0:
+	case 4:
+		md.IP = netip.AddrFrom4([4]byte(ip))
+	case 16:
+		md.IP = netip.AddrFrom16([16]byte(ip))
+	default:
+		d.fail()
+	}
+	md.UserAgent = d.string()
+	md.Remember = d.byte()&1 != 0
+	return md
+}

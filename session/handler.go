@@ -1,0 +1,398 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/deployedworks/rampart/audit"
+)
+
+// maxUserAgent bounds the User-Agent kept with a session.
+const maxUserAgent = 256
+
+// reqState is the Manager's view of one request's session. It is used by
+// the request's goroutine only.
+type reqState struct {
+	ip    netip.Addr
+	ua    string
+	token string // token from the request's cookie, "" if none or malformed
+
+	// loadedKey is the store key of this session's record while the record
+	// is known to be in the store under it; renewFrom is that key after an
+	// MFA step-up renewed the token, until the commit moves the record. At
+	// most one of them is set; loadedUser owns the record.
+	loadedKey  string
+	renewFrom  string
+	loadedUser string
+
+	renew renewMode // set around scs.RenewToken
+
+	// Commit parameters, set by prepareCommit.
+	commitUser   string
+	commitExpiry time.Time
+
+	clearCookie     bool // the request's cookie named no usable session
+	rememberChanged bool // Remember changed the cookie's persistence
+}
+
+type renewMode uint8
+
+const (
+	renewNone   renewMode = iota
+	renewLogin            // new identity: delete the old record at once
+	renewRotate           // same identity: move the record at commit, if it still exists
+)
+
+// storedKey is the key under which this session's record sits in the
+// store, or "" when it has none.
+func (st *reqState) storedKey() string { return st.loadedKey + st.renewFrom }
+
+// forget records that the session no longer has a record in the store.
+func (st *reqState) forget() { st.loadedKey, st.renewFrom, st.loadedUser = "", "", "" }
+
+// errGone reports that a commit found its session revoked or expired in
+// the store while the request ran; the session is not written back.
+var errGone = errors.New("session: session ended while the request ran")
+
+// Handler is middleware that loads the request's session before next and
+// saves it when next first writes its response (or returns). It enforces
+// the idle timeout and absolute lifetime, renews nothing by itself, and
+// sets, refreshes or deletes the cookie as needed.
+//
+// Handler fails closed: when the store fails, next is not called; the
+// client gets Config.ErrorHandler's answer (500, no details) and an
+// audit event (CategoryError, "session.load" or "session.save") records the
+// error. Data that cannot be decoded or decrypted, an expired session and
+// a session revoked while the request ran all leave the request anonymous.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.state(r.Context()) != nil { // already inside this Manager's Handler
+			next.ServeHTTP(w, r)
+			return
+		}
+		if m.insecure && !isLocalhost(r.Host) {
+			m.fail(w, r, nil, "session.load", ErrInsecureHost)
+			return
+		}
+		w.Header().Add("Vary", "Cookie")
+		st := &reqState{
+			ip:    m.res.Resolve(r).Addr,
+			ua:    truncateUTF8(r.UserAgent(), maxUserAgent),
+			token: tokenFromRequest(r, m.cookieName),
+		}
+		base := context.WithValue(r.Context(), ctxKey{m}, st)
+		ctx, err := m.scs.Load(base, st.token)
+		switch {
+		case errors.Is(err, errCorrupt):
+			m.logAudit(base, st, audit.Event{
+				Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+				Reason: err.Error(),
+			})
+			ctx, err = m.discard(base, st)
+		case err == nil && st.loadedKey != "":
+			ctx, err = m.check(base, ctx, st)
+		}
+		if err != nil {
+			m.fail(w, r, st, "session.load", err)
+			return
+		}
+		if st.token != "" && st.storedKey() == "" {
+			st.clearCookie = true
+		}
+		sw := &responseWriter{ResponseWriter: w, m: m, ctx: ctx, r: r, st: st}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		if !sw.committed {
+			sw.commit()
+		}
+	})
+}
+
+// discard deletes an unusable record and starts a fresh anonymous session.
+func (m *Manager) discard(base context.Context, st *reqState) (context.Context, error) {
+	if k := st.loadedKey; k != "" {
+		if err := m.store.Delete(base, "", k); err != nil {
+			return nil, fmt.Errorf("%w: delete: %w", ErrStore, err)
+		}
+	}
+	st.forget()
+	return m.scs.Load(base, "")
+}
+
+// check applies the timeouts to a loaded session and records activity.
+// base is ctx without the session, for starting afresh.
+func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Context, error) {
+	md, _ := m.scs.Get(ctx, metaKey).(*meta)
+	if md == nil {
+		m.logAudit(ctx, st, audit.Event{
+			Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+			Reason: "session data without metadata",
+		})
+		return m.discard(base, st)
+	}
+	st.loadedUser = md.UserID
+	now := m.now()
+	var reason string
+	switch {
+	case !now.Before(md.Created.Add(m.lifetime)):
+		reason = "absolute lifetime"
+	case !now.Before(md.LastSeen.Add(m.idle)):
+		reason = "idle timeout"
+	}
+	if reason != "" {
+		if md.UserID != "" {
+			m.logAudit(ctx, st, audit.Event{
+				Category: audit.CategoryAuthentication, Action: "session.expired", Outcome: audit.OutcomeSuccess,
+				Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
+			})
+		}
+		if err := m.scs.Destroy(ctx); err != nil {
+			return nil, err
+		}
+		return ctx, nil
+	}
+	if now.Sub(md.LastSeen) >= m.touchEvery || md.IP != st.ip || md.UserAgent != st.ua {
+		n := *md
+		n.LastSeen, n.IP, n.UserAgent = now, st.ip, st.ua
+		m.scs.Put(ctx, metaKey, &n)
+	}
+	return ctx, nil
+}
+
+// fail answers a request whose session failed, after an audit event.
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, action string, err error) {
+	if !errors.Is(err, ErrStore) && !errors.Is(err, ErrInsecureHost) {
+		err = fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	m.logAudit(r.Context(), st, audit.Event{
+		Category: audit.CategoryError, Action: action, Outcome: audit.OutcomeFailure, Reason: err.Error(),
+	})
+	h := w.Header()
+	for _, k := range []string{"Location", "Refresh", "Set-Cookie", "Content-Disposition", "Content-Encoding", "Etag", "Last-Modified"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	m.onError(w, r, err)
+}
+
+// responseWriter saves the session before the first byte of the response,
+// while headers can still carry the cookie.
+type responseWriter struct {
+	http.ResponseWriter
+	m         *Manager
+	ctx       context.Context
+	r         *http.Request
+	st        *reqState
+	committed bool
+	failed    bool
+}
+
+// errSaveFailed is returned to a handler writing after the session could
+// not be saved and an error response replaced its own.
+var errSaveFailed = errors.New("session: response replaced: the session could not be saved")
+
+func (sw *responseWriter) WriteHeader(code int) {
+	if !sw.committed && !sw.commit() {
+		return
+	}
+	if !sw.failed {
+		sw.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (sw *responseWriter) Write(b []byte) (int, error) {
+	if !sw.committed && !sw.commit() {
+		return 0, errSaveFailed
+	}
+	if sw.failed {
+		return 0, errSaveFailed
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+// Flush saves the session, then flushes.
+func (sw *responseWriter) Flush() {
+	if !sw.committed && !sw.commit() || sw.failed {
+		return
+	}
+	_ = http.NewResponseController(sw.ResponseWriter).Flush()
+}
+
+// Hijack saves the session, then hands over the connection.
+func (sw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !sw.committed && !sw.commit() || sw.failed {
+		return nil, nil, errSaveFailed
+	}
+	return http.NewResponseController(sw.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (sw *responseWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// commit saves the session and sets the cookie. It reports false, after
+// writing an error response, when the store failed.
+func (sw *responseWriter) commit() bool {
+	sw.committed = true
+	if err := sw.m.save(sw.ctx, sw.ResponseWriter, sw.st); err != nil {
+		sw.failed = true
+		sw.m.fail(sw.ResponseWriter, sw.r, sw.st, "session.save", err)
+		return false
+	}
+	return true
+}
+
+// save writes the session to the store if it changed and sets the cookie.
+func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState) error {
+	s := m.scs
+	switch s.Status(ctx) {
+	case scs.Modified:
+		md, _ := s.Get(ctx, metaKey).(*meta)
+		if md == nil {
+			now := m.now()
+			md = &meta{Handle: newHandle(), Created: now, LastSeen: now, IP: st.ip, UserAgent: st.ua}
+			s.Put(ctx, metaKey, md)
+		}
+		st.commitUser = md.UserID
+		st.commitExpiry = md.Created.Add(m.lifetime)
+		if e := md.LastSeen.Add(m.idle); e.Before(st.commitExpiry) {
+			st.commitExpiry = e
+		}
+		token, _, err := s.Commit(ctx)
+		switch {
+		case errors.Is(err, errGone):
+			m.logAudit(ctx, st, audit.Event{
+				Category: audit.CategoryAccess, Action: "session.ended_in_flight", Outcome: audit.OutcomeDenied,
+				Actor: audit.Actor{UserID: md.UserID}, SessionRef: md.Handle,
+				Reason: "the session was revoked or expired while the request ran; not saved",
+			})
+			m.writeCookie(w, "", time.Time{})
+			return nil
+		case err != nil:
+			return err
+		}
+		if token != st.token || st.rememberChanged {
+			var expires time.Time
+			if md.Remember {
+				expires = md.Created.Add(m.lifetime)
+			}
+			m.writeCookie(w, token, expires)
+		}
+	case scs.Destroyed:
+		if st.token != "" {
+			m.writeCookie(w, "", time.Time{})
+		}
+	default:
+		if st.clearCookie {
+			m.writeCookie(w, "", time.Time{})
+		}
+	}
+	return nil
+}
+
+// writeCookie sets the session cookie; token "" deletes it. A zero expires
+// makes a session cookie, which the browser drops when it closes.
+func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time) {
+	c := http.Cookie{
+		Name:     m.cookieName,
+		Value:    token,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   !m.insecure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	switch {
+	case token == "":
+		c.Expires = time.Unix(1, 0)
+		c.MaxAge = -1
+	case !expires.IsZero():
+		c.Expires = expires.Add(time.Second - 1).Truncate(time.Second)
+		c.MaxAge = max(int(expires.Sub(m.now())/time.Second), 1)
+	}
+	h := w.Header()
+	h.Add("Set-Cookie", c.String())
+	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+}
+
+// tokenFromRequest returns the first well-formed session token in the
+// request's cookies, or "". It never allocates beyond the returned string,
+// which shares the header's memory.
+func tokenFromRequest(r *http.Request, name string) string {
+	for _, line := range r.Header["Cookie"] {
+		if t := tokenFromCookieHeader(line, name); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// tokenFromCookieHeader finds name=value in one Cookie header line and
+// returns value if it has the shape of an scs token: 43 base64url
+// characters (32 random bytes). Anything else is ignored, so malformed or
+// oversized input never reaches the store.
+func tokenFromCookieHeader(line, name string) string {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		part = strings.TrimSpace(part)
+		v, ok := strings.CutPrefix(part, name)
+		if !ok || v == "" || v[0] != '=' {
+			continue
+		}
+		v = v[1:]
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		if validToken(v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// validToken reports whether s looks like a token scs issues.
+func validToken(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLocalhost reports whether host (a Host header, maybe with a port)
+// names the local machine.
+func isLocalhost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

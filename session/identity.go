@@ -1,0 +1,196 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+)
+
+// Identity is the signed-in user of a session, as [Manager.Identity]
+// reports it.
+type Identity struct {
+	// UserID is the application's ID for the user.
+	UserID string
+	// Roles are the roles granted at login. Revoke the user's sessions
+	// ([Manager.RevokeUser]) when they lose one.
+	Roles []string
+	// AuthTime is when the user logged in.
+	AuthTime time.Time
+	// Methods are the authentication methods used, in order, e.g.
+	// "password", "passkey", "totp", "recovery".
+	Methods []string
+	// MFATime is the last MFA verification in this session; zero if none.
+	MFATime time.Time
+	// MFAMethod is the method of that verification.
+	MFAMethod string
+}
+
+// HasRole reports whether the identity holds role.
+func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
+
+// Login signs userID in on the request's session: it renews the token
+// (against session fixation, OWASP Session Management Cheat Sheet,
+// "Renew the Session ID After Any Privilege Level Change"), starts a new
+// absolute lifetime, and records roles, the time and the authentication
+// methods. Values the app stored before login are kept. The previous
+// record is deleted at once; the new one is written, and indexed under
+// userID for revocation, when the response is sent.
+//
+// Check the credentials (and that the account is enabled) before calling
+// Login. It returns [ErrNoSession] outside [Manager.Handler], an error for
+// an empty userID, and a wrapped [ErrStore] if the old record could not be
+// deleted, in which case nothing changed and the app should answer 500.
+func (m *Manager) Login(ctx context.Context, userID string, roles []string, methods ...string) error {
+	st := m.state(ctx)
+	if st == nil {
+		return ErrNoSession
+	}
+	if userID == "" {
+		return errors.New("session: login: empty user ID")
+	}
+	st.renew = renewLogin
+	err := m.scs.RenewToken(ctx)
+	st.renew = renewNone
+	if err != nil {
+		return fmt.Errorf("session: login: %w", err)
+	}
+	now := m.now()
+	md := &meta{
+		Handle:    newHandle(),
+		UserID:    userID,
+		Roles:     slices.Clone(roles),
+		Methods:   slices.Clone(methods),
+		AuthTime:  now,
+		Created:   now,
+		LastSeen:  now,
+		IP:        st.ip,
+		UserAgent: st.ua,
+	}
+	m.scs.Put(ctx, metaKey, md)
+	m.logAudit(ctx, st, audit.Event{
+		Category: audit.CategoryAuthentication, Action: "session.login", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: userID, Roles: md.Roles}, SessionRef: md.Handle,
+		Meta: map[string]string{"methods": strings.Join(methods, ",")},
+	})
+	return nil
+}
+
+// MarkMFA records a successful MFA verification with method (e.g. "totp",
+// "passkey") in the signed-in session: it renews the token, sets MFATime
+// to now and MFAMethod, and adds method to Methods. The session keeps its
+// handle and absolute lifetime. If the session is revoked before the
+// response is sent, the step-up is lost with it.
+//
+// It returns [ErrNoSession] outside [Manager.Handler], [ErrNotLoggedIn]
+// when no user is signed in, and a wrapped [ErrStore] on store failure.
+func (m *Manager) MarkMFA(ctx context.Context, method string) error {
+	st, md := m.meta(ctx)
+	switch {
+	case st == nil:
+		return ErrNoSession
+	case md == nil || md.UserID == "":
+		return ErrNotLoggedIn
+	case method == "":
+		return errors.New("session: mark MFA: empty method")
+	}
+	if err := m.rotate(ctx, st); err != nil {
+		return fmt.Errorf("session: mark MFA: %w", err)
+	}
+	n := *md
+	n.MFATime, n.MFAMethod = m.now(), method
+	if !slices.Contains(n.Methods, method) {
+		n.Methods = append(slices.Clip(n.Methods), method)
+	}
+	m.scs.Put(ctx, metaKey, &n)
+	m.logAudit(ctx, st, audit.Event{
+		Category: audit.CategoryAuthentication, Action: "session.mfa", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
+		Meta: map[string]string{"method": method},
+	})
+	return nil
+}
+
+// rotate renews the token of a session that keeps its identity; the record
+// moves to the new key at commit only if it still exists then.
+func (m *Manager) rotate(ctx context.Context, st *reqState) error {
+	st.renew = renewRotate
+	err := m.scs.RenewToken(ctx)
+	st.renew = renewNone
+	return err
+}
+
+// Logout ends the request's session: its record is deleted from the store
+// and the cookie deleted. Values stored later in the same request start a
+// new anonymous session. It returns [ErrNoSession] outside
+// [Manager.Handler] and a wrapped [ErrStore] if the record could not be
+// deleted (the session then still exists: answer 500).
+func (m *Manager) Logout(ctx context.Context) error {
+	st, md := m.meta(ctx)
+	if st == nil {
+		return ErrNoSession
+	}
+	if err := m.scs.Destroy(ctx); err != nil {
+		return fmt.Errorf("session: logout: %w", err)
+	}
+	if md != nil && md.UserID != "" {
+		m.logAudit(ctx, st, audit.Event{
+			Category: audit.CategoryAuthentication, Action: "session.logout", Outcome: audit.OutcomeSuccess,
+			Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle,
+		})
+	}
+	return nil
+}
+
+// Identity returns the signed-in user of the request's session; ok is
+// false when no user is signed in or ctx did not pass through
+// [Manager.Handler]. The slices are copies.
+func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
+	_, md := m.meta(ctx)
+	if md == nil || md.UserID == "" {
+		return Identity{}, false
+	}
+	return Identity{
+		UserID:    md.UserID,
+		Roles:     slices.Clone(md.Roles),
+		AuthTime:  md.AuthTime,
+		Methods:   slices.Clone(md.Methods),
+		MFATime:   md.MFATime,
+		MFAMethod: md.MFAMethod,
+	}, true
+}
+
+// Remember makes the session cookie persistent ("remember me"), lasting
+// until the end of the session's absolute lifetime, or, with on false, a
+// session cookie again, which the browser drops when it closes (the
+// default). The idle timeout still applies either way. Call it after
+// [Manager.Login]; Login starts with a session cookie.
+func (m *Manager) Remember(ctx context.Context, on bool) error {
+	st, md := m.meta(ctx)
+	switch {
+	case st == nil:
+		return ErrNoSession
+	case md == nil || md.UserID == "":
+		return ErrNotLoggedIn
+	case md.Remember == on:
+		return nil
+	}
+	n := *md
+	n.Remember = on
+	m.scs.Put(ctx, metaKey, &n)
+	st.rememberChanged = true
+	return nil
+}
+
+// newHandle returns a random, non-secret session handle.
+func newHandle() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

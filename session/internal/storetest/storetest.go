@@ -1,0 +1,682 @@
+// Package storetest checks a session.Store against the behaviour the
+// Manager relies on, end to end through session.Manager: every store
+// package runs [Run] on its own backend.
+package storetest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/session"
+)
+
+// Harness describes the store under test.
+type Harness struct {
+	// New returns an empty store, isolated from every other test (its own
+	// table or key prefix). Two calls may share nothing.
+	New func(t *testing.T) session.Store
+	// Dump returns everything the store holds, read directly from the
+	// backend (keys, columns, values), for the tokens-at-rest check.
+	Dump func(t *testing.T, s session.Store) string
+	// Broken returns a store whose backend is unreachable.
+	Broken func(t *testing.T) session.Store
+}
+
+// Clock is a settable clock for Config.Now, starting at the real time so
+// that the backend's own expiry agrees with it.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock at the current time.
+func NewClock() *Clock { return &Clock{t: time.Now()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Env is one Manager under test with its app.
+type Env struct {
+	M     *session.Manager
+	H     http.Handler
+	Clock *Clock
+	Audit *audit.MemorySink
+}
+
+// NewEnv returns a Manager over store with a test app.
+func NewEnv(t *testing.T, store session.Store, clock *Clock, mod func(*session.Config)) *Env {
+	t.Helper()
+	sink := &audit.MemorySink{}
+	cfg := session.Config{Store: store, Now: clock.Now, Audit: audit.New(sink, audit.Config{Now: clock.Now})}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), cfg)
+	require.NoError(t, err)
+	return &Env{M: m, H: App(m), Clock: clock, Audit: sink}
+}
+
+// App is a small application exercising the Manager:
+//
+//	/put?v=       Put("k", v)          /get        Get("k")
+//	/login?user=&roles=a,b&remember=1  /mfa        MarkMFA("totp")
+//	/logout        /whoami             /sessions   one "handle current" per line
+//	/revoke?user=&h=   /revoke-user?user=   /revoke-others
+func App(m *session.Manager) http.Handler {
+	mux := http.NewServeMux()
+	check := func(w http.ResponseWriter, err error) bool {
+		if err != nil {
+			http.Error(w, "app error: "+err.Error(), http.StatusInternalServerError)
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.Put(r.Context(), "k", r.FormValue("v"))) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		v, _ := m.Get(r.Context(), "k")
+		_, _ = w.Write([]byte(v))
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		var roles []string
+		if s := r.FormValue("roles"); s != "" {
+			roles = strings.Split(s, ",")
+		}
+		if !check(w, m.Login(r.Context(), r.FormValue("user"), roles, "password")) {
+			return
+		}
+		if r.FormValue("remember") == "1" && !check(w, m.Remember(r.Context(), true)) {
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("/mfa", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.MarkMFA(r.Context(), "totp")) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.Logout(r.Context())) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := m.Identity(r.Context())
+		if !ok {
+			_, _ = w.Write([]byte("anonymous"))
+			return
+		}
+		mfa := "-"
+		if !id.MFATime.IsZero() {
+			mfa = id.MFAMethod
+		}
+		_, _ = w.Write([]byte(id.UserID + "|" + strings.Join(id.Roles, ",") + "|" + strings.Join(id.Methods, ",") + "|" + mfa))
+	})
+	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := m.Identity(r.Context())
+		if !ok {
+			http.Error(w, "anonymous", http.StatusForbidden)
+			return
+		}
+		list, err := m.Sessions(r.Context(), id.UserID)
+		if !check(w, err) {
+			return
+		}
+		for _, s := range list {
+			cur := ""
+			if s.Current {
+				cur = " current"
+			}
+			_, _ = w.Write([]byte(s.Handle + cur + "\n"))
+		}
+	})
+	mux.HandleFunc("/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.Revoke(r.Context(), r.FormValue("user"), r.FormValue("h"))) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/revoke-user", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.RevokeUser(r.Context(), r.FormValue("user"))) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/revoke-others", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.RevokeOthers(r.Context())) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	return m.Handler(mux)
+}
+
+// Resp is one response as a browser holding Token would see it.
+type Resp struct {
+	Code   int
+	Body   string
+	Token  string // the token the browser holds afterwards
+	Cookie *http.Cookie
+}
+
+// Do sends path with token as the session cookie through h.
+func Do(t *testing.T, h http.Handler, path, token string) Resp {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "https://app.example"+path, nil)
+	if token != "" {
+		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: token})
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := Resp{Code: rec.Code, Body: rec.Body.String(), Token: token}
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == session.DefaultCookieName {
+			res.Cookie = c
+			res.Token = c.Value
+			if c.MaxAge < 0 {
+				res.Token = ""
+			}
+		}
+	}
+	return res
+}
+
+// Login signs user in on a fresh session and returns the token.
+func (e *Env) Login(t *testing.T, user, roles string) string {
+	t.Helper()
+	r := Do(t, e.H, "/login?user="+user+"&roles="+roles, "")
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	require.NotEmpty(t, r.Token)
+	return r.Token
+}
+
+// WhoAmI returns /whoami for token.
+func (e *Env) WhoAmI(t *testing.T, token string) string {
+	t.Helper()
+	r := Do(t, e.H, "/whoami", token)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	return r.Body
+}
+
+// Run runs the conformance tests.
+func Run(t *testing.T, h Harness) {
+	t.Run("StoreContract", func(t *testing.T) { storeContract(t, h.New(t)) })
+	t.Run("TokenChangesAtLoginAndMFA", func(t *testing.T) { tokenChanges(t, h) })
+	t.Run("Browser", func(t *testing.T) { browser(t, h) })
+	t.Run("IdleTimeout", func(t *testing.T) { idleTimeout(t, h) })
+	t.Run("AbsoluteLifetime", func(t *testing.T) { absoluteLifetime(t, h) })
+	t.Run("RevokeUserAcrossInstances", func(t *testing.T) { revokeAcross(t, h) })
+	t.Run("RevokeOneAndOthers", func(t *testing.T) { revokeOne(t, h) })
+	t.Run("LogoutTokenRejected", func(t *testing.T) { logout(t, h) })
+	t.Run("RevokedWhileInFlight", func(t *testing.T) { inFlight(t, h) })
+	t.Run("HashedTokensAtRest", func(t *testing.T) { atRest(t, h, false) })
+	t.Run("EncryptedAtRest", func(t *testing.T) { atRest(t, h, true) })
+	t.Run("OutageFailsClosed", func(t *testing.T) { outage(t, h) })
+}
+
+func key(s string) string { return strings.Repeat(s, 43)[:43] }
+
+func storeContract(t *testing.T, s session.Store) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	save := func(replace string, r session.Record) bool {
+		t.Helper()
+		ok, err := s.Save(ctx, replace, r)
+		require.NoError(t, err)
+		return ok
+	}
+	find := func(k string) string {
+		t.Helper()
+		b, ok, err := s.Find(ctx, k)
+		require.NoError(t, err)
+		if !ok {
+			return "<none>"
+		}
+		return string(b)
+	}
+	keys := func(user string) []string {
+		t.Helper()
+		recs, err := s.List(ctx, user)
+		require.NoError(t, err)
+		var ks []string
+		for _, r := range recs {
+			ks = append(ks, r.Key+"="+string(r.Data))
+			assert.Equal(t, user, r.UserID)
+		}
+		return ks
+	}
+
+	assert.Equal(t, "<none>", find(key("a")))
+	require.True(t, save("", session.Record{Key: key("a"), Data: []byte("anon"), Expiry: exp}))
+	assert.Equal(t, "anon", find(key("a")))
+	assert.Empty(t, keys(""), "anonymous sessions are not indexed")
+
+	// Conditional update in place.
+	require.True(t, save(key("a"), session.Record{Key: key("a"), Data: []byte("anon2"), Expiry: exp}))
+	assert.Equal(t, "anon2", find(key("a")))
+	assert.False(t, save(key("x"), session.Record{Key: key("x"), Data: []byte("ghost"), Expiry: exp}), "update of a missing session")
+	assert.Equal(t, "<none>", find(key("x")), "a failed update writes nothing")
+
+	// Users.
+	require.True(t, save("", session.Record{Key: key("b"), UserID: "u1", Data: []byte("b"), Expiry: exp}))
+	require.True(t, save("", session.Record{Key: key("c"), UserID: "u1", Data: []byte("c"), Expiry: exp}))
+	require.True(t, save("", session.Record{Key: key("d"), UserID: "u2", Data: []byte("d"), Expiry: exp}))
+	assert.ElementsMatch(t, []string{key("b") + "=b", key("c") + "=c"}, keys("u1"))
+
+	// Rename (token renewal) moves the record and its index entry.
+	require.True(t, save(key("b"), session.Record{Key: key("e"), UserID: "u1", Data: []byte("e"), Expiry: exp}))
+	assert.Equal(t, "<none>", find(key("b")))
+	assert.Equal(t, "e", find(key("e")))
+	assert.ElementsMatch(t, []string{key("c") + "=c", key("e") + "=e"}, keys("u1"))
+	assert.False(t, save(key("b"), session.Record{Key: key("f"), UserID: "u1", Data: []byte("f"), Expiry: exp}), "rename from a gone key")
+	assert.Equal(t, "<none>", find(key("f")))
+	assert.False(t, save(key("d"), session.Record{Key: key("g"), UserID: "u1", Data: []byte("g"), Expiry: exp}), "rename across users")
+	assert.Equal(t, "d", find(key("d")))
+
+	// Delete.
+	require.NoError(t, s.Delete(ctx, "u1", key("c")))
+	require.NoError(t, s.Delete(ctx, "u1", key("c")), "deleting twice is fine")
+	assert.Equal(t, "<none>", find(key("c")))
+	assert.ElementsMatch(t, []string{key("e") + "=e"}, keys("u1"))
+
+	// DeleteUser, with and without an exception.
+	require.True(t, save("", session.Record{Key: key("h"), UserID: "u1", Data: []byte("h"), Expiry: exp}))
+	require.NoError(t, s.DeleteUser(ctx, "u1", key("h")))
+	assert.ElementsMatch(t, []string{key("h") + "=h"}, keys("u1"))
+	assert.Equal(t, "<none>", find(key("e")))
+	require.NoError(t, s.DeleteUser(ctx, "u1", ""))
+	assert.Empty(t, keys("u1"))
+	assert.Equal(t, "<none>", find(key("h")))
+	assert.Equal(t, "d", find(key("d")), "other users untouched")
+	assert.Equal(t, "anon2", find(key("a")), "anonymous sessions untouched")
+	assert.False(t, save(key("h"), session.Record{Key: key("h"), UserID: "u1", Data: []byte("back"), Expiry: exp}), "no resurrection after DeleteUser")
+	assert.Equal(t, "<none>", find(key("h")))
+
+	// Expired records are neither found, listed nor updated.
+	require.True(t, save("", session.Record{Key: key("i"), UserID: "u3", Data: []byte("i"), Expiry: time.Now().Add(-time.Second)}))
+	assert.Equal(t, "<none>", find(key("i")))
+	assert.Empty(t, keys("u3"))
+	assert.False(t, save(key("i"), session.Record{Key: key("i"), UserID: "u3", Data: []byte("i2"), Expiry: exp}))
+}
+
+func tokenChanges(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	r := Do(t, e.H, "/put?v=cart", "")
+	require.Equal(t, http.StatusOK, r.Code)
+	anon := r.Token
+	require.NotEmpty(t, anon, "Put starts an anonymous session")
+
+	r = Do(t, e.H, "/login?user=alice&roles=admin", anon)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	login := r.Token
+	assert.NotEqual(t, anon, login, "the token changes at login (session fixation)")
+	assert.Equal(t, "anonymous", e.WhoAmI(t, anon), "the pre-login token is dead")
+	assert.Equal(t, "alice|admin|password|-", e.WhoAmI(t, login))
+	assert.Equal(t, "cart", Do(t, e.H, "/get", login).Body, "values survive login")
+
+	r = Do(t, e.H, "/mfa", login)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	mfa := r.Token
+	assert.NotEqual(t, login, mfa, "the token changes at MFA step-up")
+	assert.Equal(t, "anonymous", e.WhoAmI(t, login), "the pre-MFA token is dead")
+	assert.Equal(t, "alice|admin|password,totp|totp", e.WhoAmI(t, mfa))
+
+	// A forged or unknown token is ignored and its cookie deleted.
+	r = Do(t, e.H, "/whoami", key("Z"))
+	assert.Equal(t, "anonymous", r.Body)
+	require.NotNil(t, r.Cookie)
+	assert.Negative(t, r.Cookie.MaxAge)
+}
+
+// browser drives the flow with a real TLS server and cookie jar.
+func browser(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	srv := httptest.NewTLSServer(e.H)
+	t.Cleanup(srv.Close)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := srv.Client()
+	c.Jar = jar
+	get := func(path string) string {
+		t.Helper()
+		res, err := c.Post(srv.URL+path, "", nil)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+		return string(b)
+	}
+	u, _ := url.Parse(srv.URL)
+	jarToken := func() string {
+		for _, ck := range jar.Cookies(u) {
+			if ck.Name == session.DefaultCookieName {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	assert.Equal(t, "anonymous", get("/whoami"))
+	assert.Empty(t, jarToken(), "reading creates no session")
+	get("/put?v=1")
+	t0 := jarToken()
+	require.NotEmpty(t, t0)
+	get("/login?user=bob")
+	t1 := jarToken()
+	assert.NotEqual(t, t0, t1)
+	assert.Equal(t, "bob||password|-", get("/whoami"))
+	assert.Equal(t, "1", get("/get"))
+	get("/logout")
+	assert.Empty(t, jarToken(), "logout deletes the cookie")
+	assert.Equal(t, "anonymous", get("/whoami"))
+}
+
+func idleTimeout(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	tok := e.Login(t, "carol", "")
+	for range 5 { // activity every 20 minutes keeps the session alive
+		e.Clock.Advance(20 * time.Minute)
+		require.Equal(t, "carol||password|-", e.WhoAmI(t, tok))
+	}
+	e.Clock.Advance(30*time.Minute + time.Second)
+	r := Do(t, e.H, "/whoami", tok)
+	assert.Equal(t, "anonymous", r.Body, "idle for more than 30 minutes")
+	require.NotNil(t, r.Cookie)
+	assert.Negative(t, r.Cookie.MaxAge, "the cookie is deleted")
+	assert.Equal(t, "anonymous", e.WhoAmI(t, tok), "and the session is gone from the store")
+	assertEvent(t, e.Audit, "session.expired", "idle timeout")
+}
+
+func absoluteLifetime(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	tok := e.Login(t, "dave", "")
+	for range 12*3 - 1 { // active every 20 minutes for 11h40m
+		e.Clock.Advance(20 * time.Minute)
+		require.Equal(t, "dave||password|-", e.WhoAmI(t, tok))
+	}
+	e.Clock.Advance(20 * time.Minute) // 12h after login
+	assert.Equal(t, "anonymous", e.WhoAmI(t, tok), "12 hours after login, however active")
+	assertEvent(t, e.Audit, "session.expired", "absolute lifetime")
+}
+
+func revokeAcross(t *testing.T, h Harness) {
+	store := h.New(t)
+	clock := NewClock()
+	a := NewEnv(t, store, clock, nil)
+	b := NewEnv(t, store, clock, nil) // a second instance sharing the store
+	t1 := a.Login(t, "erin", "admin")
+	t2 := b.Login(t, "erin", "admin")
+	t3 := a.Login(t, "erin", "admin")
+	r := Do(t, b.H, "/mfa", t3)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	t3 = r.Token
+	other := b.Login(t, "frank", "")
+	for _, tok := range []string{t1, t2, t3} {
+		require.Contains(t, a.WhoAmI(t, tok), "erin|")
+		require.Contains(t, b.WhoAmI(t, tok), "erin|")
+	}
+	list, err := b.M.Sessions(context.Background(), "erin")
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+
+	require.NoError(t, b.M.RevokeUser(context.Background(), "erin"))
+	for _, tok := range []string{t1, t2, t3} {
+		assert.Equal(t, "anonymous", a.WhoAmI(t, tok), "revoked on the instance that did not revoke")
+		assert.Equal(t, "anonymous", b.WhoAmI(t, tok))
+	}
+	assert.Equal(t, "frank||password|-", a.WhoAmI(t, other), "other users keep their sessions")
+	list, err = a.M.Sessions(context.Background(), "erin")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	assertEvent(t, b.Audit, "session.revoke_all", "")
+
+	// A user revoking their own sessions from a request loses that one too.
+	t4 := a.Login(t, "frank", "")
+	r = Do(t, a.H, "/revoke-user?user=frank", t4)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	assert.Empty(t, r.Token, "own cookie deleted")
+	assert.Equal(t, "anonymous", a.WhoAmI(t, t4))
+	assert.Equal(t, "anonymous", a.WhoAmI(t, other))
+}
+
+func revokeOne(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	t1 := e.Login(t, "gina", "")
+	t2 := e.Login(t, "gina", "")
+	t3 := e.Login(t, "gina", "")
+	mallory := e.Login(t, "mallory", "")
+
+	r := Do(t, e.H, "/sessions", t1)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	lines := strings.Split(strings.TrimSpace(r.Body), "\n")
+	require.Len(t, lines, 3)
+	var mine, others []string
+	for _, l := range lines {
+		if h, ok := strings.CutSuffix(l, " current"); ok {
+			mine = append(mine, h)
+		} else {
+			others = append(others, l)
+		}
+		assert.NotContains(t, []string{t1, t2, t3}, strings.TrimSuffix(l, " current"), "a handle is never the token")
+	}
+	require.Len(t, mine, 1)
+
+	list, err := e.M.Sessions(context.Background(), "gina")
+	require.NoError(t, err)
+	for _, s := range list {
+		assert.False(t, s.Created.IsZero())
+		assert.False(t, s.LastSeen.IsZero())
+		assert.Equal(t, "192.0.2.1", s.IP.String(), "httptest's client address")
+		assert.Equal(t, []string{"password"}, s.Methods)
+	}
+
+	// Mallory cannot revoke Gina's session by handle: Revoke is scoped by user.
+	r = Do(t, e.H, "/revoke?user=mallory&h="+others[0], mallory)
+	assert.Equal(t, http.StatusInternalServerError, r.Code)
+	assert.Contains(t, r.Body, session.ErrUnknownSession.Error())
+
+	r = Do(t, e.H, "/revoke?user=gina&h="+others[0], t1)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	alive := 0
+	for _, tok := range []string{t2, t3} {
+		if e.WhoAmI(t, tok) != "anonymous" {
+			alive++
+		}
+	}
+	assert.Equal(t, 1, alive, "exactly one other session revoked")
+	assert.Contains(t, e.WhoAmI(t, t1), "gina|")
+
+	// Password change: revoke the others, keep (and renew) this one.
+	r = Do(t, e.H, "/revoke-others", t1)
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	require.NotEqual(t, t1, r.Token, "the current token is renewed")
+	assert.Contains(t, e.WhoAmI(t, r.Token), "gina|")
+	assert.Equal(t, "anonymous", e.WhoAmI(t, t1))
+	assert.Equal(t, "anonymous", e.WhoAmI(t, t2))
+	assert.Equal(t, "anonymous", e.WhoAmI(t, t3))
+	assert.Contains(t, e.WhoAmI(t, mallory), "mallory|")
+	list, err = e.M.Sessions(context.Background(), "gina")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, mine[0], list[0].Handle, "the handle survives token renewal")
+}
+
+func logout(t *testing.T, h Harness) {
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	tok := e.Login(t, "hank", "")
+	r := Do(t, e.H, "/logout", tok)
+	require.Equal(t, http.StatusOK, r.Code)
+	require.NotNil(t, r.Cookie)
+	assert.Negative(t, r.Cookie.MaxAge)
+	assert.Equal(t, "anonymous", e.WhoAmI(t, tok), "a logged-out token is rejected")
+	list, err := e.M.Sessions(context.Background(), "hank")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	assertEvent(t, e.Audit, "session.logout", "")
+}
+
+// inFlight revokes a session while a request holding it runs: the request
+// must not write the session back, neither by touching it nor by renewing
+// its token.
+func inFlight(t *testing.T, h Harness) {
+	store := h.New(t)
+	clock := NewClock()
+	admin := NewEnv(t, store, clock, nil)
+	for _, step := range []string{"put", "mfa"} {
+		t.Run(step, func(t *testing.T) {
+			var m *session.Manager
+			mux := http.NewServeMux()
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				require.NoError(t, admin.M.RevokeUser(context.Background(), "ivan"))
+				if step == "put" {
+					require.NoError(t, m.Put(r.Context(), "k", "v"))
+				} else {
+					require.NoError(t, m.MarkMFA(r.Context(), "totp"))
+				}
+				_, _ = w.Write([]byte("done"))
+			})
+			user := NewEnv(t, store, clock, nil)
+			m = user.M
+			tok := user.Login(t, "ivan", "")
+			r := Do(t, m.Handler(mux), "/", tok)
+			assert.Equal(t, "done", r.Body)
+			assert.Empty(t, r.Token, "the cookie is deleted")
+			assert.Equal(t, "anonymous", user.WhoAmI(t, tok))
+			list, err := m.Sessions(context.Background(), "ivan")
+			require.NoError(t, err)
+			assert.Empty(t, list, "not resurrected")
+			assertEvent(t, user.Audit, "session.ended_in_flight", "")
+		})
+	}
+}
+
+func atRest(t *testing.T, h Harness, encrypt bool) {
+	store := h.New(t)
+	e := NewEnv(t, store, NewClock(), func(c *session.Config) {
+		if encrypt {
+			kr, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: secrets.Random(32)})
+			require.NoError(t, err)
+			c.Keyring = kr
+		}
+	})
+	var tokens []string
+	tok := e.Login(t, "judy", "admin")
+	tokens = append(tokens, tok)
+	r := Do(t, e.H, "/put?v=secret-flash-value", tok)
+	require.Equal(t, http.StatusOK, r.Code)
+	r = Do(t, e.H, "/mfa", tok)
+	tokens = append(tokens, r.Token)
+	anon := Do(t, e.H, "/put?v=x", "")
+	tokens = append(tokens, anon.Token)
+	require.Equal(t, "secret-flash-value", Do(t, e.H, "/get", r.Token).Body)
+
+	dump := h.Dump(t, store)
+	require.Contains(t, dump, "judy", "the dump must show the store's content")
+	for _, tok := range tokens {
+		require.NotEmpty(t, tok)
+		assert.NotContains(t, dump, tok, "raw token at rest")
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		require.NoError(t, err)
+		assert.NotContains(t, dump, string(raw), "raw token bytes at rest")
+		assert.NotContains(t, dump, base64.StdEncoding.EncodeToString(raw))
+	}
+	if encrypt {
+		assert.NotContains(t, dump, "secret-flash-value", "values are encrypted")
+		assert.NotContains(t, dump, "Go-http-client", "metadata is encrypted")
+	} else {
+		assert.Contains(t, dump, "secret-flash-value", "without a Keyring, values are stored in clear")
+	}
+}
+
+func outage(t *testing.T, h Harness) {
+	// Sessions issued while the store worked; then it goes away.
+	e := NewEnv(t, h.New(t), NewClock(), nil)
+	tok := e.Login(t, "kim", "admin")
+	down := NewEnv(t, h.Broken(t), e.Clock, nil)
+	called := false
+	hh := down.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called = true
+		_, _ = w.Write([]byte("should not run"))
+	}))
+	for _, tc := range []struct{ name, token string }{{"with cookie", tok}, {"fresh", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			called = false
+			r := Do(t, hh, "/", tc.token)
+			if tc.token == "" { // nothing to load: the failure shows on save, if any
+				assert.True(t, called)
+				return
+			}
+			assert.False(t, called, "next must not run")
+			assert.Equal(t, http.StatusInternalServerError, r.Code)
+			assert.Equal(t, "Internal Server Error\n", r.Body, "no internals")
+			assertEvent(t, down.Audit, "session.load", "")
+		})
+	}
+	// Login while the store is down: a 500, not a half-signed-in session.
+	r := Do(t, down.H, "/login?user=kim", tok)
+	assert.Equal(t, http.StatusInternalServerError, r.Code)
+	assert.NotContains(t, r.Body, "ok")
+	r = Do(t, down.H, "/put?v=1", "")
+	assert.Equal(t, http.StatusInternalServerError, r.Code, "save failure on a new session")
+	assert.Equal(t, "Internal Server Error\n", r.Body)
+	assert.Empty(t, r.Token, "no cookie for an unsaved session")
+	assertEvent(t, down.Audit, "session.save", "")
+}
+
+func assertEvent(t *testing.T, sink *audit.MemorySink, action, reason string) {
+	t.Helper()
+	for _, ev := range sink.Events() {
+		if ev.Action == action && (reason == "" || ev.Reason == reason) {
+			return
+		}
+	}
+	t.Errorf("no audit event %q (reason %q) in %+v", action, reason, sink.Events())
+}
+
+// Failing is a session.Store whose every operation fails, like a backend
+// that is down.
+type Failing struct{}
+
+var errDown = errors.New("storetest: connection refused (simulated outage)")
+
+// Find fails.
+func (Failing) Find(context.Context, string) ([]byte, bool, error) { return nil, false, errDown }
+
+// Save fails.
+func (Failing) Save(context.Context, string, session.Record) (bool, error) { return false, errDown }
+
+// Delete fails.
+func (Failing) Delete(context.Context, string, string) error { return errDown }
+
+// List fails.
+func (Failing) List(context.Context, string) ([]session.Record, error) { return nil, errDown }
+
+// DeleteUser fails.
+func (Failing) DeleteUser(context.Context, string, string) error { return errDown }

@@ -1,0 +1,270 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+// Defaults for [Config].
+const (
+	// DefaultIdleTimeout ends a session after 30 minutes without a request,
+	// OWASP's upper bound for applications of moderate risk.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultLifetime ends a session 12 hours after it began, however
+	// active: one working day, after which the user signs in again.
+	DefaultLifetime = 12 * time.Hour
+	// DefaultCookieName is the cookie used unless Config.CookieName is set.
+	// The __Host- prefix makes browsers refuse the cookie unless it is
+	// Secure, has Path=/ and no Domain, so that neither a sibling subdomain
+	// nor a plain-HTTP page can plant or overwrite it (RFC 6265bis §4.1.3.2).
+	DefaultCookieName = "__Host-session"
+	// DevCookieName is the default cookie name with AllowInsecureCookie,
+	// where the __Host- prefix cannot be used.
+	DevCookieName = "session"
+)
+
+// Errors returned by [Manager] methods. Test with errors.Is.
+var (
+	// ErrNoSession reports a call made outside [Manager.Handler]: the
+	// context carries no session.
+	ErrNoSession = errors.New("session: no session in context: wrap the handler with Manager.Handler")
+	// ErrNotLoggedIn reports a call that needs a signed-in user.
+	ErrNotLoggedIn = errors.New("session: not logged in: call Manager.Login first")
+	// ErrNoChallenge reports that [Manager.TakeChallenge] found no
+	// unexpired challenge under the key: start the ceremony again.
+	ErrNoChallenge = errors.New("session: no pending challenge: start the ceremony again")
+	// ErrUnknownSession reports that [Manager.Revoke] found no session of
+	// the user with that handle (it may have ended already).
+	ErrUnknownSession = errors.New("session: no such session for this user")
+	// ErrInvalidKey reports a value key that is empty, longer than 128
+	// bytes or begins with a NUL byte (reserved for this package).
+	ErrInvalidKey = errors.New("session: invalid key: use 1 to 128 bytes not starting with NUL")
+	// ErrStore wraps failures of the [Store]. The Handler answers them
+	// with 500 and an audit event; methods return them.
+	ErrStore = errors.New("session: store failed")
+	// ErrInsecureHost reports a request for a host other than localhost
+	// while Config.AllowInsecureCookie is set.
+	ErrInsecureHost = errors.New("session: AllowInsecureCookie is for http://localhost only: unset it in production")
+)
+
+// Config tunes a [Manager]. The zero value is the secure default.
+type Config struct {
+	// Store keeps the sessions and the per-user index used for
+	// revocation. Default: a new [MemoryStore], right for one instance.
+	// Several instances must share a store (session/sqlstore,
+	// session/redisstore) for revocation to reach every instance.
+	Store Store
+
+	// IdleTimeout ends a session after this long without a request.
+	// Default: [DefaultIdleTimeout]. Activity is recorded at most once per
+	// IdleTimeout/30 (at most once a minute), so a session may end up to
+	// that much earlier than exactly IdleTimeout after its last request;
+	// this keeps reads from turning into writes.
+	IdleTimeout time.Duration
+
+	// Lifetime ends a session this long after it began (after login, for a
+	// signed-in session), however active it is. Default: [DefaultLifetime].
+	Lifetime time.Duration
+
+	// CookieName names the session cookie. Default: [DefaultCookieName],
+	// or [DevCookieName] with AllowInsecureCookie. Without
+	// AllowInsecureCookie it must begin with "__Host-".
+	CookieName string
+
+	// AllowInsecureCookie drops the Secure attribute and the __Host- prefix
+	// so that sessions work on plain http://localhost during development.
+	// Default: false. While set, the Handler refuses (500) any request
+	// whose Host is not localhost or a loopback address, so that a
+	// development build deployed by mistake fails loudly instead of
+	// sending session cookies over plain HTTP.
+	AllowInsecureCookie bool
+
+	// Keyring, when set, encrypts session data at rest with
+	// XChaCha20-Poly1305, bound to the session's store key so that a record
+	// copied to another key fails to decrypt. Default: nil, no encryption
+	// (tokens are hashed in the store either way). Data that fails to
+	// decrypt (a retired key) ends the session, with an audit event.
+	Keyring *secrets.Keyring
+
+	// Audit receives logins, logouts, MFA step-ups, revocations, expiries
+	// and store failures. Default: nil, which discards them.
+	Audit *audit.Logger
+
+	// Logger receives audit sink failures. Default: slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved; err wraps [ErrStore] (or [ErrInsecureHost]). It must not
+	// write err to the client. Default: 500 Internal Server Error with a
+	// fixed plain-text body.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// Now returns the current time for timeouts and timestamps. Default:
+	// time.Now. Tests inject a clock; it must not run behind the store's
+	// clock, which stores use to expire records.
+	Now func() time.Time
+}
+
+// Manager issues, loads, saves and revokes sessions. It is safe for
+// concurrent use; its configuration is fixed by [New]. Install
+// [Manager.Handler] around every route that reads or changes the session.
+//
+// Manager builds on github.com/alexedwards/scs/v2, configured with
+// HashTokenInStore and a faster binary codec. scs.New, which New calls,
+// starts one goroutine that sweeps scs's own memory store once a minute;
+// Manager replaces that store and never uses it, and scs offers no way to
+// stop the goroutine.
+type Manager struct {
+	scs        *scs.SessionManager
+	store      Store
+	res        *clientip.Resolver
+	idle       time.Duration
+	lifetime   time.Duration
+	touchEvery time.Duration
+	cookieName string
+	insecure   bool
+	keyring    *secrets.Keyring
+	audit      *audit.Logger
+	log        *slog.Logger
+	onError    func(http.ResponseWriter, *http.Request, error)
+	now        func() time.Time
+}
+
+// New returns a Manager for cfg, or an error naming the offending field.
+// res finds the client address recorded with each session and in audit
+// events: pass clientip.New(nil, clientip.Config{}) when no proxy is in
+// front of the app.
+func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
+	if res == nil {
+		return nil, errors.New("session: New: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
+	}
+	m := &Manager{
+		store:      cfg.Store,
+		res:        res,
+		idle:       cfg.IdleTimeout,
+		lifetime:   cfg.Lifetime,
+		cookieName: cfg.CookieName,
+		insecure:   cfg.AllowInsecureCookie,
+		keyring:    cfg.Keyring,
+		audit:      cfg.Audit,
+		log:        cfg.Logger,
+		onError:    cfg.ErrorHandler,
+		now:        cfg.Now,
+	}
+	if m.idle < 0 || m.lifetime < 0 {
+		return nil, errors.New("session: New: IdleTimeout and Lifetime must not be negative: leave them zero for the defaults")
+	}
+	if m.idle == 0 {
+		m.idle = DefaultIdleTimeout
+	}
+	if m.lifetime == 0 {
+		m.lifetime = DefaultLifetime
+	}
+	if m.idle > m.lifetime {
+		return nil, fmt.Errorf("session: New: IdleTimeout %v exceeds Lifetime %v: lower it or raise Lifetime", m.idle, m.lifetime)
+	}
+	m.touchEvery = min(m.idle/30, time.Minute)
+	if m.cookieName == "" {
+		m.cookieName = DefaultCookieName
+		if m.insecure {
+			m.cookieName = DevCookieName
+		}
+	}
+	if !validCookieName(m.cookieName) {
+		return nil, fmt.Errorf("session: New: CookieName %q is not a valid cookie name (RFC 6265 token)", m.cookieName)
+	}
+	hostPrefixed := strings.HasPrefix(m.cookieName, "__Host-")
+	switch {
+	case !m.insecure && !hostPrefixed:
+		return nil, fmt.Errorf("session: New: CookieName %q must begin with __Host- so that subdomains cannot plant it; set AllowInsecureCookie only for http://localhost", m.cookieName)
+	case m.insecure && (hostPrefixed || strings.HasPrefix(m.cookieName, "__Secure-")):
+		return nil, fmt.Errorf("session: New: CookieName %q needs the Secure attribute, which AllowInsecureCookie drops: use %q", m.cookieName, DevCookieName)
+	}
+	if m.store == nil {
+		m.store = NewMemoryStore()
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.onError == nil {
+		m.onError = defaultError
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+
+	s := scs.New()
+	s.Store = scsStore{m}
+	s.Codec = codec{}
+	s.HashTokenInStore = true
+	s.IdleTimeout = 0 // enforced by Manager, with its clock
+	s.Lifetime = m.lifetime
+	s.Cookie.Name = m.cookieName // scs never writes the cookie: Manager does
+	s.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { m.onError(w, r, err) }
+	m.scs = s
+	return m, nil
+}
+
+func defaultError(w http.ResponseWriter, _ *http.Request, _ error) {
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// validCookieName reports whether s is an RFC 6265 token.
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ctxKey finds a Manager's request state in a context.
+type ctxKey struct{ m *Manager }
+
+// state returns the request state the Handler stored, or nil.
+func (m *Manager) state(ctx context.Context) *reqState {
+	st, _ := ctx.Value(ctxKey{m}).(*reqState)
+	return st
+}
+
+// meta returns the session's meta, or nil when there is no session in ctx
+// or it holds none yet.
+func (m *Manager) meta(ctx context.Context) (*reqState, *meta) {
+	st := m.state(ctx)
+	if st == nil {
+		return nil, nil
+	}
+	md, _ := m.scs.Get(ctx, metaKey).(*meta)
+	return st, md
+}
+
+// logAudit records e with the request's client details, reporting sink
+// failures through the Logger. It never fails the caller: the event's
+// subject has already happened.
+func (m *Manager) logAudit(ctx context.Context, st *reqState, e audit.Event) {
+	if m.audit == nil {
+		return
+	}
+	if st != nil {
+		e.ClientIP, e.UserAgent = st.ip, st.ua
+	}
+	if err := m.audit.Log(ctx, e); err != nil {
+		m.log.ErrorContext(ctx, "session: audit event lost", slog.String("action", e.Action), slog.Any("error", err))
+	}
+}
