@@ -48,7 +48,7 @@ func rampartHeaders(tb testing.TB) func(http.Handler) http.Handler {
 	return h.Handler
 }
 
-type floorKey struct{}
+type headersFloorKey struct{}
 
 // floorHeaders is the hand-written floor: one crypto/rand read, one
 // base64 encoding, one concatenation, eleven Header().Set calls and the
@@ -72,7 +72,7 @@ func floorHeaders(next http.Handler) http.Handler {
 		h.Set("Permissions-Policy", hdrPerms)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Reporting-Endpoints", `csp-endpoint="/csp-report"`)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), floorKey{}, nonce)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), headersFloorKey{}, nonce)))
 	})
 }
 
@@ -99,13 +99,13 @@ func unrolledHeaders() func(http.Handler) http.Handler {
 	}
 }
 
-// discardWriter keeps one header map, cleared between requests, so that
+// headersWriter keeps one header map, cleared between requests, so that
 // map growth costs the same for every contender.
-type discardWriter struct{ h http.Header }
+type headersWriter struct{ h http.Header }
 
-func (d *discardWriter) Header() http.Header         { return d.h }
-func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discardWriter) WriteHeader(int)             {}
+func (d *headersWriter) Header() http.Header         { return d.h }
+func (d *headersWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *headersWriter) WriteHeader(int)             {}
 
 var nonceInCSP = regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/_=-]{22,24})' 'strict-dynamic'; style-src 'self' 'nonce-([A-Za-z0-9+/_=-]{22,24})'`)
 
@@ -136,7 +136,7 @@ func TestHeadersEquivalent(t *testing.T) {
 func benchHeaders(b *testing.B, mw func(http.Handler) http.Handler) {
 	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "https://example.com/", nil)
-	w := &discardWriter{h: make(http.Header)}
+	w := &headersWriter{h: make(http.Header)}
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
@@ -165,7 +165,7 @@ func BenchmarkHeadersParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				r := httptest.NewRequest("GET", "https://example.com/", nil)
-				w := &discardWriter{h: make(http.Header)}
+				w := &headersWriter{h: make(http.Header)}
 				for pb.Next() {
 					clear(w.h)
 					h.ServeHTTP(w, r)
