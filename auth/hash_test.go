@@ -404,3 +404,31 @@ func TestDummyHashLooksReal(t *testing.T) {
 	assert.Len(t, d, len(real))
 	assert.False(t, h.NeedsRehash(d), "same parameters and pepper as a current hash")
 }
+
+// BenchmarkHashDefault and BenchmarkVerifyDefault measure one hash at
+// DefaultParams (64 MiB, t=3, p=4): the cost of a login.
+func BenchmarkHashDefault(b *testing.B) {
+	h, err := auth.NewHasher(auth.HasherConfig{})
+	require.NoError(b, err)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyDefault(b *testing.B) {
+	h, err := auth.NewHasher(auth.HasherConfig{})
+	require.NoError(b, err)
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "correct horse battery staple")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
