@@ -1,0 +1,118 @@
+package mfa_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/deployedworks/rampart/mfa"
+)
+
+// fakeSessions is a hand-written stand-in for session.Manager: sessions
+// live in memory, found through a "sid" cookie by its Handler.
+type fakeSessions struct {
+	now func() time.Time
+	mu  sync.Mutex
+	all map[string]*fakeSession
+	// marks counts MarkMFA calls.
+	marks int
+}
+
+type fakeSession struct {
+	id         *mfa.Identity
+	challenges map[string][]byte
+}
+
+type sidKey struct{}
+
+func newFakeSessions(now func() time.Time) *fakeSessions {
+	return &fakeSessions{now: now, all: map[string]*fakeSession{}}
+}
+
+// Handler loads or creates the session of the request.
+func (f *fakeSessions) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := ""
+		if c, err := r.Cookie("sid"); err == nil {
+			sid = c.Value
+		}
+		f.mu.Lock()
+		if _, ok := f.all[sid]; !ok || sid == "" {
+			b := make([]byte, 16)
+			_, _ = rand.Read(b)
+			sid = hex.EncodeToString(b)
+			f.all[sid] = &fakeSession{challenges: map[string][]byte{}}
+			http.SetCookie(w, &http.Cookie{Name: "sid", Value: sid, Path: "/"})
+		}
+		f.mu.Unlock()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sidKey{}, sid)))
+	})
+}
+
+func (f *fakeSessions) session(ctx context.Context) *fakeSession {
+	sid, _ := ctx.Value(sidKey{}).(string)
+	return f.all[sid]
+}
+
+// Login signs userID in on the session of ctx.
+func (f *fakeSessions) Login(ctx context.Context, id mfa.Identity) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.session(ctx); s != nil {
+		s.id = &id
+	}
+}
+
+func (f *fakeSessions) Identity(ctx context.Context) (mfa.Identity, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.session(ctx)
+	if s == nil || s.id == nil {
+		return mfa.Identity{}, false
+	}
+	return *s.id, true
+}
+
+func (f *fakeSessions) MarkMFA(ctx context.Context, method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.session(ctx)
+	if s == nil || s.id == nil {
+		return mfa.ErrUnauthenticated
+	}
+	s.id.MFATime = f.now()
+	s.id.MFAMethod = method
+	f.marks++
+	return nil
+}
+
+func (f *fakeSessions) PutChallenge(ctx context.Context, key string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.session(ctx)
+	if s == nil {
+		return mfa.ErrUnauthenticated
+	}
+	s.challenges[key] = append([]byte(nil), data...)
+	return nil
+}
+
+func (f *fakeSessions) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.session(ctx)
+	if s == nil {
+		return nil, nil
+	}
+	d := s.challenges[key]
+	delete(s.challenges, key)
+	return d, nil
+}
+
+var (
+	_ mfa.Sessions       = (*fakeSessions)(nil)
+	_ mfa.ChallengeStore = (*fakeSessions)(nil)
+)

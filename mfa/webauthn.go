@@ -1,0 +1,930 @@
+package mfa
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+)
+
+// WebAuthn defaults and limits.
+const (
+	defaultCeremonyTimeout = 5 * time.Minute
+	defaultMaxBody         = 64 << 10
+	defaultMaxCredentials  = 10
+	maxCredentialName      = 64 // characters
+	userHandleSize         = 32
+	// Challenge keys, one per ceremony, so that the state of one kind of
+	// ceremony can never finish another.
+	challengeRegister = "mfa.webauthn.register"
+	challengeLogin    = "mfa.webauthn.login"
+	challengeVerify   = "mfa.webauthn.verify"
+)
+
+// WebAuthnConfig configures [NewWebAuthn].
+type WebAuthnConfig struct {
+	// RPID is the relying party ID: the site's registrable domain or a
+	// parent of it, e.g. "example.com" (an IP address is not allowed;
+	// "localhost" is). Credentials are bound to it. Required.
+	RPID string
+
+	// RPDisplayName names the site in the authenticator's prompts.
+	// Required.
+	RPDisplayName string
+
+	// RPOrigins are the origins allowed to run ceremonies, scheme, host and
+	// port, e.g. "https://example.com". Required.
+	RPOrigins []string
+
+	// Credentials stores the credentials. Required; [MemoryStore] is one.
+	Credentials CredentialStore
+
+	// Sessions tells who is signed in and records MFA verifications.
+	// Required; *session.Manager implements it.
+	Sessions Sessions
+
+	// Challenges keeps ceremony state in the session between begin and
+	// finish. Required; *session.Manager implements it.
+	Challenges ChallengeStore
+
+	// OnLogin completes a passwordless login: it is called by
+	// [WebAuthn.FinishLogin] with the verified user, and should sign the
+	// user in (session Login, which renews the session token) without
+	// writing a response. After it returns nil the session is marked as
+	// MFA-verified with [MethodWebAuthn] (a passkey with user verification
+	// is two factors) and the handler answers 200 {"ok":true}. An error
+	// from it goes to ErrorHandler. Default: nil, which turns passwordless
+	// login off: BeginLogin and FinishLogin answer 404.
+	OnLogin func(w http.ResponseWriter, r *http.Request, res LoginResult) error
+
+	// UserNames returns the name and display name shown by the
+	// authenticator for a user at registration. Default: the user ID for
+	// both.
+	UserNames func(ctx context.Context, userID string) (name, displayName string, err error)
+
+	// ErrorHandler writes the response for a failed request. err wraps one
+	// of this package's errors ([ErrUnauthenticated], [ErrNoChallenge],
+	// [ErrVerification], [ErrClonedAuthenticator], [ErrNotEnrolled],
+	// [ErrStoreFull], [ErrExists]), or is OnLogin's error, or an internal
+	// one; never write err.Error() to the client. Default: a JSON body
+	// {"error": "<code>"} with a matching status (see [WriteError]).
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// Audit receives every outcome. Default: nil, which discards events.
+	Audit *audit.Logger
+
+	// AllowSignCountRegression, when true, accepts a login whose sign
+	// counter did not increase (a possible cloned authenticator) instead of
+	// rejecting it. A security alert is written to audit either way.
+	// Default: false (reject).
+	AllowSignCountRegression bool
+
+	// MaxCredentials bounds how many credentials one user may register.
+	// Default: 10.
+	MaxCredentials int
+
+	// Timeout is how long a ceremony may take from begin to finish.
+	// Default: 5 minutes.
+	Timeout time.Duration
+
+	// MaxBodyBytes bounds the request bodies the finish handlers read.
+	// Default: 64 KiB.
+	MaxBodyBytes int64
+
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// LoginResult is what a passwordless login verified.
+type LoginResult struct {
+	// UserID owns the credential that signed the challenge.
+	UserID string
+	// CredentialID is the credential used.
+	CredentialID []byte
+	// UserVerified reports that the authenticator verified the user (PIN
+	// or biometric). Always true for [WebAuthn.FinishLogin], which requires
+	// it.
+	UserVerified bool
+}
+
+// CredentialInfo describes a registered credential for display.
+type CredentialInfo struct {
+	ID         []byte
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero if never used
+}
+
+// WebAuthn registers passkeys and security keys and signs users in with
+// them (W3C Web Authentication Level 3), over JSON HTTP handlers that speak
+// the formats of the browser's PublicKeyCredential.parseCreationOptionsFromJSON,
+// parseRequestOptionsFromJSON and credential.toJSON().
+//
+// Every credential is registered as a discoverable credential (passkey)
+// with user verification required, so each one can sign in without a
+// password. Three ceremonies are offered:
+//
+//   - Registration ([WebAuthn.BeginRegistration], [WebAuthn.FinishRegistration])
+//     for the signed-in user.
+//   - Second-factor verification ([WebAuthn.BeginVerify],
+//     [WebAuthn.FinishVerify]) for the signed-in user, e.g. after a
+//     password or for step-up: on success the session is marked with
+//     [MethodWebAuthn].
+//   - Passwordless login ([WebAuthn.BeginLogin], [WebAuthn.FinishLogin])
+//     with discoverable credentials and user verification required; the
+//     app signs the user in through [WebAuthnConfig.OnLogin].
+//
+// Ceremony state stays on the server in the session; each challenge is
+// used at most once and expires after [WebAuthnConfig.Timeout]. A sign
+// counter that goes backwards raises a security alert and, by default,
+// fails the login. Updated counters are stored after every login.
+//
+// A WebAuthn is safe for concurrent use. All handlers accept only POST and
+// fail closed.
+type WebAuthn struct {
+	wa        *webauthn.WebAuthn
+	creds     CredentialStore
+	sessions  Sessions
+	chal      ChallengeStore
+	onLogin   func(http.ResponseWriter, *http.Request, LoginResult) error
+	userNames func(context.Context, string) (string, string, error)
+	onError   func(http.ResponseWriter, *http.Request, error)
+	audit     *audit.Logger
+	allowReg  bool
+	maxCreds  int
+	timeout   time.Duration
+	maxBody   int64
+	now       func() time.Time
+}
+
+// NewWebAuthn checks cfg and returns a WebAuthn. It keeps a copy of cfg.
+func NewWebAuthn(cfg WebAuthnConfig) (*WebAuthn, error) {
+	switch {
+	case cfg.RPID == "":
+		return nil, errors.New("mfa: WebAuthnConfig.RPID is required, e.g. \"example.com\"")
+	case cfg.RPDisplayName == "":
+		return nil, errors.New("mfa: WebAuthnConfig.RPDisplayName is required")
+	case len(cfg.RPOrigins) == 0:
+		return nil, errors.New("mfa: WebAuthnConfig.RPOrigins is required, e.g. [\"https://example.com\"]")
+	case cfg.Credentials == nil:
+		return nil, errors.New("mfa: WebAuthnConfig.Credentials is required (mfa.NewMemoryStore for tests)")
+	case cfg.Sessions == nil || cfg.Challenges == nil:
+		return nil, errors.New("mfa: WebAuthnConfig.Sessions and Challenges are required (a *session.Manager serves both)")
+	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0:
+		return nil, errors.New("mfa: WebAuthnConfig: MaxCredentials, Timeout and MaxBodyBytes must not be negative (0 means the default)")
+	}
+	for _, o := range cfg.RPOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil ||
+			!(u.Scheme == "https" || u.Scheme == "http" && u.Hostname() == "localhost") {
+			return nil, fmt.Errorf("mfa: WebAuthnConfig.RPOrigins: %q: want an origin such as https://example.com (http only for localhost)", o)
+		}
+	}
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID:                  cfg.RPID,
+		RPDisplayName:         cfg.RPDisplayName,
+		RPOrigins:             append([]string(nil), cfg.RPOrigins...),
+		AttestationPreference: protocol.PreferNoAttestation,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: WebAuthnConfig: %w", err)
+	}
+	w := &WebAuthn{
+		wa:        wa,
+		creds:     cfg.Credentials,
+		sessions:  cfg.Sessions,
+		chal:      cfg.Challenges,
+		onLogin:   cfg.OnLogin,
+		userNames: cfg.UserNames,
+		onError:   cfg.ErrorHandler,
+		audit:     cfg.Audit,
+		allowReg:  cfg.AllowSignCountRegression,
+		maxCreds:  cfg.MaxCredentials,
+		timeout:   cfg.Timeout,
+		maxBody:   cfg.MaxBodyBytes,
+		now:       cfg.Now,
+	}
+	if w.maxCreds == 0 {
+		w.maxCreds = defaultMaxCredentials
+	}
+	if w.timeout == 0 {
+		w.timeout = defaultCeremonyTimeout
+	}
+	if w.maxBody == 0 {
+		w.maxBody = defaultMaxBody
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.onError == nil {
+		w.onError = WriteError
+	}
+	return w, nil
+}
+
+// credentialData is the format of [StoredCredential.Data].
+type credentialData struct {
+	V          int                 `json:"v"`
+	UserHandle []byte              `json:"user_handle"`
+	Credential webauthn.Credential `json:"credential"`
+}
+
+// ceremony is the state kept in the session between begin and finish.
+type ceremony struct {
+	UserID  string               `json:"user_id,omitempty"`
+	Issued  time.Time            `json:"issued"`
+	Session webauthn.SessionData `json:"session"`
+}
+
+// waUser adapts a user and their credentials to webauthn.User.
+type waUser struct {
+	id, name, display string
+	handle            []byte
+	stored            []StoredCredential
+	creds             []webauthn.Credential
+	handles           [][]byte // per credential
+}
+
+func (u *waUser) WebAuthnID() []byte                         { return u.handle }
+func (u *waUser) WebAuthnName() string                       { return u.name }
+func (u *waUser) WebAuthnDisplayName() string                { return u.display }
+func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+
+// loadUser reads userID's credentials. The user handle is the one the
+// user's credentials were registered with, or a new random one.
+func (w *WebAuthn) loadUser(ctx context.Context, userID string) (*waUser, error) {
+	stored, err := w.creds.UserCredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: webauthn: load credentials: %w", err)
+	}
+	u := &waUser{id: userID, name: userID, display: userID, stored: stored}
+	for _, s := range stored {
+		var d credentialData
+		if err := json.Unmarshal(s.Data, &d); err != nil || d.V != 1 {
+			return nil, fmt.Errorf("mfa: webauthn: credential of user %q: unreadable data", userID)
+		}
+		u.creds = append(u.creds, d.Credential)
+		u.handles = append(u.handles, d.UserHandle)
+	}
+	if len(u.handles) > 0 {
+		u.handle = u.handles[0]
+	} else {
+		u.handle = make([]byte, userHandleSize)
+		_, _ = rand.Read(u.handle) // never fails: a broken system RNG aborts the program
+	}
+	return u, nil
+}
+
+// useCredential points u's handle at the handle credential id was
+// registered with, and reports whether u owns id.
+func (u *waUser) useCredential(id []byte) bool {
+	for i, c := range u.creds {
+		if bytes.Equal(c.ID, id) {
+			u.handle = u.handles[i]
+			return true
+		}
+	}
+	return false
+}
+
+// identity returns the signed-in user or ErrUnauthenticated.
+func (w *WebAuthn) identity(r *http.Request) (Identity, error) {
+	id, ok := w.sessions.Identity(r.Context())
+	if !ok || id.UserID == "" {
+		return Identity{}, ErrUnauthenticated
+	}
+	return id, nil
+}
+
+// BeginRegistration answers a POST from the signed-in user with the
+// options for navigator.credentials.create(), as the JSON that
+// PublicKeyCredential.parseCreationOptionsFromJSON takes: a discoverable
+// credential, user verification required, no attestation, and the user's
+// existing credentials excluded. Protect this route as an enrolment route
+// (see [PolicyConfig.EnrolPaths]).
+func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.register.begin"
+	if !w.post(rw, r) {
+		return
+	}
+	id, err := w.identity(r)
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	ctx := r.Context()
+	u, err := w.loadUser(ctx, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	if len(u.creds) >= w.maxCreds {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull))
+		return
+	}
+	if w.userNames != nil {
+		if u.name, u.display, err = w.userNames(ctx, id.UserID); err != nil {
+			w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user names: %w", err))
+			return
+		}
+	}
+	yes := true
+	opts, sd, err := w.wa.BeginRegistration(u,
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			RequireResidentKey: &yes,
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			UserVerification:   protocol.VerificationRequired,
+		}),
+		webauthn.WithExclusions(webauthn.Credentials(u.creds).CredentialDescriptors()),
+	)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, translate(err))
+		return
+	}
+	if err := w.putCeremony(ctx, challengeRegister, id.UserID, sd); err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, opts.Response)
+}
+
+// FinishRegistration answers a POST whose body is the JSON of the new
+// credential (credential.toJSON()) and stores the credential. The optional
+// query parameter "name" labels it (at most 64 characters; default
+// "Passkey"). It answers 201 {"id": base64url ID, "name": name}.
+func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.register"
+	if !w.post(rw, r) {
+		return
+	}
+	id, err := w.identity(r)
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = "Passkey"
+	}
+	name, err = cleanName(name)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	ctx := r.Context()
+	c, err := w.takeCeremony(ctx, challengeRegister, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	body, err := w.readBody(rw, r)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, translate(err))
+		return
+	}
+	u, err := w.loadUser(ctx, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	if len(u.creds) >= w.maxCreds {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull))
+		return
+	}
+	u.handle = c.Session.UserID // the handle sent to the authenticator at begin
+	cred, err := w.wa.CreateCredential(u, c.Session, parsed)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, translate(err))
+		return
+	}
+	data, err := json.Marshal(credentialData{V: 1, UserHandle: u.handle, Credential: *cred})
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: encode credential: %w", err))
+		return
+	}
+	sc := StoredCredential{ID: cred.ID, UserID: id.UserID, Name: name, Data: data, CreatedAt: w.now()}
+	if err := w.creds.CreateCredential(ctx, sc); err != nil {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: store credential: %w", err))
+		return
+	}
+	w.log(r, audit.Event{
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Target: credTarget(cred.ID),
+	})
+	writeJSON(rw, http.StatusCreated, map[string]string{"id": b64(cred.ID), "name": name})
+}
+
+// BeginVerify answers a POST from the signed-in user with the options for
+// navigator.credentials.get() limited to the user's credentials, as the
+// JSON that PublicKeyCredential.parseRequestOptionsFromJSON takes. Use it
+// for the second factor after a password, and for step-up. It fails with
+// [ErrNotEnrolled] (404) when the user has no credential.
+func (w *WebAuthn) BeginVerify(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.verify.begin"
+	if !w.post(rw, r) {
+		return
+	}
+	id, err := w.identity(r)
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	ctx := r.Context()
+	u, err := w.loadUser(ctx, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	if len(u.creds) == 0 {
+		w.fail(rw, r, action, id.UserID, ErrNotEnrolled)
+		return
+	}
+	opts, sd, err := w.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, translate(err))
+		return
+	}
+	if err := w.putCeremony(ctx, challengeVerify, id.UserID, sd); err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, opts.Response)
+}
+
+// FinishVerify answers a POST whose body is the JSON of the assertion
+// (credential.toJSON()). On success it stores the credential's new sign
+// counter, marks the session as MFA-verified with [MethodWebAuthn] and
+// answers 200 {"ok":true}.
+func (w *WebAuthn) FinishVerify(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.verify"
+	if !w.post(rw, r) {
+		return
+	}
+	id, err := w.identity(r)
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	ctx := r.Context()
+	c, err := w.takeCeremony(ctx, challengeVerify, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	parsed, err := w.parseAssertion(rw, r)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	u, err := w.loadUser(ctx, id.UserID)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	if !u.useCredential(parsed.RawID) {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("%w: credential not owned by the user", ErrVerification))
+		return
+	}
+	// Ownership is checked against the store above; the handle recorded
+	// at begin may differ if the user holds credentials registered under
+	// another handle.
+	c.Session.UserID = u.handle
+	cred, err := w.wa.ValidateLogin(u, c.Session, parsed)
+	if err != nil {
+		w.fail(rw, r, action, id.UserID, translate(err))
+		return
+	}
+	if err := w.afterLogin(r, action, id.UserID, u, cred); err != nil {
+		w.fail(rw, r, action, id.UserID, err)
+		return
+	}
+	if err := w.sessions.MarkMFA(ctx, MethodWebAuthn); err != nil {
+		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: mark session: %w", err))
+		return
+	}
+	w.log(r, audit.Event{
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Target: credTarget(cred.ID),
+	})
+	writeJSON(rw, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// BeginLogin answers a POST with the options for a passwordless login with
+// a discoverable credential (empty allowCredentials, user verification
+// required), as the JSON that PublicKeyCredential.parseRequestOptionsFromJSON
+// takes. It answers 404 when [WebAuthnConfig.OnLogin] is nil.
+func (w *WebAuthn) BeginLogin(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.login.begin"
+	if w.onLogin == nil {
+		http.NotFound(rw, r)
+		return
+	}
+	if !w.post(rw, r) {
+		return
+	}
+	opts, sd, err := w.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		w.fail(rw, r, action, "", translate(err))
+		return
+	}
+	if err := w.putCeremony(r.Context(), challengeLogin, "", sd); err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, opts.Response)
+}
+
+// FinishLogin answers a POST whose body is the JSON of the assertion. It
+// finds the user from the credential and checks that the authenticator
+// returned that user's handle and verified the user; stores the new sign
+// counter; then calls [WebAuthnConfig.OnLogin], marks the session as
+// MFA-verified with [MethodWebAuthn] and answers 200 {"ok":true}. It
+// answers 404 when OnLogin is nil.
+func (w *WebAuthn) FinishLogin(rw http.ResponseWriter, r *http.Request) {
+	const action = "mfa.webauthn.login"
+	if w.onLogin == nil {
+		http.NotFound(rw, r)
+		return
+	}
+	if !w.post(rw, r) {
+		return
+	}
+	ctx := r.Context()
+	c, err := w.takeCeremony(ctx, challengeLogin, "")
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	parsed, err := w.parseAssertion(rw, r)
+	if err != nil {
+		w.fail(rw, r, action, "", err)
+		return
+	}
+	var u *waUser
+	_, cred, err := w.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+		sc, err := w.creds.Credential(ctx, rawID)
+		if err != nil {
+			return nil, err
+		}
+		if u, err = w.loadUser(ctx, sc.UserID); err != nil {
+			return nil, err
+		}
+		if !u.useCredential(rawID) {
+			return nil, ErrNotFound
+		}
+		return u, nil
+	}, c.Session, parsed)
+	userID := ""
+	if u != nil {
+		userID = u.id
+	}
+	if err != nil {
+		w.fail(rw, r, action, userID, translate(err))
+		return
+	}
+	if err := w.afterLogin(r, action, userID, u, cred); err != nil {
+		w.fail(rw, r, action, userID, err)
+		return
+	}
+	res := LoginResult{UserID: userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified()}
+	if err := w.onLogin(rw, r, res); err != nil {
+		w.fail(rw, r, action, userID, fmt.Errorf("mfa: webauthn: OnLogin: %w", err))
+		return
+	}
+	if err := w.sessions.MarkMFA(ctx, MethodWebAuthn); err != nil {
+		w.fail(rw, r, action, userID, fmt.Errorf("mfa: webauthn: mark session: %w", err))
+		return
+	}
+	w.log(r, audit.Event{
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: userID}, Target: credTarget(cred.ID),
+		Meta: map[string]string{"method": "passkey"},
+	})
+	writeJSON(rw, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// afterLogin applies the sign-counter policy and stores the updated
+// credential.
+func (w *WebAuthn) afterLogin(r *http.Request, action, userID string, u *waUser, cred *webauthn.Credential) error {
+	if cred.Authenticator.CloneWarning {
+		reason := "sign counter did not increase: possible cloned authenticator; login rejected"
+		if w.allowReg {
+			reason = "sign counter did not increase: possible cloned authenticator; login allowed by AllowSignCountRegression"
+		}
+		w.log(r, audit.Event{
+			Category: audit.CategorySecurityAlert, Action: "mfa.webauthn.clone_warning", Outcome: audit.OutcomeDenied,
+			Actor: audit.Actor{UserID: userID}, Target: credTarget(cred.ID), Reason: reason,
+		})
+		if !w.allowReg {
+			return ErrClonedAuthenticator
+		}
+		cred.Authenticator.CloneWarning = false
+	}
+	var sc StoredCredential
+	for _, s := range u.stored {
+		if bytes.Equal(s.ID, cred.ID) {
+			sc = s
+		}
+	}
+	data, err := json.Marshal(credentialData{V: 1, UserHandle: u.handle, Credential: *cred})
+	if err != nil {
+		return fmt.Errorf("mfa: webauthn: encode credential: %w", err)
+	}
+	sc.Data, sc.LastUsedAt = data, w.now()
+	if err := w.creds.UpdateCredential(r.Context(), sc); err != nil {
+		return fmt.Errorf("mfa: webauthn: store sign counter: %w", err)
+	}
+	return nil
+}
+
+// Credentials lists the user's credentials, oldest first.
+func (w *WebAuthn) Credentials(ctx context.Context, userID string) ([]CredentialInfo, error) {
+	stored, err := w.creds.UserCredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: webauthn: list credentials: %w", err)
+	}
+	out := make([]CredentialInfo, len(stored))
+	for i, s := range stored {
+		out[i] = CredentialInfo{ID: s.ID, Name: s.Name, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt}
+	}
+	return out, nil
+}
+
+// RenameCredential sets the label of the user's credential id. The name is
+// trimmed and must be 1 to 64 printable characters.
+func (w *WebAuthn) RenameCredential(ctx context.Context, userID string, id []byte, name string) error {
+	name, err := cleanName(name)
+	if err != nil {
+		return err
+	}
+	sc, err := w.creds.Credential(ctx, id)
+	if err != nil {
+		return fmt.Errorf("mfa: webauthn: rename: %w", err)
+	}
+	if sc.UserID != userID {
+		return fmt.Errorf("mfa: webauthn: rename: %w", ErrNotFound)
+	}
+	sc.Name = name
+	if err := w.creds.UpdateCredential(ctx, sc); err != nil {
+		return fmt.Errorf("mfa: webauthn: rename: %w", err)
+	}
+	logEvent(ctx, w.audit, audit.Event{
+		Category: audit.CategoryAuthentication, Action: "mfa.webauthn.rename", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: userID}, Target: credTarget(id),
+	})
+	return nil
+}
+
+// RemoveCredential deletes the user's credential id. Call it only in a
+// session that passed MFA recently (behind [Policy.StepUp]).
+func (w *WebAuthn) RemoveCredential(ctx context.Context, userID string, id []byte) error {
+	if err := w.creds.DeleteCredential(ctx, userID, id); err != nil {
+		return fmt.Errorf("mfa: webauthn: remove: %w", err)
+	}
+	logEvent(ctx, w.audit, audit.Event{
+		Category: audit.CategoryAuthentication, Action: "mfa.webauthn.remove", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: userID}, Target: credTarget(id),
+	})
+	return nil
+}
+
+// Enrolled reports whether the user has a WebAuthn credential. It
+// implements [EnrolmentChecker].
+func (w *WebAuthn) Enrolled(ctx context.Context, userID string) (bool, error) {
+	stored, err := w.creds.UserCredentials(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("mfa: webauthn: enrolled: %w", err)
+	}
+	return len(stored) > 0, nil
+}
+
+func (w *WebAuthn) putCeremony(ctx context.Context, key, userID string, sd *webauthn.SessionData) error {
+	data, err := json.Marshal(ceremony{UserID: userID, Issued: w.now(), Session: *sd})
+	if err != nil {
+		return fmt.Errorf("mfa: webauthn: encode challenge: %w", err)
+	}
+	if err := w.chal.PutChallenge(ctx, key, data); err != nil {
+		return fmt.Errorf("mfa: webauthn: store challenge: %w", err)
+	}
+	return nil
+}
+
+// takeCeremony removes and returns the pending ceremony of kind key. It
+// fails with ErrNoChallenge if there is none, it expired, or it was begun
+// by another user.
+func (w *WebAuthn) takeCeremony(ctx context.Context, key, userID string) (ceremony, error) {
+	data, err := w.chal.TakeChallenge(ctx, key)
+	if err != nil {
+		return ceremony{}, fmt.Errorf("mfa: webauthn: load challenge: %w", err)
+	}
+	if data == nil {
+		return ceremony{}, ErrNoChallenge
+	}
+	var c ceremony
+	if err := json.Unmarshal(data, &c); err != nil {
+		return ceremony{}, fmt.Errorf("%w: unreadable state", ErrNoChallenge)
+	}
+	age := w.now().Sub(c.Issued)
+	if age < 0 || age > w.timeout {
+		return ceremony{}, fmt.Errorf("%w: expired", ErrNoChallenge)
+	}
+	if c.UserID != userID {
+		return ceremony{}, fmt.Errorf("%w: begun by another user", ErrNoChallenge)
+	}
+	return c, nil
+}
+
+func (w *WebAuthn) parseAssertion(rw http.ResponseWriter, r *http.Request) (*protocol.ParsedCredentialAssertionData, error) {
+	body, err := w.readBody(rw, r)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return parsed, nil
+}
+
+// errBodyTooLarge reports a request body over MaxBodyBytes.
+var errBodyTooLarge = errors.New("mfa: request body too large")
+
+func (w *WebAuthn) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errBodyTooLarge
+		}
+		return nil, fmt.Errorf("%w: reading body: %v", ErrVerification, err)
+	}
+	return body, nil
+}
+
+func (w *WebAuthn) post(rw http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		writeJSON(rw, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+		return false
+	}
+	return true
+}
+
+// fail audits err and hands it to the error handler.
+func (w *WebAuthn) fail(rw http.ResponseWriter, r *http.Request, action, userID string, err error) {
+	e := audit.Event{
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeFailure,
+		Actor: audit.Actor{UserID: userID}, Reason: err.Error(),
+	}
+	var ve *verificationError
+	if errors.As(err, &ve) {
+		e.Reason = ve.Error() + ": " + ve.details
+		if ve.devInfo != "" {
+			e.Meta = map[string]string{"debug": ve.devInfo}
+		}
+	}
+	if errors.Is(err, ErrUnauthenticated) {
+		e.Outcome = audit.OutcomeDenied
+	}
+	w.log(r, e)
+	w.onError(rw, r, err)
+}
+
+func (w *WebAuthn) log(r *http.Request, e audit.Event) {
+	if w.audit == nil {
+		return
+	}
+	e.UserAgent = r.UserAgent()
+	if info, ok := clientip.FromContext(r.Context()); ok {
+		e.ClientIP = info.Addr
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		e.ClientIP = ap.Addr().Unmap()
+	}
+	logEvent(r.Context(), w.audit, e)
+}
+
+// verificationError is a go-webauthn error translated at our boundary. It
+// wraps ErrVerification; its details and developer information go to audit
+// only.
+type verificationError struct {
+	kind, details, devInfo string
+}
+
+func (e *verificationError) Error() string { return ErrVerification.Error() + " (" + e.kind + ")" }
+func (e *verificationError) Unwrap() error { return ErrVerification }
+
+// translate turns a go-webauthn error into one of ours.
+func translate(err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return &verificationError{kind: pe.Type, details: pe.Details, devInfo: pe.DevInfo}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return &verificationError{kind: "unknown_credential", details: err.Error()}
+	}
+	return &verificationError{kind: "error", details: err.Error()}
+}
+
+// WriteError is the default error handler of [WebAuthn] and [Policy]: it
+// answers with a JSON body {"error": code} and a status that matches err,
+// and never reveals err's text.
+//
+//	ErrUnauthenticated, ErrMFARequired, ErrStepUpRequired  401 unauthenticated / mfa_required / step_up_required
+//	ErrEnrolmentRequired                                   403 mfa_enrolment_required
+//	ErrVerification, ErrClonedAuthenticator                400 verification_failed
+//	ErrNoChallenge                                         400 no_challenge
+//	ErrNotEnrolled, ErrNotFound                            404 not_enrolled / not_found
+//	ErrExists, ErrStoreFull                                409 credential_exists / too_many_credentials
+//	request body too large                                 413 body_too_large
+//	anything else                                          500 internal_error
+func WriteError(w http.ResponseWriter, _ *http.Request, err error) {
+	status, code := errorStatus(err)
+	writeJSON(w, status, map[string]string{"error": code})
+}
+
+func errorStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, "unauthenticated"
+	case errors.Is(err, ErrMFARequired):
+		return http.StatusUnauthorized, "mfa_required"
+	case errors.Is(err, ErrStepUpRequired):
+		return http.StatusUnauthorized, "step_up_required"
+	case errors.Is(err, ErrEnrolmentRequired):
+		return http.StatusForbidden, "mfa_enrolment_required"
+	case errors.Is(err, ErrVerification), errors.Is(err, ErrClonedAuthenticator):
+		return http.StatusBadRequest, "verification_failed"
+	case errors.Is(err, ErrNoChallenge):
+		return http.StatusBadRequest, "no_challenge"
+	case errors.Is(err, ErrNotEnrolled):
+		return http.StatusNotFound, "not_enrolled"
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrExists):
+		return http.StatusConflict, "credential_exists"
+	case errors.Is(err, ErrStoreFull):
+		return http.StatusConflict, "too_many_credentials"
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, errBadName):
+		return http.StatusBadRequest, "bad_name"
+	}
+	return http.StatusInternalServerError, "internal_error"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// errBadName reports an unusable credential name.
+var errBadName = errors.New("mfa: credential name must be 1 to 64 printable characters")
+
+func cleanName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxCredentialName {
+		return "", errBadName
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return "", errBadName
+		}
+	}
+	return s, nil
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func credTarget(id []byte) audit.Target {
+	return audit.Target{Kind: "webauthn_credential", ID: b64(id)}
+}
