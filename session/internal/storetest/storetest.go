@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -228,6 +229,7 @@ func (e *Env) WhoAmI(t *testing.T, token string) string {
 // Run runs the conformance tests.
 func Run(t *testing.T, h Harness) {
 	t.Run("StoreContract", func(t *testing.T) { storeContract(t, h.New(t)) })
+	t.Run("DeleteUserRacesRenewal", func(t *testing.T) { renewalRace(t, h.New(t)) })
 	t.Run("TokenChangesAtLoginAndMFA", func(t *testing.T) { tokenChanges(t, h) })
 	t.Run("Browser", func(t *testing.T) { browser(t, h) })
 	t.Run("IdleTimeout", func(t *testing.T) { idleTimeout(t, h) })
@@ -324,6 +326,54 @@ func storeContract(t *testing.T, s session.Store) {
 	assert.Equal(t, "<none>", find(key("i")))
 	assert.Empty(t, keys("u3"))
 	assert.False(t, save(key("i"), session.Record{Key: key("i"), UserID: "u3", Data: []byte("i2"), Expiry: exp}))
+}
+
+// renewalRace renews tokens in a loop on several sessions of one user while
+// DeleteUser runs once: afterwards no session of the user may remain, so no
+// renewal slipped past the revocation.
+func renewalRace(t *testing.T, s session.Store) {
+	ctx := context.Background()
+	const chains, maxRenewals = 6, 300
+	exp := time.Now().Add(time.Hour)
+	randKey := func() string {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	var wg sync.WaitGroup
+	var started sync.WaitGroup
+	started.Add(chains)
+	for range chains {
+		k := randKey()
+		ok, err := s.Save(ctx, "", session.Record{Key: k, UserID: "racer", Data: []byte("x"), Expiry: exp})
+		require.NoError(t, err)
+		require.True(t, ok)
+		wg.Go(func() {
+			for n := range maxRenewals {
+				if n == 3 {
+					started.Done()
+				}
+				nk := randKey()
+				ok, err := s.Save(ctx, k, session.Record{Key: nk, UserID: "racer", Data: []byte("x"), Expiry: exp})
+				if err != nil {
+					t.Errorf("renewal: %v", err)
+				}
+				if err != nil || !ok {
+					if n < 3 {
+						started.Done()
+					}
+					return
+				}
+				k = nk
+			}
+		})
+	}
+	started.Wait() // every chain is renewing
+	require.NoError(t, s.DeleteUser(ctx, "racer", ""))
+	wg.Wait()
+	recs, err := s.List(ctx, "racer")
+	require.NoError(t, err)
+	assert.Empty(t, recs, "a renewal survived DeleteUser")
 }
 
 func tokenChanges(t *testing.T, h Harness) {

@@ -1,0 +1,165 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/session"
+	"github.com/deployedworks/rampart/session/internal/storetest"
+	"github.com/deployedworks/rampart/session/sqlstore"
+)
+
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1) // SQLite has one writer: queue in Go rather than in busy-wait sleeps
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func openPostgres(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", testenv.PostgresDSN(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, db.PingContext(ctx), "PostgreSQL unreachable")
+	return db
+}
+
+// uniqueTable returns a table name no other test uses, dropped at cleanup.
+func uniqueTable(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "rampart_sessions_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + name) })
+	return name
+}
+
+func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db, d, sqlstore.Config{Table: uniqueTable(t, db)})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	require.NoError(t, s.Migrate(context.Background()), "Migrate is idempotent")
+	return s
+}
+
+// dump reads every row directly, all columns as text.
+func dump(t *testing.T, db *sql.DB, s *sqlstore.Store) string {
+	t.Helper()
+	table := strings.Fields(s.Schema()[0])[5]
+	rows, err := db.Query("SELECT token_hash, user_id, data, expiry FROM " + table)
+	require.NoError(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var k, u string
+		var d []byte
+		var e int64
+		require.NoError(t, rows.Scan(&k, &u, &d, &e))
+		fmt.Fprintf(&b, "%s|%s|%s|%x|%d\n", k, u, d, d, e)
+	}
+	require.NoError(t, rows.Err())
+	return b.String()
+}
+
+// brokenSQLite is a store whose database handle is closed.
+func brokenSQLite(t *testing.T) *sql.DB {
+	db := openSQLite(t)
+	require.NoError(t, db.Close())
+	return db
+}
+
+// brokenPostgres is a store whose server refuses connections.
+func brokenPostgres(t *testing.T) *sql.DB {
+	testenv.PostgresDSN(t)
+	db, err := sql.Open("pgx", "postgres://rampart:rampart@127.0.0.1:1/rampart?sslmode=disable&connect_timeout=2")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func harness(open, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) storetest.Harness {
+	dbs := map[session.Store]*sql.DB{}
+	return storetest.Harness{
+		New: func(t *testing.T) session.Store {
+			db := open(t)
+			s := newStore(t, db, d)
+			dbs[s] = db
+			return s
+		},
+		Dump: func(t *testing.T, s session.Store) string { return dump(t, dbs[s], s.(*sqlstore.Store)) },
+		Broken: func(t *testing.T) session.Store {
+			s, err := sqlstore.New(broken(t), d, sqlstore.Config{})
+			require.NoError(t, err)
+			return s
+		},
+	}
+}
+
+func TestSQLite(t *testing.T) { storetest.Run(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite)) }
+
+func TestPostgres(t *testing.T) {
+	storetest.Run(t, harness(openPostgres, brokenPostgres, sqlstore.Postgres))
+}
+
+func TestNew(t *testing.T) {
+	db := openSQLite(t)
+	for _, tc := range []struct {
+		name    string
+		dialect sqlstore.Dialect
+		table   string
+		wantErr string
+	}{
+		{"default table", sqlstore.SQLite, "", ""},
+		{"schema qualified", sqlstore.Postgres, "auth.sessions", ""},
+		{"no dialect", 0, "", "unknown Dialect"},
+		{"injection", sqlstore.SQLite, "s; DROP TABLE users", "Table"},
+		{"quote", sqlstore.SQLite, `s"x`, "Table"},
+		{"three parts", sqlstore.SQLite, "a.b.c", "Table"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sqlstore.New(db, tc.dialect, sqlstore.Config{Table: tc.table})
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorContains(t, err, tc.wantErr)
+			}
+		})
+	}
+	_, err := sqlstore.New(nil, sqlstore.SQLite, sqlstore.Config{})
+	assert.Error(t, err)
+}
+
+func TestDeleteExpired(t *testing.T) {
+	db := openSQLite(t)
+	s := newStore(t, db, sqlstore.SQLite)
+	ctx := context.Background()
+	_, err := s.Save(ctx, "", session.Record{Key: "old", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(-time.Minute)})
+	require.NoError(t, err)
+	_, err = s.Save(ctx, "", session.Record{Key: "new", UserID: "u", Data: []byte("y"), Expiry: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	n, err := s.DeleteExpired(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	assert.NotContains(t, dump(t, db, s), "old|")
+	assert.Contains(t, dump(t, db, s), "new|")
+}
