@@ -2,25 +2,19 @@ package mfa
 
 import (
 	"context"
-	"time"
+
+	"github.com/deployedworks/rampart/session"
 )
 
 // Identity is the signed-in user as the session layer reports it: who the
 // user is, their roles, and when and how the session was last verified with
-// a second factor. Its fields mirror session.Identity.
-type Identity struct {
-	UserID    string
-	Roles     []string
-	AuthTime  time.Time // when the user signed in
-	Methods   []string  // how the user signed in
-	MFATime   time.Time // last MFA verification in this session; zero if none
-	MFAMethod string    // factor used at MFATime, e.g. [MethodTOTP]
-}
+// a second factor (MFATime, zero if never; MFAMethod).
+type Identity = session.Identity
 
 // Factor names passed to [Sessions.MarkMFA] and written to audit.
 const (
 	MethodTOTP     = "totp"
-	MethodRecovery = "recovery_code"
+	MethodRecovery = "recovery"
 	MethodWebAuthn = "webauthn"
 )
 
@@ -48,7 +42,8 @@ type ChallengeStore interface {
 	// PutChallenge stores data under key, replacing any earlier value.
 	PutChallenge(ctx context.Context, key string, data []byte) error
 	// TakeChallenge returns the data stored under key and removes it, so
-	// that a challenge is used at most once. It returns a nil slice and a
-	// nil error when there is none.
+	// that a challenge is used at most once. When there is none it returns
+	// an error (session.ErrNoChallenge) or nil data; mfa treats either,
+	// and any other error, as no challenge (fail closed).
 	TakeChallenge(ctx context.Context, key string) ([]byte, error)
 }

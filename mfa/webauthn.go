@@ -737,7 +737,7 @@ func (w *WebAuthn) putCeremony(ctx context.Context, key, userID string, sd *weba
 func (w *WebAuthn) takeCeremony(ctx context.Context, key, userID string) (ceremony, error) {
 	data, err := w.chal.TakeChallenge(ctx, key)
 	if err != nil {
-		return ceremony{}, fmt.Errorf("mfa: webauthn: load challenge: %w", err)
+		return ceremony{}, fmt.Errorf("%w: %w", ErrNoChallenge, err)
 	}
 	if data == nil {
 		return ceremony{}, ErrNoChallenge

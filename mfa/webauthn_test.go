@@ -2,6 +2,10 @@ package mfa_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -149,7 +153,27 @@ func (h *waHarness) device(opts vwa.AuthenticatorOptions) *device {
 	return &device{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: h.origin},
 		auth: vwa.NewAuthenticatorWithOptions(opts),
-		cred: vwa.NewCredential(vwa.KeyTypeEC2),
+		cred: newEC2Credential(h.t),
+	}
+}
+
+// newEC2Credential returns a P-256 credential whose public key
+// coordinates both have a non-zero first byte. virtualwebauthn v1.0.3
+// encodes X and Y with big.Int.Bytes, dropping leading zero bytes, so about
+// one key in 128 is (rightly) rejected by go-webauthn as malformed.
+func newEC2Credential(t *testing.T) vwa.Credential {
+	t.Helper()
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		pub, err := k.PublicKey.Bytes() // 0x04 || X || Y
+		require.NoError(t, err)
+		if pub[1] == 0 || pub[33] == 0 {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		require.NoError(t, err)
+		return vwa.NewCredentialWithImportedKey(vwa.KeyTypeEC2, der)
 	}
 }
 
@@ -285,7 +309,7 @@ func registered(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *wa
 	c.signIn("alice")
 	dev := h.device(vwa.AuthenticatorOptions{})
 	status, body := c.register(dev, "Key")
-	require.Equal(t, http.StatusCreated, status, body)
+	require.Equal(t, http.StatusCreated, status, "%s %+v", body, events(h.sink, "mfa.webauthn.register"))
 	return h, c, dev
 }
 
@@ -307,10 +331,10 @@ func TestWebAuthn_Attacks(t *testing.T) {
 		{"passwordless without user verification", "login", func(h *waHarness, d *device) { d.auth.Options.UserNotVerified = true }, 400, "verification_failed"},
 		{"user not present", "verify", func(h *waHarness, d *device) { d.auth.Options.UserNotPresent = true }, 400, "verification_failed"},
 		{"passwordless with another user's handle", "login", func(h *waHarness, d *device) { d.auth.Options.UserHandle = []byte("bob") }, 400, "verification_failed"},
-		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = vwa.NewCredential(vwa.KeyTypeEC2) }, 400, "verification_failed"},
+		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = newEC2Credential(h.t) }, 400, "verification_failed"},
 		{"forged key for the registered credential ID", "verify", func(h *waHarness, d *device) {
 			id := d.cred.ID
-			d.cred = vwa.NewCredential(vwa.KeyTypeEC2)
+			d.cred = newEC2Credential(h.t)
 			d.cred.ID = id
 		}, 400, "verification_failed"},
 	}
