@@ -1,0 +1,35 @@
+// Package sqlsink stores audit events in a SQL database (SQLite or
+// PostgreSQL, through database/sql) and queries them for admin pages.
+//
+// It is a leaf package so that importing audit compiles no database
+// driver: bring your own *sql.DB, opened with modernc.org/sqlite (driver
+// name "sqlite") or github.com/jackc/pgx/v5/stdlib (driver name "pgx").
+//
+// # Use
+//
+// [New] creates the table and its indexes (by time, by category and time,
+// by actor and time) if they are missing. Put the [Sink] behind an
+// audit.AsyncSink so that events are inserted in batches, one transaction
+// per batch ([Sink.WriteBatch]). [Sink.Query] serves an audit-log page:
+// filters by category, action, actor, target, outcome, client address,
+// request ID and time range, newest first, with keyset paging (an opaque
+// cursor, stable while new events arrive). Call [Sink.Prune] periodically
+// (say hourly) to delete events past their category's retention period.
+//
+// # Threat
+//
+// The table is the admin UI's view of the audit trail and a second copy of
+// it. Every value is passed as a query parameter, never spliced into SQL;
+// the table name is checked against a strict pattern. Text is stored as
+// valid UTF-8 without NUL bytes (replaced by U+FFFD), so that an
+// attacker-chosen User-Agent cannot make PostgreSQL reject a batch and
+// stall the log.
+//
+// # Out of scope
+//
+// The database copy is not tamper-evident: anyone with write access to the
+// table can change it. Keep the chained audit.FileSink as the record of
+// truth and restrict the application's database role to INSERT, SELECT and
+// DELETE on this table. Events are not encrypted at rest beyond what the
+// database provides.
+package sqlsink
