@@ -95,6 +95,7 @@ func (p Params) MeetsOWASP() bool {
 	return false
 }
 
+// String formats p as in a PHC string, with the salt and hash lengths.
 func (p Params) String() string {
 	return fmt.Sprintf("m=%d,t=%d,p=%d (salt %d B, hash %d B)", p.Memory, p.Time, p.Threads, p.SaltLen, p.KeyLen)
 }

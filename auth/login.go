@@ -54,6 +54,7 @@ type ThrottledError struct {
 	RetryAfter time.Duration
 }
 
+// Error names the wait, rounded to the second.
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("auth: too many login attempts: retry after %s", e.RetryAfter.Round(time.Second))
 }
@@ -72,7 +73,9 @@ type User struct {
 	// Email, if known, is a context word for the password policy.
 	Email string
 	// PasswordHash is the stored hash: a PHC string from [Hasher.Hash], or
-	// a legacy bcrypt or Argon2 hash, upgraded at the next login.
+	// a legacy bcrypt or Argon2 hash, upgraded at the next login. Empty
+	// for an account that has no password (single sign-on only): password
+	// logins to it fail like any other.
 	PasswordHash string
 	// Disabled accounts cannot log in. They fail exactly like a wrong
 	// password, after the same hashing work.
@@ -282,6 +285,14 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	ev.Actor = audit.Actor{UserID: u.ID}
 	ev.Target = audit.Target{Kind: "user", ID: u.ID}
 
+	if u.PasswordHash == "" {
+		// An account without a password (single sign-on, invitation not
+		// yet accepted): same work, same answer.
+		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
+			return LoginResult{}, a.internal(ctx, ev, "hashing", err)
+		}
+		return LoginResult{}, a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
+	}
 	rehash, err := a.hasher.Verify(ctx, pw, u.PasswordHash)
 	reason := ""
 	switch {

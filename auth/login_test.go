@@ -157,6 +157,7 @@ func newFixture(t testing.TB, hcfg auth.HasherConfig) *fixture {
 		auth.User{ID: "u3", Login: "broken", PasswordHash: "$argon2id$v=19$m=256,t=1,p=1$truncated"},
 		auth.User{ID: "u4", Login: "rotated", PasswordHash: "$argon2id$v=19$m=256,t=1,p=1,keyid=gone$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"},
 		auth.User{ID: "u5", Login: "admin", PasswordHash: hash, Roles: []string{"admin"}, MFAEnabled: true},
+		auth.User{ID: "u6", Login: "sso"},
 	)
 	f.a, err = auth.NewAuthenticator(f.store, f.revoker, auth.AuthenticatorConfig{
 		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
@@ -226,6 +227,7 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		{"disabled, wrong password", "mallory", "guess", "bad_password", "u2"},
 		{"malformed stored hash (dummy hash)", "broken", alicePassword, "stored_hash_invalid", "u3"},
 		{"unknown pepper (dummy hash)", "rotated", alicePassword, "stored_hash_invalid", "u4"},
+		{"no password (dummy hash)", "sso", alicePassword, "no_password", "u6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

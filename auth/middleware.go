@@ -36,6 +36,8 @@ type ForbiddenError struct {
 	Required []string
 }
 
+// Error names the user and the roles required; it is for logs and audit,
+// not for the client.
 func (e *ForbiddenError) Error() string {
 	return fmt.Sprintf("auth: forbidden: user %q has none of the roles %s", e.UserID, strings.Join(e.Required, ", "))
 }

@@ -47,6 +47,8 @@ type PolicyError struct {
 	Message string
 }
 
+// Error returns the code and the user-facing message, prefixed with
+// "auth: password rejected".
 func (e *PolicyError) Error() string {
 	return "auth: password rejected (" + string(e.Code) + "): " + e.Message
 }
