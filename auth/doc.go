@@ -66,9 +66,13 @@
 // # Interfaces other packages implement
 //
 //   - [UserStore]: the app's user table (with compare-and-swap on the hash).
-//   - [Throttle]: ratelimit's login throttle.
-//   - [SessionRevoker] and [IdentitySource]: the session package (or any
-//     session or token layer).
+//   - [Throttle]: ratelimit's login throttle (*ratelimit.Login has these
+//     methods).
+//   - [SessionRevoker]: the session package (*session.Manager has
+//     RevokeOthers(ctx)), or any session layer via [SessionRevokerFunc].
+//   - [IdentitySource]: the session package through a short
+//     [IdentitySourceFunc] adapter (see [IdentitySource]), or any session
+//     or token layer.
 //   - [BreachChecker]: [RangeClient], or a local copy of a breach corpus.
 //
 // # Passwords are normalised

@@ -106,17 +106,13 @@ func (u *users) SetPasswordHash(_ context.Context, id, oldHash, newHash string) 
 	return nil
 }
 
-type noSessions struct{}
-
-func (noSessions) RevokeOthers(context.Context, *http.Request, string) error { return nil }
-
 // A login handler: one generic message for every failure, 429 when
 // throttled, 500 without details when a dependency fails.
 func ExampleAuthenticator_Login() {
 	h, _ := auth.NewHasher(auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1}, AllowWeakParams: true})
 	hash, _ := h.Hash(context.Background(), "velvet lantern orbit")
 	sink := &audit.MemorySink{}
-	a, err := auth.NewAuthenticator(&users{auth.User{ID: "u1", Login: "alice", PasswordHash: hash}}, noSessions{},
+	a, err := auth.NewAuthenticator(&users{auth.User{ID: "u1", Login: "alice", PasswordHash: hash}}, auth.SessionRevokerFunc(func(context.Context) error { return nil }),
 		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(sink, audit.Config{})})
 	if err != nil {
 		panic(err)

@@ -126,13 +126,19 @@ type Throttle interface {
 	Succeeded(ctx context.Context, account string, ip netip.Addr) error
 }
 
-// SessionRevoker ends a user's other sessions after a password change
-// (NIST SP 800-63B-4 §4.1.3 and OWASP: a password change must log out
-// whoever else holds a session). The session package implements it; r is
-// the request of the session to keep.
+// SessionRevoker ends the signed-in user's other sessions after a password
+// change (OWASP Session Management: a password change must sign out whoever
+// else holds a session). ctx is the request's context, which identifies the
+// session to keep and its user. *session.Manager implements it.
 type SessionRevoker interface {
-	RevokeOthers(ctx context.Context, r *http.Request, userID string) error
+	RevokeOthers(ctx context.Context) error
 }
+
+// SessionRevokerFunc adapts a function to [SessionRevoker].
+type SessionRevokerFunc func(ctx context.Context) error
+
+// RevokeOthers calls f(ctx).
+func (f SessionRevokerFunc) RevokeOthers(ctx context.Context) error { return f(ctx) }
 
 // AuthenticatorConfig tunes an [Authenticator]. The zero value is ready to
 // use, with default hashing, the default policy and no throttling.
@@ -201,7 +207,7 @@ const maxLoginBytes = 320
 // NewAuthenticator returns an Authenticator over users. sessions is
 // required: a password change that leaves an attacker's session alive
 // defeats its purpose. Apps without server-side sessions pass a
-// SessionRevoker that does nothing, deliberately.
+// [SessionRevokerFunc] that does nothing, deliberately.
 func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg AuthenticatorConfig) (*Authenticator, error) {
 	if users == nil {
 		return nil, errors.New("auth: NewAuthenticator: UserStore is nil")
@@ -425,7 +431,7 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 		}
 	}
 	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, "password.changed", audit.OutcomeSuccess
-	if err := a.sessions.RevokeOthers(ctx, r, u.ID); err != nil {
+	if err := a.sessions.RevokeOthers(ctx); err != nil {
 		ev.Meta = map[string]string{"sessions_revoked": "false"}
 		a.record(ctx, ev)
 		a.internalNote(ctx, ev, "revoking other sessions", err)

@@ -122,16 +122,16 @@ func (f *fakeThrottle) Succeeded(_ context.Context, account string, _ netip.Addr
 
 var _ auth.Throttle = (*fakeThrottle)(nil)
 
-// fakeRevoker records revocations.
+type ctxMarker struct{}
+
+// fakeRevoker records revocations, and which request's context they got.
 type fakeRevoker struct {
 	err   error
-	users []string
-	reqs  []*http.Request
+	calls []any // the ctxMarker value of each call's context
 }
 
-func (f *fakeRevoker) RevokeOthers(_ context.Context, r *http.Request, userID string) error {
-	f.users = append(f.users, userID)
-	f.reqs = append(f.reqs, r)
+func (f *fakeRevoker) RevokeOthers(ctx context.Context) error {
+	f.calls = append(f.calls, ctx.Value(ctxMarker{}))
 	return f.err
 }
 
@@ -387,9 +387,9 @@ func TestChangePassword(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		f := newFixture(t, auth.HasherConfig{})
 		r := loginRequest()
+		r = r.WithContext(context.WithValue(r.Context(), ctxMarker{}, "alice's session"))
 		require.NoError(t, f.a.ChangePassword(r, "u1", alicePassword, next))
-		assert.Equal(t, []string{"u1"}, f.revoker.users)
-		assert.Same(t, r, f.revoker.reqs[0], "the revoker sees the session to keep")
+		assert.Equal(t, []any{"alice's session"}, f.revoker.calls, "the revoker gets the request's context")
 		_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 		assert.ErrorIs(t, err, auth.ErrInvalidCredentials)
 		_, err = f.a.Login(loginRequest(), "alice", next)
@@ -436,7 +436,7 @@ func TestChangePassword(t *testing.T) {
 				assert.ErrorIs(t, err, tt.wantErr)
 			}
 			assert.Equal(t, tt.wantCode, codeOf(err))
-			assert.Empty(t, f.revoker.users, "nothing revoked")
+			assert.Empty(t, f.revoker.calls, "nothing revoked")
 			assert.Equal(t, before, f.store.hash(tt.userID), "hash unchanged")
 			assertNoSecrets(t, f.sink.Events(), tt.next)
 		})

@@ -73,6 +73,17 @@ func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, 
 // cannot tell (the session store is down). [Guard] fails closed on the
 // latter: HTTP 500, never an anonymous or authenticated request. It must be
 // safe for concurrent use, and use r.Context() for any I/O.
+//
+// A session layer whose lookup reports (identity, ok) adapts in a few lines
+// with [IdentitySourceFunc], for example:
+//
+//	src := auth.IdentitySourceFunc(func(r *http.Request) (auth.Identity, error) {
+//		id, ok := sessions.Identity(r.Context())
+//		if !ok {
+//			return auth.Identity{}, auth.ErrUnauthenticated
+//		}
+//		return auth.Identity{UserID: id.UserID, Roles: id.Roles, MFA: !id.MFATime.IsZero()}, nil
+//	})
 type IdentitySource interface {
 	Identity(r *http.Request) (Identity, error)
 }
