@@ -158,7 +158,8 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // request's own, and renews the request's token: call it after a password
 // change, so that anyone holding an old session or a copy of this one's
 // token is signed out. It returns [ErrNoSession] outside [Manager.Handler]
-// and [ErrNotLoggedIn].
+// and [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
+// auth.Authenticator.ChangePassword calls with the request's context.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, md := m.meta(ctx)
 	switch {
