@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 )
 
 type ctxKey struct{ name string }
@@ -16,14 +17,29 @@ var (
 // authentication layer calls it once it knows who the user is, so that
 // every event logged with the request's context names them (see
 // Config.Actor). Install it before [Middleware.AdminActions], which reads it.
+//
+// Inside [Middleware.Handler], WithActor also records a as the actor of the
+// whole request, so that events logged by Handler itself (a recovered
+// panic) name the user too.
 func WithActor(ctx context.Context, a Actor) context.Context {
+	if st := stateOf(ctx); st != nil {
+		st.actor.Store(&a)
+	}
 	return context.WithValue(ctx, actorKey, a)
 }
 
-// ActorFromContext returns the actor stored by [WithActor].
+// ActorFromContext returns the actor stored by [WithActor] in ctx, or
+// failing that the actor of the request ctx belongs to.
 func ActorFromContext(ctx context.Context) (Actor, bool) {
-	a, ok := ctx.Value(actorKey).(Actor)
-	return a, ok
+	if a, ok := ctx.Value(actorKey).(Actor); ok {
+		return a, true
+	}
+	if st := stateOf(ctx); st != nil {
+		if a := st.actor.Load(); a != nil {
+			return *a, true
+		}
+	}
+	return Actor{}, false
 }
 
 // Request is what [Logger.Log] copies into events about the HTTP request
@@ -37,17 +53,34 @@ type Request struct {
 	UserAgent string
 }
 
-// requestCtx carries a Request in the same allocation as the context node.
+// requestCtx carries a Request, and the request's mutable state, in the
+// same allocation as the context node.
 type requestCtx struct {
 	context.Context
-	r Request
+	r  Request
+	st requestState
 }
 
+// requestState is what is learnt about a request while it is served.
+type requestState struct {
+	actor atomic.Pointer[Actor]
+}
+
+var stateKey = &ctxKey{"state"}
+
 func (c *requestCtx) Value(key any) any {
-	if key == requestKey {
+	switch key {
+	case requestKey:
 		return &c.r
+	case stateKey:
+		return &c.st
 	}
 	return c.Context.Value(key)
+}
+
+func stateOf(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey).(*requestState)
+	return st
 }
 
 // WithRequest returns a copy of ctx carrying r. [Middleware.Handler] calls
