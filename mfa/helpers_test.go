@@ -70,7 +70,13 @@ var unlimited = mfa.AttemptLimiterFunc(func(context.Context, string) (bool, time
 // pquerna/otp as an independent implementation.
 func codeAt(t testing.TB, e *mfa.Enrolment, at time.Time) string {
 	t.Helper()
-	code, err := totp.GenerateCodeCustom(strings.ReplaceAll(e.Secret(), " ", ""), at, totp.ValidateOpts{
+	return totpCode(t, strings.ReplaceAll(e.Secret(), " ", ""), at)
+}
+
+// totpCode computes the code of a base32 secret at time at.
+func totpCode(t testing.TB, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{
 		Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
 	})
 	require.NoError(t, err)

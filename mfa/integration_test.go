@@ -1,0 +1,219 @@
+package mfa_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	vwa "github.com/descope/virtualwebauthn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/session"
+)
+
+// TestIntegration_Session wires TOTP, WebAuthn and the policy to a real
+// session.Manager and walks an administrator through enrolment, the MFA
+// challenge, step-up and passwordless login.
+func TestIntegration_Session(t *testing.T) {
+	c := newClock()
+	c.Set(time.Now()) // the session store expires records by the real clock
+	lg, sink := newAudit()
+	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
+	require.NoError(t, err)
+	store := newStore(t)
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Limiter: unlimited, Audit: lg, Now: c.Now})
+	require.NoError(t, err)
+
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(sm.Handler(mux))
+	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
+	roles := map[string][]string{"root": {"admin"}}
+	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
+		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
+		Credentials: store, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
+		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+			return sm.Login(r.Context(), res.UserID, roles[res.UserID], "passkey")
+		},
+	})
+	require.NoError(t, err)
+	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
+		Sessions: sm, Factors: []mfa.EnrolmentChecker{tp, wa},
+		EnrolPath: "/mfa/setup", EnrolPaths: []string{"/mfa/setup/"},
+		ChallengePath: "/mfa/verify", ChallengePaths: []string{"/mfa/verify/"},
+		Audit: lg, Now: c.Now,
+	})
+	require.NoError(t, err)
+
+	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		user := r.FormValue("user")
+		if err := sm.Login(r.Context(), user, roles[user], "password"); err != nil {
+			fail(w, err)
+		}
+	})
+	app := http.NewServeMux()
+	app.HandleFunc("GET /admin", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "admin") })
+	app.Handle("POST /admin/danger", policy.StepUp(5*time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "done")
+	})))
+	app.HandleFunc("POST /mfa/setup/totp", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := sm.Identity(r.Context())
+		e, err := tp.Enrol(r.Context(), id.UserID, id.UserID+"@example.com")
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		_, _ = io.WriteString(w, e.URI())
+	})
+	app.HandleFunc("POST /mfa/setup/totp/confirm", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := sm.Identity(r.Context())
+		if err := tp.Confirm(r.Context(), id.UserID, r.FormValue("code")); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := sm.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+			fail(w, err)
+		}
+	})
+	app.HandleFunc("POST /mfa/verify/totp", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := sm.Identity(r.Context())
+		if err := tp.Verify(r.Context(), id.UserID, r.FormValue("code")); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := sm.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+			fail(w, err)
+		}
+	})
+	app.HandleFunc("POST /mfa/setup/passkey/begin", wa.BeginRegistration)
+	app.HandleFunc("POST /mfa/setup/passkey/finish", wa.FinishRegistration)
+	mux.Handle("/admin", policy.Require(app))
+	mux.Handle("/admin/", policy.Require(app))
+	mux.Handle("/mfa/", policy.Require(app))
+	mux.HandleFunc("POST /passkey/begin", wa.BeginLogin)
+	mux.HandleFunc("POST /passkey/finish", wa.FinishLogin)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	newBrowser := func() *http.Client {
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	do := func(b *http.Client, method, path string, form url.Values, body string) (int, string) {
+		t.Helper()
+		var req *http.Request
+		if form != nil {
+			req, err = http.NewRequest(method, origin+path, strings.NewReader(form.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			req, err = http.NewRequest(method, origin+path, strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := b.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(out)
+	}
+
+	// 1. The administrator signs in with a password: only enrolment is
+	// reachable.
+	b := newBrowser()
+	status, _ := do(b, "POST", "/login", url.Values{"user": {"root"}}, "")
+	require.Equal(t, 200, status)
+	status, body := do(b, "GET", "/admin", nil, "")
+	require.Equal(t, 403, status, body)
+	assert.Contains(t, body, "mfa_enrolment_required")
+
+	// 2. Enrol TOTP and confirm it: the session is MFA-verified.
+	status, uri := do(b, "POST", "/mfa/setup/totp", url.Values{}, "")
+	require.Equal(t, 200, status, uri)
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	secret := u.Query().Get("secret")
+	code := func() string { return totpCode(t, secret, c.Now()) }
+	status, body = do(b, "POST", "/mfa/setup/totp/confirm", url.Values{"code": {code()}}, "")
+	require.Equal(t, 200, status, body)
+	status, body = do(b, "GET", "/admin", nil, "")
+	require.Equal(t, 200, status, body)
+
+	// 3. Register a passkey from the verified session.
+	dev := &device{
+		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: origin},
+		auth: vwa.NewAuthenticator(),
+		cred: newEC2Credential(t),
+	}
+	status, opts := do(b, "POST", "/mfa/setup/passkey/begin", nil, "")
+	require.Equal(t, 200, status, opts)
+	ao, err := vwa.ParseAttestationOptions(opts)
+	require.NoError(t, err)
+	dev.auth.Options.UserHandle = []byte(ao.UserID)
+	status, body = do(b, "POST", "/mfa/setup/passkey/finish", nil, vwa.CreateAttestationResponse(dev.rp, dev.auth, dev.cred, *ao))
+	require.Equal(t, 201, status, body)
+
+	// 4. A new sign-in with the password is challenged; stolen passwords
+	// cannot reach enrolment.
+	c.Add(time.Minute)
+	b2 := newBrowser()
+	do(b2, "POST", "/login", url.Values{"user": {"root"}}, "")
+	status, body = do(b2, "GET", "/admin", nil, "")
+	require.Equal(t, 401, status, body)
+	assert.Contains(t, body, "mfa_required")
+	status, _ = do(b2, "POST", "/mfa/setup/totp", url.Values{}, "")
+	require.Equal(t, 401, status)
+	status, body = do(b2, "POST", "/mfa/verify/totp", url.Values{"code": {code()}}, "")
+	require.Equal(t, 200, status, body)
+	status, _ = do(b2, "GET", "/admin", nil, "")
+	require.Equal(t, 200, status)
+
+	// 5. Step-up: a sensitive action needs a verification under 5 minutes
+	// old.
+	status, body = do(b2, "POST", "/admin/danger", url.Values{}, "")
+	require.Equal(t, 200, status, body)
+	c.Add(6 * time.Minute)
+	status, body = do(b2, "POST", "/admin/danger", url.Values{}, "")
+	require.Equal(t, 401, status, body)
+	assert.Contains(t, body, "step_up_required")
+	status, body = do(b2, "POST", "/mfa/verify/totp", url.Values{"code": {code()}}, "")
+	require.Equal(t, 200, status, body)
+	status, body = do(b2, "POST", "/admin/danger", url.Values{}, "")
+	require.Equal(t, 200, status, body)
+
+	// 6. Passwordless: a fresh browser signs in with the passkey and is
+	// MFA-verified at once.
+	b3 := newBrowser()
+	status, opts = do(b3, "POST", "/passkey/begin", nil, "")
+	require.Equal(t, 200, status, opts)
+	aopts, err := vwa.ParseAssertionOptions(opts)
+	require.NoError(t, err)
+	dev.cred.Counter++
+	status, body = do(b3, "POST", "/passkey/finish", nil, vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *aopts))
+	require.Equal(t, 200, status, body)
+	status, body = do(b3, "GET", "/admin", nil, "")
+	require.Equal(t, 200, status, body)
+
+	// The session layer audited the MFA marks.
+	var marks []string
+	for _, e := range events(sink, "session.mfa") {
+		marks = append(marks, e.Meta["method"])
+	}
+	assert.Equal(t, []string{"totp", "totp", "totp", "webauthn"}, marks)
+	raw, _ := json.Marshal(sink.Events())
+	assert.NotContains(t, string(raw), secret, "the TOTP secret never reaches audit")
+}
