@@ -217,7 +217,7 @@ func (a *AsyncSink) Stats() AsyncStats {
 // AsyncConfig.Fallback (if set) and returns an error saying how many events
 // were lost. Close is safe to call more than once.
 func (a *AsyncSink) Close(ctx context.Context) error {
-	if old := a.state.Or(closedBit); old&closedBit == 0 && old == 0 {
+	if a.state.Or(closedBit) == 0 { // no Write in flight: close the queue now
 		a.closeQ.Do(func() { close(a.q) })
 	}
 	select {

@@ -68,6 +68,7 @@ type requestState struct {
 
 var stateKey = &ctxKey{"state"}
 
+// Value serves the request facts and state without another context node.
 func (c *requestCtx) Value(key any) any {
 	switch key {
 	case requestKey:

@@ -411,3 +411,31 @@ func TestFileSinkOversizedEventIsCut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got[0].Meta, MaxMeta)
 }
+
+// BenchmarkFileSink measures the chained file sink alone, in batches as the
+// AsyncSink hands them over.
+func BenchmarkFileSink(b *testing.B) {
+	for _, size := range []int{1, 512} {
+		b.Run(fmt.Sprint("batch=", size), func(b *testing.B) {
+			s, err := NewFileSink(b.TempDir(), testKey, FileConfig{})
+			require.NoError(b, err)
+			batch := make([]Event, size)
+			for i := range batch {
+				batch[i] = testEvent(i, CategoryAuthentication)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			written := 0
+			for written < b.N {
+				n, err := s.WriteBatch(context.Background(), batch[:min(size, b.N-written)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				written += n
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			require.NoError(b, s.Close(context.Background()))
+		})
+	}
+}

@@ -97,7 +97,9 @@ func New(sink Sink, cfg Config) *Logger {
 //
 // The sink is called with ctx stripped of its cancellation (its values are
 // kept): a client that disconnects must not erase the record of what it
-// did. Log returns an error wrapping [ErrInvalidEvent] for an event without
+// did. Behind an [AsyncSink] with the default [OverflowBlock], Log
+// therefore waits for room in the queue however long the sink takes to
+// recover; choose [OverflowFallback] to bound that wait. Log returns an error wrapping [ErrInvalidEvent] for an event without
 // Category or Action, and the sink's error otherwise.
 func (l *Logger) Log(ctx context.Context, e Event) error {
 	if l == nil {
@@ -138,6 +140,7 @@ func (l *Logger) report(ctx context.Context, e Event, err error) {
 // eventValue lets slog print an event as its stable JSON.
 type eventValue struct{ e *Event }
 
+// LogValue implements slog.LogValuer.
 func (v eventValue) LogValue() slog.Value {
 	if y := v.e.Time.Year(); y < 0 || y > 9999 {
 		v.e.Time = time.Time{}

@@ -232,6 +232,7 @@ type responseWriter struct {
 	hijacked    bool
 }
 
+// WriteHeader records the first final status.
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
 		w.status, w.wroteHeader = code, true
@@ -239,6 +240,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write records an implicit 200.
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.status, w.wroteHeader = http.StatusOK, true

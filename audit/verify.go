@@ -299,6 +299,7 @@ type TamperError struct {
 	Detail  string
 }
 
+// Error describes the problem and where it is.
 func (e *TamperError) Error() string {
 	loc := e.File
 	if e.Line > 0 {

@@ -31,6 +31,7 @@ const (
 	Postgres
 )
 
+// String returns the dialect's name.
 func (d Dialect) String() string {
 	switch d {
 	case SQLite:

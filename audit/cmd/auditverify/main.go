@@ -36,8 +36,10 @@ func main() {
 
 type checkpoints []audit.Checkpoint
 
+// String implements flag.Value.
 func (c *checkpoints) String() string { return fmt.Sprint(*c) }
 
+// Set implements flag.Value: it parses SEQ:MAC.
 func (c *checkpoints) Set(s string) error {
 	seq, mac, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseUint(seq, 10, 64)
