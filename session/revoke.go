@@ -49,6 +49,10 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 	out := make([]Info, 0, len(recs))
 	for _, r := range recs {
 		md := r.meta
+		current := cur != nil && cur.UserID == userID && cur.Handle == md.Handle
+		if current { // fresher than the stored copy, which this request has yet to save
+			md = cur
+		}
 		out = append(out, Info{
 			Handle:    md.Handle,
 			Created:   md.Created,
@@ -57,7 +61,7 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 			UserAgent: md.UserAgent,
 			Methods:   md.Methods,
 			MFATime:   md.MFATime,
-			Current:   cur != nil && cur.UserID == userID && cur.Handle == md.Handle,
+			Current:   current,
 		})
 	}
 	slices.SortFunc(out, func(a, b Info) int {

@@ -1,0 +1,526 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/session"
+	st "github.com/deployedworks/rampart/session/internal/storetest"
+)
+
+var res = clientip.MustNew(nil, clientip.Config{})
+
+func TestNewValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		res     *clientip.Resolver
+		cfg     session.Config
+		wantErr string
+	}{
+		{"defaults", res, session.Config{}, ""},
+		{"custom host cookie", res, session.Config{CookieName: "__Host-app"}, ""},
+		{"dev mode", res, session.Config{AllowInsecureCookie: true}, ""},
+		{"nil resolver", nil, session.Config{}, "nil *clientip.Resolver"},
+		{"negative idle", res, session.Config{IdleTimeout: -time.Second}, "negative"},
+		{"negative lifetime", res, session.Config{Lifetime: -time.Second}, "negative"},
+		{"idle above lifetime", res, session.Config{IdleTimeout: 2 * time.Hour, Lifetime: time.Hour}, "exceeds Lifetime"},
+		{"attack: no __Host- prefix", res, session.Config{CookieName: "session"}, "must begin with __Host-"},
+		{"attack: __Secure- prefix only", res, session.Config{CookieName: "__Secure-s"}, "must begin with __Host-"},
+		{"dev mode with __Host-", res, session.Config{AllowInsecureCookie: true, CookieName: "__Host-s"}, "needs the Secure attribute"},
+		{"dev mode with __Secure-", res, session.Config{AllowInsecureCookie: true, CookieName: "__Secure-s"}, "needs the Secure attribute"},
+		{"attack: header injection in name", res, session.Config{CookieName: "__Host-a;b=c"}, "not a valid cookie name"},
+		{"space in name", res, session.Config{CookieName: "__Host-a b"}, "not a valid cookie name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			m, err := session.New(tc.res, cfg)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				assert.NotNil(t, m)
+				assert.Equal(t, tc.cfg, cfg, "New does not write to the caller's Config")
+			} else {
+				assert.ErrorContains(t, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// newEnv is a Manager on a MemoryStore with a test clock.
+func newEnv(t *testing.T, mod func(*session.Config)) *st.Env {
+	return st.NewEnv(t, session.NewMemoryStore(), st.NewClock(), mod)
+}
+
+func setCookie(t *testing.T, h http.Handler, path, token string, mod func(*http.Request)) (string, *httptest.ResponseRecorder) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "https://app.example"+path, nil)
+	if token != "" {
+		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: token})
+	}
+	if mod != nil {
+		mod(req)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Header().Get("Set-Cookie"), rec
+}
+
+func TestCookieAttributes(t *testing.T) {
+	e := newEnv(t, nil)
+	sc, rec := setCookie(t, e.H, "/login?user=ann", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	tok := strings.TrimSuffix(strings.TrimPrefix(sc, "__Host-session="), "; Path=/; HttpOnly; Secure; SameSite=Lax")
+	assert.Len(t, tok, 43)
+	assert.Equal(t, "__Host-session="+tok+"; Path=/; HttpOnly; Secure; SameSite=Lax", sc,
+		"session cookie: __Host-, Secure, HttpOnly, Lax, Path=/, no Domain, no Expires")
+	assert.Equal(t, "Cookie", rec.Header().Get("Vary"))
+	assert.Equal(t, `no-cache="Set-Cookie"`, rec.Header().Get("Cache-Control"))
+
+	sc, _ = setCookie(t, e.H, "/whoami", tok, nil)
+	assert.Empty(t, sc, "an unchanged session sets no cookie")
+
+	sc, _ = setCookie(t, e.H, "/logout", tok, nil)
+	assert.Equal(t, "__Host-session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:01 GMT; Max-Age=0; HttpOnly; Secure; SameSite=Lax", sc)
+
+	t.Run("remember me", func(t *testing.T) {
+		sc, _ := setCookie(t, e.H, "/login?user=ann&remember=1", "", nil)
+		c, err := http.ParseSetCookie(sc)
+		require.NoError(t, err)
+		assert.Equal(t, 12*60*60, c.MaxAge, "persistent until the absolute lifetime ends")
+		assert.WithinDuration(t, e.Clock.Now().Add(12*time.Hour), c.Expires, time.Second)
+		assert.True(t, c.Secure)
+		assert.True(t, c.HttpOnly)
+		assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
+		assert.Empty(t, c.Domain)
+	})
+
+	t.Run("dev mode", func(t *testing.T) {
+		d := newEnv(t, func(c *session.Config) { c.AllowInsecureCookie = true })
+		sc, rec := setCookie(t, d.H, "/login?user=ann", "", func(r *http.Request) { r.Host = "localhost:8080" })
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.Regexp(t, `^session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; SameSite=Lax$`, sc, "no Secure, no prefix")
+	})
+}
+
+func TestCookieInBrowser(t *testing.T) {
+	e := newEnv(t, nil)
+	srv := httptest.NewTLSServer(e.H)
+	t.Cleanup(srv.Close)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := srv.Client()
+	c.Jar = jar
+	res, err := c.Post(srv.URL+"/login?user=bea", "", nil)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	u, _ := url.Parse(srv.URL)
+	cookies := jar.Cookies(u)
+	require.Len(t, cookies, 1)
+	assert.Equal(t, session.DefaultCookieName, cookies[0].Name)
+	assert.Len(t, cookies[0].Value, 43, "the jar accepted the __Host- cookie over TLS")
+	res, err = c.Post(srv.URL+"/whoami", "", nil)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	assert.Equal(t, "bea||password|-", string(b))
+}
+
+func TestDevModeOnlyOnLocalhost(t *testing.T) {
+	e := newEnv(t, func(c *session.Config) { c.AllowInsecureCookie = true })
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"localhost", true},
+		{"localhost:3000", true},
+		{"app.localhost", true},
+		{"127.0.0.1:8080", true},
+		{"[::1]:8080", true},
+		{"LOCALHOST.", true},
+		{"example.com", false},
+		{"localhost.example.com", false},
+		{"10.0.0.1", false},
+		{"", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			_, rec := setCookie(t, e.H, "/whoami", "", func(r *http.Request) { r.Host = tc.host })
+			if tc.ok {
+				assert.Equal(t, http.StatusOK, rec.Code)
+			} else {
+				assert.Equal(t, http.StatusInternalServerError, rec.Code)
+				assert.Equal(t, "Internal Server Error\n", rec.Body.String())
+			}
+		})
+	}
+}
+
+// counting wraps a store and counts writes.
+type counting struct {
+	session.Store
+	saves atomic.Int32
+}
+
+func (c *counting) Save(ctx context.Context, replace string, r session.Record) (bool, error) {
+	c.saves.Add(1)
+	return c.Store.Save(ctx, replace, r)
+}
+
+func TestReadsDoNotWrite(t *testing.T) {
+	store := &counting{Store: session.NewMemoryStore()}
+	e := st.NewEnv(t, store, st.NewClock(), nil)
+	tok := e.Login(t, "cy", "")
+	require.Equal(t, int32(1), store.saves.Load())
+	for range 10 {
+		e.Clock.Advance(5 * time.Second)
+		require.Equal(t, "cy||password|-", e.WhoAmI(t, tok))
+	}
+	assert.Equal(t, int32(1), store.saves.Load(), "activity within a minute is not written")
+	e.Clock.Advance(time.Minute)
+	e.WhoAmI(t, tok)
+	assert.Equal(t, int32(2), store.saves.Load(), "LastSeen is refreshed after a minute")
+}
+
+// TestIdleTimeoutSynctest runs with the default clock inside a synctest
+// bubble, where time.Now is virtual. The Manager is built outside the
+// bubble: scs.New starts a ticker goroutine that would keep the bubble
+// alive forever.
+func TestIdleTimeoutSynctest(t *testing.T) {
+	m, err := session.New(res, session.Config{})
+	require.NoError(t, err)
+	h := st.App(m)
+	synctest.Test(t, func(t *testing.T) {
+		tok := st.Do(t, h, "/login?user=dee", "").Token
+		time.Sleep(29 * time.Minute)
+		assert.Equal(t, "dee||password|-", st.Do(t, h, "/whoami", tok).Body)
+		time.Sleep(29 * time.Minute)
+		assert.Equal(t, "dee||password|-", st.Do(t, h, "/whoami", tok).Body, "each request restarts the idle timer")
+		time.Sleep(30*time.Minute + time.Second)
+		assert.Equal(t, "anonymous", st.Do(t, h, "/whoami", tok).Body)
+	})
+}
+
+func TestIdentity(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	_, ok := e.M.Identity(ctx)
+	assert.False(t, ok, "outside the Handler")
+	assert.ErrorIs(t, e.M.Login(ctx, "u", nil), session.ErrNoSession)
+	assert.ErrorIs(t, e.M.MarkMFA(ctx, "totp"), session.ErrNoSession)
+	assert.ErrorIs(t, e.M.Logout(ctx), session.ErrNoSession)
+	assert.ErrorIs(t, e.M.RevokeOthers(ctx), session.ErrNoSession)
+	assert.ErrorIs(t, e.M.Remember(ctx, true), session.ErrNoSession)
+
+	var got session.Identity
+	var errs []error
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		_, ok := e.M.Identity(ctx)
+		assert.False(t, ok)
+		errs = append(errs,
+			e.M.MarkMFA(ctx, "totp"),
+			e.M.Remember(ctx, true),
+			e.M.RevokeOthers(ctx),
+			e.M.Login(ctx, "", nil),
+		)
+		roles := []string{"admin", "seller"}
+		require.NoError(t, e.M.Login(ctx, "eve", roles, "passkey"))
+		roles[0] = "mutated"
+		errs = append(errs, e.M.MarkMFA(ctx, ""))
+		require.NoError(t, e.M.MarkMFA(ctx, "totp"))
+		require.NoError(t, e.M.MarkMFA(ctx, "totp"))
+		got, ok = e.M.Identity(ctx)
+		require.True(t, ok)
+		got.Roles[1] = "mutated"
+		got, _ = e.M.Identity(ctx)
+	}))
+	st.Do(t, h, "/", "")
+	assert.ErrorIs(t, errs[0], session.ErrNotLoggedIn)
+	assert.ErrorIs(t, errs[1], session.ErrNotLoggedIn)
+	assert.ErrorIs(t, errs[2], session.ErrNotLoggedIn)
+	assert.ErrorContains(t, errs[3], "empty user ID")
+	assert.ErrorContains(t, errs[4], "empty method")
+	assert.Equal(t, "eve", got.UserID)
+	assert.Equal(t, []string{"admin", "seller"}, got.Roles, "copies in and out")
+	assert.True(t, got.HasRole("seller"))
+	assert.False(t, got.HasRole("mutated"))
+	assert.Equal(t, []string{"passkey", "totp"}, got.Methods, "a method is listed once")
+	assert.Equal(t, "totp", got.MFAMethod)
+	assert.Equal(t, e.Clock.Now(), got.AuthTime)
+	assert.Equal(t, e.Clock.Now(), got.MFATime)
+
+	var actions []string
+	for _, ev := range e.Audit.Events() {
+		actions = append(actions, ev.Action)
+		assert.NotEmpty(t, ev.SessionRef)
+		assert.Equal(t, "192.0.2.1", ev.ClientIP.String())
+	}
+	assert.Equal(t, []string{"session.login", "session.mfa", "session.mfa"}, actions)
+}
+
+func TestAuthSource(t *testing.T) {
+	e := newEnv(t, nil)
+	src := e.M.AuthSource()
+	_, err := src.Identity(httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.ErrorIs(t, err, session.ErrNoSession, "a request that skipped the Handler is a wiring error, not anonymous")
+
+	tok := e.Login(t, "fay", "admin")
+	var ids []auth.Identity
+	var errs []error
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := src.Identity(r)
+		ids, errs = append(ids, id), append(errs, err)
+		if r.URL.Path == "/mfa" {
+			require.NoError(t, e.M.MarkMFA(r.Context(), "totp"))
+			id, err := src.Identity(r)
+			ids, errs = append(ids, id), append(errs, err)
+		}
+	}))
+	st.Do(t, h, "/", "")
+	require.ErrorIs(t, errs[0], auth.ErrUnauthenticated)
+	st.Do(t, h, "/mfa", tok)
+	require.NoError(t, errs[1])
+	assert.Equal(t, "fay", ids[1].UserID)
+	assert.Equal(t, []string{"admin"}, ids[1].Roles)
+	assert.False(t, ids[1].MFA)
+	assert.NotEmpty(t, ids[1].SessionRef)
+	assert.NotEqual(t, tok, ids[1].SessionRef)
+	require.NoError(t, errs[2])
+	assert.True(t, ids[2].MFA)
+	assert.Equal(t, ids[1].SessionRef, ids[2].SessionRef, "stable across renewal")
+}
+
+func TestValues(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	assert.ErrorIs(t, e.M.Put(ctx, "k", "v"), session.ErrNoSession)
+	_, ok := e.M.Get(ctx, "k")
+	assert.False(t, ok)
+	_, ok = e.M.Pop(ctx, "k")
+	assert.False(t, ok)
+	e.M.Remove(ctx, "k") // no panic
+
+	type step struct{ got, ok any }
+	var out []step
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		switch r.URL.Path {
+		case "/set":
+			require.NoError(t, e.M.Put(ctx, "flash", "saved!"))
+			require.NoError(t, e.M.Put(ctx, "form", `{"title":"x"}`))
+			for _, bad := range []string{"", "\x00m", "\x00c:x", strings.Repeat("k", 129)} {
+				assert.ErrorIs(t, e.M.Put(ctx, bad, "v"), session.ErrInvalidKey, "key %q", bad)
+				_, ok := e.M.Get(ctx, bad)
+				assert.False(t, ok, "reserved keys are not readable: %q", bad)
+			}
+		case "/read":
+			v, ok := e.M.Pop(ctx, "flash")
+			out = append(out, step{v, ok})
+			v, ok = e.M.Pop(ctx, "flash")
+			out = append(out, step{v, ok})
+			v, ok = e.M.Get(ctx, "form")
+			out = append(out, step{v, ok})
+			e.M.Remove(ctx, "form")
+			v, ok = e.M.Get(ctx, "form")
+			out = append(out, step{v, ok})
+		}
+	}))
+	tok := st.Do(t, h, "/set", "").Token
+	require.NotEmpty(t, tok)
+	st.Do(t, h, "/read", tok)
+	assert.Equal(t, []step{{"saved!", true}, {"", false}, {`{"title":"x"}`, true}, {"", false}}, out)
+	st.Do(t, h, "/read", tok)
+	assert.Equal(t, step{"", false}, out[4], "Pop removed it for good")
+}
+
+func TestLogoutThenFlash(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.Login(t, "gus", "")
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, e.M.Logout(r.Context()))
+		require.NoError(t, e.M.Put(r.Context(), "k", "you are signed out"))
+	}))
+	r := st.Do(t, h, "/", tok)
+	require.NotEmpty(t, r.Token)
+	assert.NotEqual(t, tok, r.Token, "a new anonymous session carries the flash")
+	assert.Equal(t, "anonymous", e.WhoAmI(t, r.Token))
+	assert.Equal(t, "you are signed out", st.Do(t, e.H, "/get", r.Token).Body)
+	assert.Equal(t, "anonymous", e.WhoAmI(t, tok))
+}
+
+func TestChallenges(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	assert.ErrorIs(t, e.M.PutChallenge(ctx, "webauthn.login", []byte("x")), session.ErrNoSession)
+	_, err := e.M.TakeChallenge(ctx, "webauthn.login")
+	assert.ErrorIs(t, err, session.ErrNoSession)
+
+	var taken [][]byte
+	var errs []error
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		switch r.URL.Path {
+		case "/begin":
+			data := []byte("ceremony-state")
+			require.NoError(t, e.M.PutChallenge(ctx, "webauthn.login", data))
+			data[0] = 'X' // copied
+			assert.ErrorIs(t, e.M.PutChallenge(ctx, "", data), session.ErrInvalidKey)
+		case "/login":
+			require.NoError(t, e.M.Login(ctx, "hal", nil, "password"))
+		case "/finish":
+			b, err := e.M.TakeChallenge(ctx, "webauthn.login")
+			taken, errs = append(taken, b), append(errs, err)
+		}
+	}))
+	tok := st.Do(t, h, "/begin", "").Token
+	require.NotEmpty(t, tok, "a challenge starts an anonymous session")
+	tok = st.Do(t, h, "/login", tok).Token
+	st.Do(t, h, "/finish", tok)
+	st.Do(t, h, "/finish", tok)
+	require.NoError(t, errs[0])
+	assert.Equal(t, "ceremony-state", string(taken[0]), "survives login")
+	assert.ErrorIs(t, errs[1], session.ErrNoChallenge, "taken once only")
+
+	st.Do(t, h, "/begin", tok)
+	e.Clock.Advance(session.ChallengeTTL + time.Second)
+	tok = st.Do(t, h, "/login", tok).Token // keeps the session alive
+	st.Do(t, h, "/finish", tok)
+	assert.ErrorIs(t, errs[2], session.ErrNoChallenge, "expired")
+}
+
+// flaky fails Save only.
+type flaky struct{ session.Store }
+
+func (flaky) Save(context.Context, string, session.Record) (bool, error) {
+	return false, errors.New("disk full at 10.0.0.5:5432")
+}
+
+func TestSaveFailureReplacesResponse(t *testing.T) {
+	sink := &audit.MemorySink{}
+	m, err := session.New(res, session.Config{Store: flaky{session.NewMemoryStore()}, Audit: audit.New(sink, audit.Config{})})
+	require.NoError(t, err)
+	var writeErr error
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, m.Login(r.Context(), "ida", nil, "password"))
+		w.Header().Set("Location", "/dashboard")
+		w.Header().Set("X-Frame-Options", "DENY") // set by outer middleware: kept
+		w.WriteHeader(http.StatusSeeOther)
+		_, writeErr = w.Write([]byte("welcome"))
+	}))
+	_, rec := setCookie(t, h, "/", "", nil)
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "Internal Server Error\n", rec.Body.String(), "no internals, not the handler's body")
+	assert.Empty(t, rec.Header().Get("Location"), "no redirect into the app")
+	assert.Empty(t, rec.Header().Get("Set-Cookie"))
+	assert.Equal(t, "DENY", rec.Header().Get("X-Frame-Options"))
+	assert.Error(t, writeErr)
+	evs := sink.Events()
+	require.NotEmpty(t, evs)
+	last := evs[len(evs)-1]
+	assert.Equal(t, audit.CategoryError, last.Category)
+	assert.Equal(t, "session.save", last.Action)
+	assert.Contains(t, last.Reason, "disk full", "details go to audit")
+}
+
+func TestCustomErrorHandler(t *testing.T) {
+	var got error
+	m, err := session.New(res, session.Config{
+		Store: st.Failing{},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+		},
+	})
+	require.NoError(t, err)
+	_, rec := setCookie(t, st.App(m), "/whoami", strings.Repeat("a", 43), nil)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.ErrorIs(t, got, session.ErrStore)
+}
+
+func TestCorruptAndForeignData(t *testing.T) {
+	store := session.NewMemoryStore()
+	kr := func() *secrets.Keyring {
+		k, err := secrets.NewKeyring(secrets.Key{ID: "k", Secret: secrets.Random(32)})
+		require.NoError(t, err)
+		return k
+	}
+	clock := st.NewClock()
+	a := st.NewEnv(t, store, clock, func(c *session.Config) { c.Keyring = kr() })
+	b := st.NewEnv(t, store, clock, func(c *session.Config) { c.Keyring = kr() }) // another key
+	plain := st.NewEnv(t, store, clock, nil)
+	tok := a.Login(t, "jo", "")
+	require.Equal(t, "jo||password|-", a.WhoAmI(t, tok))
+
+	r := st.Do(t, b.H, "/whoami", tok)
+	assert.Equal(t, "anonymous", r.Body, "data under an unknown key ends the session")
+	assert.Empty(t, r.Token, "and deletes the cookie")
+	assert.Equal(t, "session.corrupt", b.Audit.Events()[0].Action)
+	assert.Equal(t, "anonymous", a.WhoAmI(t, tok), "the unusable record was deleted")
+
+	tok = plain.Login(t, "jo", "")
+	assert.Equal(t, "anonymous", a.WhoAmI(t, tok), "unencrypted data is refused by an encrypting manager")
+}
+
+func TestNestedHandler(t *testing.T) {
+	e := newEnv(t, nil)
+	h := e.M.Handler(e.H)
+	tok := st.Do(t, h, "/login?user=kit", "").Token
+	assert.Equal(t, "kit||password|-", st.Do(t, h, "/whoami", tok).Body)
+}
+
+func TestSessionsInfo(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.Login(t, "lou", "")
+	e.Clock.Advance(2 * time.Minute)
+	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := e.M.Sessions(r.Context(), "lou")
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		assert.True(t, list[0].Current, "most recently used first: this request")
+		assert.False(t, list[1].Current)
+		assert.Equal(t, "test-agent/1.0", list[0].UserAgent)
+		assert.Equal(t, "198.51.100.7", list[0].IP.String())
+		assert.Equal(t, e.Clock.Now(), list[0].LastSeen)
+	}))
+	e.Clock.Advance(time.Minute)
+	e.Login(t, "lou", "")
+	e.Clock.Advance(time.Minute)
+	setCookie(t, h, "/", tok, func(r *http.Request) {
+		r.Header.Set("User-Agent", "test-agent/1.0")
+		r.RemoteAddr = "198.51.100.7:1234"
+	})
+	list, err := e.M.Sessions(context.Background(), "")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	assert.ErrorIs(t, e.M.Revoke(context.Background(), "lou", ""), session.ErrUnknownSession)
+	assert.ErrorIs(t, e.M.Revoke(context.Background(), "lou", "nope"), session.ErrUnknownSession)
+	assert.Error(t, e.M.RevokeUser(context.Background(), ""))
+}
+
+func TestUserAgentTruncated(t *testing.T) {
+	e := newEnv(t, nil)
+	_, rec := setCookie(t, e.H, "/login?user=max", "", func(r *http.Request) {
+		r.Header.Set("User-Agent", strings.Repeat("é", 200)) // 400 bytes
+	})
+	require.Equal(t, http.StatusOK, rec.Code)
+	list, err := e.M.Sessions(context.Background(), "max")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Len(t, list[0].UserAgent, 256)
+	assert.Equal(t, strings.Repeat("é", 128), list[0].UserAgent, "cut on a character boundary")
+}
