@@ -65,7 +65,9 @@ type DetectorConfig struct {
 	IsLogin func(e Event) bool
 	// Account returns the account a login attempt is for. Default:
 	// Target.ID when Target.Kind is "user" or "account", else
-	// Actor.UserID. Failed logins should name the account tried.
+	// Actor.UserID. Name the account the same way in failures and
+	// successes (for example Target{Kind: "account", ID: login name} on
+	// both), or a success after failures cannot be matched to them.
 	Account func(e Event) string
 	// Device returns a key for the client device. Default:
 	// Meta["device"] if set, else the User-Agent. An empty key skips the

@@ -38,17 +38,20 @@
 //	det, err := audit.NewDetector(async, audit.DetectorConfig{})
 //	events := audit.New(det, audit.Config{})
 //	mw := events.Middleware(ips) // ips: the application's *clientip.Resolver
-//	handler := ips.Handler(mw.Handler(auth(mux)))
 //	mux.Handle("/admin/", mw.AdminActions(adminMux))
-//	defer async.Close(ctx); defer fs.Close(ctx) // in this order: flush, then seal
+//	handler := ips.Handler(mw.Handler(auth(mux)))
 //
-// and log from handlers with the request's context, which fills the
-// request ID, client address, User-Agent and actor ([WithActor]):
+// Log from handlers with the request's context, which fills the request
+// ID, client address, User-Agent and actor ([WithActor]):
 //
 //	events.Log(r.Context(), audit.Event{
 //		Category: audit.CategoryAuthentication, Action: "login.failed",
 //		Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: "account", ID: email},
 //	})
+//
+// On shutdown, flush the queue before sealing the file:
+//
+//	err = errors.Join(async.Close(ctx), fs.Close(ctx))
 //
 // Other sinks: [JSONLSink] (any io.Writer), [SlogSink] (any slog.Handler),
 // [FanoutSink] (several at once), audit/sqlsink (SQLite or PostgreSQL, with
