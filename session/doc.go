@@ -1,3 +1,55 @@
-// Package session keeps server-side sessions for signed-in users, built on
-// github.com/alexedwards/scs/v2.
+// Package session keeps server-side sessions for signed-in users (policy
+// sections 2 and 5: authenticated sessions, and access removed when no
+// longer needed). It builds on github.com/alexedwards/scs/v2 and adds what
+// a security-critical application needs on top: hardened cookies, identity
+// helpers, timeouts under an injectable clock, revocation through a
+// per-user index, hashed tokens and optional encryption at rest, and a
+// fail-closed middleware.
+//
+// # Threats covered
+//
+//   - Session fixation: [Manager.Login] and [Manager.MarkMFA] renew the
+//     token; a token planted before login is dead after it.
+//   - Cookie theft and planting: the cookie is __Host- prefixed, Secure,
+//     HttpOnly, SameSite=Lax, Path=/, without Domain, and a session cookie
+//     (gone when the browser closes) unless the app calls
+//     [Manager.Remember]. Malformed cookies never reach the store.
+//   - Sessions that outlive their purpose: an idle timeout (30 min) and an
+//     absolute lifetime (12 h), enforced by the Manager with its own clock
+//     whatever the store does; [Manager.RevokeUser] ends every session of
+//     a user on every instance sharing the store (password change, role
+//     removed, account disabled, "log out everywhere"), and
+//     [Manager.Sessions] with [Manager.Revoke] let users end one. A request
+//     in flight cannot write back a session revoked while it ran.
+//   - Store disclosure: the store holds SHA-256 hashes of tokens, never
+//     tokens (scs's HashTokenInStore), so a backup or a read of the
+//     database yields no live session. With Config.Keyring, session data is
+//     encrypted too, bound to its record.
+//   - Store failure: [Manager.Handler] answers 500 with no details and logs
+//     an audit event; it never serves the request as anonymous or with a
+//     stale identity.
+//
+// # Use
+//
+// Build one [Manager] with [New] and wrap the routes with
+// [Manager.Handler]. In handlers, call [Manager.Login] after checking the
+// password, [Manager.MarkMFA] after a second factor, [Manager.Logout], and
+// read [Manager.Identity]. Pass [Manager.AuthSource] to the auth package's
+// guard, and the Manager itself as auth's SessionRevoker. Keep the app's
+// own small values with [Manager.Put], [Manager.Get] and [Manager.Pop].
+//
+// The default store is a [MemoryStore], for one instance. Several
+// instances share session/sqlstore (SQLite, PostgreSQL) or
+// session/redisstore, leaf packages so that importing session compiles no
+// database driver. Any [Store] must keep the per-user index and the
+// conditional writes its documentation describes.
+//
+// # Out of scope
+//
+// The package does not authenticate users (see auth and mfa), does not
+// protect against cross-site request forgery beyond SameSite=Lax (use the
+// headers package's cross-origin protection), and does not bind sessions
+// to IP addresses or devices, which breaks mobile users and stops little.
+// Cookies scoped to a parent domain, shared by subdomains, are not
+// supported: __Host- forbids them on purpose.
 package session

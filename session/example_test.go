@@ -1,0 +1,118 @@
+package session_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/session"
+)
+
+// Example signs a user in, shows the hardened cookie, and reads the
+// identity back on the next request.
+func Example() {
+	res := clientip.MustNew(nil, clientip.Config{}) // no proxy in front
+	m, err := session.New(res, session.Config{})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		// ... check the password first (package auth) ...
+		if err := m.Login(r.Context(), "user-42", []string{"seller"}, "password"); err != nil {
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "welcome")
+	})
+	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := m.Identity(r.Context())
+		if !ok {
+			http.Error(w, "sign in first", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "%s %v %v\n", id.UserID, id.Roles, id.Methods)
+	})
+	h := m.Handler(mux)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "https://shop.example/login", nil))
+	cookie := rec.Result().Cookies()[0]
+	attrs := rec.Header().Get("Set-Cookie")[len(cookie.Name)+1+len(cookie.Value):]
+	fmt.Println(cookie.Name, attrs)
+
+	req := httptest.NewRequest("GET", "https://shop.example/me", nil)
+	req.AddCookie(cookie)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	fmt.Print(rec.Body.String())
+	// Output:
+	// __Host-session ; Path=/; HttpOnly; Secure; SameSite=Lax
+	// user-42 [seller] [password]
+}
+
+// ExampleManager_RevokeUser signs a user in from two browsers and ends
+// both sessions, as after an account is disabled.
+func ExampleManager_RevokeUser() {
+	m, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/login") {
+			_ = m.Login(r.Context(), "user-7", nil, "password")
+			return
+		}
+		_, ok := m.Identity(r.Context())
+		fmt.Println("signed in:", ok)
+	}))
+	login := func() *http.Cookie {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "https://shop.example/login", nil))
+		return rec.Result().Cookies()[0]
+	}
+	visit := func(c *http.Cookie) {
+		req := httptest.NewRequest("GET", "https://shop.example/", nil)
+		req.AddCookie(c)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	laptop, phone := login(), login()
+	list, _ := m.Sessions(context.Background(), "user-7")
+	fmt.Println("sessions:", len(list))
+
+	_ = m.RevokeUser(context.Background(), "user-7")
+	visit(laptop)
+	visit(phone)
+	// Output:
+	// sessions: 2
+	// signed in: false
+	// signed in: false
+}
+
+// ExampleManager_Pop shows a flash message that survives a redirect.
+func ExampleManager_Pop() {
+	m, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			_ = m.Put(r.Context(), "flash", "Listing published.")
+			http.Redirect(w, r, "/listings", http.StatusSeeOther)
+			return
+		}
+		if msg, ok := m.Pop(r.Context(), "flash"); ok {
+			fmt.Println(msg)
+		} else {
+			fmt.Println("(no message)")
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "https://shop.example/listings", nil))
+	c := rec.Result().Cookies()[0]
+	for range 2 {
+		req := httptest.NewRequest("GET", "https://shop.example/listings", nil)
+		req.AddCookie(c)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	// Output:
+	// Listing published.
+	// (no message)
+}

@@ -1,0 +1,23 @@
+// Package sqlstore keeps Rampart sessions in SQLite or PostgreSQL through
+// database/sql, with the per-user index as an indexed column, so that
+// revoking every session of a user is one DELETE.
+//
+// The package imports no driver: open the *sql.DB with the one you use,
+// for example modernc.org/sqlite (driver "sqlite", pure Go) or
+// github.com/jackc/pgx/v5/stdlib (driver "pgx"; wrap an existing pool with
+// stdlib.OpenDBFromPool). Create the table with [Store.Migrate] or with
+// the SQL it runs (see [Store.Schema]), and call [Store.DeleteExpired]
+// from time to time: expired rows are never returned, but they are only
+// removed by it.
+//
+// Rows hold the SHA-256 hash of each token, never the token, so a copy of
+// the table cannot be replayed as cookies. Session data is in clear unless
+// session.Config.Keyring is set.
+//
+// SQLite: open the file with a busy timeout and WAL, e.g.
+// "file:sessions.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
+// and call db.SetMaxOpenConns(1): SQLite has a single writer, and queueing
+// in Go is far faster than its busy-wait retries (measured 40× on the
+// conformance race test). An in-memory SQLite database exists once per
+// connection, another reason for one connection.
+package sqlstore

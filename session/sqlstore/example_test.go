@@ -1,0 +1,54 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/session"
+	"github.com/deployedworks/rampart/session/sqlstore"
+)
+
+// Example keeps sessions in SQLite and revokes a user's sessions with one
+// indexed DELETE.
+func Example() {
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one writer; and :memory: is per connection
+
+	store, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.Config{})
+	if err != nil {
+		panic(err)
+	}
+	if err := store.Migrate(context.Background()); err != nil {
+		panic(err)
+	}
+	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store})
+	if err != nil {
+		panic(err)
+	}
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = m.Login(r.Context(), "user-1", nil, "password")
+	}))
+	for range 2 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "https://shop.example/login", nil))
+	}
+
+	var n int
+	_ = db.QueryRow(`SELECT count(*) FROM rampart_sessions WHERE user_id = 'user-1'`).Scan(&n)
+	fmt.Println("rows:", n)
+	_ = m.RevokeUser(context.Background(), "user-1")
+	_ = db.QueryRow(`SELECT count(*) FROM rampart_sessions WHERE user_id = 'user-1'`).Scan(&n)
+	fmt.Println("rows after RevokeUser:", n)
+	// Output:
+	// rows: 2
+	// rows after RevokeUser: 0
+}
