@@ -48,9 +48,9 @@ type Limit struct {
 // encoding of [Memory] with good precision.
 const maxBurst = 1 << 24
 
-// withDefaults returns l with Burst defaulted, or an error naming the
-// field that is wrong.
-func (l Limit) withDefaults() (Limit, error) {
+// WithDefaults returns l with Burst filled in when it is zero, or an error
+// naming the field that is wrong. Backends call it to validate a limit.
+func (l Limit) WithDefaults() (Limit, error) {
 	if l.Burst == 0 {
 		l.Burst = l.Events
 	}

@@ -71,7 +71,7 @@ var _ Store = (*Memory)(nil)
 // goroutine unless cfg.SweepInterval is negative; call [Memory.Close] to
 // stop it. It returns an error if l or cfg is invalid.
 func NewMemory(l Limit, cfg MemoryConfig) (*Memory, error) {
-	l, err := l.withDefaults()
+	l, err := l.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
