@@ -116,3 +116,14 @@ var (
 	_ mfa.Sessions       = (*fakeSessions)(nil)
 	_ mfa.ChallengeStore = (*fakeSessions)(nil)
 )
+
+// newSession creates an empty session and returns a context carrying it.
+func (f *fakeSessions) newSession(ctx context.Context) context.Context {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	sid := hex.EncodeToString(b)
+	f.mu.Lock()
+	f.all[sid] = &fakeSession{challenges: map[string][]byte{}}
+	f.mu.Unlock()
+	return context.WithValue(ctx, sidKey{}, sid)
+}

@@ -337,7 +337,7 @@ func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	var skew int64
 	err := t.verify(ctx, userID, code, &skew)
 	var meta map[string]string
-	if err == nil {
+	if err == nil && t.audit != nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
 	}
 	t.logResult(ctx, userID, "mfa.totp.verify", err, meta)

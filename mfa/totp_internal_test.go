@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base32"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +192,39 @@ func FuzzNormaliseRecoveryCode(f *testing.F) {
 		again, ok := normaliseRecoveryCode(string(out[:]))
 		if !ok || again != out {
 			t.Fatalf("not idempotent: %q", s)
+		}
+	})
+}
+
+func FuzzMatchPath(f *testing.F) {
+	patterns := []string{"/mfa/", "/logout", "/account/mfa"}
+	for _, s := range []string{"/mfa/x", "/mfa/../admin", "//mfa/x", "/mfa", "/logout/", "/account/mfa", "/account/mfa/../x", "/mfa/./x", "mfa/x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !matchPath(p, patterns) {
+			return
+		}
+		// Whatever matched must stay inside the allowed places once a
+		// router cleans it.
+		c := path.Clean(p)
+		if c != "/logout" && c != "/account/mfa" && !strings.HasPrefix(c+"/", "/mfa/") {
+			t.Fatalf("%q matched but cleans to %q", p, c)
+		}
+	})
+}
+
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"YubiKey", "  Phone ", "a\x00b", "\u202eevil", strings.Repeat("x", 65), ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := cleanName(s)
+		if err != nil {
+			return
+		}
+		if n == "" || len([]rune(n)) > maxCredentialName || strings.TrimSpace(n) != n {
+			t.Fatalf("bad name %q from %q", n, s)
 		}
 	})
 }

@@ -157,22 +157,33 @@ func (h *waHarness) device(opts vwa.AuthenticatorOptions) *device {
 	}
 }
 
-// newEC2Credential returns a P-256 credential whose public key
-// coordinates both have a non-zero first byte. virtualwebauthn v1.0.3
-// encodes X and Y with big.Int.Bytes, dropping leading zero bytes, so about
-// one key in 128 is (rightly) rejected by go-webauthn as malformed.
+// newEC2Credential returns a P-256 credential for tests; see ec2Credential.
 func newEC2Credential(t *testing.T) vwa.Credential {
 	t.Helper()
+	return ec2Credential()
+}
+
+// ec2Credential returns a P-256 credential whose public key coordinates
+// both have a non-zero first byte. virtualwebauthn v1.0.3 encodes X and Y
+// with big.Int.Bytes, dropping leading zero bytes, so about one key in 128
+// is (rightly) rejected by go-webauthn as malformed.
+func ec2Credential() vwa.Credential {
 	for {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
+		if err != nil {
+			panic(err)
+		}
 		pub, err := k.PublicKey.Bytes() // 0x04 || X || Y
-		require.NoError(t, err)
+		if err != nil {
+			panic(err)
+		}
 		if pub[1] == 0 || pub[33] == 0 {
 			continue
 		}
 		der, err := x509.MarshalPKCS8PrivateKey(k)
-		require.NoError(t, err)
+		if err != nil {
+			panic(err)
+		}
 		return vwa.NewCredentialWithImportedKey(vwa.KeyTypeEC2, der)
 	}
 }

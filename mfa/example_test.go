@@ -1,0 +1,133 @@
+package mfa_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+// A user enrols an authenticator app, confirms it with a first code, and
+// later signs in with codes; a replayed code is refused.
+func ExampleTOTP() {
+	ctx := context.Background()
+	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
+	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
+		Issuer: "Marketplace", Keyring: keys, Store: store,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Show e.PNG(256) as a QR code, or e.Secret() for manual entry.
+	e, _ := tp.Enrol(ctx, "user-42", "alice@example.com")
+	u, _ := url.Parse(e.URI())
+	fmt.Println(u.Scheme, u.Host, u.Path)
+
+	// The authenticator app computes codes from the secret.
+	appCode := func() string {
+		c, _ := totp.GenerateCode(u.Query().Get("secret"), now)
+		return c
+	}
+	fmt.Println("confirm:", tp.Confirm(ctx, "user-42", appCode()))
+
+	now = now.Add(30 * time.Second)
+	code := appCode()
+	fmt.Println("verify:", tp.Verify(ctx, "user-42", code))
+	fmt.Println("replay:", errors.Is(tp.Verify(ctx, "user-42", code), mfa.ErrCodeReused))
+	fmt.Println("wrong:", tp.Verify(ctx, "user-42", "000 000"))
+	// Output:
+	// otpauth totp /Marketplace:alice@example.com
+	// confirm: <nil>
+	// verify: <nil>
+	// replay: true
+	// wrong: mfa: invalid code
+}
+
+// Recovery codes are shown once, used once, and replaced as a set.
+func ExampleRecovery() {
+	ctx := context.Background()
+	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	codes, _ := rc.Generate(ctx, "user-42")
+	fmt.Println(len(codes), "codes like", regexp.MustCompile(`[0-9A-Z]`).ReplaceAllString(codes[0], "X"))
+
+	left, err := rc.Use(ctx, "user-42", codes[0])
+	fmt.Println("used:", left, "left", err)
+	_, err = rc.Use(ctx, "user-42", codes[0])
+	fmt.Println("again:", err)
+
+	_, _ = rc.Generate(ctx, "user-42") // the old set is void
+	_, err = rc.Use(ctx, "user-42", codes[1])
+	fmt.Println("old set:", err)
+	// Output:
+	// 10 codes like XXXXX-XXXXX-XXXX
+	// used: 9 left <nil>
+	// again: mfa: invalid code
+	// old set: mfa: invalid code
+}
+
+// staticIdentity stands in for a session manager in the policy example.
+type staticIdentity struct{ id mfa.Identity }
+
+func (s staticIdentity) Identity(context.Context) (mfa.Identity, bool) { return s.id, true }
+
+// Administrators without a factor may only enrol; with a factor they must
+// verify it; sensitive actions need a recent verification.
+func ExamplePolicy() {
+	hasTOTP := false
+	factor := factorFunc(func(context.Context, string) (bool, error) { return hasTOTP, nil })
+	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+	sessions := &staticIdentity{id: mfa.Identity{UserID: "root", Roles: []string{"admin"}}}
+	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
+		Sessions: sessions, Factors: []mfa.EnrolmentChecker{factor},
+		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/"},
+		ChallengePath: "/mfa",
+		Now:           func() time.Time { return now },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	app := policy.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	sensitive := policy.StepUp(10 * time.Minute)(app)
+	get := func(h http.Handler, path string) string {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Accept", "text/html")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return strings.TrimSpace(fmt.Sprint(rec.Code, " ", rec.Header().Get("Location")))
+	}
+
+	fmt.Println("not enrolled:", get(app, "/admin"))
+	fmt.Println("enrolment page:", get(app, "/account/mfa/totp"))
+	hasTOTP = true
+	fmt.Println("enrolled:", get(app, "/admin"))
+	sessions.id.MFATime = now.Add(-time.Hour) // verified an hour ago
+	fmt.Println("verified:", get(app, "/admin"))
+	fmt.Println("sensitive:", get(sensitive, "/admin/keys"))
+	// Output:
+	// not enrolled: 303 /account/mfa?next=%2Fadmin
+	// enrolment page: 200
+	// enrolled: 303 /mfa?next=%2Fadmin
+	// verified: 200
+	// sensitive: 303 /mfa?next=%2Fadmin%2Fkeys
+}
