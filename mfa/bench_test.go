@@ -92,4 +92,3 @@ func BenchmarkRecoveryUse(b *testing.B) {
 		codes = codes[1:]
 	}
 }
-
