@@ -1,0 +1,150 @@
+package bench
+
+// Sessions beside their peers: one request on an existing session that
+// reads one string value and writes it back changed, the commonest thing a
+// handler does with a session.
+//
+//   - Rampart: session.Manager, default MemoryStore (server-side), with and
+//     without at-rest encryption;
+//   - SCS: github.com/alexedwards/scs/v2 as shipped (gob codec, memstore,
+//     LoadAndSave), with HashTokenInStore as Rampart uses it;
+//   - GorillaCookie: gorilla/sessions CookieStore with an HMAC key only
+//     (data in the cookie, signed), and with an AES key too;
+//   - GorillaFilesystem: gorilla/sessions FilesystemStore (server-side,
+//     one file per session).
+//
+// Target (issue 7): Rampart no slower than GorillaCookie (HMAC) while
+// keeping the data server-side.
+//
+//	cd bench && go test -run XXX -bench Session -benchmem
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/gorilla/sessions"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/session"
+)
+
+// sessionWriter keeps only headers, cleared per request, so that the
+// benchmark measures the session layer rather than a recorder.
+type sessionWriter struct{ h http.Header }
+
+func (w *sessionWriter) Header() http.Header         { return w.h }
+func (w *sessionWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *sessionWriter) WriteHeader(int)             {}
+
+const sessionValue = "hello, world."
+
+// bump changes the value the way every handler below does.
+func bump(v string) string { return v[:len(v)-1] + "!" }
+
+// runSession sends one first request through h to get a cookie, then
+// measures requests carrying it.
+func runSession(b *testing.B, h http.Handler) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "https://app.example/", nil))
+	cookies := rec.Result().Cookies()
+	require.NotEmpty(b, cookies, "first request set no cookie")
+	req := httptest.NewRequest(http.MethodPost, "https://app.example/", nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	// The second request must see the value the first stored.
+	probe := &sessionWriter{h: http.Header{}}
+	h.ServeHTTP(probe, req.WithContext(context.WithValue(context.Background(), probeKey{}, true)))
+	require.Equal(b, "ok", probe.h.Get("X-Probe"), "the session did not carry the value")
+
+	w := &sessionWriter{h: http.Header{}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req.WithContext(ctx))
+	}
+}
+
+type probeKey struct{}
+
+func probe(w http.ResponseWriter, r *http.Request, v string) {
+	if r.Context().Value(probeKey{}) != nil && v == bump(sessionValue) {
+		w.Header().Set("X-Probe", "ok")
+	}
+}
+
+func rampartSession(b *testing.B, kr *secrets.Keyring) http.Handler {
+	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Keyring: kr})
+	require.NoError(b, err)
+	return m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, ok := m.Get(r.Context(), "greeting")
+		if !ok {
+			v = sessionValue
+		}
+		probe(w, r, v)
+		_ = m.Put(r.Context(), "greeting", bump(v))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+func scsSession() http.Handler {
+	sm := scs.New()
+	sm.HashTokenInStore = true
+	sm.Cookie.Secure = true
+	return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := sm.GetString(r.Context(), "greeting")
+		if v == "" {
+			v = sessionValue
+		}
+		probe(w, r, v)
+		sm.Put(r.Context(), "greeting", bump(v))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+func gorillaSession(store sessions.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := store.Get(r, "session")
+		if err != nil {
+			http.Error(w, "bad session", http.StatusInternalServerError)
+			return
+		}
+		v, ok := s.Values["greeting"].(string)
+		if !ok {
+			v = sessionValue
+		}
+		probe(w, r, v)
+		s.Values["greeting"] = bump(v)
+		if err := s.Save(r, w); err != nil {
+			http.Error(w, "save failed", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func BenchmarkSession(b *testing.B) {
+	hashKey := secrets.Random(64).Reveal()
+	blockKey := secrets.Random(32).Reveal()
+	kr, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: secrets.Random(32)})
+	require.NoError(b, err)
+
+	b.Run("Rampart", func(b *testing.B) { runSession(b, rampartSession(b, nil)) })
+	b.Run("RampartEncrypted", func(b *testing.B) { runSession(b, rampartSession(b, kr)) })
+	b.Run("SCS", func(b *testing.B) { runSession(b, scsSession()) })
+	b.Run("GorillaCookie", func(b *testing.B) {
+		runSession(b, gorillaSession(sessions.NewCookieStore(hashKey)))
+	})
+	b.Run("GorillaCookieEncrypted", func(b *testing.B) {
+		runSession(b, gorillaSession(sessions.NewCookieStore(hashKey, blockKey)))
+	})
+	b.Run("GorillaFilesystem", func(b *testing.B) {
+		runSession(b, gorillaSession(sessions.NewFilesystemStore(b.TempDir(), hashKey)))
+	})
+}
