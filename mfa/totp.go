@@ -244,9 +244,10 @@ func (e *Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]"
 // returns it for display. account labels it in the authenticator app
 // (e.g. the user's email). The enrolment counts only after [TOTP.Confirm]
 // with a code from the app; until then a confirmed earlier secret stays in
-// force, so Enrol is also how a user re-enrols (call it only in a session
-// that passed MFA recently, e.g. behind [Policy.StepUp]). Calling it again
-// replaces an unconfirmed enrolment.
+// force, so Enrol is also how a user re-enrols. Put the enrolment routes
+// behind [Policy.StepUp]: a user with no factor passes, one who has a
+// factor must have verified it recently. Calling Enrol again replaces an
+// unconfirmed enrolment.
 func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, error) {
 	if userID == "" || account == "" {
 		return nil, errors.New("mfa: Enrol: userID and account are required")
@@ -398,6 +399,39 @@ func (t *TOTP) Disable(ctx context.Context, userID string) error {
 	}
 	t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeSuccess, "", nil)
 	return nil
+}
+
+// Rekey re-encrypts the user's TOTP secrets under the keyring's primary key
+// if they were sealed under an older one, and reports whether it did. Run
+// it over every user during step 3 of the key rotation procedure of
+// package secrets; the associated data is internal to this package, so
+// Keyring.Rotate cannot be called on the stored bytes directly.
+func (t *TOTP) Rekey(ctx context.Context, userID string) (bool, error) {
+	rec, err := t.store.LoadTOTP(ctx, userID)
+	if errors.Is(err, ErrNotEnrolled) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mfa: Rekey: load: %w", err)
+	}
+	changed := false
+	for _, ct := range []*[]byte{&rec.Secret, &rec.Pending} {
+		if *ct == nil || !t.keyring.NeedsRotation(*ct) {
+			continue
+		}
+		n, rotated, err := t.keyring.Rotate(*ct, totpAD(userID))
+		if err != nil {
+			return false, fmt.Errorf("mfa: Rekey: %w", err)
+		}
+		*ct, changed = n, changed || rotated
+	}
+	if !changed {
+		return false, nil
+	}
+	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
+		return false, fmt.Errorf("mfa: Rekey: save: %w", err)
+	}
+	return true, nil
 }
 
 // check opens a sealed secret and matches code against the time steps

@@ -20,6 +20,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/secrets"
 )
 
 type totpFixture struct {
@@ -382,4 +383,40 @@ func TestTOTP_AuditEveryOutcome(t *testing.T) {
 	for _, ev := range f.sink.Events() {
 		assert.NotContains(t, fmt.Sprint(ev), codeAt(t, e, f.clock.Now()), "codes never reach audit")
 	}
+}
+
+func TestTOTP_Rekey(t *testing.T) {
+	ctx := context.Background()
+	oldKey := secrets.Key{ID: "old", Secret: secrets.Random(32)}
+	newKey := secrets.Key{ID: "new", Secret: secrets.Random(32)}
+	before, err := secrets.NewKeyring(oldKey)
+	require.NoError(t, err)
+	after, err := secrets.NewKeyring(newKey, oldKey)
+	require.NoError(t, err)
+	onlyNew, err := secrets.NewKeyring(newKey)
+	require.NoError(t, err)
+
+	store, c := newStore(t), newClock()
+	mk := func(k *secrets.Keyring) *mfa.TOTP {
+		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Limiter: unlimited, Now: c.Now})
+		require.NoError(t, err)
+		return tp
+	}
+	e, err := mk(before).Enrol(ctx, "u", "u")
+	require.NoError(t, err)
+	require.NoError(t, mk(before).Confirm(ctx, "u", codeAt(t, e, c.Now())))
+
+	rotated, err := mk(after).Rekey(ctx, "u")
+	require.NoError(t, err)
+	assert.True(t, rotated)
+	rotated, err = mk(after).Rekey(ctx, "u")
+	require.NoError(t, err)
+	assert.False(t, rotated, "already under the primary key")
+	rotated, err = mk(after).Rekey(ctx, "nobody")
+	require.NoError(t, err)
+	assert.False(t, rotated)
+
+	// The old key can now be retired.
+	c.Add(30 * time.Second)
+	require.NoError(t, mk(onlyNew).Verify(ctx, "u", codeAt(t, e, c.Now())))
 }

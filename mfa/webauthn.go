@@ -317,8 +317,10 @@ func (w *WebAuthn) identity(r *http.Request) (Identity, error) {
 // options for navigator.credentials.create(), as the JSON that
 // PublicKeyCredential.parseCreationOptionsFromJSON takes: a discoverable
 // credential, user verification required, no attestation, and the user's
-// existing credentials excluded. Protect this route as an enrolment route
-// (see [PolicyConfig.EnrolPaths]).
+// existing credentials excluded. List this route and FinishRegistration in
+// [PolicyConfig.EnrolPaths], and put both behind [Policy.StepUp]: a user
+// with no factor passes, one who has a factor must have verified it
+// recently, so that a stolen session cannot add its own passkey.
 func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
 	const action = "mfa.webauthn.register.begin"
 	if !w.post(rw, r) {
