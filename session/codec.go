@@ -161,15 +161,15 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-// Decode implements scs.Codec.
+// Decode implements scs.Codec. Strings in the result share one copy of b.
 func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
-	d := decoder{b: b}
+	d := decoder{s: string(b)}
 	if d.byte() != codecVersion {
 		return time.Time{}, nil, fmt.Errorf("%w: unknown format", errCorrupt)
 	}
 	deadline := d.time()
 	n := d.uvarint()
-	if n > uint64(len(d.b)) { // each entry takes at least two bytes
+	if n > uint64(len(d.s)) { // each entry takes at least two bytes
 		return time.Time{}, nil, fmt.Errorf("%w: bad entry count", errCorrupt)
 	}
 	values := make(map[string]any, n)
@@ -191,70 +191,80 @@ func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
 			break
 		}
 	}
-	if d.err || len(d.b) != 0 {
+	if d.err || len(d.s) != 0 {
 		return time.Time{}, nil, fmt.Errorf("%w: malformed data", errCorrupt)
 	}
 	return deadline, values, nil
 }
 
-// decoder reads the codec's format. After the first error every read
-// returns a zero value and err stays set.
+// decoder reads the codec's format from one string, so that the strings it
+// returns are substrings rather than copies. After the first error every
+// read returns a zero value and err stays set.
 type decoder struct {
-	b   []byte
+	s   string
 	err bool
 }
 
-func (d *decoder) fail() { d.err, d.b = true, nil }
+func (d *decoder) fail() { d.err, d.s = true, "" }
 
 func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
+	if len(d.s) == 0 {
 		d.fail()
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.s[0]
+	d.s = d.s[1:]
 	return c
 }
 
+// uvarint reads what binary.AppendUvarint wrote, rejecting the same
+// malformed and overflowing encodings as binary.Uvarint.
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	var x uint64
+	var shift uint
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break
+			}
+			d.s = d.s[i+1:]
+			return x | uint64(c)<<shift
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail()
+	return 0
 }
 
+// time reads what appendTime wrote (a zig-zag varint).
 func (d *decoder) time() time.Time {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return time.Time{}
+	ux := d.uvarint()
+	v := int64(ux >> 1)
+	if ux&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	if v == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, v).UTC()
 }
 
-func (d *decoder) bytes() []byte {
+func (d *decoder) string() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
-		return nil
+		return ""
 	}
-	s := d.b[:n]
-	d.b = d.b[n:]
+	s := d.s[:n]
+	d.s = d.s[n:]
 	return s
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
-
 func (d *decoder) strings() []string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) || n > math.MaxInt32 {
+	if n > uint64(len(d.s)) || n > math.MaxInt32 {
 		d.fail()
 		return nil
 	}
@@ -280,12 +290,12 @@ func (d *decoder) meta() *meta {
 	md.MFAMethod = d.string()
 	md.Created = d.time()
 	md.LastSeen = d.time()
-	switch ip := d.bytes(); len(ip) {
+	switch ip := d.string(); len(ip) {
 	case 0:
 	case 4:
-		md.IP = netip.AddrFrom4([4]byte(ip))
+		md.IP = netip.AddrFrom4([4]byte([]byte(ip)))
 	case 16:
-		md.IP = netip.AddrFrom16([16]byte(ip))
+		md.IP = netip.AddrFrom16([16]byte([]byte(ip)))
 	default:
 		d.fail()
 	}

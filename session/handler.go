@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,8 +21,8 @@ import (
 // maxUserAgent bounds the User-Agent kept with a session.
 const maxUserAgent = 256
 
-// reqState is the Manager's view of one request's session. It is used by
-// the request's goroutine only.
+// reqState is the Manager's view of one request's session. Apart from md,
+// it is used by the request's goroutine only.
 type reqState struct {
 	ip    netip.Addr
 	ua    string
@@ -36,6 +37,12 @@ type reqState struct {
 	loadedUser string
 
 	renew renewMode // set around scs.RenewToken
+
+	// md mirrors the meta in scs's values, so that reading the identity
+	// costs no trip through scs. Every change goes through setMeta or
+	// destroy; an atomic pointer, in case handlers read it from several
+	// goroutines.
+	md atomic.Pointer[meta]
 
 	// Commit parameters, set by prepareCommit.
 	commitUser   string
@@ -132,6 +139,7 @@ func (m *Manager) discard(base context.Context, st *reqState) (context.Context, 
 // base is ctx without the session, for starting afresh.
 func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Context, error) {
 	md, _ := m.scs.Get(ctx, metaKey).(*meta)
+	st.md.Store(md)
 	if md == nil {
 		m.logAudit(ctx, st, audit.Event{
 			Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
@@ -155,7 +163,7 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 				Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
 			})
 		}
-		if err := m.scs.Destroy(ctx); err != nil {
+		if err := m.destroy(ctx, st); err != nil {
 			return nil, err
 		}
 		return ctx, nil
@@ -163,7 +171,7 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	if now.Sub(md.LastSeen) >= m.touchEvery || md.IP != st.ip || md.UserAgent != st.ua {
 		n := *md
 		n.LastSeen, n.IP, n.UserAgent = now, st.ip, st.ua
-		m.scs.Put(ctx, metaKey, &n)
+		m.setMeta(ctx, st, &n)
 	}
 	return ctx, nil
 }
@@ -255,11 +263,11 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 	s := m.scs
 	switch s.Status(ctx) {
 	case scs.Modified:
-		md, _ := s.Get(ctx, metaKey).(*meta)
+		md := st.md.Load()
 		if md == nil {
 			now := m.now()
 			md = &meta{Handle: newHandle(), Created: now, LastSeen: now, IP: st.ip, UserAgent: st.ua}
-			s.Put(ctx, metaKey, md)
+			m.setMeta(ctx, st, md)
 		}
 		st.commitUser = md.UserID
 		st.commitExpiry = md.Created.Add(m.lifetime)

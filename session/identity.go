@@ -73,7 +73,7 @@ func (m *Manager) Login(ctx context.Context, userID string, roles []string, meth
 		IP:        st.ip,
 		UserAgent: st.ua,
 	}
-	m.scs.Put(ctx, metaKey, md)
+	m.setMeta(ctx, st, md)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: "session.login", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: userID, Roles: md.Roles}, SessionRef: md.Handle,
@@ -108,7 +108,7 @@ func (m *Manager) MarkMFA(ctx context.Context, method string) error {
 	if !slices.Contains(n.Methods, method) {
 		n.Methods = append(slices.Clip(n.Methods), method)
 	}
-	m.scs.Put(ctx, metaKey, &n)
+	m.setMeta(ctx, st, &n)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: "session.mfa", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
@@ -136,7 +136,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if st == nil {
 		return ErrNoSession
 	}
-	if err := m.scs.Destroy(ctx); err != nil {
+	if err := m.destroy(ctx, st); err != nil {
 		return fmt.Errorf("session: logout: %w", err)
 	}
 	if md != nil && md.UserID != "" {
@@ -183,7 +183,7 @@ func (m *Manager) Remember(ctx context.Context, on bool) error {
 	}
 	n := *md
 	n.Remember = on
-	m.scs.Put(ctx, metaKey, &n)
+	m.setMeta(ctx, st, &n)
 	st.rememberChanged = true
 	return nil
 }

@@ -243,15 +243,30 @@ func (m *Manager) state(ctx context.Context) *reqState {
 	return st
 }
 
-// meta returns the session's meta, or nil when there is no session in ctx
-// or it holds none yet.
+// meta returns the request state and the session's meta, or nil when there
+// is no session in ctx or it holds no meta yet.
 func (m *Manager) meta(ctx context.Context) (*reqState, *meta) {
 	st := m.state(ctx)
 	if st == nil {
 		return nil, nil
 	}
-	md, _ := m.scs.Get(ctx, metaKey).(*meta)
-	return st, md
+	return st, st.md.Load()
+}
+
+// setMeta replaces the session's meta, in scs's values (saved with the
+// session) and in the request state (read without going through scs).
+func (m *Manager) setMeta(ctx context.Context, st *reqState, md *meta) {
+	m.scs.Put(ctx, metaKey, md)
+	st.md.Store(md)
+}
+
+// destroy ends the session in scs and forgets its meta.
+func (m *Manager) destroy(ctx context.Context, st *reqState) error {
+	if err := m.scs.Destroy(ctx); err != nil {
+		return err
+	}
+	st.md.Store(nil)
+	return nil
 }
 
 // logAudit records e with the request's client details, reporting sink

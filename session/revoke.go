@@ -194,7 +194,7 @@ func (m *Manager) endCurrent(ctx context.Context, match func(*meta) bool) {
 		return
 	}
 	st.forget()
-	_ = m.scs.Destroy(ctx) // no record left: touches no store
+	_ = m.destroy(ctx, st) // no record left: touches no store
 }
 
 // actor is the signed-in user of ctx, if any, as an audit actor.
