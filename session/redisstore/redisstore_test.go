@@ -20,7 +20,7 @@ import (
 	"github.com/deployedworks/rampart/session/redisstore"
 )
 
-func client(t *testing.T) *redis.Client {
+func client(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
 	t.Cleanup(func() { _ = c.Close() })
@@ -32,7 +32,7 @@ func client(t *testing.T) *redis.Client {
 
 // uniquePrefix returns a key prefix no other test uses; its keys are
 // deleted at cleanup.
-func uniquePrefix(t *testing.T, c *redis.Client) string {
+func uniquePrefix(t testing.TB, c *redis.Client) string {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -40,8 +40,10 @@ func uniquePrefix(t *testing.T, c *redis.Client) string {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, _ := c.Keys(ctx, p+"*").Result()
-		if len(keys) > 0 {
-			_ = c.Del(ctx, keys...).Err()
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			_ = c.Unlink(ctx, keys[:n]...).Err()
+			keys = keys[n:]
 		}
 	})
 	return p
@@ -111,4 +113,74 @@ func TestIndexExpires(t *testing.T) {
 func TestNew(t *testing.T) {
 	_, err := redisstore.New(nil, redisstore.Config{})
 	assert.Error(t, err)
+}
+
+// BenchmarkRevokeUser ends the four sessions of one user among 100,000:
+// "index" is DeleteUser (one script over the user's sorted set); "scan"
+// walks the keyspace with SCAN and reads every session in pipelined
+// batches, the least a revocation without an index must do (scs's
+// goredisstore.AllCtx reads them one round trip at a time, and Iterate
+// then decodes each). Each index iteration re-creates the four sessions
+// with the timer stopped.
+func BenchmarkRevokeUser(b *testing.B) {
+	c := client(b)
+	p := uniquePrefix(b, c)
+	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
+	require.NoError(b, err)
+	ctx := context.Background()
+	data := make([]byte, 190)
+	exp := time.Now().Add(time.Hour)
+	for i := 0; i < 100000; i += 1000 {
+		_, err := c.Pipelined(ctx, func(pp redis.Pipeliner) error {
+			for j := i; j < i+1000; j++ {
+				k, u := fmt.Sprintf("key-%d", j), fmt.Sprintf("user-%d", j%25000)
+				pp.HSet(ctx, p+"s:"+k, "d", data, "u", u)
+				pp.PExpire(ctx, p+"s:"+k, time.Hour)
+				pp.ZAdd(ctx, p+"u:"+u, redis.Z{Score: float64(exp.UnixMilli()), Member: k})
+			}
+			return nil
+		})
+		require.NoError(b, err)
+	}
+	b.Run("index", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			for i := range 4 {
+				_, err := s.Save(ctx, "", session.Record{Key: fmt.Sprintf("victim-%d", i), UserID: "victim", Data: data, Expiry: exp})
+				require.NoError(b, err)
+			}
+			b.StartTimer()
+			require.NoError(b, s.DeleteUser(ctx, "victim", ""))
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			iter := c.Scan(ctx, 0, p+"s:*", 1000).Iterator()
+			batch := make([]string, 0, 1000)
+			flush := func() {
+				cmds, err := c.Pipelined(ctx, func(pp redis.Pipeliner) error {
+					for _, k := range batch {
+						pp.HGet(ctx, k, "d")
+					}
+					return nil
+				})
+				require.NoError(b, err)
+				n += len(cmds)
+				batch = batch[:0]
+			}
+			for iter.Next(ctx) {
+				if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+					flush()
+				}
+			}
+			require.NoError(b, iter.Err())
+			if len(batch) > 0 {
+				flush()
+			}
+			require.Equal(b, 100000, n)
+		}
+	})
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
 
-func openSQLite(t *testing.T) *sql.DB {
+func openSQLite(t testing.TB) *sql.DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
@@ -32,7 +32,7 @@ func openSQLite(t *testing.T) *sql.DB {
 	return db
 }
 
-func openPostgres(t *testing.T) *sql.DB {
+func openPostgres(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("pgx", testenv.PostgresDSN(t))
 	require.NoError(t, err)
@@ -44,7 +44,7 @@ func openPostgres(t *testing.T) *sql.DB {
 }
 
 // uniqueTable returns a table name no other test uses, dropped at cleanup.
-func uniqueTable(t *testing.T, db *sql.DB) string {
+func uniqueTable(t testing.TB, db *sql.DB) string {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -53,7 +53,7 @@ func uniqueTable(t *testing.T, db *sql.DB) string {
 	return name
 }
 
-func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+func newStore(t testing.TB, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.New(db, d, sqlstore.Config{Table: uniqueTable(t, db)})
 	require.NoError(t, err)
@@ -63,7 +63,7 @@ func newStore(t *testing.T, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
 }
 
 // dump reads every row directly, all columns as text.
-func dump(t *testing.T, db *sql.DB, s *sqlstore.Store) string {
+func dump(t testing.TB, db *sql.DB, s *sqlstore.Store) string {
 	t.Helper()
 	table := strings.Fields(s.Schema()[0])[5]
 	rows, err := db.Query("SELECT token_hash, user_id, data, expiry FROM " + table)
@@ -97,7 +97,7 @@ func brokenPostgres(t *testing.T) *sql.DB {
 	return db
 }
 
-func harness(open, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) storetest.Harness {
+func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) storetest.Harness {
 	dbs := map[session.Store]*sql.DB{}
 	return storetest.Harness{
 		New: func(t *testing.T) session.Store {
@@ -162,4 +162,64 @@ func TestDeleteExpired(t *testing.T) {
 	assert.Equal(t, int64(1), n)
 	assert.NotContains(t, dump(t, db, s), "old|")
 	assert.Contains(t, dump(t, db, s), "new|")
+}
+
+// BenchmarkRevokeUser ends the four sessions of one user among 100,000
+// rows: "index" is DeleteUser (one indexed DELETE); "scan" reads every
+// row, the least a revocation without an index must do (scs's Iterate
+// also decodes each one). Each index iteration re-creates the four
+// sessions with the timer stopped.
+func BenchmarkRevokeUser(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		open func(testing.TB) *sql.DB
+		d    sqlstore.Dialect
+		fill string
+	}{
+		{"sqlite", openSQLite, sqlstore.SQLite, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 100000)
+INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
+		{"postgres", openPostgres, sqlstore.Postgres, `INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), $1, $2 FROM generate_series(1, 100000) i`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			db := bc.open(b)
+			s := newStore(b, db, bc.d)
+			table := strings.Fields(s.Schema()[0])[5]
+			data := make([]byte, 190)
+			exp := time.Now().Add(time.Hour)
+			_, err := db.Exec(fmt.Sprintf(bc.fill, table), data, exp.UnixMilli())
+			require.NoError(b, err)
+			_, _ = db.Exec("ANALYZE " + table)
+			ctx := context.Background()
+			b.Run("index", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					for range 4 {
+						var k [16]byte
+						_, _ = rand.Read(k[:])
+						_, err := s.Save(ctx, "", session.Record{Key: hex.EncodeToString(k[:]), UserID: "victim", Data: data, Expiry: exp})
+						require.NoError(b, err)
+					}
+					b.StartTimer()
+					require.NoError(b, s.DeleteUser(ctx, "victim", ""))
+				}
+			})
+			b.Run("scan", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					rows, err := db.Query("SELECT token_hash, data FROM " + table)
+					require.NoError(b, err)
+					n := 0
+					for rows.Next() {
+						var k string
+						var d []byte
+						require.NoError(b, rows.Scan(&k, &d))
+						n++
+					}
+					require.NoError(b, rows.Close())
+					require.Equal(b, 100000, n)
+				}
+			})
+		})
+	}
 }
