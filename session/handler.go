@@ -327,7 +327,12 @@ func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.
 	}
 	h := w.Header()
 	h.Add("Set-Cookie", c.String())
-	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	// Keep shared caches from storing the cookie, without weakening what
+	// the app or other middleware already said (no-store, private).
+	cc := strings.Join(h.Values("Cache-Control"), ",")
+	if !strings.Contains(cc, "no-store") && !strings.Contains(cc, "private") {
+		h.Add("Cache-Control", `no-cache="Set-Cookie"`)
+	}
 }
 
 // tokenFromRequest returns the first well-formed session token in the

@@ -95,6 +95,13 @@ func TestCookieAttributes(t *testing.T) {
 	sc, _ = setCookie(t, e.H, "/whoami", tok, nil)
 	assert.Empty(t, sc, "an unchanged session sets no cookie")
 
+	strict := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		require.NoError(t, e.M.Put(r.Context(), "k", "v"))
+	}))
+	_, rec = setCookie(t, strict, "/", "", nil)
+	assert.Equal(t, []string{"no-store"}, rec.Header().Values("Cache-Control"), "never weakens the app's caching rule")
+
 	sc, _ = setCookie(t, e.H, "/logout", tok, nil)
 	assert.Equal(t, "__Host-session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:01 GMT; Max-Age=0; HttpOnly; Secure; SameSite=Lax", sc)
 
@@ -507,6 +514,15 @@ func TestSessionsInfo(t *testing.T) {
 	list, err := e.M.Sessions(context.Background(), "")
 	require.NoError(t, err)
 	assert.Empty(t, list)
+
+	fresh := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, e.M.Login(r.Context(), "new-user", nil, "password"))
+		list, err := e.M.Sessions(r.Context(), "new-user")
+		require.NoError(t, err)
+		require.Len(t, list, 1, "the session signed in by this request, before it is saved")
+		assert.True(t, list[0].Current)
+	}))
+	setCookie(t, fresh, "/", "", nil)
 	assert.ErrorIs(t, e.M.Revoke(context.Background(), "lou", ""), session.ErrUnknownSession)
 	assert.ErrorIs(t, e.M.Revoke(context.Background(), "lou", "nope"), session.ErrUnknownSession)
 	assert.Error(t, e.M.RevokeUser(context.Background(), ""))

@@ -46,6 +46,9 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 		return nil, err
 	}
 	_, cur := m.meta(ctx)
+	if cur != nil && cur.UserID == userID && !slices.ContainsFunc(recs, func(r userRecord) bool { return r.meta.Handle == cur.Handle }) {
+		recs = append(recs, userRecord{meta: cur}) // signed in by this request, not saved yet
+	}
 	out := make([]Info, 0, len(recs))
 	for _, r := range recs {
 		md := r.meta
