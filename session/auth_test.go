@@ -1,0 +1,49 @@
+package session_test
+
+import (
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/auth"
+	st "github.com/deployedworks/rampart/session/internal/storetest"
+)
+
+// TestGuardWiring runs auth's guard on the Manager's identity: the
+// session decides who is signed in, the guard decides what they may do.
+func TestGuardWiring(t *testing.T) {
+	e := newEnv(t, nil)
+	g, err := auth.NewGuard(e.M.AuthSource(), auth.GuardConfig{})
+	require.NoError(t, err)
+	admin := e.M.Handler(g.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := auth.IdentityFrom(r.Context())
+		_, _ = w.Write([]byte("hello " + id.UserID))
+	})))
+	assert.Equal(t, http.StatusUnauthorized, st.Do(t, admin, "/admin", "").Code, "anonymous")
+	assert.Equal(t, http.StatusForbidden, st.Do(t, admin, "/admin", e.Login(t, "seller", "seller")).Code)
+	tok := e.Login(t, "root", "admin")
+	r := st.Do(t, admin, "/admin", tok)
+	assert.Equal(t, http.StatusOK, r.Code)
+	assert.Equal(t, "hello root", r.Body)
+
+	require.NoError(t, e.M.RevokeUser(t.Context(), "root"))
+	assert.Equal(t, http.StatusUnauthorized, st.Do(t, admin, "/admin", tok).Code, "revoked")
+}
+
+// TestNoDriverDependencies keeps database drivers out of package session:
+// they belong in the leaf store packages.
+func TestNoDriverDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list unavailable: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, heavy := range []string{"redis", "jackc/pgx", "modernc.org/sqlite", "mattn/go-sqlite3", "lib/pq"} {
+			assert.NotContains(t, dep, heavy, "package session must not import %s", dep)
+		}
+	}
+}
