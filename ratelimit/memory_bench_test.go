@@ -64,13 +64,13 @@ func BenchmarkGCRAvsXTimeRate(b *testing.B) {
 	}
 	impls := []struct {
 		name string
-		new  func() Limiter
+		new  func(Limit) Limiter
 	}{
-		{"gcra", func() Limiter {
-			m, _ := NewMemory(benchLimit, MemoryConfig{SweepInterval: -1})
+		{"gcra", func(l Limit) Limiter {
+			m, _ := NewMemory(l, MemoryConfig{SweepInterval: -1})
 			return m
 		}},
-		{"xtimerate", func() Limiter { return newXRate(benchLimit) }},
+		{"xtimerate", func(l Limit) Limiter { return newXRate(l) }},
 	}
 	for _, impl := range impls {
 		for _, set := range []struct {
@@ -78,7 +78,7 @@ func BenchmarkGCRAvsXTimeRate(b *testing.B) {
 			n    int
 		}{{"hot", 1}, {"1M", nKeys}} {
 			b.Run(impl.name+"/"+set.name, func(b *testing.B) {
-				lim := impl.new()
+				lim := impl.new(benchLimit)
 				ctx := context.Background()
 				b.ReportAllocs()
 				i := 0
@@ -90,7 +90,7 @@ func BenchmarkGCRAvsXTimeRate(b *testing.B) {
 				}
 			})
 			b.Run(impl.name+"/"+set.name+"/parallel", func(b *testing.B) {
-				lim := impl.new()
+				lim := impl.new(benchLimit)
 				ctx := context.Background()
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
@@ -104,20 +104,25 @@ func BenchmarkGCRAvsXTimeRate(b *testing.B) {
 				})
 			})
 		}
+		// 100 an hour, so that every key is still tracked when measured.
 		b.Run(impl.name+"/bytes-per-key", func(b *testing.B) {
 			var perKey float64
 			for b.Loop() {
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				lim := impl.new()
+				lim := impl.new(Limit{Events: 100, Per: time.Hour, Burst: 100})
 				for _, k := range keys {
 					_, _ = lim.Allow(context.Background(), k)
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)
+				tracked := nKeys
+				if m, ok := lim.(*Memory); ok {
+					tracked = m.Len()
+				}
 				runtime.KeepAlive(lim)
-				perKey = float64(after.HeapAlloc-before.HeapAlloc) / nKeys
+				perKey = float64(after.HeapAlloc-before.HeapAlloc) / float64(tracked)
 			}
 			b.ReportMetric(perKey, "B/key")
 		})

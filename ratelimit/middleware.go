@@ -63,7 +63,7 @@ type MiddlewareConfig struct {
 type Middleware struct {
 	lim    Limiter
 	key    KeyFunc
-	deny   func(http.ResponseWriter, *http.Request, Decision, error)
+	deny   func(http.ResponseWriter, *http.Request, Decision, error) // nil: DenyText, inlined
 	exempt func(*http.Request) bool
 	hide   bool
 	name   string // the policy name as a structured-field string, quoted
@@ -107,9 +107,6 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 	m := &Middleware{
 		lim: lim, key: key, deny: cfg.Deny, exempt: cfg.Exempt, hide: cfg.HideHeaders,
 		name: `"` + name + `"`, audit: cfg.Audit, now: cfg.Now,
-	}
-	if m.deny == nil {
-		m.deny = DenyText
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -165,18 +162,30 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			return
 		}
 		d, err := m.decide(r)
-		h := w.Header()
 		limited := err == ErrLimited // decide returns the sentinel itself, unwrapped
-		var vals []string
-		if limited {
-			vals = make([]string, 3)
-			vals[2] = seconds(d.RetryAfter)
-			h[hdrRetryAfter] = vals[2:3:3]
+		headers := !m.hide && d.Limit.Events > 0
+
+		// One allocation holds every header value set here. Each header
+		// gets a full slice of its own (len = cap = 1), so that an append
+		// elsewhere copies rather than overwrites a neighbour.
+		n := 0
+		if headers {
+			n += 2
 		}
-		if !m.hide && d.Limit.Events > 0 {
-			if vals == nil {
-				vals = make([]string, 2)
-			}
+		if limited {
+			n++
+		}
+		if err != nil && m.deny == nil {
+			n += 2
+		}
+		if n == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		vals := make([]string, n)
+		h := w.Header()
+		i := 0
+		if headers {
 			vals[0] = m.rateLimit(d)
 			vals[1] = m.policyHdr
 			if d.Limit != m.limit {
@@ -184,15 +193,41 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			}
 			h[hdrRateLimit] = vals[0:1:1]
 			h[hdrRateLimitPolicy] = vals[1:2:2]
+			i = 2
 		}
 		if err == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if limited {
+			vals[i] = seconds(d.RetryAfter)
+			h[hdrRetryAfter] = vals[i : i+1 : i+1]
+			i++
+		}
 		m.record(r, d, err, limited)
-		m.deny(w, r, d, err)
+		if m.deny != nil {
+			m.deny(w, r, d, err)
+			return
+		}
+		// DenyText, without its allocations.
+		vals[i], vals[i+1] = "text/plain; charset=utf-8", "nosniff"
+		h["Content-Type"] = vals[i : i+1 : i+1]
+		h["X-Content-Type-Options"] = vals[i+1 : i+2 : i+2]
+		delete(h, "Content-Length")
+		code, body := http.StatusTooManyRequests, bodyTooMany
+		if !limited {
+			code, body = http.StatusServiceUnavailable, bodyUnavailable
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write(body)
 	})
 }
+
+// The bodies DenyText writes (Write never modifies its argument).
+var (
+	bodyTooMany     = []byte("Too Many Requests\n")
+	bodyUnavailable = []byte("Service Unavailable\n")
+)
 
 // rateLimit formats the RateLimit field: "default";r=42;t=1.
 func (m *Middleware) rateLimit(d Decision) string {
