@@ -128,7 +128,9 @@ func New(kr *secrets.Keyring, cfg Config) (*Manager, error) {
 type Manifest struct {
 	// ID is the backup's random identifier, 32 hex digits.
 	ID string
-	// Created is when the snapshot was taken, in UTC, to the millisecond.
+	// Created is when the snapshot was taken, in UTC, to the millisecond:
+	// read from [Config.Now] just before its read transaction began, so the
+	// backup holds every transaction committed before Created.
 	Created time.Time
 	// KeyID is the ID of the keyring key that sealed the backup. A backup
 	// stays readable only while the keyring holds that key.
@@ -190,6 +192,7 @@ func (m *Manager) create(ctx context.Context, db *sql.DB, w io.Writer) (Manifest
 	defer func() { _ = os.RemoveAll(tmpDir) }()
 
 	snap := filepath.Join(tmpDir, "snapshot.db")
+	created := m.cfg.Now() // before the snapshot's read transaction begins
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", snap); err != nil {
 		return Manifest{}, dbFile, fmt.Errorf("backup: create: snapshot with VACUUM INTO: %w", err)
 	}
@@ -202,7 +205,7 @@ func (m *Manager) create(ctx context.Context, db *sql.DB, w io.Writer) (Manifest
 	if err != nil {
 		return Manifest{}, dbFile, fmt.Errorf("backup: create: %w", err)
 	}
-	man, err := seal(ctx, w, f, fi.Size(), m.kr, m.cfg.ChunkSize, m.cfg.Now())
+	man, err := seal(ctx, w, f, fi.Size(), m.kr, m.cfg.ChunkSize, created)
 	return man, dbFile, err
 }
 
@@ -216,7 +219,9 @@ func (m *Manager) create(ctx context.Context, db *sql.DB, w io.Writer) (Manifest
 // does.
 //
 // Verify records "backup.verified", or "backup.rejected" as a security
-// alert when the backup is refused.
+// alert when the backup is refused. On error the Manifest holds what could
+// be read before the failure, unauthenticated unless the header was
+// reached.
 func (m *Manager) Verify(ctx context.Context, r io.Reader) (Manifest, error) {
 	man, err := open(ctx, r, m.kr, io.Discard)
 	return man, m.record(ctx, audit.Event{Category: audit.CategoryAdmin, Action: "backup.verified"}, man, "verify", err)

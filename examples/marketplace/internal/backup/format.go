@@ -31,7 +31,7 @@ const (
 	minFormatChunk = 16
 	maxFormatChunk = 16 << 20
 
-	headerBodySize  = 8 + 8                       // created (Unix ms), database length
+	headerBodySize  = 8 + 8                         // created (Unix ms), database length
 	trailerBodySize = 8 + sha256.Size + sha256.Size // length, SHA-256 of database, SHA-256 of file so far
 
 	// Keyring ciphertext overhead beyond the key ID: version byte, ID
@@ -201,7 +201,7 @@ func (r *reader) full(p []byte, what string) error {
 	r.fileHash.Write(p[:k])
 	r.n += int64(k)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: input ends at byte %d, inside the %s", ErrTruncated, r.n, what)
+		return fmt.Errorf("%w: input ends at byte %d, inside %s", ErrTruncated, r.n, what)
 	}
 	if err != nil {
 		return fmt.Errorf("backup: read: %w", err)
@@ -222,7 +222,7 @@ func (r *reader) frame(want, lo, hi int, what string) ([]byte, error) {
 		lo, hi = want, want
 	}
 	if n < lo || n > hi {
-		return nil, fmt.Errorf("%w: %s record is %d bytes, want %d to %d", ErrTampered, what, n, lo, hi)
+		return nil, fmt.Errorf("%w: %s is %d bytes, want %d to %d", ErrTampered, what, n, lo, hi)
 	}
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
@@ -282,12 +282,12 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 	}
 
 	// Key check: tells a wrong key from a modified file.
-	ct, err := r.frame(0, ctFixedOverhead+1, ctFixedOverhead+maxKeyIDLen, "key check")
+	ct, err := r.frame(0, ctFixedOverhead+1, ctFixedOverhead+maxKeyIDLen, "the key check")
 	if err != nil {
 		return err
 	}
 	if ct[0] != 1 || int(ct[1]) != len(ct)-ctFixedOverhead {
-		return fmt.Errorf("%w: malformed key check record", ErrTampered)
+		return fmt.Errorf("%w: malformed key check", ErrTampered)
 	}
 	keyPrefix := bytes.Clone(ct[:2+int(ct[1])])
 	keyID := string(keyPrefix[2:])
@@ -305,17 +305,17 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 			return nil, err
 		}
 		if !bytes.Equal(ct[:len(keyPrefix)], keyPrefix) {
-			return nil, fmt.Errorf("%w: %s record is not sealed under the key of the key check", ErrTampered, what)
+			return nil, fmt.Errorf("%w: %s is not sealed under the key of the key check", ErrTampered, what)
 		}
 		pt, err := kr.Decrypt(ct, ad)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s record does not authenticate", ErrTampered, what)
+			return nil, fmt.Errorf("%w: %s does not authenticate", ErrTampered, what)
 		}
 		return pt, nil
 	}
 
 	// Header.
-	hdr, err := openRecord(headerBodySize, recordAD(adHeader, pre), "header")
+	hdr, err := openRecord(headerBodySize, recordAD(adHeader, pre), "the header")
 	if err != nil {
 		return err
 	}
@@ -333,7 +333,7 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
-		what := fmt.Sprintf("chunk %d of %d", i, n)
+		what := fmt.Sprintf("chunk %d (of %d)", i, n)
 		pt, err := openRecord(chunkLen(size, chunkSize, i, n), chunkAD(pre, i, i == n-1), what)
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 	// Trailer, then the end of the input.
 	dbSum := dbHash.Sum(nil)
 	fileSum := r.fileHash.Sum(nil)
-	tr, err := openRecord(trailerBodySize, recordAD(adTrailer, pre), "trailer")
+	tr, err := openRecord(trailerBodySize, recordAD(adTrailer, pre), "the trailer")
 	if err != nil {
 		return err
 	}

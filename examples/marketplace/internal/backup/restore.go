@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/deployedworks/rampart/audit"
@@ -44,7 +45,8 @@ import (
 // [ErrUnsupportedVersion], [ErrTruncated], [ErrTampered], [ErrWrongKey] or
 // [ErrBadDatabase]. Restore records "backup.restored", or "backup.rejected"
 // as a security alert when the backup is refused. On error the Manifest
-// holds what could be read before the failure.
+// holds what could be read before the failure, unauthenticated unless the
+// header was reached.
 func (m *Manager) Restore(ctx context.Context, r io.Reader, dbPath string) (Manifest, error) {
 	man, target, err := m.restore(ctx, r, dbPath)
 	ev := audit.Event{Category: audit.CategoryAdmin, Action: "backup.restored", Target: audit.Target{Kind: "database", ID: target}}
@@ -167,7 +169,7 @@ func checkDatabase(ctx context.Context, path string) error {
 		if err := rows.Scan(&s); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadDatabase, err)
 		}
-		problems = append(problems, s)
+		problems = append(problems, strings.ReplaceAll(s, "\n", " "))
 	}
 	if err := rows.Err(); err != nil {
 		if ctx.Err() != nil {
@@ -181,8 +183,12 @@ func checkDatabase(ctx context.Context, path string) error {
 	return nil
 }
 
-// syncDir makes a rename in dir durable.
+// syncDir makes a rename in dir durable. Windows cannot sync a directory
+// and makes renames durable by itself.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
