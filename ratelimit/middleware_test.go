@@ -336,3 +336,36 @@ func TestNewMiddlewareErrors(t *testing.T) {
 	_, err = ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{Policy: `a"b`})
 	assert.Error(t, err)
 }
+
+// The middleware writes DenyText's response itself (to save allocations);
+// the two must not drift apart.
+func TestDefaultDenyIsDenyText(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lim  ratelimit.Limiter
+	}{
+		{"limited", newMemory(t, ratelimit.Limit{Events: 1, Per: time.Minute}, ratelimit.MemoryConfig{SweepInterval: -1})},
+		{"unavailable", failing{open: false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, want *httptest.ResponseRecorder
+			for _, deny := range []func(http.ResponseWriter, *http.Request, ratelimit.Decision, error){nil, ratelimit.DenyText} {
+				m := newMiddleware(t, tc.lim, func(*http.Request) (string, error) { return tc.name, nil }, ratelimit.MiddlewareConfig{Deny: deny})
+				w := serve(m.Handler(okHandler), req("192.0.2.1:1"))
+				if w.Code == http.StatusNoContent {
+					w = serve(m.Handler(okHandler), req("192.0.2.1:1"))
+				}
+				if deny == nil {
+					got = w
+				} else {
+					want = w
+				}
+			}
+			assert.Equal(t, want.Code, got.Code)
+			assert.Equal(t, want.Body.String(), got.Body.String())
+			for _, k := range []string{"Content-Type", "X-Content-Type-Options", "Content-Length"} {
+				assert.Equal(t, want.Header().Values(k), got.Header().Values(k), k)
+			}
+		})
+	}
+}
