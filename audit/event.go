@@ -100,8 +100,10 @@ type Event struct {
 	UserAgent string `json:"user_agent,omitempty"`
 	// RequestID identifies the HTTP request (see [RequestID]).
 	RequestID string `json:"request_id,omitempty"`
-	// SessionRef is a hash of the session token, never the token: build it
-	// with [SessionRef].
+	// SessionRef identifies the session without revealing its token: a
+	// hash of the token (build it with [SessionRef]) or a random handle
+	// that outlives token renewal, such as the one package session keeps.
+	// Never the token itself.
 	SessionRef string `json:"session,omitempty"`
 	// Reason is a short human-readable explanation.
 	Reason string `json:"reason,omitempty"`

@@ -56,8 +56,8 @@ type Identity struct {
 	// MFA reports that the session passed a second factor (set by the
 	// session/mfa layer after step-up).
 	MFA bool
-	// SessionRef identifies the session in audit records: a hash of the
-	// session token, never the token.
+	// SessionRef identifies the session in audit records without revealing
+	// its token (see audit.Event.SessionRef); never the token itself.
 	SessionRef string
 }
 
