@@ -1,0 +1,569 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/sqlsink"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/ratelimit/redisstore"
+	"github.com/deployedworks/rampart/session"
+	sessredis "github.com/deployedworks/rampart/session/redisstore"
+	"github.com/deployedworks/rampart/session/sqlstore"
+)
+
+// App is the marketplace: every component built from a Config, and the
+// HTTP handler that serves them. Build it with New and release it with
+// Close.
+type App struct {
+	cfg    Config
+	origin publicOrigin
+	log    *slog.Logger
+	db     *store
+	keys   *appSecrets
+
+	ips       *clientip.Resolver
+	audit     *audit.Logger
+	auditMW   *audit.Middleware
+	auditSQL  *sqlsink.Sink
+	auditFile *audit.FileSink
+	auditDir  string
+
+	rdb      *redis.Client
+	sessions *session.Manager
+	sessSQL  *sqlstore.Store // nil when sessions live in Redis
+
+	authn *auth.Authenticator
+	guard *auth.Guard
+
+	totp     *mfa.TOTP
+	recovery *mfa.Recovery
+	passkeys *mfa.WebAuthn
+	policy   *mfa.Policy
+	stepUp   func(http.Handler) http.Handler
+
+	loginThrottle *ratelimit.Login
+	limits        limiters
+
+	sec         *headers.Headers
+	secQR       *headers.Headers
+	cross       *headers.CrossOrigin
+	cspReports  *headers.Reports
+	securityTxt *headers.SecurityTxt
+
+	tmpl   map[string]*template.Template
+	setup  setupToken
+	routes []string // every route pattern, for the route-coverage test
+	// observe, when set (by tests, before serving), is told the pattern of
+	// every route served.
+	observe func(pattern string)
+	handler http.Handler
+
+	closeOnce sync.Once
+	closers   []func(context.Context) error // run in reverse order
+	stop      chan struct{}
+	stopped   chan struct{}
+}
+
+// limiters are the request rate limits in front of some routes.
+type limiters struct {
+	signup, loginIP, report, write, setup, perRoute *ratelimit.Middleware
+}
+
+// New builds the app from cfg: it opens and migrates the database, loads
+// the secrets, and wires every Rampart package. Call Close when done.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Console == nil {
+		cfg.Console = os.Stderr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(cfg.Console, nil))
+	}
+	if cfg.RedisPrefix == "" {
+		cfg.RedisPrefix = "marketplace:"
+	}
+	if cfg.Contact == "" {
+		cfg.Contact = "mailto:security@deployed.works"
+	}
+	if cfg.StepUp <= 0 {
+		cfg.StepUp = 10 * time.Minute
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("config: DataDir is required")
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	origin, err := parsePublicURL(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Prod && origin.Scheme != "https" {
+		return nil, fmt.Errorf("config: -prod needs an https public URL, not %q: serve TLS (-tls-cert/-tls-key or -domain) or put a TLS-terminating proxy in front (-trusted-proxies, -public-url https://…)", cfg.PublicURL)
+	}
+	a := &App{cfg: cfg, origin: origin, log: cfg.Logger, stop: make(chan struct{}), stopped: make(chan struct{})}
+	if err := a.build(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Close(cctx)
+		return nil, err
+	}
+	go a.janitor()
+	return a, nil
+}
+
+func (a *App) onClose(fn func(context.Context) error) { a.closers = append(a.closers, fn) }
+
+func (a *App) build(ctx context.Context) error {
+	cfg := a.cfg
+	var err error
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
+	}
+
+	// Secrets first: production refuses to start without them.
+	if a.keys, err = loadSecrets(ctx, cfg.Secrets, cfg.Prod, cfg.DataDir); err != nil {
+		return err
+	}
+	if len(a.keys.Generated) > 0 {
+		a.log.Warn("DEVELOPMENT MODE: generated secrets for this machine; never use them in production (start with -prod and set them from a secret store)",
+			"generated", strings.Join(a.keys.Generated, ","), "stored_in", filepath.Join(cfg.DataDir, devSecretsFile))
+	} else if !cfg.Prod {
+		a.log.Warn("DEVELOPMENT MODE: using development secrets and settings; start with -prod in production",
+			"secrets_file", filepath.Join(cfg.DataDir, devSecretsFile))
+	}
+
+	// Database and migrations.
+	if a.db, err = openStore(ctx, cfg.DataDir, cfg.DatabaseURL, cfg.Now); err != nil {
+		return err
+	}
+	a.onClose(func(context.Context) error { return a.db.Close() })
+	sqlDialect := sqlsink.SQLite
+	sessDialect := sqlstore.SQLite
+	if a.db.dialect == dialectPostgres {
+		sqlDialect, sessDialect = sqlsink.Postgres, sqlstore.Postgres
+	}
+	if cfg.RedisURL == "" {
+		if a.sessSQL, err = sqlstore.New(a.db.db, sessDialect, sqlstore.Config{}); err != nil {
+			return err
+		}
+	}
+	err = a.db.withMigrationLock(ctx, func() error {
+		applied, err := a.db.migrate(ctx)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			a.log.Info("database migrated", "dialect", a.db.dialect.String(), "applied", strings.Join(applied, ","))
+		}
+		if a.sessSQL != nil {
+			if err := a.sessSQL.Migrate(ctx); err != nil {
+				return fmt.Errorf("sessions: migrate: %w", err)
+			}
+		}
+		a.auditSQL, err = sqlsink.New(ctx, a.db.db, sqlDialect, sqlsink.Config{Now: cfg.Now})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	// Client addresses: forwarding headers only from the trusted proxies.
+	if a.ips, err = clientip.New(cfg.TrustedProxies, clientip.Config{Logger: a.log}); err != nil {
+		return err
+	}
+
+	// Audit: the chained file (record of truth) and the database (admin
+	// pages), each behind its own queue so a retry never duplicates.
+	if err := a.buildAudit(); err != nil {
+		return err
+	}
+
+	// Redis, for sessions and rate limits shared by every instance.
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opt.DialTimeout = 500 * time.Millisecond
+		a.rdb = redis.NewClient(opt)
+		a.onClose(func(context.Context) error { return a.rdb.Close() })
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := a.rdb.Ping(pctx).Err(); err != nil {
+			return fmt.Errorf("redis: connect (check REDIS_URL): %w", err)
+		}
+	}
+
+	// Sessions.
+	var st session.Store = a.sessSQL
+	if a.rdb != nil {
+		if st, err = sessredis.New(a.rdb, sessredis.Config{Prefix: cfg.RedisPrefix + "session:"}); err != nil {
+			return err
+		}
+	}
+	a.sessions, err = session.New(a.ips, session.Config{
+		Store:               st,
+		AllowInsecureCookie: !cfg.Prod && a.origin.Scheme == "http",
+		Keyring:             a.keys.SessionKeys,
+		Audit:               a.audit,
+		Logger:              a.log,
+		ErrorHandler:        a.sessionError,
+		Now:                 cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
+
+	if err := a.buildLimits(); err != nil {
+		return err
+	}
+	if err := a.buildAuth(); err != nil {
+		return err
+	}
+	if err := a.buildMFA(); err != nil {
+		return err
+	}
+	if err := a.buildHeaders(); err != nil {
+		return err
+	}
+	if a.tmpl, err = parseTemplates(); err != nil {
+		return err
+	}
+	if !cfg.DisableSetupToken {
+		if err := a.offerSetup(ctx); err != nil {
+			return err
+		}
+	}
+	a.handler = a.buildRoutes()
+	return nil
+}
+
+func (a *App) buildAudit() error {
+	a.auditDir = filepath.Join(a.cfg.DataDir, "audit")
+	fs, err := audit.NewFileSink(a.auditDir, a.keys.AuditKey.Reveal(), audit.FileConfig{Now: a.cfg.Now})
+	if err != nil {
+		return fmt.Errorf("audit chain in %s: %w (was %s changed?)", a.auditDir, err, envAuditKey)
+	}
+	a.auditFile = fs
+	a.onClose(fs.Close)
+	fileQ, err := audit.NewAsyncSink(fs, audit.AsyncConfig{Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.onClose(fileQ.Close)
+	sqlQ, err := audit.NewAsyncSink(a.auditSQL, audit.AsyncConfig{Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.onClose(sqlQ.Close)
+	det, err := audit.NewDetector(audit.NewFanoutSink(fileQ, sqlQ), audit.DetectorConfig{Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.audit = audit.New(det, audit.Config{Now: a.cfg.Now, ErrorLog: a.log})
+	a.auditMW = a.audit.Middleware(a.ips)
+	return nil
+}
+
+// newStore returns a rate-limit store: in Redis when configured, so that
+// every instance shares it, else in memory.
+func (a *App) newStore(name string, l ratelimit.Limit) (ratelimit.Store, error) {
+	if a.rdb != nil {
+		return redisstore.New(a.rdb, name, l, redisstore.Config{Prefix: a.cfg.RedisPrefix + "ratelimit:", Audit: a.audit})
+	}
+	m, err := ratelimit.NewMemory(l, ratelimit.MemoryConfig{Now: a.cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(m.Close)
+	return m, nil
+}
+
+func (a *App) buildLimits() error {
+	lim := a.cfg.Limits
+	byIP := ratelimit.KeyByIP(a.ips)
+	byUser := ratelimit.KeyByUser(func(r *http.Request) (string, bool) {
+		id, ok := a.sessions.Identity(r.Context())
+		return id.UserID, ok
+	}, byIP)
+	mk := func(name string, l ratelimit.Limit, key ratelimit.KeyFunc) (*ratelimit.Middleware, error) {
+		st, err := a.newStore(name, l)
+		if err != nil {
+			return nil, fmt.Errorf("rate limit %s: %w", name, err)
+		}
+		return ratelimit.NewMiddleware(st, key, ratelimit.MiddlewareConfig{Deny: a.rateLimited, Policy: name, Audit: a.audit, Now: a.cfg.Now})
+	}
+	var err error
+	if a.limits.signup, err = mk("signup", lim.Signup, byIP); err != nil {
+		return err
+	}
+	if a.limits.loginIP, err = mk("login", lim.LoginIP, byIP); err != nil {
+		return err
+	}
+	if a.limits.report, err = mk("report", lim.Report, byUser); err != nil {
+		return err
+	}
+	if a.limits.write, err = mk("write", lim.Write, byUser); err != nil {
+		return err
+	}
+	if a.limits.setup, err = mk("setup", lim.Setup, byIP); err != nil {
+		return err
+	}
+	if a.limits.perRoute, err = mk("route", lim.PerRoute, ratelimit.KeyByRoute(byIP)); err != nil {
+		return err
+	}
+
+	// The login throttle: per account and address ladders, shared through
+	// Redis when configured.
+	var backend ratelimit.Backend = ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: a.cfg.Now}}
+	if a.rdb != nil {
+		if backend, err = redisstore.NewBackend(a.rdb, redisstore.Config{Prefix: a.cfg.RedisPrefix + "login:", Audit: a.audit}); err != nil {
+			return err
+		}
+	}
+	if a.loginThrottle, err = ratelimit.NewLogin(backend, ratelimit.LoginConfig{Audit: a.audit, Now: a.cfg.Now}); err != nil {
+		return err
+	}
+	a.onClose(a.loginThrottle.Close)
+	return nil
+}
+
+func (a *App) buildAuth() error {
+	hc := auth.HasherConfig{}
+	if a.cfg.PasswordHashing != nil {
+		hc = *a.cfg.PasswordHashing
+	}
+	hc.Peppers = a.keys.Peppers
+	hasher, err := auth.NewHasher(hc)
+	if err != nil {
+		return err
+	}
+	pc := auth.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks", a.origin.Host}}
+	if a.cfg.BreachCheck {
+		if pc.Breach, err = auth.NewRangeClient(auth.RangeClientConfig{UserAgent: "rampart-marketplace"}); err != nil {
+			return err
+		}
+	}
+	policy, err := auth.NewPolicy(pc)
+	if err != nil {
+		return err
+	}
+	a.authn, err = auth.NewAuthenticator(authUsers{a.db}, a.sessions, auth.AuthenticatorConfig{
+		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.guard, err = auth.NewGuard(a.sessions.AuthSource(), auth.GuardConfig{
+		Audit: a.audit, ClientIP: a.ips, Logger: a.log, Deny: a.guardDeny,
+	})
+	return err
+}
+
+func (a *App) buildMFA() error {
+	st := mfaStore{a.db}
+	mfaStoreLimit, err := a.newStore("mfa", a.cfg.Limits.MFA)
+	if err != nil {
+		return err
+	}
+	attempts := mfa.AttemptLimiterFunc(func(ctx context.Context, key string) (bool, time.Duration, error) {
+		d, err := mfaStoreLimit.Allow(ctx, key)
+		return d.Allowed, d.RetryAfter, err
+	})
+	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
+		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st, Limiter: attempts, Audit: a.audit, Now: a.cfg.Now,
+	}); err != nil {
+		return err
+	}
+	if a.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{
+		Key: a.keys.RecoveryKey, Store: st, Limiter: attempts, Audit: a.audit, Now: a.cfg.Now,
+	}); err != nil {
+		return err
+	}
+	if a.passkeys, err = mfa.NewWebAuthn(mfa.WebAuthnConfig{
+		RPID: a.origin.Host, RPDisplayName: "Marketplace", RPOrigins: []string{a.origin.Origin},
+		Credentials: st, Sessions: a.sessions, Challenges: a.sessions,
+		OnLogin:      a.passkeyLogin,
+		UserNames:    a.passkeyNames,
+		ErrorHandler: a.passkeyError,
+		Audit:        a.audit, Now: a.cfg.Now,
+	}); err != nil {
+		return err
+	}
+	if a.policy, err = mfa.NewPolicy(mfa.PolicyConfig{
+		Sessions: a.sessions, Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
+		Roles:     []string{roleAdmin},
+		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/", "/logout"},
+		ChallengePath: "/mfa", ChallengePaths: []string{"/mfa/", "/logout"},
+		DenyHandler: a.mfaDeny, Audit: a.audit, Now: a.cfg.Now,
+	}); err != nil {
+		return err
+	}
+	a.stepUp = a.policy.StepUp(a.cfg.StepUp)
+	return nil
+}
+
+func (a *App) buildHeaders() error {
+	var err error
+	if a.sec, err = headers.New(a.ips, headers.Config{CSP: headers.CSP{ReportURI: "/csp-report"}}); err != nil {
+		return err
+	}
+	// The TOTP enrolment page shows its QR code as a data: URL image.
+	if a.secQR, err = a.sec.With(func(c *headers.Config) {
+		c.CSP.ImgSrc = []headers.Source{headers.Self, "data:"}
+	}); err != nil {
+		return err
+	}
+	if a.cross, err = headers.NewCrossOrigin(a.ips, headers.CrossOriginConfig{
+		InsecureBypassPatterns: []string{"POST /csp-report"},
+		Audit:                  a.audit, Logger: a.log,
+		DenyHandler: func(w http.ResponseWriter, r *http.Request, _ error) {
+			a.fail(w, r, http.StatusForbidden, "This request came from another site and was refused. If you sent it yourself, reload the page and try again.")
+		},
+	}); err != nil {
+		return err
+	}
+	if a.cspReports, err = headers.NewReports(a.ips, headers.ReportsConfig{Audit: a.audit, Logger: a.log, Now: a.cfg.Now}); err != nil {
+		return err
+	}
+	txt := headers.SecurityTxtConfig{Contact: []string{a.cfg.Contact}, PreferredLanguages: []string{"en"}, Now: a.cfg.Now}
+	if a.origin.Scheme == "https" {
+		txt.Canonical = []string{a.origin.Origin + "/.well-known/security.txt"}
+		txt.Policy = a.origin.Origin + "/security"
+	}
+	a.securityTxt, err = headers.NewSecurityTxt(txt)
+	return err
+}
+
+// Handler returns the app's HTTP handler, with every middleware installed.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the background work, flushes the audit queues, seals the
+// audit chain and closes the connections. It is safe to call more than
+// once.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		if a.handler != nil {
+			select { // the janitor starts only after a successful build
+			case <-a.stopped:
+			case <-ctx.Done():
+			}
+		}
+		for _, fn := range slices.Backward(a.closers) {
+			if err := fn(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// janitor deletes expired sessions, prunes the audit table and rotates the
+// audit chain, until Close.
+func (a *App) janitor() {
+	defer close(a.stopped)
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if a.sessSQL != nil {
+			if _, err := a.sessSQL.DeleteExpired(ctx); err != nil {
+				a.log.Warn("janitor: expired sessions", "err", err)
+			}
+		}
+		if n%6 == 0 { // hourly
+			if pruned, err := a.auditSQL.Prune(ctx); err != nil {
+				a.log.Warn("janitor: prune audit table", "err", err)
+			} else if pruned > 0 {
+				_ = a.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: "audit.pruned", Outcome: audit.OutcomeSuccess,
+					Meta: map[string]string{"rows": fmt.Sprint(pruned)}})
+			}
+			if err := a.auditFile.Rotate(ctx); err != nil {
+				a.log.Warn("janitor: rotate audit chain", "err", err)
+			}
+		}
+		cancel()
+	}
+}
+
+// setupToken is the one-time token that lets the first administrator be
+// created from the browser. Only its hash is kept.
+type setupToken struct {
+	mu     sync.Mutex
+	hash   [32]byte
+	active bool
+}
+
+// offerSetup mints and prints a setup token when no administrator exists.
+func (a *App) offerSetup(ctx context.Context) error {
+	ok, err := a.db.hasAdmin(ctx)
+	if err != nil || ok {
+		return err
+	}
+	tok := rand.Text()
+	a.setup.mu.Lock()
+	a.setup.hash = sha256.Sum256([]byte(tok))
+	a.setup.active = true
+	a.setup.mu.Unlock()
+	fmt.Fprintf(a.cfg.Console, "\n"+
+		"  No administrator exists yet. To create the first one, open\n"+
+		"    %s/setup\n"+
+		"  and enter this one-time setup token:\n"+
+		"    %s\n"+
+		"  or run: go run ./examples/marketplace create-admin -email you@example.com\n"+
+		"  The token works once, and only until an administrator exists.\n\n",
+		a.origin.Origin, tok)
+	return nil
+}
+
+// checkSetupToken reports whether tok is the active setup token.
+func (a *App) checkSetupToken(tok string) bool {
+	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	a.setup.mu.Lock()
+	defer a.setup.mu.Unlock()
+	return a.setup.active && subtle.ConstantTimeCompare(h[:], a.setup.hash[:]) == 1
+}
+
+// setupActive reports whether a setup token is waiting to be used.
+func (a *App) setupActive() bool {
+	a.setup.mu.Lock()
+	defer a.setup.mu.Unlock()
+	return a.setup.active
+}
+
+// endSetup retires the setup token.
+func (a *App) endSetup() {
+	a.setup.mu.Lock()
+	defer a.setup.mu.Unlock()
+	a.setup.active = false
+	a.setup.hash = [32]byte{}
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/mfa"
+)
+
+// accountForm is the sign-up (and setup) form as submitted, for
+// re-rendering after an error. Passwords are never echoed back.
+type accountForm struct {
+	Email, Name, Token string
+}
+
+// validEmail checks an e-mail address: a bare address of at most 254
+// bytes, as RFC 5321 allows.
+func validEmail(s string) bool {
+	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == "" && strings.Contains(s[strings.LastIndexByte(s, '@'):], ".")
+}
+
+// checkAccountForm validates the e-mail, name and password fields and
+// returns a message for the user, or "".
+func checkAccountForm(email, name, pw, pw2 string) (string, string, string) {
+	email = normEmail(email)
+	name, nameOK := textOK(name, 1, 60, false)
+	switch {
+	case email == "" || name == "" || pw == "":
+		return email, name, "Fill in your e-mail address, your name and a password."
+	case !validEmail(email):
+		return email, name, "Enter a valid e-mail address, like name@example.com."
+	case !nameOK:
+		return email, name, "Your name must be 1 to 60 characters, without control characters."
+	case pw != pw2:
+		return email, name, "The two passwords do not match."
+	}
+	return email, name, ""
+}
+
+func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := a.signedIn(r); ok {
+		redirect(w, r, "/account")
+		return
+	}
+	a.render(w, r, http.StatusOK, "signup", page{Title: "Sign up", Data: accountForm{}})
+}
+
+func (a *App) signup(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	f := r.PostForm
+	email, name, msg := checkAccountForm(f.Get("email"), f.Get("name"), f.Get("password"), f.Get("password2"))
+	form := accountForm{Email: email, Name: name}
+	if msg != "" {
+		a.render(w, r, http.StatusUnprocessableEntity, "signup", page{Title: "Sign up", Error: msg, Data: form})
+		return
+	}
+	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, f.Get("password"))
+	if msg, status, ok := passwordProblem(err); !ok {
+		if status == 0 {
+			a.serverError(w, r, err)
+			return
+		}
+		a.render(w, r, status, "signup", page{Title: "Sign up", Error: msg, Data: form})
+		return
+	}
+	u, err := a.db.createUser(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
+	if errors.Is(err, errEmailTaken) {
+		a.render(w, r, http.StatusConflict, "signup", page{Title: "Sign up", Data: form,
+			Error: "An account with this e-mail address exists already. Log in instead."})
+		return
+	}
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "account.created", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
+	if err := a.sessions.Login(r.Context(), u.ID, nil, "password"); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.flash(r, "Welcome, "+u.DisplayName+"! Your account is ready.")
+	redirect(w, r, "/account")
+}
+
+// passwordProblem turns a password-policy error into a message and status;
+// ok is true for a nil error, status 0 for an unexpected error.
+func passwordProblem(err error) (msg string, status int, ok bool) {
+	var pe *auth.PolicyError
+	switch {
+	case err == nil:
+		return "", 0, true
+	case errors.As(err, &pe):
+		return pe.Message, http.StatusUnprocessableEntity, false
+	case errors.Is(err, auth.ErrBreachCheckFailed):
+		return "We could not check your password against known breaches just now. Please try again in a minute.", http.StatusServiceUnavailable, false
+	case errors.Is(err, auth.ErrPasswordTooLong):
+		return "That password is too long.", http.StatusUnprocessableEntity, false
+	}
+	return "", 0, false
+}
+
+// loginPage is the data of the login form.
+type loginPage struct {
+	Email, Next string
+}
+
+func (a *App) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := localNext(r.URL.Query().Get("next"), "")
+	if _, _, ok := a.signedIn(r); ok {
+		redirect(w, r, localNext(next, "/account"))
+		return
+	}
+	a.render(w, r, http.StatusOK, "login", page{Title: "Log in", Scripts: true, Data: loginPage{Next: next}})
+}
+
+func (a *App) login(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	f := r.PostForm
+	lp := loginPage{Email: strings.TrimSpace(f.Get("email")), Next: localNext(f.Get("next"), "")}
+	again := func(status int, msg string) {
+		a.render(w, r, status, "login", page{Title: "Log in", Scripts: true, Error: msg, Data: lp})
+	}
+	if lp.Email == "" || f.Get("password") == "" {
+		again(http.StatusBadRequest, "Enter your e-mail address and your password.")
+		return
+	}
+	res, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		setRetryAfter(w, te.RetryAfter)
+		again(http.StatusTooManyRequests, "Too many sign-in attempts. Please wait "+retryText(te.RetryAfter)+" and try again.")
+		return
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		again(http.StatusUnauthorized, "Wrong e-mail address or password.")
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	if err := a.sessions.Login(r.Context(), res.UserID, res.Roles, "password"); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	redirect(w, r, a.afterLogin(r, lp.Next))
+}
+
+// afterLogin is where a freshly signed-in user goes: the MFA challenge or
+// enrolment when the policy asks for it, else next or the account page.
+func (a *App) afterLogin(r *http.Request, next string) string {
+	dest := localNext(next, "/account")
+	switch err := a.policy.Check(r); {
+	case errors.Is(err, mfa.ErrMFARequired):
+		return "/mfa?next=" + url.QueryEscape(dest)
+	case errors.Is(err, mfa.ErrEnrolmentRequired):
+		return "/account/mfa?next=" + url.QueryEscape(dest)
+	}
+	return dest
+}
+
+func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.Logout(r.Context()); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.flash(r, "You are logged out.")
+	redirect(w, r, "/")
+}
+
+// errAccountDisabled refuses a passkey sign-in to a disabled account.
+var errAccountDisabled = errors.New("marketplace: account disabled")
+
+// passkeyLogin completes a passwordless sign-in (mfa.WebAuthnConfig.OnLogin).
+func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+	u, err := a.db.userByID(r.Context(), res.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "login.failed", Outcome: audit.OutcomeDenied,
+			Target: audit.Target{Kind: "account", ID: u.Email}, Reason: "account disabled", Meta: map[string]string{"method": "passkey"}})
+		return errAccountDisabled
+	}
+	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, "passkey"); err != nil {
+		return err
+	}
+	// The app's own login record, named like the password logins so that
+	// the audit Detector sees passkey sign-ins too.
+	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "login.succeeded", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: "account", ID: u.Email},
+		Meta: map[string]string{"method": "passkey"}})
+	return nil
+}
+
+// passkeyNames labels a new passkey in the authenticator with the user's
+// e-mail address and name.
+func (a *App) passkeyNames(ctx context.Context, userID string) (string, string, error) {
+	u, err := a.db.userByID(ctx, userID)
+	if err != nil {
+		return "", "", err
+	}
+	return u.Email, u.DisplayName, nil
+}
+
+// passkeyError answers a failed WebAuthn request as JSON for webauthn.js.
+func (a *App) passkeyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errAccountDisabled) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "account_disabled"})
+		return
+	}
+	var known bool
+	for _, e := range []error{mfa.ErrUnauthenticated, mfa.ErrNoChallenge, mfa.ErrVerification, mfa.ErrClonedAuthenticator,
+		mfa.ErrNotEnrolled, mfa.ErrNotFound, mfa.ErrExists, mfa.ErrStoreFull} {
+		known = known || errors.Is(err, e)
+	}
+	var mbe *http.MaxBytesError
+	if !known && !errors.As(err, &mbe) {
+		a.log.ErrorContext(r.Context(), "passkey", "path", r.URL.Path, "request_id", audit.RequestID(r.Context()), "err", err)
+	}
+	mfa.WriteError(w, r, err)
+}
+
+// setupPage is the data of the first-administrator form.
+type setupPage struct{ Form accountForm }
+
+func (a *App) setupForm(w http.ResponseWriter, r *http.Request) {
+	if !a.setupActive() {
+		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
+		return
+	}
+	a.render(w, r, http.StatusOK, "setup", page{Title: "Create the first administrator", Data: setupPage{}})
+}
+
+func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
+	if !a.setupActive() {
+		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
+		return
+	}
+	if !a.parseForm(w, r) {
+		return
+	}
+	f := r.PostForm
+	email, name, msg := checkAccountForm(f.Get("email"), f.Get("name"), f.Get("password"), f.Get("password2"))
+	sp := setupPage{Form: accountForm{Email: email, Name: name}}
+	again := func(status int, msg string) {
+		a.render(w, r, status, "setup", page{Title: "Create the first administrator", Error: msg, Data: sp})
+	}
+	if !a.checkSetupToken(f.Get("token")) {
+		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: "setup.token_rejected", Outcome: audit.OutcomeDenied})
+		again(http.StatusForbidden, "That setup token is not right. Copy it from the server's console output.")
+		return
+	}
+	if msg != "" {
+		again(http.StatusUnprocessableEntity, msg)
+		return
+	}
+	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, f.Get("password"))
+	if msg, status, ok := passwordProblem(err); !ok {
+		if status == 0 {
+			a.serverError(w, r, err)
+			return
+		}
+		again(status, msg)
+		return
+	}
+	u, err := a.db.createFirstAdmin(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
+	switch {
+	case errors.Is(err, errAdminExists):
+		a.endSetup()
+		a.fail(w, r, http.StatusConflict, "An administrator exists already. Log in instead.")
+		return
+	case errors.Is(err, errEmailTaken):
+		again(http.StatusConflict, "An account with this e-mail address exists already: use another address.")
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	a.endSetup()
+	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
+		Meta: map[string]string{"role": roleAdmin}})
+	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, "password"); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.flash(r, "Administrator created. Administrators must use a second factor: set one up now.")
+	redirect(w, r, "/account/mfa")
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+// Config is everything New needs to build the app. main fills it from
+// flags and environment variables; tests fill it directly.
+type Config struct {
+	// PublicURL is the origin users reach the site at, scheme, host and
+	// port ("http://localhost:8080", "https://market.example"). Passkeys
+	// are bound to its host name, which must therefore be a domain name
+	// (localhost counts), not an IP address. Required.
+	PublicURL string
+
+	// DataDir holds the SQLite database (without DatabaseURL), the
+	// tamper-evident audit chain, development secrets and certificates
+	// from autocert. Required. Each instance needs its own.
+	DataDir string
+
+	// DatabaseURL, when set, is a PostgreSQL URL: users, listings, MFA
+	// factors, audit records and (without RedisURL) sessions live there,
+	// shared by every instance. Default: SQLite in DataDir.
+	DatabaseURL string
+
+	// RedisURL, when set, keeps sessions and rate limits in Redis
+	// ("redis://host:6379/0"), shared by every instance. Default: sessions
+	// in the database, rate limits in memory.
+	RedisURL string
+
+	// RedisPrefix starts every Redis key. Instances of one site share it.
+	// Default: "marketplace:".
+	RedisPrefix string
+
+	// Prod refuses to start without every secret configured (see
+	// secretSpecs) and without HTTPS. Default: false, development: missing
+	// secrets are generated and kept in DataDir, and cookies work over
+	// plain http://localhost.
+	Prod bool
+
+	// TrustedProxies are the networks of TLS-terminating proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed.
+	// Default: none, the peer is the client.
+	TrustedProxies []netip.Prefix
+
+	// Secrets is where secrets are read from. Default: secrets.Env{}, the
+	// process environment (NAME or NAME_FILE).
+	Secrets secrets.Source
+
+	// BreachCheck asks Have I Been Pwned (k-anonymity range API) about new
+	// passwords. Default: false, only the embedded common-password list.
+	BreachCheck bool
+
+	// Contact is the security contact for security.txt. Default:
+	// "mailto:security@deployed.works".
+	Contact string
+
+	// StepUp is how recent an MFA verification must be for sensitive
+	// actions (role changes, factor changes). Default: 10 minutes.
+	StepUp time.Duration
+
+	// Limits are the request rate limits. Zero fields take defaults.
+	Limits Limits
+
+	// Logger receives operational logs. Default: a text logger on
+	// Console.
+	Logger *slog.Logger
+
+	// Console receives the one-time setup token printed when no
+	// administrator exists. Default: os.Stderr.
+	Console io.Writer
+
+	// Now is the clock of sessions, MFA and rate limits. Default:
+	// time.Now. Tests inject one.
+	Now func() time.Time
+
+	// PasswordHashing overrides the Argon2id parameters. Tests only: the
+	// defaults cost 64 MiB and tens of milliseconds per hash.
+	PasswordHashing *auth.HasherConfig
+
+	// DisableSetupToken stops New from minting a setup token when no
+	// administrator exists (create-admin and tests that do not need it).
+	DisableSetupToken bool
+}
+
+// Limits are the app's request rate limits. Each is per client address
+// (IPv6 per /64) unless noted.
+type Limits struct {
+	Signup   ratelimit.Limit // POST /signup. Default: 10 an hour, burst 5.
+	LoginIP  ratelimit.Limit // POST /login and passkey sign-in, on top of the login throttle. Default: 60 a minute, burst 30.
+	Report   ratelimit.Limit // reports, per user. Default: 20 an hour, burst 5.
+	Write    ratelimit.Limit // listing writes, per user. Default: 60 an hour, burst 20.
+	Setup    ratelimit.Limit // POST /setup. Default: 10 an hour, burst 5.
+	MFA      ratelimit.Limit // TOTP and recovery-code attempts, per user and factor. Default: 5 per 15 minutes.
+	PerRoute ratelimit.Limit // every other request. Default: 600 a minute, burst 200.
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *ratelimit.Limit, d ratelimit.Limit) {
+		if v.Events == 0 {
+			*v = d
+		}
+	}
+	def(&l.Signup, ratelimit.Limit{Events: 10, Per: time.Hour, Burst: 5})
+	def(&l.LoginIP, ratelimit.Limit{Events: 60, Per: time.Minute, Burst: 30})
+	def(&l.Report, ratelimit.Limit{Events: 20, Per: time.Hour, Burst: 5})
+	def(&l.Write, ratelimit.Limit{Events: 60, Per: time.Hour, Burst: 20})
+	def(&l.Setup, ratelimit.Limit{Events: 10, Per: time.Hour, Burst: 5})
+	def(&l.MFA, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
+	def(&l.PerRoute, ratelimit.Limit{Events: 600, Per: time.Minute, Burst: 200})
+	return l
+}
+
+// publicOrigin is the parsed PublicURL.
+type publicOrigin struct {
+	Scheme string // "http" or "https"
+	Host   string // host name without port
+	Origin string // scheme://host[:port]
+}
+
+// parsePublicURL checks a PublicURL and splits it.
+func parsePublicURL(s string) (publicOrigin, error) {
+	if s == "" {
+		return publicOrigin{}, errors.New("config: PublicURL is required (e.g. http://localhost:8080)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return publicOrigin{}, fmt.Errorf("config: PublicURL %q: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return publicOrigin{}, fmt.Errorf("config: PublicURL %q: scheme must be http or https", s)
+	}
+	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return publicOrigin{}, fmt.Errorf("config: PublicURL %q: give only scheme, host and port, like https://market.example", s)
+	}
+	host := strings.ToLower(u.Hostname())
+	if _, err := netip.ParseAddr(host); err == nil {
+		return publicOrigin{}, fmt.Errorf("config: PublicURL %q: use a host name, not an IP address: passkeys (WebAuthn) need a domain; for local use, http://localhost:PORT", s)
+	}
+	origin := u.Scheme + "://" + strings.ToLower(u.Host)
+	return publicOrigin{Scheme: u.Scheme, Host: host, Origin: origin}, nil
+}

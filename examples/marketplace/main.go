@@ -1,0 +1,402 @@
+// Command marketplace is Rampart's example application: a small but real
+// marketplace where people sign up, sell and report listings, moderators
+// hide and restore them, and administrators manage roles and read the audit
+// log, with every Rampart package in place.
+//
+// Usage:
+//
+//	go run ./examples/marketplace [serve] [flags]
+//	go run ./examples/marketplace create-admin -email you@example.com [-name "Your Name"]
+//
+// See README.md in this directory for the flags, environment variables and
+// production mode.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/secrets"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// env looks up an environment variable.
+type env func(string) (string, bool)
+
+func (e env) str(name, def string) string {
+	if v, ok := e(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (e env) boolean(name string) bool {
+	v, _ := e(name)
+	b, _ := strconv.ParseBool(strings.TrimSpace(v))
+	return b
+}
+
+// run is main without the process: it parses args, runs the subcommand and
+// returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup env) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCmd(ctx, args, stderr, lookup)
+	case "create-admin":
+		err = createAdminCmd(ctx, args, stdin, stdout, stderr, lookup)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "marketplace: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "marketplace:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  marketplace [serve] [flags]        run the site (default)
+  marketplace create-admin [flags]   create an administrator; the password is read from stdin
+  marketplace help                   show this help
+
+Run "marketplace serve -h" or "marketplace create-admin -h" for the flags.
+`)
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ error }
+
+// commonFlags are the flags every subcommand shares.
+type commonFlags struct {
+	dataDir string
+	prod    bool
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, lookup env) {
+	fs.StringVar(&c.dataDir, "data", lookup.str("MARKETPLACE_DATA", "./data"), "data `directory`: SQLite database, audit chain, development secrets (env MARKETPLACE_DATA)")
+	fs.BoolVar(&c.prod, "prod", lookup.boolean("MARKETPLACE_PROD"), "production mode: refuse to start without every secret and HTTPS (env MARKETPLACE_PROD=1)")
+}
+
+// serveFlags are the flags of the serve command.
+type serveFlags struct {
+	commonFlags
+	addr, httpAddr, publicURL string
+	tlsCert, tlsKey, domain   string
+	trustedProxies            string
+	breachCheck               bool
+}
+
+func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs, lookup)
+	fs.StringVar(&f.addr, "addr", lookup.str("MARKETPLACE_ADDR", ""), "listen `address` (env MARKETPLACE_ADDR; default localhost:8080, or :443 with -domain)")
+	fs.StringVar(&f.httpAddr, "http-addr", lookup.str("MARKETPLACE_HTTP_ADDR", ""), "plain-HTTP `address` that only redirects to HTTPS (env MARKETPLACE_HTTP_ADDR; default :80 with -domain)")
+	fs.StringVar(&f.publicURL, "public-url", lookup.str("MARKETPLACE_PUBLIC_URL", ""), "the `URL` users reach the site at (env MARKETPLACE_PUBLIC_URL; default from -addr, -domain)")
+	fs.StringVar(&f.tlsCert, "tls-cert", lookup.str("MARKETPLACE_TLS_CERT", ""), "TLS certificate `file` (PEM) (env MARKETPLACE_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "tls-key", lookup.str("MARKETPLACE_TLS_KEY", ""), "TLS private key `file` (PEM) (env MARKETPLACE_TLS_KEY)")
+	fs.StringVar(&f.domain, "domain", lookup.str("MARKETPLACE_DOMAIN", ""), "`domain` to obtain certificates for with ACME (Let's Encrypt) (env MARKETPLACE_DOMAIN)")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", lookup.str("MARKETPLACE_TRUSTED_PROXIES", ""), "comma-separated `CIDRs` of TLS-terminating proxies to trust for X-Forwarded-For/-Proto (env MARKETPLACE_TRUSTED_PROXIES)")
+	fs.BoolVar(&f.breachCheck, "breach-check", lookup.boolean("MARKETPLACE_BREACH_CHECK"), "check new passwords against Have I Been Pwned (k-anonymity) (env MARKETPLACE_BREACH_CHECK=1)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return f, usageError{errors.New("serve: give both -tls-cert and -tls-key, or neither")}
+	}
+	if f.domain != "" && f.tlsCert != "" {
+		return f, usageError{errors.New("serve: -domain obtains certificates itself: drop -tls-cert/-tls-key, or drop -domain")}
+	}
+	if f.addr == "" {
+		f.addr = "localhost:8080"
+		if f.domain != "" {
+			f.addr = ":443"
+		}
+	}
+	if f.httpAddr == "" && f.domain != "" {
+		f.httpAddr = ":80"
+	}
+	if f.httpAddr != "" && f.domain == "" && f.tlsCert == "" {
+		return f, usageError{errors.New("serve: -http-addr redirects to HTTPS: it needs -tls-cert/-tls-key or -domain")}
+	}
+	return f, nil
+}
+
+// defaultPublicURL derives the public URL from the flags.
+func (f serveFlags) defaultPublicURL() (string, error) {
+	if f.publicURL != "" {
+		return strings.TrimSuffix(f.publicURL, "/"), nil
+	}
+	if f.domain != "" {
+		return "https://" + f.domain, nil
+	}
+	host, port, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return "", usageError{fmt.Errorf("serve: -addr %q: %w", f.addr, err)}
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && (ip.IsUnspecified() || ip.IsLoopback())) {
+		host = "localhost" // passkeys need a host name
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host, nil
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// parsePrefixes reads comma-separated CIDRs (or single addresses).
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return nil, usageError{fmt.Errorf("-trusted-proxies: %q is not a CIDR or an address", part)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) error {
+	f, err := parseServeFlags(args, stderr, lookup)
+	if err != nil {
+		return err
+	}
+	publicURL, err := f.defaultPublicURL()
+	if err != nil {
+		return err
+	}
+	proxies, err := parsePrefixes(f.trustedProxies)
+	if err != nil {
+		return err
+	}
+	if f.prod && f.tlsCert == "" && f.domain == "" && len(proxies) == 0 {
+		return errors.New("serve: -prod needs HTTPS: give -tls-cert and -tls-key, -domain for automatic certificates, or -trusted-proxies for a TLS-terminating proxy (with -public-url https://…)")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg := Config{
+		PublicURL:      publicURL,
+		DataDir:        f.dataDir,
+		DatabaseURL:    lookup.str("DATABASE_URL", ""),
+		RedisURL:       lookup.str("REDIS_URL", ""),
+		RedisPrefix:    lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
+		Prod:           f.prod,
+		TrustedProxies: proxies,
+		Secrets:        secrets.Env{LookupEnv: lookup},
+		BreachCheck:    f.breachCheck,
+		Logger:         logger,
+		Console:        stderr,
+	}
+	app, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := app.Close(cctx); err != nil {
+			logger.Error("shutdown", "err", err)
+		}
+	}()
+	return serve(ctx, app, f, logger)
+}
+
+// createAdminCmd creates an administrator from the command line. The
+// password comes from stdin, never from a flag (flags show in ps and shell
+// history).
+func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup env) error {
+	var c commonFlags
+	var email, name string
+	fs := flag.NewFlagSet("create-admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.register(fs, lookup)
+	fs.StringVar(&email, "email", "", "the administrator's e-mail `address` (required)")
+	fs.StringVar(&name, "name", "", "the administrator's display `name` (default: the part of the e-mail before @)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: marketplace create-admin -email ADDRESS [-name NAME] [-data DIR] [-prod]")
+		fmt.Fprintln(stderr, "The password is read from standard input (one line); pipe it in, or type it when asked.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("create-admin: unexpected argument %q (the password is read from stdin, not given as an argument)", fs.Arg(0))}
+	}
+	email = normEmail(email)
+	if email == "" {
+		return usageError{errors.New("create-admin: -email is required")}
+	}
+	if name == "" {
+		name, _, _ = strings.Cut(email, "@")
+	}
+	email, name, msg := checkAccountForm(email, name, "x", "x")
+	if msg != "" {
+		return usageError{errors.New("create-admin: " + msg)}
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+
+	keys, err := loadSecrets(ctx, secrets.Env{LookupEnv: lookup}, c.prod, c.dataDir)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, c.dataDir, lookup.str("DATABASE_URL", ""), time.Now)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.withMigrationLock(ctx, func() error { _, err := db.migrate(ctx); return err }); err != nil {
+		return err
+	}
+	hasher, err := auth.NewHasher(auth.HasherConfig{Peppers: keys.Peppers})
+	if err != nil {
+		return err
+	}
+	policy, err := auth.NewPolicy(auth.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks"}})
+	if err != nil {
+		return err
+	}
+	authn, err := auth.NewAuthenticator(authUsers{db}, auth.SessionRevokerFunc(func(context.Context) error { return nil }),
+		auth.AuthenticatorConfig{Hasher: hasher, Policy: policy, Logger: discardLogger()})
+	if err != nil {
+		return err
+	}
+	hash, err := authn.HashNewPassword(ctx, auth.User{Login: email, Email: email}, pw)
+	if msg, _, ok := passwordProblem(err); !ok {
+		if msg == "" {
+			return err
+		}
+		return errors.New("create-admin: password refused: " + msg)
+	}
+	u, err := db.createUser(ctx, user{Email: email, DisplayName: name, Hash: hash, Roles: []string{roleAdmin}})
+	if errors.Is(err, errEmailTaken) {
+		return errors.New("create-admin: an account with this e-mail address exists already")
+	}
+	if err != nil {
+		return err
+	}
+
+	// Record it in both audit stores: the database (admin pages) and a
+	// chain of its own beside the server's (one writer per chain).
+	sink, err := newCLIAuditSink(ctx, db, keys, c.dataDir)
+	if err != nil {
+		return fmt.Errorf("create-admin: the administrator was created, but auditing failed: %w", err)
+	}
+	e := audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
+		Actor: audit.Actor{UserID: "system"}, Target: audit.Target{Kind: "user", ID: u.ID},
+		Reason: "administrator created with the create-admin command", Meta: map[string]string{"role": roleAdmin}}
+	if err := sink.log(ctx, e); err != nil {
+		return fmt.Errorf("create-admin: the administrator was created, but auditing failed: %w", err)
+	}
+	fmt.Fprintf(stdout, "Administrator %s created (ID %s). Log in and set up a second factor: administrators must use one.\n", email, u.ID)
+	return nil
+}
+
+// readPassword reads one line from stdin. On a terminal it asks twice and
+// turns echo off (best effort, with stty).
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	tty := false
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	br := bufio.NewReader(stdin)
+	read := func(prompt string) (string, error) {
+		if tty {
+			fmt.Fprint(stderr, prompt)
+			if err := stty(stdin.(*os.File), "-echo"); err == nil {
+				defer func() {
+					_ = stty(stdin.(*os.File), "echo")
+					fmt.Fprintln(stderr)
+				}()
+			}
+		}
+		line, err := br.ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return "", errors.New("create-admin: no password on standard input (pipe it in, e.g. from a password manager)")
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	pw, err := read("Password for the new administrator: ")
+	if err != nil {
+		return "", err
+	}
+	if tty {
+		again, err := read("The same password again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", errors.New("create-admin: the two passwords do not match")
+		}
+	}
+	if pw == "" {
+		return "", errors.New("create-admin: the password is empty")
+	}
+	return pw, nil
+}
+
+// stty runs stty on the terminal f.
+func stty(f *os.File, arg string) error {
+	c := exec.Command("stty", arg)
+	c.Stdin = f
+	return c.Run()
+}

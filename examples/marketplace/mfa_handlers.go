@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/deployedworks/rampart/mfa"
+)
+
+// mfaSettingsPage is the data of the second-factor settings page.
+type mfaSettingsPage struct {
+	TOTP          bool
+	Passkeys      []passkeyView
+	RecoveryCodes int
+	Required      bool // the user's role requires a factor and none is enrolled
+	Next          string
+}
+
+// passkeyView is a registered passkey for display.
+type passkeyView struct {
+	ID   string // base64url
+	Info mfa.CredentialInfo
+}
+
+// factors reports which factors uid has.
+func (a *App) factors(ctx context.Context, uid string) (totp bool, keys []passkeyView, codes int, err error) {
+	if totp, err = a.totp.Enrolled(ctx, uid); err != nil {
+		return
+	}
+	creds, err := a.passkeys.Credentials(ctx, uid)
+	if err != nil {
+		return
+	}
+	for _, c := range creds {
+		keys = append(keys, passkeyView{ID: base64.RawURLEncoding.EncodeToString(c.ID), Info: c})
+	}
+	codes, err = a.recovery.Remaining(ctx, uid)
+	return
+}
+
+func (a *App) mfaSettings(w http.ResponseWriter, r *http.Request) {
+	uid := currentUser(r)
+	totp, keys, codes, err := a.factors(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	p := mfaSettingsPage{TOTP: totp, Passkeys: keys, RecoveryCodes: codes,
+		Required: errors.Is(a.policy.Check(r), mfa.ErrEnrolmentRequired),
+		Next:     localNext(r.URL.Query().Get("next"), "")}
+	a.render(w, r, http.StatusOK, "mfa_settings", page{Title: "Second factors", Scripts: true, Data: p})
+}
+
+// totpEnrolPage is the data of the TOTP enrolment page.
+type totpEnrolPage struct {
+	QR     template.URL // data: URL of the QR code PNG
+	Secret string
+	Next   string
+}
+
+func (a *App) totpEnrol(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	uid := currentUser(r)
+	u, err := a.db.userByID(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	e, err := a.totp.Enrol(r.Context(), uid, u.Email)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	png, err := e.PNG(256)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	p := totpEnrolPage{
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), // built here, not user input
+		Secret: e.Secret(),
+		Next:   localNext(r.PostForm.Get("next"), ""),
+	}
+	a.render(w, r, http.StatusOK, "totp_enrol", page{Title: "Set up an authenticator app", Data: p})
+}
+
+// codeProblem turns a TOTP or recovery-code error into a status and a
+// message; status 0 means an unexpected error.
+func codeProblem(w http.ResponseWriter, err error) (int, string) {
+	var te *mfa.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		setRetryAfter(w, te.RetryAfter)
+		return http.StatusTooManyRequests, "Too many attempts. Please wait " + retryText(te.RetryAfter) + " and try again."
+	case errors.Is(err, mfa.ErrCodeReused):
+		return http.StatusUnprocessableEntity, "That code was used already. Wait for the next code from your app."
+	case errors.Is(err, mfa.ErrInvalidCode):
+		return http.StatusUnprocessableEntity, "That code is not right. Check the code (and your device's clock) and try again."
+	case errors.Is(err, mfa.ErrNoPendingEnrolment):
+		return http.StatusConflict, "There is no set-up in progress: start again from your second-factor settings."
+	case errors.Is(err, mfa.ErrNotEnrolled):
+		return http.StatusConflict, "You have not set up this kind of second factor."
+	}
+	return 0, ""
+}
+
+func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	uid, code := currentUser(r), r.PostForm.Get("code")
+	next := localNext(r.PostForm.Get("next"), "")
+	if code == "" || len(code) > 32 {
+		a.render(w, r, http.StatusBadRequest, "totp_enrol", page{Title: "Set up an authenticator app",
+			Error: "Enter the 6-digit code your app shows.", Data: totpEnrolPage{Next: next}})
+		return
+	}
+	if err := a.totp.Confirm(r.Context(), uid, code); err != nil {
+		status, msg := codeProblem(w, err)
+		if status == 0 {
+			a.serverError(w, r, err)
+			return
+		}
+		a.render(w, r, status, "totp_enrol", page{Title: "Set up an authenticator app", Error: msg, Data: totpEnrolPage{Next: next}})
+		return
+	}
+	if err := a.sessions.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	n, err := a.recovery.Remaining(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if n == 0 {
+		a.showNewRecoveryCodes(w, r, "Your authenticator app is set up.", next)
+		return
+	}
+	a.flash(r, "Your authenticator app is set up.")
+	redirect(w, r, localNext(next, "/account/mfa"))
+}
+
+// showNewRecoveryCodes generates a new set of recovery codes and shows
+// them once.
+func (a *App) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, flash, next string) {
+	codes, err := a.recovery.Generate(r.Context(), currentUser(r))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.render(w, r, http.StatusOK, "recovery_codes", page{Title: "Your recovery codes", Flash: flash,
+		Data: struct {
+			Codes []string
+			Next  string
+		}{codes, localNext(next, "/account/mfa")}})
+}
+
+func (a *App) recoveryGenerate(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	ok, err := a.db.hasFactor(r.Context(), currentUser(r))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		a.fail(w, r, http.StatusConflict, "Set up an authenticator app or a passkey first: recovery codes back up a second factor.")
+		return
+	}
+	a.showNewRecoveryCodes(w, r, "", r.PostForm.Get("next"))
+}
+
+func (a *App) totpDisable(w http.ResponseWriter, r *http.Request) {
+	uid := currentUser(r)
+	on, err := a.totp.Enrolled(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !on {
+		a.fail(w, r, http.StatusConflict, "You have no authenticator app set up.")
+		return
+	}
+	if err := a.totp.Disable(r.Context(), uid); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.afterFactorRemoved(w, r, "Your authenticator app is removed.")
+}
+
+func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
+	if err != nil || len(id) == 0 || len(id) > 1023 {
+		a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
+		return
+	}
+	err = a.passkeys.RemoveCredential(r.Context(), currentUser(r), id) // scoped to the user
+	switch {
+	case errors.Is(err, mfa.ErrNotFound):
+		a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	a.afterFactorRemoved(w, r, "The passkey is removed.")
+}
+
+// afterFactorRemoved revokes the recovery codes once no factor is left:
+// they back up a factor, and alone they would be a password.
+func (a *App) afterFactorRemoved(w http.ResponseWriter, r *http.Request, msg string) {
+	uid := currentUser(r)
+	ok, err := a.db.hasFactor(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		if err := a.recovery.Revoke(r.Context(), uid); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		msg += " You have no second factor left, so your recovery codes are cancelled too."
+	}
+	a.flash(r, msg)
+	redirect(w, r, "/account/mfa")
+}
+
+// challengePage is the data of the MFA challenge page.
+type challengePage struct {
+	TOTP          bool
+	Passkey       bool
+	RecoveryCodes int
+	Next          string
+}
+
+func (a *App) mfaChallenge(w http.ResponseWriter, r *http.Request) {
+	totp, keys, codes, err := a.factors(r.Context(), currentUser(r))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	p := challengePage{TOTP: totp, Passkey: len(keys) > 0, RecoveryCodes: codes,
+		Next: localNext(r.URL.Query().Get("next"), "/account")}
+	a.render(w, r, http.StatusOK, "mfa_challenge", page{Title: "Confirm it is you", Scripts: true, Data: p})
+}
+
+// verified marks the session after a successful check and sends the user
+// on.
+func (a *App) verified(w http.ResponseWriter, r *http.Request, method, next, msg string) {
+	if err := a.sessions.MarkMFA(r.Context(), method); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if msg != "" {
+		a.flash(r, msg)
+	}
+	redirect(w, r, localNext(next, "/account"))
+}
+
+func (a *App) challengeAgain(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+	totp, keys, codes, err := a.factors(r.Context(), currentUser(r))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.render(w, r, status, "mfa_challenge", page{Title: "Confirm it is you", Scripts: true, Error: msg,
+		Data: challengePage{TOTP: totp, Passkey: len(keys) > 0, RecoveryCodes: codes, Next: localNext(next, "/account")}})
+}
+
+func (a *App) mfaVerifyTOTP(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	code, next := r.PostForm.Get("code"), r.PostForm.Get("next")
+	if code == "" || len(code) > 32 {
+		a.challengeAgain(w, r, http.StatusBadRequest, "Enter the 6-digit code your app shows.", next)
+		return
+	}
+	if err := a.totp.Verify(r.Context(), currentUser(r), code); err != nil {
+		status, msg := codeProblem(w, err)
+		if status == 0 {
+			a.serverError(w, r, err)
+			return
+		}
+		a.challengeAgain(w, r, status, msg, next)
+		return
+	}
+	a.verified(w, r, mfa.MethodTOTP, next, "")
+}
+
+func (a *App) mfaVerifyRecovery(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	code, next := r.PostForm.Get("code"), r.PostForm.Get("next")
+	if code == "" || len(code) > 64 {
+		a.challengeAgain(w, r, http.StatusBadRequest, "Enter one of your recovery codes, like ABCDE-FGHJK-MNPQ.", next)
+		return
+	}
+	left, err := a.recovery.Use(r.Context(), currentUser(r), code)
+	if err != nil {
+		status, msg := codeProblem(w, err)
+		if status == 0 {
+			a.serverError(w, r, err)
+			return
+		}
+		if errors.Is(err, mfa.ErrInvalidCode) {
+			msg = "That recovery code is not right, or was used already."
+		}
+		a.challengeAgain(w, r, status, msg, next)
+		return
+	}
+	msg := "Recovery code accepted. You have " + strconv.Itoa(left) + " left."
+	if left < 3 {
+		msg += " Make a new set now, and set up your second factor again if you lost it."
+		next = "/account/mfa?next=" + url.QueryEscape(localNext(next, "/account"))
+	}
+	a.verified(w, r, mfa.MethodRecovery, next, msg)
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/session"
+)
+
+// buildRoutes registers every route and wraps them in the middleware
+// chain, outermost first:
+//
+//	clientip → audit (request ID, panics) → security headers (CSP nonce)
+//	→ cross-origin protection → [static, healthz, security.txt, CSP reports]
+//	→ sessions → audit actor → per-route rate limit → routes
+//
+// Signed-in routes add the auth guard and the MFA policy (Require); admin
+// routes add the role guard and the admin-actions audit; sensitive
+// actions add the MFA step-up.
+func (a *App) buildRoutes() http.Handler {
+	outer := http.NewServeMux()
+	app := http.NewServeMux()
+	handle := func(mux *http.ServeMux, pattern string, h http.Handler) {
+		a.routes = append(a.routes, pattern)
+		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a.observe != nil {
+				a.observe(pattern)
+			}
+			h.ServeHTTP(w, r)
+		}))
+	}
+	fn := func(f http.HandlerFunc) http.Handler { return f }
+
+	// Middleware for route groups.
+	signedIn := func(h http.Handler) http.Handler { return a.guard.RequireAuth(a.policy.Require(h)) }
+	moderator := func(h http.Handler) http.Handler {
+		return signedIn(a.guard.RequireRole(roleModerator, roleAdmin)(h))
+	}
+	admin := func(h http.Handler) http.Handler {
+		return signedIn(a.guard.RequireRole(roleAdmin)(a.auditMW.AdminActions(h)))
+	}
+	step := a.stepUp
+	lim := a.limits
+
+	// Outside sessions: cheap, cacheable or machine endpoints.
+	static, _ := fs.Sub(assetsFS, "static")
+	handle(outer, "GET /static/", cacheStatic(http.StripPrefix("/static/", http.FileServerFS(static))))
+	handle(outer, "GET /healthz", fn(a.healthz))
+	handle(outer, "GET /.well-known/security.txt", a.securityTxt)
+	handle(outer, "POST /csp-report", a.cspReports)
+
+	// Public pages.
+	handle(app, "GET /{$}", fn(a.home))
+	handle(app, "GET /security", fn(a.securityPage))
+	handle(app, "GET /listings", fn(a.browse))
+	handle(app, "GET /listings/{id}", fn(a.showListing))
+
+	// Signing up, in and out.
+	handle(app, "GET /signup", fn(a.signupForm))
+	handle(app, "POST /signup", lim.signup.Handler(fn(a.signup)))
+	handle(app, "GET /login", fn(a.loginForm))
+	handle(app, "POST /login", lim.loginIP.Handler(fn(a.login)))
+	handle(app, "POST /login/passkey/begin", lim.loginIP.Handler(fn(a.passkeys.BeginLogin)))
+	handle(app, "POST /login/passkey/finish", lim.loginIP.Handler(fn(a.passkeys.FinishLogin)))
+	handle(app, "POST /logout", fn(a.logout))
+	handle(app, "GET /setup", fn(a.setupForm))
+	handle(app, "POST /setup", lim.setup.Handler(fn(a.setupSubmit)))
+
+	// The MFA challenge (reachable while verification is pending).
+	handle(app, "GET /mfa", signedIn(fn(a.mfaChallenge)))
+	handle(app, "POST /mfa/totp", signedIn(fn(a.mfaVerifyTOTP)))
+	handle(app, "POST /mfa/recovery", signedIn(fn(a.mfaVerifyRecovery)))
+	handle(app, "POST /mfa/passkey/begin", signedIn(fn(a.passkeys.BeginVerify)))
+	handle(app, "POST /mfa/passkey/finish", signedIn(fn(a.passkeys.FinishVerify)))
+
+	// The account.
+	handle(app, "GET /account", signedIn(fn(a.account)))
+	handle(app, "GET /account/password", signedIn(fn(a.passwordForm)))
+	handle(app, "POST /account/password", signedIn(step(fn(a.changePassword))))
+	handle(app, "GET /account/sessions", signedIn(fn(a.sessionsPage)))
+	handle(app, "POST /account/sessions/{handle}/revoke", signedIn(fn(a.revokeSession)))
+	handle(app, "POST /account/sessions/revoke-others", signedIn(fn(a.revokeOtherSessions)))
+	handle(app, "POST /logout/everywhere", signedIn(fn(a.logoutEverywhere)))
+
+	// Second factors (reachable while enrolment is required).
+	handle(app, "GET /account/mfa", signedIn(fn(a.mfaSettings)))
+	handle(app, "POST /account/mfa/totp", signedIn(step(a.secQR.Handler(fn(a.totpEnrol)))))
+	handle(app, "POST /account/mfa/totp/confirm", signedIn(fn(a.totpConfirm)))
+	handle(app, "POST /account/mfa/totp/disable", signedIn(step(fn(a.totpDisable))))
+	handle(app, "POST /account/mfa/recovery", signedIn(step(fn(a.recoveryGenerate))))
+	handle(app, "POST /account/mfa/passkeys/begin", signedIn(step(fn(a.passkeys.BeginRegistration))))
+	handle(app, "POST /account/mfa/passkeys/finish", signedIn(step(fn(a.passkeys.FinishRegistration))))
+	handle(app, "POST /account/mfa/passkeys/delete", signedIn(step(fn(a.passkeyDelete))))
+
+	// Selling.
+	handle(app, "GET /my/listings", signedIn(fn(a.myListings)))
+	handle(app, "GET /listings/new", signedIn(fn(a.newListingForm)))
+	handle(app, "POST /listings", signedIn(lim.write.Handler(fn(a.createListing))))
+	handle(app, "GET /listings/{id}/edit", signedIn(fn(a.editListingForm)))
+	handle(app, "POST /listings/{id}/edit", signedIn(lim.write.Handler(fn(a.updateListing))))
+	handle(app, "POST /listings/{id}/delete", signedIn(lim.write.Handler(fn(a.deleteListing))))
+	handle(app, "POST /listings/{id}/report", signedIn(lim.report.Handler(fn(a.reportListing))))
+
+	// Moderation.
+	handle(app, "GET /moderation", moderator(fn(a.moderationQueue)))
+	handle(app, "POST /moderation/listings/{id}/{action}", moderator(fn(a.moderate)))
+
+	// Administration: MFA required by the policy for the admin role,
+	// step-up for every change.
+	handle(app, "GET /admin", admin(fn(a.adminHome)))
+	handle(app, "GET /admin/users", admin(fn(a.adminUsers)))
+	handle(app, "GET /admin/users/{id}", admin(fn(a.adminUser)))
+	handle(app, "POST /admin/users/{id}/roles", admin(step(fn(a.adminRoles))))
+	handle(app, "POST /admin/users/{id}/disable", admin(step(fn(a.adminDisable))))
+	handle(app, "POST /admin/users/{id}/enable", admin(step(fn(a.adminEnable))))
+	handle(app, "POST /admin/users/{id}/sessions/revoke", admin(step(fn(a.adminRevokeSessions))))
+	handle(app, "GET /admin/audit", admin(fn(a.adminAudit)))
+	handle(app, "POST /admin/audit/verify", admin(fn(a.adminVerifyAudit)))
+
+	// Anything else.
+	handle(app, "/", fn(a.notFound))
+
+	var h http.Handler = app
+	h = lim.perRoute.Handler(h)
+	h = a.withActor(h)
+	h = a.sessions.Handler(h)
+	h = headers.NoStore(h) // personal pages, each with its own CSP nonce
+	outer.Handle("/", h)
+
+	var root http.Handler = outer
+	root = a.cross.Handler(root)
+	root = a.sec.Handler(root)
+	root = a.auditMW.Handler(root)
+	root = a.ips.Handler(root)
+	return root
+}
+
+// withActor names the signed-in user as the actor of every audit event
+// logged while serving the request.
+func (a *App) withActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := a.sessions.Identity(r.Context()); ok {
+			r = r.WithContext(audit.WithActor(r.Context(), audit.Actor{UserID: id.UserID, Roles: id.Roles}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cacheStatic lets browsers cache the embedded assets for an hour.
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthz reports whether the database answers.
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := a.db.db.PingContext(ctx); err != nil {
+		a.log.Warn("healthz: database", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unavailable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// sessionError answers a request whose session could not be loaded or
+// saved.
+func (a *App) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, session.ErrInsecureHost) {
+		a.fail(w, r, http.StatusBadRequest, "In development mode sessions work only on localhost: open "+a.origin.Origin+" instead.")
+		return
+	}
+	a.serverError(w, r, err)
+}
+
+// guardDeny answers requests the auth guard refused.
+func (a *App) guardDeny(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && wantsHTML(r) {
+			a.flash(r, "Please log in again to continue.")
+		}
+		a.guard.DefaultDeny(w, r, err)
+	case errors.Is(err, auth.ErrForbidden):
+		if !wantsHTML(r) {
+			a.guard.DefaultDeny(w, r, err)
+			return
+		}
+		a.fail(w, r, http.StatusForbidden, "You do not have access to this page.")
+	default:
+		a.serverError(w, r, err)
+	}
+}
+
+// mfaDeny answers requests the MFA policy refused: browsers are sent to
+// enrol or verify and then back; scripts get JSON.
+func (a *App) mfaDeny(w http.ResponseWriter, r *http.Request, err error) {
+	var to, msg string
+	switch {
+	case errors.Is(err, mfa.ErrUnauthenticated):
+		to = "/login"
+	case errors.Is(err, mfa.ErrEnrolmentRequired):
+		to, msg = "/account/mfa", "Your role requires a second factor: set one up to continue."
+	case errors.Is(err, mfa.ErrMFARequired):
+		to = "/mfa"
+	case errors.Is(err, mfa.ErrStepUpRequired):
+		to, msg = "/mfa", "Please confirm it is you with your second factor, then try again."
+	default:
+		a.serverError(w, r, err)
+		return
+	}
+	if !wantsHTML(r) {
+		mfa.WriteError(w, r, err)
+		return
+	}
+	next := r.URL.RequestURI()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		next = refererPath(r, "/account")
+	}
+	if msg != "" {
+		a.flash(r, msg)
+	}
+	redirect(w, r, to+"?next="+url.QueryEscape(localNext(next, "/account")))
+}
+
+// rateLimited answers a request refused by a rate limit.
+func (a *App) rateLimited(w http.ResponseWriter, r *http.Request, d ratelimit.Decision, err error) {
+	if !errors.Is(err, ratelimit.ErrLimited) {
+		a.log.ErrorContext(r.Context(), "rate limit unavailable", "err", err)
+		a.fail(w, r, http.StatusServiceUnavailable, "The service cannot take this request right now. Please try again shortly.")
+		return
+	}
+	if !wantsHTML(r) {
+		ratelimit.DenyJSON(w, r, d, err)
+		return
+	}
+	a.fail(w, r, http.StatusTooManyRequests, "Too many requests. Please wait "+retryText(d.RetryAfter)+" and try again.")
+}
+
+// securityPage shows how to report a vulnerability (policy sections 8–10).
+func (a *App) securityPage(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "security", page{Title: "Security", Data: struct{ Contact string }{a.cfg.Contact}})
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/sqlsink"
+	"github.com/deployedworks/rampart/headers"
+)
+
+// newServer returns an http.Server with timeouts, so that slow clients
+// cannot hold connections open (Slowloris).
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs the app's listeners until ctx ends (SIGINT, SIGTERM), then
+// shuts them down gracefully.
+func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error {
+	type listener struct {
+		srv   *http.Server
+		ln    net.Listener
+		tls   bool
+		files [2]string
+	}
+	var ls []listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.ln.Close()
+		}
+	}()
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("serve: listen on %s: %w (is another process using it? choose another with -addr)", addr, err)
+		}
+		return ln, nil
+	}
+
+	main := newServer(app.Handler(), log)
+	main.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	ln, err := listen(f.addr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.domain != "":
+		m := &autocert.Manager{
+			Prompt:     autocert.AcceptTOS,
+			HostPolicy: autocert.HostWhitelist(f.domain),
+			Cache:      autocert.DirCache(filepath.Join(f.dataDir, "autocert")),
+		}
+		main.TLSConfig = m.TLSConfig()
+		main.TLSConfig.MinVersion = tls.VersionTLS12
+		ls = append(ls, listener{srv: main, ln: ln, tls: true})
+		rd, err := headers.NewRedirect(app.ips, []string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz"}})
+		if err != nil {
+			return err
+		}
+		hln, err := listen(f.httpAddr)
+		if err != nil {
+			return err
+		}
+		// The plain listener answers ACME http-01 challenges and otherwise
+		// only redirects.
+		ls = append(ls, listener{srv: newServer(m.HTTPHandler(rd.Handler(app.Handler())), log), ln: hln})
+	case f.tlsCert != "":
+		ls = append(ls, listener{srv: main, ln: ln, tls: true, files: [2]string{f.tlsCert, f.tlsKey}})
+		if f.httpAddr != "" {
+			rd, err := headers.NewRedirect(app.ips, []string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz"}})
+			if err != nil {
+				return err
+			}
+			hln, err := listen(f.httpAddr)
+			if err != nil {
+				return err
+			}
+			ls = append(ls, listener{srv: newServer(rd.Handler(app.Handler()), log), ln: hln})
+		}
+	default:
+		ls = append(ls, listener{srv: main, ln: ln})
+	}
+
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() {
+			var err error
+			if l.tls {
+				err = l.srv.ServeTLS(l.ln, l.files[0], l.files[1])
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		kind := "http"
+		if l.tls {
+			kind = "https"
+		}
+		log.Info("listening", "addr", l.ln.Addr().String(), "scheme", kind)
+	}
+	mode := "development"
+	if f.prod {
+		mode = "production"
+	}
+	log.Info("marketplace is up", "url", app.origin.Origin, "mode", mode, "database", app.db.dialect.String(), "redis", app.rdb != nil)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-errc:
+		log.Error("server failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, l := range ls {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			serveErr = errors.Join(serveErr, err)
+		}
+	}
+	return serveErr
+}
+
+// httpsPort is the port of an https origin, 443 by default.
+func httpsPort(origin string) int {
+	u, err := url.Parse(origin)
+	if err != nil || u.Port() == "" {
+		return 443
+	}
+	p, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return 443
+	}
+	return p
+}
+
+// cliAudit records the create-admin command's event in the audit table
+// and in a chain of its own (prefix audit-cli), since the server may be
+// writing its chain at the same time.
+type cliAudit struct {
+	logger *audit.Logger
+	file   *audit.FileSink
+}
+
+func newCLIAuditSink(ctx context.Context, db *store, keys *appSecrets, dataDir string) (*cliAudit, error) {
+	dialect := sqlsink.SQLite
+	if db.dialect == dialectPostgres {
+		dialect = sqlsink.Postgres
+	}
+	sq, err := sqlsink.New(ctx, db.db, dialect, sqlsink.Config{})
+	if err != nil {
+		return nil, err
+	}
+	fs, err := audit.NewFileSink(filepath.Join(dataDir, "audit"), keys.AuditKey.Reveal(), audit.FileConfig{Prefix: cliChainPrefix})
+	if err != nil {
+		return nil, err
+	}
+	return &cliAudit{logger: audit.New(audit.NewFanoutSink(fs, sq), audit.Config{ErrorLog: discardLogger()}), file: fs}, nil
+}
+
+// log records e and seals the chain.
+func (c *cliAudit) log(ctx context.Context, e audit.Event) error {
+	err := c.logger.Log(ctx, e)
+	return errors.Join(err, c.file.Close(ctx))
+}
