@@ -61,11 +61,12 @@
 // tracked (below 1e-13 at a million), and the seed is secret, so a client
 // cannot aim for a collision.
 //
-// MemoryConfig.MaxKeys bounds the keys tracked (default 1<<20, about 16
+// MemoryConfig.MaxKeys bounds the keys tracked (default 1<<20, at most 14
 // MiB). A key whose bucket is full again carries no state and is forgotten
 // by the janitor goroutine (every MemoryConfig.SweepInterval), which also
 // gives back memory after a flood: the idle TTL of a key is the time its
-// bucket takes to refill, at most Burst intervals after its last request.
+// bucket takes to refill (at most Burst intervals after its last request)
+// plus at most one SweepInterval.
 //
 // When a shard is full, a new key evicts one: among 8 occupied slots from
 // a random place, the one with the earliest TAT, that is the bucket

@@ -13,10 +13,11 @@ import (
 // MemoryConfig tunes a [Memory] limiter. The zero value is ready to use.
 type MemoryConfig struct {
 	// MaxKeys bounds how many keys are tracked at once. When the table is
-	// full, a new key evicts an old one (see "Eviction" in the package
-	// documentation); memory never grows past about 14 bytes a key plus
-	// table slack, so the default of 1<<20 keys costs at most 16 MiB. The
-	// bound is exact: [Memory.Len] never exceeds it.
+	// full, a new key evicts an old one (see "Memory bound and eviction"
+	// in the package documentation). At the bound the table takes 13.7
+	// bytes a key (12-byte slots at most 7/8 full), so the default of
+	// 1<<20 keys costs at most 14 MiB. The bound is exact: [Memory.Len]
+	// never exceeds it.
 	MaxKeys int
 
 	// SweepInterval is how often the janitor goroutine forgets keys whose
