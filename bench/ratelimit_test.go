@@ -23,6 +23,7 @@ package bench
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -132,7 +133,7 @@ func rlPeers() []rlPeer {
 				}, nil, func() {}
 			},
 			http: func(tb testing.TB, next http.Handler) (http.Handler, func()) {
-				return httprate.Limit(rlEvents, rlPer, httprate.WithKeyFuncs(httprate.KeyByIP))(next), func() {}
+				return httprate.LimitBy(rlEvents, rlPer, httprateKeyByPeer)(next), func() {}
 			},
 		},
 		{
@@ -341,4 +342,14 @@ func rlBytesPerKey(b *testing.B, p rlPeer, n int) (perKey, tracked float64) {
 	runtime.KeepAlive(allow)
 	done()
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(keys), float64(keys)
+}
+
+// httprateKeyByPeer keys httprate by the TCP peer, as its deprecated
+// KeyByIP did (IPv6 grouped by /64).
+func httprateKeyByPeer(r *http.Request) (string, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(host), nil
 }
