@@ -2,7 +2,7 @@
 # Starts throwaway PostgreSQL and Redis servers on loopback for Rampart's
 # integration tests, and prints the environment that enables those tests.
 #
-#   scripts/services.sh install   # apt-get the servers (Debian/Ubuntu, as root)
+#   scripts/services.sh install   # apt-get the servers and Chromium (Debian/Ubuntu, as root)
 #   eval "$(scripts/services.sh start)"
 #   go test ./...
 #   scripts/services.sh stop
@@ -40,7 +40,7 @@ as_pg() {
 install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null
+  apt-get install -y -qq --no-install-recommends postgresql redis-server chromium >/dev/null
 }
 
 start_pg() {

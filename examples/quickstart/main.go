@@ -1,0 +1,139 @@
+// Command quickstart is the README's quickstart: one login page behind
+// every Rampart middleware, with a user kept in memory.
+//
+//	go run ./examples/quickstart   # then open http://localhost:8080 and log in as alice
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/session"
+)
+
+func main() {
+	log.Println("listening on http://localhost:8080")
+	log.Fatal(http.ListenAndServe("localhost:8080", newServer(os.Stderr)))
+}
+
+// newServer wires the middleware around the routes; audit events go to
+// auditOut as JSON lines.
+func newServer(auditOut io.Writer) http.Handler {
+	// The client's address: with no trusted proxies, the TCP peer. Behind a
+	// load balancer, list its networks so X-Forwarded-For is believed from
+	// it and only from it.
+	ips := clientip.MustNew(nil, clientip.Config{})
+
+	// Every security event as one JSON line.
+	events := audit.New(audit.NewJSONLSink(auditOut), audit.Config{})
+
+	// Strict headers with a per-request CSP nonce, and cross-origin (CSRF)
+	// protection from Fetch Metadata.
+	sec := must(headers.New(ips, headers.Config{}))
+	csrf := must(headers.NewCrossOrigin(ips, headers.CrossOriginConfig{Audit: events}))
+
+	// Sessions with __Host- cookies; plain http://localhost needs the
+	// explicit development option.
+	sessions := must(session.New(ips, session.Config{AllowInsecureCookie: true, Audit: events}))
+
+	// Login throttling per account, per address and per pair, and a
+	// password check that does not reveal which accounts exist.
+	throttle := must(ratelimit.NewLogin(ratelimit.MemoryBackend{}, ratelimit.LoginConfig{Audit: events}))
+	users := newUsers("alice", "correct horse battery staple")
+	login := must(auth.NewAuthenticator(users, sessions, auth.AuthenticatorConfig{
+		Throttle: throttle, Audit: events, ClientIP: ips,
+	}))
+	guard := must(auth.NewGuard(sessions.AuthSource(), auth.GuardConfig{Audit: events, ClientIP: ips}))
+
+	// 10 requests a second per client address (IPv6 by /64) on every route.
+	perIP := must(ratelimit.NewMemory(ratelimit.Limit{Events: 10, Per: time.Second}, ratelimit.MemoryConfig{}))
+	limit := must(ratelimit.NewMiddleware(perIP, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{Audit: events}))
+
+	page := template.Must(template.New("").Parse(`<!doctype html><title>Rampart</title>
+<style nonce="{{.Nonce}}">body { font-family: sans-serif }</style>
+<form method="post" action="/login"><input name="login" autocomplete="username" required>
+<input name="password" type="password" autocomplete="current-password" required><button>Log in</button></form>`))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		_ = page.Execute(w, struct{ Nonce string }{headers.Nonce(r.Context())})
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		res, err := login.Login(r, r.PostFormValue("login"), r.PostFormValue("password"))
+		var throttled *auth.ThrottledError
+		switch {
+		case errors.As(err, &throttled):
+			http.Error(w, "Too many attempts; try again later.", http.StatusTooManyRequests)
+		case errors.Is(err, auth.ErrInvalidCredentials):
+			http.Error(w, "Wrong user name or password.", http.StatusUnauthorized)
+		case err != nil:
+			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		case sessions.Login(r.Context(), res.UserID, res.Roles, "pwd") != nil:
+			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		default:
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+		}
+	})
+	mux.Handle("GET /{$}", guard.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := sessions.Identity(r.Context())
+		fmt.Fprintf(w, "Hello, %s.\n", id.UserID)
+	})))
+
+	// Outermost first: client address, request IDs and panic recovery,
+	// headers, CSRF, rate limit, sessions, routes.
+	var h http.Handler = mux
+	h = sessions.Handler(h)
+	h = limit.Handler(h)
+	h = csrf.Handler(h)
+	h = sec.Handler(h)
+	h = events.Middleware(ips).Handler(h)
+	return ips.Handler(h)
+}
+
+// users is an auth.UserStore in memory; a real app reads its database.
+type users map[string]auth.User
+
+func newUsers(login, password string) users {
+	hasher := must(auth.NewHasher(auth.HasherConfig{}))
+	hash := must(hasher.Hash(context.Background(), password))
+	return users{login: {ID: "u1", Login: login, PasswordHash: hash}}
+}
+
+func (u users) UserByLogin(_ context.Context, login string) (auth.User, error) {
+	if user, ok := u[login]; ok {
+		return user, nil
+	}
+	return auth.User{}, auth.ErrUserNotFound
+}
+
+func (u users) UserByID(_ context.Context, id string) (auth.User, error) {
+	for _, user := range u {
+		if user.ID == id {
+			return user, nil
+		}
+	}
+	return auth.User{}, auth.ErrUserNotFound
+}
+
+func (u users) SetPasswordHash(_ context.Context, id, oldHash, newHash string) error {
+	return auth.ErrHashConflict // read-only in this example
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		log.Fatal(err)
+	}
+	return v
+}
