@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/auth"
@@ -215,6 +218,16 @@ func (c *client) post(path string, form url.Values) resp {
 	return c.do(req)
 }
 
+// postJSON posts a JSON body as webauthn.js does.
+func (c *client) postJSON(path, body string) resp {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(body))
+	require.NoError(c.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	return c.do(req)
+}
+
 // follow GETs the Location of r.
 func (c *client) follow(r resp) resp {
 	c.t.Helper()
@@ -252,6 +265,53 @@ func (ta *testApp) userClient(email, name string, roles ...string) (*client, use
 	u := ta.createUser(email, name, roles...)
 	c, _ := ta.login(email)
 	return c, u
+}
+
+var secretRE = regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`)
+
+// enrolTOTP sets up an authenticator app for the signed-in client and
+// returns the secret; the session is then MFA-verified.
+func (ta *testApp) enrolTOTP(c *client) string {
+	ta.t.Helper()
+	r := c.post("/account/mfa/totp", url.Values{})
+	require.Equal(ta.t, http.StatusOK, r.Status, r.Body)
+	m := secretRE.FindStringSubmatch(r.Body)
+	require.Len(ta.t, m, 2, r.Body)
+	secret := strings.ReplaceAll(m[1], " ", "")
+	r = c.post("/account/mfa/totp/confirm", url.Values{"code": {ta.code(secret)}})
+	require.Contains(ta.t, []int{http.StatusOK, http.StatusSeeOther}, r.Status, r.Body)
+	return secret
+}
+
+// code returns the TOTP code for secret at the test clock's time.
+func (ta *testApp) code(secret string) string {
+	ta.t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, ta.Clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	require.NoError(ta.t, err)
+	return code
+}
+
+// nextCode moves the clock to the next time step and returns its code,
+// since each step is accepted once.
+func (ta *testApp) nextCode(secret string) string {
+	ta.Clock.Add(30 * time.Second)
+	return ta.code(secret)
+}
+
+// adminClient creates an administrator, signs them in and enrols TOTP.
+func (ta *testApp) adminClient(email string) (*client, user, string) {
+	ta.t.Helper()
+	c, u := ta.userClient(email, "Admin "+email, roleAdmin)
+	secret := ta.enrolTOTP(c)
+	return c, u, secret
+}
+
+// verifyTOTP passes the MFA challenge with the next code.
+func (ta *testApp) verifyTOTP(c *client, secret string) resp {
+	ta.t.Helper()
+	r := c.post("/mfa/totp", url.Values{"code": {ta.nextCode(secret)}, "next": {"/account"}})
+	require.Equal(ta.t, http.StatusSeeOther, r.Status, r.Body)
+	return r
 }
 
 // count runs a COUNT(*) query.
