@@ -7,6 +7,9 @@
 //
 //	go run ./examples/marketplace [serve] [flags]
 //	go run ./examples/marketplace create-admin -email you@example.com [-name "Your Name"]
+//	go run ./examples/marketplace backup -out FILE
+//	go run ./examples/marketplace restore -in FILE
+//	go run ./examples/marketplace backup-verify -in FILE
 //
 // See README.md in this directory for the flags, environment variables and
 // production mode.
@@ -25,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serveCmd(ctx, args, stderr, lookup)
 	case "create-admin":
 		err = createAdminCmd(ctx, args, stdin, stdout, stderr, lookup)
+	case "backup", "restore", "backup-verify":
+		err = backupCmd(ctx, cmd, args, stdout, stderr, lookup)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -96,9 +102,12 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   marketplace [serve] [flags]        run the site (default)
   marketplace create-admin [flags]   create an administrator; the password is read from stdin
+  marketplace backup -out FILE       write an encrypted backup of the SQLite database (server may run)
+  marketplace restore -in FILE       replace the SQLite database with a backup (stop the server first)
+  marketplace backup-verify -in FILE check that a backup is complete and genuine
   marketplace help                   show this help
 
-Run "marketplace serve -h" or "marketplace create-admin -h" for the flags.
+Run "marketplace COMMAND -h" for the flags of a command.
 `)
 }
 
@@ -114,6 +123,18 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet, lookup env) {
 	fs.StringVar(&c.dataDir, "data", lookup.str("MARKETPLACE_DATA", "./data"), "data `directory`: SQLite database, audit chain, development secrets (env MARKETPLACE_DATA)")
 	fs.BoolVar(&c.prod, "prod", lookup.boolean("MARKETPLACE_PROD"), "production mode: refuse to start without every secret and HTTPS (env MARKETPLACE_PROD=1)")
+}
+
+// absDataDir makes the data directory absolute: SQLite's file: URL reads a
+// relative path's first element as a host ("file://data/…"), so the
+// default ./data would not open.
+func (c *commonFlags) absDataDir() error {
+	abs, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return usageError{fmt.Errorf("-data %q: %w", c.dataDir, err)}
+	}
+	c.dataDir = abs
+	return nil
 }
 
 // serveFlags are the flags of the serve command.
@@ -143,6 +164,9 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	}
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	if err := f.absDataDir(); err != nil {
+		return f, err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return f, usageError{errors.New("serve: give both -tls-cert and -tls-key, or neither")}
@@ -276,6 +300,9 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("create-admin: unexpected argument %q (the password is read from stdin, not given as an argument)", fs.Arg(0))}
+	}
+	if err := c.absDataDir(); err != nil {
+		return err
 	}
 	email = normEmail(email)
 	if email == "" {

@@ -43,6 +43,11 @@ func secretSpecs() []secrets.Spec {
 // devSecretsFile is where development mode keeps the secrets it generated.
 const devSecretsFile = "dev-secrets.env"
 
+// envBackupKeys is the keyring that seals backups ("ID:base64key[,…]",
+// like the other keyrings). Only the backup, restore and backup-verify
+// commands read it; in production they refuse to run without it.
+const envBackupKeys = "MARKETPLACE_BACKUP_KEYS"
+
 // appSecrets are the loaded secrets, ready for the components.
 type appSecrets struct {
 	SessionKeys *secrets.Keyring
@@ -50,8 +55,23 @@ type appSecrets struct {
 	AuditKey    secrets.Value
 	Peppers     []auth.Pepper
 	RecoveryKey secrets.Value
+	// BackupKeys seals backups; loaded only with secretsOptions.backup.
+	BackupKeys *secrets.Keyring
 	// Generated names the secrets development mode generated in this run.
 	Generated []string
+}
+
+// secretsOptions say how loadSecretsWith finds the secrets.
+type secretsOptions struct {
+	// prod requires every secret from the source: nothing is read from or
+	// generated into the data directory.
+	prod bool
+	// noGenerate, in development, reads dataDir/dev-secrets.env but
+	// generates nothing: restoring a backup needs the secrets it was made
+	// with, and fresh ones would silently not match.
+	noGenerate bool
+	// backup also loads envBackupKeys.
+	backup bool
 }
 
 // loadSecrets reads the app's secrets from src. In production every one
@@ -62,27 +82,36 @@ type appSecrets struct {
 // the create-admin command. A secret that is set but invalid is an error in
 // both modes.
 func loadSecrets(ctx context.Context, src secrets.Source, prod bool, dataDir string) (*appSecrets, error) {
+	return loadSecretsWith(ctx, src, dataDir, secretsOptions{prod: prod})
+}
+
+// loadSecretsWith is loadSecrets with options.
+func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, opt secretsOptions) (*appSecrets, error) {
 	if src == nil {
 		src = secrets.Env{}
 	}
 	specs := secretSpecs()
+	if opt.backup {
+		specs = append(specs, secrets.Spec{Name: envBackupKeys, Encoding: secrets.Raw})
+	}
+	devFile := filepath.Join(dataDir, devSecretsFile)
 	var generated []string
-	if !prod {
-		dev, err := readDevSecrets(filepath.Join(dataDir, devSecretsFile))
+	if !opt.prod {
+		dev, err := readDevSecrets(devFile)
 		if err != nil {
 			return nil, err
 		}
 		src = layered{first: src, then: dev}
 		for _, sp := range specs {
 			_, err := secrets.Load(ctx, src, sp)
-			if err == nil || !errors.Is(err, secrets.ErrMissing) {
+			if opt.noGenerate || err == nil || !errors.Is(err, secrets.ErrMissing) {
 				continue
 			}
 			dev[sp.Name] = devSecret(sp.Name)
 			generated = append(generated, sp.Name)
 		}
 		if len(generated) > 0 {
-			if err := writeDevSecrets(filepath.Join(dataDir, devSecretsFile), dev); err != nil {
+			if err := writeDevSecrets(devFile, dev); err != nil {
 				return nil, err
 			}
 		}
@@ -90,11 +119,17 @@ func loadSecrets(ctx context.Context, src secrets.Source, prod bool, dataDir str
 	vals, err := secrets.LoadAll(ctx, src, specs...)
 	if err != nil {
 		var le *secrets.LoadError
-		if errors.As(err, &le) {
-			return nil, fmt.Errorf("secrets: cannot start without %s (set each as an environment variable or NAME_FILE; see README): %w",
-				strings.Join(le.Names(), ", "), err)
+		if !errors.As(err, &le) {
+			return nil, err
 		}
-		return nil, err
+		names := strings.Join(le.Names(), ", ")
+		if !opt.prod && opt.noGenerate {
+			return nil, fmt.Errorf("secrets: missing %s, neither in the environment nor in %s. "+
+				"Development secrets are generated for one data directory and kept in its %s; a backup made in development "+
+				"can only be restored with that file (it holds the backup key, and the pepper and keys the restored accounts need): "+
+				"copy it into %s, or set the secrets in the environment: %w", names, devFile, devSecretsFile, dataDir, err)
+		}
+		return nil, fmt.Errorf("secrets: cannot start without %s (set each as an environment variable or NAME_FILE; see README): %w", names, err)
 	}
 	out := &appSecrets{AuditKey: vals[envAuditKey], RecoveryKey: vals[envRecoveryKey], Generated: generated}
 	if out.SessionKeys, err = secrets.ParseKeyring(vals[envSessionKeys]); err != nil {
@@ -102,6 +137,11 @@ func loadSecrets(ctx context.Context, src secrets.Source, prod bool, dataDir str
 	}
 	if out.DataKeys, err = secrets.ParseKeyring(vals[envDataKeys]); err != nil {
 		return nil, fmt.Errorf("secrets: %s: %w", envDataKeys, err)
+	}
+	if opt.backup {
+		if out.BackupKeys, err = secrets.ParseKeyring(vals[envBackupKeys]); err != nil {
+			return nil, fmt.Errorf("secrets: %s: %w", envBackupKeys, err)
+		}
 	}
 	out.Peppers = append(out.Peppers, pepper(vals[envPepper]))
 	prev, err := secrets.Load(ctx, src, secrets.Spec{Name: envPepperPrevious, Encoding: secrets.Base64, MinLen: 32})
@@ -127,7 +167,7 @@ func pepper(v secrets.Value) auth.Pepper {
 func devSecret(name string) string {
 	key := base64.StdEncoding.EncodeToString(secrets.Random(32).Reveal())
 	switch name {
-	case envSessionKeys, envDataKeys:
+	case envSessionKeys, envDataKeys, envBackupKeys:
 		return "dev:" + key
 	}
 	return key
