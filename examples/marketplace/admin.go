@@ -310,17 +310,32 @@ func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, str
 		if err != nil {
 			return f, q, "Dates must be written YYYY-MM-DD."
 		}
+		// The audit table keeps times in Unix nanoseconds, which cover
+		// the years 1678 to 2262 only: outside them a filter would
+		// silently match nothing.
+		if t.Year() < minAuditYear || t.Year() > maxAuditYear {
+			return f, q, fmt.Sprintf("Dates must be between %d-01-01 and %d-12-31.", minAuditYear, maxAuditYear)
+		}
 		*d.t = t.Add(d.add)
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return f, q, "The start date is after the end date."
 	}
 	if v.Get("ip") != "" {
 		ip, err := netip.ParseAddr(v.Get("ip"))
-		if err != nil {
+		if err != nil || ip.Zone() != "" {
 			return f, q, "The IP address is not valid."
 		}
-		q.ClientIP = ip
+		q.ClientIP = ip.Unmap() // addresses are stored unmapped
 	}
 	return f, q, ""
 }
+
+// The range of dates the audit-log filter accepts.
+const (
+	minAuditYear = 1970
+	maxAuditYear = 2261
+)
 
 // auditCategories are the categories the filter offers.
 func auditCategories() []audit.Category {
@@ -375,30 +390,48 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 	var results []chainResult
 	// The server's chain, which must still hold the newest record written.
 	rep, err := audit.Verify(ctx, dir, key, audit.VerifyConfig{Checkpoints: []audit.Checkpoint{a.auditFile.Checkpoint()}})
-	results = append(results, chainResult{Name: "server (" + a.auditDir + ")", Report: rep, Err: errText(err)})
+	var errs []error
+	add := func(name string, rep audit.Report, err error) {
+		if err != nil {
+			// The details, with the directory, go to the log and the
+			// audit event; the page says what and where, in words.
+			a.log.ErrorContext(ctx, "audit chain verification failed", "chain", name, "dir", a.auditDir,
+				"request_id", audit.RequestID(ctx), "err", err)
+			errs = append(errs, err)
+		}
+		results = append(results, chainResult{Name: name, Report: rep, Err: chainProblem(err)})
+	}
+	add("Server", rep, err)
 	// The create-admin chain, if any, which must be sealed.
 	if names, _ := fs.Glob(dir, cliChainPrefix+"-*.jsonl"); len(names) > 0 {
 		rep, err := audit.Verify(ctx, dir, key, audit.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
-		results = append(results, chainResult{Name: "create-admin command", Report: rep, Err: errText(err)})
+		add("create-admin command", rep, err)
 	}
 	outcome, status := audit.OutcomeSuccess, http.StatusOK
-	for _, res := range results {
-		if res.Err != "" {
-			outcome, status = audit.OutcomeFailure, http.StatusConflict
-		}
-	}
 	e := audit.Event{Category: audit.CategoryAdmin, Action: "audit.chain_verified", Outcome: outcome}
-	if outcome == audit.OutcomeFailure {
+	if len(errs) > 0 {
+		e.Outcome, status = audit.OutcomeFailure, http.StatusConflict
 		e.Category = audit.CategorySecurityAlert
-		e.Reason = "audit chain verification failed"
+		e.Reason = "audit chain verification failed: " + errors.Join(errs...).Error()
 	}
 	a.logAudit(r, e)
 	a.render(w, r, status, "admin_verify", page{Title: "Audit chain", Data: results})
 }
 
-func errText(err error) string {
-	if err == nil {
+// chainProblem describes a verification failure for the page: what was
+// found and where (a file of the audit directory, a line, a sequence
+// number), never the server's paths or error chain.
+func chainProblem(err error) string {
+	var te *audit.TamperError
+	switch {
+	case err == nil:
 		return ""
+	case errors.As(err, &te):
+		where := te.File
+		if te.Line > 0 {
+			where += fmt.Sprintf(", line %d", te.Line)
+		}
+		return fmt.Sprintf("a record was %s in %s (sequence number %d).", te.Problem, where, te.Seq)
 	}
-	return err.Error()
+	return "the chain could not be read. The server log has the details: search it for the request ID below."
 }
