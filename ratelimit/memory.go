@@ -245,6 +245,14 @@ func (m *Memory) take(h uint64, spend bool) (Decision, error) {
 	}
 	now := m.nowTicks()
 	s := &m.shards[h>>m.shardShift]
+	if until, ok := s.denied.refused(h, now); ok {
+		// Refused for sure, without the lock: see deniedCache.
+		return Decision{
+			Limit:      m.limit,
+			RetryAfter: m.dur(until - now),
+			ResetAfter: m.dur(until - m.emit + m.burstT - now),
+		}, nil
+	}
 	s.mu.Lock()
 	if now < s.base {
 		now = s.base
@@ -260,6 +268,9 @@ func (m *Memory) take(h uint64, spend bool) (Decision, error) {
 	}
 	next := tat + m.emit
 	if next-now > m.burstT {
+		if found {
+			s.denied.set(h, next-m.burstT)
+		}
 		s.mu.Unlock()
 		return Decision{
 			Limit:      m.limit,

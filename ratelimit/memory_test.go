@@ -307,3 +307,52 @@ func TestMemoryClosed(t *testing.T) {
 	require.ErrorIs(t, err, ratelimit.ErrClosed)
 	require.ErrorIs(t, m.Reset(context.Background(), "k"), ratelimit.ErrClosed)
 }
+
+// A refused key is answered from the shard's lock-free cache: its
+// decisions must be those of the table, for it and for its neighbours.
+func TestMemoryRefusedKeyCache(t *testing.T) {
+	clk := newClock()
+	ctx := context.Background()
+	// MaxKeys 64: one shard, so every key shares the cache.
+	m := newMemory(t, ratelimit.Limit{Events: 2, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, MaxKeys: 64, SweepInterval: -1})
+
+	require.Equal(t, 2, allowN(t, m, "a", 2))
+	for range 3 { // the first refusal fills the cache, the others read it
+		d, err := m.Allow(ctx, "a")
+		require.NoError(t, err)
+		assert.False(t, d.Allowed)
+		assert.Equal(t, 30*time.Second, d.RetryAfter)
+		assert.Equal(t, time.Minute, d.ResetAfter)
+	}
+	assert.Equal(t, 2, allowN(t, m, "b", 3), "a's refusal does not touch b")
+
+	clk.Advance(10 * time.Second)
+	d, err := m.Peek(ctx, "a")
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	assert.Equal(t, 20*time.Second, d.RetryAfter)
+	assert.Equal(t, 50*time.Second, d.ResetAfter)
+
+	clk.Advance(20 * time.Second) // exactly when one token is back
+	assert.Equal(t, 1, allowN(t, m, "a", 2))
+
+	// Reset and eviction give a fresh bucket at once.
+	require.NoError(t, m.Reset(ctx, "a"))
+	assert.Equal(t, 2, allowN(t, m, "a", 3))
+	for i := range 56 { // fill the shard with refused keys
+		k := "full-" + strconv.Itoa(i)
+		require.Equal(t, 2, allowN(t, m, k, 3))
+	}
+	for i := range 100 { // each new key evicts one
+		_, err := m.Allow(ctx, "new-"+strconv.Itoa(i))
+		require.NoError(t, err)
+	}
+	assert.LessOrEqual(t, m.Len(), 64)
+	fresh := 0
+	for i := range 56 {
+		if d, _ := m.Peek(ctx, "full-"+strconv.Itoa(i)); d.Allowed {
+			fresh++
+		}
+	}
+	assert.Positive(t, fresh, "evicted keys start over, cached or not")
+}

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // The table behind Memory: one open-addressing hash table per shard, with
@@ -39,13 +40,65 @@ func (s slot) key() uint64 { return uint64(s.hi)<<32 | uint64(s.lo) }
 type shard struct {
 	mu     sync.Mutex
 	slots  []slot
-	n      int    // occupied slots
-	max    int    // most keys this shard may hold
-	maxCap int    // largest table: max at load 7/8
-	growAt int    // n at which the table grows
+	n      int // occupied slots
+	max    int // most keys this shard may hold
+	maxCap int // largest table: max at load 7/8
+	growAt int // n at which the table grows
+	// Second cache line: rarely written.
 	base   int64  // ticks; a slot's TAT is base + slot.tat
 	rng    uint64 // xorshift state for eviction sampling
-	_      [48]byte
+	denied deniedCache
+	_      [24]byte
+}
+
+// deniedCache remembers the shard's last refused key and until when it is
+// refused, so that a key hammering past its limit (one client flooding)
+// is refused with three atomic loads and no lock: readers share the cache
+// line instead of bouncing the mutex's between cores. It is a seqlock:
+// writers hold the shard's mutex and make seq odd while they change the
+// entry; a reader trusts what it read only if seq was even and unchanged
+// around its reads.
+type deniedCache struct {
+	seq   atomic.Uint64
+	hash  atomic.Uint64 // 0: empty
+	until atomic.Int64  // ticks: the key is refused while now < until
+}
+
+// refused reports whether key h is refused at now by the cache, and if so
+// until when.
+func (c *deniedCache) refused(h uint64, now int64) (until int64, ok bool) {
+	s := c.seq.Load()
+	if s&1 != 0 || c.hash.Load() != h {
+		return 0, false
+	}
+	until = c.until.Load()
+	if c.seq.Load() != s || now >= until {
+		return 0, false
+	}
+	return until, true
+}
+
+// set records that key h is refused until until. The shard's mutex must
+// be held.
+func (c *deniedCache) set(h uint64, until int64) {
+	if c.hash.Load() == h && c.until.Load() == until {
+		return
+	}
+	c.seq.Add(1)
+	c.hash.Store(h)
+	c.until.Store(until)
+	c.seq.Add(1)
+}
+
+// forget empties the cache if it holds key h, or whatever it holds when h
+// is 0. The shard's mutex must be held.
+func (c *deniedCache) forget(h uint64) {
+	if cur := c.hash.Load(); cur == 0 || (h != 0 && cur != h) {
+		return
+	}
+	c.seq.Add(1)
+	c.hash.Store(0)
+	c.seq.Add(1)
 }
 
 // home is the preferred index of key h in a table of c slots. It uses the
@@ -128,6 +181,7 @@ func (s *shard) insertAt(i, d int, e slot) {
 
 // remove deletes the entry at i, shifting its successors back.
 func (s *shard) remove(i int) {
+	s.denied.forget(s.slots[i].key())
 	c := len(s.slots)
 	for {
 		j := i + 1
@@ -179,6 +233,7 @@ func (s *shard) evict(now int64) {
 // resize moves the live entries into a table of c slots, dropping
 // refilled buckets and re-basing at now.
 func (s *shard) resize(c int, now int64) {
+	s.denied.forget(0) // the base moves
 	old := s.slots
 	s.slots = make([]slot, c)
 	s.n = 0
@@ -205,6 +260,7 @@ func (s *shard) resize(c int, now int64) {
 // sweep drops refilled buckets and re-bases the shard at now, in place.
 // With shrink, a table left mostly empty is reallocated smaller.
 func (s *shard) sweep(now int64, shrink bool) {
+	s.denied.forget(0) // the base moves
 	c := len(s.slots)
 	if c == 0 {
 		s.base = now
