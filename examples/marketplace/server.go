@@ -38,10 +38,9 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 // shuts them down gracefully.
 func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error {
 	type listener struct {
-		srv   *http.Server
-		ln    net.Listener
-		tls   bool
-		files [2]string
+		srv *http.Server
+		ln  net.Listener
+		tls bool
 	}
 	var ls []listener
 	defer func() {
@@ -59,6 +58,15 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 
 	main := newServer(app.Handler(), log)
 	main.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.tlsCert != "" {
+		// Load now, so that a wrong file stops the start with a clear
+		// error instead of failing every handshake.
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("serve: -tls-cert/-tls-key: %w (give a PEM certificate chain and its private key; restart to load renewed files)", err)
+		}
+		main.TLSConfig.Certificates = []tls.Certificate{cert}
+	}
 	ln, err := listen(f.addr)
 	if err != nil {
 		return err
@@ -85,7 +93,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		// only redirects.
 		ls = append(ls, listener{srv: newServer(m.HTTPHandler(rd.Handler(app.Handler())), log), ln: hln})
 	case f.tlsCert != "":
-		ls = append(ls, listener{srv: main, ln: ln, tls: true, files: [2]string{f.tlsCert, f.tlsKey}})
+		ls = append(ls, listener{srv: main, ln: ln, tls: true})
 		if f.httpAddr != "" {
 			rd, err := headers.NewRedirect(app.ips, []string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz"}})
 			if err != nil {
@@ -106,7 +114,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		go func() {
 			var err error
 			if l.tls {
-				err = l.srv.ServeTLS(l.ln, l.files[0], l.files[1])
+				err = l.srv.ServeTLS(l.ln, "", "")
 			} else {
 				err = l.srv.Serve(l.ln)
 			}
