@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# CI step for issue 4: serve the headers package's defaults over TLS on
-# loopback (a test CA and an IP:127.0.0.1 certificate made by the Go test,
-# plain HTTP redirecting to HTTPS), score them with the MDN HTTP Observatory
-# and Google's CSP Evaluator, and fail unless the grade is A+ with all 10
-# tests passed and no CSP finding of medium severity or worse. The Go test
-# (headers/observatory_test.go) reads the scores from check.mjs's JSON and
-# prints them.
+# CI step for issues 4 and 9: serve the headers package's defaults and the
+# example app over TLS on loopback (a throwaway CA and a loopback
+# certificate from internal/testenv, plain HTTP redirecting to HTTPS), score
+# them with the MDN HTTP Observatory and Google's CSP Evaluator, and fail
+# unless the grade is A+ with all 10 tests passed and no CSP finding of
+# medium severity or worse. The Go tests (TestObservatory in headers and
+# examples/marketplace, via internal/observatory) read the scores from
+# check.mjs's JSON and print them.
 #
 # Needs: Go, Node >= 20 and npm (the registry is used only to fetch the two
 # packages pinned in package-lock.json; no install scripts run).
@@ -27,4 +28,4 @@ fi
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 cd "$root"
-RAMPART_OBSERVATORY=1 go test -count=1 -run '^TestObservatory$' -v ./headers/
+RAMPART_OBSERVATORY=1 go test -count=1 -run '^TestObservatory$' -v ./headers/ ./examples/marketplace/
