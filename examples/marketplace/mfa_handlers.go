@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/deployedworks/rampart/mfa"
@@ -51,7 +53,7 @@ func (a *App) mfaSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := mfaSettingsPage{TOTP: totp, Passkeys: keys, RecoveryCodes: codes,
-		Required: errors.Is(a.policy.Check(r), mfa.ErrEnrolmentRequired),
+		Required: errors.Is(a.mfaPending(r), mfa.ErrEnrolmentRequired),
 		Next:     localNext(r.URL.Query().Get("next"), "")}
 	a.render(w, r, http.StatusOK, "mfa_settings", page{Title: "Second factors", Scripts: true, Data: p})
 }
@@ -190,6 +192,9 @@ func (a *App) totpDisable(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusConflict, "You have no authenticator app set up.")
 		return
 	}
+	if a.refuseLastRequiredFactor(w, r, true, nil) {
+		return
+	}
 	if err := a.totp.Disable(r.Context(), uid); err != nil {
 		a.serverError(w, r, err)
 		return
@@ -206,6 +211,9 @@ func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
 		return
 	}
+	if a.refuseLastRequiredFactor(w, r, false, id) {
+		return
+	}
 	err = a.passkeys.RemoveCredential(r.Context(), currentUser(r), id) // scoped to the user
 	switch {
 	case errors.Is(err, mfa.ErrNotFound):
@@ -216,6 +224,46 @@ func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.afterFactorRemoved(w, r, "The passkey is removed.")
+}
+
+// refuseLastRequiredFactor answers 409 and reports true when the signed-in
+// user's role requires a second factor and the removal (of the TOTP
+// secret, or of the passkey id) would leave them none: their session
+// would stay MFA-verified, an administrator without a factor. It answers
+// 404 for a passkey id that is not theirs.
+func (a *App) refuseLastRequiredFactor(w http.ResponseWriter, r *http.Request, totp bool, passkey []byte) bool {
+	ctx := r.Context()
+	uid := currentUser(r)
+	hasTOTP, keys, _, err := a.factors(ctx, uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return true
+	}
+	left := len(keys)
+	if passkey != nil {
+		if !slices.ContainsFunc(keys, func(k passkeyView) bool { return bytes.Equal(k.Info.ID, passkey) }) {
+			a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
+			return true
+		}
+		left--
+	}
+	if hasTOTP && !totp {
+		left++
+	}
+	if left > 0 {
+		return false
+	}
+	u, err := a.db.userByID(ctx, uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return true
+	}
+	id, _ := a.sessions.Identity(ctx)
+	if !slices.Contains(u.Roles, roleAdmin) && !id.HasRole(roleAdmin) {
+		return false
+	}
+	a.fail(w, r, http.StatusConflict, "Administrators must keep a second factor: add another one (a passkey or a new authenticator app) before removing this one.")
+	return true
 }
 
 // afterFactorRemoved revokes the recovery codes once no factor is left:
