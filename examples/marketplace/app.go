@@ -153,6 +153,10 @@ func (a *App) build(ctx context.Context) error {
 		a.log.Warn("DEVELOPMENT MODE: using development secrets and settings; start with -prod in production",
 			"secrets_file", filepath.Join(cfg.DataDir, devSecretsFile))
 	}
+	if len(a.keys.FromDataDir) > 0 && (cfg.DatabaseURL != "" || cfg.RedisURL != "") {
+		a.log.Warn("DEVELOPMENT MODE with a shared DATABASE_URL/REDIS_URL: some secrets come from this instance's data directory; set them in the environment, the same on every instance, or sessions and passwords made on one instance fail on the others",
+			"from_data_dir", strings.Join(a.keys.FromDataDir, ","))
+	}
 
 	// Database and migrations.
 	if a.db, err = openStore(ctx, cfg.DataDir, cfg.DatabaseURL, cfg.Now); err != nil {

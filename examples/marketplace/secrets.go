@@ -59,6 +59,11 @@ type appSecrets struct {
 	BackupKeys *secrets.Keyring
 	// Generated names the secrets development mode generated in this run.
 	Generated []string
+	// FromDataDir names the secrets development mode read from (or
+	// generated into) dataDir/dev-secrets.env rather than the source:
+	// secrets of this data directory alone, which other instances of the
+	// same site do not share.
+	FromDataDir []string
 }
 
 // secretsOptions say how loadSecretsWith finds the secrets.
@@ -95,8 +100,13 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 		specs = append(specs, secrets.Spec{Name: envBackupKeys, Encoding: secrets.Raw})
 	}
 	devFile := filepath.Join(dataDir, devSecretsFile)
-	var generated []string
+	var generated, fromDataDir []string
 	if !opt.prod {
+		for _, sp := range specs {
+			if _, ok, err := src.Lookup(ctx, sp.Name); err == nil && !ok {
+				fromDataDir = append(fromDataDir, sp.Name)
+			}
+		}
 		dev, err := readDevSecrets(devFile)
 		if err != nil {
 			return nil, err
@@ -131,7 +141,7 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 		}
 		return nil, fmt.Errorf("secrets: cannot start without %s (set each as an environment variable or NAME_FILE; see README): %w", names, err)
 	}
-	out := &appSecrets{AuditKey: vals[envAuditKey], RecoveryKey: vals[envRecoveryKey], Generated: generated}
+	out := &appSecrets{AuditKey: vals[envAuditKey], RecoveryKey: vals[envRecoveryKey], Generated: generated, FromDataDir: fromDataDir}
 	if out.SessionKeys, err = secrets.ParseKeyring(vals[envSessionKeys]); err != nil {
 		return nil, fmt.Errorf("secrets: %s: %w", envSessionKeys, err)
 	}
