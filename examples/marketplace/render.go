@@ -125,7 +125,7 @@ func (a *App) viewer(r *http.Request) *viewer {
 	}
 	v := &viewer{ID: u.ID, Email: u.Email, Name: u.DisplayName,
 		IsAdmin: id.HasRole(roleAdmin), IsModerator: id.HasRole(roleModerator) || id.HasRole(roleAdmin)}
-	switch err := a.policy.Check(r); {
+	switch err := a.mfaPending(r); {
 	case err == nil:
 	case errors.Is(err, mfa.ErrEnrolmentRequired):
 		v.Pending, v.PendingURL = true, "/account/mfa"
@@ -133,6 +133,18 @@ func (a *App) viewer(r *http.Request) *viewer {
 		v.Pending, v.PendingURL = true, "/mfa"
 	}
 	return v
+}
+
+// mfaPending is the MFA policy's decision for the user of r as it applies
+// to the rest of the site. Checking r itself is not enough: the policy
+// always allows its own challenge and enrolment pages, so on those pages
+// Check says nothing about what is still pending.
+func (a *App) mfaPending(r *http.Request) error {
+	u := *r.URL
+	u.Path, u.RawPath = "/account", ""
+	r2 := r.WithContext(r.Context())
+	r2.URL = &u
+	return a.policy.Check(r2)
 }
 
 // signedIn returns the identity of a signed-in user whose second factor,
