@@ -23,8 +23,10 @@ import (
 
 // backupCommand is what the marketplace's main.go runs for the
 // subcommands "backup -out FILE", "restore -in FILE" and
-// "backup-verify -in FILE". It lives here so that it compiles and is
-// tested; main.go copies it. openDB opens the application's database as
+// "backup-verify -in FILE", reduced to the calls into this package. The
+// marketplace's own command (backupCmd in ../../cli_backup.go) follows the
+// same steps and adds secrets, the DATABASE_URL refusal and audit sinks;
+// it is tested end to end in ../../cli_backup_test.go. openDB opens the application's database as
 // the server does; restore never calls it, because an open database makes
 // Restore refuse with ErrInUse.
 func backupCommand(ctx context.Context, cmd string, args []string, keys *secrets.Keyring, events *audit.Logger,
