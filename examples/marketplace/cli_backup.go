@@ -57,10 +57,7 @@ func backupCmd(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{fmt.Errorf("%s: %w", cmd, err)}
+		return flagError(cmd, err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))}

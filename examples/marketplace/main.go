@@ -114,6 +114,15 @@ Run "marketplace COMMAND -h" for the flags of a command.
 // usageError is a mistake in the command line (exit status 2).
 type usageError struct{ error }
 
+// flagError makes a flag-parsing error a usage error (exit status 2),
+// except -h, which is not an error.
+func flagError(cmd string, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{fmt.Errorf("%s: %w", cmd, err)}
+}
+
 // commonFlags are the flags every subcommand shares.
 type commonFlags struct {
 	dataDir string
@@ -160,7 +169,7 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", lookup.str("MARKETPLACE_TRUSTED_PROXIES", ""), "comma-separated `CIDRs` of TLS-terminating proxies to trust for X-Forwarded-For/-Proto (env MARKETPLACE_TRUSTED_PROXIES)")
 	fs.BoolVar(&f.breachCheck, "breach-check", lookup.boolean("MARKETPLACE_BREACH_CHECK"), "check new passwords against Have I Been Pwned (k-anonymity) (env MARKETPLACE_BREACH_CHECK=1)")
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		return f, flagError("serve", err)
 	}
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}
@@ -296,7 +305,7 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError("create-admin", err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("create-admin: unexpected argument %q (the password is read from stdin, not given as an argument)", fs.Arg(0))}

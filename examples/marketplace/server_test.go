@@ -194,6 +194,7 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "redirect listener without TLS", args: []string{"-http-addr", ":80"}, wantE: "-http-addr redirects to HTTPS"},
 		{name: "stray argument", args: []string{"now"}, wantE: `unexpected argument "now"`},
 		{name: "bad address", args: []string{"-addr", "nope"}, wantE: `-addr "nope"`},
+		{name: "unknown flag", args: []string{"-port", "80"}, wantE: "flag provided but not defined: -port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
