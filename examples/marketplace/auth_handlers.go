@@ -226,17 +226,38 @@ func (a *App) passkeyError(w http.ResponseWriter, r *http.Request, err error) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "account_disabled"})
 		return
 	}
-	var known bool
-	for _, e := range []error{mfa.ErrUnauthenticated, mfa.ErrNoChallenge, mfa.ErrVerification, mfa.ErrClonedAuthenticator,
-		mfa.ErrNotEnrolled, mfa.ErrNotFound, mfa.ErrExists, mfa.ErrStoreFull} {
-		known = known || errors.Is(err, e)
-	}
-	var mbe *http.MaxBytesError
-	if !known && !errors.As(err, &mbe) {
+	// mfa.WriteError maps every client error (a bad or oversized body, a
+	// failed verification, a bad name) to a 4xx; only what it answers
+	// with a 500 is the server's problem, worth an error log.
+	sw := &statusRecorder{ResponseWriter: w}
+	mfa.WriteError(sw, r, err)
+	if sw.status >= http.StatusInternalServerError {
 		a.log.ErrorContext(r.Context(), "passkey", "path", r.URL.Path, "request_id", audit.RequestID(r.Context()), "err", err)
 	}
-	mfa.WriteError(w, r, err)
 }
+
+// statusRecorder remembers the status written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // setupPage is the data of the first-administrator form.
 type setupPage struct{ Form accountForm }

@@ -378,3 +378,44 @@ func (a *App) mfaVerifyRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	a.verified(w, r, mfa.MethodRecovery, next, msg)
 }
+
+// passkeyRegister finishes a passkey registration
+// (mfa.WebAuthn.FinishRegistration) and, like a confirmed authenticator
+// app, marks the session as verified with the new passkey: the ceremony
+// required user verification on the authenticator. Without the mark a
+// user who registers their first passkey was sent straight to the MFA
+// challenge for the rest of that session.
+func (a *App) passkeyRegister(w http.ResponseWriter, r *http.Request) {
+	a.passkeys.FinishRegistration(&markOnCreated{ResponseWriter: w, a: a, r: r}, r)
+}
+
+// markOnCreated marks the session as passkey-verified just before a 201
+// response is written, while the session can still be saved.
+type markOnCreated struct {
+	http.ResponseWriter
+	a     *App
+	r     *http.Request
+	wrote bool
+}
+
+func (m *markOnCreated) WriteHeader(status int) {
+	if !m.wrote {
+		m.wrote = true
+		if status == http.StatusCreated {
+			if err := m.a.sessions.MarkMFA(m.r.Context(), mfa.MethodWebAuthn); err != nil {
+				m.a.log.WarnContext(m.r.Context(), "passkey registered, session not marked verified", "err", err)
+			}
+		}
+	}
+	m.ResponseWriter.WriteHeader(status)
+}
+
+func (m *markOnCreated) Write(b []byte) (int, error) {
+	if !m.wrote {
+		m.WriteHeader(http.StatusOK)
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (m *markOnCreated) Unwrap() http.ResponseWriter { return m.ResponseWriter }

@@ -98,7 +98,7 @@ func (a *App) buildRoutes() http.Handler {
 	handle(app, "POST /account/mfa/totp/disable", signedIn(step(fn(a.totpDisable))))
 	handle(app, "POST /account/mfa/recovery", signedIn(step(fn(a.recoveryGenerate))))
 	handle(app, "POST /account/mfa/passkeys/begin", signedIn(step(fn(a.passkeys.BeginRegistration))))
-	handle(app, "POST /account/mfa/passkeys/finish", signedIn(step(fn(a.passkeys.FinishRegistration))))
+	handle(app, "POST /account/mfa/passkeys/finish", signedIn(step(fn(a.passkeyRegister))))
 	handle(app, "POST /account/mfa/passkeys/delete", signedIn(step(fn(a.passkeyDelete))))
 
 	// Selling.
