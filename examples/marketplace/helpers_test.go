@@ -53,7 +53,8 @@ func TestMain(m *testing.M) {
 		routeListMu.Unlock()
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			fmt.Fprintf(os.Stderr, "WARNING: routes without a test: %s\n", strings.Join(slices.Compact(missing), ", "))
+			fmt.Fprintf(os.Stderr, "FAIL: routes no test requested (add them to TestRoutes_AccessMatrix): %s\n", strings.Join(slices.Compact(missing), ", "))
+			code = 1
 		}
 	}
 	os.Exit(code)

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// routeCase is one row of the access matrix: a request for a route
+// pattern, and the status each kind of client gets.
+type routeCase struct {
+	pattern string
+	method  string
+	path    string
+	// body is a form body (Content-Type application/x-www-form-urlencoded)
+	// unless json is set, then a JSON body sent as webauthn.js sends it.
+	body string
+	json bool
+	ct   string // another Content-Type, when set
+	// Status for a signed-out client, a signed-in user (no role, no
+	// factor) and a signed-in administrator with a verified second factor.
+	anon, user, admin int
+}
+
+// TestRoutes_AccessMatrix requests every route pattern the app registers
+// as a signed-out client, a user and an administrator, and checks the
+// status each gets. A route missing from the table fails the test, so a
+// new route cannot go in without saying who may use it.
+func TestRoutes_AccessMatrix(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	// Record the patterns that serve each row, to check that the row's
+	// request reaches its route and not another that shadows it. (Set
+	// before the first request; the hook runs before the guards.)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	record := ta.observe
+	ta.observe = func(p string) {
+		record(p)
+		mu.Lock()
+		defer mu.Unlock()
+		seen[p] = true
+	}
+	seer := func(p string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[p]
+	}
+	seller := ta.createUser("seller@example.com", "Seller")
+	l := ta.addListing(seller.ID, "Matrix lamp", 100)
+	target := ta.createUser("target@example.com", "Target")
+	nobody := newID() // a well-formed ID of no user or listing
+
+	const (
+		ok       = http.StatusOK
+		none     = http.StatusNoContent
+		see      = http.StatusSeeOther // redirect: to the login page when signed out
+		bad      = http.StatusBadRequest
+		unauth   = http.StatusUnauthorized
+		forbid   = http.StatusForbidden
+		notFound = http.StatusNotFound
+		conflict = http.StatusConflict
+		unproc   = http.StatusUnprocessableEntity
+	)
+	cspReport := `{"csp-report":{"document-uri":"http://localhost/x","violated-directive":"script-src-elem","effective-directive":"script-src-elem","blocked-uri":"inline","original-policy":"x","disposition":"enforce","status-code":200}}`
+	listingForm := listingValues("Mine now", "Taken over", "1").Encode()
+	cases := []routeCase{
+		// Outside sessions.
+		{pattern: "GET /static/", method: "GET", path: "/static/style.css", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /healthz", method: "GET", path: "/healthz", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /.well-known/security.txt", method: "GET", path: "/.well-known/security.txt", anon: ok, user: ok, admin: ok},
+		{pattern: "POST /csp-report", method: "POST", path: "/csp-report", body: cspReport, ct: "application/csp-report", anon: none, user: none, admin: none},
+		// Public pages.
+		{pattern: "GET /{$}", method: "GET", path: "/", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /security", method: "GET", path: "/security", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /listings", method: "GET", path: "/listings", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /listings/{id}", method: "GET", path: "/listings/" + l.ID, anon: ok, user: ok, admin: ok},
+		// Signing up, in and out.
+		{pattern: "GET /signup", method: "GET", path: "/signup", anon: ok, user: see, admin: see},
+		{pattern: "POST /signup", method: "POST", path: "/signup", anon: unproc, user: unproc, admin: unproc},
+		{pattern: "GET /login", method: "GET", path: "/login", anon: ok, user: see, admin: see},
+		{pattern: "POST /login", method: "POST", path: "/login", anon: bad, user: bad, admin: bad},
+		{pattern: "POST /login/passkey/begin", method: "POST", path: "/login/passkey/begin", json: true, anon: ok, user: ok, admin: ok},
+		{pattern: "POST /login/passkey/finish", method: "POST", path: "/login/passkey/finish", json: true, body: "{}", anon: bad, user: bad, admin: bad},
+		{pattern: "POST /logout", method: "POST", path: "/logout", anon: see, user: see, admin: see},
+		{pattern: "GET /setup", method: "GET", path: "/setup", anon: notFound, user: notFound, admin: notFound},
+		{pattern: "POST /setup", method: "POST", path: "/setup", anon: notFound, user: notFound, admin: notFound},
+		// The MFA challenge.
+		{pattern: "GET /mfa", method: "GET", path: "/mfa", anon: see, user: ok, admin: ok},
+		{pattern: "POST /mfa/totp", method: "POST", path: "/mfa/totp", anon: see, user: bad, admin: bad},
+		{pattern: "POST /mfa/recovery", method: "POST", path: "/mfa/recovery", anon: see, user: bad, admin: bad},
+		{pattern: "POST /mfa/passkey/begin", method: "POST", path: "/mfa/passkey/begin", json: true, anon: unauth, user: notFound, admin: notFound},
+		{pattern: "POST /mfa/passkey/finish", method: "POST", path: "/mfa/passkey/finish", json: true, body: "{}", anon: unauth, user: bad, admin: bad},
+		// The account.
+		{pattern: "GET /account", method: "GET", path: "/account", anon: see, user: ok, admin: ok},
+		{pattern: "GET /account/password", method: "GET", path: "/account/password", anon: see, user: ok, admin: ok},
+		{pattern: "POST /account/password", method: "POST", path: "/account/password", anon: see, user: bad, admin: bad},
+		{pattern: "GET /account/sessions", method: "GET", path: "/account/sessions", anon: see, user: ok, admin: ok},
+		{pattern: "POST /account/sessions/{handle}/revoke", method: "POST", path: "/account/sessions/no-such-handle/revoke", anon: see, user: notFound, admin: notFound},
+		{pattern: "POST /account/sessions/revoke-others", method: "POST", path: "/account/sessions/revoke-others", anon: see, user: see, admin: see},
+		{pattern: "POST /logout/everywhere", method: "POST", path: "/logout/everywhere", anon: see, user: see, admin: see},
+		// Second factors.
+		{pattern: "GET /account/mfa", method: "GET", path: "/account/mfa", anon: see, user: ok, admin: ok},
+		{pattern: "POST /account/mfa/totp", method: "POST", path: "/account/mfa/totp", anon: see, user: ok, admin: ok},
+		{pattern: "POST /account/mfa/totp/confirm", method: "POST", path: "/account/mfa/totp/confirm", anon: see, user: bad, admin: bad},
+		{pattern: "POST /account/mfa/totp/disable", method: "POST", path: "/account/mfa/totp/disable", anon: see, user: conflict, admin: conflict},
+		{pattern: "POST /account/mfa/recovery", method: "POST", path: "/account/mfa/recovery", anon: see, user: conflict, admin: ok},
+		{pattern: "POST /account/mfa/passkeys/begin", method: "POST", path: "/account/mfa/passkeys/begin", json: true, anon: unauth, user: ok, admin: ok},
+		{pattern: "POST /account/mfa/passkeys/finish", method: "POST", path: "/account/mfa/passkeys/finish", json: true, body: "{}", anon: unauth, user: bad, admin: bad},
+		{pattern: "POST /account/mfa/passkeys/delete", method: "POST", path: "/account/mfa/passkeys/delete", body: "id=AAAA", anon: see, user: notFound, admin: notFound},
+		// Selling: the listing is someone else's.
+		{pattern: "GET /my/listings", method: "GET", path: "/my/listings", anon: see, user: ok, admin: ok},
+		{pattern: "GET /listings/new", method: "GET", path: "/listings/new", anon: see, user: ok, admin: ok},
+		{pattern: "POST /listings", method: "POST", path: "/listings", anon: see, user: unproc, admin: unproc},
+		{pattern: "GET /listings/{id}/edit", method: "GET", path: "/listings/" + l.ID + "/edit", anon: see, user: forbid, admin: forbid},
+		{pattern: "POST /listings/{id}/edit", method: "POST", path: "/listings/" + l.ID + "/edit", body: listingForm, anon: see, user: forbid, admin: forbid},
+		{pattern: "POST /listings/{id}/delete", method: "POST", path: "/listings/" + l.ID + "/delete", anon: see, user: forbid, admin: forbid},
+		{pattern: "POST /listings/{id}/report", method: "POST", path: "/listings/" + l.ID + "/report", anon: see, user: unproc, admin: unproc},
+		// Moderation.
+		{pattern: "GET /moderation", method: "GET", path: "/moderation", anon: see, user: forbid, admin: ok},
+		{pattern: "POST /moderation/listings/{id}/{action}", method: "POST", path: "/moderation/listings/" + l.ID + "/restore", body: "reason=matrix+test", anon: see, user: forbid, admin: conflict},
+		// Administration.
+		{pattern: "GET /admin", method: "GET", path: "/admin", anon: see, user: forbid, admin: ok},
+		{pattern: "GET /admin/users", method: "GET", path: "/admin/users", anon: see, user: forbid, admin: ok},
+		{pattern: "GET /admin/users/{id}", method: "GET", path: "/admin/users/" + target.ID, anon: see, user: forbid, admin: ok},
+		{pattern: "POST /admin/users/{id}/roles", method: "POST", path: "/admin/users/" + target.ID + "/roles", anon: see, user: forbid, admin: unproc},
+		{pattern: "POST /admin/users/{id}/disable", method: "POST", path: "/admin/users/" + nobody + "/disable", anon: see, user: forbid, admin: notFound},
+		{pattern: "POST /admin/users/{id}/enable", method: "POST", path: "/admin/users/" + nobody + "/enable", anon: see, user: forbid, admin: notFound},
+		{pattern: "POST /admin/users/{id}/sessions/revoke", method: "POST", path: "/admin/users/" + nobody + "/sessions/revoke", anon: see, user: forbid, admin: notFound},
+		{pattern: "GET /admin/audit", method: "GET", path: "/admin/audit", anon: see, user: forbid, admin: ok},
+		{pattern: "POST /admin/audit/verify", method: "POST", path: "/admin/audit/verify", anon: see, user: forbid, admin: ok},
+		// Anything else.
+		{pattern: "/", method: "GET", path: "/no/such/page", anon: notFound, user: notFound, admin: notFound},
+	}
+
+	// Every registered route is in the table, and nothing else.
+	var inTable []string
+	for _, c := range cases {
+		inTable = append(inTable, c.pattern)
+	}
+	for _, p := range ta.routes {
+		assert.Contains(t, inTable, p, "route %q has no row in the access matrix: add one, with the status each client gets", p)
+	}
+	for _, p := range inTable {
+		assert.Contains(t, ta.routes, p, "the access matrix has a row for %q, which is not a route", p)
+	}
+
+	var n atomic.Int64
+	newClients := func() (*client, *client) {
+		i := n.Add(1)
+		user, _ := ta.userClient(fmt.Sprintf("user%d@example.com", i), "User")
+		admin, _, _ := ta.adminClient(fmt.Sprintf("admin%d@example.com", i))
+		return user, admin
+	}
+	user, admin := newClients()
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.pattern, "/", "_"), func(t *testing.T) {
+			// Rows run in order and share the clients; after a row that
+			// signs them out, the next row gets new ones.
+			if !user.signedIn() || !admin.signedIn() {
+				user, admin = newClients()
+			}
+			for _, who := range []struct {
+				name string
+				c    *client
+				want int
+			}{{"signed out", ta.client(), c.anon}, {"user", user, c.user}, {"admin", admin, c.admin}} {
+				r := c.do(t, who.c)
+				assert.Equal(t, who.want, r.Status, "%s %s as %s: %s", c.method, c.path, who.name, r.Body)
+				assert.Less(t, r.Status, 500, "never a server error")
+				if who.want == see && who.name == "signed out" && c.pattern != "POST /logout" {
+					assert.True(t, strings.HasPrefix(r.Location, "/login"), "%s: %s", c.path, r.Location)
+				}
+				assertNoInternals(t, r, c.path)
+			}
+			assert.True(t, seer(c.pattern), "%s %s is not served by %q", c.method, c.path, c.pattern)
+		})
+	}
+	// The listing of the rows that tried to change it is untouched.
+	ta.requireUnchanged(l)
+	ta.assertNoErrorsLogged()
+}
+
+// do sends the row's request with cl.
+func (c routeCase) do(t *testing.T, cl *client) resp {
+	t.Helper()
+	switch {
+	case c.method == http.MethodGet:
+		return cl.get(c.path)
+	case c.json:
+		return cl.postJSON(c.path, c.body)
+	case c.ct != "":
+		return cl.postRaw(c.path, c.ct, c.body)
+	}
+	form, err := url.ParseQuery(c.body)
+	require.NoError(t, err)
+	return cl.post(c.path, form)
+}
