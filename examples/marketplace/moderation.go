@@ -43,6 +43,22 @@ func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 		return
 	}
+	// Nobody judges their own listing: a moderator whose listing was
+	// hidden could otherwise restore it, or dismiss the reports on it.
+	l, err := a.db.listingByID(r.Context(), id)
+	switch {
+	case errors.Is(err, errNotFound):
+		a.notFound(w, r)
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	case l.SellerID == currentUser(r):
+		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: auditAction, Outcome: audit.OutcomeDenied,
+			Target: audit.Target{Kind: "listing", ID: id}, Reason: "own listing"})
+		a.fail(w, r, http.StatusForbidden, "You cannot moderate your own listing: another moderator must decide.")
+		return
+	}
 	if !a.parseForm(w, r) {
 		return
 	}

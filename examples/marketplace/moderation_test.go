@@ -177,3 +177,33 @@ func TestModeration_Admin(t *testing.T) {
 	got, _ := ta.listingRow(l.ID)
 	assert.Equal(t, statusHidden, got.Status)
 }
+
+// TestModeration_OwnListingRegression: a moderator could restore their own
+// hidden listing, or dismiss the reports on it.
+func TestModeration_OwnListingRegression(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	mod, modUser := ta.moderatorClient("mod@example.com")
+	other, _ := ta.moderatorClient("other@example.com")
+	bob, _ := ta.userClient("bob@example.com", "Bob")
+	mine := ta.addListing(modUser.ID, "Moderator's own watch", 100)
+	require.Equal(t, http.StatusSeeOther, bob.post("/listings/"+mine.ID+"/report", url.Values{"reason": {"Fake watch"}}).Status)
+
+	for _, action := range []string{modDismiss, modHide} {
+		r := mod.post("/moderation/listings/"+mine.ID+"/"+action, url.Values{"reason": {"Looks fine to me"}})
+		assertClearRefusal(t, r, http.StatusForbidden, "You cannot moderate your own listing", action)
+	}
+	ta.requireUnchanged(mine)
+	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM reports WHERE resolved_at IS NULL`))
+
+	// Another moderator hides it; its seller cannot restore it.
+	require.Equal(t, http.StatusSeeOther, other.post("/moderation/listings/"+mine.ID+"/hide", url.Values{"reason": {"Counterfeit"}}).Status)
+	hidden, _ := ta.listingRow(mine.ID)
+	r := mod.post("/moderation/listings/"+mine.ID+"/restore", url.Values{"reason": {"It is genuine"}})
+	assertClearRefusal(t, r, http.StatusForbidden, "You cannot moderate your own listing")
+	ta.requireUnchanged(hidden)
+	rows := ta.waitAuditRows("listing.restored")
+	require.Len(t, rows, 1)
+	assert.Equal(t, "denied", rows[0].Outcome)
+	assert.Equal(t, modUser.ID, rows[0].ActorID)
+}
