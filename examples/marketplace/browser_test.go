@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ import (
 // RAMPART_REQUIRE_INTEGRATION=1.
 //
 // Screenshots of a failing step go to $RAMPART_BROWSER_ARTIFACTS, or to a
-// temporary directory; the test logs the path. With the variable set, every
+// temporary directory (removed when the test ends: set the variable to keep
+// them); the test logs the path. With the variable set, every
 // page the test checks also leaves a screenshot there, to look at.
 
 // envBrowserArtifacts names a directory for screenshots.
@@ -57,13 +59,13 @@ type browser struct {
 	ta  *testApp
 	ctx context.Context // the tab; derive a context with a timeout for each wait
 
-	artifacts string // where screenshots go
-	everyPage bool   // screenshot every page checked, not only failures
+	artifacts string        // where screenshots go
+	everyPage bool          // screenshot every page checked, not only failures
+	shots     *atomic.Int32 // numbers the screenshots of every tab
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
 	reports []*network.ReportingAPIReport // queued by the Reporting API (the CSP's report-to)
-	shot    int
 }
 
 // newBrowser starts Chromium for ta, on loopback only, and opens a tab.
@@ -71,7 +73,7 @@ type browser struct {
 func newBrowser(t *testing.T, ta *testApp) *browser {
 	t.Helper()
 	exe := testenv.Chromium(t)
-	b := &browser{ta: ta, artifacts: os.Getenv(envBrowserArtifacts)}
+	b := &browser{ta: ta, artifacts: os.Getenv(envBrowserArtifacts), shots: new(atomic.Int32)}
 	if b.artifacts != "" {
 		b.everyPage = true
 		require.NoError(t, os.MkdirAll(b.artifacts, 0o755))
@@ -89,33 +91,43 @@ func newBrowser(t *testing.T, ta *testApp) *browser {
 		chromedp.ProxyServer("http://127.0.0.1:9"),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("no-pings", true),
-		// Deliver Reporting API reports (the CSP's report-to) within a
-		// second, not after a minute.
-		chromedp.Flag("short-reporting-delay", true),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	b.attach(t, ctx, cancel, "start Chromium at "+exe+" (set "+testenv.EnvChromium+" to another binary)")
+	return b
+}
 
-	// Start the browser with a context that has no deadline (a deadline on
-	// the first run would end the browser with it), but do not wait forever.
+// incognito opens another tab on the same browser, in a new browser
+// context: no cookies shared with b. It is closed when t ends.
+func (b *browser) incognito(t *testing.T) *browser {
+	t.Helper()
+	nb := &browser{ta: b.ta, artifacts: b.artifacts, everyPage: b.everyPage, shots: b.shots}
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	nb.attach(t, ctx, cancel, "open an incognito tab")
+	return nb
+}
+
+// attach starts the tab of ctx (and the browser, the first time), then
+// records its console and its CSP reports and installs the CSP probe.
+func (b *browser) attach(t *testing.T, ctx context.Context, cancel context.CancelFunc, what string) {
+	t.Helper()
+	t.Cleanup(cancel)
+	// The first run gets a context with no deadline (a deadline would end
+	// the browser or the tab with it), but the test does not wait forever.
 	started := make(chan error, 1)
 	go func() { started <- chromedp.Do(ctx) }()
 	select {
 	case err := <-started:
-		require.NoError(t, err, "start Chromium at %s (set %s to another binary)", exe, testenv.EnvChromium)
+		require.NoError(t, err, what)
 	case <-time.After(startTimeout):
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("Chromium at %s did not start within %s", exe, startTimeout)
+		cancel()
+		t.Fatalf("%s: not done within %s", what, startTimeout)
 	}
 	b.ctx = ctx
 
-	// Collect the console (page messages, exceptions, browser log) for the
-	// whole test.
+	// The console: page messages, exceptions, the browser log.
 	messages := chromedp.Console(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -130,14 +142,14 @@ func newBrowser(t *testing.T, ta *testApp) *browser {
 		}
 	}()
 	t.Cleanup(func() {
-		cancelTab()
+		cancel()
 		<-done
 	})
 
-	// Record the reports the browser queues for the app's report-to
-	// endpoint. (Chromium sends CSP reports only through the Reporting API
-	// when a policy names both report-uri and report-to, and delivers them
-	// in batches, so the app's endpoint is too slow a witness for a test.)
+	// The reports the browser queues for the app's report-to endpoint.
+	// (Chromium sends CSP reports only through the Reporting API when a
+	// policy names both report-uri and report-to, and delivers them in
+	// batches, so the app's endpoint is too slow a witness for a test.)
 	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
 		if ev, ok := ev.(*network.EventReportingAPIReportAdded); ok {
 			b.mu.Lock()
@@ -145,13 +157,12 @@ func newBrowser(t *testing.T, ta *testApp) *browser {
 			b.mu.Unlock()
 		}
 	}))
-	wctx, cancel := b.wait()
-	defer cancel()
+	wctx, wcancel := b.wait()
+	defer wcancel()
 	_, err := chromedp.Call(wctx, network.EnableReportingAPI, network.EnableReportingAPIParams{Enable: true})
 	require.NoError(t, err)
 	_, err = chromedp.Call(wctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
 	require.NoError(t, err)
-	return b
 }
 
 // wait returns a context for one wait on the tab.
@@ -169,10 +180,7 @@ func (b *browser) screenshot(t testing.TB, name string) string {
 		t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
-	b.mu.Lock()
-	b.shot++
-	n := b.shot
-	b.mu.Unlock()
+	n := b.shots.Add(1)
 	p := filepath.Join(b.artifacts, fmt.Sprintf("%02d-%s.png", n, fileSafe(name)))
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		t.Logf("screenshot %s: %v", name, err)
@@ -190,15 +198,20 @@ func fileSafe(s string) string { return strings.Trim(unsafeName.ReplaceAllString
 func (b *browser) step(t *testing.T, name string, fn func(t *testing.T)) bool {
 	t.Helper()
 	return t.Run(name, func(t *testing.T) {
-		t.Cleanup(func() {
-			if t.Failed() {
-				if p := b.screenshot(t, t.Name()+"-FAILED"); p != "" {
-					t.Logf("screenshot of the page at the failure: %s", p)
-				}
-				b.logConsole(t)
-			}
-		})
+		b.onFailure(t)
 		fn(t)
+	})
+}
+
+// onFailure leaves a screenshot of the tab and logs its console if t fails.
+func (b *browser) onFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			if p := b.screenshot(t, t.Name()+"-FAILED"); p != "" {
+				t.Logf("screenshot of the page at the failure: %s", p)
+			}
+			b.logConsole(t)
+		}
 	})
 }
 
@@ -294,15 +307,15 @@ func (b *browser) click(t testing.TB, sel string) *network.Response {
 	return res
 }
 
-// fill types values into form fields, by element ID.
+// fill sets form fields, by element ID, to non-empty values.
 func (b *browser) fill(t testing.TB, fields ...string) {
 	t.Helper()
 	require.Zero(t, len(fields)%2, "fill takes pairs of ID and value")
 	var steps []chromedp.Action[chromedp.Void]
 	for i := 0; i < len(fields); i += 2 {
-		steps = append(steps,
-			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).value = ""`, fields[i])),
-			chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
+		// SetValue, not SendKeys: no page script listens to keys, and
+		// typing a key at a time costs three protocol calls a character.
+		steps = append(steps, chromedp.SetValue(chromedp.ID(fields[i]), fields[i+1]))
 	}
 	b.do(t, "fill the form", steps...)
 }
@@ -402,9 +415,12 @@ func (ta *testApp) cspReportsRecorded(t testing.TB) int64 {
 var browserListingPath = regexp.MustCompile(`^/listings/([A-Za-z0-9_-]+)$`)
 
 // TestBrowserFlow walks a user through the app in Chromium: sign-up, login,
-// selling, TOTP enrolment, the admin area's MFA demand, passkey
-// registration and passwordless sign-in, moderation and the audit log,
-// with no CSP violation and no script error on any page.
+// selling, TOTP enrolment, the admin area's demand for the second factor,
+// passkey registration and passwordless sign-in, moderation and the audit
+// log; then an administrator without a factor, in a tab of their own, who
+// must enrol first. No page may cause a CSP violation or a script error.
+// The steps share one browser and run in order; the first failure stops
+// the rest.
 func TestBrowserFlow(t *testing.T) {
 	start := time.Now()
 	ta := newTestApp(t)
@@ -539,6 +555,19 @@ func TestBrowserFlow(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, keys, 1)
 			assert.Equal(t, creds[0].CredentialID, keys[0].ID)
+
+			// The same authenticator again: the browser refuses (the
+			// options exclude the registered credential) and webauthn.js
+			// says so and gives the button back.
+			b.do(t, "register again", chromedp.Click(chromedp.ID("passkey-register")))
+			var status string
+			eventually(t, "an error in #passkey-status", func() bool {
+				status = b.text(t, "#passkey-status")
+				return status != "" && status != "Follow your browser's prompt…"
+			})
+			assert.Equal(t, "This authenticator is registered already.", status)
+			b.do(t, "button enabled again", chromedp.WaitEnabled(chromedp.ID("passkey-register")))
+			assert.Len(t, b.credentials(t, authID), 1)
 		}},
 		{"sign in with the passkey alone", func(t *testing.T) {
 			b.expectPage(t, b.click(t, "#logout"), 200, "/", "Home")
@@ -593,6 +622,34 @@ func TestBrowserFlow(t *testing.T) {
 			assert.Contains(t, row, uid+" (admin)", "the actor is the signed-in administrator")
 			assert.Equal(t, "1 matching events.", b.text(t, "#audit-total"))
 		}},
+		{"an administrator without a second factor must enrol first", func(t *testing.T) {
+			// Another person, in a tab of their own.
+			ta.createUser("root@example.com", "Root", roleAdmin)
+			b := b.incognito(t)
+			b.onFailure(t)
+			b.open(t, "/login")
+			b.fill(t, "email", "root@example.com", "password", goodPassword)
+			b.expectPage(t, b.click(t, "#login"), 200, "/account/mfa?next=%2Faccount", "Second factors")
+			assert.Contains(t, b.text(t, "#mfa-required"), "Your role requires a second factor.")
+			assert.Equal(t, "/account/mfa", browserRun(t, b, "finish link", chromedp.JavascriptAttribute[string](chromedp.ID("nav-finish"), "pathname")))
+			assert.False(t, b.present(t, "#nav-admin"))
+			for _, p := range []string{"/admin", "/account"} {
+				b.expectPage(t, b.open(t, p), 200, "/account/mfa?next="+url.QueryEscape(p), "Second factors")
+			}
+			assert.Equal(t, "Your role requires a second factor: set one up to continue.", b.text(t, "#flash"))
+
+			// Enrol from the page, then go on to where they were going.
+			b.expectPage(t, b.click(t, "#totp-enrol"), 200, "/account/mfa/totp", "Set up an authenticator app")
+			secret := strings.ReplaceAll(b.text(t, "#totp-secret"), " ", "")
+			b.fill(t, "code", ta.code(secret))
+			b.expectPage(t, b.click(t, "#totp-confirm"), 200, "/account/mfa/totp/confirm", "Your recovery codes")
+			b.expectPage(t, b.click(t, "#continue"), 200, "/account", "Your account")
+			b.expectPage(t, b.open(t, "/admin"), 200, "/admin", "Administration")
+			assert.True(t, b.present(t, "#nav-admin"))
+			assert.Empty(t, b.cspViolations(), "CSP violations in the browser")
+			assert.Empty(t, b.cspReports(), "CSP reports queued by the browser")
+			assert.Empty(t, b.exceptions(), "uncaught exceptions in the browser")
+		}},
 		{"no CSP violation and no script error", func(t *testing.T) {
 			assert.Empty(t, b.cspViolations(), "CSP violations in the browser")
 			assert.Empty(t, b.cspReports(), "CSP reports queued by the browser")
@@ -627,35 +684,4 @@ func TestBrowserFlow(t *testing.T) {
 		}
 	}
 	t.Logf("browser flow took %s", time.Since(start).Round(time.Millisecond))
-}
-
-// TestBrowserAdminMustEnrol shows the other side of the MFA policy: an
-// administrator without a second factor is sent to set one up, and the
-// admin area stays closed until then.
-func TestBrowserAdminMustEnrol(t *testing.T) {
-	ta := newTestApp(t)
-	b := newBrowser(t, ta)
-	ta.createUser("root@example.com", "Root", roleAdmin)
-
-	b.step(t, "enrolment first", func(t *testing.T) {
-		b.open(t, "/login")
-		b.fill(t, "email", "root@example.com", "password", goodPassword)
-		b.expectPage(t, b.click(t, "#login"), 200, "/account/mfa?next=%2Faccount", "Second factors")
-		assert.Contains(t, b.text(t, "#mfa-required"), "Your role requires a second factor.")
-		assert.Equal(t, "/account/mfa", browserRun(t, b, "finish link", chromedp.JavascriptAttribute[string](chromedp.ID("nav-finish"), "pathname")))
-		for _, p := range []string{"/admin", "/account"} {
-			b.expectPage(t, b.open(t, p), 200, "/account/mfa?next="+url.QueryEscape(p), "Second factors")
-		}
-		assert.Equal(t, "Your role requires a second factor: set one up to continue.", b.text(t, "#flash"))
-
-		// Enrol from the page, then continue to where the user was going.
-		b.expectPage(t, b.click(t, "#totp-enrol"), 200, "/account/mfa/totp", "Set up an authenticator app")
-		secret := strings.ReplaceAll(b.text(t, "#totp-secret"), " ", "")
-		b.fill(t, "code", ta.code(secret))
-		b.expectPage(t, b.click(t, "#totp-confirm"), 200, "/account/mfa/totp/confirm", "Your recovery codes")
-		b.expectPage(t, b.click(t, "#continue"), 200, "/account", "Your account")
-		b.expectPage(t, b.open(t, "/admin"), 200, "/admin", "Administration")
-		assert.Empty(t, b.cspViolations())
-		assert.Empty(t, b.exceptions())
-	})
 }
