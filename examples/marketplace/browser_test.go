@@ -585,6 +585,16 @@ func TestBrowserFlow(t *testing.T) {
 			require.Len(t, keys, 1)
 			assert.False(t, keys[0].LastUsedAt.IsZero(), "the sign-in is recorded on the passkey")
 		}},
+		{"use the passkey as the second factor", func(t *testing.T) {
+			b.click(t, "#logout")
+			b.open(t, "/login")
+			b.fill(t, "email", email, "password", goodPassword)
+			b.expectPage(t, b.click(t, "#login"), 200, "/mfa?next=%2Faccount", "Confirm it is you")
+			b.do(t, "passkey section shown", chromedp.WaitVisible(chromedp.ID("passkey-verify")))
+			b.expectPage(t, b.click(t, "#passkey-verify"), 200, "/account", "Your account")
+			assert.Contains(t, b.text(t, "main"), "with password, webauthn")
+			assert.Equal(t, float64(3), b.credentials(t, authID)[0].SignCount)
+		}},
 		{"hide a reported listing", func(t *testing.T) {
 			ctx := context.Background()
 			seller := ta.createUser("bob@example.com", "Bob Seller")
