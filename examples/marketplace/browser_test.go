@@ -68,11 +68,10 @@ type browser struct {
 	reports []*network.ReportingAPIReport // queued by the Reporting API (the CSP's report-to)
 }
 
-// newBrowser starts Chromium for ta, on loopback only, and opens a tab.
-// It is closed when t ends.
-func newBrowser(t *testing.T, ta *testApp) *browser {
+// newBrowser starts Chromium (the binary exe) for ta, on loopback only,
+// and opens a tab. It is closed when t ends.
+func newBrowser(t *testing.T, ta *testApp, exe string) *browser {
 	t.Helper()
-	exe := testenv.Chromium(t)
 	b := &browser{ta: ta, artifacts: os.Getenv(envBrowserArtifacts), shots: new(atomic.Int32)}
 	if b.artifacts != "" {
 		b.everyPage = true
@@ -422,9 +421,10 @@ var browserListingPath = regexp.MustCompile(`^/listings/([A-Za-z0-9_-]+)$`)
 // The steps share one browser and run in order; the first failure stops
 // the rest.
 func TestBrowserFlow(t *testing.T) {
+	exe := testenv.Chromium(t) // skips (or fails under RAMPART_REQUIRE_INTEGRATION=1) without it
 	start := time.Now()
 	ta := newTestApp(t)
-	b := newBrowser(t, ta)
+	b := newBrowser(t, ta, exe)
 	t.Logf("Chromium started in %s", time.Since(start).Round(time.Millisecond))
 
 	const (
