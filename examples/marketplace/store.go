@@ -73,7 +73,12 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 			return nil, fmt.Errorf("store: create data directory %q: %w", dataDir, err)
 		}
 		s.dialect = dialectSQLite
-		path := filepath.Join(dataDir, "marketplace.db")
+		// A relative path in a file: URL would read as a host name.
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("store: data directory %q: %w", dataDir, err)
+		}
+		path := filepath.Join(abs, "marketplace.db")
 		// Create the file private before SQLite creates it with the umask;
 		// its WAL and shared-memory files copy its mode.
 		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
