@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,6 +57,141 @@ func TestRoutes_AccessMatrix(t *testing.T) {
 	seller := ta.createUser("seller@example.com", "Seller")
 	l := ta.addListing(seller.ID, "Matrix lamp", 100)
 	target := ta.createUser("target@example.com", "Target")
+	cases := routeCases(l, target)
+
+	// Every registered route is in the table, and nothing else.
+	var inTable []string
+	for _, c := range cases {
+		inTable = append(inTable, c.pattern)
+	}
+	for _, p := range ta.routes {
+		assert.Contains(t, inTable, p, "route %q has no row in the access matrix: add one, with the status each client gets", p)
+	}
+	for _, p := range inTable {
+		assert.Contains(t, ta.routes, p, "the access matrix has a row for %q, which is not a route", p)
+	}
+
+	var n atomic.Int64
+	newClients := func() (*client, *client) {
+		i := n.Add(1)
+		// Two accounts new to this address sign in: stay under the login
+		// throttle's per-address limit (10 a minute, 100 an hour).
+		ta.Clock.Add(2 * time.Minute)
+		user, _ := ta.userClient(fmt.Sprintf("user%d@example.com", i), "User")
+		admin, _, _ := ta.adminClient(fmt.Sprintf("admin%d@example.com", i))
+		return user, admin
+	}
+	user, admin := newClients()
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.pattern, "/", "_"), func(t *testing.T) {
+			// Rows run in order and share the clients; a row that signs
+			// them out gets new ones afterwards.
+			if signsOut(c.pattern) {
+				defer func() { user, admin = newClients() }()
+			}
+			for _, who := range []struct {
+				name string
+				c    *client
+				want int
+			}{{"signed out", ta.client(), c.anon}, {"user", user, c.user}, {"admin", admin, c.admin}} {
+				r := c.do(t, who.c)
+				assert.Equal(t, who.want, r.Status, "%s %s as %s: %s", c.method, c.path, who.name, r.Body)
+				assert.Less(t, r.Status, 500, "never a server error")
+				if who.want == http.StatusSeeOther && who.name == "signed out" && c.pattern != "POST /logout" {
+					assert.True(t, strings.HasPrefix(r.Location, "/login"), "%s: %s", c.path, r.Location)
+				}
+				assertNoInternals(t, r, c.path)
+			}
+			assert.True(t, seer(c.pattern), "%s %s is not served by %q", c.method, c.path, c.pattern)
+		})
+	}
+	// The listing of the rows that tried to change it is untouched.
+	ta.requireUnchanged(l)
+	ta.assertNoErrorsLogged()
+}
+
+// TestRoutes_GarbageInput sends malformed bodies to every POST route as a
+// user and as an administrator: every answer is a 4xx or a redirect,
+// never a server error, and nothing is logged as an error.
+func TestRoutes_GarbageInput(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	seller := ta.createUser("seller@example.com", "Seller")
+	l := ta.addListing(seller.ID, "Garbage lamp", 100)
+	target := ta.createUser("target@example.com", "Target")
+	bodies := []struct{ name, ct, body string }{
+		{"no content type", "", "title=x"},
+		{"JSON", "application/json", `{"title":["x"],"price":{"$gt":0},"reason":null,"code":123456}`},
+		{"form with JSON type", "application/json", "code=123456&reason=spam"},
+		{"broken JSON", "application/json", `{"id":`},
+		{"XML", "text/xml", `<?xml version="1.0"?><a>&lt;</a>`},
+		{"bad media type", "application/x-www-form-urlencoded; =bad", "a=b"},
+		{"bad escapes", "application/x-www-form-urlencoded", "title=%&price=%G0&reason=%"},
+		{"invalid UTF-8", "application/x-www-form-urlencoded", "title=%C3%28&description=%FF&price=1&reason=%E2%82&code=%FF%FE&id=%FF&role=%FF&op=%FF&email=%FF&password=%FF"},
+		{"NUL bytes", "application/x-www-form-urlencoded", "title=a%00b&description=%00&price=%00&reason=%00%00%00&code=%00&id=%00&role=%00&op=%00&next=%00"},
+		{"repeated keys", "application/x-www-form-urlencoded", "price=1&price=abc&role=admin&role=moderator&op=grant&op=revoke&id=A&id=B"},
+		{"huge field", "application/x-www-form-urlencoded", "reason=" + strings.Repeat("%41", 30_000)},
+		{"oversized", "application/x-www-form-urlencoded", "reason=" + strings.Repeat("x", 200<<10)},
+		{"binary", "application/octet-stream", "\x00\x01\x02\xff\xfe"},
+	}
+	var n atomic.Int64
+	newClients := func() (*client, *client) {
+		i := n.Add(1)
+		// Two accounts new to this address sign in: stay under the login
+		// throttle's per-address limit (10 a minute, 100 an hour).
+		ta.Clock.Add(2 * time.Minute)
+		user, _ := ta.userClient(fmt.Sprintf("user%d@example.com", i), "User")
+		admin, _, _ := ta.adminClient(fmt.Sprintf("admin%d@example.com", i))
+		return user, admin
+	}
+	user, admin := newClients()
+	for _, c := range routeCases(l, target) {
+		if c.method != http.MethodPost {
+			continue
+		}
+		t.Run(strings.ReplaceAll(c.pattern, "/", "_"), func(t *testing.T) {
+			for _, b := range bodies {
+				if signsOut(c.pattern) {
+					user, admin = newClients()
+				}
+				for _, cl := range []*client{user, admin} {
+					r := cl.postRaw(c.path, b.ct, b.body)
+					assert.Less(t, r.Status, 500, "%s with %s: %s", c.path, b.name, r.Body)
+					assert.GreaterOrEqual(t, r.Status, 200, "%s with %s", c.path, b.name)
+					assertNoInternals(t, r, c.path, b.name)
+				}
+			}
+		})
+	}
+	ta.requireUnchanged(l)
+	ta.assertNoErrorsLogged()
+}
+
+// signsOut reports whether a request to pattern signs the client out.
+func signsOut(pattern string) bool {
+	return pattern == "POST /logout" || pattern == "POST /logout/everywhere"
+}
+
+// do sends the row's request with cl.
+func (c routeCase) do(t *testing.T, cl *client) resp {
+	t.Helper()
+	switch {
+	case c.method == http.MethodGet:
+		return cl.get(c.path)
+	case c.json:
+		return cl.postJSON(c.path, c.body)
+	case c.ct != "":
+		return cl.postRaw(c.path, c.ct, c.body)
+	}
+	form, err := url.ParseQuery(c.body)
+	require.NoError(t, err)
+	return cl.post(c.path, form)
+}
+
+// routeCases is the access matrix: a request for every route pattern, with
+// the status each client gets. l is a listing of another user; target is
+// a user without roles.
+func routeCases(l listing, target user) []routeCase {
 	nobody := newID() // a well-formed ID of no user or listing
 
 	const (
@@ -71,7 +207,7 @@ func TestRoutes_AccessMatrix(t *testing.T) {
 	)
 	cspReport := `{"csp-report":{"document-uri":"http://localhost/x","violated-directive":"script-src-elem","effective-directive":"script-src-elem","blocked-uri":"inline","original-policy":"x","disposition":"enforce","status-code":200}}`
 	listingForm := listingValues("Mine now", "Taken over", "1").Encode()
-	cases := []routeCase{
+	return []routeCase{
 		// Outside sessions.
 		{pattern: "GET /static/", method: "GET", path: "/static/style.css", anon: ok, user: ok, admin: ok},
 		{pattern: "GET /healthz", method: "GET", path: "/healthz", anon: ok, user: ok, admin: ok},
@@ -139,67 +275,4 @@ func TestRoutes_AccessMatrix(t *testing.T) {
 		// Anything else.
 		{pattern: "/", method: "GET", path: "/no/such/page", anon: notFound, user: notFound, admin: notFound},
 	}
-
-	// Every registered route is in the table, and nothing else.
-	var inTable []string
-	for _, c := range cases {
-		inTable = append(inTable, c.pattern)
-	}
-	for _, p := range ta.routes {
-		assert.Contains(t, inTable, p, "route %q has no row in the access matrix: add one, with the status each client gets", p)
-	}
-	for _, p := range inTable {
-		assert.Contains(t, ta.routes, p, "the access matrix has a row for %q, which is not a route", p)
-	}
-
-	var n atomic.Int64
-	newClients := func() (*client, *client) {
-		i := n.Add(1)
-		user, _ := ta.userClient(fmt.Sprintf("user%d@example.com", i), "User")
-		admin, _, _ := ta.adminClient(fmt.Sprintf("admin%d@example.com", i))
-		return user, admin
-	}
-	user, admin := newClients()
-	for _, c := range cases {
-		t.Run(strings.ReplaceAll(c.pattern, "/", "_"), func(t *testing.T) {
-			// Rows run in order and share the clients; after a row that
-			// signs them out, the next row gets new ones.
-			if !user.signedIn() || !admin.signedIn() {
-				user, admin = newClients()
-			}
-			for _, who := range []struct {
-				name string
-				c    *client
-				want int
-			}{{"signed out", ta.client(), c.anon}, {"user", user, c.user}, {"admin", admin, c.admin}} {
-				r := c.do(t, who.c)
-				assert.Equal(t, who.want, r.Status, "%s %s as %s: %s", c.method, c.path, who.name, r.Body)
-				assert.Less(t, r.Status, 500, "never a server error")
-				if who.want == see && who.name == "signed out" && c.pattern != "POST /logout" {
-					assert.True(t, strings.HasPrefix(r.Location, "/login"), "%s: %s", c.path, r.Location)
-				}
-				assertNoInternals(t, r, c.path)
-			}
-			assert.True(t, seer(c.pattern), "%s %s is not served by %q", c.method, c.path, c.pattern)
-		})
-	}
-	// The listing of the rows that tried to change it is untouched.
-	ta.requireUnchanged(l)
-	ta.assertNoErrorsLogged()
-}
-
-// do sends the row's request with cl.
-func (c routeCase) do(t *testing.T, cl *client) resp {
-	t.Helper()
-	switch {
-	case c.method == http.MethodGet:
-		return cl.get(c.path)
-	case c.json:
-		return cl.postJSON(c.path, c.body)
-	case c.ct != "":
-		return cl.postRaw(c.path, c.ct, c.body)
-	}
-	form, err := url.ParseQuery(c.body)
-	require.NoError(t, err)
-	return cl.post(c.path, form)
 }
