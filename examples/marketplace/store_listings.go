@@ -185,18 +185,19 @@ func (s *store) createReport(ctx context.Context, listingID, reporterID, reason 
 		if err != nil {
 			return fmt.Errorf("store: report: %w", err)
 		}
-		var n int
-		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM reports WHERE listing_id = ? AND reporter_id = ? AND resolved_at IS NULL`,
-			listingID, reporterID).Scan(&n); err != nil {
-			return fmt.Errorf("store: report: %w", err)
-		}
-		if n > 0 {
-			return errAlreadyReported
-		}
-		_, err = t.exec(ctx, `INSERT INTO reports (id, listing_id, reporter_id, reason, created_at) VALUES (?, ?, ?, ?, ?)`,
+		// One open report per reporter, kept by a unique index: a check
+		// before the insert would let concurrent reports through to the
+		// index (with PostgreSQL) as an error.
+		res, err := t.exec(ctx, `INSERT INTO reports (id, listing_id, reporter_id, reason, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (listing_id, reporter_id) WHERE resolved_at IS NULL DO NOTHING`,
 			newID(), listingID, reporterID, reason, ms(s.now()))
 		if err != nil {
 			return fmt.Errorf("store: report: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: report: %w", err)
+		} else if n == 0 {
+			return errAlreadyReported
 		}
 		return nil
 	})
@@ -315,8 +316,18 @@ func (s *store) moderate(ctx context.Context, listingID, moderatorID, action, re
 		if newStatus == statusActive {
 			modReason = ""
 		}
-		if _, err := t.exec(ctx, `UPDATE listings SET status = ?, moderation_reason = ? WHERE id = ?`, newStatus, modReason, listingID); err != nil {
+		// Conditional on the status read above, so that of concurrent
+		// decisions on one listing (PostgreSQL runs them at once) only
+		// the first applies; the others wait for it and match no row.
+		upd, err := t.exec(ctx, `UPDATE listings SET status = ?, moderation_reason = ? WHERE id = ? AND status = ?`,
+			newStatus, modReason, listingID, status)
+		if err != nil {
 			return fmt.Errorf("store: moderate: %w", err)
+		}
+		if n, err := upd.RowsAffected(); err != nil {
+			return fmt.Errorf("store: moderate: %w", err)
+		} else if n == 0 {
+			return errWrongState
 		}
 		res, err := t.exec(ctx, `UPDATE reports SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE listing_id = ? AND resolved_at IS NULL`,
 			now, moderatorID, resolution, listingID)

@@ -48,15 +48,7 @@ func (s *store) createUser(ctx context.Context, u user) (user, error) {
 	u.Email = normEmail(u.Email)
 	u.CreatedAt = s.now().UTC()
 	err := s.tx(ctx, func(t *txn) error {
-		var n int
-		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE email = ?`, u.Email).Scan(&n); err != nil {
-			return fmt.Errorf("store: create user: %w", err)
-		}
-		if n > 0 {
-			return errEmailTaken
-		}
-		if _, err := t.exec(ctx, `INSERT INTO users (id, email, display_name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)`,
-			u.ID, u.Email, u.DisplayName, u.Hash, ms(u.CreatedAt)); err != nil {
+		if err := t.insertUser(ctx, u); err != nil {
 			return fmt.Errorf("store: create user: %w", err)
 		}
 		for _, r := range u.Roles {
@@ -81,6 +73,14 @@ func (s *store) createFirstAdmin(ctx context.Context, u user) (user, error) {
 	u.CreatedAt = s.now().UTC()
 	u.Roles = []string{roleAdmin}
 	err := s.tx(ctx, func(t *txn) error {
+		// With PostgreSQL, concurrent transactions would each count no
+		// administrator and each create one: serialise them. (SQLite
+		// transactions here are IMMEDIATE: serialised already.)
+		if s.dialect == dialectPostgres {
+			if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, pgFirstAdminLockKey); err != nil {
+				return fmt.Errorf("store: first admin: lock: %w", err)
+			}
+		}
 		var n int
 		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM user_roles WHERE role = ?`, roleAdmin).Scan(&n); err != nil {
 			return fmt.Errorf("store: first admin: %w", err)
@@ -88,14 +88,7 @@ func (s *store) createFirstAdmin(ctx context.Context, u user) (user, error) {
 		if n > 0 {
 			return errAdminExists
 		}
-		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE email = ?`, u.Email).Scan(&n); err != nil {
-			return fmt.Errorf("store: first admin: %w", err)
-		}
-		if n > 0 {
-			return errEmailTaken
-		}
-		if _, err := t.exec(ctx, `INSERT INTO users (id, email, display_name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)`,
-			u.ID, u.Email, u.DisplayName, u.Hash, ms(u.CreatedAt)); err != nil {
+		if err := t.insertUser(ctx, u); err != nil {
 			return fmt.Errorf("store: first admin: %w", err)
 		}
 		_, err := t.exec(ctx, `INSERT INTO user_roles (user_id, role, granted_at, granted_by) VALUES (?, ?, ?, ?)`,
@@ -106,6 +99,27 @@ func (s *store) createFirstAdmin(ctx context.Context, u user) (user, error) {
 		return user{}, err
 	}
 	return u, nil
+}
+
+// pgFirstAdminLockKey is the PostgreSQL advisory lock that serialises
+// createFirstAdmin.
+const pgFirstAdminLockKey = 0x6d6b7461 // "mkta"
+
+// insertUser inserts u without roles, or returns errEmailTaken when the
+// address is registered already. The unique index decides, so that
+// concurrent sign-ups with one address get errEmailTaken, not an error.
+func (t *txn) insertUser(ctx context.Context, u user) error {
+	res, err := t.exec(ctx, `INSERT INTO users (id, email, display_name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)
+		ON CONFLICT (email) DO NOTHING`, u.ID, u.Email, u.DisplayName, u.Hash, ms(u.CreatedAt))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return errEmailTaken
+	}
+	return nil
 }
 
 // errAdminExists is returned by createFirstAdmin once an administrator exists.
