@@ -167,6 +167,36 @@ func TestRoutes_GarbageInput(t *testing.T) {
 	ta.assertNoErrorsLogged()
 }
 
+// TestRoutes_CrossSitePostsRefused: every POST route but the CSP report
+// endpoint refuses a request a browser marks as cross-site, before it
+// reaches the route, with the user's and the admin's sessions.
+func TestRoutes_CrossSitePostsRefused(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	seller := ta.createUser("seller@example.com", "Seller")
+	l := ta.addListing(seller.ID, "Cross lamp", 100)
+	target := ta.createUser("target@example.com", "Target")
+	user, _ := ta.userClient("user@example.com", "User")
+	admin, _, _ := ta.adminClient("admin@example.com")
+	for _, c := range routeCases(l, target) {
+		if c.method != http.MethodPost || c.pattern == "POST /csp-report" {
+			continue
+		}
+		for _, cl := range []*client{user, admin} {
+			req, err := http.NewRequest(http.MethodPost, ta.URL+c.path, strings.NewReader(c.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			req.Header.Set("Origin", "https://evil.example")
+			r := cl.do(req)
+			assertClearRefusal(t, r, http.StatusForbidden, "came from another site", c.path)
+		}
+	}
+	assert.True(t, user.signedIn(), "not even logout worked cross-site")
+	assert.True(t, admin.signedIn())
+	ta.requireUnchanged(l)
+}
+
 // signsOut reports whether a request to pattern signs the client out.
 func signsOut(pattern string) bool {
 	return pattern == "POST /logout" || pattern == "POST /logout/everywhere"
