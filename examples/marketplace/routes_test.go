@@ -163,6 +163,28 @@ func TestRoutes_GarbageInput(t *testing.T) {
 			}
 		})
 	}
+	// And junk query strings on every GET route.
+	queries := []string{
+		"next=%00&q=%FF&page=%00&cursor=%00&category=%00&action=%00&actor=%00&target=%00&outcome=%00&since=%00&until=%00&ip=%00&role=%00",
+		"next=javascript:alert(1)&q=" + strings.Repeat("%E2%80%AE", 40) + "&page=-0&cursor=" + strings.Repeat("A", 5000),
+		"next=//evil.example&page=1e3&since=2024-02-30&until=0000-00-00&ip=999.1.1.1&actor=a@b@c&cursor=eyJ9",
+		"q=%25%5F%5C&page=+1&action=login.&outcome=SUCCESS&category=ACCESS&role=ADMIN",
+	}
+	for _, c := range routeCases(l, target) {
+		if c.method != http.MethodGet {
+			continue
+		}
+		for _, q := range queries {
+			for _, cl := range []*client{ta.client(), user, admin} {
+				r := cl.get(c.path + "?" + q)
+				assert.Less(t, r.Status, 500, "%s?%s: %s", c.path, q, r.Body)
+				assertNoInternals(t, r, c.path, q)
+				if loc := r.Location; loc != "" {
+					assert.True(t, strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//"), "%s?%s redirects off-site to %q", c.path, q, loc)
+				}
+			}
+		}
+	}
 	ta.requireUnchanged(l)
 	ta.assertNoErrorsLogged()
 }
