@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -289,9 +290,13 @@ func TestListings_Report(t *testing.T) {
 	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM reports`))
 	// Another user may report it too.
 	carol, _ := ta.userClient("carol@example.com", "Carol")
-	require.Equal(t, http.StatusSeeOther, carol.post("/listings/"+l.ID+"/report", url.Values{"reason": {"Same here."}}).Status)
+	long := strings.Repeat("Same here.\r\n", 83) // 996 characters, the longest kind of reason
+	require.Equal(t, http.StatusSeeOther, carol.post("/listings/"+l.ID+"/report", url.Values{"reason": {long}}).Status)
 	assert.Equal(t, 2, ta.count(`SELECT COUNT(*) FROM reports`))
 	ta.requireUnchanged(l, "reporting changes nothing on the listing")
+	require.Eventually(t, func() bool {
+		return ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = 'listing.reported'`) == 2
+	}, 10*time.Second, 5*time.Millisecond, "the long reason is audited too")
 
 	// Hidden listings cannot be reported.
 	_, err := ta.db.moderate(t.Context(), l.ID, "mod", modHide, "counterfeit")
@@ -300,6 +305,7 @@ func TestListings_Report(t *testing.T) {
 	r = dave.post("/listings/"+l.ID+"/report", url.Values{"reason": {"Still there?"}})
 	assertClearRefusal(t, r, http.StatusNotFound, "There is nothing here")
 	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM reports WHERE resolved_at IS NULL`))
+	ta.assertNoErrorsLogged()
 }
 
 func TestListings_HiddenVisibility(t *testing.T) {
