@@ -449,6 +449,9 @@ func TestAdmin_VerifyAuditChain(t *testing.T) {
 	assert.Contains(t, r.Body, `id="request-id"`)
 	assertNoInternals(t, r)
 	assert.NotContains(t, r.Body, ta.auditDir, "no server paths on the page")
+	require.Eventually(t, func() bool {
+		return ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = 'audit.chain_verified'`) == 2
+	}, 10*time.Second, 5*time.Millisecond)
 	alerts := ta.waitAuditRows("audit.chain_verified")
 	assert.Equal(t, "failure", alerts[len(alerts)-1].Outcome)
 	assert.Equal(t, "security_alert", alerts[len(alerts)-1].Category)
