@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -326,10 +327,10 @@ func (s *Sink) where(q Query, withCursor bool) (string, []any, error) {
 		add("request_id = ?", q.RequestID)
 	}
 	if !q.Since.IsZero() {
-		add("time_ns >= ?", q.Since.UnixNano())
+		add("time_ns >= ?", nanos(q.Since))
 	}
 	if !q.Until.IsZero() {
-		add("time_ns < ?", q.Until.UnixNano())
+		add("time_ns < ?", nanos(q.Until))
 	}
 	if withCursor && q.Cursor != "" {
 		t, id, err := decodeCursor(q.Cursor)
@@ -479,7 +480,7 @@ func (s *Sink) Prune(ctx context.Context) (int64, error) {
 			continue
 		}
 		res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE category = "+s.placeholder(1)+
-			" AND time_ns < "+s.placeholder(2), string(c), cut.UnixNano())
+			" AND time_ns < "+s.placeholder(2), string(c), nanos(cut))
 		if err != nil {
 			return total, fmt.Errorf("sqlsink: prune %s: %w", c, err)
 		}
@@ -494,7 +495,7 @@ func (s *Sink) Prune(ctx context.Context) (int64, error) {
 			args = append(args, string(c))
 			ph[i] = s.placeholder(i + 1)
 		}
-		args = append(args, cut.UnixNano())
+		args = append(args, nanos(cut))
 		res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE category NOT IN ("+strings.Join(ph, ",")+
 			") AND time_ns < "+s.placeholder(len(args)), args...)
 		if err != nil {
@@ -504,4 +505,24 @@ func (s *Sink) Prune(ctx context.Context) (int64, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// Times that fit in int64 nanoseconds since 1970 (UnixNano is undefined
+// outside them).
+var (
+	minNanosTime = time.Unix(0, math.MinInt64)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos is t.UnixNano, clamped to the int64 range, so that a filter or
+// cut-off far in the past or future compares as such instead of wrapping
+// around.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
