@@ -295,6 +295,8 @@ func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 	case errors.Is(err, errNotOwner):
 		a.denyNotOwner(w, r, id, "delete")
+	case errors.Is(err, errUnderModeration):
+		a.fail(w, r, http.StatusConflict, "A moderator has hidden this listing, so it cannot be deleted: its reports and the moderator's decision are kept until it is restored. Ask the moderators if you think this is a mistake.")
 	case err != nil:
 		a.serverError(w, r, err)
 	default:

@@ -340,6 +340,17 @@ func TestListings_HiddenVisibility(t *testing.T) {
 	r := sam.get("/my/listings")
 	assert.Contains(t, r.Body, "Hidden counterfeit")
 	assert.Contains(t, r.Body, "hidden by a moderator: Counterfeit goods")
+
+	// The seller cannot delete it to erase the moderation record.
+	before, ok := ta.listingRow(hidden.ID)
+	require.True(t, ok)
+	assertClearRefusal(t, sam.post("/listings/"+hidden.ID+"/delete", url.Values{}), http.StatusConflict, "cannot be deleted")
+	ta.requireUnchanged(before)
+	_, err = ta.db.moderate(t.Context(), hidden.ID, "mod", modRestore, "Receipt provided")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSeeOther, sam.post("/listings/"+hidden.ID+"/delete", url.Values{}).Status, "restored: the seller may delete it")
+	_, ok = ta.listingRow(hidden.ID)
+	assert.False(t, ok)
 }
 
 func TestListings_BrowsePaging(t *testing.T) {

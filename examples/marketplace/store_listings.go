@@ -38,6 +38,10 @@ func (l listing) Price() string { return formatCents(l.PriceCents) }
 // errNotOwner is returned when a user acts on another seller's listing.
 var errNotOwner = errors.New("marketplace: listing belongs to another seller")
 
+// errUnderModeration refuses to delete a hidden listing: its reports and
+// moderation decisions are kept until a moderator restores it.
+var errUnderModeration = errors.New("marketplace: listing is hidden by a moderator")
+
 const listingColumns = `l.id, l.seller_id, u.display_name, l.title, l.description, l.price_cents, l.status, l.moderation_reason, l.created_at, l.updated_at`
 
 func scanListing(row interface{ Scan(...any) error }) (listing, error) {
@@ -114,7 +118,7 @@ func (s *store) updateListing(ctx context.Context, l listing) error {
 // deleteListing deletes the listing only if sellerID owns it; otherwise
 // errNotFound or errNotOwner, changing nothing.
 func (s *store) deleteListing(ctx context.Context, id, sellerID string) error {
-	res, err := s.exec(ctx, `DELETE FROM listings WHERE id = ? AND seller_id = ?`, id, sellerID)
+	res, err := s.exec(ctx, `DELETE FROM listings WHERE id = ? AND seller_id = ? AND status <> ?`, id, sellerID, statusHidden)
 	if err != nil {
 		return fmt.Errorf("store: delete listing: %w", err)
 	}
@@ -122,7 +126,14 @@ func (s *store) deleteListing(ctx context.Context, id, sellerID string) error {
 		if err != nil {
 			return fmt.Errorf("store: delete listing: %w", err)
 		}
-		return s.ownerCheck(ctx, id, sellerID)
+		if err := s.ownerCheck(ctx, id, sellerID); !errors.Is(err, errNotFound) {
+			return err
+		}
+		var status string
+		if err := s.queryRow(ctx, `SELECT status FROM listings WHERE id = ?`, id).Scan(&status); err == nil && status == statusHidden {
+			return errUnderModeration
+		}
+		return errNotFound
 	}
 	return nil
 }
