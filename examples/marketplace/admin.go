@@ -379,8 +379,8 @@ type chainResult struct {
 	Err    string
 }
 
-// cliChainPrefix is the chain the create-admin command writes to, beside
-// the server's own.
+// cliChainPrefix is the chain the command-line tools (create-admin, backup,
+// restore) write to, beside the server's own.
 const cliChainPrefix = "audit-cli"
 
 func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
@@ -405,7 +405,7 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 	// The create-admin chain, if any, which must be sealed.
 	if names, _ := fs.Glob(dir, cliChainPrefix+"-*.jsonl"); len(names) > 0 {
 		rep, err := audit.Verify(ctx, dir, key, audit.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
-		add("create-admin command", rep, err)
+		add("command-line tools (create-admin, backup, restore)", rep, err)
 	}
 	outcome, status := audit.OutcomeSuccess, http.StatusOK
 	e := audit.Event{Category: audit.CategoryAdmin, Action: "audit.chain_verified", Outcome: outcome}
