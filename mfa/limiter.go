@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/deployedworks/rampart/audit"
 )
 
 // AttemptLimiter throttles code-guessing: it is asked before every TOTP or
@@ -22,6 +24,25 @@ import (
 //	})
 type AttemptLimiter interface {
 	AllowAttempt(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// AttemptResetter is implemented by limiters that can forget a key's
+// attempts. [TOTP] and [Recovery] call it after a successful check, so the
+// limit counts consecutive failures (NIST SP 800-63B §5.2.2) and a user who
+// verifies often, such as an administrator stepping up, is never throttled
+// by their own successes. Limiters without it count every attempt. The
+// built-in limiter implements it; wrap a ratelimit.Store to get it:
+//
+//	type attempts struct{ ratelimit.Store }
+//
+//	func (a attempts) AllowAttempt(ctx context.Context, key string) (bool, time.Duration, error) {
+//		d, err := a.Allow(ctx, key)
+//		return d.Allowed, d.RetryAfter, err
+//	}
+//
+//	func (a attempts) ResetAttempts(ctx context.Context, key string) error { return a.Reset(ctx, key) }
+type AttemptResetter interface {
+	ResetAttempts(ctx context.Context, key string) error
 }
 
 // AttemptLimiterFunc adapts a function to [AttemptLimiter].
@@ -98,6 +119,14 @@ func (l *windowLimiter) AllowAttempt(_ context.Context, key string) (bool, time.
 	return true, 0, nil
 }
 
+// ResetAttempts implements [AttemptResetter].
+func (l *windowLimiter) ResetAttempts(_ context.Context, key string) error {
+	l.mu.Lock()
+	delete(l.keys, key)
+	l.mu.Unlock()
+	return nil
+}
+
 // evict makes room for one key. Called with l.mu held.
 func (l *windowLimiter) evict(now time.Time) {
 	var oldestKey string
@@ -128,4 +157,21 @@ func allowAttempt(ctx context.Context, lim AttemptLimiter, key string) error {
 		return &ThrottledError{RetryAfter: retry}
 	}
 	return nil
+}
+
+// resetAttempts forgets key's attempts after a success, if lim can. A
+// failure is recorded in audit and otherwise ignored: the check succeeded,
+// and the worst outcome is a user throttled a little early.
+func resetAttempts(ctx context.Context, lim AttemptLimiter, lg *audit.Logger, userID, key string) {
+	r, ok := lim.(AttemptResetter)
+	if !ok {
+		return
+	}
+	if err := r.ResetAttempts(ctx, key); err != nil {
+		logEvent(ctx, lg, audit.Event{
+			Category: audit.CategoryError, Action: "mfa.limiter.reset", Outcome: audit.OutcomeFailure,
+			Actor: audit.Actor{UserID: userID}, Target: audit.Target{Kind: "user", ID: userID},
+			Reason: "attempt limiter: " + err.Error(),
+		})
+	}
 }

@@ -175,6 +175,7 @@ func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
 	if !found {
 		return 0, ErrInvalidCode
 	}
+	resetAttempts(ctx, r.limiter, r.audit, userID, "mfa:recovery:"+userID)
 	n, err := r.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("mfa: recovery code: count: %w", err)

@@ -319,6 +319,7 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 	if !ok {
 		return ErrCodeReused
 	}
+	resetAttempts(ctx, t.limiter, t.audit, userID, "mfa:totp:"+userID)
 	pending := rec.Pending
 	rec.Secret, rec.Pending, rec.ConfirmedAt = pending, nil, t.now()
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
@@ -371,6 +372,7 @@ func (t *TOTP) verify(ctx context.Context, userID, code string, skew *int64) err
 	if !ok {
 		return ErrCodeReused
 	}
+	resetAttempts(ctx, t.limiter, t.audit, userID, "mfa:totp:"+userID)
 	return nil
 }
 

@@ -243,9 +243,9 @@ func TestTOTP_ConcurrentReplay(t *testing.T) {
 func TestTOTP_Throttling(t *testing.T) {
 	f := newTOTP(t, nil) // built-in limiter: 5 attempts per 15 minutes
 	ctx := context.Background()
-	e := f.enrol(t, "u") // the confirmation was attempt 1
+	e := f.enrol(t, "u") // the confirmation succeeded: the count starts over
 
-	for range 4 {
+	for range 5 {
 		require.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode)
 	}
 	// Even the right code is refused now.
@@ -270,6 +270,28 @@ func TestTOTP_Throttling(t *testing.T) {
 
 	f.clock.Add(15 * time.Minute)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
+}
+
+// The limit counts consecutive failures: successes (an administrator who
+// steps up again and again) are never throttled, and a success starts
+// the count over.
+func TestTOTP_ThrottlingCountsFailures(t *testing.T) {
+	f := newTOTP(t, nil) // built-in limiter: 5 attempts per 15 minutes
+	ctx := context.Background()
+	e := f.enrol(t, "u")
+	for i := range 12 {
+		f.clock.Add(30 * time.Second) // each step is accepted once
+		require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())), "success %d", i)
+	}
+	for range 4 {
+		require.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode)
+	}
+	f.clock.Add(30 * time.Second)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
+	for range 5 {
+		require.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode)
+	}
+	require.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrThrottled)
 }
 
 func TestTOTP_LimiterFailsClosed(t *testing.T) {
@@ -419,4 +441,26 @@ func TestTOTP_Rekey(t *testing.T) {
 	// The old key can now be retired.
 	c.Add(30 * time.Second)
 	require.NoError(t, mk(onlyNew).Verify(ctx, "u", codeAt(t, e, c.Now())))
+}
+
+// resetFails allows every attempt and cannot reset.
+type resetFails struct{}
+
+func (resetFails) AllowAttempt(context.Context, string) (bool, time.Duration, error) {
+	return true, 0, nil
+}
+
+func (resetFails) ResetAttempts(context.Context, string) error { return errors.New("redis: down") }
+
+// A limiter that cannot forget the attempts does not fail the check; the
+// failure is audited.
+func TestTOTP_ResetFailureAudited(t *testing.T) {
+	f := newTOTP(t, resetFails{})
+	e := f.enrol(t, "u")
+	f.clock.Add(30 * time.Second)
+	require.NoError(t, f.totp.Verify(context.Background(), "u", codeAt(t, e, f.clock.Now())))
+	evs := events(f.sink, "mfa.limiter.reset")
+	require.Len(t, evs, 2, "confirmation and verification")
+	assert.Equal(t, audit.CategoryError, evs[0].Category)
+	assert.Contains(t, evs[0].Reason, "redis: down")
 }

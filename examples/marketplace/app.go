@@ -386,16 +386,27 @@ func (a *App) buildAuth() error {
 	return err
 }
 
+// mfaAttempts limits second-factor code checks with a ratelimit store
+// (shared through Redis when configured). It forgets a user's attempts
+// after a success, so the limit counts consecutive failures.
+type mfaAttempts struct{ ratelimit.Store }
+
+func (m mfaAttempts) AllowAttempt(ctx context.Context, key string) (bool, time.Duration, error) {
+	d, err := m.Allow(ctx, key)
+	return d.Allowed, d.RetryAfter, err
+}
+
+func (m mfaAttempts) ResetAttempts(ctx context.Context, key string) error {
+	return m.Reset(ctx, key)
+}
+
 func (a *App) buildMFA() error {
 	st := mfaStore{a.db}
 	mfaStoreLimit, err := a.newStore("mfa", a.cfg.Limits.MFA)
 	if err != nil {
 		return err
 	}
-	attempts := mfa.AttemptLimiterFunc(func(ctx context.Context, key string) (bool, time.Duration, error) {
-		d, err := mfaStoreLimit.Allow(ctx, key)
-		return d.Allowed, d.RetryAfter, err
-	})
+	attempts := mfaAttempts{mfaStoreLimit}
 	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
 		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st, Limiter: attempts, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {

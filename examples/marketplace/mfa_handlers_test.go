@@ -189,6 +189,20 @@ func TestMFA_Challenge(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, r.Status, r.Body)
 }
 
+// Only failures count towards the attempt limit: a user who signs in with
+// their code many times in a row is never throttled.
+func TestTOTP_SuccessesNotThrottled(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c, _ := ta.userClient("sam@example.com", "Sam")
+	secret := ta.enrolTOTP(c)
+	for i := range 8 {
+		c2, _ := ta.login("sam@example.com")
+		r := c2.post("/mfa/totp", url.Values{"code": {ta.nextCode(secret)}})
+		require.Equal(t, http.StatusSeeOther, r.Status, "sign-in %d: %s", i, r.Body)
+	}
+}
+
 func TestTOTP_DisableAndReenrol(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t)
