@@ -153,18 +153,8 @@ type showPage struct {
 }
 
 func (a *App) showListing(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		a.notFound(w, r)
-		return
-	}
-	l, err := a.db.listingByID(r.Context(), id)
-	if errors.Is(err, errNotFound) {
-		a.notFound(w, r)
-		return
-	}
-	if err != nil {
-		a.serverError(w, r, err)
+	l, ok := a.pathListing(w, r)
+	if !ok {
 		return
 	}
 	uid, roles, signed := a.signedIn(r)
@@ -210,10 +200,9 @@ func (a *App) createListing(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/listings/"+l.ID)
 }
 
-// ownListing loads the listing named in the path for its seller, or
-// answers 404 (no such listing) or 403 (someone else's), with an audit
-// event for the latter.
-func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) (listing, bool) {
+// pathListing loads the listing whose ID is in the path, or answers 404
+// (a malformed or unknown ID) or 500 itself.
+func (a *App) pathListing(w http.ResponseWriter, r *http.Request) (listing, bool) {
 	id := r.PathValue("id")
 	if !validID(id) {
 		a.notFound(w, r)
@@ -227,11 +216,20 @@ func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) 
 	case err != nil:
 		a.serverError(w, r, err)
 		return listing{}, false
-	case l.SellerID != currentUser(r):
-		a.denyNotOwner(w, r, id, action)
-		return listing{}, false
 	}
 	return l, true
+}
+
+// ownListing loads the listing named in the path for its seller, or
+// answers 404 (no such listing) or 403 (someone else's), with an audit
+// event for the latter.
+func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) (listing, bool) {
+	l, ok := a.pathListing(w, r)
+	if ok && l.SellerID != currentUser(r) {
+		a.denyNotOwner(w, r, l.ID, action)
+		return listing{}, false
+	}
+	return l, ok
 }
 
 func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id, action string) {
@@ -321,19 +319,15 @@ func (a *App) reportListing(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusUnprocessableEntity, "Say in 3 to 1000 characters what is wrong with this listing.")
 		return
 	}
-	l, err := a.db.listingByID(r.Context(), id)
-	switch {
-	case errors.Is(err, errNotFound):
-		a.notFound(w, r)
+	l, ok := a.pathListing(w, r)
+	if !ok {
 		return
-	case err != nil:
-		a.serverError(w, r, err)
-		return
-	case l.SellerID == currentUser(r):
+	}
+	if l.SellerID == currentUser(r) {
 		a.fail(w, r, http.StatusUnprocessableEntity, "You cannot report your own listing: edit or delete it instead.")
 		return
 	}
-	err = a.db.createReport(r.Context(), id, currentUser(r), reason)
+	err := a.db.createReport(r.Context(), id, currentUser(r), reason)
 	switch {
 	case errors.Is(err, errNotFound):
 		a.notFound(w, r)

@@ -45,13 +45,9 @@ func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
 	}
 	// Nobody judges their own listing: a moderator whose listing was
 	// hidden could otherwise restore it, or dismiss the reports on it.
-	l, err := a.db.listingByID(r.Context(), id)
+	l, ok := a.pathListing(w, r)
 	switch {
-	case errors.Is(err, errNotFound):
-		a.notFound(w, r)
-		return
-	case err != nil:
-		a.serverError(w, r, err)
+	case !ok:
 		return
 	case l.SellerID == currentUser(r):
 		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: auditAction, Outcome: audit.OutcomeDenied,
