@@ -230,9 +230,13 @@ func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, disabled 
 
 func (a *App) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	a.adminChange(w, r, func(u user) (bool, string, error) {
+		// Revoke first, so that the event records what happened.
+		if err := a.sessions.RevokeUser(r.Context(), u.ID); err != nil {
+			return false, "", err
+		}
 		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "sessions.revoked", Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "user", ID: u.ID}})
-		return true, "Done.", nil
+		return false, "Their sessions are signed out.", nil
 	})
 }
 

@@ -196,6 +196,8 @@ func (a *App) createListing(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	a.logAudit(r, audit.Event{Category: "marketplace", Action: "listing.created", Outcome: audit.OutcomeSuccess,
+		Target: audit.Target{Kind: "listing", ID: l.ID}})
 	a.flash(r, "Your listing is online.")
 	redirect(w, r, "/listings/"+l.ID)
 }
@@ -276,6 +278,8 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
+		a.logAudit(r, audit.Event{Category: "marketplace", Action: "listing.updated", Outcome: audit.OutcomeSuccess,
+			Target: audit.Target{Kind: "listing", ID: id}})
 		a.flash(r, "Your listing is updated.")
 		redirect(w, r, "/listings/"+id)
 	}

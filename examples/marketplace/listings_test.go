@@ -87,10 +87,12 @@ func TestListings_SellerLifecycle(t *testing.T) {
 	assert.False(t, ok)
 	assertClearRefusal(t, public.get("/listings/"+id), http.StatusNotFound, "There is nothing here")
 	assert.Equal(t, http.StatusNotFound, sam.post("/listings/"+id+"/delete", nil).Status, "deleting twice")
-	rows := ta.waitAuditRows("listing.deleted")
-	require.Len(t, rows, 1)
-	assert.Equal(t, samUser.ID, rows[0].ActorID)
-	assert.Equal(t, id, rows[0].TargetID)
+	for _, action := range []string{"listing.created", "listing.updated", "listing.deleted"} {
+		rows := ta.waitAuditRows(action)
+		require.Len(t, rows, 1, action)
+		assert.Equal(t, samUser.ID, rows[0].ActorID, action)
+		assert.Equal(t, id, rows[0].TargetID, action)
+	}
 }
 
 func TestListings_SignedOut(t *testing.T) {
