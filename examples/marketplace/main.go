@@ -150,6 +150,7 @@ func (c *commonFlags) absDataDir() error {
 type serveFlags struct {
 	commonFlags
 	addr, httpAddr, publicURL string
+	ln                        net.Listener // the main listener, when opened before the app (-addr with port 0)
 	tlsCert, tlsKey, domain   string
 	trustedProxies            string
 	breachCheck               bool
@@ -248,6 +249,15 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 	f, err := parseServeFlags(args, stderr, lookup)
 	if err != nil {
 		return err
+	}
+	if _, port, err := net.SplitHostPort(f.addr); err == nil && port == "0" && f.publicURL == "" && f.domain == "" {
+		// Any free port: listen now, so that the public URL (cookies,
+		// passkeys, redirects) names the port actually chosen.
+		if f.ln, err = net.Listen("tcp", f.addr); err != nil {
+			return fmt.Errorf("serve: listen on %s: %w", f.addr, err)
+		}
+		defer f.ln.Close()
+		f.addr = f.ln.Addr().String()
 	}
 	publicURL, err := f.defaultPublicURL()
 	if err != nil {

@@ -67,9 +67,12 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		}
 		main.TLSConfig.Certificates = []tls.Certificate{cert}
 	}
-	ln, err := listen(f.addr)
-	if err != nil {
-		return err
+	ln := f.ln
+	if ln == nil {
+		var err error
+		if ln, err = listen(f.addr); err != nil {
+			return err
+		}
 	}
 	switch {
 	case f.domain != "":

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -166,6 +167,7 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "redirect listener without TLS", args: []string{"-http-addr", ":80"}, wantE: "-http-addr redirects to HTTPS"},
 		{name: "stray argument", args: []string{"now"}, wantE: `unexpected argument "now"`},
 		{name: "bad address", args: []string{"-addr", "nope"}, wantE: `-addr "nope"`},
+		{name: "any port with a public URL", args: []string{"-addr", "127.0.0.1:0", "-public-url", "http://localhost:8080"}, addr: "127.0.0.1:0", publicURL: "http://localhost:8080"},
 		{name: "unknown flag", args: []string{"-port", "80"}, wantE: "flag provided but not defined: -port"},
 	}
 	for _, tt := range tests {
@@ -265,7 +267,10 @@ func TestServe_RelativeDataDir(t *testing.T) {
 	r := send(t, hc, http.MethodGet, "http", s.addrs["http"], "localhost", "/healthz", nil)
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, "127.0.0.1", strings.Split(s.addrs["http"], ":")[0], "MARKETPLACE_ADDR was used")
+	_, port, err := net.SplitHostPort(s.addrs["http"])
+	require.NoError(t, err)
 	require.Equal(t, 0, s.shutdown())
+	assert.Contains(t, s.log.String(), "url=http://localhost:"+port+" ", "port 0: the public URL names the port chosen")
 	assert.FileExists(t, filepath.Join("data", dbFile))
 }
 
