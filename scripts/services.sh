@@ -37,10 +37,18 @@ as_pg() {
   fi
 }
 
+# install apt-gets what the tests need and the machine lacks: the servers,
+# Chromium for the browser tests, and curl for CI's smoke test.
 install() {
+  local need=()
+  command -v redis-server >/dev/null || need+=(redis-server)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v curl >/dev/null || need+=(curl)
+  [ ${#need[@]} -gt 0 ] || return 0
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql redis-server chromium >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
 start_pg() {
