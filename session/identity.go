@@ -91,13 +91,11 @@ func (m *Manager) Login(ctx context.Context, userID string, roles []string, meth
 // It returns [ErrNoSession] outside [Manager.Handler], [ErrNotLoggedIn]
 // when no user is signed in, and a wrapped [ErrStore] on store failure.
 func (m *Manager) MarkMFA(ctx context.Context, method string) error {
-	st, md := m.meta(ctx)
-	switch {
-	case st == nil:
-		return ErrNoSession
-	case md == nil || md.UserID == "":
-		return ErrNotLoggedIn
-	case method == "":
+	st, md, err := m.signedIn(ctx)
+	if err != nil {
+		return err
+	}
+	if method == "" {
 		return errors.New("session: mark MFA: empty method")
 	}
 	if err := m.rotate(ctx, st); err != nil {
@@ -152,8 +150,8 @@ func (m *Manager) Logout(ctx context.Context) error {
 // false when no user is signed in or ctx did not pass through
 // [Manager.Handler]. The slices are copies.
 func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
-	_, md := m.meta(ctx)
-	if md == nil || md.UserID == "" {
+	_, md, err := m.signedIn(ctx)
+	if err != nil {
 		return Identity{}, false
 	}
 	return Identity{
@@ -172,14 +170,9 @@ func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
 // default). The idle timeout still applies either way. Call it after
 // [Manager.Login]; Login starts with a session cookie.
 func (m *Manager) Remember(ctx context.Context, on bool) error {
-	st, md := m.meta(ctx)
-	switch {
-	case st == nil:
-		return ErrNoSession
-	case md == nil || md.UserID == "":
-		return ErrNotLoggedIn
-	case md.Remember == on:
-		return nil
+	st, md, err := m.signedIn(ctx)
+	if err != nil || md.Remember == on {
+		return err
 	}
 	n := *md
 	n.Remember = on

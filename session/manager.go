@@ -253,6 +253,20 @@ func (m *Manager) meta(ctx context.Context) (*reqState, *meta) {
 	return st, st.md.Load()
 }
 
+// signedIn returns the request state and meta of ctx's session, or
+// [ErrNoSession] outside the Handler and [ErrNotLoggedIn] when no user is
+// signed in.
+func (m *Manager) signedIn(ctx context.Context) (*reqState, *meta, error) {
+	st, md := m.meta(ctx)
+	switch {
+	case st == nil:
+		return nil, nil, ErrNoSession
+	case md == nil || md.UserID == "":
+		return nil, nil, ErrNotLoggedIn
+	}
+	return st, md, nil
+}
+
 // setMeta replaces the session's meta, in scs's values (saved with the
 // session) and in the request state (read without going through scs).
 func (m *Manager) setMeta(ctx context.Context, st *reqState, md *meta) {

@@ -168,12 +168,9 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // and [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
 // auth.Authenticator.ChangePassword calls with the request's context.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
-	st, md := m.meta(ctx)
-	switch {
-	case st == nil:
-		return ErrNoSession
-	case md == nil || md.UserID == "":
-		return ErrNotLoggedIn
+	st, md, err := m.signedIn(ctx)
+	if err != nil {
+		return err
 	}
 	if err := m.store.DeleteUser(ctx, md.UserID, st.storedKey()); err != nil {
 		return fmt.Errorf("%w: delete user: %w", ErrStore, err)
