@@ -503,6 +503,9 @@ func TestSessionsInfo(t *testing.T) {
 		assert.Equal(t, "test-agent/1.0", list[0].UserAgent)
 		assert.Equal(t, "198.51.100.7", list[0].IP.String())
 		assert.Equal(t, e.Clock.Now(), list[0].LastSeen)
+		list[0].Methods[0] = "mutated"
+		id, _ := e.M.Identity(r.Context())
+		assert.Equal(t, []string{"password"}, id.Methods, "Info.Methods does not alias the live session")
 	}))
 	e.Clock.Advance(time.Minute)
 	e.Login(t, "lou", "")

@@ -29,7 +29,7 @@ type Info struct {
 	// LastSeen.
 	IP        netip.Addr
 	UserAgent string
-	// Methods and MFATime are as in [Identity].
+	// Methods and MFATime are as in [Identity]. Methods is a copy.
 	Methods []string
 	MFATime time.Time
 	// Current is true for the session of the request that asked.
@@ -62,7 +62,7 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 			LastSeen:  md.LastSeen,
 			IP:        md.IP,
 			UserAgent: md.UserAgent,
-			Methods:   md.Methods,
+			Methods:   slices.Clone(md.Methods), // md may be the request's live meta
 			MFATime:   md.MFATime,
 			Current:   current,
 		})
