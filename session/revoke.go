@@ -115,12 +115,15 @@ func (m *Manager) userSessions(ctx context.Context, userID string) ([]userRecord
 // handle alone is not a credential. It returns [ErrUnknownSession] when
 // the user has no such session.
 func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
+	if handle == "" {
+		return ErrUnknownSession
+	}
 	recs, err := m.userSessions(ctx, userID)
 	if err != nil {
 		return err
 	}
 	i := slices.IndexFunc(recs, func(r userRecord) bool { return r.meta.Handle == handle })
-	if i < 0 || handle == "" {
+	if i < 0 {
 		return ErrUnknownSession
 	}
 	actor := m.actor(ctx)
