@@ -94,7 +94,8 @@ type Config struct {
 	// XChaCha20-Poly1305, bound to the session's store key so that a record
 	// copied to another key fails to decrypt. Default: nil, no encryption
 	// (tokens are hashed in the store either way). Data that fails to
-	// decrypt (a retired key) ends the session, with an audit event.
+	// decrypt (a retired key) ends the session, with an audit event. New
+	// refuses a zero Keyring, which would fail every save.
 	Keyring *secrets.Keyring
 
 	// Audit receives logins, logouts, MFA step-ups, revocations, expiries
@@ -190,6 +191,9 @@ func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("session: New: CookieName %q must begin with __Host- so that subdomains cannot plant it; set AllowInsecureCookie only for http://localhost", m.cookieName)
 	case m.insecure && (hostPrefixed || strings.HasPrefix(m.cookieName, "__Secure-")):
 		return nil, fmt.Errorf("session: New: CookieName %q needs the Secure attribute, which AllowInsecureCookie drops: use %q", m.cookieName, DevCookieName)
+	}
+	if m.keyring != nil && m.keyring.PrimaryID() == "" {
+		return nil, errors.New("session: New: Keyring holds no key: build it with secrets.NewKeyring or secrets.ParseKeyring, or leave it nil for no encryption")
 	}
 	if m.store == nil {
 		m.store = NewMemoryStore()

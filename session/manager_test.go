@@ -47,6 +47,7 @@ func TestNewValidation(t *testing.T) {
 		{"dev mode with __Secure-", res, session.Config{AllowInsecureCookie: true, CookieName: "__Secure-s"}, "needs the Secure attribute"},
 		{"attack: header injection in name", res, session.Config{CookieName: "__Host-a;b=c"}, "not a valid cookie name"},
 		{"space in name", res, session.Config{CookieName: "__Host-a b"}, "not a valid cookie name"},
+		{"zero Keyring", res, session.Config{Keyring: &secrets.Keyring{}}, "Keyring holds no key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
