@@ -169,7 +169,9 @@ func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	deadline := d.time()
 	n := d.uvarint()
-	if n > uint64(len(d.s)) { // each entry takes at least two bytes
+	// Each entry takes at least three bytes (key length, tag, value length),
+	// so a corrupt count cannot size the map beyond what the data holds.
+	if n > uint64(len(d.s))/3 {
 		return time.Time{}, nil, fmt.Errorf("%w: bad entry count", errCorrupt)
 	}
 	values := make(map[string]any, n)

@@ -33,6 +33,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		values map[string]any
 	}{
 		{"empty", map[string]any{}},
+		{"smallest entry (3 bytes)", map[string]any{"": ""}},
 		{"anonymous meta, IPv4", map[string]any{metaKey: &meta{Handle: "h", Created: deadline, LastSeen: deadline, IP: netip.MustParseAddr("192.0.2.1")}}},
 		{"no IP", map[string]any{metaKey: &meta{Handle: "h"}}},
 		{"everything", sampleValues()},
@@ -64,6 +65,7 @@ func TestCodecRejects(t *testing.T) {
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte{}, good...), 0)},
 		{"huge count", []byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"count above what the data holds", []byte{1, 0, 2, 0, 1, 0, 0}},
 		{"huge string", []byte{1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 		{"unknown tag", []byte{1, 0, 1, 1, 'k', 9}},
 		{"bad IP length", func() []byte {
