@@ -160,11 +160,16 @@ func (s *Store) List(ctx context.Context, userID string) ([]session.Record, erro
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redisstore: list: %w", err)
 	}
+	// Pipelined reports only the first error, which may be the redis.Nil of
+	// an expired session hiding a real failure further on: check each.
 	out := make([]session.Record, 0, len(zs))
 	for i, z := range zs {
 		b, err := cmds[i].Bytes()
-		if err != nil { // gone (expired): the index entry is pruned on the next save
+		switch {
+		case errors.Is(err, redis.Nil): // gone (expired): the index entry is pruned on the next save
 			continue
+		case err != nil:
+			return nil, fmt.Errorf("redisstore: list: %w", err)
 		}
 		out = append(out, session.Record{
 			Key: z.Member.(string), UserID: userID, Data: b, Expiry: time.UnixMilli(int64(z.Score)),

@@ -110,6 +110,26 @@ func TestIndexExpires(t *testing.T) {
 	assert.Greater(t, c.PTTL(ctx, p+"s:k1").Val(), 50*time.Second)
 }
 
+// TestListFailsClosedBehindExpired is the regression test for List
+// treating a failed read as an expired session whenever an expired one came
+// first in the pipeline (Pipelined reports only the first error, redis.Nil):
+// Revoke then answered ErrUnknownSession for a live session.
+func TestListFailsClosedBehindExpired(t *testing.T) {
+	c := client(t)
+	p := uniquePrefix(t, c)
+	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
+	require.NoError(t, err)
+	ctx := context.Background()
+	exp := float64(time.Now().Add(time.Hour).UnixMilli())
+	// "a" is indexed but expired (no session key); reading "b" fails
+	// (WRONGTYPE: a string, not a hash).
+	require.NoError(t, c.ZAdd(ctx, p+"u:u", redis.Z{Score: exp, Member: "a"}, redis.Z{Score: exp + 1, Member: "b"}).Err())
+	require.NoError(t, c.Set(ctx, p+"s:b", "not a hash", time.Hour).Err())
+	recs, err := s.List(ctx, "u")
+	assert.ErrorContains(t, err, "WRONGTYPE")
+	assert.Nil(t, recs)
+}
+
 func TestNew(t *testing.T) {
 	_, err := redisstore.New(nil, redisstore.Config{})
 	assert.Error(t, err)
