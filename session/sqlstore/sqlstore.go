@@ -36,10 +36,9 @@ type Config struct {
 // Store is a session.Store on a SQL database. It is safe for concurrent
 // use and starts no goroutine.
 type Store struct {
-	db      *sql.DB
-	dialect Dialect
-	table   string
-	q       queries
+	db    *sql.DB
+	table string
+	q     queries
 }
 
 type queries struct {
@@ -64,7 +63,7 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if !tableName.MatchString(t) {
 		return nil, fmt.Errorf("sqlstore: New: Table %q: use letters, digits and underscores, optionally schema.table", t)
 	}
-	s := &Store{db: db, dialect: dialect, table: t}
+	s := &Store{db: db, table: t}
 	var p func(int) string
 	blob := "BLOB"
 	switch dialect {
