@@ -113,26 +113,55 @@ func codeProblem(w http.ResponseWriter, err error) (int, string) {
 	return 0, ""
 }
 
-func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
+// codeField describes the one-time code field of a form.
+type codeField struct {
+	maxLen  int    // longest code accepted, in bytes
+	missing string // message for an empty or overlong code
+	invalid string // message for a wrong code; "" for codeProblem's
+}
+
+var (
+	totpCode     = codeField{maxLen: 32, missing: "Enter the 6-digit code your app shows."}
+	recoveryCode = codeField{maxLen: 64, missing: "Enter one of your recovery codes, like ABCDE-FGHJK-MNPQ.",
+		invalid: "That recovery code is not right, or was used already."}
+)
+
+// checkCode parses the form and passes its code field, if it has the
+// shape f allows, to check. It reports whether check accepted the code;
+// otherwise it has answered: through again with 400 for a missing or
+// overlong code and with codeProblem's status for a refused one, or with
+// a 500 for an unexpected error.
+func (a *App) checkCode(w http.ResponseWriter, r *http.Request, f codeField, check func(code string) error, again func(w http.ResponseWriter, r *http.Request, status int, msg string)) bool {
 	if !a.parseForm(w, r) {
+		return false
+	}
+	code := r.PostForm.Get("code")
+	if code == "" || len(code) > f.maxLen {
+		again(w, r, http.StatusBadRequest, f.missing)
+		return false
+	}
+	err := check(code)
+	if err == nil {
+		return true
+	}
+	status, msg := codeProblem(w, err)
+	switch {
+	case status == 0:
+		a.serverError(w, r, err)
+	case f.invalid != "" && errors.Is(err, mfa.ErrInvalidCode):
+		again(w, r, status, f.invalid)
+	default:
+		again(w, r, status, msg)
+	}
+	return false
+}
+
+func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
+	uid := currentUser(r)
+	if !a.checkCode(w, r, totpCode, func(code string) error { return a.totp.Confirm(r.Context(), uid, code) }, a.confirmAgain) {
 		return
 	}
-	uid, code := currentUser(r), r.PostForm.Get("code")
 	next := localNext(r.PostForm.Get("next"), "")
-	if code == "" || len(code) > 32 {
-		a.render(w, r, http.StatusBadRequest, "totp_enrol", page{Title: "Set up an authenticator app",
-			Error: "Enter the 6-digit code your app shows.", Data: totpEnrolPage{Next: next}})
-		return
-	}
-	if err := a.totp.Confirm(r.Context(), uid, code); err != nil {
-		status, msg := codeProblem(w, err)
-		if status == 0 {
-			a.serverError(w, r, err)
-			return
-		}
-		a.render(w, r, status, "totp_enrol", page{Title: "Set up an authenticator app", Error: msg, Data: totpEnrolPage{Next: next}})
-		return
-	}
 	if err := a.sessions.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
 		a.serverError(w, r, err)
 		return
@@ -148,6 +177,12 @@ func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	a.flash(r, "Your authenticator app is set up.")
 	redirect(w, r, localNext(next, "/account/mfa"))
+}
+
+// confirmAgain shows the TOTP confirmation form again with an error.
+func (a *App) confirmAgain(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	a.render(w, r, status, "totp_enrol", page{Title: "Set up an authenticator app", Error: msg,
+		Data: totpEnrolPage{Next: localNext(r.PostForm.Get("next"), "")}})
 }
 
 // showNewRecoveryCodes generates a new set of recovery codes and shows
@@ -318,59 +353,37 @@ func (a *App) verified(w http.ResponseWriter, r *http.Request, method, next, msg
 	redirect(w, r, localNext(next, "/account"))
 }
 
-func (a *App) challengeAgain(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+// challengeAgain shows the challenge page again with an error, keeping
+// the form's next.
+func (a *App) challengeAgain(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	totp, keys, codes, err := a.factors(r.Context(), currentUser(r))
 	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
 	a.render(w, r, status, "mfa_challenge", page{Title: "Confirm it is you", Scripts: true, Error: msg,
-		Data: challengePage{TOTP: totp, Passkey: len(keys) > 0, RecoveryCodes: codes, Next: localNext(next, "/account")}})
+		Data: challengePage{TOTP: totp, Passkey: len(keys) > 0, RecoveryCodes: codes, Next: localNext(r.PostForm.Get("next"), "/account")}})
 }
 
 func (a *App) mfaVerifyTOTP(w http.ResponseWriter, r *http.Request) {
-	if !a.parseForm(w, r) {
+	uid := currentUser(r)
+	if !a.checkCode(w, r, totpCode, func(code string) error { return a.totp.Verify(r.Context(), uid, code) }, a.challengeAgain) {
 		return
 	}
-	code, next := r.PostForm.Get("code"), r.PostForm.Get("next")
-	if code == "" || len(code) > 32 {
-		a.challengeAgain(w, r, http.StatusBadRequest, "Enter the 6-digit code your app shows.", next)
-		return
-	}
-	if err := a.totp.Verify(r.Context(), currentUser(r), code); err != nil {
-		status, msg := codeProblem(w, err)
-		if status == 0 {
-			a.serverError(w, r, err)
-			return
-		}
-		a.challengeAgain(w, r, status, msg, next)
-		return
-	}
-	a.verified(w, r, mfa.MethodTOTP, next, "")
+	a.verified(w, r, mfa.MethodTOTP, r.PostForm.Get("next"), "")
 }
 
 func (a *App) mfaVerifyRecovery(w http.ResponseWriter, r *http.Request) {
-	if !a.parseForm(w, r) {
+	uid := currentUser(r)
+	var left int
+	use := func(code string) (err error) {
+		left, err = a.recovery.Use(r.Context(), uid, code)
+		return err
+	}
+	if !a.checkCode(w, r, recoveryCode, use, a.challengeAgain) {
 		return
 	}
-	code, next := r.PostForm.Get("code"), r.PostForm.Get("next")
-	if code == "" || len(code) > 64 {
-		a.challengeAgain(w, r, http.StatusBadRequest, "Enter one of your recovery codes, like ABCDE-FGHJK-MNPQ.", next)
-		return
-	}
-	left, err := a.recovery.Use(r.Context(), currentUser(r), code)
-	if err != nil {
-		status, msg := codeProblem(w, err)
-		if status == 0 {
-			a.serverError(w, r, err)
-			return
-		}
-		if errors.Is(err, mfa.ErrInvalidCode) {
-			msg = "That recovery code is not right, or was used already."
-		}
-		a.challengeAgain(w, r, status, msg, next)
-		return
-	}
+	next := r.PostForm.Get("next")
 	msg := "Recovery code accepted. You have " + strconv.Itoa(left) + " left."
 	if left < 3 {
 		msg += " Make a new set now, and set up your second factor again if you lost it."
