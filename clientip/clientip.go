@@ -298,15 +298,26 @@ func xfProto(lines []string, hop int, def string) string {
 	return def
 }
 
+// maxForwardedElems bounds how many elements of one Forwarded line a walk
+// looks at: the rightmost, written by the nearest proxies. A line whose
+// last maxForwardedElems elements all name trusted proxies ends the walk at
+// the last of them, as a malformed element does (fail closed). Splitting
+// keeps only these, so a client's long header costs no memory.
+const maxForwardedElems = 16
+
 // walkForwarded walks RFC 7239 Forwarded elements right to left and returns
 // the first for= address that is not a trusted proxy and the proto= of the
 // element that named it.
 func (r *Resolver) walkForwarded(lines []string, peer netip.Addr, scheme string) (netip.Addr, string) {
 	client := peer
+	var ring [maxForwardedElems]string
 	for i := len(lines) - 1; i >= 0; i-- {
-		elems := splitQuoted(lines[i], ',')
-		for j := len(elems) - 1; j >= 0; j-- {
-			forv, proto, ok := parseForwardedElem(elems[j])
+		n := lastElems(lines[i], &ring)
+		for j := n - 1; j >= 0; j-- {
+			if j < n-len(ring) {
+				return client, scheme // more trusted hops than kept
+			}
+			forv, proto, ok := parseForwardedElem(ring[j%len(ring)])
 			if !ok {
 				return client, scheme
 			}
@@ -329,11 +340,27 @@ func (r *Resolver) walkForwarded(lines []string, peer netip.Addr, scheme string)
 	return client, scheme
 }
 
+// lastElems splits line at commas outside quoted strings, keeps element k
+// in ring[k%len(ring)] (so the rightmost ones survive) and returns the
+// number of elements.
+func lastElems(line string, ring *[maxForwardedElems]string) int {
+	for n := 0; ; n++ {
+		elem, rest, more := cutQuoted(line, ',')
+		ring[n%len(ring)] = elem
+		if !more {
+			return n + 1
+		}
+		line = rest
+	}
+}
+
 // parseForwardedElem returns the for and proto parameters of one Forwarded
 // element. ok is false when the element is malformed or has no for=.
 func parseForwardedElem(elem string) (forv, proto string, ok bool) {
 	var haveFor bool
-	for _, pair := range splitQuoted(elem, ';') {
+	for more := true; more; {
+		var pair string
+		pair, elem, more = cutQuoted(elem, ';')
 		pair = trimOWS(pair)
 		if pair == "" {
 			continue
@@ -362,10 +389,9 @@ func parseForwardedElem(elem string) (forv, proto string, ok bool) {
 	return forv, proto, haveFor
 }
 
-// splitQuoted splits s at sep outside double-quoted strings.
-func splitQuoted(s string, sep byte) []string {
-	var out []string
-	inQuote, start := false, 0
+// cutQuoted slices s around the first sep outside a double-quoted string.
+func cutQuoted(s string, sep byte) (before, after string, found bool) {
+	inQuote := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\' && inQuote:
@@ -373,11 +399,10 @@ func splitQuoted(s string, sep byte) []string {
 		case c == '"':
 			inQuote = !inQuote
 		case c == sep && !inQuote:
-			out = append(out, s[start:i])
-			start = i + 1
+			return s[:i], s[i+1:], true
 		}
 	}
-	return append(out, s[start:])
+	return s, "", false
 }
 
 // unquote removes backslash escapes from the inside of a quoted-string.

@@ -126,6 +126,9 @@ func TestResolveForwarded(t *testing.T) {
 		{name: "element without for ends walk", remote: "10.0.0.1:1", fwd: []string{"for=198.51.100.9, proto=https"}, want: "10.0.0.1", scheme: "http"},
 		{name: "unterminated quote", remote: "10.0.0.1:1", fwd: []string{`for="198.51.100.9`}, want: "10.0.0.1", scheme: "http"},
 		{name: "multiple lines", remote: "10.0.0.1:1", fwd: []string{"for=1.1.1.1", "for=198.51.100.9;proto=https"}, want: "198.51.100.9", scheme: "https"},
+		{name: "fifteen trusted hops skipped", remote: "10.0.0.1:1", fwd: []string{"for=198.51.100.9" + strings.Repeat(", for=10.0.0.2", 15)}, want: "198.51.100.9", scheme: "http"},
+		{name: "more trusted hops than kept: walk ends at the last kept", remote: "10.0.0.1:1", fwd: []string{"for=198.51.100.9" + strings.Repeat(", for=10.0.0.2", maxForwardedElems)}, want: "10.0.0.2", scheme: "http"},
+		{name: "bound is per line", remote: "10.0.0.1:1", fwd: []string{"for=198.51.100.9", strings.Repeat("for=10.0.0.2, ", maxForwardedElems-1) + "for=10.0.0.3"}, want: "198.51.100.9", scheme: "http"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +145,21 @@ func TestResolveForwarded(t *testing.T) {
 			assert.Equal(t, tt.scheme, info.Scheme)
 		})
 	}
+}
+
+// A client's Forwarded header, passed on by a trusted proxy, can be as long
+// as the server allows (1 MiB by default); splitting it must not cost
+// memory in proportion, as it did when every element was kept.
+func TestResolveLongForwardedDoesNotAllocate(t *testing.T) {
+	r := MustNew(prefixes("10.0.0.0/8"), Config{Header: Forwarded, Logger: quiet()})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "10.0.0.1:80"
+	req.Header.Set("Forwarded", strings.Repeat("for=1.1.1.1,", 64<<10)+"for=198.51.100.9;proto=https")
+	var info Info
+	allocs := testing.AllocsPerRun(5, func() { info = r.Resolve(req) })
+	assert.Zero(t, allocs)
+	assert.Equal(t, netip.MustParseAddr("198.51.100.9"), info.Addr)
+	assert.Equal(t, "https", info.Scheme)
 }
 
 func TestNewValidation(t *testing.T) {
