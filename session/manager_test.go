@@ -195,11 +195,11 @@ func TestReadsDoNotWrite(t *testing.T) {
 	tok := e.Login(t, "cy", "")
 	require.Equal(t, int32(1), store.saves.Load())
 	for range 10 {
-		e.Clock.Advance(5 * time.Second)
+		e.Clock.Add(5 * time.Second)
 		require.Equal(t, "cy||password|-", e.WhoAmI(t, tok))
 	}
 	assert.Equal(t, int32(1), store.saves.Load(), "activity within a minute is not written")
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	e.WhoAmI(t, tok)
 	assert.Equal(t, int32(2), store.saves.Load(), "LastSeen is refreshed after a minute")
 }
@@ -405,7 +405,7 @@ func TestChallenges(t *testing.T) {
 	assert.ErrorIs(t, errs[1], session.ErrNoChallenge, "taken once only")
 
 	st.Do(t, h, "/begin", tok)
-	e.Clock.Advance(session.ChallengeTTL + time.Second)
+	e.Clock.Add(session.ChallengeTTL + time.Second)
 	tok = st.Do(t, h, "/login", tok).Token // keeps the session alive
 	st.Do(t, h, "/finish", tok)
 	assert.ErrorIs(t, errs[2], session.ErrNoChallenge, "expired")
@@ -494,7 +494,7 @@ func TestNestedHandler(t *testing.T) {
 func TestSessionsInfo(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := e.Login(t, "lou", "")
-	e.Clock.Advance(2 * time.Minute)
+	e.Clock.Add(2 * time.Minute)
 	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		list, err := e.M.Sessions(r.Context(), "lou")
 		require.NoError(t, err)
@@ -508,9 +508,9 @@ func TestSessionsInfo(t *testing.T) {
 		id, _ := e.M.Identity(r.Context())
 		assert.Equal(t, []string{"password"}, id.Methods, "Info.Methods does not alias the live session")
 	}))
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	e.Login(t, "lou", "")
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	setCookie(t, h, "/", tok, func(r *http.Request) {
 		r.Header.Set("User-Agent", "test-agent/1.0")
 		r.RemoteAddr = "198.51.100.7:1234"

@@ -23,6 +23,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 )
@@ -39,40 +40,21 @@ type Harness struct {
 	Broken func(t *testing.T) session.Store
 }
 
-// Clock is a settable clock for Config.Now, starting at the real time so
-// that the backend's own expiry agrees with it.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a Clock at the current time.
-func NewClock() *Clock { return &Clock{t: time.Now()} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// NewClock returns a manual clock for Config.Now set to the real time, so
+// that the backend's own expiry, which runs on the real clock, agrees with
+// it.
+func NewClock() *testenv.Clock { return testenv.NewClock(time.Now()) }
 
 // Env is one Manager under test with its app.
 type Env struct {
 	M     *session.Manager
 	H     http.Handler
-	Clock *Clock
+	Clock *testenv.Clock
 	Audit *audit.MemorySink
 }
 
 // NewEnv returns a Manager over store with a test app.
-func NewEnv(t *testing.T, store session.Store, clock *Clock, mod func(*session.Config)) *Env {
+func NewEnv(t *testing.T, store session.Store, clock *testenv.Clock, mod func(*session.Config)) *Env {
 	t.Helper()
 	sink := &audit.MemorySink{}
 	cfg := session.Config{Store: store, Now: clock.Now, Audit: audit.New(sink, audit.Config{Now: clock.Now})}
@@ -452,10 +434,10 @@ func idleTimeout(t *testing.T, h Harness) {
 	e := NewEnv(t, h.New(t), NewClock(), nil)
 	tok := e.Login(t, "carol", "")
 	for range 5 { // activity every 20 minutes keeps the session alive
-		e.Clock.Advance(20 * time.Minute)
+		e.Clock.Add(20 * time.Minute)
 		require.Equal(t, "carol||password|-", e.WhoAmI(t, tok))
 	}
-	e.Clock.Advance(30*time.Minute + time.Second)
+	e.Clock.Add(30*time.Minute + time.Second)
 	r := Do(t, e.H, "/whoami", tok)
 	assert.Equal(t, "anonymous", r.Body, "idle for more than 30 minutes")
 	require.NotNil(t, r.Cookie)
@@ -468,10 +450,10 @@ func absoluteLifetime(t *testing.T, h Harness) {
 	e := NewEnv(t, h.New(t), NewClock(), nil)
 	tok := e.Login(t, "dave", "")
 	for range 12*3 - 1 { // active every 20 minutes for 11h40m
-		e.Clock.Advance(20 * time.Minute)
+		e.Clock.Add(20 * time.Minute)
 		require.Equal(t, "dave||password|-", e.WhoAmI(t, tok))
 	}
-	e.Clock.Advance(20 * time.Minute) // 12h after login
+	e.Clock.Add(20 * time.Minute) // 12h after login
 	assert.Equal(t, "anonymous", e.WhoAmI(t, tok), "12 hours after login, however active")
 	assertEvent(t, e.Audit, "session.expired", "absolute lifetime")
 }
