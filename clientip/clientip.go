@@ -175,7 +175,9 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 // Resolve fails closed: a header value that cannot be parsed (garbage, an
 // RFC 7239 obfuscated identifier, "unknown") ends the walk, and the client
 // is taken to be the trusted hop that reported it, never an address further
-// left that the client could have written.
+// left that the client could have written. A Forwarded line is read from its
+// 16 rightmost elements only; if all of them are trusted proxies, the walk
+// ends at the last one in the same way.
 func (r *Resolver) Resolve(req *http.Request) Info {
 	if c, ok := req.Context().Value(ctxKey).(*ctxValue); ok && c.res == r {
 		return c.info
