@@ -51,11 +51,12 @@ type Config struct {
 	// application's authentication layer stored with [WithActor].
 	Actor func(ctx context.Context) Actor
 
-	// ErrorLog receives the events that could not be written from places
-	// that cannot return an error: the HTTP middleware and the
-	// [Detector]'s alerts. They are logged at level ERROR with their fields,
-	// so they are not lost silently. Default: a text handler on os.Stderr
-	// (never the global slog logger, which an application may have silenced).
+	// ErrorLog receives the events that the HTTP middleware (which cannot
+	// return an error) could not write, with the error, which includes the
+	// failures of any [Detector] alerts they raised. They are logged at
+	// level ERROR with their fields, redacted, so they are not lost
+	// silently. Default: a text handler on os.Stderr (never the global slog
+	// logger, which an application may have silenced).
 	ErrorLog *slog.Logger
 }
 
@@ -131,8 +132,10 @@ func (l *Logger) logOrReport(ctx context.Context, e Event) {
 	}
 }
 
-// report logs an event that could not be written.
+// report logs an event that could not be written, redacted and cut like a
+// written one: prepare stops before doing that when it rejects the event.
 func (l *Logger) report(ctx context.Context, e Event, err error) {
+	limitEvent(&e)
 	l.errorLog.LogAttrs(ctx, slog.LevelError, "audit: event not recorded",
 		slog.String("error", err.Error()), slog.Any("event", eventValue{&e}))
 }
@@ -151,7 +154,7 @@ func (v eventValue) LogValue() slog.Value {
 // prepare validates e and fills, redacts and truncates it in place.
 func (l *Logger) prepare(ctx context.Context, e *Event) error {
 	if e.Category == "" || e.Action == "" {
-		return fmt.Errorf("%w: Category and Action are required (action %q)", ErrInvalidEvent, e.Action)
+		return fmt.Errorf("%w: Category and Action are required (action %q)", ErrInvalidEvent, truncate(e.Action, MaxField))
 	}
 	if e.Time.IsZero() {
 		e.Time = l.now()

@@ -164,6 +164,16 @@ func TestLogOrReportUsesErrorLog(t *testing.T) {
 	assert.Contains(t, out, "disk full")
 	assert.Contains(t, out, "user.disabled")
 	assert.NotContains(t, out, "t0ps3cret", "reported events are redacted too")
+
+	// An event the Logger rejects is reported too, and redacted all the same.
+	buf.Reset()
+	l = New(&MemorySink{}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
+	l.logOrReport(context.Background(), Event{Action: "no.category", Meta: map[string]string{"password": "hunter2", "note": "Bearer abc.def"}})
+	out = buf.String()
+	assert.Contains(t, out, "no.category")
+	assert.Contains(t, out, "invalid event")
+	assert.NotContains(t, out, "hunter2")
+	assert.NotContains(t, out, "abc.def")
 }
 
 func TestSessionRef(t *testing.T) {
