@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -246,6 +247,16 @@ type credentialData struct {
 	Credential webauthn.Credential `json:"credential"`
 }
 
+// encodeCredential returns the [StoredCredential.Data] of cred, registered
+// under the user handle.
+func encodeCredential(handle []byte, cred *webauthn.Credential) ([]byte, error) {
+	data, err := json.Marshal(credentialData{V: 1, UserHandle: handle, Credential: *cred})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: webauthn: encode credential: %w", err)
+	}
+	return data, nil
+}
+
 // ceremony is the state kept in the session between begin and finish.
 type ceremony struct {
 	UserID  string               `json:"user_id,omitempty"`
@@ -292,6 +303,19 @@ func (w *WebAuthn) loadUser(ctx context.Context, userID string) (*waUser, error)
 	return u, nil
 }
 
+// loadRegistrant is loadUser for a registration: it fails with
+// ErrStoreFull when the user already has MaxCredentials credentials.
+func (w *WebAuthn) loadRegistrant(ctx context.Context, userID string) (*waUser, error) {
+	u, err := w.loadUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.creds) >= w.maxCreds {
+		return nil, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull)
+	}
+	return u, nil
+}
+
 // useCredential points u's handle at the handle credential id was
 // registered with, and reports whether u owns id.
 func (u *waUser) useCredential(id []byte) bool {
@@ -304,13 +328,59 @@ func (u *waUser) useCredential(id []byte) bool {
 	return false
 }
 
-// identity returns the signed-in user or ErrUnauthenticated.
-func (w *WebAuthn) identity(r *http.Request) (Identity, error) {
-	id, ok := w.sessions.Identity(r.Context())
-	if !ok || id.UserID == "" {
-		return Identity{}, ErrUnauthenticated
+// call is one request to a ceremony handler.
+type call struct {
+	rw  http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	// id is the signed-in user; zero in a passwordless login.
+	id Identity
+	// userID names the user in audit: id.UserID, or the user a
+	// passwordless login found.
+	userID string
+}
+
+// reply is a handler's success: the status and JSON body to answer, and
+// the credential and metadata of the success audit event. A reply without
+// a credential (a begin step) is not audited.
+type reply struct {
+	status int
+	body   any
+	cred   []byte
+	meta   map[string]string
+}
+
+// serve runs step as the handler of action. It accepts only POST, finds
+// the signed-in user when signedIn (failing with ErrUnauthenticated when
+// there is none), hands step's error to fail, and answers and audits its
+// reply.
+func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string, signedIn bool, step func(*call) (reply, error)) {
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		writeJSON(rw, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+		return
 	}
-	return id, nil
+	c := &call{rw: rw, r: r, ctx: r.Context()}
+	if signedIn {
+		id, ok := w.sessions.Identity(c.ctx)
+		if !ok || id.UserID == "" {
+			w.fail(rw, r, action, "", ErrUnauthenticated)
+			return
+		}
+		c.id, c.userID = id, id.UserID
+	}
+	res, err := step(c)
+	if err != nil {
+		w.fail(rw, r, action, c.userID, err)
+		return
+	}
+	if res.cred != nil {
+		w.log(r, audit.Event{
+			Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
+			Actor: audit.Actor{UserID: c.userID, Roles: c.id.Roles}, Target: credTarget(res.cred), Meta: res.meta,
+		})
+	}
+	writeJSON(rw, res.status, res.body)
 }
 
 // BeginRegistration answers a POST from the signed-in user with the
@@ -322,49 +392,30 @@ func (w *WebAuthn) identity(r *http.Request) (Identity, error) {
 // with no factor passes, one who has a factor must have verified it
 // recently, so that a stolen session cannot add its own passkey.
 func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.register.begin"
-	if !w.post(rw, r) {
-		return
-	}
-	id, err := w.identity(r)
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	ctx := r.Context()
-	u, err := w.loadUser(ctx, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	if len(u.creds) >= w.maxCreds {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull))
-		return
-	}
-	if w.userNames != nil {
-		if u.name, u.display, err = w.userNames(ctx, id.UserID); err != nil {
-			w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user names: %w", err))
-			return
+	w.serve(rw, r, "mfa.webauthn.register.begin", true, func(c *call) (reply, error) {
+		u, err := w.loadRegistrant(c.ctx, c.userID)
+		if err != nil {
+			return reply{}, err
 		}
-	}
-	yes := true
-	opts, sd, err := w.wa.BeginRegistration(u,
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-			RequireResidentKey: &yes,
-			ResidentKey:        protocol.ResidentKeyRequirementRequired,
-			UserVerification:   protocol.VerificationRequired,
-		}),
-		webauthn.WithExclusions(webauthn.Credentials(u.creds).CredentialDescriptors()),
-	)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, translate(err))
-		return
-	}
-	if err := w.putCeremony(ctx, challengeRegister, id.UserID, sd); err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	writeJSON(rw, http.StatusOK, opts.Response)
+		if w.userNames != nil {
+			if u.name, u.display, err = w.userNames(c.ctx, c.userID); err != nil {
+				return reply{}, fmt.Errorf("mfa: webauthn: user names: %w", err)
+			}
+		}
+		yes := true
+		opts, sd, err := w.wa.BeginRegistration(u,
+			webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+				RequireResidentKey: &yes,
+				ResidentKey:        protocol.ResidentKeyRequirementRequired,
+				UserVerification:   protocol.VerificationRequired,
+			}),
+			webauthn.WithExclusions(webauthn.Credentials(u.creds).CredentialDescriptors()),
+		)
+		if err != nil {
+			return reply{}, translate(err)
+		}
+		return w.begin(c, challengeRegister, sd, opts.Response)
+	})
 }
 
 // FinishRegistration answers a POST whose body is the JSON of the new
@@ -372,70 +423,42 @@ func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
 // query parameter "name" labels it (at most 64 characters; default
 // "Passkey"). It answers 201 {"id": base64url ID, "name": name}.
 func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.register"
-	if !w.post(rw, r) {
-		return
-	}
-	id, err := w.identity(r)
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		name = "Passkey"
-	}
-	name, err = cleanName(name)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	ctx := r.Context()
-	c, err := w.takeCeremony(ctx, challengeRegister, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	body, err := w.readBody(rw, r)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, translate(err))
-		return
-	}
-	u, err := w.loadUser(ctx, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	if len(u.creds) >= w.maxCreds {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull))
-		return
-	}
-	u.handle = c.Session.UserID // the handle sent to the authenticator at begin
-	cred, err := w.wa.CreateCredential(u, c.Session, parsed)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, translate(err))
-		return
-	}
-	data, err := json.Marshal(credentialData{V: 1, UserHandle: u.handle, Credential: *cred})
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: encode credential: %w", err))
-		return
-	}
-	sc := StoredCredential{ID: cred.ID, UserID: id.UserID, Name: name, Data: data, CreatedAt: w.now()}
-	if err := w.creds.CreateCredential(ctx, sc); err != nil {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: store credential: %w", err))
-		return
-	}
-	w.log(r, audit.Event{
-		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Target: credTarget(cred.ID),
+	w.serve(rw, r, "mfa.webauthn.register", true, func(c *call) (reply, error) {
+		name, err := cleanName(cmp.Or(r.URL.Query().Get("name"), "Passkey"))
+		if err != nil {
+			return reply{}, err
+		}
+		cer, err := w.takeCeremony(c.ctx, challengeRegister, c.userID)
+		if err != nil {
+			return reply{}, err
+		}
+		body, err := w.readBody(c)
+		if err != nil {
+			return reply{}, err
+		}
+		parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
+		if err != nil {
+			return reply{}, translate(err)
+		}
+		u, err := w.loadRegistrant(c.ctx, c.userID)
+		if err != nil {
+			return reply{}, err
+		}
+		u.handle = cer.Session.UserID // the handle sent to the authenticator at begin
+		cred, err := w.wa.CreateCredential(u, cer.Session, parsed)
+		if err != nil {
+			return reply{}, translate(err)
+		}
+		data, err := encodeCredential(u.handle, cred)
+		if err != nil {
+			return reply{}, err
+		}
+		sc := StoredCredential{ID: cred.ID, UserID: c.userID, Name: name, Data: data, CreatedAt: w.now()}
+		if err := w.creds.CreateCredential(c.ctx, sc); err != nil {
+			return reply{}, fmt.Errorf("mfa: webauthn: store credential: %w", err)
+		}
+		return reply{status: http.StatusCreated, body: map[string]string{"id": b64(cred.ID), "name": name}, cred: cred.ID}, nil
 	})
-	writeJSON(rw, http.StatusCreated, map[string]string{"id": b64(cred.ID), "name": name})
 }
 
 // BeginVerify answers a POST from the signed-in user with the options for
@@ -444,35 +467,20 @@ func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
 // for the second factor after a password, and for step-up. It fails with
 // [ErrNotEnrolled] (404) when the user has no credential.
 func (w *WebAuthn) BeginVerify(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.verify.begin"
-	if !w.post(rw, r) {
-		return
-	}
-	id, err := w.identity(r)
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	ctx := r.Context()
-	u, err := w.loadUser(ctx, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	if len(u.creds) == 0 {
-		w.fail(rw, r, action, id.UserID, ErrNotEnrolled)
-		return
-	}
-	opts, sd, err := w.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, translate(err))
-		return
-	}
-	if err := w.putCeremony(ctx, challengeVerify, id.UserID, sd); err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	writeJSON(rw, http.StatusOK, opts.Response)
+	w.serve(rw, r, "mfa.webauthn.verify.begin", true, func(c *call) (reply, error) {
+		u, err := w.loadUser(c.ctx, c.userID)
+		if err != nil {
+			return reply{}, err
+		}
+		if len(u.creds) == 0 {
+			return reply{}, ErrNotEnrolled
+		}
+		opts, sd, err := w.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
+		if err != nil {
+			return reply{}, translate(err)
+		}
+		return w.begin(c, challengeVerify, sd, opts.Response)
+	})
 }
 
 // FinishVerify answers a POST whose body is the JSON of the assertion
@@ -480,57 +488,26 @@ func (w *WebAuthn) BeginVerify(rw http.ResponseWriter, r *http.Request) {
 // counter, marks the session as MFA-verified with [MethodWebAuthn] and
 // answers 200 {"ok":true}.
 func (w *WebAuthn) FinishVerify(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.verify"
-	if !w.post(rw, r) {
-		return
-	}
-	id, err := w.identity(r)
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	ctx := r.Context()
-	c, err := w.takeCeremony(ctx, challengeVerify, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	parsed, err := w.parseAssertion(rw, r)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	u, err := w.loadUser(ctx, id.UserID)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	if !u.useCredential(parsed.RawID) {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("%w: credential not owned by the user", ErrVerification))
-		return
-	}
-	// Ownership is checked against the store above; the handle recorded
-	// at begin may differ if the user holds credentials registered under
-	// another handle.
-	c.Session.UserID = u.handle
-	cred, err := w.wa.ValidateLogin(u, c.Session, parsed)
-	if err != nil {
-		w.fail(rw, r, action, id.UserID, translate(err))
-		return
-	}
-	if err := w.afterLogin(r, action, id.UserID, u, cred); err != nil {
-		w.fail(rw, r, action, id.UserID, err)
-		return
-	}
-	if err := w.sessions.MarkMFA(ctx, MethodWebAuthn); err != nil {
-		w.fail(rw, r, action, id.UserID, fmt.Errorf("mfa: webauthn: mark session: %w", err))
-		return
-	}
-	w.log(r, audit.Event{
-		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Target: credTarget(cred.ID),
+	w.serve(rw, r, "mfa.webauthn.verify", true, func(c *call) (reply, error) {
+		return w.finishAssertion(c, challengeVerify, func(cer ceremony, parsed *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error) {
+			u, err := w.loadUser(c.ctx, c.userID)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !u.useCredential(parsed.RawID) {
+				return u, nil, fmt.Errorf("%w: credential not owned by the user", ErrVerification)
+			}
+			// Ownership is checked against the store above; the handle
+			// recorded at begin may differ if the user holds credentials
+			// registered under another handle.
+			cer.Session.UserID = u.handle
+			cred, err := w.wa.ValidateLogin(u, cer.Session, parsed)
+			if err != nil {
+				return u, nil, translate(err)
+			}
+			return u, cred, nil
+		})
 	})
-	writeJSON(rw, http.StatusOK, map[string]bool{"ok": true})
 }
 
 // BeginLogin answers a POST with the options for a passwordless login with
@@ -538,24 +515,17 @@ func (w *WebAuthn) FinishVerify(rw http.ResponseWriter, r *http.Request) {
 // required), as the JSON that PublicKeyCredential.parseRequestOptionsFromJSON
 // takes. It answers 404 when [WebAuthnConfig.OnLogin] is nil.
 func (w *WebAuthn) BeginLogin(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.login.begin"
 	if w.onLogin == nil {
 		http.NotFound(rw, r)
 		return
 	}
-	if !w.post(rw, r) {
-		return
-	}
-	opts, sd, err := w.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
-	if err != nil {
-		w.fail(rw, r, action, "", translate(err))
-		return
-	}
-	if err := w.putCeremony(r.Context(), challengeLogin, "", sd); err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	writeJSON(rw, http.StatusOK, opts.Response)
+	w.serve(rw, r, "mfa.webauthn.login.begin", false, func(c *call) (reply, error) {
+		opts, sd, err := w.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+		if err != nil {
+			return reply{}, translate(err)
+		}
+		return w.begin(c, challengeLogin, sd, opts.Response)
+	})
 }
 
 // FinishLogin answers a POST whose body is the JSON of the assertion. It
@@ -565,79 +535,101 @@ func (w *WebAuthn) BeginLogin(rw http.ResponseWriter, r *http.Request) {
 // MFA-verified with [MethodWebAuthn] and answers 200 {"ok":true}. It
 // answers 404 when OnLogin is nil.
 func (w *WebAuthn) FinishLogin(rw http.ResponseWriter, r *http.Request) {
-	const action = "mfa.webauthn.login"
 	if w.onLogin == nil {
 		http.NotFound(rw, r)
 		return
 	}
-	if !w.post(rw, r) {
-		return
-	}
-	ctx := r.Context()
-	c, err := w.takeCeremony(ctx, challengeLogin, "")
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	parsed, err := w.parseAssertion(rw, r)
-	if err != nil {
-		w.fail(rw, r, action, "", err)
-		return
-	}
-	var u *waUser
-	_, cred, err := w.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
-		sc, err := w.creds.Credential(ctx, rawID)
-		if err != nil {
-			return nil, err
-		}
-		if u, err = w.loadUser(ctx, sc.UserID); err != nil {
-			return nil, err
-		}
-		if !u.useCredential(rawID) {
-			return nil, ErrNotFound
-		}
-		return u, nil
-	}, c.Session, parsed)
-	userID := ""
-	if u != nil {
-		userID = u.id
-	}
-	if err != nil {
-		w.fail(rw, r, action, userID, translate(err))
-		return
-	}
-	if err := w.afterLogin(r, action, userID, u, cred); err != nil {
-		w.fail(rw, r, action, userID, err)
-		return
-	}
-	res := LoginResult{UserID: userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified()}
-	if err := w.onLogin(rw, r, res); err != nil {
-		w.fail(rw, r, action, userID, fmt.Errorf("mfa: webauthn: OnLogin: %w", err))
-		return
-	}
-	if err := w.sessions.MarkMFA(ctx, MethodWebAuthn); err != nil {
-		w.fail(rw, r, action, userID, fmt.Errorf("mfa: webauthn: mark session: %w", err))
-		return
-	}
-	w.log(r, audit.Event{
-		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: userID}, Target: credTarget(cred.ID),
-		Meta: map[string]string{"method": "passkey"},
+	w.serve(rw, r, "mfa.webauthn.login", false, func(c *call) (reply, error) {
+		return w.finishAssertion(c, challengeLogin, func(cer ceremony, parsed *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error) {
+			var u *waUser
+			_, cred, err := w.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+				sc, err := w.creds.Credential(c.ctx, rawID)
+				if err != nil {
+					return nil, err
+				}
+				if u, err = w.loadUser(c.ctx, sc.UserID); err != nil {
+					return nil, err
+				}
+				if !u.useCredential(rawID) {
+					return nil, ErrNotFound
+				}
+				return u, nil
+			}, cer.Session, parsed)
+			if err != nil {
+				return u, nil, translate(err)
+			}
+			return u, cred, nil
+		})
 	})
-	writeJSON(rw, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// begin keeps the state sd of a ceremony of kind key in the session, for
+// c's user, and replies with the options for the browser.
+func (w *WebAuthn) begin(c *call, key string, sd *webauthn.SessionData, opts any) (reply, error) {
+	data, err := json.Marshal(ceremony{UserID: c.userID, Issued: w.now(), Session: *sd})
+	if err != nil {
+		return reply{}, fmt.Errorf("mfa: webauthn: encode challenge: %w", err)
+	}
+	if err := w.chal.PutChallenge(c.ctx, key, data); err != nil {
+		return reply{}, fmt.Errorf("mfa: webauthn: store challenge: %w", err)
+	}
+	return reply{status: http.StatusOK, body: opts}, nil
+}
+
+// finishAssertion is FinishVerify and FinishLogin (key challengeLogin):
+// it takes the ceremony begun under key and parses the assertion;
+// validate checks it and returns its user (nil if none was found) and the
+// updated credential. It then applies the sign-counter policy and stores
+// the counter, has OnLogin sign the user in for a passwordless login, and
+// marks the session as MFA-verified.
+func (w *WebAuthn) finishAssertion(c *call, key string, validate func(ceremony, *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error)) (reply, error) {
+	cer, err := w.takeCeremony(c.ctx, key, c.userID)
+	if err != nil {
+		return reply{}, err
+	}
+	body, err := w.readBody(c)
+	if err != nil {
+		return reply{}, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		return reply{}, translate(err)
+	}
+	u, cred, err := validate(cer, parsed)
+	if u != nil {
+		c.userID = u.id
+	}
+	if err != nil {
+		return reply{}, err
+	}
+	if err := w.afterLogin(c, u, cred); err != nil {
+		return reply{}, err
+	}
+	var meta map[string]string
+	if key == challengeLogin {
+		res := LoginResult{UserID: c.userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified()}
+		if err := w.onLogin(c.rw, c.r, res); err != nil {
+			return reply{}, fmt.Errorf("mfa: webauthn: OnLogin: %w", err)
+		}
+		meta = map[string]string{"method": "passkey"}
+	}
+	if err := w.sessions.MarkMFA(c.ctx, MethodWebAuthn); err != nil {
+		return reply{}, fmt.Errorf("mfa: webauthn: mark session: %w", err)
+	}
+	return reply{status: http.StatusOK, body: map[string]bool{"ok": true}, cred: cred.ID, meta: meta}, nil
 }
 
 // afterLogin applies the sign-counter policy and stores the updated
 // credential.
-func (w *WebAuthn) afterLogin(r *http.Request, action, userID string, u *waUser, cred *webauthn.Credential) error {
+func (w *WebAuthn) afterLogin(c *call, u *waUser, cred *webauthn.Credential) error {
 	if cred.Authenticator.CloneWarning {
 		reason := "sign counter did not increase: possible cloned authenticator; login rejected"
 		if w.allowReg {
 			reason = "sign counter did not increase: possible cloned authenticator; login allowed by AllowSignCountRegression"
 		}
-		w.log(r, audit.Event{
+		w.log(c.r, audit.Event{
 			Category: audit.CategorySecurityAlert, Action: "mfa.webauthn.clone_warning", Outcome: audit.OutcomeDenied,
-			Actor: audit.Actor{UserID: userID}, Target: credTarget(cred.ID), Reason: reason,
+			Actor: audit.Actor{UserID: c.userID}, Target: credTarget(cred.ID), Reason: reason,
 		})
 		if !w.allowReg {
 			return ErrClonedAuthenticator
@@ -650,12 +642,12 @@ func (w *WebAuthn) afterLogin(r *http.Request, action, userID string, u *waUser,
 			sc = s
 		}
 	}
-	data, err := json.Marshal(credentialData{V: 1, UserHandle: u.handle, Credential: *cred})
+	data, err := encodeCredential(u.handle, cred)
 	if err != nil {
-		return fmt.Errorf("mfa: webauthn: encode credential: %w", err)
+		return err
 	}
 	sc.Data, sc.LastUsedAt = data, w.now()
-	if err := w.creds.UpdateCredential(r.Context(), sc); err != nil {
+	if err := w.creds.UpdateCredential(c.ctx, sc); err != nil {
 		return fmt.Errorf("mfa: webauthn: store sign counter: %w", err)
 	}
 	return nil
@@ -722,17 +714,6 @@ func (w *WebAuthn) Enrolled(ctx context.Context, userID string) (bool, error) {
 	return len(stored) > 0, nil
 }
 
-func (w *WebAuthn) putCeremony(ctx context.Context, key, userID string, sd *webauthn.SessionData) error {
-	data, err := json.Marshal(ceremony{UserID: userID, Issued: w.now(), Session: *sd})
-	if err != nil {
-		return fmt.Errorf("mfa: webauthn: encode challenge: %w", err)
-	}
-	if err := w.chal.PutChallenge(ctx, key, data); err != nil {
-		return fmt.Errorf("mfa: webauthn: store challenge: %w", err)
-	}
-	return nil
-}
-
 // takeCeremony removes and returns the pending ceremony of kind key. It
 // fails with ErrNoChallenge if there is none, it expired, or it was begun
 // by another user.
@@ -758,23 +739,12 @@ func (w *WebAuthn) takeCeremony(ctx context.Context, key, userID string) (ceremo
 	return c, nil
 }
 
-func (w *WebAuthn) parseAssertion(rw http.ResponseWriter, r *http.Request) (*protocol.ParsedCredentialAssertionData, error) {
-	body, err := w.readBody(rw, r)
-	if err != nil {
-		return nil, err
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
-	if err != nil {
-		return nil, translate(err)
-	}
-	return parsed, nil
-}
-
 // errBodyTooLarge reports a request body over MaxBodyBytes.
 var errBodyTooLarge = errors.New("mfa: request body too large")
 
-func (w *WebAuthn) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.maxBody))
+// readBody reads c's request body, at most MaxBodyBytes of it.
+func (w *WebAuthn) readBody(c *call) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.rw, c.r.Body, w.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -783,15 +753,6 @@ func (w *WebAuthn) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, er
 		return nil, fmt.Errorf("%w: reading body: %v", ErrVerification, err)
 	}
 	return body, nil
-}
-
-func (w *WebAuthn) post(rw http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodPost {
-		rw.Header().Set("Allow", http.MethodPost)
-		writeJSON(rw, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
-		return false
-	}
-	return true
 }
 
 // fail audits err and hands it to the error handler.
@@ -857,6 +818,7 @@ func translate(err error) error {
 //	ErrEnrolmentRequired                                   403 mfa_enrolment_required
 //	ErrVerification, ErrClonedAuthenticator                400 verification_failed
 //	ErrNoChallenge                                         400 no_challenge
+//	bad credential name (FinishRegistration)               400 bad_name
 //	ErrNotEnrolled, ErrNotFound                            404 not_enrolled / not_found
 //	ErrExists, ErrStoreFull                                409 credential_exists / too_many_credentials
 //	request body too large                                 413 body_too_large
