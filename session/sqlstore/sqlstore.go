@@ -28,8 +28,9 @@ const DefaultTable = "rampart_sessions"
 // Config tunes a [Store]. The zero value is ready to use.
 type Config struct {
 	// Table names the sessions table, optionally schema-qualified
-	// ("auth.sessions"). Default: [DefaultTable]. Letters, digits and
-	// underscores only: it is written into SQL.
+	// ("auth.sessions": a PostgreSQL schema, or an attached SQLite
+	// database). Default: [DefaultTable]. Letters, digits and underscores
+	// only: it is written into SQL.
 	Table string
 }
 
@@ -64,18 +65,28 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: New: Table %q: use letters, digits and underscores, optionally schema.table", t)
 	}
 	s := &Store{db: db, table: t}
+	// Index names: PostgreSQL puts an index in its table's schema and
+	// forbids qualifying the name; SQLite wants the schema on the index
+	// name and none on the table ("CREATE INDEX aux.i ON t").
+	schema, name, _ := strings.Cut(t, ".")
+	if name == "" {
+		schema, name = "", t
+	} else {
+		schema += "."
+	}
+	idxUser, idxExpiry, idxOn := name+"_user_idx", name+"_expiry_idx", t
 	var p func(int) string
 	blob := "BLOB"
 	switch dialect {
 	case SQLite:
 		p = func(int) string { return "?" }
+		idxUser, idxExpiry, idxOn = schema+idxUser, schema+idxExpiry, name
 	case Postgres:
 		p = func(i int) string { return fmt.Sprintf("$%d", i) }
 		blob = "BYTEA"
 	default:
 		return nil, fmt.Errorf("sqlstore: New: unknown Dialect %d: use sqlstore.SQLite or sqlstore.Postgres", dialect)
 	}
-	idx := t[strings.LastIndexByte(t, '.')+1:]
 	s.q = queries{
 		find: fmt.Sprintf(`SELECT data FROM %s WHERE token_hash = %s AND expiry > %s`, t, p(1), p(2)),
 		upsert: fmt.Sprintf(`INSERT INTO %s (token_hash, user_id, data, expiry) VALUES (%s, %s, %s, %s)
@@ -98,8 +109,8 @@ ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = exclud
 	data %s NOT NULL,
 	expiry BIGINT NOT NULL
 )`, t, blob),
-			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_user_idx ON %s (user_id) WHERE user_id <> ''`, idx, t),
-			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_expiry_idx ON %s (expiry)`, idx, t),
+			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (user_id) WHERE user_id <> ''`, idxUser, idxOn),
+			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (expiry)`, idxExpiry, idxOn),
 		},
 	}
 	return s, nil

@@ -149,6 +149,61 @@ func TestNew(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestSchemaQualified is the regression test for Config.Table "schema.table"
+// on SQLite: Migrate wrote "CREATE INDEX name ON schema.table", a syntax
+// error there (SQLite qualifies the index name instead).
+func TestSchemaQualified(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		open    func(testing.TB) *sql.DB
+		d       sqlstore.Dialect
+		create  string // makes schema %s
+		drop    string
+		indexes string // lists the index names in schema %s of table %s
+	}{
+		{"sqlite", openSQLite, sqlstore.SQLite, "ATTACH DATABASE ':memory:' AS %s", "",
+			`SELECT name FROM %s.sqlite_master WHERE type = 'index' AND tbl_name = '%s' AND sql IS NOT NULL`},
+		{"postgres", openPostgres, sqlstore.Postgres, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE",
+			`SELECT indexname FROM pg_indexes WHERE schemaname = '%s' AND tablename = '%s'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.open(t)
+			var b [6]byte
+			_, _ = rand.Read(b[:])
+			schema := "rampart_test_" + hex.EncodeToString(b[:])
+			_, err := db.Exec(fmt.Sprintf(tc.create, schema))
+			require.NoError(t, err)
+			if tc.drop != "" {
+				t.Cleanup(func() { _, _ = db.Exec(fmt.Sprintf(tc.drop, schema)) })
+			}
+			s, err := sqlstore.New(db, tc.d, sqlstore.Config{Table: schema + ".sessions"})
+			require.NoError(t, err)
+			ctx := context.Background()
+			require.NoError(t, s.Migrate(ctx))
+			require.NoError(t, s.Migrate(ctx), "Migrate is idempotent")
+
+			rows, err := db.Query(fmt.Sprintf(tc.indexes, schema, "sessions"))
+			require.NoError(t, err)
+			var idx []string
+			for rows.Next() {
+				var n string
+				require.NoError(t, rows.Scan(&n))
+				idx = append(idx, n)
+			}
+			require.NoError(t, rows.Err())
+			assert.Subset(t, idx, []string{"sessions_user_idx", "sessions_expiry_idx"}, "indexes created in the table's schema")
+
+			ok, err := s.Save(ctx, "", session.Record{Key: "k", UserID: "u", Data: []byte("d"), Expiry: time.Now().Add(time.Hour)})
+			require.NoError(t, err)
+			require.True(t, ok)
+			recs, err := s.List(ctx, "u")
+			require.NoError(t, err)
+			require.Len(t, recs, 1)
+			assert.Equal(t, "d", string(recs[0].Data))
+		})
+	}
+}
+
 func TestDeleteExpired(t *testing.T) {
 	db := openSQLite(t)
 	s := newStore(t, db, sqlstore.SQLite)
