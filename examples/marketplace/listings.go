@@ -202,12 +202,22 @@ func (a *App) createListing(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/listings/"+l.ID)
 }
 
-// pathListing loads the listing whose ID is in the path, or answers 404
-// (a malformed or unknown ID) or 500 itself.
-func (a *App) pathListing(w http.ResponseWriter, r *http.Request) (listing, bool) {
+// pathID returns the listing ID in the path, or answers 404 for one that
+// newID cannot have made, before any query.
+func (a *App) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !validID(id) {
 		a.notFound(w, r)
+		return "", false
+	}
+	return id, true
+}
+
+// pathListing loads the listing whose ID is in the path, or answers 404
+// (a malformed or unknown ID) or 500 itself.
+func (a *App) pathListing(w http.ResponseWriter, r *http.Request) (listing, bool) {
+	id, ok := a.pathID(w, r)
+	if !ok {
 		return listing{}, false
 	}
 	l, err := a.db.listingByID(r.Context(), id)
@@ -250,9 +260,8 @@ func (a *App) editListingForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		a.notFound(w, r)
+	id, ok := a.pathID(w, r)
+	if !ok {
 		return
 	}
 	if !a.parseForm(w, r) {
@@ -286,9 +295,8 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		a.notFound(w, r)
+	id, ok := a.pathID(w, r)
+	if !ok {
 		return
 	}
 	err := a.db.deleteListing(r.Context(), id, currentUser(r))
@@ -310,12 +318,8 @@ func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) reportListing(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		a.notFound(w, r)
-		return
-	}
-	if !a.parseForm(w, r) {
+	l, ok := a.pathListing(w, r)
+	if !ok || !a.parseForm(w, r) {
 		return
 	}
 	reason, ok := textOK(r.PostForm.Get("reason"), 3, 1000, true)
@@ -323,15 +327,11 @@ func (a *App) reportListing(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusUnprocessableEntity, "Say in 3 to 1000 characters what is wrong with this listing.")
 		return
 	}
-	l, ok := a.pathListing(w, r)
-	if !ok {
-		return
-	}
 	if l.SellerID == currentUser(r) {
 		a.fail(w, r, http.StatusUnprocessableEntity, "You cannot report your own listing: edit or delete it instead.")
 		return
 	}
-	err := a.db.createReport(r.Context(), id, currentUser(r), reason)
+	err := a.db.createReport(r.Context(), l.ID, currentUser(r), reason)
 	switch {
 	case errors.Is(err, errNotFound):
 		a.notFound(w, r)
@@ -341,8 +341,8 @@ func (a *App) reportListing(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 	default:
 		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: "listing.reported", Outcome: audit.OutcomeSuccess,
-			Target: audit.Target{Kind: "listing", ID: id}, Reason: reason})
+			Target: audit.Target{Kind: "listing", ID: l.ID}, Reason: reason})
 		a.flash(r, "Thank you: a moderator will look at this listing.")
-		redirect(w, r, "/listings/"+id)
+		redirect(w, r, "/listings/"+l.ID)
 	}
 }

@@ -238,6 +238,8 @@ func TestListings_ForgedIDs(t *testing.T) {
 			assertClearRefusal(t, r, http.StatusNotFound, "There is nothing here", req.method+" "+req.path)
 		}
 	}
+	// A bad report on a listing that does not exist: 404, not a form to fix.
+	assertClearRefusal(t, mallory.post("/listings/"+newID()+"/report", url.Values{"reason": {""}}), http.StatusNotFound, "There is nothing here")
 	ta.requireUnchanged(l)
 	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM listings`))
 	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM reports`))

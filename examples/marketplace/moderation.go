@@ -39,13 +39,13 @@ var modActions = map[string]string{
 func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
 	id, action := r.PathValue("id"), r.PathValue("action")
 	auditAction, known := modActions[action]
-	if !known || !validID(id) {
+	if !known {
 		a.notFound(w, r)
 		return
 	}
 	// Nobody judges their own listing: a moderator whose listing was
 	// hidden could otherwise restore it, or dismiss the reports on it.
-	l, ok := a.pathListing(w, r)
+	l, ok := a.pathListing(w, r) // 404 for a malformed ID, before any query
 	switch {
 	case !ok:
 		return
