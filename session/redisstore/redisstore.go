@@ -34,7 +34,7 @@ var _ session.Store = (*Store)(nil)
 // New returns a Store using c.
 func New(c redis.UniversalClient, cfg Config) (*Store, error) {
 	if c == nil {
-		return nil, errors.New("redisstore: New: nil client")
+		return nil, errors.New("redisstore: New: nil client: pass a *redis.Client (or another redis.UniversalClient) you own and close")
 	}
 	p := cfg.Prefix
 	if p == "" {

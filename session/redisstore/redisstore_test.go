@@ -132,7 +132,7 @@ func TestListFailsClosedBehindExpired(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	_, err := redisstore.New(nil, redisstore.Config{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, "nil client: pass a *redis.Client")
 }
 
 // BenchmarkRevokeUser ends the four sessions of one user among 100,000:

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -55,7 +56,7 @@ var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Z
 // [Store.Migrate] once to create the table.
 func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if db == nil {
-		return nil, fmt.Errorf("sqlstore: New: nil *sql.DB")
+		return nil, errors.New("sqlstore: New: nil *sql.DB: open one with sql.Open and the driver for your database")
 	}
 	t := cfg.Table
 	if t == "" {

@@ -146,7 +146,7 @@ func TestNew(t *testing.T) {
 		})
 	}
 	_, err := sqlstore.New(nil, sqlstore.SQLite, sqlstore.Config{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, "nil *sql.DB: open one with sql.Open")
 }
 
 // TestSchemaQualified is the regression test for Config.Table "schema.table"
