@@ -153,14 +153,8 @@ func (h *waHarness) device(opts vwa.AuthenticatorOptions) *device {
 	return &device{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: h.origin},
 		auth: vwa.NewAuthenticatorWithOptions(opts),
-		cred: newEC2Credential(h.t),
+		cred: ec2Credential(),
 	}
-}
-
-// newEC2Credential returns a P-256 credential for tests; see ec2Credential.
-func newEC2Credential(t *testing.T) vwa.Credential {
-	t.Helper()
-	return ec2Credential()
 }
 
 // ec2Credential returns a P-256 credential whose public key coordinates
@@ -209,13 +203,28 @@ func (c *waClient) assert(d *device, kind string) (int, string) {
 	if status != http.StatusOK {
 		return status, opts
 	}
+	return c.post("/"+kind+"/finish", d.answer(c.h.t, opts))
+}
+
+// beginVerify begins a verification for c's user and returns d's answer,
+// for a test to finish as it likes.
+func (c *waClient) beginVerify(d *device) string {
+	c.h.t.Helper()
+	status, opts := c.post("/verify/begin", "")
+	require.Equal(c.h.t, http.StatusOK, status, opts)
+	return d.answer(c.h.t, opts)
+}
+
+// answer is d's assertion (sign counter bumped unless noBump) for the
+// options a begin handler returned.
+func (d *device) answer(t *testing.T, opts string) string {
+	t.Helper()
 	ao, err := vwa.ParseAssertionOptions(opts)
-	require.NoError(c.h.t, err)
+	require.NoError(t, err)
 	if !d.noBump {
 		d.cred.Counter++
 	}
-	resp := vwa.CreateAssertionResponse(d.rp, d.auth, d.cred, *ao)
-	return c.post("/"+kind+"/finish", resp)
+	return vwa.CreateAssertionResponse(d.rp, d.auth, d.cred, *ao)
 }
 
 func TestWebAuthn_EndToEnd(t *testing.T) {
@@ -301,9 +310,7 @@ func TestWebAuthn_EndToEnd(t *testing.T) {
 }
 
 func TestWebAuthn_RSAKey(t *testing.T) {
-	h := newWAHarness(t, nil)
-	c := h.client()
-	c.signIn("alice")
+	h, c := signedIn(t, nil)
 	dev := h.device(vwa.AuthenticatorOptions{})
 	dev.cred = vwa.NewCredential(vwa.KeyTypeRSA)
 	status, body := c.register(dev, "RSA")
@@ -312,12 +319,20 @@ func TestWebAuthn_RSAKey(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 }
 
-// registered returns a harness, a signed-in client and a registered device.
-func registered(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waClient, *device) {
+// signedIn returns a harness and a client signed in as alice.
+func signedIn(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waClient) {
 	t.Helper()
 	h := newWAHarness(t, mutate)
 	c := h.client()
 	c.signIn("alice")
+	return h, c
+}
+
+// registered returns a harness, a client signed in as alice and her
+// registered device.
+func registered(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waClient, *device) {
+	t.Helper()
+	h, c := signedIn(t, mutate)
 	dev := h.device(vwa.AuthenticatorOptions{})
 	status, body := c.register(dev, "Key")
 	require.Equal(t, http.StatusCreated, status, "%s %+v", body, events(h.sink, "mfa.webauthn.register"))
@@ -342,10 +357,10 @@ func TestWebAuthn_Attacks(t *testing.T) {
 		{"passwordless without user verification", "login", func(h *waHarness, d *device) { d.auth.Options.UserNotVerified = true }, 400, "verification_failed"},
 		{"user not present", "verify", func(h *waHarness, d *device) { d.auth.Options.UserNotPresent = true }, 400, "verification_failed"},
 		{"passwordless with another user's handle", "login", func(h *waHarness, d *device) { d.auth.Options.UserHandle = []byte("bob") }, 400, "verification_failed"},
-		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = newEC2Credential(h.t) }, 400, "verification_failed"},
+		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = ec2Credential() }, 400, "verification_failed"},
 		{"forged key for the registered credential ID", "verify", func(h *waHarness, d *device) {
 			id := d.cred.ID
-			d.cred = newEC2Credential(h.t)
+			d.cred = ec2Credential()
 			d.cred.ID = id
 		}, 400, "verification_failed"},
 	}
@@ -383,9 +398,7 @@ func TestWebAuthn_RegistrationAttacks(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			h := newWAHarness(t, nil)
-			c := h.client()
-			c.signIn("alice")
+			h, c := signedIn(t, nil)
 			dev := h.device(vwa.AuthenticatorOptions{})
 			r.tamper(h, dev)
 			status, body := c.register(dev, "Key")
@@ -397,65 +410,46 @@ func TestWebAuthn_RegistrationAttacks(t *testing.T) {
 	}
 }
 
+// Each row finishes, with a valid answer, a verification that must find no
+// pending challenge.
+func TestWebAuthn_NoChallenge(t *testing.T) {
+	rows := []struct {
+		name   string
+		finish func(h *waHarness, c *waClient, answer string) (int, string)
+	}{
+		{"replayed assertion", func(h *waHarness, c *waClient, answer string) (int, string) {
+			status, body := c.post("/verify/finish", answer)
+			require.Equal(h.t, http.StatusOK, status, body)
+			return c.post("/verify/finish", answer)
+		}},
+		{"challenge of another ceremony", func(_ *waHarness, c *waClient, answer string) (int, string) {
+			return c.post("/login/finish", answer)
+		}},
+		{"challenge from another session", func(h *waHarness, _ *waClient, answer string) (int, string) {
+			other := h.client()
+			other.signIn("alice")
+			return other.post("/verify/finish", answer)
+		}},
+		{"expired challenge", func(h *waHarness, c *waClient, answer string) (int, string) {
+			h.clock.Add(5*time.Minute + time.Second)
+			return c.post("/verify/finish", answer)
+		}},
+		{"user switched between begin and finish", func(_ *waHarness, c *waClient, answer string) (int, string) {
+			c.signIn("bob")
+			return c.post("/verify/finish", answer)
+		}},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			h, c, dev := registered(t, nil)
+			status, body := r.finish(h, c, c.beginVerify(dev))
+			assert.Equal(t, http.StatusBadRequest, status)
+			assert.JSONEq(t, `{"error":"no_challenge"}`, body)
+		})
+	}
+}
+
 func TestWebAuthn_Ceremonies(t *testing.T) {
-	t.Run("replayed assertion", func(t *testing.T) {
-		h, c, dev := registered(t, nil)
-		_, opts := c.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		dev.cred.Counter++
-		resp := vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao)
-		status, _ := c.post("/verify/finish", resp)
-		require.Equal(t, http.StatusOK, status)
-		status, body := c.post("/verify/finish", resp)
-		assert.Equal(t, http.StatusBadRequest, status)
-		assert.JSONEq(t, `{"error":"no_challenge"}`, body)
-		_ = h
-	})
-	t.Run("challenge of another ceremony", func(t *testing.T) {
-		_, c, dev := registered(t, nil)
-		_, opts := c.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		dev.cred.Counter++
-		status, body := c.post("/login/finish", vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao))
-		assert.Equal(t, http.StatusBadRequest, status)
-		assert.JSONEq(t, `{"error":"no_challenge"}`, body)
-	})
-	t.Run("challenge from another session", func(t *testing.T) {
-		h, c, dev := registered(t, nil)
-		_, opts := c.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		dev.cred.Counter++
-		other := h.client()
-		other.signIn("alice")
-		status, body := other.post("/verify/finish", vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao))
-		assert.Equal(t, http.StatusBadRequest, status)
-		assert.JSONEq(t, `{"error":"no_challenge"}`, body)
-	})
-	t.Run("expired challenge", func(t *testing.T) {
-		h, c, dev := registered(t, nil)
-		_, opts := c.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		h.clock.Add(5*time.Minute + time.Second)
-		dev.cred.Counter++
-		status, body := c.post("/verify/finish", vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao))
-		assert.Equal(t, http.StatusBadRequest, status)
-		assert.JSONEq(t, `{"error":"no_challenge"}`, body)
-	})
-	t.Run("user switched between begin and finish", func(t *testing.T) {
-		_, c, dev := registered(t, nil)
-		_, opts := c.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		c.signIn("bob")
-		dev.cred.Counter++
-		status, body := c.post("/verify/finish", vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao))
-		assert.Equal(t, http.StatusBadRequest, status)
-		assert.JSONEq(t, `{"error":"no_challenge"}`, body)
-	})
 	t.Run("another user's credential for verification", func(t *testing.T) {
 		h, _, dev := registered(t, nil)
 		bob := h.client()
@@ -464,11 +458,7 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		status, _ := bob.register(bobDev, "Bob's")
 		require.Equal(t, http.StatusCreated, status)
 		// bob's session asks for verification, alice's key answers.
-		_, opts := bob.post("/verify/begin", "")
-		ao, err := vwa.ParseAssertionOptions(opts)
-		require.NoError(t, err)
-		dev.cred.Counter++
-		status, body := bob.post("/verify/finish", vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *ao))
+		status, body := bob.post("/verify/finish", bob.beginVerify(dev))
 		assert.Equal(t, http.StatusBadRequest, status)
 		assert.JSONEq(t, `{"error":"verification_failed"}`, body)
 		_, method := bob.whoami()
@@ -484,17 +474,20 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		}
 	})
 	t.Run("verify without credentials", func(t *testing.T) {
-		h := newWAHarness(t, nil)
-		c := h.client()
-		c.signIn("carol")
+		_, c := signedIn(t, nil)
 		status, body := c.post("/verify/begin", "")
 		assert.Equal(t, http.StatusNotFound, status)
 		assert.JSONEq(t, `{"error":"not_enrolled"}`, body)
 	})
-	t.Run("GET is refused", func(t *testing.T) {
-		h := newWAHarness(t, nil)
-		status, _ := h.client().do(http.MethodGet, "/login/begin", "")
-		assert.Equal(t, http.StatusMethodNotAllowed, status)
+	t.Run("only POST", func(t *testing.T) {
+		_, c := signedIn(t, nil)
+		for _, p := range []string{"/register/begin", "/register/finish", "/verify/begin", "/verify/finish", "/login/begin", "/login/finish"} {
+			for _, m := range []string{http.MethodGet, http.MethodPut} {
+				status, body := c.do(m, p, "")
+				assert.Equal(t, http.StatusMethodNotAllowed, status, "%s %s", m, p)
+				assert.JSONEq(t, `{"error":"method_not_allowed"}`, body)
+			}
+		}
 	})
 	t.Run("body too large", func(t *testing.T) {
 		h := newWAHarness(t, func(c *mfa.WebAuthnConfig) { c.MaxBodyBytes = 1024 })
@@ -525,9 +518,7 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		assert.Len(t, ao.ExcludeCredentials, 1)
 	})
 	t.Run("credential limit", func(t *testing.T) {
-		h := newWAHarness(t, func(c *mfa.WebAuthnConfig) { c.MaxCredentials = 1 })
-		c := h.client()
-		c.signIn("alice")
+		h, c := signedIn(t, func(c *mfa.WebAuthnConfig) { c.MaxCredentials = 1 })
 		status, _ := c.register(h.device(vwa.AuthenticatorOptions{}), "one")
 		require.Equal(t, http.StatusCreated, status)
 		status, body := c.register(h.device(vwa.AuthenticatorOptions{}), "two")
@@ -535,11 +526,10 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		assert.JSONEq(t, `{"error":"too_many_credentials"}`, body)
 	})
 	t.Run("bad credential name", func(t *testing.T) {
-		h := newWAHarness(t, nil)
-		c := h.client()
-		c.signIn("alice")
-		status, _ := c.register(h.device(vwa.AuthenticatorOptions{}), strings.Repeat("x", 65))
+		h, c := signedIn(t, nil)
+		status, body := c.register(h.device(vwa.AuthenticatorOptions{}), strings.Repeat("x", 65))
 		assert.Equal(t, http.StatusBadRequest, status)
+		assert.JSONEq(t, `{"error":"bad_name"}`, body)
 	})
 }
 
