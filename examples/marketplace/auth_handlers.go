@@ -15,9 +15,10 @@ import (
 )
 
 // accountForm is the sign-up (and setup) form as submitted, for
-// re-rendering after an error. Passwords are never echoed back.
+// re-rendering after an error. Passwords and the setup token are never
+// echoed back.
 type accountForm struct {
-	Email, Name, Token string
+	Email, Name string
 }
 
 // validEmail checks an e-mail address: a bare address of at most 254
@@ -62,24 +63,20 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	email, name, msg := checkAccountForm(f.Get("email"), f.Get("name"), f.Get("password"), f.Get("password2"))
-	form := accountForm{Email: email, Name: name}
+	again := func(status int, msg string) {
+		a.render(w, r, status, "signup", page{Title: "Sign up", Error: msg, Data: accountForm{Email: email, Name: name}})
+	}
 	if msg != "" {
-		a.render(w, r, http.StatusUnprocessableEntity, "signup", page{Title: "Sign up", Error: msg, Data: form})
+		again(http.StatusUnprocessableEntity, msg)
 		return
 	}
-	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, f.Get("password"))
-	if msg, status, ok := passwordProblem(err); !ok {
-		if status == 0 {
-			a.serverError(w, r, err)
-			return
-		}
-		a.render(w, r, status, "signup", page{Title: "Sign up", Error: msg, Data: form})
+	hash, ok := a.hashNewPassword(w, r, email, f.Get("password"), again)
+	if !ok {
 		return
 	}
 	u, err := a.db.createUser(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
 	if errors.Is(err, errEmailTaken) {
-		a.render(w, r, http.StatusConflict, "signup", page{Title: "Sign up", Data: form,
-			Error: "An account with this e-mail address exists already. Log in instead."})
+		again(http.StatusConflict, "An account with this e-mail address exists already. Log in instead.")
 		return
 	}
 	if err != nil {
@@ -94,6 +91,23 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	a.flash(r, "Welcome, "+u.DisplayName+"! Your account is ready.")
 	redirect(w, r, "/account")
+}
+
+// hashNewPassword checks a new password for the account email against the
+// password policy and hashes it. On a refusal it has answered: through
+// again with the policy's status and message, or with a 500.
+func (a *App) hashNewPassword(w http.ResponseWriter, r *http.Request, email, pw string, again func(status int, msg string)) (string, bool) {
+	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, pw)
+	msg, status, ok := passwordProblem(err)
+	switch {
+	case ok:
+		return hash, true
+	case status == 0:
+		a.serverError(w, r, err)
+	default:
+		again(status, msg)
+	}
+	return "", false
 }
 
 // passwordProblem turns a password-policy error into a message and status;
@@ -259,15 +273,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// setupPage is the data of the first-administrator form.
-type setupPage struct{ Form accountForm }
-
 func (a *App) setupForm(w http.ResponseWriter, r *http.Request) {
 	if !a.setupActive() {
 		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
 		return
 	}
-	a.render(w, r, http.StatusOK, "setup", page{Title: "Create the first administrator", Data: setupPage{}})
+	a.render(w, r, http.StatusOK, "setup", page{Title: "Create the first administrator", Data: accountForm{}})
 }
 
 func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
@@ -280,9 +291,8 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	email, name, msg := checkAccountForm(f.Get("email"), f.Get("name"), f.Get("password"), f.Get("password2"))
-	sp := setupPage{Form: accountForm{Email: email, Name: name}}
 	again := func(status int, msg string) {
-		a.render(w, r, status, "setup", page{Title: "Create the first administrator", Error: msg, Data: sp})
+		a.render(w, r, status, "setup", page{Title: "Create the first administrator", Error: msg, Data: accountForm{Email: email, Name: name}})
 	}
 	if !a.checkSetupToken(f.Get("token")) {
 		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: "setup.token_rejected", Outcome: audit.OutcomeDenied})
@@ -293,13 +303,8 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnprocessableEntity, msg)
 		return
 	}
-	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, f.Get("password"))
-	if msg, status, ok := passwordProblem(err); !ok {
-		if status == 0 {
-			a.serverError(w, r, err)
-			return
-		}
-		again(status, msg)
+	hash, ok := a.hashNewPassword(w, r, email, f.Get("password"), again)
+	if !ok {
 		return
 	}
 	u, err := a.db.createFirstAdmin(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
