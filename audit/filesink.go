@@ -103,7 +103,7 @@ type FileSink struct {
 	recs    []pendingRecord
 	base    pendingRecord // chain state before buf
 
-	hdrSize  int64 // size of the current file's header
+	hdrSize  int64 // size of the current file's header: it is not rotated before it holds more
 	closed   bool
 	broken   bool // the current file holds a partial record
 	pruneErr error
@@ -404,14 +404,8 @@ func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
 			e2.Time = time.Time{}
 			e = &e2
 		}
-		s.ev = appendEvent(s.ev[:0], e)
-		if len(s.ev) > MaxRecordLen/2 {
-			e2 := *e
-			limitEvent(&e2)
-			e = &e2
-			s.ev = appendEvent(s.ev[:0], e)
-		}
-		if len(s.recs) > 0 || s.size > s.headerEnd() {
+		e = s.encodeFitting(e)
+		if len(s.recs) > 0 || s.size > s.hdrSize {
 			if s.size+int64(len(s.buf)+len(s.ev)+recordOverhead+s.sealSize(e.Category)) > s.maxSize {
 				n, err := s.flush()
 				written += n
@@ -429,6 +423,31 @@ func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
 	return written + n, err
 }
 
+// encodeFitting encodes e into s.ev, cut so that its record stays far
+// below MaxRecordLen, and returns the event encoded. An event over half of
+// it is cut to Logger.Log's limits (one written straight to the sink has
+// had none); if JSON escaping, which can make a value six times its size,
+// still leaves it over half, its Meta values are cut to an eighth of
+// MaxMetaValue, which bounds the encoding whatever the bytes.
+func (s *FileSink) encodeFitting(e *Event) *Event {
+	s.ev = appendEvent(s.ev[:0], e)
+	if len(s.ev) <= MaxRecordLen/2 {
+		return e
+	}
+	e2 := *e
+	limitEvent(&e2)
+	s.ev = appendEvent(s.ev[:0], &e2)
+	if len(s.ev) > MaxRecordLen/2 {
+		meta := make(map[string]string, len(e2.Meta))
+		for k, v := range e2.Meta {
+			meta[k] = truncate(v, MaxMetaValue/8)
+		}
+		e2.Meta = meta
+		s.ev = appendEvent(s.ev[:0], &e2)
+	}
+	return &e2
+}
+
 // recordOverhead bounds the bytes an event record adds to its event's JSON.
 const recordOverhead = len(`{"seq":18446744073709551615,"event":`) + macSuffixLen + 1
 
@@ -444,10 +463,6 @@ func (s *FileSink) sealSize(c Category) int {
 	}
 	return n
 }
-
-// headerEnd is the size of a file holding only its header; the current file
-// is never rotated before it holds an event.
-func (s *FileSink) headerEnd() int64 { return s.hdrSize }
 
 // appendEventRecord encodes e into the pending buffer.
 func (s *FileSink) appendEventRecord(e *Event) {

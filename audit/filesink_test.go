@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -410,6 +411,37 @@ func TestFileSinkOversizedEventIsCut(t *testing.T) {
 	_, got, err := verifyDir(t, dir, VerifyConfig{})
 	require.NoError(t, err)
 	assert.Len(t, got[0].Meta, MaxMeta)
+}
+
+// JSON escaping can make a value six times its size (a control byte becomes
+// \u0001), so an event within Logger.Log's limits could still exceed
+// MaxRecordLen: Verify then reported the record as modified and the next
+// NewFileSink could not resume the chain. The sink cuts such an event to fit.
+func TestFileSinkEscapedEventFitsRecord(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err)
+	e := Event{Category: Category(strings.Repeat("<", 300)), Action: "a", Reason: strings.Repeat("\x01", 2000), Meta: map[string]string{}}
+	for i := range MaxMeta - 1 {
+		e.Meta[fmt.Sprint("k", i)] = strings.Repeat("\x01", MaxMetaValue)
+	}
+	e.Meta["last"] = "kept"
+	require.NoError(t, New(s, Config{}).Log(ctx, e))
+	require.NoError(t, s.Write(ctx, e), "straight to the sink, past the Logger's limits")
+	require.NoError(t, s.Close(ctx))
+
+	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, g := range got {
+		assert.Len(t, g.Meta, MaxMeta)
+		assert.Equal(t, "kept", g.Meta["last"])
+		assert.LessOrEqual(t, len(g.Category), MaxField)
+	}
+	s, err = NewFileSink(dir, testKey, FileConfig{})
+	require.NoError(t, err, "the chain resumes after it")
+	require.NoError(t, s.Close(ctx))
 }
 
 // BenchmarkFileSink measures the chained file sink alone, in batches as the

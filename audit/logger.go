@@ -190,7 +190,9 @@ func (l *Logger) prepare(ctx context.Context, e *Event) error {
 
 // limitEvent cuts e's fields to their limits and redacts its Meta.
 func limitEvent(e *Event) {
+	e.Category = Category(truncate(string(e.Category), MaxField))
 	e.Action = truncate(e.Action, MaxField)
+	e.Outcome = Outcome(truncate(string(e.Outcome), MaxField))
 	e.Actor.UserID = truncate(e.Actor.UserID, MaxField)
 	e.Target.Kind = truncate(e.Target.Kind, MaxField)
 	e.Target.ID = truncate(e.Target.ID, MaxField)

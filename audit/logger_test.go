@@ -117,11 +117,13 @@ func TestLogLimitsFieldSizes(t *testing.T) {
 	sink := &MemorySink{}
 	long := strings.Repeat("a", 10000)
 	require.NoError(t, New(sink, Config{}).Log(context.Background(), Event{
-		Category: "c", Action: long, UserAgent: long, Reason: long, RequestID: long,
+		Category: Category(long), Action: long, Outcome: Outcome(long), UserAgent: long, Reason: long, RequestID: long,
 		Actor: Actor{UserID: long, Roles: []string{long}}, Target: Target{Kind: long, ID: long},
 	}))
 	e := sink.Events()[0]
+	assert.LessOrEqual(t, len(e.Category), MaxField)
 	assert.LessOrEqual(t, len(e.Action), MaxField)
+	assert.LessOrEqual(t, len(e.Outcome), MaxField)
 	assert.LessOrEqual(t, len(e.UserAgent), MaxUserAgent)
 	assert.LessOrEqual(t, len(e.Reason), MaxReason)
 	assert.LessOrEqual(t, len(e.RequestID), MaxField)

@@ -17,7 +17,7 @@ const Redacted = "[REDACTED]"
 const (
 	MaxUserAgent = 512     // bytes of Event.UserAgent
 	MaxReason    = 1024    // bytes of Event.Reason
-	MaxField     = 256     // bytes of Action, Target, Actor, RequestID, SessionRef
+	MaxField     = 256     // bytes of Category, Action, Outcome, Target, Actor, RequestID, SessionRef
 	MaxMetaKey   = 128     // bytes of each Meta key
 	MaxMetaValue = 8 << 10 // bytes of each Meta value (room for a stack trace)
 	MaxMeta      = 64      // Meta entries; the rest are dropped and counted

@@ -34,8 +34,9 @@ const (
 	macField     = `,"mac":"`
 	macSuffixLen = len(macField) + 2*sha256.Size + len(`"}`)
 	// MaxRecordLen bounds one record (line) of a chain file; the verifier
-	// reports a longer line as modified. Logger.Log's limits keep events far
-	// below it.
+	// reports a longer line as modified. A FileSink cuts an event whose
+	// record would come near it (see Logger.Log's limits), so it never
+	// writes one.
 	MaxRecordLen = 2 << 20
 	// MinKeyLen is the minimum length of the chain's HMAC key, in bytes.
 	MinKeyLen = 32
