@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -482,6 +484,44 @@ func TestCorruptAndForeignData(t *testing.T) {
 
 	tok = plain.Login(t, "jo", "")
 	assert.Equal(t, "anonymous", a.WhoAmI(t, tok), "unencrypted data is refused by an encrypting manager")
+}
+
+// TestEncryptedRecordBoundToKey backs Config.Keyring's promise that a
+// record copied to another key fails to decrypt: someone who can write to
+// the store copies the victim's record under the key of their own token.
+func TestEncryptedRecordBoundToKey(t *testing.T) {
+	storeKey := func(token string) string { // scs's HashTokenInStore
+		h := sha256.Sum256([]byte(token))
+		return base64.RawURLEncoding.EncodeToString(h[:])
+	}
+	kr, err := secrets.NewKeyring(secrets.Key{ID: "k", Secret: secrets.Random(32)})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		keyring *secrets.Keyring
+		want    string
+	}{
+		{"attack: with a Keyring the copy does not decrypt", kr, "anonymous"},
+		{"without a Keyring the copy signs in (what the binding prevents)", nil, "victim|admin|password|-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := session.NewMemoryStore()
+			e := st.NewEnv(t, store, st.NewClock(), func(c *session.Config) { c.Keyring = tc.keyring })
+			victim := e.Login(t, "victim", "admin")
+			attacker := e.Login(t, "attacker", "")
+			ctx := context.Background()
+			data, ok, err := store.Find(ctx, storeKey(victim))
+			require.NoError(t, err)
+			require.True(t, ok)
+			ok, err = store.Save(ctx, storeKey(attacker), session.Record{
+				Key: storeKey(attacker), UserID: "attacker", Data: data, Expiry: time.Now().Add(time.Hour),
+			})
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, tc.want, e.WhoAmI(t, attacker))
+			assert.Equal(t, "victim|admin|password|-", e.WhoAmI(t, victim), "the original is untouched")
+		})
+	}
 }
 
 func TestNestedHandler(t *testing.T) {
