@@ -243,3 +243,25 @@ func TestRecovery_Throttling(t *testing.T) {
 	_, err = r.Use(ctx, "u", codes[0])
 	require.NoError(t, err)
 }
+
+// As for TOTP, the limit counts consecutive failures: a successful use
+// starts the count over.
+func TestRecovery_ThrottlingCountsFailures(t *testing.T) {
+	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(t), Now: newClock().Now})
+	require.NoError(t, err)
+	ctx := context.Background()
+	codes, err := r.Generate(ctx, "u")
+	require.NoError(t, err)
+	for range 4 {
+		_, err := r.Use(ctx, "u", "00000-00000-0000")
+		require.ErrorIs(t, err, mfa.ErrInvalidCode)
+	}
+	_, err = r.Use(ctx, "u", codes[0])
+	require.NoError(t, err)
+	for range 5 {
+		_, err := r.Use(ctx, "u", "00000-00000-0000")
+		require.ErrorIs(t, err, mfa.ErrInvalidCode)
+	}
+	_, err = r.Use(ctx, "u", codes[1])
+	require.ErrorIs(t, err, mfa.ErrThrottled)
+}
