@@ -200,7 +200,7 @@ func appendArgs(args []any, e *audit.Event) []any {
 		ip = e.ClientIP.String()
 	}
 	return append(args,
-		e.Time.UnixNano(), clean(string(e.Category)), clean(e.Action), clean(string(e.Outcome)),
+		nanos(e.Time), clean(string(e.Category)), clean(e.Action), clean(string(e.Outcome)),
 		clean(e.Actor.UserID), roles, clean(e.Target.Kind), clean(e.Target.ID),
 		ip, clean(e.UserAgent), clean(e.RequestID), clean(e.SessionRef), clean(e.Reason), meta,
 	)
@@ -514,9 +514,9 @@ var (
 	maxNanosTime = time.Unix(0, math.MaxInt64)
 )
 
-// nanos is t.UnixNano, clamped to the int64 range, so that a filter or
-// cut-off far in the past or future compares as such instead of wrapping
-// around.
+// nanos is t.UnixNano, clamped to the int64 range (years 1678 to 2262), so
+// that an event time, filter or cut-off far in the past or future is stored
+// and compared as such instead of wrapping around.
 func nanos(t time.Time) int64 {
 	switch {
 	case t.Before(minNanosTime):

@@ -118,6 +118,31 @@ func TestHostileText(t *testing.T) {
 	})
 }
 
+// Logger.Log accepts years 0 to 9999; int64 nanoseconds end in 1678 and
+// 2262. An event outside them is stored at the nearest end, not at a
+// wrapped-around time.
+func TestEventTimeOutsideNanosecondRange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := newSink(t, b, Config{})
+		ctx := context.Background()
+		past := ev(0, audit.CategoryAdmin, "past", "u", "")
+		past.Time = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+		future := ev(1, audit.CategoryAdmin, "future", "u", "")
+		future.Time = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		_, err := s.WriteBatch(ctx, []audit.Event{past, ev(2, audit.CategoryAdmin, "now", "u", ""), future})
+		require.NoError(t, err)
+		page, err := s.Query(ctx, Query{})
+		require.NoError(t, err)
+		var got []string
+		for _, r := range page.Records {
+			got = append(got, r.Event.Action)
+		}
+		assert.Equal(t, []string{"future", "now", "past"}, got, "newest first")
+		assert.Equal(t, maxNanosTime.UTC(), page.Records[0].Event.Time)
+		assert.Equal(t, minNanosTime.UTC(), page.Records[2].Event.Time)
+	})
+}
+
 func TestQueryFilters(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := newSink(t, b, Config{})
@@ -213,6 +238,35 @@ func TestQueryPaging(t *testing.T) {
 			assert.Less(t, seen[i], seen[i-1], "strictly newest first, no duplicates")
 		}
 	})
+}
+
+func TestQueryLimit(t *testing.T) {
+	s := newSink(t, backends[0], Config{})
+	ctx := context.Background()
+	events := make([]audit.Event, 1001)
+	for i := range events {
+		events[i] = ev(i, audit.CategoryAdmin, "a", "root", audit.OutcomeSuccess)
+	}
+	_, err := s.WriteBatch(ctx, events)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"default", 0, 50},
+		{"negative is the default", -5, 50},
+		{"as asked", 7, 7},
+		{"at the cap", 1000, 1000},
+		{"attack: over the cap", 1 << 30, 1000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := s.Query(ctx, Query{Limit: tt.limit})
+			require.NoError(t, err)
+			assert.Len(t, page.Records, tt.want)
+			assert.NotEmpty(t, page.Next)
+		})
+	}
 }
 
 func TestQueryBadCursor(t *testing.T) {
