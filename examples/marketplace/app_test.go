@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -313,12 +314,36 @@ func TestMigrate_Idempotent(t *testing.T) {
 	applied, err = s.migrate(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, applied)
-	// Both dialects have the same migrations.
-	a, _ := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
-	b, _ := fs.Glob(migrationsFS, "migrations/postgres/*.sql")
-	require.Equal(t, len(a), len(b))
-	for i := range a {
-		assert.Equal(t, filepath.Base(a[i]), filepath.Base(b[i]))
+}
+
+// TestMigrations_DialectsAgree: the SQLite and PostgreSQL migrations
+// describe one schema: the same files, with the same text but for the blob
+// type (BLOB, BYTEA). They are kept as two directories rather than one
+// file rewritten at run time because later migrations may have to differ
+// (SQLite cannot ALTER a column; it rebuilds the table); such a file goes
+// into the exceptions below, with the reason, and this test still catches
+// a table or column added to one dialect only.
+func TestMigrations_DialectsAgree(t *testing.T) {
+	t.Parallel()
+	exceptions := map[string]string{} // file name: why its dialects differ
+	lite, err := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
+	require.NoError(t, err)
+	pg, err := fs.Glob(migrationsFS, "migrations/postgres/*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, lite)
+	require.Len(t, pg, len(lite), "both dialects have the same migrations")
+	for i := range lite {
+		name := path.Base(lite[i])
+		require.Equal(t, name, path.Base(pg[i]), "both dialects have the same migrations")
+		if _, ok := exceptions[name]; ok {
+			continue
+		}
+		a, err := fs.ReadFile(migrationsFS, lite[i])
+		require.NoError(t, err)
+		b, err := fs.ReadFile(migrationsFS, pg[i])
+		require.NoError(t, err)
+		assert.Equal(t, string(a), strings.ReplaceAll(string(b), "BYTEA", "BLOB"),
+			"%s: the PostgreSQL migration must match the SQLite one but for BYTEA/BLOB", name)
 	}
 }
 
