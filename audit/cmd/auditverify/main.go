@@ -9,7 +9,9 @@
 // The key is never taken on the command line, where other users could see
 // it: it is read from the environment variable named by -key-env (default
 // AUDIT_LOG_KEY), or from the file in that variable with a _FILE suffix,
-// or from -key-file; hex by default (see -key-encoding).
+// or from -key-file; hex by default (see -key-encoding). It is loaded with
+// package secrets, as the application loads it: a file must be a regular
+// file of at most 64 KiB.
 //
 // Exit status: 0 when the chain verifies, 1 when it was tampered with, 2 on
 // a usage or I/O error.
@@ -17,8 +19,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/secrets"
 )
 
 func main() {
@@ -104,51 +105,26 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// loadKey reads the key from a file, or from the environment variable env
-// or the file named by env_FILE, and decodes it.
+// loadKey loads the key with package secrets from the environment variable
+// env or the file named by env_FILE, or from file instead when it is set,
+// and decodes it.
 func loadKey(file, env, enc string, getenv func(string) string) ([]byte, error) {
-	var raw string
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		raw = string(b)
-	case getenv(env) != "" && getenv(env+"_FILE") != "":
-		return nil, fmt.Errorf("both %s and %s_FILE are set: set only one", env, env)
-	case getenv(env) != "":
-		raw = getenv(env)
-	case getenv(env+"_FILE") != "":
-		b, err := os.ReadFile(getenv(env + "_FILE"))
-		if err != nil {
-			return nil, err
-		}
-		raw = string(b)
-	default:
-		return nil, fmt.Errorf("no key: set %s (or %s_FILE) or pass -key-file", env, env)
-	}
-	var key []byte
-	var err error
-	switch enc {
-	case "hex":
-		key, err = hex.DecodeString(strings.TrimSpace(raw))
-	case "base64":
-		s := strings.Join(strings.Fields(raw), "")
-		key, err = base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			key, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-		}
-	case "raw":
-		key = []byte(strings.TrimRight(raw, "\r\n"))
-	default:
+	encoding, ok := map[string]secrets.Encoding{"hex": secrets.Hex, "base64": secrets.Base64, "raw": secrets.Raw}[enc]
+	if !ok {
 		return nil, fmt.Errorf("unknown -key-encoding %q: use hex, base64 or raw", enc)
 	}
+	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
+	if file != "" {
+		// -key-file stands in for env_FILE; the environment is not read.
+		lookup = func(k string) (string, bool) { return file, k == env+"_FILE" }
+	}
+	v, err := secrets.Load(context.Background(), secrets.Env{LookupEnv: lookup},
+		secrets.Spec{Name: env, Encoding: encoding, MinLen: audit.MinKeyLen})
+	if errors.Is(err, secrets.ErrMissing) && file == "" {
+		return nil, fmt.Errorf("%w, or pass -key-file", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("key is not valid %s", enc)
+		return nil, err
 	}
-	if len(key) < audit.MinKeyLen {
-		return nil, fmt.Errorf("key is %d bytes, want at least %d", len(key), audit.MinKeyLen)
-	}
-	return key, nil
+	return v.Reveal(), nil
 }

@@ -79,6 +79,8 @@ func TestAuditVerifyKeySources(t *testing.T) {
 	require.NoError(t, os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600))
 	b64File := filepath.Join(t.TempDir(), "key64")
 	require.NoError(t, os.WriteFile(b64File, []byte(base64.StdEncoding.EncodeToString(key)), 0o600))
+	hugeFile := filepath.Join(t.TempDir(), "huge")
+	require.NoError(t, os.WriteFile(hugeFile, bytes.Repeat([]byte("ab"), 64<<10), 0o600))
 	tests := []struct {
 		name string
 		args []string
@@ -91,9 +93,13 @@ func TestAuditVerifyKeySources(t *testing.T) {
 		{"env _FILE", nil, map[string]string{"AUDIT_LOG_KEY_FILE": keyFile}, 0, ""},
 		{"key file", []string{"-key-file", keyFile}, nil, 0, ""},
 		{"base64 file", []string{"-key-file", b64File, "-key-encoding", "base64"}, nil, 0, ""},
-		{"no key", nil, nil, 2, "no key"},
-		{"both env and file", nil, map[string]string{"AUDIT_LOG_KEY": "aa", "AUDIT_LOG_KEY_FILE": keyFile}, 2, "set only one"},
-		{"short key", nil, map[string]string{"AUDIT_LOG_KEY": "abcd"}, 2, "at least 32"},
+		{"key file wins over env", []string{"-key-file", keyFile}, map[string]string{"AUDIT_LOG_KEY": strings.Repeat("11", 32)}, 0, ""},
+		{"no key", nil, nil, 2, "not set"},
+		{"both env and file", nil, map[string]string{"AUDIT_LOG_KEY": "aa", "AUDIT_LOG_KEY_FILE": keyFile}, 2, "unset one"},
+		{"short key", nil, map[string]string{"AUDIT_LOG_KEY": "abcd"}, 2, "shorter than 32"},
+		{"key file is a directory", []string{"-key-file", t.TempDir()}, nil, 2, "not a regular file"},
+		{"key file over 64 KiB", []string{"-key-file", hugeFile}, nil, 2, "larger than 64 KiB"},
+		{"missing key file", []string{"-key-file", keyFile + ".missing"}, nil, 2, "no such file"},
 		{"bad hex", nil, map[string]string{"AUDIT_LOG_KEY": "zz"}, 2, "not valid hex"},
 		{"wrong key", nil, map[string]string{"AUDIT_LOG_KEY": strings.Repeat("11", 32)}, 1, ""},
 		{"bad encoding", []string{"-key-file", keyFile, "-key-encoding", "rot13"}, nil, 2, "unknown -key-encoding"},
