@@ -42,12 +42,10 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	mine, err := a.db.listListings(ctx, listingFilter{SellerID: uid, Limit: 1000})
-	if err != nil {
+	if p.Listings, err = a.db.countListings(ctx, uid); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	p.Listings = len(mine)
 	a.render(w, r, http.StatusOK, "account", page{Title: "Your account", Data: p})
 }
 

@@ -41,6 +41,13 @@ func TestAccount_Page(t *testing.T) {
 	assert.Contains(t, r.Body, `id="account-name">Sam Seller<`)
 	assert.Contains(t, r.Body, `id="account-email">seller@example.com<`)
 	assert.Contains(t, r.Body, `id="account-factors">none<`)
+	assert.Contains(t, r.Body, `<dt>Listings</dt><dd>0</dd>`)
+	ta.addListing(u.ID, "Lamp", 1200)
+	hidden := ta.addListing(u.ID, "Chair", 3400)
+	_, err := ta.db.moderate(t.Context(), hidden.ID, "mod", modHide, "counterfeit")
+	require.NoError(t, err)
+	ta.addListing(ta.createUser("other@example.com", "Other").ID, "Table", 5600)
+	assert.Contains(t, c.get("/account").Body, `<dt>Listings</dt><dd>2</dd>`, "the user's listings, hidden ones included")
 	for _, id := range []string{"manage-mfa", "change-password", "manage-sessions", "logout-everywhere"} {
 		assert.Contains(t, r.Body, `id="`+id+`"`)
 	}

@@ -181,6 +181,15 @@ func (s *store) listListings(ctx context.Context, f listingFilter) ([]listing, e
 	return out, rows.Err()
 }
 
+// countListings returns how many listings sellerID has, hidden ones included.
+func (s *store) countListings(ctx context.Context, sellerID string) (int, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM listings WHERE seller_id = ?`, sellerID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count listings: %w", err)
+	}
+	return n, nil
+}
+
 // errAlreadyReported is returned when a user reports a listing they have an
 // open report on.
 var errAlreadyReported = errors.New("marketplace: you have already reported this listing")
