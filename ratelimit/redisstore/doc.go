@@ -10,13 +10,16 @@
 // ratelimit.MemoryBackend. Give every app instance the same Prefix, names
 // and limits.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, DialTimeout: 100 * time.Millisecond})
+//	rdb := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 //	api, _ := redisstore.New(rdb, "api", ratelimit.Limit{Events: 100, Per: time.Second}, redisstore.Config{})
 //	mw, _ := ratelimit.NewMiddleware(api, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{})
 //
-// Configure the client to fail fast (few dial retries, short dial timeout):
-// while Redis is down each request waits up to Config.Timeout before the
-// failure policy applies.
+// Configure the client to fail fast (few dial retries, short dial timeout)
+// and to obey context deadlines (ContextTimeoutEnabled): while Redis is
+// down or hangs, each request waits up to Config.Timeout before the
+// failure policy applies. Without ContextTimeoutEnabled the Store still
+// gives up at Config.Timeout, but leaves the call running on a goroutine
+// until the client's ReadTimeout.
 //
 // # How
 //

@@ -17,7 +17,7 @@ import (
 // here Redis is unreachable, so the request is refused and the error says
 // why (for the logs and the audit trail, never for the client).
 func ExampleNew() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: 100 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	api, err := redisstore.New(rdb, "api", ratelimit.Limit{Events: 100, Per: time.Second}, redisstore.Config{})
 	if err != nil {
@@ -31,7 +31,7 @@ func ExampleNew() {
 // Login throttling shared by every instance: the same NewLogin call, with
 // the Redis backend in place of ratelimit.MemoryBackend.
 func ExampleNewBackend() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialerRetries: 1, DialTimeout: 100 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialerRetries: 1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	backend, err := redisstore.NewBackend(rdb, redisstore.Config{Prefix: "shop:ratelimit:"})
 	if err != nil {

@@ -28,7 +28,11 @@ type Config struct {
 
 	// Timeout bounds each Redis call, so that a slow Redis delays requests
 	// by at most this much before the failure policy applies. Default:
-	// 250ms.
+	// 250ms. A go-redis client obeys it only with ContextTimeoutEnabled;
+	// without it (and for clients of other types) the Store waits for the
+	// call on a goroutine of its own and gives up at Timeout, which costs
+	// a goroutine per call, while the abandoned call runs on until the
+	// client's ReadTimeout (5s by default).
 	Timeout time.Duration
 
 	// FailOpen lets requests through when Redis cannot be reached, instead
@@ -59,7 +63,9 @@ type Config struct {
 // so concurrent calls from any number of instances are counted exactly.
 // Keys are hashed (SHA-256, 128 bits kept) before they reach Redis, and
 // expire once their bucket is full again, so Redis holds only keys in use.
-// It is safe for concurrent use and has no goroutine of its own.
+// It is safe for concurrent use and has no goroutine of its own (only,
+// with a client that does not obey deadlines, one per call that ends with
+// the call: see Config.Timeout).
 type Store struct {
 	lim      *redis_rate.Limiter
 	rl       redis_rate.Limit
@@ -67,6 +73,7 @@ type Store struct {
 	name     string
 	prefix   string
 	timeout  time.Duration
+	obeysCtx bool // the client ends a call at its context's deadline
 	failOpen bool
 	audit    *audit.Logger
 	gate     *gate.Gate
@@ -99,6 +106,7 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 		name:     name,
 		prefix:   cfg.Prefix,
 		timeout:  cfg.Timeout,
+		obeysCtx: obeysDeadlines(client),
 		failOpen: cfg.FailOpen,
 		audit:    cfg.Audit,
 		gate:     gate.New(time.Second, 5),
@@ -120,6 +128,48 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 	return s, nil
 }
 
+// obeysDeadlines reports whether c ends a call when its context's
+// deadline passes. go-redis clients do only with ContextTimeoutEnabled:
+// otherwise a Redis that takes connections but does not answer holds each
+// call for the client's ReadTimeout.
+func obeysDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// call runs f with a context that ends after s.timeout, and returns by
+// then even when the client does not obey the deadline.
+func call[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)) (T, error) {
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.obeysCtx {
+		return f(tctx)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f(tctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-tctx.Done():
+		var zero T
+		return zero, tctx.Err()
+	}
+}
+
 // Limit returns the limit s enforces, with defaults filled in.
 func (s *Store) Limit() ratelimit.Limit { return s.limit }
 
@@ -138,9 +188,11 @@ func (s *Store) Peek(ctx context.Context, key string) (ratelimit.Decision, error
 
 // Reset forgets key, so that its bucket is full again.
 func (s *Store) Reset(ctx context.Context, key string) error {
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.lim.Reset(tctx, s.key(key)); err != nil {
+	k := s.key(key)
+	_, err := call(ctx, s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.lim.Reset(ctx, k)
+	})
+	if err != nil {
 		_, err = s.failed(ctx, "reset", err)
 		return err
 	}
@@ -156,9 +208,10 @@ func (s *Store) key(key string) string {
 }
 
 func (s *Store) take(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	res, err := s.lim.AllowN(tctx, s.key(key), s.rl, n)
+	k := s.key(key)
+	res, err := call(ctx, s, func(ctx context.Context) (*redis_rate.Result, error) {
+		return s.lim.AllowN(ctx, k, s.rl, n)
+	})
 	if err != nil {
 		op := "allow"
 		if n == 0 {

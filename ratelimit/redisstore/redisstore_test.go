@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -220,6 +222,65 @@ func TestStoreOutage(t *testing.T) {
 			mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
 			assert.Equal(t, tc.status, w.Code)
 			assert.NotContains(t, w.Body.String(), "127.0.0.1")
+		})
+	}
+}
+
+// hung returns the address of a server that takes connections and reads
+// commands but never answers, as an overloaded or wedged Redis does.
+func hung(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // until the client hangs up
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// Attack: a Redis that hangs must not hold each request for the client's
+// ReadTimeout (5s by default): Config.Timeout bounds every call, whether
+// or not the client obeys context deadlines, and the policy applies.
+func TestStoreTimeoutBoundsHungRedis(t *testing.T) {
+	addr := hung(t)
+	for _, tc := range []struct {
+		name     string
+		obeysCtx bool
+		failOpen bool
+	}{
+		{"client ignores deadlines, fail closed", false, false},
+		{"client ignores deadlines, fail open", false, true},
+		{"ContextTimeoutEnabled", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: tc.obeysCtx})
+			t.Cleanup(func() { _ = c.Close() })
+			s := newStore(t, c, "api", ratelimit.Limit{Events: 1, Per: time.Second},
+				redisstore.Config{Timeout: 50 * time.Millisecond, FailOpen: tc.failOpen})
+			ctx := context.Background()
+			for _, op := range []func() error{
+				func() error {
+					d, err := s.Allow(ctx, "k")
+					assert.Equal(t, tc.failOpen, d.Allowed, "the failure policy decides")
+					return err
+				},
+				func() error { _, err := s.Peek(ctx, "k"); return err },
+				func() error { return s.Reset(ctx, "k") },
+			} {
+				start := time.Now()
+				err := op()
+				assert.Less(t, time.Since(start), 2*time.Second, "bounded by Config.Timeout, not ReadTimeout")
+				require.ErrorIs(t, err, ratelimit.ErrUnavailable)
+			}
 		})
 	}
 }
