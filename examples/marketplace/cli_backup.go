@@ -18,9 +18,6 @@ import (
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
 
-// dbFile is the SQLite database's name in the data directory.
-const dbFile = "marketplace.db"
-
 // backupCmd runs "backup -out FILE", "restore -in FILE" and
 // "backup-verify -in FILE": encrypted backups of the SQLite database in the
 // data directory (package internal/backup), sealed under

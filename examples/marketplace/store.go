@@ -43,6 +43,9 @@ func (d dialect) String() string {
 // instances starting together do not race to create tables.
 const pgLockKey = 0x6d6b7470 // "mktp"
 
+// dbFile is the SQLite database's name in the data directory.
+const dbFile = "marketplace.db"
+
 // errNotFound is returned by store lookups that match no row.
 var errNotFound = errors.New("marketplace: not found")
 
@@ -56,7 +59,7 @@ type store struct {
 }
 
 // openStore opens the database: PostgreSQL when databaseURL is set, else
-// SQLite in dataDir/marketplace.db. It does not migrate.
+// SQLite in dataDir/dbFile. It does not migrate.
 func openStore(ctx context.Context, dataDir, databaseURL string, now func() time.Time) (*store, error) {
 	s := &store{now: now}
 	var err error
@@ -78,7 +81,7 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 		if err != nil {
 			return nil, fmt.Errorf("store: data directory %q: %w", dataDir, err)
 		}
-		path := filepath.Join(abs, "marketplace.db")
+		path := filepath.Join(abs, dbFile)
 		// Create the file private before SQLite creates it with the umask;
 		// its WAL and shared-memory files copy its mode.
 		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
