@@ -25,6 +25,14 @@ func loginOK(at time.Duration, user string, roles []string, addr netip.Addr, ua 
 		Actor: Actor{UserID: user, Roles: roles}, ClientIP: addr, UserAgent: ua}
 }
 
+// accountLoginOK is a plain user's successful login that names the account
+// as loginFailed does.
+func accountLoginOK(at time.Duration, account string) Event {
+	e := loginOK(at, account, nil, ip(1), "ua")
+	e.Target = Target{Kind: "account", ID: account}
+	return e
+}
+
 func observeAll(t *testing.T, d *Detector, events []Event) []Event {
 	t.Helper()
 	var alerts []Event
@@ -65,9 +73,7 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 			for i := range 5 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "bob", ip(1)))
 			}
-			ok := loginOK(10*time.Second, "bob", nil, ip(1), "ua")
-			ok.Target = Target{Kind: "account", ID: "bob"}
-			return append(ev, ok)
+			return append(ev, accountLoginOK(10*time.Second, "bob"))
 		}, []string{ActionLoginAfterFailures}},
 		{"privileged user from a new address", func() []Event {
 			return []Event{
@@ -118,9 +124,7 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 		events func() []Event
 	}{
 		{"mistyped password then success", func() []Event {
-			ok := loginOK(time.Minute, "erin", nil, ip(1), "ua")
-			ok.Target = Target{Kind: "account", ID: "erin"}
-			return []Event{loginFailed(0, "erin", ip(1)), loginFailed(10*time.Second, "erin", ip(1)), ok}
+			return []Event{loginFailed(0, "erin", ip(1)), loginFailed(10*time.Second, "erin", ip(1)), accountLoginOK(time.Minute, "erin")}
 		}},
 		{"a few failures from a few addresses", func() (ev []Event) {
 			for i := range 4 {
@@ -150,9 +154,7 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 			for i := range 5 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "ivan", ip(1)))
 			}
-			ok := loginOK(2*time.Hour, "ivan", nil, ip(1), "ua")
-			ok.Target = Target{Kind: "account", ID: "ivan"}
-			return append(ev, ok)
+			return append(ev, accountLoginOK(2*time.Hour, "ivan"))
 		}},
 		{"admin from the usual place", func() (ev []Event) {
 			for i := range 10 {
@@ -160,7 +162,7 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 			}
 			return ev
 		}},
-		{"admin on a second known address", func() []Event {
+		{"admin's first login", func() []Event {
 			// A first login is learnt, not alerted on; the detector keeps
 			// up to 16 addresses per user.
 			return []Event{loginOK(0, "root", admin, ip(1), "Firefox")}

@@ -58,6 +58,15 @@ func verifyDir(t *testing.T, dir string, cfg VerifyConfig) (Report, []Event, err
 	return rep, events, err
 }
 
+// closeAndVerify closes s and verifies the sealed chain it wrote in dir.
+func closeAndVerify(t *testing.T, s *FileSink, dir string) (Report, []Event) {
+	t.Helper()
+	require.NoError(t, s.Close(context.Background()))
+	rep, events, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	return rep, events
+}
+
 func chainNames(t *testing.T, dir string) []string {
 	t.Helper()
 	files, err := chainFiles(os.DirFS(dir), "audit")
@@ -118,9 +127,7 @@ func TestFileSinkBatchAcrossRotation(t *testing.T) {
 	n, err := s.WriteBatch(context.Background(), batch)
 	require.NoError(t, err)
 	assert.Equal(t, 200, n)
-	require.NoError(t, s.Close(context.Background()))
-	rep, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	require.NoError(t, err)
+	rep, got := closeAndVerify(t, s, dir)
 	assert.Equal(t, batch, got)
 	assert.Greater(t, rep.Files, 10)
 }
@@ -182,10 +189,7 @@ func TestFileSinkRecoversAfterCrash(t *testing.T) {
 			s, err = NewFileSink(dir, testKey, FileConfig{})
 			require.NoError(t, err)
 			require.NoError(t, s.Write(ctx, testEvent(5, CategoryAuthentication)))
-			require.NoError(t, s.Close(ctx))
-
-			_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-			require.NoError(t, err)
+			_, got := closeAndVerify(t, s, dir)
 			require.Len(t, got, 7)
 			rec := got[5]
 			assert.Equal(t, ActionLogRecovered, rec.Action)
@@ -215,9 +219,7 @@ func TestFileSinkRemovesHeaderlessFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, chainFileName("audit", 4)), []byte(`{"seq":4,"fi`), 0o600))
 	s, err = NewFileSink(dir, testKey, FileConfig{})
 	require.NoError(t, err)
-	require.NoError(t, s.Close(ctx))
-	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	require.NoError(t, err)
+	_, got := closeAndVerify(t, s, dir)
 	assert.Len(t, got, 1)
 }
 
@@ -285,9 +287,7 @@ func TestFileSinkRotatesByAge(t *testing.T) {
 	clk.Advance(time.Minute)
 	require.NoError(t, s.Write(ctx, testEvent(3, "c")))
 	assert.Len(t, chainNames(t, dir), 2)
-	require.NoError(t, s.Close(ctx))
-	_, _, err = verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	assert.NoError(t, err)
+	closeAndVerify(t, s, dir)
 }
 
 func TestFileSinkRetention(t *testing.T) {
@@ -358,9 +358,7 @@ func TestFileSinkWriteFailureKeepsChainValid(t *testing.T) {
 	n, err = s.WriteBatch(ctx, []Event{testEvent(2, CategoryAdmin), testEvent(3, CategoryAdmin)})
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	require.NoError(t, s.Close(ctx))
-	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	require.NoError(t, err)
+	_, got := closeAndVerify(t, s, dir)
 	assert.Len(t, got, 3)
 }
 
@@ -378,9 +376,7 @@ func TestFileSinkConcurrentWriters(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.NoError(t, s.Close(ctx))
-	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	require.NoError(t, err)
+	_, got := closeAndVerify(t, s, dir)
 	var ids []string
 	for _, e := range got {
 		ids = append(ids, e.Meta["i"])
@@ -429,10 +425,7 @@ func TestFileSinkEscapedEventFitsRecord(t *testing.T) {
 	e.Meta["last"] = "kept"
 	require.NoError(t, New(s, Config{}).Log(ctx, e))
 	require.NoError(t, s.Write(ctx, e), "straight to the sink, past the Logger's limits")
-	require.NoError(t, s.Close(ctx))
-
-	_, got, err := verifyDir(t, dir, VerifyConfig{RequireSealed: true})
-	require.NoError(t, err)
+	_, got := closeAndVerify(t, s, dir)
 	require.Len(t, got, 2)
 	for _, g := range got {
 		assert.Len(t, g.Meta, MaxMeta)
