@@ -336,23 +336,32 @@ func TestMemoryRefusedKeyCache(t *testing.T) {
 	clk.Advance(20 * time.Second) // exactly when one token is back
 	assert.Equal(t, 1, allowN(t, m, "a", 2))
 
-	// Reset and eviction give a fresh bucket at once.
+	// Reset gives a fresh bucket at once, though the key was cached.
+	require.Equal(t, 0, allowN(t, m, "a", 1))
 	require.NoError(t, m.Reset(ctx, "a"))
 	assert.Equal(t, 2, allowN(t, m, "a", 3))
-	for i := range 56 { // fill the shard with refused keys
-		k := "full-" + strconv.Itoa(i)
-		require.Equal(t, 2, allowN(t, m, k, 3))
+}
+
+// Eviction gives a fresh bucket at once, even to the key the cache holds.
+func TestMemoryRefusedKeyCacheEviction(t *testing.T) {
+	clk := newClock()
+	ctx := context.Background()
+	// MaxKeys 8: one shard of 8 keys in 10 slots, so eviction compares
+	// every key and takes the one with the earliest TAT.
+	m := newMemory(t, ratelimit.Limit{Events: 2, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, MaxKeys: 8, SweepInterval: -1})
+
+	require.Equal(t, 2, allowN(t, m, "a", 3)) // refused: in the cache
+	clk.Advance(time.Second)
+	for i := range 7 { // later TATs than a's, no refusal to replace it in the cache
+		require.Equal(t, 2, allowN(t, m, "k"+strconv.Itoa(i), 2))
 	}
-	for i := range 100 { // each new key evicts one
-		_, err := m.Allow(ctx, "new-"+strconv.Itoa(i))
-		require.NoError(t, err)
-	}
-	assert.LessOrEqual(t, m.Len(), 64)
-	fresh := 0
-	for i := range 56 {
-		if d, _ := m.Peek(ctx, "full-"+strconv.Itoa(i)); d.Allowed {
-			fresh++
-		}
-	}
-	assert.Positive(t, fresh, "evicted keys start over, cached or not")
+	require.Equal(t, 8, m.Len())
+	require.Equal(t, 0, allowN(t, m, "a", 1), "a is still refused")
+
+	require.Equal(t, 1, allowN(t, m, "new", 1)) // evicts a
+	require.Equal(t, 8, m.Len())
+	d, err := m.Peek(ctx, "a")
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "an evicted key starts over, cached or not")
+	assert.Equal(t, 2, d.Remaining)
 }
