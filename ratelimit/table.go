@@ -58,6 +58,15 @@ type shard struct {
 // writers hold the shard's mutex and make seq odd while they change the
 // entry; a reader trusts what it read only if seq was even and unchanged
 // around its reads.
+//
+// Why a cached refusal is the table's answer: a refused key's TAT does not
+// change until it is allowed again, which the cache itself says cannot
+// happen before until; only removing the key (Reset, eviction, sweep)
+// gives it a fresh bucket sooner, and remove forgets it. until is in
+// absolute ticks and is set above the shard's base; every change of base
+// (sweep, resize) empties the cache, so that until stays above it and a
+// reader whose clock is behind the base (the locked path holds time still
+// at the base) is refused only when the locked path would refuse too.
 type deniedCache struct {
 	seq   atomic.Uint64
 	hash  atomic.Uint64 // 0: empty
@@ -233,7 +242,7 @@ func (s *shard) evict(now int64) {
 // resize moves the live entries into a table of c slots, dropping
 // refilled buckets and re-basing at now.
 func (s *shard) resize(c int, now int64) {
-	s.denied.forget(0) // the base moves
+	s.denied.forget(0) // the base moves: see deniedCache
 	old := s.slots
 	s.slots = make([]slot, c)
 	s.n = 0
@@ -260,7 +269,7 @@ func (s *shard) resize(c int, now int64) {
 // sweep drops refilled buckets and re-bases the shard at now, in place.
 // With shrink, a table left mostly empty is reallocated smaller.
 func (s *shard) sweep(now int64, shrink bool) {
-	s.denied.forget(0) // the base moves
+	s.denied.forget(0) // the base moves: see deniedCache
 	c := len(s.slots)
 	if c == 0 {
 		s.base = now
