@@ -403,6 +403,9 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 		}
 		return a.internal(ctx, ev, "verifying current password", err)
 	}
+	if len(next) > a.hasher.maxLen {
+		return a.changeFailed(ctx, ev, "policy:"+string(CodeTooLong), a.policy.tooLong())
+	}
 	nw := Normalize(next)
 	if nw == cur {
 		return a.changeFailed(ctx, ev, "policy:"+string(CodeUnchanged),
@@ -449,7 +452,7 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 // a [*PolicyError] for a rejected password.
 func (a *Authenticator) HashNewPassword(ctx context.Context, u User, password string) (string, error) {
 	if len(password) > a.hasher.maxLen {
-		return "", &PolicyError{CodeTooLong, fmt.Sprintf("Use at most %d characters.", a.policy.maxLen)}
+		return "", a.policy.tooLong()
 	}
 	nw := Normalize(password)
 	if err := a.policy.Check(ctx, nw, PasswordContext{UserName: u.Login, Email: u.Email, MFA: u.MFAEnabled}); err != nil {
@@ -457,7 +460,7 @@ func (a *Authenticator) HashNewPassword(ctx context.Context, u User, password st
 	}
 	h, err := a.hasher.Hash(ctx, nw)
 	if errors.Is(err, ErrPasswordTooLong) {
-		return "", &PolicyError{CodeTooLong, fmt.Sprintf("Use at most %d characters.", a.policy.maxLen)}
+		return "", a.policy.tooLong()
 	}
 	return h, err
 }

@@ -421,6 +421,7 @@ func TestChangePassword(t *testing.T) {
 		{"short common password without MFA", nil, "u1", alicePassword, "password1", nil, auth.CodeTooShort},
 		{"common with MFA minimum", nil, "u5", alicePassword, "password1", nil, auth.CodeCommon},
 		{"context word", nil, "u1", alicePassword, "alice-example-2026!", nil, auth.CodeContextWord},
+		{"attack: 3 MiB new password", nil, "u1", alicePassword, strings.Repeat("ｐ", 1<<20), nil, auth.CodeTooLong},
 		{"conflict", func(f *fixture) { f.store.setErr = auth.ErrHashConflict }, "u1", alicePassword, next, auth.ErrHashConflict, ""},
 	}
 	for _, tt := range tests {

@@ -58,6 +58,13 @@ func (e *PolicyError) Error() string {
 // a [PolicyError]: the password may be fine; ask the user to retry later.
 var ErrBreachCheckFailed = errors.New("auth: breach check failed")
 
+// maxPolicyInput is the longest input [Policy.Check] normalises. NFKC
+// shrinks UTF-8 text at most fourfold (a four-byte letter such as U+1D400
+// becomes one ASCII byte; no composition does better), so a longer input
+// cannot fit in DefaultMaxPasswordBytes once normalised: it is refused as
+// too long before any work proportional to its size.
+const maxPolicyInput = 4 * DefaultMaxPasswordBytes
+
 // PolicyConfig tunes a [Policy]. The zero value is ready to use and follows
 // NIST SP 800-63B-4 §3.1.1.2.
 type PolicyConfig struct {
@@ -178,8 +185,13 @@ func foldPassword(password string) string {
 // checker could not answer. The checks run from the cheapest: characters,
 // length, the embedded common-password list, context words, trivial
 // patterns, and last the breach checker, so that the network is asked only
-// about passwords that pass everything else.
+// about passwords that pass everything else. Input longer than four times
+// DefaultMaxPasswordBytes, which cannot fit once normalised, is refused as
+// too long before anything else.
 func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext) error {
+	if len(password) > maxPolicyInput {
+		return p.tooLong()
+	}
 	if !utf8.ValidString(password) {
 		return &PolicyError{CodeInvalidCharacter, "The password is not valid text. Type it again."}
 	}
@@ -196,7 +208,7 @@ func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext)
 		return &PolicyError{CodeTooShort, fmt.Sprintf("Use at least %d characters. A few unrelated words make a long password easy to remember.", minLen)}
 	}
 	if chars > p.maxLen || len(n) > DefaultMaxPasswordBytes {
-		return &PolicyError{CodeTooLong, fmt.Sprintf("Use at most %d characters.", p.maxLen)}
+		return p.tooLong()
 	}
 	folded := strings.ToLower(n)
 	common, err := commonPasswords()
@@ -225,6 +237,11 @@ func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext)
 		}
 	}
 	return nil
+}
+
+// tooLong is the rejection of a password over the maximum length.
+func (p *Policy) tooLong() *PolicyError {
+	return &PolicyError{CodeTooLong, fmt.Sprintf("Use at most %d characters.", p.maxLen)}
 }
 
 // withoutContextWords removes every context word from folded, longest

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -193,4 +194,33 @@ func TestPolicyBreachChecker(t *testing.T) {
 func TestPolicyErrorText(t *testing.T) {
 	err := newPolicy(t, auth.PolicyConfig{}).Check(context.Background(), "short", auth.PasswordContext{})
 	assert.EqualError(t, err, "auth: password rejected (too_short): Use at least 15 characters. A few unrelated words make a long password easy to remember.")
+}
+
+// TestPolicyHugeInput: input far over the limit is refused as too long
+// without being normalised (a few small allocations, not megabytes), and
+// the early bound refuses nothing the limit on the normalised form would
+// accept.
+func TestPolicyHugeInput(t *testing.T) {
+	ctx := context.Background()
+	p := newPolicy(t, auth.PolicyConfig{MaxLength: auth.DefaultMaxPasswordBytes})
+	huge := strings.Repeat("ｐ", 1<<20)
+	assert.Equal(t, auth.CodeTooLong, codeOf(p.Check(ctx, huge, auth.PasswordContext{})))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_ = p.Check(ctx, huge, auth.PasswordContext{})
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<10), "refused before normalising %d MiB", len(huge)>>20)
+
+	// 1024 four-byte mathematical letters (4096 bytes) normalise to 1024
+	// ASCII letters, exactly the limit: accepted. One byte more is not.
+	var b strings.Builder
+	for i, x := 0, uint32(7); i < auth.DefaultMaxPasswordBytes; i++ {
+		x = x*1103515245 + 12345
+		b.WriteRune(0x1D41A + rune(x>>16)%26) // MATHEMATICAL BOLD SMALL A..Z
+	}
+	pw := b.String()
+	require.Len(t, pw, 4*auth.DefaultMaxPasswordBytes)
+	require.Len(t, auth.Normalize(pw), auth.DefaultMaxPasswordBytes)
+	assert.NoError(t, p.Check(ctx, pw, auth.PasswordContext{}))
+	assert.Equal(t, auth.CodeTooLong, codeOf(p.Check(ctx, pw+"x", auth.PasswordContext{})))
 }
