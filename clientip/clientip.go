@@ -271,8 +271,9 @@ func xfProto(lines []string, hop int, def string) string {
 		want = hop
 	}
 	var v string
+	found := false
 	pos := 0
-	for i := len(lines) - 1; i >= 0 && v == ""; i-- {
+	for i := len(lines) - 1; i >= 0 && !found; i-- {
 		rest := lines[i]
 		for {
 			elem := rest
@@ -281,7 +282,7 @@ func xfProto(lines []string, hop int, def string) string {
 				elem = rest[j+1:]
 			}
 			if pos == want {
-				v = trimOWS(elem)
+				v, found = trimOWS(elem), true
 				break
 			}
 			pos++

@@ -66,6 +66,7 @@ func TestResolveXForwardedFor(t *testing.T) {
 		{name: "proto case-insensitive", remote: "10.0.0.1:80", xfp: []string{"HTTPS"}, want: "10.0.0.1", scheme: "https", trusted: true},
 		{name: "proto list aligned with hops", remote: "10.0.0.1:80", xff: []string{"198.51.100.9, 10.0.0.2"}, xfp: []string{"https, http"}, want: "198.51.100.9", scheme: "https", trusted: true},
 		{name: "spoof: proto list longer than hops uses rightmost", remote: "10.0.0.1:80", xff: []string{"198.51.100.9"}, xfp: []string{"https, http"}, want: "198.51.100.9", scheme: "http", trusted: true},
+		{name: "spoof: empty proto line does not reach the client's line", remote: "10.0.0.1:80", xff: []string{"198.51.100.9"}, xfp: []string{"https", ""}, want: "198.51.100.9", scheme: "http", trusted: true},
 		{name: "proto garbage ignored", remote: "10.0.0.1:80", xfp: []string{"gopher"}, tls: true, want: "10.0.0.1", scheme: "https", trusted: true},
 		{name: "unix socket peer has no address", remote: "@", xff: []string{"198.51.100.9"}, scheme: "http"},
 		{name: "empty remote addr", remote: "", scheme: "http"},
