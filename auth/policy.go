@@ -260,6 +260,9 @@ func (p *Policy) withoutContextWords(folded string, pc PasswordContext) (string,
 	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) })
 	rest, found := folded, false
 	for _, w := range words {
+		if len(w) > len(rest) {
+			continue // cannot occur in rest, nor can its reverse (as long)
+		}
 		for _, form := range []string{w, reverse(w)} {
 			if strings.Contains(rest, form) {
 				rest, found = strings.ReplaceAll(rest, form, ""), true
@@ -276,12 +279,14 @@ const minContextWord = 3
 
 // contextWords returns the folded forms of s worth blocking: s itself and
 // its parts split at anything but letters and digits, each at least
-// minContextWord characters.
+// minContextWord characters. Repeats are kept: removing a word a second
+// time finds nothing, whereas looking for them cost time quadratic in the
+// number of parts of an app-supplied string.
 func contextWords(s string) []string {
 	s = foldPassword(strings.TrimSpace(s))
 	var out []string
 	add := func(w string) {
-		if utf8.RuneCountInString(w) >= minContextWord && !slices.Contains(out, w) {
+		if utf8.RuneCountInString(w) >= minContextWord {
 			out = append(out, w)
 		}
 	}

@@ -72,6 +72,7 @@ func TestPolicyCheck(t *testing.T) {
 		{"attack: site name", "RampartMarket2026!", alice, auth.CodeContextWord},
 		{"attack: site word + common rest", "market-password", mfa, auth.CodeContextWord},
 		{"attack: extra word", "Wonderland2024!!", auth.PasswordContext{Words: []string{"Wonderland"}}, auth.CodeContextWord},
+		{"attack: word repeated in a long e-mail", "Wonderland2024!!", auth.PasswordContext{Email: strings.Repeat("wonderland.", 4000) + "x@example.org"}, auth.CodeContextWord},
 		{"context word with enough besides", "alice likes velvet lanterns", alice, ""},
 		{"short name ignored", "al-velvet-lantern", auth.PasswordContext{UserName: "al"}, ""},
 
