@@ -163,10 +163,9 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.onClose(func(context.Context) error { return a.db.Close() })
-	sqlDialect := sqlsink.SQLite
 	sessDialect := sqlstore.SQLite
 	if a.db.dialect == dialectPostgres {
-		sqlDialect, sessDialect = sqlsink.Postgres, sqlstore.Postgres
+		sessDialect = sqlstore.Postgres
 	}
 	if cfg.RedisURL == "" {
 		if a.sessSQL, err = sqlstore.New(a.db.db, sessDialect, sqlstore.Config{}); err != nil {
@@ -186,7 +185,7 @@ func (a *App) build(ctx context.Context) error {
 				return fmt.Errorf("sessions: migrate: %w", err)
 			}
 		}
-		a.auditSQL, err = sqlsink.New(ctx, a.db.db, sqlDialect, sqlsink.Config{Now: cfg.Now})
+		a.auditSQL, err = sqlsink.New(ctx, a.db.db, a.db.auditDialect(), sqlsink.Config{Now: cfg.Now})
 		return err
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -348,7 +349,17 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return err
 	}
 	defer db.Close()
-	if err := db.withMigrationLock(ctx, func() error { _, err := db.migrate(ctx); return err }); err != nil {
+	// The audit table too is created under the lock, as the server does:
+	// of two concurrent CREATE TABLE IF NOT EXISTS, PostgreSQL can fail one.
+	var auditTable *sqlsink.Sink
+	err = db.withMigrationLock(ctx, func() error {
+		if _, err := db.migrate(ctx); err != nil {
+			return err
+		}
+		auditTable, err = sqlsink.New(ctx, db.db, db.auditDialect(), sqlsink.Config{})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	hasher, err := auth.NewHasher(auth.HasherConfig{Peppers: keys.Peppers})
@@ -381,7 +392,7 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 
 	// Record it in both audit stores: the database (admin pages) and a
 	// chain of its own beside the server's (one writer per chain).
-	sink, err := newCLIAuditSink(ctx, db, keys, c.dataDir)
+	sink, err := newCLIAuditSink(auditTable, keys, c.dataDir)
 	if err != nil {
 		return fmt.Errorf("create-admin: the administrator was created, but auditing failed: %w", err)
 	}

@@ -175,15 +175,9 @@ type cliAudit struct {
 	file   *audit.FileSink
 }
 
-func newCLIAuditSink(ctx context.Context, db *store, keys *appSecrets, dataDir string) (*cliAudit, error) {
-	dialect := sqlsink.SQLite
-	if db.dialect == dialectPostgres {
-		dialect = sqlsink.Postgres
-	}
-	sq, err := sqlsink.New(ctx, db.db, dialect, sqlsink.Config{})
-	if err != nil {
-		return nil, err
-	}
+// newCLIAuditSink starts a new file of the command-line chain beside the
+// audit table sq.
+func newCLIAuditSink(sq *sqlsink.Sink, keys *appSecrets, dataDir string) (*cliAudit, error) {
 	fs, err := audit.NewFileSink(filepath.Join(dataDir, "audit"), keys.AuditKey.Reveal(), audit.FileConfig{Prefix: cliChainPrefix})
 	if err != nil {
 		return nil, err

@@ -19,6 +19,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
+
+	"github.com/deployedworks/rampart/audit/sqlsink"
 )
 
 //go:embed migrations
@@ -110,6 +112,14 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 
 // Close closes the database.
 func (s *store) Close() error { return s.db.Close() }
+
+// auditDialect is the audit/sqlsink dialect of the database.
+func (s *store) auditDialect() sqlsink.Dialect {
+	if s.dialect == dialectPostgres {
+		return sqlsink.Postgres
+	}
+	return sqlsink.SQLite
+}
 
 // q rebinds a query written with ? placeholders for the store's dialect.
 func (s *store) q(query string) string {
