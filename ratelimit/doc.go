@@ -40,8 +40,9 @@
 // ticks of a power-of-two number of nanoseconds chosen per limit; when the
 // interval is a multiple of the tick (as for 100/s, 10/min, 5/15min) the
 // timing is exact, and otherwise the interval is rounded up, so a token
-// may come back up to 1/65536 of an interval late (1/128 at the largest
-// bursts) and never early. The limit is never exceeded.
+// may come back late, never early: by less than 1/65536 of an interval
+// for bursts up to 16384, and by less than about Burst/2^30 of one above
+// that (1/64 at the largest burst, 1<<24). The limit is never exceeded.
 //
 // GCRA was chosen over golang.org/x/time/rate's Limiter, which the style
 // guide names, because it is smaller and faster on the same path (same

@@ -118,14 +118,16 @@ func NewMemory(l Limit, cfg MemoryConfig) (*Memory, error) {
 	return m, nil
 }
 
-// ticks picks the time unit for l: a power of two nanoseconds small enough
-// that a token's interval spans at least 2^16 ticks, and large enough that
-// a full bucket spans less than 2^31 ticks, so that a bucket's state fits in
-// 32 bits (see table.go). When the interval is a multiple of a suitable
+// ticks picks the time unit for l: a power of two nanoseconds large enough
+// that a full bucket spans less than 2^31 ticks, so that a bucket's state
+// fits in 32 bits (see table.go), and otherwise small enough that a token's
+// interval spans at least 2^16 ticks (for bursts up to 2^14; at least
+// 2^30/Burst ticks above). When the interval is a multiple of a suitable
 // power of two (100/s, 5/15min: most limits written by people) the unit
 // divides it and timing is exact to the nanosecond. Otherwise the interval
 // is rounded up to whole ticks, which makes the limit stricter by less than
-// 1 in 65536 for bursts up to 2^15 (1 in 128 at the largest burst).
+// one tick: 1 in 65536 for bursts up to 2^14, about Burst in 2^30 above
+// (1 in 64 at the largest burst, 2^24).
 func ticks(l Limit) (shift uint, emit int64) {
 	iv := uint64(l.Interval())
 	target := 0

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -153,5 +154,27 @@ func TestTicks(t *testing.T) {
 			require.Equal(t, tc.emit, emit)
 			require.Less(t, int64(tc.l.Burst)*emit, int64(1)<<31)
 		})
+	}
+}
+
+// The precision the package documents: the interval, rounded up to whole
+// ticks, is never shorter than asked (never early) and longer by less than
+// 1/65536 of it for bursts up to 1<<14, less than 1/(2^30/Burst-1) above.
+func TestTicksPrecision(t *testing.T) {
+	for _, burst := range []int{1, 100, 1 << 14, 1<<14 + 1, 1 << 15, 1 << 20, maxBurst} {
+		k := int64(65536)
+		if burst > 1<<14 {
+			k = 1<<30/int64(burst) - 1
+		}
+		for _, base := range []time.Duration{time.Microsecond, time.Millisecond, 1089617923, time.Minute, 39 * time.Hour} {
+			for d := range time.Duration(500) {
+				iv := base + d*base/499
+				shift, emit := ticks(Limit{Events: 1, Per: iv, Burst: burst})
+				late := time.Duration(emit<<shift) - iv
+				require.GreaterOrEqual(t, late, time.Duration(0), "burst %d, interval %v: early", burst, iv)
+				require.LessOrEqual(t, late, iv/time.Duration(k), "burst %d, interval %v: late by %v", burst, iv, late)
+				require.Less(t, int64(burst)*emit, int64(1)<<31, "burst %d, interval %v: bucket overflows", burst, iv)
+			}
+		}
 	}
 }
