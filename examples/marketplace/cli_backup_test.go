@@ -31,8 +31,14 @@ type cliResult struct {
 // runCLI runs the marketplace command with args and the environment env.
 func runCLI(t testing.TB, env map[string]string, args ...string) cliResult {
 	t.Helper()
+	return runCLIStdin(t, env, "", args...)
+}
+
+// runCLIStdin is runCLI with stdin as the command's standard input.
+func runCLIStdin(t testing.TB, env map[string]string, stdin string, args ...string) cliResult {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), args, strings.NewReader(""), &stdout, &stderr, mapEnv(env))
+	code := run(t.Context(), args, strings.NewReader(stdin), &stdout, &stderr, mapEnv(env))
 	return cliResult{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
 }
 
