@@ -3,9 +3,11 @@ package ratelimit
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -177,4 +179,20 @@ func TestTicksPrecision(t *testing.T) {
 			}
 		}
 	}
+}
+
+// MemoryConfig.MaxKeys documents 13.7 bytes a key at the bound, and at
+// most 14 MiB for the default 1<<20 keys: the largest tables a Memory may
+// grow (runOps checks that no table grows past maxCap), and its shards.
+func TestMemoryBoundBytes(t *testing.T) {
+	m, err := NewMemory(Limit{Events: 1, Per: time.Second}, MemoryConfig{SweepInterval: -1})
+	require.NoError(t, err)
+	slotSize := int(reflect.TypeFor[slot]().Size())
+	require.Equal(t, 12, slotSize)
+	total := len(m.shards) * int(reflect.TypeFor[shard]().Size())
+	for i := range m.shards {
+		total += m.shards[i].maxCap * slotSize
+	}
+	assert.LessOrEqual(t, total, 14<<20)
+	assert.InDelta(t, 13.7, float64(total)/defaultMaxKeys, 0.05, "bytes a key at the bound")
 }
