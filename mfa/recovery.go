@@ -161,7 +161,8 @@ func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int,
 }
 
 func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
-	if err := allowAttempt(ctx, r.limiter, "mfa:recovery:"+userID); err != nil {
+	key := "mfa:recovery:" + userID
+	if err := allowAttempt(ctx, r.limiter, key); err != nil {
 		return 0, err
 	}
 	norm, ok := normaliseRecoveryCode(code)
@@ -175,7 +176,7 @@ func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
 	if !found {
 		return 0, ErrInvalidCode
 	}
-	resetAttempts(ctx, r.limiter, r.audit, userID, "mfa:recovery:"+userID)
+	resetAttempts(ctx, r.limiter, r.audit, userID, key)
 	n, err := r.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("mfa: recovery code: count: %w", err)

@@ -295,33 +295,11 @@ func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
 }
 
 func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
-	if err := allowAttempt(ctx, t.limiter, "mfa:totp:"+userID); err != nil {
-		return err
-	}
-	rec, err := t.store.LoadTOTP(ctx, userID)
-	if err != nil {
-		if errors.Is(err, ErrNotEnrolled) {
-			return ErrNoPendingEnrolment
-		}
-		return fmt.Errorf("mfa: Confirm: load: %w", err)
-	}
-	if rec.Pending == nil {
-		return ErrNoPendingEnrolment
-	}
-	step, _, err := t.check(userID, rec.Pending, code)
+	rec, _, err := t.attempt(ctx, userID, code, true)
 	if err != nil {
 		return err
 	}
-	ok, err := t.store.AcceptTOTPStep(ctx, userID, step)
-	if err != nil {
-		return fmt.Errorf("mfa: Confirm: record step: %w", err)
-	}
-	if !ok {
-		return ErrCodeReused
-	}
-	resetAttempts(ctx, t.limiter, t.audit, userID, "mfa:totp:"+userID)
-	pending := rec.Pending
-	rec.Secret, rec.Pending, rec.ConfirmedAt = pending, nil, t.now()
+	rec.Secret, rec.Pending, rec.ConfirmedAt = rec.Pending, nil, t.now()
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
 		return fmt.Errorf("mfa: Confirm: save: %w", err)
 	}
@@ -336,8 +314,7 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 // [ErrThrottled]. Spaces and hyphens in code are ignored. Every outcome
 // goes to audit. On success, mark the session with [MethodTOTP].
 func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
-	var skew int64
-	err := t.verify(ctx, userID, code, &skew)
+	_, skew, err := t.attempt(ctx, userID, code, false)
 	var meta map[string]string
 	if err == nil && t.audit != nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
@@ -346,34 +323,46 @@ func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	return err
 }
 
-func (t *TOTP) verify(ctx context.Context, userID, code string, skew *int64) error {
-	if err := allowAttempt(ctx, t.limiter, "mfa:totp:"+userID); err != nil {
-		return err
+// attempt is one throttled check of code against the user's confirmed
+// secret (Verify) or pending one (Confirm). It returns the record and the
+// offset of the matching time step from the current one, after recording
+// that step as used and forgetting the user's failed attempts.
+func (t *TOTP) attempt(ctx context.Context, userID, code string, pending bool) (TOTPRecord, int64, error) {
+	key := "mfa:totp:" + userID
+	if err := allowAttempt(ctx, t.limiter, key); err != nil {
+		return TOTPRecord{}, 0, err
+	}
+	op, none := "Verify", ErrNotEnrolled
+	if pending {
+		op, none = "Confirm", ErrNoPendingEnrolment
 	}
 	rec, err := t.store.LoadTOTP(ctx, userID)
+	if errors.Is(err, ErrNotEnrolled) {
+		return TOTPRecord{}, 0, none
+	}
 	if err != nil {
-		if errors.Is(err, ErrNotEnrolled) {
-			return ErrNotEnrolled
-		}
-		return fmt.Errorf("mfa: Verify: load: %w", err)
+		return TOTPRecord{}, 0, fmt.Errorf("mfa: %s: load: %w", op, err)
 	}
-	if rec.Secret == nil {
-		return ErrNotEnrolled
+	sealed := rec.Secret
+	if pending {
+		sealed = rec.Pending
 	}
-	step, d, err := t.check(userID, rec.Secret, code)
+	if sealed == nil {
+		return TOTPRecord{}, 0, none
+	}
+	step, skew, err := t.check(userID, sealed, code)
 	if err != nil {
-		return err
+		return TOTPRecord{}, 0, err
 	}
-	*skew = d
 	ok, err := t.store.AcceptTOTPStep(ctx, userID, step)
 	if err != nil {
-		return fmt.Errorf("mfa: Verify: record step: %w", err)
+		return TOTPRecord{}, 0, fmt.Errorf("mfa: %s: record step: %w", op, err)
 	}
 	if !ok {
-		return ErrCodeReused
+		return TOTPRecord{}, 0, ErrCodeReused
 	}
-	resetAttempts(ctx, t.limiter, t.audit, userID, "mfa:totp:"+userID)
-	return nil
+	resetAttempts(ctx, t.limiter, t.audit, userID, key)
+	return rec, skew, nil
 }
 
 // Enrolled reports whether the user has a confirmed TOTP secret. It
