@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -374,6 +375,30 @@ func TestConcurrencyBound(t *testing.T) {
 		wg.Wait()
 		assert.True(t, done)
 		assert.Equal(t, uint64(1), h.Computations())
+	})
+}
+
+// TestConcurrencyBoundDefault: with MaxConcurrent left 0, GOMAXPROCS hashes
+// run at once and the next one waits.
+func TestConcurrencyBoundDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHasher(t, auth.HasherConfig{})
+		var releases []func()
+		for range runtime.GOMAXPROCS(0) {
+			release, err := h.HoldSlot(context.Background())
+			require.NoError(t, err)
+			releases = append(releases, release)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := h.Hash(ctx, "pw")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		releases[0]()
+		_, err = h.Hash(context.Background(), "pw")
+		assert.NoError(t, err)
+		for _, release := range releases[1:] {
+			release()
+		}
 	})
 }
 
