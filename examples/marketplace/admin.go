@@ -256,15 +256,15 @@ type auditPage struct {
 }
 
 // parseAuditFilter turns the query string into a sqlsink.Query, or a
-// message for the user.
-func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, string) {
+// message for the user, or an error (a failed lookup).
+func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, string, error) {
 	v := r.URL.Query()
 	f := auditFilter{Category: v.Get("category"), Action: strings.TrimSpace(v.Get("action")), Actor: strings.TrimSpace(v.Get("actor")),
 		Target: strings.TrimSpace(v.Get("target")), Outcome: v.Get("outcome"), Since: v.Get("since"), Until: v.Get("until")}
 	q := sqlsink.Query{Limit: 50, Cursor: v.Get("cursor")}
 	if f.Category != "" {
 		if !slices.Contains(auditCategories(), audit.Category(f.Category)) {
-			return f, q, "Unknown category: choose one from the list."
+			return f, q, "Unknown category: choose one from the list.", nil
 		}
 		q.Categories = []audit.Category{audit.Category(f.Category)}
 	}
@@ -272,7 +272,7 @@ func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, str
 		if len(f.Action) > 100 || strings.IndexFunc(f.Action, func(c rune) bool {
 			return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
 		}) >= 0 {
-			return f, q, "An action is lower-case letters, digits, dots, '_' and '-', like login. or role.granted."
+			return f, q, "An action is lower-case letters, digits, dots, '_' and '-', like login. or role.granted.", nil
 		}
 		q.ActionPrefix = f.Action
 	}
@@ -280,19 +280,22 @@ func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, str
 		switch {
 		case strings.Contains(f.Actor, "@"):
 			u, err := a.db.userByEmail(r.Context(), f.Actor)
+			if errors.Is(err, errNotFound) {
+				return f, q, "No user has that e-mail address.", nil
+			}
 			if err != nil {
-				return f, q, "No user has that e-mail address."
+				return f, q, "", err
 			}
 			q.ActorID = u.ID
 		case validID(f.Actor) || f.Actor == "system":
 			q.ActorID = f.Actor
 		default:
-			return f, q, "Give the actor as an e-mail address or a user ID."
+			return f, q, "Give the actor as an e-mail address or a user ID.", nil
 		}
 	}
 	if f.Target != "" {
 		if len(f.Target) > audit.MaxField {
-			return f, q, "The target is too long."
+			return f, q, "The target is too long.", nil
 		}
 		q.TargetID = f.Target
 	}
@@ -300,7 +303,7 @@ func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, str
 	case "", string(audit.OutcomeSuccess), string(audit.OutcomeFailure), string(audit.OutcomeDenied):
 		q.Outcome = audit.Outcome(f.Outcome)
 	default:
-		return f, q, "The outcome must be success, failure or denied."
+		return f, q, "The outcome must be success, failure or denied.", nil
 	}
 	for _, d := range []struct {
 		s   string
@@ -312,27 +315,27 @@ func (a *App) parseAuditFilter(r *http.Request) (auditFilter, sqlsink.Query, str
 		}
 		t, err := time.Parse("2006-01-02", d.s)
 		if err != nil {
-			return f, q, "Dates must be written YYYY-MM-DD."
+			return f, q, "Dates must be written YYYY-MM-DD.", nil
 		}
 		// The audit table keeps times in Unix nanoseconds, which cover
 		// the years 1678 to 2262 only: outside them a filter would
 		// silently match nothing.
 		if t.Year() < minAuditYear || t.Year() > maxAuditYear {
-			return f, q, fmt.Sprintf("Dates must be between %d-01-01 and %d-12-31.", minAuditYear, maxAuditYear)
+			return f, q, fmt.Sprintf("Dates must be between %d-01-01 and %d-12-31.", minAuditYear, maxAuditYear), nil
 		}
 		*d.t = t.Add(d.add)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return f, q, "The start date is after the end date."
+		return f, q, "The start date is after the end date.", nil
 	}
 	if v.Get("ip") != "" {
 		ip, err := netip.ParseAddr(v.Get("ip"))
 		if err != nil || ip.Zone() != "" {
-			return f, q, "The IP address is not valid."
+			return f, q, "The IP address is not valid.", nil
 		}
 		q.ClientIP = ip.Unmap() // addresses are stored unmapped
 	}
-	return f, q, ""
+	return f, q, "", nil
 }
 
 // The range of dates the audit-log filter accepts.
@@ -347,7 +350,11 @@ func auditCategories() []audit.Category {
 }
 
 func (a *App) adminAudit(w http.ResponseWriter, r *http.Request) {
-	f, q, msg := a.parseAuditFilter(r)
+	f, q, msg, err := a.parseAuditFilter(r)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
 	p := auditPage{Filter: f, Categories: auditCategories(), Outcomes: []string{"success", "failure", "denied"}}
 	if msg != "" {
 		a.render(w, r, http.StatusBadRequest, "admin_audit", page{Title: "Audit log", Error: msg, Data: p})
