@@ -99,14 +99,6 @@ func unrolledHeaders() func(http.Handler) http.Handler {
 	}
 }
 
-// headersWriter keeps one header map, cleared between requests, so that
-// map growth costs the same for every contender.
-type headersWriter struct{ h http.Header }
-
-func (d *headersWriter) Header() http.Header         { return d.h }
-func (d *headersWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (d *headersWriter) WriteHeader(int)             {}
-
 var nonceInCSP = regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/_=-]{22,24})' 'strict-dynamic'; style-src 'self' 'nonce-([A-Za-z0-9+/_=-]{22,24})'`)
 
 // TestHeadersEquivalent checks that the three contenders send the same
@@ -136,7 +128,7 @@ func TestHeadersEquivalent(t *testing.T) {
 func benchHeaders(b *testing.B, mw func(http.Handler) http.Handler) {
 	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "https://example.com/", nil)
-	w := &headersWriter{h: make(http.Header)}
+	w := newDiscardWriter()
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
@@ -165,7 +157,7 @@ func BenchmarkHeadersParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				r := httptest.NewRequest("GET", "https://example.com/", nil)
-				w := &headersWriter{h: make(http.Header)}
+				w := newDiscardWriter()
 				for pb.Next() {
 					clear(w.h)
 					h.ServeHTTP(w, r)

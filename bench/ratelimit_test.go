@@ -127,7 +127,7 @@ func rlPeers() []rlPeer {
 			key: func(tb testing.TB, per time.Duration) (func() func(string) bool, func() int, func()) {
 				rl := httprate.NewRateLimiter(rlEvents, per)
 				return func() func(string) bool {
-					w := newRLWriter()
+					w := newDiscardWriter()
 					r := httptest.NewRequest("GET", "/", nil)
 					return func(k string) bool { return !rl.OnLimit(w, r, k) }
 				}, nil, func() {}
@@ -204,15 +204,6 @@ func rlTollbooth(per time.Duration) *tblimiter.Limiter {
 	return lmt
 }
 
-// rlWriter is a ResponseWriter that keeps nothing but a header map,
-// cleared between requests.
-type rlWriter struct{ h http.Header }
-
-func newRLWriter() *rlWriter                    { return &rlWriter{h: make(http.Header, 8)} }
-func (w *rlWriter) Header() http.Header         { return w.h }
-func (w *rlWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *rlWriter) WriteHeader(int)             {}
-
 var rlNoContent = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 
 // rlStart spreads parallel goroutines over the key space.
@@ -275,7 +266,7 @@ func rlBenchHTTP(b *testing.B, p rlPeer, addrs []string, parallel bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	if !parallel {
-		w, r := newRLWriter(), httptest.NewRequest("GET", "/", nil)
+		w, r := newDiscardWriter(), httptest.NewRequest("GET", "/", nil)
 		i := 0
 		for b.Loop() {
 			r.RemoteAddr = addrs[i]
@@ -288,7 +279,7 @@ func rlBenchHTTP(b *testing.B, p rlPeer, addrs []string, parallel bool) {
 		return
 	}
 	b.RunParallel(func(pb *testing.PB) {
-		w, r := newRLWriter(), httptest.NewRequest("GET", "/", nil)
+		w, r := newDiscardWriter(), httptest.NewRequest("GET", "/", nil)
 		i := int(rlStart.Add(7919) % uint64(len(addrs)))
 		for pb.Next() {
 			r.RemoteAddr = addrs[i]

@@ -33,14 +33,6 @@ import (
 	"github.com/deployedworks/rampart/session"
 )
 
-// sessionWriter keeps only headers, cleared per request, so that the
-// benchmark measures the session layer rather than a recorder.
-type sessionWriter struct{ h http.Header }
-
-func (w *sessionWriter) Header() http.Header         { return w.h }
-func (w *sessionWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *sessionWriter) WriteHeader(int)             {}
-
 const sessionValue = "hello, world."
 
 // bump changes the value the way every handler below does.
@@ -58,11 +50,11 @@ func runSession(b *testing.B, h http.Handler) {
 		req.AddCookie(c)
 	}
 	// The second request must see the value the first stored.
-	probe := &sessionWriter{h: http.Header{}}
+	probe := newDiscardWriter()
 	h.ServeHTTP(probe, req.WithContext(context.WithValue(context.Background(), probeKey{}, true)))
 	require.Equal(b, "ok", probe.h.Get("X-Probe"), "the session did not carry the value")
 
-	w := &sessionWriter{h: http.Header{}}
+	w := newDiscardWriter()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
