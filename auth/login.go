@@ -366,12 +366,12 @@ func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw s
 // if the user has MFA), stores the new hash with compare-and-swap, and
 // asks the [SessionRevoker] to end the user's other sessions.
 //
-// It returns [ErrInvalidCredentials] if current is wrong or the account is
-// disabled or gone, a [*PolicyError] if next is not acceptable (code
-// [CodeUnchanged] if it equals current), [*ThrottledError], an error
-// wrapping [ErrHashConflict] if the password changed meanwhile, or one
-// wrapping [ErrSessionsNotRevoked] if the new password is stored but
-// revocation failed. The caller should renew the current session's token
+// It returns [ErrInvalidCredentials] if current is wrong, the account is
+// disabled or gone, or it has no password; a [*PolicyError] if next is not
+// acceptable (code [CodeUnchanged] if it equals current);
+// [*ThrottledError]; an error wrapping [ErrHashConflict] if the password
+// changed meanwhile; or one wrapping [ErrSessionsNotRevoked] if the new
+// password is stored but revocation failed. The caller should renew the current session's token
 // afterwards.
 func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next string) error {
 	ctx := r.Context()
@@ -395,6 +395,10 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 	}
 	if len(current) > a.hasher.maxLen {
 		return a.fail(ctx, ev, account, "password_too_long", ErrInvalidCredentials)
+	}
+	if u.PasswordHash == "" {
+		// No password (single sign-on only): no current password matches.
+		return a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
 	}
 	cur := Normalize(current)
 	if _, err := a.hasher.Verify(ctx, cur, u.PasswordHash); err != nil {

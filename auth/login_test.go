@@ -415,6 +415,7 @@ func TestChangePassword(t *testing.T) {
 		{"attack: wrong current password", nil, "u1", "guess", next, auth.ErrInvalidCredentials, ""},
 		{"disabled account", nil, "u2", alicePassword, next, auth.ErrInvalidCredentials, ""},
 		{"unknown user", nil, "u404", alicePassword, next, auth.ErrInvalidCredentials, ""},
+		{"account without a password", nil, "u6", "", next, auth.ErrInvalidCredentials, ""},
 		{"throttled", func(f *fixture) { f.throttle.retry = time.Minute }, "u1", alicePassword, next, auth.ErrThrottled, ""},
 		{"unchanged", nil, "u1", alicePassword, "velvet lantern ｏｒｂｉｔ", nil, auth.CodeUnchanged},
 		{"too short", nil, "u1", alicePassword, "short one", nil, auth.CodeTooShort},
