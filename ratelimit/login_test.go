@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -29,7 +30,7 @@ type throttle interface {
 
 var _ throttle = (*ratelimit.Login)(nil)
 
-func newLogin(t *testing.T, clk *clock, cfg ratelimit.LoginConfig) *ratelimit.Login {
+func newLogin(t *testing.T, clk *testenv.Clock, cfg ratelimit.LoginConfig) *ratelimit.Login {
 	t.Helper()
 	l, err := ratelimit.NewLogin(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1}}, cfg)
 	require.NoError(t, err)
@@ -73,7 +74,7 @@ func TestLoginGrowingDelays(t *testing.T) {
 				break
 			}
 			waited += wait
-			clk.Advance(wait)
+			clk.Add(wait)
 		}
 		waits = append(waits, waited)
 	}
@@ -101,7 +102,7 @@ func TestLoginSuccessResetsOwnLadder(t *testing.T) {
 		require.Zero(t, try(t, l, "bob", victimIP))
 	}
 	require.NotZero(t, try(t, l, "bob", victimIP))
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	wait, err := l.Check(ctx, "bob", victimIP)
 	require.NoError(t, err)
 	require.Zero(t, wait)
@@ -123,7 +124,7 @@ func TestLoginVictimKeepsAPath(t *testing.T) {
 	_, err := l.Check(ctx, "carol", victimIP)
 	require.NoError(t, err)
 	require.NoError(t, l.Succeeded(ctx, "carol", victimIP))
-	clk.Advance(7 * 24 * time.Hour)
+	clk.Add(7 * 24 * time.Hour)
 
 	// A botnet: 5 guesses from each of 200 addresses.
 	allowed := 0
@@ -150,7 +151,7 @@ func TestLoginVictimKeepsAPath(t *testing.T) {
 	// From an unfamiliar address, the owner waits like everyone else.
 	assert.NotZero(t, try(t, l, "carol", netip.MustParseAddr("192.0.2.200")))
 	// The lockout is not forever: the shared ladder refills.
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	assert.Zero(t, try(t, l, "carol", netip.MustParseAddr("192.0.2.200")))
 }
 
@@ -173,13 +174,13 @@ func TestLoginStopsSpraying(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 19, allowed, "20 attempts at once from one address (dave's took one)")
-	clk.Advance(time.Hour)
+	clk.Add(time.Hour)
 	allowed = 0
 	for i := range 1000 {
 		if try(t, l, "other"+strconv.Itoa(i), nat) == 0 {
 			allowed++
 		}
-		clk.Advance(time.Second)
+		clk.Add(time.Second)
 	}
 	assert.LessOrEqual(t, allowed, 100+1000*100/3600+1, "the hourly ladder: its burst of 100, then 100 an hour")
 
@@ -350,7 +351,7 @@ func FuzzLoginAccount(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		ctx := context.Background()
-		clk.Advance(24 * time.Hour) // every ladder full again
+		clk.Add(24 * time.Hour) // every ladder full again
 		wait, err := l.Check(ctx, a, attackerIP)
 		require.NoError(t, err)
 		require.Zero(t, wait)

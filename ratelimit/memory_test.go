@@ -12,27 +12,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
-// clock is a manual clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC))
 }
 
 func newMemory(t *testing.T, l ratelimit.Limit, cfg ratelimit.MemoryConfig) *ratelimit.Memory {
@@ -125,13 +110,13 @@ func TestMemoryBurstAndRefill(t *testing.T) {
 
 			// One nanosecond before one interval: still refused. At it (give
 			// or take the documented rounding): exactly one more.
-			clk.Advance(iv - 1)
+			clk.Add(iv - 1)
 			assert.Equal(t, 0, allowN(t, m, "k", 1), "just before the interval")
-			clk.Advance(1 + slack)
+			clk.Add(1 + slack)
 			assert.Equal(t, 1, allowN(t, m, "k", 3), "after one interval")
 
 			// After a long idle time: a full bucket, never more.
-			clk.Advance(1000 * tc.limit.Per)
+			clk.Add(1000 * tc.limit.Per)
 			if burst <= 1000 {
 				assert.Equal(t, burst, allowN(t, m, "k", burst+5))
 			}
@@ -152,7 +137,7 @@ func TestMemorySustainedRate(t *testing.T) {
 	span := time.Duration(0)
 	for span < 100*time.Second {
 		allowed += allowN(t, m, "k", 1)
-		clk.Advance(step)
+		clk.Add(step)
 		span += step
 	}
 	upper := 2 + int(span/l.Interval())
@@ -224,7 +209,7 @@ func TestMemoryEvictionBound(t *testing.T) {
 		require.NoError(t, err)
 		if i%100_000 == 0 {
 			require.LessOrEqual(t, m.Len(), maxKeys)
-			clk.Advance(time.Millisecond)
+			clk.Add(time.Millisecond)
 		}
 	}
 	assert.LessOrEqual(t, m.Len(), maxKeys)
@@ -259,11 +244,11 @@ func TestMemoryLongRunningClock(t *testing.T) {
 	m := newMemory(t, l, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
 	for day := range 40 {
 		require.Equal(t, 2, allowN(t, m, "k", 5), "day %d", day)
-		clk.Advance(500 * time.Millisecond)
+		clk.Add(500 * time.Millisecond)
 		require.Equal(t, 0, allowN(t, m, "k", 1), "day %d: half an interval later", day)
-		clk.Advance(500 * time.Millisecond)
+		clk.Add(500 * time.Millisecond)
 		require.Equal(t, 1, allowN(t, m, "k", 2), "day %d: one interval later", day)
-		clk.Advance(24 * time.Hour)
+		clk.Add(24 * time.Hour)
 	}
 }
 
@@ -271,11 +256,11 @@ func TestMemoryLongRunningClock(t *testing.T) {
 func TestMemoryClockBackwards(t *testing.T) {
 	clk := newClock()
 	m := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Second, Burst: 2}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
-	clk.Advance(time.Hour)
+	clk.Add(time.Hour)
 	require.Equal(t, 2, allowN(t, m, "k", 3))
-	clk.Advance(-30 * time.Minute)
+	clk.Add(-30 * time.Minute)
 	assert.Equal(t, 0, allowN(t, m, "k", 3))
-	clk.Advance(30*time.Minute + time.Second)
+	clk.Add(30*time.Minute + time.Second)
 	assert.Equal(t, 1, allowN(t, m, "k", 3))
 }
 
@@ -327,14 +312,14 @@ func TestMemoryRefusedKeyCache(t *testing.T) {
 	}
 	assert.Equal(t, 2, allowN(t, m, "b", 3), "a's refusal does not touch b")
 
-	clk.Advance(10 * time.Second)
+	clk.Add(10 * time.Second)
 	d, err := m.Peek(ctx, "a")
 	require.NoError(t, err)
 	assert.False(t, d.Allowed)
 	assert.Equal(t, 20*time.Second, d.RetryAfter)
 	assert.Equal(t, 50*time.Second, d.ResetAfter)
 
-	clk.Advance(20 * time.Second) // exactly when one token is back
+	clk.Add(20 * time.Second) // exactly when one token is back
 	assert.Equal(t, 1, allowN(t, m, "a", 2))
 
 	// Reset gives a fresh bucket at once, though the key was cached.
@@ -352,7 +337,7 @@ func TestMemoryRefusedKeyCacheEviction(t *testing.T) {
 	m := newMemory(t, ratelimit.Limit{Events: 2, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, MaxKeys: 8, SweepInterval: -1})
 
 	require.Equal(t, 2, allowN(t, m, "a", 3)) // refused: in the cache
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	for i := range 7 { // later TATs than a's, no refusal to replace it in the cache
 		require.Equal(t, 2, allowN(t, m, "k"+strconv.Itoa(i), 2))
 	}

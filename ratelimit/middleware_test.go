@@ -171,7 +171,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 	assert.Empty(t, w.Header().Get("Retry-After"))
 
 	serve(h, req("192.0.2.1:1"))
-	clk.Advance(10 * time.Second)
+	clk.Add(10 * time.Second)
 	w = serve(h, req("192.0.2.1:1"))
 	assert.Equal(t, http.StatusTooManyRequests, w.Code)
 	assert.Equal(t, "20", w.Header().Get("Retry-After"))
@@ -311,7 +311,7 @@ func TestMiddlewareAudit(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), e.ClientIP)
 	assert.Equal(t, "default", e.Meta["policy"])
 
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	serve(h, req("198.51.100.7:1"))
 	events = sink.Events()
 	require.Len(t, events, 11)
