@@ -146,6 +146,7 @@ func TestTicks(t *testing.T) {
 	}{
 		{"100/s: exact in 128ns ticks", Limit{Events: 100, Per: 1e9, Burst: 100}, 7, 78125},
 		{"1/s: exact in 512ns ticks", Limit{Events: 1, Per: 1e9, Burst: 1}, 9, 1953125},
+		{"5/15min: exact in 2048ns ticks", Limit{Events: 5, Per: 15 * time.Minute, Burst: 5}, 11, 87890625},
 		{"1ns interval", Limit{Events: 1000, Per: 1000, Burst: 1}, 0, 1},
 		{"odd interval rounds up", Limit{Events: 3, Per: 1e9, Burst: 3}, 12, 81381},
 		{"big burst coarsens the tick", Limit{Events: 1 << 20, Per: 60e9, Burst: 1 << 20}, 5, 1789},
