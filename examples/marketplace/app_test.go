@@ -18,12 +18,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/secrets"
 )
 
 func TestNew_ConfigErrors(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	tests := []struct {
 		name   string
 		mutate func(*Config)
@@ -79,7 +80,7 @@ func mapEnv(m map[string]string) func(string) (string, bool) {
 
 func TestNew_ProdWithSecrets(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	cfg := testConfig(t, "https://market.example", clock, &syncBuffer{})
 	cfg.Prod = true
 	cfg.Secrets = secrets.Env{LookupEnv: mapEnv(prodEnv(t))}

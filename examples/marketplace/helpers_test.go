@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -67,26 +68,6 @@ func flagEmpty(name string) bool {
 	return f != nil && f.Value.String() == ""
 }
 
-// testClock is an adjustable clock for sessions, MFA and rate limits. It
-// starts at the real time, because the session stores expire records by
-// the real clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // syncBuffer is a log destination safe for concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -118,7 +99,7 @@ type testApp struct {
 	*App
 	t     testing.TB
 	URL   string
-	Clock *testClock
+	Clock *testenv.Clock // of sessions, MFA and rate limits; starts at the real time, which the session stores expire records by
 	Logs  *syncBuffer
 	srv   *httptest.Server
 }
@@ -126,7 +107,7 @@ type testApp struct {
 // testConfig returns the Config a test app starts from: development mode,
 // data in a temp dir, cheap hashing, the test clock, and a route limit
 // high enough not to get in the way.
-func testConfig(t testing.TB, publicURL string, clock *testClock, logs io.Writer) Config {
+func testConfig(t testing.TB, publicURL string, clock *testenv.Clock, logs io.Writer) Config {
 	return Config{
 		PublicURL:         publicURL,
 		DataDir:           t.TempDir(),
@@ -150,7 +131,7 @@ func newTestApp(t testing.TB, opts ...func(*Config)) *testApp {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	ta := &testApp{t: t, URL: fmt.Sprintf("http://localhost:%d", port), Clock: &testClock{t: time.Now()}, Logs: &syncBuffer{}, srv: srv}
+	ta := &testApp{t: t, URL: fmt.Sprintf("http://localhost:%d", port), Clock: testenv.NewClock(time.Now()), Logs: &syncBuffer{}, srv: srv}
 	cfg := testConfig(t, ta.URL, ta.Clock, ta.Logs)
 	for _, o := range opts {
 		o(&cfg)

@@ -82,7 +82,7 @@ func newInstances(t *testing.T, n int, opts ...func(*Config)) []*testApp {
 	for i := range tas {
 		srv := httptest.NewUnstartedServer(nil)
 		port := srv.Listener.Addr().(*net.TCPAddr).Port
-		tas[i] = &testApp{t: t, URL: fmt.Sprintf("http://localhost:%d", port), Clock: &testClock{t: time.Now()}, Logs: &syncBuffer{}, srv: srv}
+		tas[i] = &testApp{t: t, URL: fmt.Sprintf("http://localhost:%d", port), Clock: testenv.NewClock(time.Now()), Logs: &syncBuffer{}, srv: srv}
 		cfgs[i] = testConfig(t, tas[i].URL, tas[i].Clock, tas[i].Logs)
 		cfgs[i].DatabaseURL, cfgs[i].RedisURL, cfgs[i].RedisPrefix = dbURL, redisURL, prefix
 		cfgs[i].Secrets = secrets.Env{LookupEnv: mapEnv(env)}

@@ -27,7 +27,7 @@ func serveTLS(t *testing.T) (httpPort, httpsPort int, ca testenv.TLS) {
 	ca = testenv.LocalTLS(t)
 	srv := httptest.NewUnstartedServer(nil)
 	httpsPort = srv.Listener.Addr().(*net.TCPAddr).Port
-	clock := &testClock{t: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	logs := &syncBuffer{}
 	app, err := New(context.Background(), testConfig(t, fmt.Sprintf("https://localhost:%d", httpsPort), clock, logs))
 	require.NoError(t, err, "logs: %s", logs)
