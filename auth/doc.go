@@ -32,8 +32,10 @@
 //     [RangeClient], passwords from known breaches.
 //   - Memory exhaustion by a burst of logins. A [Hasher] runs at most
 //     HasherConfig.MaxConcurrent hashes at once (default GOMAXPROCS); the
-//     rest wait, honouring their context. Peak memory stays near
-//     MaxConcurrent × Params.Memory.
+//     rest wait, honouring their context. Live hashing memory stays at
+//     MaxConcurrent × Params.Memory (the heap peaks at about three times
+//     that before the collector reclaims finished hashes), whatever the
+//     size of the burst.
 //   - Hijacked sessions surviving a password change.
 //     [Authenticator.ChangePassword] verifies the current password and asks
 //     the [SessionRevoker] to end every other session.

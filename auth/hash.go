@@ -66,7 +66,7 @@ type Params struct {
 // second recommended option of RFC 9106 §4 ("if much less memory is
 // available") and costs about five times more memory × time than the OWASP
 // Password Storage Cheat Sheet's minimum (m=19456 KiB, t=2, p=1). It takes
-// roughly 100–250 ms per hash on a current server core; run [Calibrate] on
+// roughly 75–250 ms per hash on a current server core; run [Calibrate] on
 // your hosts to tune it.
 func DefaultParams() Params {
 	return Params{Memory: 64 * 1024, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}
@@ -154,8 +154,10 @@ type HasherConfig struct {
 
 	// MaxConcurrent bounds how many hashes run at once. Further callers
 	// wait for a slot, or give up when their context ends. Each Argon2id
-	// hash holds Params.Memory KiB while it runs, so peak memory is about
-	// MaxConcurrent × Params.Memory whatever the burst of logins. Default
+	// hash holds Params.Memory KiB while it runs, so live hashing memory is
+	// at most MaxConcurrent × Params.Memory whatever the burst of logins
+	// (the heap peaks at about three times that, with garbage the collector
+	// has yet to reclaim; see BenchmarkLoginBurst). Default
 	// runtime.GOMAXPROCS(0): hashing is CPU-bound, so more slots only add
 	// memory, not throughput.
 	MaxConcurrent int
