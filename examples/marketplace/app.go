@@ -210,6 +210,9 @@ func (a *App) build(ctx context.Context) error {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
 		opt.DialTimeout = 500 * time.Millisecond
+		// Obey context deadlines: the rate-limit store's per-call
+		// timeout, and a request's own, bound the wait on a hung Redis.
+		opt.ContextTimeoutEnabled = true
 		a.rdb = redis.NewClient(opt)
 		a.onClose(func(context.Context) error { return a.rdb.Close() })
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
