@@ -24,8 +24,17 @@ import (
 )
 
 func main() {
+	srv := &http.Server{
+		Addr:    "localhost:8080",
+		Handler: newServer(os.Stderr),
+		// Slow clients cannot hold connections open (Slowloris).
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
 	log.Println("listening on http://localhost:8080")
-	log.Fatal(http.ListenAndServe("localhost:8080", newServer(os.Stderr)))
+	log.Fatal(srv.ListenAndServe())
 }
 
 // newServer wires the middleware around the routes; audit events go to
@@ -71,7 +80,12 @@ func newServer(auditOut io.Writer) http.Handler {
 		_ = page.Execute(w, struct{ Nonce string }{headers.Nonce(r.Context())})
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		res, err := login.Login(r, r.PostFormValue("login"), r.PostFormValue("password"))
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10) // a login form is small
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "Send the login form.", http.StatusBadRequest)
+			return
+		}
+		res, err := login.Login(r, r.PostForm.Get("login"), r.PostForm.Get("password"))
 		var throttled *auth.ThrottledError
 		switch {
 		case errors.As(err, &throttled):

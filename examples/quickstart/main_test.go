@@ -76,3 +76,14 @@ func TestQuickstart(t *testing.T) {
 	}
 	assert.NotContains(t, log, "correct horse")
 }
+
+// An oversized login body is refused before any hashing.
+func TestQuickstartBoundsTheForm(t *testing.T) {
+	srv := httptest.NewServer(newServer(io.Discard))
+	defer srv.Close()
+	body := "login=alice&password=" + strings.Repeat("x", 8<<10)
+	resp, err := http.Post(srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
