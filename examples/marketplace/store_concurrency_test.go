@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -126,6 +127,57 @@ func TestStore_ConcurrentWritesRegression(t *testing.T) {
 			onlyOne(t, errs, errAdminExists)
 			require.NoError(t, s.queryRow(ctx, `SELECT COUNT(*) FROM user_roles WHERE role = ?`, roleAdmin).Scan(&n))
 			assert.Equal(t, 1, n)
+		})
+	}
+}
+
+// The admin user list and the moderation queue load roles and reports for
+// the whole page in one query each: every row gets its own, on both
+// dialects.
+func TestStore_PageQueries(t *testing.T) {
+	t.Parallel()
+	for name, s := range storeDialects(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var users []user
+			for i := range 3 {
+				u, err := s.createUser(ctx, user{Email: fmt.Sprintf("u%d@example.com", i), DisplayName: fmt.Sprintf("U%d", i), Hash: "x"})
+				require.NoError(t, err)
+				users = append(users, u)
+			}
+			_, err := s.grantRole(ctx, users[0].ID, roleModerator, users[2].ID)
+			require.NoError(t, err)
+			_, err = s.grantRole(ctx, users[0].ID, roleAdmin, users[2].ID)
+			require.NoError(t, err)
+			_, err = s.grantRole(ctx, users[1].ID, roleModerator, users[2].ID)
+			require.NoError(t, err)
+			list, err := s.listUsers(ctx, userFilter{Limit: 10})
+			require.NoError(t, err)
+			roles := map[string][]string{}
+			for _, u := range list {
+				roles[u.DisplayName] = u.Roles
+			}
+			assert.Equal(t, map[string][]string{"U0": {roleAdmin, roleModerator}, "U1": {roleModerator}, "U2": nil}, roles)
+
+			a, err := s.createListing(ctx, listing{SellerID: users[0].ID, Title: "A", Description: "x", PriceCents: 1})
+			require.NoError(t, err)
+			b, err := s.createListing(ctx, listing{SellerID: users[0].ID, Title: "B", Description: "x", PriceCents: 1})
+			require.NoError(t, err)
+			require.NoError(t, s.createReport(ctx, a.ID, users[1].ID, "first"))
+			require.NoError(t, s.createReport(ctx, a.ID, users[2].ID, "second"))
+			require.NoError(t, s.createReport(ctx, b.ID, users[1].ID, "only"))
+			queue, _, err := s.moderationQueue(ctx, 10)
+			require.NoError(t, err)
+			got := map[string][]string{}
+			for _, it := range queue {
+				for _, r := range it.Reports {
+					got[it.Listing.Title] = append(got[it.Listing.Title], r.ReporterName+": "+r.Reason)
+				}
+			}
+			// Reports made in one millisecond have no defined order.
+			assert.Len(t, got, 2)
+			assert.ElementsMatch(t, []string{"U1: first", "U2: second"}, got["A"])
+			assert.Equal(t, []string{"U1: only"}, got["B"])
 		})
 	}
 }

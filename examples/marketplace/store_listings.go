@@ -259,33 +259,43 @@ func (s *store) moderationQueue(ctx context.Context, limit int) (reported []queu
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("store: moderation queue: %w", err)
 	}
-	for i := range reported {
-		if reported[i].Reports, err = s.openReports(ctx, reported[i].Listing.ID); err != nil {
-			return nil, nil, err
-		}
+	if err := s.openReports(ctx, reported); err != nil {
+		return nil, nil, err
 	}
 	hidden, err = s.listListings(ctx, listingFilter{Status: statusHidden, Limit: limit})
 	return reported, hidden, err
 }
 
-func (s *store) openReports(ctx context.Context, listingID string) ([]report, error) {
-	rows, err := s.query(ctx, `SELECT r.id, u.display_name, r.reason, r.created_at FROM reports r JOIN users u ON u.id = r.reporter_id
-		WHERE r.listing_id = ? AND r.resolved_at IS NULL ORDER BY r.created_at`, listingID)
+// openReports fills in the open reports of every item, oldest first, in
+// one query.
+func (s *store) openReports(ctx context.Context, items []queueItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ids := make([]any, len(items))
+	byID := make(map[string]*queueItem, len(items))
+	for i := range items {
+		ids[i], byID[items[i].Listing.ID] = items[i].Listing.ID, &items[i]
+	}
+	rows, err := s.query(ctx, `SELECT r.listing_id, r.id, u.display_name, r.reason, r.created_at FROM reports r JOIN users u ON u.id = r.reporter_id
+		WHERE r.listing_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND r.resolved_at IS NULL ORDER BY r.created_at, r.id`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("store: reports: %w", err)
+		return fmt.Errorf("store: reports: %w", err)
 	}
 	defer rows.Close()
-	var out []report
 	for rows.Next() {
+		var listingID string
 		var r report
 		var created int64
-		if err := rows.Scan(&r.ID, &r.ReporterName, &r.Reason, &created); err != nil {
-			return nil, fmt.Errorf("store: reports: %w", err)
+		if err := rows.Scan(&listingID, &r.ID, &r.ReporterName, &r.Reason, &created); err != nil {
+			return fmt.Errorf("store: reports: %w", err)
 		}
 		r.CreatedAt = fromMS(created)
-		out = append(out, r)
+		if it := byID[listingID]; it != nil {
+			it.Reports = append(it.Reports, r)
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // Moderation actions.

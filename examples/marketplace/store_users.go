@@ -294,10 +294,32 @@ func (s *store) listUsers(ctx context.Context, f userFilter) ([]user, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	for i := range out { // after closing rows: SQLite has one connection
-		if out[i].Roles, err = s.roles(ctx, out[i].ID); err != nil {
-			return nil, err
+	if len(out) == 0 {
+		return out, nil
+	}
+	// One query for the page's roles (after closing rows: SQLite has one
+	// connection), not one per user.
+	ids := make([]any, len(out))
+	byID := make(map[string]*user, len(out))
+	for i := range out {
+		ids[i], byID[out[i].ID] = out[i].ID, &out[i]
+	}
+	rrows, err := s.query(ctx, `SELECT user_id, role FROM user_roles WHERE user_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY user_id, role`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: roles: %w", err)
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var id, role string
+		if err := rrows.Scan(&id, &role); err != nil {
+			return nil, fmt.Errorf("store: list users: roles: %w", err)
 		}
+		if u := byID[id]; u != nil {
+			u.Roles = append(u.Roles, role)
+		}
+	}
+	if err := rrows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list users: roles: %w", err)
 	}
 	return out, nil
 }
