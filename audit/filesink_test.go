@@ -13,30 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
 
-// testClock is a settable clock for file rotation and retention.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newTestClock is a settable clock for file rotation and retention.
+func newTestClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func testEvent(i int, cat Category) Event {
@@ -281,10 +267,10 @@ func TestFileSinkRotatesByAge(t *testing.T) {
 	s, err := NewFileSink(dir, testKey, FileConfig{MaxAge: time.Hour, Now: clk.Now})
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, testEvent(1, "c")))
-	clk.Advance(59 * time.Minute)
+	clk.Add(59 * time.Minute)
 	require.NoError(t, s.Write(ctx, testEvent(2, "c")))
 	assert.Len(t, chainNames(t, dir), 1)
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	require.NoError(t, s.Write(ctx, testEvent(3, "c")))
 	assert.Len(t, chainNames(t, dir), 2)
 	closeAndVerify(t, s, dir)
@@ -302,13 +288,13 @@ func TestFileSinkRetention(t *testing.T) {
 	}
 	write(CategoryError) // file 1: errors only (90 days)
 	write(CategoryError) // file 2
-	clk.Advance(10 * Day)
+	clk.Add(10 * Day)
 	write(CategoryAdmin) // file 3: admin (30 days, set above)
 	write(CategoryError) // file 4
 	names := chainNames(t, dir)
 	require.Len(t, names, 5) // four sealed files and the current one
 
-	clk.Advance(85 * Day) // files 1, 2 are 95 days old: past 90; file 3 is 85 days: past 30
+	clk.Add(85 * Day) // files 1, 2 are 95 days old: past 90; file 3 is 85 days: past 30
 	require.NoError(t, s.Rotate(ctx))
 	assert.Equal(t, names[3:], chainNames(t, dir)[:2], "files 1-3 deleted, 4 kept (85 days < 90)")
 
@@ -335,7 +321,7 @@ func TestFileSinkKeepForever(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, testEvent(0, CategoryAdmin)))
 	require.NoError(t, s.Rotate(ctx))
-	clk.Advance(100 * 365 * Day)
+	clk.Add(100 * 365 * Day)
 	require.NoError(t, s.Rotate(ctx))
 	assert.Len(t, chainNames(t, dir), 3)
 	require.NoError(t, s.Close(ctx))

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 // Report bodies as browsers send them.
@@ -155,16 +155,10 @@ func FuzzParseReports(f *testing.F) {
 	})
 }
 
-// clock is a settable test clock.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.t.Store(time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newClock is a settable test clock.
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC))
 }
-func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func postReport(h http.Handler, ct, body, remote string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
@@ -263,11 +257,11 @@ func TestReportsRateLimit(t *testing.T) {
 	// The limited client's refused requests did not use up the total.
 	assert.Equal(t, 204, post("[2001:db8:1:2::1]:1"), "another client")
 	assert.Equal(t, 429, post("[2001:db8:1:3::1]:1"), "table full of active clients: fail closed")
-	clk.Advance(20 * time.Second) // one token back for each client
+	clk.Add(20 * time.Second) // one token back for each client
 	assert.Equal(t, 204, post("[2001:db8:1:2::ffff]:1"), "same /64 shares a bucket")
 	assert.Equal(t, 204, post("198.51.100.1:3"), "first client has a token again")
 	assert.Equal(t, 429, post("[2001:db8:1:2::2]:1"), "total cap: 5 per minute plus what 20 s refilled")
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	assert.Equal(t, 204, post("203.0.113.5:1"), "idle buckets were swept, totals refilled")
 	assert.Len(t, sink.Events(), 7)
 

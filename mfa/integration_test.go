@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/session"
 )
@@ -26,8 +27,7 @@ import (
 // session.Manager and walks an administrator through enrolment, the MFA
 // challenge, step-up and passwordless login.
 func TestIntegration_Session(t *testing.T) {
-	c := newClock()
-	c.Set(time.Now()) // the session store expires records by the real clock
+	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
 	lg, sink := newAudit()
 	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
 	require.NoError(t, err)

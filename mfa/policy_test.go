@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -47,7 +48,7 @@ func enrolledUsers(users ...string) factorFunc {
 	}
 }
 
-func newPolicy(t *testing.T, c *clock, mutate func(*mfa.PolicyConfig)) (*mfa.Policy, *audit.MemorySink) {
+func newPolicy(t *testing.T, c *testenv.Clock, mutate func(*mfa.PolicyConfig)) (*mfa.Policy, *audit.MemorySink) {
 	t.Helper()
 	lg, sink := newAudit()
 	cfg := mfa.PolicyConfig{

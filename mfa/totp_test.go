@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -26,7 +27,7 @@ import (
 type totpFixture struct {
 	totp  *mfa.TOTP
 	store *mfa.MemoryStore
-	clock *clock
+	clock *testenv.Clock
 	sink  *audit.MemorySink
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -33,7 +34,7 @@ type waHarness struct {
 	wa       *mfa.WebAuthn
 	sessions *fakeSessions
 	store    *mfa.MemoryStore
-	clock    *clock
+	clock    *testenv.Clock
 	sink     *audit.MemorySink
 
 	mu     sync.Mutex
