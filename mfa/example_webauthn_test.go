@@ -12,6 +12,7 @@ import (
 	vwa "github.com/descope/virtualwebauthn"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/session"
 )
@@ -66,7 +67,7 @@ func ExampleWebAuthn() {
 	}
 	rp := vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: origin}
 	authenticator := vwa.NewAuthenticator()
-	cred := ec2Credential()
+	cred := testenv.PasskeyCredential()
 
 	// Registration, in the user's signed-in session.
 	browser := newBrowser()

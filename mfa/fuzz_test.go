@@ -10,6 +10,7 @@ import (
 
 	vwa "github.com/descope/virtualwebauthn"
 
+	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -27,7 +28,7 @@ func FuzzFinishLogin(f *testing.F) {
 	}
 	rp := vwa.RelyingParty{ID: "example.com", Name: "X", Origin: "https://example.com"}
 	auth := vwa.NewAuthenticatorWithOptions(vwa.AuthenticatorOptions{UserHandle: []byte("0123456789abcdef0123456789abcdef")})
-	cred := ec2Credential()
+	cred := testenv.PasskeyCredential()
 	seed := vwa.CreateAssertionResponse(rp, auth, cred, vwa.AssertionOptions{Challenge: bytes.Repeat([]byte{1}, 32), RelyingPartyID: "example.com"})
 	for _, s := range []string{seed, "", "{}", "null", "[]", `{"id":"AA","rawId":"AA","type":"public-key","response":{}}`,
 		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA","userHandle":"AA"}}`} {

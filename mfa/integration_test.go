@@ -157,7 +157,7 @@ func TestIntegration_Session(t *testing.T) {
 	dev := &device{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: origin},
 		auth: vwa.NewAuthenticator(),
-		cred: ec2Credential(),
+		cred: testenv.PasskeyCredential(),
 	}
 	status, opts := do(b, "POST", "/mfa/setup/passkey/begin", nil, "")
 	require.Equal(t, 200, status, opts)

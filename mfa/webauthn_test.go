@@ -2,10 +2,6 @@ package mfa_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -154,32 +150,7 @@ func (h *waHarness) device(opts vwa.AuthenticatorOptions) *device {
 	return &device{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: h.origin},
 		auth: vwa.NewAuthenticatorWithOptions(opts),
-		cred: ec2Credential(),
-	}
-}
-
-// ec2Credential returns a P-256 credential whose public key coordinates
-// both have a non-zero first byte. virtualwebauthn v1.0.3 encodes X and Y
-// with big.Int.Bytes, dropping leading zero bytes, so about one key in 128
-// is (rightly) rejected by go-webauthn as malformed.
-func ec2Credential() vwa.Credential {
-	for {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		pub, err := k.PublicKey.Bytes() // 0x04 || X || Y
-		if err != nil {
-			panic(err)
-		}
-		if pub[1] == 0 || pub[33] == 0 {
-			continue
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			panic(err)
-		}
-		return vwa.NewCredentialWithImportedKey(vwa.KeyTypeEC2, der)
+		cred: testenv.PasskeyCredential(),
 	}
 }
 
@@ -358,10 +329,10 @@ func TestWebAuthn_Attacks(t *testing.T) {
 		{"passwordless without user verification", "login", func(h *waHarness, d *device) { d.auth.Options.UserNotVerified = true }, 400, "verification_failed"},
 		{"user not present", "verify", func(h *waHarness, d *device) { d.auth.Options.UserNotPresent = true }, 400, "verification_failed"},
 		{"passwordless with another user's handle", "login", func(h *waHarness, d *device) { d.auth.Options.UserHandle = []byte("bob") }, 400, "verification_failed"},
-		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = ec2Credential() }, 400, "verification_failed"},
+		{"passwordless with an unregistered credential", "login", func(h *waHarness, d *device) { d.cred = testenv.PasskeyCredential() }, 400, "verification_failed"},
 		{"forged key for the registered credential ID", "verify", func(h *waHarness, d *device) {
 			id := d.cred.ID
-			d.cred = ec2Credential()
+			d.cred = testenv.PasskeyCredential()
 			d.cred.ID = id
 		}, 400, "verification_failed"},
 	}

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/deployedworks/rampart/internal/testenv"
 	vwa "github.com/descope/virtualwebauthn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,31 +25,7 @@ func (ta *testApp) newPasskey(opts vwa.AuthenticatorOptions) *passkey {
 	return &passkey{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: ta.URL},
 		auth: vwa.NewAuthenticatorWithOptions(opts),
-		cred: p256Credential(),
-	}
-}
-
-// p256Credential returns a P-256 credential whose public key coordinates
-// both have a non-zero first byte: virtualwebauthn v1.0.3 drops leading
-// zero bytes, and go-webauthn (rightly) rejects such keys.
-func p256Credential() vwa.Credential {
-	for {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		pub, err := k.PublicKey.Bytes()
-		if err != nil {
-			panic(err)
-		}
-		if pub[1] == 0 || pub[33] == 0 {
-			continue
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			panic(err)
-		}
-		return vwa.NewCredentialWithImportedKey(vwa.KeyTypeEC2, der)
+		cred: testenv.PasskeyCredential(),
 	}
 }
 
