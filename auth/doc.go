@@ -39,6 +39,11 @@
 //   - Hijacked sessions surviving a password change.
 //     [Authenticator.ChangePassword] verifies the current password and asks
 //     the [SessionRevoker] to end every other session.
+//   - A login racing a revocation. A login reads the user, then spends a
+//     second hashing; LoginResult.ReadAt records when it read, and the
+//     session package refuses a session established before the user's
+//     sessions were last revoked (account disabled, role removed, password
+//     changed meanwhile).
 //   - Unauthenticated or unauthorised requests. [Guard.RequireAuth] and
 //     [Guard.RequireRole] fail closed: an identity source error is a 500,
 //     never an anonymous or authenticated request, and the login redirect
@@ -56,6 +61,8 @@
 //		Hasher: hasher, Throttle: loginThrottle, Audit: auditLog, ClientIP: ips,
 //	})
 //	res, err := a.Login(r, r.PostFormValue("login"), r.PostFormValue("password"))
+//	// ... on success:
+//	err = sessions.Login(r.Context(), res.UserID, res.Roles, res.ReadAt, "password")
 //
 //	guard, err := auth.NewGuard(sessions, auth.GuardConfig{Audit: auditLog, ClientIP: ips})
 //	mux.Handle("/account/", guard.RequireAuth(accountPages))

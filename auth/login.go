@@ -171,6 +171,10 @@ type AuthenticatorConfig struct {
 	// Logger receives audit sink errors and unexpected store errors.
 	// Default: slog.Default().
 	Logger *slog.Logger
+
+	// Now returns the current time, for LoginResult.ReadAt. Default:
+	// time.Now. It must agree with the session layer's clock.
+	Now func() time.Time
 }
 
 // LoginResult is a successful password check.
@@ -185,6 +189,12 @@ type LoginResult struct {
 	// Rehashed reports that the stored hash was upgraded to the current
 	// parameters during this login.
 	Rehashed bool
+	// ReadAt is when the user record was read, taken just before reading
+	// it (before the password was hashed). Pass it to the session layer
+	// (session.Manager.Login), which refuses the session if the user's
+	// sessions were revoked after it: a login that overlapped an account
+	// disable, a role removal or a password change must not outlive it.
+	ReadAt time.Time
 }
 
 // Authenticator runs password logins and password changes against a
@@ -199,6 +209,7 @@ type Authenticator struct {
 	audit    *audit.Logger
 	ips      *clientip.Resolver
 	log      *slog.Logger
+	now      func() time.Time
 }
 
 // maxLoginBytes bounds the login name: longer ones fail without a lookup.
@@ -216,7 +227,7 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 		return nil, errors.New("auth: NewAuthenticator: SessionRevoker is nil: pass the session manager, which ends other sessions after a password change")
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger}
+		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger, now: cfg.Now}
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = NewHasher(HasherConfig{}); err != nil {
@@ -231,6 +242,9 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	if a.now == nil {
+		a.now = time.Now
+	}
 	if a.ips == nil {
 		a.ips = clientip.MustNew(nil, clientip.Config{Logger: a.log})
 	}
@@ -238,9 +252,10 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 }
 
 // Login checks login and password, for the request r (its context, client
-// address and user agent). On success it returns the user's ID and roles and
-// whether MFA must follow; the caller then renews the session token (the
-// session package) before storing the user in it.
+// address and user agent). On success it returns the user's ID and roles,
+// whether MFA must follow, and when the user was read; the caller then
+// signs the user in with all of them (session.Manager.Login, which renews
+// the session token).
 //
 // Every failure to authenticate returns [ErrInvalidCredentials] after the
 // same work: the password is hashed once, against the user's hash or, for
@@ -277,6 +292,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	}
 	pw := Normalize(password)
 
+	readAt := a.now() // before the read: anything revoked after it may postdate what we read
 	u, err := a.users.UserByLogin(ctx, login)
 	if errors.Is(err, ErrUserNotFound) {
 		ev.Meta = map[string]string{"login_sha256": loginDigest(account)}
@@ -332,7 +348,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 			a.internalNote(ctx, ev, "throttle success report", err)
 		}
 	}
-	res := LoginResult{UserID: u.ID, Roles: u.Roles, MFARequired: u.MFAEnabled}
+	res := LoginResult{UserID: u.ID, Roles: u.Roles, MFARequired: u.MFAEnabled, ReadAt: readAt}
 	if rehash {
 		res.Rehashed = a.rehash(ctx, ev, u, pw)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 // memStore is a UserStore in memory, with error injection.
@@ -188,6 +189,8 @@ func TestLoginSuccess(t *testing.T) {
 	f := newFixture(t, auth.HasherConfig{})
 	res, err := f.a.Login(loginRequest(), "Alice ", alicePassword)
 	require.NoError(t, err)
+	assert.False(t, res.ReadAt.IsZero())
+	res.ReadAt = time.Time{}
 	assert.Equal(t, auth.LoginResult{UserID: "u1", Roles: []string{"seller"}}, res)
 
 	assert.Equal(t, []string{"alice"}, f.throttle.checks, "account key is folded")
@@ -204,6 +207,33 @@ func TestLoginSuccess(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddr("203.0.113.9"), ev[0].ClientIP)
 	assert.Equal(t, "test-browser/1.0", ev[0].UserAgent)
 	assertNoSecrets(t, ev)
+}
+
+// slowRead is a UserStore whose reads take a minute on clock.
+type slowRead struct {
+	auth.UserStore
+	clock *testenv.Clock
+}
+
+func (s slowRead) UserByLogin(ctx context.Context, login string) (auth.User, error) {
+	u, err := s.UserStore.UserByLogin(ctx, login)
+	s.clock.Add(time.Minute)
+	return u, err
+}
+
+// TestLoginReadAt: LoginResult.ReadAt is the Authenticator's clock just
+// before the user was read, so that a revocation made after the read,
+// while the password hashes, postdates it (see session.Manager.Login).
+func TestLoginReadAt(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{})
+	t0 := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+	clock := testenv.NewClock(t0)
+	a, err := auth.NewAuthenticator(slowRead{f.store, clock}, f.revoker, auth.AuthenticatorConfig{Hasher: f.h, Now: clock.Now})
+	require.NoError(t, err)
+	res, err := a.Login(loginRequest(), "alice", alicePassword)
+	require.NoError(t, err)
+	assert.Equal(t, t0, res.ReadAt, "taken before the read")
+	assert.Equal(t, t0.Add(time.Minute), clock.Now())
 }
 
 func TestLoginMFARequired(t *testing.T) {

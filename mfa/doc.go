@@ -41,7 +41,7 @@
 //		RPID: "example.com", RPDisplayName: "Marketplace", RPOrigins: []string{"https://example.com"},
 //		Credentials: store, Sessions: sessions, Challenges: sessions, Audit: auditLog,
 //		OnLogin: func(w http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-//			return sessions.Login(r.Context(), res.UserID, rolesOf(res.UserID), "passkey")
+//			return sessions.Login(r.Context(), res.UserID, rolesOf(res.UserID), res.ReadAt, "passkey")
 //		},
 //	})
 //	policy, err := mfa.NewPolicy(mfa.PolicyConfig{

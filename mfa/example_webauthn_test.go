@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	vwa "github.com/descope/virtualwebauthn"
 
@@ -35,7 +36,7 @@ func ExampleWebAuthn() {
 		Credentials: store, Sessions: sessions, Challenges: sessions,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
 			fmt.Println("passkey login:", res.UserID)
-			return sessions.Login(r.Context(), res.UserID, nil, "passkey")
+			return sessions.Login(r.Context(), res.UserID, nil, res.ReadAt, "passkey")
 		},
 	})
 	if err != nil {
@@ -43,7 +44,7 @@ func ExampleWebAuthn() {
 		return
 	}
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) { // a password login
-		_ = sessions.Login(r.Context(), "user-42", nil, "password")
+		_ = sessions.Login(r.Context(), "user-42", nil, time.Now(), "password")
 	})
 	mux.HandleFunc("POST /passkeys/begin", passkeys.BeginRegistration)
 	mux.HandleFunc("POST /passkeys/finish", passkeys.FinishRegistration)

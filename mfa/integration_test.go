@@ -1,6 +1,7 @@
 package mfa_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +45,7 @@ func TestIntegration_Session(t *testing.T) {
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
 		Credentials: store, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-			return sm.Login(r.Context(), res.UserID, roles[res.UserID], "passkey")
+			return sm.Login(r.Context(), res.UserID, roles[res.UserID], res.ReadAt, "passkey")
 		},
 	})
 	require.NoError(t, err)
@@ -58,7 +60,7 @@ func TestIntegration_Session(t *testing.T) {
 	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
-		if err := sm.Login(r.Context(), user, roles[user], "password"); err != nil {
+		if err := sm.Login(r.Context(), user, roles[user], c.Now(), "password"); err != nil {
 			fail(w, err)
 		}
 	})
@@ -216,4 +218,146 @@ func TestIntegration_Session(t *testing.T) {
 	assert.Equal(t, []string{"totp", "totp", "totp", "webauthn"}, marks)
 	raw, _ := json.Marshal(sink.Events())
 	assert.NotContains(t, string(raw), secret, "the TOTP secret never reaches audit")
+}
+
+// heldCredentials is a CredentialStore whose next Credential lookup reads
+// the credential, closes read and waits for release.
+type heldCredentials struct {
+	mfa.CredentialStore
+	mu            sync.Mutex
+	read, release chan struct{}
+}
+
+// hold arms the gate for the next lookup.
+func (h *heldCredentials) hold() (read, release chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.read, h.release = make(chan struct{}), make(chan struct{})
+	return h.read, h.release
+}
+
+func (h *heldCredentials) Credential(ctx context.Context, id []byte) (mfa.StoredCredential, error) {
+	sc, err := h.CredentialStore.Credential(ctx, id)
+	h.mu.Lock()
+	read, release := h.read, h.release
+	h.read = nil
+	h.mu.Unlock()
+	if read != nil {
+		close(read)
+		<-release
+	}
+	return sc, err
+}
+
+// TestPasskeyLoginRacesRevocation: a passwordless login that looked up
+// its credential and user before the user's sessions were revoked (the
+// account disabled, a role removed) must not leave a usable session.
+// OnLogin passes LoginResult.ReadAt to session.Manager.Login.
+func TestPasskeyLoginRacesRevocation(t *testing.T) {
+	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
+	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Now: c.Now})
+	require.NoError(t, err)
+	creds := &heldCredentials{CredentialStore: newStore(t)}
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(sm.Handler(mux))
+	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
+	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
+		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
+		Credentials: creds, Sessions: sm, Challenges: sm, Now: c.Now,
+		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+			return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
+		},
+	})
+	require.NoError(t, err)
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if err := sm.Login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := sm.Identity(r.Context())
+		if !ok {
+			_, _ = io.WriteString(w, "anonymous")
+			return
+		}
+		_, _ = io.WriteString(w, id.UserID+"|"+strings.Join(id.Roles, ","))
+	})
+	mux.HandleFunc("POST /passkey/register/begin", wa.BeginRegistration)
+	mux.HandleFunc("POST /passkey/register/finish", wa.FinishRegistration)
+	mux.HandleFunc("POST /passkey/begin", wa.BeginLogin)
+	mux.HandleFunc("POST /passkey/finish", wa.FinishLogin)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	newBrowser := func() *http.Client {
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		return &http.Client{Jar: jar}
+	}
+	do := func(b *http.Client, method, path, body string) (int, string, error) {
+		req, err := http.NewRequest(method, origin+path, strings.NewReader(body))
+		if err != nil {
+			return 0, "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := b.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out), err
+	}
+	mustDo := func(b *http.Client, method, path, body string) string {
+		t.Helper()
+		status, out, err := do(b, method, path, body)
+		require.NoError(t, err)
+		require.Equal(t, 200, status/100*100, out)
+		return out
+	}
+
+	// The user registers a passkey from a password session.
+	b := newBrowser()
+	mustDo(b, "POST", "/login", "")
+	dev := &device{
+		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: origin},
+		auth: vwa.NewAuthenticator(),
+		cred: testenv.PasskeyCredential(),
+	}
+	ao, err := vwa.ParseAttestationOptions(mustDo(b, "POST", "/passkey/register/begin", ""))
+	require.NoError(t, err)
+	dev.auth.Options.UserHandle = []byte(ao.UserID)
+	mustDo(b, "POST", "/passkey/register/finish", vwa.CreateAttestationResponse(dev.rp, dev.auth, dev.cred, *ao))
+
+	// A passwordless login looks up the credential and is held there...
+	b2 := newBrowser()
+	aopts, err := vwa.ParseAssertionOptions(mustDo(b2, "POST", "/passkey/begin", ""))
+	require.NoError(t, err)
+	dev.cred.Counter++
+	assertion := vwa.CreateAssertionResponse(dev.rp, dev.auth, dev.cred, *aopts)
+	read, release := creds.hold()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, body, err := do(b2, "POST", "/passkey/finish", assertion)
+		done <- result{status, body, err}
+	}()
+	select {
+	case <-read:
+	case r := <-done:
+		t.Fatalf("the login did not look up its credential: %d %s %v", r.status, r.body, r.err)
+	}
+	// ...while the account is disabled and its sessions revoked.
+	c.Add(time.Second)
+	require.NoError(t, sm.RevokeUser(context.Background(), "root"))
+	close(release)
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, 200, r.status, r.body)
+	assert.Equal(t, "anonymous", mustDo(b2, "GET", "/whoami", ""), "the racing passkey login left no session")
+	assert.Equal(t, "anonymous", mustDo(b, "GET", "/whoami", ""), "revoked")
 }

@@ -66,9 +66,10 @@ type WebAuthnConfig struct {
 	Challenges ChallengeStore
 
 	// OnLogin completes a passwordless login: it is called by
-	// [WebAuthn.FinishLogin] with the verified user, and should sign the
-	// user in (session Login, which renews the session token) without
-	// writing a response. After it returns nil the session is marked as
+	// [WebAuthn.FinishLogin] with the verified user, and should check the
+	// account is enabled and sign the user in (session Login with
+	// res.ReadAt, which renews the session token) without writing a
+	// response. After it returns nil the session is marked as
 	// MFA-verified with [MethodWebAuthn] (a passkey with user verification
 	// is two factors) and the handler answers 200 {"ok":true}. An error
 	// from it goes to ErrorHandler. Default: nil, which turns passwordless
@@ -123,6 +124,13 @@ type LoginResult struct {
 	// or biometric). Always true for [WebAuthn.FinishLogin], which requires
 	// it.
 	UserVerified bool
+	// ReadAt is when the login began reading the credential and its user
+	// (WebAuthnConfig.Now), before anything was read. Pass it to the
+	// session layer (session.Manager.Login), which then refuses the session
+	// if the user's sessions were revoked after it: a passkey login racing
+	// an account disable or a role removal must not outlive it. OnLogin
+	// reads the user's roles and state after ReadAt, which is safe.
+	ReadAt time.Time
 }
 
 // CredentialInfo describes a registered credential for display.
@@ -595,6 +603,7 @@ func (w *WebAuthn) finishAssertion(c *call, key string, validate func(ceremony, 
 	if err != nil {
 		return reply{}, translate(err)
 	}
+	readAt := w.now() // before validate reads the credential and its user
 	u, cred, err := validate(cer, parsed)
 	if u != nil {
 		c.userID = u.id
@@ -607,7 +616,7 @@ func (w *WebAuthn) finishAssertion(c *call, key string, validate func(ceremony, 
 	}
 	var meta map[string]string
 	if key == challengeLogin {
-		res := LoginResult{UserID: c.userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified()}
+		res := LoginResult{UserID: c.userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified(), ReadAt: readAt}
 		if err := w.onLogin(c.rw, c.r, res); err != nil {
 			return reply{}, fmt.Errorf("mfa: webauthn: OnLogin: %w", err)
 		}

@@ -55,7 +55,8 @@ func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error)
 // CommitCtx implements scs.CtxStore. It writes unconditionally only a
 // session that has no record yet; otherwise it writes only if the record
 // it replaces is still there, so that a session revoked while the request
-// ran stays revoked (it then returns errGone).
+// ran stays revoked. Either way the store refuses a session established
+// before its user's revocation watermark. A refused write returns errGone.
 func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, _ time.Time) error {
 	st := a.m.state(ctx)
 	if st == nil {
@@ -68,7 +69,11 @@ func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, _ time.Ti
 		}
 	}
 	replace := st.storedKey()
-	ok, err := a.m.store.Save(ctx, replace, Record{Key: key, UserID: st.commitUser, Data: b, Expiry: st.commitExpiry})
+	r := Record{Key: key, UserID: st.commitUser, Data: b, Expiry: st.commitExpiry}
+	if md := st.md.Load(); md != nil && md.UserID != "" {
+		r.AuthAt = md.AuthAt
+	}
+	ok, err := a.m.store.Save(ctx, replace, r)
 	if err != nil {
 		return fmt.Errorf("%w: save: %w", ErrStore, err)
 	}

@@ -50,7 +50,7 @@ func BenchmarkHandler(b *testing.B) {
 			}))
 			rec := httptest.NewRecorder()
 			first := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_ = m.Login(r.Context(), "user-1", []string{"seller"}, "password")
+				_ = m.Login(r.Context(), "user-1", []string{"seller"}, time.Now(), "password")
 				_ = m.Put(r.Context(), "greeting", "hello, world.")
 			}))
 			first.ServeHTTP(rec, httptest.NewRequest("POST", "https://app.example/", nil))

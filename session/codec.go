@@ -18,6 +18,7 @@ type meta struct {
 	Roles     []string
 	Methods   []string
 	AuthTime  time.Time
+	AuthAt    time.Time // when the login read the user record (Record.AuthAt); zero if anonymous
 	MFATime   time.Time
 	MFAMethod string
 	Created   time.Time // start of the absolute lifetime
@@ -79,7 +80,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 		case *challenge:
 			n += len(v.Data) + 12
 		case *meta:
-			n += 80 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
+			n += 90 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
 			for _, s := range v.Roles {
 				n += len(s) + 1
 			}
@@ -135,10 +136,24 @@ func (md *meta) append(b []byte) []byte {
 	b = appendString(b, md.UserAgent)
 	var flags byte
 	if md.Remember {
-		flags |= 1
+		flags |= flagRemember
 	}
-	return append(b, flags)
+	if !md.AuthAt.IsZero() {
+		flags |= flagAuthAt
+	}
+	b = append(b, flags)
+	if !md.AuthAt.IsZero() {
+		b = appendTime(b, md.AuthAt)
+	}
+	return b
 }
+
+// Flags of the meta encoding. flagAuthAt says AuthAt follows the flags: it
+// was added later, and sessions saved before have none.
+const (
+	flagRemember = 1 << iota
+	flagAuthAt
+)
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -302,6 +317,10 @@ func (d *decoder) meta() *meta {
 		d.fail()
 	}
 	md.UserAgent = d.string()
-	md.Remember = d.byte()&1 != 0
+	flags := d.byte()
+	md.Remember = flags&flagRemember != 0
+	if flags&flagAuthAt != 0 {
+		md.AuthAt = d.time()
+	}
 	return md
 }

@@ -21,6 +21,12 @@
 //     removed, account disabled, "log out everywhere"), and
 //     [Manager.Sessions] with [Manager.Revoke] let users end one. A request
 //     in flight cannot write back a session revoked while it ran.
+//   - A login racing a revocation: a login reads the user, then hashes the
+//     password for a second, while an administrator disables the account.
+//     Revocation sets a per-user watermark in the store, and [Manager.Login]
+//     takes the time the user was read: the store refuses, at save and at
+//     load, a session established before the watermark, so the login
+//     leaves no session with the old state.
 //   - Store disclosure: the store holds SHA-256 hashes of tokens, never
 //     tokens (scs's HashTokenInStore), so a backup or a read of the
 //     database yields no live session. With Config.Keyring, session data is
@@ -41,8 +47,9 @@
 // The default store is a [MemoryStore], for one instance. Several
 // instances share session/sqlstore (SQLite, PostgreSQL) or
 // session/redisstore, leaf packages so that importing session compiles no
-// database driver. Any [Store] must keep the per-user index and the
-// conditional writes its documentation describes.
+// database driver. Any [Store] must keep the per-user index, the
+// revocation watermark and the conditional writes its documentation
+// describes.
 //
 // # Out of scope
 //

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/session"
@@ -21,8 +22,10 @@ func Example() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		// ... check the password first (package auth) ...
-		if err := m.Login(r.Context(), "user-42", []string{"seller"}, "password"); err != nil {
+		// ... check the password first (package auth), whose result
+		// carries when the user record was read ...
+		readAt := time.Now()
+		if err := m.Login(r.Context(), "user-42", []string{"seller"}, readAt, "password"); err != nil {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 			return
 		}
@@ -60,7 +63,7 @@ func ExampleManager_RevokeUser() {
 	m, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/login") {
-			_ = m.Login(r.Context(), "user-7", nil, "password")
+			_ = m.Login(r.Context(), "user-7", nil, time.Now(), "password")
 			return
 		}
 		_, ok := m.Identity(r.Context())

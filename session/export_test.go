@@ -28,3 +28,10 @@ func DumpMemoryStore(s *MemoryStore) string {
 	}
 	return b.String()
 }
+
+// MemoryStoreWatermarks returns how many revocation watermarks s holds.
+func MemoryStoreWatermarks(s *MemoryStore) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.marks)
+}

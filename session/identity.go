@@ -43,11 +43,24 @@ func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, 
 // record is deleted at once; the new one is written, and indexed under
 // userID for revocation, when the response is sent.
 //
+// readAt is when the user record that roles and the account's state come
+// from was read, taken before reading it: auth.LoginResult.ReadAt, or
+// mfa.LoginResult.ReadAt for a passkey. It is what makes a revocation win
+// a race with a login: if [Manager.RevokeUser] or [Manager.RevokeOthers]
+// ran for userID after readAt (the account was disabled, a role removed,
+// the password changed while the password was being hashed), the session
+// is not written when the response is sent, and the next request is
+// anonymous (audit event "session.ended_in_flight"). readAt must come
+// from a clock that agrees with the Manager's (Config.Now) across
+// instances: a clock running ahead lets a racing login through by as much.
+//
 // Check the credentials (and that the account is enabled) before calling
-// Login. It returns [ErrNoSession] outside [Manager.Handler], an error for
-// an empty userID, and a wrapped [ErrStore] if the old record could not be
-// deleted, in which case nothing changed and the app should answer 500.
-func (m *Manager) Login(ctx context.Context, userID string, roles []string, methods ...string) error {
+// Login. It returns [ErrNoSession] outside [Manager.Handler]; an error for
+// an empty userID, a zero readAt or one older than Config.IdleTimeout
+// (read the user again); and a wrapped [ErrStore] if the old record could
+// not be deleted. In each case nothing changed, and the app should answer
+// 500.
+func (m *Manager) Login(ctx context.Context, userID string, roles []string, readAt time.Time, methods ...string) error {
 	st := m.state(ctx)
 	if st == nil {
 		return ErrNoSession
@@ -55,19 +68,28 @@ func (m *Manager) Login(ctx context.Context, userID string, roles []string, meth
 	if userID == "" {
 		return errors.New("session: login: empty user ID")
 	}
+	now := m.now()
+	switch {
+	case readAt.IsZero():
+		return errors.New("session: login: zero readAt: pass the time the user record was read, taken before reading it (auth.LoginResult.ReadAt)")
+	case now.Sub(readAt) > m.idle:
+		return fmt.Errorf("session: login: the user record was read %v ago, more than IdleTimeout: read it again and pass the new time", now.Sub(readAt).Round(time.Second))
+	case readAt.After(now):
+		readAt = now // a readAt ahead of the Manager's clock would outrun revocations
+	}
 	st.renew = renewLogin
 	err := m.scs.RenewToken(ctx)
 	st.renew = renewNone
 	if err != nil {
 		return fmt.Errorf("session: login: %w", err)
 	}
-	now := m.now()
 	md := &meta{
 		Handle:    newHandle(),
 		UserID:    userID,
 		Roles:     slices.Clone(roles),
 		Methods:   slices.Clone(methods),
 		AuthTime:  now,
+		AuthAt:    readAt,
 		Created:   now,
 		LastSeen:  now,
 		IP:        st.ip,

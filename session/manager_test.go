@@ -213,7 +213,7 @@ func TestReadsDoNotWrite(t *testing.T) {
 func TestIdleTimeoutSynctest(t *testing.T) {
 	m, err := session.New(res, session.Config{})
 	require.NoError(t, err)
-	h := st.App(m)
+	h := st.App(m, time.Now)
 	synctest.Test(t, func(t *testing.T) {
 		tok := st.Do(t, h, "/login?user=dee", "").Token
 		time.Sleep(29 * time.Minute)
@@ -230,7 +230,7 @@ func TestIdentity(t *testing.T) {
 	ctx := context.Background()
 	_, ok := e.M.Identity(ctx)
 	assert.False(t, ok, "outside the Handler")
-	assert.ErrorIs(t, e.M.Login(ctx, "u", nil), session.ErrNoSession)
+	assert.ErrorIs(t, e.M.Login(ctx, "u", nil, time.Now()), session.ErrNoSession)
 	assert.ErrorIs(t, e.M.MarkMFA(ctx, "totp"), session.ErrNoSession)
 	assert.ErrorIs(t, e.M.Logout(ctx), session.ErrNoSession)
 	assert.ErrorIs(t, e.M.RevokeOthers(ctx), session.ErrNoSession)
@@ -246,10 +246,12 @@ func TestIdentity(t *testing.T) {
 			e.M.MarkMFA(ctx, "totp"),
 			e.M.Remember(ctx, true),
 			e.M.RevokeOthers(ctx),
-			e.M.Login(ctx, "", nil),
+			e.M.Login(ctx, "", nil, e.Clock.Now()),
+			e.M.Login(ctx, "u", nil, time.Time{}),
+			e.M.Login(ctx, "u", nil, e.Clock.Now().Add(-session.DefaultIdleTimeout-time.Second)),
 		)
 		roles := []string{"admin", "seller"}
-		require.NoError(t, e.M.Login(ctx, "eve", roles, "passkey"))
+		require.NoError(t, e.M.Login(ctx, "eve", roles, e.Clock.Now(), "passkey"))
 		roles[0] = "mutated"
 		errs = append(errs, e.M.MarkMFA(ctx, ""))
 		require.NoError(t, e.M.MarkMFA(ctx, "totp"))
@@ -264,7 +266,9 @@ func TestIdentity(t *testing.T) {
 	assert.ErrorIs(t, errs[1], session.ErrNotLoggedIn)
 	assert.ErrorIs(t, errs[2], session.ErrNotLoggedIn)
 	assert.ErrorContains(t, errs[3], "empty user ID")
-	assert.ErrorContains(t, errs[4], "empty method")
+	assert.ErrorContains(t, errs[4], "zero readAt")
+	assert.ErrorContains(t, errs[5], "more than IdleTimeout")
+	assert.ErrorContains(t, errs[6], "empty method")
 	assert.Equal(t, "eve", got.UserID)
 	assert.Equal(t, []string{"admin", "seller"}, got.Roles, "copies in and out")
 	assert.True(t, got.HasRole("seller"))
@@ -391,7 +395,7 @@ func TestChallenges(t *testing.T) {
 			data[0] = 'X' // copied
 			assert.ErrorIs(t, e.M.PutChallenge(ctx, "", data), session.ErrInvalidKey)
 		case "/login":
-			require.NoError(t, e.M.Login(ctx, "hal", nil, "password"))
+			require.NoError(t, e.M.Login(ctx, "hal", nil, e.Clock.Now(), "password"))
 		case "/finish":
 			b, err := e.M.TakeChallenge(ctx, "webauthn.login")
 			taken, errs = append(taken, b), append(errs, err)
@@ -426,7 +430,7 @@ func TestSaveFailureReplacesResponse(t *testing.T) {
 	require.NoError(t, err)
 	var writeErr error
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.NoError(t, m.Login(r.Context(), "ida", nil, "password"))
+		require.NoError(t, m.Login(r.Context(), "ida", nil, time.Now(), "password"))
 		w.Header().Set("Location", "/dashboard")
 		w.Header().Set("X-Frame-Options", "DENY") // set by outer middleware: kept
 		w.WriteHeader(http.StatusSeeOther)
@@ -457,7 +461,7 @@ func TestCustomErrorHandler(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
-	_, rec := setCookie(t, st.App(m), "/whoami", strings.Repeat("a", 43), nil)
+	_, rec := setCookie(t, st.App(m, time.Now), "/whoami", strings.Repeat("a", 43), nil)
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.ErrorIs(t, got, session.ErrStore)
 }
@@ -560,7 +564,7 @@ func TestSessionsInfo(t *testing.T) {
 	assert.Empty(t, list)
 
 	fresh := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.NoError(t, e.M.Login(r.Context(), "new-user", nil, "password"))
+		require.NoError(t, e.M.Login(r.Context(), "new-user", nil, e.Clock.Now(), "password"))
 		list, err := e.M.Sessions(r.Context(), "new-user")
 		require.NoError(t, err)
 		require.Len(t, list, 1, "the session signed in by this request, before it is saved")

@@ -142,18 +142,34 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 // store, through the per-user index: call it when the user's password
 // changes, a role is removed, the account is disabled, or the user asks to
 // "log out everywhere". Make the change that motivates it first (disable
-// the account, remove the role), so that a login racing with it cannot
-// use the old state. A request of the user already in flight finishes,
-// but cannot write its session back. If ctx is the user's own request,
-// its session ends too (the cookie is deleted).
+// the account, remove the role), then call RevokeUser: it also sets the
+// user's revocation watermark to now (see [Store]), so that
 //
-// It works outside [Manager.Handler] too, e.g. from an admin job.
+//   - a request of the user already in flight finishes, but cannot write
+//     its session back;
+//   - a login that read the user record before now (the old state, or the
+//     old password, while it hashed) gets no session: its [Manager.Login]
+//     passed that earlier readAt, so the store refuses the session when the
+//     response is sent, and refuses to load it should that write have
+//     raced the revocation.
+//
+// If ctx is the user's own request, its session ends too (the cookie is
+// deleted). It works outside [Manager.Handler] too, e.g. from an admin
+// job.
+//
+// The watermark is on the Manager's clock (Config.Now), and a login's
+// readAt on the clock of the instance that read the user: if that clock
+// runs ahead of this one, a login racing the revocation gets through when
+// it read the user less than the difference before the revocation. Keep
+// the instances' clocks synchronised (NTP). Stores keep the watermark for
+// Config.Lifetime + Config.IdleTimeout, after which no session it could
+// refuse is alive.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("session: revoke user: empty user ID")
 	}
 	actor := m.actor(ctx)
-	if err := m.store.DeleteUser(ctx, userID, ""); err != nil {
+	if err := m.store.DeleteUser(ctx, userID, "", m.revocation(m.now())); err != nil {
 		return fmt.Errorf("%w: delete user: %w", ErrStore, err)
 	}
 	m.endCurrent(ctx, func(md *meta) bool { return md.UserID == userID })
@@ -167,16 +183,43 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // RevokeOthers ends every session of the signed-in user except the
 // request's own, and renews the request's token: call it after a password
 // change, so that anyone holding an old session or a copy of this one's
-// token is signed out. It returns [ErrNoSession] outside [Manager.Handler]
-// and [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
+// token is signed out. Like [Manager.RevokeUser], it sets the user's
+// revocation watermark to now, so that a login that read the user (and
+// checked the old password) before now gets no session; the request's own
+// session is re-stamped as established now and written under its new
+// token when the response is sent (until then its old token finds no
+// session). For a session signed in by this same request, the watermark
+// is its login's readAt instead, so that the new session survives.
+//
+// It returns [ErrNoSession] outside [Manager.Handler] and
+// [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
 // auth.Authenticator.ChangePassword calls with the request's context.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := m.store.DeleteUser(ctx, md.UserID, st.storedKey()); err != nil {
+	kept := st.storedKey()
+	at := m.now()
+	if kept == "" && md.AuthAt.Before(at) {
+		// Signed in by this request, not stored yet: Save checks this
+		// session against the watermark, so it must not be above the
+		// session's own readAt. It was not there to be re-stamped atomically
+		// with the deletes, and re-stamping it now could lift it over a
+		// revocation made since its login read the user.
+		at = md.AuthAt
+	}
+	rev := m.revocation(at)
+	if err := m.store.DeleteUser(ctx, md.UserID, kept, rev); err != nil {
 		return fmt.Errorf("%w: delete user: %w", ErrStore, err)
+	}
+	if kept != "" && md.AuthAt.Before(rev.At) {
+		// The kept record, spared by the same atomic step, now sits below
+		// the watermark: it is saved again at commit, re-stamped, under the
+		// new token (Save with replace accepts it if it still exists).
+		n := *md
+		n.AuthAt = rev.At
+		m.setMeta(ctx, st, &n)
 	}
 	if err := m.rotate(ctx, st); err != nil {
 		return fmt.Errorf("session: revoke others: %w", err)
@@ -187,6 +230,17 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 		SessionRef: md.Handle,
 	})
 	return nil
+}
+
+// revocation returns the watermark for a revocation made at: at truncated
+// to the microsecond, which stores may keep (a login that read the user
+// within the same microsecond is let through), kept for as long as a
+// session established before it can live. Login refuses a readAt older
+// than the idle timeout, so such a session began before At + IdleTimeout
+// and ends by At + IdleTimeout + Lifetime.
+func (m *Manager) revocation(at time.Time) Revocation {
+	at = at.Truncate(time.Microsecond)
+	return Revocation{At: at, Until: at.Add(m.idle + m.lifetime)}
 }
 
 // endCurrent ends the request's own session, already deleted from the

@@ -4,15 +4,17 @@
 //
 // Layout, under Config.Prefix:
 //
-//	<prefix>s:<token hash>  hash {d: session data, u: user ID}, with a TTL
+//	<prefix>s:<token hash>  hash {d: session data, u: user ID, a: AuthAt (Unix µs)}, with a TTL
 //	<prefix>u:<user ID>     sorted set of the user's token hashes, scored by expiry
+//	<prefix>w:<user ID>     the user's revocation watermark (Unix µs), expiring at Revocation.Until
 //
 // Keys hold the SHA-256 hash of each token, never the token, so a dump of
 // the database cannot be replayed as cookies. Session data is in clear
 // unless session.Config.Keyring is set.
 //
-// Conditional writes and revocation run as Lua scripts, so that a token
-// renewal cannot slip past a revocation. DeleteUser's script touches keys
+// Conditional writes, revocation and Find run as Lua scripts, so that a
+// token renewal or a login cannot slip past a revocation, and Find checks
+// the watermark in the same round trip. DeleteUser's script touches keys
 // it reads from the index, which Redis Cluster does not allow: use a
 // single Redis primary (with replicas or Sentinel if needed), not Cluster.
 package redisstore

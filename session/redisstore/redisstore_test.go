@@ -167,11 +167,11 @@ func BenchmarkRevokeUser(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			for i := range 4 {
-				_, err := s.Save(ctx, "", session.Record{Key: fmt.Sprintf("victim-%d", i), UserID: "victim", Data: data, Expiry: exp})
+				_, err := s.Save(ctx, "", session.Record{Key: fmt.Sprintf("victim-%d", i), UserID: "victim", Data: data, Expiry: exp, AuthAt: exp})
 				require.NoError(b, err)
 			}
 			b.StartTimer()
-			require.NoError(b, s.DeleteUser(ctx, "victim", ""))
+			require.NoError(b, s.DeleteUser(ctx, "victim", "", session.Revocation{At: time.Now(), Until: exp}))
 		}
 	})
 	b.Run("scan", func(b *testing.B) {
@@ -203,4 +203,38 @@ func BenchmarkRevokeUser(b *testing.B) {
 			require.Equal(b, 100000, n)
 		}
 	})
+}
+
+// TestWatermark covers what the conformance suite cannot reach through
+// the Store: the watermark key expires at Revocation.Until (extended,
+// never shortened, by later revocations), and a session hash below the
+// watermark written behind DeleteUser's back is neither found nor listed.
+func TestWatermark(t *testing.T) {
+	c := client(t)
+	p := uniquePrefix(t, c)
+	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
+	require.NoError(t, err)
+	ctx := context.Background()
+	w := time.Now().Truncate(time.Microsecond)
+
+	require.NoError(t, s.DeleteUser(ctx, "u", "", session.Revocation{At: w, Until: time.Now().Add(2 * time.Hour)}))
+	ttl := c.PTTL(ctx, p+"w:u").Val()
+	assert.Greater(t, ttl, 119*time.Minute)
+	assert.LessOrEqual(t, ttl, 2*time.Hour)
+	require.NoError(t, s.DeleteUser(ctx, "u", "", session.Revocation{At: w.Add(-time.Hour), Until: time.Now().Add(time.Hour)}))
+	assert.Greater(t, c.PTTL(ctx, p+"w:u").Val(), 119*time.Minute, "not shortened")
+	assert.Equal(t, fmt.Sprint(w.UnixMicro()), c.Get(ctx, p+"w:u").Val(), "not lowered")
+
+	require.NoError(t, c.HSet(ctx, p+"s:raced", "d", "x", "u", "u", "a", w.UnixMicro()-1).Err())
+	require.NoError(t, c.ZAdd(ctx, p+"u:u", redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: "raced"}).Err())
+	_, found, err := s.Find(ctx, "raced")
+	require.NoError(t, err)
+	assert.False(t, found, "below the watermark")
+	recs, err := s.List(ctx, "u")
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	require.NoError(t, c.HSet(ctx, p+"s:raced", "a", w.UnixMicro()).Err())
+	_, found, err = s.Find(ctx, "raced")
+	require.NoError(t, err)
+	assert.True(t, found, "at the watermark")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -36,7 +37,7 @@ func Example() {
 		panic(err)
 	}
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = m.Login(r.Context(), "user-1", nil, "password")
+		_ = m.Login(r.Context(), "user-1", nil, time.Now(), "password")
 	}))
 	for range 2 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "https://shop.example/login", nil))

@@ -44,8 +44,10 @@ type Store struct {
 }
 
 type queries struct {
-	find, upsert, update, del, list, deleteUser, deleteExpired string
-	schema                                                     []string
+	find, upsert, update, del, list, revoke, deleteUser  string
+	deleteExpired, deleteExpiredRevocations, probeAuthAt string
+	addAuthAt                                            string
+	schema                                               []string
 }
 
 var _ session.Store = (*Store)(nil)
@@ -76,74 +78,152 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 		schema += "."
 	}
 	idxUser, idxExpiry, idxOn := name+"_user_idx", name+"_expiry_idx", t
+	rt := t + revocationsSuffix
+	// p numbers parameters so that a query can use one twice; the casts
+	// type the parameters of INSERT … SELECT, which PostgreSQL cannot
+	// infer from the target columns.
 	var p func(int) string
-	blob := "BLOB"
+	blob, text, bigint, greatest := "BLOB", "", "", "max"
 	switch dialect {
 	case SQLite:
-		p = func(int) string { return "?" }
+		p = func(i int) string { return fmt.Sprintf("?%d", i) }
 		idxUser, idxExpiry, idxOn = schema+idxUser, schema+idxExpiry, name
 	case Postgres:
 		p = func(i int) string { return fmt.Sprintf("$%d", i) }
-		blob = "BYTEA"
+		blob, text, bigint, greatest = "BYTEA", "::text", "::bigint", "GREATEST"
 	default:
 		return nil, fmt.Errorf("sqlstore: New: unknown Dialect %d: use sqlstore.SQLite or sqlstore.Postgres", dialect)
 	}
+	// notRevoked holds for a session row s whose user has no watermark
+	// above its auth_at: the check at load (and, with the row's values as
+	// parameters, at save).
+	notRevoked := func(user, authAt string) string {
+		return fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM %s r WHERE r.user_id = %s AND r.revoked_at > %s)`, rt, user, authAt)
+	}
 	s.q = queries{
-		find: fmt.Sprintf(`SELECT data FROM %s WHERE token_hash = %s AND expiry > %s`, t, p(1), p(2)),
-		upsert: fmt.Sprintf(`INSERT INTO %s (token_hash, user_id, data, expiry) VALUES (%s, %s, %s, %s)
-ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expiry = excluded.expiry`,
-			t, p(1), p(2), p(3), p(4)),
+		find: fmt.Sprintf(`SELECT s.data FROM %s s WHERE s.token_hash = %s AND s.expiry > %s AND %s`,
+			t, p(1), p(2), notRevoked("s.user_id", "s.auth_at")),
+		// INSERT … SELECT … WHERE, so that a session established before
+		// its user's watermark is not written. On PostgreSQL at READ
+		// COMMITTED, a DeleteUser committing while this runs may go
+		// unseen and the row be written anyway: find and list refuse it.
+		upsert: fmt.Sprintf(`INSERT INTO %s (token_hash, user_id, data, expiry, auth_at)
+SELECT %s%s, %s%s, %s%s, %s%s, %s%s WHERE %s
+ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expiry = excluded.expiry, auth_at = excluded.auth_at`,
+			t, p(1), text, p(2), text, p(3), castBlob(dialect), p(4), bigint, p(5), bigint, notRevoked(p(2)+text, p(5)+bigint)),
 		// One UPDATE, even for a renewal that changes the key: a concurrent
 		// DeleteUser either sees the new row or blocks on it and then
 		// deletes it (PostgreSQL re-checks updated rows; SQLite has one
 		// writer), so a renewal cannot slip a session past a revocation.
-		update: fmt.Sprintf(`UPDATE %s SET token_hash = %s, data = %s, expiry = %s WHERE token_hash = %s AND user_id = %s AND expiry > %s`,
-			t, p(1), p(2), p(3), p(4), p(5), p(6)),
-		del:           fmt.Sprintf(`DELETE FROM %s WHERE token_hash = %s`, t, p(1)),
-		list:          fmt.Sprintf(`SELECT token_hash, data, expiry FROM %s WHERE user_id = %s AND user_id <> '' AND expiry > %s`, t, p(1), p(2)),
-		deleteUser:    fmt.Sprintf(`DELETE FROM %s WHERE user_id = %s AND user_id <> '' AND token_hash <> %s`, t, p(1), p(2)),
-		deleteExpired: fmt.Sprintf(`DELETE FROM %s WHERE expiry <= %s`, t, p(1)),
+		update: fmt.Sprintf(`UPDATE %s SET token_hash = %s, data = %s, expiry = %s, auth_at = %s WHERE token_hash = %s AND user_id = %s AND expiry > %s AND %s`,
+			t, p(1), p(2), p(3), p(7), p(4), p(5), p(6), notRevoked(p(5), p(7))),
+		del: fmt.Sprintf(`DELETE FROM %s WHERE token_hash = %s`, t, p(1)),
+		list: fmt.Sprintf(`SELECT s.token_hash, s.data, s.expiry, s.auth_at FROM %s s WHERE s.user_id = %s AND s.user_id <> '' AND s.expiry > %s AND %s`,
+			t, p(1), p(2), notRevoked("s.user_id", "s.auth_at")),
+		// The watermark never moves back, and is kept until the latest
+		// expiry asked for.
+		revoke: fmt.Sprintf(`INSERT INTO %s AS w (user_id, revoked_at, expiry) VALUES (%s, %s, %s)
+ON CONFLICT (user_id) DO UPDATE SET revoked_at = %s(w.revoked_at, excluded.revoked_at), expiry = %s(w.expiry, excluded.expiry)`,
+			rt, p(1), p(2), p(3), greatest, greatest),
+		deleteUser:               fmt.Sprintf(`DELETE FROM %s WHERE user_id = %s AND user_id <> '' AND token_hash <> %s`, t, p(1), p(2)),
+		deleteExpired:            fmt.Sprintf(`DELETE FROM %s WHERE expiry <= %s`, t, p(1)),
+		deleteExpiredRevocations: fmt.Sprintf(`DELETE FROM %s WHERE expiry <= %s`, rt, p(1)),
+		probeAuthAt:              fmt.Sprintf(`SELECT auth_at FROM %s WHERE 1 = 0`, t),
+		addAuthAt:                fmt.Sprintf(`ALTER TABLE %s ADD COLUMN auth_at BIGINT NOT NULL DEFAULT 0`, t),
 		schema: []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 	token_hash TEXT PRIMARY KEY,
 	user_id TEXT NOT NULL DEFAULT '',
 	data %s NOT NULL,
-	expiry BIGINT NOT NULL
+	expiry BIGINT NOT NULL,
+	auth_at BIGINT NOT NULL DEFAULT 0
 )`, t, blob),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (user_id) WHERE user_id <> ''`, idxUser, idxOn),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (expiry)`, idxExpiry, idxOn),
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+	user_id TEXT PRIMARY KEY,
+	revoked_at BIGINT NOT NULL,
+	expiry BIGINT NOT NULL
+)`, rt),
 		},
 	}
 	return s, nil
 }
 
-// Schema returns the statements [Store.Migrate] runs, for migration tools.
-// Columns: token_hash (SHA-256 of the token, base64url), user_id ("" for
-// anonymous sessions), data, expiry (Unix milliseconds).
+// castBlob types a parameter as binary data for INSERT … SELECT.
+func castBlob(d Dialect) string {
+	if d == Postgres {
+		return "::bytea"
+	}
+	return ""
+}
+
+// revocationsSuffix names the revocations table after the sessions table.
+const revocationsSuffix = "_revocations"
+
+// Schema returns the statements [Store.Migrate] runs on a new database,
+// for migration tools. Sessions table columns: token_hash (SHA-256 of the
+// token, base64url), user_id ("" for anonymous sessions), data, expiry
+// (Unix milliseconds), auth_at (when the session's login read the user,
+// Unix microseconds). Revocations table (Config.Table +
+// [RevocationsSuffix]): user_id, revoked_at (the watermark, Unix
+// microseconds), expiry (Unix milliseconds, when the row may go).
+//
+// A sessions table created before auth_at existed needs
+// "ALTER TABLE <table> ADD COLUMN auth_at BIGINT NOT NULL DEFAULT 0",
+// which Migrate runs when the column is missing.
 func (s *Store) Schema() []string { return append([]string(nil), s.q.schema...) }
 
-// Migrate creates the table and its indexes if they do not exist.
+// Migrate creates the tables and indexes if they do not exist, and adds
+// the auth_at column to a sessions table made by an earlier version.
 func (s *Store) Migrate(ctx context.Context) error {
 	for _, q := range s.q.schema {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
 		}
 	}
+	if _, err := s.db.ExecContext(ctx, s.q.probeAuthAt); err == nil {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.addAuthAt); err != nil {
+		if _, perr := s.db.ExecContext(ctx, s.q.probeAuthAt); perr == nil {
+			return nil // added meanwhile by another instance
+		}
+		return fmt.Errorf("sqlstore: migrate %s: add auth_at: %w", s.table, err)
+	}
 	return nil
 }
 
-// DeleteExpired removes expired rows and reports how many. Call it
-// periodically (every few minutes); it is not needed for correctness.
+// DeleteExpired removes expired sessions and expired revocation
+// watermarks, and reports how many rows it removed. Call it periodically
+// (every few minutes): it is not needed for correctness, but without it
+// both tables only grow. A watermark expires Lifetime + IdleTimeout (of
+// the session.Manager that set it) after its revocation, when no session
+// it could refuse is alive.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q.deleteExpired, ms(time.Now()))
+	now := ms(time.Now())
+	res, err := s.db.ExecContext(ctx, s.q.deleteExpired, now)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: delete expired: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return n, nil
+	res, err = s.db.ExecContext(ctx, s.q.deleteExpiredRevocations, now)
+	if err != nil {
+		return n, fmt.Errorf("sqlstore: delete expired revocations: %w", err)
+	}
+	m, _ := res.RowsAffected()
+	return n + m, nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// us returns t in Unix microseconds, 0 for the zero time.
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
 
 // Find implements session.Store.
 func (s *Store) Find(ctx context.Context, key string) ([]byte, bool, error) {
@@ -160,13 +240,13 @@ func (s *Store) Find(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Save implements session.Store.
 func (s *Store) Save(ctx context.Context, replace string, r session.Record) (bool, error) {
+	var res sql.Result
+	var err error
 	if replace == "" {
-		if _, err := s.db.ExecContext(ctx, s.q.upsert, r.Key, r.UserID, r.Data, ms(r.Expiry)); err != nil {
-			return false, fmt.Errorf("sqlstore: save: %w", err)
-		}
-		return true, nil
+		res, err = s.db.ExecContext(ctx, s.q.upsert, r.Key, r.UserID, r.Data, ms(r.Expiry), us(r.AuthAt))
+	} else {
+		res, err = s.db.ExecContext(ctx, s.q.update, r.Key, r.Data, ms(r.Expiry), replace, r.UserID, ms(time.Now()), us(r.AuthAt))
 	}
-	res, err := s.db.ExecContext(ctx, s.q.update, r.Key, r.Data, ms(r.Expiry), replace, r.UserID, ms(time.Now()))
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: save: %w", err)
 	}
@@ -198,11 +278,14 @@ func (s *Store) List(ctx context.Context, userID string) ([]session.Record, erro
 	var out []session.Record
 	for rows.Next() {
 		r := session.Record{UserID: userID}
-		var exp int64
-		if err := rows.Scan(&r.Key, &r.Data, &exp); err != nil {
+		var exp, authAt int64
+		if err := rows.Scan(&r.Key, &r.Data, &exp, &authAt); err != nil {
 			return nil, fmt.Errorf("sqlstore: list: %w", err)
 		}
 		r.Expiry = time.UnixMilli(exp)
+		if authAt != 0 {
+			r.AuthAt = time.UnixMicro(authAt)
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -211,13 +294,29 @@ func (s *Store) List(ctx context.Context, userID string) ([]session.Record, erro
 	return out, nil
 }
 
-// DeleteUser implements session.Store.
-func (s *Store) DeleteUser(ctx context.Context, userID, except string) error {
+// DeleteUser implements session.Store: it raises the watermark and
+// deletes the sessions in one transaction.
+func (s *Store) DeleteUser(ctx context.Context, userID, except string, rev session.Revocation) (err error) {
 	if userID == "" {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.deleteUser, userID, except); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("sqlstore: delete user: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, s.q.revoke, userID, us(rev.At), ms(rev.Until)); err != nil {
+		return fmt.Errorf("sqlstore: delete user: watermark: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q.deleteUser, userID, except); err != nil {
+		return fmt.Errorf("sqlstore: delete user: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: delete user: commit: %w", err)
 	}
 	return nil
 }

@@ -49,7 +49,10 @@ func uniqueTable(t testing.TB, db *sql.DB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "rampart_sessions_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + name) })
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + name)
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + name + "_revocations")
+	})
 	return name
 }
 
@@ -232,8 +235,8 @@ func BenchmarkRevokeUser(b *testing.B) {
 		fill string
 	}{
 		{"sqlite", openSQLite, sqlstore.SQLite, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 100000)
-INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
-		{"postgres", openPostgres, sqlstore.Postgres, `INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), $1, $2 FROM generate_series(1, 100000) i`},
+INSERT INTO %s (token_hash, user_id, data, expiry) SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
+		{"postgres", openPostgres, sqlstore.Postgres, `INSERT INTO %s (token_hash, user_id, data, expiry) SELECT 'key-' || i, 'user-' || (i %% 25000), $1, $2 FROM generate_series(1, 100000) i`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			db := bc.open(b)
@@ -252,11 +255,11 @@ INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
 					for range 4 {
 						var k [16]byte
 						_, _ = rand.Read(k[:])
-						_, err := s.Save(ctx, "", session.Record{Key: hex.EncodeToString(k[:]), UserID: "victim", Data: data, Expiry: exp})
+						_, err := s.Save(ctx, "", session.Record{Key: hex.EncodeToString(k[:]), UserID: "victim", Data: data, Expiry: exp, AuthAt: exp})
 						require.NoError(b, err)
 					}
 					b.StartTimer()
-					require.NoError(b, s.DeleteUser(ctx, "victim", ""))
+					require.NoError(b, s.DeleteUser(ctx, "victim", "", session.Revocation{At: time.Now(), Until: exp}))
 				}
 			})
 			b.Run("scan", func(b *testing.B) {
@@ -275,6 +278,91 @@ INSERT INTO %s SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
 					require.Equal(b, 100000, n)
 				}
 			})
+		})
+	}
+}
+
+// TestWatermark covers what the conformance suite cannot reach through
+// the Store: a row written below the watermark behind DeleteUser's back
+// (as an INSERT racing the revocation at READ COMMITTED can) is neither
+// found nor listed; DeleteExpired drops expired watermarks; and Migrate
+// adds auth_at to a table made before it existed.
+func TestWatermark(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB) *sql.DB
+		d    sqlstore.Dialect
+		p    func(int) string
+	}{
+		{"sqlite", openSQLite, sqlstore.SQLite, func(int) string { return "?" }},
+		{"postgres", openPostgres, sqlstore.Postgres, func(i int) string { return fmt.Sprintf("$%d", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.open(t)
+			ctx := context.Background()
+			s := newStore(t, db, tc.d)
+			table := strings.Fields(s.Schema()[0])[5]
+			exp := time.Now().Add(time.Hour)
+			w := time.Now().Truncate(time.Microsecond)
+
+			require.NoError(t, s.DeleteUser(ctx, "u", "", session.Revocation{At: w, Until: exp}))
+			_, err := db.Exec(fmt.Sprintf("INSERT INTO %s (token_hash, user_id, data, expiry, auth_at) VALUES (%s, %s, %s, %s, %s)",
+				table, tc.p(1), tc.p(2), tc.p(3), tc.p(4), tc.p(5)), "raced", "u", []byte("x"), exp.UnixMilli(), w.UnixMicro()-1)
+			require.NoError(t, err)
+			_, found, err := s.Find(ctx, "raced")
+			require.NoError(t, err)
+			assert.False(t, found, "a row below the watermark is not loaded")
+			recs, err := s.List(ctx, "u")
+			require.NoError(t, err)
+			assert.Empty(t, recs)
+
+			// Expired watermarks go with DeleteExpired, and then refuse nothing.
+			require.NoError(t, s.DeleteUser(ctx, "old", "", session.Revocation{At: w, Until: time.Now().Add(-time.Second)}))
+			before := session.Record{Key: "k", UserID: "old", Data: []byte("x"), Expiry: exp, AuthAt: w.Add(-time.Second)}
+			ok, err := s.Save(ctx, "", before)
+			require.NoError(t, err)
+			assert.False(t, ok, "refused while the watermark is kept")
+			n, err := s.DeleteExpired(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), n, "the expired watermark")
+			var rows int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+table+"_revocations").Scan(&rows))
+			assert.Equal(t, 1, rows, "the live watermark is kept")
+			ok, err = s.Save(ctx, "", before)
+			require.NoError(t, err)
+			assert.True(t, ok)
+		})
+	}
+}
+
+// TestMigrateAddsAuthAt upgrades a sessions table created by an earlier
+// version, without auth_at: its sessions stay readable.
+func TestMigrateAddsAuthAt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB) *sql.DB
+		d    sqlstore.Dialect
+		blob string
+	}{
+		{"sqlite", openSQLite, sqlstore.SQLite, "BLOB"},
+		{"postgres", openPostgres, sqlstore.Postgres, "BYTEA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.open(t)
+			ctx := context.Background()
+			table := uniqueTable(t, db)
+			_, err := db.Exec(fmt.Sprintf(`CREATE TABLE %s (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL DEFAULT '', data %s NOT NULL, expiry BIGINT NOT NULL)`, table, tc.blob))
+			require.NoError(t, err)
+			_, err = db.Exec(fmt.Sprintf(`INSERT INTO %s VALUES ('old', 'u', 'x', %d)`, table, time.Now().Add(time.Hour).UnixMilli()))
+			require.NoError(t, err)
+			s, err := sqlstore.New(db, tc.d, sqlstore.Config{Table: table})
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(ctx))
+			require.NoError(t, s.Migrate(ctx), "Migrate is idempotent")
+			b, found, err := s.Find(ctx, "old")
+			require.NoError(t, err)
+			assert.True(t, found)
+			assert.Equal(t, "x", string(b))
 		})
 	}
 }

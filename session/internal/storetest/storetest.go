@@ -63,16 +63,18 @@ func NewEnv(t *testing.T, store session.Store, clock *testenv.Clock, mod func(*s
 	}
 	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), cfg)
 	require.NoError(t, err)
-	return &Env{M: m, H: App(m), Clock: clock, Audit: sink}
+	return &Env{M: m, H: App(m, clock.Now), Clock: clock, Audit: sink}
 }
 
-// App is a small application exercising the Manager:
+// App is a small application exercising the Manager, with now as the
+// clock of logins (the time the user was read):
 //
 //	/put?v=       Put("k", v)          /get        Get("k")
-//	/login?user=&roles=a,b&remember=1  /mfa        MarkMFA("totp")
+//	/login?user=&roles=a,b&remember=1&revoke-others=1
+//	/mfa          MarkMFA("totp")
 //	/logout        /whoami             /sessions   one "handle current" per line
 //	/revoke?user=&h=   /revoke-user?user=   /revoke-others
-func App(m *session.Manager) http.Handler {
+func App(m *session.Manager, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	check := func(w http.ResponseWriter, err error) bool {
 		if err != nil {
@@ -95,10 +97,13 @@ func App(m *session.Manager) http.Handler {
 		if s := r.FormValue("roles"); s != "" {
 			roles = strings.Split(s, ",")
 		}
-		if !check(w, m.Login(r.Context(), r.FormValue("user"), roles, "password")) {
+		if !check(w, m.Login(r.Context(), r.FormValue("user"), roles, now(), "password")) {
 			return
 		}
 		if r.FormValue("remember") == "1" && !check(w, m.Remember(r.Context(), true)) {
+			return
+		}
+		if r.FormValue("revoke-others") == "1" && !check(w, m.RevokeOthers(r.Context())) {
 			return
 		}
 		_, _ = w.Write([]byte("ok"))
@@ -211,6 +216,7 @@ func (e *Env) WhoAmI(t *testing.T, token string) string {
 // Run runs the conformance tests.
 func Run(t *testing.T, h Harness) {
 	t.Run("StoreContract", func(t *testing.T) { storeContract(t, h.New(t)) })
+	t.Run("Watermark", func(t *testing.T) { watermark(t, h.New(t)) })
 	t.Run("DeleteUserRacesRenewal", func(t *testing.T) { renewalRace(t, h.New(t)) })
 	t.Run("TokenChangesAtLoginAndMFA", func(t *testing.T) { tokenChanges(t, h) })
 	t.Run("Browser", func(t *testing.T) { browser(t, h) })
@@ -220,6 +226,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RevokeOneAndOthers", func(t *testing.T) { revokeOne(t, h) })
 	t.Run("LogoutTokenRejected", func(t *testing.T) { logout(t, h) })
 	t.Run("RevokedWhileInFlight", func(t *testing.T) { inFlight(t, h) })
+	t.Run("LoginRacesRevocation", func(t *testing.T) { loginRace(t, h) })
 	t.Run("HashedTokensAtRest", func(t *testing.T) { atRest(t, h, false) })
 	t.Run("EncryptedAtRest", func(t *testing.T) { atRest(t, h, true) })
 	t.Run("OutageFailsClosed", func(t *testing.T) { outage(t, h) })
@@ -227,87 +234,181 @@ func Run(t *testing.T, h Harness) {
 
 func key(s string) string { return strings.Repeat(s, 43)[:43] }
 
+// contract wraps a store with helpers that fail the test on errors.
+type contract struct {
+	t   *testing.T
+	s   session.Store
+	ctx context.Context
+}
+
+func (c contract) save(replace string, r session.Record) bool {
+	c.t.Helper()
+	ok, err := c.s.Save(c.ctx, replace, r)
+	require.NoError(c.t, err)
+	return ok
+}
+
+func (c contract) find(k string) string {
+	c.t.Helper()
+	b, ok, err := c.s.Find(c.ctx, k)
+	require.NoError(c.t, err)
+	if !ok {
+		return "<none>"
+	}
+	return string(b)
+}
+
+// keys lists the sessions of user as "key=data".
+func (c contract) keys(user string) []string {
+	c.t.Helper()
+	recs, err := c.s.List(c.ctx, user)
+	require.NoError(c.t, err)
+	var ks []string
+	for _, r := range recs {
+		ks = append(ks, r.Key+"="+string(r.Data))
+		assert.Equal(c.t, user, r.UserID)
+	}
+	return ks
+}
+
+func (c contract) deleteUser(user, except string, at time.Time) {
+	c.t.Helper()
+	require.NoError(c.t, c.s.DeleteUser(c.ctx, user, except, session.Revocation{At: at, Until: time.Now().Add(time.Hour)}))
+}
+
 func storeContract(t *testing.T, s session.Store) {
-	ctx := context.Background()
+	c := contract{t: t, s: s, ctx: context.Background()}
+	save, find, keys := c.save, c.find, c.keys
 	exp := time.Now().Add(time.Hour)
-	save := func(replace string, r session.Record) bool {
-		t.Helper()
-		ok, err := s.Save(ctx, replace, r)
-		require.NoError(t, err)
-		return ok
-	}
-	find := func(k string) string {
-		t.Helper()
-		b, ok, err := s.Find(ctx, k)
-		require.NoError(t, err)
-		if !ok {
-			return "<none>"
+	// Every session here was established after the revocations below, so
+	// that only the deletes count; watermark checks the watermark.
+	authAt := time.Now()
+	revokedAt := authAt.Add(-time.Minute).Truncate(time.Microsecond)
+	rec := func(k, user, data string) session.Record {
+		r := session.Record{Key: key(k), UserID: user, Data: []byte(data), Expiry: exp}
+		if user != "" {
+			r.AuthAt = authAt
 		}
-		return string(b)
-	}
-	keys := func(user string) []string {
-		t.Helper()
-		recs, err := s.List(ctx, user)
-		require.NoError(t, err)
-		var ks []string
-		for _, r := range recs {
-			ks = append(ks, r.Key+"="+string(r.Data))
-			assert.Equal(t, user, r.UserID)
-		}
-		return ks
+		return r
 	}
 
 	assert.Equal(t, "<none>", find(key("a")))
-	require.True(t, save("", session.Record{Key: key("a"), Data: []byte("anon"), Expiry: exp}))
+	require.True(t, save("", rec("a", "", "anon")))
 	assert.Equal(t, "anon", find(key("a")))
 	assert.Empty(t, keys(""), "anonymous sessions are not indexed")
 
 	// Conditional update in place.
-	require.True(t, save(key("a"), session.Record{Key: key("a"), Data: []byte("anon2"), Expiry: exp}))
+	require.True(t, save(key("a"), rec("a", "", "anon2")))
 	assert.Equal(t, "anon2", find(key("a")))
-	assert.False(t, save(key("x"), session.Record{Key: key("x"), Data: []byte("ghost"), Expiry: exp}), "update of a missing session")
+	assert.False(t, save(key("x"), rec("x", "", "ghost")), "update of a missing session")
 	assert.Equal(t, "<none>", find(key("x")), "a failed update writes nothing")
 
 	// Users.
-	require.True(t, save("", session.Record{Key: key("b"), UserID: "u1", Data: []byte("b"), Expiry: exp}))
-	require.True(t, save("", session.Record{Key: key("c"), UserID: "u1", Data: []byte("c"), Expiry: exp}))
-	require.True(t, save("", session.Record{Key: key("d"), UserID: "u2", Data: []byte("d"), Expiry: exp}))
+	require.True(t, save("", rec("b", "u1", "b")))
+	require.True(t, save("", rec("c", "u1", "c")))
+	require.True(t, save("", rec("d", "u2", "d")))
 	assert.ElementsMatch(t, []string{key("b") + "=b", key("c") + "=c"}, keys("u1"))
 
 	// Rename (token renewal) moves the record and its index entry.
-	require.True(t, save(key("b"), session.Record{Key: key("e"), UserID: "u1", Data: []byte("e"), Expiry: exp}))
+	require.True(t, save(key("b"), rec("e", "u1", "e")))
 	assert.Equal(t, "<none>", find(key("b")))
 	assert.Equal(t, "e", find(key("e")))
 	assert.ElementsMatch(t, []string{key("c") + "=c", key("e") + "=e"}, keys("u1"))
-	assert.False(t, save(key("b"), session.Record{Key: key("f"), UserID: "u1", Data: []byte("f"), Expiry: exp}), "rename from a gone key")
+	assert.False(t, save(key("b"), rec("f", "u1", "f")), "rename from a gone key")
 	assert.Equal(t, "<none>", find(key("f")))
-	assert.False(t, save(key("d"), session.Record{Key: key("g"), UserID: "u1", Data: []byte("g"), Expiry: exp}), "rename across users")
+	assert.False(t, save(key("d"), rec("g", "u1", "g")), "rename across users")
 	assert.Equal(t, "d", find(key("d")))
 
 	// Delete.
-	require.NoError(t, s.Delete(ctx, "u1", key("c")))
-	require.NoError(t, s.Delete(ctx, "u1", key("c")), "deleting twice is fine")
+	require.NoError(t, s.Delete(c.ctx, "u1", key("c")))
+	require.NoError(t, s.Delete(c.ctx, "u1", key("c")), "deleting twice is fine")
 	assert.Equal(t, "<none>", find(key("c")))
 	assert.ElementsMatch(t, []string{key("e") + "=e"}, keys("u1"))
 
 	// DeleteUser, with and without an exception.
-	require.True(t, save("", session.Record{Key: key("h"), UserID: "u1", Data: []byte("h"), Expiry: exp}))
-	require.NoError(t, s.DeleteUser(ctx, "u1", key("h")))
+	require.True(t, save("", rec("h", "u1", "h")))
+	c.deleteUser("u1", key("h"), revokedAt)
 	assert.ElementsMatch(t, []string{key("h") + "=h"}, keys("u1"))
 	assert.Equal(t, "<none>", find(key("e")))
-	require.NoError(t, s.DeleteUser(ctx, "u1", ""))
+	c.deleteUser("u1", "", revokedAt)
 	assert.Empty(t, keys("u1"))
 	assert.Equal(t, "<none>", find(key("h")))
 	assert.Equal(t, "d", find(key("d")), "other users untouched")
 	assert.Equal(t, "anon2", find(key("a")), "anonymous sessions untouched")
-	assert.False(t, save(key("h"), session.Record{Key: key("h"), UserID: "u1", Data: []byte("back"), Expiry: exp}), "no resurrection after DeleteUser")
+	assert.False(t, save(key("h"), rec("h", "u1", "back")), "no resurrection after DeleteUser")
 	assert.Equal(t, "<none>", find(key("h")))
+	c.deleteUser("", "", authAt.Add(time.Hour).Truncate(time.Microsecond))
+	assert.Equal(t, "anon2", find(key("a")), "DeleteUser of no user does nothing")
 
 	// Expired records are neither found, listed nor updated.
-	require.True(t, save("", session.Record{Key: key("i"), UserID: "u3", Data: []byte("i"), Expiry: time.Now().Add(-time.Second)}))
+	expired := rec("i", "u3", "i")
+	expired.Expiry = time.Now().Add(-time.Second)
+	require.True(t, save("", expired))
 	assert.Equal(t, "<none>", find(key("i")))
 	assert.Empty(t, keys("u3"))
-	assert.False(t, save(key("i"), session.Record{Key: key("i"), UserID: "u3", Data: []byte("i2"), Expiry: exp}))
+	assert.False(t, save(key("i"), rec("i", "u3", "i2")))
+}
+
+// watermark checks the revocation watermark DeleteUser sets: sessions
+// established before it are refused at save and at load, whoever writes
+// them, while the session DeleteUser kept can be saved again re-stamped.
+func watermark(t *testing.T, s session.Store) {
+	c := contract{t: t, s: s, ctx: context.Background()}
+	save, find, keys := c.save, c.find, c.keys
+	exp := time.Now().Add(time.Hour)
+	w := time.Now().Truncate(time.Microsecond) // as the Manager passes it
+	before, after := w.Add(-time.Second), w.Add(time.Second)
+	rec := func(k, user string, authAt time.Time) session.Record {
+		return session.Record{Key: key(k), UserID: user, Data: []byte(k), Expiry: exp, AuthAt: authAt}
+	}
+
+	require.True(t, save("", rec("a", "wu", before)))
+	require.True(t, save("", rec("b", "wu", before)))
+	require.True(t, save("", rec("o", "other", before)))
+	require.True(t, save("", rec("n", "", time.Time{})))
+	c.deleteUser("wu", key("a"), w)
+
+	assert.Equal(t, "<none>", find(key("b")), "deleted")
+	assert.Equal(t, "<none>", find(key("a")),
+		"kept by DeleteUser but established before the watermark: not found, like a session a racing Save wrote")
+	assert.Empty(t, keys("wu"), "nor listed")
+
+	// A new session established before the watermark is refused: a login
+	// that read the user before the revocation.
+	assert.False(t, save("", rec("c", "wu", before)), "established before the watermark")
+	assert.False(t, save("", rec("c", "wu", w.Add(-time.Microsecond))), "a microsecond before")
+	assert.False(t, save("", rec("c", "wu", w.Add(-time.Nanosecond))), "a nanosecond before")
+	assert.False(t, save("", rec("c", "wu", time.Time{})), "with no time at all")
+	assert.Equal(t, "<none>", find(key("c")), "a refused save writes nothing")
+	assert.True(t, save("", rec("d", "wu", w)), "established at the watermark")
+	assert.True(t, save("", rec("e", "wu", after)), "established after it")
+	assert.Equal(t, "d", find(key("d")))
+
+	// The kept session moves to a new key only re-stamped.
+	assert.False(t, save(key("a"), rec("f", "wu", before)), "renewal of the kept session with its old stamp")
+	assert.Equal(t, "<none>", find(key("f")))
+	assert.True(t, save(key("a"), rec("g", "wu", w)), "the kept session, re-stamped")
+	assert.Equal(t, "g", find(key("g")))
+	assert.Equal(t, "<none>", find(key("a")), "moved")
+	assert.ElementsMatch(t, []string{key("d") + "=d", key("e") + "=e", key("g") + "=g"}, keys("wu"))
+
+	// The watermark never moves back.
+	c.deleteUser("wu", key("g"), before.Add(-time.Hour).Truncate(time.Microsecond))
+	assert.ElementsMatch(t, []string{key("g") + "=g"}, keys("wu"), "an earlier revocation deletes all the same")
+	assert.False(t, save("", rec("h", "wu", before)), "but leaves the watermark where it was")
+	assert.True(t, save("", rec("h", "wu", after)))
+
+	// A later one raises it.
+	c.deleteUser("wu", "", after)
+	assert.False(t, save("", rec("i", "wu", w)))
+	assert.True(t, save("", rec("i", "wu", after)))
+	assert.Equal(t, "i", find(key("i")))
+
+	// Other users and anonymous sessions have no watermark.
+	assert.Equal(t, "o", find(key("o")))
+	assert.Equal(t, "n", find(key("n")))
+	assert.True(t, save("", rec("p", "other", before)))
+	assert.True(t, save(key("n"), rec("n", "", time.Time{})))
 }
 
 // renewalRace renews tokens in a loop on several sessions of one user while
@@ -351,7 +452,7 @@ func renewalRace(t *testing.T, s session.Store) {
 		})
 	}
 	started.Wait() // every chain is renewing
-	require.NoError(t, s.DeleteUser(ctx, "racer", ""))
+	require.NoError(t, s.DeleteUser(ctx, "racer", "", session.Revocation{At: time.Now().Truncate(time.Microsecond), Until: exp}))
 	wg.Wait()
 	recs, err := s.List(ctx, "racer")
 	require.NoError(t, err)
@@ -711,4 +812,6 @@ func (Failing) Delete(context.Context, string, string) error { return errDown }
 func (Failing) List(context.Context, string) ([]session.Record, error) { return nil, errDown }
 
 // DeleteUser fails.
-func (Failing) DeleteUser(context.Context, string, string) error { return errDown }
+func (Failing) DeleteUser(context.Context, string, string, session.Revocation) error {
+	return errDown
+}
