@@ -376,8 +376,13 @@ func (a *App) buildAuth() error {
 	if err != nil {
 		return err
 	}
-	a.authn, err = auth.NewAuthenticator(authUsers{a.db}, a.sessions, auth.AuthenticatorConfig{
+	var users auth.UserStore = authUsers{a.db}
+	if a.cfg.wrapUsers != nil {
+		users = a.cfg.wrapUsers(users)
+	}
+	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
+		Now: a.cfg.Now, // the sessions' clock: LoginResult.ReadAt is compared with their revocations
 	})
 	if err != nil {
 		return err

@@ -74,6 +74,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	createdAt := a.cfg.Now() // the session's authority dates from the account's creation
 	u, err := a.db.createUser(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
 	if errors.Is(err, errEmailTaken) {
 		again(http.StatusConflict, "An account with this e-mail address exists already. Log in instead.")
@@ -85,7 +86,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "account.created", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
-	if err := a.sessions.Login(r.Context(), u.ID, nil, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), u.ID, nil, createdAt, "password"); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -168,7 +169,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	if err := a.sessions.Login(r.Context(), res.UserID, res.Roles, "password"); err != nil {
+	// res.ReadAt: if the account is disabled, a role removed or the
+	// password changed while the password hashed, the session is refused.
+	if err := a.sessions.Login(r.Context(), res.UserID, res.Roles, res.ReadAt, "password"); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -211,7 +214,8 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.Login
 			Target: audit.Target{Kind: "account", ID: u.Email}, Reason: "account disabled", Meta: map[string]string{"method": "passkey"}})
 		return errAccountDisabled
 	}
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, "passkey"); err != nil {
+	// res.ReadAt predates the read of u: a revocation after it wins.
+	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, res.ReadAt, "passkey"); err != nil {
 		return err
 	}
 	// The app's own login record, named like the password logins so that
@@ -307,6 +311,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	createdAt := a.cfg.Now()
 	u, err := a.db.createFirstAdmin(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
 	switch {
 	case errors.Is(err, errAdminExists):
@@ -324,7 +329,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
 		Meta: map[string]string{"role": roleAdmin}})
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, createdAt, "password"); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

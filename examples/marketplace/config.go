@@ -81,7 +81,7 @@ type Config struct {
 	// administrator exists. Default: os.Stderr.
 	Console io.Writer
 
-	// Now is the clock of sessions, MFA and rate limits. Default:
+	// Now is the clock of sessions, logins, MFA and rate limits. Default:
 	// time.Now. Tests inject one.
 	Now func() time.Time
 
@@ -92,6 +92,10 @@ type Config struct {
 	// DisableSetupToken stops New from minting a setup token when no
 	// administrator exists (create-admin and tests that do not need it).
 	DisableSetupToken bool
+
+	// wrapUsers, when set, wraps the user table the password logins read:
+	// tests hold a login after it read the user.
+	wrapUsers func(auth.UserStore) auth.UserStore
 }
 
 // Limits are the app's request rate limits. Each is per client address

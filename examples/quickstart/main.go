@@ -94,7 +94,7 @@ func newServer(auditOut io.Writer) http.Handler {
 			http.Error(w, "Wrong user name or password.", http.StatusUnauthorized)
 		case err != nil:
 			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
-		case sessions.Login(r.Context(), res.UserID, res.Roles, "pwd") != nil:
+		case sessions.Login(r.Context(), res.UserID, res.Roles, res.ReadAt, "pwd") != nil:
 			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
 		default:
 			http.Redirect(w, r, "/", http.StatusSeeOther)
