@@ -166,7 +166,9 @@ func BenchmarkRevokeUser(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			for range 4 {
-				_, _ = s.Save(ctx, "", Record{Key: randToken(), UserID: "user-7", Data: victim, Expiry: exp})
+				// Established after every watermark the loop sets, so that
+				// each revocation has four sessions to delete.
+				_, _ = s.Save(ctx, "", Record{Key: randToken(), UserID: "user-7", Data: victim, Expiry: exp, AuthAt: exp})
 			}
 			b.StartTimer()
 			if err := m.RevokeUser(ctx, "user-7"); err != nil {
