@@ -1,14 +1,18 @@
 // Package sqlstore keeps Rampart sessions in SQLite or PostgreSQL through
 // database/sql, with the per-user index as an indexed column, so that
-// revoking every session of a user is one DELETE.
+// revoking every session of a user is one DELETE, and the users'
+// revocation watermarks in a second table (see session.Store), so that a
+// login racing a revocation gets no session. Watermarks are times from the
+// application's clock (session.Config.Now), compared only with the
+// sessions' own; the database's clock plays no part.
 //
 // The package imports no driver: open the *sql.DB with the one you use,
 // for example modernc.org/sqlite (driver "sqlite", pure Go) or
 // github.com/jackc/pgx/v5/stdlib (driver "pgx"; wrap an existing pool with
 // stdlib.OpenDBFromPool). Create the table with [Store.Migrate] or with
 // the SQL it runs (see [Store.Schema]), and call [Store.DeleteExpired]
-// from time to time: expired rows are never returned, but they are only
-// removed by it.
+// from time to time: expired sessions and watermarks are never used, but
+// they are only removed by it.
 //
 // Rows hold the SHA-256 hash of each token, never the token, so a copy of
 // the table cannot be replayed as cookies. Session data is in clear unless
