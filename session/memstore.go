@@ -15,9 +15,10 @@ import (
 // drops the expired ones, so memory stays bounded by the live sessions
 // plus a small margin. It is safe for concurrent use.
 type MemoryStore struct {
-	mu    sync.RWMutex
-	recs  map[string]memRecord
-	users map[string]map[string]struct{}
+	mu     sync.RWMutex
+	recs   map[string]memRecord
+	users  map[string]map[string]struct{}
+	claims map[string]int64 // claimed key → expiry, unix nanoseconds
 }
 
 type memRecord struct {
@@ -34,8 +35,9 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		recs:  make(map[string]memRecord),
-		users: make(map[string]map[string]struct{}),
+		recs:   make(map[string]memRecord),
+		users:  make(map[string]map[string]struct{}),
+		claims: make(map[string]int64),
 	}
 }
 
@@ -80,8 +82,9 @@ func (s *MemoryStore) Save(_ context.Context, replace string, r Record) (bool, e
 	return true, nil
 }
 
-// sweep drops up to sweepPerWrite expired sessions, starting from a random
-// point of the map. s.mu must be held for writing.
+// sweep drops up to sweepPerWrite expired sessions and as many expired
+// claims, starting from a random point of each map. s.mu must be held for
+// writing.
 func (s *MemoryStore) sweep(now int64) {
 	n := 0
 	for k, r := range s.recs {
@@ -89,7 +92,16 @@ func (s *MemoryStore) sweep(now int64) {
 			s.remove(r.user, k)
 		}
 		if n++; n == sweepPerWrite {
-			return
+			break
+		}
+	}
+	n = 0
+	for k, exp := range s.claims {
+		if now >= exp {
+			delete(s.claims, k)
+		}
+		if n++; n == sweepPerWrite {
+			break
 		}
 	}
 }
@@ -151,4 +163,17 @@ func (s *MemoryStore) DeleteUser(_ context.Context, userID, except string) error
 		}
 	}
 	return nil
+}
+
+// Claim implements [Store].
+func (s *MemoryStore) Claim(_ context.Context, key string, expiry time.Time) (bool, error) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.claims[key]; ok && now < exp {
+		return false, nil
+	}
+	s.claims[key] = expiry.UnixNano()
+	s.sweep(now)
+	return true, nil
 }

@@ -45,6 +45,7 @@ func New(c redis.UniversalClient, cfg Config) (*Store, error) {
 
 func (s *Store) sessionKey(key string) string { return s.prefix + "s:" + key }
 func (s *Store) userKey(user string) string   { return s.prefix + "u:" + user }
+func (s *Store) claimKey(key string) string   { return s.prefix + "c:" + key }
 
 // saveScript writes a session, conditionally when ARGV[8] is "1": the old
 // session must exist and belong to the same user, and is moved. A session
@@ -187,4 +188,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string) error {
 		return fmt.Errorf("redisstore: delete user: %w", err)
 	}
 	return nil
+}
+
+// Claim implements session.Store with SET NX, expiring at expiry.
+func (s *Store) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
+	ok, err := s.c.SetNX(ctx, s.claimKey(key), "1", max(time.Until(expiry), time.Millisecond)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: claim: %w", err)
+	}
+	return ok, nil
 }

@@ -44,8 +44,8 @@ type Store struct {
 }
 
 type queries struct {
-	find, upsert, update, del, list, deleteUser, deleteExpired string
-	schema                                                     []string
+	find, upsert, update, del, list, deleteUser, deleteExpired, claim string
+	schema                                                            []string
 }
 
 var _ session.Store = (*Store)(nil)
@@ -103,6 +103,11 @@ ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = exclud
 		list:          fmt.Sprintf(`SELECT token_hash, data, expiry FROM %s WHERE user_id = %s AND user_id <> '' AND expiry > %s`, t, p(1), p(2)),
 		deleteUser:    fmt.Sprintf(`DELETE FROM %s WHERE user_id = %s AND user_id <> '' AND token_hash <> %s`, t, p(1), p(2)),
 		deleteExpired: fmt.Sprintf(`DELETE FROM %s WHERE expiry <= %s`, t, p(1)),
+		// A claim is a row of its own, keyed "c:" + key so that it never
+		// matches a session key (43 characters), with no user: Find, List
+		// and DeleteUser never return or remove it; DeleteExpired does.
+		claim: fmt.Sprintf(`INSERT INTO %s (token_hash, user_id, data, expiry) VALUES (%s, '', %s, %s)
+ON CONFLICT (token_hash) DO NOTHING`, t, p(1), p(2), p(3)),
 		schema: []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 	token_hash TEXT PRIMARY KEY,
@@ -118,8 +123,9 @@ ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, data = exclud
 }
 
 // Schema returns the statements [Store.Migrate] runs, for migration tools.
-// Columns: token_hash (SHA-256 of the token, base64url), user_id ("" for
-// anonymous sessions), data, expiry (Unix milliseconds).
+// Columns: token_hash (SHA-256 of the token, base64url; "c:" and a hash
+// for a claimed one-time value), user_id ("" for anonymous sessions and
+// claims), data, expiry (Unix milliseconds).
 func (s *Store) Schema() []string { return append([]string(nil), s.q.schema...) }
 
 // Migrate creates the table and its indexes if they do not exist.
@@ -220,4 +226,18 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string) error {
 		return fmt.Errorf("sqlstore: delete user: %w", err)
 	}
 	return nil
+}
+
+// Claim implements session.Store. A key claimed once stays claimed until
+// [Store.DeleteExpired] removes its row after expiry.
+func (s *Store) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q.claim, "c:"+key, []byte{}, ms(expiry))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	return n == 1, nil
 }
