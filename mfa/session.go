@@ -36,8 +36,9 @@ type Sessions interface {
 }
 
 // ChallengeStore keeps per-session ceremony state (a WebAuthn challenge)
-// on the server between the begin and finish requests. *session.Manager
-// implements it. Both methods act on the session of ctx.
+// between the begin and finish requests. *session.Manager implements it
+// (on the server for a signed-in session, sealed in the cookie before
+// sign-in). Both methods act on the session of ctx.
 type ChallengeStore interface {
 	// PutChallenge stores data under key, replacing any earlier value.
 	PutChallenge(ctx context.Context, key string, data []byte) error

@@ -160,8 +160,10 @@ type CredentialInfo struct {
 //     with discoverable credentials and user verification required; the
 //     app signs the user in through [WebAuthnConfig.OnLogin].
 //
-// Ceremony state stays on the server in the session; each challenge is
-// used at most once and expires after [WebAuthnConfig.Timeout]. A sign
+// Ceremony state is kept by the [ChallengeStore] (a *session.Manager keeps
+// it in the session, or sealed in the cookie before sign-in, so that
+// starting a passwordless login writes nothing on the server); each
+// challenge is used at most once and expires after [WebAuthnConfig.Timeout]. A sign
 // counter that goes backwards raises a security alert and, by default,
 // fails the login. Updated counters are stored after every login.
 //

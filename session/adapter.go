@@ -34,8 +34,14 @@ func (a scsStore) open(key string, b []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// FindCtx implements scs.CtxStore.
+// FindCtx implements scs.CtxStore. For a request whose cookie held sealed
+// anonymous state, it returns that state, read from no store.
 func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
+	if st := a.m.state(ctx); st != nil && st.anon != nil {
+		b := st.anon
+		st.anon = nil
+		return b, true, nil
+	}
 	b, found, err := a.m.store.Find(ctx, key)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: find: %w", ErrStore, err)

@@ -29,9 +29,12 @@ type meta struct {
 }
 
 // challenge is WebAuthn ceremony state kept by [Manager.PutChallenge].
+// ID, random, names it to [Store.Claim]; challenges stored before IDs
+// existed have none.
 type challenge struct {
 	Data []byte
 	At   time.Time
+	ID   string
 }
 
 // Keys in scs's value map. App keys may not begin with NUL, so these cannot
@@ -55,11 +58,13 @@ type codec struct{}
 
 const codecVersion = 1
 
-// Value tags.
+// Value tags. tagChallenge (no ID) is only decoded, from data stored
+// before tagChallengeID.
 const (
-	tagString    = 1
-	tagMeta      = 2
-	tagChallenge = 3
+	tagString      = 1
+	tagMeta        = 2
+	tagChallenge   = 3
+	tagChallengeID = 4
 )
 
 // errCorrupt marks session data that cannot be decoded or decrypted.
@@ -78,7 +83,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 		case string:
 			n += len(v) + 2
 		case *challenge:
-			n += len(v.Data) + 12
+			n += len(v.Data) + len(v.ID) + 14
 		case *meta:
 			n += 90 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
 			for _, s := range v.Roles {
@@ -103,8 +108,9 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 			b = append(b, tagMeta)
 			b = v.append(b)
 		case *challenge:
-			b = append(b, tagChallenge)
+			b = append(b, tagChallengeID)
 			b = appendTime(b, v.At)
+			b = appendString(b, v.ID)
 			b = appendString(b, string(v.Data))
 		default:
 			return nil, fmt.Errorf("%w %T under key %q: use Manager.Put with a string", errUnsupportedValue, v, k)
@@ -199,6 +205,10 @@ func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
 			values[k] = d.meta()
 		case tagChallenge:
 			c := &challenge{At: d.time()}
+			c.Data = []byte(d.string())
+			values[k] = c
+		case tagChallengeID:
+			c := &challenge{At: d.time(), ID: d.string()}
 			c.Data = []byte(d.string())
 			values[k] = c
 		default:

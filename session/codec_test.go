@@ -21,7 +21,7 @@ func sampleValues() map[string]any {
 		},
 		"flash":                  "saved ✓",
 		"empty":                  "",
-		challengePrefix + "w.l":  &challenge{Data: []byte{0, 1, 2, 255}, At: t0},
+		challengePrefix + "w.l":  &challenge{Data: []byte{0, 1, 2, 255}, At: t0, ID: "id"},
 		strings.Repeat("k", 128): strings.Repeat("v", 5000),
 	}
 }
@@ -47,6 +47,23 @@ func TestCodecRoundTrip(t *testing.T) {
 			assert.Equal(t, tc.values, v)
 		})
 	}
+}
+
+// TestCodecLegacyChallenge decodes a challenge stored before challenges
+// had IDs; TakeChallenge claims it by its time and data.
+func TestCodecLegacyChallenge(t *testing.T) {
+	t0 := time.Date(2026, 6, 25, 10, 0, 0, 123, time.UTC)
+	b := []byte{codecVersion, 0, 1}
+	b = appendString(b, "k")
+	b = append(b, tagChallenge)
+	b = appendTime(b, t0)
+	b = appendString(b, "data")
+	_, v, err := codec{}.Decode(b)
+	require.NoError(t, err)
+	c := v["k"].(*challenge)
+	assert.Equal(t, &challenge{Data: []byte("data"), At: t0}, c)
+	assert.NotEqual(t, c.claimKey(), (&challenge{Data: []byte("data2"), At: t0}).claimKey())
+	assert.NotEqual(t, c.claimKey(), (&challenge{Data: []byte("data"), At: t0, ID: "x"}).claimKey())
 }
 
 func TestCodecRejects(t *testing.T) {
@@ -103,8 +120,9 @@ func FuzzCodecDecode(f *testing.F) {
 	})
 }
 
-func TestTokenFromCookieHeader(t *testing.T) {
+func TestCookieFromHeader(t *testing.T) {
 	tok := strings.Repeat("A", 42) + "_"
+	sealed := strings.Repeat("s", maxSealed)
 	name := DefaultCookieName
 	for _, tc := range []struct {
 		name, header, want string
@@ -115,7 +133,10 @@ func TestTokenFromCookieHeader(t *testing.T) {
 		{"no spaces", "a=1;" + name + "=" + tok, tok},
 		{"first well-formed wins", name + "=bad; " + name + "=" + tok, tok},
 		{"attack: too short", name + "=" + tok[:42], ""},
-		{"attack: too long", name + "=" + tok + "A", ""},
+		{"longer: sealed anonymous state", name + "=" + tok + "A", tok + "A"},
+		{"longest sealed state", name + "=" + sealed, sealed},
+		{"attack: longer than sealed state", name + "=" + sealed + "s", ""},
+		{"attack: bad characters in sealed state", name + "=" + sealed[:100] + "=", ""},
 		{"attack: bad characters", name + "=" + strings.Repeat("+", 43), ""},
 		{"attack: name prefix", name + "x=" + tok, ""},
 		{"attack: name suffix", "x" + name + "=" + tok, ""},
@@ -125,25 +146,26 @@ func TestTokenFromCookieHeader(t *testing.T) {
 		{"no value", name, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, tokenFromCookieHeader(tc.header, name))
+			assert.Equal(t, tc.want, cookieFromHeader(tc.header, name))
 		})
 	}
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Add("Cookie", "a=1")
 	r.Header.Add("Cookie", name+"="+tok)
-	assert.Equal(t, tok, tokenFromRequest(r, name), "several Cookie lines (HTTP/2)")
+	assert.Equal(t, tok, cookieFromRequest(r, name), "several Cookie lines (HTTP/2)")
 }
 
-func FuzzTokenFromCookieHeader(f *testing.F) {
+func FuzzCookieFromHeader(f *testing.F) {
 	f.Add(DefaultCookieName + "=" + strings.Repeat("a", 43))
 	f.Add("a=b; " + DefaultCookieName + `="` + strings.Repeat("-", 43) + `"`)
 	f.Add(";;;=;")
 	f.Fuzz(func(t *testing.T, header string) {
-		got := tokenFromCookieHeader(header, DefaultCookieName)
+		got := cookieFromHeader(header, DefaultCookieName)
 		if got == "" {
 			return
 		}
-		assert.True(t, validToken(got))
+		assert.True(t, validToken(got) || validSealed(got))
+		assert.LessOrEqual(t, len(got), maxSealed)
 		assert.Contains(t, header, DefaultCookieName+"=")
 		assert.Contains(t, header, got)
 	})

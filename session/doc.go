@@ -34,6 +34,14 @@
 //   - Store failure: [Manager.Handler] answers 500 with no details and logs
 //     an audit event; it never serves the request as anonymous or with a
 //     stale identity.
+//   - Store growth by strangers: only signed-in sessions have a record in
+//     the store. What the app keeps for a visitor who is not signed in (a
+//     flash message, a passkey sign-in's challenge) travels in the cookie,
+//     sealed with the keyring and accepted for 10 minutes, at most 2 KiB,
+//     so that a flood of anonymous requests (log-outs, refused forms,
+//     ceremonies begun) writes nothing. [Manager.TakeChallenge] claims each
+//     challenge in the store, so that it is answered once even when the
+//     cookie is replayed or sent by several requests at once.
 //
 // # Use
 //
@@ -47,9 +55,10 @@
 // The default store is a [MemoryStore], for one instance. Several
 // instances share session/sqlstore (SQLite, PostgreSQL) or
 // session/redisstore, leaf packages so that importing session compiles no
-// database driver. Any [Store] must keep the per-user index, the
-// revocation watermark and the conditional writes its documentation
-// describes.
+// database driver, and a Config.Keyring (required with any store but a
+// MemoryStore) so that each opens the others' cookies. Any [Store] must
+// keep the per-user index, the revocation watermark, the conditional
+// writes and the claims its documentation describes.
 //
 // # Out of scope
 //

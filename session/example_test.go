@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"time"
 
@@ -107,13 +109,18 @@ func ExampleManager_Pop() {
 			fmt.Println("(no message)")
 		}
 	}))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "https://shop.example/listings", nil))
-	c := rec.Result().Cookies()[0]
-	for range 2 {
-		req := httptest.NewRequest("GET", "https://shop.example/listings", nil)
-		req.AddCookie(c)
-		h.ServeHTTP(httptest.NewRecorder(), req)
+	// A browser holding the cookie: the flash travels in it, sealed, until
+	// Pop deletes it; the store holds nothing for this visitor.
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse("https://shop.example/listings")
+	for _, method := range []string{"POST", "GET", "GET"} {
+		req := httptest.NewRequest(method, u.String(), nil)
+		for _, c := range jar.Cookies(u) {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		jar.SetCookies(u, rec.Result().Cookies())
 	}
 	// Output:
 	// Listing published.

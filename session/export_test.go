@@ -21,6 +21,9 @@ func DumpMemoryStore(s *MemoryStore) string {
 		r := s.recs[k]
 		fmt.Fprintf(&b, "%s user=%s expiry=%d data=%q %s\n", k, r.user, r.expiry, r.data, r.data)
 	}
+	for k, exp := range s.claims {
+		fmt.Fprintf(&b, "claim %s expiry=%d\n", k, exp)
+	}
 	for u, set := range s.users {
 		for k := range set {
 			fmt.Fprintf(&b, "index %s %s\n", u, k)

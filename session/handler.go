@@ -28,6 +28,11 @@ type reqState struct {
 	ua    string
 	token string // token from the request's cookie, "" if none or malformed
 
+	// anon is the anonymous state sealed in the request's cookie, encoded,
+	// until scs loads it; sealedIn records that the cookie held some.
+	anon     []byte
+	sealedIn bool
+
 	// loadedKey is the store key of this session's record while the record
 	// is known to be in the store under it; renewFrom is that key after an
 	// MFA step-up renewed the token, until the commit moves the record. At
@@ -72,9 +77,11 @@ func (st *reqState) forget() { st.loadedKey, st.renewFrom, st.loadedUser = "", "
 var errGone = errors.New("session: session ended while the request ran")
 
 // Handler is middleware that loads the request's session before next and
-// saves it when next first writes its response (or returns). It enforces
-// the idle timeout and absolute lifetime, renews nothing by itself, and
-// sets, refreshes or deletes the cookie as needed.
+// saves it when next first writes its response (or returns): a signed-in
+// session to the store, the state of a visitor who is not signed in
+// sealed into the cookie, never to the store (see [Manager.Put]). It
+// enforces the idle timeout and absolute lifetime, renews nothing by
+// itself, and sets, refreshes or deletes the cookie as needed.
 //
 // Handler fails closed: when the store fails, next is not called; the
 // client gets Config.ErrorHandler's answer (500, no details) and an
@@ -93,12 +100,23 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		}
 		w.Header().Add("Vary", "Cookie")
 		st := &reqState{
-			ip:    m.res.Resolve(r).Addr,
-			ua:    truncateUTF8(r.UserAgent(), maxUserAgent),
-			token: tokenFromRequest(r, m.cookieName),
+			ip: m.res.Resolve(r).Addr,
+			ua: truncateUTF8(r.UserAgent(), maxUserAgent),
+		}
+		load := cookieFromRequest(r, m.cookieName)
+		switch {
+		case validToken(load):
+			st.token = load
+		case load != "": // sealed anonymous state: scs finds it through the adapter
+			if st.anon = m.openAnon(load); st.anon != nil {
+				st.sealedIn = true
+			} else {
+				st.clearCookie = true
+				load = ""
+			}
 		}
 		base := context.WithValue(r.Context(), ctxKey{m}, st)
-		ctx, err := m.scs.Load(base, st.token)
+		ctx, err := m.scs.Load(base, load)
 		switch {
 		case errors.Is(err, errCorrupt):
 			m.logAudit(base, st, audit.Event{
@@ -263,12 +281,10 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 	s := m.scs
 	switch s.Status(ctx) {
 	case scs.Modified:
-		md := st.md.Load()
-		if md == nil {
-			now := m.now()
-			md = &meta{Handle: newHandle(), Created: now, LastSeen: now, IP: st.ip, UserAgent: st.ua}
-			m.setMeta(ctx, st, md)
+		if st.anonymous() {
+			return m.saveAnon(ctx, w, st)
 		}
+		md := st.md.Load()
 		st.commitUser = md.UserID
 		st.commitExpiry = md.Created.Add(m.lifetime)
 		if e := md.LastSeen.Add(m.idle); e.Before(st.commitExpiry) {
@@ -295,7 +311,7 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 			m.writeCookie(w, token, expires)
 		}
 	case scs.Destroyed:
-		if st.token != "" {
+		if st.token != "" || st.sealedIn {
 			m.writeCookie(w, "", time.Time{})
 		}
 	default:
@@ -335,23 +351,24 @@ func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.
 	}
 }
 
-// tokenFromRequest returns the first well-formed session token in the
-// request's cookies, or "". It never allocates beyond the returned string,
-// which shares the header's memory.
-func tokenFromRequest(r *http.Request, name string) string {
+// cookieFromRequest returns the first well-formed session cookie value in
+// the request's cookies, or "". It never allocates beyond the returned
+// string, which shares the header's memory.
+func cookieFromRequest(r *http.Request, name string) string {
 	for _, line := range r.Header["Cookie"] {
-		if t := tokenFromCookieHeader(line, name); t != "" {
+		if t := cookieFromHeader(line, name); t != "" {
 			return t
 		}
 	}
 	return ""
 }
 
-// tokenFromCookieHeader finds name=value in one Cookie header line and
-// returns value if it has the shape of an scs token: 43 base64url
-// characters (32 random bytes). Anything else is ignored, so malformed or
-// oversized input never reaches the store.
-func tokenFromCookieHeader(line, name string) string {
+// cookieFromHeader finds name=value in one Cookie header line and returns
+// value if it has the shape of an scs token (43 base64url characters: 32
+// random bytes) or of sealed anonymous state (longer base64url, at most
+// maxSealed characters). Anything else is ignored, so malformed or
+// oversized input never reaches the store or the keyring.
+func cookieFromHeader(line, name string) string {
 	for line != "" {
 		var part string
 		part, line, _ = strings.Cut(line, ";")
@@ -364,7 +381,7 @@ func tokenFromCookieHeader(line, name string) string {
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
-		if validToken(v) {
+		if validToken(v) || validSealed(v) {
 			return v
 		}
 	}
@@ -372,10 +389,10 @@ func tokenFromCookieHeader(line, name string) string {
 }
 
 // validToken reports whether s looks like a token scs issues.
-func validToken(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
+func validToken(s string) bool { return len(s) == 43 && base64url(s) }
+
+// base64url reports whether s holds only unpadded base64url characters.
+func base64url(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {

@@ -92,10 +92,17 @@ type Config struct {
 
 	// Keyring, when set, encrypts session data at rest with
 	// XChaCha20-Poly1305, bound to the session's store key so that a record
-	// copied to another key fails to decrypt. Default: nil, no encryption
-	// (tokens are hashed in the store either way). Data that fails to
-	// decrypt (a retired key) ends the session, with an audit event. New
-	// refuses a zero Keyring, which would fail every save.
+	// copied to another key fails to decrypt, and seals the state of
+	// visitors who are not signed in, which travels in the cookie (see
+	// [Manager.Put]). Data that fails to decrypt (a retired key) ends the
+	// session, with an audit event. New refuses a zero Keyring, which
+	// would fail every save.
+	//
+	// Default: nil, allowed only with a [MemoryStore]: no encryption at
+	// rest (tokens are hashed in the store either way), and anonymous
+	// state sealed under a random key made by New, which no other
+	// instance can open. New refuses any other Store without a Keyring,
+	// since instances sharing a store must open each other's cookies.
 	Keyring *secrets.Keyring
 
 	// Audit receives logins, logouts, MFA step-ups, revocations, expiries
@@ -136,6 +143,8 @@ type Manager struct {
 	cookieName string
 	insecure   bool
 	keyring    *secrets.Keyring
+	sealer     *secrets.Keyring // seals anonymous state: keyring, or a random one
+	anonAD     []byte
 	audit      *audit.Logger
 	log        *slog.Logger
 	onError    func(http.ResponseWriter, *http.Request, error)
@@ -198,6 +207,17 @@ func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
 	if m.store == nil {
 		m.store = NewMemoryStore()
 	}
+	m.sealer = m.keyring
+	if m.sealer == nil {
+		if _, ok := m.store.(*MemoryStore); !ok {
+			return nil, errors.New("session: New: a Store other than MemoryStore needs Config.Keyring: every instance sharing the store must open the anonymous state (flash messages, passkey sign-in) that another sealed in the cookie; build one with secrets.ParseKeyring from a secret all instances share")
+		}
+		var err error
+		if m.sealer, err = secrets.NewKeyring(secrets.Key{ID: "anon", Secret: secrets.Random(32)}); err != nil {
+			return nil, fmt.Errorf("session: New: %w", err)
+		}
+	}
+	m.anonAD = []byte(anonADPrefix + m.cookieName)
 	if m.log == nil {
 		m.log = slog.Default()
 	}

@@ -356,10 +356,20 @@ func TestValues(t *testing.T) {
 	}))
 	tok := st.Do(t, h, "/set", "").Token
 	require.NotEmpty(t, tok)
-	st.Do(t, h, "/read", tok)
+	next := st.Do(t, h, "/read", tok).Token
 	assert.Equal(t, []step{{"saved!", true}, {"", false}, {`{"title":"x"}`, true}, {"", false}}, out)
+	assert.Empty(t, next, "nothing left: the cookie is deleted")
+	st.Do(t, h, "/read", next)
+	assert.Equal(t, step{"", false}, out[4], "Pop removed it for a client that follows the cookie")
+
+	// Signed in, values live in the store: Pop removes them for good, even
+	// for a client that resends the cookie.
+	tok = e.Login(t, "val", "")
+	st.Do(t, h, "/set", tok)
 	st.Do(t, h, "/read", tok)
-	assert.Equal(t, step{"", false}, out[4], "Pop removed it for good")
+	st.Do(t, h, "/read", tok)
+	assert.Equal(t, step{"saved!", true}, out[8])
+	assert.Equal(t, step{"", false}, out[12], "Pop removed it for good")
 }
 
 func TestLogoutThenFlash(t *testing.T) {
@@ -426,7 +436,7 @@ func (flaky) Save(context.Context, string, session.Record) (bool, error) {
 
 func TestSaveFailureReplacesResponse(t *testing.T) {
 	sink := &audit.MemorySink{}
-	m, err := session.New(res, session.Config{Store: flaky{session.NewMemoryStore()}, Audit: audit.New(sink, audit.Config{})})
+	m, err := session.New(res, session.Config{Store: flaky{session.NewMemoryStore()}, Keyring: st.Keyring, Audit: audit.New(sink, audit.Config{})})
 	require.NoError(t, err)
 	var writeErr error
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -454,7 +464,8 @@ func TestSaveFailureReplacesResponse(t *testing.T) {
 func TestCustomErrorHandler(t *testing.T) {
 	var got error
 	m, err := session.New(res, session.Config{
-		Store: st.Failing{},
+		Store:   st.Failing{},
+		Keyring: st.Keyring,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			http.Error(w, "try again later", http.StatusServiceUnavailable)

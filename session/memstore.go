@@ -23,6 +23,7 @@ type MemoryStore struct {
 	users     map[string]map[string]struct{}
 	marks     map[string]memMark // revocation watermarks by user
 	markSweep int                // sweep the marks when there are this many
+	claims    map[string]int64   // claimed key → expiry, unix nanoseconds
 }
 
 type memRecord struct {
@@ -52,6 +53,7 @@ func NewMemoryStore() *MemoryStore {
 		users:     make(map[string]map[string]struct{}),
 		marks:     make(map[string]memMark),
 		markSweep: minMarkSweep,
+		claims:    make(map[string]int64),
 	}
 }
 
@@ -127,8 +129,9 @@ func (s *MemoryStore) Save(_ context.Context, replace string, r Record) (bool, e
 	return true, nil
 }
 
-// sweep drops up to sweepPerWrite expired sessions, starting from a random
-// point of the map. s.mu must be held for writing.
+// sweep drops up to sweepPerWrite expired sessions and as many expired
+// claims, starting from a random point of each map. s.mu must be held for
+// writing.
 func (s *MemoryStore) sweep(now int64) {
 	n := 0
 	for k, r := range s.recs {
@@ -136,7 +139,16 @@ func (s *MemoryStore) sweep(now int64) {
 			s.remove(r.user, k)
 		}
 		if n++; n == sweepPerWrite {
-			return
+			break
+		}
+	}
+	n = 0
+	for k, exp := range s.claims {
+		if now >= exp {
+			delete(s.claims, k)
+		}
+		if n++; n == sweepPerWrite {
+			break
 		}
 	}
 }
@@ -211,4 +223,17 @@ func (s *MemoryStore) DeleteUser(_ context.Context, userID, except string, rev R
 		}
 	}
 	return nil
+}
+
+// Claim implements [Store].
+func (s *MemoryStore) Claim(_ context.Context, key string, expiry time.Time) (bool, error) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.claims[key]; ok && now < exp {
+		return false, nil
+	}
+	s.claims[key] = expiry.UnixNano()
+	s.sweep(now)
+	return true, nil
 }

@@ -110,4 +110,14 @@ type Store interface {
 	// watermark: it is then not found until the Manager saves it again,
 	// through Save with replace, re-stamped.
 	DeleteUser(ctx context.Context, userID, except string, rev Revocation) error
+
+	// Claim records the one-time value key (a SHA-256 hash, base64url) as
+	// used until expiry, atomically: of the calls with the same key before
+	// expiry, concurrent or not, on any instance, exactly one returns true;
+	// the others return false and write nothing. After expiry the store
+	// may forget the key.
+	// It is how [Manager.TakeChallenge] keeps a challenge single-use when
+	// the challenge travels in the client's cookie. Claimed keys live apart
+	// from sessions: Find, List and DeleteUser never see them.
+	Claim(ctx context.Context, key string, expiry time.Time) (claimed bool, err error)
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -18,20 +19,30 @@ func validKey(key string) bool { return key != "" && len(key) <= maxKey && key[0
 
 // Put stores value under key in the request's session, for the app's own
 // small state: flash messages, a half-filled form (encode structured data
-// as JSON). Values live server-side with the session, survive login and
-// token renewal, and end with it. Putting a value into a request without a
-// session starts an anonymous one.
+// as JSON). Values survive login and token renewal, and end with the
+// session. A signed-in user's values live server-side with the session.
+// Those of a visitor who is not signed in travel in the session cookie,
+// sealed with the Manager's keyring and accepted for 10 minutes after they
+// were last written, so that anonymous requests never write to the store:
+// they are limited to 2 KiB encoded ([ErrTooLarge]), and the client can
+// resend an older cookie, so keep nothing there whose single use matters
+// (use [Manager.PutChallenge]).
 //
 // Put is the way to store app data: the underlying scs manager is not
 // exposed, because writes that bypass the Manager could resurrect revoked
 // sessions or store types the codec cannot encode. It returns
-// [ErrNoSession] outside [Manager.Handler] and [ErrInvalidKey].
+// [ErrNoSession] outside [Manager.Handler], [ErrInvalidKey] and
+// [ErrTooLarge].
 func (m *Manager) Put(ctx context.Context, key, value string) error {
-	if m.state(ctx) == nil {
+	st := m.state(ctx)
+	if st == nil {
 		return ErrNoSession
 	}
 	if !validKey(key) {
 		return ErrInvalidKey
+	}
+	if err := m.checkAnon(ctx, st, key, value); err != nil {
+		return err
 	}
 	m.scs.Put(ctx, key, value)
 	return nil
@@ -67,22 +78,40 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 // PutChallenge keeps WebAuthn (or other) ceremony state in the session
 // under key until [Manager.TakeChallenge] takes it, at most
 // [ChallengeTTL]. It works before login, so that a passkey sign-in can
-// start on an anonymous session. data is copied.
+// start for a visitor who is not signed in: the state then travels sealed
+// in the cookie like the values of [Manager.Put] (2 KiB in all,
+// [ErrTooLarge]), and starting a ceremony writes nothing to the store.
+// data is copied.
 func (m *Manager) PutChallenge(ctx context.Context, key string, data []byte) error {
-	if m.state(ctx) == nil {
+	st := m.state(ctx)
+	if st == nil {
 		return ErrNoSession
 	}
 	if !validKey(key) {
 		return ErrInvalidKey
 	}
-	m.scs.Put(ctx, challengePrefix+key, &challenge{Data: slices.Clone(data), At: m.now()})
+	c := &challenge{Data: slices.Clone(data), At: m.now(), ID: newHandle()}
+	if err := m.checkAnon(ctx, st, challengePrefix+key, c); err != nil {
+		return err
+	}
+	m.scs.Put(ctx, challengePrefix+key, c)
 	return nil
 }
 
+// claimMargin keeps a challenge's claim in the store a little longer than
+// the challenge is accepted, against clock skew between instances and the
+// store.
+const claimMargin = time.Minute
+
 // TakeChallenge returns the data stored by [Manager.PutChallenge] under
-// key and removes it, so that each challenge is answered at most once. It
-// returns [ErrNoChallenge] when there is none or it is older than
-// [ChallengeTTL], and [ErrNoSession] outside [Manager.Handler].
+// key and removes it, so that each challenge is answered at most once:
+// before returning it, it claims the challenge in the store
+// ([Store.Claim], one small record kept until the challenge expires), so
+// that of several requests presenting the same challenge at once, or a
+// cookie replayed later, only one gets it. It returns [ErrNoChallenge]
+// when there is none, it is older than [ChallengeTTL] or was claimed
+// already; [ErrNoSession] outside [Manager.Handler]; and a wrapped
+// [ErrStore] when the claim fails (treat it as no challenge: fail closed).
 func (m *Manager) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
 	if m.state(ctx) == nil {
 		return nil, ErrNoSession
@@ -96,6 +125,13 @@ func (m *Manager) TakeChallenge(ctx context.Context, key string) ([]byte, error)
 	}
 	c, ok := m.scs.Pop(ctx, k).(*challenge)
 	if !ok || m.now().Sub(c.At) > ChallengeTTL {
+		return nil, ErrNoChallenge
+	}
+	claimed, err := m.store.Claim(ctx, c.claimKey(), c.At.Add(ChallengeTTL+claimMargin))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: claim challenge: %w", ErrStore, err)
+	case !claimed:
 		return nil, ErrNoChallenge
 	}
 	return slices.Clone(c.Data), nil

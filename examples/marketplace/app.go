@@ -48,6 +48,10 @@ type App struct {
 	auditSQL  *sqlsink.Sink
 	auditFile *audit.FileSink
 	auditDir  string
+	// auditQueues are the queues in front of the audit sinks, whose
+	// backlog readiness checks.
+	auditQueues []*audit.AsyncSink
+	health      readiness
 
 	rdb      *redis.Client
 	sessions *session.Manager
@@ -110,6 +114,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.StepUp <= 0 {
 		cfg.StepUp = 10 * time.Minute
+	}
+	switch {
+	case cfg.RequestTimeout == 0:
+		cfg.RequestTimeout = defaultRequestTimeout
+	case cfg.RequestTimeout < 0 || cfg.RequestTimeout > maxRequestTimeout:
+		return nil, fmt.Errorf("config: RequestTimeout %v: give a positive duration up to %v, below the server's write timeout (%v) so that the error page can still be written, or 0 for %v",
+			cfg.RequestTimeout, maxRequestTimeout, writeTimeout, defaultRequestTimeout)
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("config: DataDir is required")
@@ -284,6 +295,7 @@ func (a *App) buildAudit() error {
 		return err
 	}
 	a.onClose(sqlQ.Close)
+	a.auditQueues = []*audit.AsyncSink{fileQ, sqlQ}
 	det, err := audit.NewDetector(audit.NewFanoutSink(fileQ, sqlQ), audit.DetectorConfig{Now: a.cfg.Now})
 	if err != nil {
 		return err

@@ -73,6 +73,14 @@ type Config struct {
 	// Limits are the request rate limits. Zero fields take defaults.
 	Limits Limits
 
+	// RequestTimeout bounds every request: its context ends after this
+	// long, and the database, Redis and password-hashing work done for it
+	// stops then, so that a hung dependency costs an error page (500 or
+	// 503, no details) rather than a connection held open. Default: 15
+	// seconds; at most 50 seconds, below the server's write timeout (60 s),
+	// so that the error page can still be written.
+	RequestTimeout time.Duration
+
 	// Logger receives operational logs. Default: a text logger on
 	// Console.
 	Logger *slog.Logger

@@ -155,6 +155,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, domain   string
 	trustedProxies            string
 	breachCheck               bool
+	requestTimeout            time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, error) {
@@ -170,6 +171,14 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	fs.StringVar(&f.domain, "domain", lookup.str("MARKETPLACE_DOMAIN", ""), "`domain` to obtain certificates for with ACME (Let's Encrypt) (env MARKETPLACE_DOMAIN)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", lookup.str("MARKETPLACE_TRUSTED_PROXIES", ""), "comma-separated `CIDRs` of TLS-terminating proxies to trust for X-Forwarded-For/-Proto (env MARKETPLACE_TRUSTED_PROXIES)")
 	fs.BoolVar(&f.breachCheck, "breach-check", lookup.boolean("MARKETPLACE_BREACH_CHECK"), "check new passwords against Have I Been Pwned (k-anonymity) (env MARKETPLACE_BREACH_CHECK=1)")
+	var rt time.Duration
+	if v := lookup.str("MARKETPLACE_REQUEST_TIMEOUT", ""); v != "" {
+		var err error
+		if rt, err = time.ParseDuration(v); err != nil {
+			return f, usageError{fmt.Errorf("MARKETPLACE_REQUEST_TIMEOUT %q: give a duration such as 15s", v)}
+		}
+	}
+	fs.DurationVar(&f.requestTimeout, "request-timeout", rt, "`duration` after which a request gives up on the database and Redis and answers with an error page, at most 50s (env MARKETPLACE_REQUEST_TIMEOUT; default 15s)")
 	if err := fs.Parse(args); err != nil {
 		return f, flagError("serve", err)
 	}
@@ -282,6 +291,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 		TrustedProxies: proxies,
 		Secrets:        secrets.Env{LookupEnv: lookup},
 		BreachCheck:    f.breachCheck,
+		RequestTimeout: f.requestTimeout,
 		Logger:         logger,
 		Console:        stderr,
 	}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
@@ -19,8 +17,9 @@ import (
 // buildRoutes registers every route and wraps them in the middleware
 // chain, outermost first:
 //
-//	clientip → audit (request ID, panics) → security headers (CSP nonce)
-//	→ cross-origin protection → [static, healthz, security.txt, CSP reports]
+//	request deadline → clientip → audit (request ID, panics)
+//	→ security headers (CSP nonce) → cross-origin protection
+//	→ [static, healthz, livez, security.txt, CSP reports]
 //	→ sessions → audit actor → per-route rate limit → routes
 //
 // Signed-in routes add the auth guard and the MFA policy (Require); admin
@@ -55,6 +54,7 @@ func (a *App) buildRoutes() http.Handler {
 	static, _ := fs.Sub(assetsFS, "static")
 	handle(outer, "GET /static/", cacheStatic(http.StripPrefix("/static/", http.FileServerFS(static))))
 	handle(outer, "GET /healthz", fn(a.healthz))
+	handle(outer, "GET /livez", fn(a.livez))
 	handle(outer, "GET /.well-known/security.txt", a.securityTxt)
 	handle(outer, "POST /csp-report", a.cspReports)
 
@@ -141,6 +141,7 @@ func (a *App) buildRoutes() http.Handler {
 	root = a.sec.Handler(root)
 	root = a.auditMW.Handler(root)
 	root = a.ips.Handler(root)
+	root = a.withDeadline(root)
 	return root
 }
 
@@ -161,21 +162,6 @@ func cacheStatic(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// healthz reports whether the database answers.
-func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := a.db.db.PingContext(ctx); err != nil {
-		a.log.Warn("healthz: database", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unavailable\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ok\n"))
 }
 
 // sessionError answers a request whose session could not be loaded or

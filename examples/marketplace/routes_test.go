@@ -263,6 +263,7 @@ func routeCases(l listing, target user) []routeCase {
 		// Outside sessions.
 		{pattern: "GET /static/", method: "GET", path: "/static/style.css", anon: ok, user: ok, admin: ok},
 		{pattern: "GET /healthz", method: "GET", path: "/healthz", anon: ok, user: ok, admin: ok},
+		{pattern: "GET /livez", method: "GET", path: "/livez", anon: ok, user: ok, admin: ok},
 		{pattern: "GET /.well-known/security.txt", method: "GET", path: "/.well-known/security.txt", anon: ok, user: ok, admin: ok},
 		{pattern: "POST /csp-report", method: "POST", path: "/csp-report", body: cspReport, ct: "application/csp-report", anon: none, user: none, admin: none},
 		// Public pages.

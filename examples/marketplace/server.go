@@ -20,6 +20,10 @@ import (
 	"github.com/deployedworks/rampart/headers"
 )
 
+// writeTimeout bounds the time to write a response; Config.RequestTimeout
+// stays below it, so that a request that times out can still answer.
+const writeTimeout = 60 * time.Second
+
 // newServer returns an http.Server with timeouts, so that slow clients
 // cannot hold connections open (Slowloris).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -27,7 +31,7 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -84,7 +88,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		main.TLSConfig = m.TLSConfig()
 		main.TLSConfig.MinVersion = tls.VersionTLS12
 		ls = append(ls, listener{srv: main, ln: ln, tls: true})
-		rd, err := headers.NewRedirect(app.ips, []string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz"}})
+		rd, err := headers.NewRedirect(app.ips, []string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 		if err != nil {
 			return err
 		}
@@ -98,7 +102,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 	case f.tlsCert != "":
 		ls = append(ls, listener{srv: main, ln: ln, tls: true})
 		if f.httpAddr != "" {
-			rd, err := headers.NewRedirect(app.ips, []string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz"}})
+			rd, err := headers.NewRedirect(app.ips, []string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 			if err != nil {
 				return err
 			}

@@ -46,6 +46,7 @@ func New(c redis.UniversalClient, cfg Config) (*Store, error) {
 func (s *Store) sessionKey(key string) string { return s.prefix + "s:" + key }
 func (s *Store) userKey(user string) string   { return s.prefix + "u:" + user }
 func (s *Store) markKey(user string) string   { return s.prefix + "w:" + user }
+func (s *Store) claimKey(key string) string   { return s.prefix + "c:" + key }
 
 // micros returns t in Unix microseconds, 0 for the zero time. Microseconds
 // since 1970 stay below 2^53, exact in Lua's numbers.
@@ -252,4 +253,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, rev sessi
 		return fmt.Errorf("redisstore: delete user: %w", err)
 	}
 	return nil
+}
+
+// Claim implements session.Store with SET NX, expiring at expiry.
+func (s *Store) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
+	ok, err := s.c.SetNX(ctx, s.claimKey(key), "1", max(time.Until(expiry), time.Millisecond)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: claim: %w", err)
+	}
+	return ok, nil
 }

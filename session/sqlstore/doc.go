@@ -15,8 +15,10 @@
 // they are only removed by it.
 //
 // Rows hold the SHA-256 hash of each token, never the token, so a copy of
-// the table cannot be replayed as cookies. Session data is in clear unless
-// session.Config.Keyring is set.
+// the table cannot be replayed as cookies. session.New requires a
+// session.Config.Keyring with this store, which encrypts session data at
+// rest. Only signed-in sessions have rows, and the claims that make
+// challenges single-use (Store.Claim: "c:" keys, no user, no data).
 //
 // SQLite: open the file with a busy timeout and WAL, e.g.
 // "file:sessions.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",

@@ -11,6 +11,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
@@ -32,7 +33,14 @@ func Example() {
 	if err := store.Migrate(context.Background()); err != nil {
 		panic(err)
 	}
-	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store})
+	// A shared store needs a keyring every instance shares: it encrypts
+	// sessions at rest and seals the state of visitors not signed in,
+	// which travels in the cookie. Load it with secrets.ParseKeyring.
+	keys, err := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
+	if err != nil {
+		panic(err)
+	}
+	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store, Keyring: keys})
 	if err != nil {
 		panic(err)
 	}

@@ -46,7 +46,7 @@ type Store struct {
 type queries struct {
 	find, upsert, update, del, list, revoke, deleteUser  string
 	deleteExpired, deleteExpiredRevocations, probeAuthAt string
-	addAuthAt                                            string
+	addAuthAt, claim                                     string
 	schema                                               []string
 }
 
@@ -130,6 +130,11 @@ ON CONFLICT (user_id) DO UPDATE SET revoked_at = %s(w.revoked_at, excluded.revok
 		deleteExpiredRevocations: fmt.Sprintf(`DELETE FROM %s WHERE expiry <= %s`, rt, p(1)),
 		probeAuthAt:              fmt.Sprintf(`SELECT auth_at FROM %s WHERE 1 = 0`, t),
 		addAuthAt:                fmt.Sprintf(`ALTER TABLE %s ADD COLUMN auth_at BIGINT NOT NULL DEFAULT 0`, t),
+		// A claim is a row of its own, keyed "c:" + key so that it never
+		// matches a session key (43 characters), with no user: Find, List
+		// and DeleteUser never return or remove it; DeleteExpired does.
+		claim: fmt.Sprintf(`INSERT INTO %s (token_hash, user_id, data, expiry) VALUES (%s, '', %s, %s)
+ON CONFLICT (token_hash) DO NOTHING`, t, p(1), p(2), p(3)),
 		schema: []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 	token_hash TEXT PRIMARY KEY,
@@ -163,7 +168,8 @@ const revocationsSuffix = "_revocations"
 
 // Schema returns the statements [Store.Migrate] runs on a new database,
 // for migration tools. Sessions table columns: token_hash (SHA-256 of the
-// token, base64url), user_id ("" for anonymous sessions), data, expiry
+// token, base64url; "c:" and a hash for a claimed one-time value),
+// user_id ("" for claims), data, expiry
 // (Unix milliseconds), auth_at (when the session's login read the user,
 // Unix microseconds). Revocations table (Config.Table +
 // [RevocationsSuffix]): user_id, revoked_at (the watermark, Unix
@@ -304,11 +310,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, rev sessi
 	if err != nil {
 		return fmt.Errorf("sqlstore: delete user: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
 	if _, err := tx.ExecContext(ctx, s.q.revoke, userID, us(rev.At), ms(rev.Until)); err != nil {
 		return fmt.Errorf("sqlstore: delete user: watermark: %w", err)
 	}
@@ -319,4 +321,18 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, rev sessi
 		return fmt.Errorf("sqlstore: delete user: commit: %w", err)
 	}
 	return nil
+}
+
+// Claim implements session.Store. A key claimed once stays claimed until
+// [Store.DeleteExpired] removes its row after expiry.
+func (s *Store) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q.claim, "c:"+key, []byte{}, ms(expiry))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	return n == 1, nil
 }

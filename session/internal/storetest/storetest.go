@@ -13,8 +13,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,11 +55,27 @@ type Env struct {
 	Audit *audit.MemorySink
 }
 
+// Keyring is the keyring NewEnv gives a Manager over a store other than
+// session.MemoryStore when mod sets none (New requires one there): the
+// same for every Manager, so that instances sharing a store open each
+// other's records and cookies. Pass it to Managers over a MemoryStore that
+// must do the same.
+var Keyring = func() *secrets.Keyring {
+	kr, err := secrets.NewKeyring(secrets.Key{ID: "storetest", Secret: secrets.Random(32)})
+	if err != nil {
+		panic(err)
+	}
+	return kr
+}()
+
 // NewEnv returns a Manager over store with a test app.
 func NewEnv(t *testing.T, store session.Store, clock *testenv.Clock, mod func(*session.Config)) *Env {
 	t.Helper()
 	sink := &audit.MemorySink{}
 	cfg := session.Config{Store: store, Now: clock.Now, Audit: audit.New(sink, audit.Config{Now: clock.Now})}
+	if _, mem := store.(*session.MemoryStore); !mem {
+		cfg.Keyring = Keyring
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -74,6 +92,7 @@ func NewEnv(t *testing.T, store session.Store, clock *testenv.Clock, mod func(*s
 //	/mfa          MarkMFA("totp")
 //	/logout        /whoami             /sessions   one "handle current" per line
 //	/revoke?user=&h=   /revoke-user?user=   /revoke-others
+//	/begin?v=      PutChallenge("c", v)   /take   TakeChallenge("c"), 409 if none
 func App(m *session.Manager, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	check := func(w http.ResponseWriter, err error) bool {
@@ -86,6 +105,21 @@ func App(m *session.Manager, now func() time.Time) http.Handler {
 	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
 		if check(w, m.Put(r.Context(), "k", r.FormValue("v"))) {
 			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/begin", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.PutChallenge(r.Context(), "c", []byte(r.FormValue("v")))) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	mux.HandleFunc("/take", func(w http.ResponseWriter, r *http.Request) {
+		b, err := m.TakeChallenge(r.Context(), "c")
+		if errors.Is(err, session.ErrNoChallenge) {
+			http.Error(w, "no challenge", http.StatusConflict)
+			return
+		}
+		if check(w, err) {
+			_, _ = w.Write(b)
 		}
 	})
 	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
@@ -230,6 +264,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("HashedTokensAtRest", func(t *testing.T) { atRest(t, h, false) })
 	t.Run("EncryptedAtRest", func(t *testing.T) { atRest(t, h, true) })
 	t.Run("OutageFailsClosed", func(t *testing.T) { outage(t, h) })
+	t.Run("Claim", func(t *testing.T) { claimContract(t, h.New(t)) })
+	t.Run("AnonymousRequestsWriteNothing", func(t *testing.T) { anonymousWritesNothing(t, h) })
+	t.Run("ChallengeSingleUseAcrossInstances", func(t *testing.T) { challengeOnce(t, h) })
 }
 
 func key(s string) string { return strings.Repeat(s, 43)[:43] }
@@ -740,10 +777,12 @@ func atRest(t *testing.T, h Harness, encrypt bool) {
 		assert.NotContains(t, dump, string(raw), "raw token bytes at rest")
 		assert.NotContains(t, dump, base64.StdEncoding.EncodeToString(raw))
 	}
-	if encrypt {
+	_, mem := store.(*session.MemoryStore)
+	switch {
+	case encrypt:
 		assert.NotContains(t, dump, "secret-flash-value", "values are encrypted")
 		assert.NotContains(t, dump, "Go-http-client", "metadata is encrypted")
-	} else {
+	case mem: // other stores require a Keyring
 		assert.Contains(t, dump, "secret-flash-value", "without a Keyring, values are stored in clear")
 	}
 }
@@ -776,11 +815,152 @@ func outage(t *testing.T, h Harness) {
 	r := Do(t, down.H, "/login?user=kim", tok)
 	assert.Equal(t, http.StatusInternalServerError, r.Code)
 	assert.NotContains(t, r.Body, "ok")
-	r = Do(t, down.H, "/put?v=1", "")
+	r = Do(t, down.H, "/login?user=kim", "")
 	assert.Equal(t, http.StatusInternalServerError, r.Code, "save failure on a new session")
 	assert.Equal(t, "Internal Server Error\n", r.Body)
 	assert.Empty(t, r.Token, "no cookie for an unsaved session")
 	assertEvent(t, down.Audit, "session.save", "")
+
+	// Anonymous state needs no store; a challenge cannot be claimed.
+	r = Do(t, down.H, "/put?v=1", "")
+	assert.Equal(t, http.StatusOK, r.Code, r.Body)
+	assert.Equal(t, "1", Do(t, down.H, "/get", r.Token).Body)
+	r = Do(t, down.H, "/begin?v=c", "")
+	require.Equal(t, http.StatusOK, r.Code, r.Body)
+	r = Do(t, down.H, "/take", r.Token)
+	assert.Equal(t, http.StatusInternalServerError, r.Code, "fails closed")
+	assert.NotContains(t, r.Body, "c\n")
+}
+
+// claimContract checks Store.Claim: once per key, atomically, and apart
+// from sessions.
+func claimContract(t *testing.T, s session.Store) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	claim := func(k string) bool {
+		t.Helper()
+		ok, err := s.Claim(ctx, k, exp)
+		require.NoError(t, err)
+		return ok
+	}
+	assert.True(t, claim(key("a")))
+	assert.False(t, claim(key("a")), "claimed once only")
+	assert.True(t, claim(key("b")), "keys are independent")
+	_, found, err := s.Find(ctx, key("a"))
+	require.NoError(t, err)
+	assert.False(t, found, "a claim is not a session")
+	require.NoError(t, s.DeleteUser(ctx, "", "", session.Revocation{At: time.Now(), Until: exp}))
+	require.NoError(t, s.Delete(ctx, "", key("a")))
+	assert.False(t, claim(key("a")), "deleting a session of the same key does not free a claim")
+	recs, err := s.List(ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+
+	// Concurrent claims of one key: exactly one wins.
+	const n = 16
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			ok, err := s.Claim(ctx, key("c"), exp)
+			if err != nil {
+				t.Errorf("claim: %v", err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load())
+}
+
+// anonymousWritesNothing sends the requests of visitors who are not
+// signed in, each of which used to leave a session record: a flash, a
+// logout without a session, a ceremony begun; the store must be as before.
+// The state travels in the cookie and another instance reads it.
+func anonymousWritesNothing(t *testing.T, h Harness) {
+	store := h.New(t)
+	clock := NewClock()
+	mod := func(c *session.Config) { c.Keyring = Keyring }
+	a := NewEnv(t, store, clock, mod)
+	b := NewEnv(t, store, clock, mod)
+	before := h.Dump(t, store)
+	for i := range 20 {
+		r := Do(t, a.H, "/put?v=flash-"+strconv.Itoa(i), "")
+		require.Equal(t, http.StatusOK, r.Code, r.Body)
+		require.NotEmpty(t, r.Token)
+		assert.Equal(t, "flash-"+strconv.Itoa(i), Do(t, b.H, "/get", r.Token).Body, "the other instance reads it")
+		assert.Equal(t, "anonymous", b.WhoAmI(t, r.Token))
+		r = Do(t, a.H, "/logout", "")
+		require.Equal(t, http.StatusOK, r.Code, r.Body)
+		r = Do(t, a.H, "/begin?v=ceremony", "")
+		require.Equal(t, http.StatusOK, r.Code, r.Body)
+		require.NotEmpty(t, r.Token)
+		assert.NotContains(t, r.Token, "ceremony")
+	}
+	assert.Equal(t, before, h.Dump(t, store), "anonymous requests wrote to the store")
+
+	// Sealed state expires, and is not accepted under another keyring.
+	r := Do(t, a.H, "/put?v=late", "")
+	other := NewEnv(t, store, clock, func(c *session.Config) {
+		kr, err := secrets.NewKeyring(secrets.Key{ID: "other", Secret: secrets.Random(32)})
+		require.NoError(t, err)
+		c.Keyring = kr
+	})
+	got := Do(t, other.H, "/get", r.Token)
+	assert.Empty(t, got.Body, "another keyring cannot open it")
+	assert.Empty(t, got.Token, "and deletes the cookie")
+	clock.Add(session.ChallengeTTL + time.Second)
+	got = Do(t, b.H, "/get", r.Token)
+	assert.Empty(t, got.Body, "expired")
+	assert.Empty(t, got.Token)
+}
+
+// challengeOnce presents one challenge to two instances at once, and
+// again later: exactly one request gets it, whether it travels in the
+// cookie (anonymous) or in the session record (signed in).
+func challengeOnce(t *testing.T, h Harness) {
+	store := h.New(t)
+	clock := NewClock()
+	mod := func(c *session.Config) { c.Keyring = Keyring }
+	envs := []*Env{NewEnv(t, store, clock, mod), NewEnv(t, store, clock, mod)}
+	for _, signedIn := range []bool{false, true} {
+		t.Run(map[bool]string{false: "anonymous", true: "signed in"}[signedIn], func(t *testing.T) {
+			tok := ""
+			if signedIn {
+				tok = envs[0].Login(t, "nina", "")
+			}
+			r := Do(t, envs[0].H, "/begin?v=state", tok)
+			require.Equal(t, http.StatusOK, r.Code, r.Body)
+			tok = r.Token
+			const n = 8
+			codes := make([]int, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					codes[i] = Do(t, envs[i%2].H, "/take", tok).Code
+				})
+			}
+			close(start)
+			wg.Wait()
+			ok := 0
+			for _, c := range codes {
+				if c == http.StatusOK {
+					ok++
+				} else {
+					assert.Equal(t, http.StatusConflict, c)
+				}
+			}
+			assert.Equal(t, 1, ok, "one request gets the challenge: %v", codes)
+			assert.Equal(t, http.StatusConflict, Do(t, envs[1].H, "/take", tok).Code, "replayed later")
+		})
+	}
 }
 
 func assertEvent(t *testing.T, sink *audit.MemorySink, action, reason string) {
@@ -815,3 +995,6 @@ func (Failing) List(context.Context, string) ([]session.Record, error) { return 
 func (Failing) DeleteUser(context.Context, string, string, session.Revocation) error {
 	return errDown
 }
+
+// Claim fails.
+func (Failing) Claim(context.Context, string, time.Time) (bool, error) { return false, errDown }
