@@ -153,7 +153,8 @@ type CredentialInfo struct {
 //     app signs the user in through [WebAuthnConfig.OnLogin].
 //
 // Ceremony state stays on the server in the session; each challenge is
-// used at most once and expires after [WebAuthnConfig.Timeout]. A sign
+// used at most once, even by concurrent requests replaying one answer
+// (see [ChallengeStore]), and expires after [WebAuthnConfig.Timeout]. A sign
 // counter that goes backwards raises a security alert and, by default,
 // fails the login. Updated counters are stored after every login.
 //

@@ -44,7 +44,7 @@ func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error)
 		return nil, false, nil
 	}
 	if st := a.m.state(ctx); st != nil {
-		st.loadedKey = key
+		st.loadedKey, st.found = key, true
 	}
 	if b, err = a.open(key, b); err != nil {
 		return nil, false, err

@@ -21,6 +21,9 @@
 //     removed, account disabled, "log out everywhere"), and
 //     [Manager.Sessions] with [Manager.Revoke] let users end one. A request
 //     in flight cannot write back a session revoked while it ran.
+//   - Replayed ceremonies: [Manager.TakeChallenge] hands a WebAuthn
+//     challenge to one request only, even when several requests carrying
+//     the same session race for it across instances.
 //   - Store disclosure: the store holds SHA-256 hashes of tokens, never
 //     tokens (scs's HashTokenInStore), so a backup or a read of the
 //     database yields no live session. With Config.Keyring, session data is

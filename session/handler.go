@@ -35,6 +35,9 @@ type reqState struct {
 	loadedKey  string
 	renewFrom  string
 	loadedUser string
+	// found is set when the session was loaded from a record, even if the
+	// record has since been deleted (a login, a revocation).
+	found bool
 
 	renew renewMode // set around scs.RenewToken
 
@@ -263,25 +266,11 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 	s := m.scs
 	switch s.Status(ctx) {
 	case scs.Modified:
-		md := st.md.Load()
-		if md == nil {
-			now := m.now()
-			md = &meta{Handle: newHandle(), Created: now, LastSeen: now, IP: st.ip, UserAgent: st.ua}
-			m.setMeta(ctx, st, md)
-		}
-		st.commitUser = md.UserID
-		st.commitExpiry = md.Created.Add(m.lifetime)
-		if e := md.LastSeen.Add(m.idle); e.Before(st.commitExpiry) {
-			st.commitExpiry = e
-		}
+		md := m.prepareCommit(ctx, st)
 		token, _, err := s.Commit(ctx)
 		switch {
 		case errors.Is(err, errGone):
-			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAccess, Action: "session.ended_in_flight", Outcome: audit.OutcomeDenied,
-				Actor: audit.Actor{UserID: md.UserID}, SessionRef: md.Handle,
-				Reason: "the session was revoked or expired while the request ran; not saved",
-			})
+			m.endedInFlight(ctx, st, md)
 			m.writeCookie(w, "", time.Time{})
 			return nil
 		case err != nil:
@@ -304,6 +293,34 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 		}
 	}
 	return nil
+}
+
+// prepareCommit sets the commit parameters of st (the record's user and
+// expiry) from the session's meta, which it creates for a new session, and
+// returns the meta.
+func (m *Manager) prepareCommit(ctx context.Context, st *reqState) *meta {
+	md := st.md.Load()
+	if md == nil {
+		now := m.now()
+		md = &meta{Handle: newHandle(), Created: now, LastSeen: now, IP: st.ip, UserAgent: st.ua}
+		m.setMeta(ctx, st, md)
+	}
+	st.commitUser = md.UserID
+	st.commitExpiry = md.Created.Add(m.lifetime)
+	if e := md.LastSeen.Add(m.idle); e.Before(st.commitExpiry) {
+		st.commitExpiry = e
+	}
+	return md
+}
+
+// endedInFlight audits a commit that found the session gone from the
+// store.
+func (m *Manager) endedInFlight(ctx context.Context, st *reqState, md *meta) {
+	m.logAudit(ctx, st, audit.Event{
+		Category: audit.CategoryAccess, Action: "session.ended_in_flight", Outcome: audit.OutcomeDenied,
+		Actor: audit.Actor{UserID: md.UserID}, SessionRef: md.Handle,
+		Reason: "the session was revoked or expired while the request ran; not saved",
+	})
 }
 
 // writeCookie sets the session cookie; token "" deletes it. A zero expires

@@ -395,6 +395,12 @@ func TestChallenges(t *testing.T) {
 		case "/finish":
 			b, err := e.M.TakeChallenge(ctx, "webauthn.login")
 			taken, errs = append(taken, b), append(errs, err)
+		case "/login-then-finish":
+			// Login deletes the record other requests may have loaded
+			// too: the challenge can no longer be claimed through it.
+			require.NoError(t, e.M.Login(ctx, "hal", nil, "password"))
+			b, err := e.M.TakeChallenge(ctx, "webauthn.login")
+			taken, errs = append(taken, b), append(errs, err)
 		}
 	}))
 	tok := st.Do(t, h, "/begin", "").Token
@@ -406,11 +412,15 @@ func TestChallenges(t *testing.T) {
 	assert.Equal(t, "ceremony-state", string(taken[0]), "survives login")
 	assert.ErrorIs(t, errs[1], session.ErrNoChallenge, "taken once only")
 
-	st.Do(t, h, "/begin", tok)
+	tok = st.Do(t, h, "/begin", tok).Token
+	tok = st.Do(t, h, "/login-then-finish", tok).Token
+	assert.ErrorIs(t, errs[2], session.ErrNoChallenge, "taken after Login in the same request")
+
+	require.Equal(t, tok, st.Do(t, h, "/begin", tok).Token)
 	e.Clock.Add(session.ChallengeTTL + time.Second)
 	tok = st.Do(t, h, "/login", tok).Token // keeps the session alive
 	st.Do(t, h, "/finish", tok)
-	assert.ErrorIs(t, errs[2], session.ErrNoChallenge, "expired")
+	assert.ErrorIs(t, errs[3], session.ErrNoChallenge, "expired")
 }
 
 // flaky fails Save only.

@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -80,11 +82,25 @@ func (m *Manager) PutChallenge(ctx context.Context, key string, data []byte) err
 }
 
 // TakeChallenge returns the data stored by [Manager.PutChallenge] under
-// key and removes it, so that each challenge is answered at most once. It
-// returns [ErrNoChallenge] when there is none or it is older than
-// [ChallengeTTL], and [ErrNoSession] outside [Manager.Handler].
+// key and removes it, so that each challenge is answered at most once,
+// even by requests that carry the same session at the same time, on one
+// instance or on several sharing the [Store]. It returns [ErrNoChallenge]
+// when there is none or it is older than [ChallengeTTL], and
+// [ErrNoSession] outside [Manager.Handler]. Call it before writing the
+// response and before [Manager.Login].
+//
+// Concurrent requests of one session each load their own copy of it,
+// challenge included, so removing the challenge from the copy is not
+// enough: TakeChallenge also saves the session at once under a new token,
+// on condition that the record the request loaded is still in the store,
+// as a token renewal does (the cookie is updated with the response). Of
+// the requests that loaded one record, only the first to save can move
+// it; the others find it gone, fail with [ErrNoChallenge], and leave the
+// session to the winner: their response deletes their cookie. The cost
+// is one store write per call.
 func (m *Manager) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
-	if m.state(ctx) == nil {
+	st := m.state(ctx)
+	if st == nil {
 		return nil, ErrNoSession
 	}
 	if !validKey(key) {
@@ -98,5 +114,36 @@ func (m *Manager) TakeChallenge(ctx context.Context, key string) ([]byte, error)
 	if !ok || m.now().Sub(c.At) > ChallengeTTL {
 		return nil, ErrNoChallenge
 	}
+	if err := m.claim(ctx, st); err != nil {
+		return nil, err
+	}
 	return slices.Clone(c.Data), nil
+}
+
+// claim makes the request the only one holding its session's record, by
+// moving the record to a new token if it is still there. It returns
+// ErrNoChallenge, having ended the request's copy of the session, when
+// another request (or a revocation) got there first, and a wrapped
+// ErrStore when the store failed.
+func (m *Manager) claim(ctx context.Context, st *reqState) error {
+	if st.storedKey() == "" {
+		if st.found { // deleted in this request (a login): other requests may hold the same copy
+			return fmt.Errorf("%w: the session was renewed by Login in this request", ErrNoChallenge)
+		}
+		return nil // begun in this request: nobody else holds it
+	}
+	if err := m.rotate(ctx, st); err != nil {
+		return fmt.Errorf("session: take challenge: %w", err)
+	}
+	md := m.prepareCommit(ctx, st)
+	_, _, err := m.scs.Commit(ctx)
+	switch {
+	case errors.Is(err, errGone):
+		m.endedInFlight(ctx, st, md)
+		_ = m.destroy(ctx, st) // no record left: touches no store
+		return fmt.Errorf("%w: taken by a concurrent request", ErrNoChallenge)
+	case err != nil:
+		return fmt.Errorf("session: take challenge: %w", err)
+	}
+	return nil
 }
