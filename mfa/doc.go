@@ -34,7 +34,7 @@
 // records verifications through it ([Sessions], [IdentityReader],
 // [ChallengeStore], all implemented by *session.Manager). Then:
 //
-//	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore
+//	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore, FactorStore
 //	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Audit: auditLog})
 //	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Audit: auditLog})
 //	passkeys, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
@@ -63,6 +63,12 @@
 // the session's MarkMFA with [MethodTOTP] or [MethodRecovery]; the WebAuthn
 // handlers mark the session themselves. Offer recovery codes
 // ([Recovery.Generate]) as soon as a first factor is confirmed.
+//
+// Remove factors with [TOTP.Disable] and [WebAuthn.RemoveCredential],
+// behind StepUp, passing keepLast = policy.Required(roles): a user whose
+// role requires MFA then keeps their last factor, even when two removals
+// race, because the store checks and deletes in one atomic step
+// ([FactorStore]: give TOTP and WebAuthn the same store).
 //
 // [MemoryStore] implements every store interface in memory, bounded, for
 // tests and single-instance apps that can afford to lose enrolments on

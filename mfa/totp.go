@@ -382,13 +382,42 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // only in a session that passed MFA recently (behind [Policy.StepUp]) or
 // from an administrator's recovery procedure. Recovery codes and WebAuthn
 // credentials are left alone.
-func (t *TOTP) Disable(ctx context.Context, userID string) error {
-	if err := t.store.DeleteTOTP(ctx, userID); err != nil {
-		err = fmt.Errorf("mfa: Disable: %w", err)
-		t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeFailure, err.Error(), nil)
+//
+// With keepLast (pass [Policy.Required] of the user's roles), the secret
+// is removed only if the user keeps another factor (a WebAuthn
+// credential); otherwise Disable fails with [ErrLastFactor]. The check and
+// the removal are one atomic step in the store, which must then implement
+// [FactorStore], so that concurrent removals of the user's factors cannot
+// leave them none. Pass false to remove the secret whatever remains (a
+// user turning MFA off, an administrator's recovery procedure).
+func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
+	const action = "mfa.totp.disable"
+	if !keepLast {
+		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
+			err = fmt.Errorf("mfa: Disable: %w", err)
+			t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
+			return err
+		}
+		t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
+		return nil
+	}
+	fs, ok := t.store.(FactorStore)
+	if !ok {
+		err := errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
+		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
 		return err
 	}
-	t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeSuccess, "", nil)
+	deleted, err := fs.DeleteTOTPUnlessLast(ctx, userID)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("mfa: Disable: %w", err)
+		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
+		return err
+	case !deleted:
+		t.log(ctx, userID, action, audit.OutcomeDenied, ErrLastFactor.Error(), nil)
+		return ErrLastFactor
+	}
+	t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 	return nil
 }
 

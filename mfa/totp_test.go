@@ -367,7 +367,7 @@ func TestTOTP_DisableAndReenrol(t *testing.T) {
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())))
 
-	require.NoError(t, f.totp.Disable(ctx, "u"))
+	require.NoError(t, f.totp.Disable(ctx, "u", false))
 	ok, err := f.totp.Enrolled(ctx, "u")
 	require.NoError(t, err)
 	assert.False(t, ok)
