@@ -30,7 +30,7 @@ func newFactorFixture(t *testing.T) *factorFixture {
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Limiter: unlimited, Audit: lg, Now: c.Now})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Sessions: noSessions{}, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
 	f.wa, err = mfa.NewWebAuthn(mfa.WebAuthnConfig{
@@ -153,7 +153,7 @@ func TestRemoveFactor_KeepLastNeedsFactorStore(t *testing.T) {
 	ms := newStore(t)
 	st := plainStore{ms, ms}
 	c := newClock()
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Limiter: unlimited, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Sessions: noSessions{}, Now: c.Now})
 	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
 	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},

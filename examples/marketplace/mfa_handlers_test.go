@@ -400,3 +400,36 @@ func TestMFA_ConcurrentFactorRemovalRegression(t *testing.T) {
 		})
 	}
 }
+
+// TestMFA_PasswordHolderCannotLockOwnerOutRegression: code attempts were
+// limited per user, so whoever knew an administrator's password could
+// sign in and make one wrong guess every 3 minutes, keeping the limit
+// shut: the owner, password and authenticator app in hand, got 429 at
+// the MFA challenge for as long as the attacker went on. Now each session
+// has its own limit: the attacker is throttled, the owner gets in.
+func TestMFA_PasswordHolderCannotLockOwnerOutRegression(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	const email = "admin@example.com"
+	_, _, secret := ta.adminClient(email)
+	attacker, r := ta.login(email)
+	require.Equal(t, "/mfa?next=%2Faccount", r.Location, "the password alone leads to the challenge")
+	guess := func() resp { return attacker.post("/mfa/totp", url.Values{"code": {"000000"}, "next": {"/account"}}) }
+
+	for range 5 {
+		assert.Equal(t, http.StatusUnprocessableEntity, guess().Status)
+	}
+	r = guess()
+	assertClearRefusal(t, r, http.StatusTooManyRequests, "Too many attempts. Please wait")
+	for round := range 12 {
+		ta.Clock.Add(3 * time.Minute)
+		assert.Equal(t, http.StatusUnprocessableEntity, guess().Status, "round %d: one guess per 3 minutes", round)
+		assert.Equal(t, http.StatusTooManyRequests, guess().Status, "round %d: the attacker is throttled", round)
+		if round%4 == 3 {
+			owner, _ := ta.login(email)
+			r := owner.post("/mfa/totp", url.Values{"code": {ta.nextCode(secret)}, "next": {"/account"}})
+			require.Equal(t, http.StatusSeeOther, r.Status, "round %d: the owner verifies: %s", round, r.Body)
+			assert.Equal(t, http.StatusOK, owner.get("/admin").Status)
+		}
+	}
+}
