@@ -34,9 +34,9 @@
 // records verifications through it ([Sessions], [IdentityReader],
 // [ChallengeStore], all implemented by *session.Manager). Then:
 //
-//	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore
-//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Audit: auditLog})
-//	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Audit: auditLog})
+//	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore, FactorStore
+//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions, Audit: auditLog})
+//	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Sessions: sessions, Audit: auditLog})
 //	passkeys, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
 //		RPID: "example.com", RPDisplayName: "Marketplace", RPOrigins: []string{"https://example.com"},
 //		Credentials: store, Sessions: sessions, Challenges: sessions, Audit: auditLog,
@@ -64,6 +64,40 @@
 // handlers mark the session themselves. Offer recovery codes
 // ([Recovery.Generate]) as soon as a first factor is confirmed.
 //
+// Remove factors with [TOTP.Disable] and [WebAuthn.RemoveCredential],
+// behind StepUp, passing keepLast = policy.Required(roles): a user whose
+// role requires MFA then keeps their last factor, even when two removals
+// race, because the store checks and deletes in one atomic step
+// ([FactorStore]: give TOTP and WebAuthn the same store).
+//
+// # Throttling
+//
+// TOTP and recovery-code checks are throttled at two levels, because the
+// attacker to worry about knows the password: they can sign in as the
+// user, and a limit per user alone would let them keep it shut with one
+// wrong guess every few minutes, locking the owner out of their own
+// account.
+//
+//   - Per user and session ([TOTPConfig.Limiter]; default 5 attempts per
+//     15 minutes): refuses fast. The attacker's session spends its own
+//     budget, never the owner's; a success resets it.
+//   - Per user, over all sessions ([TOTPConfig.UserLimiter]; default 20
+//     at once, then one every 45 seconds): a ceiling for an attacker who
+//     signs in again and again for fresh sessions. It refills steadily
+//     and is never reset, so it delays rather than locks: a refusal asks
+//     to wait at most 45 seconds. Sessions that already passed MFA as the
+//     user (the owner stepping up) skip it.
+//
+// The trade-off: with the defaults one session can never empty the
+// ceiling, but an attacker who keeps four or more sessions guessing can
+// take most of its slots, and the owner's new sessions then wait their
+// turn, up to 45 seconds an attempt, for as long as the attack goes on
+// (their verified sessions are unaffected). In exchange the attacker gets
+// at most about 1,900 guesses a day at a 6-digit code. Every refusal is
+// audited (outcome denied); the remedy for a stolen password is to change
+// it, which ends the attacker's sessions. With several instances, pass
+// limiters shared through Redis (ratelimit/redisstore) for both levels.
+//
 // [MemoryStore] implements every store interface in memory, bounded, for
 // tests and single-instance apps that can afford to lose enrolments on
 // restart.
@@ -71,7 +105,7 @@
 // # Out of scope
 //
 // Passwords and account lockout belong to the auth package, and rate
-// limits shared across instances to ratelimit (pass one through
+// limits shared across instances to ratelimit (pass them through
 // [AttemptLimiter]). SMS and e-mail codes are not offered: they are
 // phishable and SMS is open to SIM swapping (NIST SP 800-63B §5.1.3.3).
 // Attestation (which authenticator models are allowed) is not checked:

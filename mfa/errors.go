@@ -37,6 +37,11 @@ var (
 	// ErrExists means a WebAuthn credential ID is already registered.
 	ErrExists = errors.New("mfa: credential already registered")
 
+	// ErrLastFactor means a factor was not removed because it is the last
+	// one of a user who must keep one ([Policy.Required]): enrol another
+	// factor first.
+	ErrLastFactor = errors.New("mfa: this is the user's last second factor and their role requires one; enrol another factor first")
+
 	// ErrStoreFull means a bounded in-memory store or limit is full
 	// ([MemoryStore] limits, [WebAuthnConfig.MaxCredentials]).
 	ErrStoreFull = errors.New("mfa: store full")

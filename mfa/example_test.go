@@ -13,8 +13,10 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/session"
 )
 
 // A user enrols an authenticator app, confirms it with a first code, and
@@ -24,8 +26,9 @@ func ExampleTOTP() {
 	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: keys, Store: store,
+		Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions,
 		Now: func() time.Time { return now },
 	})
 	if err != nil {
@@ -62,7 +65,8 @@ func ExampleTOTP() {
 func ExampleRecovery() {
 	ctx := context.Background()
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
-	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store})
+	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: sessions})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -73,7 +73,9 @@ func (f *fakeSessions) Identity(ctx context.Context) (mfa.Identity, bool) {
 	if s == nil || s.id == nil {
 		return mfa.Identity{}, false
 	}
-	return *s.id, true
+	id := *s.id
+	id.SessionRef, _ = ctx.Value(sidKey{}).(string)
+	return id, true
 }
 
 func (f *fakeSessions) MarkMFA(ctx context.Context, method string) error {

@@ -40,6 +40,13 @@ func newAudit() (*audit.Logger, *audit.MemorySink) {
 	return audit.New(sink, audit.Config{}), sink
 }
 
+// noSessions is an IdentityReader for calls made outside any session
+// (context.Background()): they share one per-user bucket of the session
+// limiter.
+type noSessions struct{}
+
+func (noSessions) Identity(context.Context) (mfa.Identity, bool) { return mfa.Identity{}, false }
+
 // unlimited is an AttemptLimiter that allows everything.
 var unlimited = mfa.AttemptLimiterFunc(func(context.Context, string) (bool, time.Duration, error) {
 	return true, 0, nil

@@ -34,7 +34,7 @@ func TestIntegration_Session(t *testing.T) {
 	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	store := newStore(t)
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Limiter: unlimited, Audit: lg, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Sessions: sm, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()

@@ -9,10 +9,14 @@ import (
 	"github.com/deployedworks/rampart/audit"
 )
 
-// AttemptLimiter throttles code-guessing: it is asked before every TOTP or
-// recovery-code check, with a key naming the user and the factor
-// ("mfa:totp:" + userID, "mfa:recovery:" + userID), and counts the attempt
-// when it allows it. Implementations must be safe for concurrent use.
+// AttemptLimiter throttles code-guessing: it is asked before a TOTP or
+// recovery-code check with a key, and counts the attempt when it allows
+// it. [TOTP] and [Recovery] ask two of them (see "Throttling" in the
+// package doc): the session limiter with a key naming the factor, the
+// session and the user ("mfa:totp:s:" + session + ":" + userID), and the
+// user limiter, a ceiling over all the user's sessions ("mfa:totp:u:" +
+// userID); "recovery" replaces "totp" for recovery codes. Implementations
+// must be safe for concurrent use.
 //
 // A non-nil error means the limiter could not decide; the check then fails
 // closed (the attempt is refused) whatever allowed says. Wrap a
@@ -27,11 +31,14 @@ type AttemptLimiter interface {
 }
 
 // AttemptResetter is implemented by limiters that can forget a key's
-// attempts. [TOTP] and [Recovery] call it after a successful check, so the
-// limit counts consecutive failures (NIST SP 800-63B §5.2.2) and a user who
-// verifies often, such as an administrator stepping up, is never throttled
-// by their own successes. Limiters without it count every attempt. The
-// built-in limiter implements it; wrap a ratelimit.Store to get it:
+// attempts. [TOTP] and [Recovery] call it on the session limiter after a
+// successful check, so that limit counts the session's consecutive
+// failures (NIST SP 800-63B §5.2.2) and a user who verifies often, such as
+// an administrator stepping up, is never throttled by their own
+// successes. The user limiter is never reset: it refills with time only,
+// so that the owner's successes do not hand an attacker a fresh budget.
+// Limiters without it count every attempt. The built-in limiter
+// implements it; wrap a ratelimit.Store to get it:
 //
 //	type attempts struct{ ratelimit.Store }
 //
@@ -53,16 +60,23 @@ func (f AttemptLimiterFunc) AllowAttempt(ctx context.Context, key string) (bool,
 	return f(ctx, key)
 }
 
-// Defaults of the built-in attempt limiter used when a config leaves its
-// Limiter nil. Five guesses per quarter hour give an attacker who knows the
-// password about 480 guesses a day at a 6-digit TOTP (three codes valid at
-// a time): enough to notice in audit, and a real user who mistypes gets
-// through. Production apps with several instances should pass a shared
-// ratelimit limiter instead, since this one counts per process.
+// Defaults of the built-in limiters used when a config leaves Limiter or
+// UserLimiter nil. Five guesses per quarter hour per session let a real
+// user who mistypes get through. The per-user ceiling admits a burst of 20
+// and then one attempt every 45 seconds (20 per quarter hour) from all the
+// user's sessions together, four times what one session may make, so that
+// one attacker session never touches it: an attacker who knows the
+// password must keep four sessions guessing to slow the owner at all, and
+// gets at most about 1,900 guesses a day at a 6-digit TOTP (three codes
+// valid at a time: four months for even odds), every one audited.
+// Production apps with several instances should pass shared ratelimit
+// limiters instead, since these count per process.
 const (
-	defaultAttempts = 5
-	defaultWindow   = 15 * time.Minute
-	defaultMaxKeys  = 10_000
+	defaultAttempts     = 5
+	defaultWindow       = 15 * time.Minute
+	defaultUserBurst    = 20
+	defaultUserInterval = 45 * time.Second
+	defaultMaxKeys      = 10_000
 )
 
 // windowLimiter is a fixed-window attempt counter held in memory, bounded
@@ -143,6 +157,119 @@ func (l *windowLimiter) evict(now time.Time) {
 	if len(l.keys) >= l.maxKeys && oldestKey != "" {
 		delete(l.keys, oldestKey)
 	}
+}
+
+// bucketLimiter is the built-in per-user ceiling: a token bucket (kept as
+// the time its next token is due, as GCRA does) of burst tokens, one
+// coming back every interval. Once spent it delays attempts by at most one
+// interval, never longer: it never locks. It holds at most maxKeys keys;
+// when full it drops full buckets first, then the one closest to full.
+type bucketLimiter struct {
+	burst    int
+	interval time.Duration
+	maxKeys  int
+	now      func() time.Time
+
+	mu  sync.Mutex
+	tat map[string]time.Time // when the bucket is full again
+}
+
+var _ AttemptLimiter = (*bucketLimiter)(nil)
+
+func newBucketLimiter(now func() time.Time) *bucketLimiter {
+	return &bucketLimiter{
+		burst:    defaultUserBurst,
+		interval: defaultUserInterval,
+		maxKeys:  defaultMaxKeys,
+		now:      now,
+		tat:      make(map[string]time.Time),
+	}
+}
+
+// AllowAttempt implements [AttemptLimiter].
+func (l *bucketLimiter) AllowAttempt(_ context.Context, key string) (bool, time.Duration, error) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[key]
+	if !ok || tat.Before(now) {
+		tat = now
+	}
+	if wait := tat.Sub(now) - time.Duration(l.burst-1)*l.interval; wait > 0 {
+		return false, wait, nil
+	}
+	if !ok && len(l.tat) >= l.maxKeys {
+		l.evict(now)
+	}
+	l.tat[key] = tat.Add(l.interval)
+	return true, 0, nil
+}
+
+// evict makes room for one key. Called with l.mu held.
+func (l *bucketLimiter) evict(now time.Time) {
+	var fullest string
+	var earliest time.Time
+	for k, tat := range l.tat {
+		if !tat.After(now) {
+			delete(l.tat, k)
+			continue
+		}
+		if fullest == "" || tat.Before(earliest) {
+			fullest, earliest = k, tat
+		}
+	}
+	if len(l.tat) >= l.maxKeys && fullest != "" {
+		delete(l.tat, fullest)
+	}
+}
+
+// throttle is the two-level attempt limit of TOTP and Recovery.
+type throttle struct {
+	factor   string // "totp" or "recovery", in keys
+	sessions IdentityReader
+	session  AttemptLimiter // per user and session
+	user     AttemptLimiter // per user, across sessions
+	audit    *audit.Logger
+}
+
+// newThrottle returns the throttle of factor, with the built-in limiters
+// for those not given.
+func newThrottle(factor string, sessions IdentityReader, session, user AttemptLimiter, lg *audit.Logger, now func() time.Time) throttle {
+	if session == nil {
+		session = newWindowLimiter(now)
+	}
+	if user == nil {
+		user = newBucketLimiter(now)
+	}
+	return throttle{factor: factor, sessions: sessions, session: session, user: user, audit: lg}
+}
+
+// allow asks the session limiter and then, unless the request's session
+// already passed MFA as userID, the user limiter. It returns the session
+// key, to reset after a success. The session limit comes first, so that
+// attempts it refuses cost the ceiling nothing.
+func (t *throttle) allow(ctx context.Context, userID string) (string, error) {
+	id, ok := t.sessions.Identity(ctx)
+	ref := ""
+	if ok {
+		ref = id.SessionRef
+	}
+	key := "mfa:" + t.factor + ":s:" + ref + ":" + userID
+	if err := allowAttempt(ctx, t.session, key); err != nil {
+		return "", err
+	}
+	if ok && id.UserID == userID && !id.MFATime.IsZero() {
+		return key, nil // this session proved the factor already: the ceiling is for the others
+	}
+	if err := allowAttempt(ctx, t.user, "mfa:"+t.factor+":u:"+userID); err != nil {
+		return "", fmt.Errorf("%w (limit over all the user's sessions)", err)
+	}
+	return key, nil
+}
+
+// reset forgets the session's failures after a success.
+func (t *throttle) reset(ctx context.Context, userID, key string) {
+	resetAttempts(ctx, t.session, t.audit, userID, key)
 }
 
 // allowAttempt asks lim and turns its answer into an error: nil when the

@@ -21,8 +21,8 @@ type MemoryStoreConfig struct {
 }
 
 // MemoryStore keeps TOTP records, recovery-code hashes and WebAuthn
-// credentials in memory. It implements [TOTPStore], [RecoveryStore] and
-// [CredentialStore], is safe for concurrent use, and is bounded by its
+// credentials in memory. It implements [TOTPStore], [RecoveryStore],
+// [CredentialStore] and [FactorStore], is safe for concurrent use, and is bounded by its
 // [MemoryStoreConfig]. It is meant for tests and single-instance apps that
 // can lose their MFA enrolments on restart; anything else needs a
 // database-backed store.
@@ -39,6 +39,7 @@ var (
 	_ TOTPStore       = (*MemoryStore)(nil)
 	_ RecoveryStore   = (*MemoryStore)(nil)
 	_ CredentialStore = (*MemoryStore)(nil)
+	_ FactorStore     = (*MemoryStore)(nil)
 )
 
 // NewMemoryStore returns an empty store. It returns an error for negative
@@ -241,4 +242,42 @@ func (m *MemoryStore) DeleteCredential(_ context.Context, userID string, id []by
 	}
 	delete(m.creds, string(id))
 	return nil
+}
+
+// DeleteTOTPUnlessLast implements [FactorStore].
+func (m *MemoryStore) DeleteTOTPUnlessLast(_ context.Context, userID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rec, ok := m.totp[userID]; ok && rec.Secret != nil && m.credentialsOf(userID, nil) == 0 {
+		return false, nil
+	}
+	delete(m.totp, userID)
+	return true, nil
+}
+
+// DeleteCredentialUnlessLast implements [FactorStore].
+func (m *MemoryStore) DeleteCredentialUnlessLast(_ context.Context, userID string, id []byte) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.creds[string(id)]
+	if !ok || old.UserID != userID {
+		return false, fmt.Errorf("mfa: memory store: %w", ErrNotFound)
+	}
+	if m.totp[userID].Secret == nil && m.credentialsOf(userID, id) == 0 {
+		return false, nil
+	}
+	delete(m.creds, string(id))
+	return true, nil
+}
+
+// credentialsOf counts the user's credentials other than except. Called
+// with m.mu held.
+func (m *MemoryStore) credentialsOf(userID string, except []byte) int {
+	n := 0
+	for k, c := range m.creds {
+		if c.UserID == userID && k != string(except) {
+			n++
+		}
+	}
+	return n
 }

@@ -171,7 +171,7 @@ func (p *Policy) Check(r *http.Request) error {
 	if !id.MFATime.IsZero() {
 		return nil
 	}
-	required := slices.ContainsFunc(id.Roles, func(role string) bool { return slices.Contains(p.roles, role) })
+	required := p.Required(id.Roles)
 	if !required && p.allowUnv {
 		return nil
 	}
@@ -192,6 +192,15 @@ func (p *Policy) Check(r *http.Request) error {
 		return ErrEnrolmentRequired
 	}
 	return nil
+}
+
+// Required reports whether a user holding roles must use MFA: whether
+// any of them is in [PolicyConfig.Roles]. Such a user can reach only the
+// enrolment paths until they enrol, and must keep a factor: pass
+// Required's answer as keepLast to [TOTP.Disable] and
+// [WebAuthn.RemoveCredential].
+func (p *Policy) Required(roles []string) bool {
+	return slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(p.roles, role) })
 }
 
 // StepUp returns middleware for sensitive actions (changing a password or

@@ -39,10 +39,22 @@ type RecoveryConfig struct {
 	// Store keeps the hashes. Required; [MemoryStore] is one.
 	Store RecoveryStore
 
-	// Limiter throttles attempts per user (key "mfa:recovery:" + userID).
-	// Default: a per-process limiter allowing 5 attempts per 15 minutes
-	// per user, bounded to 10,000 users.
+	// Sessions finds the request's session: attempts are limited per
+	// user and session, so that an attacker's session cannot use up the
+	// owner's. Required; *session.Manager implements it.
+	Sessions IdentityReader
+
+	// Limiter throttles attempts per user and session (key
+	// "mfa:recovery:s:" + session handle + ":" + userID); a success
+	// resets it. Default: a per-process limiter allowing 5 attempts per 15
+	// minutes, bounded to 10,000 keys.
 	Limiter AttemptLimiter
+
+	// UserLimiter is the ceiling over all of a user's sessions (key
+	// "mfa:recovery:u:" + userID), as [TOTPConfig.UserLimiter]. Default: a
+	// per-process limiter allowing 20 attempts at once, then one every 45
+	// seconds, bounded to 10,000 users.
+	UserLimiter AttemptLimiter
 
 	// Audit receives every outcome. Default: nil, which discards events.
 	Audit *audit.Logger
@@ -51,7 +63,7 @@ type RecoveryConfig struct {
 	// Maximum: 100.
 	Count int
 
-	// Now returns the current time (for the default limiter). Default:
+	// Now returns the current time (for the default limiters). Default:
 	// time.Now.
 	Now func() time.Time
 }
@@ -69,13 +81,16 @@ type RecoveryConfig struct {
 // the key a leaked table cannot be tested at all. A fast hash keeps
 // checking cheap, so attempts cannot be used to load the server.
 //
+// Attempts are throttled like TOTP's, per user and session under a
+// per-user ceiling (see "Throttling" in the package doc).
+//
 // A Recovery is safe for concurrent use and fails closed.
 type Recovery struct {
-	key     []byte
-	store   RecoveryStore
-	limiter AttemptLimiter
-	audit   *audit.Logger
-	count   int
+	key    []byte
+	store  RecoveryStore
+	limits throttle
+	audit  *audit.Logger
+	count  int
 }
 
 // NewRecovery checks cfg and returns a Recovery. It keeps a copy of cfg.
@@ -86,6 +101,9 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("mfa: RecoveryConfig.Store is required (mfa.NewMemoryStore for tests)")
 	}
+	if cfg.Sessions == nil {
+		return nil, errors.New("mfa: RecoveryConfig.Sessions is required (a *session.Manager): attempts are limited per session")
+	}
 	if cfg.Count == 0 {
 		cfg.Count = MinRecoveryCodes
 	}
@@ -95,11 +113,10 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Recovery{key: cfg.Key.Reveal(), store: cfg.Store, limiter: cfg.Limiter, audit: cfg.Audit, count: cfg.Count}
-	if r.limiter == nil {
-		r.limiter = newWindowLimiter(cfg.Now)
-	}
-	return r, nil
+	return &Recovery{
+		key: cfg.Key.Reveal(), store: cfg.Store, audit: cfg.Audit, count: cfg.Count,
+		limits: newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now),
+	}, nil
 }
 
 // Generate makes a new set of codes for userID, replacing (and so
@@ -161,8 +178,8 @@ func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int,
 }
 
 func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
-	key := "mfa:recovery:" + userID
-	if err := allowAttempt(ctx, r.limiter, key); err != nil {
+	key, err := r.limits.allow(ctx, userID)
+	if err != nil {
 		return 0, err
 	}
 	norm, ok := normaliseRecoveryCode(code)
@@ -176,7 +193,7 @@ func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
 	if !found {
 		return 0, ErrInvalidCode
 	}
-	resetAttempts(ctx, r.limiter, r.audit, userID, key)
+	r.limits.reset(ctx, userID, key)
 	n, err := r.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("mfa: recovery code: count: %w", err)

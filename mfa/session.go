@@ -43,8 +43,12 @@ type ChallengeStore interface {
 	// PutChallenge stores data under key, replacing any earlier value.
 	PutChallenge(ctx context.Context, key string, data []byte) error
 	// TakeChallenge returns the data stored under key and removes it, so
-	// that a challenge is used at most once. When there is none it returns
-	// an error (session.ErrNoChallenge) or nil data; mfa treats either,
-	// and any other error, as no challenge (fail closed).
+	// that a challenge is used at most once. Of concurrent calls for one
+	// session (one assertion replayed in parallel with the same cookie),
+	// on one instance or on several, exactly one may get the data: the
+	// removal must be atomic in the store the instances share, not only in
+	// the request's copy of the session. When there is none it returns an
+	// error (session.ErrNoChallenge) or nil data; mfa treats either, and
+	// any other error, as no challenge (fail closed).
 	TakeChallenge(ctx context.Context, key string) ([]byte, error)
 }

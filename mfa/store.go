@@ -104,3 +104,33 @@ type CredentialStore interface {
 	// error wrapping [ErrNotFound].
 	DeleteCredential(ctx context.Context, userID string, id []byte) error
 }
+
+// FactorStore removes a factor only if the user keeps another, as one
+// atomic step: [TOTP.Disable] and [WebAuthn.RemoveCredential] use it when
+// asked to keep a user's last factor. A check followed by a delete is not
+// enough: two requests removing the TOTP secret and the last passkey at
+// once would both see the other factor and leave the user with none.
+//
+// It is implemented by a store that keeps both the TOTP records and the
+// WebAuthn credentials of its users, as [MemoryStore] does; pass the same
+// store to [NewTOTP] and [NewWebAuthn]. In SQL, run the check and the
+// delete in one transaction that first locks the user (SELECT … FROM users
+// WHERE id = $1 FOR NO KEY UPDATE in PostgreSQL; SQLite's BEGIN IMMEDIATE
+// serialises writers), or as one conditional DELETE under such a lock.
+// Implementations must be safe for concurrent use.
+type FactorStore interface {
+	// DeleteTOTPUnlessLast deletes the user's TOTP record, as
+	// [TOTPStore.DeleteTOTP] does, unless its confirmed secret is the
+	// user's only factor (the user has no WebAuthn credential). It
+	// reports false, changing nothing, when it refused. A user with no
+	// record, or with only a pending enrolment, loses no factor: the
+	// record is deleted and it reports true.
+	DeleteTOTPUnlessLast(ctx context.Context, userID string) (bool, error)
+
+	// DeleteCredentialUnlessLast deletes the user's credential id, as
+	// [CredentialStore.DeleteCredential] does, unless it is the user's
+	// only factor (no other credential and no confirmed TOTP secret). It
+	// reports false, changing nothing, when it refused, and returns an
+	// error wrapping [ErrNotFound] when the user has no credential id.
+	DeleteCredentialUnlessLast(ctx context.Context, userID string, id []byte) (bool, error)
+}

@@ -98,10 +98,26 @@ type TOTPConfig struct {
 	// Required; [MemoryStore] is one.
 	Store TOTPStore
 
-	// Limiter throttles attempts per user (key "mfa:totp:" + userID).
-	// Default: a per-process limiter allowing 5 attempts per 15 minutes
-	// per user, bounded to 10,000 users.
+	// Sessions finds the request's session: attempts are limited per
+	// user and session, so that an attacker's session cannot use up the
+	// owner's. Required; *session.Manager implements it.
+	Sessions IdentityReader
+
+	// Limiter throttles attempts per user and session (key "mfa:totp:s:"
+	// + session handle + ":" + userID); a success resets it. Default: a
+	// per-process limiter allowing 5 attempts per 15 minutes, bounded to
+	// 10,000 keys.
 	Limiter AttemptLimiter
+
+	// UserLimiter is the ceiling over all of a user's sessions (key
+	// "mfa:totp:u:" + userID), asked after Limiter allowed an attempt, and
+	// skipped for a session that already passed MFA as that user. Give it
+	// a token bucket that refills steadily and at least four times
+	// Limiter's rate, so that it delays rather than locks and one session
+	// never empties it; it is never reset. Default: a per-process limiter
+	// allowing 20 attempts at once, then one every 45 seconds, bounded to
+	// 10,000 users.
+	UserLimiter AttemptLimiter
 
 	// Audit receives every outcome. Default: nil, which discards events.
 	Audit *audit.Logger
@@ -124,13 +140,16 @@ type TOTPConfig struct {
 // time step at most once per user, and throttles attempts. Secrets are
 // encrypted at rest with the configured Keyring.
 //
+// Attempts are limited per user and session, under a per-user ceiling
+// that delays rather than locks (see "Throttling" in the package doc).
+//
 // A TOTP is safe for concurrent use. Every method fails closed: a store,
 // keyring or limiter error refuses the attempt.
 type TOTP struct {
 	issuer  string
 	keyring *secrets.Keyring
 	store   TOTPStore
-	limiter AttemptLimiter
+	limits  throttle
 	audit   *audit.Logger
 	params  totpParams
 	now     func() time.Time
@@ -153,6 +172,9 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("mfa: TOTPConfig.Store is required (mfa.NewMemoryStore for tests)")
+	}
+	if cfg.Sessions == nil {
+		return nil, errors.New("mfa: TOTPConfig.Sessions is required (a *session.Manager): attempts are limited per session")
 	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
 	if p.alg == 0 {
@@ -177,7 +199,6 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		issuer:  cfg.Issuer,
 		keyring: cfg.Keyring,
 		store:   cfg.Store,
-		limiter: cfg.Limiter,
 		audit:   cfg.Audit,
 		params:  p,
 		now:     cfg.Now,
@@ -185,9 +206,7 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	if t.limiter == nil {
-		t.limiter = newWindowLimiter(t.now)
-	}
+	t.limits = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now)
 	return t, nil
 }
 
@@ -328,8 +347,8 @@ func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 // offset of the matching time step from the current one, after recording
 // that step as used and forgetting the user's failed attempts.
 func (t *TOTP) attempt(ctx context.Context, userID, code string, pending bool) (TOTPRecord, int64, error) {
-	key := "mfa:totp:" + userID
-	if err := allowAttempt(ctx, t.limiter, key); err != nil {
+	key, err := t.limits.allow(ctx, userID)
+	if err != nil {
 		return TOTPRecord{}, 0, err
 	}
 	op, none := "Verify", ErrNotEnrolled
@@ -361,7 +380,7 @@ func (t *TOTP) attempt(ctx context.Context, userID, code string, pending bool) (
 	if !ok {
 		return TOTPRecord{}, 0, ErrCodeReused
 	}
-	resetAttempts(ctx, t.limiter, t.audit, userID, key)
+	t.limits.reset(ctx, userID, key)
 	return rec, skew, nil
 }
 
@@ -382,13 +401,42 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // only in a session that passed MFA recently (behind [Policy.StepUp]) or
 // from an administrator's recovery procedure. Recovery codes and WebAuthn
 // credentials are left alone.
-func (t *TOTP) Disable(ctx context.Context, userID string) error {
-	if err := t.store.DeleteTOTP(ctx, userID); err != nil {
-		err = fmt.Errorf("mfa: Disable: %w", err)
-		t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeFailure, err.Error(), nil)
+//
+// With keepLast (pass [Policy.Required] of the user's roles), the secret
+// is removed only if the user keeps another factor (a WebAuthn
+// credential); otherwise Disable fails with [ErrLastFactor]. The check and
+// the removal are one atomic step in the store, which must then implement
+// [FactorStore], so that concurrent removals of the user's factors cannot
+// leave them none. Pass false to remove the secret whatever remains (a
+// user turning MFA off, an administrator's recovery procedure).
+func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
+	const action = "mfa.totp.disable"
+	if !keepLast {
+		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
+			err = fmt.Errorf("mfa: Disable: %w", err)
+			t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
+			return err
+		}
+		t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
+		return nil
+	}
+	fs, ok := t.store.(FactorStore)
+	if !ok {
+		err := errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
+		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
 		return err
 	}
-	t.log(ctx, userID, "mfa.totp.disable", audit.OutcomeSuccess, "", nil)
+	deleted, err := fs.DeleteTOTPUnlessLast(ctx, userID)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("mfa: Disable: %w", err)
+		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
+		return err
+	case !deleted:
+		t.log(ctx, userID, action, audit.OutcomeDenied, ErrLastFactor.Error(), nil)
+		return ErrLastFactor
+	}
+	t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 	return nil
 }
 

@@ -64,7 +64,7 @@ func TestTOTP_RFC6238Vectors(t *testing.T) {
 			require.NoError(t, err)
 			now := time.Unix(r.unix, 0)
 			tp, err := NewTOTP(TOTPConfig{
-				Issuer: "RFC", Keyring: testKeyring(t), Store: store,
+				Issuer: "RFC", Keyring: testKeyring(t), Store: store, Sessions: noSession{},
 				Algorithm: r.alg, Digits: 8, Now: func() time.Time { return now },
 			})
 			require.NoError(t, err)
@@ -158,6 +158,11 @@ func FuzzNormaliseCode(f *testing.F) {
 	})
 }
 
+// noSession reads no session: calls share one per-user bucket.
+type noSession struct{}
+
+func (noSession) Identity(context.Context) (Identity, bool) { return Identity{}, false }
+
 func TestWindowLimiter_Bounded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newWindowLimiter(func() time.Time { return now })
@@ -172,6 +177,46 @@ func TestWindowLimiter_Bounded(t *testing.T) {
 	assert.Len(t, l.keys, 3)
 	assert.Contains(t, l.keys, "e")
 	assert.NotContains(t, l.keys, "a", "oldest evicted first")
+}
+
+// The per-user ceiling admits its burst, then one attempt per interval:
+// a refusal never asks for more than one interval's wait.
+func TestBucketLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newBucketLimiter(func() time.Time { return now })
+	ctx := context.Background()
+	allow := func(k string) (bool, time.Duration) {
+		ok, d, err := l.AllowAttempt(ctx, k)
+		require.NoError(t, err)
+		return ok, d
+	}
+	for i := range defaultUserBurst {
+		ok, _ := allow("u")
+		require.True(t, ok, "attempt %d of the burst", i)
+	}
+	ok, wait := allow("u")
+	require.False(t, ok)
+	assert.Equal(t, defaultUserInterval, wait)
+	now = now.Add(defaultUserInterval - time.Second)
+	ok, wait = allow("u")
+	require.False(t, ok, "refusals cost nothing and do not push the wait back")
+	assert.Equal(t, time.Second, wait)
+	now = now.Add(time.Second)
+	ok, _ = allow("u")
+	assert.True(t, ok)
+	ok, _ = allow("v")
+	assert.True(t, ok, "other users are not affected")
+
+	// Bounded: full buckets go first, then the one closest to full.
+	l.maxKeys = 2
+	now = now.Add(time.Hour) // every bucket is full again
+	for _, k := range []string{"a", "b", "c"} {
+		ok, _ := allow(k)
+		require.True(t, ok)
+		now = now.Add(time.Second)
+	}
+	assert.Len(t, l.tat, 2)
+	assert.NotContains(t, l.tat, "a")
 }
 
 func FuzzNormaliseRecoveryCode(f *testing.F) {

@@ -38,8 +38,8 @@ func newTOTP(t *testing.T, lim mfa.AttemptLimiter) *totpFixture {
 	lg, f.sink = newAudit()
 	var err error
 	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store,
-		Limiter: lim, Audit: lg, Now: f.clock.Now,
+		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store, Sessions: noSessions{},
+		Limiter: lim, UserLimiter: lim, Audit: lg, Now: f.clock.Now,
 	})
 	require.NoError(t, err)
 	return f
@@ -63,15 +63,16 @@ func TestNewTOTP_Config(t *testing.T) {
 		cfg  mfa.TOTPConfig
 		ok   bool
 	}{
-		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, true},
-		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st}, false},
-		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st}, false},
-		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st}, false},
-		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr}, false},
-		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
-		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
-		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
-		{"8 digits sha256 60s", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
+		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Sessions: noSessions{}}, true},
+		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st, Sessions: noSessions{}}, false},
+		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st, Sessions: noSessions{}}, false},
+		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st, Sessions: noSessions{}}, false},
+		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Sessions: noSessions{}}, false},
+		{"no sessions", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, false},
+		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Sessions: noSessions{}, Digits: 7}, false},
+		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Sessions: noSessions{}, Algorithm: 9}, false},
+		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Sessions: noSessions{}, Period: 1500 * time.Millisecond}, false},
+		{"8 digits sha256 60s", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Sessions: noSessions{}, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewTOTP(r.cfg)
@@ -315,7 +316,7 @@ func TestTOTP_LimiterFailsClosed(t *testing.T) {
 	err := f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now()))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "redis down")
-	assert.Equal(t, []string{"mfa:totp:u", "mfa:totp:u"}, keys)
+	assert.Equal(t, []string{"mfa:totp:s::u", "mfa:totp:u:u", "mfa:totp:s::u"}, keys, "per session (none here), then the user ceiling; a failure stops at the first")
 }
 
 // The store holds no plaintext secret, and a sealed secret moved to
@@ -367,7 +368,7 @@ func TestTOTP_DisableAndReenrol(t *testing.T) {
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())))
 
-	require.NoError(t, f.totp.Disable(ctx, "u"))
+	require.NoError(t, f.totp.Disable(ctx, "u", false))
 	ok, err := f.totp.Enrolled(ctx, "u")
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -421,7 +422,7 @@ func TestTOTP_Rekey(t *testing.T) {
 
 	store, c := newStore(t), newClock()
 	mk := func(k *secrets.Keyring) *mfa.TOTP {
-		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Limiter: unlimited, Now: c.Now})
+		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Sessions: noSessions{}, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
 		require.NoError(t, err)
 		return tp
 	}

@@ -163,7 +163,8 @@ type CredentialInfo struct {
 // Ceremony state is kept by the [ChallengeStore] (a *session.Manager keeps
 // it in the session, or sealed in the cookie before sign-in, so that
 // starting a passwordless login writes nothing on the server); each
-// challenge is used at most once and expires after [WebAuthnConfig.Timeout]. A sign
+// challenge is used at most once, even by concurrent requests replaying
+// one answer, and expires after [WebAuthnConfig.Timeout]. A sign
 // counter that goes backwards raises a security alert and, by default,
 // fails the login. Updated counters are stored after every login.
 //
@@ -704,14 +705,50 @@ func (w *WebAuthn) RenameCredential(ctx context.Context, userID string, id []byt
 
 // RemoveCredential deletes the user's credential id. Call it only in a
 // session that passed MFA recently (behind [Policy.StepUp]).
-func (w *WebAuthn) RemoveCredential(ctx context.Context, userID string, id []byte) error {
-	if err := w.creds.DeleteCredential(ctx, userID, id); err != nil {
-		return fmt.Errorf("mfa: webauthn: remove: %w", err)
-	}
-	logEvent(ctx, w.audit, audit.Event{
+//
+// With keepLast (pass [Policy.Required] of the user's roles), the
+// credential is removed only if the user keeps another factor (another
+// credential or a confirmed TOTP secret); otherwise RemoveCredential fails
+// with [ErrLastFactor]. The check and the removal are one atomic step in
+// the store, which must then implement [FactorStore], so that concurrent
+// removals of the user's factors cannot leave them none. An unknown id, or
+// one of another user, fails with [ErrNotFound].
+func (w *WebAuthn) RemoveCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
+	e := audit.Event{
 		Category: audit.CategoryAuthentication, Action: "mfa.webauthn.remove", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: userID}, Target: credTarget(id),
-	})
+	}
+	err := w.removeCredential(ctx, userID, id, keepLast)
+	switch {
+	case errors.Is(err, ErrLastFactor):
+		e.Outcome, e.Reason = audit.OutcomeDenied, err.Error()
+	case errors.Is(err, ErrNotFound):
+		e.Outcome, e.Reason = audit.OutcomeFailure, "no such credential of this user"
+	case err != nil:
+		e.Outcome, e.Reason = audit.OutcomeFailure, err.Error()
+	}
+	logEvent(ctx, w.audit, e)
+	return err
+}
+
+func (w *WebAuthn) removeCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
+	if !keepLast {
+		if err := w.creds.DeleteCredential(ctx, userID, id); err != nil {
+			return fmt.Errorf("mfa: webauthn: remove: %w", err)
+		}
+		return nil
+	}
+	fs, ok := w.creds.(FactorStore)
+	if !ok {
+		return errors.New("mfa: webauthn: remove: keeping the last factor needs a credential store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
+	}
+	deleted, err := fs.DeleteCredentialUnlessLast(ctx, userID, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("mfa: webauthn: remove: %w", err)
+	case !deleted:
+		return ErrLastFactor
+	}
 	return nil
 }
 
@@ -831,7 +868,7 @@ func translate(err error) error {
 //	ErrNoChallenge                                         400 no_challenge
 //	bad credential name (FinishRegistration)               400 bad_name
 //	ErrNotEnrolled, ErrNotFound                            404 not_enrolled / not_found
-//	ErrExists, ErrStoreFull                                409 credential_exists / too_many_credentials
+//	ErrExists, ErrStoreFull, ErrLastFactor                 409 credential_exists / too_many_credentials / last_factor
 //	request body too large                                 413 body_too_large
 //	anything else                                          500 internal_error
 func WriteError(w http.ResponseWriter, _ *http.Request, err error) {
@@ -861,6 +898,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, "credential_exists"
 	case errors.Is(err, ErrStoreFull):
 		return http.StatusConflict, "too_many_credentials"
+	case errors.Is(err, ErrLastFactor):
+		return http.StatusConflict, "last_factor"
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errBadName):

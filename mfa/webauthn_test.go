@@ -596,8 +596,8 @@ func TestWebAuthn_ManageCredentials(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Desk key", creds[0].Name)
 
-	require.ErrorIs(t, h.wa.RemoveCredential(ctx, "bob", dev.cred.ID), mfa.ErrNotFound, "attack: another user's credential")
-	require.NoError(t, h.wa.RemoveCredential(ctx, "alice", dev.cred.ID))
+	require.ErrorIs(t, h.wa.RemoveCredential(ctx, "bob", dev.cred.ID, false), mfa.ErrNotFound, "attack: another user's credential")
+	require.NoError(t, h.wa.RemoveCredential(ctx, "alice", dev.cred.ID, false))
 	creds, err = h.wa.Credentials(ctx, "alice")
 	require.NoError(t, err)
 	require.Len(t, creds, 1)
@@ -609,7 +609,11 @@ func TestWebAuthn_ManageCredentials(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status, body)
 
 	assert.Len(t, events(h.sink, "mfa.webauthn.rename"), 1)
-	assert.Len(t, events(h.sink, "mfa.webauthn.remove"), 1)
+	removes := events(h.sink, "mfa.webauthn.remove")
+	require.Len(t, removes, 2, "the attempt on another user's credential is audited too")
+	assert.Equal(t, audit.OutcomeFailure, removes[0].Outcome)
+	assert.Equal(t, "bob", removes[0].Actor.UserID)
+	assert.Equal(t, audit.OutcomeSuccess, removes[1].Outcome)
 }
 
 func TestNewWebAuthn_Config(t *testing.T) {

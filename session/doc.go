@@ -27,6 +27,9 @@
 //     takes the time the user was read: the store refuses, at save and at
 //     load, a session established before the watermark, so the login
 //     leaves no session with the old state.
+//   - Replayed ceremonies: [Manager.TakeChallenge] hands a WebAuthn
+//     challenge to one request only, even when several requests carrying
+//     the same cookie race for it across instances ([Store.Claim]).
 //   - Store disclosure: the store holds SHA-256 hashes of tokens, never
 //     tokens (scs's HashTokenInStore), so a backup or a read of the
 //     database yields no live session. With Config.Keyring, session data is

@@ -30,6 +30,10 @@ type Identity struct {
 	MFATime time.Time
 	// MFAMethod is the method of that verification.
 	MFAMethod string
+	// SessionRef is the session's handle: random, stable across token
+	// renewals, never the token (as in auth.Identity and audit events).
+	// mfa keys its per-session attempt limits by it.
+	SessionRef string
 }
 
 // HasRole reports whether the identity holds role.
@@ -177,12 +181,13 @@ func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
 		return Identity{}, false
 	}
 	return Identity{
-		UserID:    md.UserID,
-		Roles:     slices.Clone(md.Roles),
-		AuthTime:  md.AuthTime,
-		Methods:   slices.Clone(md.Methods),
-		MFATime:   md.MFATime,
-		MFAMethod: md.MFAMethod,
+		UserID:     md.UserID,
+		Roles:      slices.Clone(md.Roles),
+		AuthTime:   md.AuthTime,
+		Methods:    slices.Clone(md.Methods),
+		MFATime:    md.MFATime,
+		MFAMethod:  md.MFAMethod,
+		SessionRef: md.Handle,
 	}, true
 }
 

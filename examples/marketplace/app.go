@@ -406,8 +406,9 @@ func (a *App) buildAuth() error {
 }
 
 // mfaAttempts limits second-factor code checks with a ratelimit store
-// (shared through Redis when configured). It forgets a user's attempts
-// after a success, so the limit counts consecutive failures.
+// (shared through Redis when configured). It can forget a key's attempts:
+// mfa resets a session's after a success, so that limit counts
+// consecutive failures.
 type mfaAttempts struct{ ratelimit.Store }
 
 func (m mfaAttempts) AllowAttempt(ctx context.Context, key string) (bool, time.Duration, error) {
@@ -421,18 +422,27 @@ func (m mfaAttempts) ResetAttempts(ctx context.Context, key string) error {
 
 func (a *App) buildMFA() error {
 	st := mfaStore{a.db}
-	mfaStoreLimit, err := a.newStore("mfa", a.cfg.Limits.MFA)
+	// Code attempts are limited per session, so that whoever holds a
+	// user's password cannot use up the owner's attempts, under a
+	// per-user ceiling that only slows down (see the mfa package doc).
+	perSession, err := a.newStore("mfa", a.cfg.Limits.MFA)
 	if err != nil {
 		return err
 	}
-	attempts := mfaAttempts{mfaStoreLimit}
+	perUser, err := a.newStore("mfa-user", a.cfg.Limits.MFAUser)
+	if err != nil {
+		return err
+	}
+	attempts, ceiling := mfaAttempts{perSession}, mfaAttempts{perUser}
 	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st, Limiter: attempts, Audit: a.audit, Now: a.cfg.Now,
+		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st,
+		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}
 	if a.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{
-		Key: a.keys.RecoveryKey, Store: st, Limiter: attempts, Audit: a.audit, Now: a.cfg.Now,
+		Key: a.keys.RecoveryKey, Store: st,
+		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}

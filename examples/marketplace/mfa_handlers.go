@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 
 	"github.com/deployedworks/rampart/mfa"
@@ -227,10 +225,16 @@ func (a *App) totpDisable(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusConflict, "You have no authenticator app set up.")
 		return
 	}
-	if a.refuseLastRequiredFactor(w, r, true, nil) {
+	keep, err := a.mustKeepFactor(r)
+	if err != nil {
+		a.serverError(w, r, err)
 		return
 	}
-	if err := a.totp.Disable(r.Context(), uid); err != nil {
+	switch err := a.totp.Disable(r.Context(), uid, keep); {
+	case errors.Is(err, mfa.ErrLastFactor):
+		a.refuseLastFactor(w, r)
+		return
+	case err != nil:
 		a.serverError(w, r, err)
 		return
 	}
@@ -246,13 +250,18 @@ func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
 		return
 	}
-	if a.refuseLastRequiredFactor(w, r, false, id) {
+	keep, err := a.mustKeepFactor(r)
+	if err != nil {
+		a.serverError(w, r, err)
 		return
 	}
-	err = a.passkeys.RemoveCredential(r.Context(), currentUser(r), id) // scoped to the user
+	err = a.passkeys.RemoveCredential(r.Context(), currentUser(r), id, keep) // scoped to the user
 	switch {
 	case errors.Is(err, mfa.ErrNotFound):
 		a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
+		return
+	case errors.Is(err, mfa.ErrLastFactor):
+		a.refuseLastFactor(w, r)
 		return
 	case err != nil:
 		a.serverError(w, r, err)
@@ -261,44 +270,24 @@ func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 	a.afterFactorRemoved(w, r, "The passkey is removed.")
 }
 
-// refuseLastRequiredFactor answers 409 and reports true when the signed-in
-// user's role requires a second factor and the removal (of the TOTP
-// secret, or of the passkey id) would leave them none: their session
-// would stay MFA-verified, an administrator without a factor. It answers
-// 404 for a passkey id that is not theirs.
-func (a *App) refuseLastRequiredFactor(w http.ResponseWriter, r *http.Request, totp bool, passkey []byte) bool {
+// mustKeepFactor reports whether the signed-in user must keep a second
+// factor: the MFA policy requires one of their roles, as stored now or as
+// granted to this session. Without it, removing the last factor would
+// leave an administrator without one, their session still MFA-verified.
+// The removal itself checks, atomically, that another factor is left.
+func (a *App) mustKeepFactor(r *http.Request) (bool, error) {
 	ctx := r.Context()
-	uid := currentUser(r)
-	hasTOTP, keys, _, err := a.factors(ctx, uid)
+	u, err := a.db.userByID(ctx, currentUser(r))
 	if err != nil {
-		a.serverError(w, r, err)
-		return true
-	}
-	left := len(keys)
-	if passkey != nil {
-		if !slices.ContainsFunc(keys, func(k passkeyView) bool { return bytes.Equal(k.Info.ID, passkey) }) {
-			a.fail(w, r, http.StatusNotFound, "There is no such passkey.")
-			return true
-		}
-		left--
-	}
-	if hasTOTP && !totp {
-		left++
-	}
-	if left > 0 {
-		return false
-	}
-	u, err := a.db.userByID(ctx, uid)
-	if err != nil {
-		a.serverError(w, r, err)
-		return true
+		return false, err
 	}
 	id, _ := a.sessions.Identity(ctx)
-	if !slices.Contains(u.Roles, roleAdmin) && !id.HasRole(roleAdmin) {
-		return false
-	}
+	return a.policy.Required(u.Roles) || a.policy.Required(id.Roles), nil
+}
+
+// refuseLastFactor answers a removal refused with mfa.ErrLastFactor.
+func (a *App) refuseLastFactor(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, http.StatusConflict, "Administrators must keep a second factor: add another one (a passkey or a new authenticator app) before removing this one.")
-	return true
 }
 
 // afterFactorRemoved revokes the recovery codes once no factor is left:

@@ -3,17 +3,23 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"html"
 	"image/png"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	vwa "github.com/descope/virtualwebauthn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 var (
@@ -321,5 +327,109 @@ func TestRecoveryCodes(t *testing.T) {
 		}
 		assert.Equal(t, "/account/mfa?next=%2Faccount", r.Location)
 		assert.Contains(t, c4.follow(r).Body, "You have 2 left. Make a new set now")
+	}
+}
+
+// appDialects builds a test app per database: SQLite, and PostgreSQL with
+// Redis (as many instances run) when PostgreSQL is configured, which
+// RAMPART_REQUIRE_INTEGRATION=1 makes mandatory.
+func appDialects() map[string]func(t *testing.T) *testApp {
+	apps := map[string]func(t *testing.T) *testApp{
+		"sqlite": func(t *testing.T) *testApp { return newTestApp(t) },
+	}
+	if os.Getenv(testenv.EnvPostgres) != "" || testenv.Required() {
+		apps["postgres"] = func(t *testing.T) *testApp { return newInstances(t, 1)[0] }
+	}
+	return apps
+}
+
+// TestMFA_ConcurrentFactorRemovalRegression: an administrator with an
+// authenticator app and one passkey removed both at once, and both
+// removals passed the "another factor is left" check before either
+// deleted: the administrator was left with no factor. The removals are
+// held until both have reached the store; exactly one may succeed.
+func TestMFA_ConcurrentFactorRemovalRegression(t *testing.T) {
+	t.Parallel()
+	for name, newApp := range appDialects() {
+		t.Run(name, func(t *testing.T) {
+			ta := newApp(t)
+			adm, u, _ := ta.adminClient("admin@example.com")
+			r := ta.registerPasskey(adm, ta.newPasskey(vwa.AuthenticatorOptions{}), "Only key")
+			require.Equal(t, http.StatusCreated, r.Status, r.Body)
+			var created struct{ ID string }
+			require.NoError(t, json.Unmarshal([]byte(r.Body), &created))
+
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			hold := func() { arrived.Done(); arrived.Wait() }
+			ta.db.onRemoveFactor.Store(&hold)
+			removals := []struct {
+				path string
+				form url.Values
+			}{
+				{"/account/mfa/totp/disable", url.Values{}},
+				{"/account/mfa/passkeys/delete", url.Values{"id": {created.ID}}},
+			}
+			statuses := make([]int, len(removals))
+			var wg sync.WaitGroup
+			for i, rm := range removals {
+				wg.Go(func() {
+					req, err := http.NewRequest(http.MethodPost, ta.URL+rm.path, strings.NewReader(rm.form.Encode()))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					res, err := adm.hc.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_ = res.Body.Close()
+					statuses[i] = res.StatusCode
+				})
+			}
+			wg.Wait()
+			ta.db.onRemoveFactor.Store(nil)
+
+			assert.ElementsMatch(t, []int{http.StatusSeeOther, http.StatusConflict}, statuses, "exactly one removal succeeds")
+			ok, err := ta.db.hasFactor(t.Context(), u.ID)
+			require.NoError(t, err)
+			assert.True(t, ok, "the administrator keeps a second factor")
+			assert.Equal(t, 10, ta.count(`SELECT COUNT(*) FROM mfa_recovery_codes WHERE user_id = ?`, u.ID), "and their recovery codes")
+		})
+	}
+}
+
+// TestMFA_PasswordHolderCannotLockOwnerOutRegression: code attempts were
+// limited per user, so whoever knew an administrator's password could
+// sign in and make one wrong guess every 3 minutes, keeping the limit
+// shut: the owner, password and authenticator app in hand, got 429 at
+// the MFA challenge for as long as the attacker went on. Now each session
+// has its own limit: the attacker is throttled, the owner gets in.
+func TestMFA_PasswordHolderCannotLockOwnerOutRegression(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	const email = "admin@example.com"
+	_, _, secret := ta.adminClient(email)
+	attacker, r := ta.login(email)
+	require.Equal(t, "/mfa?next=%2Faccount", r.Location, "the password alone leads to the challenge")
+	guess := func() resp { return attacker.post("/mfa/totp", url.Values{"code": {"000000"}, "next": {"/account"}}) }
+
+	for range 5 {
+		assert.Equal(t, http.StatusUnprocessableEntity, guess().Status)
+	}
+	r = guess()
+	assertClearRefusal(t, r, http.StatusTooManyRequests, "Too many attempts. Please wait")
+	for round := range 12 {
+		ta.Clock.Add(3 * time.Minute)
+		assert.Equal(t, http.StatusUnprocessableEntity, guess().Status, "round %d: one guess per 3 minutes", round)
+		assert.Equal(t, http.StatusTooManyRequests, guess().Status, "round %d: the attacker is throttled", round)
+		if round%4 == 3 {
+			owner, _ := ta.login(email)
+			r := owner.post("/mfa/totp", url.Values{"code": {ta.nextCode(secret)}, "next": {"/account"}})
+			require.Equal(t, http.StatusSeeOther, r.Status, "round %d: the owner verifies: %s", round, r.Body)
+			assert.Equal(t, http.StatusOK, owner.get("/admin").Status)
+		}
 	}
 }

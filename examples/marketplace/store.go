@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -58,6 +59,18 @@ type store struct {
 	db      *sql.DB
 	dialect dialect
 	now     func() time.Time
+
+	// onRemoveFactor, when set (by tests), runs as a removal of a second
+	// factor begins, before any query: a barrier there makes concurrent
+	// removals overlap.
+	onRemoveFactor atomic.Pointer[func()]
+}
+
+// removingFactor runs the onRemoveFactor hook, if any.
+func (s *store) removingFactor() {
+	if f := s.onRemoveFactor.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // openStore opens the database: PostgreSQL when databaseURL is set, else

@@ -10,13 +10,15 @@ import (
 )
 
 // mfaStore keeps second factors in the app's database. It implements
-// mfa.TOTPStore, mfa.RecoveryStore and mfa.CredentialStore.
+// mfa.TOTPStore, mfa.RecoveryStore, mfa.CredentialStore and
+// mfa.FactorStore.
 type mfaStore struct{ s *store }
 
 var (
 	_ mfa.TOTPStore       = mfaStore{}
 	_ mfa.RecoveryStore   = mfaStore{}
 	_ mfa.CredentialStore = mfaStore{}
+	_ mfa.FactorStore     = mfaStore{}
 )
 
 // LoadTOTP implements mfa.TOTPStore.
@@ -49,6 +51,7 @@ func (m mfaStore) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecor
 
 // DeleteTOTP implements mfa.TOTPStore.
 func (m mfaStore) DeleteTOTP(ctx context.Context, userID string) error {
+	m.s.removingFactor()
 	if _, err := m.s.exec(ctx, `DELETE FROM mfa_totp WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("store: delete totp: %w", err)
 	}
@@ -185,8 +188,96 @@ func (m mfaStore) UpdateCredential(ctx context.Context, c mfa.StoredCredential) 
 
 // DeleteCredential implements mfa.CredentialStore.
 func (m mfaStore) DeleteCredential(ctx context.Context, userID string, id []byte) error {
+	m.s.removingFactor()
 	res, err := m.s.exec(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID)
 	return affectedOne(res, err, "delete credential")
+}
+
+// DeleteTOTPUnlessLast implements mfa.FactorStore: the check and the
+// delete are one statement in a transaction that holds the user's factor
+// lock, so that a concurrent removal of the user's last passkey waits for
+// it and then sees the TOTP secret gone.
+func (m mfaStore) DeleteTOTPUnlessLast(ctx context.Context, userID string) (bool, error) {
+	m.s.removingFactor()
+	var deleted bool
+	err := m.s.tx(ctx, func(t *txn) error {
+		if err := t.lockFactors(ctx, userID); err != nil {
+			return err
+		}
+		res, err := t.exec(ctx, `DELETE FROM mfa_totp WHERE user_id = ?
+			AND (secret IS NULL OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ?))`, userID, userID)
+		if err != nil {
+			return fmt.Errorf("store: delete totp: %w", err)
+		}
+		if deleted, err = rowsOne(res); err != nil || deleted {
+			return err
+		}
+		// Nothing deleted: refused, unless there was no record at all.
+		var n int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM mfa_totp WHERE user_id = ?`, userID).Scan(&n); err != nil {
+			return fmt.Errorf("store: delete totp: %w", err)
+		}
+		deleted = n == 0
+		return nil
+	})
+	return deleted, err
+}
+
+// DeleteCredentialUnlessLast implements mfa.FactorStore, like
+// DeleteTOTPUnlessLast.
+func (m mfaStore) DeleteCredentialUnlessLast(ctx context.Context, userID string, id []byte) (bool, error) {
+	m.s.removingFactor()
+	var deleted bool
+	err := m.s.tx(ctx, func(t *txn) error {
+		if err := t.lockFactors(ctx, userID); err != nil {
+			return err
+		}
+		res, err := t.exec(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?
+			AND (EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ? AND id <> ?)
+				OR EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ? AND secret IS NOT NULL))`,
+			id, userID, userID, id, userID)
+		if err != nil {
+			return fmt.Errorf("store: delete credential: %w", err)
+		}
+		if deleted, err = rowsOne(res); err != nil || deleted {
+			return err
+		}
+		var n int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID).Scan(&n); err != nil {
+			return fmt.Errorf("store: delete credential: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: delete credential: %w", mfa.ErrNotFound)
+		}
+		return nil
+	})
+	return deleted, err
+}
+
+// lockFactors serialises changes to userID's second factors until the
+// transaction ends. PostgreSQL locks the user's row (FOR NO KEY UPDATE,
+// which the foreign-key checks of factor inserts do not wait for); SQLite
+// needs nothing, as its transactions take the write lock when they begin
+// (_txlock=immediate). A missing user has no factors to protect.
+func (t *txn) lockFactors(ctx context.Context, userID string) error {
+	if t.s.dialect != dialectPostgres {
+		return nil
+	}
+	var one int
+	err := t.queryRow(ctx, `SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`, userID).Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: lock factors: %w", err)
+	}
+	return nil
+}
+
+// rowsOne reports whether res affected a row.
+func rowsOne(res sql.Result) (bool, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: rows affected: %w", err)
+	}
+	return n == 1, nil
 }
 
 func affectedOne(res sql.Result, err error, step string) error {

@@ -261,6 +261,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("LogoutTokenRejected", func(t *testing.T) { logout(t, h) })
 	t.Run("RevokedWhileInFlight", func(t *testing.T) { inFlight(t, h) })
 	t.Run("LoginRacesRevocation", func(t *testing.T) { loginRace(t, h) })
+	t.Run("ChallengeTakenOnce", func(t *testing.T) { challengeRace(t, h) })
 	t.Run("HashedTokensAtRest", func(t *testing.T) { atRest(t, h, false) })
 	t.Run("EncryptedAtRest", func(t *testing.T) { atRest(t, h, true) })
 	t.Run("OutageFailsClosed", func(t *testing.T) { outage(t, h) })
@@ -743,6 +744,104 @@ func inFlight(t *testing.T, h Harness) {
 			require.NoError(t, err)
 			assert.Empty(t, list, "not resurrected")
 			assertEvent(t, user.Audit, "session.ended_in_flight", "")
+		})
+	}
+}
+
+// challengeRace sends one session's challenge to be taken by four
+// requests at once, on two instances sharing the store: each request has
+// loaded the session, challenge included, before any takes it. Exactly one
+// may get it (a WebAuthn assertion replayed in parallel must not sign in
+// four times), whether the session is anonymous (passwordless login) or
+// signed in (second-factor verification).
+func challengeRace(t *testing.T, h Harness) {
+	const racers = 4
+	for _, signedIn := range []bool{false, true} {
+		name := "anonymous"
+		if signedIn {
+			name = "signed in"
+		}
+		t.Run(name, func(t *testing.T) {
+			store := h.New(t)
+			clock := NewClock()
+			var arrived sync.WaitGroup
+			var mu sync.Mutex
+			var taken []string
+			var refused []error
+			handler := func(m *session.Manager) http.Handler {
+				mux := http.NewServeMux()
+				mux.HandleFunc("/begin", func(w http.ResponseWriter, r *http.Request) {
+					if err := m.PutChallenge(r.Context(), "webauthn.login", []byte("ceremony")); err != nil {
+						http.Error(w, err.Error(), http.StatusInternalServerError)
+					}
+				})
+				mux.HandleFunc("/finish", func(w http.ResponseWriter, r *http.Request) {
+					arrived.Done()
+					arrived.Wait() // every request has loaded the session
+					b, err := m.TakeChallenge(r.Context(), "webauthn.login")
+					mu.Lock()
+					if err != nil {
+						refused = append(refused, err)
+					} else {
+						taken = append(taken, string(b))
+					}
+					mu.Unlock()
+				})
+				mux.Handle("/", App(m, clock.Now))
+				return m.Handler(mux)
+			}
+			mod := func(c *session.Config) { c.Keyring = Keyring }
+			a := NewEnv(t, store, clock, mod)
+			b := NewEnv(t, store, clock, mod) // a second instance
+			ha, hb := handler(a.M), handler(b.M)
+			tok := ""
+			if signedIn {
+				tok = a.Login(t, "olga", "admin")
+			}
+			r := Do(t, ha, "/begin", tok)
+			require.Equal(t, http.StatusOK, r.Code, r.Body)
+			tok = r.Token
+			require.NotEmpty(t, tok)
+
+			arrived.Add(racers)
+			var wg sync.WaitGroup
+			tokens := make([]string, racers)
+			for i := range racers {
+				h := ha
+				if i%2 == 1 {
+					h = hb
+				}
+				wg.Go(func() {
+					req := httptest.NewRequest(http.MethodPost, "https://app.example/finish", nil)
+					req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: tok})
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					for _, c := range rec.Result().Cookies() {
+						if c.Name == session.DefaultCookieName && c.MaxAge >= 0 {
+							tokens[i] = c.Value
+						}
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, []string{"ceremony"}, taken, "taken exactly once")
+			require.Len(t, refused, racers-1)
+			for _, err := range refused {
+				assert.ErrorIs(t, err, session.ErrNoChallenge)
+			}
+			if signedIn {
+				// The session lives on, one of it: the losers only lost the
+				// challenge.
+				for _, tk := range tokens {
+					if tk != "" {
+						assert.Equal(t, "olga|admin|password|-", a.WhoAmI(t, tk))
+					}
+				}
+				assert.Equal(t, "olga|admin|password|-", a.WhoAmI(t, tok), "the session continues")
+				list, err := a.M.Sessions(context.Background(), "olga")
+				require.NoError(t, err)
+				assert.Len(t, list, 1, "no copy of the session was written")
+			}
 		})
 	}
 }
