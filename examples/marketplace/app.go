@@ -376,8 +376,13 @@ func (a *App) buildAuth() error {
 	if err != nil {
 		return err
 	}
+	changes, err := a.newStore("password-change", a.cfg.Limits.Password)
+	if err != nil {
+		return err
+	}
 	a.authn, err = auth.NewAuthenticator(authUsers{a.db}, a.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
+		PasswordChanges: changes,
 	})
 	if err != nil {
 		return err

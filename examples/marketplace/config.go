@@ -103,6 +103,7 @@ type Limits struct {
 	Write    ratelimit.Limit // listing writes, per user. Default: 60 an hour, burst 20.
 	Setup    ratelimit.Limit // POST /setup. Default: 10 an hour, burst 5.
 	MFA      ratelimit.Limit // TOTP and recovery-code attempts, per user and factor. Default: 5 per 15 minutes.
+	Password ratelimit.Limit // password changes (and their hashing), per user; a success does not reset it. Default: 5 per 15 minutes.
 	PerRoute ratelimit.Limit // every other request. Default: 600 a minute, burst 200.
 }
 
@@ -118,6 +119,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Write, ratelimit.Limit{Events: 60, Per: time.Hour, Burst: 20})
 	def(&l.Setup, ratelimit.Limit{Events: 10, Per: time.Hour, Burst: 5})
 	def(&l.MFA, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
+	def(&l.Password, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
 	def(&l.PerRoute, ratelimit.Limit{Events: 600, Per: time.Minute, Burst: 200})
 	return l
 }
