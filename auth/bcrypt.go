@@ -72,17 +72,18 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, password, encoded string) (bo
 	if _, err := parseBcrypt(encoded); err != nil {
 		return false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return false, err
 	}
-	defer h.release()
+	defer release()
 	h.computed.Add(1)
 	pw := []byte(password)
 	if len(pw) > bcryptMaxPassword {
 		pw = pw[:bcryptMaxPassword]
 	}
 	// CompareHashAndPassword compares in constant time.
-	err := bcrypt.CompareHashAndPassword([]byte(encoded), pw)
+	err = bcrypt.CompareHashAndPassword([]byte(encoded), pw)
 	switch {
 	case err == nil:
 		return true, nil

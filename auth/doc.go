@@ -31,11 +31,24 @@
 //     trivial patterns, and, through a [BreachChecker] such as
 //     [RangeClient], passwords from known breaches.
 //   - Memory exhaustion by a burst of logins. A [Hasher] runs at most
-//     HasherConfig.MaxConcurrent hashes at once (default GOMAXPROCS); the
-//     rest wait, honouring their context. Live hashing memory stays at
-//     MaxConcurrent × Params.Memory (the heap peaks at about three times
-//     that before the collector reclaims finished hashes), whatever the
-//     size of the burst.
+//     HasherConfig.MaxConcurrent hashes at once (default GOMAXPROCS). Live
+//     hashing memory stays at MaxConcurrent × Params.Memory (the heap
+//     peaks at about three times that before the collector reclaims
+//     finished hashes), whatever the size of the burst.
+//   - Unanswered requests and a server hashing for clients that have gone.
+//     Hashing is admitted, not queued without end: at most MaxQueue more
+//     requests (default 8 × MaxConcurrent) wait for a slot, at most
+//     MaxPerClient of them (default MaxConcurrent, at least 2) from one
+//     client address (IPv6 by /64), and none longer than MaxWait (default
+//     5 s) or its context. The rest get a [*BusyError] at once, which apps
+//     answer with HTTP 503 and Retry-After; [Authenticator] admits a
+//     request before the user lookup, so the refusal is the same for every
+//     account and is not a failed attempt, and it audits refusals
+//     ([ActionHashingBusy], paced). A request whose context ends never
+//     starts hashing.
+//   - Hashing held busy by signed-in users. [Authenticator.ChangePassword]
+//     spends a per-user budget (AuthenticatorConfig.PasswordChanges,
+//     default 5 per 15 minutes) that a successful change does not reset.
 //   - Hijacked sessions surviving a password change.
 //     [Authenticator.ChangePassword] verifies the current password and asks
 //     the [SessionRevoker] to end every other session.

@@ -107,7 +107,8 @@ func (u *users) SetPasswordHash(_ context.Context, id, oldHash, newHash string) 
 }
 
 // A login handler: one generic message for every failure, 429 when
-// throttled, 500 without details when a dependency fails.
+// throttled, 503 with Retry-After when hashing is busy, 500 without
+// details when a dependency fails.
 func ExampleAuthenticator_Login() {
 	h, _ := auth.NewHasher(auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1}, AllowWeakParams: true})
 	hash, _ := h.Hash(context.Background(), "velvet lantern orbit")
@@ -121,11 +122,15 @@ func ExampleAuthenticator_Login() {
 		r := httptest.NewRequest("POST", "/login", nil)
 		res, err := a.Login(r, name, password)
 		var te *auth.ThrottledError
+		var busy *auth.BusyError
 		switch {
 		case errors.Is(err, auth.ErrInvalidCredentials):
 			fmt.Println("401 Wrong user name or password.")
 		case errors.As(err, &te):
 			fmt.Println("429 Too many attempts.")
+		case errors.As(err, &busy):
+			// Retry-After: busy.RetryAfter rounded up to whole seconds.
+			fmt.Println("503 Busy, try again in a few seconds.")
 		case err != nil:
 			fmt.Println("500")
 		default:

@@ -6,12 +6,10 @@ import "context"
 // Tests use it to prove that a code path really hashed.
 func (h *Hasher) Computations() uint64 { return h.computed.Load() }
 
-// HoldSlot takes one of h's hashing slots until the returned func is called.
+// HoldSlot takes one of h's hashing slots, admitted as a request of the
+// client recorded in ctx (if any), until the returned func is called.
 func (h *Hasher) HoldSlot(ctx context.Context) (release func(), err error) {
-	if err := h.acquire(ctx); err != nil {
-		return nil, err
-	}
-	return h.release, nil
+	return h.acquire(ctx)
 }
 
 // Dummy returns the hash that hides unknown users.

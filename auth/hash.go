@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -152,15 +152,41 @@ type HasherConfig struct {
 	// a login do before hashing starts.
 	MaxPasswordBytes int
 
-	// MaxConcurrent bounds how many hashes run at once. Further callers
-	// wait for a slot, or give up when their context ends. Each Argon2id
-	// hash holds Params.Memory KiB while it runs, so live hashing memory is
-	// at most MaxConcurrent × Params.Memory whatever the burst of logins
-	// (the heap peaks at about three times that, with garbage the collector
-	// has yet to reclaim; see BenchmarkLoginBurst). Default
-	// runtime.GOMAXPROCS(0): hashing is CPU-bound, so more slots only add
-	// memory, not throughput.
+	// MaxConcurrent bounds how many hashes run at once (the slots).
+	// Further requests queue for a slot, within MaxQueue, MaxWait and
+	// MaxPerClient. Each Argon2id hash holds Params.Memory KiB while it
+	// runs, so live hashing memory is at most MaxConcurrent × Params.Memory
+	// whatever the burst of logins (the heap peaks at about three times
+	// that, with garbage the collector has yet to reclaim; see
+	// BenchmarkLoginBurst). Default runtime.GOMAXPROCS(0): hashing is
+	// CPU-bound, so more slots only add memory, not throughput.
 	MaxConcurrent int
+
+	// MaxQueue bounds how many requests may be admitted beyond the
+	// slots: queued for a slot or, inside [Authenticator], between their
+	// admission and their hash. Once MaxConcurrent + MaxQueue requests are
+	// admitted, the next is refused at once with a [*BusyError], so a
+	// burst is answered instead of left to wait. Default 8 × MaxConcurrent:
+	// at 75–250 ms a hash, the last in the queue waits about 0.6–2 s.
+	MaxQueue int
+
+	// MaxWait bounds how long a hash waits for a slot; it is then refused
+	// with a [*BusyError] and never starts. A context that ends sooner ends
+	// the wait too: a *BusyError that also wraps the context's error when
+	// its deadline passed, the context's error when it was canceled.
+	// Default 5 s: below any server write timeout, so that every request
+	// is answered.
+	MaxWait time.Duration
+
+	// MaxPerClient bounds how many requests from one client may be
+	// admitted at once; more are refused at once with a [*BusyError], so
+	// that one client cannot fill the queue. A client is the address that
+	// [Authenticator] resolves (its ClientIP resolver), or that the clientip
+	// middleware put in the context for direct calls to Hash and Verify,
+	// grouped as the ratelimit package does (IPv4 address, IPv6 /64,
+	// unknown addresses together); calls whose context carries no address
+	// are bound by MaxQueue only. Default MaxConcurrent, and at least 2.
+	MaxPerClient int
 
 	// Peppers are optional pepper keys. Peppers[0] peppers every new hash;
 	// the others are kept only to verify older hashes, which then report
@@ -176,7 +202,7 @@ type HasherConfig struct {
 type Hasher struct {
 	params  Params
 	maxLen  int
-	sem     chan struct{}
+	adm     admission
 	current *pepperKey // nil: no pepper
 	peppers map[string]*pepperKey
 	limits  struct{ memory, time uint32 }
@@ -209,16 +235,18 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 		return nil, errors.New("auth: HasherConfig.MaxPasswordBytes is negative: leave it 0 for the default")
 	case cfg.MaxConcurrent < 0:
 		return nil, errors.New("auth: HasherConfig.MaxConcurrent is negative: leave it 0 for the default")
+	case cfg.MaxQueue < 0:
+		return nil, errors.New("auth: HasherConfig.MaxQueue is negative: leave it 0 for the default")
+	case cfg.MaxWait < 0:
+		return nil, errors.New("auth: HasherConfig.MaxWait is negative: leave it 0 for the default")
+	case cfg.MaxPerClient < 0:
+		return nil, errors.New("auth: HasherConfig.MaxPerClient is negative: leave it 0 for the default")
 	}
 	h := &Hasher{params: p, maxLen: cfg.MaxPasswordBytes, peppers: map[string]*pepperKey{}}
 	if h.maxLen == 0 {
 		h.maxLen = DefaultMaxPasswordBytes
 	}
-	n := cfg.MaxConcurrent
-	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	h.sem = make(chan struct{}, n)
+	h.adm.init(cfg)
 	for i, pp := range cfg.Peppers {
 		switch {
 		case !validKeyID(pp.ID):
@@ -262,8 +290,10 @@ func (h *Hasher) Params() Params { return h.params }
 // Unpeppered strings are read and written by every Argon2 PHC
 // implementation (the reference C code, libsodium, argon2-cffi,
 // alexedwards/argon2id). Hash waits for a slot (see
-// HasherConfig.MaxConcurrent) and returns the context's error if ctx ends
-// first. It returns [ErrPasswordTooLong] for a password over the limit.
+// HasherConfig.MaxConcurrent): it returns a [*BusyError] when too many
+// requests are waiting or none came free in time, and the context's error
+// if ctx ends first; it never starts hashing for an ended context. It
+// returns [ErrPasswordTooLong] for a password over the limit.
 //
 // Hash does not apply a password policy or normalise the password: use
 // [Policy.Check] and [Normalize] first, or [Authenticator], which does both.
@@ -303,7 +333,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // account at the cost of the dummy hash that hides unknown users.
 //
 // The hash comparison is constant-time. Verify waits for a hashing slot
-// like [Hasher.Hash].
+// like [Hasher.Hash], with the same errors.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error) {
 	if len(password) > h.maxLen {
 		return false, h.tooLong(len(password))
@@ -377,33 +407,21 @@ func (h *Hasher) tooLong(n int) error {
 }
 
 // argon2 computes the Argon2 tag of in under ph's parameters and salt,
-// holding a concurrency slot while it runs.
+// holding a slot while it runs.
 func (h *Hasher) argon2(ctx context.Context, ph phcHash, in []byte, keyLen uint32) ([]byte, error) {
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer h.release()
+	defer release()
 	h.computed.Add(1)
+	start := time.Now()
+	defer func() { h.adm.observe(time.Since(start)) }()
 	if ph.alg == algArgon2i {
 		return argon2.Key(in, ph.salt, ph.time, ph.memory, ph.threads, keyLen), nil
 	}
 	return argon2.IDKey(in, ph.salt, ph.time, ph.memory, ph.threads, keyLen), nil
 }
-
-// acquire takes a hashing slot, or returns ctx's error if ctx ends first.
-func (h *Hasher) acquire(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("auth: waiting to hash: %w", err)
-	}
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("auth: waiting to hash: %w", ctx.Err())
-	}
-}
-
-func (h *Hasher) release() { <-h.sem }
 
 // mac returns HMAC-SHA-256(key, password), the input Argon2id hashes when
 // a pepper is configured.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/gate"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // Errors of the login flow.
@@ -47,9 +49,11 @@ var (
 	ErrSessionsNotRevoked = errors.New("auth: password changed, but other sessions were not revoked")
 )
 
-// ThrottledError means the [Throttle] refused the attempt before any
-// password was checked. It wraps [ErrThrottled]. Send HTTP 429 with a
-// Retry-After header of RetryAfter rounded up to whole seconds.
+// ThrottledError means the [Throttle] refused the attempt, or for a
+// password change the user's budget of changes
+// (AuthenticatorConfig.PasswordChanges) is spent, before any password was
+// checked. It wraps [ErrThrottled]. Send HTTP 429 with a Retry-After
+// header of RetryAfter rounded up to whole seconds.
 type ThrottledError struct {
 	RetryAfter time.Duration
 }
@@ -175,6 +179,19 @@ type AuthenticatorConfig struct {
 	// Now returns the current time, for LoginResult.ReadAt. Default:
 	// time.Now. It must agree with the session layer's clock.
 	Now func() time.Time
+
+	// PasswordChanges budgets [Authenticator.ChangePassword] per user,
+	// keyed by user ID: every attempt that gets as far as checking the
+	// current password spends one, and a success gives nothing back
+	// (unlike the Throttle's per-address count, which a success resets),
+	// so a signed-in user, or a script holding many accounts, cannot keep
+	// the hashing slots busy by changing passwords in a loop. A spent
+	// budget returns a [*ThrottledError]; a limiter error fails the change
+	// closed unless the limiter's Decision allows it. Default: in memory,
+	// 5 per 15 minutes per user (then one every 3 minutes), for up to
+	// 65,536 users (evicting the fullest budgets beyond). Apps on several
+	// instances pass a shared store (ratelimit/redisstore).
+	PasswordChanges ratelimit.Limiter
 }
 
 // LoginResult is a successful password check.
@@ -210,7 +227,13 @@ type Authenticator struct {
 	ips      *clientip.Resolver
 	log      *slog.Logger
 	now      func() time.Time
+	changes  ratelimit.Limiter // password changes per user
+
+	busyGate, changeGate *gate.Gate // pace refusal events
 }
+
+// defaultPasswordChanges is AuthenticatorConfig.PasswordChanges's limit.
+var defaultPasswordChanges = ratelimit.Limit{Events: 5, Per: 15 * time.Minute}
 
 // maxLoginBytes bounds the login name: longer ones fail without a lookup.
 const maxLoginBytes = 320
@@ -227,7 +250,8 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 		return nil, errors.New("auth: NewAuthenticator: SessionRevoker is nil: pass the session manager, which ends other sessions after a password change")
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger, now: cfg.Now}
+		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger, now: cfg.Now, changes: cfg.PasswordChanges,
+		busyGate: gate.New(500*time.Millisecond, 20), changeGate: gate.New(500*time.Millisecond, 20)}
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = NewHasher(HasherConfig{}); err != nil {
@@ -248,6 +272,14 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 	if a.ips == nil {
 		a.ips = clientip.MustNew(nil, clientip.Config{Logger: a.log})
 	}
+	if a.changes == nil {
+		// No janitor goroutine (negative SweepInterval), so nothing to
+		// close; at most about 1 MiB.
+		if a.changes, err = ratelimit.NewMemory(defaultPasswordChanges,
+			ratelimit.MemoryConfig{MaxKeys: 1 << 16, SweepInterval: -1}); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -264,6 +296,10 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 // then refused. (The user store's own timing, and rehashing on success, are
 // outside this guarantee.) Other errors:
 //
+//   - [*BusyError] when hashing is busy (see [HasherConfig]): refused at
+//     once, before any lookup or throttle check, or after waiting up to
+//     HasherConfig.MaxWait for a slot; not a failed attempt, and the same
+//     for every account;
 //   - [*ThrottledError] when the [Throttle] refuses the attempt, before any
 //     hashing;
 //   - an error wrapping both [ErrInvalidCredentials] and
@@ -276,8 +312,12 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 // the current parameters (compare-and-swap, see [UserStore]); a failure
 // there is logged and audited but does not fail the login.
 func (a *Authenticator) Login(r *http.Request, login, password string) (LoginResult, error) {
-	ctx := r.Context()
 	ev := a.event(r, "login")
+	ctx, done, err := a.admit(r.Context(), ev)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer done()
 	account := accountKey(login[:min(len(login), maxLoginBytes)])
 
 	if err := a.checkThrottle(ctx, ev, account); err != nil {
@@ -297,7 +337,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	if errors.Is(err, ErrUserNotFound) {
 		ev.Meta = map[string]string{"login_sha256": loginDigest(account)}
 		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.internal(ctx, ev, "hashing", err)
+			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
 		}
 		return LoginResult{}, a.fail(ctx, ev, account, "unknown_user", ErrInvalidCredentials)
 	}
@@ -311,7 +351,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 		// An account without a password (single sign-on, invitation not
 		// yet accepted): same work, same answer.
 		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.internal(ctx, ev, "hashing", err)
+			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
 		}
 		return LoginResult{}, a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
 	}
@@ -321,8 +361,8 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	case err == nil:
 	case errors.Is(err, ErrMismatch):
 		reason = "bad_password"
-	case ctx.Err() != nil:
-		return LoginResult{}, a.internal(ctx, ev, "hashing", err)
+	case errors.Is(err, ErrBusy) || ctx.Err() != nil:
+		return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
 	case errors.Is(err, ErrPasswordTooLong): // NFKC made it longer
 		reason = "password_too_long"
 	default:
@@ -332,7 +372,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 		a.record(ctx, audit.Event{Category: audit.CategoryError, Action: "password.hash_invalid",
 			Outcome: audit.OutcomeFailure, Actor: ev.Actor, Target: ev.Target, Reason: err.Error()})
 		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.internal(ctx, ev, "hashing", err)
+			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
 		}
 		reason = "stored_hash_invalid"
 	}
@@ -362,6 +402,9 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 // rehash stores a new hash of pw for u, reporting whether it did.
 func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw string) bool {
 	h, err := a.hasher.Hash(ctx, pw)
+	if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+		return false // busy, or the client has gone: upgraded at a later login
+	}
 	if err == nil {
 		err = a.users.SetPasswordHash(ctx, u.ID, u.PasswordHash, h)
 	}
@@ -385,15 +428,22 @@ func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw s
 // It returns [ErrInvalidCredentials] if current is wrong, the account is
 // disabled or gone, or it has no password; a [*PolicyError] if next is not
 // acceptable (code [CodeUnchanged] if it equals current);
-// [*ThrottledError]; an error wrapping [ErrHashConflict] if the password
-// changed meanwhile; or one wrapping [ErrSessionsNotRevoked] if the new
-// password is stored but revocation failed. The caller should renew the current session's token
-// afterwards.
+// [*ThrottledError] when the throttle refuses or the user's budget of
+// password changes is spent (AuthenticatorConfig.PasswordChanges, which a
+// success does not reset); [*BusyError] when hashing is busy, as for
+// [Authenticator.Login]; an error wrapping [ErrHashConflict] if the
+// password changed meanwhile; or one wrapping [ErrSessionsNotRevoked] if
+// the new password is stored but revocation failed. The caller should
+// renew the current session's token afterwards.
 func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next string) error {
-	ctx := r.Context()
 	ev := a.event(r, "password.change")
 	ev.Actor = audit.Actor{UserID: userID}
 	ev.Target = audit.Target{Kind: "user", ID: userID}
+	ctx, done, err := a.admit(r.Context(), ev)
+	if err != nil {
+		return err
+	}
+	defer done()
 
 	u, err := a.users.UserByID(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
@@ -416,12 +466,15 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 		// No password (single sign-on only): no current password matches.
 		return a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
 	}
+	if err := a.checkChangeBudget(ctx, ev, u.ID); err != nil {
+		return err
+	}
 	cur := Normalize(current)
 	if _, err := a.hasher.Verify(ctx, cur, u.PasswordHash); err != nil {
 		if errors.Is(err, ErrMismatch) || errors.Is(err, ErrPasswordTooLong) {
 			return a.fail(ctx, ev, account, "bad_password", ErrInvalidCredentials)
 		}
-		return a.internal(ctx, ev, "verifying current password", err)
+		return a.hashFailed(ctx, ev, "verifying current password", err)
 	}
 	if len(next) > a.hasher.maxLen {
 		return a.changeFailed(ctx, ev, "policy:"+string(CodeTooLong), a.policy.tooLong())
@@ -440,7 +493,7 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 	}
 	h, err := a.hasher.Hash(ctx, nw)
 	if err != nil {
-		return a.internal(ctx, ev, "hashing", err)
+		return a.hashFailed(ctx, ev, "hashing", err)
 	}
 	if err := a.users.SetPasswordHash(ctx, u.ID, u.PasswordHash, h); err != nil {
 		if errors.Is(err, ErrHashConflict) {
@@ -469,7 +522,9 @@ func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next st
 // e-mail as context words; u.ID may be empty at registration) and returns
 // its hash to store. Use it at registration and password reset; the caller
 // stores the hash and, for a reset, revokes the user's sessions. It returns
-// a [*PolicyError] for a rejected password.
+// a [*PolicyError] for a rejected password, and a [*BusyError] when
+// hashing is busy (the client is the one the clientip middleware recorded
+// in ctx, if any; see HasherConfig.MaxPerClient).
 func (a *Authenticator) HashNewPassword(ctx context.Context, u User, password string) (string, error) {
 	if len(password) > a.hasher.maxLen {
 		return "", a.policy.tooLong()
@@ -481,6 +536,14 @@ func (a *Authenticator) HashNewPassword(ctx context.Context, u User, password st
 	h, err := a.hasher.Hash(ctx, nw)
 	if errors.Is(err, ErrPasswordTooLong) {
 		return "", a.policy.tooLong()
+	}
+	var be *BusyError
+	if errors.As(err, &be) {
+		ev := audit.Event{Action: "password.new", Actor: audit.Actor{UserID: u.ID}}
+		if info, ok := clientip.FromContext(ctx); ok {
+			ev.ClientIP = info.Addr
+		}
+		a.recordBusy(ctx, ev, be)
 	}
 	return h, err
 }

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/ratelimit/internal/gate"
+	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // LoginConfig tunes a [Login] throttle. The zero value is ready to use.

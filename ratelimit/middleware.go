@@ -11,7 +11,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
-	"github.com/deployedworks/rampart/ratelimit/internal/gate"
+	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // MiddlewareConfig tunes a [Middleware]. The zero value is ready to use.

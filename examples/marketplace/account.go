@@ -81,6 +81,7 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusTooManyRequests, "Too many attempts. Please wait "+retryText(te.RetryAfter)+" and try again.")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		again(http.StatusUnprocessableEntity, "Your current password is not right.")
+	case hashingBusy(w, err, again):
 	case errors.Is(err, auth.ErrHashConflict):
 		again(http.StatusConflict, "Your password was changed by another request meanwhile. Please try again.")
 	case errors.Is(err, auth.ErrSessionsNotRevoked):

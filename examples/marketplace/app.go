@@ -388,13 +388,18 @@ func (a *App) buildAuth() error {
 	if err != nil {
 		return err
 	}
+	changes, err := a.newStore("password-change", a.cfg.Limits.Password)
+	if err != nil {
+		return err
+	}
 	var users auth.UserStore = authUsers{a.db}
 	if a.cfg.wrapUsers != nil {
 		users = a.cfg.wrapUsers(users)
 	}
 	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
-		Now: a.cfg.Now, // the sessions' clock: LoginResult.ReadAt is compared with their revocations
+		Now:             a.cfg.Now, // the sessions' clock: LoginResult.ReadAt is compared with their revocations
+		PasswordChanges: changes,
 	})
 	if err != nil {
 		return err

@@ -99,6 +99,9 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 // again with the policy's status and message, or with a 500.
 func (a *App) hashNewPassword(w http.ResponseWriter, r *http.Request, email, pw string, again func(status int, msg string)) (string, bool) {
 	hash, err := a.authn.HashNewPassword(r.Context(), auth.User{Login: email, Email: email}, pw)
+	if hashingBusy(w, err, again) {
+		return "", false
+	}
 	msg, status, ok := passwordProblem(err)
 	switch {
 	case ok:
@@ -109,6 +112,19 @@ func (a *App) hashNewPassword(w http.ResponseWriter, r *http.Request, email, pw 
 		again(status, msg)
 	}
 	return "", false
+}
+
+// hashingBusy answers an *auth.BusyError (password hashing has more work
+// than it can do in time) through again: 503 with Retry-After and a plain
+// message. It reports whether err was one.
+func hashingBusy(w http.ResponseWriter, err error, again func(status int, msg string)) bool {
+	var be *auth.BusyError
+	if !errors.As(err, &be) {
+		return false
+	}
+	setRetryAfter(w, be.RetryAfter)
+	again(http.StatusServiceUnavailable, "The site is busy right now. Please wait "+retryText(be.RetryAfter)+" and try again.")
+	return true
 }
 
 // passwordProblem turns a password-policy error into a message and status;
@@ -164,6 +180,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		again(http.StatusUnauthorized, "Wrong e-mail address or password.")
+		return
+	case hashingBusy(w, err, again):
 		return
 	case err != nil:
 		a.serverError(w, r, err)

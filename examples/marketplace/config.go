@@ -116,6 +116,7 @@ type Limits struct {
 	Setup    ratelimit.Limit // POST /setup. Default: 10 an hour, burst 5.
 	MFA      ratelimit.Limit // TOTP and recovery-code attempts, per user, session and factor. Default: 5 per 15 minutes.
 	MFAUser  ratelimit.Limit // the ceiling over all of a user's sessions, per factor; keep it at least 4 times MFA. Default: 20 per 15 minutes (one per 45 s after a burst of 20).
+	Password ratelimit.Limit // password changes (and their hashing), per user; a success does not reset it. Default: 5 per 15 minutes.
 	PerRoute ratelimit.Limit // every other request. Default: 600 a minute, burst 200.
 }
 
@@ -132,6 +133,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Setup, ratelimit.Limit{Events: 10, Per: time.Hour, Burst: 5})
 	def(&l.MFA, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
 	def(&l.MFAUser, ratelimit.Limit{Events: 20, Per: 15 * time.Minute})
+	def(&l.Password, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
 	def(&l.PerRoute, ratelimit.Limit{Events: 600, Per: time.Minute, Burst: 200})
 	return l
 }

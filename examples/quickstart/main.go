@@ -13,6 +13,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -87,9 +88,13 @@ func newServer(auditOut io.Writer) http.Handler {
 		}
 		res, err := login.Login(r, r.PostForm.Get("login"), r.PostForm.Get("password"))
 		var throttled *auth.ThrottledError
+		var busy *auth.BusyError
 		switch {
 		case errors.As(err, &throttled):
 			http.Error(w, "Too many attempts; try again later.", http.StatusTooManyRequests)
+		case errors.As(err, &busy): // too many logins at once: hashing is bounded
+			w.Header().Set("Retry-After", strconv.Itoa(int((busy.RetryAfter+time.Second-1)/time.Second)))
+			http.Error(w, "Busy; try again in a few seconds.", http.StatusServiceUnavailable)
 		case errors.Is(err, auth.ErrInvalidCredentials):
 			http.Error(w, "Wrong user name or password.", http.StatusUnauthorized)
 		case err != nil:

@@ -14,8 +14,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
-	"github.com/deployedworks/rampart/ratelimit/internal/gate"
 )
 
 // Config tunes a [Store] or [Backend]. The zero value is ready to use.

@@ -1,0 +1,489 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/ratelimit"
+)
+
+// gatedStore is a UserStore whose UserByLogin reports each lookup on
+// entered and then waits until open is closed: a login held between its
+// admission and its hash, for as long as the test likes.
+type gatedStore struct {
+	*memStore
+	entered chan string
+	open    chan struct{}
+}
+
+func newGatedStore(users *memStore) *gatedStore {
+	return &gatedStore{memStore: users, entered: make(chan string, 64), open: make(chan struct{})}
+}
+
+func (s *gatedStore) UserByLogin(ctx context.Context, login string) (auth.User, error) {
+	s.entered <- login
+	<-s.open
+	return s.memStore.UserByLogin(ctx, login)
+}
+
+// newAuthn is f's Authenticator rebuilt over store.
+func (f *fixture) newAuthn(t *testing.T, store auth.UserStore) *auth.Authenticator {
+	t.Helper()
+	a, err := auth.NewAuthenticator(store, f.revoker, auth.AuthenticatorConfig{
+		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	return a
+}
+
+// requestFrom is loginRequest from the peer address remote ("ip:port").
+func requestFrom(remote string) *http.Request {
+	r := loginRequest()
+	r.RemoteAddr = remote
+	return r
+}
+
+// busyEvents returns the ActionHashingBusy events in sink.
+func busyEvents(sink *audit.MemorySink) []audit.Event {
+	var out []audit.Event
+	for _, e := range sink.Events() {
+		if e.Action == auth.ActionHashingBusy {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestHasherQueueBoundRefusesAtOnce: once MaxConcurrent + MaxQueue hashes
+// are admitted, the next one is refused with a BusyError at once (no time
+// passes in the bubble), and hashes nothing. The old Hasher queued without
+// bound: the third hash waited for ever.
+func TestHasherQueueBoundRefusesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
+		release, err := h.HoldSlot(context.Background())
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, err := h.Hash(context.Background(), "queued")
+			assert.NoError(t, err)
+		})
+		synctest.Wait() // queued
+
+		start := time.Now()
+		_, err = h.Hash(context.Background(), "one too many")
+		var be *auth.BusyError
+		require.ErrorAs(t, err, &be)
+		assert.ErrorIs(t, err, auth.ErrBusy)
+		assert.Zero(t, time.Since(start), "refused at once")
+		assert.Equal(t, time.Second, be.RetryAfter, "at least a second")
+		assert.Contains(t, err.Error(), "queue full")
+		assert.Zero(t, h.Computations())
+
+		release()
+		wg.Wait()
+		assert.Equal(t, uint64(1), h.Computations(), "the queued hash ran")
+		_, err = h.Hash(context.Background(), "after the burst")
+		assert.NoError(t, err, "the queue has room again")
+	})
+}
+
+// TestHasherMaxWait: a hash waits for a slot at most MaxWait (default 5 s),
+// or until its context's deadline if that comes first, and then is refused
+// with a BusyError without hashing. The old Hasher waited for ever without
+// a deadline.
+func TestHasherMaxWait(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxWait  time.Duration
+		deadline time.Duration // 0: none
+		want     time.Duration
+	}{
+		{"default", 0, 0, 5 * time.Second},
+		{"configured", 2 * time.Second, 0, 2 * time.Second},
+		{"context deadline first", 0, time.Second, time.Second},
+		{"MaxWait before the context deadline", 2 * time.Second, time.Minute, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxWait: tc.maxWait})
+				release, err := h.HoldSlot(context.Background())
+				require.NoError(t, err)
+				defer release()
+				ctx := context.Background()
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				start := time.Now()
+				_, err = h.Verify(ctx, "pw", h.Dummy())
+				assert.Equal(t, tc.want, time.Since(start))
+				var be *auth.BusyError
+				require.ErrorAs(t, err, &be)
+				assert.GreaterOrEqual(t, be.RetryAfter, time.Second)
+				assert.Equal(t, tc.deadline > 0 && tc.deadline < tc.want+time.Nanosecond, errors.Is(err, context.DeadlineExceeded),
+					"a BusyError caused by the deadline wraps it too")
+				assert.Zero(t, h.Computations())
+			})
+		})
+	}
+}
+
+// endingCtx is a context whose Err reports Canceled once ended is set,
+// while its Done channel stays open: the moment when a request has ended
+// but the waiter has not seen Done yet, and a slot is handed to it.
+type endingCtx struct {
+	context.Context
+	ended atomic.Bool
+}
+
+func (c *endingCtx) Err() error {
+	if c.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestHasherCanceledContextNeverHashes: a request that ends while queued
+// leaves the queue, gives its place back and never hashes, even when a slot
+// is handed to it as it ends; the slot goes to the next hash. The old
+// Hasher hashed for a request that had ended as its slot came.
+func TestHasherCanceledContextNeverHashes(t *testing.T) {
+	t.Run("ends while queued", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
+			release, err := h.HoldSlot(context.Background())
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				_, err := h.Hash(ctx, "gone")
+				assert.ErrorIs(t, err, context.Canceled)
+				assert.NotErrorIs(t, err, auth.ErrBusy)
+			})
+			synctest.Wait()
+			cancel()
+			wg.Wait()
+			wg.Go(func() {
+				_, err := h.Hash(context.Background(), "next")
+				assert.NoError(t, err, "the place in the queue was given back")
+			})
+			synctest.Wait()
+			release()
+			wg.Wait()
+			assert.Equal(t, uint64(1), h.Computations(), "only the live request hashed")
+		})
+	})
+	t.Run("ends as its slot comes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1})
+			release, err := h.HoldSlot(context.Background())
+			require.NoError(t, err)
+			ctx := &endingCtx{Context: context.Background()}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				_, err := h.Hash(ctx, "gone")
+				assert.ErrorIs(t, err, context.Canceled)
+			})
+			synctest.Wait()
+			ctx.ended.Store(true)
+			release()
+			wg.Wait()
+			assert.Zero(t, h.Computations(), "never hashed for an ended request")
+			_, err = h.Hash(context.Background(), "next")
+			assert.NoError(t, err, "the slot was passed on")
+		})
+	})
+	t.Run("already ended", func(t *testing.T) {
+		h := newHasher(t, auth.HasherConfig{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := h.Hash(ctx, "gone")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, h.Computations())
+	})
+}
+
+// TestLoginAbandonedStopsQuietly: a login whose client goes away during
+// the user lookup hashes nothing and is neither a failed attempt nor an
+// internal error (no error event or log per abandoned request). The old
+// Login audited a "login.error" for it.
+func TestLoginAbandonedStopsQuietly(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{})
+	store := newGatedStore(f.store)
+	a := f.newAuthn(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Login(loginRequest().WithContext(ctx), "alice", alicePassword)
+		errc <- err
+	}()
+	<-store.entered
+	cancel()
+	close(store.open)
+	err := <-errc
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
+	assert.Equal(t, uint64(1), f.h.Computations(), "only the fixture's own hash")
+	assert.Empty(t, f.throttle.failed)
+	assert.Empty(t, f.sink.Events())
+}
+
+// TestLoginQueueBoundSameForEveryAccount: with the queue full, logins to a
+// known and to an unknown account are refused at once, alike, before any
+// lookup or throttle check, and are not failed attempts. The old code
+// queued them (they reached the user store).
+func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 2})
+	store := newGatedStore(f.store)
+	a := f.newAuthn(t, store)
+	results := make(chan error, 8)
+	for i := range 3 {
+		go func() {
+			_, err := a.Login(requestFrom("198.51.100."+strconv.Itoa(i+1)+":1"), "nobody", "wrong password")
+			results <- err
+		}()
+		<-store.entered // admitted, and held in the store
+	}
+
+	var refusals []*auth.BusyError
+	for i, login := range []string{"alice", "nobody"} {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.Login(requestFrom("192.0.2."+strconv.Itoa(i+1)+":1"), login, "wrong password")
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			var be *auth.BusyError
+			require.ErrorAs(t, err, &be, login)
+			assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
+			refusals = append(refusals, be)
+		case <-store.entered:
+			t.Errorf("%s: admitted beyond MaxConcurrent+MaxQueue (it reached the user store)", login)
+		}
+	}
+	if len(refusals) == 2 {
+		assert.Equal(t, refusals[0].Error(), refusals[1].Error(), "known and unknown accounts are refused alike")
+		assert.Equal(t, refusals[0].RetryAfter, refusals[1].RetryAfter)
+	}
+	f.throttle.mu.Lock()
+	assert.Len(t, f.throttle.checks, 3, "refusals spend no throttle token")
+	f.throttle.mu.Unlock()
+
+	close(store.open)
+	for range 3 {
+		assert.ErrorIs(t, <-results, auth.ErrInvalidCredentials)
+	}
+	assert.Empty(t, f.throttle.succeeded)
+	assert.Len(t, f.throttle.failed, 3, "only the admitted logins failed")
+	busy := busyEvents(f.sink)
+	require.Len(t, busy, 2)
+	assert.Equal(t, "login", busy[0].Meta["step"])
+	assert.Equal(t, audit.CategorySuspicious, busy[0].Category)
+	assert.Equal(t, netip.MustParseAddr("192.0.2.1"), busy[0].ClientIP)
+	_, err := a.Login(loginRequest(), "alice", alicePassword)
+	assert.NoError(t, err, "after the burst, a login succeeds")
+}
+
+// TestLoginMaxWaitSameForEveryAccount: when no slot comes free within
+// MaxWait, known and unknown accounts get the same BusyError after the
+// same wait, and neither counts as a failed attempt.
+func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxWait: 3 * time.Second})
+		release, err := f.h.HoldSlot(context.Background())
+		require.NoError(t, err)
+		defer release()
+		var msgs []string
+		for _, login := range []string{"alice", "nobody", "mallory"} {
+			start := time.Now()
+			_, err := f.a.Login(loginRequest(), login, "wrong password")
+			assert.Equal(t, 3*time.Second, time.Since(start), login)
+			var be *auth.BusyError
+			require.ErrorAs(t, err, &be, login)
+			msgs = append(msgs, be.Error())
+		}
+		assert.Equal(t, msgs[0], msgs[1])
+		assert.Equal(t, msgs[0], msgs[2])
+		assert.Empty(t, f.throttle.failed)
+		assert.Len(t, busyEvents(f.sink), 3)
+		assert.Equal(t, uint64(1), f.h.Computations(), "nothing hashed beyond the fixture's own hash")
+	})
+}
+
+// TestLoginFairAcrossAddresses: one client (an IPv4 address, an IPv6 /64)
+// holds at most MaxPerClient admitted requests; more from it are refused at
+// once while other clients are still admitted. The old code queued them
+// all, so one address could fill the queue.
+func TestLoginFairAcrossAddresses(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1}) // default: 8 queued, 2 per client
+	store := newGatedStore(f.store)
+	a := f.newAuthn(t, store)
+	results := make(chan error, 16)
+	admitted := 0
+	try := func(remote string, wantAdmitted bool) {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.Login(requestFrom(remote), "nobody", "wrong password")
+			errc <- err
+			results <- err
+		}()
+		select {
+		case <-store.entered:
+			admitted++
+			assert.True(t, wantAdmitted, "%s: admitted beyond its bound (it reached the user store)", remote)
+		case err := <-errc:
+			<-results
+			assert.False(t, wantAdmitted, "%s refused: %v", remote, err)
+			assert.ErrorIs(t, err, auth.ErrBusy, remote)
+			assert.Contains(t, err.Error(), "too many requests from this client")
+		}
+	}
+	try("203.0.113.9:1", true)
+	try("203.0.113.9:2", true)
+	try("203.0.113.9:3", false)
+	try("203.0.113.10:1", true)
+	try("[2001:db8:1:2::1]:1", true)
+	try("[2001:db8:1:2:ffff::2]:1", true)
+	try("[2001:db8:1:2::3]:1", false)
+	try("[2001:db8:1:3::1]:1", true)
+
+	close(store.open)
+	for range admitted {
+		assert.ErrorIs(t, <-results, auth.ErrInvalidCredentials)
+	}
+	assert.Len(t, f.throttle.failed, 6)
+	_, err := a.Login(requestFrom("203.0.113.9:4"), "alice", alicePassword)
+	assert.NoError(t, err, "the address's requests are done: it is admitted again")
+}
+
+// TestBusyEventsArePaced: a flood of refusals writes at most 20 events at
+// once and then 2 a second, each saying how many were held back.
+func TestBusyEventsArePaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
+		release, err := f.h.HoldSlot(context.Background())
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = f.h.Hash(context.Background(), "queued") })
+		synctest.Wait()
+		for i := range 30 {
+			_, err := f.a.Login(requestFrom("198.51.100."+strconv.Itoa(i+1)+":1"), "nobody", "x")
+			require.ErrorIs(t, err, auth.ErrBusy)
+		}
+		assert.Len(t, busyEvents(f.sink), 20)
+		time.Sleep(500 * time.Millisecond)
+		_, err = f.a.Login(requestFrom("198.51.100.99:1"), "nobody", "x")
+		require.ErrorIs(t, err, auth.ErrBusy)
+		ev := busyEvents(f.sink)
+		require.Len(t, ev, 21)
+		assert.Equal(t, "10", ev[20].Meta["suppressed"])
+		release()
+		wg.Wait()
+	})
+}
+
+// TestChangePasswordBudgetNotResetBySuccess: password changes are budgeted
+// per user (default 5 per 15 minutes), and a success does not give the
+// attempt back. The old code let a user change passwords in a loop, each
+// success resetting the throttle.
+func TestChangePasswordBudgetNotResetBySuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, auth.HasherConfig{}) // default budget, on the bubble's clock
+		current := alicePassword
+		for i := range 5 {
+			next := "quiet harbour lamps at dusk " + strconv.Itoa(i)
+			require.NoError(t, f.a.ChangePassword(loginRequest(), "u1", current, next), "change %d", i+1)
+			current = next
+		}
+		hashes := f.h.Computations()
+		err := f.a.ChangePassword(loginRequest(), "u1", current, "quiet harbour lamps at dawn")
+		var te *auth.ThrottledError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, 3*time.Minute, te.RetryAfter, "one change every 3 minutes after the first 5")
+		assert.Equal(t, hashes, f.h.Computations(), "refused before hashing")
+		last := f.sink.Events()[len(f.sink.Events())-1]
+		assert.Equal(t, "password.change.throttled", last.Action)
+		assert.Equal(t, "per_user", last.Meta["limit"])
+
+		_, err = f.a.Login(loginRequest(), "alice", current)
+		require.NoError(t, err, "logins are not budgeted")
+		time.Sleep(3 * time.Minute)
+		assert.NoError(t, f.a.ChangePassword(loginRequest(), "u1", current, "quiet harbour lamps at dawn"))
+	})
+	t.Run("wrong current passwords spend it too", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFixture(t, auth.HasherConfig{})
+			for range 5 {
+				assert.ErrorIs(t, f.a.ChangePassword(loginRequest(), "u1", "guess", "quiet harbour lamps at dusk"), auth.ErrInvalidCredentials)
+			}
+			assert.ErrorIs(t, f.a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk"), auth.ErrThrottled)
+		})
+	})
+	t.Run("limiter failure fails closed", func(t *testing.T) {
+		f := newFixture(t, auth.HasherConfig{})
+		a, err := auth.NewAuthenticator(f.store, f.revoker, auth.AuthenticatorConfig{Hasher: f.h,
+			PasswordChanges: failingLimiter{}, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		before := f.store.hash("u1")
+		err = a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk")
+		assert.ErrorIs(t, err, ratelimit.ErrUnavailable)
+		assert.Equal(t, before, f.store.hash("u1"))
+	})
+}
+
+type failingLimiter struct{}
+
+func (failingLimiter) Allow(context.Context, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{}, ratelimit.ErrUnavailable
+}
+
+// TestBusyPasswordChangeAndNewPassword: ChangePassword and HashNewPassword
+// return the BusyError too, for the client's address, without counting a
+// failure or changing anything.
+func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
+	res := clientip.MustNew(nil, clientip.Config{})
+	ctx := clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
+	release, err := f.h.HoldSlot(ctx) // the client's one admitted request
+	require.NoError(t, err)
+	defer release()
+	before := f.store.hash("u1")
+
+	err = f.a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk")
+	assert.ErrorIs(t, err, auth.ErrBusy)
+	assert.Equal(t, before, f.store.hash("u1"))
+	assert.Empty(t, f.throttle.checks)
+	assert.Empty(t, f.revoker.calls)
+
+	_, err = f.a.HashNewPassword(ctx, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
+	assert.ErrorIs(t, err, auth.ErrBusy)
+	other := clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr("203.0.113.10")})
+	_, err = f.a.HashNewPassword(other, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
+	assert.NoError(t, err, "another client is admitted")
+
+	busy := busyEvents(f.sink)
+	require.Len(t, busy, 2)
+	assert.Equal(t, "password.change", busy[0].Meta["step"])
+	assert.Equal(t, "u1", busy[0].Actor.UserID)
+	assert.Equal(t, "password.new", busy[1].Meta["step"])
+}
