@@ -14,6 +14,9 @@
 //     PHC strings that other implementations read. Legacy bcrypt and
 //     Argon2i hashes verify and report that they need a rehash, which
 //     [Authenticator.Login] performs, so that apps migrate as users log in.
+//     A password over bcrypt's 72-byte limit never matches a bcrypt hash
+//     (it is not truncated: that would accept any password sharing the
+//     first 72 bytes, and store it as the new one).
 //   - Online guessing. [Authenticator] asks a [Throttle] (the ratelimit
 //     package's login throttle) before any hashing, and reports every
 //     outcome to it and to audit.

@@ -247,7 +247,8 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 // an unknown user or an unusable stored hash, against a dummy hash at the
 // current parameters; a disabled account is checked like any other and
 // then refused. (The user store's own timing, and rehashing on success, are
-// outside this guarantee.) Other errors:
+// outside this guarantee.) A password over bcrypt's 72-byte limit never
+// matches a legacy bcrypt hash (see [Hasher.Verify]). Other errors:
 //
 //   - [*ThrottledError] when the [Throttle] refuses the attempt, before any
 //     hashing;
@@ -303,6 +304,8 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	reason := ""
 	switch {
 	case err == nil:
+	case errors.Is(err, errBcryptTooLong): // no rehash: the owner keeps their password
+		reason = "password_too_long_for_bcrypt"
 	case errors.Is(err, ErrMismatch):
 		reason = "bad_password"
 	case ctx.Err() != nil:
