@@ -29,6 +29,25 @@ const (
 	ActionPrivilegedNewLocation = "alert.privileged_new_location"
 )
 
+// Login events: the actions and target kinds that package auth writes and
+// a [Detector] reads by default. Apps that log their own login events (a
+// passkey sign-in, say) use them too, so that the Detector counts those.
+const (
+	// ActionLoginSucceeded (CategoryAuthentication, OutcomeSuccess): a
+	// successful login.
+	ActionLoginSucceeded = "login.succeeded"
+	// ActionLoginFailed (CategoryAuthentication, OutcomeFailure or
+	// OutcomeDenied): a failed login.
+	ActionLoginFailed = "login.failed"
+	// TargetKindUser: Target.ID is a user ID.
+	TargetKindUser = "user"
+	// TargetKindLogin: Target.ID stands for a login name that matched no
+	// account, as a keyed digest rather than the name itself (users type
+	// their password into the name field). A Detector counts each such
+	// name as an account, so spraying over unknown names is seen too.
+	TargetKindLogin = "login"
+)
+
 // DetectorConfig tunes a [Detector]. The zero value is ready to use.
 type DetectorConfig struct {
 	// Window is the sliding window over which failures are counted.
@@ -60,14 +79,18 @@ type DetectorConfig struct {
 	MaxKeys int
 	// IsLogin reports whether e is a login attempt. Default: Category
 	// authentication and Action starting with "login." (for example
-	// "login.succeeded", "login.failed"); the Outcome tells success
-	// (OutcomeSuccess) from failure (OutcomeFailure, OutcomeDenied).
+	// [ActionLoginSucceeded], [ActionLoginFailed]); the Outcome tells
+	// success (OutcomeSuccess) from failure (OutcomeFailure,
+	// OutcomeDenied).
 	IsLogin func(e Event) bool
 	// Account returns the account a login attempt is for. Default:
-	// Target.ID when Target.Kind is "user" or "account", else
+	// Target.ID when Target.Kind is [TargetKindUser], "account" or
+	// [TargetKindLogin] (a login name that matched no account), else
 	// Actor.UserID. Name the account the same way in failures and
 	// successes (for example Target{Kind: "account", ID: login name} on
-	// both), or a success after failures cannot be matched to them.
+	// both), or a success after failures cannot be matched to them. A
+	// failure with no account at all counts as one and the same account
+	// for password spraying, so name unknown accounts too.
 	Account func(e Event) string
 	// Device returns a key for the client device. Default:
 	// Meta["device"] if set, else the User-Agent. An empty key skips the
@@ -177,7 +200,7 @@ func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
 	}
 	if cfg.Account == nil {
 		cfg.Account = func(e Event) string {
-			if e.Target.ID != "" && (e.Target.Kind == "user" || e.Target.Kind == "account") {
+			if e.Target.ID != "" && (e.Target.Kind == TargetKindUser || e.Target.Kind == "account" || e.Target.Kind == TargetKindLogin) {
 				return e.Target.ID
 			}
 			return e.Actor.UserID
@@ -244,6 +267,11 @@ func (d *Detector) Observe(e Event) []Event {
 	acctKey := maphash.String(d.seed, account)
 	ipKey, hasIP := d.ipKey(e.ClientIP)
 
+	acctTarget := Target{Kind: "account", ID: account}
+	if e.Target.Kind == TargetKindLogin && e.Target.ID == account {
+		acctTarget.Kind = TargetKindLogin // an unknown name: say so
+	}
+
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var alerts []Event
@@ -251,7 +279,7 @@ func (d *Detector) Observe(e Event) []Event {
 		meta["window"] = d.cfg.Window.String()
 		alerts = append(alerts, Event{
 			Time: t.UTC(), Category: cat, Action: action, Outcome: e.Outcome,
-			Actor: e.Actor, Target: Target{Kind: "account", ID: account},
+			Actor: e.Actor, Target: acctTarget,
 			ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID,
 			SessionRef: e.SessionRef, Reason: reason, Meta: meta,
 		})

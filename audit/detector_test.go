@@ -291,3 +291,42 @@ func BenchmarkDetectorObserve(b *testing.B) {
 		i++
 	}
 }
+
+// Unknown login names (TargetKindLogin, as package auth writes them) count
+// as accounts: spraying over them is seen, alone or mixed with known
+// accounts, and stuffing on one is reported under its kind. Before, events
+// without an account all fell into one and 20 unknown names raised nothing.
+func TestDetectorCountsUnknownLogins(t *testing.T) {
+	failed := func(i int, kind, id string, addr netip.Addr) Event {
+		return Event{Time: t0.Add(time.Duration(i) * time.Second), Category: CategoryAuthentication,
+			Action: ActionLoginFailed, Outcome: OutcomeFailure, Target: Target{Kind: kind, ID: id}, ClientIP: addr}
+	}
+	for _, known := range []int{0, 10, 20} {
+		t.Run(fmt.Sprint(known, " known of 20"), func(t *testing.T) {
+			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			require.NoError(t, err)
+			var ev []Event
+			for i := range 20 {
+				if i < known {
+					ev = append(ev, failed(i, TargetKindUser, fmt.Sprint("u", i), ip(1)))
+				} else {
+					ev = append(ev, failed(i, TargetKindLogin, fmt.Sprintf("%016x", i), ip(1)))
+				}
+			}
+			got := observeAll(t, d, ev)
+			require.Equal(t, []string{ActionPasswordSpraying}, actions(got))
+			assert.Equal(t, "10", got[0].Meta["distinct_accounts"])
+		})
+	}
+	t.Run("stuffing on an unknown name", func(t *testing.T) {
+		d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+		require.NoError(t, err)
+		var ev []Event
+		for i := range 5 {
+			ev = append(ev, failed(i, TargetKindLogin, "00c0ffee00c0ffee", ip(i)))
+		}
+		got := observeAll(t, d, ev)
+		require.Equal(t, []string{ActionCredentialStuffing}, actions(got))
+		assert.Equal(t, Target{Kind: TargetKindLogin, ID: "00c0ffee00c0ffee"}, got[0].Target)
+	})
+}

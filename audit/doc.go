@@ -45,7 +45,7 @@
 // ID, client address, User-Agent and actor ([WithActor]):
 //
 //	events.Log(r.Context(), audit.Event{
-//		Category: audit.CategoryAuthentication, Action: "login.failed",
+//		Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed,
 //		Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: "account", ID: email},
 //	})
 //

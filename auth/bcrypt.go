@@ -19,6 +19,10 @@ const (
 	bcryptLen     = 60
 )
 
+// errBcryptTooLong is [Hasher.Verify]'s answer for a password over
+// bcrypt's 72-byte limit against a bcrypt hash. It wraps [ErrMismatch].
+var errBcryptTooLong = fmt.Errorf("%w: bcrypt reads only the first %d bytes of a password, so a longer one cannot be checked against a bcrypt hash", ErrMismatch, bcryptMaxPassword)
+
 // isBcrypt reports whether s claims to be a bcrypt hash ($2a$, $2b$, $2y$,
 // or another $2 variant that parseBcrypt then rejects).
 func isBcrypt(s string) bool {
@@ -63,11 +67,14 @@ func parseBcrypt(s string) (int, error) {
 	return cost, nil
 }
 
-// verifyBcrypt verifies a legacy bcrypt hash. bcrypt only ever read the
-// first 72 bytes of a password, so the hash records nothing about the rest:
-// a longer password is checked on its first 72 bytes, as the system that
-// made the hash did, and a match always reports needsRehash so that the
-// full password gets an Argon2id hash at once.
+// verifyBcrypt verifies a legacy bcrypt hash, and always reports
+// needsRehash on a match. bcrypt only ever read the first 72 bytes of a
+// password, so the hash records nothing about the rest: a longer password
+// is refused with errBcryptTooLong (wrapping [ErrMismatch]), never
+// truncated, since truncating would accept every password that shares the
+// first 72 bytes, and the rehash that follows would then store the
+// impostor's password and lock the owner out. It is refused after the
+// same work as any other bcrypt check, so that its timing tells nothing.
 func (h *Hasher) verifyBcrypt(ctx context.Context, password, encoded string) (bool, error) {
 	if _, err := parseBcrypt(encoded); err != nil {
 		return false, err
@@ -79,12 +86,15 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, password, encoded string) (bo
 	defer release()
 	h.computed.Add(1)
 	pw := []byte(password)
-	if len(pw) > bcryptMaxPassword {
-		pw = pw[:bcryptMaxPassword]
+	tooLong := len(pw) > bcryptMaxPassword
+	if tooLong {
+		pw = pw[:bcryptMaxPassword] // for the work only: the answer is no
 	}
 	// CompareHashAndPassword compares in constant time.
 	err = bcrypt.CompareHashAndPassword([]byte(encoded), pw)
 	switch {
+	case tooLong && (err == nil || errors.Is(err, bcrypt.ErrMismatchedHashAndPassword)):
+		return false, errBcryptTooLong
 	case err == nil:
 		return true, nil
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):

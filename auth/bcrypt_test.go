@@ -22,8 +22,8 @@ func TestVerifyBcryptVectors(t *testing.T) {
 		{"$2a$ third", "$2a$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a", "U*U*U"},
 		{"$2y$ 8-bit", "$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e", "\xff\xff\xa3"},
 		{"$2b$ 8-bit", "$2b$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e", "\xff\xff\xa3"},
-		{"over 72 bytes", "$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui",
-			"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored"},
+		{"72 bytes", "$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui",
+			"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,26 +36,40 @@ func TestVerifyBcryptVectors(t *testing.T) {
 	}
 }
 
-// TestBcrypt72Bytes: bcrypt never saw bytes past the 72nd. A legacy hash is
-// checked on what it recorded, and the rehash it asks for covers the whole
-// password, so from then on the suffix counts.
+// TestBcrypt72Bytes: bcrypt never saw bytes past the 72nd, so a longer
+// password cannot be checked against a bcrypt hash. Truncating it (as
+// crypt_blowfish does, in the vector above, whose 98-byte original is the
+// 72 bytes plus "chars after 72 are ignored") would accept every password
+// that shares the first 72 bytes. It is refused as a mismatch, after the
+// same work as any bcrypt check.
 func TestBcrypt72Bytes(t *testing.T) {
 	ctx := context.Background()
 	h := newHasher(t, auth.HasherConfig{})
-	long := strings.Repeat("a", 72) + "-the-rest-of-a-long-passphrase"
-	legacy, err := bcrypt.GenerateFromPassword([]byte(long[:72]), bcrypt.MinCost)
+	p72 := strings.Repeat("a", 72)
+	legacy, err := bcrypt.GenerateFromPassword([]byte(p72), bcrypt.MinCost)
 	require.NoError(t, err)
 
-	rehash, err := h.Verify(ctx, long, string(legacy))
+	rehash, err := h.Verify(ctx, p72, string(legacy))
 	require.NoError(t, err)
 	assert.True(t, rehash)
 
-	upgraded, err := h.Hash(ctx, long)
-	require.NoError(t, err)
-	_, err = h.Verify(ctx, long, upgraded)
-	require.NoError(t, err)
-	_, err = h.Verify(ctx, long[:72]+"-something-else", upgraded)
-	assert.ErrorIs(t, err, auth.ErrMismatch, "after the rehash every byte counts")
+	for _, pw := range []string{p72 + "b", p72 + "-the-rest-of-a-long-passphrase", p72 + strings.Repeat("a", 900)} {
+		before := h.Computations()
+		rehash, err = h.Verify(ctx, pw, string(legacy))
+		assert.ErrorIs(t, err, auth.ErrMismatch, "%d bytes sharing the first 72", len(pw))
+		assert.False(t, rehash)
+		assert.Equal(t, uint64(1), h.Computations()-before, "refused after the usual work")
+	}
+	// The crypt_blowfish vector's original 98-byte password, likewise.
+	_, err = h.Verify(ctx, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored",
+		"$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui")
+	assert.ErrorIs(t, err, auth.ErrMismatch)
+	// A wrong long password is a mismatch as well, and a malformed hash
+	// still says so.
+	_, err = h.Verify(ctx, strings.Repeat("b", 80), string(legacy))
+	assert.ErrorIs(t, err, auth.ErrMismatch)
+	_, err = h.Verify(ctx, strings.Repeat("b", 80), "$2a$05$"+strings.Repeat("!", 53))
+	assert.ErrorIs(t, err, auth.ErrMalformedHash)
 }
 
 func TestVerifyBcryptGenerated(t *testing.T) {
@@ -72,4 +86,38 @@ func TestVerifyBcryptGenerated(t *testing.T) {
 		assert.ErrorIs(t, err, auth.ErrMismatch)
 	}
 	assert.Equal(t, uint64(6), h.Computations())
+}
+
+// TestLoginBcryptOver72Bytes: against a legacy bcrypt hash of a 72-byte
+// password, a longer password sharing those 72 bytes is refused and not
+// stored; the owner's own password still works. On the old code it logged
+// in and replaced the owner's hash with an Argon2id hash of itself.
+func TestLoginBcryptOver72Bytes(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{})
+	owner := strings.Repeat("correct horse battery staple ", 3)[:72]
+	legacy, err := bcrypt.GenerateFromPassword([]byte(owner), bcrypt.MinCost)
+	require.NoError(t, err)
+	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
+
+	for _, impostor := range []string{owner + "!", owner + " and then some more words", owner + strings.Repeat("x", 500)} {
+		before := f.h.Computations()
+		res, err := f.a.Login(loginRequest(), "alice", impostor)
+		assert.Equal(t, auth.ErrInvalidCredentials, err, "%d bytes", len(impostor))
+		assert.Zero(t, res)
+		assert.Equal(t, uint64(1), f.h.Computations()-before, "the usual work")
+		assert.Equal(t, string(legacy), f.store.hash("u1"), "no rehash")
+		assert.Zero(t, f.store.sets)
+	}
+	ev := f.sink.Events()
+	require.NotEmpty(t, ev)
+	assert.Equal(t, "password_too_long_for_bcrypt", ev[len(ev)-1].Reason)
+	assert.Len(t, f.throttle.failed, 3)
+
+	res, err := f.a.Login(loginRequest(), "alice", owner)
+	require.NoError(t, err, "the owner still logs in")
+	assert.True(t, res.Rehashed)
+	_, err = f.a.Login(loginRequest(), "alice", owner+"!")
+	assert.Equal(t, auth.ErrInvalidCredentials, err, "and after the rehash every byte counts")
+	_, err = f.a.Login(loginRequest(), "alice", owner)
+	assert.NoError(t, err)
 }

@@ -14,11 +14,18 @@
 //     PHC strings that other implementations read. Legacy bcrypt and
 //     Argon2i hashes verify and report that they need a rehash, which
 //     [Authenticator.Login] performs, so that apps migrate as users log in.
+//     A password over bcrypt's 72-byte limit never matches a bcrypt hash
+//     (it is not truncated: that would accept any password sharing the
+//     first 72 bytes, and store it as the new one).
 //   - Online guessing. [Authenticator] asks a [Throttle] (the ratelimit
 //     package's login throttle) before any hashing, and reports every
-//     outcome to it and to audit.
+//     outcome to it and to audit, naming the account of every failure
+//     (an unknown login name by a keyed digest) so that an
+//     [audit.Detector] sees password spraying over unknown names too.
 //   - Account enumeration. Every failed login returns
-//     [ErrInvalidCredentials] after the same work: an unknown user, or one
+//     [ErrInvalidCredentials] after the same work: an unknown user, a login
+//     name no account can have (invalid UTF-8, control characters, over
+//     320 bytes: see [ValidLoginName]; the store is not asked), or a user
 //     with an unusable stored hash, is checked against a dummy hash at the
 //     current parameters and pepper, and a disabled account is checked
 //     like any other before being refused. Hashes at other parameters are

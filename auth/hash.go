@@ -320,7 +320,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // Verify checks password against encoded, a hash from [Hasher.Hash], any
 // Argon2id or Argon2i PHC string (version 19), or a bcrypt hash
 // ($2a$, $2b$, $2y$). It returns nil when the password matches, and
-// [ErrMismatch] when it does not. Any other error concerns the stored hash
+// [ErrMismatch] when it does not. A password over 72 bytes never matches a
+// bcrypt hash: bcrypt read only the first 72 bytes, and Verify never
+// truncates (users whose legacy password was longer must reset it). Any
+// other error concerns the stored hash
 // ([ErrMalformedHash], [ErrUnsupportedHash], [ErrUnknownPepper]), the
 // password's length ([ErrPasswordTooLong]) or ctx.
 //

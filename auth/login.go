@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
@@ -115,7 +119,9 @@ type UserStore interface {
 
 // Throttle slows down password guessing. The ratelimit package's login
 // throttle implements it (possibly through a small adapter). account is the
-// login name folded to lower case and NFKC; ip is the client address from
+// login name folded to lower case and NFKC, with invalid UTF-8 and control
+// characters replaced by U+FFFD, so that it is always printable text
+// whatever was typed; ip is the client address from
 // [clientip] (the zero Addr when unknown: treat it as one shared client).
 // Implementations must be safe for concurrent use.
 type Throttle interface {
@@ -164,7 +170,14 @@ type AuthenticatorConfig struct {
 	// Audit receives an event for every login, failure, throttled attempt
 	// and password change; never a password or a hash. Default: nil, which
 	// discards events. A failing sink does not block logins; its errors
-	// are logged to Logger.
+	// are logged to Logger. Login events use [audit.ActionLoginSucceeded]
+	// and [audit.ActionLoginFailed], with the account as Target: a known
+	// user as [audit.TargetKindUser] and its ID, a login name that matched
+	// no account as [audit.TargetKindLogin] and a digest of the name keyed
+	// with a random key made by [NewAuthenticator] (never the name, which
+	// may be a password typed into the wrong field), so that an
+	// [audit.Detector] counts both for password spraying. Digests match
+	// within one Authenticator's lifetime only.
 	Audit *audit.Logger
 
 	// ClientIP resolves the client's address for throttling and audit.
@@ -230,6 +243,8 @@ type Authenticator struct {
 	changes  ratelimit.Limiter // password changes per user
 
 	busyGate, changeGate *gate.Gate // pace refusal events
+	// digestKey keys the digests that name unknown login names in audit.
+	digestKey []byte
 }
 
 // defaultPasswordChanges is AuthenticatorConfig.PasswordChanges's limit.
@@ -237,6 +252,19 @@ var defaultPasswordChanges = ratelimit.Limit{Events: 5, Per: 15 * time.Minute}
 
 // maxLoginBytes bounds the login name: longer ones fail without a lookup.
 const maxLoginBytes = 320
+
+// ValidLoginName reports whether login can name an account: 1 to 320
+// bytes of valid UTF-8 without control characters (Unicode category Cc:
+// the C0 set with NUL and tab, DEL, and the C1 set), checked after NFKC
+// normalisation as [Policy] checks passwords. [Authenticator.Login] refuses
+// any other name as invalid credentials, after the same work as for an
+// unknown account and without asking the [UserStore] (PostgreSQL, for
+// one, fails on NUL and invalid UTF-8). Refuse such names at registration
+// too, so that every account can log in.
+func ValidLoginName(login string) bool {
+	return len(login) > 0 && len(login) <= maxLoginBytes && utf8.ValidString(login) &&
+		!strings.ContainsFunc(Normalize(login), unicode.IsControl)
+}
 
 // NewAuthenticator returns an Authenticator over users. sessions is
 // required: a password change that leaves an attacker's session alive
@@ -251,7 +279,9 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
 		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger, now: cfg.Now, changes: cfg.PasswordChanges,
-		busyGate: gate.New(500*time.Millisecond, 20), changeGate: gate.New(500*time.Millisecond, 20)}
+		busyGate: gate.New(500*time.Millisecond, 20), changeGate: gate.New(500*time.Millisecond, 20),
+		digestKey: make([]byte, 32)}
+	rand.Read(a.digestKey)
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = NewHasher(HasherConfig{}); err != nil {
@@ -291,10 +321,14 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 //
 // Every failure to authenticate returns [ErrInvalidCredentials] after the
 // same work: the password is hashed once, against the user's hash or, for
-// an unknown user or an unusable stored hash, against a dummy hash at the
-// current parameters; a disabled account is checked like any other and
-// then refused. (The user store's own timing, and rehashing on success, are
-// outside this guarantee.) Other errors:
+// an unknown user, a login name that fails [ValidLoginName] (never passed
+// to the [UserStore]) or an unusable stored hash, against a dummy hash at
+// the current parameters; a disabled account is checked like any other and
+// then refused. Each such failure counts with the [Throttle] and is
+// audited as a failed login. (The user store's own timing, and rehashing
+// on success, are outside this guarantee.) A password over bcrypt's
+// 72-byte limit never matches a legacy bcrypt hash (see [Hasher.Verify]).
+// Other errors:
 //
 //   - [*BusyError] when hashing is busy (see [HasherConfig]): refused at
 //     once, before any lookup or throttle check, or after waiting up to
@@ -319,12 +353,11 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	}
 	defer done()
 	account := accountKey(login[:min(len(login), maxLoginBytes)])
+	// Until a user is found, the attempt names the login by a keyed digest.
+	ev.Target = audit.Target{Kind: audit.TargetKindLogin, ID: a.loginDigest(account)}
 
 	if err := a.checkThrottle(ctx, ev, account); err != nil {
 		return LoginResult{}, err
-	}
-	if len(login) == 0 || len(login) > maxLoginBytes {
-		return LoginResult{}, a.fail(ctx, ev, account, "bad_login_name", ErrInvalidCredentials)
 	}
 	if len(password) > a.hasher.maxLen {
 		return LoginResult{}, a.fail(ctx, ev, account, "password_too_long",
@@ -332,20 +365,21 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	}
 	pw := Normalize(password)
 
+	if !ValidLoginName(login) {
+		// No account has this name, and some stores fail on it (NUL on
+		// PostgreSQL): an unknown user, without asking the store.
+		return LoginResult{}, a.failDummy(ctx, ev, account, pw, "bad_login_name")
+	}
 	readAt := a.now() // before the read: anything revoked after it may postdate what we read
 	u, err := a.users.UserByLogin(ctx, login)
 	if errors.Is(err, ErrUserNotFound) {
-		ev.Meta = map[string]string{"login_sha256": loginDigest(account)}
-		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
-		}
-		return LoginResult{}, a.fail(ctx, ev, account, "unknown_user", ErrInvalidCredentials)
+		return LoginResult{}, a.failDummy(ctx, ev, account, pw, "unknown_user")
 	}
 	if err != nil {
 		return LoginResult{}, a.internal(ctx, ev, "looking up user", err)
 	}
 	ev.Actor = audit.Actor{UserID: u.ID}
-	ev.Target = audit.Target{Kind: "user", ID: u.ID}
+	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: u.ID}
 
 	if u.PasswordHash == "" {
 		// An account without a password (single sign-on, invitation not
@@ -359,6 +393,8 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	reason := ""
 	switch {
 	case err == nil:
+	case errors.Is(err, errBcryptTooLong): // no rehash: the owner keeps their password
+		reason = "password_too_long_for_bcrypt"
 	case errors.Is(err, ErrMismatch):
 		reason = "bad_password"
 	case errors.Is(err, ErrBusy) || ctx.Err() != nil:
@@ -392,7 +428,7 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	if rehash {
 		res.Rehashed = a.rehash(ctx, ev, u, pw)
 	}
-	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, "login.succeeded", audit.OutcomeSuccess
+	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, audit.ActionLoginSucceeded, audit.OutcomeSuccess
 	ev.Actor.Roles = u.Roles
 	ev.Meta = map[string]string{"mfa_required": strconv.FormatBool(res.MFARequired), "rehashed": strconv.FormatBool(res.Rehashed)}
 	a.record(ctx, ev)
@@ -438,7 +474,7 @@ func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw s
 func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next string) error {
 	ev := a.event(r, "password.change")
 	ev.Actor = audit.Actor{UserID: userID}
-	ev.Target = audit.Target{Kind: "user", ID: userID}
+	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: userID}
 	ctx, done, err := a.admit(r.Context(), ev)
 	if err != nil {
 		return err
@@ -562,11 +598,17 @@ func (a *Authenticator) checkThrottle(ctx context.Context, ev audit.Event, accou
 	}
 	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, ev.Action+".throttled", audit.OutcomeDenied
 	ev.Meta = map[string]string{"retry_after": wait.String()}
-	if ev.Actor.UserID == "" {
-		ev.Meta["login_sha256"] = loginDigest(account)
-	}
 	a.record(ctx, ev)
 	return &ThrottledError{RetryAfter: wait}
+}
+
+// failDummy fails a login that has no hash to check pw against after
+// checking it against the dummy hash, so that it takes the usual time.
+func (a *Authenticator) failDummy(ctx context.Context, ev audit.Event, account, pw, reason string) error {
+	if err := a.hasher.verifyDummy(ctx, pw); err != nil {
+		return a.hashFailed(ctx, ev, "hashing", err)
+	}
+	return a.fail(ctx, ev, account, reason, ErrInvalidCredentials)
 }
 
 // fail records a failed credential check with the throttle and audit.
@@ -617,14 +659,24 @@ func (a *Authenticator) event(r *http.Request, action string) audit.Event {
 }
 
 // accountKey is the throttling key for a login name: trimmed, NFKC, lower
-// case, so that "Alice" and "alice " share a budget.
+// case, so that "Alice" and "alice " share a budget, with invalid UTF-8 and
+// control characters replaced by U+FFFD, so that a name like "a\x00" makes
+// a key any throttle store can keep.
 func accountKey(login string) string {
-	return foldPassword(strings.TrimSpace(login))
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, foldPassword(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError)))))
 }
 
-// loginDigest identifies an unknown login name in audit without storing
-// it: users often type their password into the name field.
-func loginDigest(account string) string {
-	sum := sha256.Sum256([]byte(account))
-	return hex.EncodeToString(sum[:8])
+// loginDigest identifies a login name (its account key) in audit without
+// storing it: users often type their password into the name field. The
+// digest is keyed, so that a reader of the log cannot test guesses
+// against it; 64 bits tell the names of one attack apart.
+func (a *Authenticator) loginDigest(account string) string {
+	m := hmac.New(sha256.New, a.digestKey)
+	m.Write([]byte(account))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }

@@ -281,7 +281,10 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 			assert.Equal(t, tt.reason, failed.Reason)
 			assert.Equal(t, tt.userID, failed.Actor.UserID)
 			if tt.userID == "" {
-				assert.Len(t, failed.Meta["login_sha256"], 16, "unknown names are audited as a digest")
+				assert.Equal(t, audit.TargetKindLogin, failed.Target.Kind)
+				assert.Len(t, failed.Target.ID, 16, "unknown names are audited as a digest")
+			} else {
+				assert.Equal(t, audit.Target{Kind: audit.TargetKindUser, ID: tt.userID}, failed.Target)
 			}
 			assertNoSecrets(t, f.sink.Events(), tt.password)
 		})

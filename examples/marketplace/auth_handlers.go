@@ -22,9 +22,10 @@ type accountForm struct {
 }
 
 // validEmail checks an e-mail address: a bare address of at most 254
-// bytes, as RFC 5321 allows.
+// bytes, as RFC 5321 allows, that can log in (auth.ValidLoginName: no
+// control characters, which net/mail lets through above U+007F).
 func validEmail(s string) bool {
-	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") {
+	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") || !auth.ValidLoginName(s) {
 		return false
 	}
 	a, err := mail.ParseAddress(s)
@@ -228,7 +229,7 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.Login
 		return err
 	}
 	if u.Disabled {
-		a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "login.failed", Outcome: audit.OutcomeDenied,
+		a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, Outcome: audit.OutcomeDenied,
 			Target: audit.Target{Kind: "account", ID: u.Email}, Reason: "account disabled", Meta: map[string]string{"method": "passkey"}})
 		return errAccountDisabled
 	}
@@ -238,7 +239,7 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.Login
 	}
 	// The app's own login record, named like the password logins so that
 	// the audit Detector sees passkey sign-ins too.
-	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "login.succeeded", Outcome: audit.OutcomeSuccess,
+	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: "account", ID: u.Email},
 		Meta: map[string]string{"method": "passkey"}})
 	return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deployedworks/rampart/auth"
 )
@@ -39,7 +40,14 @@ func (u user) HasRole(role string) bool { return slices.Contains(u.Roles, role) 
 var errEmailTaken = errors.New("marketplace: e-mail address already registered")
 
 // normEmail is the form e-mail addresses are stored and looked up in.
-func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// Invalid UTF-8 is left as it is, for validation and auth.Login to refuse:
+// strings.ToLower would turn it into U+FFFD, a valid address.
+func normEmail(s string) string {
+	if !utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
 
 // createUser inserts u (ID and CreatedAt filled in) with its roles. It
 // returns errEmailTaken when the address is registered already.
