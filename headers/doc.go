@@ -72,7 +72,13 @@
 // # Also here
 //
 // [Reports] receives CSP violation reports (both report-uri and report-to
-// bodies), bounded in size and rate, and writes them to audit.
+// bodies) and writes them to audit, in audit.CategoryBrowserReport (kept 30
+// days by default). Any web page can make its visitors send reports, so
+// their cost is bounded: requests are limited in size and rate (per client
+// and in total), identical reports are recorded once per window with a
+// count, the records are capped per day (4 MiB by default), and signed-in
+// clients ([ReportsConfig].SessionKey) have budgets of their own that an
+// anonymous flood cannot spend.
 // [SecurityTxt] serves /.well-known/security.txt (RFC 9116) with an
 // Expires that is never stale.
 //
