@@ -1,6 +1,6 @@
 // Package audit records security-relevant events: authentication, access
-// changes, admin and moderation actions, errors, security alerts and
-// suspicious activity (policy sections 5 and 7). Every other Rampart
+// changes, admin and moderation actions, errors, security alerts,
+// suspicious activity and browser reports (policy sections 5 and 7). Every other Rampart
 // package writes to it; it imports no other Rampart package but clientip.
 //
 // # Threat
@@ -66,7 +66,8 @@
 //
 //	time        RFC 3339 with nanoseconds, UTC
 //	category    authentication | access | admin | moderation | error |
-//	            security_alert | suspicious_activity (or an application's own)
+//	            security_alert | suspicious_activity | browser_report (or an
+//	            application's own)
 //	action      dotted name, e.g. "login.failed"
 //	outcome     success | failure | denied (omitted if empty)
 //	actor       {"user_id": ..., "roles": [...]} (omitted if empty)
@@ -98,10 +99,14 @@
 // [Retention] sets how long each category is kept. Defaults:
 // authentication 1 year, access changes 2 years, admin actions 2 years,
 // moderation 1 year, errors 90 days, security alerts 1 year, suspicious
-// activity 180 days, other categories 90 days. The SQL sink deletes
-// expired rows on Prune; the file sink deletes rotated files once all their
-// categories have expired, oldest first, and records in each new file how
-// far it pruned, so that [Verify] tells retention from tampering.
+// activity 180 days, browser reports (CSP violations, which any web page
+// can make its visitors send) 30 days, other categories 90 days. The SQL
+// sink deletes expired rows on Prune; the file sink deletes rotated files
+// once all their categories have expired, oldest first, and records in
+// each new file how far it pruned, so that [Verify] tells retention from
+// tampering. A chain file therefore keeps its browser reports as long as
+// its longest-kept category: whoever writes them must also bound how many
+// (package headers caps them per day).
 //
 // # Out of scope
 //

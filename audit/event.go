@@ -24,13 +24,18 @@ const (
 	CategoryModeration Category = "moderation"
 	// CategoryError: server errors and recovered panics.
 	CategoryError Category = "error"
-	// CategorySecurityAlert: signs of attack or compromise (CSP violations,
-	// cloned authenticators, tampered logs, a login that succeeds right after
-	// a burst of failures).
+	// CategorySecurityAlert: signs of attack or compromise (cloned
+	// authenticators, tampered logs, a login that succeeds right after a
+	// burst of failures).
 	CategorySecurityAlert Category = "security_alert"
 	// CategorySuspicious: suspicious activity (throttling, credential
 	// stuffing, password spraying).
 	CategorySuspicious Category = "suspicious_activity"
+	// CategoryBrowserReport: reports that browsers send on their own, such
+	// as CSP violations. Any web page can make its visitors send them, so
+	// they are kept briefly (see [DefaultRetentionBrowserReport]) and apart
+	// from the records an investigation relies on.
+	CategoryBrowserReport Category = "browser_report"
 )
 
 // Categories returns the categories defined by this package, in a fixed
@@ -39,7 +44,7 @@ const (
 func Categories() []Category {
 	return []Category{
 		CategoryAuthentication, CategoryAccess, CategoryAdmin, CategoryModeration,
-		CategoryError, CategorySecurityAlert, CategorySuspicious,
+		CategoryError, CategorySecurityAlert, CategorySuspicious, CategoryBrowserReport,
 	}
 }
 

@@ -19,7 +19,10 @@ const (
 	DefaultRetentionError          = 90 * Day  // 90 days
 	DefaultRetentionSecurityAlert  = 365 * Day // 1 year
 	DefaultRetentionSuspicious     = 180 * Day // 180 days
-	DefaultRetentionOther          = 90 * Day  // any category not listed above
+	// Browser reports are written by whoever can get a browser to send
+	// one: kept a month, long enough to find a policy that breaks pages.
+	DefaultRetentionBrowserReport = 30 * Day // 30 days
+	DefaultRetentionOther         = 90 * Day // any category not listed above
 )
 
 // Retention says how long events of each category are kept. A category
@@ -55,6 +58,8 @@ func (r Retention) For(c Category) time.Duration {
 		return DefaultRetentionSecurityAlert
 	case CategorySuspicious:
 		return DefaultRetentionSuspicious
+	case CategoryBrowserReport:
+		return DefaultRetentionBrowserReport
 	}
 	return DefaultRetentionOther
 }

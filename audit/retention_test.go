@@ -20,6 +20,7 @@ func TestRetentionFor(t *testing.T) {
 		{"default moderation", nil, CategoryModeration, 365 * Day},
 		{"default error", nil, CategoryError, 90 * Day},
 		{"default security alert", nil, CategorySecurityAlert, 365 * Day},
+		{"default browser report", nil, CategoryBrowserReport, 30 * Day},
 		{"default suspicious", nil, CategorySuspicious, 180 * Day},
 		{"unknown category", nil, "billing", 90 * Day},
 		{"override", Retention{CategoryError: 7 * Day}, CategoryError, 7 * Day},

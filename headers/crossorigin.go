@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
@@ -14,9 +17,24 @@ import (
 // (or from a browser too old to say where it came from) and was rejected.
 var ErrCrossOrigin = errors.New("headers: cross-origin request rejected")
 
+// errOriginMismatch is the reason for rejecting a request without
+// Sec-Fetch-Site whose Origin is not the site's.
+var errOriginMismatch = errors.New("cross-origin request without Sec-Fetch-Site: Origin does not match the site's origin (scheme, host and port)")
+
 // CrossOriginConfig tunes the middleware built by [NewCrossOrigin]. The
 // zero value is ready to use: no trusted origins, no bypass.
 type CrossOriginConfig struct {
+	// PublicOrigin is the site's own origin ("https://shop.example",
+	// scheme, host and optional port), as browsers see it. Requests
+	// without Sec-Fetch-Site (browsers before 2023) pass only when their
+	// Origin equals it, scheme and port included, or is trusted. Default:
+	// "", which compares with the request's own origin: the scheme the
+	// client used as the [clientip.Resolver] sees it (X-Forwarded-Proto
+	// from a trusted proxy, else whether the connection is TLS) and the
+	// Host header. Set it when a proxy in front rewrites Host or does not
+	// report the scheme.
+	PublicOrigin string
+
 	// TrustedOrigins are origins ("https://partner.example", scheme, host
 	// and optional port, nothing else) whose cross-origin requests are
 	// allowed. Default: none.
@@ -46,11 +64,12 @@ type CrossOriginConfig struct {
 // [http.CrossOriginProtection]. It is safe for concurrent use; its
 // configuration is fixed at [NewCrossOrigin].
 type CrossOrigin struct {
-	res  *clientip.Resolver
-	cop  *http.CrossOriginProtection
-	aud  *audit.Logger
-	log  *slog.Logger
-	deny func(http.ResponseWriter, *http.Request, error)
+	res    *clientip.Resolver
+	public siteOrigin // zero: the request's own origin
+	cop    *http.CrossOriginProtection
+	aud    *audit.Logger
+	log    *slog.Logger
+	deny   func(http.ResponseWriter, *http.Request, error)
 }
 
 // NewCrossOrigin returns the cross-origin protection. res finds the client
@@ -66,6 +85,13 @@ func NewCrossOrigin(res *clientip.Resolver, cfg CrossOriginConfig) (*CrossOrigin
 	}
 	if c.deny == nil {
 		c.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusForbidden) }
+	}
+	if cfg.PublicOrigin != "" {
+		o, ok := parseOrigin(cfg.PublicOrigin)
+		if !ok || !validOrigin(cfg.PublicOrigin) {
+			return nil, fmt.Errorf("headers: CrossOriginConfig.PublicOrigin: %q is not an origin: want scheme://host[:port], such as \"https://shop.example\"", cfg.PublicOrigin)
+		}
+		c.public = o
 	}
 	for _, o := range cfg.TrustedOrigins {
 		if !validOrigin(o) {
@@ -96,16 +122,90 @@ func addBypass(cop *http.CrossOriginProtection, pattern string) (err error) {
 }
 
 // Check reports whether r may proceed: nil, or an error wrapping
-// [ErrCrossOrigin] and the standard library's reason. GET, HEAD and
-// OPTIONS always pass, so they must never change state. It fails open only
+// [ErrCrossOrigin] and the reason. GET, HEAD and OPTIONS always pass, so
+// they must never change state. Other requests pass when Sec-Fetch-Site
+// says "same-origin" or "none"; when a browser too old to send
+// Sec-Fetch-Site sends an Origin equal to the site's origin (see
+// [CrossOriginConfig].PublicOrigin), scheme, host and port all compared,
+// so that http://shop.example cannot post to https://shop.example; or
+// when the origin is trusted or the route bypassed. It fails open only
 // where [http.CrossOriginProtection] does: a request with neither
 // Sec-Fetch-Site nor Origin is taken to be same-origin or not from a
 // browser.
 func (c *CrossOrigin) Check(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && r.Header.Get("Sec-Fetch-Site") == "" {
+		// http.CrossOriginProtection compares only Origin's host with
+		// Host here, ignoring the scheme. Compare whole origins, and ask it
+		// only whether a cross-origin request is exempt.
+		if c.sameOrigin(r, origin) {
+			return nil
+		}
+		cr := r.Clone(r.Context())
+		cr.Header.Set("Sec-Fetch-Site", "cross-site")
+		if c.cop.Check(cr) != nil {
+			return fmt.Errorf("%w: %w", ErrCrossOrigin, errOriginMismatch)
+		}
+		return nil
+	}
 	if err := c.cop.Check(r); err != nil {
 		return fmt.Errorf("%w: %w", ErrCrossOrigin, err)
 	}
 	return nil
+}
+
+// sameOrigin reports whether origin, an Origin header, is the site's own
+// origin for r.
+func (c *CrossOrigin) sameOrigin(r *http.Request, origin string) bool {
+	o, ok := parseOrigin(origin)
+	if !ok {
+		return false
+	}
+	if c.public != (siteOrigin{}) {
+		return o == c.public
+	}
+	self, ok := originOf(c.res.Resolve(r).Scheme, r.Host)
+	return ok && o == self
+}
+
+// siteOrigin is an origin normalised for comparison: lower-case host and
+// an explicit port.
+type siteOrigin struct{ scheme, host, port string }
+
+// parseOrigin parses a serialised origin (RFC 6454 §6.2): an http or https
+// scheme and a host, with nothing after them. "null" is no origin.
+func parseOrigin(s string) (siteOrigin, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.ForceQuery ||
+		u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return siteOrigin{}, false
+	}
+	return originOf(u.Scheme, u.Host)
+}
+
+// originOf normalises scheme and a host[:port] (a Host header or an
+// origin's host), filling in the scheme's default port.
+func originOf(scheme, hostport string) (siteOrigin, bool) {
+	if scheme != "http" && scheme != "https" {
+		return siteOrigin{}, false
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil { // no port
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
+	}
+	if host == "" || strings.ContainsAny(host, "[]/@ ") {
+		return siteOrigin{}, false
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return siteOrigin{scheme: scheme, host: strings.ToLower(host), port: port}, true
 }
 
 // Handler is middleware that calls the deny handler for requests that

@@ -117,3 +117,87 @@ func TestNewCrossOriginRejects(t *testing.T) {
 	_, err := NewCrossOrigin(nil, CrossOriginConfig{})
 	assert.ErrorContains(t, err, "clientip")
 }
+
+// TestCrossOriginSchemeRegression: without Sec-Fetch-Site, the fallback
+// compared only Origin's host with Host, so http://shop.example could post
+// to https://shop.example. Whole origins are compared now, with the scheme
+// as clientip resolves it, behind trusted proxies too.
+func TestCrossOriginSchemeRegression(t *testing.T) {
+	tests := []struct {
+		name   string
+		public string // CrossOriginConfig.PublicOrigin
+		url    string
+		remote string
+		hdr    map[string]string
+		want   int
+	}{
+		{name: "https page to https", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "https://shop.example"}, want: 200},
+		{name: "explicit default port", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "https://shop.example:443"}, want: 200},
+		{name: "host case", url: "https://Shop.Example/cart", hdr: map[string]string{"Origin": "https://shop.example"}, want: 200},
+		{name: "http page to http", url: "http://shop.example/cart", hdr: map[string]string{"Origin": "http://shop.example"}, want: 200},
+		{name: "with port", url: "http://localhost:8080/cart", hdr: map[string]string{"Origin": "http://localhost:8080"}, want: 200},
+		{name: "attack: http page to https", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "http://shop.example"}, want: 403},
+		{name: "attack: https page to http", url: "http://shop.example/cart", hdr: map[string]string{"Origin": "https://shop.example"}, want: 403},
+		{name: "attack: other port", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "https://shop.example:8443"}, want: 403},
+		{name: "attack: http default port to https", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "http://shop.example:443"}, want: 403},
+
+		{name: "proxy: TLS ended at a trusted proxy", url: "http://shop.example/cart", remote: "10.0.0.1:5000",
+			hdr: map[string]string{"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "https", "Origin": "https://shop.example"}, want: 200},
+		{name: "attack: proxy: http page to https", url: "http://shop.example/cart", remote: "10.0.0.1:5000",
+			hdr: map[string]string{"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "https", "Origin": "http://shop.example"}, want: 403},
+		{name: "attack: X-Forwarded-Proto from an untrusted peer", url: "http://shop.example/cart", remote: "198.51.100.9:5000",
+			hdr: map[string]string{"X-Forwarded-Proto": "https", "Origin": "https://shop.example"}, want: 403},
+
+		{name: "public origin: proxy rewrote Host", public: "https://shop.example", url: "http://app.internal:8080/cart", remote: "10.0.0.1:5000",
+			hdr: map[string]string{"Origin": "https://shop.example"}, want: 200},
+		{name: "attack: public origin: http page", public: "https://shop.example", url: "https://shop.example/cart",
+			hdr: map[string]string{"Origin": "http://shop.example"}, want: 403},
+		{name: "attack: public origin: Host is not enough", public: "https://shop.example", url: "https://other.example/cart",
+			hdr: map[string]string{"Origin": "https://other.example"}, want: 403},
+
+		{name: "trusted http origin", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "http://partner.example"}, want: 200},
+		{name: "bypassed route", url: "https://shop.example/webhooks/x", hdr: map[string]string{"Origin": "http://shop.example"}, want: 200},
+		{name: "Sec-Fetch-Site decides when present", url: "https://shop.example/cart", hdr: map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://shop.example"}, want: 200},
+		{name: "safe method", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "http://shop.example"}, want: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &audit.MemorySink{}
+			co, err := NewCrossOrigin(proxyResolver(t), CrossOriginConfig{
+				PublicOrigin:           tt.public,
+				TrustedOrigins:         []string{"http://partner.example"},
+				InsecureBypassPatterns: []string{"POST /webhooks/"},
+				Audit:                  audit.New(sink, audit.Config{}),
+			})
+			require.NoError(t, err)
+			method := "POST"
+			if tt.name == "safe method" {
+				method = "GET"
+			}
+			r := httptest.NewRequest(method, tt.url, strings.NewReader("qty=1"))
+			if tt.remote != "" {
+				r.RemoteAddr = tt.remote
+			}
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			co.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })).ServeHTTP(rec, r)
+			assert.Equal(t, tt.want, rec.Code)
+			if tt.want == 403 {
+				assert.ErrorIs(t, co.Check(r), ErrCrossOrigin)
+				require.Len(t, sink.Events(), 1)
+				assert.Contains(t, sink.Events()[0].Reason, "scheme, host and port")
+			} else {
+				assert.NoError(t, co.Check(r))
+			}
+		})
+	}
+}
+
+func TestNewCrossOriginRejectsPublicOrigin(t *testing.T) {
+	for _, o := range []string{"shop.example", "https://shop.example/", "ftp://shop.example", "null", "https://"} {
+		_, err := NewCrossOrigin(resolver(t), CrossOriginConfig{PublicOrigin: o})
+		assert.ErrorContains(t, err, "PublicOrigin", o)
+	}
+}

@@ -53,7 +53,10 @@
 // and no page script can set or change it. A cross-site form POST, fetch
 // or image load therefore arrives marked "cross-site", and [CrossOrigin]
 // rejects it before the handler runs, whatever cookies it carries. Older
-// browsers send Origin on cross-origin POSTs, which is compared with Host.
+// browsers send Origin on cross-origin POSTs, which is compared with the
+// site's origin, scheme, host and port all included
+// ([CrossOriginConfig].PublicOrigin, or the scheme clientip resolves and
+// the Host header), so an http:// page cannot post to the https:// site.
 // That covers what a synchronizer token covers, with no token to embed in
 // every form, no server state, nothing to leak through a Referer or a
 // cached page, and no breakage when a session is renewed. Safe methods
@@ -63,7 +66,7 @@
 // neither header and pass. That is safe because forgery needs a victim's
 // browser to attach ambient credentials: such clients should authenticate
 // with an Authorization header, not cookies. If one does send Origin, it
-// must match the Host it calls or be listed in
+// must match the origin it calls or be listed in
 // [CrossOriginConfig].TrustedOrigins. Endpoints that other sites must be
 // able to POST to (signed webhooks, [Reports]) go in
 // InsecureBypassPatterns. Keep session cookies SameSite=Lax as a second
@@ -72,7 +75,13 @@
 // # Also here
 //
 // [Reports] receives CSP violation reports (both report-uri and report-to
-// bodies), bounded in size and rate, and writes them to audit.
+// bodies) and writes them to audit, in audit.CategoryBrowserReport (kept 30
+// days by default). Any web page can make its visitors send reports, so
+// their cost is bounded: requests are limited in size and rate (per client
+// and in total), identical reports are recorded once per window with a
+// count, the records are capped per day (4 MiB by default), and signed-in
+// clients ([ReportsConfig].SessionKey) have budgets of their own that an
+// anonymous flood cannot spend.
 // [SecurityTxt] serves /.well-known/security.txt (RFC 9116) with an
 // Expires that is never stale.
 //

@@ -1,6 +1,7 @@
 package headers_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/headers"
 )
@@ -100,9 +102,19 @@ func ExampleCrossOrigin_Check() {
 		err := co.Check(r)
 		fmt.Println(site, errors.Is(err, headers.ErrCrossOrigin))
 	}
+	// Browsers without Sec-Fetch-Site: Origin must be the site's own
+	// origin, scheme included.
+	for _, origin := range []string{"https://shop.example", "http://shop.example"} {
+		r := httptest.NewRequest("POST", "https://shop.example/cart", nil)
+		r.Header.Set("Origin", origin)
+		err := co.Check(r)
+		fmt.Println(origin, errors.Is(err, headers.ErrCrossOrigin))
+	}
 	// Output:
 	// same-origin false
 	// cross-site true
+	// https://shop.example false
+	// http://shop.example true
 }
 
 // security.txt with an Expires field computed from the clock.
@@ -125,24 +137,43 @@ func ExampleSecurityTxt() {
 	// Preferred-Languages: en
 }
 
-// Violation reports become audit events; malformed ones get 400.
+// Violation reports become audit events, identical ones counted in one
+// event per window; malformed ones get 400.
 func ExampleReports() {
 	res := clientip.MustNew(nil, clientip.Config{})
-	rp, err := headers.NewReports(res, headers.ReportsConfig{})
+	sink := &audit.MemorySink{}
+	rp, err := headers.NewReports(res, headers.ReportsConfig{
+		Audit: audit.New(sink, audit.Config{}),
+		// Signed-in users get budgets of their own. With package session:
+		//	SessionKey: func(r *http.Request) (string, bool) {
+		//		id, ok := sessions.Identity(r.Context())
+		//		return id.UserID, ok
+		//	},
+		// and mount rp inside sessions.Handler.
+	})
 	if err != nil {
 		panic(err)
 	}
-	for _, body := range []string{
-		`{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"script-src-elem","blocked-uri":"inline"}}`,
-		`{"csp-report":"garbage"}`,
-	} {
+	report := `{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"script-src-elem","blocked-uri":"inline"}}`
+	for _, body := range []string{report, report, report, `{"csp-report":"garbage"}`} {
 		r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
 		r.Header.Set("Content-Type", headers.MediaTypeCSPReport)
 		rec := httptest.NewRecorder()
 		rp.ServeHTTP(rec, r)
 		fmt.Println(rec.Code)
 	}
+	// On shutdown: record the counts of the windows still open.
+	if err := rp.Flush(context.Background()); err != nil {
+		panic(err)
+	}
+	for _, e := range sink.Events() {
+		fmt.Println(e.Category, e.Action, e.Meta["effective-directive"], "count", e.Meta["count"])
+	}
 	// Output:
 	// 204
+	// 204
+	// 204
 	// 400
+	// browser_report csp.violation script-src-elem count 1
+	// browser_report csp.violation script-src-elem count 2
 }

@@ -225,8 +225,8 @@ func TestReportsAuditEvent(t *testing.T) {
 	ev := sink.Events()
 	require.Len(t, ev, 1)
 	e := ev[0]
-	assert.Equal(t, audit.CategorySecurityAlert, e.Category)
-	assert.Equal(t, "csp.violation", e.Action)
+	assert.Equal(t, audit.CategoryBrowserReport, e.Category)
+	assert.Equal(t, ActionCSPViolation, e.Action)
 	assert.Equal(t, audit.OutcomeDenied, e.Outcome)
 	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), e.ClientIP)
 	assert.Equal(t, "Mozilla/5.0 (test)", e.UserAgent)
@@ -235,6 +235,7 @@ func TestReportsAuditEvent(t *testing.T) {
 		"format": "csp-report", "document-uri": "https://shop.example/cart", "effective-directive": "script-src-elem",
 		"blocked-uri": "https://evil.example/x.js", "disposition": "enforce", "referrer": "https://shop.example/",
 		"source-file": "https://shop.example/app.js", "line-number": "12", "column-number": "7", "status-code": "200",
+		"count": "1", "client": "anonymous",
 	}, e.Meta)
 	assert.NotContains(t, e.Meta["document-uri"], "secret", "query strings are dropped")
 }
@@ -263,7 +264,8 @@ func TestReportsRateLimit(t *testing.T) {
 	assert.Equal(t, 429, post("[2001:db8:1:2::2]:1"), "total cap: 5 per minute plus what 20 s refilled")
 	clk.Add(time.Minute)
 	assert.Equal(t, 204, post("203.0.113.5:1"), "idle buckets were swept, totals refilled")
-	assert.Len(t, sink.Events(), 7)
+	require.NoError(t, rp.Flush(context.Background()))
+	assert.Equal(t, 7, reportCount(t, sink.Events()), "the accepted reports, aggregated")
 
 	// 429 comes before the body is read: garbage from a limited client is
 	// not even parsed.

@@ -23,14 +23,35 @@ type Limiter interface {
 	Allow(ctx context.Context, client netip.Addr) (bool, error)
 }
 
+// Actions of the audit events written by [Reports].
+const (
+	// ActionCSPViolation ([audit.CategoryBrowserReport]) records
+	// Meta["count"] CSP violation reports of one document, directive,
+	// blocked URL and disposition: the first report of a window at once
+	// (count 1), and the reports that repeated it during the window when
+	// the window ends (see [ReportsConfig].Window).
+	ActionCSPViolation = "csp.violation"
+
+	// ActionReportsCapped ([audit.CategorySuspicious]) is written when the
+	// reports of one kind of client (Meta["client"]: "anonymous" or
+	// "signed-in") reach the day's cap (see [ReportsConfig].MaxBytesPerDay),
+	// and again once the day is over (or at [Reports.Flush]) with the
+	// number of reports dropped in Meta["dropped"]. It is exempt from the
+	// cap: at most a few per day.
+	ActionReportsCapped = "csp.reports_capped"
+)
+
 // ReportsConfig tunes the endpoint built by [NewReports]. The zero value
 // is ready to use.
 type ReportsConfig struct {
-	// Audit receives one [audit.CategorySecurityAlert] event with action
-	// "csp.violation" per report: outcome denied when the policy was
-	// enforced (the browser blocked the resource), success when it was
-	// report-only (the resource loaded); the report's fields go in Meta.
-	// Default: nil, which discards them.
+	// Audit receives the reports as [ActionCSPViolation] events in
+	// [audit.CategoryBrowserReport], a category kept 30 days by default,
+	// aggregated per Window and capped per day (MaxBytesPerDay). The
+	// outcome is denied when the policy was enforced (the browser blocked
+	// the resource), success when it was report-only (the resource
+	// loaded); the report's fields go in Meta, and Meta["count"] says how
+	// many reports the event stands for. Default: nil, which discards
+	// them.
 	Audit *audit.Logger
 
 	// Logger receives audit sink failures. Default: slog.Default().
@@ -44,23 +65,57 @@ type ReportsConfig struct {
 	// recorded; the rest are dropped. Default: 20.
 	MaxReports int
 
-	// ClientPerMinute is how many report requests one client (an IPv4
-	// address or an IPv6 /64) may send per minute, with bursts of the same
-	// size; more get 429. Default: 30. Ignored when Limiter is set.
+	// ClientPerMinute is how many report requests one client may send per
+	// minute, with bursts of the same size; more get 429. A client is the
+	// session named by SessionKey, or else the address (an IPv4 address
+	// or an IPv6 /64). Default: 30.
 	ClientPerMinute int
 
-	// TotalPerMinute caps report requests from all clients together, so a
-	// botnet cannot flood the audit log. Default: 600.
+	// TotalPerMinute caps report requests from all anonymous clients
+	// together, so a botnet cannot flood the audit log. Clients with a
+	// session (see SessionKey) have a cap of the same size of their own,
+	// which anonymous clients cannot use up. Default: 600.
 	TotalPerMinute int
 
-	// MaxClients bounds the internal per-client table. When it is full of
-	// recently active clients, new clients get 429 (fail closed) until
-	// entries go idle. Default: 10000. Ignored when Limiter is set.
+	// MaxClients bounds each internal per-client table (addresses,
+	// sessions). When one is full of recently active clients, new clients
+	// of that kind get 429 (fail closed) until entries go idle. Default:
+	// 10000.
 	MaxClients int
 
-	// Limiter replaces the internal per-client limit (TotalPerMinute still
-	// applies). Default: nil.
+	// Limiter replaces the internal per-address limit of anonymous
+	// clients (TotalPerMinute still applies). Clients with a session are
+	// always limited per session. Default: nil.
 	Limiter Limiter
+
+	// SessionKey tells requests from a signed-in client apart: it returns
+	// a stable key for the session or its user (a user ID, never a
+	// token) and true, or false for an anonymous request. Such clients get
+	// budgets of their own (ClientPerMinute per key, TotalPerMinute,
+	// MaxBytesPerDay), so that a flood of anonymous reports, which any web
+	// page can make its visitors send, cannot starve them. It must not
+	// trust anything a client can forge, such as the presence of a cookie:
+	// read the session that the application's session middleware loaded
+	// and checked (wrap Reports in it). Default: nil, every client is
+	// anonymous.
+	SessionKey func(r *http.Request) (key string, ok bool)
+
+	// Window is the aggregation window: the first report of a document,
+	// directive, blocked URL and disposition is recorded at once, and the
+	// reports repeating it during the next Window are counted and recorded
+	// as one event when the window ends (noticed by a later request or by
+	// [Reports.Flush]; no goroutine runs). Default: 10 minutes. From 1
+	// second to 24 hours.
+	Window time.Duration
+
+	// MaxBytesPerDay caps the audit records that reports produce per UTC
+	// day, measured as each event's JSON encoding plus a fixed allowance
+	// per record for what the audit logger and sink add. Past the cap,
+	// reports are answered 204 but dropped, and counted in an
+	// [ActionReportsCapped] event. Anonymous and signed-in clients each
+	// have a cap of this size. Default: 4 MiB (about 5,000 events). At
+	// least 4 KiB.
+	MaxBytesPerDay int64
 
 	// Now returns the current time. Default: time.Now. Tests inject a
 	// clock.
@@ -70,7 +125,14 @@ type ReportsConfig struct {
 // Reports is the endpoint that receives CSP violation reports, both
 // report-uri (application/csp-report) and report-to
 // (application/reports+json) bodies, and writes them to audit. It is safe
-// for concurrent use and starts no goroutine.
+// for concurrent use and starts no goroutine; call [Reports.Flush] on
+// shutdown to record the counts of windows still open.
+//
+// Any web page can make its visitors' browsers send reports, so the
+// endpoint bounds what they cost: requests are rate limited per client
+// and in total, identical reports are aggregated per window, the records
+// are capped per day, and signed-in clients (see
+// [ReportsConfig].SessionKey) have budgets of their own.
 //
 // Mount it at the path given as [CSP].ReportURI, for POST only, and
 // outside [CrossOrigin] (or add the path as a bypass pattern): browsers
@@ -78,10 +140,52 @@ type ReportsConfig struct {
 type Reports struct {
 	res        *clientip.Resolver
 	cfg        ReportsConfig
-	clients    *buckets
-	total      *buckets
+	clients    *buckets[netip.Prefix]
+	sessions   *buckets[string]
 	maxReports int
+	anon       reportClass
+	signed     reportClass
+
+	mu        sync.Mutex // guards windows, lastSweep and both classes' day budgets
+	windows   map[windowKey]*window
+	lastSweep time.Time
 }
+
+// reportClass is one kind of client, anonymous or signed-in, with its own
+// total rate and day budget.
+type reportClass struct {
+	name  string
+	total *buckets[struct{}]
+
+	// Under Reports.mu.
+	day     int64 // the UTC day (days since 1970) that used and dropped count
+	used    int64 // bytes charged today
+	dropped int64 // reports dropped since the last ActionReportsCapped count
+	capped  bool  // the cap notice for day was written
+}
+
+// windowKey identifies the reports one aggregation window collects.
+type windowKey struct {
+	signed                               bool
+	doc, directive, blocked, disposition string
+}
+
+// window is one open aggregation window.
+type window struct {
+	start, last time.Time
+	repeats     int
+	rep         Report
+}
+
+const (
+	// maxWindows bounds the aggregation table. Reports of a key that finds
+	// it full are recorded one by one, within the day's cap.
+	maxWindows = 4096
+	// recordOverhead is what the day's cap charges per record on top of
+	// the event's encoding: the request ID and actor the logger adds, and
+	// a chain record's sequence number and MAC.
+	recordOverhead = 192
+)
 
 // NewReports returns the report endpoint. res finds the client address
 // that rate limits and audit events use.
@@ -100,6 +204,18 @@ func NewReports(res *clientip.Resolver, cfg ReportsConfig) (*Reports, error) {
 		cfg.MaxBody = 64 << 10
 	case cfg.MaxBody < 1024 || cfg.MaxBody > 1<<20:
 		return nil, fmt.Errorf("headers: ReportsConfig.MaxBody %d: want 1 KiB to 1 MiB", cfg.MaxBody)
+	}
+	switch {
+	case cfg.Window == 0:
+		cfg.Window = 10 * time.Minute
+	case cfg.Window < time.Second || cfg.Window > 24*time.Hour:
+		return nil, fmt.Errorf("headers: ReportsConfig.Window %v: want 1s to 24h, or zero for the default 10m", cfg.Window)
+	}
+	switch {
+	case cfg.MaxBytesPerDay == 0:
+		cfg.MaxBytesPerDay = 4 << 20
+	case cfg.MaxBytesPerDay < 4<<10:
+		return nil, fmt.Errorf("headers: ReportsConfig.MaxBytesPerDay %d: want at least 4096, or zero for the default 4 MiB", cfg.MaxBytesPerDay)
 	}
 	for _, f := range []struct {
 		name string
@@ -121,16 +237,20 @@ func NewReports(res *clientip.Resolver, cfg ReportsConfig) (*Reports, error) {
 	return &Reports{
 		res:        res,
 		cfg:        cfg,
-		clients:    newBuckets(cfg.ClientPerMinute, time.Minute, cfg.MaxClients),
-		total:      newBuckets(cfg.TotalPerMinute, time.Minute, 1),
+		clients:    newBuckets[netip.Prefix](cfg.ClientPerMinute, time.Minute, cfg.MaxClients),
+		sessions:   newBuckets[string](cfg.ClientPerMinute, time.Minute, cfg.MaxClients),
 		maxReports: cfg.MaxReports,
+		anon:       reportClass{name: "anonymous", total: newBuckets[struct{}](cfg.TotalPerMinute, time.Minute, 1)},
+		signed:     reportClass{name: "signed-in", total: newBuckets[struct{}](cfg.TotalPerMinute, time.Minute, 1)},
+		windows:    make(map[windowKey]*window),
 	}, nil
 }
 
-// ServeHTTP handles one report request: 204 when every report was
-// recorded, 405 for a method other than POST, 415 for another media type,
-// 429 when rate limited, 413 for a body over MaxBody, 400 for a malformed
-// body and 503 when the audit sink fails. Responses never echo the input.
+// ServeHTTP handles one report request: 204 when the reports were
+// accepted (recorded, counted in a window, or dropped over the day's
+// cap), 405 for a method other than POST, 415 for another media type, 429
+// when rate limited, 413 for a body over MaxBody, 400 for a malformed body
+// and 503 when the audit sink fails. Responses never echo the input.
 func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -143,7 +263,14 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := rp.res.Resolve(r)
-	if !rp.allow(r.Context(), info.Addr) {
+	cl, key := &rp.anon, ""
+	if rp.cfg.SessionKey != nil {
+		if k, ok := rp.cfg.SessionKey(r); ok {
+			cl, key = &rp.signed, k
+		}
+	}
+	now := rp.cfg.Now()
+	if !rp.allow(r.Context(), cl, info.Addr, key, now) {
 		plainError(w, http.StatusTooManyRequests)
 		return
 	}
@@ -166,36 +293,226 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ua := clean(r.Header.Get("User-Agent"), maxURLLen)
-	for _, rep := range reports {
-		if err := rp.cfg.Audit.Log(r.Context(), reportEvent(rep, info.Addr, ua)); err != nil {
-			rp.cfg.Logger.ErrorContext(r.Context(), "headers: writing a CSP violation to audit failed; check the audit sink",
-				slog.Any("error", err))
-			plainError(w, http.StatusServiceUnavailable)
-			return
-		}
+	own, detached := rp.admit(cl, reports, info.Addr, ua, now)
+	// Window counts and notices are about many clients, not this request:
+	// no request facts (client, actor, request ID) go into them.
+	rp.write(context.Background(), detached)
+	if err := rp.write(r.Context(), own); err != nil {
+		plainError(w, http.StatusServiceUnavailable)
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// allow applies the per-client limit, then the total cap, so that a
-// client over its own limit cannot use up everyone's budget.
-func (rp *Reports) allow(ctx context.Context, client netip.Addr) bool {
+// Flush records the counts still held in memory: the repeats of every open
+// window (which it closes) and the reports dropped over the day's cap so
+// far. Call it on shutdown, before the audit sink closes. It is safe to
+// call at any time; it returns the first audit failure.
+func (rp *Reports) Flush(ctx context.Context) error {
 	now := rp.cfg.Now()
-	if rp.cfg.Limiter != nil {
+	rp.mu.Lock()
+	var out []audit.Event
+	for k, win := range rp.windows {
+		delete(rp.windows, k)
+		out = rp.closeWindow(out, k, win, now)
+	}
+	for _, cl := range []*reportClass{&rp.anon, &rp.signed} {
+		out = rp.rollover(out, cl, now, true)
+	}
+	rp.mu.Unlock()
+	return rp.write(ctx, out)
+}
+
+// write logs events in order and returns the first failure, after
+// reporting every failure to the Logger.
+func (rp *Reports) write(ctx context.Context, events []audit.Event) error {
+	var first error
+	for _, e := range events {
+		if err := rp.cfg.Audit.Log(ctx, e); err != nil {
+			rp.cfg.Logger.ErrorContext(ctx, "headers: writing a CSP violation to audit failed; check the audit sink",
+				slog.String("action", e.Action), slog.Any("error", err))
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// allow applies the per-client limit, then the total cap of the client's
+// kind, so that a client over its own limit cannot use up everyone's
+// budget, and anonymous clients cannot use up signed-in ones'.
+func (rp *Reports) allow(ctx context.Context, cl *reportClass, client netip.Addr, key string, now time.Time) bool {
+	switch {
+	case cl == &rp.signed:
+		if !rp.sessions.allow(key, now) {
+			return false
+		}
+	case rp.cfg.Limiter != nil:
 		if ok, err := rp.cfg.Limiter.Allow(ctx, client); !ok || err != nil {
 			return false
 		}
-	} else if !rp.clients.allow(clientKey(client), now) {
-		return false
+	default:
+		if !rp.clients.allow(clientKey(client), now) {
+			return false
+		}
 	}
-	return rp.total.allow(netip.Prefix{}, now)
+	return cl.total.allow(struct{}{}, now)
+}
+
+// admit aggregates and charges the reports of one request. It returns the
+// events to write with the request's context (own) and those to write
+// without it (detached: closed windows' counts, cap notices).
+func (rp *Reports) admit(cl *reportClass, reports []Report, client netip.Addr, ua string, now time.Time) (own, detached []audit.Event) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	detached = rp.sweep(detached, now)
+	for _, rep := range reports {
+		k := windowKey{
+			signed: cl == &rp.signed, doc: rep.DocumentURL, directive: rep.EffectiveDirective,
+			blocked: rep.BlockedURL, disposition: rep.Disposition,
+		}
+		if win := rp.windows[k]; win != nil {
+			if now.Before(win.start.Add(rp.cfg.Window)) {
+				win.repeats++
+				win.last = now
+				continue
+			}
+			delete(rp.windows, k)
+			detached = rp.closeWindow(detached, k, win, now)
+		}
+		if len(rp.windows) < maxWindows {
+			rp.windows[k] = &window{start: now, last: now, rep: rep}
+		}
+		e := reportEvent(rep, client, ua)
+		e.Meta["count"] = "1"
+		e.Meta["client"] = cl.name
+		var ok bool
+		if detached, ok = rp.charge(detached, cl, &e, 1, now); ok {
+			own = append(own, e)
+		}
+	}
+	return own, detached
+}
+
+// sweep closes the windows that have ended and ends the day of each
+// class, at most once a second so that a flood of requests cannot make
+// each one scan the table. rp.mu is held.
+func (rp *Reports) sweep(out []audit.Event, now time.Time) []audit.Event {
+	if !rp.lastSweep.IsZero() && now.Sub(rp.lastSweep) < time.Second {
+		return out
+	}
+	rp.lastSweep = now
+	for k, win := range rp.windows {
+		if !now.Before(win.start.Add(rp.cfg.Window)) {
+			delete(rp.windows, k)
+			out = rp.closeWindow(out, k, win, now)
+		}
+	}
+	for _, cl := range []*reportClass{&rp.anon, &rp.signed} {
+		out = rp.rollover(out, cl, now, false)
+	}
+	return out
+}
+
+// closeWindow appends the event that counts a closed window's repeats, if
+// any and within the day's cap. rp.mu is held.
+func (rp *Reports) closeWindow(out []audit.Event, k windowKey, win *window, now time.Time) []audit.Event {
+	if win.repeats == 0 {
+		return out
+	}
+	cl := &rp.anon
+	if k.signed {
+		cl = &rp.signed
+	}
+	e := reportEvent(win.rep, netip.Addr{}, "")
+	e.Reason += " (repeated reports, counted)"
+	e.Meta["count"] = strconv.Itoa(win.repeats)
+	e.Meta["client"] = cl.name
+	e.Meta["first-seen"] = win.start.UTC().Format(time.RFC3339)
+	e.Meta["last-seen"] = win.last.UTC().Format(time.RFC3339)
+	for _, k := range []string{"referrer", "source-file", "sample", "line-number", "column-number", "status-code"} {
+		delete(e.Meta, k) // the first report's details, not every one's
+	}
+	out, ok := rp.charge(out, cl, &e, win.repeats, now)
+	if ok {
+		out = append(out, e)
+	}
+	return out
+}
+
+// charge takes e's size from cl's budget for the day of now and reports
+// whether e fits; if not, its count of reports is added to cl.dropped and
+// the day's cap notice is appended. It first ends cl's previous day, if
+// over. rp.mu is held.
+func (rp *Reports) charge(out []audit.Event, cl *reportClass, e *audit.Event, count int, now time.Time) ([]audit.Event, bool) {
+	out = rp.rollover(out, cl, now, false)
+	size := recordOverhead
+	if b, err := e.MarshalJSON(); err == nil {
+		size += len(b)
+	}
+	if cl.used+int64(size) > rp.cfg.MaxBytesPerDay {
+		cl.dropped += int64(count)
+		return rp.capNotice(out, cl), false
+	}
+	cl.used += int64(size)
+	return out, true
+}
+
+// capNotice appends the notice that cl reached the day's cap, once a day.
+// rp.mu is held.
+func (rp *Reports) capNotice(out []audit.Event, cl *reportClass) []audit.Event {
+	if cl.capped {
+		return out
+	}
+	cl.capped = true
+	return append(out, audit.Event{
+		Category: audit.CategorySuspicious, Action: ActionReportsCapped, Outcome: audit.OutcomeDenied,
+		Reason: "CSP violation reports from " + cl.name + " clients reached the day's cap; further ones are dropped until 00:00 UTC",
+		Meta:   map[string]string{"client": cl.name, "max-bytes-per-day": strconv.FormatInt(rp.cfg.MaxBytesPerDay, 10)},
+	})
+}
+
+// rollover appends the count of reports cl dropped over the cap once
+// their day is over, or at once when force is set, and starts the day of
+// now. rp.mu is held.
+func (rp *Reports) rollover(out []audit.Event, cl *reportClass, now time.Time, force bool) []audit.Event {
+	d := utcDay(now)
+	if d == cl.day && !force {
+		return out
+	}
+	if cl.dropped > 0 {
+		out = append(out, audit.Event{
+			Category: audit.CategorySuspicious, Action: ActionReportsCapped, Outcome: audit.OutcomeDenied,
+			Reason: "CSP violation reports dropped over the day's cap",
+			Meta: map[string]string{
+				"client": cl.name, "dropped": strconv.FormatInt(cl.dropped, 10),
+				"day": time.Unix(cl.day*86400, 0).UTC().Format(time.DateOnly),
+			},
+		})
+		cl.dropped = 0
+	}
+	if d != cl.day {
+		cl.day, cl.used, cl.capped = d, 0, false
+	}
+	return out
+}
+
+// utcDay numbers the UTC day of t.
+func utcDay(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s < 0 && s%86400 != 0 {
+		d--
+	}
+	return d
 }
 
 // reportEvent turns a report into an audit event.
 func reportEvent(rep Report, client netip.Addr, ua string) audit.Event {
 	e := audit.Event{
-		Category:  audit.CategorySecurityAlert,
-		Action:    "csp.violation",
+		Category:  audit.CategoryBrowserReport,
+		Action:    ActionCSPViolation,
 		Target:    audit.Target{Kind: "page", ID: rep.DocumentURL},
 		ClientIP:  client,
 		UserAgent: ua,
@@ -252,13 +569,13 @@ func clientKey(a netip.Addr) netip.Prefix {
 }
 
 // buckets is a bounded table of token buckets, one per key.
-type buckets struct {
+type buckets[K comparable] struct {
 	mu        sync.Mutex
 	rate      float64 // tokens per second
 	burst     float64
 	refill    time.Duration // time to refill an empty bucket
 	max       int
-	m         map[netip.Prefix]*bucket
+	m         map[K]*bucket
 	lastSweep time.Time
 }
 
@@ -267,18 +584,18 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBuckets(n int, per time.Duration, max int) *buckets {
-	return &buckets{
+func newBuckets[K comparable](n int, per time.Duration, max int) *buckets[K] {
+	return &buckets[K]{
 		rate:   float64(n) / per.Seconds(),
 		burst:  float64(n),
 		refill: per,
 		max:    max,
-		m:      make(map[netip.Prefix]*bucket),
+		m:      make(map[K]*bucket),
 	}
 }
 
 // allow takes one token from key's bucket.
-func (b *buckets) allow(key netip.Prefix, now time.Time) bool {
+func (b *buckets[K]) allow(key K, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	bk := b.m[key]
@@ -304,7 +621,7 @@ func (b *buckets) allow(key netip.Prefix, now time.Time) bool {
 // changes nothing) and reports whether there is room. It runs at most
 // once a second, so a flood of new keys cannot make every call scan the
 // table.
-func (b *buckets) sweep(now time.Time) bool {
+func (b *buckets[K]) sweep(now time.Time) bool {
 	if now.Sub(b.lastSweep) < time.Second && !b.lastSweep.IsZero() {
 		return false
 	}

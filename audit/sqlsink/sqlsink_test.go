@@ -327,18 +327,20 @@ func TestPrune(t *testing.T) {
 			at(11*audit.Day, "billing"),                     // custom period: deleted
 			at(91*audit.Day, "other"),                       // default 90 days: deleted
 			at(89*audit.Day, "other"),                       // kept
+			at(31*audit.Day, audit.CategoryBrowserReport),   // past 30 days: deleted
+			at(29*audit.Day, audit.CategoryBrowserReport),   // kept
 		})
 		require.NoError(t, err)
 		n, err := s.Prune(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, int64(4), n)
+		assert.Equal(t, int64(5), n)
 		page, err := s.Query(ctx, Query{})
 		require.NoError(t, err)
 		var kept []string
 		for _, r := range page.Records {
 			kept = append(kept, r.Event.Meta["c"])
 		}
-		assert.ElementsMatch(t, []string{"error@1920h0m0s", "authentication@7200h0m0s", "admin@9576h0m0s", "other@2136h0m0s"}, kept)
+		assert.ElementsMatch(t, []string{"error@1920h0m0s", "authentication@7200h0m0s", "admin@9576h0m0s", "other@2136h0m0s", "browser_report@696h0m0s"}, kept)
 	})
 }
 

@@ -486,6 +486,7 @@ func (a *App) buildHeaders() error {
 		return err
 	}
 	if a.cross, err = headers.NewCrossOrigin(a.ips, headers.CrossOriginConfig{
+		PublicOrigin:           a.origin.Origin,
 		InsecureBypassPatterns: []string{"POST /csp-report"},
 		Audit:                  a.audit, Logger: a.log,
 		DenyHandler: func(w http.ResponseWriter, r *http.Request, _ error) {
@@ -494,9 +495,19 @@ func (a *App) buildHeaders() error {
 	}); err != nil {
 		return err
 	}
-	if a.cspReports, err = headers.NewReports(a.ips, headers.ReportsConfig{Audit: a.audit, Logger: a.log, Now: a.cfg.Now}); err != nil {
+	// Signed-in users' reports have budgets of their own, which a flood of
+	// anonymous ones cannot spend: the route loads the session (see
+	// buildRoutes), and this tells the endpoint whose it is.
+	if a.cspReports, err = headers.NewReports(a.ips, headers.ReportsConfig{
+		Audit: a.audit, Logger: a.log, Now: a.cfg.Now,
+		SessionKey: func(r *http.Request) (string, bool) {
+			id, ok := a.sessions.Identity(r.Context())
+			return id.UserID, ok
+		},
+	}); err != nil {
 		return err
 	}
+	a.onClose(a.cspReports.Flush) // runs before the audit queues close
 	txt := headers.SecurityTxtConfig{Contact: []string{a.cfg.Contact}, PreferredLanguages: []string{"en"}, Now: a.cfg.Now}
 	if a.origin.Scheme == "https" {
 		txt.Canonical = []string{a.origin.Origin + "/.well-known/security.txt"}

@@ -56,7 +56,9 @@ func (a *App) buildRoutes() http.Handler {
 	handle(outer, "GET /healthz", fn(a.healthz))
 	handle(outer, "GET /livez", fn(a.livez))
 	handle(outer, "GET /.well-known/security.txt", a.securityTxt)
-	handle(outer, "POST /csp-report", a.cspReports)
+	// CSP reports read the session, if any, for the signed-in budget; a
+	// request without a session cookie costs no store lookup.
+	handle(outer, "POST /csp-report", a.sessions.Handler(a.withActor(a.cspReports)))
 
 	// Public pages.
 	handle(app, "GET /{$}", fn(a.home))
