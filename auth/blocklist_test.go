@@ -80,3 +80,38 @@ func BenchmarkCommonPasswordLoad(b *testing.B) {
 	b.ReportMetric(float64(ms1.HeapAlloc)-float64(ms0.HeapAlloc), "set-B")
 	runtime.KeepAlive(s)
 }
+
+// commonListForTest returns the embedded list, folded.
+func commonListForTest(t *testing.T) []string {
+	t.Helper()
+	zr, err := gzip.NewReader(strings.NewReader(commonPasswordsGz))
+	require.NoError(t, err)
+	var out []string
+	for sc := bufio.NewScanner(zr); sc.Scan(); {
+		if line := strings.TrimSuffix(sc.Text(), "\r"); line != "" {
+			out = append(out, foldPassword(line))
+		}
+	}
+	return out
+}
+
+func TestCommonPasswordRanks(t *testing.T) {
+	set, err := commonPasswords()
+	require.NoError(t, err)
+	list := commonListForTest(t)
+	assert.Equal(t, 1, set.rank(list[0]))
+	assert.Equal(t, 2, set.rank("password"))
+	assert.Equal(t, 50, set.rank("iloveyou"))
+	// Entries that differ only in case keep the better rank.
+	first := map[string]int{}
+	for i, e := range list {
+		if _, ok := first[e]; !ok {
+			first[e] = i + 1
+		}
+	}
+	for e, r := range first {
+		require.Equal(t, r, set.rank(e), "%q", e)
+	}
+	assert.Zero(t, set.rank("velvet lantern orbit"))
+	assert.Zero(t, set.rank(strings.Repeat("a", set.maxLen+1)), "longer than any entry")
+}

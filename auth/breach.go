@@ -70,7 +70,8 @@ type RangeClientConfig struct {
 //
 // It fails closed: a network error, a status other than 200, a response
 // over 1 MiB or a line that is not "SUFFIX:COUNT" is an error, never a
-// "not breached".
+// "not breached". Its errors never contain the password, its hash or the
+// hash prefix, so that they can be logged.
 type RangeClient struct {
 	base      string
 	client    *http.Client
@@ -138,6 +139,11 @@ func (c *RangeClient) Breached(ctx context.Context, password string) (bool, erro
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
+		// Drop the URL (*url.Error names it), which holds the hash prefix:
+		// the error is logged, and the prefix narrows the password down.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return false, fmt.Errorf("auth: breach check: %w", err)
 	}
 	defer resp.Body.Close()

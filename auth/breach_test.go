@@ -142,6 +142,16 @@ func TestRangeClientFailsClosed(t *testing.T) {
 			assert.NotContains(t, err.Error(), sha1Hex("P@ssw0rd")[:5])
 		})
 	}
+	t.Run("unreachable", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close() // nothing listens at its address any more
+		c, err := auth.NewRangeClient(auth.RangeClientConfig{BaseURL: srv.URL + "/range/"})
+		require.NoError(t, err)
+		_, err = c.Breached(context.Background(), "P@ssw0rd")
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), sha1Hex("P@ssw0rd")[:5], "the hash prefix is not in the error")
+		assert.NotContains(t, err.Error(), "/range/")
+	})
 	t.Run("canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

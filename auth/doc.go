@@ -33,9 +33,13 @@
 //   - Weak and reused passwords. [Policy] requires 15 characters (8 with
 //     MFA), accepts up to 256 and every printable character, normalises
 //     Unicode (NFKC), has no composition rules, and rejects the 100,000 most
-//     common passwords (embedded, compressed, loaded on first use),
-//     passwords built on the user name, e-mail address or site name,
-//     trivial patterns, and, through a [BreachChecker] such as
+//     common passwords (embedded, compressed, loaded on first use) and
+//     their disguises (digits or symbols around them, look-alike
+//     characters, capitals, repeats, keyboard walks, sequences, dates:
+//     "P@ssw0rd12345678"), judged by a zxcvbn-style estimate of the
+//     guesses needed, so that random passphrases pass; passwords built on
+//     the user name, e-mail address or site name, disguised or not;
+//     trivial patterns; and, through a [BreachChecker] such as
 //     [RangeClient], passwords from known breaches.
 //   - Memory exhaustion by a burst of logins. A [Hasher] runs at most
 //     HasherConfig.MaxConcurrent hashes at once (default GOMAXPROCS). Live

@@ -68,7 +68,7 @@ func ExamplePolicy_Check() {
 	}
 	// Output:
 	// too_short: Use at least 15 characters. A few unrelated words make a long password easy to remember.
-	// context_word: Don't build the password on your user name, e-mail address or the name of this site.
+	// context_word: This password is too common or too easy to guess: it is built on your user name, e-mail address or the name of this site. A few unrelated words make a better one.
 	// accepted
 }
 

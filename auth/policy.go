@@ -26,13 +26,18 @@ const (
 	// character (tab, line break, NUL…).
 	CodeInvalidCharacter PolicyCode = "invalid_character"
 	// CodeCommon: in the embedded list of the 100,000 most common
-	// passwords.
+	// passwords, or one of them in disguise: with capitals, digits or
+	// symbols around it, look-alike characters ("P@ssw0rd"), repeated,
+	// reversed or combined with other common passwords or patterns, so
+	// that it would be guessed early (see [Policy]).
 	CodeCommon PolicyCode = "common"
 	// CodeContextWord: built on the user name, e-mail address or site
-	// name, so that without them too little remains.
+	// name, as typed or in disguise, so that without them too little
+	// remains.
 	CodeContextWord PolicyCode = "context_word"
-	// CodeTrivial: a repetition or sequence such as "aaaa…", "abcabc…",
-	// "1234…" or "qwerty…".
+	// CodeTrivial: made of repetitions, sequences, keyboard walks, years
+	// or dates, such as "aaaa…", "abcabc…", "1234…", "qwerty…" or
+	// "1qaz2wsx…".
 	CodeTrivial PolicyCode = "trivial"
 	// CodeBreached: the [BreachChecker] found it in a known breach.
 	CodeBreached PolicyCode = "breached"
@@ -123,6 +128,29 @@ type PasswordContext struct {
 // context-specific passwords. It is safe for concurrent use; build it with
 // [NewPolicy].
 //
+// # Common passwords in disguise
+//
+// With a 15-character minimum, the list's entries (mostly 6 to 8
+// characters) rarely match a whole password; users lengthen them instead:
+// "Password1234567", "P@ssw0rd12345678", "letmeinletmein1",
+// "Alice.Smith!2024". So the policy also estimates how many guesses a
+// password needs, as zxcvbn does: it covers the password with the cheapest
+// pieces (parts of list entries, read with capitals, look-alike characters
+// such as "@" for "a", "0" for "o", "1" for "i" or "l", "3" for "e", "$"
+// for "s", "7" for "t", or reversed; context words, read the same ways;
+// sequences, keyboard walks, years, dates and repetitions; and 10 guesses
+// for each other character), multiplies their guesses, with a factor of
+// about 3 for each piece after the first, and refuses the password below
+// 10^10 guesses (10^N when the minimum length N in force is under 10, which
+// any random password of that length meets). A common word inside a longer
+// password is therefore fine when enough else remains: four random words
+// ("correct horse battery staple") need far more, while a list entry with
+// digits, symbols, repeats or a second entry around it needs far fewer.
+// Reversed spellings are read as typed only, and a word repeated apart
+// ("Summer2024!Summer") counts twice: the estimate errs towards accepting.
+// It takes time and memory linear in the password's length: about 10 µs
+// for a passphrase, at most about a millisecond at the 1,024-byte cap.
+//
 // Apply it when a password is chosen (registration, change, reset), never
 // at login: a password accepted yesterday must keep working when the policy
 // tightens.
@@ -184,7 +212,8 @@ func foldPassword(password string) string {
 // an error wrapping [ErrBreachCheckFailed] or ctx's error if the breach
 // checker could not answer. The checks run from the cheapest: characters,
 // length, the embedded common-password list, context words, trivial
-// patterns, and last the breach checker, so that the network is asked only
+// patterns, disguised common passwords (see [Policy]), and last the breach
+// checker, so that the network is asked only
 // about passwords that pass everything else. Input longer than four times
 // DefaultMaxPasswordBytes, which cannot fit once normalised, is refused as
 // too long before anything else.
@@ -216,14 +245,18 @@ func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext)
 		return err // the embedded list is corrupt: fail closed
 	}
 	if common.contains(folded) {
-		return &PolicyError{CodeCommon, "This password is too common and would be guessed quickly. Choose one that is harder to guess."}
+		return refusal(pieceCommon)
 	}
-	if rest, found := p.withoutContextWords(folded, pc); found &&
+	words := p.wordsFor(pc)
+	if rest, found := withoutContextWords(folded, words); found &&
 		(utf8.RuneCountInString(rest) < minLen || trivial(rest) || common.contains(rest)) {
-		return &PolicyError{CodeContextWord, "Don't build the password on your user name, e-mail address or the name of this site."}
+		return refusal(pieceContext)
 	}
 	if trivial(folded) {
-		return &PolicyError{CodeTrivial, `Avoid repeated characters and sequences such as "aaaa", "abcabc" or "1234".`}
+		return refusal(piecePattern)
+	}
+	if guesses, kinds := estimateGuesses(n, common, words); guesses < guessThreshold(minLen) {
+		return refusal(kinds)
 	}
 	if p.breach != nil {
 		breached, err := p.breach.Breached(ctx, n)
@@ -244,16 +277,47 @@ func (p *Policy) tooLong() *PolicyError {
 	return &PolicyError{CodeTooLong, fmt.Sprintf("Use at most %d characters.", p.maxLen)}
 }
 
-// withoutContextWords removes every context word from folded, longest
-// first, and reports whether any was found. A password must meet the policy
-// without the words an attacker targeting this user already knows.
-func (p *Policy) withoutContextWords(folded string, pc PasswordContext) (string, bool) {
+// guessThreshold returns log10 of the fewest guesses a password must need
+// when the minimum length in force is minLen: 10^10 (zxcvbn's top score,
+// "very unguessable"), or 10^minLen below 10 characters, which a password
+// of minLen random characters meets, so that the estimate never refuses
+// what the length rule alone accepts.
+func guessThreshold(minLen int) float64 {
+	return float64(min(minLen, 10))
+}
+
+// refusal is the rejection of a password too easy to guess, by the kinds of
+// piece it was built on. The message names the kind of weakness, never the
+// part of the password that matched.
+func refusal(kinds uint8) *PolicyError {
+	const start = "This password is too common or too easy to guess: "
+	const advice = " A few unrelated words make a better one."
+	switch {
+	case kinds&pieceContext != 0:
+		return &PolicyError{CodeContextWord, start + "it is built on your user name, e-mail address or the name of this site." + advice}
+	case kinds&pieceCommon != 0:
+		return &PolicyError{CodeCommon, start + "it is a common password, or one with a few changes (capitals, digits, symbols, look-alike characters or repeats)." + advice}
+	}
+	return &PolicyError{CodeTrivial, start + `it is made of repeats, sequences or keyboard patterns such as "aaaa", "abcabc", "1234" or "qwerty".` + advice}
+}
+
+// wordsFor returns the folded context words of pc and the site, each once.
+func (p *Policy) wordsFor(pc PasswordContext) []string {
 	words := slices.Clone(p.siteWords)
 	words = append(words, contextWords(pc.UserName)...)
 	words = append(words, emailWords(pc.Email)...)
 	for _, w := range pc.Words {
 		words = append(words, contextWords(w)...)
 	}
+	slices.Sort(words)
+	return slices.Compact(words)
+}
+
+// withoutContextWords removes every context word from folded, longest
+// first, and reports whether any was found. A password must meet the policy
+// without the words an attacker targeting this user already knows. It
+// reorders words.
+func withoutContextWords(folded string, words []string) (string, bool) {
 	if len(words) == 0 {
 		return folded, false
 	}
@@ -279,9 +343,9 @@ const minContextWord = 3
 
 // contextWords returns the folded forms of s worth blocking: s itself and
 // its parts split at anything but letters and digits, each at least
-// minContextWord characters. Repeats are kept: removing a word a second
-// time finds nothing, whereas looking for them cost time quadratic in the
-// number of parts of an app-supplied string.
+// minContextWord characters. Repeats are kept here and removed by sorting
+// ([Policy.wordsFor]), never by searching, which would cost time
+// quadratic in the number of parts of an app-supplied string.
 func contextWords(s string) []string {
 	s = foldPassword(strings.TrimSpace(s))
 	var out []string

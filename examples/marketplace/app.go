@@ -379,11 +379,10 @@ func (a *App) buildAuth() error {
 		return err
 	}
 	pc := auth.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks", a.origin.Host}}
-	if a.cfg.BreachCheck {
-		if pc.Breach, err = auth.NewRangeClient(auth.RangeClientConfig{UserAgent: "rampart-marketplace"}); err != nil {
-			return err
-		}
+	if pc.Breach, err = newBreachChecker(a.cfg, a.log); err != nil {
+		return err
 	}
+	pc.AllowOnBreachCheckError = true // fails open: see newBreachChecker
 	policy, err := auth.NewPolicy(pc)
 	if err != nil {
 		return err

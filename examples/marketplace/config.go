@@ -58,9 +58,24 @@ type Config struct {
 	// process environment (NAME or NAME_FILE).
 	Secrets secrets.Source
 
-	// BreachCheck asks Have I Been Pwned (k-anonymity range API) about new
-	// passwords. Default: false, only the embedded common-password list.
-	BreachCheck bool
+	// BreachCheck asks a Pwned Passwords range API (Have I Been Pwned)
+	// about every new password that passes the local checks; only the
+	// first 5 hex characters of its SHA-1 leave the server (k-anonymity).
+	// Default BreachCheckAuto: on in production mode, off in development
+	// mode, which then makes no outbound request. It fails open (see
+	// newBreachChecker): when the service does not answer within
+	// BreachTimeout, the local checks alone decide and a warning is
+	// logged.
+	BreachCheck BreachCheck
+
+	// BreachRangeURL is the range API the breach check asks. Default
+	// auth.DefaultRangeURL; https, or http to a loopback mirror.
+	BreachRangeURL string
+
+	// BreachTimeout bounds each breach check, so that a slow or
+	// unreachable service delays a sign-up or password change by at most
+	// this much. Default: 3 seconds.
+	BreachTimeout time.Duration
 
 	// Contact is the security contact for security.txt. Default:
 	// "mailto:security@deployed.works".
@@ -105,6 +120,21 @@ type Config struct {
 	// tests hold a login after it read the user.
 	wrapUsers func(auth.UserStore) auth.UserStore
 }
+
+// BreachCheck says whether new passwords are checked against known
+// breaches (Config.BreachCheck).
+type BreachCheck int
+
+const (
+	// BreachCheckAuto checks in production mode only (the default).
+	BreachCheckAuto BreachCheck = iota
+	// BreachCheckOn checks in both modes (-breach-check).
+	BreachCheckOn
+	// BreachCheckOff never checks (-breach-check=false): the explicit
+	// opt-out for production sites that cannot reach the service or
+	// must not send anything out.
+	BreachCheckOff
+)
 
 // Limits are the app's request rate limits. Each is per client address
 // (IPv6 per /64) unless noted.

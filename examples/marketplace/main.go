@@ -154,7 +154,7 @@ type serveFlags struct {
 	ln                        net.Listener // the main listener, when opened before the app (-addr with port 0)
 	tlsCert, tlsKey, domain   string
 	trustedProxies            string
-	breachCheck               bool
+	breachCheck               BreachCheck
 	requestTimeout            time.Duration
 }
 
@@ -170,7 +170,12 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	fs.StringVar(&f.tlsKey, "tls-key", lookup.str("MARKETPLACE_TLS_KEY", ""), "TLS private key `file` (PEM) (env MARKETPLACE_TLS_KEY)")
 	fs.StringVar(&f.domain, "domain", lookup.str("MARKETPLACE_DOMAIN", ""), "`domain` to obtain certificates for with ACME (Let's Encrypt) (env MARKETPLACE_DOMAIN)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", lookup.str("MARKETPLACE_TRUSTED_PROXIES", ""), "comma-separated `CIDRs` of TLS-terminating proxies to trust for X-Forwarded-For/-Proto (env MARKETPLACE_TRUSTED_PROXIES)")
-	fs.BoolVar(&f.breachCheck, "breach-check", lookup.boolean("MARKETPLACE_BREACH_CHECK"), "check new passwords against Have I Been Pwned (k-anonymity) (env MARKETPLACE_BREACH_CHECK=1)")
+	breachEnv := strings.TrimSpace(lookup.str("MARKETPLACE_BREACH_CHECK", ""))
+	breachOn, err := strconv.ParseBool(breachEnv)
+	if breachEnv != "" && err != nil {
+		return f, usageError{fmt.Errorf("serve: MARKETPLACE_BREACH_CHECK=%q: want 1 (check) or 0 (do not)", breachEnv)}
+	}
+	fs.BoolVar(&breachOn, "breach-check", breachOn, "check new passwords against Have I Been Pwned (k-anonymity); default on with -prod, off without; -breach-check=false opts out (env MARKETPLACE_BREACH_CHECK=1 or 0)")
 	var rt time.Duration
 	if v := lookup.str("MARKETPLACE_REQUEST_TIMEOUT", ""); v != "" {
 		var err error
@@ -181,6 +186,16 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	fs.DurationVar(&f.requestTimeout, "request-timeout", rt, "`duration` after which a request gives up on the database and Redis and answers with an error page, at most 50s (env MARKETPLACE_REQUEST_TIMEOUT; default 15s)")
 	if err := fs.Parse(args); err != nil {
 		return f, flagError("serve", err)
+	}
+	breachSet := breachEnv != ""
+	fs.Visit(func(fl *flag.Flag) { breachSet = breachSet || fl.Name == "breach-check" })
+	switch {
+	case !breachSet:
+		f.breachCheck = BreachCheckAuto
+	case breachOn:
+		f.breachCheck = BreachCheckOn
+	default:
+		f.breachCheck = BreachCheckOff
 	}
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}
