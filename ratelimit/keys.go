@@ -26,6 +26,13 @@ func KeyByIP(res *clientip.Resolver) KeyFunc {
 	return KeyByIPPrefix(res, 32, 64)
 }
 
+// AddrKey returns the key [KeyByIP] gives a request from a: an IPv4
+// address alone, an IPv6 address by its /64, and the invalid (unknown)
+// address as one shared key. It is a short binary string, not for
+// display. Other packages that bound work per client (the auth package's
+// hashing admission) use it, so that clients are grouped alike everywhere.
+func AddrKey(a netip.Addr) string { return addrKey(a, 32, 64) }
+
 // KeyByIPPrefix is [KeyByIP] with the prefix lengths given: requests from
 // the same IPv4 /ipv4Bits or IPv6 /ipv6Bits share a key. Panics if res is
 // nil or a length is out of range (1–32, 1–128).

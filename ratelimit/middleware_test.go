@@ -91,6 +91,27 @@ func TestKeyByIP(t *testing.T) {
 	}
 }
 
+// AddrKey groups addresses as KeyByIP does, for packages that have an
+// address rather than a request.
+func TestAddrKey(t *testing.T) {
+	key := func(s string) string {
+		k, err := ratelimit.KeyByIP(direct)(req(s))
+		require.NoError(t, err)
+		return k
+	}
+	for _, tc := range []struct{ name, addr, peer string }{
+		{"IPv4", "192.0.2.1", "192.0.2.1:1"},
+		{"IPv6 by /64", "2001:db8:1:2::1", "[2001:db8:1:2:ffff::9]:1"},
+		{"IPv4-mapped IPv6", "::ffff:192.0.2.1", "192.0.2.1:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, key(tc.peer), ratelimit.AddrKey(netip.MustParseAddr(tc.addr)))
+		})
+	}
+	assert.Equal(t, key("@"), ratelimit.AddrKey(netip.Addr{}), "unknown clients share one key")
+	assert.NotEqual(t, ratelimit.AddrKey(netip.MustParseAddr("2001:db8:1:2::1")), ratelimit.AddrKey(netip.MustParseAddr("2001:db8:1:3::1")))
+}
+
 // Attack: whatever forwarding headers a client sends directly, its key is
 // the key of its own address.
 func FuzzKeyByIPIgnoresUntrustedHeaders(f *testing.F) {
