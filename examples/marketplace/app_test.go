@@ -315,7 +315,14 @@ func TestMigrate_Idempotent(t *testing.T) {
 	defer s.Close()
 	applied, err := s.migrate(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, []string{"0001_init"}, applied)
+	files, err := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
+	require.NoError(t, err)
+	var want []string
+	for _, f := range files {
+		want = append(want, strings.TrimSuffix(path.Base(f), ".sql"))
+	}
+	assert.Equal(t, want, applied, "every migration, in order")
+	assert.Equal(t, "0001_init", applied[0])
 	applied, err = s.migrate(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, applied)

@@ -150,6 +150,7 @@ type showPage struct {
 	Owner     bool
 	CanReport bool
 	Moderator bool
+	Reported  bool // has open reports: the seller may not change it (shown to the seller only)
 }
 
 func (a *App) showListing(w http.ResponseWriter, r *http.Request) {
@@ -164,6 +165,15 @@ func (a *App) showListing(w http.ResponseWriter, r *http.Request) {
 	if l.Hidden() && !sp.Owner && !sp.Moderator {
 		a.notFound(w, r) // hidden listings are gone for everyone else
 		return
+	}
+	if sp.Owner && !l.Hidden() {
+		switch err := a.db.checkEditable(r.Context(), l); {
+		case errors.Is(err, errOpenReports):
+			sp.Reported = true
+		case err != nil:
+			a.serverError(w, r, err)
+			return
+		}
 	}
 	a.render(w, r, http.StatusOK, "listing", page{Title: l.Title, Data: sp})
 }
@@ -250,8 +260,48 @@ func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id, action st
 	a.fail(w, r, http.StatusForbidden, "Only the seller can change this listing.")
 }
 
+// refuseUnderModeration answers 409 for a change (verb "changed" or
+// "deleted") to a listing that a moderator hid or that has open reports
+// (err from the store), with an audit event: the seller may be trying to
+// rewrite what was reported.
+func (a *App) refuseUnderModeration(w http.ResponseWriter, r *http.Request, id, action, verb string, err error) {
+	reason, msg := "hidden by a moderator", "A moderator has hidden this listing, so it cannot be "+verb+
+		": its reports and the moderator's decision are kept with what it said until it is restored. Ask the moderators if you think this is a mistake."
+	if errors.Is(err, errOpenReports) {
+		reason, msg = "open reports", "This listing has been reported and a moderator has yet to decide, so it cannot be "+verb+
+			": what was reported is kept as it is until then. You can change or delete it once a moderator has looked at it."
+	}
+	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: "listing." + action, Outcome: audit.OutcomeDenied,
+		Target: audit.Target{Kind: "listing", ID: id}, Reason: reason})
+	a.fail(w, r, http.StatusConflict, msg)
+}
+
+// underModeration reports whether err is the store refusing a change to a
+// hidden or reported listing.
+func underModeration(err error) bool {
+	return errors.Is(err, errUnderModeration) || errors.Is(err, errOpenReports)
+}
+
+// ownEditableListing is ownListing that also answers 409 for a listing the
+// seller may not change now (hidden, or reported).
+func (a *App) ownEditableListing(w http.ResponseWriter, r *http.Request, action string) (listing, bool) {
+	l, ok := a.ownListing(w, r, action)
+	if !ok {
+		return listing{}, false
+	}
+	switch err := a.db.checkEditable(r.Context(), l); {
+	case underModeration(err):
+		a.refuseUnderModeration(w, r, l.ID, action, "changed", err)
+		return listing{}, false
+	case err != nil:
+		a.serverError(w, r, err)
+		return listing{}, false
+	}
+	return l, true
+}
+
 func (a *App) editListingForm(w http.ResponseWriter, r *http.Request) {
-	l, ok := a.ownListing(w, r, "edit")
+	l, ok := a.ownEditableListing(w, r, "edit")
 	if !ok {
 		return
 	}
@@ -270,8 +320,9 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 	lf, l, msg := checkListing(r.PostForm)
 	lf.ID = id
 	if msg != "" {
-		// Check ownership first, so a forged ID gets 403/404, not a form.
-		if _, ok := a.ownListing(w, r, "update"); !ok {
+		// Check ownership and state first, so a forged ID gets 403/404
+		// and a listing under moderation 409, not a form to correct.
+		if _, ok := a.ownEditableListing(w, r, "update"); !ok {
 			return
 		}
 		a.render(w, r, http.StatusUnprocessableEntity, "listing_form", page{Title: "Edit listing", Error: msg, Data: lf})
@@ -284,6 +335,8 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 	case errors.Is(err, errNotOwner):
 		a.denyNotOwner(w, r, id, "update")
+	case underModeration(err):
+		a.refuseUnderModeration(w, r, id, "update", "changed", err)
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
@@ -305,8 +358,8 @@ func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 	case errors.Is(err, errNotOwner):
 		a.denyNotOwner(w, r, id, "delete")
-	case errors.Is(err, errUnderModeration):
-		a.fail(w, r, http.StatusConflict, "A moderator has hidden this listing, so it cannot be deleted: its reports and the moderator's decision are kept until it is restored. Ask the moderators if you think this is a mistake.")
+	case underModeration(err):
+		a.refuseUnderModeration(w, r, id, "delete", "deleted", err)
 	case err != nil:
 		a.serverError(w, r, err)
 	default:

@@ -56,6 +56,20 @@ func (e env) str(name, def string) string {
 	return def
 }
 
+// integer returns the whole number in the variable, def when it is unset
+// or empty, or an error naming the variable.
+func (e env) integer(name string, def int) (int, error) {
+	v, ok := e(name)
+	if v = strings.TrimSpace(v); !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: give a whole number", name, v)
+	}
+	return n, nil
+}
+
 func (e env) boolean(name string) bool {
 	v, _ := e(name)
 	b, _ := strconv.ParseBool(strings.TrimSpace(v))
@@ -152,6 +166,7 @@ type serveFlags struct {
 	commonFlags
 	addr, httpAddr, publicURL string
 	ln                        net.Listener // the main listener, when opened before the app (-addr with port 0)
+	maxConns, maxConnsPerAddr int          // connection caps: in total, per address
 	tlsCert, tlsKey, domain   string
 	trustedProxies            string
 	breachCheck               BreachCheck
@@ -170,6 +185,10 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	fs.StringVar(&f.tlsKey, "tls-key", lookup.str("MARKETPLACE_TLS_KEY", ""), "TLS private key `file` (PEM) (env MARKETPLACE_TLS_KEY)")
 	fs.StringVar(&f.domain, "domain", lookup.str("MARKETPLACE_DOMAIN", ""), "`domain` to obtain certificates for with ACME (Let's Encrypt) (env MARKETPLACE_DOMAIN)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", lookup.str("MARKETPLACE_TRUSTED_PROXIES", ""), "comma-separated `CIDRs` of TLS-terminating proxies to trust for X-Forwarded-For/-Proto (env MARKETPLACE_TRUSTED_PROXIES)")
+	maxConns, errMax := lookup.integer("MARKETPLACE_MAX_CONNS", defaultMaxConns)
+	perAddr, errPer := lookup.integer("MARKETPLACE_MAX_CONNS_PER_ADDR", defaultMaxConnsPerAddr)
+	fs.IntVar(&f.maxConns, "max-conns", maxConns, "most `connections` open at once; more wait in the listen backlog (env MARKETPLACE_MAX_CONNS)")
+	fs.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", perAddr, "most `connections` open at once from one address (IPv6: one /64), trusted proxies excepted; more are closed (env MARKETPLACE_MAX_CONNS_PER_ADDR)")
 	breachEnv := strings.TrimSpace(lookup.str("MARKETPLACE_BREACH_CHECK", ""))
 	breachOn, err := strconv.ParseBool(breachEnv)
 	if breachEnv != "" && err != nil {
@@ -196,6 +215,12 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 		f.breachCheck = BreachCheckOn
 	default:
 		f.breachCheck = BreachCheckOff
+	}
+	if err := errors.Join(errMax, errPer); err != nil {
+		return f, usageError{fmt.Errorf("serve: %w", err)}
+	}
+	if f.maxConns < 1 || f.maxConnsPerAddr < 1 {
+		return f, usageError{fmt.Errorf("serve: -max-conns (%d) and -max-conns-per-addr (%d) must be at least 1", f.maxConns, f.maxConnsPerAddr)}
 	}
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}

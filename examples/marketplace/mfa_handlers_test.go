@@ -333,7 +333,7 @@ func TestRecoveryCodes(t *testing.T) {
 // appDialects builds a test app per database: SQLite, and PostgreSQL with
 // Redis (as many instances run) when PostgreSQL is configured, which
 // RAMPART_REQUIRE_INTEGRATION=1 makes mandatory.
-func appDialects() map[string]func(t *testing.T) *testApp {
+func testAppDialects() map[string]func(t *testing.T) *testApp {
 	apps := map[string]func(t *testing.T) *testApp{
 		"sqlite": func(t *testing.T) *testApp { return newTestApp(t) },
 	}
@@ -350,7 +350,7 @@ func appDialects() map[string]func(t *testing.T) *testApp {
 // held until both have reached the store; exactly one may succeed.
 func TestMFA_ConcurrentFactorRemovalRegression(t *testing.T) {
 	t.Parallel()
-	for name, newApp := range appDialects() {
+	for name, newApp := range testAppDialects() {
 		t.Run(name, func(t *testing.T) {
 			ta := newApp(t)
 			adm, u, _ := ta.adminClient("admin@example.com")

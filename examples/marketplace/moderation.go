@@ -11,7 +11,7 @@ import (
 // moderationPage is the data of the moderation queue.
 type moderationPage struct {
 	Reported []queueItem
-	Hidden   []listing
+	Hidden   []hiddenItem
 	Recent   []modAction
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -206,4 +210,148 @@ func TestModeration_OwnListingRegression(t *testing.T) {
 	require.Len(t, rows, 1)
 	assert.Equal(t, "denied", rows[0].Outcome)
 	assert.Equal(t, modUser.ID, rows[0].ActorID)
+}
+
+// TestModeration_EvidenceRegression: a seller could rewrite (or delete) a
+// listing that had open reports or that a moderator had hid, erasing what
+// the reports were about. Now such a listing cannot be changed or deleted
+// until a moderator decides (then it can again), and every report and
+// decision keeps the content it applied to, shown in the queue whatever
+// the seller changes later. On SQLite and PostgreSQL.
+func TestModeration_EvidenceRegression(t *testing.T) {
+	t.Parallel()
+	for name, onDB := range appDialects(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ta := newTestApp(t, onDB)
+			sam, samUser := ta.userClient("sam@example.com", "Sam")
+			bob, _ := ta.userClient("bob@example.com", "Bob")
+			dan, _ := ta.userClient("dan@example.com", "Dan")
+			carol, _ := ta.userClient("carol@example.com", "Carol")
+			mod, _ := ta.moderatorClient("mod@example.com")
+			l := ta.addListing(samUser.ID, "Designer handbag", 30000)
+			base, modBase := "/listings/"+l.ID, "/moderation/listings/"+l.ID
+			original := content{"Designer handbag", "Description of Designer handbag", 30000}
+			rewrite := listingValues("Plain bag", "Nothing to see here.", "10")
+
+			// Reported: the seller can neither change nor delete it.
+			require.Equal(t, http.StatusSeeOther, bob.post(base+"/report", url.Values{"reason": {"Counterfeit logo"}}).Status)
+			ta.Clock.Add(time.Minute)
+			require.Equal(t, http.StatusSeeOther, dan.post(base+"/report", url.Values{"reason": {"Fake"}}).Status)
+			r := sam.get(base)
+			assert.NotContains(t, r.Body, `id="edit-listing"`)
+			assert.Contains(t, r.Body, `id="locked-notice"`)
+			assertClearRefusal(t, sam.get(base+"/edit"), http.StatusConflict, "This listing has been reported and a moderator has yet to decide")
+			assertClearRefusal(t, sam.post(base+"/edit", rewrite), http.StatusConflict, "so it cannot be changed")
+			assertClearRefusal(t, sam.post(base+"/edit", listingValues("", "", "x")), http.StatusConflict, "so it cannot be changed", "a bad form too")
+			assertClearRefusal(t, sam.post(base+"/delete", nil), http.StatusConflict, "so it cannot be deleted")
+			ta.requireUnchanged(l)
+			assert.Equal(t, 2, ta.count(`SELECT COUNT(*) FROM reports WHERE resolved_at IS NULL`))
+			ta.flushAudit()
+			denied := ta.waitAuditRows("listing.update")
+			require.Len(t, denied, 2)
+			assert.Equal(t, "denied", denied[0].Outcome)
+			assert.Equal(t, "open reports", denied[0].Reason)
+
+			// The queue shows what was reported; two reports on one
+			// content share one snapshot.
+			r = mod.get("/moderation")
+			require.Equal(t, http.StatusOK, r.Status)
+			assert.Equal(t, []content{original}, snapshotsShown(t, r.Body, "queue-"+l.ID))
+			assert.Equal(t, []content{original, original}, ta.reportEvidence(l.ID))
+			assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM listing_snapshots`))
+
+			// Dismissed: the seller may change it again, and the reports
+			// and the decision keep what it said before.
+			require.Equal(t, http.StatusSeeOther, mod.post(modBase+"/dismiss", url.Values{"reason": {"Genuine, receipt seen."}}).Status)
+			ta.Clock.Add(time.Minute)
+			require.Equal(t, http.StatusSeeOther, sam.post(base+"/edit", rewrite).Status)
+			got, _ := ta.listingRow(l.ID)
+			require.Equal(t, "Plain bag", got.Title)
+			assert.Equal(t, []content{original, original}, ta.reportEvidence(l.ID), "the content at report time, after the edit")
+			r = mod.get("/moderation")
+			assert.Equal(t, []content{original}, snapshotsShown(t, r.Body, "recent-decisions"), "the dismissed content, not the new one")
+			assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM listing_snapshots`), "the decision shares the reports' snapshot")
+
+			// Reported again and hidden: the new content is recorded, and
+			// the seller can neither change nor delete it.
+			require.Equal(t, http.StatusSeeOther, carol.post(base+"/report", url.Values{"reason": {"Still counterfeit"}}).Status)
+			ta.Clock.Add(time.Minute)
+			rewritten := content{"Plain bag", "Nothing to see here.", 1000}
+			assert.Equal(t, []content{rewritten}, snapshotsShown(t, mod.get("/moderation").Body, "queue-"+l.ID))
+			require.Equal(t, http.StatusSeeOther, mod.post(modBase+"/hide", url.Values{"reason": {"Counterfeit goods."}}).Status)
+			ta.Clock.Add(time.Minute)
+			hidden, _ := ta.listingRow(l.ID)
+			assertClearRefusal(t, sam.get(base+"/edit"), http.StatusConflict, "A moderator has hidden this listing, so it cannot be changed")
+			assertClearRefusal(t, sam.post(base+"/edit", listingValues("Nice bag", "Honest.", "5")), http.StatusConflict, "A moderator has hidden this listing, so it cannot be changed")
+			assertClearRefusal(t, sam.post(base+"/delete", nil), http.StatusConflict, "A moderator has hidden this listing, so it cannot be deleted")
+			ta.requireUnchanged(hidden)
+			assert.Contains(t, sam.get(base).Body, `id="locked-notice"`)
+			r = mod.get("/moderation")
+			assert.Equal(t, []content{rewritten}, snapshotsShown(t, r.Body, "hidden-"+l.ID))
+			assert.Equal(t, []content{rewritten, original}, snapshotsShown(t, r.Body, "recent-decisions"), "newest first")
+
+			// Restored: the seller may change it again; the evidence stays.
+			require.Equal(t, http.StatusSeeOther, mod.post(modBase+"/restore", url.Values{"reason": {"Seller proved it genuine."}}).Status)
+			require.Equal(t, http.StatusSeeOther, sam.post(base+"/edit", listingValues("Nice bag", "Honest.", "5")).Status)
+			assert.Equal(t, []content{original, original, rewritten}, ta.reportEvidence(l.ID))
+			assert.Equal(t, []content{rewritten, rewritten, original}, snapshotsShown(t, mod.get("/moderation").Body, "recent-decisions"))
+
+			// Once the moderators are done, the seller may delete it.
+			require.Equal(t, http.StatusSeeOther, sam.post(base+"/delete", nil).Status)
+			_, ok := ta.listingRow(l.ID)
+			assert.False(t, ok)
+			ta.assertNoErrorsLogged()
+		})
+	}
+}
+
+// content is a listing's content as the evidence tests compare it.
+type content struct {
+	Title, Description string
+	PriceCents         int64
+}
+
+// reportEvidence returns the content recorded with each report on the
+// listing, oldest first.
+func (ta *testApp) reportEvidence(listingID string) []content {
+	ta.t.Helper()
+	rows, err := ta.db.query(context.Background(), `SELECT s.title, s.description, s.price_cents FROM reports r
+		JOIN listing_snapshots s ON s.id = r.snapshot_id WHERE r.listing_id = ? ORDER BY r.created_at, r.id`, listingID)
+	require.NoError(ta.t, err)
+	defer rows.Close()
+	var out []content
+	for rows.Next() {
+		var c content
+		require.NoError(ta.t, rows.Scan(&c.Title, &c.Description, &c.PriceCents))
+		out = append(out, c)
+	}
+	require.NoError(ta.t, rows.Err())
+	assert.Equal(ta.t, len(out), ta.count(`SELECT COUNT(*) FROM reports WHERE listing_id = ?`, listingID), "every report has its snapshot")
+	return out
+}
+
+var (
+	snapshotRE = regexp.MustCompile(`(?s)<div class="snapshot" data-snapshot="[0-9a-f]{24}"><p><strong class="snapshot-title">([^<]*)</strong> · <span class="snapshot-price">([0-9.]+)</span>.*?<div class="description snapshot-description">([^<]*)</div></div>`)
+	sectionRE  = regexp.MustCompile(`(?s)<(article|table)[^>]* id="([^"]+)"[^>]*>(.*?)</(article|table)>`)
+)
+
+// snapshotsShown returns the snapshots the moderation page shows in the
+// element with the given id, in page order.
+func snapshotsShown(t *testing.T, body, id string) []content {
+	t.Helper()
+	for _, m := range sectionRE.FindAllStringSubmatch(body, -1) {
+		if m[2] != id {
+			continue
+		}
+		var out []content
+		for _, s := range snapshotRE.FindAllStringSubmatch(m[3], -1) {
+			cents, err := parsePrice(s[2])
+			require.NoError(t, err)
+			out = append(out, content{html.UnescapeString(s[1]), html.UnescapeString(s[3]), cents})
+		}
+		return out
+	}
+	t.Fatalf("no element with id %q in the page:\n%s", id, body)
+	return nil
 }

@@ -52,12 +52,15 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 			_ = l.ln.Close()
 		}
 	}()
+	// One cap for all listeners. The trusted proxies' connections carry
+	// many clients: they count towards the total only.
+	caps := newConnLimiter(f.maxConns, f.maxConnsPerAddr, app.ips.Trusted, log)
 	listen := func(addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("serve: listen on %s: %w (is another process using it? choose another with -addr)", addr, err)
 		}
-		return ln, nil
+		return caps.listener(ln), nil
 	}
 
 	main := newServer(app.Handler(), log)
@@ -71,8 +74,10 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		}
 		main.TLSConfig.Certificates = []tls.Certificate{cert}
 	}
-	ln := f.ln
-	if ln == nil {
+	var ln net.Listener
+	if f.ln != nil {
+		ln = caps.listener(f.ln)
+	} else {
 		var err error
 		if ln, err = listen(f.addr); err != nil {
 			return err

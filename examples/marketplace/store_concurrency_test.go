@@ -31,26 +31,53 @@ func storeDialects(t *testing.T) map[string]*store {
 	require.NoError(t, err)
 	out["sqlite"] = lite
 
-	if os.Getenv(testenv.EnvPostgres) != "" || testenv.Required() {
-		dsn := testenv.PostgresDSN(t)
-		schema := "mkt_test_" + newID()
-		admin, err := sql.Open("pgx", dsn)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = admin.Close() })
-		_, err = admin.ExecContext(ctx, `CREATE SCHEMA `+schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
-		u, err := url.Parse(dsn)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		pg, err := openStore(ctx, "", u.String(), time.Now)
+	if postgresConfigured() {
+		pg, err := openStore(ctx, "", postgresSchema(t), time.Now)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = pg.Close() })
 		_, err = pg.migrate(ctx)
 		require.NoError(t, err)
 		out["postgres"] = pg
+	}
+	return out
+}
+
+// postgresConfigured reports whether tests should run on PostgreSQL too:
+// RAMPART_TEST_POSTGRES_DSN is set, or integration tests are required.
+func postgresConfigured() bool {
+	return os.Getenv(testenv.EnvPostgres) != "" || testenv.Required()
+}
+
+// postgresSchema creates a PostgreSQL schema of its own, dropped when the
+// test ends, and returns a DATABASE_URL that uses it.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testenv.PostgresDSN(t)
+	schema := "mkt_test_" + newID()
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	_, err = admin.ExecContext(ctx, `CREATE SCHEMA `+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// appDialects returns, for each database the tests run on, the option
+// that puts a test app on it: SQLite always (the default), PostgreSQL in
+// a schema of its own when configured (see postgresConfigured).
+func appDialects(t *testing.T) map[string]func(*Config) {
+	t.Helper()
+	out := map[string]func(*Config){"sqlite": func(*Config) {}}
+	if postgresConfigured() {
+		dbURL := postgresSchema(t)
+		out["postgres"] = func(c *Config) { c.DatabaseURL = dbURL }
 	}
 	return out
 }
@@ -127,6 +154,59 @@ func TestStore_ConcurrentWritesRegression(t *testing.T) {
 			onlyOne(t, errs, errAdminExists)
 			require.NoError(t, s.queryRow(ctx, `SELECT COUNT(*) FROM user_roles WHERE role = ?`, roleAdmin).Scan(&n))
 			assert.Equal(t, 1, n)
+		})
+	}
+}
+
+// TestStore_ReportEditRace: a seller's edits racing with reports on one
+// listing. The listing's row is locked by both, so no edit lands after a
+// report: when all is done every report's snapshot is the listing's
+// content, and each edit either applied or was refused with
+// errOpenReports. Whatever the interleaving, on both dialects.
+func TestStore_ReportEditRace(t *testing.T) {
+	t.Parallel()
+	for name, s := range storeDialects(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			seller, err := s.createUser(ctx, user{Email: "seller@example.com", DisplayName: "Seller", Hash: "x"})
+			require.NoError(t, err)
+			var reporters []user
+			for i := range 4 {
+				u, err := s.createUser(ctx, user{Email: fmt.Sprintf("r%d@example.com", i), DisplayName: "R", Hash: "x"})
+				require.NoError(t, err)
+				reporters = append(reporters, u)
+			}
+			l, err := s.createListing(ctx, listing{SellerID: seller.ID, Title: "Lamp", Description: "x", PriceCents: 1})
+			require.NoError(t, err)
+			errs := race(12, func(i int) error {
+				if i%3 == 0 {
+					return s.createReport(ctx, l.ID, reporters[i/3].ID, "fake")
+				}
+				return s.updateListing(ctx, listing{ID: l.ID, SellerID: seller.ID, Title: fmt.Sprintf("Lamp %d", i), Description: "x", PriceCents: int64(i)})
+			})
+			for i, err := range errs {
+				if i%3 == 0 {
+					assert.NoError(t, err, "report %d", i)
+				} else if err != nil {
+					assert.ErrorIs(t, err, errOpenReports, "edit %d", i)
+				}
+			}
+			final, err := s.listingByID(ctx, l.ID)
+			require.NoError(t, err)
+			rows, err := s.query(ctx, `SELECT s.title, s.price_cents FROM reports r JOIN listing_snapshots s ON s.id = r.snapshot_id WHERE r.listing_id = ?`, l.ID)
+			require.NoError(t, err)
+			defer rows.Close()
+			n := 0
+			for rows.Next() {
+				var title string
+				var cents int64
+				require.NoError(t, rows.Scan(&title, &cents))
+				assert.Equal(t, final.Title, title, "no edit after a report")
+				assert.Equal(t, final.PriceCents, cents)
+				n++
+			}
+			require.NoError(t, rows.Err())
+			assert.Equal(t, 4, n, "every report, each with its snapshot")
 		})
 	}
 }

@@ -38,9 +38,14 @@ func (l listing) Price() string { return formatCents(l.PriceCents) }
 // errNotOwner is returned when a user acts on another seller's listing.
 var errNotOwner = errors.New("marketplace: listing belongs to another seller")
 
-// errUnderModeration refuses to delete a hidden listing: its reports and
-// moderation decisions are kept until a moderator restores it.
+// errUnderModeration refuses to change or delete a hidden listing: what it
+// said when a moderator hid it stays as it was, with its reports and the
+// decision, until a moderator restores it.
 var errUnderModeration = errors.New("marketplace: listing is hidden by a moderator")
+
+// errOpenReports refuses to change or delete a listing with open reports:
+// what was reported stays as it was until a moderator decides.
+var errOpenReports = errors.New("marketplace: listing has open reports")
 
 const listingColumns = `l.id, l.seller_id, u.display_name, l.title, l.description, l.price_cents, l.status, l.moderation_reason, l.created_at, l.updated_at`
 
@@ -81,61 +86,175 @@ func (s *store) listingByID(ctx context.Context, id string) (listing, error) {
 	return l, nil
 }
 
-// ownerCheck explains why a write by sellerID to listing id matched no row:
-// errNotFound when the listing does not exist, errNotOwner when it is
-// someone else's.
-func (s *store) ownerCheck(ctx context.Context, id, sellerID string) error {
-	var owner string
-	err := s.queryRow(ctx, `SELECT seller_id FROM listings WHERE id = ?`, id).Scan(&owner)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return errNotFound
-	case err != nil:
-		return fmt.Errorf("store: listing owner: %w", err)
-	case owner != sellerID:
-		return errNotOwner
+// lockListing reads the seller, status and content of the listing in a
+// write transaction, or errNotFound, and locks its row until the
+// transaction ends: FOR UPDATE with PostgreSQL; SQLite's transactions hold
+// the database's write lock from BEGIN (_txlock=immediate). So an edit, a
+// delete, a report and a moderation decision on one listing run one after
+// the other: a report or decision records the content it applies to, and
+// an edit or delete sees every report committed before it.
+func (t *txn) lockListing(ctx context.Context, id string) (listing, error) {
+	q := `SELECT seller_id, title, description, price_cents, status FROM listings WHERE id = ?`
+	if t.s.dialect == dialectPostgres {
+		q += ` FOR UPDATE`
 	}
-	return errNotFound // it existed a moment ago: treat as gone
+	l := listing{ID: id}
+	err := t.queryRow(ctx, q, id).Scan(&l.SellerID, &l.Title, &l.Description, &l.PriceCents, &l.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return listing{}, errNotFound
+	}
+	if err != nil {
+		return listing{}, fmt.Errorf("store: listing: %w", err)
+	}
+	return l, nil
+}
+
+// editable returns why sellerID may not change or delete l now (locked by
+// lockListing): errNotOwner, errUnderModeration (hidden) or errOpenReports
+// (reported, no decision yet); nil if they may.
+func (t *txn) editable(ctx context.Context, l listing, sellerID string) error {
+	switch {
+	case l.SellerID != sellerID:
+		return errNotOwner
+	case l.Hidden():
+		return errUnderModeration
+	}
+	open, err := hasOpenReports(ctx, t.queryRow, l.ID)
+	if err != nil {
+		return err
+	}
+	if open {
+		return errOpenReports
+	}
+	return nil
+}
+
+// hasOpenReports reports whether the listing has reports no moderator has
+// decided on, through queryRow (a store's or a transaction's).
+func hasOpenReports(ctx context.Context, queryRow func(context.Context, string, ...any) *sql.Row, id string) (bool, error) {
+	var open bool
+	err := queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reports WHERE listing_id = ? AND resolved_at IS NULL)`, id).Scan(&open)
+	if err != nil {
+		return false, fmt.Errorf("store: open reports: %w", err)
+	}
+	return open, nil
+}
+
+// checkEditable returns why l's seller may not change or delete it now
+// (errUnderModeration, errOpenReports), or nil, for the pages that offer
+// the change; the write checks again in its transaction.
+func (s *store) checkEditable(ctx context.Context, l listing) error {
+	if l.Hidden() {
+		return errUnderModeration
+	}
+	open, err := hasOpenReports(ctx, s.queryRow, l.ID)
+	if err != nil {
+		return err
+	}
+	if open {
+		return errOpenReports
+	}
+	return nil
 }
 
 // updateListing changes title, description and price of the listing, only
-// if sellerID owns it; otherwise errNotFound or errNotOwner, changing nothing.
+// if sellerID owns it and it is neither hidden nor reported; otherwise
+// errNotFound, errNotOwner, errUnderModeration or errOpenReports, changing
+// nothing.
 func (s *store) updateListing(ctx context.Context, l listing) error {
-	res, err := s.exec(ctx, `UPDATE listings SET title = ?, description = ?, price_cents = ?, updated_at = ? WHERE id = ? AND seller_id = ?`,
-		l.Title, l.Description, l.PriceCents, ms(s.now()), l.ID, l.SellerID)
-	if err != nil {
-		return fmt.Errorf("store: update listing: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	return s.tx(ctx, func(t *txn) error {
+		cur, err := t.lockListing(ctx, l.ID)
 		if err != nil {
-			return fmt.Errorf("store: update listing: %w", err)
-		}
-		return s.ownerCheck(ctx, l.ID, l.SellerID)
-	}
-	return nil
-}
-
-// deleteListing deletes the listing only if sellerID owns it; otherwise
-// errNotFound or errNotOwner, changing nothing.
-func (s *store) deleteListing(ctx context.Context, id, sellerID string) error {
-	res, err := s.exec(ctx, `DELETE FROM listings WHERE id = ? AND seller_id = ? AND status <> ?`, id, sellerID, statusHidden)
-	if err != nil {
-		return fmt.Errorf("store: delete listing: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err != nil {
-			return fmt.Errorf("store: delete listing: %w", err)
-		}
-		if err := s.ownerCheck(ctx, id, sellerID); !errors.Is(err, errNotFound) {
 			return err
 		}
-		var status string
-		if err := s.queryRow(ctx, `SELECT status FROM listings WHERE id = ?`, id).Scan(&status); err == nil && status == statusHidden {
-			return errUnderModeration
+		if err := t.editable(ctx, cur, l.SellerID); err != nil {
+			return err
 		}
-		return errNotFound
+		if _, err := t.exec(ctx, `UPDATE listings SET title = ?, description = ?, price_cents = ?, updated_at = ? WHERE id = ?`,
+			l.Title, l.Description, l.PriceCents, ms(s.now()), l.ID); err != nil {
+			return fmt.Errorf("store: update listing: %w", err)
+		}
+		return nil
+	})
+}
+
+// deleteListing deletes the listing (its resolved reports and decisions
+// with it) only if sellerID owns it and it is neither hidden nor reported;
+// otherwise errNotFound, errNotOwner, errUnderModeration or errOpenReports,
+// changing nothing.
+func (s *store) deleteListing(ctx context.Context, id, sellerID string) error {
+	return s.tx(ctx, func(t *txn) error {
+		cur, err := t.lockListing(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := t.editable(ctx, cur, sellerID); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `DELETE FROM listings WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: delete listing: %w", err)
+		}
+		return nil
+	})
+}
+
+// listingSnapshot is the content of a listing as it was when it was
+// reported or moderated: the evidence a moderator judges, whatever the
+// seller changes later.
+type listingSnapshot struct {
+	ID          string
+	Title       string
+	Description string
+	PriceCents  int64
+	CreatedAt   time.Time // when this content was first recorded
+}
+
+// Price formats the price for display.
+func (s listingSnapshot) Price() string { return formatCents(s.PriceCents) }
+
+// snapshot records the content of l (read by lockListing) and returns its
+// ID: the listing's earlier snapshot with the same content, if any, so
+// that many reports on unchanged content share one row.
+func (t *txn) snapshot(ctx context.Context, l listing) (string, error) {
+	var id string
+	err := t.queryRow(ctx, `SELECT id FROM listing_snapshots WHERE listing_id = ? AND title = ? AND description = ? AND price_cents = ?
+		ORDER BY created_at, id LIMIT 1`, l.ID, l.Title, l.Description, l.PriceCents).Scan(&id)
+	switch {
+	case err == nil:
+		return id, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", fmt.Errorf("store: snapshot: %w", err)
 	}
-	return nil
+	id = newID()
+	if _, err := t.exec(ctx, `INSERT INTO listing_snapshots (id, listing_id, title, description, price_cents, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, l.ID, l.Title, l.Description, l.PriceCents, ms(t.s.now())); err != nil {
+		return "", fmt.Errorf("store: snapshot: %w", err)
+	}
+	return id, nil
+}
+
+// snapshotColumns are the columns of a snapshot joined as s, read with
+// nullSnapshot: reports and decisions from before snapshots were kept
+// have none.
+const snapshotColumns = `s.id, s.title, s.description, s.price_cents, s.created_at`
+
+// nullSnapshot scans snapshotColumns from an outer join.
+type nullSnapshot struct {
+	id, title, desc sql.NullString
+	price, created  sql.NullInt64
+}
+
+func (n *nullSnapshot) dest() []any {
+	return []any{&n.id, &n.title, &n.desc, &n.price, &n.created}
+}
+
+// get returns the snapshot, nil if there was none.
+func (n *nullSnapshot) get() *listingSnapshot {
+	if !n.id.Valid {
+		return nil
+	}
+	return &listingSnapshot{ID: n.id.String, Title: n.title.String, Description: n.desc.String,
+		PriceCents: n.price.Int64, CreatedAt: fromMS(n.created.Int64)}
 }
 
 // listingFilter selects listings.
@@ -194,23 +313,27 @@ func (s *store) countListings(ctx context.Context, sellerID string) (int, error)
 // open report on.
 var errAlreadyReported = errors.New("marketplace: you have already reported this listing")
 
-// createReport records reporterID's report on an active listing.
+// createReport records reporterID's report on an active listing, with a
+// snapshot of the listing's content as the reporter saw it.
 func (s *store) createReport(ctx context.Context, listingID, reporterID, reason string) error {
 	return s.tx(ctx, func(t *txn) error {
-		var status string
-		err := t.queryRow(ctx, `SELECT status FROM listings WHERE id = ?`, listingID).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) || status == statusHidden {
+		l, err := t.lockListing(ctx, listingID)
+		if err != nil {
+			return err
+		}
+		if l.Hidden() {
 			return errNotFound
 		}
+		snap, err := t.snapshot(ctx, l)
 		if err != nil {
-			return fmt.Errorf("store: report: %w", err)
+			return err
 		}
 		// One open report per reporter, kept by a unique index: a check
 		// before the insert would let concurrent reports through to the
 		// index (with PostgreSQL) as an error.
-		res, err := t.exec(ctx, `INSERT INTO reports (id, listing_id, reporter_id, reason, created_at) VALUES (?, ?, ?, ?, ?)
+		res, err := t.exec(ctx, `INSERT INTO reports (id, listing_id, reporter_id, reason, created_at, snapshot_id) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (listing_id, reporter_id) WHERE resolved_at IS NULL DO NOTHING`,
-			newID(), listingID, reporterID, reason, ms(s.now()))
+			newID(), listingID, reporterID, reason, ms(s.now()), snap)
 		if err != nil {
 			return fmt.Errorf("store: report: %w", err)
 		}
@@ -229,6 +352,7 @@ type report struct {
 	ReporterName string
 	Reason       string
 	CreatedAt    time.Time
+	Snapshot     *listingSnapshot // the content reported; nil for reports made before snapshots were kept
 }
 
 // queueItem is a listing in the moderation queue with its open reports.
@@ -237,9 +361,44 @@ type queueItem struct {
 	Reports []report
 }
 
+// evidence is the reports made on one content of a listing.
+type evidence struct {
+	Snapshot *listingSnapshot // nil: reports made before snapshots were kept
+	Reports  []report
+}
+
+// Evidence groups the item's reports by the content they were made on, in
+// the order of each content's first report.
+func (it queueItem) Evidence() []evidence {
+	var out []evidence
+	at := map[string]int{}
+	for _, r := range it.Reports {
+		key := ""
+		if r.Snapshot != nil {
+			key = r.Snapshot.ID
+		}
+		i, ok := at[key]
+		if !ok {
+			i = len(out)
+			at[key] = i
+			out = append(out, evidence{Snapshot: r.Snapshot})
+		}
+		out[i].Reports = append(out[i].Reports, r)
+	}
+	return out
+}
+
+// hiddenItem is a hidden listing in the moderation queue with its content
+// when it was hidden.
+type hiddenItem struct {
+	Listing  listing
+	Snapshot *listingSnapshot // nil if hidden before snapshots were kept
+}
+
 // moderationQueue returns active listings with open reports, most reported
-// first, then hidden listings (to restore), newest first.
-func (s *store) moderationQueue(ctx context.Context, limit int) (reported []queueItem, hidden []listing, err error) {
+// first, then hidden listings (to restore), newest first, each with the
+// content that was reported or hidden.
+func (s *store) moderationQueue(ctx context.Context, limit int) (reported []queueItem, hidden []hiddenItem, err error) {
 	rows, err := s.query(ctx, `SELECT `+listingColumns+` FROM listings l JOIN users u ON u.id = l.seller_id
 		WHERE l.status = ? AND EXISTS (SELECT 1 FROM reports r WHERE r.listing_id = l.id AND r.resolved_at IS NULL)
 		ORDER BY (SELECT COUNT(*) FROM reports r WHERE r.listing_id = l.id AND r.resolved_at IS NULL) DESC, l.created_at DESC
@@ -262,8 +421,44 @@ func (s *store) moderationQueue(ctx context.Context, limit int) (reported []queu
 	if err := s.openReports(ctx, reported); err != nil {
 		return nil, nil, err
 	}
-	hidden, err = s.listListings(ctx, listingFilter{Status: statusHidden, Limit: limit})
+	ls, err := s.listListings(ctx, listingFilter{Status: statusHidden, Limit: limit})
+	if err != nil {
+		return nil, nil, err
+	}
+	hidden, err = s.hiddenSnapshots(ctx, ls)
 	return reported, hidden, err
+}
+
+// hiddenSnapshots pairs each hidden listing with the content recorded by
+// its latest hide decision, in one query.
+func (s *store) hiddenSnapshots(ctx context.Context, ls []listing) ([]hiddenItem, error) {
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	items := make([]hiddenItem, len(ls))
+	args := []any{modHide}
+	byID := make(map[string]*hiddenItem, len(ls))
+	for i, l := range ls {
+		items[i].Listing, byID[l.ID] = l, &items[i]
+		args = append(args, l.ID)
+	}
+	rows, err := s.query(ctx, `SELECT m.listing_id, `+snapshotColumns+` FROM moderation_actions m JOIN listing_snapshots s ON s.id = m.snapshot_id
+		WHERE m.action = ? AND m.listing_id IN (?`+strings.Repeat(", ?", len(ls)-1)+`) ORDER BY m.created_at, m.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: hidden listings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var listingID string
+		var ns nullSnapshot
+		if err := rows.Scan(append([]any{&listingID}, ns.dest()...)...); err != nil {
+			return nil, fmt.Errorf("store: hidden listings: %w", err)
+		}
+		if it := byID[listingID]; it != nil {
+			it.Snapshot = ns.get() // the latest decision comes last
+		}
+	}
+	return items, rows.Err()
 }
 
 // openReports fills in the open reports of every item, oldest first, in
@@ -277,7 +472,8 @@ func (s *store) openReports(ctx context.Context, items []queueItem) error {
 	for i := range items {
 		ids[i], byID[items[i].Listing.ID] = items[i].Listing.ID, &items[i]
 	}
-	rows, err := s.query(ctx, `SELECT r.listing_id, r.id, u.display_name, r.reason, r.created_at FROM reports r JOIN users u ON u.id = r.reporter_id
+	rows, err := s.query(ctx, `SELECT r.listing_id, r.id, u.display_name, r.reason, r.created_at, `+snapshotColumns+`
+		FROM reports r JOIN users u ON u.id = r.reporter_id LEFT JOIN listing_snapshots s ON s.id = r.snapshot_id
 		WHERE r.listing_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND r.resolved_at IS NULL ORDER BY r.created_at, r.id`, ids...)
 	if err != nil {
 		return fmt.Errorf("store: reports: %w", err)
@@ -287,10 +483,11 @@ func (s *store) openReports(ctx context.Context, items []queueItem) error {
 		var listingID string
 		var r report
 		var created int64
-		if err := rows.Scan(&listingID, &r.ID, &r.ReporterName, &r.Reason, &created); err != nil {
+		var ns nullSnapshot
+		if err := rows.Scan(append([]any{&listingID, &r.ID, &r.ReporterName, &r.Reason, &created}, ns.dest()...)...); err != nil {
 			return fmt.Errorf("store: reports: %w", err)
 		}
-		r.CreatedAt = fromMS(created)
+		r.CreatedAt, r.Snapshot = fromMS(created), ns.get()
 		if it := byID[listingID]; it != nil {
 			it.Reports = append(it.Reports, r)
 		}
@@ -314,14 +511,11 @@ var errWrongState = errors.New("marketplace: the listing is not in a state this 
 func (s *store) moderate(ctx context.Context, listingID, moderatorID, action, reason string) (resolved int64, err error) {
 	now := ms(s.now())
 	err = s.tx(ctx, func(t *txn) error {
-		var status string
-		err := t.queryRow(ctx, `SELECT status FROM listings WHERE id = ?`, listingID).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotFound
-		}
+		l, err := t.lockListing(ctx, listingID)
 		if err != nil {
-			return fmt.Errorf("store: moderate: %w", err)
+			return err
 		}
+		status := l.Status
 		var newStatus, resolution string
 		switch action {
 		case modHide:
@@ -346,9 +540,9 @@ func (s *store) moderate(ctx context.Context, listingID, moderatorID, action, re
 		if newStatus == statusActive {
 			modReason = ""
 		}
-		// Conditional on the status read above, so that of concurrent
-		// decisions on one listing (PostgreSQL runs them at once) only
-		// the first applies; the others wait for it and match no row.
+		// The row is locked, so concurrent decisions on one listing run
+		// one after the other and the later ones see the new status; the
+		// condition on the status read is a second guard.
 		upd, err := t.exec(ctx, `UPDATE listings SET status = ?, moderation_reason = ? WHERE id = ? AND status = ?`,
 			newStatus, modReason, listingID, status)
 		if err != nil {
@@ -368,8 +562,12 @@ func (s *store) moderate(ctx context.Context, listingID, moderatorID, action, re
 		if action == modDismiss && resolved == 0 {
 			return errWrongState // nothing to dismiss
 		}
-		_, err = t.exec(ctx, `INSERT INTO moderation_actions (id, listing_id, moderator_id, action, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			newID(), listingID, moderatorID, action, reason, now)
+		snap, err := t.snapshot(ctx, l)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, `INSERT INTO moderation_actions (id, listing_id, moderator_id, action, reason, created_at, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			newID(), listingID, moderatorID, action, reason, now, snap)
 		if err != nil {
 			return fmt.Errorf("store: moderate: %w", err)
 		}
@@ -381,17 +579,20 @@ func (s *store) moderate(ctx context.Context, listingID, moderatorID, action, re
 // modAction is one recorded moderation action.
 type modAction struct {
 	ListingID     string
-	ListingTitle  string
+	ListingTitle  string // the title now
 	ModeratorName string
 	Action        string
 	Reason        string
 	CreatedAt     time.Time
+	Snapshot      *listingSnapshot // the content decided on; nil for decisions made before snapshots were kept
 }
 
-// recentModeration returns the latest moderation actions.
+// recentModeration returns the latest moderation actions, with the content
+// each applied to.
 func (s *store) recentModeration(ctx context.Context, limit int) ([]modAction, error) {
-	rows, err := s.query(ctx, `SELECT m.listing_id, l.title, COALESCE(u.display_name, m.moderator_id), m.action, m.reason, m.created_at
+	rows, err := s.query(ctx, `SELECT m.listing_id, l.title, COALESCE(u.display_name, m.moderator_id), m.action, m.reason, m.created_at, `+snapshotColumns+`
 		FROM moderation_actions m JOIN listings l ON l.id = m.listing_id LEFT JOIN users u ON u.id = m.moderator_id
+		LEFT JOIN listing_snapshots s ON s.id = m.snapshot_id
 		ORDER BY m.created_at DESC, m.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: moderation history: %w", err)
@@ -401,10 +602,11 @@ func (s *store) recentModeration(ctx context.Context, limit int) ([]modAction, e
 	for rows.Next() {
 		var a modAction
 		var created int64
-		if err := rows.Scan(&a.ListingID, &a.ListingTitle, &a.ModeratorName, &a.Action, &a.Reason, &created); err != nil {
+		var ns nullSnapshot
+		if err := rows.Scan(append([]any{&a.ListingID, &a.ListingTitle, &a.ModeratorName, &a.Action, &a.Reason, &created}, ns.dest()...)...); err != nil {
 			return nil, fmt.Errorf("store: moderation history: %w", err)
 		}
-		a.CreatedAt = fromMS(created)
+		a.CreatedAt, a.Snapshot = fromMS(created), ns.get()
 		out = append(out, a)
 	}
 	return out, rows.Err()
