@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -66,7 +68,11 @@ type LoginConfig struct {
 	// throttled ("ratelimit.login.throttled") and when a failure uses up a
 	// limit ("ratelimit.login.locked"), and [audit.CategoryError] events
 	// when a store fails ("ratelimit.login.unavailable"). Events name the
-	// account only by its SHA-256 (Meta["account_sha256"]). At most 20 of
+	// account only by a keyed digest (Meta["account_digest"]: 64 bits of
+	// HMAC-SHA-256 under a key drawn at random by NewLogin), which tells the
+	// accounts of one attack apart within a process but cannot be tested
+	// against guessed names (users often type a password into the name
+	// field). At most 20 of
 	// each kind are written at once and 2 a second after that, each with
 	// the number held back before it in Meta["suppressed"]. Default: nil,
 	// no events.
@@ -106,6 +112,7 @@ type Login struct {
 	now      func() time.Time
 	gates    [3]*gate.Gate // throttled, locked, unavailable
 	stores   []Store       // every store, for Close
+	digest   []byte        // key of accountDigest
 }
 
 // scope is one ladder of limits.
@@ -128,7 +135,9 @@ func NewLogin(b Backend, cfg LoginConfig) (*Login, error) {
 	if b == nil {
 		return nil, errors.New("ratelimit: NewLogin with a nil Backend: use MemoryBackend{} or redisstore.NewBackend")
 	}
-	l := &Login{v4: cfg.IPv4Bits, v6: cfg.IPv6Bits, failOpen: cfg.FailOpen, audit: cfg.Audit, now: cfg.Now}
+	l := &Login{v4: cfg.IPv4Bits, v6: cfg.IPv6Bits, failOpen: cfg.FailOpen, audit: cfg.Audit, now: cfg.Now,
+		digest: make([]byte, 32)}
+	rand.Read(l.digest) // never fails (crypto/rand, Go 1.24+)
 	if l.v4 == 0 {
 		l.v4 = 32
 	}
@@ -379,7 +388,7 @@ func (l *Login) storeError(ctx context.Context, step, account string, ip netip.A
 					"step":           step,
 					"policy":         policy,
 					"error":          err.Error(),
-					"account_sha256": accountDigest(account),
+					"account_digest": l.accountDigest(account),
 					"suppressed":     strconv.Itoa(suppressed),
 				},
 			})
@@ -408,7 +417,7 @@ func (l *Login) record(ctx context.Context, g int, action, reason string, sc int
 			"scope":          name,
 			"limit":          d.Limit.String(),
 			"retry_after":    d.RetryAfter.String(),
-			"account_sha256": accountDigest(account),
+			"account_digest": l.accountDigest(account),
 			"suppressed":     strconv.Itoa(suppressed),
 		},
 	})
@@ -420,8 +429,10 @@ var scopeReason = map[string]string{
 	"ip":      "this address across accounts",
 }
 
-// accountDigest names an account in audit events without its name.
-func accountDigest(account string) string {
-	sum := sha256.Sum256([]byte(foldAccount(account)))
-	return hex.EncodeToString(sum[:])
+// accountDigest names an account in audit events without its name: a
+// keyed digest, so that a reader of the log cannot test guesses against it.
+func (l *Login) accountDigest(account string) string {
+	m := hmac.New(sha256.New, l.digest)
+	m.Write([]byte(foldAccount(account)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }

@@ -2,6 +2,8 @@ package ratelimit_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -258,6 +260,7 @@ func TestLoginAudit(t *testing.T) {
 	events := sink.Events()
 	require.Len(t, events, 2)
 	locked, throttled := events[0], events[1]
+	assert.Equal(t, locked.Meta["account_digest"], throttled.Meta["account_digest"], "one account, one digest")
 	assert.Equal(t, "ratelimit.login.locked", locked.Action)
 	assert.Equal(t, "ratelimit.login.throttled", throttled.Action)
 	for _, e := range events {
@@ -265,7 +268,9 @@ func TestLoginAudit(t *testing.T) {
 		assert.Equal(t, audit.OutcomeDenied, e.Outcome)
 		assert.Equal(t, attackerIP, e.ClientIP)
 		assert.Equal(t, "pair", e.Meta["scope"])
-		assert.Len(t, e.Meta["account_sha256"], 64)
+		assert.Len(t, e.Meta["account_digest"], 16)
+		unkeyed := sha256.Sum256([]byte("heidi@example.com"))
+		assert.NotContains(t, hex.EncodeToString(unkeyed[:]), e.Meta["account_digest"], "keyed: a reader cannot test a guessed name")
 		assert.NotContains(t, e.Reason+e.Meta["limit"], "heidi", "the account name stays out of the log")
 	}
 	assert.Equal(t, "1m0s", throttled.Meta["retry_after"])
