@@ -32,25 +32,25 @@ import (
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
 
-// findGate is a session store whose Find, once armed, waits until n
-// requests have loaded their session: they then all hold a copy of it,
-// WebAuthn ceremony state included, before any of them goes on.
-type findGate struct {
+// claimGate is a session store whose Claim, once armed, waits until n
+// requests have come to claim their challenge: each of them holds the
+// ceremony state, read from its own copy of the cookie, and none has
+// claimed it yet when they all go on.
+type claimGate struct {
 	session.Store
 	armed   atomic.Bool
 	arrived sync.WaitGroup
 }
 
-func (g *findGate) Find(ctx context.Context, key string) ([]byte, bool, error) {
-	b, ok, err := g.Store.Find(ctx, key)
+func (g *claimGate) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
 	if g.armed.Load() {
 		g.arrived.Done()
 		g.arrived.Wait()
 	}
-	return b, ok, err
+	return g.Store.Claim(ctx, key, expiry)
 }
 
-func (g *findGate) arm(n int) {
+func (g *claimGate) arm(n int) {
 	g.arrived.Add(n)
 	g.armed.Store(true)
 }
@@ -97,7 +97,7 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			const racers = 4
-			gate := &findGate{Store: st.new(t)}
+			gate := &claimGate{Store: st.new(t)}
 			c := testenv.NewClock(time.Now()) // stores expire records by the real clock
 			lg, sink := newAudit()
 			creds := newStore(t) // the app's database, shared by the instances
