@@ -4,12 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	vwa "github.com/descope/virtualwebauthn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 // TestAnonymousRequests_NoSessionRows is the regression test for issue 12
@@ -70,33 +71,27 @@ func TestAnonymousRequests_PasskeyChallengeOnce(t *testing.T) {
 	require.NotEmpty(t, cookies)
 
 	const n = 4
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			req, err := http.NewRequest(http.MethodPost, ta.URL+"/login/passkey/finish", strings.NewReader(assertion))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json")
-			for _, ck := range cookies {
-				req.AddCookie(ck)
-			}
-			<-start
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			codes[i] = res.StatusCode
-			_ = res.Body.Close()
-		})
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		req, err := http.NewRequest(http.MethodPost, ta.URL+"/login/passkey/finish", strings.NewReader(assertion))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		reqs[i] = req
 	}
-	close(start)
-	wg.Wait()
+	codes := make([]int, n)
+	testenv.Race(n, func(i int) {
+		res, err := http.DefaultClient.Do(reqs[i])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		codes[i] = res.StatusCode
+		_ = res.Body.Close()
+	})
 	ok := 0
 	for _, code := range codes {
 		if code == http.StatusOK {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,16 +84,7 @@ func appDialects(t *testing.T) map[string]func(*Config) {
 // race runs fn n times at once and returns the errors.
 func race(n int, fn func(i int) error) []error {
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = fn(i)
-		})
-	}
-	close(start)
-	wg.Wait()
+	testenv.Race(n, func(i int) { errs[i] = fn(i) })
 	return errs
 }
 

@@ -267,7 +267,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OutageFailsClosed", func(t *testing.T) { outage(t, h) })
 	t.Run("Claim", func(t *testing.T) { claimContract(t, h.New(t)) })
 	t.Run("AnonymousRequestsWriteNothing", func(t *testing.T) { anonymousWritesNothing(t, h) })
-	t.Run("ChallengeSingleUseAcrossInstances", func(t *testing.T) { challengeOnce(t, h) })
 }
 
 func key(s string) string { return strings.Repeat(s, 43)[:43] }
@@ -752,8 +751,9 @@ func inFlight(t *testing.T, h Harness) {
 // requests at once, on two instances sharing the store: each request has
 // loaded the session, challenge included, before any takes it. Exactly one
 // may get it (a WebAuthn assertion replayed in parallel must not sign in
-// four times), whether the session is anonymous (passwordless login) or
-// signed in (second-factor verification).
+// four times), nor may the same cookie sent again later, whether the
+// session is anonymous (passwordless login: the challenge travels in the
+// cookie) or signed in (second-factor verification).
 func challengeRace(t *testing.T, h Harness) {
 	const racers = 4
 	for _, signedIn := range []bool{false, true} {
@@ -829,6 +829,14 @@ func challengeRace(t *testing.T, h Harness) {
 			for _, err := range refused {
 				assert.ErrorIs(t, err, session.ErrNoChallenge)
 			}
+
+			// The same cookie, sent again later to the other instance.
+			arrived.Add(1)
+			r = Do(t, hb, "/finish", tok)
+			require.Equal(t, http.StatusOK, r.Code, r.Body)
+			assert.Equal(t, []string{"ceremony"}, taken, "replayed later")
+			require.Len(t, refused, racers)
+			assert.ErrorIs(t, refused[racers-1], session.ErrNoChallenge)
 			if signedIn {
 				// The session lives on, one of it: the losers only lost the
 				// challenge.
@@ -945,12 +953,25 @@ func claimContract(t *testing.T, s session.Store) {
 	assert.True(t, claim(key("a")))
 	assert.False(t, claim(key("a")), "claimed once only")
 	assert.True(t, claim(key("b")), "keys are independent")
+
+	// Claims and sessions live apart, even under the same key: neither
+	// finds, lists, replaces or frees the other.
 	_, found, err := s.Find(ctx, key("a"))
 	require.NoError(t, err)
 	assert.False(t, found, "a claim is not a session")
-	require.NoError(t, s.DeleteUser(ctx, "", "", session.Revocation{At: time.Now(), Until: exp}))
 	require.NoError(t, s.Delete(ctx, "", key("a")))
 	assert.False(t, claim(key("a")), "deleting a session of the same key does not free a claim")
+	c := contract{t: t, s: s, ctx: ctx}
+	require.True(t, c.save("", session.Record{Key: key("a"), UserID: "cu", Data: []byte("s"), Expiry: exp, AuthAt: time.Now()}))
+	assert.Equal(t, "s", c.find(key("a")), "a session under a claimed key")
+	assert.Equal(t, []string{key("a") + "=s"}, c.keys("cu"))
+	assert.False(t, claim(key("a")), "saving a session of the same key does not free a claim")
+	c.deleteUser("cu", "", time.Now().Truncate(time.Microsecond))
+	assert.False(t, claim(key("a")), "nor does DeleteUser")
+	require.True(t, c.save("", session.Record{Key: key("d"), UserID: "cu", Data: []byte("s"), Expiry: exp, AuthAt: time.Now()}))
+	assert.True(t, claim(key("d")), "a session's key is free to claim")
+	assert.Equal(t, "s", c.find(key("d")), "and the session stays")
+	require.NoError(t, s.DeleteUser(ctx, "", "", session.Revocation{At: time.Now(), Until: exp}))
 	recs, err := s.List(ctx, "")
 	require.NoError(t, err)
 	assert.Empty(t, recs)
@@ -958,22 +979,15 @@ func claimContract(t *testing.T, s session.Store) {
 	// Concurrent claims of one key: exactly one wins.
 	const n = 16
 	var wins atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			<-start
-			ok, err := s.Claim(ctx, key("c"), exp)
-			if err != nil {
-				t.Errorf("claim: %v", err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	testenv.Race(n, func(int) {
+		ok, err := s.Claim(ctx, key("c"), exp)
+		if err != nil {
+			t.Errorf("claim: %v", err)
+		}
+		if ok {
+			wins.Add(1)
+		}
+	})
 	assert.Equal(t, int32(1), wins.Load())
 }
 
@@ -1017,49 +1031,6 @@ func anonymousWritesNothing(t *testing.T, h Harness) {
 	got = Do(t, b.H, "/get", r.Token)
 	assert.Empty(t, got.Body, "expired")
 	assert.Empty(t, got.Token)
-}
-
-// challengeOnce presents one challenge to two instances at once, and
-// again later: exactly one request gets it, whether it travels in the
-// cookie (anonymous) or in the session record (signed in).
-func challengeOnce(t *testing.T, h Harness) {
-	store := h.New(t)
-	clock := NewClock()
-	mod := func(c *session.Config) { c.Keyring = Keyring }
-	envs := []*Env{NewEnv(t, store, clock, mod), NewEnv(t, store, clock, mod)}
-	for _, signedIn := range []bool{false, true} {
-		t.Run(map[bool]string{false: "anonymous", true: "signed in"}[signedIn], func(t *testing.T) {
-			tok := ""
-			if signedIn {
-				tok = envs[0].Login(t, "nina", "")
-			}
-			r := Do(t, envs[0].H, "/begin?v=state", tok)
-			require.Equal(t, http.StatusOK, r.Code, r.Body)
-			tok = r.Token
-			const n = 8
-			codes := make([]int, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					codes[i] = Do(t, envs[i%2].H, "/take", tok).Code
-				})
-			}
-			close(start)
-			wg.Wait()
-			ok := 0
-			for _, c := range codes {
-				if c == http.StatusOK {
-					ok++
-				} else {
-					assert.Equal(t, http.StatusConflict, c)
-				}
-			}
-			assert.Equal(t, 1, ok, "one request gets the challenge: %v", codes)
-			assert.Equal(t, http.StatusConflict, Do(t, envs[1].H, "/take", tok).Code, "replayed later")
-		})
-	}
 }
 
 func assertEvent(t *testing.T, sink *audit.MemorySink, action, reason string) {
