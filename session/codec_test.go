@@ -183,8 +183,17 @@ func TestMemoryStoreSweeps(t *testing.T) {
 		_, err := s.Save(ctx, "", Record{Key: "live" + strings.Repeat("y", i), Data: []byte("x"), Expiry: time.Now().Add(time.Hour)})
 		require.NoError(t, err)
 	}
+	for i := range 1000 {
+		_, err := s.Claim(ctx, "spent"+strings.Repeat("z", i), past)
+		require.NoError(t, err)
+	}
+	for i := range 1000 {
+		_, err := s.Claim(ctx, "live"+strings.Repeat("z", i), time.Now().Add(time.Hour))
+		require.NoError(t, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	assert.Less(t, len(s.recs), 1300, "writes sweep expired sessions without a goroutine")
 	assert.LessOrEqual(t, len(s.users["u"]), 300, "and their index entries")
+	assert.Less(t, len(s.claims), 1300, "and claims sweep expired claims")
 }

@@ -205,6 +205,22 @@ func BenchmarkRevokeUser(b *testing.B) {
 	})
 }
 
+// TestClaimExpires: a claim's key expires with the challenge it stands for,
+// so that claims do not accumulate.
+func TestClaimExpires(t *testing.T) {
+	c := client(t)
+	p := uniquePrefix(t, c)
+	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
+	require.NoError(t, err)
+	ctx := context.Background()
+	ok, err := s.Claim(ctx, "k", time.Now().Add(10*time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	ttl := c.PTTL(ctx, p+"c:k").Val()
+	assert.Greater(t, ttl, 9*time.Minute)
+	assert.LessOrEqual(t, ttl, 10*time.Minute)
+}
+
 // TestWatermark covers what the conformance suite cannot reach through
 // the Store: the watermark key expires at Revocation.Until (extended,
 // never shortened, by later revocations), and a session hash below the

@@ -215,11 +215,23 @@ func TestDeleteExpired(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Save(ctx, "", session.Record{Key: "new", UserID: "u", Data: []byte("y"), Expiry: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
+	// Claims are rows of the same table, and go the same way.
+	for _, k := range []string{"spent", "live"} {
+		exp := time.Now().Add(time.Hour)
+		if k == "spent" {
+			exp = time.Now().Add(-time.Minute)
+		}
+		ok, err := s.Claim(ctx, k, exp)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
 	n, err := s.DeleteExpired(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, int64(1), n)
+	assert.Equal(t, int64(2), n)
 	assert.NotContains(t, dump(t, db, s), "old|")
 	assert.Contains(t, dump(t, db, s), "new|")
+	assert.NotContains(t, dump(t, db, s), "c:spent|")
+	assert.Contains(t, dump(t, db, s), "c:live|")
 }
 
 // BenchmarkRevokeUser ends the four sessions of one user among 100,000
