@@ -16,7 +16,9 @@
 //
 // Conditional writes, revocation and Find run as Lua scripts, so that a
 // token renewal or a login cannot slip past a revocation, and Find checks
-// the watermark in the same round trip. DeleteUser's script touches keys
-// it reads from the index, which Redis Cluster does not allow: use a
-// single Redis primary (with replicas or Sentinel if needed), not Cluster.
+// the watermark in the same round trip. Their scripts touch keys they
+// derive from what they read (DeleteUser the sessions in the index, Find
+// the watermark of the session's user), which Redis Cluster does not
+// allow: use a single Redis primary (with replicas or Sentinel if needed),
+// not Cluster.
 package redisstore

@@ -169,11 +169,11 @@ const revocationsSuffix = "_revocations"
 // Schema returns the statements [Store.Migrate] runs on a new database,
 // for migration tools. Sessions table columns: token_hash (SHA-256 of the
 // token, base64url; "c:" and a hash for a claimed one-time value),
-// user_id ("" for claims), data, expiry
-// (Unix milliseconds), auth_at (when the session's login read the user,
-// Unix microseconds). Revocations table (Config.Table +
-// [RevocationsSuffix]): user_id, revoked_at (the watermark, Unix
-// microseconds), expiry (Unix milliseconds, when the row may go).
+// user_id ("" for claims), data, expiry (Unix milliseconds), auth_at
+// (when the session's login read the user, Unix microseconds).
+// Revocations table (Config.Table + "_revocations"): user_id, revoked_at
+// (the watermark, Unix microseconds), expiry (Unix milliseconds, when the
+// row may go).
 //
 // A sessions table created before auth_at existed needs
 // "ALTER TABLE <table> ADD COLUMN auth_at BIGINT NOT NULL DEFAULT 0",
