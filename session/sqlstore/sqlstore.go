@@ -246,19 +246,21 @@ func (s *Store) Find(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Save implements session.Store.
 func (s *Store) Save(ctx context.Context, replace string, r session.Record) (bool, error) {
-	var res sql.Result
-	var err error
 	if replace == "" {
-		res, err = s.db.ExecContext(ctx, s.q.upsert, r.Key, r.UserID, r.Data, ms(r.Expiry), us(r.AuthAt))
-	} else {
-		res, err = s.db.ExecContext(ctx, s.q.update, r.Key, r.Data, ms(r.Expiry), replace, r.UserID, ms(time.Now()), us(r.AuthAt))
+		return s.execOne(ctx, "save", s.q.upsert, r.Key, r.UserID, r.Data, ms(r.Expiry), us(r.AuthAt))
 	}
+	return s.execOne(ctx, "save", s.q.update, r.Key, r.Data, ms(r.Expiry), replace, r.UserID, ms(time.Now()), us(r.AuthAt))
+}
+
+// execOne runs the statement q and reports whether it wrote one row.
+func (s *Store) execOne(ctx context.Context, op, q string, args ...any) (bool, error) {
+	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
-		return false, fmt.Errorf("sqlstore: save: %w", err)
+		return false, fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("sqlstore: save: %w", err)
+		return false, fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 	return n == 1, nil
 }
@@ -326,13 +328,5 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, rev sessi
 // Claim implements session.Store. A key claimed once stays claimed until
 // [Store.DeleteExpired] removes its row after expiry.
 func (s *Store) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q.claim, "c:"+key, []byte{}, ms(expiry))
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: claim: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: claim: %w", err)
-	}
-	return n == 1, nil
+	return s.execOne(ctx, "claim", s.q.claim, "c:"+key, []byte{}, ms(expiry))
 }
