@@ -32,6 +32,15 @@ func client(t testing.TB) *redis.Client {
 
 // uniquePrefix returns a key prefix no other test uses; its keys are
 // deleted at cleanup.
+// newStore returns a Store on c under a prefix of its own, and the prefix.
+func newStore(t testing.TB, c *redis.Client) (*redisstore.Store, string) {
+	t.Helper()
+	p := uniquePrefix(t, c)
+	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
+	require.NoError(t, err)
+	return s, p
+}
+
 func uniquePrefix(t testing.TB, c *redis.Client) string {
 	t.Helper()
 	var b [6]byte
@@ -76,9 +85,7 @@ func TestRedis(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) session.Store {
 			c = client(t)
-			p := uniquePrefix(t, c)
-			s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-			require.NoError(t, err)
+			s, p := newStore(t, c)
 			prefixes[s] = p
 			return s
 		},
@@ -96,11 +103,9 @@ func TestRedis(t *testing.T) {
 
 func TestIndexExpires(t *testing.T) {
 	c := client(t)
-	p := uniquePrefix(t, c)
-	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-	require.NoError(t, err)
+	s, p := newStore(t, c)
 	ctx := context.Background()
-	_, err = s.Save(ctx, "", session.Record{Key: "k1", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(time.Minute)})
+	_, err := s.Save(ctx, "", session.Record{Key: "k1", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(time.Minute)})
 	require.NoError(t, err)
 	_, err = s.Save(ctx, "", session.Record{Key: "k2", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
@@ -116,9 +121,7 @@ func TestIndexExpires(t *testing.T) {
 // Revoke then answered ErrUnknownSession for a live session.
 func TestListFailsClosedBehindExpired(t *testing.T) {
 	c := client(t)
-	p := uniquePrefix(t, c)
-	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-	require.NoError(t, err)
+	s, p := newStore(t, c)
 	ctx := context.Background()
 	exp := float64(time.Now().Add(time.Hour).UnixMilli())
 	// "a" is indexed but expired (no session key); reading "b" fails
@@ -144,9 +147,7 @@ func TestNew(t *testing.T) {
 // with the timer stopped.
 func BenchmarkRevokeUser(b *testing.B) {
 	c := client(b)
-	p := uniquePrefix(b, c)
-	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-	require.NoError(b, err)
+	s, p := newStore(b, c)
 	ctx := context.Background()
 	data := make([]byte, 190)
 	exp := time.Now().Add(time.Hour)
@@ -209,9 +210,7 @@ func BenchmarkRevokeUser(b *testing.B) {
 // so that claims do not accumulate.
 func TestClaimExpires(t *testing.T) {
 	c := client(t)
-	p := uniquePrefix(t, c)
-	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-	require.NoError(t, err)
+	s, p := newStore(t, c)
 	ctx := context.Background()
 	ok, err := s.Claim(ctx, "k", time.Now().Add(10*time.Minute))
 	require.NoError(t, err)
@@ -227,9 +226,7 @@ func TestClaimExpires(t *testing.T) {
 // watermark written behind DeleteUser's back is neither found nor listed.
 func TestWatermark(t *testing.T) {
 	c := client(t)
-	p := uniquePrefix(t, c)
-	s, err := redisstore.New(c, redisstore.Config{Prefix: p})
-	require.NoError(t, err)
+	s, p := newStore(t, c)
 	ctx := context.Background()
 	w := time.Now().Truncate(time.Microsecond)
 
