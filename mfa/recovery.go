@@ -113,10 +113,11 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Recovery{
-		key: cfg.Key.Reveal(), store: cfg.Store, audit: cfg.Audit, count: cfg.Count,
-		limits: newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now),
-	}, nil
+	limits, err := newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Recovery{key: cfg.Key.Reveal(), store: cfg.Store, limits: limits, audit: cfg.Audit, count: cfg.Count}, nil
 }
 
 // Generate makes a new set of codes for userID, replacing (and so

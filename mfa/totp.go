@@ -206,7 +206,10 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	t.limits = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now)
+	var err error
+	if t.limits, err = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
