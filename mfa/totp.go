@@ -413,33 +413,29 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // leave them none. Pass false to remove the secret whatever remains (a
 // user turning MFA off, an administrator's recovery procedure).
 func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
-	const action = "mfa.totp.disable"
+	err := t.disable(ctx, userID, keepLast)
+	t.logResult(ctx, userID, "mfa.totp.disable", err, nil)
+	return err
+}
+
+func (t *TOTP) disable(ctx context.Context, userID string, keepLast bool) error {
 	if !keepLast {
 		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
-			err = fmt.Errorf("mfa: Disable: %w", err)
-			t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-			return err
+			return fmt.Errorf("mfa: Disable: %w", err)
 		}
-		t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 		return nil
 	}
 	fs, ok := t.store.(FactorStore)
 	if !ok {
-		err := errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
-		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-		return err
+		return errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
 	}
 	deleted, err := fs.DeleteTOTPUnlessLast(ctx, userID)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("mfa: Disable: %w", err)
-		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-		return err
+		return fmt.Errorf("mfa: Disable: %w", err)
 	case !deleted:
-		t.log(ctx, userID, action, audit.OutcomeDenied, ErrLastFactor.Error(), nil)
 		return ErrLastFactor
 	}
-	t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 	return nil
 }
 
@@ -617,12 +613,13 @@ func (t *TOTP) log(ctx context.Context, userID, action string, outcome audit.Out
 	})
 }
 
-// outcomeOf maps a check's error to an audit outcome and reason.
+// outcomeOf maps an error to an audit outcome and reason: refusals by
+// policy (throttled, last factor kept) are denied, other errors failures.
 func outcomeOf(err error) (audit.Outcome, string) {
 	switch {
 	case err == nil:
 		return audit.OutcomeSuccess, ""
-	case errors.Is(err, ErrThrottled):
+	case errors.Is(err, ErrThrottled), errors.Is(err, ErrLastFactor):
 		return audit.OutcomeDenied, err.Error()
 	default:
 		return audit.OutcomeFailure, err.Error()
