@@ -39,9 +39,9 @@ type RecoveryConfig struct {
 	// Store keeps the hashes. Required; [MemoryStore] is one.
 	Store RecoveryStore
 
-	// Sessions finds the request's session: attempts are limited per
-	// user and session, so that an attacker's session cannot use up the
-	// owner's. Required; *session.Manager implements it.
+	// Sessions finds the request's session, as [TOTPConfig.Sessions]:
+	// attempts are limited per user and session. Required;
+	// *session.Manager implements it.
 	Sessions IdentityReader
 
 	// Limiter throttles attempts per user and session (key

@@ -161,6 +161,11 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	// The owner's verified session steps up meanwhile.
 	require.NoError(t, f.totp.Verify(owner, "admin", codeAt(t, e, f.clock.Now())), "step-up in a verified session")
 
+	// A session verified as another user is held like the others.
+	other := f.signIn("other")
+	require.NoError(t, f.sessions.MarkMFA(other, mfa.MethodTOTP))
+	require.ErrorAs(t, f.totp.Verify(other, "admin", codeAt(t, e, f.clock.Now())), &te, "another user's verified session")
+
 	// After the delay, the new session gets its turn.
 	f.clock.Add(te.RetryAfter + 30*time.Second)
 	require.NoError(t, f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now())))

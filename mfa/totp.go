@@ -100,7 +100,10 @@ type TOTPConfig struct {
 
 	// Sessions finds the request's session: attempts are limited per
 	// user and session, so that an attacker's session cannot use up the
-	// owner's. Required; *session.Manager implements it.
+	// owner's. Checks made outside any session (Identity reports none)
+	// all share one per-user key, which gives the owner no such
+	// protection: run them in the session of the sign-in they complete.
+	// Required; *session.Manager implements it.
 	Sessions IdentityReader
 
 	// Limiter throttles attempts per user and session (key "mfa:totp:s:"
