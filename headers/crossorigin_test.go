@@ -155,6 +155,14 @@ func TestCrossOriginSchemeRegression(t *testing.T) {
 		{name: "attack: public origin: Host is not enough", public: "https://shop.example", url: "https://other.example/cart",
 			hdr: map[string]string{"Origin": "https://other.example"}, want: 403},
 
+		{name: "IPv6 host", url: "http://[2001:db8::1]:8080/cart", hdr: map[string]string{"Origin": "http://[2001:db8::1]:8080"}, want: 200},
+		{name: "IPv6 host, default port", url: "https://[2001:db8::1]/cart", hdr: map[string]string{"Origin": "https://[2001:db8::1]"}, want: 200},
+		{name: "attack: IPv6 host, http page to https", url: "https://[2001:db8::1]/cart", hdr: map[string]string{"Origin": "http://[2001:db8::1]"}, want: 403},
+		{name: "attack: IPv6 host, other address", url: "https://[2001:db8::1]/cart", hdr: map[string]string{"Origin": "https://[2001:db8::2]"}, want: 403},
+		{name: "attack: opaque origin", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "null"}, want: 403},
+		{name: "attack: origin with a path", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "https://shop.example/x"}, want: 403},
+		{name: "no Origin, no Sec-Fetch-Site: not from a browser", url: "https://shop.example/cart", want: 200},
+
 		{name: "trusted http origin", url: "https://shop.example/cart", hdr: map[string]string{"Origin": "http://partner.example"}, want: 200},
 		{name: "bypassed route", url: "https://shop.example/webhooks/x", hdr: map[string]string{"Origin": "http://shop.example"}, want: 200},
 		{name: "Sec-Fetch-Site decides when present", url: "https://shop.example/cart", hdr: map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://shop.example"}, want: 200},

@@ -104,8 +104,10 @@ type ReportsConfig struct {
 	// directive, blocked URL and disposition is recorded at once, and the
 	// reports repeating it during the next Window are counted and recorded
 	// as one event when the window ends (noticed by a later request or by
-	// [Reports.Flush]; no goroutine runs). Default: 10 minutes. From 1
-	// second to 24 hours.
+	// [Reports.Flush]; no goroutine runs). At most 2048 windows are open
+	// for each kind of client (anonymous, signed-in); a report that finds
+	// its kind's windows all taken is recorded on its own, within the
+	// day's cap. Default: 10 minutes. From 1 second to 24 hours.
 	Window time.Duration
 
 	// MaxBytesPerDay caps the audit records that reports produce per UTC
@@ -158,6 +160,7 @@ type reportClass struct {
 	total *buckets[struct{}]
 
 	// Under Reports.mu.
+	windows int   // open aggregation windows of this class
 	day     int64 // the UTC day (days since 1970) that used and dropped count
 	used    int64 // bytes charged today
 	dropped int64 // reports dropped since the last ActionReportsCapped count
@@ -174,13 +177,16 @@ type windowKey struct {
 type window struct {
 	start, last time.Time
 	repeats     int
-	rep         Report
+	rep         Report // the first report, without the details its repeats need not share
 }
 
 const (
-	// maxWindows bounds the aggregation table. Reports of a key that finds
-	// it full are recorded one by one, within the day's cap.
-	maxWindows = 4096
+	// maxWindows bounds the aggregation windows open for each class of
+	// client, so that an anonymous flood of distinct reports cannot stop
+	// signed-in clients' reports being aggregated. Reports of a key that
+	// finds its class's windows full are recorded one by one, within the
+	// day's cap.
+	maxWindows = 2048
 	// recordOverhead is what the day's cap charges per record on top of
 	// the event's encoding: the request ID and actor the logger adds, and
 	// a chain record's sequence number and MAC.
@@ -313,7 +319,6 @@ func (rp *Reports) Flush(ctx context.Context) error {
 	rp.mu.Lock()
 	var out []audit.Event
 	for k, win := range rp.windows {
-		delete(rp.windows, k)
 		out = rp.closeWindow(out, k, win, now)
 	}
 	for _, cl := range []*reportClass{&rp.anon, &rp.signed} {
@@ -378,11 +383,14 @@ func (rp *Reports) admit(cl *reportClass, reports []Report, client netip.Addr, u
 				win.last = now
 				continue
 			}
-			delete(rp.windows, k)
 			detached = rp.closeWindow(detached, k, win, now)
 		}
-		if len(rp.windows) < maxWindows {
-			rp.windows[k] = &window{start: now, last: now, rep: rep}
+		if cl.windows < maxWindows {
+			first := rep
+			first.Referrer, first.SourceFile, first.Sample = "", "", ""
+			first.LineNumber, first.ColumnNumber, first.StatusCode = 0, 0, 0
+			rp.windows[k] = &window{start: now, last: now, rep: first}
+			cl.windows++
 		}
 		e := reportEvent(rep, client, ua)
 		e.Meta["count"] = "1"
@@ -405,7 +413,6 @@ func (rp *Reports) sweep(out []audit.Event, now time.Time) []audit.Event {
 	rp.lastSweep = now
 	for k, win := range rp.windows {
 		if !now.Before(win.start.Add(rp.cfg.Window)) {
-			delete(rp.windows, k)
 			out = rp.closeWindow(out, k, win, now)
 		}
 	}
@@ -415,15 +422,17 @@ func (rp *Reports) sweep(out []audit.Event, now time.Time) []audit.Event {
 	return out
 }
 
-// closeWindow appends the event that counts a closed window's repeats, if
-// any and within the day's cap. rp.mu is held.
+// closeWindow removes the window of k and appends the event that counts
+// its repeats, if any and within the day's cap. rp.mu is held.
 func (rp *Reports) closeWindow(out []audit.Event, k windowKey, win *window, now time.Time) []audit.Event {
-	if win.repeats == 0 {
-		return out
-	}
 	cl := &rp.anon
 	if k.signed {
 		cl = &rp.signed
+	}
+	delete(rp.windows, k)
+	cl.windows--
+	if win.repeats == 0 {
+		return out
 	}
 	e := reportEvent(win.rep, netip.Addr{}, "")
 	e.Reason += " (repeated reports, counted)"
@@ -431,9 +440,6 @@ func (rp *Reports) closeWindow(out []audit.Event, k windowKey, win *window, now 
 	e.Meta["client"] = cl.name
 	e.Meta["first-seen"] = win.start.UTC().Format(time.RFC3339)
 	e.Meta["last-seen"] = win.last.UTC().Format(time.RFC3339)
-	for _, k := range []string{"referrer", "source-file", "sample", "line-number", "column-number", "status-code"} {
-		delete(e.Meta, k) // the first report's details, not every one's
-	}
 	out, ok := rp.charge(out, cl, &e, win.repeats, now)
 	if ok {
 		out = append(out, e)
@@ -475,9 +481,12 @@ func (rp *Reports) capNotice(out []audit.Event, cl *reportClass) []audit.Event {
 
 // rollover appends the count of reports cl dropped over the cap once
 // their day is over, or at once when force is set, and starts the day of
-// now. rp.mu is held.
+// now. Days only move forward: a request that read the clock before
+// midnight and took rp.mu after another request started the new day is
+// charged to the new day, instead of starting the old one again with a
+// fresh budget. rp.mu is held.
 func (rp *Reports) rollover(out []audit.Event, cl *reportClass, now time.Time, force bool) []audit.Event {
-	d := utcDay(now)
+	d := max(utcDay(now), cl.day)
 	if d == cl.day && !force {
 		return out
 	}

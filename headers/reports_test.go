@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -306,4 +307,114 @@ func FuzzReportsEndpoint(f *testing.F) {
 			assert.NotContains(t, rec.Body.String(), body)
 		}
 	})
+}
+
+// TestReportsDayNeverGoesBackRegression: a request that read the clock
+// just before midnight but charged its reports after another request had
+// started the new day started the old day again, and the next request the
+// new one: each with a fresh budget, so that a flood straddling midnight
+// could pass the cap again and again.
+func TestReportsDayNeverGoesBackRegression(t *testing.T) {
+	clk := newClock()
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(resolver(t), ReportsConfig{
+		Audit: audit.New(sink, audit.Config{Now: clk.Now}), MaxBytesPerDay: 8 << 10, ClientPerMinute: 1000, Now: clk.Now,
+	})
+	require.NoError(t, err)
+	midnight := time.Date(2026, 6, 26, 0, 0, 0, 0, time.UTC)
+	clk.Set(midnight.Add(time.Second))
+	for i := range 10 {
+		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("a"+strconv.Itoa(i), 20), "192.0.2.1:1", ""))
+	}
+	recorded := reportCount(t, sink.Events())
+	require.Less(t, recorded, 200, "the new day's cap is reached")
+	for i := range 5 {
+		clk.Set(midnight.Add(-time.Millisecond)) // read before midnight, charged after
+		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("b"+strconv.Itoa(i), 20), "192.0.2.1:1", ""))
+		clk.Set(midnight.Add(2 * time.Second))
+		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("c"+strconv.Itoa(i), 20), "192.0.2.1:1", ""))
+	}
+	assert.Equal(t, recorded, reportCount(t, sink.Events()), "nothing recorded past the cap")
+	assert.Len(t, byAction(sink.Events(), ActionReportsCapped), 1, "one cap notice, no day's count")
+}
+
+// TestReportsWindowsBoundedPerClassRegression: the aggregation table is
+// bounded whatever the reports vary, and an anonymous flood of distinct
+// reports, which filled it for everyone, leaves signed-in clients' reports
+// aggregated: their repeats do not each spend the signed-in day's budget.
+func TestReportsWindowsBoundedPerClassRegression(t *testing.T) {
+	clk := newClock()
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(resolver(t), ReportsConfig{
+		Audit: audit.New(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
+		ClientPerMinute: 1000, TotalPerMinute: 1000, Now: clk.Now,
+	})
+	require.NoError(t, err)
+	for i := range 2 * maxWindows / 20 {
+		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("f"+strconv.Itoa(i), 20), "192.0.2.1:1", ""))
+	}
+	rp.mu.Lock()
+	assert.Equal(t, maxWindows, len(rp.windows), "the anonymous windows are bounded")
+	rp.mu.Unlock()
+
+	before := len(sink.Events())
+	same := cspReport("https://shop.example/account", "https://cdn.example/widget.js")
+	for i := range 10 {
+		require.Equal(t, 204, postAs(rp, MediaTypeCSPReport, same, "203.0.113.7:1", "sid=valid-user"+strconv.Itoa(i)))
+	}
+	assert.Equal(t, before+1, len(sink.Events()), "signed-in reports are aggregated")
+	rp.mu.Lock()
+	assert.Equal(t, maxWindows+1, len(rp.windows))
+	rp.mu.Unlock()
+	require.NoError(t, rp.Flush(context.Background()))
+	var counts []string
+	for _, e := range byAction(sink.Events()[before:], ActionCSPViolation) {
+		assert.Equal(t, "signed-in", e.Meta["client"])
+		counts = append(counts, e.Meta["count"])
+	}
+	assert.Equal(t, []string{"1", "9"}, counts, "the first report, then the count of its repeats")
+	rp.mu.Lock()
+	assert.Empty(t, rp.windows)
+	assert.Zero(t, rp.anon.windows+rp.signed.windows)
+	rp.mu.Unlock()
+}
+
+// TestReportsConcurrentCountsAddUp: requests racing each other, window
+// ends and Flush neither lose nor double-count a report (run with -race).
+func TestReportsConcurrentCountsAddUp(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 6, 25, 23, 59, 0, 0, time.UTC)
+	clock := func() time.Time { // every call a millisecond later, across midnight
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(resolver(t), ReportsConfig{
+		Audit: audit.New(sink, audit.Config{}), SessionKey: fakeSessions, Window: time.Second,
+		ClientPerMinute: 1 << 20, TotalPerMinute: 1 << 20, MaxBytesPerDay: 64 << 20, Now: clock,
+	})
+	require.NoError(t, err)
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			cookie := ""
+			if w%2 == 0 {
+				cookie = "sid=valid-w" + strconv.Itoa(w)
+			}
+			for i := range each {
+				body := cspReport("https://shop.example/p"+strconv.Itoa(i%3), "inline")
+				assert.Equal(t, 204, postAs(rp, MediaTypeCSPReport, body, "192.0.2."+strconv.Itoa(w+1)+":1", cookie))
+				if i%50 == 0 {
+					assert.NoError(t, rp.Flush(context.Background()))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, rp.Flush(context.Background()))
+	assert.Equal(t, workers*each, reportCount(t, sink.Events()))
+	assert.Empty(t, byAction(sink.Events(), ActionReportsCapped))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // AttemptLimiter throttles code-guessing: it is asked before a TOTP or
@@ -159,68 +160,23 @@ func (l *windowLimiter) evict(now time.Time) {
 	}
 }
 
-// bucketLimiter is the built-in per-user ceiling: a token bucket (kept as
-// the time its next token is due, as GCRA does) of burst tokens, one
-// coming back every interval. Once spent it delays attempts by at most one
-// interval, never longer: it never locks. It holds at most maxKeys keys;
-// when full it drops full buckets first, then the one closest to full.
-type bucketLimiter struct {
-	burst    int
-	interval time.Duration
-	maxKeys  int
-	now      func() time.Time
-
-	mu  sync.Mutex
-	tat map[string]time.Time // when the bucket is full again
-}
-
-var _ AttemptLimiter = (*bucketLimiter)(nil)
-
-func newBucketLimiter(now func() time.Time) *bucketLimiter {
-	return &bucketLimiter{
-		burst:    defaultUserBurst,
-		interval: defaultUserInterval,
-		maxKeys:  defaultMaxKeys,
-		now:      now,
-		tat:      make(map[string]time.Time),
+// newUserLimiter returns the built-in per-user ceiling: a token bucket of
+// defaultUserBurst tokens, one coming back every defaultUserInterval, so
+// that once spent it delays attempts by at most one interval and never
+// locks. It is a [ratelimit.Memory] bounded to defaultMaxKeys keys that
+// starts no goroutine.
+func newUserLimiter(now func() time.Time) (AttemptLimiter, error) {
+	m, err := ratelimit.NewMemory(
+		ratelimit.Limit{Events: 1, Per: defaultUserInterval, Burst: defaultUserBurst},
+		ratelimit.MemoryConfig{MaxKeys: defaultMaxKeys, SweepInterval: -1, Now: now},
+	)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// AllowAttempt implements [AttemptLimiter].
-func (l *bucketLimiter) AllowAttempt(_ context.Context, key string) (bool, time.Duration, error) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tat, ok := l.tat[key]
-	if !ok || tat.Before(now) {
-		tat = now
-	}
-	if wait := tat.Sub(now) - time.Duration(l.burst-1)*l.interval; wait > 0 {
-		return false, wait, nil
-	}
-	if !ok && len(l.tat) >= l.maxKeys {
-		l.evict(now)
-	}
-	l.tat[key] = tat.Add(l.interval)
-	return true, 0, nil
-}
-
-// evict makes room for one key. Called with l.mu held.
-func (l *bucketLimiter) evict(now time.Time) {
-	var fullest string
-	var earliest time.Time
-	for k, tat := range l.tat {
-		if !tat.After(now) {
-			delete(l.tat, k)
-			continue
-		}
-		if fullest == "" || tat.Before(earliest) {
-			fullest, earliest = k, tat
-		}
-	}
-	if len(l.tat) >= l.maxKeys && fullest != "" {
-		delete(l.tat, fullest)
-	}
+	return AttemptLimiterFunc(func(ctx context.Context, key string) (bool, time.Duration, error) {
+		d, err := m.Allow(ctx, key)
+		return d.Allowed, d.RetryAfter, err
+	}), nil
 }
 
 // throttle is the two-level attempt limit of TOTP and Recovery.
@@ -234,14 +190,17 @@ type throttle struct {
 
 // newThrottle returns the throttle of factor, with the built-in limiters
 // for those not given.
-func newThrottle(factor string, sessions IdentityReader, session, user AttemptLimiter, lg *audit.Logger, now func() time.Time) throttle {
+func newThrottle(factor string, sessions IdentityReader, session, user AttemptLimiter, lg *audit.Logger, now func() time.Time) (throttle, error) {
 	if session == nil {
 		session = newWindowLimiter(now)
 	}
 	if user == nil {
-		user = newBucketLimiter(now)
+		var err error
+		if user, err = newUserLimiter(now); err != nil {
+			return throttle{}, fmt.Errorf("mfa: the built-in per-user limiter: %w", err)
+		}
 	}
-	return throttle{factor: factor, sessions: sessions, session: session, user: user, audit: lg}
+	return throttle{factor: factor, sessions: sessions, session: session, user: user, audit: lg}, nil
 }
 
 // allow asks the session limiter and then, unless the request's session

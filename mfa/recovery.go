@@ -39,9 +39,9 @@ type RecoveryConfig struct {
 	// Store keeps the hashes. Required; [MemoryStore] is one.
 	Store RecoveryStore
 
-	// Sessions finds the request's session: attempts are limited per
-	// user and session, so that an attacker's session cannot use up the
-	// owner's. Required; *session.Manager implements it.
+	// Sessions finds the request's session, as [TOTPConfig.Sessions]:
+	// attempts are limited per user and session. Required;
+	// *session.Manager implements it.
 	Sessions IdentityReader
 
 	// Limiter throttles attempts per user and session (key
@@ -113,10 +113,11 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Recovery{
-		key: cfg.Key.Reveal(), store: cfg.Store, audit: cfg.Audit, count: cfg.Count,
-		limits: newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now),
-	}, nil
+	limits, err := newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Recovery{key: cfg.Key.Reveal(), store: cfg.Store, limits: limits, audit: cfg.Audit, count: cfg.Count}, nil
 }
 
 // Generate makes a new set of codes for userID, replacing (and so

@@ -49,6 +49,15 @@ func (f *throttleFixture) signIn(user string) context.Context {
 	return ctx
 }
 
+// enrolTOTP enrols and confirms a TOTP secret for user in ctx.
+func (f *throttleFixture) enrolTOTP(t *testing.T, ctx context.Context, user string) *mfa.Enrolment {
+	t.Helper()
+	e, err := f.totp.Enrol(ctx, user, user+"@example.com")
+	require.NoError(t, err)
+	require.NoError(t, f.totp.Confirm(ctx, user, codeAt(t, e, f.clock.Now())))
+	return e
+}
+
 // guessUntilThrottled makes wrong guesses in ctx until refused, and
 // returns how many were checked.
 func guessUntilThrottled(t *testing.T, check func(ctx context.Context) error, ctx context.Context) int {
@@ -77,9 +86,7 @@ func errorsIsThrottled(err error) bool { return errors.Is(err, mfa.ErrThrottled)
 func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
-	e, err := f.totp.Enrol(owner, "admin", "admin@example.com")
-	require.NoError(t, err)
-	require.NoError(t, f.totp.Confirm(owner, "admin", codeAt(t, e, f.clock.Now())))
+	e := f.enrolTOTP(t, owner, "admin")
 
 	attacker := f.signIn("admin")
 	wrong := func(ctx context.Context) error { return f.totp.Verify(ctx, "admin", "000000") }
@@ -131,9 +138,7 @@ func TestRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
-	e, err := f.totp.Enrol(owner, "admin", "admin@example.com")
-	require.NoError(t, err)
-	require.NoError(t, f.totp.Confirm(owner, "admin", codeAt(t, e, f.clock.Now())))
+	e := f.enrolTOTP(t, owner, "admin")
 	require.NoError(t, f.sessions.MarkMFA(owner, mfa.MethodTOTP))
 
 	wrong := func(ctx context.Context) error { return f.totp.Verify(ctx, "admin", "000000") }
@@ -146,7 +151,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	// A new session of the owner is delayed, not locked.
 	fresh := f.signIn("admin")
 	f.clock.Add(30 * time.Second)
-	err = f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now()))
+	err := f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now()))
 	var te *mfa.ThrottledError
 	require.ErrorAs(t, err, &te)
 	assert.Positive(t, te.RetryAfter)
@@ -155,6 +160,11 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 
 	// The owner's verified session steps up meanwhile.
 	require.NoError(t, f.totp.Verify(owner, "admin", codeAt(t, e, f.clock.Now())), "step-up in a verified session")
+
+	// A session verified as another user is held like the others.
+	other := f.signIn("other")
+	require.NoError(t, f.sessions.MarkMFA(other, mfa.MethodTOTP))
+	require.ErrorAs(t, f.totp.Verify(other, "admin", codeAt(t, e, f.clock.Now())), &te, "another user's verified session")
 
 	// After the delay, the new session gets its turn.
 	f.clock.Add(te.RetryAfter + 30*time.Second)

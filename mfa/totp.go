@@ -100,7 +100,10 @@ type TOTPConfig struct {
 
 	// Sessions finds the request's session: attempts are limited per
 	// user and session, so that an attacker's session cannot use up the
-	// owner's. Required; *session.Manager implements it.
+	// owner's. Checks made outside any session (Identity reports none)
+	// all share one per-user key, which gives the owner no such
+	// protection: run them in the session of the sign-in they complete.
+	// Required; *session.Manager implements it.
 	Sessions IdentityReader
 
 	// Limiter throttles attempts per user and session (key "mfa:totp:s:"
@@ -206,7 +209,10 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	t.limits = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now)
+	var err error
+	if t.limits, err = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -410,33 +416,29 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // leave them none. Pass false to remove the secret whatever remains (a
 // user turning MFA off, an administrator's recovery procedure).
 func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
-	const action = "mfa.totp.disable"
+	err := t.disable(ctx, userID, keepLast)
+	t.logResult(ctx, userID, "mfa.totp.disable", err, nil)
+	return err
+}
+
+func (t *TOTP) disable(ctx context.Context, userID string, keepLast bool) error {
 	if !keepLast {
 		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
-			err = fmt.Errorf("mfa: Disable: %w", err)
-			t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-			return err
+			return fmt.Errorf("mfa: Disable: %w", err)
 		}
-		t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 		return nil
 	}
 	fs, ok := t.store.(FactorStore)
 	if !ok {
-		err := errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
-		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-		return err
+		return errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
 	}
 	deleted, err := fs.DeleteTOTPUnlessLast(ctx, userID)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("mfa: Disable: %w", err)
-		t.log(ctx, userID, action, audit.OutcomeFailure, err.Error(), nil)
-		return err
+		return fmt.Errorf("mfa: Disable: %w", err)
 	case !deleted:
-		t.log(ctx, userID, action, audit.OutcomeDenied, ErrLastFactor.Error(), nil)
 		return ErrLastFactor
 	}
-	t.log(ctx, userID, action, audit.OutcomeSuccess, "", nil)
 	return nil
 }
 
@@ -614,12 +616,13 @@ func (t *TOTP) log(ctx context.Context, userID, action string, outcome audit.Out
 	})
 }
 
-// outcomeOf maps a check's error to an audit outcome and reason.
+// outcomeOf maps an error to an audit outcome and reason: refusals by
+// policy (throttled, last factor kept) are denied, other errors failures.
 func outcomeOf(err error) (audit.Outcome, string) {
 	switch {
 	case err == nil:
 		return audit.OutcomeSuccess, ""
-	case errors.Is(err, ErrThrottled):
+	case errors.Is(err, ErrThrottled), errors.Is(err, ErrLastFactor):
 		return audit.OutcomeDenied, err.Error()
 	default:
 		return audit.OutcomeFailure, err.Error()

@@ -181,9 +181,10 @@ func TestWindowLimiter_Bounded(t *testing.T) {
 
 // The per-user ceiling admits its burst, then one attempt per interval:
 // a refusal never asks for more than one interval's wait.
-func TestBucketLimiter(t *testing.T) {
+func TestUserLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newBucketLimiter(func() time.Time { return now })
+	l, err := newUserLimiter(func() time.Time { return now })
+	require.NoError(t, err)
 	ctx := context.Background()
 	allow := func(k string) (bool, time.Duration) {
 		ok, d, err := l.AllowAttempt(ctx, k)
@@ -206,17 +207,8 @@ func TestBucketLimiter(t *testing.T) {
 	assert.True(t, ok)
 	ok, _ = allow("v")
 	assert.True(t, ok, "other users are not affected")
-
-	// Bounded: full buckets go first, then the one closest to full.
-	l.maxKeys = 2
-	now = now.Add(time.Hour) // every bucket is full again
-	for _, k := range []string{"a", "b", "c"} {
-		ok, _ := allow(k)
-		require.True(t, ok)
-		now = now.Add(time.Second)
-	}
-	assert.Len(t, l.tat, 2)
-	assert.NotContains(t, l.tat, "a")
+	_, resets := l.(AttemptResetter)
+	assert.False(t, resets, "the ceiling is never reset")
 }
 
 func FuzzNormaliseRecoveryCode(f *testing.F) {

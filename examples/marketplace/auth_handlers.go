@@ -230,17 +230,18 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.Login
 	}
 	if u.Disabled {
 		a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, Outcome: audit.OutcomeDenied,
-			Target: audit.Target{Kind: "account", ID: u.Email}, Reason: "account disabled", Meta: map[string]string{"method": "passkey"}})
+			Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID}, Reason: "account disabled", Meta: map[string]string{"method": "passkey"}})
 		return errAccountDisabled
 	}
 	// res.ReadAt predates the read of u: a revocation after it wins.
 	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, res.ReadAt, "passkey"); err != nil {
 		return err
 	}
-	// The app's own login record, named like the password logins so that
-	// the audit Detector sees passkey sign-ins too.
+	// The app's own login record, with the action and target package
+	// auth gives password logins, so that the audit Detector counts
+	// passkey sign-ins as the same account's.
 	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded, Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: "account", ID: u.Email},
+		Actor: audit.Actor{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID},
 		Meta: map[string]string{"method": "passkey"}})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/internal/testenv"
 	vwa "github.com/descope/virtualwebauthn"
 	"github.com/stretchr/testify/assert"
@@ -111,7 +112,9 @@ func TestPasskeys_RegisterLoginVerifyDelete(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Contains(t, r.Body, `id="account-email">sam@example.com<`)
 	assert.Contains(t, r.Body, "with passkey")
-	ta.waitAudit("login.succeeded")
+	ta.waitAudit(audit.ActionLoginSucceeded)
+	assert.Zero(t, ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = ? AND target_kind <> ?`, audit.ActionLoginSucceeded, audit.TargetKindUser),
+		"passkey and password logins name the account alike, for the audit Detector")
 
 	// Password login now asks for the passkey; it passes the challenge.
 	p, r := ta.login("sam@example.com")
