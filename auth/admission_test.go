@@ -61,13 +61,7 @@ func requestFrom(remote string) *http.Request {
 
 // busyEvents returns the ActionHashingBusy events in sink.
 func busyEvents(sink *audit.MemorySink) []audit.Event {
-	var out []audit.Event
-	for _, e := range sink.Events() {
-		if e.Action == auth.ActionHashingBusy {
-			out = append(out, e)
-		}
-	}
-	return out
+	return alerts(sink.Events(), auth.ActionHashingBusy)
 }
 
 // TestHasherQueueBoundRefusesAtOnce: once MaxConcurrent + MaxQueue hashes
