@@ -153,8 +153,8 @@ type PasswordContext struct {
 // digits, symbols, repeats or a second entry around it needs far fewer.
 // Reversed spellings are read as typed only, and a word repeated apart
 // ("Summer2024!Summer") counts twice: the estimate errs towards accepting.
-// It takes time and memory linear in the password's length: 10 to 15 µs
-// for a passphrase, at most about a millisecond at the 1,024-byte cap
+// It takes time and memory linear in the password's length: 10 to 20 µs
+// for a passphrase, about a millisecond at the 1,024-byte cap
 // (BenchmarkPolicyCheck).
 //
 // Apply it when a password is chosen (registration, change, reset), never
