@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
@@ -61,13 +62,7 @@ func requestFrom(remote string) *http.Request {
 
 // busyEvents returns the ActionHashingBusy events in sink.
 func busyEvents(sink *audit.MemorySink) []audit.Event {
-	var out []audit.Event
-	for _, e := range sink.Events() {
-		if e.Action == auth.ActionHashingBusy {
-			out = append(out, e)
-		}
-	}
-	return out
+	return alerts(sink.Events(), auth.ActionHashingBusy)
 }
 
 // TestHasherQueueBoundRefusesAtOnce: once MaxConcurrent + MaxQueue hashes
@@ -486,4 +481,29 @@ func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 	assert.Equal(t, "password.change", busy[0].Meta["step"])
 	assert.Equal(t, "u1", busy[0].Actor.UserID)
 	assert.Equal(t, "password.new", busy[1].Meta["step"])
+}
+
+// TestOneAdmissionPerRequest: a login that rehashes and a password change
+// hash twice under the one admission their request got, so they succeed
+// with one slot and one request per client (neither is refused by its own
+// first hash, nor waits for itself), also when the clientip middleware has
+// put the client's address in the context.
+func TestOneAdmissionPerRequest(t *testing.T) {
+	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxPerClient: 1})
+	legacy, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
+	require.NoError(t, err)
+	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
+	before := f.h.Computations()
+	res := clientip.MustNew(nil, clientip.Config{})
+	request := func() *http.Request {
+		r := loginRequest()
+		return r.WithContext(clientip.WithInfo(r.Context(), res, res.Resolve(r)))
+	}
+
+	lr, err := f.a.Login(request(), "alice", alicePassword)
+	require.NoError(t, err)
+	assert.True(t, lr.Rehashed, "the rehash ran under the login's admission")
+	require.NoError(t, f.a.ChangePassword(request(), "u1", alicePassword, "quiet harbour lamps at dusk"))
+	assert.Equal(t, before+4, f.h.Computations(), "two hashes each")
+	assert.Empty(t, busyEvents(f.sink))
 }

@@ -49,10 +49,11 @@
 //   - Unanswered requests and a server hashing for clients that have gone.
 //     Hashing is admitted, not queued without end: at most MaxQueue more
 //     requests (default 8 × MaxConcurrent) wait for a slot, at most
-//     MaxPerClient of them (default MaxConcurrent, at least 2) from one
-//     client address (IPv6 by /64), and none longer than MaxWait (default
-//     5 s) or its context. The rest get a [*BusyError] at once, which apps
-//     answer with HTTP 503 and Retry-After; [Authenticator] admits a
+//     MaxPerClient requests (default MaxConcurrent, at least 2) from one
+//     client address (IPv6 by /64) are admitted at a time, hashing or
+//     waiting, and none waits longer than MaxWait (default 5 s) or its
+//     context. The rest get a [*BusyError], which apps answer with HTTP 503
+//     and Retry-After; [Authenticator] admits a
 //     request before the user lookup, so the refusal is the same for every
 //     account and is not a failed attempt, and it audits refusals
 //     ([ActionHashingBusy], paced). A request whose context ends never

@@ -109,12 +109,7 @@ type guesser struct {
 func estimateGuesses(password string, common *passwordSet, words []string) (float64, uint8) {
 	g := newGuesser(password)
 	n := len(g.runes)
-	g.dictionary(common, words)
-	g.sequences()
-	g.walks(qwerty)
-	g.walks(keypad)
-	g.dates()
-	g.repetitions()
+	g.match(common, words)
 	g.index()
 	// Units first, shortest first: a unit's own repetitions are shorter.
 	slices.SortFunc(g.reps, func(x, y repetition) int { return cmp.Compare(x.unit*x.count, y.unit*y.count) })
@@ -141,6 +136,17 @@ func newGuesser(password string) *guesser {
 	g.folded = sb.String()
 	g.off = append(g.off, sb.Len())
 	return g
+}
+
+// match adds the candidate pieces of every kind: dictionary words,
+// sequences, keyboard walks, dates and repetitions (left unpriced).
+func (g *guesser) match(common *passwordSet, words []string) {
+	g.dictionary(common, words)
+	g.sequences()
+	g.walks(qwerty)
+	g.walks(keypad)
+	g.dates()
+	g.repetitions()
 }
 
 func (g *guesser) add(i, j int, log float64, kinds uint8) {
@@ -611,11 +617,10 @@ func (g *guesser) dates() {
 			}
 			x, ok1 := digits(i, i+a)
 			y, ok2 := digits(i+a+1, i+a+1+b)
-			_, ok3 := digits(i+a+b+2, j)
+			z, ok3 := digits(i+a+b+2, j)
 			if !ok1 || !ok2 || !ok3 {
 				continue
 			}
-			z, _ := digits(i+a+b+2, j)
 			if a == 4 && year(i, i+4) && dayMonth(z, y) || a < 4 && year(i+a+b+2, j) && (dayMonth(x, y) || dayMonth(y, x)) {
 				g.add(i, j, dateLog+dateSepLog, piecePattern)
 			}

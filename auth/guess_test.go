@@ -17,12 +17,7 @@ func piecesOf(t *testing.T, pw string, words ...string) map[string]float64 {
 	common, err := commonPasswords()
 	require.NoError(t, err)
 	g := newGuesser(pw)
-	g.dictionary(common, words)
-	g.sequences()
-	g.walks(qwerty)
-	g.walks(keypad)
-	g.dates()
-	g.repetitions()
+	g.match(common, words)
 	out := map[string]float64{}
 	for _, p := range g.pieces {
 		text := string([]rune(pw)[p.i:p.j])

@@ -175,7 +175,9 @@ type HasherConfig struct {
 	// the wait too: a *BusyError that also wraps the context's error when
 	// its deadline passed, the context's error when it was canceled.
 	// Default 5 s: below any server write timeout, so that every request
-	// is answered.
+	// is answered. The bound is per hash: a request that hashes twice (a
+	// login that rehashes, a password change) may wait twice, so give
+	// requests a context deadline below the write timeout too.
 	MaxWait time.Duration
 
 	// MaxPerClient bounds how many requests from one client may be

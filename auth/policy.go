@@ -141,15 +141,21 @@ type PasswordContext struct {
 // sequences, keyboard walks, years, dates and repetitions; and 10 guesses
 // for each other character), multiplies their guesses, with a factor of
 // about 3 for each piece after the first, and refuses the password below
-// 10^10 guesses (10^N when the minimum length N in force is under 10, which
-// any random password of that length meets). A common word inside a longer
-// password is therefore fine when enough else remains: four random words
+// 10^10 guesses, or below 10^N when the minimum length N in force is under
+// 10. 10^N is the most the estimate gives N characters, so with a minimum
+// of 10 or less a password of exactly that length must hold no listed word
+// or pattern at all, random or not: at the 8-character MFA minimum, 5 to
+// 13 in 100 random 8-character passwords are refused (a listed
+// three-letter word or a doubled character inside), against fewer than 1
+// in 1,000 of 10 characters. A common word inside a longer password is
+// therefore fine when enough else remains: four random words
 // ("correct horse battery staple") need far more, while a list entry with
 // digits, symbols, repeats or a second entry around it needs far fewer.
 // Reversed spellings are read as typed only, and a word repeated apart
 // ("Summer2024!Summer") counts twice: the estimate errs towards accepting.
-// It takes time and memory linear in the password's length: about 10 µs
-// for a passphrase, at most about a millisecond at the 1,024-byte cap.
+// It takes time and memory linear in the password's length: 10 to 20 µs
+// for a passphrase, about a millisecond at the 1,024-byte cap
+// (BenchmarkPolicyCheck).
 //
 // Apply it when a password is chosen (registration, change, reset), never
 // at login: a password accepted yesterday must keep working when the policy
@@ -279,9 +285,11 @@ func (p *Policy) tooLong() *PolicyError {
 
 // guessThreshold returns log10 of the fewest guesses a password must need
 // when the minimum length in force is minLen: 10^10 (zxcvbn's top score,
-// "very unguessable"), or 10^minLen below 10 characters, which a password
-// of minLen random characters meets, so that the estimate never refuses
-// what the length rule alone accepts.
+// "very unguessable"), or 10^minLen below 10 characters, the most the
+// estimate gives minLen characters (10^10 would refuse every password of
+// that length). A password of exactly minLen characters therefore passes
+// only if no part of it is a listed word or a pattern, random or not (see
+// [Policy]).
 func guessThreshold(minLen int) float64 {
 	return float64(min(minLen, 10))
 }
