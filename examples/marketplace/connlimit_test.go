@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -222,6 +224,23 @@ func TestConnLimit_TrustedProxyExempt(t *testing.T) {
 	conns, per, _ := lim.stats()
 	assert.Equal(t, 4, conns)
 	assert.Equal(t, map[string]int{key("127.0.0.2"): 1}, per)
+}
+
+// TestConnLimit_WarningsPaced: a flood of refused connections logs one
+// warning a minute, not one per connection.
+func TestConnLimit_WarningsPaced(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	lim := newConnLimiter(10, 1, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	a := serveCapped(t, "127.0.0.1", lim)
+	addr := a.ln.Addr().String()
+	dialFrom(t, "127.0.0.1", addr)
+	a.next()
+	for range 3 {
+		assertClosedByPeer(t, dialFrom(t, "127.0.0.1", addr), "over the per-address cap")
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "connections refused"), logs.String())
+	assert.Contains(t, logs.String(), "refused=1")
 }
 
 // rawGet sends a GET for / over c and reads the answer.
