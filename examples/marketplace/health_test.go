@@ -138,7 +138,7 @@ func TestParseServeFlags_RequestTimeout(t *testing.T) {
 		{name: "flag", args: []string{"-request-timeout", "5s"}, want: 5 * time.Second},
 		{name: "env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "20s"}, want: 20 * time.Second},
 		{name: "flag beats env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "20s"}, args: []string{"-request-timeout", "3s"}, want: 3 * time.Second},
-		{name: "bad env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "soon"}, wantE: "MARKETPLACE_REQUEST_TIMEOUT"},
+		{name: "bad env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "soon"}, wantE: `MARKETPLACE_REQUEST_TIMEOUT="soon": give a duration`},
 		{name: "bad flag", args: []string{"-request-timeout", "soon"}, wantE: "-request-timeout"},
 	})
 }
