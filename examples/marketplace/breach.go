@@ -44,7 +44,11 @@ func newBreachChecker(cfg Config, log *slog.Logger) (auth.BreachChecker, error) 
 	if err != nil {
 		return nil, err
 	}
-	log.Info("new passwords are checked against known breaches", "range_url", cfg.BreachRangeURL, "timeout", timeout)
+	rangeURL := cfg.BreachRangeURL
+	if rangeURL == "" {
+		rangeURL = auth.DefaultRangeURL
+	}
+	log.Info("new passwords are checked against known breaches", "range_url", rangeURL, "timeout", timeout)
 	return loggedBreach{c, log}, nil
 }
 

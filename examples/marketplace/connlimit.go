@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -46,20 +47,18 @@ type connLimiter struct {
 	perAddr int
 	exempt  func(netip.Addr) bool
 	log     *slog.Logger
-	now     func() time.Time
+	// warnAddr and warnFull pace the warnings of each cap: one per
+	// connWarnEvery, so that a flood of connections cannot flood the log.
+	warnAddr, warnFull *gate.Gate
 
-	mu         sync.Mutex
-	conns      int            // connections open
-	open       map[string]int // of which per address key (exempt ones not); no zero entries
-	refused    int            // per-address refusals not yet logged
-	warnedAddr time.Time      // last per-address warning
-	warnedFull time.Time      // last total-cap warning
+	mu    sync.Mutex
+	conns int            // connections open
+	open  map[string]int // of which per address key (exempt ones not); no zero entries
 
 	waiting func() // tests: called when Accept starts waiting for a slot
 }
 
-// connWarnEvery is the least time between two warnings of one kind, so
-// that a flood of connections cannot flood the log.
+// connWarnEvery is the least time between two warnings of one cap.
 const connWarnEvery = time.Minute
 
 // newConnLimiter returns a limiter of total connections in all and perAddr
@@ -69,8 +68,8 @@ func newConnLimiter(total, perAddr int, exempt func(netip.Addr) bool, log *slog.
 	if exempt == nil {
 		exempt = func(netip.Addr) bool { return false }
 	}
-	return &connLimiter{slots: make(chan struct{}, total), perAddr: perAddr, exempt: exempt, log: log, now: time.Now,
-		open: map[string]int{}}
+	return &connLimiter{slots: make(chan struct{}, total), perAddr: perAddr, exempt: exempt, log: log,
+		warnAddr: gate.New(connWarnEvery, 1), warnFull: gate.New(connWarnEvery, 1), open: map[string]int{}}
 }
 
 // listener wraps ln; closing the result closes ln.
@@ -86,7 +85,10 @@ func (l *connLimiter) acquire(done <-chan struct{}) bool {
 		return true
 	default:
 	}
-	l.warnFull()
+	if warn, _ := l.warnFull.Allow(time.Now()); warn {
+		l.log.Warn("connection cap reached: new connections wait in the listen backlog until others close; raise -max-conns (and the file-descriptor limit) if this is legitimate load",
+			"max_conns", cap(l.slots))
+	}
 	if l.waiting != nil {
 		l.waiting()
 	}
@@ -106,24 +108,26 @@ func (l *connLimiter) admit(peer net.Addr) (key string, ok bool) {
 	if tcp, isTCP := peer.(*net.TCPAddr); isTCP {
 		a = tcp.AddrPort().Addr().Unmap()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a.IsValid() && l.exempt(a) {
-		l.conns++
-		return "", true
+	exempt := a.IsValid() && l.exempt(a)
+	if !exempt {
+		key = ratelimit.AddrKey(a)
 	}
-	key = ratelimit.AddrKey(a)
-	if l.open[key] >= l.perAddr {
-		l.refused++
-		if now := l.now(); now.Sub(l.warnedAddr) >= connWarnEvery {
+	l.mu.Lock()
+	ok = exempt || l.open[key] < l.perAddr
+	if ok {
+		l.conns++
+		if !exempt {
+			l.open[key]++
+		}
+	}
+	l.mu.Unlock()
+	if !ok {
+		if warn, held := l.warnAddr.Allow(time.Now()); warn {
 			l.log.Warn("connections refused: too many open from one address; raise -max-conns-per-addr if legitimate clients share an address (NAT), or list your proxies in -trusted-proxies",
-				"addr", a.String(), "max_conns_per_addr", l.perAddr, "refused", l.refused)
-			l.warnedAddr, l.refused = now, 0
+				"addr", a.String(), "max_conns_per_addr", l.perAddr, "refused", held+1)
 		}
 		return "", false
 	}
-	l.open[key]++
-	l.conns++
 	return key, true
 }
 
@@ -142,16 +146,6 @@ func (l *connLimiter) closed(key string) {
 	}
 	l.mu.Unlock()
 	l.free()
-}
-
-func (l *connLimiter) warnFull() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := l.now(); now.Sub(l.warnedFull) >= connWarnEvery {
-		l.log.Warn("connection cap reached: new connections wait in the listen backlog until others close; raise -max-conns (and the file-descriptor limit) if this is legitimate load",
-			"max_conns", cap(l.slots))
-		l.warnedFull = now
-	}
 }
 
 // stats returns the connections open, of which per address key, and the

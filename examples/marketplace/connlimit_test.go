@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -224,6 +226,23 @@ func TestConnLimit_TrustedProxyExempt(t *testing.T) {
 	assert.Equal(t, map[string]int{key("127.0.0.2"): 1}, per)
 }
 
+// TestConnLimit_WarningsPaced: a flood of refused connections logs one
+// warning a minute, not one per connection.
+func TestConnLimit_WarningsPaced(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	lim := newConnLimiter(10, 1, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	a := serveCapped(t, "127.0.0.1", lim)
+	addr := a.ln.Addr().String()
+	dialFrom(t, "127.0.0.1", addr)
+	a.next()
+	for range 3 {
+		assertClosedByPeer(t, dialFrom(t, "127.0.0.1", addr), "over the per-address cap")
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "connections refused"), logs.String())
+	assert.Contains(t, logs.String(), "refused=1")
+}
+
 // rawGet sends a GET for / over c and reads the answer.
 func rawGet(c net.Conn) (*http.Response, error) {
 	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
@@ -291,32 +310,13 @@ func TestServe_ConnectionCapsRegression(t *testing.T) {
 
 func TestParseServeFlags_ConnectionCaps(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name           string
-		env            map[string]string
-		args           []string
-		total, perAddr int
-		wantErr        string
-	}{
-		{name: "defaults", total: defaultMaxConns, perAddr: defaultMaxConnsPerAddr},
-		{name: "env", env: map[string]string{"MARKETPLACE_MAX_CONNS": "100", "MARKETPLACE_MAX_CONNS_PER_ADDR": " 5 "}, total: 100, perAddr: 5},
-		{name: "flags beat env", env: map[string]string{"MARKETPLACE_MAX_CONNS": "100"}, args: []string{"-max-conns", "200", "-max-conns-per-addr", "10"}, total: 200, perAddr: 10},
-		{name: "env not a number", env: map[string]string{"MARKETPLACE_MAX_CONNS_PER_ADDR": "lots"}, wantErr: `MARKETPLACE_MAX_CONNS_PER_ADDR="lots": give a whole number`},
-		{name: "zero", args: []string{"-max-conns", "0"}, wantErr: "must be at least 1"},
-		{name: "negative", args: []string{"-max-conns-per-addr", "-1"}, wantErr: "must be at least 1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := parseServeFlags(tt.args, io.Discard, mapEnv(tt.env))
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				var ue usageError
-				assert.ErrorAs(t, err, &ue, "exit status 2")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.total, f.maxConns)
-			assert.Equal(t, tt.perAddr, f.maxConnsPerAddr)
-		})
-	}
+	caps := func(f serveFlags) [2]int { return [2]int{f.maxConns, f.maxConnsPerAddr} }
+	testServeFlag(t, caps, []flagCase[[2]int]{
+		{name: "defaults", want: [2]int{defaultMaxConns, defaultMaxConnsPerAddr}},
+		{name: "env", env: map[string]string{"MARKETPLACE_MAX_CONNS": "100", "MARKETPLACE_MAX_CONNS_PER_ADDR": " 5 "}, want: [2]int{100, 5}},
+		{name: "flags beat env", env: map[string]string{"MARKETPLACE_MAX_CONNS": "100"}, args: []string{"-max-conns", "200", "-max-conns-per-addr", "10"}, want: [2]int{200, 10}},
+		{name: "env not a number", env: map[string]string{"MARKETPLACE_MAX_CONNS_PER_ADDR": "lots"}, wantE: `MARKETPLACE_MAX_CONNS_PER_ADDR="lots": give a whole number`},
+		{name: "zero", args: []string{"-max-conns", "0"}, wantE: "must be at least 1"},
+		{name: "negative", args: []string{"-max-conns-per-addr", "-1"}, wantE: "must be at least 1"},
+	})
 }

@@ -16,6 +16,20 @@ import (
 
 // Helpers for the listing, moderation, admin and MFA tests.
 
+// testAppDialects returns, for each database the tests run on, a
+// constructor of a test app on it: SQLite always, and PostgreSQL with
+// Redis (as many instances run: newInstances) when PostgreSQL is
+// configured (see postgresConfigured).
+func testAppDialects() map[string]func(t *testing.T) *testApp {
+	apps := map[string]func(t *testing.T) *testApp{
+		"sqlite": func(t *testing.T) *testApp { return newTestApp(t) },
+	}
+	if postgresConfigured() {
+		apps["postgres"] = func(t *testing.T) *testApp { return newInstances(t, 1)[0] }
+	}
+	return apps
+}
+
 // postRaw posts body with the given Content-Type, as a forged or broken
 // client would.
 func (c *client) postRaw(path, contentType, body string) resp {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,30 +133,12 @@ func TestHealth_Probes(t *testing.T) {
 
 func TestParseServeFlags_RequestTimeout(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		env   map[string]string
-		args  []string
-		want  time.Duration
-		wantE string
-	}{
+	testServeFlag(t, func(f serveFlags) time.Duration { return f.requestTimeout }, []flagCase[time.Duration]{
 		{name: "default: Config's", want: 0},
 		{name: "flag", args: []string{"-request-timeout", "5s"}, want: 5 * time.Second},
 		{name: "env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "20s"}, want: 20 * time.Second},
 		{name: "flag beats env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "20s"}, args: []string{"-request-timeout", "3s"}, want: 3 * time.Second},
-		{name: "bad env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "soon"}, wantE: "MARKETPLACE_REQUEST_TIMEOUT"},
+		{name: "bad env", env: map[string]string{"MARKETPLACE_REQUEST_TIMEOUT": "soon"}, wantE: `MARKETPLACE_REQUEST_TIMEOUT="soon": give a duration`},
 		{name: "bad flag", args: []string{"-request-timeout", "soon"}, wantE: "-request-timeout"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, err := parseServeFlags(tc.args, io.Discard, mapEnv(tc.env))
-			if tc.wantE != "" {
-				require.ErrorContains(t, err, tc.wantE)
-				var ue usageError
-				assert.ErrorAs(t, err, &ue, "exit status 2")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, f.requestTimeout)
-		})
-	}
+	})
 }

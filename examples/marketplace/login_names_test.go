@@ -21,19 +21,6 @@ var badNames = map[string]string{
 	"C1 control":    "seller\u0085@example.com",
 }
 
-var dialects = map[string]dialect{"sqlite": dialectSQLite, "postgres": dialectPostgres}
-
-// appOn returns a test app on SQLite, or on PostgreSQL (and Redis).
-func appOn(t *testing.T, d dialect) *testApp {
-	t.Helper()
-	if d == dialectPostgres {
-		ta := newInstances(t, 1)[0]
-		require.Equal(t, dialectPostgres, ta.db.dialect)
-		return ta
-	}
-	return newTestApp(t)
-}
-
 // TestLogin_InvalidNames: a login name with NUL, another control character
 // or invalid UTF-8 is answered like a wrong password (401, the same
 // message), audited as a failed login, and logs no error, on SQLite and
@@ -42,10 +29,10 @@ func appOn(t *testing.T, d dialect) *testApp {
 // each time.
 func TestLogin_InvalidNames(t *testing.T) {
 	t.Parallel()
-	for name, d := range dialects {
+	for name, newApp := range testAppDialects() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ta := appOn(t, d)
+			ta := newApp(t)
 			ta.createUser("seller@example.com", "Seller")
 			c := ta.client()
 
@@ -79,10 +66,10 @@ func TestLogin_InvalidNames(t *testing.T) {
 // invalid UTF-8 reached the database on PostgreSQL.
 func TestSignup_InvalidNames(t *testing.T) {
 	t.Parallel()
-	for name, d := range dialects {
+	for name, newApp := range testAppDialects() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ta := appOn(t, d)
+			ta := newApp(t)
 			c := ta.client()
 			for name, email := range badNames {
 				r := c.post("/signup", signupForm(email, "Seller", goodPassword, goodPassword))

@@ -199,7 +199,7 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 	if v := lookup.str("MARKETPLACE_REQUEST_TIMEOUT", ""); v != "" {
 		var err error
 		if rt, err = time.ParseDuration(v); err != nil {
-			return f, usageError{fmt.Errorf("MARKETPLACE_REQUEST_TIMEOUT %q: give a duration such as 15s", v)}
+			return f, usageError{fmt.Errorf("serve: MARKETPLACE_REQUEST_TIMEOUT=%q: give a duration such as 15s", v)}
 		}
 	}
 	fs.DurationVar(&f.requestTimeout, "request-timeout", rt, "`duration` after which a request gives up on the database and Redis and answers with an error page, at most 50s (env MARKETPLACE_REQUEST_TIMEOUT; default 15s)")

@@ -8,7 +8,6 @@ import (
 	"image/png"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,8 +17,6 @@ import (
 	vwa "github.com/descope/virtualwebauthn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 var (
@@ -328,19 +325,6 @@ func TestRecoveryCodes(t *testing.T) {
 		assert.Equal(t, "/account/mfa?next=%2Faccount", r.Location)
 		assert.Contains(t, c4.follow(r).Body, "You have 2 left. Make a new set now")
 	}
-}
-
-// appDialects builds a test app per database: SQLite, and PostgreSQL with
-// Redis (as many instances run) when PostgreSQL is configured, which
-// RAMPART_REQUIRE_INTEGRATION=1 makes mandatory.
-func testAppDialects() map[string]func(t *testing.T) *testApp {
-	apps := map[string]func(t *testing.T) *testApp{
-		"sqlite": func(t *testing.T) *testApp { return newTestApp(t) },
-	}
-	if os.Getenv(testenv.EnvPostgres) != "" || testenv.Required() {
-		apps["postgres"] = func(t *testing.T) *testApp { return newInstances(t, 1)[0] }
-	}
-	return apps
 }
 
 // TestMFA_ConcurrentFactorRemovalRegression: an administrator with an

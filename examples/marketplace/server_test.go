@@ -192,6 +192,36 @@ func TestParseServeFlags(t *testing.T) {
 	}
 }
 
+// flagCase is a row of a table test of one setting of serve: the
+// arguments and environment, and the setting wanted or an error (a usage
+// error, exit status 2) containing wantE.
+type flagCase[T any] struct {
+	name  string
+	env   map[string]string
+	args  []string
+	want  T
+	wantE string
+}
+
+// testServeFlag runs each case through parseServeFlags and compares the
+// setting get reads.
+func testServeFlag[T any](t *testing.T, get func(serveFlags) T, cases []flagCase[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := parseServeFlags(tc.args, io.Discard, mapEnv(tc.env))
+			if tc.wantE != "" {
+				require.ErrorContains(t, err, tc.wantE)
+				var ue usageError
+				assert.ErrorAs(t, err, &ue, "exit status 2")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, get(f))
+		})
+	}
+}
+
 func TestServe_ProdRefusals(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, _ := selfSignedCert(t, t.TempDir())

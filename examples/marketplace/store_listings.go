@@ -110,48 +110,34 @@ func (t *txn) lockListing(ctx context.Context, id string) (listing, error) {
 }
 
 // editable returns why sellerID may not change or delete l now (locked by
-// lockListing): errNotOwner, errUnderModeration (hidden) or errOpenReports
-// (reported, no decision yet); nil if they may.
+// lockListing): errNotOwner, or as checkEditable; nil if they may.
 func (t *txn) editable(ctx context.Context, l listing, sellerID string) error {
-	switch {
-	case l.SellerID != sellerID:
+	if l.SellerID != sellerID {
 		return errNotOwner
-	case l.Hidden():
-		return errUnderModeration
 	}
-	open, err := hasOpenReports(ctx, t.queryRow, l.ID)
-	if err != nil {
-		return err
-	}
-	if open {
-		return errOpenReports
-	}
-	return nil
-}
-
-// hasOpenReports reports whether the listing has reports no moderator has
-// decided on, through queryRow (a store's or a transaction's).
-func hasOpenReports(ctx context.Context, queryRow func(context.Context, string, ...any) *sql.Row, id string) (bool, error) {
-	var open bool
-	err := queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reports WHERE listing_id = ? AND resolved_at IS NULL)`, id).Scan(&open)
-	if err != nil {
-		return false, fmt.Errorf("store: open reports: %w", err)
-	}
-	return open, nil
+	return pendingModeration(ctx, t.queryRow, l)
 }
 
 // checkEditable returns why l's seller may not change or delete it now
 // (errUnderModeration, errOpenReports), or nil, for the pages that offer
-// the change; the write checks again in its transaction.
+// the change; the write checks again in its transaction (editable).
 func (s *store) checkEditable(ctx context.Context, l listing) error {
+	return pendingModeration(ctx, s.queryRow, l)
+}
+
+// pendingModeration returns errUnderModeration if l is hidden,
+// errOpenReports if it has reports no moderator has decided on, else nil,
+// querying through queryRow (a store's or a transaction's).
+func pendingModeration(ctx context.Context, queryRow func(context.Context, string, ...any) *sql.Row, l listing) error {
 	if l.Hidden() {
 		return errUnderModeration
 	}
-	open, err := hasOpenReports(ctx, s.queryRow, l.ID)
-	if err != nil {
-		return err
-	}
-	if open {
+	var open bool
+	err := queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reports WHERE listing_id = ? AND resolved_at IS NULL)`, l.ID).Scan(&open)
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: open reports: %w", err)
+	case open:
 		return errOpenReports
 	}
 	return nil

@@ -62,15 +62,8 @@ func (m mfaStore) DeleteTOTP(ctx context.Context, userID string) error {
 // that of concurrent calls for one step exactly one succeeds.
 func (m mfaStore) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
 	res, err := m.s.exec(ctx, `UPDATE mfa_totp SET last_step = ? WHERE user_id = ? AND last_step < ?`, step, userID, step)
-	if err != nil {
-		return false, fmt.Errorf("store: accept totp step: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: accept totp step: %w", err)
-	}
-	if n == 1 {
-		return true, nil
+	if ok, err := rowsOne(res, err, "accept totp step"); err != nil || ok {
+		return ok, err
 	}
 	var exists int
 	if err := m.s.queryRow(ctx, `SELECT COUNT(*) FROM mfa_totp WHERE user_id = ?`, userID).Scan(&exists); err != nil {
@@ -101,14 +94,7 @@ func (m mfaStore) ReplaceRecoveryCodes(ctx context.Context, userID string, hashe
 // one row succeeds for exactly one of concurrent callers.
 func (m mfaStore) ConsumeRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
 	res, err := m.s.exec(ctx, `DELETE FROM mfa_recovery_codes WHERE user_id = ? AND code_hash = ?`, userID, hash)
-	if err != nil {
-		return false, fmt.Errorf("store: consume recovery code: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: consume recovery code: %w", err)
-	}
-	return n == 1, nil
+	return rowsOne(res, err, "consume recovery code")
 }
 
 // CountRecoveryCodes implements mfa.RecoveryStore.
@@ -124,17 +110,11 @@ func (m mfaStore) CountRecoveryCodes(ctx context.Context, userID string) (int, e
 func (m mfaStore) CreateCredential(ctx context.Context, c mfa.StoredCredential) error {
 	res, err := m.s.exec(ctx, `INSERT INTO webauthn_credentials (id, user_id, name, data, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, c.ID, c.UserID, c.Name, c.Data, ms(c.CreatedAt), ms(c.LastUsedAt))
-	if err != nil {
-		return fmt.Errorf("store: create credential: %w", err)
+	created, err := rowsOne(res, err, "create credential")
+	if err == nil && !created {
+		err = fmt.Errorf("store: create credential: %w", mfa.ErrExists)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: create credential: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: create credential: %w", mfa.ErrExists)
-	}
-	return nil
+	return err
 }
 
 const credColumns = `id, user_id, name, data, created_at, last_used_at`
@@ -206,10 +186,7 @@ func (m mfaStore) DeleteTOTPUnlessLast(ctx context.Context, userID string) (bool
 		}
 		res, err := t.exec(ctx, `DELETE FROM mfa_totp WHERE user_id = ?
 			AND (secret IS NULL OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ?))`, userID, userID)
-		if err != nil {
-			return fmt.Errorf("store: delete totp: %w", err)
-		}
-		if deleted, err = rowsOne(res); err != nil || deleted {
+		if deleted, err = rowsOne(res, err, "delete totp"); err != nil || deleted {
 			return err
 		}
 		// Nothing deleted: refused, unless there was no record at all.
@@ -236,10 +213,7 @@ func (m mfaStore) DeleteCredentialUnlessLast(ctx context.Context, userID string,
 			AND (EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ? AND id <> ?)
 				OR EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ? AND secret IS NOT NULL))`,
 			id, userID, userID, id, userID)
-		if err != nil {
-			return fmt.Errorf("store: delete credential: %w", err)
-		}
-		if deleted, err = rowsOne(res); err != nil || deleted {
+		if deleted, err = rowsOne(res, err, "delete credential"); err != nil || deleted {
 			return err
 		}
 		var n int
@@ -271,27 +245,26 @@ func (t *txn) lockFactors(ctx context.Context, userID string) error {
 	return nil
 }
 
-// rowsOne reports whether res affected a row.
-func rowsOne(res sql.Result) (bool, error) {
+// rowsOne reports whether the statement that returned res and err
+// affected a row; step names it in errors.
+func rowsOne(res sql.Result, err error, step string) (bool, error) {
+	if err != nil {
+		return false, fmt.Errorf("store: %s: %w", step, err)
+	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: rows affected: %w", err)
+		return false, fmt.Errorf("store: %s: %w", step, err)
 	}
 	return n == 1, nil
 }
 
+// affectedOne is rowsOne, with mfa.ErrNotFound when no row was affected.
 func affectedOne(res sql.Result, err error, step string) error {
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", step, err)
+	one, err := rowsOne(res, err, step)
+	if err == nil && !one {
+		err = fmt.Errorf("store: %s: %w", step, mfa.ErrNotFound)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", step, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: %s: %w", step, mfa.ErrNotFound)
-	}
-	return nil
+	return err
 }
 
 func nilIfEmpty(b []byte) []byte {
