@@ -16,7 +16,7 @@ import (
 // ActionEventsDropped (CategorySecurityAlert) is written by an [AsyncSink]
 // with [OverflowDrop] after it dropped events, with the count in
 // Meta["dropped"]: losing audit records is itself a security event.
-const ActionEventsDropped = "audit.events_dropped"
+const ActionEventsDropped Action = "audit.events_dropped"
 
 // ErrDropped is returned by [AsyncSink.Write] for an event dropped under
 // [OverflowDrop]. The drop is counted and audited.

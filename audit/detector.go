@@ -16,17 +16,17 @@ import (
 const (
 	// ActionCredentialStuffing (CategorySuspicious): failed logins on one
 	// account from many addresses.
-	ActionCredentialStuffing = "alert.credential_stuffing"
+	ActionCredentialStuffing Action = "alert.credential_stuffing"
 	// ActionPasswordSpraying (CategorySuspicious): one address failing on
 	// many accounts.
-	ActionPasswordSpraying = "alert.password_spraying"
+	ActionPasswordSpraying Action = "alert.password_spraying"
 	// ActionLoginAfterFailures (CategorySecurityAlert): a successful login
 	// right after a burst of failures on the same account: the attacker may
 	// have found the password.
-	ActionLoginAfterFailures = "alert.login_after_failures"
+	ActionLoginAfterFailures Action = "alert.login_after_failures"
 	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
 	// logged in from an address or device not seen for them before.
-	ActionPrivilegedNewLocation = "alert.privileged_new_location"
+	ActionPrivilegedNewLocation Action = "alert.privileged_new_location"
 )
 
 // Login events: the actions and target kinds that package auth writes and
@@ -35,10 +35,10 @@ const (
 const (
 	// ActionLoginSucceeded (CategoryAuthentication, OutcomeSuccess): a
 	// successful login.
-	ActionLoginSucceeded = "login.succeeded"
+	ActionLoginSucceeded Action = "login.succeeded"
 	// ActionLoginFailed (CategoryAuthentication, OutcomeFailure or
 	// OutcomeDenied): a failed login.
-	ActionLoginFailed = "login.failed"
+	ActionLoginFailed Action = "login.failed"
 	// TargetKindUser: Target.ID is a user ID.
 	TargetKindUser = "user"
 	// TargetKindLogin: Target.ID stands for a login name that matched no
@@ -195,7 +195,7 @@ func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
 	}
 	if cfg.IsLogin == nil {
 		cfg.IsLogin = func(e Event) bool {
-			return e.Category == CategoryAuthentication && strings.HasPrefix(e.Action, "login.")
+			return e.Category == CategoryAuthentication && strings.HasPrefix(string(e.Action), "login.")
 		}
 	}
 	if cfg.Account == nil {
@@ -275,7 +275,7 @@ func (d *Detector) Observe(e Event) []Event {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var alerts []Event
-	alert := func(cat Category, action, reason string, meta map[string]string) {
+	alert := func(cat Category, action Action, reason string, meta map[string]string) {
 		meta["window"] = d.cfg.Window.String()
 		alerts = append(alerts, Event{
 			Time: t.UTC(), Category: cat, Action: action, Outcome: e.Outcome,

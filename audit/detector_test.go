@@ -45,7 +45,7 @@ func observeAll(t *testing.T, d *Detector, events []Event) []Event {
 func actions(events []Event) []string {
 	var out []string
 	for _, e := range events {
-		out = append(out, e.Action)
+		out = append(out, string(e.Action))
 	}
 	return out
 }
@@ -62,32 +62,32 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "alice", ip(i)))
 			}
 			return ev
-		}, []string{ActionCredentialStuffing}},
+		}, []string{string(ActionCredentialStuffing)}},
 		{"password spraying: one address, many accounts", func() (ev []Event) {
 			for i := range 15 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, fmt.Sprint("user", i), ip(1)))
 			}
 			return ev
-		}, []string{ActionPasswordSpraying}},
+		}, []string{string(ActionPasswordSpraying)}},
 		{"success right after a burst of failures", func() (ev []Event) {
 			for i := range 5 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "bob", ip(1)))
 			}
 			return append(ev, accountLoginOK(10*time.Second, "bob"))
-		}, []string{ActionLoginAfterFailures}},
+		}, []string{string(ActionLoginAfterFailures)}},
 		{"privileged user from a new address", func() []Event {
 			return []Event{
 				loginOK(0, "root", admin, ip(1), "Firefox"),
 				loginOK(time.Hour, "root", admin, ip(1), "Firefox"),
 				loginOK(2*time.Hour, "root", admin, ip(66), "Firefox"),
 			}
-		}, []string{ActionPrivilegedNewLocation}},
+		}, []string{string(ActionPrivilegedNewLocation)}},
 		{"privileged user from a new device", func() []Event {
 			return []Event{
 				loginOK(0, "root", admin, ip(1), "Firefox"),
 				loginOK(time.Hour, "root", admin, ip(1), "Evil Browser"),
 			}
-		}, []string{ActionPrivilegedNewLocation}},
+		}, []string{string(ActionPrivilegedNewLocation)}},
 		{"stuffing from IPv6 needs distinct /64s", func() (ev []Event) {
 			for i := range 5 { // one /64: counts once
 				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:1::%x", i+1))
@@ -98,7 +98,7 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 				ev = append(ev, loginFailed(time.Duration(10+i)*time.Second, "carol", a))
 			}
 			return ev
-		}, []string{ActionCredentialStuffing}},
+		}, []string{string(ActionCredentialStuffing)}},
 		{"stuffing alert repeats after a quiet window", func() (ev []Event) {
 			for round := range 2 {
 				for i := range 5 {
@@ -106,7 +106,7 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 				}
 			}
 			return ev
-		}, []string{ActionCredentialStuffing, ActionCredentialStuffing}},
+		}, []string{string(ActionCredentialStuffing), string(ActionCredentialStuffing)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +216,7 @@ func TestDetectorAsSink(t *testing.T) {
 	var paged []string
 	d, err := NewDetector(sink, DetectorConfig{
 		SprayingAccounts: 3,
-		OnAlert:          func(_ context.Context, a Event) { paged = append(paged, a.Action) },
+		OnAlert:          func(_ context.Context, a Event) { paged = append(paged, string(a.Action)) },
 	})
 	require.NoError(t, err)
 	l := New(d, Config{Now: fixedClock(t0)})
@@ -226,8 +226,8 @@ func TestDetectorAsSink(t *testing.T) {
 			Outcome: OutcomeFailure, Target: Target{Kind: "user", ID: acct}}))
 	}
 	got := actions(sink.Events())
-	assert.Equal(t, []string{"login.failed", "login.failed", "login.failed", ActionPasswordSpraying}, got)
-	assert.Equal(t, []string{ActionPasswordSpraying}, paged)
+	assert.Equal(t, []string{"login.failed", "login.failed", "login.failed", string(ActionPasswordSpraying)}, got)
+	assert.Equal(t, []string{string(ActionPasswordSpraying)}, paged)
 }
 
 // Hundreds of thousands of distinct keys must not grow memory past
@@ -314,7 +314,7 @@ func TestDetectorCountsUnknownLogins(t *testing.T) {
 				}
 			}
 			got := observeAll(t, d, ev)
-			require.Equal(t, []string{ActionPasswordSpraying}, actions(got))
+			require.Equal(t, []string{string(ActionPasswordSpraying)}, actions(got))
 			assert.Equal(t, "10", got[0].Meta["distinct_accounts"])
 		})
 	}
@@ -326,7 +326,7 @@ func TestDetectorCountsUnknownLogins(t *testing.T) {
 			ev = append(ev, failed(i, TargetKindLogin, "00c0ffee00c0ffee", ip(i)))
 		}
 		got := observeAll(t, d, ev)
-		require.Equal(t, []string{ActionCredentialStuffing}, actions(got))
+		require.Equal(t, []string{string(ActionCredentialStuffing)}, actions(got))
 		assert.Equal(t, Target{Kind: TargetKindLogin, ID: "00c0ffee00c0ffee"}, got[0].Target)
 	})
 }

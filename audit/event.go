@@ -76,6 +76,12 @@ type Target struct {
 	ID   string `json:"id,omitempty"`
 }
 
+// Action names what an event records, as a dotted lower-case name such as
+// "login.failed". Packages export their actions as Action constants, and
+// the detector (package audit/detect) and queries match on those constants,
+// never on string literals that two packages must spell alike.
+type Action string
+
 // Event is one audit record. Its JSON field names are stable: logs written
 // by one version are read by every later one. The encoding is described in
 // the package documentation under "Encoding".
@@ -89,9 +95,10 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Category is the kind of record. Required.
 	Category Category `json:"category"`
-	// Action is a dotted lower-case name such as "login.failed" or
+	// Action is what happened, a dotted lower-case name such as
+	// "login.failed"; each package exports its actions as constants.
 	// "role.granted". Required.
-	Action string `json:"action"`
+	Action Action `json:"action"`
 	// Outcome says how the action ended.
 	Outcome Outcome `json:"outcome,omitempty"`
 	// Actor is who acted. Default: from the context (see [WithActor]).
@@ -135,7 +142,7 @@ func appendEvent(b []byte, e *Event) []byte {
 	b = append(b, `","category":`...)
 	b = appendString(b, string(e.Category))
 	b = append(b, `,"action":`...)
-	b = appendString(b, e.Action)
+	b = appendString(b, string(e.Action))
 	if e.Outcome != "" {
 		b = append(b, `,"outcome":`...)
 		b = appendString(b, string(e.Outcome))

@@ -78,7 +78,7 @@ func ExampleVerify() {
 	}
 	events := audit.New(fs, audit.Config{Now: clock})
 	for _, action := range []string{"login.succeeded", "user.disabled", "logout"} {
-		events.Log(context.Background(), audit.Event{Category: audit.CategoryAdmin, Action: action})
+		events.Log(context.Background(), audit.Event{Category: audit.CategoryAdmin, Action: audit.Action(action)})
 	}
 	fs.Close(context.Background())
 

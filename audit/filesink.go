@@ -23,7 +23,7 @@ const (
 	// ActionLogRecovered (CategorySecurityAlert) is written when a
 	// FileSink starts and finds that the previous file was not sealed: the
 	// process stopped without Close, or someone removed its newest records.
-	ActionLogRecovered = "audit.log_recovered"
+	ActionLogRecovered Action = "audit.log_recovered"
 )
 
 // FileConfig tunes a [FileSink]. The zero value is ready to use.

@@ -154,7 +154,7 @@ func (v eventValue) LogValue() slog.Value {
 // prepare validates e and fills, redacts and truncates it in place.
 func (l *Logger) prepare(ctx context.Context, e *Event) error {
 	if e.Category == "" || e.Action == "" {
-		return fmt.Errorf("%w: Category and Action are required (action %q)", ErrInvalidEvent, truncate(e.Action, MaxField))
+		return fmt.Errorf("%w: Category and Action are required (action %q)", ErrInvalidEvent, truncate(string(e.Action), MaxField))
 	}
 	if e.Time.IsZero() {
 		e.Time = l.now()
@@ -191,7 +191,7 @@ func (l *Logger) prepare(ctx context.Context, e *Event) error {
 // limitEvent cuts e's fields to their limits and redacts its Meta.
 func limitEvent(e *Event) {
 	e.Category = Category(truncate(string(e.Category), MaxField))
-	e.Action = truncate(e.Action, MaxField)
+	e.Action = Action(truncate(string(e.Action), MaxField))
 	e.Outcome = Outcome(truncate(string(e.Outcome), MaxField))
 	e.Actor.UserID = truncate(e.Actor.UserID, MaxField)
 	e.Target.Kind = truncate(e.Target.Kind, MaxField)

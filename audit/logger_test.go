@@ -117,7 +117,7 @@ func TestLogLimitsFieldSizes(t *testing.T) {
 	sink := &MemorySink{}
 	long := strings.Repeat("a", 10000)
 	require.NoError(t, New(sink, Config{}).Log(context.Background(), Event{
-		Category: Category(long), Action: long, Outcome: Outcome(long), UserAgent: long, Reason: long, RequestID: long,
+		Category: Category(long), Action: Action(long), Outcome: Outcome(long), UserAgent: long, Reason: long, RequestID: long,
 		Actor: Actor{UserID: long, Roles: []string{long}}, Target: Target{Kind: long, ID: long},
 	}))
 	e := sink.Events()[0]

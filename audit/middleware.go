@@ -24,10 +24,10 @@ const requestIDKey = "X-Request-Id"
 // Actions logged by the HTTP middleware.
 const (
 	// ActionPanic is logged (CategoryError) when a handler panics.
-	ActionPanic = "http.panic"
+	ActionPanic Action = "http.panic"
 	// ActionAdminRequest is logged (CategoryAdmin) for every state-changing
 	// request through [Middleware.AdminActions].
-	ActionAdminRequest = "admin.request"
+	ActionAdminRequest Action = "admin.request"
 )
 
 // Middleware is the HTTP side of a [Logger]: request IDs, panic recovery

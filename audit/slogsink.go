@@ -59,7 +59,7 @@ func (s *SlogSink) Write(ctx context.Context, e Event) error {
 	r := slog.NewRecord(e.Time, lvl, "audit", 0)
 	r.AddAttrs(
 		slog.String("category", string(e.Category)),
-		slog.String("action", e.Action),
+		slog.String("action", string(e.Action)),
 	)
 	if e.Outcome != "" {
 		r.AddAttrs(slog.String("outcome", string(e.Outcome)))

@@ -316,7 +316,7 @@ func (a *Authenticator) recordBusy(ctx context.Context, ev audit.Event, be *Busy
 	}
 	a.record(ctx, audit.Event{Category: audit.CategorySuspicious, Action: ActionHashingBusy, Outcome: audit.OutcomeDenied,
 		Actor: ev.Actor, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, Reason: "password hashing busy: " + be.reason,
-		Meta: map[string]string{"step": ev.Action, "retry_after": be.RetryAfter.String(), "suppressed": strconv.Itoa(suppressed)}})
+		Meta: map[string]string{"step": string(ev.Action), "retry_after": be.RetryAfter.String(), "suppressed": strconv.Itoa(suppressed)}})
 }
 
 // checkChangeBudget spends one of userID's password-change attempts

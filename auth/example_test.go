@@ -143,7 +143,7 @@ func ExampleAuthenticator_Login() {
 	login("alice", "guess")
 	login("bob", "guess")
 	for _, e := range sink.Events() {
-		fmt.Println(strings.TrimSpace(e.Action + " " + e.Reason))
+		fmt.Println(strings.TrimSpace(string(e.Action) + " " + e.Reason))
 	}
 	// Output:
 	// 200 welcome u1 mfa: false

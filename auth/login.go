@@ -641,7 +641,7 @@ func (a *Authenticator) internal(ctx context.Context, ev audit.Event, step strin
 // internalNote audits and logs an internal failure that does not change
 // the outcome.
 func (a *Authenticator) internalNote(ctx context.Context, ev audit.Event, step string, err error) {
-	a.log.ErrorContext(ctx, "auth: "+ev.Action+": "+step+" failed", slog.String("user_id", ev.Actor.UserID), slog.Any("error", err))
+	a.log.ErrorContext(ctx, "auth: "+string(ev.Action)+": "+step+" failed", slog.String("user_id", ev.Actor.UserID), slog.Any("error", err))
 	a.record(ctx, audit.Event{Category: audit.CategoryError, Action: ev.Action + ".error", Outcome: audit.OutcomeFailure,
 		Actor: ev.Actor, Target: ev.Target, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent,
 		Reason: step + ": " + err.Error()})
@@ -649,13 +649,13 @@ func (a *Authenticator) internalNote(ctx context.Context, ev audit.Event, step s
 
 func (a *Authenticator) record(ctx context.Context, e audit.Event) {
 	if err := a.audit.Log(ctx, e); err != nil {
-		a.log.ErrorContext(ctx, "auth: audit log failed", slog.String("action", e.Action), slog.Any("error", err))
+		a.log.ErrorContext(ctx, "auth: audit log failed", slog.String("action", string(e.Action)), slog.Any("error", err))
 	}
 }
 
 // event starts an audit event for r.
 func (a *Authenticator) event(r *http.Request, action string) audit.Event {
-	return audit.Event{Action: action, ClientIP: a.ips.Resolve(r).Addr, UserAgent: truncate(r.UserAgent(), 256)}
+	return audit.Event{Action: audit.Action(action), ClientIP: a.ips.Resolve(r).Addr, UserAgent: truncate(r.UserAgent(), 256)}
 }
 
 // accountKey is the throttling key for a login name: trimmed, NFKC, lower

@@ -46,7 +46,7 @@ func sprayRequest(addr string) *http.Request {
 func alerts(events []audit.Event, action string) []audit.Event {
 	var out []audit.Event
 	for _, e := range events {
-		if e.Action == action {
+		if string(e.Action) == action {
 			out = append(out, e)
 		}
 	}
@@ -82,7 +82,7 @@ func TestLoginSprayingDetected(t *testing.T) {
 			_, err := a.Login(sprayRequest("192.0.2.1"), "someone-else", "spring2026 spring2026")
 			require.Equal(t, auth.ErrInvalidCredentials, err)
 
-			got := alerts(sink.Events(), audit.ActionPasswordSpraying)
+			got := alerts(sink.Events(), string(audit.ActionPasswordSpraying))
 			if tt.known+tt.unknown < 10 {
 				assert.Empty(t, got)
 				return
@@ -90,7 +90,7 @@ func TestLoginSprayingDetected(t *testing.T) {
 			require.Len(t, got, 1, "exactly one alert")
 			assert.Equal(t, audit.Target{Kind: "address", ID: "198.51.100.7"}, got[0].Target)
 			assert.Equal(t, netip.MustParseAddr("198.51.100.7"), got[0].ClientIP)
-			assert.Len(t, alerts(sink.Events(), audit.ActionLoginFailed), tt.known+tt.unknown+1)
+			assert.Len(t, alerts(sink.Events(), string(audit.ActionLoginFailed)), tt.known+tt.unknown+1)
 		})
 	}
 }

@@ -278,7 +278,7 @@ func (g *Guard) record(r *http.Request, e audit.Event) {
 	e.ClientIP = g.ips.Resolve(r).Addr
 	e.UserAgent = truncate(r.UserAgent(), 256)
 	if err := g.audit.Log(r.Context(), e); err != nil {
-		g.log.ErrorContext(r.Context(), "auth: audit log failed", slog.String("action", e.Action), slog.Any("error", err))
+		g.log.ErrorContext(r.Context(), "auth: audit log failed", slog.String("action", string(e.Action)), slog.Any("error", err))
 	}
 }
 

@@ -335,7 +335,7 @@ func (rp *Reports) write(ctx context.Context, events []audit.Event) error {
 	for _, e := range events {
 		if err := rp.cfg.Audit.Log(ctx, e); err != nil {
 			rp.cfg.Logger.ErrorContext(ctx, "headers: writing a CSP violation to audit failed; check the audit sink",
-				slog.String("action", e.Action), slog.Any("error", err))
+				slog.String("action", string(e.Action)), slog.Any("error", err))
 			if first == nil {
 				first = err
 			}

@@ -82,7 +82,7 @@ func reportCount(t *testing.T, events []audit.Event) int {
 func byAction(events []audit.Event, action string) []audit.Event {
 	var out []audit.Event
 	for _, e := range events {
-		if e.Action == action {
+		if string(e.Action) == action {
 			out = append(out, e)
 		}
 	}

@@ -73,7 +73,7 @@ func totpCode(t testing.TB, secret string, at time.Time) string {
 func events(sink *audit.MemorySink, action string) []audit.Event {
 	var out []audit.Event
 	for _, e := range sink.Events() {
-		if e.Action == action {
+		if string(e.Action) == action {
 			out = append(out, e)
 		}
 	}

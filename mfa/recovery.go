@@ -264,7 +264,7 @@ func normaliseRecoveryCode(s string) (out [recoveryLen]byte, ok bool) {
 func (r *Recovery) log(ctx context.Context, cat audit.Category, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
 	logEvent(ctx, r.audit, audit.Event{
 		Category: cat,
-		Action:   action,
+		Action:   audit.Action(action),
 		Outcome:  outcome,
 		Actor:    audit.Actor{UserID: userID},
 		Reason:   reason,

@@ -608,7 +608,7 @@ func (t *TOTP) logResult(ctx context.Context, userID, action string, err error, 
 func (t *TOTP) log(ctx context.Context, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
 	logEvent(ctx, t.audit, audit.Event{
 		Category: audit.CategoryAuthentication,
-		Action:   action,
+		Action:   audit.Action(action),
 		Outcome:  outcome,
 		Actor:    audit.Actor{UserID: userID},
 		Reason:   reason,

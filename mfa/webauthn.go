@@ -387,7 +387,7 @@ func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string,
 	}
 	if res.cred != nil {
 		w.log(r, audit.Event{
-			Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
+			Category: audit.CategoryAuthentication, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
 			Actor: audit.Actor{UserID: c.userID, Roles: c.id.Roles}, Target: credTarget(res.cred), Meta: res.meta,
 		})
 	}
@@ -806,7 +806,7 @@ func (w *WebAuthn) readBody(c *call) ([]byte, error) {
 // fail audits err and hands it to the error handler.
 func (w *WebAuthn) fail(rw http.ResponseWriter, r *http.Request, action, userID string, err error) {
 	e := audit.Event{
-		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeFailure,
+		Category: audit.CategoryAuthentication, Action: audit.Action(action), Outcome: audit.OutcomeFailure,
 		Actor: audit.Actor{UserID: userID}, Reason: err.Error(),
 	}
 	var ve *verificationError

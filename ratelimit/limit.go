@@ -24,6 +24,33 @@ var (
 	ErrClosed = errors.New("ratelimit: limiter closed")
 )
 
+// LimitedError is the one "limited" error of every Rampart package: a
+// request, a login attempt or a code check refused by a limit. It wraps
+// [ErrLimited], so errors.Is(err, ratelimit.ErrLimited) matches it
+// wherever it comes from; errors.As gives the wait.
+type LimitedError struct {
+	// RetryAfter is how long to wait before trying again; zero when the
+	// limiter could not say (it failed closed).
+	RetryAfter time.Duration
+}
+
+// Error names the wait, rounded up to the second.
+func (e *LimitedError) Error() string {
+	if e.RetryAfter <= 0 {
+		return ErrLimited.Error()
+	}
+	return fmt.Sprintf("%s: retry after %ds", ErrLimited, retryAfterSeconds(e.RetryAfter))
+}
+
+// Unwrap returns [ErrLimited].
+func (e *LimitedError) Unwrap() error { return ErrLimited }
+
+// retryAfterSeconds is d rounded up to whole seconds, at least 1: the value
+// of a Retry-After header (RFC 9110 §10.2.3).
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
 // Limit is a token-bucket limit: Events per Per on average, and at most
 // Burst at once. The zero value is not a valid limit.
 //

@@ -398,7 +398,7 @@ func (l *Login) storeError(ctx context.Context, step, account string, ip netip.A
 }
 
 // record writes a suspicious-activity event through gate g.
-func (l *Login) record(ctx context.Context, g int, action, reason string, sc int, account string, ip netip.Addr, d Decision) {
+func (l *Login) record(ctx context.Context, g int, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
 	if l.audit == nil {
 		return
 	}

@@ -200,7 +200,7 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, act
 		err = fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	m.logAudit(r.Context(), st, audit.Event{
-		Category: audit.CategoryError, Action: action, Outcome: audit.OutcomeFailure, Reason: err.Error(),
+		Category: audit.CategoryError, Action: audit.Action(action), Outcome: audit.OutcomeFailure, Reason: err.Error(),
 	})
 	h := w.Header()
 	for _, k := range []string{"Location", "Refresh", "Set-Cookie", "Content-Disposition", "Content-Encoding", "Etag", "Last-Modified"} {

@@ -318,6 +318,6 @@ func (m *Manager) logAudit(ctx context.Context, st *reqState, e audit.Event) {
 		e.ClientIP, e.UserAgent = st.ip, st.ua
 	}
 	if err := m.audit.Log(ctx, e); err != nil {
-		m.log.ErrorContext(ctx, "session: audit event lost", slog.String("action", e.Action), slog.Any("error", err))
+		m.log.ErrorContext(ctx, "session: audit event lost", slog.String("action", string(e.Action)), slog.Any("error", err))
 	}
 }

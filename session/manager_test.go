@@ -280,7 +280,7 @@ func TestIdentity(t *testing.T) {
 
 	var actions []string
 	for _, ev := range e.Audit.Events() {
-		actions = append(actions, ev.Action)
+		actions = append(actions, string(ev.Action))
 		assert.Equal(t, got.SessionRef, ev.SessionRef, "the identity carries the session's handle")
 		assert.Equal(t, "192.0.2.1", ev.ClientIP.String())
 	}

@@ -36,7 +36,7 @@ func Example() {
 	events := audit.New(async, audit.Config{})
 	for i, action := range []string{"user.disabled", "role.granted", "listing.hidden", "user.enabled"} {
 		events.Log(ctx, audit.Event{
-			Time: start.Add(time.Duration(i) * time.Minute), Category: audit.CategoryAdmin, Action: action,
+			Time: start.Add(time.Duration(i) * time.Minute), Category: audit.CategoryAdmin, Action: audit.Action(action),
 			Outcome: audit.OutcomeSuccess, Actor: audit.Actor{UserID: "admin-1"},
 		})
 	}

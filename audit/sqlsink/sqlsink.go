@@ -200,7 +200,7 @@ func appendArgs(args []any, e *audit.Event) []any {
 		ip = e.ClientIP.String()
 	}
 	return append(args,
-		nanos(e.Time), clean(string(e.Category)), clean(e.Action), clean(string(e.Outcome)),
+		nanos(e.Time), clean(string(e.Category)), clean(string(e.Action)), clean(string(e.Outcome)),
 		clean(e.Actor.UserID), roles, clean(e.Target.Kind), clean(e.Target.ID),
 		ip, clean(e.UserAgent), clean(e.RequestID), clean(e.SessionRef), clean(e.Reason), meta,
 	)

@@ -62,7 +62,7 @@ var base = time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 
 func ev(i int, cat audit.Category, action, actor string, outcome audit.Outcome) audit.Event {
 	return audit.Event{
-		Time: base.Add(time.Duration(i) * time.Minute), Category: cat, Action: action, Outcome: outcome,
+		Time: base.Add(time.Duration(i) * time.Minute), Category: cat, Action: audit.Action(action), Outcome: outcome,
 		Actor: audit.Actor{UserID: actor}, Meta: map[string]string{"i": fmt.Sprint(i)},
 	}
 }
@@ -135,7 +135,7 @@ func TestEventTimeOutsideNanosecondRange(t *testing.T) {
 		require.NoError(t, err)
 		var got []string
 		for _, r := range page.Records {
-			got = append(got, r.Event.Action)
+			got = append(got, string(r.Event.Action))
 		}
 		assert.Equal(t, []string{"future", "now", "past"}, got, "newest first")
 		assert.Equal(t, maxNanosTime.UTC(), page.Records[0].Event.Time)

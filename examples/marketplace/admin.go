@@ -202,7 +202,7 @@ func (a *App) adminRoles(w http.ResponseWriter, r *http.Request) {
 		if err != nil || !changed {
 			return false, fmt.Sprintf("Nothing to change: %s %s the %s role.", u.DisplayName, map[bool]string{true: "has", false: "does not have"}[op == "grant"], role), err
 		}
-		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: action, Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "user", ID: u.ID}, Meta: map[string]string{"role": role}})
 		verb := map[string]string{"grant": "now has", "revoke": "no longer has"}[op]
 		return true, fmt.Sprintf("%s %s the %s role.", u.DisplayName, verb, role), nil
@@ -222,7 +222,7 @@ func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, disabled 
 		if !disabled {
 			action, msg = "account.enabled", u.DisplayName+"'s account is enabled."
 		}
-		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: action, Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "user", ID: u.ID}})
 		return disabled, msg, nil // enabling needs no revocation
 	})

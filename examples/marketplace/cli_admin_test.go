@@ -70,7 +70,7 @@ func TestCreateAdmin(t *testing.T) {
 	require.NoError(t, err)
 	var chained []string
 	for _, e := range chainEvents(t, dataDir, keys.AuditKey.Reveal()) {
-		chained = append(chained, e.Action+" "+e.Target.ID)
+		chained = append(chained, string(e.Action)+" "+e.Target.ID)
 	}
 	assert.Equal(t, []string{"role.granted " + u.ID}, chained)
 }

@@ -101,8 +101,8 @@ func chainEvents(t testing.TB, dataDir string, auditKey []byte) []audit.Event {
 func backupActions(events []audit.Event) []string {
 	var out []string
 	for _, e := range events {
-		if strings.HasPrefix(e.Action, "backup.") {
-			out = append(out, e.Action+" "+string(e.Outcome))
+		if strings.HasPrefix(string(e.Action), "backup.") {
+			out = append(out, string(e.Action)+" "+string(e.Outcome))
 		}
 	}
 	return out

@@ -255,7 +255,7 @@ func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) 
 }
 
 func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id, action string) {
-	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "listing." + action, Outcome: audit.OutcomeDenied,
+	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action("listing." + action), Outcome: audit.OutcomeDenied,
 		Target: audit.Target{Kind: "listing", ID: id}, Reason: "not the seller"})
 	a.fail(w, r, http.StatusForbidden, "Only the seller can change this listing.")
 }
@@ -271,7 +271,7 @@ func (a *App) refuseUnderModeration(w http.ResponseWriter, r *http.Request, id, 
 		reason, msg = "open reports", "This listing has been reported and a moderator has yet to decide, so it cannot be "+verb+
 			": what was reported is kept as it is until then. You can change or delete it once a moderator has looked at it."
 	}
-	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: "listing." + action, Outcome: audit.OutcomeDenied,
+	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: audit.Action("listing." + action), Outcome: audit.OutcomeDenied,
 		Target: audit.Target{Kind: "listing", ID: id}, Reason: reason})
 	a.fail(w, r, http.StatusConflict, msg)
 }

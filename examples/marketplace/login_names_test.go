@@ -92,8 +92,8 @@ func TestLogin_SprayingOverUnknownAccounts(t *testing.T) {
 		r := c.post("/login", url.Values{"email": {fmt.Sprintf("ghost%d@example.com", i)}, "password": {"Spring2026 spring2026"}})
 		require.Equal(t, http.StatusUnauthorized, r.Status, r.Body)
 	}
-	assert.Equal(t, 1, ta.waitAudit(audit.ActionPasswordSpraying))
-	rows := ta.waitAuditRows(audit.ActionLoginFailed)
+	assert.Equal(t, 1, ta.waitAudit(string(audit.ActionPasswordSpraying)))
+	rows := ta.waitAuditRows(string(audit.ActionLoginFailed))
 	require.Len(t, rows, 12)
 	for _, r := range rows {
 		assert.NotContains(t, r.TargetID, "ghost", "unknown names are not stored")

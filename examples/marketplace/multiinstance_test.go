@@ -224,7 +224,7 @@ func TestMultiInstance(t *testing.T) {
 	require.NoError(t, err)
 	byAction := map[string]int{}
 	for _, rec := range page.Records {
-		byAction[rec.Event.Action]++
+		byAction[string(rec.Event.Action)]++
 	}
 	assert.Equal(t, 4, byAction["account.created"], "A's and B's sign-ups: %v", byAction)
 	assert.Equal(t, 2, byAction["ratelimit.exceeded"], "one refusal on each")

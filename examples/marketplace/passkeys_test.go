@@ -112,7 +112,7 @@ func TestPasskeys_RegisterLoginVerifyDelete(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Contains(t, r.Body, `id="account-email">sam@example.com<`)
 	assert.Contains(t, r.Body, "with passkey")
-	ta.waitAudit(audit.ActionLoginSucceeded)
+	ta.waitAudit(string(audit.ActionLoginSucceeded))
 	assert.Zero(t, ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = ? AND target_kind <> ?`, audit.ActionLoginSucceeded, audit.TargetKindUser),
 		"passkey and password logins name the account alike, for the audit Detector")
 

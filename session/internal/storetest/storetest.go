@@ -1036,7 +1036,7 @@ func anonymousWritesNothing(t *testing.T, h Harness) {
 func assertEvent(t *testing.T, sink *audit.MemorySink, action, reason string) {
 	t.Helper()
 	for _, ev := range sink.Events() {
-		if ev.Action == action && (reason == "" || ev.Reason == reason) {
+		if string(ev.Action) == action && (reason == "" || ev.Reason == reason) {
 			return
 		}
 	}

@@ -284,7 +284,7 @@ func TestRoundTrip(t *testing.T) {
 	// Audit: created, verified, restored.
 	var actions []string
 	for _, e := range sink.Events() {
-		actions = append(actions, e.Action)
+		actions = append(actions, string(e.Action))
 		assert.Equal(t, audit.CategoryAdmin, e.Category)
 		assert.Equal(t, audit.OutcomeSuccess, e.Outcome)
 		assert.Equal(t, made.ID, e.Meta["backup_id"])
