@@ -131,6 +131,11 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 }
 
 // nonPublic lists ranges that are not routed on the public internet.
+// ErrNoClient is the error of a component that decides on the client's
+// address (a rate limit, a login throttle) and found none in the request
+// context. Such components fail closed: the request is refused.
+var ErrNoClient = errors.New("clientip: no client address in the request context: wrap the handler with (*clientip.Resolver).Handler, outermost")
+
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("10.0.0.0/8"),
 	netip.MustParsePrefix("172.16.0.0/12"),
