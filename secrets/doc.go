@@ -3,9 +3,9 @@
 //
 // # Threat
 //
-// Policy section 4 asks that secrets live in environment variables or managed
-// secret stores, never in source control, and that stored data be encrypted
-// at rest. The package addresses three ways that goes wrong:
+// Secrets belong in environment variables or managed secret stores, never
+// in source control, and stored data should be encrypted at rest. The
+// package addresses three ways that goes wrong:
 //
 //   - A secret is missing, empty, mistyped or too short, and the application
 //     starts anyway with a weak or default value. [Load] and [LoadAll] fail

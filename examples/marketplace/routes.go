@@ -240,7 +240,7 @@ func (a *App) rateLimited(w http.ResponseWriter, r *http.Request, d ratelimit.De
 	a.fail(w, r, http.StatusTooManyRequests, "Too many requests. Please wait "+retryText(d.RetryAfter)+" and try again.")
 }
 
-// securityPage shows how to report a vulnerability (policy sections 8–10).
+// securityPage shows how to report a vulnerability (the platform's reporting and disclosure policy, as in SECURITY.md).
 func (a *App) securityPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "security", page{Title: "Security", Data: struct{ Contact string }{a.cfg.Contact}})
 }

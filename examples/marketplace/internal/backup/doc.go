@@ -1,7 +1,6 @@
 // Package backup makes encrypted, integrity-checked backups of the
-// marketplace's SQLite database, checks them, and restores them (policy
-// sections 4 and 6: backups encrypted at rest, backup and restore
-// procedures that are tested).
+// marketplace's SQLite database, checks them, and restores them: backups
+// are encrypted at rest, and the backup and restore procedures are tested.
 //
 // # Threat
 //
@@ -105,6 +104,5 @@
 // ".backup-*" directory holding a plaintext snapshot in [Config.TempDir]
 // (by default beside the database); a crash during Restore may leave a
 // ".restore-*.db" file beside the database. Delete them. Production
-// deployments on a managed database use the provider's backups instead
-// (policy section 6).
+// deployments on a managed database use the provider's backups instead.
 package backup
