@@ -14,6 +14,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/localpath"
 )
 
 // Errors of [Guard].
@@ -365,9 +366,6 @@ func acceptsHTML(r *http.Request) bool {
 	return false
 }
 
-// maxLocalPath bounds a redirect target.
-const maxLocalPath = 2048
-
 // IsLocalPath reports whether s is a path on this site that is safe to
 // redirect to, such as a login form's "next" parameter: it starts with a
 // single "/" (not "//" or "/\", which browsers read as another host), has
@@ -375,18 +373,4 @@ const maxLocalPath = 2048
 // space (browsers strip tabs and newlines, turning "/\t/evil" into
 // "//evil"), and at most 2048 bytes. Anything else, including an empty
 // string, is refused: redirect to a fixed page instead.
-func IsLocalPath(s string) bool {
-	if len(s) == 0 || len(s) > maxLocalPath || s[0] != '/' {
-		return false
-	}
-	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f || c == '\\' {
-			return false
-		}
-	}
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == "" && strings.HasPrefix(u.Path, "/")
-}
+func IsLocalPath(s string) bool { return localpath.Is(s) }
