@@ -70,7 +70,7 @@ func TestLogFillsFromContext(t *testing.T) {
 		},
 		{
 			name: "client IP from clientip",
-			ctx:  clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")}),
+			ctx:  clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")}),
 			in:   Event{Category: "c", Action: "x"},
 			want: Event{Time: now.UTC(), Category: "c", Action: "x", ClientIP: netip.MustParseAddr("203.0.113.9")},
 		},

@@ -458,7 +458,7 @@ func (failingLimiter) Allow(context.Context, string) (ratelimit.Decision, error)
 func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
 	res := clientip.MustNew(nil, clientip.Config{})
-	ctx := clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
+	ctx := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
 	release, err := f.h.HoldSlot(ctx) // the client's one admitted request
 	require.NoError(t, err)
 	defer release()
@@ -472,7 +472,7 @@ func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 
 	_, err = f.a.HashNewPassword(ctx, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
 	assert.ErrorIs(t, err, auth.ErrBusy)
-	other := clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr("203.0.113.10")})
+	other := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.10")})
 	_, err = f.a.HashNewPassword(other, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
 	assert.NoError(t, err, "another client is admitted")
 
@@ -497,7 +497,7 @@ func TestOneAdmissionPerRequest(t *testing.T) {
 	res := clientip.MustNew(nil, clientip.Config{})
 	request := func() *http.Request {
 		r := loginRequest()
-		return r.WithContext(clientip.WithInfo(r.Context(), res, res.Resolve(r)))
+		return r.WithContext(clientip.WithInfo(r.Context(), res.Resolve(r)))
 	}
 
 	lr, err := f.a.Login(request(), "alice", alicePassword)

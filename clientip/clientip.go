@@ -163,8 +163,8 @@ func tooWide(p netip.Prefix) bool {
 	return p.Bits() < 16
 }
 
-// Trusted reports whether a is one of the trusted proxies.
-func (r *Resolver) Trusted(a netip.Addr) bool {
+// trustedAddr reports whether a is one of the trusted proxies.
+func (r *Resolver) trustedAddr(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	for _, p := range r.trusted {
 		if p.Contains(a) {
@@ -176,6 +176,8 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 
 // Resolve returns the client of req. When [Resolver.Handler] has already
 // resolved this request, its result is returned without further work.
+// Components read the client with [FromContext] instead, so that one
+// resolution, made outermost, serves every decision about the request.
 //
 // Resolve fails closed: a header value that cannot be parsed (garbage, an
 // RFC 7239 obfuscated identifier, "unknown") ends the walk, and the client
@@ -184,7 +186,7 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 // 16 rightmost elements only; if all of them are trusted proxies, the walk
 // ends at the last one in the same way.
 func (r *Resolver) Resolve(req *http.Request) Info {
-	if c, ok := req.Context().Value(ctxKey).(*ctxValue); ok && c.res == r {
+	if c, ok := req.Context().Value(ctxKey).(*ctxValue); ok && (c.res == r || c.res == nil) {
 		return c.info
 	}
 	return r.resolve(req)
@@ -200,7 +202,7 @@ func (r *Resolver) resolve(req *http.Request) Info {
 		return info
 	}
 	info.Addr = peer
-	if !r.Trusted(peer) {
+	if !r.trustedAddr(peer) {
 		r.warnForwarded(req)
 		return info
 	}
@@ -250,7 +252,7 @@ func (r *Resolver) walkXFF(lines []string, peer netip.Addr) (netip.Addr, int) {
 				return client, hop
 			}
 			client, hop = a, pos
-			if !r.Trusted(a) {
+			if !r.trustedAddr(a) {
 				return client, hop
 			}
 			pos++
@@ -340,7 +342,7 @@ func (r *Resolver) walkForwarded(lines []string, peer netip.Addr, scheme string)
 			case strings.EqualFold(proto, "http"):
 				scheme = "http"
 			}
-			if !r.Trusted(a) {
+			if !r.trustedAddr(a) {
 				return client, scheme
 			}
 		}
@@ -514,7 +516,10 @@ func (r *Resolver) Handler(next http.Handler) http.Handler {
 }
 
 // FromContext returns the client stored by [Resolver.Handler]. ok is false
-// when no Resolver handled the request.
+// when no Resolver handled the request: a component that decides on the
+// address (a rate limit, a login throttle) must then refuse the request
+// with an error wrapping [ErrNoClient], and one that only records it
+// (audit) records none.
 func FromContext(ctx context.Context) (info Info, ok bool) {
 	v, ok := ctx.Value(ctxKey).(*ctxValue)
 	if !ok {
@@ -523,8 +528,10 @@ func FromContext(ctx context.Context) (info Info, ok bool) {
 	return v.info, true
 }
 
-// WithInfo returns a copy of ctx carrying info as if r's Handler had
-// resolved it. It is meant for tests of code that reads [FromContext].
-func WithInfo(ctx context.Context, r *Resolver, info Info) context.Context {
-	return context.WithValue(ctx, ctxKey, &ctxValue{res: r, info: info})
+// WithInfo returns a copy of ctx carrying info as if [Resolver.Handler] had
+// resolved it. It exists for tests of code that reads [FromContext];
+// programs use Resolver.Handler, which believes forwarding headers only
+// from trusted proxies.
+func WithInfo(ctx context.Context, info Info) context.Context {
+	return context.WithValue(ctx, ctxKey, &ctxValue{info: info})
 }

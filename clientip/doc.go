@@ -16,11 +16,18 @@
 //
 // # Use
 //
-// Build one Resolver at start-up and share it: the ratelimit, audit, session
-// and headers packages all take it, so every decision about a request agrees
-// on who sent it. Install [Resolver.Handler] early in the middleware chain
-// and read the result with [FromContext], or call [Resolver.Resolve] directly
-// (it reuses the middleware's result when there is one).
+// Build one Resolver at start-up and install its [Resolver.Handler]
+// outermost, around every other middleware: it resolves the client of each
+// request once and puts it in the request context, where the other Rampart
+// packages (rate limits, the login throttle, audit, session, headers) and
+// your handlers read it with [FromContext], so every decision about a
+// request agrees on who sent it. None of them takes the Resolver itself. A
+// component that decides on the address and finds none in the context
+// fails closed with an error wrapping [ErrNoClient].
+//
+//	ips, err := clientip.New(trustedProxies, clientip.Config{})
+//	…
+//	http.ListenAndServe(addr, ips.Handler(mux))
 //
 // # Misconfiguration
 //

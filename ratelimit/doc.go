@@ -4,24 +4,25 @@
 // # Threat
 //
 // Credential stuffing, password guessing and spraying, scraping, and
-// request floods that exhaust a service (policy sections 2 and 7). The
-// limiter must stay cheap on the hot path and bounded in memory when an
+// request floods that exhaust a service. The limiter must stay cheap on the hot path and bounded in memory when an
 // attacker controls millions of source addresses (an IPv6 /48 holds 65,536
 // /64s), must not let a client pick its own key, and must not let an
 // attacker who can break the limiter's backend switch the limits off.
 //
 // # Use
 //
-// Start with [NewMemory] and [NewMiddleware] keyed by [KeyByIP]:
+// Start with [NewMemory] and [NewMiddleware] keyed by [KeyByIP], inside
+// the handler of a clientip.Resolver, which puts the client's address in
+// the request context:
 //
 //	ips, _ := clientip.New(trustedProxies, clientip.Config{})
 //	lim, _ := ratelimit.NewMemory(ratelimit.Limit{Events: 100, Per: time.Second}, ratelimit.MemoryConfig{})
 //	defer lim.Close(ctx)
-//	mw, _ := ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{})
+//	mw, _ := ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 //	http.ListenAndServe(addr, ips.Handler(mw.Handler(mux)))
 //
-// Throttle logins with [NewLogin] (its methods match the auth package's
-// Throttle interface). When the app runs on more than one machine, keep the
+// Throttle logins with [NewLoginThrottle] (its methods match the auth
+// package's Throttle interface). When the app runs on more than one machine, keep the
 // counters in Redis with package ratelimit/redisstore: its Store replaces
 // [Memory] and its Backend replaces [MemoryBackend], with no other change.
 //
@@ -44,8 +45,7 @@
 // for bursts up to 16384, and by less than about Burst/2^30 of one above
 // that (1/64 at the largest burst, 1<<24). The limit is never exceeded.
 //
-// GCRA was chosen over golang.org/x/time/rate's Limiter, which the style
-// guide names, because it is smaller and faster on the same path (same
+// GCRA was chosen over golang.org/x/time/rate's Limiter because it is smaller and faster on the same path (same
 // hashing, same 256 shards, no eviction for x/time/rate; run
 // BenchmarkGCRAvsXTimeRate in this package): one 12-byte slot per key
 // against a map entry and an 80-byte rate.Limiter with a mutex of its own,
@@ -88,19 +88,23 @@
 // error, Allow returns an error wrapping [ErrUnavailable] and a Decision
 // whose Allowed field carries the policy, and records an
 // [audit.CategoryError] event. [Middleware] follows the policy (503 when
-// closed); [Login] fails closed unless LoginConfig.FailOpen, whatever the
+// closed); [LoginThrottle] fails closed unless LoginThrottleConfig.FailOpen, whatever the
 // store says, because an attacker able to overload Redis must not be able
 // to switch off the login throttle.
 //
 // # Keys
 //
-// [KeyByIP] takes the client address from a clientip.Resolver, which
-// believes X-Forwarded-For or Forwarded only from the proxies you trust:
-// a client sending its own header does not change its key. IPv6 clients
-// are grouped by /64 (KeyByIPPrefix to change it), because one subscriber
-// usually holds a whole /64 and could otherwise take a fresh key per
-// request. [KeyByRoute] uses the ServeMux pattern, never the path, which
-// the client chooses. A KeyFunc error refuses the request (fail closed).
+// [KeyByIP] takes the client address from the request context, where
+// clientip.Resolver's handler put it after believing X-Forwarded-For or
+// Forwarded only from the proxies you trust: a client sending its own
+// header does not change its key. A request with no address in its
+// context is refused (fail closed, an error wrapping clientip.ErrNoClient).
+// IPv6 clients are grouped by /64 ([AddrKey], the one grouping every
+// Rampart package uses; [KeyByIPPrefix] to change it), because one
+// subscriber usually holds a whole /64 and could otherwise take a fresh
+// key per request. [KeyByRoute] uses the ServeMux pattern, never the path,
+// which the client chooses. A KeyFunc error refuses the request (fail
+// closed).
 //
 // # Response
 //
@@ -109,13 +113,15 @@
 // example RateLimit: "default";r=42;t=1 and RateLimit-Policy:
 // "default";q=100;w=1) on every response, and Retry-After (RFC 9110,
 // Section 10.2.3) with 429 Too Many Requests (RFC 6585, Section 4) on
-// refusals. The body comes from a deny handler you can replace:
-// [DenyText] (default), [DenyJSON] (RFC 9457 problem details) or
-// [DenyHTML].
+// refusals. The body comes from the MiddlewareConfig.OnDeny hook (over
+// the limit: its error is a [*LimitedError] that says when to retry) or
+// OnError (the middleware could not decide and fails closed), which you
+// can replace: [DenyText] (default), [DenyJSON] (RFC 9457 problem
+// details) or [DenyHTML].
 //
 // # Login throttling
 //
-// [Login] counts every attempt before the password is checked, against
+// [LoginThrottle] counts every attempt before the password is checked, against
 // three ladders of limits: per account and client address ("pair"), per
 // account, and per client address. An attempt must pass every limit on
 // each ladder; later rungs are slower, so the wait between attempts grows:
@@ -127,7 +133,7 @@
 //     touch it, and a successful login resets it.
 //   - The account ladder bounds guessing spread across many addresses (100
 //     before it slows to 4 an hour). Addresses where the account logged in
-//     within LoginConfig.KnownFor skip it, so an attacker who exhausts it
+//     within LoginThrottleConfig.KnownFor skip it, so an attacker who exhausts it
 //     does not lock the owner out of their usual devices.
 //   - The address ladder bounds one address spraying many accounts
 //     (credential stuffing). Known addresses skip it for their own

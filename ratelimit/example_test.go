@@ -2,11 +2,13 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deployedworks/rampart/clientip"
@@ -30,11 +32,13 @@ func Example() {
 		panic(err)
 	}
 	defer lim.Close(context.Background())
-	mw, err := ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{})
+	mw, err := ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 	if err != nil {
 		panic(err)
 	}
-	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	// The resolver's handler goes outermost: it puts the client's address
+	// in the request context, where KeyByIP reads it.
+	h := ips.Handler(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 
 	for range 3 {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -82,8 +86,8 @@ func Example_perRoute() {
 	looseLim, _ := ratelimit.NewMemory(ratelimit.Limit{Events: 100, Per: time.Second}, ratelimit.MemoryConfig{})
 	defer strictLim.Close(context.Background())
 	defer looseLim.Close(context.Background())
-	strict, _ := ratelimit.NewMiddleware(strictLim, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{Policy: "login", Deny: ratelimit.DenyHTML})
-	loose, _ := ratelimit.NewMiddleware(looseLim, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{Deny: ratelimit.DenyJSON})
+	strict, _ := ratelimit.NewMiddleware(strictLim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Policy: "login", OnDeny: ratelimit.DenyHTML})
+	loose, _ := ratelimit.NewMiddleware(looseLim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{OnDeny: ratelimit.DenyJSON})
 
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	mux := http.NewServeMux()
@@ -94,7 +98,7 @@ func Example_perRoute() {
 		r := httptest.NewRequest("POST", target, nil)
 		r.RemoteAddr = "203.0.113.9:5555"
 		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
+		ips.Handler(mux).ServeHTTP(w, r)
 		fmt.Printf("%s %d %q\n", target, w.Code, w.Header().Get("Content-Type"))
 	}
 	// Output:
@@ -105,47 +109,61 @@ func Example_perRoute() {
 }
 
 // Throttling logins: Check before the password is verified, then Failed
-// or Succeeded. The auth package's Authenticator takes a *Login as its
-// Throttle and makes these calls itself.
-func ExampleLogin() {
+// or Succeeded. The auth package's Authenticator takes a *LoginThrottle
+// as its Throttle and makes these calls itself. The client's address comes
+// from the request context, which clientip's handler fills.
+func ExampleLoginThrottle() {
+	ips := clientip.MustNew(nil, clientip.Config{Logger: slog.New(slog.DiscardHandler)})
 	now, advance := fixedClock()
-	login, err := ratelimit.NewLogin(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: now}}, ratelimit.LoginConfig{})
+	throttle, err := ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: now}}, ratelimit.LoginThrottleConfig{})
 	if err != nil {
 		panic(err)
 	}
-	defer login.Close(context.Background())
-	ctx := context.Background()
-	attacker := netip.MustParseAddr("203.0.113.66")
+	defer throttle.Close(context.Background())
 
-	for i := 1; i <= 7; i++ {
-		wait, err := login.Check(ctx, "alice@example.com", attacker)
-		if err != nil {
-			panic(err) // the store failed: refuse the login
+	login := ips.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		account := r.FormValue("account")
+		err := throttle.Check(r.Context(), account)
+		if le, ok := errors.AsType[*ratelimit.LimitedError](err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter.Seconds())))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
 		}
-		if wait > 0 {
-			fmt.Printf("attempt %d: refused, retry in %v\n", i, wait)
-			advance(wait)
-			continue
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable) // the store failed: refuse the login
+			return
 		}
 		// ... the password was wrong:
-		_ = login.Failed(ctx, "alice@example.com", attacker)
-		fmt.Printf("attempt %d: checked\n", i)
+		_ = throttle.Failed(r.Context(), account)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+
+	for i := 1; i <= 7; i++ {
+		r := httptest.NewRequest("POST", "/login", strings.NewReader("account=alice@example.com"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "203.0.113.66:4444"
+		w := httptest.NewRecorder()
+		login.ServeHTTP(w, r)
+		fmt.Println("attempt", i, w.Code, w.Header().Values("Retry-After"))
+		if w.Code == http.StatusTooManyRequests {
+			advance(time.Minute)
+		}
 	}
 	// Output:
-	// attempt 1: checked
-	// attempt 2: checked
-	// attempt 3: checked
-	// attempt 4: checked
-	// attempt 5: checked
-	// attempt 6: refused, retry in 1m0s
-	// attempt 7: checked
+	// attempt 1 401 []
+	// attempt 2 401 []
+	// attempt 3 401 []
+	// attempt 4 401 []
+	// attempt 5 401 []
+	// attempt 6 429 [60]
+	// attempt 7 401 []
 }
 
 // DenyJSON answers API clients with an RFC 9457 problem document.
 func ExampleDenyJSON() {
 	w := httptest.NewRecorder()
 	ratelimit.DenyJSON(w, httptest.NewRequest("GET", "/api/items", nil),
-		ratelimit.Decision{RetryAfter: 1500 * time.Millisecond}, ratelimit.ErrLimited)
+		&ratelimit.LimitedError{RetryAfter: 1500 * time.Millisecond})
 	fmt.Println(w.Code, w.Header().Get("Content-Type"))
 	fmt.Print(w.Body.String())
 	// Output:

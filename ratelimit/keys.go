@@ -9,43 +9,56 @@ import (
 )
 
 // KeyFunc returns the key a request is limited under. A non-nil error
-// refuses the request (the limit fails closed); the error goes to the deny
-// handler, never to the client.
+// refuses the request (the limit fails closed); the error goes to the
+// middleware's OnError hook, never to the client.
 type KeyFunc func(r *http.Request) (string, error)
 
-// KeyByIP keys requests by client address as res resolves it: IPv4
-// addresses one by one, IPv6 addresses by /64, the block one subscriber
-// usually gets (RFC 6177), so that a client cannot pick a fresh address
-// from its block for each request. It is KeyByIPPrefix(res, 32, 64).
+// KeyByIP keys requests by client address: IPv4 addresses one by one,
+// IPv6 addresses by /64, the block one subscriber usually gets (RFC 6177),
+// so that a client cannot pick a fresh address from its block for each
+// request. The key is [AddrKey] of the address.
 //
-// The address comes from res, which believes forwarding headers only from
-// the proxies it trusts: a client cannot change its key by sending
-// X-Forwarded-For. Requests whose address is unknown (a Unix socket peer)
-// share one key. Panics if res is nil.
-func KeyByIP(res *clientip.Resolver) KeyFunc {
-	return KeyByIPPrefix(res, 32, 64)
+// The address comes from the request context, where
+// [clientip.Resolver.Handler] put it (install it outermost); the resolver
+// believes forwarding headers only from the proxies it trusts, so a client
+// cannot change its key by sending X-Forwarded-For. A request whose
+// context has no client fails closed: the KeyFunc returns an error
+// wrapping [clientip.ErrNoClient] and the request is refused. Requests
+// whose address is unknown (a Unix socket peer) share one key.
+func KeyByIP() KeyFunc { return keyByIP }
+
+func keyByIP(r *http.Request) (string, error) {
+	info, ok := clientip.FromContext(r.Context())
+	if !ok {
+		return "", clientip.ErrNoClient
+	}
+	return AddrKey(info.Addr), nil
 }
 
 // AddrKey returns the key [KeyByIP] gives a request from a: an IPv4
 // address alone, an IPv6 address by its /64, and the invalid (unknown)
 // address as one shared key. It is a short binary string, not for
-// display. Other packages that bound work per client (the auth package's
-// hashing admission) use it, so that clients are grouped alike everywhere.
+// display. It is the one grouping of client addresses in Rampart: every
+// component that bounds work per client (the login throttle, the auth
+// package's hashing admission, the CSP report endpoint) keys on it, so
+// that clients are grouped alike everywhere.
 func AddrKey(a netip.Addr) string { return addrKey(a, 32, 64) }
 
 // KeyByIPPrefix is [KeyByIP] with the prefix lengths given: requests from
-// the same IPv4 /ipv4Bits or IPv6 /ipv6Bits share a key. Panics if res is
-// nil or a length is out of range (1–32, 1–128).
-func KeyByIPPrefix(res *clientip.Resolver, ipv4Bits, ipv6Bits int) KeyFunc {
-	if res == nil {
-		panic("ratelimit: KeyByIP with a nil *clientip.Resolver: build one with clientip.New, with no trusted proxies if the server faces the internet directly")
-	}
+// the same IPv4 /ipv4Bits or IPv6 /ipv6Bits share a key. Like KeyByIP it
+// fails closed when the context has no client. Panics if a length is out
+// of range (1–32, 1–128): the lengths are written in the program.
+func KeyByIPPrefix(ipv4Bits, ipv6Bits int) KeyFunc {
 	if ipv4Bits < 1 || ipv4Bits > 32 || ipv6Bits < 1 || ipv6Bits > 128 {
 		panic("ratelimit: KeyByIPPrefix: prefix lengths must be 1–32 for IPv4 and 1–128 for IPv6, got " +
 			strconv.Itoa(ipv4Bits) + " and " + strconv.Itoa(ipv6Bits))
 	}
 	return func(r *http.Request) (string, error) {
-		return addrKey(res.Resolve(r).Addr, ipv4Bits, ipv6Bits), nil
+		info, ok := clientip.FromContext(r.Context())
+		if !ok {
+			return "", clientip.ErrNoClient
+		}
+		return addrKey(info.Addr, ipv4Bits, ipv6Bits), nil
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 // Errors callers branch on.
 var (
 	// ErrLimited reports that a request was refused because its key has
-	// used up its limit. [Middleware.Check] and [Login.Check] return it; the
-	// [Decision] that comes with it says when to retry.
+	// used up its limit. [Middleware.Check] and [LoginThrottle.Check]
+	// return a [*LimitedError] that wraps it and says when to retry.
 	ErrLimited = errors.New("ratelimit: limit exceeded")
 
 	// ErrUnavailable reports that a limiter's backend (Redis, say) could not
@@ -117,7 +117,7 @@ type Decision struct {
 	// fails open, false when it fails closed.
 	Allowed bool
 
-	// Limit is the limit that decided. [Login.Check] reports the one of its
+	// Limit is the limit that decided. [LoginThrottle.Check] reports the one of its
 	// limits that is closest to running out.
 	Limit Limit
 
@@ -146,7 +146,7 @@ type Limiter interface {
 }
 
 // Store is a [Limiter] that can also look at a key without spending a token
-// and forget a key. [Login] keeps its counters in Stores; [Memory] and
+// and forget a key. [LoginThrottle] keeps its counters in Stores; [Memory] and
 // redisstore.Store are Stores.
 type Store interface {
 	Limiter
@@ -157,7 +157,7 @@ type Store interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// Backend makes Stores, one per limit. [Login] takes one so that the same
+// Backend makes Stores, one per limit. [LoginThrottle] takes one so that the same
 // throttle runs in memory on one instance ([MemoryBackend]) or in Redis
 // across many (redisstore.Backend).
 type Backend interface {

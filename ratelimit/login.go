@@ -17,17 +17,19 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/gate"
 )
 
-// LoginConfig tunes a [Login] throttle. The zero value is ready to use.
+// LoginThrottleConfig tunes a [LoginThrottle]. The zero value is ready to
+// use.
 //
 // Each of PerPair, PerAccount and PerIP is a ladder: an attempt must pass
 // every limit on it, so a quick burst is allowed and the wait between
 // attempts grows as they continue (slow the limits down the ladder). See
 // "Login throttling" in the package documentation for why the three
 // exist.
-type LoginConfig struct {
+type LoginThrottleConfig struct {
 	// PerPair limits attempts on one account from one client address (an
 	// IPv4 address or IPv6 /64): the guessing one client can do. A
 	// successful login from that address resets it. Default: 5 at once
@@ -65,11 +67,11 @@ type LoginConfig struct {
 	FailOpen bool
 
 	// Audit receives [audit.CategorySuspicious] events when an attempt is
-	// throttled ("ratelimit.login.throttled") and when a failure uses up a
-	// limit ("ratelimit.login.locked"), and [audit.CategoryError] events
-	// when a store fails ("ratelimit.login.unavailable"). Events name the
-	// account only by a keyed digest (Meta["account_digest"]: 64 bits of
-	// HMAC-SHA-256 under a key drawn at random by NewLogin), which tells the
+	// throttled ([ActionLoginThrottled]) and when a failure uses up a
+	// limit ([ActionLoginLocked]), and [audit.CategoryError] events when a
+	// store fails ([ActionLoginUnavailable]). Events name the account
+	// only by a keyed digest (Meta["account_digest"]: 64 bits of
+	// HMAC-SHA-256 under a key drawn at random by NewLoginThrottle), which tells the
 	// accounts of one attack apart within a process but cannot be tested
 	// against guessed names (users often type a password into the name
 	// field). At most 20 of
@@ -77,13 +79,9 @@ type LoginConfig struct {
 	// the number held back before it in Meta["suppressed"]. Default: nil,
 	// no events.
 	Audit *audit.Logger
-
-	// Now returns the current time, for pacing audit events. The stores
-	// keep their own clocks. Default: time.Now.
-	Now func() time.Time
 }
 
-// Default ladders for LoginConfig.
+// Default ladders for LoginThrottleConfig.
 var (
 	defaultPerPair = []Limit{
 		{Events: 1, Per: time.Minute, Burst: 5},
@@ -100,16 +98,19 @@ var (
 	}
 )
 
-// Login throttles password guessing: call [Login.Check] before checking a
-// password, then [Login.Failed] or [Login.Succeeded]. Its methods match
-// the auth package's Throttle interface. It is safe for concurrent use.
-type Login struct {
+// LoginThrottle throttles password guessing: call [LoginThrottle.Check]
+// before checking a password, then [LoginThrottle.Failed] or
+// [LoginThrottle.Succeeded]. Its methods match the auth package's
+// Throttle interface. The client address comes from the context
+// (clientip.FromContext, set by [clientip.Resolver.Handler]); every method
+// fails closed with an error wrapping [clientip.ErrNoClient] when it is
+// missing. It is safe for concurrent use.
+type LoginThrottle struct {
 	scopes   [3]scope // pair, account, ip
 	known    Store
 	v4, v6   int
 	failOpen bool
 	audit    *audit.Logger
-	now      func() time.Time
 	gates    [3]*gate.Gate // throttled, locked, unavailable
 	stores   []Store       // every store, for Close
 	digest   []byte        // key of accountDigest
@@ -127,15 +128,15 @@ const (
 	scopeIP
 )
 
-// NewLogin returns a Login throttle keeping its counters in stores made by
-// b: [MemoryBackend] on a single instance, redisstore.Backend when several
-// instances must share them. It returns an error if cfg is invalid or b
-// fails; call [Login.Close] when done.
-func NewLogin(b Backend, cfg LoginConfig) (*Login, error) {
+// NewLoginThrottle returns a LoginThrottle keeping its counters in stores
+// made by b: [MemoryBackend] on a single instance, redisstore.Backend when
+// several instances must share them. It returns an error if b is nil, cfg
+// is invalid or b fails; call [LoginThrottle.Close] when done.
+func NewLoginThrottle(b Backend, cfg LoginThrottleConfig) (*LoginThrottle, error) {
 	if b == nil {
-		return nil, errors.New("ratelimit: NewLogin with a nil Backend: use MemoryBackend{} or redisstore.NewBackend")
+		return nil, errors.New("ratelimit: NewLoginThrottle with a nil Backend: use MemoryBackend{} or redisstore.NewBackend")
 	}
-	l := &Login{v4: cfg.IPv4Bits, v6: cfg.IPv6Bits, failOpen: cfg.FailOpen, audit: cfg.Audit, now: cfg.Now,
+	l := &LoginThrottle{v4: cfg.IPv4Bits, v6: cfg.IPv6Bits, failOpen: cfg.FailOpen, audit: cfg.Audit,
 		digest: make([]byte, 32)}
 	rand.Read(l.digest) // never fails (crypto/rand, Go 1.24+)
 	if l.v4 == 0 {
@@ -145,10 +146,7 @@ func NewLogin(b Backend, cfg LoginConfig) (*Login, error) {
 		l.v6 = 64
 	}
 	if l.v4 < 1 || l.v4 > 32 || l.v6 < 1 || l.v6 > 128 {
-		return nil, fmt.Errorf("ratelimit: LoginConfig prefix lengths must be 1–32 (IPv4) and 1–128 (IPv6), got %d and %d", l.v4, l.v6)
-	}
-	if l.now == nil {
-		l.now = time.Now
+		return nil, fmt.Errorf("ratelimit: LoginThrottleConfig prefix lengths must be 1–32 (IPv4) and 1–128 (IPv6), got %d and %d", l.v4, l.v6)
 	}
 	for i := range l.gates {
 		l.gates[i] = gate.New(500*time.Millisecond, 20)
@@ -158,7 +156,7 @@ func NewLogin(b Backend, cfg LoginConfig) (*Login, error) {
 	case knownFor == 0:
 		knownFor = 30 * 24 * time.Hour
 	case knownFor < 0:
-		return nil, fmt.Errorf("ratelimit: LoginConfig.KnownFor is %v: it must not be negative", knownFor)
+		return nil, fmt.Errorf("ratelimit: LoginThrottleConfig.KnownFor is %v: it must not be negative", knownFor)
 	}
 	ladders := [3]struct {
 		name   string
@@ -191,19 +189,19 @@ func NewLogin(b Backend, cfg LoginConfig) (*Login, error) {
 	return l, nil
 }
 
-func (l *Login) newStore(b Backend, name string, lim Limit) (Store, error) {
+func (l *LoginThrottle) newStore(b Backend, name string, lim Limit) (Store, error) {
 	s, err := b.NewStore(name, lim)
 	if err != nil {
 		_ = l.Close(context.Background())
-		return nil, fmt.Errorf("ratelimit: NewLogin: store %s (%v): %w", name, lim, err)
+		return nil, fmt.Errorf("ratelimit: NewLoginThrottle: store %s (%v): %w", name, lim, err)
 	}
 	l.stores = append(l.stores, s)
 	return s, nil
 }
 
 // Close closes the stores that need closing (their janitors or
-// connections). The Login must not be used afterwards.
-func (l *Login) Close(ctx context.Context) error {
+// connections). The LoginThrottle must not be used afterwards.
+func (l *LoginThrottle) Close(ctx context.Context) error {
 	var errs []error
 	for _, s := range l.stores {
 		if c, ok := s.(interface{ Close(context.Context) error }); ok {
@@ -215,7 +213,7 @@ func (l *Login) Close(ctx context.Context) error {
 }
 
 // keys returns the store keys for an attempt.
-func (l *Login) keys(account string, ip netip.Addr) (acct, addr, pair string) {
+func (l *LoginThrottle) keys(account string, ip netip.Addr) (acct, addr, pair string) {
 	acct = foldAccount(account)
 	addr = addrKey(ip, l.v4, l.v6) // self-delimiting: its first byte fixes its length
 	return acct, addr, addr + acct
@@ -240,7 +238,7 @@ func foldAccount(s string) string {
 }
 
 // attempt lists the ladders an attempt must pass, and their keys.
-func (l *Login) attempt(ctx context.Context, account string, ip netip.Addr) (scopes []int, keys [3]string, err error) {
+func (l *LoginThrottle) attempt(ctx context.Context, account string, ip netip.Addr) (scopes []int, keys [3]string, err error) {
 	acct, addr, pair := l.keys(account, ip)
 	keys = [3]string{scopePair: pair, scopeAccount: acct, scopeIP: addr}
 	d, err := l.known.Peek(ctx, pair)
@@ -253,22 +251,38 @@ func (l *Login) attempt(ctx context.Context, account string, ip netip.Addr) (sco
 	return []int{scopePair, scopeAccount, scopeIP}, keys, nil
 }
 
+// client returns the client address in ctx, or an error wrapping
+// [clientip.ErrNoClient].
+func client(ctx context.Context, step string) (netip.Addr, error) {
+	info, ok := clientip.FromContext(ctx)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("ratelimit: login %s: %w", step, clientip.ErrNoClient)
+	}
+	return info.Addr, nil
+}
+
 // Check is called before any password work, for the account name the
-// client typed and the client's address from clientip (the zero Addr when
-// unknown: it is one shared client). It counts the attempt and returns
-// zero, or refuses it with a positive retryAfter. Refused attempts spend
-// nothing, so hammering a locked account cannot drain the limits that
-// keep its owner's path open.
+// client typed; the client's address comes from ctx (the zero Addr, an
+// unknown peer, is one shared client). It counts the attempt and returns
+// nil, or refuses it with a [*LimitedError] whose RetryAfter is positive.
+// Refused attempts spend nothing, so hammering a locked account cannot
+// drain the limits that keep its owner's path open.
 //
-// Check returns an error only when a store fails and the throttle fails
-// closed (LoginConfig.FailOpen false): refuse the login then (HTTP 500 or
-// 503). With FailOpen, a store failure lets the attempt through with a nil
-// error. Either way the failure is audited.
-func (l *Login) Check(ctx context.Context, account string, ip netip.Addr) (retryAfter time.Duration, err error) {
+// Check fails closed with another error when ctx carries no client
+// address (wrapping [clientip.ErrNoClient]) or when a store fails and
+// the throttle fails closed (LoginThrottleConfig.FailOpen false): refuse
+// the login then (HTTP 500 or 503). With FailOpen, a store failure lets
+// the attempt through with a nil error. Either way the failure is
+// audited.
+func (l *LoginThrottle) Check(ctx context.Context, account string) error {
+	ip, err := client(ctx, "check")
+	if err != nil {
+		return err
+	}
 	scopes, keys, err := l.attempt(ctx, account, ip)
 	if err != nil {
 		if err := l.storeFailed(ctx, "check", account, ip, err); err != nil {
-			return 0, err
+			return err
 		}
 		scopes = []int{scopePair, scopeAccount, scopeIP}
 	}
@@ -279,7 +293,7 @@ func (l *Login) Check(ctx context.Context, account string, ip netip.Addr) (retry
 			d, err := s.Peek(ctx, keys[sc])
 			if err != nil {
 				if err := l.storeFailed(ctx, "check", account, ip, err); err != nil {
-					return 0, err
+					return err
 				}
 				continue
 			}
@@ -289,32 +303,37 @@ func (l *Login) Check(ctx context.Context, account string, ip netip.Addr) (retry
 		}
 	}
 	if !worst.Allowed {
-		l.record(ctx, 0, "ratelimit.login.throttled", "too many login attempts", worstScope, account, ip, worst)
-		return max(worst.RetryAfter, time.Nanosecond), nil
+		l.record(ctx, 0, ActionLoginThrottled, "too many login attempts", worstScope, account, ip, worst)
+		return &LimitedError{RetryAfter: max(worst.RetryAfter, time.Nanosecond)}
 	}
 	for _, sc := range scopes {
 		for _, s := range l.scopes[sc].stores {
 			d, err := s.Allow(ctx, keys[sc])
 			if err != nil {
 				if err := l.storeFailed(ctx, "check", account, ip, err); err != nil {
-					return 0, err
+					return err
 				}
 				continue
 			}
 			if !d.Allowed { // a concurrent attempt took the last token
-				l.record(ctx, 0, "ratelimit.login.throttled", "too many login attempts", sc, account, ip, d)
-				return max(d.RetryAfter, time.Nanosecond), nil
+				l.record(ctx, 0, ActionLoginThrottled, "too many login attempts", sc, account, ip, d)
+				return &LimitedError{RetryAfter: max(d.RetryAfter, time.Nanosecond)}
 			}
 		}
 	}
-	return 0, nil
+	return nil
 }
 
 // Failed records a failed attempt (wrong password, unknown or disabled
-// account) that [Login.Check] let through. Check has already counted it;
-// Failed records a "ratelimit.login.locked" audit event when this failure
-// used up one of the limits. It returns an error only when a store fails.
-func (l *Login) Failed(ctx context.Context, account string, ip netip.Addr) error {
+// account) that [LoginThrottle.Check] let through. Check has already
+// counted it; Failed records an [ActionLoginLocked] audit event when this
+// failure used up one of the limits. It returns an error when a store
+// fails or ctx carries no client address.
+func (l *LoginThrottle) Failed(ctx context.Context, account string) error {
+	ip, err := client(ctx, "failed")
+	if err != nil {
+		return err
+	}
 	scopes, keys, err := l.attempt(ctx, account, ip)
 	if err != nil {
 		return l.storeError(ctx, "failed", account, ip, err)
@@ -326,7 +345,7 @@ func (l *Login) Failed(ctx context.Context, account string, ip netip.Addr) error
 				return l.storeError(ctx, "failed", account, ip, err)
 			}
 			if !d.Allowed {
-				l.record(ctx, 1, "ratelimit.login.locked", "login attempts used up", sc, account, ip, d)
+				l.record(ctx, 1, ActionLoginLocked, "login attempts used up", sc, account, ip, d)
 				break // one event per ladder: its first exhausted limit
 			}
 		}
@@ -336,10 +355,14 @@ func (l *Login) Failed(ctx context.Context, account string, ip netip.Addr) error
 
 // Succeeded records a successful login: the client's own limits on the
 // account reset, and its address becomes known to the account for
-// LoginConfig.KnownFor, so that it keeps a way in even while others
-// exhaust the account's and the address's shared limits. It returns an
-// error only when a store fails.
-func (l *Login) Succeeded(ctx context.Context, account string, ip netip.Addr) error {
+// LoginThrottleConfig.KnownFor, so that it keeps a way in even while
+// others exhaust the account's and the address's shared limits. It
+// returns an error when a store fails or ctx carries no client address.
+func (l *LoginThrottle) Succeeded(ctx context.Context, account string) error {
+	ip, err := client(ctx, "succeeded")
+	if err != nil {
+		return err
+	}
 	_, _, pair := l.keys(account, ip)
 	for _, s := range l.scopes[scopePair].stores {
 		if err := s.Reset(ctx, pair); err != nil {
@@ -359,7 +382,7 @@ func (l *Login) Succeeded(ctx context.Context, account string, ip netip.Addr) er
 // storeFailed applies the failure policy during Check: it audits the
 // failure and returns nil to go on (fail open) or the error to return
 // (fail closed).
-func (l *Login) storeFailed(ctx context.Context, step, account string, ip netip.Addr, err error) error {
+func (l *LoginThrottle) storeFailed(ctx context.Context, step, account string, ip netip.Addr, err error) error {
 	err = l.storeError(ctx, step, account, ip, err)
 	if l.failOpen {
 		return nil
@@ -368,19 +391,19 @@ func (l *Login) storeFailed(ctx context.Context, step, account string, ip netip.
 }
 
 // storeError audits a store failure and returns it wrapped.
-func (l *Login) storeError(ctx context.Context, step, account string, ip netip.Addr, err error) error {
+func (l *LoginThrottle) storeError(ctx context.Context, step, account string, ip netip.Addr, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("ratelimit: login %s: %w", step, err) // the client went away: not an outage
 	}
 	if l.audit != nil {
-		if ok, suppressed := l.gates[2].Allow(l.now()); ok {
+		if ok, suppressed := l.gates[2].Allow(time.Now()); ok {
 			outcome, policy, reason := audit.OutcomeDenied, "fail closed", "login throttle store failed; attempts refused"
 			if l.failOpen {
 				outcome, policy, reason = audit.OutcomeFailure, "fail open", "login throttle store failed; attempts let through"
 			}
-			_ = l.audit.Log(ctx, audit.Event{
+			l.audit.Log(ctx, audit.Event{
 				Category: audit.CategoryError,
-				Action:   "ratelimit.login.unavailable",
+				Action:   ActionLoginUnavailable,
 				Outcome:  outcome,
 				ClientIP: ip,
 				Reason:   reason,
@@ -398,16 +421,16 @@ func (l *Login) storeError(ctx context.Context, step, account string, ip netip.A
 }
 
 // record writes a suspicious-activity event through gate g.
-func (l *Login) record(ctx context.Context, g int, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
+func (l *LoginThrottle) record(ctx context.Context, g int, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
 	if l.audit == nil {
 		return
 	}
-	ok, suppressed := l.gates[g].Allow(l.now())
+	ok, suppressed := l.gates[g].Allow(time.Now())
 	if !ok {
 		return
 	}
 	name := l.scopes[sc].name
-	_ = l.audit.Log(ctx, audit.Event{
+	l.audit.Log(ctx, audit.Event{
 		Category: audit.CategorySuspicious,
 		Action:   action,
 		Outcome:  audit.OutcomeDenied,
@@ -431,7 +454,7 @@ var scopeReason = map[string]string{
 
 // accountDigest names an account in audit events without its name: a
 // keyed digest, so that a reader of the log cannot test guesses against it.
-func (l *Login) accountDigest(account string) string {
+func (l *LoginThrottle) accountDigest(account string) string {
 	m := hmac.New(sha256.New, l.digest)
 	m.Write([]byte(foldAccount(account)))
 	return hex.EncodeToString(m.Sum(nil)[:8])

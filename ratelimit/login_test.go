@@ -18,35 +18,55 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
-// throttle is the auth package's Throttle interface, copied: Login must
-// satisfy it without an adapter.
+// throttle is the auth package's Throttle interface, copied: LoginThrottle
+// must satisfy it without an adapter.
 type throttle interface {
-	Check(ctx context.Context, account string, ip netip.Addr) (retryAfter time.Duration, err error)
-	Failed(ctx context.Context, account string, ip netip.Addr) error
-	Succeeded(ctx context.Context, account string, ip netip.Addr) error
+	Check(ctx context.Context, account string) error
+	Failed(ctx context.Context, account string) error
+	Succeeded(ctx context.Context, account string) error
 }
 
-var _ throttle = (*ratelimit.Login)(nil)
+var _ throttle = (*ratelimit.LoginThrottle)(nil)
 
-func newLogin(t *testing.T, clk *testenv.Clock, cfg ratelimit.LoginConfig) *ratelimit.Login {
+func newLogin(t *testing.T, clk *testenv.Clock, cfg ratelimit.LoginThrottleConfig) *ratelimit.LoginThrottle {
 	t.Helper()
-	l, err := ratelimit.NewLogin(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1}}, cfg)
+	l, err := ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1}}, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, l.Close(context.Background())) })
 	return l
 }
 
+// at is a request context from the client at ip, as clientip's handler
+// makes it.
+func at(ip netip.Addr) context.Context {
+	return clientip.WithInfo(context.Background(), clientip.Info{Addr: ip})
+}
+
+// check runs l.Check from ip and returns the wait of its refusal (zero
+// when allowed) or its other error.
+func check(l *ratelimit.LoginThrottle, account string, ip netip.Addr) (time.Duration, error) {
+	err := l.Check(at(ip), account)
+	if le, ok := errors.AsType[*ratelimit.LimitedError](err); ok {
+		if !errors.Is(err, ratelimit.ErrLimited) {
+			panic("a LimitedError that is not ErrLimited")
+		}
+		return le.RetryAfter, nil
+	}
+	return 0, err
+}
+
 // try runs one login attempt that fails, and returns Check's answer.
-func try(t *testing.T, l *ratelimit.Login, account string, ip netip.Addr) time.Duration {
+func try(t *testing.T, l *ratelimit.LoginThrottle, account string, ip netip.Addr) time.Duration {
 	t.Helper()
-	wait, err := l.Check(context.Background(), account, ip)
+	wait, err := check(l, account, ip)
 	require.NoError(t, err)
 	if wait == 0 {
-		require.NoError(t, l.Failed(context.Background(), account, ip))
+		require.NoError(t, l.Failed(at(ip), account))
 	}
 	return wait
 }
@@ -65,7 +85,7 @@ func addr(i int) netip.Addr {
 // minute; past 10, about one per 10 minutes; past 20, about one an hour.
 func TestLoginGrowingDelays(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	start := clk.Now()
 	var waits []time.Duration // waits[i]: the wait before attempt i+1 got through
 	for clk.Now().Sub(start) < 24*time.Hour {
@@ -98,17 +118,16 @@ func TestLoginGrowingDelays(t *testing.T) {
 
 func TestLoginSuccessResetsOwnLadder(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
-	ctx := context.Background()
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	for range 5 {
 		require.Zero(t, try(t, l, "bob", victimIP))
 	}
 	require.NotZero(t, try(t, l, "bob", victimIP))
 	clk.Add(time.Minute)
-	wait, err := l.Check(ctx, "bob", victimIP)
+	wait, err := check(l, "bob", victimIP)
 	require.NoError(t, err)
 	require.Zero(t, wait)
-	require.NoError(t, l.Succeeded(ctx, "bob", victimIP))
+	require.NoError(t, l.Succeeded(at(victimIP), "bob"))
 	for range 5 {
 		assert.Zero(t, try(t, l, "bob", victimIP), "a fresh ladder after a success")
 	}
@@ -119,13 +138,12 @@ func TestLoginSuccessResetsOwnLadder(t *testing.T) {
 // waits (the documented trade-off); the attacker's guessing is bounded.
 func TestLoginVictimKeepsAPath(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
-	ctx := context.Background()
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 
 	// The owner logged in from home last week.
-	_, err := l.Check(ctx, "carol", victimIP)
+	_, err := check(l, "carol", victimIP)
 	require.NoError(t, err)
-	require.NoError(t, l.Succeeded(ctx, "carol", victimIP))
+	require.NoError(t, l.Succeeded(at(victimIP), "carol"))
 	clk.Add(7 * 24 * time.Hour)
 
 	// A botnet: 5 guesses from each of 200 addresses.
@@ -141,10 +159,10 @@ func TestLoginVictimKeepsAPath(t *testing.T) {
 
 	// The owner, at home: straight in, repeatedly.
 	for range 3 {
-		wait, err := l.Check(ctx, "carol", victimIP)
+		wait, err := check(l, "carol", victimIP)
 		require.NoError(t, err)
 		assert.Zero(t, wait, "the owner's known address keeps a path")
-		require.NoError(t, l.Succeeded(ctx, "carol", victimIP))
+		require.NoError(t, l.Succeeded(at(victimIP), "carol"))
 	}
 	// Even after failing a few times (typos), the owner's ladder is their own.
 	for range 4 {
@@ -160,14 +178,13 @@ func TestLoginVictimKeepsAPath(t *testing.T) {
 // Attack: one address trying many accounts (credential stuffing).
 func TestLoginStopsSpraying(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
-	ctx := context.Background()
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	nat := netip.MustParseAddr("192.0.2.1")
 
 	// A regular user behind the same office NAT logged in before.
-	_, err := l.Check(ctx, "dave", nat)
+	_, err := check(l, "dave", nat)
 	require.NoError(t, err)
-	require.NoError(t, l.Succeeded(ctx, "dave", nat))
+	require.NoError(t, l.Succeeded(at(nat), "dave"))
 
 	allowed := 0
 	for i := range 1000 {
@@ -187,7 +204,7 @@ func TestLoginStopsSpraying(t *testing.T) {
 	assert.LessOrEqual(t, allowed, 100+1000*100/3600+1, "the hourly ladder: its burst of 100, then 100 an hour")
 
 	// Dave, known at this address, is not locked out by the spraying.
-	wait, err := l.Check(ctx, "dave", nat)
+	wait, err := check(l, "dave", nat)
 	require.NoError(t, err)
 	assert.Zero(t, wait)
 }
@@ -195,7 +212,7 @@ func TestLoginStopsSpraying(t *testing.T) {
 // Attack: spellings of one account name must not get separate ladders.
 func TestLoginFoldsAccountNames(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	for _, name := range []string{"erin@example.com", "ERIN@example.com", " Erin@Example.COM ", "ｅｒｉｎ@example.com", "erin@EXAMPLE.com"} {
 		require.Zero(t, try(t, l, name, attackerIP), name)
 	}
@@ -213,7 +230,7 @@ func TestLoginFoldsAccountNames(t *testing.T) {
 // devices) nor the address's.
 func TestLoginRefusedAttemptsSpendNothing(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	for range 5 {
 		require.Zero(t, try(t, l, "frank", attackerIP))
 	}
@@ -233,13 +250,13 @@ func TestLoginRefusedAttemptsSpendNothing(t *testing.T) {
 // Concurrent attempts on one pair: exactly the burst gets through.
 func TestLoginExactUnderConcurrency(t *testing.T) {
 	clk := newClock()
-	l := newLogin(t, clk, ratelimit.LoginConfig{})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for range 50 {
-				wait, err := l.Check(context.Background(), "grace", attackerIP)
+				wait, err := check(l, "grace", attackerIP)
 				if err == nil && wait == 0 {
 					allowed.Add(1)
 				}
@@ -253,7 +270,7 @@ func TestLoginExactUnderConcurrency(t *testing.T) {
 func TestLoginAudit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	l := newLogin(t, clk, ratelimit.LoginConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now}), Now: clk.Now})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now})})
 	for range 6 {
 		try(t, l, "heidi@example.com", attackerIP)
 	}
@@ -261,8 +278,8 @@ func TestLoginAudit(t *testing.T) {
 	require.Len(t, events, 2)
 	locked, throttled := events[0], events[1]
 	assert.Equal(t, locked.Meta["account_digest"], throttled.Meta["account_digest"], "one account, one digest")
-	assert.Equal(t, "ratelimit.login.locked", locked.Action)
-	assert.Equal(t, "ratelimit.login.throttled", throttled.Action)
+	assert.Equal(t, ratelimit.ActionLoginLocked, locked.Action)
+	assert.Equal(t, ratelimit.ActionLoginThrottled, throttled.Action)
 	for _, e := range events {
 		assert.Equal(t, audit.CategorySuspicious, e.Category)
 		assert.Equal(t, audit.OutcomeDenied, e.Outcome)
@@ -314,9 +331,9 @@ func TestLoginStoreOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			l, err := ratelimit.NewLogin(&brokenBackend{}, ratelimit.LoginConfig{FailOpen: tc.failOpen, Audit: audit.New(sink, audit.Config{})})
+			l, err := ratelimit.NewLoginThrottle(&brokenBackend{}, ratelimit.LoginThrottleConfig{FailOpen: tc.failOpen, Audit: audit.New(sink, audit.Config{})})
 			require.NoError(t, err)
-			wait, err := l.Check(context.Background(), "ivan", attackerIP)
+			wait, err := check(l, "ivan", attackerIP)
 			assert.Zero(t, wait)
 			if tc.failOpen {
 				assert.NoError(t, err)
@@ -326,23 +343,23 @@ func TestLoginStoreOutage(t *testing.T) {
 			events := sink.Events()
 			require.NotEmpty(t, events)
 			assert.Equal(t, audit.CategoryError, events[0].Category)
-			assert.Equal(t, "ratelimit.login.unavailable", events[0].Action)
+			assert.Equal(t, ratelimit.ActionLoginUnavailable, events[0].Action)
 			assert.Equal(t, tc.outcome, events[0].Outcome)
 			assert.Contains(t, events[0].Meta["error"], "connection refused")
-			assert.ErrorIs(t, l.Failed(context.Background(), "ivan", attackerIP), ratelimit.ErrUnavailable)
-			assert.ErrorIs(t, l.Succeeded(context.Background(), "ivan", attackerIP), ratelimit.ErrUnavailable)
+			assert.ErrorIs(t, l.Failed(at(attackerIP), "ivan"), ratelimit.ErrUnavailable)
+			assert.ErrorIs(t, l.Succeeded(at(attackerIP), "ivan"), ratelimit.ErrUnavailable)
 		})
 	}
 }
 
-func TestNewLoginErrors(t *testing.T) {
-	_, err := ratelimit.NewLogin(nil, ratelimit.LoginConfig{})
+func TestNewLoginThrottleErrors(t *testing.T) {
+	_, err := ratelimit.NewLoginThrottle(nil, ratelimit.LoginThrottleConfig{})
 	assert.Error(t, err)
-	_, err = ratelimit.NewLogin(ratelimit.MemoryBackend{}, ratelimit.LoginConfig{PerPair: []ratelimit.Limit{{Events: 0}}})
+	_, err = ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{PerPair: []ratelimit.Limit{{Events: 0}}})
 	assert.ErrorContains(t, err, "Events")
-	_, err = ratelimit.NewLogin(ratelimit.MemoryBackend{}, ratelimit.LoginConfig{IPv6Bits: 129})
+	_, err = ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{IPv6Bits: 129})
 	assert.Error(t, err)
-	_, err = ratelimit.NewLogin(ratelimit.MemoryBackend{}, ratelimit.LoginConfig{KnownFor: -time.Hour})
+	_, err = ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{KnownFor: -time.Hour})
 	assert.Error(t, err)
 }
 
@@ -351,22 +368,41 @@ func FuzzLoginAccount(f *testing.F) {
 	f.Add("ｅｒｉｎ", "erin")
 	f.Add("\xff\xfe", "ß")
 	clk := newClock()
-	l, err := ratelimit.NewLogin(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1}},
-		ratelimit.LoginConfig{PerPair: []ratelimit.Limit{{Events: 1, Per: time.Hour, Burst: 1}}})
+	l, err := ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1}},
+		ratelimit.LoginThrottleConfig{PerPair: []ratelimit.Limit{{Events: 1, Per: time.Hour, Burst: 1}}})
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, a, b string) {
-		ctx := context.Background()
 		clk.Add(24 * time.Hour) // every ladder full again
-		wait, err := l.Check(ctx, a, attackerIP)
+		wait, err := check(l, a, attackerIP)
 		require.NoError(t, err)
 		require.Zero(t, wait)
 		// The same name again is refused, however it is spelled upper-case.
-		wait, err = l.Check(ctx, strings.ToUpper(a), attackerIP)
+		wait, err = check(l, strings.ToUpper(a), attackerIP)
 		require.NoError(t, err)
 		if utf8.ValidString(a) && strings.EqualFold(strings.ToUpper(a), a) {
 			assert.NotZero(t, wait, "%q", a)
 		}
-		_, err = l.Check(ctx, b, attackerIP)
+		_, err = check(l, b, attackerIP)
 		require.NoError(t, err)
 	})
+}
+
+// Attack (misconfiguration): the throttle used where clientip's handler
+// did not run. Without an address it cannot keep the per-address ladders,
+// so every call fails closed with an error wrapping clientip.ErrNoClient,
+// never a LimitedError, and nothing is counted.
+func TestLoginThrottleNoClientFailsClosed(t *testing.T) {
+	clk := newClock()
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{})
+	ctx := context.Background()
+	for range 10 {
+		err := l.Check(ctx, "judy")
+		require.ErrorIs(t, err, clientip.ErrNoClient)
+		assert.NotErrorIs(t, err, ratelimit.ErrLimited)
+	}
+	assert.ErrorIs(t, l.Failed(ctx, "judy"), clientip.ErrNoClient)
+	assert.ErrorIs(t, l.Succeeded(ctx, "judy"), clientip.ErrNoClient)
+	for range 5 {
+		assert.Zero(t, try(t, l, "judy", attackerIP), "the refused calls spent nothing")
+	}
 }

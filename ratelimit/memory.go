@@ -336,7 +336,7 @@ func (m *Memory) sweep() {
 }
 
 // MemoryBackend makes [Memory] stores, all with Config. It is the
-// [Backend] for a [Login] throttle on a single instance.
+// [Backend] for a [LoginThrottle] on a single instance.
 type MemoryBackend struct {
 	Config MemoryConfig
 }

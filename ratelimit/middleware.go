@@ -10,26 +10,32 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // MiddlewareConfig tunes a [Middleware]. The zero value is ready to use.
 type MiddlewareConfig struct {
-	// Deny writes the response to a refused request. err is [ErrLimited]
-	// when the key is over its limit (respond 429), and otherwise the
-	// error that made the middleware fail closed: the limiter's backend is
-	// down and it fails closed (wrapping [ErrUnavailable]), it is closed
-	// ([ErrClosed]), or the KeyFunc failed (respond 503). The Retry-After,
-	// RateLimit and RateLimit-Policy headers are already set. Never write
-	// err's text to the client. Default: [DenyText]; see also [DenyJSON]
-	// and [DenyHTML].
-	Deny func(w http.ResponseWriter, r *http.Request, d Decision, err error)
+	// OnDeny writes the response to a request refused because its key is
+	// over the limit. err is a [*LimitedError] (errors.As gives the wait;
+	// errors.Is(err, [ErrLimited]) holds); respond 429. The Retry-After,
+	// RateLimit and RateLimit-Policy headers are already set. Default:
+	// [DenyText]; [DenyJSON] and [DenyHTML] fit here too.
+	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
+
+	// OnError writes the response to a request the middleware could not
+	// decide on, which it refuses (fails closed): the KeyFunc failed (with
+	// [KeyByIP], no client address in the context: an error wrapping
+	// clientip.ErrNoClient), the limiter's backend is down and it fails
+	// closed (wrapping [ErrUnavailable]), or it is closed ([ErrClosed]).
+	// Respond 503, and never write err's text to the client. Default:
+	// [DenyText], which answers 503 Service Unavailable; [DenyJSON] and
+	// [DenyHTML] fit here too.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Exempt reports whether a request skips the limit entirely: no key,
 	// no token, no headers. Default: nil, nothing is exempt. Exempt on
-	// facts the client cannot forge, such as an address from a
-	// [clientip.Resolver] or an authenticated role, never on a header.
+	// facts the client cannot forge, such as the address in
+	// clientip.FromContext or an authenticated role, never on a header.
 	Exempt func(r *http.Request) bool
 
 	// Policy names the limit in the RateLimit and RateLimit-Policy
@@ -44,32 +50,27 @@ type MiddlewareConfig struct {
 	HideHeaders bool
 
 	// Audit receives one [audit.CategorySuspicious] event with action
-	// "ratelimit.exceeded" for refused requests, and one
-	// [audit.CategoryError] event with action "ratelimit.error" when a
+	// [ActionExceeded] for refused requests, and one
+	// [audit.CategoryError] event with action [ActionError] when a
 	// KeyFunc fails or the limiter is closed (backend outages are recorded
 	// by the backend). At most 10 events are written at once and one a
 	// second after that; each carries the number held back before it in
-	// Meta["suppressed"]. Events have ClientIP when [clientip.Resolver.Handler]
-	// ran before the middleware. Default: nil, no events.
+	// Meta["suppressed"]. Default: nil, no events.
 	Audit *audit.Logger
-
-	// Now returns the current time, for pacing audit events. Default:
-	// time.Now.
-	Now func() time.Time
 }
 
 // Middleware limits requests per key with a [Limiter]. It is safe for
 // concurrent use; build one per limit and share it.
 type Middleware struct {
-	lim    Limiter
-	key    KeyFunc
-	deny   func(http.ResponseWriter, *http.Request, Decision, error) // nil: DenyText, inlined
-	exempt func(*http.Request) bool
-	hide   bool
-	name   string // the policy name as a structured-field string, quoted
-	audit  *audit.Logger
-	gate   *gate.Gate
-	now    func() time.Time
+	lim     Limiter
+	key     KeyFunc
+	onDeny  func(http.ResponseWriter, *http.Request, error) // nil: DenyText, inlined
+	onError func(http.ResponseWriter, *http.Request, error) // nil: DenyText, inlined
+	exempt  func(*http.Request) bool
+	hide    bool
+	name    string // the policy name as a structured-field string, quoted
+	audit   *audit.Logger
+	gate    *gate.Gate
 
 	// The RateLimit-Policy value for the limiter's own limit, when known.
 	limit     Limit
@@ -93,7 +94,7 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 		return nil, errors.New("ratelimit: NewMiddleware with a nil Limiter: build one with NewMemory or redisstore.New")
 	}
 	if key == nil {
-		return nil, errors.New("ratelimit: NewMiddleware with a nil KeyFunc: choose the key explicitly, for example KeyByIP(resolver)")
+		return nil, errors.New("ratelimit: NewMiddleware with a nil KeyFunc: choose the key explicitly, for example KeyByIP()")
 	}
 	name := cfg.Policy
 	if name == "" {
@@ -105,11 +106,8 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 		}
 	}
 	m := &Middleware{
-		lim: lim, key: key, deny: cfg.Deny, exempt: cfg.Exempt, hide: cfg.HideHeaders,
-		name: `"` + name + `"`, audit: cfg.Audit, now: cfg.Now,
-	}
-	if m.now == nil {
-		m.now = time.Now
+		lim: lim, key: key, onDeny: cfg.OnDeny, onError: cfg.OnError, exempt: cfg.Exempt, hide: cfg.HideHeaders,
+		name: `"` + name + `"`, audit: cfg.Audit,
 	}
 	if m.audit != nil {
 		m.gate = gate.New(time.Second, 10)
@@ -121,39 +119,46 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 	return m, nil
 }
 
-// Check decides whether r may proceed, and counts it if so. It returns
-// [ErrLimited] when r's key is over its limit, a non-nil error wrapping
-// the cause when the middleware fails closed (see MiddlewareConfig.Deny),
-// and nil otherwise, including when the limiter's backend is down and it
-// fails open. Exempt requests get a zero Decision and nil. Check writes
-// nothing; [Middleware.Handler] is Check plus the response.
+// Check decides whether r may proceed, and counts it if so. It returns a
+// [*LimitedError] (wrapping [ErrLimited]) when r's key is over its limit,
+// another non-nil error, wrapping the cause, when the middleware fails
+// closed (see MiddlewareConfig.OnError), and nil otherwise, including
+// when the limiter's backend is down and it fails open. Exempt requests
+// get a zero Decision and nil. Check writes nothing; [Middleware.Handler]
+// is Check plus the response.
 func (m *Middleware) Check(r *http.Request) (Decision, error) {
 	if m.exempt != nil && m.exempt(r) {
 		return Decision{Allowed: true}, nil
 	}
-	return m.decide(r)
+	d, err, limited := m.decide(r)
+	if limited {
+		err = &LimitedError{RetryAfter: d.RetryAfter}
+	}
+	return d, err
 }
 
-func (m *Middleware) decide(r *http.Request) (Decision, error) {
+// decide runs the limit. limited reports a refusal by the limit, for which
+// err is nil: the caller builds the [LimitedError] only when someone will
+// see it, so that the default refusal allocates nothing.
+func (m *Middleware) decide(r *http.Request) (d Decision, err error, limited bool) {
 	key, err := m.key(r)
 	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit: key: %w", err)
+		return Decision{}, fmt.Errorf("ratelimit: key: %w", err), false
 	}
-	d, err := m.lim.Allow(r.Context(), key)
+	d, err = m.lim.Allow(r.Context(), key)
 	switch {
 	case err != nil && d.Allowed:
-		return d, nil // fails open; the backend has recorded the outage
+		return d, nil, false // fails open; the backend has recorded the outage
 	case err != nil:
-		return d, fmt.Errorf("ratelimit: allow: %w", err)
-	case !d.Allowed:
-		return d, ErrLimited
+		return d, fmt.Errorf("ratelimit: allow: %w", err), false
 	}
-	return d, nil
+	return d, nil, !d.Allowed
 }
 
 // Handler is the middleware: it lets r through to next, or refuses it
-// through the deny handler. It sets the RateLimit and RateLimit-Policy
-// headers (draft-ietf-httpapi-ratelimit-headers) on every response unless
+// through OnDeny (over the limit) or OnError (fails closed). It sets the
+// RateLimit and RateLimit-Policy headers
+// (draft-ietf-httpapi-ratelimit-headers) on every response unless
 // HideHeaders, and Retry-After (RFC 9110, Section 10.2.3) on refusals.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,9 +166,13 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		d, err := m.decide(r)
-		limited := err == ErrLimited // decide returns the sentinel itself, unwrapped
+		d, err, limited := m.decide(r)
 		headers := !m.hide && d.Limit.Events > 0
+		hook := m.onError
+		if limited {
+			hook = m.onDeny
+		}
+		refused := limited || err != nil
 
 		// One allocation holds every header value set here. Each header
 		// gets a full slice of its own (len = cap = 1), so that an append
@@ -175,10 +184,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		if limited {
 			n++
 		}
-		if err != nil && m.deny == nil {
+		if refused && hook == nil {
 			n += 2
 		}
-		if n == 0 {
+		if n == 0 && !refused {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -195,7 +204,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			h[hdrRateLimitPolicy] = vals[1:2:2]
 			i = 2
 		}
-		if err == nil {
+		if !refused {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -205,8 +214,11 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			i++
 		}
 		m.record(r, d, err, limited)
-		if m.deny != nil {
-			m.deny(w, r, d, err)
+		if hook != nil {
+			if limited {
+				err = &LimitedError{RetryAfter: d.RetryAfter}
+			}
+			hook(w, r, err)
 			return
 		}
 		// DenyText, without its allocations.
@@ -272,16 +284,14 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 	if m.audit == nil || (!limited && errors.Is(err, ErrUnavailable)) {
 		return
 	}
-	ok, suppressed := m.gate.Allow(m.now())
+	ok, suppressed := m.gate.Allow(time.Now())
 	if !ok {
 		return
 	}
-	info, _ := clientip.FromContext(r.Context())
 	e := audit.Event{
 		Category: audit.CategorySuspicious,
-		Action:   "ratelimit.exceeded",
+		Action:   ActionExceeded,
 		Outcome:  audit.OutcomeDenied,
-		ClientIP: info.Addr,
 		Reason:   "rate limit exceeded",
 		Meta: map[string]string{
 			"policy":      m.name[1 : len(m.name)-1],
@@ -294,11 +304,11 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 		e.Target = audit.Target{Kind: "route", ID: r.Pattern}
 	}
 	if !limited {
-		e.Category, e.Action, e.Reason = audit.CategoryError, "ratelimit.error", err.Error()
+		e.Category, e.Action, e.Reason = audit.CategoryError, ActionError, err.Error()
 		delete(e.Meta, "limit")
 		delete(e.Meta, "retry_after")
 	}
-	_ = m.audit.Log(r.Context(), e)
+	m.audit.Log(r.Context(), e)
 }
 
 // status is the HTTP status for a refusal: 429 for [ErrLimited], 503 for a
@@ -310,16 +320,27 @@ func status(err error) int {
 	return http.StatusServiceUnavailable
 }
 
-// DenyText is the default deny handler: status 429 (or 503 when the
-// middleware fails closed) with its status text as a plain-text body.
-func DenyText(w http.ResponseWriter, _ *http.Request, _ Decision, err error) {
+// retryAfter is the wait a refusal carries, in whole seconds, at least 1.
+func retryAfter(err error) int64 {
+	var le *LimitedError
+	if errors.As(err, &le) {
+		return max(ceilSeconds(le.RetryAfter), 1)
+	}
+	return 1
+}
+
+// DenyText is the default OnDeny and OnError hook: status 429 for a
+// [*LimitedError] (503 for any other error) with its status text as a
+// plain-text body.
+func DenyText(w http.ResponseWriter, _ *http.Request, err error) {
 	code := status(err)
 	http.Error(w, http.StatusText(code), code)
 }
 
-// DenyJSON is a deny handler for APIs: an RFC 9457 problem document with
-// status 429 (or 503) and, for 429, a "retry_after" member in seconds.
-func DenyJSON(w http.ResponseWriter, _ *http.Request, d Decision, err error) {
+// DenyJSON is an OnDeny and OnError hook for APIs: an RFC 9457 problem
+// document with status 429 (503 for an error other than a
+// [*LimitedError]) and, for 429, a "retry_after" member in seconds.
+func DenyJSON(w http.ResponseWriter, _ *http.Request, err error) {
 	code := status(err)
 	p := struct {
 		Type       string `json:"type"`
@@ -329,7 +350,7 @@ func DenyJSON(w http.ResponseWriter, _ *http.Request, d Decision, err error) {
 		RetryAfter int64  `json:"retry_after,omitempty"`
 	}{Type: "about:blank", Title: http.StatusText(code), Status: code}
 	if code == http.StatusTooManyRequests {
-		p.RetryAfter = max(ceilSeconds(d.RetryAfter), 1)
+		p.RetryAfter = retryAfter(err)
 		p.Detail = "Too many requests. Retry after " + strconv.FormatInt(p.RetryAfter, 10) + " seconds."
 	} else {
 		p.Detail = "The service cannot take this request right now. Try again shortly."
@@ -346,14 +367,15 @@ var denyHTML = template.Must(template.New("deny").Parse(`<!doctype html>
 <body><h1>{{.Title}}</h1><p>{{.Detail}}</p></body></html>
 `))
 
-// DenyHTML is a deny handler for pages people see: a small HTML page with
-// status 429 (or 503) saying when to try again.
-func DenyHTML(w http.ResponseWriter, _ *http.Request, d Decision, err error) {
+// DenyHTML is an OnDeny and OnError hook for pages people see: a small
+// HTML page with status 429 saying when to try again (503 for an error
+// other than a [*LimitedError]).
+func DenyHTML(w http.ResponseWriter, _ *http.Request, err error) {
 	code := status(err)
 	data := struct{ Title, Detail string }{Title: http.StatusText(code)}
 	if code == http.StatusTooManyRequests {
 		data.Detail = "You have sent too many requests. Please wait " +
-			strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10) + " seconds and try again."
+			strconv.FormatInt(retryAfter(err), 10) + " seconds and try again."
 	} else {
 		data.Detail = "The service cannot take this request right now. Please try again shortly."
 	}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -36,10 +37,19 @@ func req(remote string, hdr ...string) *http.Request {
 	return r
 }
 
+// serve serves r through h behind a clientip handler that trusts no proxy,
+// as an app does.
 func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	direct.Handler(h).ServeHTTP(w, r)
 	return w
+}
+
+// resolved returns r as res's handler passes it on, its client in the
+// context.
+func resolved(res *clientip.Resolver, r *http.Request) (out *http.Request) {
+	res.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { out = r })).ServeHTTP(nil, r)
+	return out
 }
 
 func newMiddleware(t *testing.T, lim ratelimit.Limiter, key ratelimit.KeyFunc, cfg ratelimit.MiddlewareConfig) *ratelimit.Middleware {
@@ -54,33 +64,34 @@ func newMiddleware(t *testing.T, lim ratelimit.Limiter, key ratelimit.KeyFunc, c
 func TestKeyByIP(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
+		res     *clientip.Resolver
 		key     ratelimit.KeyFunc
 		a, b    *http.Request
 		sameKey bool
 	}{
-		{"same IPv4", ratelimit.KeyByIP(direct), req("192.0.2.1:1000"), req("192.0.2.1:2000"), true},
-		{"different IPv4", ratelimit.KeyByIP(direct), req("192.0.2.1:1000"), req("192.0.2.2:1000"), false},
-		{"IPv6 in the same /64", ratelimit.KeyByIP(direct), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:2:ffff::9]:1"), true},
-		{"IPv6 in another /64", ratelimit.KeyByIP(direct), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:3::1]:1"), false},
-		{"IPv6 /56 configured", ratelimit.KeyByIPPrefix(direct, 32, 56), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:3::1]:1"), true},
-		{"IPv4 /24 configured", ratelimit.KeyByIPPrefix(direct, 24, 64), req("192.0.2.1:1"), req("192.0.2.200:1"), true},
-		{"IPv4-mapped IPv6 is the IPv4 client", ratelimit.KeyByIP(direct), req("[::ffff:192.0.2.1]:1"), req("192.0.2.1:1"), true},
-		{"IPv4 and IPv6 never share", ratelimit.KeyByIP(direct), req("192.0.2.1:1"), req("[c000:201::]:1"), false},
-		{"unknown peers share one key", ratelimit.KeyByIP(direct), req("@"), req("unix"), true},
+		{"same IPv4", direct, ratelimit.KeyByIP(), req("192.0.2.1:1000"), req("192.0.2.1:2000"), true},
+		{"different IPv4", direct, ratelimit.KeyByIP(), req("192.0.2.1:1000"), req("192.0.2.2:1000"), false},
+		{"IPv6 in the same /64", direct, ratelimit.KeyByIP(), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:2:ffff::9]:1"), true},
+		{"IPv6 in another /64", direct, ratelimit.KeyByIP(), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:3::1]:1"), false},
+		{"IPv6 /56 configured", direct, ratelimit.KeyByIPPrefix(32, 56), req("[2001:db8:1:2::1]:1"), req("[2001:db8:1:3::1]:1"), true},
+		{"IPv4 /24 configured", direct, ratelimit.KeyByIPPrefix(24, 64), req("192.0.2.1:1"), req("192.0.2.200:1"), true},
+		{"IPv4-mapped IPv6 is the IPv4 client", direct, ratelimit.KeyByIP(), req("[::ffff:192.0.2.1]:1"), req("192.0.2.1:1"), true},
+		{"IPv4 and IPv6 never share", direct, ratelimit.KeyByIP(), req("192.0.2.1:1"), req("[c000:201::]:1"), false},
+		{"unknown peers share one key", direct, ratelimit.KeyByIP(), req("@"), req("unix"), true},
 		{"attack: spoofed X-Forwarded-For from an untrusted peer",
-			ratelimit.KeyByIP(direct), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.1"), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.2"), true},
+			direct, ratelimit.KeyByIP(), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.1"), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.2"), true},
 		{"attack: spoofed Forwarded and X-Real-IP from an untrusted peer",
-			ratelimit.KeyByIP(direct), req("203.0.113.5:1", "Forwarded", "for=198.51.100.1"), req("203.0.113.5:1", "X-Real-IP", "198.51.100.2"), true},
+			direct, ratelimit.KeyByIP(), req("203.0.113.5:1", "Forwarded", "for=198.51.100.1"), req("203.0.113.5:1", "X-Real-IP", "198.51.100.2"), true},
 		{"attack: untrusted peer claims to be a trusted proxy's client",
-			ratelimit.KeyByIP(proxied), req("203.0.113.5:1"), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.9"), true},
+			proxied, ratelimit.KeyByIP(), req("203.0.113.5:1"), req("203.0.113.5:1", "X-Forwarded-For", "198.51.100.9"), true},
 		{"attack: client-written left part of X-Forwarded-For behind a trusted proxy",
-			ratelimit.KeyByIP(proxied), req("10.0.0.1:1", "X-Forwarded-For", "1.1.1.1, 198.51.100.9"), req("10.0.0.1:1", "X-Forwarded-For", "2.2.2.2, 198.51.100.9"), true},
-		{"trusted proxy: clients told apart", ratelimit.KeyByIP(proxied),
+			proxied, ratelimit.KeyByIP(), req("10.0.0.1:1", "X-Forwarded-For", "1.1.1.1, 198.51.100.9"), req("10.0.0.1:1", "X-Forwarded-For", "2.2.2.2, 198.51.100.9"), true},
+		{"trusted proxy: clients told apart", proxied, ratelimit.KeyByIP(),
 			req("10.0.0.1:1", "X-Forwarded-For", "198.51.100.1"), req("10.0.0.1:1", "X-Forwarded-For", "198.51.100.2"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
-			h := newMiddleware(t, lim, tc.key, ratelimit.MiddlewareConfig{}).Handler(okHandler)
+			h := tc.res.Handler(newMiddleware(t, lim, tc.key, ratelimit.MiddlewareConfig{}).Handler(okHandler))
 			require.Equal(t, http.StatusNoContent, serve(h, tc.a).Code)
 			want := http.StatusNoContent
 			if tc.sameKey {
@@ -95,7 +106,7 @@ func TestKeyByIP(t *testing.T) {
 // address rather than a request.
 func TestAddrKey(t *testing.T) {
 	key := func(s string) string {
-		k, err := ratelimit.KeyByIP(direct)(req(s))
+		k, err := ratelimit.KeyByIP()(resolved(direct, req(s)))
 		require.NoError(t, err)
 		return k
 	}
@@ -118,11 +129,11 @@ func FuzzKeyByIPIgnoresUntrustedHeaders(f *testing.F) {
 	f.Add("203.0.113.5:443", "198.51.100.1", "for=198.51.100.2;proto=https")
 	f.Add("[2001:db8::1]:1", "2001:db8:ffff::1, 10.0.0.1", `for="[2001:db8::2]"`)
 	f.Add("10.0.0.1:1", "garbage,,", "unknown")
-	key := ratelimit.KeyByIP(direct)
+	key := ratelimit.KeyByIP()
 	f.Fuzz(func(t *testing.T, remote, xff, fwd string) {
-		plain, err := key(req(remote))
+		plain, err := key(resolved(direct, req(remote)))
 		require.NoError(t, err)
-		spoofed, err := key(req(remote, "X-Forwarded-For", xff, "Forwarded", fwd, "X-Real-IP", xff))
+		spoofed, err := key(resolved(direct, req(remote, "X-Forwarded-For", xff, "Forwarded", fwd, "X-Real-IP", xff)))
 		require.NoError(t, err)
 		require.Equal(t, plain, spoofed)
 	})
@@ -133,7 +144,7 @@ func TestKeyByUser(t *testing.T) {
 		id := r.Header.Get("Test-User") // stands in for a session lookup
 		return id, id != ""
 	}
-	key := ratelimit.KeyByUser(user, ratelimit.KeyByIP(direct))
+	key := ratelimit.KeyByUser(user, ratelimit.KeyByIP())
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
 	h := newMiddleware(t, lim, key, ratelimit.MiddlewareConfig{}).Handler(okHandler)
 
@@ -144,14 +155,13 @@ func TestKeyByUser(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, serve(h, req("192.0.2.1:1")).Code)
 
 	assert.Panics(t, func() { ratelimit.KeyByUser(user, nil) })
-	assert.Panics(t, func() { ratelimit.KeyByIP(nil) })
-	assert.Panics(t, func() { ratelimit.KeyByIPPrefix(direct, 33, 64) })
+	assert.Panics(t, func() { ratelimit.KeyByIPPrefix(33, 64) })
 	assert.Panics(t, func() { ratelimit.KeyByRoute(nil) })
 }
 
 func TestKeyByRoute(t *testing.T) {
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
-	mw := newMiddleware(t, lim, ratelimit.KeyByRoute(ratelimit.KeyByIP(direct)), ratelimit.MiddlewareConfig{})
+	mw := newMiddleware(t, lim, ratelimit.KeyByRoute(ratelimit.KeyByIP()), ratelimit.MiddlewareConfig{})
 	mux := http.NewServeMux()
 	mux.Handle("GET /a/{id}", mw.Handler(okHandler))
 	mux.Handle("GET /b/", mw.Handler(okHandler))
@@ -183,7 +193,7 @@ func TestKeyByRoute(t *testing.T) {
 func TestMiddlewareHeaders(t *testing.T) {
 	clk := newClock()
 	lim := newMemory(t, ratelimit.Limit{Events: 2, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
-	h := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{Policy: "api"}).Handler(okHandler)
+	h := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Policy: "api"}).Handler(okHandler)
 
 	w := serve(h, req("192.0.2.1:1"))
 	assert.Equal(t, http.StatusNoContent, w.Code)
@@ -200,7 +210,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 	assert.Equal(t, `"api";q=2;w=60`, w.Header().Get("RateLimit-Policy"))
 	assert.Equal(t, "Too Many Requests\n", w.Body.String())
 
-	hidden := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{HideHeaders: true}).Handler(okHandler)
+	hidden := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{HideHeaders: true}).Handler(okHandler)
 	w = serve(hidden, req("192.0.2.1:1"))
 	assert.Equal(t, http.StatusTooManyRequests, w.Code)
 	assert.Empty(t, w.Header().Get("RateLimit"))
@@ -220,17 +230,17 @@ func TestMiddlewarePolicyHeaderUnits(t *testing.T) {
 	} {
 		t.Run(tc.limit.String(), func(t *testing.T) {
 			lim := newMemory(t, tc.limit, ratelimit.MemoryConfig{SweepInterval: -1})
-			h := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{}).Handler(okHandler)
+			h := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{}).Handler(okHandler)
 			assert.Equal(t, tc.want, serve(h, req("192.0.2.1:1")).Header().Get("RateLimit-Policy"))
 		})
 	}
 }
 
 func TestMiddlewareDenyHandlers(t *testing.T) {
-	limited := func(t *testing.T, deny func(http.ResponseWriter, *http.Request, ratelimit.Decision, error)) *httptest.ResponseRecorder {
+	limited := func(t *testing.T, deny func(http.ResponseWriter, *http.Request, error)) *httptest.ResponseRecorder {
 		clk := newClock()
 		lim := newMemory(t, ratelimit.Limit{Events: 1, Per: 10 * time.Second}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
-		h := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{Deny: deny}).Handler(okHandler)
+		h := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{OnDeny: deny}).Handler(okHandler)
 		serve(h, req("192.0.2.1:1"))
 		return serve(h, req("192.0.2.1:1"))
 	}
@@ -249,17 +259,17 @@ func TestMiddlewareDenyHandlers(t *testing.T) {
 		assert.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"))
 		assert.Contains(t, w.Body.String(), "wait 10 seconds")
 	})
-	t.Run("custom gets the decision and ErrLimited", func(t *testing.T) {
-		var got ratelimit.Decision
+	t.Run("custom gets a LimitedError with the wait", func(t *testing.T) {
 		var gotErr error
-		w := limited(t, func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision, err error) {
-			got, gotErr = d, err
+		w := limited(t, func(w http.ResponseWriter, r *http.Request, err error) {
+			gotErr = err
 			w.WriteHeader(http.StatusTeapot)
 		})
 		assert.Equal(t, http.StatusTeapot, w.Code)
 		assert.ErrorIs(t, gotErr, ratelimit.ErrLimited)
-		assert.False(t, got.Allowed)
-		assert.Equal(t, 10*time.Second, got.RetryAfter)
+		le, ok := errors.AsType[*ratelimit.LimitedError](gotErr)
+		require.True(t, ok)
+		assert.Equal(t, 10*time.Second, le.RetryAfter)
 		assert.Equal(t, "10", w.Header().Get("Retry-After"))
 	})
 }
@@ -267,8 +277,11 @@ func TestMiddlewareDenyHandlers(t *testing.T) {
 func TestMiddlewareExempt(t *testing.T) {
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
 	internal := netip.MustParsePrefix("192.0.2.0/24")
-	m := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{
-		Exempt: func(r *http.Request) bool { return internal.Contains(direct.Resolve(r).Addr) },
+	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{
+		Exempt: func(r *http.Request) bool {
+			info, _ := clientip.FromContext(r.Context())
+			return internal.Contains(info.Addr)
+		},
 	})
 	h := m.Handler(okHandler)
 	for range 5 {
@@ -279,7 +292,7 @@ func TestMiddlewareExempt(t *testing.T) {
 	assert.Equal(t, 0, lim.Len(), "exempt requests spend nothing")
 	assert.Equal(t, http.StatusNoContent, serve(h, req("198.51.100.1:1")).Code)
 	assert.Equal(t, http.StatusTooManyRequests, serve(h, req("198.51.100.1:1")).Code)
-	d, err := m.Check(req("192.0.2.1:1"))
+	d, err := m.Check(resolved(direct, req("192.0.2.1:1")))
 	require.NoError(t, err)
 	assert.True(t, d.Allowed)
 }
@@ -299,8 +312,8 @@ func TestMiddlewareFailurePolicy(t *testing.T) {
 		key  ratelimit.KeyFunc
 		want int
 	}{
-		{"backend down, fails open", failing{open: true}, ratelimit.KeyByIP(direct), http.StatusNoContent},
-		{"backend down, fails closed", failing{open: false}, ratelimit.KeyByIP(direct), http.StatusServiceUnavailable},
+		{"backend down, fails open", failing{open: true}, ratelimit.KeyByIP(), http.StatusNoContent},
+		{"backend down, fails closed", failing{open: false}, ratelimit.KeyByIP(), http.StatusServiceUnavailable},
 		{"key function fails: closed", failing{open: true}, func(*http.Request) (string, error) { return "", errors.New("no session store") }, http.StatusServiceUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,12 +327,14 @@ func TestMiddlewareFailurePolicy(t *testing.T) {
 	}
 }
 
-func TestMiddlewareAudit(t *testing.T) {
+func TestMiddlewareAudit(t *testing.T) { synctest.Test(t, testMiddlewareAudit) }
+
+func testMiddlewareAudit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
-	m := newMiddleware(t, lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now}), Now: clk.Now})
-	h := direct.Handler(m.Handler(okHandler))
+	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now})})
+	h := m.Handler(okHandler)
 	for range 100 {
 		serve(h, req("198.51.100.7:1"))
 	}
@@ -327,12 +342,12 @@ func TestMiddlewareAudit(t *testing.T) {
 	require.Len(t, events, 10, "a flood of refusals writes at most 10 events at once")
 	e := events[0]
 	assert.Equal(t, audit.CategorySuspicious, e.Category)
-	assert.Equal(t, "ratelimit.exceeded", e.Action)
+	assert.Equal(t, ratelimit.ActionExceeded, e.Action)
 	assert.Equal(t, audit.OutcomeDenied, e.Outcome)
 	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), e.ClientIP)
 	assert.Equal(t, "default", e.Meta["policy"])
 
-	clk.Add(time.Second)
+	time.Sleep(time.Second) // the pacing of audit events runs on the real clock
 	serve(h, req("198.51.100.7:1"))
 	events = sink.Events()
 	require.Len(t, events, 11)
@@ -345,16 +360,17 @@ func TestMiddlewareAudit(t *testing.T) {
 	serve(m2.Handler(okHandler), req("198.51.100.7:1"))
 	require.Len(t, sink2.Events(), 1)
 	assert.Equal(t, audit.CategoryError, sink2.Events()[0].Category)
+	assert.Equal(t, ratelimit.ActionError, sink2.Events()[0].Action)
 	assert.True(t, strings.Contains(sink2.Events()[0].Reason, "boom"))
 }
 
 func TestNewMiddlewareErrors(t *testing.T) {
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
-	_, err := ratelimit.NewMiddleware(nil, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{})
+	_, err := ratelimit.NewMiddleware(nil, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 	assert.Error(t, err)
 	_, err = ratelimit.NewMiddleware(lim, nil, ratelimit.MiddlewareConfig{})
 	assert.Error(t, err)
-	_, err = ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(direct), ratelimit.MiddlewareConfig{Policy: `a"b`})
+	_, err = ratelimit.NewMiddleware(lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Policy: `a"b`})
 	assert.Error(t, err)
 }
 
@@ -370,8 +386,8 @@ func TestDefaultDenyIsDenyText(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got, want *httptest.ResponseRecorder
-			for _, deny := range []func(http.ResponseWriter, *http.Request, ratelimit.Decision, error){nil, ratelimit.DenyText} {
-				m := newMiddleware(t, tc.lim, func(*http.Request) (string, error) { return tc.name, nil }, ratelimit.MiddlewareConfig{Deny: deny})
+			for _, deny := range []func(http.ResponseWriter, *http.Request, error){nil, ratelimit.DenyText} {
+				m := newMiddleware(t, tc.lim, func(*http.Request) (string, error) { return tc.name, nil }, ratelimit.MiddlewareConfig{OnDeny: deny, OnError: deny})
 				w := serve(m.Handler(okHandler), req("192.0.2.1:1"))
 				if w.Code == http.StatusNoContent {
 					w = serve(m.Handler(okHandler), req("192.0.2.1:1"))
@@ -389,4 +405,70 @@ func TestDefaultDenyIsDenyText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Attack (misconfiguration): the middleware installed without clientip's
+// handler in front. It cannot tell clients apart, so it refuses every
+// request (fails closed) through OnError with an error wrapping
+// clientip.ErrNoClient, rather than putting every client in one bucket or
+// letting them all through.
+func TestMiddlewareNoClientFailsClosed(t *testing.T) {
+	lim := newMemory(t, ratelimit.Limit{Events: 100, Per: time.Second}, ratelimit.MemoryConfig{SweepInterval: -1})
+	for _, key := range []ratelimit.KeyFunc{ratelimit.KeyByIP(), ratelimit.KeyByIPPrefix(24, 48), ratelimit.KeyByRoute(ratelimit.KeyByIP())} {
+		var gotErr error
+		var denied bool
+		m := newMiddleware(t, lim, key, ratelimit.MiddlewareConfig{
+			OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+				gotErr = err
+				ratelimit.DenyText(w, r, err)
+			},
+			OnDeny: func(w http.ResponseWriter, r *http.Request, err error) { denied = true },
+		})
+		w := httptest.NewRecorder()
+		m.Handler(okHandler).ServeHTTP(w, req("192.0.2.1:1")) // no clientip handler
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+		assert.ErrorIs(t, gotErr, clientip.ErrNoClient)
+		assert.False(t, denied, "not a refusal by the limit")
+		assert.NotContains(t, w.Body.String(), "clientip")
+
+		_, err := m.Check(req("192.0.2.1:1"))
+		assert.ErrorIs(t, err, clientip.ErrNoClient)
+		assert.NotErrorIs(t, err, ratelimit.ErrLimited)
+	}
+	assert.Zero(t, lim.Len(), "nothing was counted")
+
+	// The default hooks answer 503 too.
+	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
+	w := httptest.NewRecorder()
+	m.Handler(okHandler).ServeHTTP(w, req("192.0.2.1:1"))
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+}
+
+// Check returns a LimitedError when the key is over its limit.
+func TestMiddlewareCheckLimitedError(t *testing.T) {
+	clk := newClock()
+	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
+	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
+	r := resolved(direct, req("192.0.2.1:1"))
+	d, err := m.Check(r)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+	d, err = m.Check(r)
+	assert.ErrorIs(t, err, ratelimit.ErrLimited)
+	le, ok := errors.AsType[*ratelimit.LimitedError](err)
+	require.True(t, ok)
+	assert.Equal(t, time.Minute, le.RetryAfter)
+	assert.Equal(t, d.RetryAfter, le.RetryAfter)
+	assert.False(t, d.Allowed)
+}
+
+// Regression: with a custom OnError and no limit headers to set, a
+// KeyFunc failure used to let the request through.
+func TestMiddlewareKeyFailureWithCustomHookFailsClosed(t *testing.T) {
+	lim := newMemory(t, ratelimit.Limit{Events: 100, Per: time.Second}, ratelimit.MemoryConfig{SweepInterval: -1})
+	m := newMiddleware(t, lim, func(*http.Request) (string, error) { return "", errors.New("no session store") },
+		ratelimit.MiddlewareConfig{OnError: ratelimit.DenyJSON})
+	w := serve(m.Handler(okHandler), req("192.0.2.1:1"))
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 }

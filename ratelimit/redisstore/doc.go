@@ -6,13 +6,13 @@
 //
 // [New] returns a [Store], a ratelimit.Store for one limit, to pass to
 // ratelimit.NewMiddleware in place of ratelimit.NewMemory. [NewBackend]
-// returns a [Backend] to pass to ratelimit.NewLogin in place of
+// returns a [Backend] to pass to ratelimit.NewLoginThrottle in place of
 // ratelimit.MemoryBackend. Give every app instance the same Prefix, names
 // and limits.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 //	api, _ := redisstore.New(rdb, "api", ratelimit.Limit{Events: 100, Per: time.Second}, redisstore.Config{})
-//	mw, _ := ratelimit.NewMiddleware(api, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{})
+//	mw, _ := ratelimit.NewMiddleware(api, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 //
 // Configure the client to fail fast (few dial retries, short dial timeout)
 // and to obey context deadlines (ContextTimeoutEnabled): while Redis is

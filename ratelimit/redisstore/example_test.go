@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,8 +27,8 @@ func ExampleNew() {
 	// Output: false true
 }
 
-// Login throttling shared by every instance: the same NewLogin call, with
-// the Redis backend in place of ratelimit.MemoryBackend.
+// Login throttling shared by every instance: the same NewLoginThrottle
+// call, with the Redis backend in place of ratelimit.MemoryBackend.
 func ExampleNewBackend() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialerRetries: 1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer rdb.Close()
@@ -37,11 +36,11 @@ func ExampleNewBackend() {
 	if err != nil {
 		panic(err)
 	}
-	login, err := ratelimit.NewLogin(backend, ratelimit.LoginConfig{})
+	throttle, err := ratelimit.NewLoginThrottle(backend, ratelimit.LoginThrottleConfig{})
 	if err != nil {
 		panic(err)
 	}
-	defer login.Close(context.Background())
-	wait, err := login.Check(context.Background(), "alice@example.com", netip.MustParseAddr("203.0.113.66"))
-	_, _ = wait, err
+	defer throttle.Close(context.Background())
+	// Pass it to the auth package's Authenticator as its Throttle.
+	_ = throttle
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -39,12 +38,12 @@ type Config struct {
 	// of refusing them. Default: false, fail closed: an attacker who can
 	// overload Redis must not switch the limit off. Choose fail-open for
 	// limits that protect capacity rather than accounts. Either way each
-	// failure is recorded in Audit. [ratelimit.Login] fails closed on its
+	// failure is recorded in Audit. [ratelimit.LoginThrottle] fails closed on its
 	// own unless told otherwise, whatever this says.
 	FailOpen bool
 
 	// Audit receives an [audit.CategoryError] event with action
-	// "ratelimit.backend_error" when Redis fails: Outcome
+	// [ratelimit.ActionBackendError] when Redis fails: Outcome
 	// [audit.OutcomeDenied] when failing closed, [audit.OutcomeFailure]
 	// when failing open. At most 5 are written at once and one a second
 	// after that, each with the number held back before it in
@@ -250,12 +249,10 @@ func (s *Store) failed(ctx context.Context, op string, err error) (ratelimit.Dec
 			if s.failOpen {
 				outcome, policy, reason = audit.OutcomeFailure, "fail-open", "rate-limit store unreachable: requests let through (fail open)"
 			}
-			info, _ := clientip.FromContext(ctx)
-			_ = s.audit.Log(ctx, audit.Event{
+			s.audit.Log(ctx, audit.Event{
 				Category: audit.CategoryError,
-				Action:   "ratelimit.backend_error",
+				Action:   ratelimit.ActionBackendError,
 				Outcome:  outcome,
-				ClientIP: info.Addr,
 				Reason:   reason,
 				Meta: map[string]string{
 					"store":      s.name,
@@ -271,7 +268,7 @@ func (s *Store) failed(ctx context.Context, op string, err error) (ratelimit.Dec
 }
 
 // Backend makes Stores on one client, all with one Config: the
-// [ratelimit.Backend] for a [ratelimit.Login] throttle shared by every
+// [ratelimit.Backend] for a [ratelimit.LoginThrottle] shared by every
 // instance.
 type Backend struct {
 	client redis.UniversalClient

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -161,9 +162,9 @@ func TestStoreHashesKeys(t *testing.T) {
 func TestMiddlewareOnRedis(t *testing.T) {
 	s := newStore(t, client(t), "web", ratelimit.Limit{Events: 2, Per: time.Minute}, redisstore.Config{Prefix: prefix(t)})
 	res := clientip.MustNew(nil, clientip.Config{})
-	mw, err := ratelimit.NewMiddleware(s, ratelimit.KeyByIP(res), ratelimit.MiddlewareConfig{})
+	mw, err := ratelimit.NewMiddleware(s, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 	require.NoError(t, err)
-	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := res.Handler(mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	codes := []int{}
 	for range 3 {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -209,17 +210,17 @@ func TestStoreOutage(t *testing.T) {
 			require.Len(t, events, 3)
 			e := events[0]
 			assert.Equal(t, audit.CategoryError, e.Category)
-			assert.Equal(t, "ratelimit.backend_error", e.Action)
+			assert.Equal(t, ratelimit.ActionBackendError, e.Action)
 			assert.Equal(t, tc.outcome, e.Outcome)
 			assert.Equal(t, "api", e.Meta["store"])
 			assert.Contains(t, e.Meta["error"], "127.0.0.1:1")
 
 			// Through the middleware: the policy decides, the client sees no details.
-			mw, err := ratelimit.NewMiddleware(s, ratelimit.KeyByIP(clientip.MustNew(nil, clientip.Config{})), ratelimit.MiddlewareConfig{})
+			mw, err := ratelimit.NewMiddleware(s, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 			require.NoError(t, err)
 			r := httptest.NewRequest("GET", "/", nil)
 			w := httptest.NewRecorder()
-			mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+			clientip.MustNew(nil, clientip.Config{}).Handler(mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))).ServeHTTP(w, r)
 			assert.Equal(t, tc.status, w.Code)
 			assert.NotContains(t, w.Body.String(), "127.0.0.1")
 		})
@@ -337,25 +338,24 @@ func TestNewErrors(t *testing.T) {
 // Login throttling shared through Redis: two instances, one ladder.
 func TestLoginOnRedis(t *testing.T) {
 	p := prefix(t)
-	cfg := ratelimit.LoginConfig{PerPair: []ratelimit.Limit{{Events: 1, Per: time.Hour, Burst: 3}}}
-	newLogin := func() *ratelimit.Login {
+	cfg := ratelimit.LoginThrottleConfig{PerPair: []ratelimit.Limit{{Events: 1, Per: time.Hour, Burst: 3}}}
+	newLogin := func() *ratelimit.LoginThrottle {
 		b, err := redisstore.NewBackend(client(t), redisstore.Config{Prefix: p})
 		require.NoError(t, err)
-		l, err := ratelimit.NewLogin(b, cfg)
+		l, err := ratelimit.NewLoginThrottle(b, cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l.Close(context.Background()) })
 		return l
 	}
 	one, two := newLogin(), newLogin()
-	ctx := context.Background()
-	attacker := netip.MustParseAddr("203.0.113.66")
-	owner := netip.MustParseAddr("198.51.100.7")
+	attacker := at(netip.MustParseAddr("203.0.113.66"))
+	owner := at(netip.MustParseAddr("198.51.100.7"))
 
 	// The owner logs in on instance one.
-	wait, err := one.Check(ctx, "alice", owner)
+	wait, err := check(one.Check(owner, "alice"))
 	require.NoError(t, err)
 	require.Zero(t, wait)
-	require.NoError(t, one.Succeeded(ctx, "alice", owner))
+	require.NoError(t, one.Succeeded(owner, "alice"))
 
 	// The attacker alternates instances: the ladder is shared.
 	var waits []time.Duration
@@ -364,10 +364,10 @@ func TestLoginOnRedis(t *testing.T) {
 		if i%2 == 1 {
 			l = two
 		}
-		wait, err := l.Check(ctx, "alice", attacker)
+		wait, err := check(l.Check(attacker, "alice"))
 		require.NoError(t, err)
 		if wait == 0 {
-			require.NoError(t, l.Failed(ctx, "alice", attacker))
+			require.NoError(t, l.Failed(attacker, "alice"))
 		}
 		waits = append(waits, wait)
 	}
@@ -375,7 +375,7 @@ func TestLoginOnRedis(t *testing.T) {
 	assert.InDelta(t, float64(time.Hour), float64(waits[3]), float64(time.Second))
 
 	// The owner is not affected, on either instance.
-	wait, err = two.Check(ctx, "alice", owner)
+	wait, err = check(two.Check(owner, "alice"))
 	require.NoError(t, err)
 	assert.Zero(t, wait)
 }
@@ -385,12 +385,27 @@ func TestLoginOnRedisOutage(t *testing.T) {
 	b, err := redisstore.NewBackend(down(t), redisstore.Config{FailOpen: true})
 	require.NoError(t, err)
 	sink := &audit.MemorySink{}
-	l, err := ratelimit.NewLogin(b, ratelimit.LoginConfig{Audit: audit.New(sink, audit.Config{})})
+	l, err := ratelimit.NewLoginThrottle(b, ratelimit.LoginThrottleConfig{Audit: audit.New(sink, audit.Config{})})
 	require.NoError(t, err)
-	wait, err := l.Check(context.Background(), "alice", netip.MustParseAddr("203.0.113.66"))
-	assert.Zero(t, wait)
+	err = l.Check(at(netip.MustParseAddr("203.0.113.66")), "alice")
 	require.ErrorIs(t, err, ratelimit.ErrUnavailable)
+	assert.NotErrorIs(t, err, ratelimit.ErrLimited)
 	require.NotEmpty(t, sink.Events())
-	assert.Equal(t, "ratelimit.login.unavailable", sink.Events()[0].Action)
+	assert.Equal(t, ratelimit.ActionLoginUnavailable, sink.Events()[0].Action)
 	assert.Equal(t, audit.OutcomeDenied, sink.Events()[0].Outcome)
+}
+
+// at is a request context from the client at ip, as clientip's handler
+// makes it.
+func at(ip netip.Addr) context.Context {
+	return clientip.WithInfo(context.Background(), clientip.Info{Addr: ip})
+}
+
+// check turns LoginThrottle.Check's answer into the wait of a refusal
+// (zero when allowed) or its other error.
+func check(err error) (time.Duration, error) {
+	if le, ok := errors.AsType[*ratelimit.LimitedError](err); ok {
+		return le.RetryAfter, nil
+	}
+	return 0, err
 }
