@@ -3,7 +3,6 @@ package headers
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,10 @@ var ErrCrossOrigin = errors.New("headers: cross-origin request rejected")
 // Sec-Fetch-Site whose Origin is not the site's.
 var errOriginMismatch = errors.New("cross-origin request without Sec-Fetch-Site: Origin does not match the site's origin (scheme, host and port)")
 
+// errNoScheme is the reason for rejecting a request without Sec-Fetch-Site
+// whose Origin cannot be compared because the site's scheme is unknown.
+var errNoScheme = fmt.Errorf("cross-origin request without Sec-Fetch-Site: the request's scheme is unknown, so Origin cannot be compared with the site's origin: %w", clientip.ErrNoClient)
+
 // CrossOriginConfig tunes the middleware built by [NewCrossOrigin]. The
 // zero value is ready to use: no trusted origins, no bypass.
 type CrossOriginConfig struct {
@@ -29,9 +32,11 @@ type CrossOriginConfig struct {
 	// without Sec-Fetch-Site (browsers before 2023) pass only when their
 	// Origin equals it, scheme and port included, or is trusted. Default:
 	// "", which compares with the request's own origin: the scheme the
-	// client used as the [clientip.Resolver] sees it (X-Forwarded-Proto
+	// client used as clientip.FromContext reports it (X-Forwarded-Proto
 	// from a trusted proxy, else whether the connection is TLS) and the
-	// Host header. Set it when a proxy in front rewrites Host or does not
+	// Host header; when the context has no client (clientip's handler did
+	// not run) the scheme is unknown and such requests are rejected (fail
+	// closed). Set it when a proxy in front rewrites Host or does not
 	// report the scheme.
 	PublicOrigin string
 
@@ -49,40 +54,30 @@ type CrossOriginConfig struct {
 	InsecureBypassPatterns []string
 
 	// Audit receives one [audit.CategorySecurityAlert] event with action
-	// "csrf.rejected" per rejection. Default: nil, which discards them.
+	// [ActionCrossOriginRejected] per rejection. Default: nil, which
+	// discards them.
 	Audit *audit.Logger
 
-	// Logger receives audit sink failures. Default: slog.Default().
-	Logger *slog.Logger
-
-	// DenyHandler answers rejected requests; err wraps [ErrCrossOrigin].
-	// Default: 403 Forbidden with a fixed text.
-	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// OnDeny answers rejected requests; err wraps [ErrCrossOrigin]. Never
+	// write err's text to the client. Default: 403 Forbidden with a fixed
+	// text.
+	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // CrossOrigin is middleware against cross-site request forgery, built on
 // [http.CrossOriginProtection]. It is safe for concurrent use; its
 // configuration is fixed at [NewCrossOrigin].
 type CrossOrigin struct {
-	res    *clientip.Resolver
 	public siteOrigin // zero: the request's own origin
 	cop    *http.CrossOriginProtection
 	aud    *audit.Logger
-	log    *slog.Logger
 	deny   func(http.ResponseWriter, *http.Request, error)
 }
 
-// NewCrossOrigin returns the cross-origin protection. res finds the client
-// address recorded in audit events. It returns an error for a malformed
-// trusted origin or bypass pattern.
-func NewCrossOrigin(res *clientip.Resolver, cfg CrossOriginConfig) (*CrossOrigin, error) {
-	if res == nil {
-		return nil, errors.New("headers: NewCrossOrigin: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
-	c := &CrossOrigin{res: res, cop: http.NewCrossOriginProtection(), aud: cfg.Audit, log: cfg.Logger, deny: cfg.DenyHandler}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
+// NewCrossOrigin returns the cross-origin protection. It returns an error
+// for a malformed origin or bypass pattern.
+func NewCrossOrigin(cfg CrossOriginConfig) (*CrossOrigin, error) {
+	c := &CrossOrigin{cop: http.NewCrossOriginProtection(), aud: cfg.Audit, deny: cfg.OnDeny}
 	if c.deny == nil {
 		c.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusForbidden) }
 	}
@@ -147,7 +142,11 @@ func (c *CrossOrigin) Check(r *http.Request) error {
 		cr := r.Clone(r.Context())
 		cr.Header.Set("Sec-Fetch-Site", "cross-site")
 		if c.cop.Check(cr) != nil {
-			return fmt.Errorf("%w: %w", ErrCrossOrigin, errOriginMismatch)
+			reason := errOriginMismatch
+			if _, ok := clientip.FromContext(r.Context()); !ok && c.public == (siteOrigin{}) {
+				reason = errNoScheme
+			}
+			return fmt.Errorf("%w: %w", ErrCrossOrigin, reason)
 		}
 		return nil
 	}
@@ -167,7 +166,11 @@ func (c *CrossOrigin) sameOrigin(r *http.Request, origin string) bool {
 	if c.public != (siteOrigin{}) {
 		return o == c.public
 	}
-	self, ok := originOf(c.res.Resolve(r).Scheme, r.Host)
+	info, ok := clientip.FromContext(r.Context())
+	if !ok {
+		return false // the scheme is unknown: fail closed
+	}
+	self, ok := originOf(info.Scheme, r.Host)
 	return ok && o == self
 }
 
@@ -208,7 +211,7 @@ func originOf(scheme, hostport string) (siteOrigin, bool) {
 	return siteOrigin{scheme: scheme, host: strings.ToLower(host), port: port}, true
 }
 
-// Handler is middleware that calls the deny handler for requests that
+// Handler is middleware that calls the OnDeny hook for requests that
 // [CrossOrigin.Check] rejects, after recording them in audit, and calls
 // next for the others.
 func (c *CrossOrigin) Handler(next http.Handler) http.Handler {
@@ -229,10 +232,9 @@ func (c *CrossOrigin) record(r *http.Request, err error) {
 	}
 	e := audit.Event{
 		Category:  audit.CategorySecurityAlert,
-		Action:    "csrf.rejected",
+		Action:    ActionCrossOriginRejected,
 		Outcome:   audit.OutcomeDenied,
 		Target:    audit.Target{Kind: "route", ID: clean(r.Method+" "+r.URL.Path, maxURLLen)},
-		ClientIP:  c.res.Resolve(r).Addr,
 		UserAgent: clean(r.Header.Get("User-Agent"), maxURLLen),
 		Reason:    err.Error(),
 		Meta: map[string]string{
@@ -241,8 +243,5 @@ func (c *CrossOrigin) record(r *http.Request, err error) {
 			"host":           clean(r.Host, maxURLLen),
 		},
 	}
-	if err := c.aud.Log(r.Context(), e); err != nil {
-		c.log.ErrorContext(r.Context(), "headers: writing a cross-origin rejection to audit failed; check the audit sink",
-			slog.Any("error", err))
-	}
+	c.aud.Log(r.Context(), e)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
 )
 
 func TestCrossOrigin(t *testing.T) {
@@ -48,13 +49,14 @@ func TestCrossOrigin(t *testing.T) {
 			sink := &audit.MemorySink{}
 			c := cfg
 			c.Audit = audit.New(sink, audit.Config{})
-			co, err := NewCrossOrigin(resolver(t), c)
+			co, err := NewCrossOrigin(c)
 			require.NoError(t, err)
 			r := httptest.NewRequest(tt.method, "https://shop.example"+tt.path, strings.NewReader("qty=1"))
 			r.RemoteAddr = "198.51.100.20:443"
 			for k, v := range tt.hdr {
 				r.Header.Set(k, v)
 			}
+			r = via(resolver(t), r)
 			rec := httptest.NewRecorder()
 			co.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })).ServeHTTP(rec, r)
 			assert.Equal(t, tt.want, rec.Code)
@@ -69,7 +71,7 @@ func TestCrossOrigin(t *testing.T) {
 			require.Len(t, ev, 1)
 			e := ev[0]
 			assert.Equal(t, audit.CategorySecurityAlert, e.Category)
-			assert.Equal(t, "csrf.rejected", e.Action)
+			assert.Equal(t, ActionCrossOriginRejected, e.Action)
 			assert.Equal(t, audit.OutcomeDenied, e.Outcome)
 			assert.Equal(t, netip.MustParseAddr("198.51.100.20"), e.ClientIP)
 			assert.Equal(t, audit.Target{Kind: "route", ID: tt.method + " " + tt.path}, e.Target)
@@ -81,9 +83,9 @@ func TestCrossOrigin(t *testing.T) {
 	}
 }
 
-func TestCrossOriginDenyHandlerGetsReason(t *testing.T) {
+func TestCrossOriginOnDenyGetsReason(t *testing.T) {
 	var got error
-	co, err := NewCrossOrigin(resolver(t), CrossOriginConfig{DenyHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+	co, err := NewCrossOrigin(CrossOriginConfig{OnDeny: func(w http.ResponseWriter, _ *http.Request, err error) {
 		got = err
 		http.Error(w, "custom", http.StatusForbidden)
 	}})
@@ -110,12 +112,10 @@ func TestNewCrossOriginRejects(t *testing.T) {
 		{"conflicting patterns", CrossOriginConfig{InsecureBypassPatterns: []string{"/a", "/a"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewCrossOrigin(resolver(t), tt.cfg)
+			_, err := NewCrossOrigin(tt.cfg)
 			assert.Error(t, err)
 		})
 	}
-	_, err := NewCrossOrigin(nil, CrossOriginConfig{})
-	assert.ErrorContains(t, err, "clientip")
 }
 
 // TestCrossOriginSchemeRegression: without Sec-Fetch-Site, the fallback
@@ -171,7 +171,7 @@ func TestCrossOriginSchemeRegression(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			co, err := NewCrossOrigin(proxyResolver(t), CrossOriginConfig{
+			co, err := NewCrossOrigin(CrossOriginConfig{
 				PublicOrigin:           tt.public,
 				TrustedOrigins:         []string{"http://partner.example"},
 				InsecureBypassPatterns: []string{"POST /webhooks/"},
@@ -189,6 +189,7 @@ func TestCrossOriginSchemeRegression(t *testing.T) {
 			for k, v := range tt.hdr {
 				r.Header.Set(k, v)
 			}
+			r = via(proxyResolver(t), r)
 			rec := httptest.NewRecorder()
 			co.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })).ServeHTTP(rec, r)
 			assert.Equal(t, tt.want, rec.Code)
@@ -205,7 +206,33 @@ func TestCrossOriginSchemeRegression(t *testing.T) {
 
 func TestNewCrossOriginRejectsPublicOrigin(t *testing.T) {
 	for _, o := range []string{"shop.example", "https://shop.example/", "ftp://shop.example", "null", "https://"} {
-		_, err := NewCrossOrigin(resolver(t), CrossOriginConfig{PublicOrigin: o})
+		_, err := NewCrossOrigin(CrossOriginConfig{PublicOrigin: o})
 		assert.ErrorContains(t, err, "PublicOrigin", o)
 	}
+}
+
+// Attack (misconfiguration): without clientip's handler the request's
+// scheme is unknown, so an old browser's Origin cannot be compared with
+// the site's origin: the request is rejected (fail closed), and the reason
+// says why. Sec-Fetch-Site needs no scheme and still decides.
+func TestCrossOriginNoClientFailsClosed(t *testing.T) {
+	co, err := NewCrossOrigin(CrossOriginConfig{})
+	require.NoError(t, err)
+	r := httptest.NewRequest("POST", "https://shop.example/cart", nil)
+	r.Header.Set("Origin", "https://shop.example")
+	err = co.Check(r)
+	assert.ErrorIs(t, err, ErrCrossOrigin)
+	assert.ErrorIs(t, err, clientip.ErrNoClient)
+	assert.NoError(t, co.Check(via(resolver(t), r)), "the same request through clientip's handler")
+
+	r = httptest.NewRequest("POST", "https://shop.example/cart", nil)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	assert.NoError(t, co.Check(r))
+
+	// With PublicOrigin set, the scheme is known without the context.
+	co, err = NewCrossOrigin(CrossOriginConfig{PublicOrigin: "https://shop.example"})
+	require.NoError(t, err)
+	r = httptest.NewRequest("POST", "https://shop.example/cart", nil)
+	r.Header.Set("Origin", "https://shop.example")
+	assert.NoError(t, co.Check(r))
 }

@@ -1,8 +1,7 @@
 // Package headers makes the browser side of a site strict by default:
 // security response headers with a nonce-based Content-Security-Policy,
 // a violation-report endpoint, an HTTPS redirect, cross-origin (CSRF)
-// protection and security.txt. It serves policy sections 4 (HTTPS) and 8
-// (vulnerability reporting).
+// protection and security.txt.
 //
 // # Threats covered
 //
@@ -23,14 +22,15 @@
 //
 // # Use first
 //
-// Build one *clientip.Resolver and pass it to [New]; mount
-// [Headers.Handler] around every route, and read [Nonce] in handlers that
-// render html/template pages:
+// Build the header [Policy] with [New]; mount [Policy.Handler] around every
+// route, inside the handler of a clientip.Resolver (which tells it whether
+// the request came over HTTPS, directly or through a trusted proxy), and
+// read [Nonce] in handlers that render html/template pages:
 //
-//	res, _ := clientip.New(nil, clientip.Config{})
-//	sec, err := headers.New(res, headers.Config{})
+//	ips, _ := clientip.New(nil, clientip.Config{})
+//	sec, err := headers.New(headers.Config{})
 //	…
-//	http.ListenAndServeTLS(addr, cert, key, sec.Handler(mux))
+//	http.ListenAndServeTLS(addr, cert, key, ips.Handler(sec.Handler(mux)))
 //
 // The zero [Config] sends, over HTTPS:
 //
@@ -43,7 +43,7 @@
 //	Permissions-Policy: accelerometer=(), camera=(), …, usb=()
 //	X-Frame-Options: DENY
 //
-// Override it for some routes with [Headers.With]. The middleware does its
+// Override it for some routes with [Policy.With]. The middleware does its
 // validation in New; per request it writes precomputed values and mints
 // one nonce from crypto/rand.
 //

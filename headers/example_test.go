@@ -23,14 +23,16 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	sec, err := headers.New(res, headers.Config{})
+	sec, err := headers.New(headers.Config{})
 	if err != nil {
 		panic(err)
 	}
 	page := template.Must(template.New("page").Parse(`<script nonce="{{.Nonce}}">start()</script>`))
-	app := sec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// clientip's handler goes outermost: it tells sec whether the request
+	// came over HTTPS, directly or through a trusted proxy.
+	app := res.Handler(sec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = page.Execute(w, struct{ Nonce string }{headers.Nonce(r.Context())})
-	}))
+	})))
 
 	rec := httptest.NewRecorder()
 	app.ServeHTTP(rec, httptest.NewRequest("GET", "https://shop.example/", nil))
@@ -50,9 +52,8 @@ func Example() {
 }
 
 // A route that partners may frame, derived from the site-wide middleware.
-func ExampleHeaders_With() {
-	res := clientip.MustNew(nil, clientip.Config{})
-	sec, err := headers.New(res, headers.Config{})
+func ExamplePolicy_With() {
+	sec, err := headers.New(headers.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -75,24 +76,25 @@ func ExampleHeaders_With() {
 // Plain HTTP is redirected to HTTPS, but only for hosts on the list.
 func ExampleRedirect() {
 	res := clientip.MustNew(nil, clientip.Config{})
-	rd, err := headers.NewRedirect(res, []string{"shop.example"}, headers.RedirectConfig{ExemptPaths: []string{"/healthz"}})
+	rd, err := headers.NewRedirect([]string{"shop.example"}, headers.RedirectConfig{ExemptPaths: []string{"/healthz"}})
 	if err != nil {
 		panic(err)
 	}
+	h := res.Handler(rd.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	for _, u := range []string{"http://shop.example/cart?id=7", "http://evil.example/", "http://shop.example/healthz"} {
-		loc, err := rd.Location(httptest.NewRequest("GET", u, nil))
-		fmt.Printf("%s -> %q %v\n", u, loc, err)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		fmt.Printf("%s -> %d %q\n", u, rec.Code, rec.Header().Get("Location"))
 	}
 	// Output:
-	// http://shop.example/cart?id=7 -> "https://shop.example/cart?id=7" <nil>
-	// http://evil.example/ -> "" headers: host not allowed
-	// http://shop.example/healthz -> "" <nil>
+	// http://shop.example/cart?id=7 -> 308 "https://shop.example/cart?id=7"
+	// http://evil.example/ -> 400 ""
+	// http://shop.example/healthz -> 200 ""
 }
 
 // Cross-origin POSTs are rejected; same-origin ones pass.
 func ExampleCrossOrigin_Check() {
-	res := clientip.MustNew(nil, clientip.Config{})
-	co, err := headers.NewCrossOrigin(res, headers.CrossOriginConfig{})
+	co, err := headers.NewCrossOrigin(headers.CrossOriginConfig{PublicOrigin: "https://shop.example"})
 	if err != nil {
 		panic(err)
 	}
@@ -142,14 +144,14 @@ func ExampleSecurityTxt() {
 func ExampleReports() {
 	res := clientip.MustNew(nil, clientip.Config{})
 	sink := &audit.MemorySink{}
-	rp, err := headers.NewReports(res, headers.ReportsConfig{
+	rp, err := headers.NewReports(headers.ReportsConfig{
 		Audit: audit.New(sink, audit.Config{}),
 		// Signed-in users get budgets of their own. With package session:
 		//	SessionKey: func(r *http.Request) (string, bool) {
-		//		id, ok := sessions.Identity(r.Context())
-		//		return id.UserID, ok
+		//		p, ok := identity.FromContext(r.Context())
+		//		return p.UserID, ok
 		//	},
-		// and mount rp inside sessions.Handler.
+		// and mount rp inside the session manager's handler.
 	})
 	if err != nil {
 		panic(err)
@@ -159,13 +161,11 @@ func ExampleReports() {
 		r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
 		r.Header.Set("Content-Type", headers.MediaTypeCSPReport)
 		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
+		res.Handler(rp).ServeHTTP(rec, r)
 		fmt.Println(rec.Code)
 	}
 	// On shutdown: record the counts of the windows still open.
-	if err := rp.Flush(context.Background()); err != nil {
-		panic(err)
-	}
+	rp.Flush(context.Background())
 	for _, e := range sink.Events() {
 		fmt.Println(e.Category, e.Action, e.Meta["effective-directive"], "count", e.Meta["count"])
 	}

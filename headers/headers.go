@@ -41,7 +41,7 @@ type Config struct {
 	// Default (nil): accelerometer, camera, display-capture, geolocation,
 	// gyroscope, magnetometer, microphone, midi, payment and usb all
 	// disabled, powerful APIs a marketplace page does not need; change one
-	// with [Headers.With]. A non-nil empty map sends no Permissions-Policy
+	// with [Policy.With]. A non-nil empty map sends no Permissions-Policy
 	// header.
 	Permissions map[string][]string
 
@@ -132,10 +132,12 @@ func (c Config) withDefaults() Config {
 // field is one precomputed response header.
 type field struct{ key, value string }
 
-// Headers is the secure-headers middleware. Build it with [New]; it is
-// safe for concurrent use.
-type Headers struct {
-	res    *clientip.Resolver
+// Policy is a site's security response headers (Strict-Transport-Security,
+// Content-Security-Policy with its nonce, Referrer-Policy, the
+// cross-origin policies, Permissions-Policy and the rest), resolved and
+// ready to send: its [Policy.Handler] is the middleware. Build it with
+// [New]; it is safe for concurrent use.
+type Policy struct {
 	cfg    Config  // resolved, private
 	secure []field // headers for HTTPS responses, HSTS first
 	plain  []field // the same without HSTS
@@ -146,21 +148,15 @@ type Headers struct {
 // maxFields bounds len(secure)+1 (the CSP); reqState holds that many.
 const maxFields = 10
 
-// New returns the secure-headers middleware for cfg, or an error that names
-// the offending field. res decides whether a request arrived over HTTPS
-// (its own TLS, or a trusted proxy's X-Forwarded-Proto/Forwarded), which
-// is when Strict-Transport-Security is sent: pass clientip.New(nil, …) when
-// no proxy is in front. New validates everything once; the returned
-// middleware only copies precomputed values and mints a nonce.
-func New(res *clientip.Resolver, cfg Config) (*Headers, error) {
-	if res == nil {
-		return nil, errors.New("headers: New: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
-	return build(res, cfg.withDefaults())
+// New returns the header policy for cfg, or an error that names the
+// offending field. New validates everything once; the middleware only
+// copies precomputed values and mints a nonce.
+func New(cfg Config) (*Policy, error) {
+	return build(cfg.withDefaults())
 }
 
-func build(res *clientip.Resolver, cfg Config) (*Headers, error) {
-	h := &Headers{res: res, cfg: cfg, nonces: newNonceSource()}
+func build(cfg Config) (*Policy, error) {
+	h := &Policy{cfg: cfg, nonces: newNonceSource()}
 
 	hsts, err := cfg.HSTS.value()
 	if err != nil {
@@ -291,11 +287,11 @@ func oneOf(v string, allowed ...string) bool {
 //
 // Mount the derived middleware instead of h on those routes; when both run,
 // the inner one's headers and nonce win, so they still agree.
-func (h *Headers) With(fn func(*Config)) (*Headers, error) {
+func (h *Policy) With(fn func(*Config)) (*Policy, error) {
 	cfg := h.cfg.clone()
 	fn(&cfg)
 	// Fields fn cleared take their defaults again.
-	return build(h.res, cfg.withDefaults())
+	return build(cfg.withDefaults())
 }
 
 // reqState carries one response's header values and its nonce. It is the
@@ -316,11 +312,16 @@ func (s *reqState) Value(key any) any {
 }
 
 // Handler is middleware that sets the configured headers on every
-// response before calling next, Strict-Transport-Security only when the
-// request arrived over HTTPS. When the policy has a [NonceSource], it puts
-// a fresh 128-bit nonce in the CSP header and in the request context for
-// [Nonce]. Handlers may still change any header.
-func (h *Headers) Handler(next http.Handler) http.Handler {
+// response before calling next. Strict-Transport-Security goes only on
+// responses to requests that arrived over HTTPS: over the server's own TLS,
+// or as the client's scheme in clientip.FromContext says (a trusted
+// proxy's X-Forwarded-Proto or Forwarded). When the context has no client
+// (clientip's handler did not run), the scheme is unknown and the header
+// is sent: browsers ignore it over plain HTTP (RFC 6797 §8.1), and leaving
+// it out could drop it from HTTPS responses. When the policy has a
+// [NonceSource], it puts a fresh 128-bit nonce in the CSP header and in
+// the request context for [Nonce]. Handlers may still change any header.
+func (h *Policy) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, h.apply(w.Header(), r))
 	})
@@ -328,9 +329,9 @@ func (h *Headers) Handler(next http.Handler) http.Handler {
 
 // apply writes the headers for r into hdr and returns r, with the nonce in
 // its context when there is one.
-func (h *Headers) apply(hdr http.Header, r *http.Request) *http.Request {
+func (h *Policy) apply(hdr http.Header, r *http.Request) *http.Request {
 	fields := h.plain
-	if r.TLS != nil || h.res.Resolve(r).HTTPS() {
+	if info, ok := clientip.FromContext(r.Context()); r.TLS != nil || !ok || info.HTTPS() {
 		fields = h.secure
 	}
 	st := &reqState{}

@@ -31,6 +31,12 @@ func resolver(t testing.TB) *clientip.Resolver {
 	return res
 }
 
+// via returns r as res's handler passes it on, its client in the context.
+func via(res *clientip.Resolver, r *http.Request) (out *http.Request) {
+	res.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { out = r })).ServeHTTP(nil, r)
+	return out
+}
+
 // proxyResolver trusts 10.0.0.0/8 as proxies.
 func proxyResolver(t testing.TB) *clientip.Resolver {
 	t.Helper()
@@ -50,8 +56,11 @@ var nonceRE = regexp.MustCompile(`^[A-Za-z0-9+/]{22}==$`)
 
 // serve runs h over r and returns the response headers and the nonce the
 // handler saw.
-func serve(t *testing.T, h *Headers, r *http.Request) (http.Header, string) {
+func serve(t *testing.T, h *Policy, r *http.Request) (http.Header, string) {
 	t.Helper()
+	if _, ok := clientip.FromContext(r.Context()); !ok {
+		r = via(resolver(t), r)
+	}
 	var nonce string
 	rec := httptest.NewRecorder()
 	h.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +70,7 @@ func serve(t *testing.T, h *Headers, r *http.Request) (http.Header, string) {
 }
 
 func TestDefaults(t *testing.T) {
-	h, err := New(resolver(t), Config{})
+	h, err := New(Config{})
 	require.NoError(t, err)
 
 	hdr, nonce := serve(t, h, httptest.NewRequest("GET", "https://example.com/", nil))
@@ -108,7 +117,7 @@ func TestHSTSOnlyOverHTTPS(t *testing.T) {
 			if tt.proxy {
 				res = proxyResolver(t)
 			}
-			h, err := New(res, Config{})
+			h, err := New(Config{})
 			require.NoError(t, err)
 			r := httptest.NewRequest("GET", tt.url, nil)
 			if tt.remote != "" {
@@ -117,7 +126,7 @@ func TestHSTSOnlyOverHTTPS(t *testing.T) {
 			for k, v := range tt.hdr {
 				r.Header.Set(k, v)
 			}
-			hdr, _ := serve(t, h, r)
+			hdr, _ := serve(t, h, via(res, r))
 			if tt.want {
 				assert.Equal(t, defaultHSTS, hdr.Get("Strict-Transport-Security"))
 			} else {
@@ -186,7 +195,7 @@ func TestOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := New(resolver(t), tt.cfg)
+			h, err := New(tt.cfg)
 			require.NoError(t, err)
 			hdr, nonce := serve(t, h, httptest.NewRequest("GET", "https://example.com/", nil))
 			for k, v := range tt.want {
@@ -242,19 +251,17 @@ func TestNewRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(resolver(t), tt.cfg)
+			_, err := New(tt.cfg)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.True(t, strings.HasPrefix(err.Error(), "headers: "), err.Error())
 		})
 	}
-	_, err := New(nil, Config{})
-	assert.ErrorContains(t, err, "clientip")
 }
 
 func TestNewDoesNotKeepCallerSlices(t *testing.T) {
 	cfg := Config{CSP: CSP{ImgSrc: []Source{Self}}, Permissions: map[string][]string{"camera": {}}}
-	h, err := New(resolver(t), cfg)
+	h, err := New(cfg)
 	require.NoError(t, err)
 	cfg.CSP.ImgSrc[0] = "*"
 	cfg.Permissions["camera"] = []string{"*"}
@@ -266,7 +273,7 @@ func TestNewDoesNotKeepCallerSlices(t *testing.T) {
 }
 
 func TestNonceUniqueAndInTemplate(t *testing.T) {
-	h, err := New(resolver(t), Config{})
+	h, err := New(Config{})
 	require.NoError(t, err)
 	page := template.Must(template.New("p").Parse(`<script nonce="{{.}}">go()</script>`))
 	handler := h.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +315,7 @@ func TestNonceAccessors(t *testing.T) {
 	assert.Equal(t, "fixed", Nonce(ctx))
 
 	// The middleware mints its own nonce even when a test nonce is present.
-	h, err := New(resolver(t), Config{})
+	h, err := New(Config{})
 	require.NoError(t, err)
 	r := httptest.NewRequest("GET", "https://example.com/", nil).WithContext(ctx)
 	_, nonce := serve(t, h, r)
@@ -319,7 +326,7 @@ func TestNonceAccessors(t *testing.T) {
 // The request context keeps working through the nonce node: values,
 // cancellation and deadlines of the parent stay visible.
 func TestNonceContextDelegates(t *testing.T) {
-	h, err := New(resolver(t), Config{})
+	h, err := New(Config{})
 	require.NoError(t, err)
 	type key struct{}
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
@@ -336,7 +343,7 @@ func TestNonceContextDelegates(t *testing.T) {
 }
 
 func TestWithOverridesOneRoute(t *testing.T) {
-	base, err := New(resolver(t), Config{CSP: CSP{ReportURI: "/csp-report"}})
+	base, err := New(Config{CSP: CSP{ReportURI: "/csp-report"}})
 	require.NoError(t, err)
 	embed, err := base.With(func(c *Config) {
 		c.CSP.FrameAncestors = []Source{"https://partner.example"}
@@ -370,7 +377,7 @@ func TestWithOverridesOneRoute(t *testing.T) {
 // responses: a handler that writes into a header slice in place must not
 // change the next response.
 func TestHeaderValuesNotSharedBetweenResponses(t *testing.T) {
-	h, err := New(resolver(t), Config{})
+	h, err := New(Config{})
 	require.NoError(t, err)
 	mutate := h.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		for _, vs := range w.Header() {
@@ -394,7 +401,7 @@ func TestNoStore(t *testing.T) {
 }
 
 func BenchmarkHandler(b *testing.B) {
-	h, err := New(resolver(b), Config{CSP: CSP{ReportURI: "/csp-report"}})
+	h, err := New(Config{CSP: CSP{ReportURI: "/csp-report"}})
 	require.NoError(b, err)
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if Nonce(r.Context()) == "" {
@@ -402,7 +409,7 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	})
 	handler := h.Handler(next)
-	r := httptest.NewRequest("GET", "https://example.com/", nil)
+	r := via(resolver(b), httptest.NewRequest("GET", "https://example.com/", nil))
 	w := &discardWriter{h: make(http.Header)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -416,3 +423,14 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// Without clientip's handler the scheme is unknown: Strict-Transport-Security
+// is sent anyway (browsers ignore it over plain HTTP), never left out of a
+// response that may be HTTPS behind a proxy.
+func TestHSTSWithoutClientIsSent(t *testing.T) {
+	h, err := New(Config{})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	h.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "http://example.com/", nil))
+	assert.Equal(t, defaultHSTS, rec.Header().Get("Strict-Transport-Security"))
+}

@@ -57,7 +57,7 @@ type nonceKeyType struct{}
 var nonceKey = &nonceKeyType{}
 
 // Nonce returns the CSP nonce of the request whose context is ctx, or ""
-// when the [Headers] middleware did not run or its policy has no
+// when the [Policy] middleware did not run or its policy has no
 // [NonceSource]. Pass it to html/template and write it on every inline
 // script and style:
 //

@@ -45,13 +45,13 @@ func port(t *testing.T, u string) int {
 func serveDefaults(t *testing.T, cert tls.Certificate) (httpsURL, httpURL string) {
 	t.Helper()
 	res := resolver(t)
-	sec, err := New(res, Config{CSP: CSP{ReportURI: "/csp-report"}})
+	sec, err := New(Config{CSP: CSP{ReportURI: "/csp-report"}})
 	require.NoError(t, err)
-	reports, err := NewReports(res, ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{})})
+	reports, err := NewReports(ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{})})
 	require.NoError(t, err)
 	txt, err := NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:security@deployed.works"}})
 	require.NoError(t, err)
-	co, err := NewCrossOrigin(res, CrossOriginConfig{InsecureBypassPatterns: []string{"POST /csp-report"}})
+	co, err := NewCrossOrigin(CrossOriginConfig{InsecureBypassPatterns: []string{"POST /csp-report"}})
 	require.NoError(t, err)
 
 	page := template.Must(template.New("page").Parse(`<!doctype html>
@@ -72,15 +72,15 @@ func serveDefaults(t *testing.T, cert tls.Certificate) (httpsURL, httpURL string
 	mux.Handle("GET /.well-known/security.txt", txt)
 	mux.Handle("POST /csp-report", reports)
 
-	tlsSrv := httptest.NewUnstartedServer(sec.Handler(co.Handler(mux)))
+	tlsSrv := httptest.NewUnstartedServer(res.Handler(sec.Handler(co.Handler(mux))))
 	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
-	rd, err := NewRedirect(res, []string{"127.0.0.1"}, RedirectConfig{HTTPSPort: port(t, tlsSrv.URL), ExemptPaths: []string{"/healthz"}})
+	rd, err := NewRedirect([]string{"127.0.0.1"}, RedirectConfig{HTTPSPort: port(t, tlsSrv.URL), ExemptPaths: []string{"/healthz"}})
 	require.NoError(t, err)
-	plain := httptest.NewServer(rd.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	plain := httptest.NewServer(res.Handler(rd.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n")) // only /healthz gets here
-	})))
+	}))))
 	t.Cleanup(plain.Close)
 	return tlsSrv.URL, plain.URL
 }

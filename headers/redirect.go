@@ -35,37 +35,42 @@ type RedirectConfig struct {
 	// Default: none.
 	ExemptPaths []string
 
-	// DenyHandler answers requests that cannot be redirected; err wraps
-	// [ErrHostNotAllowed] or [ErrBadTarget]. Default: 400 Bad Request with
-	// a fixed text.
-	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// OnDeny answers requests that cannot be redirected; err wraps
+	// [ErrHostNotAllowed] or [ErrBadTarget]. Never write err's text to the
+	// client. Default: 400 Bad Request with a fixed text.
+	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
+
+	// OnError answers requests whose scheme is unknown because the
+	// request context has no client (clientip's handler did not run); err
+	// wraps clientip.ErrNoClient. Such requests are neither redirected
+	// nor served: the middleware fails closed. Default: 500 Internal
+	// Server Error with a fixed text.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // Redirect is middleware that sends plain-HTTP requests to the same path
 // and query over HTTPS with 308 Permanent Redirect, which keeps the method
 // and body. It is safe for concurrent use.
 type Redirect struct {
-	res    *clientip.Resolver
-	hosts  []string
-	port   string // ":8443", or "" for 443
-	exempt map[string]bool
-	deny   func(http.ResponseWriter, *http.Request, error)
+	hosts   []string
+	port    string // ":8443", or "" for 443
+	exempt  map[string]bool
+	deny    func(http.ResponseWriter, *http.Request, error)
+	onError func(http.ResponseWriter, *http.Request, error)
 }
 
-// NewRedirect returns the HTTPS redirect. res decides whether a request
-// already arrived over HTTPS (its own TLS, or a trusted proxy's scheme).
-// allowedHosts lists the host names (without port; IP literals allowed)
-// the redirect may point to: a request whose Host is not on it gets the
-// deny handler, never a redirect, so the middleware cannot be used as an
-// open redirect. Matching ignores case and a trailing dot.
-func NewRedirect(res *clientip.Resolver, allowedHosts []string, cfg RedirectConfig) (*Redirect, error) {
-	if res == nil {
-		return nil, errors.New("headers: NewRedirect: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
+// NewRedirect returns the HTTPS redirect. Whether a request already
+// arrived over HTTPS is decided by its own TLS or by the scheme in
+// clientip.FromContext (a trusted proxy's). allowedHosts lists the host
+// names (without port; IP literals allowed) the redirect may point to: a
+// request whose Host is not on it gets the OnDeny hook, never a redirect,
+// so the middleware cannot be used as an open redirect. Matching ignores
+// case and a trailing dot.
+func NewRedirect(allowedHosts []string, cfg RedirectConfig) (*Redirect, error) {
 	if len(allowedHosts) == 0 {
 		return nil, errors.New("headers: NewRedirect: empty allowedHosts: list the host names the site is served under, such as \"example.com\"")
 	}
-	rd := &Redirect{res: res, exempt: make(map[string]bool), deny: cfg.DenyHandler}
+	rd := &Redirect{exempt: make(map[string]bool), deny: cfg.OnDeny, onError: cfg.OnError}
 	for _, h := range allowedHosts {
 		n, ok := normalHost(h)
 		if !ok {
@@ -88,6 +93,9 @@ func NewRedirect(res *clientip.Resolver, allowedHosts []string, cfg RedirectConf
 	}
 	if rd.deny == nil {
 		rd.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusBadRequest) }
+	}
+	if rd.onError == nil {
+		rd.onError = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusInternalServerError) }
 	}
 	return rd, nil
 }
@@ -120,16 +128,25 @@ func normalHost(h string) (string, bool) {
 // Location returns where r must be redirected: "" when it needs no
 // redirect (it arrived over HTTPS, or its path is exempt), the https URL
 // otherwise, or an error wrapping [ErrHostNotAllowed] or [ErrBadTarget].
-// It fails closed: a Host that does not parse is not allowed.
+// It fails closed: a Host that does not parse is not allowed, and a
+// request over plain TCP whose context has no client (so no scheme a
+// proxy reported) gets an error wrapping clientip.ErrNoClient.
 func (rd *Redirect) Location(r *http.Request) (string, error) {
-	if r.TLS != nil || rd.exempt[r.URL.Path] || rd.res.Resolve(r).HTTPS() {
+	if r.TLS != nil || rd.exempt[r.URL.Path] {
+		return "", nil
+	}
+	info, ok := clientip.FromContext(r.Context())
+	if !ok {
+		return "", fmt.Errorf("headers: redirect: %w", clientip.ErrNoClient)
+	}
+	if info.HTTPS() {
 		return "", nil
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host, ok := normalHost(host)
+	host, ok = normalHost(host)
 	if !ok || !slices.Contains(rd.hosts, host) {
 		return "", ErrHostNotAllowed
 	}
@@ -181,13 +198,17 @@ func hasCTL(s string) bool {
 }
 
 // Handler is middleware that redirects plain-HTTP requests as
-// [Redirect.Location] decides and passes the others to next. The redirect
+// [Redirect.Location] decides and passes the others to next; refusals go
+// to the OnDeny hook, and requests without a client in their context to
+// OnError. The redirect
 // carries no Strict-Transport-Security header: RFC 6797 §7.2 forbids it
 // over HTTP; the HTTPS response sets it.
 func (rd *Redirect) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		loc, err := rd.Location(r)
 		switch {
+		case errors.Is(err, clientip.ErrNoClient):
+			rd.onError(w, r, err)
 		case err != nil:
 			rd.deny(w, r, err)
 		case loc == "":

@@ -1,6 +1,7 @@
 package headers
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/clientip"
 )
 
 func TestRedirect(t *testing.T) {
@@ -59,7 +62,7 @@ func TestRedirect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rd, err := NewRedirect(proxyResolver(t), []string{"shop.example", "www.shop.example", "127.0.0.1", "::1"}, tt.cfg)
+			rd, err := NewRedirect([]string{"shop.example", "www.shop.example", "127.0.0.1", "::1"}, tt.cfg)
 			require.NoError(t, err)
 			r := &http.Request{Method: "GET", Header: http.Header{}, RemoteAddr: "192.0.2.1:1234", Host: "shop.example"}
 			if tt.method != "" {
@@ -86,9 +89,9 @@ func TestRedirect(t *testing.T) {
 				r.Header.Set(k, v)
 			}
 			rec := httptest.NewRecorder()
-			rd.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			proxyResolver(t).Handler(rd.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(200)
-			})).ServeHTTP(rec, r)
+			}))).ServeHTTP(rec, r)
 			assert.Equal(t, tt.want, rec.Code)
 			assert.Equal(t, tt.loc, rec.Header().Get("Location"))
 			assert.NotContains(t, rec.Header(), "Strict-Transport-Security", "RFC 6797 §7.2: never over HTTP")
@@ -97,10 +100,10 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
-func TestRedirectDenyHandlerGetsReason(t *testing.T) {
+func TestRedirectOnDenyGetsReason(t *testing.T) {
 	var got error
-	rd, err := NewRedirect(resolver(t), []string{"shop.example"}, RedirectConfig{
-		DenyHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+	rd, err := NewRedirect([]string{"shop.example"}, RedirectConfig{
+		OnDeny: func(w http.ResponseWriter, _ *http.Request, err error) {
 			got = err
 			w.WriteHeader(http.StatusMisdirectedRequest)
 		},
@@ -108,11 +111,11 @@ func TestRedirectDenyHandlerGetsReason(t *testing.T) {
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "http://evil.example/", nil)
-	rd.Handler(http.NotFoundHandler()).ServeHTTP(rec, r)
+	resolver(t).Handler(rd.Handler(http.NotFoundHandler())).ServeHTTP(rec, r)
 	assert.Equal(t, http.StatusMisdirectedRequest, rec.Code)
 	assert.ErrorIs(t, got, ErrHostNotAllowed)
 
-	loc, err := rd.Location(httptest.NewRequest("GET", "http://shop.example/a?b=c", nil))
+	loc, err := rd.Location(via(resolver(t), httptest.NewRequest("GET", "http://shop.example/a?b=c", nil)))
 	require.NoError(t, err)
 	assert.Equal(t, "https://shop.example/a?b=c", loc)
 }
@@ -132,12 +135,52 @@ func TestNewRedirectRejects(t *testing.T) {
 		{"relative exempt path", []string{"shop.example"}, RedirectConfig{ExemptPaths: []string{"healthz"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewRedirect(resolver(t), tt.hosts, tt.cfg)
+			_, err := NewRedirect(tt.hosts, tt.cfg)
 			assert.Error(t, err)
 		})
 	}
-	_, err := NewRedirect(nil, []string{"shop.example"}, RedirectConfig{})
-	assert.ErrorContains(t, err, "clientip")
+}
+
+// Attack (misconfiguration): without clientip's handler the scheme a proxy
+// reported is unknown. The redirect neither serves the request (it may be
+// plain HTTP) nor redirects it (behind a TLS proxy that would loop): it
+// fails closed through OnError, with an error wrapping clientip.ErrNoClient.
+// Requests over the server's own TLS and exempt paths need no scheme.
+func TestRedirectNoClientFailsClosed(t *testing.T) {
+	var got error
+	rd, err := NewRedirect([]string{"shop.example"}, RedirectConfig{
+		ExemptPaths: []string{"/healthz"},
+		OnError: func(w http.ResponseWriter, _ *http.Request, err error) {
+			got = err
+			w.WriteHeader(http.StatusInternalServerError)
+		},
+	})
+	require.NoError(t, err)
+	served := false
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served = true })
+
+	rec := httptest.NewRecorder()
+	rd.Handler(next).ServeHTTP(rec, httptest.NewRequest("GET", "http://shop.example/a", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.ErrorIs(t, got, clientip.ErrNoClient)
+	assert.False(t, served)
+	assert.Empty(t, rec.Header().Get("Location"))
+	_, err = rd.Location(httptest.NewRequest("GET", "http://shop.example/a", nil))
+	assert.ErrorIs(t, err, clientip.ErrNoClient)
+
+	for _, u := range []string{"https://shop.example/a", "http://shop.example/healthz"} {
+		loc, err := rd.Location(httptest.NewRequest("GET", u, nil))
+		assert.NoError(t, err, u)
+		assert.Empty(t, loc, u)
+	}
+
+	// The default OnError answers 500 with a fixed text.
+	rd, err = NewRedirect([]string{"shop.example"}, RedirectConfig{})
+	require.NoError(t, err)
+	rec = httptest.NewRecorder()
+	rd.Handler(next).ServeHTTP(rec, httptest.NewRequest("GET", "http://shop.example/a", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "clientip")
 }
 
 // FuzzRedirectLocation feeds attacker-controlled Host headers and request
@@ -150,7 +193,7 @@ func FuzzRedirectLocation(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	rd, err := NewRedirect(resolver(f), []string{"shop.example", "::1"}, RedirectConfig{HTTPSPort: 8443})
+	rd, err := NewRedirect([]string{"shop.example", "::1"}, RedirectConfig{HTTPSPort: 8443})
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, host, target string) {
 		u, err := url.ParseRequestURI(target)
@@ -158,7 +201,7 @@ func FuzzRedirectLocation(f *testing.F) {
 			return
 		}
 		r := &http.Request{Method: "GET", Host: host, URL: u, Header: http.Header{}, RemoteAddr: "192.0.2.1:1"}
-		loc, err := rd.Location(r)
+		loc, err := rd.Location(r.WithContext(clientip.WithInfo(context.Background(), clientip.Info{Scheme: "http"})))
 		if err != nil || loc == "" {
 			return
 		}

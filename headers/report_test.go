@@ -3,6 +3,7 @@ package headers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // Report bodies as browsers send them.
@@ -168,9 +171,12 @@ func postReport(h http.Handler, ct, body, remote string) *httptest.ResponseRecor
 		r.RemoteAddr = remote
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
+	direct.Handler(h).ServeHTTP(rec, r)
 	return rec
 }
+
+// direct is the resolver of an app that no proxy fronts.
+var direct = clientip.MustNew(nil, clientip.Config{Logger: quietLogger()})
 
 func TestReportsEndpoint(t *testing.T) {
 	tests := []struct {
@@ -194,7 +200,7 @@ func TestReportsEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+			rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
 			require.NoError(t, err)
 			method := tt.method
 			if method == "" {
@@ -206,7 +212,7 @@ func TestReportsEndpoint(t *testing.T) {
 			}
 			r.Header.Set("Content-Type", tt.ct)
 			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r)
+			direct.Handler(rp).ServeHTTP(rec, r)
 			assert.Equal(t, tt.want, rec.Code)
 			assert.Len(t, sink.Events(), tt.events)
 			if tt.body != "" {
@@ -218,7 +224,7 @@ func TestReportsEndpoint(t *testing.T) {
 
 func TestReportsAuditEvent(t *testing.T) {
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+	rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
 	require.NoError(t, err)
 	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "198.51.100.7:5000")
 	require.Equal(t, 204, rec.Code)
@@ -243,9 +249,9 @@ func TestReportsAuditEvent(t *testing.T) {
 func TestReportsRateLimit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{
-		Audit: audit.New(sink, audit.Config{}), ClientPerMinute: 3, TotalPerMinute: 5, MaxClients: 2, Now: clk.Now,
-	})
+	rp, err := newReports(ReportsConfig{
+		Audit: audit.New(sink, audit.Config{}), ClientPerMinute: 3, TotalPerMinute: 5,
+	}, clk.Now)
 	require.NoError(t, err)
 	post := func(remote string) int { return postReport(rp, MediaTypeCSPReport, chromeCSPReport, remote).Code }
 
@@ -257,14 +263,13 @@ func TestReportsRateLimit(t *testing.T) {
 	}
 	// The limited client's refused requests did not use up the total.
 	assert.Equal(t, 204, post("[2001:db8:1:2::1]:1"), "another client")
-	assert.Equal(t, 429, post("[2001:db8:1:3::1]:1"), "table full of active clients: fail closed")
 	clk.Add(20 * time.Second) // one token back for each client
 	assert.Equal(t, 204, post("[2001:db8:1:2::ffff]:1"), "same /64 shares a bucket")
 	assert.Equal(t, 204, post("198.51.100.1:3"), "first client has a token again")
 	assert.Equal(t, 429, post("[2001:db8:1:2::2]:1"), "total cap: 5 per minute plus what 20 s refilled")
 	clk.Add(time.Minute)
 	assert.Equal(t, 204, post("203.0.113.5:1"), "idle buckets were swept, totals refilled")
-	require.NoError(t, rp.Flush(context.Background()))
+	rp.Flush(context.Background())
 	assert.Equal(t, 7, reportCount(t, sink.Events()), "the accepted reports, aggregated")
 
 	// 429 comes before the body is read: garbage from a limited client is
@@ -275,12 +280,17 @@ func TestReportsRateLimit(t *testing.T) {
 	assert.Equal(t, 429, postReport(rp, MediaTypeCSPReport, "garbage", "203.0.113.5:1").Code)
 }
 
-type limiterFunc func(context.Context, netip.Addr) (bool, error)
+type limiterFunc func(context.Context, string) (ratelimit.Decision, error)
 
-func (f limiterFunc) Allow(ctx context.Context, a netip.Addr) (bool, error) { return f(ctx, a) }
+func (f limiterFunc) Allow(ctx context.Context, key string) (ratelimit.Decision, error) {
+	return f(ctx, key)
+}
 
-func TestReportsLimiterHook(t *testing.T) {
-	var seen netip.Addr
+// A Limiter of the app's own (a redisstore.Store, say) replaces the
+// default: anonymous clients are keyed by ratelimit.AddrKey, signed-in
+// ones by their session key, and an error refuses (fails closed).
+func TestReportsLimiter(t *testing.T) {
+	var seen []string
 	for _, tt := range []struct {
 		name string
 		ok   bool
@@ -292,13 +302,20 @@ func TestReportsLimiterHook(t *testing.T) {
 		{"error fails closed", true, errors.New("redis down"), 429},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rp, err := NewReports(resolver(t), ReportsConfig{Limiter: limiterFunc(func(_ context.Context, a netip.Addr) (bool, error) {
-				seen = a
-				return tt.ok, tt.err
+			seen = nil
+			rp, err := NewReports(ReportsConfig{SessionKey: fakeSessions, Limiter: limiterFunc(func(_ context.Context, key string) (ratelimit.Decision, error) {
+				seen = append(seen, key)
+				return ratelimit.Decision{Allowed: tt.ok}, tt.err
 			})})
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, postReport(rp, MediaTypeCSPReport, chromeCSPReport, "192.0.2.44:9").Code)
-			assert.Equal(t, netip.MustParseAddr("192.0.2.44"), seen)
+			assert.Equal(t, tt.want, postReport(rp, MediaTypeCSPReport, chromeCSPReport, "[2001:db8:1:2::44]:9").Code)
+			r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(chromeCSPReport))
+			r.Header.Set("Content-Type", MediaTypeCSPReport)
+			r.Header.Set("Cookie", "sid=valid-alice")
+			rec := httptest.NewRecorder()
+			direct.Handler(rp).ServeHTTP(rec, r)
+			assert.Equal(t, tt.want, rec.Code)
+			assert.Equal(t, []string{ratelimit.AddrKey(netip.MustParseAddr("2001:db8:1:2:ffff::1")), "salice"}, seen, "the /64, then the session")
 		})
 	}
 }
@@ -307,21 +324,54 @@ type failingSink struct{}
 
 func (failingSink) Write(context.Context, audit.Event) error { return errors.New("disk full") }
 
+// An audit sink failure does not fail the request: audit reports it in
+// its own error log, and the browser, which cannot act on it, gets 204.
 func TestReportsAuditFailure(t *testing.T) {
-	rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(failingSink{}, audit.Config{}), Logger: quietLogger()})
+	rp, err := NewReports(ReportsConfig{Audit: audit.New(failingSink{}, audit.Config{ErrorLog: quietLogger()})})
 	require.NoError(t, err)
 	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "")
-	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, http.StatusNoContent, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "disk full")
+}
+
+// Attack (misconfiguration): the endpoint mounted without clientip's
+// handler cannot limit per client, so it refuses every report (fails
+// closed) and records nothing.
+func TestReportsNoClientFailsClosed(t *testing.T) {
+	sink := &audit.MemorySink{}
+	rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+	require.NoError(t, err)
+	r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(chromeCSPReport))
+	r.Header.Set("Content-Type", MediaTypeCSPReport)
+	rec := httptest.NewRecorder()
+	rp.ServeHTTP(rec, r)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Empty(t, sink.Events())
+}
+
+// When the default limiter's table is full, a new client evicts the one
+// closest to a full budget, never one that is being limited: a flood of
+// fresh addresses cannot reset a limited client's budget.
+func TestReportsLimiterEvictsIdleClients(t *testing.T) {
+	clk := newClock()
+	rp, err := newReports(ReportsConfig{ClientPerMinute: 3, TotalPerMinute: 1 << 20, MaxClients: 64}, clk.Now)
+	require.NoError(t, err)
+	post := func(remote string) int { return postReport(rp, MediaTypeCSPReport, chromeCSPReport, remote).Code }
+	for range 3 {
+		require.Equal(t, 204, post("198.51.100.1:1"))
+	}
+	require.Equal(t, 429, post("198.51.100.1:1"))
+	for i := range 1000 {
+		assert.Equal(t, 204, post(fmt.Sprintf("203.0.%d.%d:1", i/250, i%250+1)), "a new client is let in")
+	}
+	assert.Equal(t, 429, post("198.51.100.1:1"), "the limited client is still limited")
 }
 
 func TestNewReportsRejects(t *testing.T) {
 	for _, cfg := range []ReportsConfig{{MaxBody: 10}, {MaxBody: 2 << 20}, {ClientPerMinute: -1}, {MaxReports: -2}} {
-		_, err := NewReports(resolver(t), cfg)
+		_, err := NewReports(cfg)
 		assert.Error(t, err, "%+v", cfg)
 	}
-	_, err := NewReports(nil, ReportsConfig{})
-	assert.ErrorContains(t, err, "clientip")
 }
 
 func BenchmarkParseReports(b *testing.B) {
@@ -336,7 +386,7 @@ func BenchmarkParseReports(b *testing.B) {
 }
 
 func BenchmarkReportsEndpoint(b *testing.B) {
-	rp, err := NewReports(resolver(b), ReportsConfig{ClientPerMinute: 1 << 30, TotalPerMinute: 1 << 30})
+	rp, err := NewReports(ReportsConfig{ClientPerMinute: 1 << 30, TotalPerMinute: 1 << 30})
 	require.NoError(b, err)
 	b.ReportAllocs()
 	i := 0

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -14,31 +13,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
-)
-
-// Limiter decides whether a client may send one more report request. An
-// adapter over the ratelimit package fits here. A non-nil error counts as
-// a refusal: the endpoint fails closed.
-type Limiter interface {
-	Allow(ctx context.Context, client netip.Addr) (bool, error)
-}
-
-// Actions of the audit events written by [Reports].
-const (
-	// ActionCSPViolation ([audit.CategoryBrowserReport]) records
-	// Meta["count"] CSP violation reports of one document, directive,
-	// blocked URL and disposition: the first report of a window at once
-	// (count 1), and the reports that repeated it during the window when
-	// the window ends (see [ReportsConfig].Window).
-	ActionCSPViolation = "csp.violation"
-
-	// ActionReportsCapped ([audit.CategorySuspicious]) is written when the
-	// reports of one kind of client (Meta["client"]: "anonymous" or
-	// "signed-in") reach the day's cap (see [ReportsConfig].MaxBytesPerDay),
-	// and again once the day is over (or at [Reports.Flush]) with the
-	// number of reports dropped in Meta["dropped"]. It is exempt from the
-	// cap: at most a few per day.
-	ActionReportsCapped = "csp.reports_capped"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // ReportsConfig tunes the endpoint built by [NewReports]. The zero value
@@ -54,9 +29,6 @@ type ReportsConfig struct {
 	// them.
 	Audit *audit.Logger
 
-	// Logger receives audit sink failures. Default: slog.Default().
-	Logger *slog.Logger
-
 	// MaxBody is the largest body accepted, in bytes; larger bodies get
 	// 413. Default: 64 KiB, ample for a batch of reports. At most 1 MiB.
 	MaxBody int64
@@ -68,7 +40,9 @@ type ReportsConfig struct {
 	// ClientPerMinute is how many report requests one client may send per
 	// minute, with bursts of the same size; more get 429. A client is the
 	// session named by SessionKey, or else the address (an IPv4 address
-	// or an IPv6 /64). Default: 30.
+	// or an IPv6 /64, as [ratelimit.AddrKey] groups them). Default: 30.
+	// It sizes the default Limiter; with a Limiter of your own, it is
+	// unused.
 	ClientPerMinute int
 
 	// TotalPerMinute caps report requests from all anonymous clients
@@ -77,16 +51,21 @@ type ReportsConfig struct {
 	// which anonymous clients cannot use up. Default: 600.
 	TotalPerMinute int
 
-	// MaxClients bounds each internal per-client table (addresses,
-	// sessions). When one is full of recently active clients, new clients
-	// of that kind get 429 (fail closed) until entries go idle. Default:
-	// 10000.
+	// MaxClients bounds the clients (addresses and sessions together)
+	// the default Limiter tracks. When it is full, a new client evicts
+	// the one whose budget is closest to full, as a [ratelimit.Memory]
+	// does. Default: 20000.
 	MaxClients int
 
-	// Limiter replaces the internal per-address limit of anonymous
-	// clients (TotalPerMinute still applies). Clients with a session are
-	// always limited per session. Default: nil.
-	Limiter Limiter
+	// Limiter limits report requests per client, before TotalPerMinute
+	// applies. Anonymous clients are keyed by [ratelimit.AddrKey] of their
+	// address, signed-in clients by "s" followed by their SessionKey (the
+	// two never collide). A refusal, or an error, refuses the request with
+	// 429: the endpoint fails closed. Default: a [ratelimit.Memory] of
+	// ClientPerMinute a minute that tracks MaxClients clients and starts
+	// no goroutine. Pass a redisstore.Store to share the limit between
+	// instances.
+	Limiter ratelimit.Limiter
 
 	// SessionKey tells requests from a signed-in client apart: it returns
 	// a stable key for the session or its user (a user ID, never a
@@ -118,10 +97,6 @@ type ReportsConfig struct {
 	// have a cap of this size. Default: 4 MiB (about 5,000 events). At
 	// least 4 KiB.
 	MaxBytesPerDay int64
-
-	// Now returns the current time. Default: time.Now. Tests inject a
-	// clock.
-	Now func() time.Time
 }
 
 // Reports is the endpoint that receives CSP violation reports, both
@@ -139,11 +114,12 @@ type ReportsConfig struct {
 // Mount it at the path given as [CSP].ReportURI, for POST only, and
 // outside [CrossOrigin] (or add the path as a bypass pattern): browsers
 // send reports without the user's involvement and it changes no state.
+// The client's address comes from the request context (clientip's
+// handler must run first); a request without one is refused with 503.
 type Reports struct {
-	res        *clientip.Resolver
 	cfg        ReportsConfig
-	clients    *buckets[netip.Prefix]
-	sessions   *buckets[string]
+	now        func() time.Time // time.Now, or a test's clock
+	limiter    ratelimit.Limiter
 	maxReports int
 	anon       reportClass
 	signed     reportClass
@@ -157,7 +133,7 @@ type Reports struct {
 // total rate and day budget.
 type reportClass struct {
 	name  string
-	total *buckets[struct{}]
+	total *ratelimit.Memory // one key: the class's total rate
 
 	// Under Reports.mu.
 	windows int   // open aggregation windows of this class
@@ -193,18 +169,15 @@ const (
 	recordOverhead = 192
 )
 
-// NewReports returns the report endpoint. res finds the client address
-// that rate limits and audit events use.
-func NewReports(res *clientip.Resolver, cfg ReportsConfig) (*Reports, error) {
-	if res == nil {
-		return nil, errors.New("headers: NewReports: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+// NewReports returns the report endpoint, or an error that names the
+// invalid field of cfg.
+func NewReports(cfg ReportsConfig) (*Reports, error) {
+	return newReports(cfg, nil)
+}
+
+// newReports is NewReports on the clock now (nil: the system clock), which
+// tests set.
+func newReports(cfg ReportsConfig, now func() time.Time) (*Reports, error) {
 	switch {
 	case cfg.MaxBody == 0:
 		cfg.MaxBody = 64 << 10
@@ -231,7 +204,7 @@ func NewReports(res *clientip.Resolver, cfg ReportsConfig) (*Reports, error) {
 		{"MaxReports", &cfg.MaxReports, 20},
 		{"ClientPerMinute", &cfg.ClientPerMinute, 30},
 		{"TotalPerMinute", &cfg.TotalPerMinute, 600},
-		{"MaxClients", &cfg.MaxClients, 10000},
+		{"MaxClients", &cfg.MaxClients, 20000},
 	} {
 		if *f.p == 0 {
 			*f.p = f.def
@@ -240,23 +213,42 @@ func NewReports(res *clientip.Resolver, cfg ReportsConfig) (*Reports, error) {
 			return nil, fmt.Errorf("headers: ReportsConfig.%s %d: want a positive number, or zero for the default %d", f.name, *f.p, f.def)
 		}
 	}
-	return &Reports{
-		res:        res,
+	rp := &Reports{
 		cfg:        cfg,
-		clients:    newBuckets[netip.Prefix](cfg.ClientPerMinute, time.Minute, cfg.MaxClients),
-		sessions:   newBuckets[string](cfg.ClientPerMinute, time.Minute, cfg.MaxClients),
+		now:        now,
+		limiter:    cfg.Limiter,
 		maxReports: cfg.MaxReports,
-		anon:       reportClass{name: "anonymous", total: newBuckets[struct{}](cfg.TotalPerMinute, time.Minute, 1)},
-		signed:     reportClass{name: "signed-in", total: newBuckets[struct{}](cfg.TotalPerMinute, time.Minute, 1)},
+		anon:       reportClass{name: "anonymous"},
+		signed:     reportClass{name: "signed-in"},
 		windows:    make(map[windowKey]*window),
-	}, nil
+	}
+	mem := ratelimit.MemoryConfig{SweepInterval: -1, Now: now}
+	if now == nil {
+		rp.now = time.Now
+	}
+	var err error
+	if rp.limiter == nil {
+		mem.MaxKeys = cfg.MaxClients
+		if rp.limiter, err = ratelimit.NewMemory(ratelimit.Limit{Events: cfg.ClientPerMinute, Per: time.Minute}, mem); err != nil {
+			return nil, fmt.Errorf("headers: ReportsConfig.ClientPerMinute: %w", err)
+		}
+	}
+	mem.MaxKeys = 1
+	for _, cl := range []*reportClass{&rp.anon, &rp.signed} {
+		if cl.total, err = ratelimit.NewMemory(ratelimit.Limit{Events: cfg.TotalPerMinute, Per: time.Minute}, mem); err != nil {
+			return nil, fmt.Errorf("headers: ReportsConfig.TotalPerMinute: %w", err)
+		}
+	}
+	return rp, nil
 }
 
 // ServeHTTP handles one report request: 204 when the reports were
 // accepted (recorded, counted in a window, or dropped over the day's
 // cap), 405 for a method other than POST, 415 for another media type, 429
 // when rate limited, 413 for a body over MaxBody, 400 for a malformed body
-// and 503 when the audit sink fails. Responses never echo the input.
+// and 503 when the request context has no client address (clientip's
+// handler did not run: the endpoint fails closed). Responses never echo
+// the input; audit failures go to the audit logger's own error log.
 func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -268,15 +260,22 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusUnsupportedMediaType)
 		return
 	}
-	info := rp.res.Resolve(r)
+	info, ok := clientip.FromContext(r.Context())
+	if !ok {
+		plainError(w, http.StatusServiceUnavailable)
+		return
+	}
 	cl, key := &rp.anon, ""
 	if rp.cfg.SessionKey != nil {
 		if k, ok := rp.cfg.SessionKey(r); ok {
-			cl, key = &rp.signed, k
+			cl, key = &rp.signed, "s"+k
 		}
 	}
-	now := rp.cfg.Now()
-	if !rp.allow(r.Context(), cl, info.Addr, key, now) {
+	if key == "" {
+		key = ratelimit.AddrKey(info.Addr)
+	}
+	now := rp.now()
+	if !rp.allow(r.Context(), cl, key) {
 		plainError(w, http.StatusTooManyRequests)
 		return
 	}
@@ -303,19 +302,16 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Window counts and notices are about many clients, not this request:
 	// no request facts (client, actor, request ID) go into them.
 	rp.write(context.Background(), detached)
-	if err := rp.write(r.Context(), own); err != nil {
-		plainError(w, http.StatusServiceUnavailable)
-		return
-	}
+	rp.write(r.Context(), own)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // Flush records the counts still held in memory: the repeats of every open
 // window (which it closes) and the reports dropped over the day's cap so
 // far. Call it on shutdown, before the audit sink closes. It is safe to
-// call at any time; it returns the first audit failure.
-func (rp *Reports) Flush(ctx context.Context) error {
-	now := rp.cfg.Now()
+// call at any time.
+func (rp *Reports) Flush(ctx context.Context) {
+	now := rp.now()
 	rp.mu.Lock()
 	var out []audit.Event
 	for k, win := range rp.windows {
@@ -325,44 +321,26 @@ func (rp *Reports) Flush(ctx context.Context) error {
 		out = rp.rollover(out, cl, now, true)
 	}
 	rp.mu.Unlock()
-	return rp.write(ctx, out)
+	rp.write(ctx, out)
 }
 
-// write logs events in order and returns the first failure, after
-// reporting every failure to the Logger.
-func (rp *Reports) write(ctx context.Context, events []audit.Event) error {
-	var first error
+// write logs events in order. Audit reports its own sink failures.
+func (rp *Reports) write(ctx context.Context, events []audit.Event) {
 	for _, e := range events {
-		if err := rp.cfg.Audit.Log(ctx, e); err != nil {
-			rp.cfg.Logger.ErrorContext(ctx, "headers: writing a CSP violation to audit failed; check the audit sink",
-				slog.String("action", string(e.Action)), slog.Any("error", err))
-			if first == nil {
-				first = err
-			}
-		}
+		rp.cfg.Audit.Log(ctx, e)
 	}
-	return first
 }
 
 // allow applies the per-client limit, then the total cap of the client's
 // kind, so that a client over its own limit cannot use up everyone's
-// budget, and anonymous clients cannot use up signed-in ones'.
-func (rp *Reports) allow(ctx context.Context, cl *reportClass, client netip.Addr, key string, now time.Time) bool {
-	switch {
-	case cl == &rp.signed:
-		if !rp.sessions.allow(key, now) {
-			return false
-		}
-	case rp.cfg.Limiter != nil:
-		if ok, err := rp.cfg.Limiter.Allow(ctx, client); !ok || err != nil {
-			return false
-		}
-	default:
-		if !rp.clients.allow(clientKey(client), now) {
-			return false
-		}
+// budget, and anonymous clients cannot use up signed-in ones'. A limiter
+// error refuses (fails closed).
+func (rp *Reports) allow(ctx context.Context, cl *reportClass, key string) bool {
+	if d, err := rp.limiter.Allow(ctx, key); err != nil || !d.Allowed {
+		return false
 	}
-	return cl.total.allow(struct{}{}, now)
+	d, err := cl.total.Allow(ctx, "")
+	return err == nil && d.Allowed
 }
 
 // admit aggregates and charges the reports of one request. It returns the
@@ -560,85 +538,4 @@ func reportEvent(rep Report, client netip.Addr, ua string) audit.Event {
 // plainError writes a fixed status text, never request data.
 func plainError(w http.ResponseWriter, code int) {
 	http.Error(w, http.StatusText(code), code)
-}
-
-// clientKey buckets IPv6 clients by /64, the block one subscriber
-// usually gets, and IPv4 clients by address. The zero address (unknown
-// peer) is one shared key.
-func clientKey(a netip.Addr) netip.Prefix {
-	if !a.IsValid() {
-		return netip.Prefix{}
-	}
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
-// buckets is a bounded table of token buckets, one per key.
-type buckets[K comparable] struct {
-	mu        sync.Mutex
-	rate      float64 // tokens per second
-	burst     float64
-	refill    time.Duration // time to refill an empty bucket
-	max       int
-	m         map[K]*bucket
-	lastSweep time.Time
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newBuckets[K comparable](n int, per time.Duration, max int) *buckets[K] {
-	return &buckets[K]{
-		rate:   float64(n) / per.Seconds(),
-		burst:  float64(n),
-		refill: per,
-		max:    max,
-		m:      make(map[K]*bucket),
-	}
-}
-
-// allow takes one token from key's bucket.
-func (b *buckets[K]) allow(key K, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	bk := b.m[key]
-	if bk == nil {
-		if len(b.m) >= b.max && !b.sweep(now) {
-			return false
-		}
-		bk = &bucket{tokens: b.burst, last: now}
-		b.m[key] = bk
-	}
-	if el := now.Sub(bk.last); el > 0 {
-		bk.tokens = min(b.burst, bk.tokens+el.Seconds()*b.rate)
-		bk.last = now
-	}
-	if bk.tokens < 1 {
-		return false
-	}
-	bk.tokens--
-	return true
-}
-
-// sweep drops buckets idle long enough to be full again (dropping them
-// changes nothing) and reports whether there is room. It runs at most
-// once a second, so a flood of new keys cannot make every call scan the
-// table.
-func (b *buckets[K]) sweep(now time.Time) bool {
-	if now.Sub(b.lastSweep) < time.Second && !b.lastSweep.IsZero() {
-		return false
-	}
-	b.lastSweep = now
-	for k, bk := range b.m {
-		if now.Sub(bk.last) >= b.refill {
-			delete(b.m, k)
-		}
-	}
-	return len(b.m) < b.max
 }

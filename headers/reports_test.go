@@ -50,7 +50,7 @@ func postAs(h http.Handler, ct, body, remote, cookie string) int {
 		r.Header.Set("Cookie", cookie)
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
+	direct.Handler(h).ServeHTTP(rec, r)
 	return rec.Code
 }
 
@@ -79,10 +79,10 @@ func reportCount(t *testing.T, events []audit.Event) int {
 	return n
 }
 
-func byAction(events []audit.Event, action string) []audit.Event {
+func byAction(events []audit.Event, action audit.Action) []audit.Event {
 	var out []audit.Event
 	for _, e := range events {
-		if string(e.Action) == action {
+		if e.Action == action {
 			out = append(out, e)
 		}
 	}
@@ -118,12 +118,11 @@ func TestReportsFloodStarvesSignedInRegression(t *testing.T) {
 	require.NoError(t, err)
 	mem := &audit.MemorySink{}
 	const capBytes = 64 << 10
-	rp, err := NewReports(resolver(t), ReportsConfig{
+	rp, err := newReports(ReportsConfig{
 		Audit:          audit.New(audit.NewFanoutSink(chain, mem), audit.Config{Now: clk.Now}),
 		SessionKey:     fakeSessions,
 		MaxBytesPerDay: capBytes,
-		Now:            clk.Now,
-	})
+	}, clk.Now)
 	require.NoError(t, err)
 	before := dirSize(t, dir)
 
@@ -178,7 +177,7 @@ func TestReportsFloodStarvesSignedInRegression(t *testing.T) {
 func TestReportsAggregate(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now}), Window: time.Minute, Now: clk.Now})
+	rp, err := newReports(ReportsConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now}), Window: time.Minute}, clk.Now)
 	require.NoError(t, err)
 	same := cspReport("https://shop.example/item", "https://ads.example/t.js")
 	for i := range 25 {
@@ -211,9 +210,9 @@ func TestReportsAggregate(t *testing.T) {
 
 	// Flush records what is still open.
 	require.Equal(t, 204, postAs(rp, MediaTypeCSPReport, same, "192.0.2.202:1", ""))
-	require.NoError(t, rp.Flush(context.Background()))
+	rp.Flush(context.Background())
 	assert.Equal(t, 100+1+2, reportCount(t, sink.Events()))
-	require.NoError(t, rp.Flush(context.Background()))
+	rp.Flush(context.Background())
 	assert.Len(t, sink.Events(), 5, "nothing left to flush")
 }
 
@@ -224,10 +223,10 @@ func TestReportsDailyCap(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	const capBytes = 8 << 10
-	rp, err := NewReports(resolver(t), ReportsConfig{
+	rp, err := newReports(ReportsConfig{
 		Audit: audit.New(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
-		MaxBytesPerDay: capBytes, ClientPerMinute: 1000, Now: clk.Now,
-	})
+		MaxBytesPerDay: capBytes, ClientPerMinute: 1000,
+	}, clk.Now)
 	require.NoError(t, err)
 	for i := range 10 {
 		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("d"+strconv.Itoa(i), 20), "192.0.2.1:1", ""), "over the cap is still 204")
@@ -259,7 +258,7 @@ func TestReportsDailyCap(t *testing.T) {
 // TestReportsSessionBudget: a signed-in client is limited per session,
 // not per address, and its requests use a total of their own.
 func TestReportsSessionBudget(t *testing.T) {
-	rp, err := NewReports(resolver(t), ReportsConfig{SessionKey: fakeSessions, ClientPerMinute: 2, TotalPerMinute: 3, Now: newClock().Now})
+	rp, err := newReports(ReportsConfig{SessionKey: fakeSessions, ClientPerMinute: 2, TotalPerMinute: 3}, newClock().Now)
 	require.NoError(t, err)
 	body := cspReport("https://shop.example/", "inline")
 	for i := range 3 {
@@ -275,7 +274,7 @@ func TestReportsSessionBudget(t *testing.T) {
 
 func TestNewReportsRejectsBudgets(t *testing.T) {
 	for _, cfg := range []ReportsConfig{{Window: time.Millisecond}, {Window: 25 * time.Hour}, {Window: -1}, {MaxBytesPerDay: 100}, {MaxBytesPerDay: -1}} {
-		_, err := NewReports(resolver(t), cfg)
+		_, err := NewReports(cfg)
 		assert.Error(t, err, "%+v", cfg)
 	}
 }
@@ -288,7 +287,7 @@ func FuzzReportsEndpoint(f *testing.F) {
 	f.Add(false, reportBatch("f", 3))
 	f.Add(true, "\x00{")
 	f.Fuzz(func(t *testing.T, csp bool, body string) {
-		rp, err := NewReports(resolver(t), ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{}), MaxBytesPerDay: 4096})
+		rp, err := NewReports(ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{}), MaxBytesPerDay: 4096})
 		require.NoError(t, err)
 		ct := MediaTypeReports
 		if csp {
@@ -297,7 +296,7 @@ func FuzzReportsEndpoint(f *testing.F) {
 		r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(body))
 		r.Header.Set("Content-Type", ct)
 		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
+		direct.Handler(rp).ServeHTTP(rec, r)
 		switch rec.Code {
 		case 204, 400, 413:
 		default:
@@ -317,9 +316,9 @@ func FuzzReportsEndpoint(f *testing.F) {
 func TestReportsDayNeverGoesBackRegression(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{
-		Audit: audit.New(sink, audit.Config{Now: clk.Now}), MaxBytesPerDay: 8 << 10, ClientPerMinute: 1000, Now: clk.Now,
-	})
+	rp, err := newReports(ReportsConfig{
+		Audit: audit.New(sink, audit.Config{Now: clk.Now}), MaxBytesPerDay: 8 << 10, ClientPerMinute: 1000,
+	}, clk.Now)
 	require.NoError(t, err)
 	midnight := time.Date(2026, 6, 26, 0, 0, 0, 0, time.UTC)
 	clk.Set(midnight.Add(time.Second))
@@ -345,10 +344,10 @@ func TestReportsDayNeverGoesBackRegression(t *testing.T) {
 func TestReportsWindowsBoundedPerClassRegression(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{
+	rp, err := newReports(ReportsConfig{
 		Audit: audit.New(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
-		ClientPerMinute: 1000, TotalPerMinute: 1000, Now: clk.Now,
-	})
+		ClientPerMinute: 1000, TotalPerMinute: 1000,
+	}, clk.Now)
 	require.NoError(t, err)
 	for i := range 2 * maxWindows / 20 {
 		require.Equal(t, 204, postAs(rp, MediaTypeReports, reportBatch("f"+strconv.Itoa(i), 20), "192.0.2.1:1", ""))
@@ -366,7 +365,7 @@ func TestReportsWindowsBoundedPerClassRegression(t *testing.T) {
 	rp.mu.Lock()
 	assert.Equal(t, maxWindows+1, len(rp.windows))
 	rp.mu.Unlock()
-	require.NoError(t, rp.Flush(context.Background()))
+	rp.Flush(context.Background())
 	var counts []string
 	for _, e := range byAction(sink.Events()[before:], ActionCSPViolation) {
 		assert.Equal(t, "signed-in", e.Meta["client"])
@@ -391,10 +390,10 @@ func TestReportsConcurrentCountsAddUp(t *testing.T) {
 		return now
 	}
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(resolver(t), ReportsConfig{
+	rp, err := newReports(ReportsConfig{
 		Audit: audit.New(sink, audit.Config{}), SessionKey: fakeSessions, Window: time.Second,
-		ClientPerMinute: 1 << 20, TotalPerMinute: 1 << 20, MaxBytesPerDay: 64 << 20, Now: clock,
-	})
+		ClientPerMinute: 1 << 20, TotalPerMinute: 1 << 20, MaxBytesPerDay: 64 << 20,
+	}, clock)
 	require.NoError(t, err)
 	const workers, each = 8, 200
 	var wg sync.WaitGroup
@@ -408,13 +407,13 @@ func TestReportsConcurrentCountsAddUp(t *testing.T) {
 				body := cspReport("https://shop.example/p"+strconv.Itoa(i%3), "inline")
 				assert.Equal(t, 204, postAs(rp, MediaTypeCSPReport, body, "192.0.2."+strconv.Itoa(w+1)+":1", cookie))
 				if i%50 == 0 {
-					assert.NoError(t, rp.Flush(context.Background()))
+					rp.Flush(context.Background())
 				}
 			}
 		})
 	}
 	wg.Wait()
-	require.NoError(t, rp.Flush(context.Background()))
+	rp.Flush(context.Background())
 	assert.Equal(t, workers*each, reportCount(t, sink.Events()))
 	assert.Empty(t, byAction(sink.Events(), ActionReportsCapped))
 }
