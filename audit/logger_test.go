@@ -36,7 +36,6 @@ func fixedClock(t time.Time) func() time.Time { return func() time.Time { return
 func TestLogFillsFromContext(t *testing.T) {
 	local := time.FixedZone("X", 3600)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, local)
-	res := clientip.MustNew(nil, clientip.Config{Logger: slog.New(slog.DiscardHandler)})
 	tests := []struct {
 		name string
 		ctx  context.Context

@@ -457,7 +457,6 @@ func (failingLimiter) Allow(context.Context, string) (ratelimit.Decision, error)
 // failure or changing anything.
 func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
-	res := clientip.MustNew(nil, clientip.Config{})
 	ctx := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
 	release, err := f.h.HoldSlot(ctx) // the client's one admitted request
 	require.NoError(t, err)

@@ -27,7 +27,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/unrolled/secure"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/headers"
 )
 
@@ -41,9 +40,7 @@ const (
 
 // rampartHeaders is the middleware under test.
 func rampartHeaders(tb testing.TB) func(http.Handler) http.Handler {
-	res, err := clientip.New(nil, clientip.Config{})
-	require.NoError(tb, err)
-	h, err := headers.New(res, headers.Config{CSP: headers.CSP{ReportURI: "/csp-report"}})
+	h, err := headers.New(headers.Config{CSP: headers.CSP{ReportURI: "/csp-report"}})
 	require.NoError(tb, err)
 	return h.Handler
 }

@@ -115,11 +115,13 @@ func rlPeers() []rlPeer {
 					tb.Fatal(err)
 				}
 				res := clientip.MustNew(nil, clientip.Config{Logger: slog.New(slog.DiscardHandler)})
-				mw, err := ratelimit.NewMiddleware(m, ratelimit.KeyByIP(res), ratelimit.MiddlewareConfig{})
+				mw, err := ratelimit.NewMiddleware(m, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 				if err != nil {
 					tb.Fatal(err)
 				}
-				return mw.Handler(next), func() { _ = m.Close(context.Background()) }
+				// KeyByIP reads the address clientip's handler puts in the
+				// context, so the handler is part of the cost.
+				return res.Handler(mw.Handler(next)), func() { _ = m.Close(context.Background()) }
 			},
 		},
 		{

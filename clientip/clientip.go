@@ -163,8 +163,10 @@ func tooWide(p netip.Prefix) bool {
 	return p.Bits() < 16
 }
 
-// trustedAddr reports whether a is one of the trusted proxies.
-func (r *Resolver) trustedAddr(a netip.Addr) bool {
+// Trusted reports whether a is one of the trusted proxies. It is for
+// decisions made before there is a request, such as a per-address
+// connection limit that must not count a proxy as one client.
+func (r *Resolver) Trusted(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	for _, p := range r.trusted {
 		if p.Contains(a) {
@@ -202,7 +204,7 @@ func (r *Resolver) resolve(req *http.Request) Info {
 		return info
 	}
 	info.Addr = peer
-	if !r.trustedAddr(peer) {
+	if !r.Trusted(peer) {
 		r.warnForwarded(req)
 		return info
 	}
@@ -252,7 +254,7 @@ func (r *Resolver) walkXFF(lines []string, peer netip.Addr) (netip.Addr, int) {
 				return client, hop
 			}
 			client, hop = a, pos
-			if !r.trustedAddr(a) {
+			if !r.Trusted(a) {
 				return client, hop
 			}
 			pos++
@@ -342,7 +344,7 @@ func (r *Resolver) walkForwarded(lines []string, peer netip.Addr, scheme string)
 			case strings.EqualFold(proto, "http"):
 				scheme = "http"
 			}
-			if !r.trustedAddr(a) {
+			if !r.Trusted(a) {
 				return client, scheme
 			}
 		}

@@ -173,7 +173,7 @@ func TestNewValidation(t *testing.T) {
 	r, err := New(prefixes("::ffff:10.0.0.0/104", "10.1.2.3/8"), Config{Logger: quiet()})
 	require.NoError(t, err)
 	assert.Equal(t, prefixes("10.0.0.0/8", "10.0.0.0/8"), r.trusted, "prefixes are unmapped and masked")
-	assert.True(t, r.trustedAddr(netip.MustParseAddr("::ffff:10.2.3.4")))
+	assert.True(t, r.Trusted(netip.MustParseAddr("::ffff:10.2.3.4")))
 }
 
 type logBuf struct {
@@ -283,7 +283,7 @@ func FuzzResolve(f *testing.F) {
 				}
 				continue
 			}
-			if !r.trustedAddr(peer) && info.Addr != peer {
+			if !r.Trusted(peer) && info.Addr != peer {
 				t.Fatalf("untrusted peer %v: headers believed, got %v", peer, info.Addr)
 			}
 			if info.Addr.Is4In6() || info.Addr.Zone() != "" {

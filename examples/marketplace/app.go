@@ -66,11 +66,11 @@ type App struct {
 	policy   *mfa.Policy
 	stepUp   func(http.Handler) http.Handler
 
-	loginThrottle *ratelimit.Login
+	loginThrottle *ratelimit.LoginThrottle
 	limits        limiters
 
-	sec         *headers.Headers
-	secQR       *headers.Headers
+	sec         *headers.Policy
+	secQR       *headers.Policy
 	cross       *headers.CrossOrigin
 	cspReports  *headers.Reports
 	securityTxt *headers.SecurityTxt
@@ -321,7 +321,7 @@ func (a *App) newStore(name string, l ratelimit.Limit) (ratelimit.Store, error) 
 
 func (a *App) buildLimits() error {
 	lim := a.cfg.Limits
-	byIP := ratelimit.KeyByIP(a.ips)
+	byIP := ratelimit.KeyByIP()
 	byUser := ratelimit.KeyByUser(func(r *http.Request) (string, bool) {
 		id, ok := a.sessions.Identity(r.Context())
 		return id.UserID, ok
@@ -331,7 +331,7 @@ func (a *App) buildLimits() error {
 		if err != nil {
 			return nil, fmt.Errorf("rate limit %s: %w", name, err)
 		}
-		return ratelimit.NewMiddleware(st, key, ratelimit.MiddlewareConfig{Deny: a.rateLimited, Policy: name, Audit: a.audit, Now: a.cfg.Now})
+		return ratelimit.NewMiddleware(st, key, ratelimit.MiddlewareConfig{OnDeny: a.rateLimited, OnError: a.rateLimited, Policy: name, Audit: a.audit})
 	}
 	var err error
 	if a.limits.signup, err = mk("signup", lim.Signup, byIP); err != nil {
@@ -361,7 +361,7 @@ func (a *App) buildLimits() error {
 			return err
 		}
 	}
-	if a.loginThrottle, err = ratelimit.NewLogin(backend, ratelimit.LoginConfig{Audit: a.audit, Now: a.cfg.Now}); err != nil {
+	if a.loginThrottle, err = ratelimit.NewLoginThrottle(backend, ratelimit.LoginThrottleConfig{Audit: a.audit}); err != nil {
 		return err
 	}
 	a.onClose(a.loginThrottle.Close)
@@ -396,7 +396,7 @@ func (a *App) buildAuth() error {
 		users = a.cfg.wrapUsers(users)
 	}
 	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
-		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
+		Hasher: hasher, Policy: policy, Throttle: authThrottle{a.loginThrottle}, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
 		Now:             a.cfg.Now, // the sessions' clock: LoginResult.ReadAt is compared with their revocations
 		PasswordChanges: changes,
 	})
@@ -475,7 +475,7 @@ func (a *App) buildMFA() error {
 
 func (a *App) buildHeaders() error {
 	var err error
-	if a.sec, err = headers.New(a.ips, headers.Config{CSP: headers.CSP{ReportURI: "/csp-report"}}); err != nil {
+	if a.sec, err = headers.New(headers.Config{CSP: headers.CSP{ReportURI: "/csp-report"}}); err != nil {
 		return err
 	}
 	// The TOTP enrolment page shows its QR code as a data: URL image.
@@ -484,11 +484,11 @@ func (a *App) buildHeaders() error {
 	}); err != nil {
 		return err
 	}
-	if a.cross, err = headers.NewCrossOrigin(a.ips, headers.CrossOriginConfig{
+	if a.cross, err = headers.NewCrossOrigin(headers.CrossOriginConfig{
 		PublicOrigin:           a.origin.Origin,
 		InsecureBypassPatterns: []string{"POST /csp-report"},
-		Audit:                  a.audit, Logger: a.log,
-		DenyHandler: func(w http.ResponseWriter, r *http.Request, _ error) {
+		Audit:                  a.audit,
+		OnDeny: func(w http.ResponseWriter, r *http.Request, _ error) {
 			a.fail(w, r, http.StatusForbidden, "This request came from another site and was refused. If you sent it yourself, reload the page and try again.")
 		},
 	}); err != nil {
@@ -497,8 +497,8 @@ func (a *App) buildHeaders() error {
 	// Signed-in users' reports have budgets of their own, which a flood of
 	// anonymous ones cannot spend: the route loads the session (see
 	// buildRoutes), and this tells the endpoint whose it is.
-	if a.cspReports, err = headers.NewReports(a.ips, headers.ReportsConfig{
-		Audit: a.audit, Logger: a.log, Now: a.cfg.Now,
+	if a.cspReports, err = headers.NewReports(headers.ReportsConfig{
+		Audit: a.audit,
 		SessionKey: func(r *http.Request) (string, bool) {
 			id, ok := a.sessions.Identity(r.Context())
 			return id.UserID, ok
@@ -506,7 +506,7 @@ func (a *App) buildHeaders() error {
 	}); err != nil {
 		return err
 	}
-	a.onClose(a.cspReports.Flush) // runs before the audit queues close
+	a.onClose(func(ctx context.Context) error { a.cspReports.Flush(ctx); return nil }) // runs before the audit queues close
 	txt := headers.SecurityTxtConfig{Contact: []string{a.cfg.Contact}, PreferredLanguages: []string{"en"}, Now: a.cfg.Now}
 	if a.origin.Scheme == "https" {
 		txt.Canonical = []string{a.origin.Origin + "/.well-known/security.txt"}

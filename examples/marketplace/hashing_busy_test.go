@@ -55,7 +55,7 @@ func TestHashingBusyIs503(t *testing.T) {
 	require.NoError(t, err)
 	users := gatedUsers{UserStore: authUsers{ta.db}, held: "held@example.com", entered: make(chan struct{}, 2), open: make(chan struct{})}
 	ta.authn, err = auth.NewAuthenticator(users, ta.sessions, auth.AuthenticatorConfig{
-		Hasher: hasher, Throttle: ta.loginThrottle, Audit: ta.audit, ClientIP: ta.ips, Logger: ta.log})
+		Hasher: hasher, Throttle: authThrottle{ta.loginThrottle}, Audit: ta.audit, ClientIP: ta.ips, Logger: ta.log})
 	require.NoError(t, err)
 
 	held := make(chan int, 2)

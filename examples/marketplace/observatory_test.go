@@ -35,9 +35,9 @@ func serveTLS(t *testing.T) (httpPort, httpsPort int, ca testenv.TLS) {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Cert}, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 
-	rd, err := headers.NewRedirect(app.ips, []string{"localhost", "127.0.0.1"}, headers.RedirectConfig{HTTPSPort: httpsPort, ExemptPaths: []string{"/healthz"}})
+	rd, err := headers.NewRedirect([]string{"localhost", "127.0.0.1"}, headers.RedirectConfig{HTTPSPort: httpsPort, ExemptPaths: []string{"/healthz"}})
 	require.NoError(t, err)
-	plain := httptest.NewServer(rd.Handler(app.Handler()))
+	plain := httptest.NewServer(app.ips.Handler(rd.Handler(app.Handler())))
 	t.Cleanup(func() {
 		plain.Close()
 		srv.Close()

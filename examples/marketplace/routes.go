@@ -227,17 +227,18 @@ func (a *App) mfaDeny(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // rateLimited answers a request refused by a rate limit.
-func (a *App) rateLimited(w http.ResponseWriter, r *http.Request, d ratelimit.Decision, err error) {
-	if !errors.Is(err, ratelimit.ErrLimited) {
+func (a *App) rateLimited(w http.ResponseWriter, r *http.Request, err error) {
+	le, limited := errors.AsType[*ratelimit.LimitedError](err)
+	if !limited {
 		a.log.ErrorContext(r.Context(), "rate limit unavailable", "err", err)
 		a.fail(w, r, http.StatusServiceUnavailable, "The service cannot take this request right now. Please try again shortly.")
 		return
 	}
 	if !wantsHTML(r) {
-		ratelimit.DenyJSON(w, r, d, err)
+		ratelimit.DenyJSON(w, r, err)
 		return
 	}
-	a.fail(w, r, http.StatusTooManyRequests, "Too many requests. Please wait "+retryText(d.RetryAfter)+" and try again.")
+	a.fail(w, r, http.StatusTooManyRequests, "Too many requests. Please wait "+retryText(le.RetryAfter)+" and try again.")
 }
 
 // securityPage shows how to report a vulnerability (the platform's reporting and disclosure policy, as in SECURITY.md).

@@ -93,7 +93,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		main.TLSConfig = m.TLSConfig()
 		main.TLSConfig.MinVersion = tls.VersionTLS12
 		ls = append(ls, listener{srv: main, ln: ln, tls: true})
-		rd, err := headers.NewRedirect(app.ips, []string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
+		rd, err := headers.NewRedirect([]string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 		if err != nil {
 			return err
 		}
@@ -103,11 +103,11 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		}
 		// The plain listener answers ACME http-01 challenges and otherwise
 		// only redirects.
-		ls = append(ls, listener{srv: newServer(m.HTTPHandler(rd.Handler(app.Handler())), log), ln: hln})
+		ls = append(ls, listener{srv: newServer(m.HTTPHandler(app.ips.Handler(rd.Handler(app.Handler()))), log), ln: hln})
 	case f.tlsCert != "":
 		ls = append(ls, listener{srv: main, ln: ln, tls: true})
 		if f.httpAddr != "" {
-			rd, err := headers.NewRedirect(app.ips, []string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
+			rd, err := headers.NewRedirect([]string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 			if err != nil {
 				return err
 			}
@@ -115,7 +115,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 			if err != nil {
 				return err
 			}
-			ls = append(ls, listener{srv: newServer(rd.Handler(app.Handler()), log), ln: hln})
+			ls = append(ls, listener{srv: newServer(app.ips.Handler(rd.Handler(app.Handler())), log), ln: hln})
 		}
 	default:
 		ls = append(ls, listener{srv: main, ln: ln})

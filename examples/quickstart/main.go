@@ -51,8 +51,8 @@ func newServer(auditOut io.Writer) http.Handler {
 
 	// Strict headers with a per-request CSP nonce, and cross-origin (CSRF)
 	// protection from Fetch Metadata.
-	sec := must(headers.New(ips, headers.Config{}))
-	csrf := must(headers.NewCrossOrigin(ips, headers.CrossOriginConfig{Audit: events}))
+	sec := must(headers.New(headers.Config{}))
+	csrf := must(headers.NewCrossOrigin(headers.CrossOriginConfig{Audit: events}))
 
 	// Sessions with __Host- cookies; plain http://localhost needs the
 	// explicit development option.
@@ -60,16 +60,16 @@ func newServer(auditOut io.Writer) http.Handler {
 
 	// Login throttling per account, per address and per pair, and a
 	// password check that does not reveal which accounts exist.
-	throttle := must(ratelimit.NewLogin(ratelimit.MemoryBackend{}, ratelimit.LoginConfig{Audit: events}))
+	throttle := must(ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{Audit: events}))
 	users := newUsers("alice", "correct horse battery staple")
 	login := must(auth.NewAuthenticator(users, sessions, auth.AuthenticatorConfig{
-		Throttle: throttle, Audit: events, ClientIP: ips,
+		Throttle: authThrottle{throttle}, Audit: events, ClientIP: ips,
 	}))
 	guard := must(auth.NewGuard(sessions.AuthSource(), auth.GuardConfig{Audit: events, ClientIP: ips}))
 
 	// 10 requests a second per client address (IPv6 by /64) on every route.
 	perIP := must(ratelimit.NewMemory(ratelimit.Limit{Events: 10, Per: time.Second}, ratelimit.MemoryConfig{}))
-	limit := must(ratelimit.NewMiddleware(perIP, ratelimit.KeyByIP(ips), ratelimit.MiddlewareConfig{Audit: events}))
+	limit := must(ratelimit.NewMiddleware(perIP, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Audit: events}))
 
 	page := template.Must(template.New("").Parse(`<!doctype html><title>Rampart</title>
 <style nonce="{{.Nonce}}">body { font-family: sans-serif }</style>
