@@ -20,21 +20,21 @@ const (
 	MediaTypeReports = "application/reports+json"
 )
 
-// Errors returned by [ParseReports].
+// Errors returned by [parseReports].
 var (
-	// ErrReportType means the body's media type is neither
+	// errReportType means the body's media type is neither
 	// [MediaTypeCSPReport] nor [MediaTypeReports].
-	ErrReportType = errors.New("headers: unsupported report media type")
-	// ErrReportMalformed means the body is not a well-formed report of its
+	errReportType = errors.New("headers: unsupported report media type")
+	// errReportMalformed means the body is not a well-formed report of its
 	// media type.
-	ErrReportMalformed = errors.New("headers: malformed violation report")
+	errReportMalformed = errors.New("headers: malformed violation report")
 )
 
-// Report is one CSP violation report, validated and normalised from either
+// violation is one CSP violation report, validated and normalised from either
 // body format. URLs lose their query and fragment (they can carry tokens),
 // control characters and invalid UTF-8 are replaced, and every string is
-// truncated, so a Report is safe to log.
-type Report struct {
+// truncated, so a violation is safe to log.
+type violation struct {
 	// Format is "csp-report" or "reports+json": the body format it came in.
 	Format string
 	// DocumentURL is the page where the violation happened.
@@ -109,17 +109,17 @@ type cspViolationBody struct {
 	ColumnNumber       *int    `json:"columnNumber"`
 }
 
-// ParseReports parses a violation report body whose Content-Type is
+// parseReports parses a violation report body whose Content-Type is
 // contentType, and returns its CSP violations, at most maxReports of them
 // (further entries of a Reporting API batch are dropped). It accepts
 // [MediaTypeCSPReport] (one report) and [MediaTypeReports] (a batch, from
 // which reports of other types such as "deprecation" are skipped).
 //
-// ParseReports is strict and fails closed: wrong JSON types, missing
+// parseReports is strict and fails closed: wrong JSON types, missing
 // required members (the document URL and the directive), trailing data,
-// negative numbers and out-of-range values are [ErrReportMalformed]; other
-// media types are [ErrReportType]. Error texts never quote the input.
-func ParseReports(contentType string, body []byte, maxReports int) ([]Report, error) {
+// negative numbers and out-of-range values are [errReportMalformed]; other
+// media types are [errReportType]. Error texts never quote the input.
+func parseReports(contentType string, body []byte, maxReports int) ([]violation, error) {
 	switch reportMediaType(contentType) {
 	case MediaTypeCSPReport:
 		var outer struct {
@@ -135,7 +135,7 @@ func ParseReports(contentType string, body []byte, maxReports int) ([]Report, er
 		if maxReports < 1 {
 			return nil, nil
 		}
-		return []Report{rep}, nil
+		return []violation{rep}, nil
 	case MediaTypeReports:
 		var batch []reportEnvelope
 		if err := decodeStrict(body, &batch); err != nil {
@@ -144,7 +144,7 @@ func ParseReports(contentType string, body []byte, maxReports int) ([]Report, er
 		if len(batch) == 0 {
 			return nil, malformed("reports+json: empty batch")
 		}
-		var out []Report
+		var out []violation
 		for i := range batch {
 			e := &batch[i]
 			if e.Type == nil || !validToken(*e.Type) || e.URL == nil || (e.Age != nil && *e.Age < 0) {
@@ -170,7 +170,7 @@ func ParseReports(contentType string, body []byte, maxReports int) ([]Report, er
 		}
 		return out, nil
 	}
-	return nil, ErrReportType
+	return nil, errReportType
 }
 
 // reportMediaType returns the report media type named by a Content-Type
@@ -184,7 +184,7 @@ func reportMediaType(contentType string) string {
 }
 
 func malformed(detail string) error {
-	return fmt.Errorf("%w: %s", ErrReportMalformed, detail)
+	return fmt.Errorf("%w: %s", errReportMalformed, detail)
 }
 
 // decodeStrict decodes one JSON value from body into v and rejects any
@@ -200,7 +200,7 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func (b *cspReportBody) normalise() (Report, error) {
+func (b *cspReportBody) normalise() (violation, error) {
 	dir := b.EffectiveDirective
 	if dir == nil || *dir == "" {
 		// CSP2 browsers send only violated-directive, possibly followed by
@@ -217,7 +217,7 @@ func (b *cspReportBody) normalise() (Report, error) {
 	})
 }
 
-func (b *cspViolationBody) normalise() (Report, error) {
+func (b *cspViolationBody) normalise() (violation, error) {
 	return normalise(report{
 		format: "reports+json", doc: b.DocumentURL, referrer: b.Referrer, blocked: b.BlockedURL,
 		directive: b.EffectiveDirective, disposition: b.Disposition, source: b.SourceFile, sample: b.Sample,
@@ -232,8 +232,8 @@ type report struct {
 	line, column, status                                           *int
 }
 
-func normalise(in report) (Report, error) {
-	out := Report{Format: in.format}
+func normalise(in report) (violation, error) {
+	out := violation{Format: in.format}
 	if in.doc == nil || !validDocumentURL(*in.doc) {
 		return out, malformed(in.format + ": missing or invalid document URL")
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
-// Report bodies as browsers send them.
+// violation bodies as browsers send them.
 const (
 	chromeCSPReport   = `{"csp-report":{"document-uri":"https://shop.example/cart?session=secret#frag","referrer":"https://shop.example/","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"script-src 'nonce-x' 'strict-dynamic'; report-uri /csp-report","disposition":"enforce","blocked-uri":"https://evil.example/x.js?k=v","line-number":12,"column-number":7,"source-file":"https://shop.example/app.js","status-code":200,"script-sample":""}}`
 	firefoxCSP2Report = `{"csp-report":{"blocked-uri":"inline","document-uri":"https://shop.example/","original-policy":"script-src 'nonce-x'","referrer":"","violated-directive":"script-src 'nonce-x'","script-sample":"alert(document.cookie)"}}`
@@ -41,24 +41,24 @@ func TestParseReports(t *testing.T) {
 		ct      string
 		body    string
 		max     int
-		want    []Report
+		want    []violation
 		wantErr error
 	}{
-		{name: "report-uri from Chrome", ct: "application/csp-report", body: chromeCSPReport, max: 20, want: []Report{{
+		{name: "report-uri from Chrome", ct: "application/csp-report", body: chromeCSPReport, max: 20, want: []violation{{
 			Format: "csp-report", DocumentURL: "https://shop.example/cart", Referrer: "https://shop.example/",
 			BlockedURL: "https://evil.example/x.js", EffectiveDirective: "script-src-elem", Disposition: "enforce",
 			SourceFile: "https://shop.example/app.js", LineNumber: 12, ColumnNumber: 7, StatusCode: 200,
 		}}},
-		{name: "CSP2 report: directive from violated-directive", ct: "application/csp-report; charset=utf-8", body: firefoxCSP2Report, max: 20, want: []Report{{
+		{name: "CSP2 report: directive from violated-directive", ct: "application/csp-report; charset=utf-8", body: firefoxCSP2Report, max: 20, want: []violation{{
 			Format: "csp-report", DocumentURL: "https://shop.example/", BlockedURL: "inline",
 			EffectiveDirective: "script-src", Sample: "alert(document.cookie)",
 		}}},
-		{name: "Reporting API batch skips other types", ct: "application/reports+json", body: reportingBatch, max: 20, want: []Report{
+		{name: "Reporting API batch skips other types", ct: "application/reports+json", body: reportingBatch, max: 20, want: []violation{
 			{Format: "reports+json", DocumentURL: "https://shop.example/item/1", BlockedURL: "eval", EffectiveDirective: "script-src",
 				Disposition: "report", SourceFile: "https://shop.example/app.js", StatusCode: 200, LineNumber: 3, ColumnNumber: 9},
 			{Format: "reports+json", DocumentURL: "https://shop.example/", BlockedURL: "inline", EffectiveDirective: "style-src-attr", Disposition: "enforce"},
 		}},
-		{name: "batch truncated to max", ct: "application/reports+json", body: reportingBatch, max: 1, want: []Report{
+		{name: "batch truncated to max", ct: "application/reports+json", body: reportingBatch, max: 1, want: []violation{
 			{Format: "reports+json", DocumentURL: "https://shop.example/item/1", BlockedURL: "eval", EffectiveDirective: "script-src",
 				Disposition: "report", SourceFile: "https://shop.example/app.js", StatusCode: 200, LineNumber: 3, ColumnNumber: 9},
 		}},
@@ -66,42 +66,42 @@ func TestParseReports(t *testing.T) {
 			body: `[{"type":"intervention","url":"https://shop.example/","body":{}}]`},
 		{name: "attack: control characters and invalid UTF-8 cleaned", ct: "application/csp-report", max: 20,
 			body: `{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"img-src","blocked-uri":"https://a.example/\u001b[31mb","script-sample":"x\u0000\ny\u0085\ud800"}}`,
-			want: []Report{{Format: "csp-report", DocumentURL: "https://shop.example/", EffectiveDirective: "img-src", BlockedURL: "https://a.example/\ufffd[31mb", Sample: "x\ufffd\ufffdy\ufffd\ufffd"}}},
-		{name: "attack: control character in document URL", ct: "application/csp-report", wantErr: ErrReportMalformed,
+			want: []violation{{Format: "csp-report", DocumentURL: "https://shop.example/", EffectiveDirective: "img-src", BlockedURL: "https://a.example/\ufffd[31mb", Sample: "x\ufffd\ufffdy\ufffd\ufffd"}}},
+		{name: "attack: control character in document URL", ct: "application/csp-report", wantErr: errReportMalformed,
 			body: `{"csp-report":{"document-uri":"https://shop.example/a\u001b[31mb","effective-directive":"img-src"}}`},
 
-		{name: "wrong type: json", ct: "application/json", body: chromeCSPReport, wantErr: ErrReportType},
-		{name: "wrong type: form", ct: "application/x-www-form-urlencoded", body: "a=b", wantErr: ErrReportType},
-		{name: "wrong type: none", ct: "", body: chromeCSPReport, wantErr: ErrReportType},
-		{name: "wrong type: malformed header", ct: "application/csp-report; ===", body: chromeCSPReport, wantErr: ErrReportType},
-		{name: "garbage", ct: "application/csp-report", body: "\x00\xff garbage", wantErr: ErrReportMalformed},
-		{name: "empty body", ct: "application/csp-report", body: "", wantErr: ErrReportMalformed},
-		{name: "null", ct: "application/csp-report", body: "null", wantErr: ErrReportMalformed},
-		{name: "csp-report null", ct: "application/csp-report", body: `{"csp-report":null}`, wantErr: ErrReportMalformed},
-		{name: "csp-report array", ct: "application/csp-report", body: `[` + chromeCSPReport + `]`, wantErr: ErrReportMalformed},
-		{name: "trailing data", ct: "application/csp-report", body: chromeCSPReport + `{}`, wantErr: ErrReportMalformed},
-		{name: "missing document URL", ct: "application/csp-report", body: `{"csp-report":{"effective-directive":"img-src"}}`, wantErr: ErrReportMalformed},
-		{name: "missing directive", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/"}}`, wantErr: ErrReportMalformed},
-		{name: "attack: javascript document URL", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"javascript:alert(1)","effective-directive":"img-src"}}`, wantErr: ErrReportMalformed},
-		{name: "attack: directive with spaces", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src\r\nX: y"}}`, wantErr: ErrReportMalformed},
-		{name: "wrong JSON type for line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":"12"}}`, wantErr: ErrReportMalformed},
-		{name: "fractional line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":1.5}}`, wantErr: ErrReportMalformed},
-		{name: "negative column", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","column-number":-1}}`, wantErr: ErrReportMalformed},
-		{name: "status out of range", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","status-code":100000}}`, wantErr: ErrReportMalformed},
-		{name: "bad disposition", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","disposition":"ignore"}}`, wantErr: ErrReportMalformed},
-		{name: "batch: object instead of array", ct: "application/reports+json", body: `{"type":"csp-violation"}`, wantErr: ErrReportMalformed},
-		{name: "batch: empty", ct: "application/reports+json", body: `[]`, wantErr: ErrReportMalformed},
-		{name: "batch: entry without type", ct: "application/reports+json", body: `[{"url":"https://a.example/","body":{}}]`, wantErr: ErrReportMalformed},
-		{name: "batch: entry without url", ct: "application/reports+json", body: `[{"type":"csp-violation","body":{}}]`, wantErr: ErrReportMalformed},
-		{name: "batch: negative age", ct: "application/reports+json", body: `[{"type":"x","age":-5,"url":"u","body":{}}]`, wantErr: ErrReportMalformed},
-		{name: "batch: body not an object", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":"x"}]`, wantErr: ErrReportMalformed},
-		{name: "batch: body missing", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u"}]`, wantErr: ErrReportMalformed},
-		{name: "batch: invalid violation", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":{"documentURL":"https://a.example/"}}]`, wantErr: ErrReportMalformed},
-		{name: "batch: entry is a string", ct: "application/reports+json", body: `["x"]`, wantErr: ErrReportMalformed},
+		{name: "wrong type: json", ct: "application/json", body: chromeCSPReport, wantErr: errReportType},
+		{name: "wrong type: form", ct: "application/x-www-form-urlencoded", body: "a=b", wantErr: errReportType},
+		{name: "wrong type: none", ct: "", body: chromeCSPReport, wantErr: errReportType},
+		{name: "wrong type: malformed header", ct: "application/csp-report; ===", body: chromeCSPReport, wantErr: errReportType},
+		{name: "garbage", ct: "application/csp-report", body: "\x00\xff garbage", wantErr: errReportMalformed},
+		{name: "empty body", ct: "application/csp-report", body: "", wantErr: errReportMalformed},
+		{name: "null", ct: "application/csp-report", body: "null", wantErr: errReportMalformed},
+		{name: "csp-report null", ct: "application/csp-report", body: `{"csp-report":null}`, wantErr: errReportMalformed},
+		{name: "csp-report array", ct: "application/csp-report", body: `[` + chromeCSPReport + `]`, wantErr: errReportMalformed},
+		{name: "trailing data", ct: "application/csp-report", body: chromeCSPReport + `{}`, wantErr: errReportMalformed},
+		{name: "missing document URL", ct: "application/csp-report", body: `{"csp-report":{"effective-directive":"img-src"}}`, wantErr: errReportMalformed},
+		{name: "missing directive", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/"}}`, wantErr: errReportMalformed},
+		{name: "attack: javascript document URL", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"javascript:alert(1)","effective-directive":"img-src"}}`, wantErr: errReportMalformed},
+		{name: "attack: directive with spaces", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src\r\nX: y"}}`, wantErr: errReportMalformed},
+		{name: "wrong JSON type for line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":"12"}}`, wantErr: errReportMalformed},
+		{name: "fractional line", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","line-number":1.5}}`, wantErr: errReportMalformed},
+		{name: "negative column", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","column-number":-1}}`, wantErr: errReportMalformed},
+		{name: "status out of range", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","status-code":100000}}`, wantErr: errReportMalformed},
+		{name: "bad disposition", ct: "application/csp-report", body: `{"csp-report":{"document-uri":"https://a.example/","effective-directive":"img-src","disposition":"ignore"}}`, wantErr: errReportMalformed},
+		{name: "batch: object instead of array", ct: "application/reports+json", body: `{"type":"csp-violation"}`, wantErr: errReportMalformed},
+		{name: "batch: empty", ct: "application/reports+json", body: `[]`, wantErr: errReportMalformed},
+		{name: "batch: entry without type", ct: "application/reports+json", body: `[{"url":"https://a.example/","body":{}}]`, wantErr: errReportMalformed},
+		{name: "batch: entry without url", ct: "application/reports+json", body: `[{"type":"csp-violation","body":{}}]`, wantErr: errReportMalformed},
+		{name: "batch: negative age", ct: "application/reports+json", body: `[{"type":"x","age":-5,"url":"u","body":{}}]`, wantErr: errReportMalformed},
+		{name: "batch: body not an object", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":"x"}]`, wantErr: errReportMalformed},
+		{name: "batch: body missing", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u"}]`, wantErr: errReportMalformed},
+		{name: "batch: invalid violation", ct: "application/reports+json", body: `[{"type":"csp-violation","url":"u","body":{"documentURL":"https://a.example/"}}]`, wantErr: errReportMalformed},
+		{name: "batch: entry is a string", ct: "application/reports+json", body: `["x"]`, wantErr: errReportMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseReports(tt.ct, []byte(tt.body), tt.max)
+			got, err := parseReports(tt.ct, []byte(tt.body), tt.max)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				assert.Nil(t, got)
@@ -132,10 +132,10 @@ func FuzzParseReports(f *testing.F) {
 		if csp {
 			ct = MediaTypeCSPReport
 		}
-		got, err := ParseReports(ct, []byte(body), 5)
+		got, err := parseReports(ct, []byte(body), 5)
 		if err != nil {
-			if !errors.Is(err, ErrReportMalformed) {
-				t.Fatalf("error %v is not ErrReportMalformed", err)
+			if !errors.Is(err, errReportMalformed) {
+				t.Fatalf("error %v is not errReportMalformed", err)
 			}
 			if got != nil {
 				t.Fatal("reports returned with an error")
@@ -379,7 +379,7 @@ func BenchmarkParseReports(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := ParseReports(MediaTypeReports, body, 20); err != nil {
+		if _, err := parseReports(MediaTypeReports, body, 20); err != nil {
 			b.Fatal(err)
 		}
 	}

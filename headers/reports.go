@@ -153,7 +153,7 @@ type windowKey struct {
 type window struct {
 	start, last time.Time
 	repeats     int
-	rep         Report // the first report, without the details its repeats need not share
+	rep         violation // the first report, without the details its repeats need not share
 }
 
 const (
@@ -292,7 +292,7 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusBadRequest)
 		return
 	}
-	reports, err := ParseReports(ct, body, rp.maxReports)
+	reports, err := parseReports(ct, body, rp.maxReports)
 	if err != nil {
 		plainError(w, http.StatusBadRequest)
 		return
@@ -346,7 +346,7 @@ func (rp *Reports) allow(ctx context.Context, cl *reportClass, key string) bool 
 // admit aggregates and charges the reports of one request. It returns the
 // events to write with the request's context (own) and those to write
 // without it (detached: closed windows' counts, cap notices).
-func (rp *Reports) admit(cl *reportClass, reports []Report, client netip.Addr, ua string, now time.Time) (own, detached []audit.Event) {
+func (rp *Reports) admit(cl *reportClass, reports []violation, client netip.Addr, ua string, now time.Time) (own, detached []audit.Event) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	detached = rp.sweep(detached, now)
@@ -496,7 +496,7 @@ func utcDay(t time.Time) int64 {
 }
 
 // reportEvent turns a report into an audit event.
-func reportEvent(rep Report, client netip.Addr, ua string) audit.Event {
+func reportEvent(rep violation, client netip.Addr, ua string) audit.Event {
 	e := audit.Event{
 		Category:  audit.CategoryBrowserReport,
 		Action:    ActionCSPViolation,
