@@ -119,23 +119,30 @@ func ExampleCrossOrigin_Check() {
 	// http://shop.example true
 }
 
-// security.txt with an Expires field computed from the clock.
+// security.txt with an Expires field computed at each request: 180 days
+// ahead by default, so the file is never stale.
 func ExampleSecurityTxt() {
 	txt, err := headers.NewSecurityTxt(headers.SecurityTxtConfig{
 		Contact:   []string{"mailto:security@deployed.works"},
 		Policy:    "https://deployed.works/legal/security",
 		Canonical: []string{"https://deployed.works/.well-known/security.txt"},
-		Now:       func() time.Time { return time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Print(txt.Body())
+	for line := range strings.Lines(txt.Body()) {
+		if v, ok := strings.CutPrefix(line, "Expires: "); ok {
+			exp, _ := time.Parse(time.RFC3339, strings.TrimSpace(v))
+			fmt.Println("Expires: in", time.Until(exp).Round(24*time.Hour))
+			continue
+		}
+		fmt.Print(line)
+	}
 	// Output:
 	// Contact: mailto:security@deployed.works
 	// Policy: https://deployed.works/legal/security
 	// Canonical: https://deployed.works/.well-known/security.txt
-	// Expires: 2026-12-22T00:00:00Z
+	// Expires: in 4320h0m0s
 	// Preferred-Languages: en
 }
 

@@ -45,10 +45,6 @@ type SecurityTxtConfig struct {
 	// Acknowledgments lists https URLs of pages thanking researchers
 	// (§2.5.1). Default: none.
 	Acknowledgments []string
-
-	// Now returns the current time. Default: time.Now. Tests inject a
-	// clock.
-	Now func() time.Time
 }
 
 // SecurityTxt serves /.well-known/security.txt (RFC 9116). It is safe for
@@ -58,17 +54,13 @@ type SecurityTxtConfig struct {
 type SecurityTxt struct {
 	before, after string // the file around the Expires value
 	expires       time.Duration
-	now           func() time.Time
 }
 
 // NewSecurityTxt validates cfg and returns the handler. Every value must be
 // a URI of an allowed scheme without spaces or control characters, so no
 // configuration can inject extra fields or lines.
 func NewSecurityTxt(cfg SecurityTxtConfig) (*SecurityTxt, error) {
-	s := &SecurityTxt{expires: cfg.Expires, now: cfg.Now}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &SecurityTxt{expires: cfg.Expires}
 	switch {
 	case s.expires == 0:
 		s.expires = 180 * 24 * time.Hour
@@ -177,6 +169,6 @@ func (s *SecurityTxt) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Body returns the file as it would be served now.
 func (s *SecurityTxt) Body() string {
-	exp := s.now().Add(s.expires).UTC().Truncate(time.Second).Format(time.RFC3339)
+	exp := time.Now().Add(s.expires).UTC().Truncate(time.Second).Format(time.RFC3339)
 	return s.before + exp + s.after
 }

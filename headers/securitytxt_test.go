@@ -5,14 +5,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestSecurityTxt(t *testing.T) {
-	clk := newClock() // 2026-06-25T12:00:00Z
+func TestSecurityTxt(t *testing.T) { synctest.Test(t, testSecurityTxt) }
+
+func testSecurityTxt(t *testing.T) { // the bubble's clock starts at 2000-01-01T00:00:00Z
 	txt, err := NewSecurityTxt(SecurityTxtConfig{
 		Contact:            []string{"mailto:security@deployed.works", "https://deployed.works/security"},
 		Policy:             "https://deployed.works/legal/security#vulnerability-reporting",
@@ -20,7 +22,6 @@ func TestSecurityTxt(t *testing.T) {
 		Canonical:          []string{"https://deployed.works/.well-known/security.txt"},
 		Encryption:         []string{"openpgp4fpr:5f2de5521c63a801ab59ccb603d49de44b29100f"},
 		Acknowledgments:    []string{"https://deployed.works/security/thanks"},
-		Now:                clk.Now,
 	})
 	require.NoError(t, err)
 
@@ -34,13 +35,13 @@ func TestSecurityTxt(t *testing.T) {
 		"Acknowledgments: https://deployed.works/security/thanks\n" +
 		"Policy: https://deployed.works/legal/security#vulnerability-reporting\n" +
 		"Canonical: https://deployed.works/.well-known/security.txt\n" +
-		"Expires: 2026-12-22T12:00:00Z\n" +
+		"Expires: 2000-06-29T00:00:00Z\n" +
 		"Preferred-Languages: en, pt-BR\n"
 	assert.Equal(t, want, rec.Body.String())
 
 	// Expires follows the clock, so the file is never stale.
-	clk.Add(400 * 24 * time.Hour)
-	assert.Contains(t, txt.Body(), "Expires: 2028-01-26T12:00:00Z\n")
+	time.Sleep(400 * 24 * time.Hour)
+	assert.Contains(t, txt.Body(), "Expires: 2001-08-03T00:00:00Z\n")
 
 	rec = httptest.NewRecorder()
 	txt.ServeHTTP(rec, httptest.NewRequest("HEAD", "/.well-known/security.txt", nil))
@@ -54,15 +55,16 @@ func TestSecurityTxt(t *testing.T) {
 	assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
 }
 
-func TestSecurityTxtDefaults(t *testing.T) {
-	clk := newClock()
-	txt, err := NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:security@deployed.works"}, Now: clk.Now})
-	require.NoError(t, err)
-	assert.Equal(t, "Contact: mailto:security@deployed.works\nExpires: 2026-12-22T12:00:00Z\nPreferred-Languages: en\n", txt.Body())
+func TestSecurityTxtDefaults(t *testing.T) { synctest.Test(t, testSecurityTxtDefaults) }
 
-	txt, err = NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:s@x.example"}, Expires: 364 * 24 * time.Hour, Now: clk.Now})
+func testSecurityTxtDefaults(t *testing.T) {
+	txt, err := NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:security@deployed.works"}})
 	require.NoError(t, err)
-	assert.Contains(t, txt.Body(), "Expires: 2027-06-24T12:00:00Z\n")
+	assert.Equal(t, "Contact: mailto:security@deployed.works\nExpires: 2000-06-29T00:00:00Z\nPreferred-Languages: en\n", txt.Body())
+
+	txt, err = NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:s@x.example"}, Expires: 364 * 24 * time.Hour})
+	require.NoError(t, err)
+	assert.Contains(t, txt.Body(), "Expires: 2000-12-30T00:00:00Z\n")
 }
 
 func TestNewSecurityTxtRejects(t *testing.T) {

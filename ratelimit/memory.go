@@ -29,10 +29,13 @@ type MemoryConfig struct {
 	// limit's interval: 4.5 minutes for 100/s, 73 for 5/15min).
 	SweepInterval time.Duration
 
-	// Now returns the current time. Default: time.Now. Tests inject a clock
-	// so that refill needs no sleeping. The clock should not go backwards;
-	// if it does, the limiter holds time still until it catches up, which
-	// can only make it stricter.
+	// Now returns the current time. Default: time.Now. It is for tests
+	// that drive one clock through a whole application and cannot run in
+	// a testing/synctest bubble (they use a real database or network);
+	// other tests should run in a bubble, whose fake clock the default
+	// follows. The clock should not go backwards; if it does, the limiter
+	// holds time still until it catches up, which can only make it
+	// stricter.
 	Now func() time.Time
 }
 

@@ -507,7 +507,7 @@ func (a *App) buildHeaders() error {
 		return err
 	}
 	a.onClose(func(ctx context.Context) error { a.cspReports.Flush(ctx); return nil }) // runs before the audit queues close
-	txt := headers.SecurityTxtConfig{Contact: []string{a.cfg.Contact}, PreferredLanguages: []string{"en"}, Now: a.cfg.Now}
+	txt := headers.SecurityTxtConfig{Contact: []string{a.cfg.Contact}, PreferredLanguages: []string{"en"}}
 	if a.origin.Scheme == "https" {
 		txt.Canonical = []string{a.origin.Origin + "/.well-known/security.txt"}
 		txt.Policy = a.origin.Origin + "/security"
