@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
@@ -267,7 +268,11 @@ func TestLoginExactUnderConcurrency(t *testing.T) {
 	assert.Equal(t, int64(5), allowed.Load())
 }
 
-func TestLoginAudit(t *testing.T) {
+// Run in a synctest bubble: the pacing of audit events runs on the real
+// clock, which stands still there.
+func TestLoginAudit(t *testing.T) { synctest.Test(t, testLoginAudit) }
+
+func testLoginAudit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now})})
