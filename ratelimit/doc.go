@@ -4,10 +4,11 @@
 // # Threat
 //
 // Credential stuffing, password guessing and spraying, scraping, and
-// request floods that exhaust a service. The limiter must stay cheap on the hot path and bounded in memory when an
-// attacker controls millions of source addresses (an IPv6 /48 holds 65,536
-// /64s), must not let a client pick its own key, and must not let an
-// attacker who can break the limiter's backend switch the limits off.
+// request floods that exhaust a service. The limiter must stay cheap on
+// the hot path and bounded in memory when an attacker controls millions of
+// source addresses (an IPv6 /48 holds 65,536 /64s), must not let a client
+// pick its own key, and must not let an attacker who can break the
+// limiter's backend switch the limits off.
 //
 // # Use
 //
@@ -45,13 +46,13 @@
 // for bursts up to 16384, and by less than about Burst/2^30 of one above
 // that (1/64 at the largest burst, 1<<24). The limit is never exceeded.
 //
-// GCRA was chosen over golang.org/x/time/rate's Limiter because it is smaller and faster on the same path (same
-// hashing, same 256 shards, no eviction for x/time/rate; run
-// BenchmarkGCRAvsXTimeRate in this package): one 12-byte slot per key
-// against a map entry and an 80-byte rate.Limiter with a mutex of its own,
-// measured at about 15 against 118 bytes per key at a million keys, and
-// 2 to 3 times faster per request (one lock, one clock reading and no
-// floating point, against two locks and time.Now).
+// GCRA was chosen over golang.org/x/time/rate's Limiter because it is
+// smaller and faster on the same path (same hashing, same 256 shards, no
+// eviction for x/time/rate; run BenchmarkGCRAvsXTimeRate in this package):
+// one 12-byte slot per key against a map entry and an 80-byte rate.Limiter
+// with a mutex of its own, measured at about 15 against 118 bytes per key
+// at a million keys, and 2 to 3 times faster per request (one lock, one
+// clock reading and no floating point, against two locks and time.Now).
 //
 // # Memory bound and eviction
 //
@@ -88,9 +89,10 @@
 // error, Allow returns an error wrapping [ErrUnavailable] and a Decision
 // whose Allowed field carries the policy, and records an
 // [audit.CategoryError] event. [Middleware] follows the policy (503 when
-// closed); [LoginThrottle] fails closed unless LoginThrottleConfig.FailOpen, whatever the
-// store says, because an attacker able to overload Redis must not be able
-// to switch off the login throttle.
+// closed); [LoginThrottle] fails closed unless
+// LoginThrottleConfig.FailOpen, whatever the store says, because an
+// attacker able to overload Redis must not be able to switch off the login
+// throttle.
 //
 // # Keys
 //
@@ -132,9 +134,9 @@
 //   - The pair ladder is the owner's own: only attempts from their address
 //     touch it, and a successful login resets it.
 //   - The account ladder bounds guessing spread across many addresses (100
-//     before it slows to 4 an hour). Addresses where the account logged in
-//     within LoginThrottleConfig.KnownFor skip it, so an attacker who exhausts it
-//     does not lock the owner out of their usual devices.
+//     before it slows to 4 an hour). Addresses where the account logged
+//     in within LoginThrottleConfig.KnownFor skip it, so an attacker who
+//     exhausts it does not lock the owner out of their usual devices.
 //   - The address ladder bounds one address spraying many accounts
 //     (credential stuffing). Known addresses skip it for their own
 //     accounts, so a busy office NAT does not lock out its regular users.

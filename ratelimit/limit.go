@@ -157,9 +157,9 @@ type Store interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// Backend makes Stores, one per limit. [LoginThrottle] takes one so that the same
-// throttle runs in memory on one instance ([MemoryBackend]) or in Redis
-// across many (redisstore.Backend).
+// Backend makes Stores, one per limit. [LoginThrottle] takes one so that
+// the same throttle runs in memory on one instance ([MemoryBackend]) or in
+// Redis across many (redisstore.Backend).
 type Backend interface {
 	// NewStore returns a Store that enforces l. name tells the stores of
 	// one Backend apart; stores with the same name and limit on a shared
