@@ -236,7 +236,7 @@ func TestMiddlewarePolicyHeaderUnits(t *testing.T) {
 	}
 }
 
-func TestMiddlewareDenyHandlers(t *testing.T) {
+func TestMiddlewareOnDenyHooks(t *testing.T) {
 	limited := func(t *testing.T, deny func(http.ResponseWriter, *http.Request, error)) *httptest.ResponseRecorder {
 		clk := newClock()
 		lim := newMemory(t, ratelimit.Limit{Events: 1, Per: 10 * time.Second}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
