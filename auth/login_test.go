@@ -19,12 +19,12 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
-	"github.com/deployedworks/rampart/auth/password"
-	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/auth/internal/hashhook"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // memStore is a UserStore in memory, with error injection.
@@ -134,8 +134,8 @@ type ctxMarker struct{}
 // context revocations got.
 type fakeSessions struct {
 	mu       sync.Mutex
-	err      error // returned by RevokeOthers
-	loginErr error // returned by Login
+	err      error              // returned by RevokeOthers
+	loginErr error              // returned by Login
 	logins   int                // sign-ins
 	last     identity.Principal // the last principal signed in
 	calls    []any              // the ctxMarker value of each RevokeOthers call's context

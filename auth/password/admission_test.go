@@ -165,4 +165,3 @@ func TestHasherCanceledContextNeverHashes(t *testing.T) {
 		assert.Zero(t, h.Computations())
 	})
 }
-

@@ -75,4 +75,3 @@ func ExampleCalibrate() {
 	}
 	fmt.Printf("HasherConfig.Params: %v, %v per hash\n", c.Params, c.Took)
 }
-
