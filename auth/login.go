@@ -46,9 +46,10 @@ var (
 	ErrHashConflict = errors.New("auth: password hash changed concurrently")
 
 	// ErrSessionsNotRevoked is returned (wrapped) by
-	// [Authenticator.ChangePassword] when the password was changed but the
-	// [SessionRevoker] failed: other sessions may still be signed in. Tell
-	// the user, and retry the revocation or sign the user out everywhere.
+	// [Authenticator.ChangePassword] when the password was changed but
+	// Sessions.RevokeOthers failed: other sessions may still be signed in.
+	// Tell the user, and retry the revocation or sign the user out
+	// everywhere.
 	ErrSessionsNotRevoked = errors.New("auth: password changed, but other sessions were not revoked")
 )
 
