@@ -3,6 +3,7 @@ package password_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/clientip"
 )
 
 // TestHasherQueueBoundRefusesAtOnce: once MaxConcurrent + MaxQueue hashes
@@ -164,4 +166,53 @@ func TestHasherCanceledContextNeverHashes(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.Zero(t, h.Computations())
 	})
+}
+
+// TestAdmit: one admission covers every hash of a request (a verify and a
+// rehash), counts against the client recorded by the clientip middleware,
+// and refuses at once beyond MaxPerClient or the queue; done gives the
+// place back and may be called twice.
+func TestAdmit(t *testing.T) {
+	res := clientip.MustNew(nil, clientip.Config{})
+	from := func(addr string) context.Context {
+		return clientip.WithInfo(context.Background(), res, clientip.Info{Addr: netip.MustParseAddr(addr)})
+	}
+	h := newHasher(t, password.HasherConfig{MaxConcurrent: 1, MaxQueue: 2, MaxPerClient: 2})
+
+	a1, done1, err := h.Admit(from("2001:db8:1:2::1"))
+	require.NoError(t, err)
+	_, done2, err := h.Admit(from("2001:db8:1:2::ffff")) // the same /64
+	require.NoError(t, err)
+	_, _, err = h.Admit(from("2001:db8:1:2::7"))
+	var be *password.BusyError
+	require.ErrorAs(t, err, &be, "a third request from one /64")
+	assert.Contains(t, err.Error(), "too many requests from this client")
+
+	enc, err := h.Hash(a1, "pw")
+	require.NoError(t, err, "hashes within the admission take no new place")
+	_, err = h.Verify(a1, "pw", enc)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), h.Computations())
+
+	_, done3, err := h.Admit(from("192.0.2.1"))
+	require.NoError(t, err, "another client")
+	_, _, err = h.Admit(from("192.0.2.2"))
+	require.ErrorAs(t, err, &be, "MaxConcurrent + MaxQueue admitted")
+	assert.Contains(t, err.Error(), "queue full")
+
+	done1()
+	done1() // harmless
+	_, done4, err := h.Admit(from("2001:db8:1:2::7"))
+	require.NoError(t, err, "the place came back once")
+	_, _, err = h.Admit(from("192.0.2.2"))
+	require.ErrorAs(t, err, &be, "and only once")
+	for _, done := range []func(){done2, done3, done4} {
+		done()
+	}
+
+	ctx, cancel := context.WithCancel(from("192.0.2.3"))
+	cancel()
+	_, _, err = h.Admit(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, password.ErrBusy)
 }

@@ -460,3 +460,19 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyDummy: VerifyDummy does the work of one real verification
+// (one hash) and reports success of that work, not a match; it refuses
+// what Verify refuses.
+func TestVerifyDummy(t *testing.T) {
+	h := newHasher(t, password.HasherConfig{MaxPasswordBytes: 64})
+	assert.Equal(t, 64, h.MaxPasswordBytes())
+	require.NoError(t, h.VerifyDummy(context.Background(), "any password"))
+	assert.Equal(t, uint64(1), h.Computations(), "one hash, as for a real account")
+	assert.ErrorIs(t, h.VerifyDummy(context.Background(), strings.Repeat("x", 65)), password.ErrPasswordTooLong)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, h.VerifyDummy(ctx, "pw"), context.Canceled)
+	assert.Equal(t, uint64(1), h.Computations(), "nothing hashed for refusals")
+	assert.Equal(t, password.DefaultMaxPasswordBytes, newHasher(t, password.HasherConfig{}).MaxPasswordBytes())
+}

@@ -323,6 +323,8 @@ func TestPolicyAllowsEveryPrintableCharacter(t *testing.T) {
 }
 
 func TestPolicyConfig(t *testing.T) {
+	assert.Equal(t, 256, newPolicy(t, password.PolicyConfig{}).MaxLength(), "default")
+	assert.Equal(t, 100, newPolicy(t, password.PolicyConfig{MaxLength: 100}).MaxLength())
 	p := newPolicy(t, password.PolicyConfig{MinLength: 20, MinLengthMFA: 12, MaxLength: 64})
 	ctx := context.Background()
 	assert.Equal(t, password.CodeTooShort, codeOf(p.Check(ctx, "velvet lantern orbi", password.Context{})))
