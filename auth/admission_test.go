@@ -2,13 +2,10 @@ package auth_test
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -45,9 +43,8 @@ func (s *gatedStore) UserByLogin(ctx context.Context, login string) (auth.User, 
 // newAuthn is f's Authenticator rebuilt over store.
 func (f *fixture) newAuthn(t *testing.T, store auth.UserStore) *auth.Authenticator {
 	t.Helper()
-	a, err := auth.NewAuthenticator(store, f.revoker, auth.AuthenticatorConfig{
+	a, err := auth.NewAuthenticator(store, f.sessions, auth.AuthenticatorConfig{
 		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
-		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return a
@@ -55,9 +52,9 @@ func (f *fixture) newAuthn(t *testing.T, store auth.UserStore) *auth.Authenticat
 
 // requestFrom is loginRequest from the peer address remote ("ip:port").
 func requestFrom(remote string) *http.Request {
-	r := loginRequest()
+	r := bareLoginRequest()
 	r.RemoteAddr = remote
-	return r
+	return withClient(r)
 }
 
 // busyEvents returns the ActionHashingBusy events in sink.
@@ -65,169 +62,18 @@ func busyEvents(sink *audit.MemorySink) []audit.Event {
 	return alerts(sink.Events(), auth.ActionHashingBusy)
 }
 
-// TestHasherQueueBoundRefusesAtOnce: once MaxConcurrent + MaxQueue hashes
-// are admitted, the next one is refused with a BusyError at once (no time
-// passes in the bubble), and hashes nothing. The old Hasher queued without
-// bound: the third hash waited for ever.
-func TestHasherQueueBoundRefusesAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
-		release, err := h.HoldSlot(context.Background())
-		require.NoError(t, err)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			_, err := h.Hash(context.Background(), "queued")
-			assert.NoError(t, err)
-		})
-		synctest.Wait() // queued
-
-		start := time.Now()
-		_, err = h.Hash(context.Background(), "one too many")
-		var be *auth.BusyError
-		require.ErrorAs(t, err, &be)
-		assert.ErrorIs(t, err, auth.ErrBusy)
-		assert.Zero(t, time.Since(start), "refused at once")
-		assert.Equal(t, time.Second, be.RetryAfter, "at least a second")
-		assert.Contains(t, err.Error(), "queue full")
-		assert.Zero(t, h.Computations())
-
-		release()
-		wg.Wait()
-		assert.Equal(t, uint64(1), h.Computations(), "the queued hash ran")
-		_, err = h.Hash(context.Background(), "after the burst")
-		assert.NoError(t, err, "the queue has room again")
-	})
-}
-
-// TestHasherMaxWait: a hash waits for a slot at most MaxWait (default 5 s),
-// or until its context's deadline if that comes first, and then is refused
-// with a BusyError without hashing. The old Hasher waited for ever without
-// a deadline.
-func TestHasherMaxWait(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		maxWait  time.Duration
-		deadline time.Duration // 0: none
-		want     time.Duration
-	}{
-		{"default", 0, 0, 5 * time.Second},
-		{"configured", 2 * time.Second, 0, 2 * time.Second},
-		{"context deadline first", 0, time.Second, time.Second},
-		{"MaxWait before the context deadline", 2 * time.Second, time.Minute, 2 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxWait: tc.maxWait})
-				release, err := h.HoldSlot(context.Background())
-				require.NoError(t, err)
-				defer release()
-				ctx := context.Background()
-				if tc.deadline > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
-					defer cancel()
-				}
-				start := time.Now()
-				_, err = h.Verify(ctx, "pw", h.Dummy())
-				assert.Equal(t, tc.want, time.Since(start))
-				var be *auth.BusyError
-				require.ErrorAs(t, err, &be)
-				assert.GreaterOrEqual(t, be.RetryAfter, time.Second)
-				assert.Equal(t, tc.deadline > 0 && tc.deadline < tc.want+time.Nanosecond, errors.Is(err, context.DeadlineExceeded),
-					"a BusyError caused by the deadline wraps it too")
-				assert.Zero(t, h.Computations())
-			})
-		})
-	}
-}
-
-// endingCtx is a context whose Err reports Canceled once ended is set,
-// while its Done channel stays open: the moment when a request has ended
-// but the waiter has not seen Done yet, and a slot is handed to it.
-type endingCtx struct {
-	context.Context
-	ended atomic.Bool
-}
-
-func (c *endingCtx) Err() error {
-	if c.ended.Load() {
-		return context.Canceled
-	}
-	return nil
-}
-
-// TestHasherCanceledContextNeverHashes: a request that ends while queued
-// leaves the queue, gives its place back and never hashes, even when a slot
-// is handed to it as it ends; the slot goes to the next hash. The old
-// Hasher hashed for a request that had ended as its slot came.
-func TestHasherCanceledContextNeverHashes(t *testing.T) {
-	t.Run("ends while queued", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
-			release, err := h.HoldSlot(context.Background())
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				_, err := h.Hash(ctx, "gone")
-				assert.ErrorIs(t, err, context.Canceled)
-				assert.NotErrorIs(t, err, auth.ErrBusy)
-			})
-			synctest.Wait()
-			cancel()
-			wg.Wait()
-			wg.Go(func() {
-				_, err := h.Hash(context.Background(), "next")
-				assert.NoError(t, err, "the place in the queue was given back")
-			})
-			synctest.Wait()
-			release()
-			wg.Wait()
-			assert.Equal(t, uint64(1), h.Computations(), "only the live request hashed")
-		})
-	})
-	t.Run("ends as its slot comes", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1})
-			release, err := h.HoldSlot(context.Background())
-			require.NoError(t, err)
-			ctx := &endingCtx{Context: context.Background()}
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				_, err := h.Hash(ctx, "gone")
-				assert.ErrorIs(t, err, context.Canceled)
-			})
-			synctest.Wait()
-			ctx.ended.Store(true)
-			release()
-			wg.Wait()
-			assert.Zero(t, h.Computations(), "never hashed for an ended request")
-			_, err = h.Hash(context.Background(), "next")
-			assert.NoError(t, err, "the slot was passed on")
-		})
-	})
-	t.Run("already ended", func(t *testing.T) {
-		h := newHasher(t, auth.HasherConfig{})
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_, err := h.Hash(ctx, "gone")
-		assert.ErrorIs(t, err, context.Canceled)
-		assert.Zero(t, h.Computations())
-	})
-}
-
 // TestLoginAbandonedStopsQuietly: a login whose client goes away during
 // the user lookup hashes nothing and is neither a failed attempt nor an
 // internal error (no error event or log per abandoned request). The old
 // Login audited a "login.error" for it.
 func TestLoginAbandonedStopsQuietly(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	store := newGatedStore(f.store)
 	a := f.newAuthn(t, store)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := a.Login(loginRequest().WithContext(ctx), "alice", alicePassword)
+		_, err := a.Login(withClient(bareLoginRequest().WithContext(ctx)), "alice", alicePassword)
 		errc <- err
 	}()
 	<-store.entered
@@ -236,7 +82,7 @@ func TestLoginAbandonedStopsQuietly(t *testing.T) {
 	err := <-errc
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
-	assert.Equal(t, uint64(1), f.h.Computations(), "only the fixture's own hash")
+	assert.Equal(t, uint64(1), computations(f.h), "only the fixture's own hash")
 	assert.Empty(t, f.throttle.failed)
 	assert.Empty(t, f.sink.Events())
 }
@@ -246,7 +92,7 @@ func TestLoginAbandonedStopsQuietly(t *testing.T) {
 // lookup or throttle check, and are not failed attempts. The old code
 // queued them (they reached the user store).
 func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 2})
+	f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxQueue: 2})
 	store := newGatedStore(f.store)
 	a := f.newAuthn(t, store)
 	results := make(chan error, 8)
@@ -258,7 +104,7 @@ func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
 		<-store.entered // admitted, and held in the store
 	}
 
-	var refusals []*auth.BusyError
+	var refusals []*password.BusyError
 	for i, login := range []string{"alice", "nobody"} {
 		errc := make(chan error, 1)
 		go func() {
@@ -267,7 +113,7 @@ func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
 		}()
 		select {
 		case err := <-errc:
-			var be *auth.BusyError
+			var be *password.BusyError
 			require.ErrorAs(t, err, &be, login)
 			assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
 			refusals = append(refusals, be)
@@ -303,8 +149,8 @@ func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
 // same wait, and neither counts as a failed attempt.
 func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxWait: 3 * time.Second})
-		release, err := f.h.HoldSlot(context.Background())
+		f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxWait: 3 * time.Second})
+		release, err := holdSlot(f.h, context.Background())
 		require.NoError(t, err)
 		defer release()
 		var msgs []string
@@ -312,7 +158,7 @@ func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 			start := time.Now()
 			_, err := f.a.Login(loginRequest(), login, "wrong password")
 			assert.Equal(t, 3*time.Second, time.Since(start), login)
-			var be *auth.BusyError
+			var be *password.BusyError
 			require.ErrorAs(t, err, &be, login)
 			msgs = append(msgs, be.Error())
 		}
@@ -320,7 +166,7 @@ func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 		assert.Equal(t, msgs[0], msgs[2])
 		assert.Empty(t, f.throttle.failed)
 		assert.Len(t, busyEvents(f.sink), 3)
-		assert.Equal(t, uint64(1), f.h.Computations(), "nothing hashed beyond the fixture's own hash")
+		assert.Equal(t, uint64(1), computations(f.h), "nothing hashed beyond the fixture's own hash")
 	})
 }
 
@@ -329,7 +175,7 @@ func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 // once while other clients are still admitted. The old code queued them
 // all, so one address could fill the queue.
 func TestLoginFairAcrossAddresses(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1}) // default: 8 queued, 2 per client
+	f := newFixture(t, password.HasherConfig{MaxConcurrent: 1}) // default: 8 queued, 2 per client
 	store := newGatedStore(f.store)
 	a := f.newAuthn(t, store)
 	results := make(chan error, 16)
@@ -349,7 +195,7 @@ func TestLoginFairAcrossAddresses(t *testing.T) {
 		case err := <-errc:
 			<-results
 			assert.False(t, wantAdmitted, "%s refused: %v", remote, err)
-			assert.ErrorIs(t, err, auth.ErrBusy, remote)
+			assert.ErrorIs(t, err, password.ErrBusy, remote)
 			assert.Contains(t, err.Error(), "too many requests from this client")
 		}
 	}
@@ -375,20 +221,20 @@ func TestLoginFairAcrossAddresses(t *testing.T) {
 // once and then 2 a second, each saying how many were held back.
 func TestBusyEventsArePaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
-		release, err := f.h.HoldSlot(context.Background())
+		f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
+		release, err := holdSlot(f.h, context.Background())
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		wg.Go(func() { _, _ = f.h.Hash(context.Background(), "queued") })
 		synctest.Wait()
 		for i := range 30 {
 			_, err := f.a.Login(requestFrom("198.51.100."+strconv.Itoa(i+1)+":1"), "nobody", "x")
-			require.ErrorIs(t, err, auth.ErrBusy)
+			require.ErrorIs(t, err, password.ErrBusy)
 		}
 		assert.Len(t, busyEvents(f.sink), 20)
 		time.Sleep(500 * time.Millisecond)
 		_, err = f.a.Login(requestFrom("198.51.100.99:1"), "nobody", "x")
-		require.ErrorIs(t, err, auth.ErrBusy)
+		require.ErrorIs(t, err, password.ErrBusy)
 		ev := busyEvents(f.sink)
 		require.Len(t, ev, 21)
 		assert.Equal(t, "10", ev[20].Meta["suppressed"])
@@ -403,44 +249,44 @@ func TestBusyEventsArePaced(t *testing.T) {
 // success resetting the throttle.
 func TestChangePasswordBudgetNotResetBySuccess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{}) // default budget, on the bubble's clock
+		f := newFixture(t, password.HasherConfig{}) // default budget, on the bubble's clock
 		current := alicePassword
 		for i := range 5 {
 			next := "quiet harbour lamps at dusk " + strconv.Itoa(i)
-			require.NoError(t, f.a.ChangePassword(loginRequest(), "u1", current, next), "change %d", i+1)
+			require.NoError(t, f.a.ChangePassword(signedIn(loginRequest(), "u1"), current, next), "change %d", i+1)
 			current = next
 		}
-		hashes := f.h.Computations()
-		err := f.a.ChangePassword(loginRequest(), "u1", current, "quiet harbour lamps at dawn")
-		var te *auth.ThrottledError
+		hashes := computations(f.h)
+		err := f.a.ChangePassword(signedIn(loginRequest(), "u1"), current, "quiet harbour lamps at dawn")
+		var te *ratelimit.LimitedError
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, 3*time.Minute, te.RetryAfter, "one change every 3 minutes after the first 5")
-		assert.Equal(t, hashes, f.h.Computations(), "refused before hashing")
+		assert.Equal(t, hashes, computations(f.h), "refused before hashing")
 		last := f.sink.Events()[len(f.sink.Events())-1]
-		assert.Equal(t, "password.change.throttled", last.Action)
+		assert.Equal(t, auth.ActionPasswordChangeThrottled, last.Action)
 		assert.Equal(t, "per_user", last.Meta["limit"])
 
 		_, err = f.a.Login(loginRequest(), "alice", current)
 		require.NoError(t, err, "logins are not budgeted")
 		time.Sleep(3 * time.Minute)
-		assert.NoError(t, f.a.ChangePassword(loginRequest(), "u1", current, "quiet harbour lamps at dawn"))
+		assert.NoError(t, f.a.ChangePassword(signedIn(loginRequest(), "u1"), current, "quiet harbour lamps at dawn"))
 	})
 	t.Run("wrong current passwords spend it too", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			f := newFixture(t, auth.HasherConfig{})
+			f := newFixture(t, password.HasherConfig{})
 			for range 5 {
-				assert.ErrorIs(t, f.a.ChangePassword(loginRequest(), "u1", "guess", "quiet harbour lamps at dusk"), auth.ErrInvalidCredentials)
+				assert.ErrorIs(t, f.a.ChangePassword(signedIn(loginRequest(), "u1"), "guess", "quiet harbour lamps at dusk"), auth.ErrInvalidCredentials)
 			}
-			assert.ErrorIs(t, f.a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk"), auth.ErrThrottled)
+			assert.ErrorIs(t, f.a.ChangePassword(signedIn(loginRequest(), "u1"), alicePassword, "quiet harbour lamps at dusk"), ratelimit.ErrLimited)
 		})
 	})
 	t.Run("limiter failure fails closed", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
-		a, err := auth.NewAuthenticator(f.store, f.revoker, auth.AuthenticatorConfig{Hasher: f.h,
-			PasswordChanges: failingLimiter{}, Logger: slog.New(slog.DiscardHandler)})
+		f := newFixture(t, password.HasherConfig{})
+		a, err := auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{Hasher: f.h,
+			PasswordChanges: failingLimiter{}})
 		require.NoError(t, err)
 		before := f.store.hash("u1")
-		err = a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk")
+		err = a.ChangePassword(signedIn(loginRequest(), "u1"), alicePassword, "quiet harbour lamps at dusk")
 		assert.ErrorIs(t, err, ratelimit.ErrUnavailable)
 		assert.Equal(t, before, f.store.hash("u1"))
 	})
@@ -456,21 +302,21 @@ func (failingLimiter) Allow(context.Context, string) (ratelimit.Decision, error)
 // return the BusyError too, for the client's address, without counting a
 // failure or changing anything.
 func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
+	f := newFixture(t, password.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
 	ctx := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
-	release, err := f.h.HoldSlot(ctx) // the client's one admitted request
+	release, err := holdSlot(f.h, ctx) // the client's one admitted request
 	require.NoError(t, err)
 	defer release()
 	before := f.store.hash("u1")
 
-	err = f.a.ChangePassword(loginRequest(), "u1", alicePassword, "quiet harbour lamps at dusk")
-	assert.ErrorIs(t, err, auth.ErrBusy)
+	err = f.a.ChangePassword(signedIn(loginRequest(), "u1"), alicePassword, "quiet harbour lamps at dusk")
+	assert.ErrorIs(t, err, password.ErrBusy)
 	assert.Equal(t, before, f.store.hash("u1"))
 	assert.Empty(t, f.throttle.checks)
-	assert.Empty(t, f.revoker.calls)
+	assert.Empty(t, f.sessions.calls)
 
 	_, err = f.a.HashNewPassword(ctx, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
-	assert.ErrorIs(t, err, auth.ErrBusy)
+	assert.ErrorIs(t, err, password.ErrBusy)
 	other := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.10")})
 	_, err = f.a.HashNewPassword(other, auth.User{Login: "carol"}, "quiet harbour lamps at dusk")
 	assert.NoError(t, err, "another client is admitted")
@@ -488,21 +334,20 @@ func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 // first hash, nor waits for itself), also when the clientip middleware has
 // put the client's address in the context.
 func TestOneAdmissionPerRequest(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{MaxConcurrent: 1, MaxPerClient: 1})
+	f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxPerClient: 1})
 	legacy, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	require.NoError(t, err)
 	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
-	before := f.h.Computations()
-	res := clientip.MustNew(nil, clientip.Config{})
+	before := computations(f.h)
 	request := func() *http.Request {
 		r := loginRequest()
-		return r.WithContext(clientip.WithInfo(r.Context(), res.Resolve(r)))
+		return r.WithContext(clientip.WithInfo(r.Context(), peers.Resolve(r)))
 	}
 
 	lr, err := f.a.Login(request(), "alice", alicePassword)
 	require.NoError(t, err)
 	assert.True(t, lr.Rehashed, "the rehash ran under the login's admission")
-	require.NoError(t, f.a.ChangePassword(request(), "u1", alicePassword, "quiet harbour lamps at dusk"))
-	assert.Equal(t, before+4, f.h.Computations(), "two hashes each")
+	require.NoError(t, f.a.ChangePassword(signedIn(request(), "u1"), alicePassword, "quiet harbour lamps at dusk"))
+	assert.Equal(t, before+4, computations(f.h), "two hashes each")
 	assert.Empty(t, busyEvents(f.sink))
 }

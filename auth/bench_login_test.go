@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -16,18 +15,19 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 // benchAuthenticator is an Authenticator at the given hasher settings, with
 // one user "alice" and a discarding audit log.
-func benchAuthenticator(b *testing.B, cfg auth.HasherConfig) (*auth.Authenticator, *auth.Hasher) {
+func benchAuthenticator(b *testing.B, cfg password.HasherConfig) (*auth.Authenticator, *password.Hasher) {
 	b.Helper()
-	h, err := auth.NewHasher(cfg)
+	h, err := password.NewHasher(cfg)
 	require.NoError(b, err)
 	hash, err := h.Hash(context.Background(), alicePassword)
 	require.NoError(b, err)
-	a, err := auth.NewAuthenticator(newMemStore(auth.User{ID: "u1", Login: "alice", PasswordHash: hash}), &fakeRevoker{},
-		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(&audit.MemorySink{}, audit.Config{}), Logger: slog.New(slog.DiscardHandler)})
+	a, err := auth.NewAuthenticator(newMemStore(auth.User{ID: "u1", Login: "alice", PasswordHash: hash}), &fakeSessions{},
+		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(&audit.MemorySink{}, audit.Config{})})
 	require.NoError(b, err)
 	return a, h
 }
@@ -39,7 +39,7 @@ func benchAuthenticator(b *testing.B, cfg auth.HasherConfig) (*auth.Authenticato
 // neighbour's burst lands on single logins) and the difference of the
 // medians in percent, which must stay within ±5%.
 func BenchmarkLoginTiming(b *testing.B) {
-	a, _ := benchAuthenticator(b, auth.HasherConfig{})
+	a, _ := benchAuthenticator(b, password.HasherConfig{})
 	var known, unknown []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
@@ -80,7 +80,7 @@ func BenchmarkLogin(b *testing.B) {
 		{"unknown-user", "nobody"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			a, _ := benchAuthenticator(b, auth.HasherConfig{})
+			a, _ := benchAuthenticator(b, password.HasherConfig{})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := a.Login(loginRequest(), bc.login, "wrong password entirely"); !errors.Is(err, auth.ErrInvalidCredentials) {
@@ -115,8 +115,8 @@ func BenchmarkLoginBurst(b *testing.B) {
 		{"unbounded", 200},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			a, _ := benchAuthenticator(b, auth.HasherConfig{
-				Params:          auth.Params{Memory: burstMemory, Time: 1, Threads: 1},
+			a, _ := benchAuthenticator(b, password.HasherConfig{
+				Params:          password.Params{Memory: burstMemory, Time: 1, Threads: 1},
 				AllowWeakParams: true, MaxConcurrent: bc.bound,
 				MaxQueue: 200, MaxPerClient: 200, MaxWait: time.Hour,
 			})

@@ -4,82 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"time"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/ratelimit"
 )
-
-// Hash a password at registration and verify it at login. (The cheap
-// parameters keep the example fast; leave HasherConfig.Params zero in
-// production.)
-func Example() {
-	h, err := auth.NewHasher(auth.HasherConfig{
-		Params:          auth.Params{Memory: 256, Time: 1, Threads: 1},
-		AllowWeakParams: true,
-	})
-	if err != nil {
-		panic(err)
-	}
-	ctx := context.Background()
-	encoded, err := h.Hash(ctx, "correct horse battery staple")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(encoded[:29])
-
-	needsRehash, err := h.Verify(ctx, "correct horse battery staple", encoded)
-	fmt.Println(err, needsRehash)
-	_, err = h.Verify(ctx, "Tr0ub4dor&3", encoded)
-	fmt.Println(errors.Is(err, auth.ErrMismatch))
-	// Output:
-	// $argon2id$v=19$m=256,t=1,p=1$
-	// <nil> false
-	// true
-}
-
-// A legacy bcrypt hash verifies and asks to be replaced.
-func ExampleHasher_Verify_legacy() {
-	h, _ := auth.NewHasher(auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1}, AllowWeakParams: true})
-	needsRehash, err := h.Verify(context.Background(), "U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW")
-	fmt.Println(err, needsRehash)
-	// Output: <nil> true
-}
-
-// Check a new password; show the message, branch on the code.
-func ExamplePolicy_Check() {
-	p, err := auth.NewPolicy(auth.PolicyConfig{SiteWords: []string{"Marketplace"}})
-	if err != nil {
-		panic(err)
-	}
-	user := auth.PasswordContext{UserName: "alice", Email: "alice@example.org"}
-	for _, pw := range []string{"password123", "marketplace2026!", "alice likes velvet lanterns"} {
-		err := p.Check(context.Background(), pw, user)
-		var pe *auth.PolicyError
-		if errors.As(err, &pe) {
-			fmt.Printf("%s: %s\n", pe.Code, pe.Message)
-			continue
-		}
-		fmt.Println("accepted")
-	}
-	// Output:
-	// too_short: Use at least 15 characters. A few unrelated words make a long password easy to remember.
-	// context_word: This password is too common or too easy to guess: it is built on your user name, e-mail address or the name of this site. A few unrelated words make a better one.
-	// accepted
-}
-
-// Choose parameters on the production host at deployment time.
-func ExampleCalibrate() {
-	c, err := auth.Calibrate(context.Background(), auth.CalibrateConfig{Target: 250 * time.Millisecond})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("HasherConfig.Params: %v, %v per hash\n", c.Params, c.Took)
-}
 
 // users is a one-user UserStore for the examples.
 type users struct{ alice auth.User }
@@ -106,47 +41,71 @@ func (u *users) SetPasswordHash(_ context.Context, id, oldHash, newHash string) 
 	return nil
 }
 
-// A login handler: one generic message for every failure, 429 when
-// throttled, 503 with Retry-After when hashing is busy, 500 without
-// details when a dependency fails.
+// sessions stands in for the session package's Manager, which implements
+// auth.Sessions.
+type sessions struct{}
+
+func (sessions) Login(_ context.Context, p identity.Principal) error {
+	fmt.Println("session signed in:", p.UserID, p.Methods)
+	return nil
+}
+
+func (sessions) RevokeOthers(context.Context) error { return nil }
+
+// A login handler: Login signs the user in on the session itself, so the
+// handler only branches on the error: one generic message for every
+// failure, 429 when throttled, 503 when hashing is busy, 500 without
+// details when a dependency fails. (The cheap hashing parameters keep the
+// example fast; leave HasherConfig.Params zero in production.)
 func ExampleAuthenticator_Login() {
-	h, _ := auth.NewHasher(auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1}, AllowWeakParams: true})
+	h, _ := password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 256, Time: 1, Threads: 1}, AllowWeakParams: true})
 	hash, _ := h.Hash(context.Background(), "velvet lantern orbit")
 	sink := &audit.MemorySink{}
-	a, err := auth.NewAuthenticator(&users{auth.User{ID: "u1", Login: "alice", PasswordHash: hash}}, auth.SessionRevokerFunc(func(context.Context) error { return nil }),
+	login, err := auth.NewAuthenticator(&users{auth.User{ID: "u1", Login: "alice", PasswordHash: hash}}, sessions{},
 		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(sink, audit.Config{})})
 	if err != nil {
 		panic(err)
 	}
-	login := func(name, password string) {
-		r := httptest.NewRequest("POST", "/login", nil)
-		res, err := a.Login(r, name, password)
-		var te *auth.ThrottledError
-		var busy *auth.BusyError
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := login.Login(r, r.PostFormValue("login"), r.PostFormValue("password"))
+		var busy *password.BusyError
 		switch {
 		case errors.Is(err, auth.ErrInvalidCredentials):
-			fmt.Println("401 Wrong user name or password.")
-		case errors.As(err, &te):
-			fmt.Println("429 Too many attempts.")
+			http.Error(w, "Wrong user name or password.", http.StatusUnauthorized)
+		case errors.Is(err, ratelimit.ErrLimited):
+			http.Error(w, "Too many attempts.", http.StatusTooManyRequests)
 		case errors.As(err, &busy):
 			// Retry-After: busy.RetryAfter rounded up to whole seconds.
-			fmt.Println("503 Busy, try again in a few seconds.")
+			http.Error(w, "Busy, try again in a few seconds.", http.StatusServiceUnavailable)
 		case err != nil:
-			fmt.Println("500")
+			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
 		default:
-			// Renew the session token, store res.UserID, then ask for the
-			// second factor if res.MFARequired.
-			fmt.Println("200 welcome", res.UserID, "mfa:", res.MFARequired)
+			http.Redirect(w, r, "/", http.StatusSeeOther)
 		}
+	})
+	// The clientip middleware, outermost, gives Login the client address.
+	app := clientip.MustNew(nil, clientip.Config{}).Handler(handler)
+
+	post := func(name, pw string) {
+		r := httptest.NewRequest("POST", "/login", strings.NewReader("login="+name+"&password="+pw))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		app.ServeHTTP(w, r)
+		if loc := w.Header().Get("Location"); loc != "" {
+			fmt.Println(w.Code, "to", loc)
+			return
+		}
+		fmt.Println(w.Code, strings.TrimSpace(w.Body.String()))
 	}
-	login("alice", "velvet lantern orbit")
-	login("alice", "guess")
-	login("bob", "guess")
+	post("alice", "velvet+lantern+orbit")
+	post("alice", "guess")
+	post("bob", "guess")
 	for _, e := range sink.Events() {
 		fmt.Println(strings.TrimSpace(string(e.Action) + " " + e.Reason))
 	}
 	// Output:
-	// 200 welcome u1 mfa: false
+	// session signed in: u1 [pwd]
+	// 303 to /
 	// 401 Wrong user name or password.
 	// 401 Wrong user name or password.
 	// login.succeeded
@@ -155,31 +114,38 @@ func ExampleAuthenticator_Login() {
 }
 
 // Guard pages and APIs: browsers are sent to the login page, API clients
-// get 401 JSON, users without the role get 403 (and an audit event).
+// get 401 JSON, users without the role get 403 (and an audit event). The
+// guard reads the principal that the session layer put in the context.
 func ExampleGuard_RequireRole() {
-	sessions := auth.IdentitySourceFunc(func(r *http.Request) (auth.Identity, error) {
-		if r.Header.Get("Cookie") == "session=alice" {
-			return auth.Identity{UserID: "u1", Roles: []string{"seller"}}, nil
-		}
-		return auth.Identity{}, auth.ErrUnauthenticated
-	})
-	g, err := auth.NewGuard(sessions, auth.GuardConfig{Logger: slog.New(slog.DiscardHandler)})
+	g, err := auth.NewGuard(auth.GuardConfig{})
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /orders", g.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := auth.IdentityFrom(r.Context())
-		fmt.Fprintln(w, "orders of", id.UserID)
+		p, _ := identity.FromContext(r.Context())
+		fmt.Fprintln(w, "orders of", p.UserID)
 	})))
 	mux.Handle("GET /admin", g.RequireRole("admin")(http.NotFoundHandler()))
+
+	// Standing in for the session package, which does this for every
+	// request with a signed-in user.
+	sessions := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Cookie") == "session=alice" {
+				r = r.WithContext(identity.NewContext(r.Context(), identity.Principal{UserID: "u1", Roles: []string{"seller"}}))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	app := sessions(mux)
 
 	do := func(path, cookie, accept string) {
 		r := httptest.NewRequest("GET", path, nil)
 		r.Header.Set("Cookie", cookie)
 		r.Header.Set("Accept", accept)
 		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
+		app.ServeHTTP(w, r)
 		fmt.Println(strings.TrimSpace(fmt.Sprint(w.Code, " ", w.Header().Get("Location"))))
 	}
 	do("/orders", "session=alice", "text/html")

@@ -8,9 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +17,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -43,32 +44,13 @@ var (
 	// returns it (wrapped) so the user can retry.
 	ErrHashConflict = errors.New("auth: password hash changed concurrently")
 
-	// ErrThrottled is wrapped by [*ThrottledError].
-	ErrThrottled = errors.New("auth: too many login attempts")
-
 	// ErrSessionsNotRevoked is returned (wrapped) by
-	// [Authenticator.ChangePassword] when the password was changed but the
-	// [SessionRevoker] failed: other sessions may still be signed in. Tell
-	// the user, and retry the revocation or sign the user out everywhere.
+	// [Authenticator.ChangePassword] when the password was changed but
+	// Sessions.RevokeOthers failed: other sessions may still be signed in.
+	// Tell the user, and retry the revocation or sign the user out
+	// everywhere.
 	ErrSessionsNotRevoked = errors.New("auth: password changed, but other sessions were not revoked")
 )
-
-// ThrottledError means the [Throttle] refused the attempt, or for a
-// password change the user's budget of changes
-// (AuthenticatorConfig.PasswordChanges) is spent, before any password was
-// checked. It wraps [ErrThrottled]. Send HTTP 429 with a Retry-After
-// header of RetryAfter rounded up to whole seconds.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
-
-// Error names the wait, rounded to the second.
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("auth: too many login attempts: retry after %s", e.RetryAfter.Round(time.Second))
-}
-
-// Unwrap returns [ErrThrottled].
-func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 
 // User is what [Authenticator] needs to know about an account.
 type User struct {
@@ -80,7 +62,8 @@ type User struct {
 	Login string
 	// Email, if known, is a context word for the password policy.
 	Email string
-	// PasswordHash is the stored hash: a PHC string from [Hasher.Hash], or
+	// PasswordHash is the stored hash: a PHC string from
+	// [password.Hasher.Hash], or
 	// a legacy bcrypt or Argon2 hash, upgraded at the next login. Empty
 	// for an account that has no password (single sign-on only): password
 	// logins to it fail like any other.
@@ -88,12 +71,13 @@ type User struct {
 	// Disabled accounts cannot log in. They fail exactly like a wrong
 	// password, after the same hashing work.
 	Disabled bool
-	// Roles are copied into [LoginResult] for the session layer.
+	// Roles are copied into the principal the session is established
+	// with.
 	Roles []string
 	// MFAEnabled reports that the user has a second factor enrolled, which
 	// must follow a successful password check (see
 	// LoginResult.MFARequired) and lowers the password policy's minimum
-	// length to PolicyConfig.MinLengthMFA.
+	// length to password.PolicyConfig.MinLengthMFA.
 	MFAEnabled bool
 }
 
@@ -117,49 +101,55 @@ type UserStore interface {
 	SetPasswordHash(ctx context.Context, userID, oldHash, newHash string) error
 }
 
-// Throttle slows down password guessing. The ratelimit package's login
-// throttle implements it (possibly through a small adapter). account is the
-// login name folded to lower case and NFKC, with invalid UTF-8 and control
-// characters replaced by U+FFFD, so that it is always printable text
-// whatever was typed; ip is the client address from
-// [clientip] (the zero Addr when unknown: treat it as one shared client).
+// Throttle slows down password guessing. The ratelimit package's
+// LoginThrottle implements it. account is the login name folded to lower
+// case and NFKC, with invalid UTF-8 and control characters replaced by
+// U+FFFD, so that it is always printable text whatever was typed; the
+// client's address is in ctx, where the clientip middleware put it.
 // Implementations must be safe for concurrent use.
 type Throttle interface {
-	// Check is called before any password work. A positive retryAfter
-	// refuses the attempt; an error fails the login closed (HTTP 500).
-	Check(ctx context.Context, account string, ip netip.Addr) (retryAfter time.Duration, err error)
+	// Check is called before any password work. It refuses the attempt
+	// with an error wrapping [ratelimit.ErrLimited] (a
+	// *ratelimit.LimitedError gives the wait); any other error fails the
+	// login closed.
+	Check(ctx context.Context, account string) error
 	// Failed records a failed attempt: wrong password, unknown or disabled
 	// account.
-	Failed(ctx context.Context, account string, ip netip.Addr) error
+	Failed(ctx context.Context, account string) error
 	// Succeeded records a successful login, so that the account's failure
 	// count can reset.
-	Succeeded(ctx context.Context, account string, ip netip.Addr) error
+	Succeeded(ctx context.Context, account string) error
 }
 
-// SessionRevoker ends the signed-in user's other sessions after a password
-// change (OWASP Session Management: a password change must sign out whoever
-// else holds a session). ctx is the request's context, which identifies the
-// session to keep and its user. *session.Manager implements it.
-type SessionRevoker interface {
+// Sessions is the session layer, as [Authenticator] needs it: the session
+// package's Manager implements it. Both methods take the request's
+// context, which identifies the request's session.
+type Sessions interface {
+	// Login signs p in on the request's session, renewing its token
+	// (OWASP Session Management: renew the session ID after any privilege
+	// change). p.AuthTime is when the account was read, before its
+	// password was checked: the session layer refuses the session if the
+	// user's sessions were revoked after it (the account was disabled, a
+	// role removed or the password changed meanwhile).
+	Login(ctx context.Context, p identity.Principal) error
+
+	// RevokeOthers ends the signed-in user's other sessions after a
+	// password change (a password change must sign out whoever else holds
+	// a session), keeping the request's own.
 	RevokeOthers(ctx context.Context) error
 }
-
-// SessionRevokerFunc adapts a function to [SessionRevoker].
-type SessionRevokerFunc func(ctx context.Context) error
-
-// RevokeOthers calls f(ctx).
-func (f SessionRevokerFunc) RevokeOthers(ctx context.Context) error { return f(ctx) }
 
 // AuthenticatorConfig tunes an [Authenticator]. The zero value is ready to
 // use, with default hashing, the default policy and no throttling.
 type AuthenticatorConfig struct {
-	// Hasher hashes and verifies passwords. Default: NewHasher with a zero
-	// HasherConfig (no pepper).
-	Hasher *Hasher
+	// Hasher hashes and verifies passwords. Default: password.NewHasher
+	// with a zero HasherConfig (no pepper).
+	Hasher *password.Hasher
 
 	// Policy applies to new passwords (ChangePassword, HashNewPassword),
-	// never to logins. Default: NewPolicy with a zero PolicyConfig.
-	Policy *Policy
+	// never to logins. Default: password.NewPolicy with a zero
+	// PolicyConfig.
+	Policy *password.Policy
 
 	// Throttle, if set, is asked before every login and password change
 	// and told the outcome. Default: none. Production apps should set it
@@ -168,9 +158,10 @@ type AuthenticatorConfig struct {
 	Throttle Throttle
 
 	// Audit receives an event for every login, failure, throttled attempt
-	// and password change; never a password or a hash. Default: nil, which
-	// discards events. A failing sink does not block logins; its errors
-	// are logged to Logger. Login events use [audit.ActionLoginSucceeded]
+	// and password change, and every internal failure; never a password or
+	// a hash. Default: nil, which discards events. A failing sink does not
+	// block logins (package audit reports its own failures). Login events
+	// use [audit.ActionLoginSucceeded]
 	// and [audit.ActionLoginFailed], with the account as Target: a known
 	// user as [audit.TargetKindUser] and its ID, a login name that matched
 	// no account as [audit.TargetKindLogin] and a digest of the name keyed
@@ -180,17 +171,12 @@ type AuthenticatorConfig struct {
 	// within one Authenticator's lifetime only.
 	Audit *audit.Logger
 
-	// ClientIP resolves the client's address for throttling and audit.
-	// Default: a resolver that trusts no proxy (the peer's address). Pass
-	// the app's shared resolver when behind a proxy.
-	ClientIP *clientip.Resolver
-
-	// Logger receives audit sink errors and unexpected store errors.
-	// Default: slog.Default().
-	Logger *slog.Logger
-
-	// Now returns the current time, for LoginResult.ReadAt. Default:
-	// time.Now. It must agree with the session layer's clock.
+	// Now returns the current time, for the AuthTime of the principal
+	// that Login signs in. Default: time.Now. It must agree with the
+	// session layer's clock, with which the session layer compares it:
+	// tests that give the session layer a fake clock (outside a
+	// testing/synctest bubble, against a real database) pass the same one
+	// here.
 	Now func() time.Time
 
 	// PasswordChanges budgets [Authenticator.ChangePassword] per user,
@@ -199,7 +185,7 @@ type AuthenticatorConfig struct {
 	// (unlike the Throttle's per-address count, which a success resets),
 	// so a signed-in user, or a script holding many accounts, cannot keep
 	// the hashing slots busy by changing passwords in a loop. A spent
-	// budget returns a [*ThrottledError]; a limiter error fails the change
+	// budget returns a [*ratelimit.LimitedError]; a limiter error fails the change
 	// closed unless the limiter's Decision allows it. Default: in memory,
 	// 5 per 15 minutes per user (then one every 3 minutes), for up to
 	// 65,536 users (evicting the fullest budgets beyond). Apps on several
@@ -207,24 +193,20 @@ type AuthenticatorConfig struct {
 	PasswordChanges ratelimit.Limiter
 }
 
-// LoginResult is a successful password check.
+// LoginResult is a successful login.
 type LoginResult struct {
-	UserID string
-	Roles  []string
+	// Principal is the user as the session was signed in: ID, roles,
+	// Methods [identity.MethodPassword], and AuthTime, when the account
+	// was read (just before reading it, before the password was hashed).
+	Principal identity.Principal
 	// MFARequired reports that the user has a second factor
-	// (User.MFAEnabled): the session must not count as authenticated until
-	// it is verified. Role-based MFA requirements belong to the mfa
-	// package.
+	// (User.MFAEnabled) to verify next. Role-based MFA requirements belong
+	// to the mfa package, whose policy the app asks after login either
+	// way.
 	MFARequired bool
 	// Rehashed reports that the stored hash was upgraded to the current
 	// parameters during this login.
 	Rehashed bool
-	// ReadAt is when the user record was read, taken just before reading
-	// it (before the password was hashed). Pass it to the session layer
-	// (session.Manager.Login), which refuses the session if the user's
-	// sessions were revoked after it: a login that overlapped an account
-	// disable, a role removal or a password change must not outlive it.
-	ReadAt time.Time
 }
 
 // Authenticator runs password logins and password changes against a
@@ -232,13 +214,11 @@ type LoginResult struct {
 // [NewAuthenticator].
 type Authenticator struct {
 	users    UserStore
-	sessions SessionRevoker
-	hasher   *Hasher
-	policy   *Policy
+	sessions Sessions
+	hasher   *password.Hasher
+	policy   *password.Policy
 	throttle Throttle
 	audit    *audit.Logger
-	ips      *clientip.Resolver
-	log      *slog.Logger
 	now      func() time.Time
 	changes  ratelimit.Limiter // password changes per user
 
@@ -256,51 +236,44 @@ const maxLoginBytes = 320
 // ValidLoginName reports whether login can name an account: 1 to 320
 // bytes of valid UTF-8 without control characters (Unicode category Cc:
 // the C0 set with NUL and tab, DEL, and the C1 set), checked after NFKC
-// normalisation as [Policy] checks passwords. [Authenticator.Login] refuses
+// normalisation as [password.Policy] checks passwords. [Authenticator.Login] refuses
 // any other name as invalid credentials, after the same work as for an
 // unknown account and without asking the [UserStore] (PostgreSQL, for
 // one, fails on NUL and invalid UTF-8). Refuse such names at registration
 // too, so that every account can log in.
 func ValidLoginName(login string) bool {
 	return len(login) > 0 && len(login) <= maxLoginBytes && utf8.ValidString(login) &&
-		!strings.ContainsFunc(Normalize(login), unicode.IsControl)
+		!strings.ContainsFunc(password.Normalize(login), unicode.IsControl)
 }
 
-// NewAuthenticator returns an Authenticator over users. sessions is
-// required: a password change that leaves an attacker's session alive
-// defeats its purpose. Apps without server-side sessions pass a
-// [SessionRevokerFunc] that does nothing, deliberately.
-func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg AuthenticatorConfig) (*Authenticator, error) {
+// NewAuthenticator returns an Authenticator over users, signing users in
+// on sessions. Both are required: it returns an error naming the one that
+// is nil.
+func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfig) (*Authenticator, error) {
 	if users == nil {
-		return nil, errors.New("auth: NewAuthenticator: UserStore is nil")
+		return nil, errors.New("auth: NewAuthenticator: UserStore is nil: pass the app's user table")
 	}
 	if sessions == nil {
-		return nil, errors.New("auth: NewAuthenticator: SessionRevoker is nil: pass the session manager, which ends other sessions after a password change")
+		return nil, errors.New("auth: NewAuthenticator: Sessions is nil: pass the session manager, which signs users in and ends other sessions after a password change")
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		throttle: cfg.Throttle, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger, now: cfg.Now, changes: cfg.PasswordChanges,
+		throttle: cfg.Throttle, audit: cfg.Audit, now: cfg.Now, changes: cfg.PasswordChanges,
 		busyGate: gate.New(500*time.Millisecond, 20), changeGate: gate.New(500*time.Millisecond, 20),
 		digestKey: make([]byte, 32)}
 	rand.Read(a.digestKey)
 	var err error
 	if a.hasher == nil {
-		if a.hasher, err = NewHasher(HasherConfig{}); err != nil {
+		if a.hasher, err = password.NewHasher(password.HasherConfig{}); err != nil {
 			return nil, err
 		}
 	}
 	if a.policy == nil {
-		if a.policy, err = NewPolicy(PolicyConfig{}); err != nil {
+		if a.policy, err = password.NewPolicy(password.PolicyConfig{}); err != nil {
 			return nil, err
 		}
 	}
-	if a.log == nil {
-		a.log = slog.Default()
-	}
 	if a.now == nil {
 		a.now = time.Now
-	}
-	if a.ips == nil {
-		a.ips = clientip.MustNew(nil, clientip.Config{Logger: a.log})
 	}
 	if a.changes == nil {
 		// No janitor goroutine (negative SweepInterval), so nothing to
@@ -313,11 +286,25 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 	return a, nil
 }
 
-// Login checks login and password, for the request r (its context, client
-// address and user agent). On success it returns the user's ID and roles,
-// whether MFA must follow, and when the user was read; the caller then
-// signs the user in with all of them (session.Manager.Login, which renews
-// the session token).
+// flow names the audit actions of one of the Authenticator's flows.
+type flow struct {
+	step                       string // Meta["step"] of hashing-busy events, and errors
+	failed, throttled, errored audit.Action
+}
+
+var (
+	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError}
+	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError}
+	newFlow    = &flow{step: "password.new"}
+)
+
+// Login checks login and password for the request r and, when they are
+// right, signs the user in on r's session ([Sessions].Login, which renews
+// the session token) with a principal whose AuthTime is when the account
+// was read. On success it returns that principal, whether a second factor
+// must follow, and whether the hash was upgraded; the handler only
+// redirects. r must have passed through the clientip middleware and the
+// session layer's.
 //
 // Every failure to authenticate returns [ErrInvalidCredentials] after the
 // same work: the password is hashed once, against the user's hash or, for
@@ -327,27 +314,39 @@ func NewAuthenticator(users UserStore, sessions SessionRevoker, cfg Authenticato
 // then refused. Each such failure counts with the [Throttle] and is
 // audited as a failed login. (The user store's own timing, and rehashing
 // on success, are outside this guarantee.) A password over bcrypt's
-// 72-byte limit never matches a legacy bcrypt hash (see [Hasher.Verify]).
-// Other errors:
+// 72-byte limit never matches a legacy bcrypt hash (see
+// [password.Hasher.Verify]). Other errors:
 //
-//   - [*BusyError] when hashing is busy (see [HasherConfig]): refused at
-//     once, before any lookup or throttle check, or after waiting up to
-//     HasherConfig.MaxWait for a slot; not a failed attempt, and the same
-//     for every account;
-//   - [*ThrottledError] when the [Throttle] refuses the attempt, before any
-//     hashing;
+//   - an error wrapping [clientip.ErrNoClient] when r's context holds no
+//     client address (the clientip middleware is missing): the throttle
+//     and the hashing admission decide on the address, so Login fails
+//     closed, before any other work; answer 500;
+//   - [*password.BusyError] when hashing is busy (see
+//     [password.HasherConfig]): refused at once, before any lookup or
+//     throttle check, or after waiting up to MaxWait for a slot; not a
+//     failed attempt, and the same for every account; answer 503 with
+//     Retry-After;
+//   - [*ratelimit.LimitedError] (errors.Is [ratelimit.ErrLimited]) when
+//     the [Throttle] refuses the attempt, before any hashing; answer 429
+//     with Retry-After;
 //   - an error wrapping both [ErrInvalidCredentials] and
-//     [ErrPasswordTooLong] for a password over the hasher's limit, refused
-//     before any lookup;
-//   - an error wrapping the store's, the throttle's or ctx's error when one
-//     fails: answer HTTP 500 or 503, without the details.
+//     [password.ErrPasswordTooLong] for a password over the hasher's
+//     limit, refused before any lookup;
+//   - an error wrapping the store's, the throttle's, the session layer's
+//     or ctx's error when one fails: answer HTTP 500 or 503, without the
+//     details.
 //
 // On success with a hash that needs a rehash, Login stores a new hash at
 // the current parameters (compare-and-swap, see [UserStore]); a failure
-// there is logged and audited but does not fail the login.
-func (a *Authenticator) Login(r *http.Request, login, password string) (LoginResult, error) {
-	ev := a.event(r, "login")
-	ctx, done, err := a.admit(r.Context(), ev)
+// there is audited but does not fail the login.
+func (a *Authenticator) Login(r *http.Request, login, pw string) (LoginResult, error) {
+	fl := loginFlow
+	ctx := r.Context()
+	ev, err := a.event(r, fl)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	ctx, done, err := a.admit(ctx, fl, ev)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -356,27 +355,27 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	// Until a user is found, the attempt names the login by a keyed digest.
 	ev.Target = audit.Target{Kind: audit.TargetKindLogin, ID: a.loginDigest(account)}
 
-	if err := a.checkThrottle(ctx, ev, account); err != nil {
+	if err := a.checkThrottle(ctx, fl, ev, account); err != nil {
 		return LoginResult{}, err
 	}
-	if len(password) > a.hasher.maxLen {
-		return LoginResult{}, a.fail(ctx, ev, account, "password_too_long",
-			fmt.Errorf("%w: %w", ErrInvalidCredentials, a.hasher.tooLong(len(password))))
+	if limit := a.hasher.MaxPasswordBytes(); len(pw) > limit {
+		return LoginResult{}, a.fail(ctx, fl, ev, account, "password_too_long",
+			fmt.Errorf("%w: %w: %d bytes, the maximum is %d", ErrInvalidCredentials, password.ErrPasswordTooLong, len(pw), limit))
 	}
-	pw := Normalize(password)
+	pw = password.Normalize(pw)
 
 	if !ValidLoginName(login) {
 		// No account has this name, and some stores fail on it (NUL on
 		// PostgreSQL): an unknown user, without asking the store.
-		return LoginResult{}, a.failDummy(ctx, ev, account, pw, "bad_login_name")
+		return LoginResult{}, a.failDummy(ctx, fl, ev, account, pw, "bad_login_name")
 	}
 	readAt := a.now() // before the read: anything revoked after it may postdate what we read
 	u, err := a.users.UserByLogin(ctx, login)
 	if errors.Is(err, ErrUserNotFound) {
-		return LoginResult{}, a.failDummy(ctx, ev, account, pw, "unknown_user")
+		return LoginResult{}, a.failDummy(ctx, fl, ev, account, pw, "unknown_user")
 	}
 	if err != nil {
-		return LoginResult{}, a.internal(ctx, ev, "looking up user", err)
+		return LoginResult{}, a.internal(ctx, fl, ev, "looking up user", err)
 	}
 	ev.Actor = audit.Actor{UserID: u.ID}
 	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: u.ID}
@@ -384,31 +383,28 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 	if u.PasswordHash == "" {
 		// An account without a password (single sign-on, invitation not
 		// yet accepted): same work, same answer.
-		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
-		}
-		return LoginResult{}, a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
+		return LoginResult{}, a.failDummy(ctx, fl, ev, account, pw, "no_password")
 	}
 	rehash, err := a.hasher.Verify(ctx, pw, u.PasswordHash)
 	reason := ""
 	switch {
 	case err == nil:
-	case errors.Is(err, errBcryptTooLong): // no rehash: the owner keeps their password
+	case errors.Is(err, password.ErrBcryptTooLong): // no rehash: the owner keeps their password
 		reason = "password_too_long_for_bcrypt"
-	case errors.Is(err, ErrMismatch):
+	case errors.Is(err, password.ErrMismatch):
 		reason = "bad_password"
-	case errors.Is(err, ErrBusy) || ctx.Err() != nil:
-		return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
-	case errors.Is(err, ErrPasswordTooLong): // NFKC made it longer
+	case errors.Is(err, password.ErrBusy) || ctx.Err() != nil:
+		return LoginResult{}, a.hashFailed(ctx, fl, ev, "hashing", err)
+	case errors.Is(err, password.ErrPasswordTooLong): // NFKC made it longer
 		reason = "password_too_long"
 	default:
 		// The stored hash is unusable (malformed, unsupported, unknown
 		// pepper). No hash was computed: spend the dummy's work so the
 		// response looks like any other failure, and report it.
-		a.record(ctx, audit.Event{Category: audit.CategoryError, Action: "password.hash_invalid",
+		a.audit.Log(ctx, audit.Event{Category: audit.CategoryError, Action: ActionPasswordHashInvalid,
 			Outcome: audit.OutcomeFailure, Actor: ev.Actor, Target: ev.Target, Reason: err.Error()})
-		if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-			return LoginResult{}, a.hashFailed(ctx, ev, "hashing", err)
+		if err := a.hasher.VerifyDummy(ctx, pw); err != nil {
+			return LoginResult{}, a.hashFailed(ctx, fl, ev, "hashing", err)
 		}
 		reason = "stored_hash_invalid"
 	}
@@ -416,29 +412,33 @@ func (a *Authenticator) Login(r *http.Request, login, password string) (LoginRes
 		reason = "disabled"
 	}
 	if reason != "" {
-		return LoginResult{}, a.fail(ctx, ev, account, reason, ErrInvalidCredentials)
+		return LoginResult{}, a.fail(ctx, fl, ev, account, reason, ErrInvalidCredentials)
 	}
 
 	if a.throttle != nil {
-		if err := a.throttle.Succeeded(ctx, account, ev.ClientIP); err != nil {
-			a.internalNote(ctx, ev, "throttle success report", err)
+		if err := a.throttle.Succeeded(ctx, account); err != nil {
+			a.internalNote(ctx, fl, ev, "throttle success report", err)
 		}
 	}
-	res := LoginResult{UserID: u.ID, Roles: u.Roles, MFARequired: u.MFAEnabled, ReadAt: readAt}
+	res := LoginResult{MFARequired: u.MFAEnabled, Principal: identity.Principal{
+		UserID: u.ID, Roles: slices.Clone(u.Roles), Methods: []identity.Method{identity.MethodPassword}, AuthTime: readAt}}
 	if rehash {
-		res.Rehashed = a.rehash(ctx, ev, u, pw)
+		res.Rehashed = a.rehash(ctx, fl, ev, u, pw)
+	}
+	if err := a.sessions.Login(ctx, res.Principal); err != nil {
+		return LoginResult{}, a.internal(ctx, fl, ev, "signing in the session", err)
 	}
 	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, audit.ActionLoginSucceeded, audit.OutcomeSuccess
 	ev.Actor.Roles = u.Roles
 	ev.Meta = map[string]string{"mfa_required": strconv.FormatBool(res.MFARequired), "rehashed": strconv.FormatBool(res.Rehashed)}
-	a.record(ctx, ev)
+	a.audit.Log(ctx, ev)
 	return res, nil
 }
 
 // rehash stores a new hash of pw for u, reporting whether it did.
-func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw string) bool {
+func (a *Authenticator) rehash(ctx context.Context, fl *flow, ev audit.Event, u User, pw string) bool {
 	h, err := a.hasher.Hash(ctx, pw)
-	if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+	if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
 		return false // busy, or the client has gone: upgraded at a later login
 	}
 	if err == nil {
@@ -448,214 +448,237 @@ func (a *Authenticator) rehash(ctx context.Context, ev audit.Event, u User, pw s
 		return false // the password changed meanwhile: nothing to upgrade
 	}
 	if err != nil {
-		a.internalNote(ctx, ev, "rehash", err)
+		a.internalNote(ctx, fl, ev, "rehash", err)
 		return false
 	}
 	return true
 }
 
-// ChangePassword changes the password of the signed-in user userID (taken
-// from the session, never from the form) from current to next, for the
-// request r. It checks the throttle, verifies current, applies the policy
-// (with the user's login and e-mail as context words, and the MFA minimum
-// if the user has MFA), stores the new hash with compare-and-swap, and
-// asks the [SessionRevoker] to end the user's other sessions.
+// ChangePassword changes the password of the request's signed-in user (the
+// principal the session layer put in r's context, never a form field) from
+// current to next. It checks the throttle, verifies current, applies the
+// policy (with the user's login and e-mail as context words, and the MFA
+// minimum if the user has MFA), stores the new hash with compare-and-swap,
+// and asks [Sessions] to end the user's other sessions.
 //
-// It returns [ErrInvalidCredentials] if current is wrong, the account is
-// disabled or gone, or it has no password; a [*PolicyError] if next is not
-// acceptable (code [CodeUnchanged] if it equals current);
-// [*ThrottledError] when the throttle refuses or the user's budget of
-// password changes is spent (AuthenticatorConfig.PasswordChanges, which a
-// success does not reset); [*BusyError] when hashing is busy, as for
-// [Authenticator.Login]; an error wrapping [ErrHashConflict] if the
-// password changed meanwhile; or one wrapping [ErrSessionsNotRevoked] if
-// the new password is stored but revocation failed. The caller should
-// renew the current session's token afterwards.
-func (a *Authenticator) ChangePassword(r *http.Request, userID, current, next string) error {
-	ev := a.event(r, "password.change")
-	ev.Actor = audit.Actor{UserID: userID}
-	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: userID}
-	ctx, done, err := a.admit(r.Context(), ev)
+// It returns [ErrUnauthenticated] when r has no signed-in user;
+// [ErrInvalidCredentials] if current is wrong, the account is disabled or
+// gone, or it has no password; a [*password.PolicyError] if next is not
+// acceptable (code [password.CodeUnchanged] if it equals current);
+// [*ratelimit.LimitedError] when the throttle refuses or the user's budget
+// of password changes is spent (AuthenticatorConfig.PasswordChanges, which
+// a success does not reset); [*password.BusyError] when hashing is busy,
+// as for [Authenticator.Login]; an error wrapping [clientip.ErrNoClient]
+// without the clientip middleware, as for Login; an error wrapping
+// [ErrHashConflict] if the password changed meanwhile; or one wrapping
+// [ErrSessionsNotRevoked] if the new password is stored but revocation
+// failed. The caller should renew the current session's token afterwards.
+func (a *Authenticator) ChangePassword(r *http.Request, current, next string) error {
+	fl := changeFlow
+	p, ok := identity.FromContext(r.Context())
+	if !ok {
+		return ErrUnauthenticated
+	}
+	ev, err := a.event(r, fl)
+	if err != nil {
+		return err
+	}
+	ev.Actor = audit.Actor{UserID: p.UserID}
+	ev.SessionRef = p.SessionRef
+	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: p.UserID}
+	ctx, done, err := a.admit(r.Context(), fl, ev)
 	if err != nil {
 		return err
 	}
 	defer done()
 
-	u, err := a.users.UserByID(ctx, userID)
+	u, err := a.users.UserByID(ctx, p.UserID)
 	if errors.Is(err, ErrUserNotFound) {
-		return a.changeFailed(ctx, ev, "unknown_user", ErrInvalidCredentials)
+		return a.changeFailed(ctx, fl, ev, "unknown_user", ErrInvalidCredentials)
 	}
 	if err != nil {
-		return a.internal(ctx, ev, "looking up user", err)
+		return a.internal(ctx, fl, ev, "looking up user", err)
 	}
 	account := accountKey(u.Login)
-	if err := a.checkThrottle(ctx, ev, account); err != nil {
+	if err := a.checkThrottle(ctx, fl, ev, account); err != nil {
 		return err
 	}
 	if u.Disabled {
-		return a.changeFailed(ctx, ev, "disabled", ErrInvalidCredentials)
+		return a.changeFailed(ctx, fl, ev, "disabled", ErrInvalidCredentials)
 	}
-	if len(current) > a.hasher.maxLen {
-		return a.fail(ctx, ev, account, "password_too_long", ErrInvalidCredentials)
+	if len(current) > a.hasher.MaxPasswordBytes() {
+		return a.fail(ctx, fl, ev, account, "password_too_long", ErrInvalidCredentials)
 	}
 	if u.PasswordHash == "" {
 		// No password (single sign-on only): no current password matches.
-		return a.fail(ctx, ev, account, "no_password", ErrInvalidCredentials)
+		return a.fail(ctx, fl, ev, account, "no_password", ErrInvalidCredentials)
 	}
-	if err := a.checkChangeBudget(ctx, ev, u.ID); err != nil {
+	if err := a.checkChangeBudget(ctx, fl, ev, u.ID); err != nil {
 		return err
 	}
-	cur := Normalize(current)
+	cur := password.Normalize(current)
 	if _, err := a.hasher.Verify(ctx, cur, u.PasswordHash); err != nil {
-		if errors.Is(err, ErrMismatch) || errors.Is(err, ErrPasswordTooLong) {
-			return a.fail(ctx, ev, account, "bad_password", ErrInvalidCredentials)
+		if errors.Is(err, password.ErrMismatch) || errors.Is(err, password.ErrPasswordTooLong) {
+			return a.fail(ctx, fl, ev, account, "bad_password", ErrInvalidCredentials)
 		}
-		return a.hashFailed(ctx, ev, "verifying current password", err)
+		return a.hashFailed(ctx, fl, ev, "verifying current password", err)
 	}
-	if len(next) > a.hasher.maxLen {
-		return a.changeFailed(ctx, ev, "policy:"+string(CodeTooLong), a.policy.tooLong())
+	if len(next) > a.hasher.MaxPasswordBytes() {
+		return a.changeFailed(ctx, fl, ev, "policy:"+string(password.CodeTooLong), a.tooLong())
 	}
-	nw := Normalize(next)
+	nw := password.Normalize(next)
 	if nw == cur {
-		return a.changeFailed(ctx, ev, "policy:"+string(CodeUnchanged),
-			&PolicyError{CodeUnchanged, "The new password must be different from the current one."})
+		return a.changeFailed(ctx, fl, ev, "policy:"+string(password.CodeUnchanged),
+			&password.PolicyError{Code: password.CodeUnchanged, Message: "The new password must be different from the current one."})
 	}
-	if err := a.policy.Check(ctx, nw, PasswordContext{UserName: u.Login, Email: u.Email, MFA: u.MFAEnabled}); err != nil {
-		var pe *PolicyError
+	if err := a.policy.Check(ctx, nw, password.Context{UserName: u.Login, Email: u.Email, MFA: u.MFAEnabled}); err != nil {
+		var pe *password.PolicyError
 		if errors.As(err, &pe) {
-			return a.changeFailed(ctx, ev, "policy:"+string(pe.Code), err)
+			return a.changeFailed(ctx, fl, ev, "policy:"+string(pe.Code), err)
 		}
-		return a.internal(ctx, ev, "password policy", err)
+		return a.internal(ctx, fl, ev, "password policy", err)
 	}
 	h, err := a.hasher.Hash(ctx, nw)
 	if err != nil {
-		return a.hashFailed(ctx, ev, "hashing", err)
+		return a.hashFailed(ctx, fl, ev, "hashing", err)
 	}
 	if err := a.users.SetPasswordHash(ctx, u.ID, u.PasswordHash, h); err != nil {
 		if errors.Is(err, ErrHashConflict) {
-			return a.changeFailed(ctx, ev, "conflict", fmt.Errorf("auth: change password: %w; try again", err))
+			return a.changeFailed(ctx, fl, ev, "conflict", fmt.Errorf("auth: change password: %w; try again", err))
 		}
-		return a.internal(ctx, ev, "storing hash", err)
+		return a.internal(ctx, fl, ev, "storing hash", err)
 	}
 	if a.throttle != nil {
-		if err := a.throttle.Succeeded(ctx, account, ev.ClientIP); err != nil {
-			a.internalNote(ctx, ev, "throttle success report", err)
+		if err := a.throttle.Succeeded(ctx, account); err != nil {
+			a.internalNote(ctx, fl, ev, "throttle success report", err)
 		}
 	}
-	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, "password.changed", audit.OutcomeSuccess
+	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, ActionPasswordChanged, audit.OutcomeSuccess
 	if err := a.sessions.RevokeOthers(ctx); err != nil {
 		ev.Meta = map[string]string{"sessions_revoked": "false"}
-		a.record(ctx, ev)
-		a.internalNote(ctx, ev, "revoking other sessions", err)
+		a.audit.Log(ctx, ev)
+		a.internalNote(ctx, fl, ev, "revoking other sessions", err)
 		return fmt.Errorf("%w: %w", ErrSessionsNotRevoked, err)
 	}
 	ev.Meta = map[string]string{"sessions_revoked": "true"}
-	a.record(ctx, ev)
+	a.audit.Log(ctx, ev)
 	return nil
 }
 
-// HashNewPassword applies the policy to password for user u (its login and
+// HashNewPassword applies the policy to pw for user u (its login and
 // e-mail as context words; u.ID may be empty at registration) and returns
 // its hash to store. Use it at registration and password reset; the caller
 // stores the hash and, for a reset, revokes the user's sessions. It returns
-// a [*PolicyError] for a rejected password, and a [*BusyError] when
-// hashing is busy (the client is the one the clientip middleware recorded
-// in ctx, if any; see HasherConfig.MaxPerClient).
-func (a *Authenticator) HashNewPassword(ctx context.Context, u User, password string) (string, error) {
-	if len(password) > a.hasher.maxLen {
-		return "", a.policy.tooLong()
+// a [*password.PolicyError] for a rejected password, and a
+// [*password.BusyError] when hashing is busy (the client is the one the
+// clientip middleware recorded in ctx, if any; see
+// password.HasherConfig.MaxPerClient).
+func (a *Authenticator) HashNewPassword(ctx context.Context, u User, pw string) (string, error) {
+	if len(pw) > a.hasher.MaxPasswordBytes() {
+		return "", a.tooLong()
 	}
-	nw := Normalize(password)
-	if err := a.policy.Check(ctx, nw, PasswordContext{UserName: u.Login, Email: u.Email, MFA: u.MFAEnabled}); err != nil {
+	nw := password.Normalize(pw)
+	if err := a.policy.Check(ctx, nw, password.Context{UserName: u.Login, Email: u.Email, MFA: u.MFAEnabled}); err != nil {
 		return "", err
 	}
 	h, err := a.hasher.Hash(ctx, nw)
-	if errors.Is(err, ErrPasswordTooLong) {
-		return "", a.policy.tooLong()
+	if errors.Is(err, password.ErrPasswordTooLong) {
+		return "", a.tooLong()
 	}
-	var be *BusyError
+	var be *password.BusyError
 	if errors.As(err, &be) {
-		ev := audit.Event{Action: "password.new", Actor: audit.Actor{UserID: u.ID}}
+		ev := audit.Event{Actor: audit.Actor{UserID: u.ID}}
 		if info, ok := clientip.FromContext(ctx); ok {
 			ev.ClientIP = info.Addr
 		}
-		a.recordBusy(ctx, ev, be)
+		a.recordBusy(ctx, newFlow, ev, be)
 	}
 	return h, err
 }
 
+// tooLong is the policy's refusal of a password longer than the hasher
+// takes.
+func (a *Authenticator) tooLong() error {
+	return &password.PolicyError{Code: password.CodeTooLong, Message: fmt.Sprintf("Use at most %d characters.", a.policy.MaxLength())}
+}
+
 // checkThrottle asks the throttle, failing closed on its errors.
-func (a *Authenticator) checkThrottle(ctx context.Context, ev audit.Event, account string) error {
+func (a *Authenticator) checkThrottle(ctx context.Context, fl *flow, ev audit.Event, account string) error {
 	if a.throttle == nil {
 		return nil
 	}
-	wait, err := a.throttle.Check(ctx, account, ev.ClientIP)
-	if err != nil {
-		return a.internal(ctx, ev, "throttle", err)
-	}
-	if wait <= 0 {
+	err := a.throttle.Check(ctx, account)
+	if err == nil {
 		return nil
 	}
-	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, ev.Action+".throttled", audit.OutcomeDenied
-	ev.Meta = map[string]string{"retry_after": wait.String()}
-	a.record(ctx, ev)
-	return &ThrottledError{RetryAfter: wait}
+	if !errors.Is(err, ratelimit.ErrLimited) {
+		return a.internal(ctx, fl, ev, "throttle", err)
+	}
+	le, ok := errors.AsType[*ratelimit.LimitedError](err)
+	if !ok {
+		le = &ratelimit.LimitedError{}
+	}
+	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied
+	ev.Meta = map[string]string{"retry_after": le.RetryAfter.String()}
+	a.audit.Log(ctx, ev)
+	return le
 }
 
 // failDummy fails a login that has no hash to check pw against after
 // checking it against the dummy hash, so that it takes the usual time.
-func (a *Authenticator) failDummy(ctx context.Context, ev audit.Event, account, pw, reason string) error {
-	if err := a.hasher.verifyDummy(ctx, pw); err != nil {
-		return a.hashFailed(ctx, ev, "hashing", err)
+func (a *Authenticator) failDummy(ctx context.Context, fl *flow, ev audit.Event, account, pw, reason string) error {
+	if err := a.hasher.VerifyDummy(ctx, pw); err != nil {
+		return a.hashFailed(ctx, fl, ev, "hashing", err)
 	}
-	return a.fail(ctx, ev, account, reason, ErrInvalidCredentials)
+	return a.fail(ctx, fl, ev, account, reason, ErrInvalidCredentials)
 }
 
 // fail records a failed credential check with the throttle and audit.
-func (a *Authenticator) fail(ctx context.Context, ev audit.Event, account, reason string, err error) error {
+func (a *Authenticator) fail(ctx context.Context, fl *flow, ev audit.Event, account, reason string, err error) error {
 	if a.throttle != nil {
-		if terr := a.throttle.Failed(ctx, account, ev.ClientIP); terr != nil {
-			a.internalNote(ctx, ev, "throttle failure report", terr)
+		if terr := a.throttle.Failed(ctx, account); terr != nil {
+			a.internalNote(ctx, fl, ev, "throttle failure report", terr)
 		}
 	}
-	ev.Category, ev.Action, ev.Outcome, ev.Reason = audit.CategoryAuthentication, ev.Action+".failed", audit.OutcomeFailure, reason
-	a.record(ctx, ev)
-	return err
+	return a.changeFailed(ctx, fl, ev, reason, err)
 }
 
-// changeFailed records a refused password change that is not a credential
-// failure (policy, conflict, unknown user).
-func (a *Authenticator) changeFailed(ctx context.Context, ev audit.Event, reason string, err error) error {
-	ev.Category, ev.Action, ev.Outcome, ev.Reason = audit.CategoryAuthentication, ev.Action+".failed", audit.OutcomeFailure, reason
-	a.record(ctx, ev)
+// changeFailed records a refusal that is not a credential failure (policy,
+// conflict, unknown user in a password change).
+func (a *Authenticator) changeFailed(ctx context.Context, fl *flow, ev audit.Event, reason string, err error) error {
+	ev.Category, ev.Action, ev.Outcome, ev.Reason = audit.CategoryAuthentication, fl.failed, audit.OutcomeFailure, reason
+	a.audit.Log(ctx, ev)
 	return err
 }
 
 // internal records an internal failure and returns it wrapped with the
 // step. The caller answers 500 without details.
-func (a *Authenticator) internal(ctx context.Context, ev audit.Event, step string, err error) error {
-	a.internalNote(ctx, ev, step, err)
-	return fmt.Errorf("auth: %s: %s: %w", ev.Action, step, err)
+func (a *Authenticator) internal(ctx context.Context, fl *flow, ev audit.Event, step string, err error) error {
+	a.internalNote(ctx, fl, ev, step, err)
+	return fmt.Errorf("auth: %s: %s: %w", fl.step, step, err)
 }
 
-// internalNote audits and logs an internal failure that does not change
-// the outcome.
-func (a *Authenticator) internalNote(ctx context.Context, ev audit.Event, step string, err error) {
-	a.log.ErrorContext(ctx, "auth: "+string(ev.Action)+": "+step+" failed", slog.String("user_id", ev.Actor.UserID), slog.Any("error", err))
-	a.record(ctx, audit.Event{Category: audit.CategoryError, Action: ev.Action + ".error", Outcome: audit.OutcomeFailure,
-		Actor: ev.Actor, Target: ev.Target, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent,
+// internalNote audits an internal failure that does not change the
+// outcome.
+func (a *Authenticator) internalNote(ctx context.Context, fl *flow, ev audit.Event, step string, err error) {
+	a.audit.Log(ctx, audit.Event{Category: audit.CategoryError, Action: fl.errored, Outcome: audit.OutcomeFailure,
+		Actor: ev.Actor, Target: ev.Target, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, SessionRef: ev.SessionRef,
 		Reason: step + ": " + err.Error()})
 }
 
-func (a *Authenticator) record(ctx context.Context, e audit.Event) {
-	if err := a.audit.Log(ctx, e); err != nil {
-		a.log.ErrorContext(ctx, "auth: audit log failed", slog.String("action", string(e.Action)), slog.Any("error", err))
+// event starts an audit event for r, with the client address the clientip
+// middleware recorded. Without one it fails closed: the throttle and the
+// hashing admission decide on the address.
+func (a *Authenticator) event(r *http.Request, fl *flow) (audit.Event, error) {
+	ev := audit.Event{UserAgent: truncate(r.UserAgent(), 256)}
+	info, ok := clientip.FromContext(r.Context())
+	if !ok {
+		err := fmt.Errorf("auth: %s: %w", fl.step, clientip.ErrNoClient)
+		a.internalNote(r.Context(), fl, ev, "client address", err)
+		return ev, err
 	}
-}
-
-// event starts an audit event for r.
-func (a *Authenticator) event(r *http.Request, action string) audit.Event {
-	return audit.Event{Action: audit.Action(action), ClientIP: a.ips.Resolve(r).Addr, UserAgent: truncate(r.UserAgent(), 256)}
+	ev.ClientIP = info.Addr
+	return ev, nil
 }
 
 // accountKey is the throttling key for a login name: trimmed, NFKC, lower
@@ -668,7 +691,7 @@ func accountKey(login string) string {
 			return utf8.RuneError
 		}
 		return r
-	}, foldPassword(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError)))))
+	}, strings.ToLower(password.Normalize(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError))))))
 }
 
 // loginDigest identifies a login name (its account key) in audit without
@@ -679,4 +702,12 @@ func (a *Authenticator) loginDigest(account string) string {
 	m := hmac.New(sha256.New, a.digestKey)
 	m.Write([]byte(account))
 	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// truncate cuts s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

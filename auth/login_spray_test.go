@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -14,13 +13,14 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 // sprayFixture is an Authenticator writing to an audit.Detector, with n
 // known accounts acct0..acct(n-1).
 func sprayFixture(t *testing.T, n int) (*auth.Authenticator, *audit.MemorySink) {
 	t.Helper()
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	hash := f.store.hash("u1")
 	for i := range n {
 		f.store.byID[fmt.Sprint("k", i)] = auth.User{ID: fmt.Sprint("k", i), Login: fmt.Sprint("acct", i), PasswordHash: hash}
@@ -28,9 +28,8 @@ func sprayFixture(t *testing.T, n int) (*auth.Authenticator, *audit.MemorySink) 
 	sink := &audit.MemorySink{}
 	det, err := audit.NewDetector(sink, audit.DetectorConfig{})
 	require.NoError(t, err)
-	a, err := auth.NewAuthenticator(f.store, f.revoker, auth.AuthenticatorConfig{
+	a, err := auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{
 		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(det, audit.Config{}),
-		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return a, sink
@@ -38,15 +37,15 @@ func sprayFixture(t *testing.T, n int) (*auth.Authenticator, *audit.MemorySink) 
 
 // sprayRequest is a login request from addr.
 func sprayRequest(addr string) *http.Request {
-	r := loginRequest()
+	r := bareLoginRequest()
 	r.RemoteAddr = addr + ":4444"
-	return r
+	return withClient(r)
 }
 
-func alerts(events []audit.Event, action string) []audit.Event {
+func alerts[A ~string](events []audit.Event, action A) []audit.Event {
 	var out []audit.Event
 	for _, e := range events {
-		if string(e.Action) == action {
+		if string(e.Action) == string(action) {
 			out = append(out, e)
 		}
 	}
@@ -100,8 +99,8 @@ func TestLoginSprayingDetected(t *testing.T) {
 // for different names, not the plain SHA-256 a log reader could test
 // guesses against, and never the name itself.
 func TestLoginUnknownNameDigest(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
-	other := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
+	other := newFixture(t, password.HasherConfig{})
 	digest := func(f *fixture, login string) audit.Target {
 		t.Helper()
 		_, err := f.a.Login(loginRequest(), login, "hunter2 hunter2 hunter2")

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -19,7 +19,12 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/internal/hashhook"
+	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // memStore is a UserStore in memory, with error injection.
@@ -99,22 +104,26 @@ type fakeThrottle struct {
 	ips       []netip.Addr
 }
 
-func (f *fakeThrottle) Check(_ context.Context, account string, ip netip.Addr) (time.Duration, error) {
+func (f *fakeThrottle) Check(ctx context.Context, account string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checks = append(f.checks, account)
-	f.ips = append(f.ips, ip)
-	return f.retry, f.err
+	info, _ := clientip.FromContext(ctx)
+	f.ips = append(f.ips, info.Addr)
+	if f.retry > 0 {
+		return &ratelimit.LimitedError{RetryAfter: f.retry}
+	}
+	return f.err
 }
 
-func (f *fakeThrottle) Failed(_ context.Context, account string, _ netip.Addr) error {
+func (f *fakeThrottle) Failed(_ context.Context, account string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failed = append(f.failed, account)
 	return nil
 }
 
-func (f *fakeThrottle) Succeeded(_ context.Context, account string, _ netip.Addr) error {
+func (f *fakeThrottle) Succeeded(_ context.Context, account string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.succeeded = append(f.succeeded, account)
@@ -125,31 +134,85 @@ var _ auth.Throttle = (*fakeThrottle)(nil)
 
 type ctxMarker struct{}
 
-// fakeRevoker records revocations, and which request's context they got.
-type fakeRevoker struct {
-	err   error
-	calls []any // the ctxMarker value of each call's context
+// fakeSessions records sign-ins and revocations, and which request's
+// context revocations got.
+type fakeSessions struct {
+	mu       sync.Mutex
+	err      error              // returned by RevokeOthers
+	loginErr error              // returned by Login
+	logins   int                // sign-ins
+	last     identity.Principal // the last principal signed in
+	calls    []any              // the ctxMarker value of each RevokeOthers call's context
 }
 
-func (f *fakeRevoker) RevokeOthers(ctx context.Context) error {
+func (f *fakeSessions) Login(_ context.Context, p identity.Principal) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loginErr != nil {
+		return f.loginErr
+	}
+	f.logins++
+	f.last = p
+	return nil
+}
+
+func (f *fakeSessions) RevokeOthers(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, ctx.Value(ctxMarker{}))
 	return f.err
 }
 
+var _ auth.Sessions = (*fakeSessions)(nil)
+
 type fixture struct {
 	a        *auth.Authenticator
-	h        *auth.Hasher
+	h        *password.Hasher
 	store    *memStore
 	throttle *fakeThrottle
-	revoker  *fakeRevoker
+	sessions *fakeSessions
 	sink     *audit.MemorySink
+}
+
+// newHasher returns a Hasher with cheap parameters, unless cfg sets them.
+func newHasher(t testing.TB, cfg password.HasherConfig) *password.Hasher {
+	t.Helper()
+	if cfg.Params == (password.Params{}) {
+		cfg.Params = password.Params{Memory: 256, Time: 1, Threads: 1}
+	}
+	cfg.AllowWeakParams = true
+	h, err := password.NewHasher(cfg)
+	require.NoError(t, err)
+	return h
+}
+
+// computations returns how many hashes h has computed.
+func computations(h *password.Hasher) uint64 { return hashhook.Computations(h) }
+
+// holdSlot takes one of h's hashing slots until release is called.
+func holdSlot(h *password.Hasher, ctx context.Context) (release func(), err error) {
+	return hashhook.HoldSlot(h, ctx)
+}
+
+// peers resolves test requests' clients as a server without proxies does.
+var peers = clientip.MustNew(nil, clientip.Config{})
+
+// withClient returns r as the clientip middleware passes it on, with its
+// peer's address in the context.
+func withClient(r *http.Request) *http.Request {
+	return r.WithContext(clientip.WithInfo(r.Context(), peers.Resolve(r)))
+}
+
+// signedIn returns r as the session layer passes it on for userID.
+func signedIn(r *http.Request, userID string) *http.Request {
+	return r.WithContext(identity.NewContext(r.Context(), identity.Principal{UserID: userID, SessionRef: "s-" + userID}))
 }
 
 const alicePassword = "velvet lantern orbit"
 
-func newFixture(t testing.TB, hcfg auth.HasherConfig) *fixture {
+func newFixture(t testing.TB, hcfg password.HasherConfig) *fixture {
 	t.Helper()
-	f := &fixture{h: newHasher(t, hcfg), throttle: &fakeThrottle{}, revoker: &fakeRevoker{}, sink: &audit.MemorySink{}}
+	f := &fixture{h: newHasher(t, hcfg), throttle: &fakeThrottle{}, sessions: &fakeSessions{}, sink: &audit.MemorySink{}}
 	hash, err := f.h.Hash(context.Background(), alicePassword)
 	require.NoError(t, err)
 	f.store = newMemStore(
@@ -160,20 +223,25 @@ func newFixture(t testing.TB, hcfg auth.HasherConfig) *fixture {
 		auth.User{ID: "u5", Login: "admin", PasswordHash: hash, Roles: []string{"admin"}, MFAEnabled: true},
 		auth.User{ID: "u6", Login: "sso"},
 	)
-	f.a, err = auth.NewAuthenticator(f.store, f.revoker, auth.AuthenticatorConfig{
+	f.a, err = auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{
 		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
-		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return f
 }
 
-func loginRequest() *http.Request {
+// bareLoginRequest is a login request that has passed through no
+// middleware.
+func bareLoginRequest() *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/login", nil)
 	r.RemoteAddr = "203.0.113.9:5555"
 	r.Header.Set("User-Agent", "test-browser/1.0")
 	return r
 }
+
+// loginRequest is a login request from 203.0.113.9 past the clientip
+// middleware.
+func loginRequest() *http.Request { return withClient(bareLoginRequest()) }
 
 // assertNoSecrets checks that no audit event carries a password or hash.
 func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
@@ -186,12 +254,15 @@ func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
 }
 
 func TestLoginSuccess(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	res, err := f.a.Login(loginRequest(), "Alice ", alicePassword)
 	require.NoError(t, err)
-	assert.False(t, res.ReadAt.IsZero())
-	res.ReadAt = time.Time{}
-	assert.Equal(t, auth.LoginResult{UserID: "u1", Roles: []string{"seller"}}, res)
+	assert.False(t, res.Principal.AuthTime.IsZero())
+	assert.Equal(t, 1, f.sessions.logins, "Login signs the session in itself")
+	assert.Equal(t, res.Principal, f.sessions.last)
+	res.Principal.AuthTime = time.Time{}
+	assert.Equal(t, auth.LoginResult{Principal: identity.Principal{UserID: "u1", Roles: []string{"seller"},
+		Methods: []identity.Method{identity.MethodPassword}}}, res)
 
 	assert.Equal(t, []string{"alice"}, f.throttle.checks, "account key is folded")
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("203.0.113.9")}, f.throttle.ips)
@@ -201,7 +272,7 @@ func TestLoginSuccess(t *testing.T) {
 	ev := f.sink.Events()
 	require.Len(t, ev, 1)
 	assert.Equal(t, audit.CategoryAuthentication, ev[0].Category)
-	assert.Equal(t, "login.succeeded", ev[0].Action)
+	assert.Equal(t, audit.ActionLoginSucceeded, ev[0].Action)
 	assert.Equal(t, audit.OutcomeSuccess, ev[0].Outcome)
 	assert.Equal(t, audit.Actor{UserID: "u1", Roles: []string{"seller"}}, ev[0].Actor)
 	assert.Equal(t, netip.MustParseAddr("203.0.113.9"), ev[0].ClientIP)
@@ -209,7 +280,8 @@ func TestLoginSuccess(t *testing.T) {
 	assertNoSecrets(t, ev)
 }
 
-// slowRead is a UserStore whose reads take a minute on clock.
+// slowRead is a UserStore whose reads take a minute: on clock when set,
+// else on the (synctest bubble's) real clock.
 type slowRead struct {
 	auth.UserStore
 	clock *testenv.Clock
@@ -217,27 +289,91 @@ type slowRead struct {
 
 func (s slowRead) UserByLogin(ctx context.Context, login string) (auth.User, error) {
 	u, err := s.UserStore.UserByLogin(ctx, login)
-	s.clock.Add(time.Minute)
+	if s.clock != nil {
+		s.clock.Add(time.Minute)
+	} else {
+		time.Sleep(time.Minute)
+	}
 	return u, err
 }
 
-// TestLoginReadAt: LoginResult.ReadAt is the Authenticator's clock just
-// before the user was read, so that a revocation made after the read,
-// while the password hashes, postdates it (see session.Manager.Login).
-func TestLoginReadAt(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
-	t0 := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
-	clock := testenv.NewClock(t0)
-	a, err := auth.NewAuthenticator(slowRead{f.store, clock}, f.revoker, auth.AuthenticatorConfig{Hasher: f.h, Now: clock.Now})
+// TestLoginAuthTime: the principal's AuthTime is the clock just before
+// the user was read, so that a revocation made after the read, while the
+// password hashes, postdates it (the session layer compares them).
+func TestLoginAuthTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, password.HasherConfig{})
+		a, err := auth.NewAuthenticator(slowRead{UserStore: f.store}, f.sessions, auth.AuthenticatorConfig{Hasher: f.h})
+		require.NoError(t, err)
+		t0 := time.Now()
+		res, err := a.Login(loginRequest(), "alice", alicePassword)
+		require.NoError(t, err)
+		assert.True(t, t0.Equal(res.Principal.AuthTime), "taken before the read: %v", res.Principal.AuthTime)
+		assert.True(t, t0.Equal(f.sessions.last.AuthTime), "and so signed in")
+		assert.Equal(t, time.Minute, time.Since(t0))
+	})
+	t.Run("the session layer's clock", func(t *testing.T) {
+		f := newFixture(t, password.HasherConfig{})
+		t0 := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+		clock := testenv.NewClock(t0)
+		a, err := auth.NewAuthenticator(slowRead{f.store, clock}, f.sessions, auth.AuthenticatorConfig{Hasher: f.h, Now: clock.Now})
+		require.NoError(t, err)
+		res, err := a.Login(loginRequest(), "alice", alicePassword)
+		require.NoError(t, err)
+		assert.Equal(t, t0, res.Principal.AuthTime, "taken before the read")
+		assert.Equal(t, t0.Add(time.Minute), clock.Now())
+	})
+}
+
+// TestLoginSessionFailure: when the session layer cannot sign the user in
+// (its store is down, or the account was revoked during the login), Login
+// fails with its error, audited, and no success is recorded.
+func TestLoginSessionFailure(t *testing.T) {
+	f := newFixture(t, password.HasherConfig{})
+	f.sessions.loginErr = errors.New("session store down")
+	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
+	require.ErrorContains(t, err, "session store down")
+	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
+	ev := f.sink.Events()
+	require.Len(t, ev, 1)
+	assert.Equal(t, auth.ActionLoginError, ev[0].Action)
+	assert.Contains(t, ev[0].Reason, "signing in the session")
+}
+
+// TestLoginWithoutClientAddressFailsClosed is the regression test for a
+// login throttle keyed on the proxy: with the client address optional, an
+// app that forgot the resolver had every login counted against the
+// proxy's address (one shared budget, and per-client hashing bounds that
+// bound nothing). Now Login and ChangePassword refuse, before any lookup,
+// throttle check or hash, with an error wrapping clientip.ErrNoClient.
+func TestLoginWithoutClientAddressFailsClosed(t *testing.T) {
+	f := newFixture(t, password.HasherConfig{})
+	before := computations(f.h)
+	_, err := f.a.Login(bareLoginRequest(), "alice", alicePassword)
+	require.ErrorIs(t, err, clientip.ErrNoClient)
+	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
+	err = f.a.ChangePassword(signedIn(bareLoginRequest(), "u1"), alicePassword, "quiet harbour lamps at dusk")
+	require.ErrorIs(t, err, clientip.ErrNoClient)
+
+	assert.Empty(t, f.throttle.checks, "the throttle was never asked, so never keyed on the proxy")
+	assert.Empty(t, f.throttle.failed)
+	assert.Equal(t, before, computations(f.h), "nothing hashed")
+	assert.Zero(t, f.sessions.logins)
+	assert.Empty(t, f.sessions.calls)
+	ev := f.sink.Events()
+	require.Len(t, ev, 2)
+	assert.Equal(t, auth.ActionLoginError, ev[0].Action)
+	assert.Equal(t, auth.ActionPasswordChangeError, ev[1].Action)
+
+	// Behind the clientip middleware, the throttle gets the client's
+	// address, not the proxy's.
+	_, err = f.a.Login(loginRequest(), "alice", alicePassword)
 	require.NoError(t, err)
-	res, err := a.Login(loginRequest(), "alice", alicePassword)
-	require.NoError(t, err)
-	assert.Equal(t, t0, res.ReadAt, "taken before the read")
-	assert.Equal(t, t0.Add(time.Minute), clock.Now())
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("203.0.113.9")}, f.throttle.ips)
 }
 
 func TestLoginMFARequired(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	res, err := f.a.Login(loginRequest(), "admin", alicePassword)
 	require.NoError(t, err)
 	assert.True(t, res.MFARequired)
@@ -261,12 +397,12 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, auth.HasherConfig{})
-			before := f.h.Computations()
+			f := newFixture(t, password.HasherConfig{})
+			before := computations(f.h)
 			res, err := f.a.Login(loginRequest(), tt.login, tt.password)
 			assert.Equal(t, auth.ErrInvalidCredentials, err, "the very same error value")
 			assert.Zero(t, res)
-			assert.Equal(t, uint64(1), f.h.Computations()-before, "exactly one hash")
+			assert.Equal(t, uint64(1), computations(f.h)-before, "exactly one hash")
 			assert.Equal(t, []string{tt.login}, f.throttle.failed)
 			assert.Empty(t, f.throttle.succeeded)
 
@@ -292,49 +428,49 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 }
 
 func TestLoginInvalidStoredHashIsReported(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	_, err := f.a.Login(loginRequest(), "broken", alicePassword)
 	require.ErrorIs(t, err, auth.ErrInvalidCredentials)
 	ev := f.sink.Events()
 	require.Len(t, ev, 2)
 	assert.Equal(t, audit.CategoryError, ev[0].Category)
-	assert.Equal(t, "password.hash_invalid", ev[0].Action)
+	assert.Equal(t, auth.ActionPasswordHashInvalid, ev[0].Action)
 	assert.Contains(t, ev[0].Reason, "malformed password hash")
 }
 
 func TestLoginThrottled(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	f.throttle.retry = 90 * time.Second
-	before := f.h.Computations()
+	before := computations(f.h)
 	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
-	var te *auth.ThrottledError
+	var te *ratelimit.LimitedError
 	require.ErrorAs(t, err, &te)
-	assert.ErrorIs(t, err, auth.ErrThrottled)
+	assert.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Equal(t, 90*time.Second, te.RetryAfter)
-	assert.Equal(t, "auth: too many login attempts: retry after 1m30s", err.Error())
-	assert.Equal(t, before, f.h.Computations(), "throttled before hashing")
+	assert.Equal(t, "ratelimit: limit exceeded: retry after 90s", err.Error())
+	assert.Equal(t, before, computations(f.h), "throttled before hashing")
 
 	ev := f.sink.Events()
 	require.Len(t, ev, 1)
 	assert.Equal(t, audit.CategorySuspicious, ev[0].Category)
-	assert.Equal(t, "login.throttled", ev[0].Action)
+	assert.Equal(t, auth.ActionLoginThrottled, ev[0].Action)
 	assert.Equal(t, audit.OutcomeDenied, ev[0].Outcome)
 }
 
 func TestLoginThrottleErrorFailsClosed(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	f.throttle.err = errors.New("redis: connection refused")
-	before := f.h.Computations()
+	before := computations(f.h)
 	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
 	assert.ErrorContains(t, err, "auth: login: throttle: redis: connection refused")
-	assert.Equal(t, before, f.h.Computations(), "no hashing")
-	assert.Equal(t, "login.error", f.sink.Events()[0].Action)
+	assert.Equal(t, before, computations(f.h), "no hashing")
+	assert.Equal(t, auth.ActionLoginError, f.sink.Events()[0].Action)
 }
 
 func TestLoginStoreErrorIsNotUnknownUser(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	f.store.lookErr = errors.New("pq: too many connections")
 	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 	require.Error(t, err)
@@ -344,12 +480,12 @@ func TestLoginStoreErrorIsNotUnknownUser(t *testing.T) {
 }
 
 func TestLoginPasswordTooLong(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{MaxPasswordBytes: 64})
-	before := f.h.Computations()
+	f := newFixture(t, password.HasherConfig{MaxPasswordBytes: 64})
+	before := computations(f.h)
 	_, err := f.a.Login(loginRequest(), "alice", strings.Repeat("a", 65))
 	assert.ErrorIs(t, err, auth.ErrInvalidCredentials)
-	assert.ErrorIs(t, err, auth.ErrPasswordTooLong)
-	assert.Equal(t, before, f.h.Computations())
+	assert.ErrorIs(t, err, password.ErrPasswordTooLong)
+	assert.Equal(t, before, computations(f.h))
 	assert.Equal(t, []string{"alice"}, f.throttle.failed)
 	assert.Equal(t, "password_too_long", f.sink.Events()[0].Reason)
 
@@ -360,16 +496,16 @@ func TestLoginPasswordTooLong(t *testing.T) {
 }
 
 func TestLoginCanceled(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := f.a.Login(loginRequest().WithContext(ctx), "nobody", alicePassword)
+	_, err := f.a.Login(withClient(bareLoginRequest().WithContext(ctx)), "nobody", alicePassword)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
 }
 
 func TestLoginRehashesOnSuccess(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	legacy, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	require.NoError(t, err)
 	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
@@ -388,16 +524,16 @@ func TestLoginRehashesOnSuccess(t *testing.T) {
 	assert.Equal(t, 1, f.store.sets)
 
 	t.Run("store failure does not fail the login", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
+		f := newFixture(t, password.HasherConfig{})
 		f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
 		f.store.setErr = errors.New("read-only replica")
 		res, err := f.a.Login(loginRequest(), "alice", alicePassword)
 		require.NoError(t, err)
 		assert.False(t, res.Rehashed)
-		assert.Equal(t, "login.error", f.sink.Events()[0].Action)
+		assert.Equal(t, auth.ActionLoginError, f.sink.Events()[0].Action)
 	})
 	t.Run("conflict: the password changed meanwhile", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
+		f := newFixture(t, password.HasherConfig{})
 		f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
 		f.store.setErr = auth.ErrHashConflict
 		res, err := f.a.Login(loginRequest(), "alice", alicePassword)
@@ -407,7 +543,7 @@ func TestLoginRehashesOnSuccess(t *testing.T) {
 }
 
 func TestLoginNormalisesPasswords(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	hash, err := f.a.HashNewPassword(context.Background(), auth.User{Login: "bob"}, "ｖｅｌｖｅｔ lantern orbit")
 	require.NoError(t, err)
 	f.store.byID["u9"] = auth.User{ID: "u9", Login: "bob", PasswordHash: hash}
@@ -418,18 +554,18 @@ func TestLoginNormalisesPasswords(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	const next = "quiet harbour lamps at dusk"
 	t.Run("success", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
+		f := newFixture(t, password.HasherConfig{})
 		r := loginRequest()
 		r = r.WithContext(context.WithValue(r.Context(), ctxMarker{}, "alice's session"))
-		require.NoError(t, f.a.ChangePassword(r, "u1", alicePassword, next))
-		assert.Equal(t, []any{"alice's session"}, f.revoker.calls, "the revoker gets the request's context")
+		require.NoError(t, f.a.ChangePassword(signedIn(r, "u1"), alicePassword, next))
+		assert.Equal(t, []any{"alice's session"}, f.sessions.calls, "the revoker gets the request's context")
 		_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 		assert.ErrorIs(t, err, auth.ErrInvalidCredentials)
 		_, err = f.a.Login(loginRequest(), "alice", next)
 		assert.NoError(t, err)
 
 		ev := f.sink.Events()[0]
-		assert.Equal(t, "password.changed", ev.Action)
+		assert.Equal(t, auth.ActionPasswordChanged, ev.Action)
 		assert.Equal(t, audit.OutcomeSuccess, ev.Outcome)
 		assert.Equal(t, "u1", ev.Actor.UserID)
 		assert.Equal(t, "true", ev.Meta["sessions_revoked"])
@@ -443,51 +579,51 @@ func TestChangePassword(t *testing.T) {
 		current  string
 		next     string
 		wantErr  error
-		wantCode auth.PolicyCode
+		wantCode password.PolicyCode
 	}{
 		{"attack: wrong current password", nil, "u1", "guess", next, auth.ErrInvalidCredentials, ""},
 		{"disabled account", nil, "u2", alicePassword, next, auth.ErrInvalidCredentials, ""},
 		{"unknown user", nil, "u404", alicePassword, next, auth.ErrInvalidCredentials, ""},
 		{"account without a password", nil, "u6", "", next, auth.ErrInvalidCredentials, ""},
-		{"throttled", func(f *fixture) { f.throttle.retry = time.Minute }, "u1", alicePassword, next, auth.ErrThrottled, ""},
-		{"unchanged", nil, "u1", alicePassword, "velvet lantern ｏｒｂｉｔ", nil, auth.CodeUnchanged},
-		{"too short", nil, "u1", alicePassword, "short one", nil, auth.CodeTooShort},
-		{"short common password without MFA", nil, "u1", alicePassword, "password1", nil, auth.CodeTooShort},
-		{"common with MFA minimum", nil, "u5", alicePassword, "password1", nil, auth.CodeCommon},
-		{"context word", nil, "u1", alicePassword, "alice-example-2026!", nil, auth.CodeContextWord},
-		{"attack: 3 MiB new password", nil, "u1", alicePassword, strings.Repeat("ｐ", 1<<20), nil, auth.CodeTooLong},
+		{"throttled", func(f *fixture) { f.throttle.retry = time.Minute }, "u1", alicePassword, next, ratelimit.ErrLimited, ""},
+		{"unchanged", nil, "u1", alicePassword, "velvet lantern ｏｒｂｉｔ", nil, password.CodeUnchanged},
+		{"too short", nil, "u1", alicePassword, "short one", nil, password.CodeTooShort},
+		{"short common password without MFA", nil, "u1", alicePassword, "password1", nil, password.CodeTooShort},
+		{"common with MFA minimum", nil, "u5", alicePassword, "password1", nil, password.CodeCommon},
+		{"context word", nil, "u1", alicePassword, "alice-example-2026!", nil, password.CodeContextWord},
+		{"attack: 3 MiB new password", nil, "u1", alicePassword, strings.Repeat("ｐ", 1<<20), nil, password.CodeTooLong},
 		{"conflict", func(f *fixture) { f.store.setErr = auth.ErrHashConflict }, "u1", alicePassword, next, auth.ErrHashConflict, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, auth.HasherConfig{})
+			f := newFixture(t, password.HasherConfig{})
 			if tt.setup != nil {
 				tt.setup(f)
 			}
 			before := f.store.hash(tt.userID)
-			err := f.a.ChangePassword(loginRequest(), tt.userID, tt.current, tt.next)
+			err := f.a.ChangePassword(signedIn(loginRequest(), tt.userID), tt.current, tt.next)
 			require.Error(t, err)
 			if tt.wantErr != nil {
 				assert.ErrorIs(t, err, tt.wantErr)
 			}
 			assert.Equal(t, tt.wantCode, codeOf(err))
-			assert.Empty(t, f.revoker.calls, "nothing revoked")
+			assert.Empty(t, f.sessions.calls, "nothing revoked")
 			assert.Equal(t, before, f.store.hash(tt.userID), "hash unchanged")
 			assertNoSecrets(t, f.sink.Events(), tt.next)
 		})
 	}
 
 	t.Run("wrong current password counts as a failed attempt", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
-		_ = f.a.ChangePassword(loginRequest(), "u1", "guess", next)
+		f := newFixture(t, password.HasherConfig{})
+		_ = f.a.ChangePassword(signedIn(loginRequest(), "u1"), "guess", next)
 		assert.Equal(t, []string{"alice"}, f.throttle.failed)
-		assert.Equal(t, "password.change.failed", f.sink.Events()[0].Action)
+		assert.Equal(t, auth.ActionPasswordChangeFailed, f.sink.Events()[0].Action)
 		assert.Equal(t, "bad_password", f.sink.Events()[0].Reason)
 	})
 	t.Run("revocation failure is reported, password changed", func(t *testing.T) {
-		f := newFixture(t, auth.HasherConfig{})
-		f.revoker.err = errors.New("session store down")
-		err := f.a.ChangePassword(loginRequest(), "u1", alicePassword, next)
+		f := newFixture(t, password.HasherConfig{})
+		f.sessions.err = errors.New("session store down")
+		err := f.a.ChangePassword(signedIn(loginRequest(), "u1"), alicePassword, next)
 		assert.ErrorIs(t, err, auth.ErrSessionsNotRevoked)
 		_, err = f.a.Login(loginRequest(), "alice", next)
 		assert.NoError(t, err)
@@ -495,12 +631,12 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestHashNewPassword(t *testing.T) {
-	f := newFixture(t, auth.HasherConfig{})
+	f := newFixture(t, password.HasherConfig{})
 	ctx := context.Background()
 	_, err := f.a.HashNewPassword(ctx, auth.User{Login: "carol", Email: "carol@example.org"}, "carol-example-2026")
-	assert.Equal(t, auth.CodeContextWord, codeOf(err))
+	assert.Equal(t, password.CodeContextWord, codeOf(err))
 	_, err = f.a.HashNewPassword(ctx, auth.User{}, strings.Repeat("x", 5000))
-	assert.Equal(t, auth.CodeTooLong, codeOf(err))
+	assert.Equal(t, password.CodeTooLong, codeOf(err))
 	h, err := f.a.HashNewPassword(ctx, auth.User{Login: "carol"}, "quiet harbour lamps")
 	require.NoError(t, err)
 	_, err = f.h.Verify(ctx, "quiet harbour lamps", h)
@@ -508,11 +644,20 @@ func TestHashNewPassword(t *testing.T) {
 }
 
 func TestNewAuthenticator(t *testing.T) {
-	_, err := auth.NewAuthenticator(nil, &fakeRevoker{}, auth.AuthenticatorConfig{})
+	_, err := auth.NewAuthenticator(nil, &fakeSessions{}, auth.AuthenticatorConfig{})
 	assert.Error(t, err)
 	_, err = auth.NewAuthenticator(newMemStore(), nil, auth.AuthenticatorConfig{})
-	assert.ErrorContains(t, err, "SessionRevoker is nil")
-	a, err := auth.NewAuthenticator(newMemStore(), &fakeRevoker{}, auth.AuthenticatorConfig{})
+	assert.ErrorContains(t, err, "Sessions is nil")
+	a, err := auth.NewAuthenticator(newMemStore(), &fakeSessions{}, auth.AuthenticatorConfig{})
 	require.NoError(t, err)
 	assert.NotNil(t, a)
+}
+
+// codeOf returns the PolicyError code of err, or "" if it is none.
+func codeOf(err error) password.PolicyCode {
+	var pe *password.PolicyError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
 }

@@ -1,10 +1,8 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,17 +12,17 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/localpath"
 )
 
 // Errors of [Guard].
 var (
-	// ErrUnauthenticated means the request carries no identity. An
-	// [IdentitySource] returns it (possibly wrapped) for an anonymous
-	// request.
+	// ErrUnauthenticated means the request has no signed-in user: no
+	// principal in its context ([identity.FromContext]).
 	ErrUnauthenticated = errors.New("auth: not authenticated")
 
-	// ErrForbidden means the identity lacks every required role. It is
+	// ErrForbidden means the principal lacks every required role. It is
 	// wrapped by [*ForbiddenError].
 	ErrForbidden = errors.New("auth: forbidden")
 )
@@ -33,7 +31,7 @@ var (
 // [ErrForbidden].
 type ForbiddenError struct {
 	UserID string
-	// Required are the roles of which the identity had none.
+	// Required are the roles of which the principal had none.
 	Required []string
 }
 
@@ -46,78 +44,10 @@ func (e *ForbiddenError) Error() string {
 // Unwrap returns [ErrForbidden].
 func (e *ForbiddenError) Unwrap() error { return ErrForbidden }
 
-// Identity is the authenticated principal of a request, as an
-// [IdentitySource] reports it.
-type Identity struct {
-	// UserID is the authenticated user's stable ID. An Identity with an
-	// empty UserID is anonymous.
-	UserID string
-	// Roles are the user's roles, compared exactly by [Guard.RequireRole].
-	Roles []string
-	// MFA reports that the session passed a second factor (set by the
-	// session/mfa layer after step-up).
-	MFA bool
-	// SessionRef identifies the session in audit records without revealing
-	// its token (see audit.Event.SessionRef); never the token itself.
-	SessionRef string
-}
-
-// HasRole reports whether id has role.
-func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
-
-// IdentitySource finds who sent a request. The session package implements
-// it; any other session or token layer can.
-//
-// Identity returns the request's identity, an error wrapping
-// [ErrUnauthenticated] when the request is anonymous (no session, expired,
-// revoked, or a second factor still pending), or any other error when it
-// cannot tell (the session store is down). [Guard] fails closed on the
-// latter: HTTP 500, never an anonymous or authenticated request. It must be
-// safe for concurrent use, and use r.Context() for any I/O.
-//
-// A session layer whose lookup reports (identity, ok) adapts in a few lines
-// with [IdentitySourceFunc], for example:
-//
-//	src := auth.IdentitySourceFunc(func(r *http.Request) (auth.Identity, error) {
-//		id, ok := sessions.Identity(r.Context())
-//		if !ok {
-//			return auth.Identity{}, auth.ErrUnauthenticated
-//		}
-//		return auth.Identity{UserID: id.UserID, Roles: id.Roles, MFA: !id.MFATime.IsZero()}, nil
-//	})
-type IdentitySource interface {
-	Identity(r *http.Request) (Identity, error)
-}
-
-// IdentitySourceFunc adapts a function to [IdentitySource].
-type IdentitySourceFunc func(r *http.Request) (Identity, error)
-
-// Identity calls f(r).
-func (f IdentitySourceFunc) Identity(r *http.Request) (Identity, error) { return f(r) }
-
-// contextKey is the type of this package's context keys; a pointer to it
-// cannot collide with anyone else's key.
-type contextKey struct{ name string }
-
-var identityKey = &contextKey{"identity"}
-
-// IdentityFrom returns the identity [Guard.RequireAuth] or
-// [Guard.RequireRole] stored in ctx.
-func IdentityFrom(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(identityKey).(Identity)
-	return id, ok
-}
-
-// WithIdentity returns ctx carrying id, as the middleware does. It is meant
-// for tests of handlers that call [IdentityFrom].
-func WithIdentity(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey, id)
-}
-
 // GuardConfig tunes a [Guard]. The zero value is ready to use.
 type GuardConfig struct {
-	// LoginPath is where HTML clients without an identity are redirected.
-	// It must be a local path. Default "/login".
+	// LoginPath is where HTML clients without a signed-in user are
+	// redirected. It must be a local path. Default "/login".
 	LoginPath string
 
 	// NextParam is the query parameter that carries the page to return to
@@ -131,44 +61,33 @@ type GuardConfig struct {
 	// (*/*, application/json, none) get JSON.
 	WantsHTML func(r *http.Request) bool
 
-	// Deny writes every refusal. err wraps [ErrUnauthenticated],
-	// [ErrForbidden], or another error (the identity source failed). It
-	// must not write err's text to the client. Default: [Guard.DefaultDeny].
-	Deny func(w http.ResponseWriter, r *http.Request, err error)
+	// OnDeny writes every refusal. err is [ErrUnauthenticated] or a
+	// [*ForbiddenError] (errors.Is [ErrForbidden]). It must not write
+	// err's text to the client. Default: [Guard.DefaultDeny].
+	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
 
-	// Audit receives access-denied events (RequireRole) and identity
-	// source failures. Default: nil, which discards them.
+	// Audit receives access-denied events ([ActionAccessDenied], from
+	// RequireRole). Default: nil, which discards them.
 	Audit *audit.Logger
-
-	// ClientIP resolves the client's address for audit. Default: the
-	// peer's address (a resolver that trusts no proxy).
-	ClientIP *clientip.Resolver
-
-	// Logger receives identity source failures. Default: slog.Default().
-	Logger *slog.Logger
 }
 
-// Guard is the authentication and authorization middleware. Build one with
+// Guard is the authentication and authorization middleware. It reads the
+// request's principal with [identity.FromContext], which the session layer
+// sets: install the session middleware outside the guard. Build one with
 // [NewGuard]; it is safe for concurrent use.
 type Guard struct {
-	src       IdentitySource
 	loginPath string
 	nextParam string
 	wantsHTML func(*http.Request) bool
 	deny      func(http.ResponseWriter, *http.Request, error)
 	audit     *audit.Logger
-	ips       *clientip.Resolver
-	log       *slog.Logger
 }
 
-// NewGuard returns a Guard reading identities from src. It returns an error
-// if src is nil or LoginPath is not a local path.
-func NewGuard(src IdentitySource, cfg GuardConfig) (*Guard, error) {
-	if src == nil {
-		return nil, errors.New("auth: NewGuard: IdentitySource is nil")
-	}
-	g := &Guard{src: src, loginPath: cfg.LoginPath, nextParam: cfg.NextParam, wantsHTML: cfg.WantsHTML,
-		deny: cfg.Deny, audit: cfg.Audit, ips: cfg.ClientIP, log: cfg.Logger}
+// NewGuard returns a Guard. It returns an error if LoginPath is not a local
+// path.
+func NewGuard(cfg GuardConfig) (*Guard, error) {
+	g := &Guard{loginPath: cfg.LoginPath, nextParam: cfg.NextParam, wantsHTML: cfg.WantsHTML,
+		deny: cfg.OnDeny, audit: cfg.Audit}
 	if g.loginPath == "" {
 		g.loginPath = "/login"
 	}
@@ -184,62 +103,45 @@ func NewGuard(src IdentitySource, cfg GuardConfig) (*Guard, error) {
 	if g.deny == nil {
 		g.deny = g.DefaultDeny
 	}
-	if g.log == nil {
-		g.log = slog.Default()
-	}
-	if g.ips == nil {
-		g.ips = clientip.MustNew(nil, clientip.Config{Logger: g.log})
-	}
 	return g, nil
 }
 
 // Check is the decision [Guard.RequireAuth] (no roles) and
 // [Guard.RequireRole] (roles) make, without a server. It returns the
-// request's identity, or an error wrapping [ErrUnauthenticated], a
-// [*ForbiddenError] when the identity has none of roles, or the identity
-// source's error. It reuses an identity already in the request's context.
-func (g *Guard) Check(r *http.Request, roles ...string) (Identity, error) {
-	id, ok := IdentityFrom(r.Context())
+// request's principal ([identity.FromContext]), or [ErrUnauthenticated]
+// when there is none, or a [*ForbiddenError] when the principal has none of
+// roles.
+func (g *Guard) Check(r *http.Request, roles ...string) (identity.Principal, error) {
+	p, ok := identity.FromContext(r.Context())
 	if !ok {
-		var err error
-		id, err = g.src.Identity(r)
-		switch {
-		case errors.Is(err, ErrUnauthenticated):
-			return Identity{}, err
-		case err != nil:
-			return Identity{}, fmt.Errorf("auth: identity source: %w", err)
-		}
+		return identity.Principal{}, ErrUnauthenticated
 	}
-	if id.UserID == "" {
-		return Identity{}, ErrUnauthenticated // fail closed on an empty identity
+	if len(roles) > 0 && !slices.ContainsFunc(roles, p.HasRole) {
+		return p, &ForbiddenError{UserID: p.UserID, Required: roles}
 	}
-	if len(roles) > 0 && !slices.ContainsFunc(roles, id.HasRole) {
-		return id, &ForbiddenError{UserID: id.UserID, Required: roles}
-	}
-	return id, nil
+	return p, nil
 }
 
-// RequireAuth lets requests with an identity through, with the identity in
-// their context ([IdentityFrom]). Others are refused by the Deny handler:
-// by default a 303 redirect to the login page for HTML clients and a 401
-// JSON response for API clients, or a 500 if the identity source failed.
-// Use it as r.Use(g.RequireAuth).
+// RequireAuth lets requests with a signed-in user through. Others are
+// refused by the OnDeny handler: by default a 303 redirect to the login
+// page for HTML clients and a 401 JSON response for API clients. Use it as
+// r.Use(g.RequireAuth).
 func (g *Guard) RequireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := g.Check(r)
-		if err != nil {
-			g.refuse(w, r, id, err)
+		if p, err := g.Check(r); err != nil {
+			g.refuse(w, r, p, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+		next.ServeHTTP(w, r)
 	})
 }
 
-// RequireRole returns middleware that lets through requests whose identity
-// has at least one of roles. Anonymous requests are refused as by
-// [Guard.RequireAuth]; authenticated ones without the role get 403 and an
-// access-denied audit event naming the user, their roles, the route and
-// the roles required. Panics if roles is empty or contains "".
+// RequireRole returns middleware that lets through requests whose
+// principal has at least one of roles ([identity.Principal.HasRole]).
+// Anonymous requests are refused as by [Guard.RequireAuth]; signed-in ones
+// without the role get 403 and an access-denied audit event naming the
+// user, their roles, the route and the roles required. Panics if roles is
+// empty or contains "".
 func (g *Guard) RequireRole(roles ...string) func(http.Handler) http.Handler {
 	if len(roles) == 0 || slices.Contains(roles, "") {
 		panic("auth: RequireRole needs at least one non-empty role")
@@ -247,40 +149,29 @@ func (g *Guard) RequireRole(roles ...string) func(http.Handler) http.Handler {
 	roles = slices.Clone(roles)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, err := g.Check(r, roles...)
-			if err != nil {
-				g.refuse(w, r, id, err)
+			if p, err := g.Check(r, roles...); err != nil {
+				g.refuse(w, r, p, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// refuse audits a refusal where one is due and hands it to the Deny
+// refuse audits a refusal where one is due and hands it to the OnDeny
 // handler.
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, id Identity, err error) {
-	var fe *ForbiddenError
-	switch {
-	case errors.As(err, &fe):
-		g.record(r, audit.Event{Category: audit.CategoryAccess, Action: "access.denied", Outcome: audit.OutcomeDenied,
-			Actor: audit.Actor{UserID: fe.UserID, Roles: id.Roles}, SessionRef: id.SessionRef,
-			Target: audit.Target{Kind: "route", ID: route(r)}, Reason: "missing_role",
-			Meta: map[string]string{"required_roles": strings.Join(fe.Required, ",")}})
-	case !errors.Is(err, ErrUnauthenticated):
-		g.log.ErrorContext(r.Context(), "auth: identity source failed", slog.String("route", route(r)), slog.Any("error", err))
-		g.record(r, audit.Event{Category: audit.CategoryError, Action: "identity.error", Outcome: audit.OutcomeFailure,
-			Target: audit.Target{Kind: "route", ID: route(r)}, Reason: err.Error()})
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, p identity.Principal, err error) {
+	if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
+		e := audit.Event{Category: audit.CategoryAccess, Action: ActionAccessDenied, Outcome: audit.OutcomeDenied,
+			Actor: audit.Actor{UserID: fe.UserID, Roles: p.Roles}, SessionRef: p.SessionRef,
+			Target: audit.Target{Kind: "route", ID: route(r)}, Reason: "missing_role", UserAgent: truncate(r.UserAgent(), 256),
+			Meta: map[string]string{"required_roles": strings.Join(fe.Required, ",")}}
+		if info, ok := clientip.FromContext(r.Context()); ok {
+			e.ClientIP = info.Addr
+		}
+		g.audit.Log(r.Context(), e)
 	}
 	g.deny(w, r, err)
-}
-
-func (g *Guard) record(r *http.Request, e audit.Event) {
-	e.ClientIP = g.ips.Resolve(r).Addr
-	e.UserAgent = truncate(r.UserAgent(), 256)
-	if err := g.audit.Log(r.Context(), e); err != nil {
-		g.log.ErrorContext(r.Context(), "auth: audit log failed", slog.String("action", string(e.Action)), slog.Any("error", err))
-	}
 }
 
 // route names the request's route for audit: the ServeMux pattern when
@@ -292,7 +183,7 @@ func route(r *http.Request) string {
 	return r.Method + " " + truncate(r.URL.Path, 256)
 }
 
-// DefaultDeny is the default Deny handler. For [ErrUnauthenticated] it
+// DefaultDeny is the default OnDeny handler. For [ErrUnauthenticated] it
 // redirects HTML clients (303 See Other) to LoginPath, with NextParam set to
 // the requested path and query for GET and HEAD requests whose target is a
 // local path, and answers API clients 401 with

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
@@ -285,38 +284,6 @@ func TestIdentity(t *testing.T) {
 		assert.Equal(t, "192.0.2.1", ev.ClientIP.String())
 	}
 	assert.Equal(t, []string{"session.login", "session.mfa", "session.mfa"}, actions)
-}
-
-func TestAuthSource(t *testing.T) {
-	e := newEnv(t, nil)
-	src := e.M.AuthSource()
-	_, err := src.Identity(httptest.NewRequest(http.MethodGet, "/", nil))
-	assert.ErrorIs(t, err, session.ErrNoSession, "a request that skipped the Handler is a wiring error, not anonymous")
-
-	tok := e.Login(t, "fay", "admin")
-	var ids []auth.Identity
-	var errs []error
-	h := e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := src.Identity(r)
-		ids, errs = append(ids, id), append(errs, err)
-		if r.URL.Path == "/mfa" {
-			require.NoError(t, e.M.MarkMFA(r.Context(), "totp"))
-			id, err := src.Identity(r)
-			ids, errs = append(ids, id), append(errs, err)
-		}
-	}))
-	st.Do(t, h, "/", "")
-	require.ErrorIs(t, errs[0], auth.ErrUnauthenticated)
-	st.Do(t, h, "/mfa", tok)
-	require.NoError(t, errs[1])
-	assert.Equal(t, "fay", ids[1].UserID)
-	assert.Equal(t, []string{"admin"}, ids[1].Roles)
-	assert.False(t, ids[1].MFA)
-	assert.NotEmpty(t, ids[1].SessionRef)
-	assert.NotEqual(t, tok, ids[1].SessionRef)
-	require.NoError(t, errs[2])
-	assert.True(t, ids[2].MFA)
-	assert.Equal(t, ids[1].SessionRef, ids[2].SessionRef, "stable across renewal")
 }
 
 func TestValues(t *testing.T) {

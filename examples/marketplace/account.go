@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/session"
 )
 
@@ -70,8 +71,8 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnprocessableEntity, "The two new passwords do not match.")
 		return
 	}
-	err := a.authn.ChangePassword(r, currentUser(r), cur, next)
-	var te *auth.ThrottledError
+	err := a.authn.ChangePassword(r, cur, next)
+	var te *ratelimit.LimitedError
 	switch {
 	case err == nil:
 		a.flash(r, "Your password is changed, and your other sessions are signed out.")

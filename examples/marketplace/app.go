@@ -22,8 +22,10 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/ratelimit/redisstore"
@@ -369,21 +371,21 @@ func (a *App) buildLimits() error {
 }
 
 func (a *App) buildAuth() error {
-	hc := auth.HasherConfig{}
+	hc := password.HasherConfig{}
 	if a.cfg.PasswordHashing != nil {
 		hc = *a.cfg.PasswordHashing
 	}
 	hc.Peppers = a.keys.Peppers
-	hasher, err := auth.NewHasher(hc)
+	hasher, err := password.NewHasher(hc)
 	if err != nil {
 		return err
 	}
-	pc := auth.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks", a.origin.Host}}
+	pc := password.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks", a.origin.Host}}
 	if pc.Breach, err = newBreachChecker(a.cfg, a.log); err != nil {
 		return err
 	}
 	pc.AllowOnBreachCheckError = true // fails open: see newBreachChecker
-	policy, err := auth.NewPolicy(pc)
+	policy, err := password.NewPolicy(pc)
 	if err != nil {
 		return err
 	}
@@ -395,18 +397,26 @@ func (a *App) buildAuth() error {
 	if a.cfg.wrapUsers != nil {
 		users = a.cfg.wrapUsers(users)
 	}
-	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
-		Hasher: hasher, Policy: policy, Throttle: authThrottle{a.loginThrottle}, Audit: a.audit, ClientIP: a.ips, Logger: a.log,
-		Now:             a.cfg.Now, // the sessions' clock: LoginResult.ReadAt is compared with their revocations
+	a.authn, err = auth.NewAuthenticator(users, authSessions{a.sessions}, auth.AuthenticatorConfig{
+		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit,
+		Now:             a.cfg.Now, // the sessions' clock: the principal's AuthTime is compared with their revocations
 		PasswordChanges: changes,
 	})
 	if err != nil {
 		return err
 	}
-	a.guard, err = auth.NewGuard(a.sessions.AuthSource(), auth.GuardConfig{
-		Audit: a.audit, ClientIP: a.ips, Logger: a.log, Deny: a.guardDeny,
-	})
+	a.guard, err = auth.NewGuard(auth.GuardConfig{Audit: a.audit, OnDeny: a.guardDeny})
 	return err
+}
+
+// authSessions is the session manager as auth.Sessions.
+//
+// TODO(issue13-merge): session.Manager.Login takes an identity.Principal
+// on the session branch, so the Manager is auth.Sessions itself; drop this.
+type authSessions struct{ *session.Manager }
+
+func (s authSessions) Login(ctx context.Context, p identity.Principal) error {
+	return s.Manager.Login(ctx, p.UserID, p.Roles, p.AuthTime, "password")
 }
 
 // mfaAttempts limits second-factor code checks with a ratelimit store

@@ -11,7 +11,9 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // accountForm is the sign-up (and setup) form as submitted, for
@@ -115,11 +117,11 @@ func (a *App) hashNewPassword(w http.ResponseWriter, r *http.Request, email, pw 
 	return "", false
 }
 
-// hashingBusy answers an *auth.BusyError (password hashing has more work
+// hashingBusy answers an *password.BusyError (password hashing has more work
 // than it can do in time) through again: 503 with Retry-After and a plain
 // message. It reports whether err was one.
 func hashingBusy(w http.ResponseWriter, err error, again func(status int, msg string)) bool {
-	var be *auth.BusyError
+	var be *password.BusyError
 	if !errors.As(err, &be) {
 		return false
 	}
@@ -131,15 +133,15 @@ func hashingBusy(w http.ResponseWriter, err error, again func(status int, msg st
 // passwordProblem turns a password-policy error into a message and status;
 // ok is true for a nil error, status 0 for an unexpected error.
 func passwordProblem(err error) (msg string, status int, ok bool) {
-	var pe *auth.PolicyError
+	var pe *password.PolicyError
 	switch {
 	case err == nil:
 		return "", 0, true
 	case errors.As(err, &pe):
 		return pe.Message, http.StatusUnprocessableEntity, false
-	case errors.Is(err, auth.ErrBreachCheckFailed):
+	case errors.Is(err, password.ErrBreachCheckFailed):
 		return "We could not check your password against known breaches just now. Please try again in a minute.", http.StatusServiceUnavailable, false
-	case errors.Is(err, auth.ErrPasswordTooLong):
+	case errors.Is(err, password.ErrPasswordTooLong):
 		return "That password is too long.", http.StatusUnprocessableEntity, false
 	}
 	return "", 0, false
@@ -172,8 +174,11 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter your e-mail address and your password.")
 		return
 	}
-	res, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
-	var te *auth.ThrottledError
+	// Login signs the session in itself: if the account is disabled, a
+	// role removed or the password changed while the password hashed, the
+	// session is refused.
+	_, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
+	var te *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &te):
 		setRetryAfter(w, te.RetryAfter)
@@ -185,12 +190,6 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	case hashingBusy(w, err, again):
 		return
 	case err != nil:
-		a.serverError(w, r, err)
-		return
-	}
-	// res.ReadAt: if the account is disabled, a role removed or the
-	// password changed while the password hashed, the session is refused.
-	if err := a.sessions.Login(r.Context(), res.UserID, res.Roles, res.ReadAt, "password"); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

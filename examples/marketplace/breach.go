@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 // defaultBreachTimeout is Config.BreachTimeout's default: long enough for
@@ -28,7 +28,7 @@ const defaultBreachTimeout = 3 * time.Second
 // the failure: the request carries only a hash prefix of the password,
 // and a client that gives up cancels its own request, which the policy
 // reports as an error, never as an acceptance.
-func newBreachChecker(cfg Config, log *slog.Logger) (auth.BreachChecker, error) {
+func newBreachChecker(cfg Config, log *slog.Logger) (password.BreachChecker, error) {
 	if cfg.BreachCheck == BreachCheckOff || cfg.BreachCheck == BreachCheckAuto && !cfg.Prod {
 		return nil, nil
 	}
@@ -36,7 +36,7 @@ func newBreachChecker(cfg Config, log *slog.Logger) (auth.BreachChecker, error) 
 	if timeout <= 0 {
 		timeout = defaultBreachTimeout
 	}
-	c, err := auth.NewRangeClient(auth.RangeClientConfig{
+	c, err := password.NewRangeClient(password.RangeClientConfig{
 		BaseURL:    cfg.BreachRangeURL,
 		HTTPClient: &http.Client{Timeout: timeout},
 		UserAgent:  "rampart-marketplace",
@@ -46,7 +46,7 @@ func newBreachChecker(cfg Config, log *slog.Logger) (auth.BreachChecker, error) 
 	}
 	rangeURL := cfg.BreachRangeURL
 	if rangeURL == "" {
-		rangeURL = auth.DefaultRangeURL
+		rangeURL = password.DefaultRangeURL
 	}
 	log.Info("new passwords are checked against known breaches", "range_url", rangeURL, "timeout", timeout)
 	return loggedBreach{c, log}, nil
@@ -55,7 +55,7 @@ func newBreachChecker(cfg Config, log *slog.Logger) (auth.BreachChecker, error) 
 // loggedBreach logs the failures of a breach checker, which the policy
 // then ignores (PolicyConfig.AllowOnBreachCheckError).
 type loggedBreach struct {
-	auth.BreachChecker
+	password.BreachChecker
 	log *slog.Logger
 }
 

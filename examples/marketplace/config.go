@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -69,7 +70,7 @@ type Config struct {
 	BreachCheck BreachCheck
 
 	// BreachRangeURL is the range API the breach check asks. Default
-	// auth.DefaultRangeURL; https, or http to a loopback mirror.
+	// password.DefaultRangeURL; https, or http to a loopback mirror.
 	BreachRangeURL string
 
 	// BreachTimeout bounds each breach check, so that a slow or
@@ -110,7 +111,7 @@ type Config struct {
 
 	// PasswordHashing overrides the Argon2id parameters. Tests only: the
 	// defaults cost 64 MiB and tens of milliseconds per hash.
-	PasswordHashing *auth.HasherConfig
+	PasswordHashing *password.HasherConfig
 
 	// DisableSetupToken stops New from minting a setup token when no
 	// administrator exists (create-admin and tests that do not need it).

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 // gatedUsers is the app's user store, except that a lookup of the login
@@ -50,12 +51,12 @@ func TestHashingBusyIs503(t *testing.T) {
 
 	// The app's Authenticator, with room for one hash and one in the queue,
 	// over a store that holds logins of held@example.com.
-	hasher, err := auth.NewHasher(auth.HasherConfig{Params: cheapHashing.Params, AllowWeakParams: true,
+	hasher, err := password.NewHasher(password.HasherConfig{Params: cheapHashing.Params, AllowWeakParams: true,
 		Peppers: ta.keys.Peppers, MaxConcurrent: 1, MaxQueue: 1})
 	require.NoError(t, err)
 	users := gatedUsers{UserStore: authUsers{ta.db}, held: "held@example.com", entered: make(chan struct{}, 2), open: make(chan struct{})}
-	ta.authn, err = auth.NewAuthenticator(users, ta.sessions, auth.AuthenticatorConfig{
-		Hasher: hasher, Throttle: authThrottle{ta.loginThrottle}, Audit: ta.audit, ClientIP: ta.ips, Logger: ta.log})
+	ta.authn, err = auth.NewAuthenticator(users, authSessions{ta.sessions}, auth.AuthenticatorConfig{
+		Hasher: hasher, Throttle: ta.loginThrottle, Audit: ta.audit})
 	require.NoError(t, err)
 
 	held := make(chan int, 2)
@@ -102,5 +103,5 @@ func TestHashingBusyIs503(t *testing.T) {
 	}
 	r := ta.client().post("/login", url.Values{"email": {"seller@example.com"}, "password": {goodPassword}})
 	assert.Equal(t, http.StatusSeeOther, r.Status, "after the burst, a login succeeds with the unchanged password")
-	assert.Positive(t, ta.waitAudit(auth.ActionHashingBusy))
+	assert.Positive(t, ta.waitAudit(string(auth.ActionHashingBusy)))
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
@@ -90,7 +91,7 @@ func (s *syncBuffer) String() string {
 var noEnv = secrets.Env{LookupEnv: func(string) (string, bool) { return "", false }}
 
 // cheapHashing makes Argon2id fast for tests.
-var cheapHashing = &auth.HasherConfig{Params: auth.Params{Memory: 64, Time: 1, Threads: 1}, AllowWeakParams: true}
+var cheapHashing = &password.HasherConfig{Params: password.Params{Memory: 64, Time: 1, Threads: 1}, AllowWeakParams: true}
 
 // testApp is the whole app behind an httptest server on
 // http://localhost:PORT, with a test clock. Browser tests can use it too:

@@ -36,7 +36,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/sqlsink"
-	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -412,20 +412,22 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	hasher, err := auth.NewHasher(auth.HasherConfig{Peppers: keys.Peppers})
+	hasher, err := password.NewHasher(password.HasherConfig{Peppers: keys.Peppers})
 	if err != nil {
 		return err
 	}
-	policy, err := auth.NewPolicy(auth.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks"}})
+	policy, err := password.NewPolicy(password.PolicyConfig{SiteWords: []string{"marketplace", "rampart", "deployedworks"}})
 	if err != nil {
 		return err
 	}
-	authn, err := auth.NewAuthenticator(authUsers{db}, auth.SessionRevokerFunc(func(context.Context) error { return nil }),
-		auth.AuthenticatorConfig{Hasher: hasher, Policy: policy, Logger: discardLogger()})
-	if err != nil {
-		return err
+	// The policy, then the hash: what auth's HashNewPassword does, without
+	// a login flow (nobody signs in here).
+	pw = password.Normalize(pw)
+	hash := ""
+	err = policy.Check(ctx, pw, password.Context{UserName: email, Email: email})
+	if err == nil {
+		hash, err = hasher.Hash(ctx, pw)
 	}
-	hash, err := authn.HashNewPassword(ctx, auth.User{Login: email, Email: email}, pw)
 	if msg, _, ok := passwordProblem(err); !ok {
 		if msg == "" {
 			return err

@@ -18,6 +18,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -160,8 +161,8 @@ func (a *App) signedIn(r *http.Request) (uid string, roles []string, ok bool) {
 
 // currentUser returns the user ID of a request that passed the guard.
 func currentUser(r *http.Request) string {
-	id, _ := auth.IdentityFrom(r.Context())
-	return id.UserID
+	p, _ := identity.FromContext(r.Context())
+	return p.UserID
 }
 
 // fail renders the error page with status and a message for the user.

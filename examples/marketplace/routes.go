@@ -9,6 +9,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/headers"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/session"
@@ -148,11 +149,17 @@ func (a *App) buildRoutes() http.Handler {
 }
 
 // withActor names the signed-in user as the actor of every audit event
-// logged while serving the request.
+// logged while serving the request, and puts the principal in the request
+// context for the auth guard.
+//
+// TODO(issue13-merge): session.Manager.Handler sets the principal on the
+// session branch, and audit reads it: drop this.
 func (a *App) withActor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id, ok := a.sessions.Identity(r.Context()); ok {
-			r = r.WithContext(audit.WithActor(r.Context(), audit.Actor{UserID: id.UserID, Roles: id.Roles}))
+			ctx := audit.WithActor(r.Context(), audit.Actor{UserID: id.UserID, Roles: id.Roles})
+			r = r.WithContext(identity.NewContext(ctx, identity.Principal{UserID: id.UserID, Roles: id.Roles,
+				AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -53,7 +53,7 @@ type appSecrets struct {
 	SessionKeys *secrets.Keyring
 	DataKeys    *secrets.Keyring
 	AuditKey    secrets.Value
-	Peppers     []auth.Pepper
+	Peppers     []password.Pepper
 	RecoveryKey secrets.Value
 	// BackupKeys seals backups; loaded only with secretsOptions.backup.
 	BackupKeys *secrets.Keyring
@@ -167,10 +167,10 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 // pepper names a pepper key by a short hash of it, so that rotating the key
 // changes its ID without any configuration. 32 bits of a hash of a 256-bit
 // key reveal nothing useful.
-func pepper(v secrets.Value) auth.Pepper {
+func pepper(v secrets.Value) password.Pepper {
 	key := v.Reveal()
 	sum := sha256.Sum256(append([]byte("marketplace pepper id\x00"), key...))
-	return auth.Pepper{ID: "p-" + hex.EncodeToString(sum[:4]), Key: key}
+	return password.Pepper{ID: "p-" + hex.EncodeToString(sum[:4]), Key: key}
 }
 
 // devSecret generates a development value for the named secret.

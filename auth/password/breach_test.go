@@ -1,4 +1,4 @@
-package auth_test
+package password_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 func sha1Hex(s string) string {
@@ -57,13 +57,13 @@ func (s *rangeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newRangeClient(t *testing.T, s *rangeServer, cfg auth.RangeClientConfig) *auth.RangeClient {
+func newRangeClient(t *testing.T, s *rangeServer, cfg password.RangeClientConfig) *password.RangeClient {
 	t.Helper()
 	srv := httptest.NewTLSServer(s)
 	t.Cleanup(srv.Close)
 	cfg.BaseURL = srv.URL + "/range"
 	cfg.HTTPClient = srv.Client()
-	c, err := auth.NewRangeClient(cfg)
+	c, err := password.NewRangeClient(cfg)
 	require.NoError(t, err)
 	return c
 }
@@ -71,7 +71,7 @@ func newRangeClient(t *testing.T, s *rangeServer, cfg auth.RangeClientConfig) *a
 func TestRangeClient(t *testing.T) {
 	ctx := context.Background()
 	s := &rangeServer{known: map[string]int{sha1Hex("P@ssw0rd"): 52_000, sha1Hex("rarely-seen-one"): 3}}
-	c := newRangeClient(t, s, auth.RangeClientConfig{})
+	c := newRangeClient(t, s, password.RangeClientConfig{})
 
 	got, err := c.Breached(ctx, "P@ssw0rd")
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestRangeClient(t *testing.T) {
 	assert.NotContains(t, r.URL.String(), sha1Hex("P@ssw0rd")[5:])
 
 	t.Run("MinCount", func(t *testing.T) {
-		c := newRangeClient(t, s, auth.RangeClientConfig{MinCount: 10})
+		c := newRangeClient(t, s, password.RangeClientConfig{MinCount: 10})
 		got, err := c.Breached(ctx, "rarely-seen-one")
 		require.NoError(t, err)
 		assert.False(t, got)
@@ -101,20 +101,20 @@ func TestRangeClient(t *testing.T) {
 	})
 	t.Run("padding lines never match", func(t *testing.T) {
 		pad := &rangeServer{body: sha1Hex("velvet lantern orbit")[5:] + ":0\r\n"}
-		c := newRangeClient(t, pad, auth.RangeClientConfig{})
+		c := newRangeClient(t, pad, password.RangeClientConfig{})
 		got, err := c.Breached(ctx, "velvet lantern orbit")
 		require.NoError(t, err)
 		assert.False(t, got)
 	})
 	t.Run("lower-case hex and LF", func(t *testing.T) {
 		lc := &rangeServer{body: strings.ToLower(sha1Hex("abc")[5:]) + ":7\n"}
-		got, err := newRangeClient(t, lc, auth.RangeClientConfig{}).Breached(ctx, "abc")
+		got, err := newRangeClient(t, lc, password.RangeClientConfig{}).Breached(ctx, "abc")
 		require.NoError(t, err)
 		assert.True(t, got)
 	})
 	t.Run("padding disabled", func(t *testing.T) {
 		s2 := &rangeServer{}
-		_, err := newRangeClient(t, s2, auth.RangeClientConfig{DisablePadding: true, UserAgent: "marketplace"}).Breached(ctx, "x")
+		_, err := newRangeClient(t, s2, password.RangeClientConfig{DisablePadding: true, UserAgent: "marketplace"}).Breached(ctx, "x")
 		require.NoError(t, err)
 		assert.Empty(t, s2.seen[0].Header.Get("Add-Padding"))
 		assert.Equal(t, "marketplace", s2.seen[0].Header.Get("User-Agent"))
@@ -136,7 +136,7 @@ func TestRangeClientFailsClosed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newRangeClient(t, tt.s, auth.RangeClientConfig{}).Breached(context.Background(), "P@ssw0rd")
+			_, err := newRangeClient(t, tt.s, password.RangeClientConfig{}).Breached(context.Background(), "P@ssw0rd")
 			require.Error(t, err)
 			assert.NotContains(t, err.Error(), "P@ssw0rd")
 			assert.NotContains(t, err.Error(), sha1Hex("P@ssw0rd")[:5])
@@ -145,7 +145,7 @@ func TestRangeClientFailsClosed(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close() // nothing listens at its address any more
-		c, err := auth.NewRangeClient(auth.RangeClientConfig{BaseURL: srv.URL + "/range/"})
+		c, err := password.NewRangeClient(password.RangeClientConfig{BaseURL: srv.URL + "/range/"})
 		require.NoError(t, err)
 		_, err = c.Breached(context.Background(), "P@ssw0rd")
 		require.Error(t, err)
@@ -155,29 +155,29 @@ func TestRangeClientFailsClosed(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := newRangeClient(t, &rangeServer{}, auth.RangeClientConfig{}).Breached(ctx, "x")
+		_, err := newRangeClient(t, &rangeServer{}, password.RangeClientConfig{}).Breached(ctx, "x")
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
 
 func TestNewRangeClient(t *testing.T) {
 	for _, u := range []string{"", "https://api.pwnedpasswords.com/range/", "http://127.0.0.1:8080/range", "http://localhost/range/", "http://[::1]/r"} {
-		_, err := auth.NewRangeClient(auth.RangeClientConfig{BaseURL: u})
+		_, err := password.NewRangeClient(password.RangeClientConfig{BaseURL: u})
 		assert.NoError(t, err, u)
 	}
 	for _, u := range []string{"http://api.pwnedpasswords.com/range/", "ftp://example.com/", "/range/", "https://example.com/range?x=1", "::"} {
-		_, err := auth.NewRangeClient(auth.RangeClientConfig{BaseURL: u})
+		_, err := password.NewRangeClient(password.RangeClientConfig{BaseURL: u})
 		assert.Error(t, err, u)
 	}
-	_, err := auth.NewRangeClient(auth.RangeClientConfig{MinCount: -1})
+	_, err := password.NewRangeClient(password.RangeClientConfig{MinCount: -1})
 	assert.Error(t, err)
 }
 
 // The policy and the client together, against a local server.
 func TestPolicyWithRangeClient(t *testing.T) {
 	s := &rangeServer{known: map[string]int{sha1Hex("velvet lantern orbit"): 2}}
-	p := newPolicy(t, auth.PolicyConfig{Breach: newRangeClient(t, s, auth.RangeClientConfig{})})
-	err := p.Check(context.Background(), "velvet lantern orbit", auth.PasswordContext{})
-	assert.Equal(t, auth.CodeBreached, codeOf(err))
-	assert.NoError(t, p.Check(context.Background(), "velvet lantern orbit mist", auth.PasswordContext{}))
+	p := newPolicy(t, password.PolicyConfig{Breach: newRangeClient(t, s, password.RangeClientConfig{})})
+	err := p.Check(context.Background(), "velvet lantern orbit", password.Context{})
+	assert.Equal(t, password.CodeBreached, codeOf(err))
+	assert.NoError(t, p.Check(context.Background(), "velvet lantern orbit mist", password.Context{}))
 }

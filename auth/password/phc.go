@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"errors"
@@ -14,13 +14,13 @@ var (
 	// or bcrypt string: it is truncated, has a stray character, a
 	// non-canonical number or base64 field, or an out-of-range parameter.
 	// The message names the field, never the password.
-	ErrMalformedHash = errors.New("auth: malformed password hash")
+	ErrMalformedHash = errors.New("password: malformed password hash")
 
 	// ErrUnsupportedHash means a stored hash is well formed but uses an
 	// algorithm, version or parameter this package does not verify
 	// (argon2d, Argon2 version 0x10, the PHC "data" parameter, bcrypt $2x$,
 	// or costs above the [Hasher]'s limits).
-	ErrUnsupportedHash = errors.New("auth: unsupported password hash")
+	ErrUnsupportedHash = errors.New("password: unsupported password hash")
 )
 
 // Limits of the PHC parser. They bound the work done on a stored string

@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"bytes"
@@ -90,10 +90,10 @@ func NewRangeClient(cfg RangeClientConfig) (*RangeClient, error) {
 	}
 	u, err := url.Parse(c.base)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("auth: RangeClientConfig.BaseURL must be an absolute URL without query, such as " + DefaultRangeURL)
+		return nil, errors.New("password: RangeClientConfig.BaseURL must be an absolute URL without query, such as " + DefaultRangeURL)
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return nil, errors.New("auth: RangeClientConfig.BaseURL must use https (http only to a loopback mirror)")
+		return nil, errors.New("password: RangeClientConfig.BaseURL must use https (http only to a loopback mirror)")
 	}
 	if !strings.HasSuffix(c.base, "/") {
 		c.base += "/"
@@ -106,7 +106,7 @@ func NewRangeClient(cfg RangeClientConfig) (*RangeClient, error) {
 	}
 	switch {
 	case c.minCount < 0:
-		return nil, errors.New("auth: RangeClientConfig.MinCount is negative: leave it 0 for the default of 1")
+		return nil, errors.New("password: RangeClientConfig.MinCount is negative: leave it 0 for the default of 1")
 	case c.minCount == 0:
 		c.minCount = 1
 	}
@@ -131,7 +131,7 @@ func (c *RangeClient) Breached(ctx context.Context, password string) (bool, erro
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+prefix, nil)
 	if err != nil {
-		return false, fmt.Errorf("auth: breach check: %w", err)
+		return false, fmt.Errorf("password: breach check: %w", err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if c.padding {
@@ -144,22 +144,22 @@ func (c *RangeClient) Breached(ctx context.Context, password string) (bool, erro
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return false, fmt.Errorf("auth: breach check: %w", err)
+		return false, fmt.Errorf("password: breach check: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("auth: breach check: status %d from the range API", resp.StatusCode)
+		return false, fmt.Errorf("password: breach check: status %d from the range API", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRangeBody+1))
 	if err != nil {
-		return false, fmt.Errorf("auth: breach check: reading response: %w", err)
+		return false, fmt.Errorf("password: breach check: reading response: %w", err)
 	}
 	if len(body) > maxRangeBody {
-		return false, fmt.Errorf("auth: breach check: response larger than %d bytes", maxRangeBody)
+		return false, fmt.Errorf("password: breach check: response larger than %d bytes", maxRangeBody)
 	}
 	n, err := parseRange(body, suffix)
 	if err != nil {
-		return false, fmt.Errorf("auth: breach check: %w", err)
+		return false, fmt.Errorf("password: breach check: %w", err)
 	}
 	return n >= c.minCount, nil
 }

@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"container/list"
@@ -6,35 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // ErrBusy is wrapped by [*BusyError].
-var ErrBusy = errors.New("auth: password hashing is busy")
-
-// ActionHashingBusy is the action of the [audit.CategorySuspicious] event
-// [Authenticator] records when it refuses a request with a [*BusyError].
-// Meta["step"] names the flow ("login", "password.change",
-// "password.new"). At most 20 are written at once and 2 a second after
-// that, each with the number held back before it in Meta["suppressed"].
-const ActionHashingBusy = "auth.hashing_busy"
+var ErrBusy = errors.New("password: hashing is busy")
 
 // BusyError means a [Hasher] refused to hash, or stopped waiting to,
 // because more hashing is asked of it than it can do in time: its queue
 // is full (HasherConfig.MaxQueue), the client already has
 // HasherConfig.MaxPerClient requests admitted, or no slot came free within
 // HasherConfig.MaxWait or before the context's deadline. No password was
-// checked. [Authenticator] admits a request before looking its user up and
-// hashes once for known and unknown accounts alike, so the refusal says
-// nothing about which accounts exist; it is not a failed attempt and is not
-// reported to the [Throttle].
+// checked. A login flow that admits its request ([Hasher.Admit]) before
+// looking the user up, and hashes once for known and unknown accounts
+// alike, refuses the same way whatever the account, so the refusal says
+// nothing about which accounts exist; it is not a failed attempt.
 //
 // It wraps [ErrBusy] and, when the context's deadline ended the wait, the
 // context's error. Send HTTP 503 with a Retry-After header of RetryAfter
@@ -50,7 +41,7 @@ type BusyError struct {
 
 // Error says why, and the wait rounded to the second.
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("auth: password hashing is busy (%s): retry after %s", e.reason, e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("password: hashing is busy (%s): retry after %s", e.reason, e.RetryAfter.Round(time.Second))
 }
 
 // Unwrap returns [ErrBusy], and the context's error when its deadline
@@ -103,8 +94,8 @@ type ticket struct {
 	closed bool // guarded by a.mu
 }
 
-// ticketKey is the context key under which [Authenticator] passes its
-// ticket down to the Hasher.
+// ticketKey is the context key under which [Hasher.Admit] passes its
+// ticket down to the hashes of the request.
 type ticketKey struct{}
 
 func (a *admission) init(cfg HasherConfig) {
@@ -133,7 +124,7 @@ func (a *admission) init(cfg HasherConfig) {
 // returns ctx's error if ctx has ended.
 func (a *admission) admit(ctx context.Context, key string) (*ticket, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("auth: waiting to hash: %w", err)
+		return nil, fmt.Errorf("password: waiting to hash: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -180,7 +171,7 @@ func (t *ticket) open() bool {
 // context: a slot granted as ctx ended goes to the next waiter.
 func (a *admission) slot(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("auth: waiting to hash: %w", err)
+		return nil, fmt.Errorf("password: waiting to hash: %w", err)
 	}
 	a.mu.Lock()
 	if a.running < a.slots && a.queue.Len() == 0 {
@@ -215,7 +206,7 @@ func (a *admission) slot(ctx context.Context) (release func(), err error) {
 	if reason != "" {
 		err = a.busy(reason, ctx.Err())
 	} else {
-		err = fmt.Errorf("auth: waiting to hash: %w", ctx.Err())
+		err = fmt.Errorf("password: waiting to hash: %w", ctx.Err())
 	}
 	a.mu.Unlock()
 	if granted {
@@ -256,19 +247,14 @@ func (a *admission) observe(d time.Duration) {
 	a.hashNanos.Store(old + (int64(d)-old)/8)
 }
 
-// acquire takes a hashing slot for ctx's request: within its
-// [Authenticator] ticket if ctx carries one of h's, else admitting it
-// first as a request of the client that the clientip middleware recorded
-// in ctx.
+// acquire takes a hashing slot for ctx's request: within its ticket
+// ([Hasher.Admit]) if ctx carries one of h's, else admitting it first as a
+// request of the client that the clientip middleware recorded in ctx.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if t, ok := ctx.Value(ticketKey{}).(*ticket); ok && t.a == &h.adm && t.open() {
 		return h.adm.slot(ctx)
 	}
-	key := ""
-	if info, ok := clientip.FromContext(ctx); ok {
-		key = ratelimit.AddrKey(info.Addr)
-	}
-	t, err := h.adm.admit(ctx, key)
+	t, err := h.adm.admit(ctx, clientKey(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -280,65 +266,33 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	return func() { free(); t.done() }, nil
 }
 
-// admit admits the hashing of ev's request before any other work, so
-// that a refusal costs neither a lookup nor a throttle token and does not
-// depend on the account. It returns the context to hash with and the func
-// that ends the admission, or the refusal, already audited.
-func (a *Authenticator) admit(ctx context.Context, ev audit.Event) (context.Context, func(), error) {
-	t, err := a.hasher.adm.admit(ctx, ratelimit.AddrKey(ev.ClientIP))
+// clientKey groups ctx's client as the ratelimit package does ("" when
+// the clientip middleware recorded no client).
+func clientKey(ctx context.Context) string {
+	if info, ok := clientip.FromContext(ctx); ok {
+		return ratelimit.AddrKey(info.Addr)
+	}
+	return ""
+}
+
+// Admit admits one request's hashing before the request does any other
+// work, and returns the context to hash with and the func that ends the
+// admission (call it when the request is done; calling it twice is
+// harmless). Every Hash and Verify under the returned context, and
+// [Hasher.VerifyDummy], runs within this one admission: a login that
+// verifies and then rehashes is admitted once. The client is the one the
+// clientip middleware recorded in ctx (see HasherConfig.MaxPerClient);
+// without one, only MaxQueue bounds the request.
+//
+// It refuses at once with a [*BusyError] when HasherConfig.MaxConcurrent +
+// MaxQueue requests are admitted already, or the client has MaxPerClient,
+// and returns ctx's error if ctx has ended. A login flow admits before
+// looking its user up, so that a refusal costs neither a lookup nor a
+// throttle token and is the same for every account.
+func (h *Hasher) Admit(ctx context.Context) (context.Context, func(), error) {
+	t, err := h.adm.admit(ctx, clientKey(ctx))
 	if err != nil {
-		return ctx, nil, a.hashFailed(ctx, ev, "admission", err)
+		return ctx, nil, err
 	}
 	return context.WithValue(ctx, ticketKey{}, t), t.done, nil
-}
-
-// hashFailed turns a hashing error into what the flows return: a
-// *BusyError as it is (audited, paced), the context's error when the
-// request has ended (nothing failed: no audit, no error log), and
-// anything else as an internal error of step.
-func (a *Authenticator) hashFailed(ctx context.Context, ev audit.Event, step string, err error) error {
-	var be *BusyError
-	switch {
-	case errors.As(err, &be):
-		a.recordBusy(ctx, ev, be)
-		return err
-	case ctx.Err() != nil:
-		return fmt.Errorf("auth: %s: %s: %w", ev.Action, step, err)
-	}
-	return a.internal(ctx, ev, step, err)
-}
-
-// recordBusy audits a refusal through the busy gate.
-func (a *Authenticator) recordBusy(ctx context.Context, ev audit.Event, be *BusyError) {
-	ok, suppressed := a.busyGate.Allow(time.Now())
-	if !ok {
-		return
-	}
-	a.record(ctx, audit.Event{Category: audit.CategorySuspicious, Action: ActionHashingBusy, Outcome: audit.OutcomeDenied,
-		Actor: ev.Actor, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, Reason: "password hashing busy: " + be.reason,
-		Meta: map[string]string{"step": string(ev.Action), "retry_after": be.RetryAfter.String(), "suppressed": strconv.Itoa(suppressed)}})
-}
-
-// checkChangeBudget spends one of userID's password-change attempts
-// (AuthenticatorConfig.PasswordChanges), failing closed when the limiter
-// cannot decide and says so.
-func (a *Authenticator) checkChangeBudget(ctx context.Context, ev audit.Event, userID string) error {
-	d, err := a.changes.Allow(ctx, userID)
-	if err != nil {
-		if !d.Allowed {
-			return a.internal(ctx, ev, "password change limit", err)
-		}
-		a.internalNote(ctx, ev, "password change limit", err)
-	}
-	if d.Allowed {
-		return nil
-	}
-	wait := max(d.RetryAfter, time.Nanosecond)
-	if ok, suppressed := a.changeGate.Allow(time.Now()); ok {
-		ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, ev.Action+".throttled", audit.OutcomeDenied
-		ev.Reason = "password changes per user used up"
-		ev.Meta = map[string]string{"retry_after": wait.String(), "limit": "per_user", "suppressed": strconv.Itoa(suppressed)}
-		a.record(ctx, ev)
-	}
-	return &ThrottledError{RetryAfter: wait}
 }

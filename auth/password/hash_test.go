@@ -1,4 +1,4 @@
-package auth_test
+package password_test
 
 import (
 	"context"
@@ -14,31 +14,31 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/auth/password"
 )
 
 // cheap are parameters that keep tests fast (and -race tolerable). They are
 // far below the OWASP minimum, hence AllowWeakParams.
-var cheap = auth.Params{Memory: 256, Time: 1, Threads: 1}
+var cheap = password.Params{Memory: 256, Time: 1, Threads: 1}
 
-func newHasher(t testing.TB, cfg auth.HasherConfig) *auth.Hasher {
+func newHasher(t testing.TB, cfg password.HasherConfig) *password.Hasher {
 	t.Helper()
-	if cfg.Params == (auth.Params{}) {
+	if cfg.Params == (password.Params{}) {
 		cfg.Params = cheap
 	}
 	cfg.AllowWeakParams = true
-	h, err := auth.NewHasher(cfg)
+	h, err := password.NewHasher(cfg)
 	require.NoError(t, err)
 	return h
 }
 
-var pepper1 = auth.Pepper{ID: "2026-01", Key: []byte("0123456789abcdef0123456789abcdef")}
-var pepper2 = auth.Pepper{ID: "2026-06", Key: []byte("fedcba9876543210fedcba9876543210")}
+var pepper1 = password.Pepper{ID: "2026-01", Key: []byte("0123456789abcdef0123456789abcdef")}
+var pepper2 = password.Pepper{ID: "2026-06", Key: []byte("fedcba9876543210fedcba9876543210")}
 
 func TestHashVerifyRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(t, auth.HasherConfig{})
-	for _, pw := range []string{"correct horse battery staple", "", " ", "пароль-密码-🔑", strings.Repeat("x", auth.DefaultMaxPasswordBytes)} {
+	h := newHasher(t, password.HasherConfig{})
+	for _, pw := range []string{"correct horse battery staple", "", " ", "пароль-密码-🔑", strings.Repeat("x", password.DefaultMaxPasswordBytes)} {
 		enc, err := h.Hash(ctx, pw)
 		require.NoError(t, err)
 		assert.Regexp(t, `^\$argon2id\$v=19\$m=256,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`, enc)
@@ -48,11 +48,11 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 		assert.False(t, rehash)
 
 		wrong := pw + "x"
-		if len(wrong) > auth.DefaultMaxPasswordBytes {
+		if len(wrong) > password.DefaultMaxPasswordBytes {
 			wrong = "y" + pw[1:]
 		}
 		_, err = h.Verify(ctx, wrong, enc)
-		assert.ErrorIs(t, err, auth.ErrMismatch)
+		assert.ErrorIs(t, err, password.ErrMismatch)
 	}
 	a, _ := h.Hash(ctx, "same")
 	b, _ := h.Hash(ctx, "same")
@@ -62,11 +62,11 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 // TestDefaultParams hashes once at the real defaults: the encoding names
 // them and they meet OWASP's minimum.
 func TestDefaultParams(t *testing.T) {
-	d := auth.DefaultParams()
+	d := password.DefaultParams()
 	assert.True(t, d.MeetsOWASP())
-	assert.Equal(t, auth.Params{Memory: 65536, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}, d)
+	assert.Equal(t, password.Params{Memory: 65536, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}, d)
 
-	h, err := auth.NewHasher(auth.HasherConfig{})
+	h, err := password.NewHasher(password.HasherConfig{})
 	require.NoError(t, err)
 	assert.Equal(t, d, h.Params())
 	ctx := context.Background()
@@ -81,18 +81,18 @@ func TestDefaultParams(t *testing.T) {
 func TestMeetsOWASP(t *testing.T) {
 	tests := []struct {
 		name string
-		p    auth.Params
+		p    password.Params
 		want bool
 	}{
-		{"owasp m=19456 t=2", auth.Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
-		{"owasp m=47104 t=1", auth.Params{Memory: 47104, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 16}, true},
-		{"owasp m=7168 t=5", auth.Params{Memory: 7168, Time: 5, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
-		{"rfc 9106 second option", auth.Params{Memory: 65536, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}, true},
-		{"just below: m=19455 t=2", auth.Params{Memory: 19455, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, false},
-		{"m=47103 t=1", auth.Params{Memory: 47103, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, false},
-		{"much memory, short salt", auth.Params{Memory: 65536, Time: 3, Threads: 1, SaltLen: 8, KeyLen: 32}, false},
-		{"short hash", auth.Params{Memory: 65536, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 12}, false},
-		{"t=1 with little memory", auth.Params{Memory: 8192, Time: 1, Threads: 8, SaltLen: 16, KeyLen: 32}, false},
+		{"owasp m=19456 t=2", password.Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
+		{"owasp m=47104 t=1", password.Params{Memory: 47104, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 16}, true},
+		{"owasp m=7168 t=5", password.Params{Memory: 7168, Time: 5, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
+		{"rfc 9106 second option", password.Params{Memory: 65536, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}, true},
+		{"just below: m=19455 t=2", password.Params{Memory: 19455, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, false},
+		{"m=47103 t=1", password.Params{Memory: 47103, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, false},
+		{"much memory, short salt", password.Params{Memory: 65536, Time: 3, Threads: 1, SaltLen: 8, KeyLen: 32}, false},
+		{"short hash", password.Params{Memory: 65536, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 12}, false},
+		{"t=1 with little memory", password.Params{Memory: 8192, Time: 1, Threads: 8, SaltLen: 16, KeyLen: 32}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestMeetsOWASP(t *testing.T) {
 // src/test.c): independent of golang.org/x/crypto.
 func TestVerifyReferenceVectors(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(t, auth.HasherConfig{})
+	h := newHasher(t, password.HasherConfig{})
 	tests := []struct {
 		name, password, encoded string
 	}{
@@ -120,7 +120,7 @@ func TestVerifyReferenceVectors(t *testing.T) {
 			assert.True(t, rehash, "other parameters (and argon2i) need a rehash")
 			if !strings.Contains(tt.encoded, "m=65536") { // keep the 64 MiB vector to one hash
 				_, err = h.Verify(ctx, "passwore", tt.encoded)
-				assert.ErrorIs(t, err, auth.ErrMismatch)
+				assert.ErrorIs(t, err, password.ErrMismatch)
 			}
 		})
 	}
@@ -130,7 +130,7 @@ func TestVerifyReferenceVectors(t *testing.T) {
 // independent Go implementation, in both directions.
 func TestCrossImplementation(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(t, auth.HasherConfig{})
+	h := newHasher(t, password.HasherConfig{})
 	theirs := &argon2id.Params{Memory: 256, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 	t.Run("theirs verified by ours", func(t *testing.T) {
@@ -140,7 +140,7 @@ func TestCrossImplementation(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, rehash, "same parameters: no rehash")
 		_, err = h.Verify(ctx, "tr0ub4dor&3 correct horsE", enc)
-		assert.ErrorIs(t, err, auth.ErrMismatch)
+		assert.ErrorIs(t, err, password.ErrMismatch)
 	})
 	t.Run("ours verified by theirs", func(t *testing.T) {
 		enc, err := h.Hash(ctx, "tr0ub4dor&3 correct horse")
@@ -166,21 +166,21 @@ func TestCrossImplementation(t *testing.T) {
 
 func TestNeedsRehash(t *testing.T) {
 	ctx := context.Background()
-	base := newHasher(t, auth.HasherConfig{})
+	base := newHasher(t, password.HasherConfig{})
 	enc, err := base.Hash(ctx, "pw")
 	require.NoError(t, err)
 	tests := []struct {
 		name string
-		cfg  auth.HasherConfig
+		cfg  password.HasherConfig
 		want bool
 	}{
-		{"same parameters", auth.HasherConfig{Params: cheap}, false},
-		{"more memory", auth.HasherConfig{Params: auth.Params{Memory: 512, Time: 1, Threads: 1}}, true},
-		{"more passes", auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 2, Threads: 1}}, true},
-		{"other lanes", auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 2}}, true},
-		{"longer hash", auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1, KeyLen: 64}}, true},
-		{"longer salt", auth.HasherConfig{Params: auth.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 32}}, true},
-		{"pepper added", auth.HasherConfig{Params: cheap, Peppers: []auth.Pepper{pepper1}}, true},
+		{"same parameters", password.HasherConfig{Params: cheap}, false},
+		{"more memory", password.HasherConfig{Params: password.Params{Memory: 512, Time: 1, Threads: 1}}, true},
+		{"more passes", password.HasherConfig{Params: password.Params{Memory: 256, Time: 2, Threads: 1}}, true},
+		{"other lanes", password.HasherConfig{Params: password.Params{Memory: 256, Time: 1, Threads: 2}}, true},
+		{"longer hash", password.HasherConfig{Params: password.Params{Memory: 256, Time: 1, Threads: 1, KeyLen: 64}}, true},
+		{"longer salt", password.HasherConfig{Params: password.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 32}}, true},
+		{"pepper added", password.HasherConfig{Params: cheap, Peppers: []password.Pepper{pepper1}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestNeedsRehash(t *testing.T) {
 
 func TestPepper(t *testing.T) {
 	ctx := context.Background()
-	h1 := newHasher(t, auth.HasherConfig{Peppers: []auth.Pepper{pepper1}})
+	h1 := newHasher(t, password.HasherConfig{Peppers: []password.Pepper{pepper1}})
 	enc, err := h1.Hash(ctx, "pw")
 	require.NoError(t, err)
 	assert.Contains(t, enc, "$m=256,t=1,p=1,keyid=2026-01$")
@@ -207,18 +207,18 @@ func TestPepper(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, rehash)
 	_, err = h1.Verify(ctx, "pW", enc)
-	assert.ErrorIs(t, err, auth.ErrMismatch)
+	assert.ErrorIs(t, err, password.ErrMismatch)
 
 	// Without the key the hash cannot be checked at all, not even by
 	// another implementation that ignores keyid.
-	plain := newHasher(t, auth.HasherConfig{})
+	plain := newHasher(t, password.HasherConfig{})
 	_, err = plain.Verify(ctx, "pw", enc)
-	assert.ErrorIs(t, err, auth.ErrUnknownPepper)
+	assert.ErrorIs(t, err, password.ErrUnknownPepper)
 	ok, _ := argon2id.ComparePasswordAndHash("pw", enc)
 	assert.False(t, ok, "the pepper is really mixed in")
 
 	// Rotation: the new key first, the old one kept for verification.
-	rotated := newHasher(t, auth.HasherConfig{Peppers: []auth.Pepper{pepper2, pepper1}})
+	rotated := newHasher(t, password.HasherConfig{Peppers: []password.Pepper{pepper2, pepper1}})
 	rehash, err = rotated.Verify(ctx, "pw", enc)
 	require.NoError(t, err)
 	assert.True(t, rehash, "old key: rehash under the new one")
@@ -236,7 +236,7 @@ func TestPepper(t *testing.T) {
 
 func TestPepperKeyIsCopied(t *testing.T) {
 	key := []byte(string(pepper1.Key))
-	h := newHasher(t, auth.HasherConfig{Peppers: []auth.Pepper{{ID: "k", Key: key}}})
+	h := newHasher(t, password.HasherConfig{Peppers: []password.Pepper{{ID: "k", Key: key}}})
 	enc, err := h.Hash(context.Background(), "pw")
 	require.NoError(t, err)
 	clear(key)
@@ -246,17 +246,17 @@ func TestPepperKeyIsCopied(t *testing.T) {
 
 func TestPasswordTooLong(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(t, auth.HasherConfig{MaxPasswordBytes: 16})
+	h := newHasher(t, password.HasherConfig{MaxPasswordBytes: 16})
 	enc, err := h.Hash(ctx, strings.Repeat("a", 16))
 	require.NoError(t, err)
 
 	_, err = h.Hash(ctx, strings.Repeat("a", 17))
-	assert.ErrorIs(t, err, auth.ErrPasswordTooLong)
-	assert.EqualError(t, err, "auth: password too long: 17 bytes, the maximum is 16")
+	assert.ErrorIs(t, err, password.ErrPasswordTooLong)
+	assert.EqualError(t, err, "password: too long: 17 bytes, the maximum is 16")
 
 	before := h.Computations()
 	_, err = h.Verify(ctx, strings.Repeat("a", 17), enc)
-	assert.ErrorIs(t, err, auth.ErrPasswordTooLong)
+	assert.ErrorIs(t, err, password.ErrPasswordTooLong)
 	assert.Equal(t, before, h.Computations(), "refused before hashing")
 }
 
@@ -271,79 +271,79 @@ func TestVerifyRejectsBadHashes(t *testing.T) {
 		name, enc string
 		want      error
 	}{
-		{"empty", "", auth.ErrUnsupportedHash},
-		{"plain text", "hunter2", auth.ErrUnsupportedHash},
-		{"scrypt", "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E", auth.ErrUnsupportedHash},
-		{"argon2d", "$argon2d$v=19$m=256,t=1,p=1$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"version 0x10 (no v=)", "$argon2id$m=256,t=1,p=1$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"version 16", "$argon2id$v=16$m=256,t=1,p=1$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"data parameter", "$argon2id$v=19$m=256,t=1,p=1,data=YWJj$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"attack: memory bomb", "$argon2id$v=19$m=4294967295,t=1,p=1$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"attack: time bomb", "$argon2id$v=19$m=256,t=100000,p=1$" + salt + "$" + tag, auth.ErrUnsupportedHash},
-		{"attack: bcrypt cost 31", "$2b$31$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", auth.ErrUnsupportedHash},
-		{"bcrypt $2x$", "$2x$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", auth.ErrUnsupportedHash},
-		{"truncated", "$argon2id$v=19$m=256,t=1,p=1$" + salt, auth.ErrMalformedHash},
-		{"missing $", "$argon2id$v=19$m=256,t=1,p=1" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"extra field", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + tag + "$", auth.ErrMalformedHash},
-		{"params out of order", "$argon2id$v=19$t=1,m=256,p=1$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"leading zero", "$argon2id$v=19$m=0256,t=1,p=1$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"signed number", "$argon2id$v=19$m=+256,t=1,p=1$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"zero passes", "$argon2id$v=19$m=256,t=0,p=1$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"zero lanes", "$argon2id$v=19$m=256,t=1,p=0$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"256 lanes", "$argon2id$v=19$m=4096,t=1,p=256$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"memory below 8p", "$argon2id$v=19$m=15,t=1,p=2$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"unknown parameter", "$argon2id$v=19$m=256,t=1,p=1,x=1$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"padded salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ=$" + tag, auth.ErrMalformedHash},
-		{"newline in salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNh\nbHQ$" + tag, auth.ErrMalformedHash},
-		{"url-safe base64", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + strings.ReplaceAll(tag, "/", "_") + "_", auth.ErrMalformedHash},
-		{"non-canonical base64", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHR$" + tag, auth.ErrMalformedHash},
-		{"short salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZQ$" + tag, auth.ErrMalformedHash},
-		{"short hash", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$c29tZXNhbHQ", auth.ErrMalformedHash},
-		{"bad keyid", "$argon2id$v=19$m=256,t=1,p=1,keyid=a_b$" + salt + "$" + tag, auth.ErrMalformedHash},
-		{"huge", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + strings.Repeat("A", 600), auth.ErrMalformedHash},
-		{"bcrypt truncated", "$2b$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBu", auth.ErrMalformedHash},
-		{"bcrypt bad char", "$2b$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBu!", auth.ErrMalformedHash},
-		{"bcrypt cost 03", "$2b$03$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", auth.ErrMalformedHash},
-		{"bcrypt cost letters", "$2b$1a$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", auth.ErrMalformedHash},
+		{"empty", "", password.ErrUnsupportedHash},
+		{"plain text", "hunter2", password.ErrUnsupportedHash},
+		{"scrypt", "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E", password.ErrUnsupportedHash},
+		{"argon2d", "$argon2d$v=19$m=256,t=1,p=1$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"version 0x10 (no v=)", "$argon2id$m=256,t=1,p=1$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"version 16", "$argon2id$v=16$m=256,t=1,p=1$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"data parameter", "$argon2id$v=19$m=256,t=1,p=1,data=YWJj$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"attack: memory bomb", "$argon2id$v=19$m=4294967295,t=1,p=1$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"attack: time bomb", "$argon2id$v=19$m=256,t=100000,p=1$" + salt + "$" + tag, password.ErrUnsupportedHash},
+		{"attack: bcrypt cost 31", "$2b$31$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", password.ErrUnsupportedHash},
+		{"bcrypt $2x$", "$2x$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", password.ErrUnsupportedHash},
+		{"truncated", "$argon2id$v=19$m=256,t=1,p=1$" + salt, password.ErrMalformedHash},
+		{"missing $", "$argon2id$v=19$m=256,t=1,p=1" + salt + "$" + tag, password.ErrMalformedHash},
+		{"extra field", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + tag + "$", password.ErrMalformedHash},
+		{"params out of order", "$argon2id$v=19$t=1,m=256,p=1$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"leading zero", "$argon2id$v=19$m=0256,t=1,p=1$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"signed number", "$argon2id$v=19$m=+256,t=1,p=1$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"zero passes", "$argon2id$v=19$m=256,t=0,p=1$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"zero lanes", "$argon2id$v=19$m=256,t=1,p=0$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"256 lanes", "$argon2id$v=19$m=4096,t=1,p=256$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"memory below 8p", "$argon2id$v=19$m=15,t=1,p=2$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"unknown parameter", "$argon2id$v=19$m=256,t=1,p=1,x=1$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"padded salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ=$" + tag, password.ErrMalformedHash},
+		{"newline in salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNh\nbHQ$" + tag, password.ErrMalformedHash},
+		{"url-safe base64", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + strings.ReplaceAll(tag, "/", "_") + "_", password.ErrMalformedHash},
+		{"non-canonical base64", "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHR$" + tag, password.ErrMalformedHash},
+		{"short salt", "$argon2id$v=19$m=256,t=1,p=1$c29tZQ$" + tag, password.ErrMalformedHash},
+		{"short hash", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$c29tZXNhbHQ", password.ErrMalformedHash},
+		{"bad keyid", "$argon2id$v=19$m=256,t=1,p=1,keyid=a_b$" + salt + "$" + tag, password.ErrMalformedHash},
+		{"huge", "$argon2id$v=19$m=256,t=1,p=1$" + salt + "$" + strings.Repeat("A", 600), password.ErrMalformedHash},
+		{"bcrypt truncated", "$2b$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBu", password.ErrMalformedHash},
+		{"bcrypt bad char", "$2b$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBu!", password.ErrMalformedHash},
+		{"bcrypt cost 03", "$2b$03$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", password.ErrMalformedHash},
+		{"bcrypt cost letters", "$2b$1a$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", password.ErrMalformedHash},
 	}
-	h := newHasher(t, auth.HasherConfig{})
+	h := newHasher(t, password.HasherConfig{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := h.Computations()
 			rehash, err := h.Verify(context.Background(), "password", tt.enc)
 			assert.ErrorIs(t, err, tt.want)
 			assert.False(t, rehash)
-			assert.NotErrorIs(t, err, auth.ErrMismatch)
+			assert.NotErrorIs(t, err, password.ErrMismatch)
 			assert.Equal(t, before, h.Computations(), "no hash computed")
 		})
 	}
 	_, err := h.Verify(context.Background(), "password", "$argon2id$v=19$m=256,t=1,p=1,keyid=gone$"+salt+"$"+tag)
-	assert.ErrorIs(t, err, auth.ErrUnknownPepper)
+	assert.ErrorIs(t, err, password.ErrUnknownPepper)
 }
 
 func TestNewHasherErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  auth.HasherConfig
+		cfg  password.HasherConfig
 		msg  string
 	}{
-		{"weak params", auth.HasherConfig{Params: auth.Params{Memory: 19455, Time: 2}}, "below the OWASP minimum"},
-		{"short salt", auth.HasherConfig{Params: auth.Params{SaltLen: 4}}, "SaltLen 4 out of range"},
-		{"long hash", auth.HasherConfig{Params: auth.Params{KeyLen: 65}}, "KeyLen 65 out of range"},
-		{"memory below 8p", auth.HasherConfig{Params: auth.Params{Memory: 16, Threads: 4}, AllowWeakParams: true}, "below 8 × Threads"},
-		{"negative max length", auth.HasherConfig{MaxPasswordBytes: -1}, "MaxPasswordBytes is negative"},
-		{"negative concurrency", auth.HasherConfig{MaxConcurrent: -1}, "MaxConcurrent is negative"},
-		{"negative queue", auth.HasherConfig{MaxQueue: -1}, "MaxQueue is negative"},
-		{"negative wait", auth.HasherConfig{MaxWait: -time.Second}, "MaxWait is negative"},
-		{"negative per-client bound", auth.HasherConfig{MaxPerClient: -1}, "MaxPerClient is negative"},
-		{"short pepper", auth.HasherConfig{Peppers: []auth.Pepper{{ID: "k1", Key: []byte("short")}}}, "want at least 32"},
-		{"bad pepper ID", auth.HasherConfig{Peppers: []auth.Pepper{{ID: "k$1", Key: pepper1.Key}}}, "Peppers[0].ID"},
-		{"empty pepper ID", auth.HasherConfig{Peppers: []auth.Pepper{{Key: pepper1.Key}}}, "Peppers[0].ID"},
-		{"repeated pepper ID", auth.HasherConfig{Peppers: []auth.Pepper{pepper1, {ID: pepper1.ID, Key: pepper2.Key}}}, "appears twice"},
+		{"weak params", password.HasherConfig{Params: password.Params{Memory: 19455, Time: 2}}, "below the OWASP minimum"},
+		{"short salt", password.HasherConfig{Params: password.Params{SaltLen: 4}}, "SaltLen 4 out of range"},
+		{"long hash", password.HasherConfig{Params: password.Params{KeyLen: 65}}, "KeyLen 65 out of range"},
+		{"memory below 8p", password.HasherConfig{Params: password.Params{Memory: 16, Threads: 4}, AllowWeakParams: true}, "below 8 × Threads"},
+		{"negative max length", password.HasherConfig{MaxPasswordBytes: -1}, "MaxPasswordBytes is negative"},
+		{"negative concurrency", password.HasherConfig{MaxConcurrent: -1}, "MaxConcurrent is negative"},
+		{"negative queue", password.HasherConfig{MaxQueue: -1}, "MaxQueue is negative"},
+		{"negative wait", password.HasherConfig{MaxWait: -time.Second}, "MaxWait is negative"},
+		{"negative per-client bound", password.HasherConfig{MaxPerClient: -1}, "MaxPerClient is negative"},
+		{"short pepper", password.HasherConfig{Peppers: []password.Pepper{{ID: "k1", Key: []byte("short")}}}, "want at least 32"},
+		{"bad pepper ID", password.HasherConfig{Peppers: []password.Pepper{{ID: "k$1", Key: pepper1.Key}}}, "Peppers[0].ID"},
+		{"empty pepper ID", password.HasherConfig{Peppers: []password.Pepper{{Key: pepper1.Key}}}, "Peppers[0].ID"},
+		{"repeated pepper ID", password.HasherConfig{Peppers: []password.Pepper{pepper1, {ID: pepper1.ID, Key: pepper2.Key}}}, "appears twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := auth.NewHasher(tt.cfg)
+			_, err := password.NewHasher(tt.cfg)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.msg)
 			assert.NotContains(t, err.Error(), "0123456789abcdef", "never the key")
@@ -355,7 +355,7 @@ func TestNewHasherErrors(t *testing.T) {
 // up when its context ends.
 func TestConcurrencyBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHasher(t, auth.HasherConfig{MaxConcurrent: 1})
+		h := newHasher(t, password.HasherConfig{MaxConcurrent: 1})
 		release, err := h.HoldSlot(context.Background())
 		require.NoError(t, err)
 
@@ -385,7 +385,7 @@ func TestConcurrencyBound(t *testing.T) {
 // run at once and the next one waits.
 func TestConcurrencyBoundDefault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHasher(t, auth.HasherConfig{})
+		h := newHasher(t, password.HasherConfig{})
 		var releases []func()
 		for range runtime.GOMAXPROCS(0) {
 			release, err := h.HoldSlot(context.Background())
@@ -406,7 +406,7 @@ func TestConcurrencyBoundDefault(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	h := newHasher(t, auth.HasherConfig{MaxConcurrent: 2})
+	h := newHasher(t, password.HasherConfig{MaxConcurrent: 2})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -424,7 +424,7 @@ func TestConcurrentUse(t *testing.T) {
 var phcRE = regexp.MustCompile(`^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+(,keyid=[A-Za-z0-9.-]+)?\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$`)
 
 func TestDummyHashLooksReal(t *testing.T) {
-	h := newHasher(t, auth.HasherConfig{Peppers: []auth.Pepper{pepper1}})
+	h := newHasher(t, password.HasherConfig{Peppers: []password.Pepper{pepper1}})
 	real, err := h.Hash(context.Background(), "pw")
 	require.NoError(t, err)
 	d := h.Dummy()
@@ -436,7 +436,7 @@ func TestDummyHashLooksReal(t *testing.T) {
 // BenchmarkHashDefault and BenchmarkVerifyDefault measure one hash at
 // DefaultParams (64 MiB, t=3, p=4): the cost of a login.
 func BenchmarkHashDefault(b *testing.B) {
-	h, err := auth.NewHasher(auth.HasherConfig{})
+	h, err := password.NewHasher(password.HasherConfig{})
 	require.NoError(b, err)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -448,7 +448,7 @@ func BenchmarkHashDefault(b *testing.B) {
 }
 
 func BenchmarkVerifyDefault(b *testing.B) {
-	h, err := auth.NewHasher(auth.HasherConfig{})
+	h, err := password.NewHasher(password.HasherConfig{})
 	require.NoError(b, err)
 	ctx := context.Background()
 	enc, err := h.Hash(ctx, "correct horse battery staple")
@@ -459,4 +459,20 @@ func BenchmarkVerifyDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestVerifyDummy: VerifyDummy does the work of one real verification
+// (one hash) and reports success of that work, not a match; it refuses
+// what Verify refuses.
+func TestVerifyDummy(t *testing.T) {
+	h := newHasher(t, password.HasherConfig{MaxPasswordBytes: 64})
+	assert.Equal(t, 64, h.MaxPasswordBytes())
+	require.NoError(t, h.VerifyDummy(context.Background(), "any password"))
+	assert.Equal(t, uint64(1), h.Computations(), "one hash, as for a real account")
+	assert.ErrorIs(t, h.VerifyDummy(context.Background(), strings.Repeat("x", 65)), password.ErrPasswordTooLong)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, h.VerifyDummy(ctx, "pw"), context.Canceled)
+	assert.Equal(t, uint64(1), h.Computations(), "nothing hashed for refusals")
+	assert.Equal(t, password.DefaultMaxPasswordBytes, newHasher(t, password.HasherConfig{}).MaxPasswordBytes())
 }

@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"context"
@@ -83,15 +83,15 @@ func calibrate(ctx context.Context, cfg CalibrateConfig, measure func(Params) ti
 	}
 	switch {
 	case cfg.Target < 0 || cfg.Samples < 0:
-		return Calibration{}, errors.New("auth: CalibrateConfig: Target and Samples must not be negative")
+		return Calibration{}, errors.New("password: CalibrateConfig: Target and Samples must not be negative")
 	case cfg.Memory < owaspMinimum[len(owaspMinimum)-1].memory || uint64(cfg.Memory) < 8*uint64(cfg.Threads):
-		return Calibration{}, fmt.Errorf("auth: CalibrateConfig.Memory %d KiB: at least 7168 KiB (and 8 × Threads) are needed to meet the OWASP minimum", cfg.Memory)
+		return Calibration{}, fmt.Errorf("password: CalibrateConfig.Memory %d KiB: at least 7168 KiB (and 8 × Threads) are needed to meet the OWASP minimum", cfg.Memory)
 	}
 	median := func(p Params) (time.Duration, error) {
 		ds := make([]time.Duration, 0, cfg.Samples)
 		for range cfg.Samples {
 			if err := ctx.Err(); err != nil {
-				return 0, fmt.Errorf("auth: calibrate: %w", err)
+				return 0, fmt.Errorf("password: calibrate: %w", err)
 			}
 			ds = append(ds, measure(p))
 		}

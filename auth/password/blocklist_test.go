@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"bufio"
@@ -51,9 +51,9 @@ func TestCommonPasswords(t *testing.T) {
 
 func TestLoadPasswordSetRejectsCorruptData(t *testing.T) {
 	_, err := loadPasswordSet("not gzip")
-	assert.ErrorContains(t, err, "auth: common password list")
+	assert.ErrorContains(t, err, "password: common password list")
 	_, err = loadPasswordSet(commonPasswordsGz[:1000])
-	assert.ErrorContains(t, err, "auth: common password list")
+	assert.ErrorContains(t, err, "password: common password list")
 }
 
 func BenchmarkCommonPasswordLookup(b *testing.B) {

@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"context"
@@ -27,17 +27,17 @@ var (
 	// only error of [Hasher.Verify] that means "wrong password"; every
 	// other error is a problem with the stored hash, the configuration or
 	// the context.
-	ErrMismatch = errors.New("auth: password does not match")
+	ErrMismatch = errors.New("password: does not match")
 
 	// ErrPasswordTooLong means the password is longer than
 	// HasherConfig.MaxPasswordBytes. Long inputs are refused, never
 	// truncated (truncation would make every suffix a valid password).
-	ErrPasswordTooLong = errors.New("auth: password too long")
+	ErrPasswordTooLong = errors.New("password: too long")
 
 	// ErrUnknownPepper means the hash was made with a pepper key ID the
 	// [Hasher] was not given: a key was removed before every hash using it
 	// was rehashed, or the wrong key set is configured.
-	ErrUnknownPepper = errors.New("auth: hash uses an unknown pepper key ID")
+	ErrUnknownPepper = errors.New("password: hash uses an unknown pepper key ID")
 )
 
 // DefaultMaxPasswordBytes is the default HasherConfig.MaxPasswordBytes:
@@ -163,7 +163,7 @@ type HasherConfig struct {
 	MaxConcurrent int
 
 	// MaxQueue bounds how many requests may be admitted beyond the
-	// slots: queued for a slot or, inside [Authenticator], between their
+	// slots: queued for a slot or, after [Hasher.Admit], between their
 	// admission and their hash. Once MaxConcurrent + MaxQueue requests are
 	// admitted, the next is refused at once with a [*BusyError], so a
 	// burst is answered instead of left to wait. Default 8 × MaxConcurrent:
@@ -183,11 +183,10 @@ type HasherConfig struct {
 	// MaxPerClient bounds how many requests from one client may be
 	// admitted at once; more are refused at once with a [*BusyError], so
 	// that one client cannot fill the queue. A client is the address that
-	// [Authenticator] resolves (its ClientIP resolver), or that the clientip
-	// middleware put in the context for direct calls to Hash and Verify,
-	// grouped as the ratelimit package does (IPv4 address, IPv6 /64,
-	// unknown addresses together); calls whose context carries no address
-	// are bound by MaxQueue only. Default MaxConcurrent, and at least 2.
+	// the clientip middleware put in the request's context, grouped as the
+	// ratelimit package does (IPv4 address, IPv6 /64, unknown addresses
+	// together); calls whose context carries no address are bound by
+	// MaxQueue only. Default MaxConcurrent, and at least 2.
 	MaxPerClient int
 
 	// Peppers are optional pepper keys. Peppers[0] peppers every new hash;
@@ -226,23 +225,23 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	p := cfg.Params.withDefaults()
 	switch {
 	case p.SaltLen < minSaltLen || p.SaltLen > maxSaltLen:
-		return nil, fmt.Errorf("auth: HasherConfig.Params.SaltLen %d out of range: use %d to %d (16 recommended)", p.SaltLen, minSaltLen, maxSaltLen)
+		return nil, fmt.Errorf("password: HasherConfig.Params.SaltLen %d out of range: use %d to %d (16 recommended)", p.SaltLen, minSaltLen, maxSaltLen)
 	case p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen:
-		return nil, fmt.Errorf("auth: HasherConfig.Params.KeyLen %d out of range: use %d to %d (32 recommended)", p.KeyLen, minKeyLen, maxKeyLen)
+		return nil, fmt.Errorf("password: HasherConfig.Params.KeyLen %d out of range: use %d to %d (32 recommended)", p.KeyLen, minKeyLen, maxKeyLen)
 	case uint64(p.Memory) < 8*uint64(p.Threads):
-		return nil, fmt.Errorf("auth: HasherConfig.Params.Memory %d KiB is below 8 × Threads (RFC 9106 §3.1)", p.Memory)
+		return nil, fmt.Errorf("password: HasherConfig.Params.Memory %d KiB is below 8 × Threads (RFC 9106 §3.1)", p.Memory)
 	case !cfg.AllowWeakParams && !p.MeetsOWASP():
-		return nil, fmt.Errorf("auth: HasherConfig.Params %v are below the OWASP minimum (m=19456 KiB, t=2, or an equivalent): raise them, or use DefaultParams", p)
+		return nil, fmt.Errorf("password: HasherConfig.Params %v are below the OWASP minimum (m=19456 KiB, t=2, or an equivalent): raise them, or use DefaultParams", p)
 	case cfg.MaxPasswordBytes < 0:
-		return nil, errors.New("auth: HasherConfig.MaxPasswordBytes is negative: leave it 0 for the default")
+		return nil, errors.New("password: HasherConfig.MaxPasswordBytes is negative: leave it 0 for the default")
 	case cfg.MaxConcurrent < 0:
-		return nil, errors.New("auth: HasherConfig.MaxConcurrent is negative: leave it 0 for the default")
+		return nil, errors.New("password: HasherConfig.MaxConcurrent is negative: leave it 0 for the default")
 	case cfg.MaxQueue < 0:
-		return nil, errors.New("auth: HasherConfig.MaxQueue is negative: leave it 0 for the default")
+		return nil, errors.New("password: HasherConfig.MaxQueue is negative: leave it 0 for the default")
 	case cfg.MaxWait < 0:
-		return nil, errors.New("auth: HasherConfig.MaxWait is negative: leave it 0 for the default")
+		return nil, errors.New("password: HasherConfig.MaxWait is negative: leave it 0 for the default")
 	case cfg.MaxPerClient < 0:
-		return nil, errors.New("auth: HasherConfig.MaxPerClient is negative: leave it 0 for the default")
+		return nil, errors.New("password: HasherConfig.MaxPerClient is negative: leave it 0 for the default")
 	}
 	h := &Hasher{params: p, maxLen: cfg.MaxPasswordBytes, peppers: map[string]*pepperKey{}}
 	if h.maxLen == 0 {
@@ -252,11 +251,11 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	for i, pp := range cfg.Peppers {
 		switch {
 		case !validKeyID(pp.ID):
-			return nil, fmt.Errorf("auth: HasherConfig.Peppers[%d].ID %q: use 1 to 32 characters from A-Z a-z 0-9 . -", i, truncate(pp.ID, 40))
+			return nil, fmt.Errorf("password: HasherConfig.Peppers[%d].ID %q: use 1 to 32 characters from A-Z a-z 0-9 . -", i, truncate(pp.ID, 40))
 		case len(pp.Key) < 32:
-			return nil, fmt.Errorf("auth: HasherConfig.Peppers[%d] (ID %q): key is %d bytes, want at least 32 (load it with secrets.Load and MinLen 32)", i, pp.ID, len(pp.Key))
+			return nil, fmt.Errorf("password: HasherConfig.Peppers[%d] (ID %q): key is %d bytes, want at least 32 (load it with secrets.Load and MinLen 32)", i, pp.ID, len(pp.Key))
 		case h.peppers[pp.ID] != nil:
-			return nil, fmt.Errorf("auth: HasherConfig.Peppers: ID %q appears twice", pp.ID)
+			return nil, fmt.Errorf("password: HasherConfig.Peppers: ID %q appears twice", pp.ID)
 		}
 		k := &pepperKey{id: pp.ID, key: append([]byte(nil), pp.Key...)}
 		h.peppers[pp.ID] = k
@@ -283,6 +282,11 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 // Params returns the parameters of new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
+// MaxPasswordBytes returns the longest password, in bytes, that Hash and
+// Verify accept (HasherConfig.MaxPasswordBytes or its default). A login
+// flow refuses longer input before any other work.
+func (h *Hasher) MaxPasswordBytes() int { return h.maxLen }
+
 // Hash returns a PHC string for password under the current parameters and
 // pepper, with a fresh random salt:
 //
@@ -298,7 +302,8 @@ func (h *Hasher) Params() Params { return h.params }
 // returns [ErrPasswordTooLong] for a password over the limit.
 //
 // Hash does not apply a password policy or normalise the password: use
-// [Policy.Check] and [Normalize] first, or [Authenticator], which does both.
+// [Policy.Check] and [Normalize] first (the auth package's Authenticator
+// does both).
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if len(password) > h.maxLen {
 		return "", h.tooLong(len(password))
@@ -333,9 +338,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // hash should be replaced by [Hasher.Hash]: it is bcrypt or Argon2i, its
 // parameters, salt or hash length differ from the current ones (in
 // particular are below them), or its pepper is not the current one. Apps
-// rehash then, on login, when they hold the plain password; [Authenticator]
-// does it for them. Rehashing when parameters are higher too keeps every
-// account at the cost of the dummy hash that hides unknown users.
+// rehash then, on login, when they hold the plain password (the auth
+// package's Authenticator does it for them). Rehashing when parameters
+// are higher too keeps every account at the cost of the dummy hash that
+// hides unknown users.
 //
 // The hash comparison is constant-time. Verify waits for a hashing slot
 // like [Hasher.Hash], with the same errors.
@@ -396,10 +402,14 @@ func (h *Hasher) needsRehash(ph phcHash) bool {
 		ph.keyID != cur
 }
 
-// verifyDummy spends the same work as verifying a real hash at the current
-// parameters and pepper, and always fails. It hides whether an account
-// exists.
-func (h *Hasher) verifyDummy(ctx context.Context, password string) error {
+// VerifyDummy spends the work of [Hasher.Verify] against a hash at the
+// current parameters and pepper that no password matches, and returns nil
+// when that work was done. A login calls it for an account it cannot
+// check (unknown, or with no usable stored hash), so that the answer takes
+// as long as for a real account and does not reveal which accounts exist.
+// It returns the errors of Verify other than [ErrMismatch]: a
+// [*BusyError], [ErrPasswordTooLong], or ctx's error.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, err := h.Verify(ctx, password, h.dummy)
 	if errors.Is(err, ErrMismatch) {
 		return nil

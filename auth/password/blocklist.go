@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"bufio"
@@ -104,7 +104,7 @@ const (
 func loadPasswordSet(gz string) (*passwordSet, error) {
 	zr, err := gzip.NewReader(strings.NewReader(gz))
 	if err != nil {
-		return nil, fmt.Errorf("auth: common password list: %w", err)
+		return nil, fmt.Errorf("password: common password list: %w", err)
 	}
 	var hashes []uint64 // in list order
 	seed := maphash.MakeSeed()
@@ -144,7 +144,7 @@ func loadPasswordSet(gz string) (*passwordSet, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("auth: common password list: %w", err)
+		return nil, fmt.Errorf("password: common password list: %w", err)
 	}
 	// Size the table for the distinct entries: the list repeats entries
 	// that differ only in case.

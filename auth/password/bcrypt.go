@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"context"
@@ -19,9 +19,11 @@ const (
 	bcryptLen     = 60
 )
 
-// errBcryptTooLong is [Hasher.Verify]'s answer for a password over
-// bcrypt's 72-byte limit against a bcrypt hash. It wraps [ErrMismatch].
-var errBcryptTooLong = fmt.Errorf("%w: bcrypt reads only the first %d bytes of a password, so a longer one cannot be checked against a bcrypt hash", ErrMismatch, bcryptMaxPassword)
+// ErrBcryptTooLong is [Hasher.Verify]'s answer for a password over
+// bcrypt's 72-byte limit against a bcrypt hash. It wraps [ErrMismatch]:
+// the password is refused, and its owner must reset it (bcrypt never read
+// past byte 72, so the stored hash cannot tell the rest).
+var ErrBcryptTooLong = fmt.Errorf("%w: bcrypt reads only the first %d bytes of a password, so a longer one cannot be checked against a bcrypt hash", ErrMismatch, bcryptMaxPassword)
 
 // isBcrypt reports whether s claims to be a bcrypt hash ($2a$, $2b$, $2y$,
 // or another $2 variant that parseBcrypt then rejects).
@@ -70,7 +72,7 @@ func parseBcrypt(s string) (int, error) {
 // verifyBcrypt verifies a legacy bcrypt hash, and always reports
 // needsRehash on a match. bcrypt only ever read the first 72 bytes of a
 // password, so the hash records nothing about the rest: a longer password
-// is refused with errBcryptTooLong (wrapping [ErrMismatch]), never
+// is refused with ErrBcryptTooLong (wrapping [ErrMismatch]), never
 // truncated, since truncating would accept every password that shares the
 // first 72 bytes, and the rehash that follows would then store the
 // impostor's password and lock the owner out. It is refused after the
@@ -94,7 +96,7 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, password, encoded string) (bo
 	err = bcrypt.CompareHashAndPassword([]byte(encoded), pw)
 	switch {
 	case tooLong && (err == nil || errors.Is(err, bcrypt.ErrMismatchedHashAndPassword)):
-		return false, errBcryptTooLong
+		return false, ErrBcryptTooLong
 	case err == nil:
 		return true, nil
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):

@@ -1,4 +1,4 @@
-package auth
+package password
 
 import (
 	"context"
@@ -53,15 +53,15 @@ type PolicyError struct {
 }
 
 // Error returns the code and the user-facing message, prefixed with
-// "auth: password rejected".
+// "password: rejected".
 func (e *PolicyError) Error() string {
-	return "auth: password rejected (" + string(e.Code) + "): " + e.Message
+	return "password: rejected (" + string(e.Code) + "): " + e.Message
 }
 
 // ErrBreachCheckFailed means the [BreachChecker] could not answer and the
 // policy failed closed (see PolicyConfig.AllowOnBreachCheckError). It is not
 // a [PolicyError]: the password may be fine; ask the user to retry later.
-var ErrBreachCheckFailed = errors.New("auth: breach check failed")
+var ErrBreachCheckFailed = errors.New("password: breach check failed")
 
 // maxPolicyInput is the longest input [Policy.Check] normalises. NFKC
 // shrinks UTF-8 text at most fourfold (a four-byte letter such as U+1D400
@@ -79,7 +79,7 @@ type PolicyConfig struct {
 	MinLength int
 
 	// MinLengthMFA is the minimum when a second factor is in force
-	// (PasswordContext.MFA). Default 8, NIST's minimum for passwords used
+	// (Context.MFA). Default 8, NIST's minimum for passwords used
 	// in multi-factor authentication. At least 8.
 	MinLengthMFA int
 
@@ -105,9 +105,9 @@ type PolicyConfig struct {
 	AllowOnBreachCheckError bool
 }
 
-// PasswordContext describes whose password is checked, for the
+// Context describes whose password is checked, for the
 // context-word rule and the length minimum.
-type PasswordContext struct {
+type Context struct {
 	// UserName is the name the user logs in with.
 	UserName string
 	// Email is the user's e-mail address; its local part and domain
@@ -183,13 +183,13 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 	}
 	switch {
 	case p.minLen < 8:
-		return nil, fmt.Errorf("auth: PolicyConfig.MinLength %d: NIST SP 800-63B-4 requires at least 8 (15 without MFA)", p.minLen)
+		return nil, fmt.Errorf("password: PolicyConfig.MinLength %d: NIST SP 800-63B-4 requires at least 8 (15 without MFA)", p.minLen)
 	case p.minLenMFA < 8:
-		return nil, fmt.Errorf("auth: PolicyConfig.MinLengthMFA %d: NIST SP 800-63B-4 requires at least 8", p.minLenMFA)
+		return nil, fmt.Errorf("password: PolicyConfig.MinLengthMFA %d: NIST SP 800-63B-4 requires at least 8", p.minLenMFA)
 	case p.maxLen < 64:
-		return nil, fmt.Errorf("auth: PolicyConfig.MaxLength %d: NIST SP 800-63B-4 requires accepting at least 64 characters", p.maxLen)
+		return nil, fmt.Errorf("password: PolicyConfig.MaxLength %d: NIST SP 800-63B-4 requires accepting at least 64 characters", p.maxLen)
 	case p.maxLen < p.minLen || p.maxLen < p.minLenMFA:
-		return nil, fmt.Errorf("auth: PolicyConfig.MaxLength %d is below a minimum length", p.maxLen)
+		return nil, fmt.Errorf("password: PolicyConfig.MaxLength %d is below a minimum length", p.maxLen)
 	}
 	for _, w := range cfg.SiteWords {
 		p.siteWords = append(p.siteWords, contextWords(w)...)
@@ -200,8 +200,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // Normalize returns password in Unicode Normalization Form KC, as NIST SP
 // 800-63B-4 §3.1.1.2 recommends, so that the same password typed on
 // different keyboards (composed "é" or "e" + combining accent, full-width
-// digits) hashes the same. [Authenticator] normalises before hashing and
-// verifying; apps that call [Hasher] directly should too, consistently.
+// digits) hashes the same. The auth package's Authenticator
+// normalises before hashing and verifying; apps that call [Hasher] directly should too, consistently.
 // ASCII is unchanged.
 func Normalize(password string) string {
 	return norm.NFKC.String(password)
@@ -223,7 +223,7 @@ func foldPassword(password string) string {
 // about passwords that pass everything else. Input longer than four times
 // DefaultMaxPasswordBytes, which cannot fit once normalised, is refused as
 // too long before anything else.
-func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext) error {
+func (p *Policy) Check(ctx context.Context, password string, pc Context) error {
 	if len(password) > maxPolicyInput {
 		return p.tooLong()
 	}
@@ -268,7 +268,7 @@ func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext)
 		breached, err := p.breach.Breached(ctx, n)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("auth: breach check: %w", ctx.Err())
+			return fmt.Errorf("password: breach check: %w", ctx.Err())
 		case err != nil && !p.allowBreachErr:
 			return fmt.Errorf("%w: %w", ErrBreachCheckFailed, err)
 		case breached:
@@ -277,6 +277,11 @@ func (p *Policy) Check(ctx context.Context, password string, pc PasswordContext)
 	}
 	return nil
 }
+
+// MaxLength returns the most characters a password may have
+// (PolicyConfig.MaxLength or its default), for a form's maxlength and for
+// the message of a password refused as too long before it was checked.
+func (p *Policy) MaxLength() int { return p.maxLen }
 
 // tooLong is the rejection of a password over the maximum length.
 func (p *Policy) tooLong() *PolicyError {
@@ -310,7 +315,7 @@ func refusal(kinds uint8) *PolicyError {
 }
 
 // wordsFor returns the folded context words of pc and the site, each once.
-func (p *Policy) wordsFor(pc PasswordContext) []string {
+func (p *Policy) wordsFor(pc Context) []string {
 	words := slices.Clone(p.siteWords)
 	words = append(words, contextWords(pc.UserName)...)
 	words = append(words, emailWords(pc.Email)...)
