@@ -2,6 +2,8 @@ package mfa_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -10,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -19,7 +23,6 @@ import (
 // and sessions that tell the owner's requests from an attacker's.
 type throttleFixture struct {
 	clock    *testenv.Clock
-	sessions *fakeSessions
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
 	sink     *audit.MemorySink
@@ -28,14 +31,13 @@ type throttleFixture struct {
 func newThrottleFixture(t *testing.T) *throttleFixture {
 	t.Helper()
 	f := &throttleFixture{clock: newClock()}
-	f.sessions = newFakeSessions(f.clock.Now)
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	store := newStore(t)
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Sessions: f.sessions, Audit: lg, Now: f.clock.Now})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Audit: lg, Now: f.clock.Now})
 	require.NoError(t, err)
-	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: f.sessions, Audit: lg, Now: f.clock.Now})
+	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Audit: lg, Now: f.clock.Now})
 	require.NoError(t, err)
 	return f
 }
@@ -44,9 +46,21 @@ func newThrottleFixture(t *testing.T) *throttleFixture {
 // password only, as the owner's new login or an attacker who knows the
 // password.
 func (f *throttleFixture) signIn(user string) context.Context {
-	ctx := f.sessions.newSession(context.Background())
-	f.sessions.Login(ctx, mfa.Identity{UserID: user, AuthTime: f.clock.Now()})
-	return ctx
+	ref := make([]byte, 16)
+	_, _ = rand.Read(ref)
+	return identity.NewContext(context.Background(), identity.Principal{
+		UserID: user, Methods: []identity.Method{identity.MethodPassword},
+		AuthTime: f.clock.Now(), SessionRef: hex.EncodeToString(ref),
+	})
+}
+
+// markMFA returns ctx with its session verified by a second factor, as
+// the session layer's MarkMFA leaves it for the next request.
+func (f *throttleFixture) markMFA(ctx context.Context) context.Context {
+	p, _ := identity.FromContext(ctx)
+	p = p.With(identity.MethodOTP)
+	p.MFATime = f.clock.Now()
+	return identity.NewContext(ctx, p)
 }
 
 // enrolTOTP enrols and confirms a TOTP secret for user in ctx.
@@ -75,7 +89,7 @@ func guessUntilThrottled(t *testing.T, check func(ctx context.Context) error, ct
 	}
 }
 
-func errorsIsThrottled(err error) bool { return errors.Is(err, mfa.ErrThrottled) }
+func errorsIsThrottled(err error) bool { return errors.Is(err, ratelimit.ErrLimited) }
 
 // TestTOTP_AttackerSessionCannotLockOwnerRegression: the attempt limit
 // was per user, so whoever held the password could keep it shut with one
@@ -99,7 +113,7 @@ func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 		require.NoError(t, f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now())), "minute %d: the owner verifies", minute)
 		f.clock.Add(10*time.Minute - 30*time.Second)
 	}
-	assert.LessOrEqual(t, checked, 5*(120/15), "the attacker is throttled: 5 guesses per quarter hour")
+	assert.LessOrEqual(t, checked, 5+120/3, "the attacker is throttled: 5 guesses at once, then one every 3 minutes")
 
 	var denied []audit.Event
 	for _, ev := range events(f.sink, "mfa.totp.verify") {
@@ -139,7 +153,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	e := f.enrolTOTP(t, owner, "admin")
-	require.NoError(t, f.sessions.MarkMFA(owner, mfa.MethodTOTP))
+	owner = f.markMFA(owner)
 
 	wrong := func(ctx context.Context) error { return f.totp.Verify(ctx, "admin", "000000") }
 	checked := 0
@@ -152,7 +166,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	fresh := f.signIn("admin")
 	f.clock.Add(30 * time.Second)
 	err := f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now()))
-	var te *mfa.ThrottledError
+	var te *ratelimit.LimitedError
 	require.ErrorAs(t, err, &te)
 	assert.Positive(t, te.RetryAfter)
 	assert.LessOrEqual(t, te.RetryAfter, 45*time.Second)
@@ -163,7 +177,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 
 	// A session verified as another user is held like the others.
 	other := f.signIn("other")
-	require.NoError(t, f.sessions.MarkMFA(other, mfa.MethodTOTP))
+	other = f.markMFA(other)
 	require.ErrorAs(t, f.totp.Verify(other, "admin", codeAt(t, e, f.clock.Now())), &te, "another user's verified session")
 
 	// After the delay, the new session gets its turn.

@@ -203,21 +203,3 @@ func TestRemoveFactor_ConcurrentRemovalsRegression(t *testing.T) {
 	}
 }
 
-// The policy names the users who must keep a factor.
-func TestPolicy_Required(t *testing.T) {
-	s := newFakeSessions(newClock().Now)
-	p, err := mfa.NewPolicy(mfa.PolicyConfig{Sessions: s, Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		EnrolPath: "/enrol", ChallengePath: "/mfa"})
-	require.NoError(t, err)
-	assert.True(t, p.Required([]string{"seller", "admin"}), "admin by default")
-	assert.False(t, p.Required([]string{"seller"}))
-	assert.False(t, p.Required(nil))
-	p, err = mfa.NewPolicy(mfa.PolicyConfig{Sessions: s, Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		Roles: []string{}, EnrolPath: "/enrol", ChallengePath: "/mfa"})
-	require.NoError(t, err)
-	assert.False(t, p.Required([]string{"admin"}), "no role required")
-}
-
-type stubChecker struct{}
-
-func (stubChecker) Enrolled(context.Context, string) (bool, error) { return false, nil }
