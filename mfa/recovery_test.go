@@ -48,10 +48,10 @@ func TestNewRecovery_Config(t *testing.T) {
 		cfg  mfa.RecoveryConfig
 		ok   bool
 	}{
-		{"ok", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, }, true},
-		{"short key", mfa.RecoveryConfig{Key: secrets.Random(16), Store: st, }, false},
-		{"no key", mfa.RecoveryConfig{Store: st, }, false},
-		{"no store", mfa.RecoveryConfig{Key: secrets.Random(32), }, false},
+		{"ok", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st}, true},
+		{"short key", mfa.RecoveryConfig{Key: secrets.Random(16), Store: st}, false},
+		{"no key", mfa.RecoveryConfig{Store: st}, false},
+		{"no store", mfa.RecoveryConfig{Key: secrets.Random(32)}, false},
 		{"too few", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Count: 9}, false},
 		{"sixteen", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Count: 16}, true},
 	} {

@@ -64,11 +64,11 @@ func TestNewTOTP_Config(t *testing.T) {
 		cfg  mfa.TOTPConfig
 		ok   bool
 	}{
-		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, }, true},
-		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st, }, false},
-		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st, }, false},
-		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st, }, false},
-		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr, }, false},
+		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, true},
+		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st}, false},
+		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st}, false},
+		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st}, false},
+		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr}, false},
 		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
 		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
 		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
