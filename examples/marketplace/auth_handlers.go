@@ -12,6 +12,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // accountForm is the sign-up (and setup) form as submitted, for
@@ -222,8 +223,8 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 // errAccountDisabled refuses a passkey sign-in to a disabled account.
 var errAccountDisabled = errors.New("marketplace: account disabled")
 
-// passkeyLogin completes a passwordless sign-in (mfa.WebAuthnConfig.OnLogin).
-func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+// passkeyLogin completes a passwordless sign-in (passkey.Config.OnLogin).
+func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
 	u, err := a.db.userByID(r.Context(), res.UserID)
 	if err != nil {
 		return err
@@ -264,11 +265,11 @@ func (a *App) passkeyError(w http.ResponseWriter, r *http.Request, err error) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "account_disabled"})
 		return
 	}
-	// mfa.WriteError maps every client error (a bad or oversized body, a
+	// passkey.WriteError maps every client error (a bad or oversized body, a
 	// failed verification, a bad name) to a 4xx; only what it answers
 	// with a 500 is the server's problem, worth an error log.
 	sw := &statusRecorder{ResponseWriter: w}
-	mfa.WriteError(sw, r, err)
+	passkey.WriteError(sw, r, err)
 	if sw.status >= http.StatusInternalServerError {
 		a.log.ErrorContext(r.Context(), "passkey", "path", r.URL.Path, "request_id", audit.RequestID(r.Context()), "err", err)
 	}

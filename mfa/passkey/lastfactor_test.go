@@ -203,4 +203,3 @@ func TestRemoveFactor_ConcurrentRemovalsRegression(t *testing.T) {
 		require.True(t, totp || n > 0, "round %d: the user keeps a factor", i)
 	}
 }
-
