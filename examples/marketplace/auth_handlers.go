@@ -202,7 +202,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 // enrolment when the policy asks for it, else next or the account page.
 func (a *App) afterLogin(r *http.Request, next string) string {
 	dest := localNext(next, "/account")
-	switch err := a.policy.Check(r); {
+	// The principal in r's context is the one the request started with,
+	// before the sign-in.
+	switch err := a.policy.Check(a.currentPrincipal(r)); {
 	case errors.Is(err, mfa.ErrMFARequired):
 		return "/mfa?next=" + url.QueryEscape(dest)
 	case errors.Is(err, mfa.ErrEnrolmentRequired):

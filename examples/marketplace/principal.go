@@ -31,13 +31,21 @@ func (a *App) markMFA(ctx context.Context, m identity.Method) error {
 // (identity.FromContext), where the MFA policy and passkeys read it.
 func (a *App) withPrincipal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := a.sessions.Identity(r.Context()); ok {
-			p := identity.Principal{UserID: id.UserID, Roles: id.Roles, AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}
-			for _, m := range id.Methods {
-				p = p.With(identity.Method(m))
-			}
-			r = r.WithContext(identity.NewContext(r.Context(), p))
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, a.currentPrincipal(r))
 	})
+}
+
+// currentPrincipal returns r with the session's signed-in user as it is
+// now in its context: after a sign-in in this request, the context of the
+// request still holds the user (or no user) it started with.
+func (a *App) currentPrincipal(r *http.Request) *http.Request {
+	id, ok := a.sessions.Identity(r.Context())
+	if !ok {
+		return r
+	}
+	p := identity.Principal{UserID: id.UserID, Roles: id.Roles, AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}
+	for _, m := range id.Methods {
+		p = p.With(identity.Method(m))
+	}
+	return r.WithContext(identity.NewContext(r.Context(), p))
 }

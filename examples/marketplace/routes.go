@@ -27,7 +27,10 @@ import (
 // second-factor settings, so that a route is reachable before MFA only if
 // its registration below says so. Admin routes add the role guard and the
 // admin-actions audit; sensitive actions add the MFA step-up.
-func (a *App) buildRoutes() http.Handler {
+//
+// extra, for tests, registers more routes on the app's mux, inside the
+// sessions.
+func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	outer := http.NewServeMux()
 	app := http.NewServeMux()
 	handle := func(mux *http.ServeMux, pattern string, h http.Handler) {
@@ -42,11 +45,7 @@ func (a *App) buildRoutes() http.Handler {
 	fn := func(f http.HandlerFunc) http.Handler { return f }
 
 	// Middleware for route groups.
-	signedIn := func(h http.Handler) http.Handler { return a.guard.RequireAuth(a.policy.Require(h)) }
-	// Reachable by a user who must pass the MFA challenge.
-	challenge := func(h http.Handler) http.Handler { return a.guard.RequireAuth(a.policy.AllowChallenge(h)) }
-	// Reachable by a user whose role requires MFA and who has no factor.
-	enrolment := func(h http.Handler) http.Handler { return a.guard.RequireAuth(a.policy.AllowEnrolment(h)) }
+	signedIn, challenge, enrolment := a.signedInRoute, a.challengeRoute, a.enrolmentRoute
 	moderator := func(h http.Handler) http.Handler {
 		return signedIn(a.guard.RequireRole(roleModerator, roleAdmin)(h))
 	}
@@ -136,6 +135,9 @@ func (a *App) buildRoutes() http.Handler {
 
 	// Anything else.
 	handle(app, "/", fn(a.notFound))
+	for _, f := range extra {
+		f(app)
+	}
 
 	var h http.Handler = app
 	h = lim.perRoute.Handler(h)
@@ -152,6 +154,24 @@ func (a *App) buildRoutes() http.Handler {
 	root = a.ips.Handler(root)
 	root = a.withDeadline(root)
 	return root
+}
+
+// signedInRoute is the middleware of signed-in routes: a signed-in user
+// who passed MFA if their role or enrolment requires it.
+func (a *App) signedInRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.Require(h))
+}
+
+// challengeRoute is signedInRoute, also reachable by a user who must pass
+// the MFA challenge: the challenge page and its API only.
+func (a *App) challengeRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.AllowChallenge(h))
+}
+
+// enrolmentRoute is signedInRoute, also reachable by a user whose role
+// requires MFA and who has no factor yet: the second-factor settings only.
+func (a *App) enrolmentRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.AllowEnrolment(h))
 }
 
 // withActor names the signed-in user as the actor of every audit event
