@@ -254,13 +254,13 @@ func (e *Enrolment) PNG(size int) ([]byte, error) {
 }
 
 // String returns "[REDACTED]".
-func (e *Enrolment) String() string { return "[REDACTED]" }
+func (e Enrolment) String() string { return "[REDACTED]" }
 
 // GoString returns "[REDACTED]".
-func (e *Enrolment) GoString() string { return "[REDACTED]" }
+func (e Enrolment) GoString() string { return "[REDACTED]" }
 
 // LogValue returns "[REDACTED]".
-func (e *Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+func (e Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 
 // Enrol starts a TOTP enrolment for userID with a new random secret, and
 // returns it for display. account labels it in the authenticator app

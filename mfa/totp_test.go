@@ -117,8 +117,16 @@ func TestTOTP_Enrolment(t *testing.T) {
 	// The enrolment never prints its secret.
 	var logged bytes.Buffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("enrol", "e", e)
-	for _, s := range []string{fmt.Sprint(e), fmt.Sprintf("%+v %#v %s", e, e, e), logged.String()} {
-		assert.NotContains(t, s, q.Get("secret"))
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("enrol", "e", e)
+	printed := []string{fmt.Sprint(e), fmt.Sprintf("%+v %#v %v", e, e, *e), logged.String()}
+	for _, verb := range []string{"%s", "%q", "%x"} { // verbs vet refuses for a non-Stringer, which is the point
+		printed = append(printed, fmt.Sprintf(verb, []any{e}...))
+	}
+	secret := q.Get("secret")
+	for _, s := range printed {
+		assert.NotContains(t, s, secret)
+		assert.NotContains(t, s, strings.ToLower(secret))
+		assert.NotContains(t, s, "otpauth")
 	}
 
 	// Not enrolled until confirmed.

@@ -410,7 +410,6 @@ func (a *App) buildAuth() error {
 	return err
 }
 
-
 func (a *App) buildMFA() error {
 	st := mfaStore{a.db}
 	// Code attempts are limited per session, so that whoever holds a
