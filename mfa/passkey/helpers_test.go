@@ -3,7 +3,6 @@ package passkey_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,13 +54,6 @@ func (f limiterFunc) Allow(ctx context.Context, key string) (ratelimit.Decision,
 var unlimited = limiterFunc(func(context.Context, string) (ratelimit.Decision, error) {
 	return ratelimit.Decision{Allowed: true}, nil
 })
-
-// codeAt computes the TOTP code of an enrolment at time at, with
-// pquerna/otp as an independent implementation.
-func codeAt(t testing.TB, e *mfa.Enrolment, at time.Time) string {
-	t.Helper()
-	return totpCode(t, strings.ReplaceAll(e.Secret(), " ", ""), at)
-}
 
 // totpCode computes the code of a base32 secret at time at.
 func totpCode(t testing.TB, secret string, at time.Time) string {
