@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/ratelimit"
@@ -59,10 +58,6 @@ type RecoveryConfig struct {
 	// Count is how many codes a set has. Default and minimum: 10.
 	// Maximum: 100.
 	Count int
-
-	// Now returns the current time (for the default limiters). Default:
-	// time.Now.
-	Now func() time.Time
 }
 
 // Recovery issues and checks single-use recovery codes: the way back in
@@ -104,10 +99,7 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Count < MinRecoveryCodes || cfg.Count > maxRecoveryCodes {
 		return nil, fmt.Errorf("mfa: RecoveryConfig.Count is %d: use %d to %d", cfg.Count, MinRecoveryCodes, maxRecoveryCodes)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	limits, err := newThrottle("recovery", cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now)
+	limits, err := newThrottle("recovery", cfg.Limiter, cfg.UserLimiter, cfg.Audit, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
-	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
@@ -22,7 +22,7 @@ import (
 // throttleFixture is TOTP and recovery codes with the built-in limiters
 // and sessions that tell the owner's requests from an attacker's.
 type throttleFixture struct {
-	clock    *testenv.Clock
+	clock    bubbleClock
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
 	sink     *audit.MemorySink
@@ -30,17 +30,24 @@ type throttleFixture struct {
 
 func newThrottleFixture(t *testing.T) *throttleFixture {
 	t.Helper()
-	f := &throttleFixture{clock: newClock()}
+	f := &throttleFixture{}
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	store := newStore(t)
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Audit: lg, Now: f.clock.Now})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Audit: lg})
 	require.NoError(t, err)
-	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Audit: lg, Now: f.clock.Now})
+	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Audit: lg})
 	require.NoError(t, err)
 	return f
 }
+
+// bubbleClock is the clock of a synctest bubble: the fixture runs inside
+// one, where time.Now is fake and time.Sleep moves it at once.
+type bubbleClock struct{}
+
+func (bubbleClock) Now() time.Time      { return time.Now() }
+func (bubbleClock) Add(d time.Duration) { time.Sleep(d) }
 
 // signIn returns the context of a new session of user that passed the
 // password only, as the owner's new login or an attacker who knows the
@@ -98,6 +105,10 @@ func errorsIsThrottled(err error) bool { return errors.Is(err, ratelimit.ErrLimi
 // as fast as allowed for two hours, is throttled, while the owner signs
 // in and verifies every ten minutes.
 func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
+	synctest.Test(t, testTOTP_AttackerSessionCannotLockOwnerRegression)
+}
+
+func testTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	e := f.enrolTOTP(t, owner, "admin")
@@ -127,6 +138,10 @@ func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 // The same for recovery codes: an attacker guessing them does not stop
 // the owner using one.
 func TestRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
+	synctest.Test(t, testRecovery_AttackerSessionCannotLockOwnerRegression)
+}
+
+func testRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	codes, err := f.recovery.Generate(owner, "admin")
@@ -150,6 +165,10 @@ func TestRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 // at most 45 seconds at a time, and never locks. Sessions that already
 // passed MFA (the owner stepping up) are not held by it.
 func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
+	synctest.Test(t, testTOTP_UserCeilingDelaysNotLocks)
+}
+
+func testTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	e := f.enrolTOTP(t, owner, "admin")

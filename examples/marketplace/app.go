@@ -434,7 +434,7 @@ func (a *App) buildMFA() error {
 	}
 	if a.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{
 		Key: a.keys.RecoveryKey, Store: st,
-		Limiter: perSession, UserLimiter: perUser, Audit: a.audit, Now: a.cfg.Now,
+		Limiter: perSession, UserLimiter: perUser, Audit: a.audit,
 	}); err != nil {
 		return err
 	}
