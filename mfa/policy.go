@@ -13,6 +13,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/localpath"
 )
 
 // EnrolmentChecker reports whether a user has a confirmed factor. [*TOTP]
@@ -309,7 +310,7 @@ func (p *Policy) defaultDeny(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		if next := r.URL.RequestURI(); safeNext(next) {
+		if next := r.URL.RequestURI(); localpath.Is(next) {
 			to += "?next=" + url.QueryEscape(next)
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -318,16 +319,6 @@ func (p *Policy) defaultDeny(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	status, code := errorStatus(err)
 	writeJSON(w, status, map[string]string{"error": code, "location": to})
-}
-
-// TODO(issue13): use the shared local-path helper (auth.IsLocalPath is
-// stricter) once it moves to an internal package mfa may import.
-//
-// safeNext reports whether s is a local path that cannot be read as
-// another origin ("//host", "/\host").
-func safeNext(s string) bool {
-	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\") &&
-		!strings.ContainsAny(s, "\r\n\t")
 }
 
 // cleanPath reports whether p is in canonical form: path.Clean would not
