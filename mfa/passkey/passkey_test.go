@@ -626,7 +626,7 @@ func TestWebAuthn_ManageCredentials(t *testing.T) {
 	assert.Equal(t, audit.OutcomeSuccess, removes[1].Outcome)
 }
 
-func TestNewWebAuthn_Config(t *testing.T) {
+func TestNew_Config(t *testing.T) {
 	st, fs := newStore(t), newFakeSessions(time.Now)
 	base := func() passkey.Config {
 		return passkey.Config{RPID: "example.com", RPDisplayName: "X", RPOrigins: []string{"https://example.com"},
