@@ -41,6 +41,12 @@ type resetter interface {
 	Reset(ctx context.Context, key string) error
 }
 
+// The built-in limiter, and every ratelimit.Store, can reset.
+var (
+	_ resetter = (*ratelimit.Memory)(nil)
+	_ resetter = ratelimit.Store(nil)
+)
+
 // newMemoryLimiter returns a [ratelimit.Memory] enforcing l, bounded to
 // defaultMaxKeys keys, that starts no goroutine (nothing to close).
 func newMemoryLimiter(l ratelimit.Limit, now func() time.Time) (*ratelimit.Memory, error) {
