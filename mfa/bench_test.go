@@ -21,7 +21,7 @@ func BenchmarkTOTPVerify(b *testing.B) {
 	ctx := context.Background()
 	c := newClock()
 	store := acceptAll{newStore(b)}
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "B", Keyring: newKeyring(b), Store: store, Sessions: noSessions{}, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "B", Keyring: newKeyring(b), Store: store, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func BenchmarkTOTPVerify(b *testing.B) {
 // of ten: normalise, HMAC-SHA256, constant-time scan of the stored hashes.
 func BenchmarkRecoveryCheck(b *testing.B) {
 	ctx := context.Background()
-	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(b), Sessions: noSessions{}, Limiter: unlimited, UserLimiter: unlimited})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(b), Limiter: unlimited, UserLimiter: unlimited})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkRecoveryCheck(b *testing.B) {
 // whenever one runs out (generation time is excluded).
 func BenchmarkRecoveryUse(b *testing.B) {
 	ctx := context.Background()
-	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(b), Sessions: noSessions{}, Limiter: unlimited, UserLimiter: unlimited})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(b), Limiter: unlimited, UserLimiter: unlimited})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package mfa provides second factors (TOTP, recovery codes, WebAuthn
-// passkeys) and the policy that enforces them, for policy section 3: MFA
-// may be required for administrators and offered to other users.
+// Package mfa provides second factors (TOTP, recovery codes) and the
+// policy that enforces them: MFA may be required for administrators (or
+// any roles) and offered to other users. Passkeys, the phishing-resistant
+// factor, are in package mfa/passkey, so that a program using TOTP alone
+// links no WebAuthn code.
 //
 // # Threat
 //
@@ -17,58 +19,71 @@
 //   - [Recovery]: single-use codes for a user who lost their
 //     authenticator, stored only as keyed hashes. Each use is a security
 //     event in audit.
-//   - [WebAuthn]: passkeys and security keys (W3C WebAuthn Level 3), which
-//     also resist phishing: the browser binds each signature to the
-//     origin. Discoverable credentials with user verification allow
-//     passwordless sign-in; a sign counter that goes backwards (a cloned
-//     authenticator) raises a security alert and fails the login.
 //
-// [Policy] enforces them: [Policy.Require] makes administrators (or any
-// roles) enrol and verify a factor before they reach anything else, and
-// challenges every user who enrolled; [Policy.StepUp] asks for a fresh
+// [Policy] enforces them, as middleware on route groups:
+// [Policy.Require] makes administrators (or any roles) enrol and verify a
+// factor before they reach anything else, and challenges every user who
+// enrolled; [Policy.AllowEnrolment] and [Policy.AllowChallenge] mark the
+// few routes reachable before that; [Policy.StepUp] asks for a fresh
 // verification before sensitive actions.
 //
 // # Use
 //
-// Build the session manager first: mfa reads the signed-in user and
-// records verifications through it ([Sessions], [IdentityReader],
-// [ChallengeStore], all implemented by *session.Manager). Then:
+// The signed-in user is the [identity.Principal] that the session layer
+// puts in the request context; mfa reads it with [identity.FromContext].
+// Install the session middleware first, then:
 //
 //	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore, FactorStore
-//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions, Audit: auditLog})
-//	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Sessions: sessions, Audit: auditLog})
-//	passkeys, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
-//		RPID: "example.com", RPDisplayName: "Marketplace", RPOrigins: []string{"https://example.com"},
-//		Credentials: store, Sessions: sessions, Challenges: sessions, Audit: auditLog,
-//		OnLogin: func(w http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-//			return sessions.Login(r.Context(), res.UserID, rolesOf(res.UserID), res.ReadAt, "passkey")
-//		},
-//	})
+//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Audit: auditLog})
+//	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Audit: auditLog})
 //	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
-//		Sessions: sessions, Factors: []mfa.EnrolmentChecker{totp, passkeys},
-//		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/", "/logout"},
-//		ChallengePath: "/mfa", ChallengePaths: []string{"/mfa/", "/logout"},
-//		Audit: auditLog,
+//		Factors:   []mfa.EnrolmentChecker{totp}, // and the *passkey.RelyingParty, if any
+//		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+//		Audit:     auditLog,
 //	})
 //	r.Use(sessions.Handler)
-//	r.Group(func(r chi.Router) { // every route for signed-in users
+//	r.Post("/logout", logout) // no MFA state needed
+//	r.Group(func(r chi.Router) { // the MFA challenge
+//		r.Use(requireLogin, policy.AllowChallenge)
+//		r.Get("/mfa", challengePage)
+//		r.Post("/mfa/totp", verifyTOTP)
+//	})
+//	r.Group(func(r chi.Router) { // the second-factor settings
+//		r.Use(requireLogin, policy.AllowEnrolment, policy.StepUp(10*time.Minute))
+//		r.Get("/account/mfa", settingsPage)
+//		r.Post("/account/mfa/totp", enrolTOTP)
+//	})
+//	r.Group(func(r chi.Router) { // every other route for signed-in users
 //		r.Use(requireLogin, policy.Require)
 //		r.With(policy.StepUp(10 * time.Minute)).Post("/account/email", changeEmail)
 //	})
 //
-// Require refuses requests without a signed-in user, so install it on the
-// routes that need one, after the authentication middleware.
+// A route is reachable before MFA only if its own registration says so: a
+// new route added to the Require group is refused to a user who has not
+// enrolled or verified, wherever its path. Require refuses requests
+// without a signed-in user, so install it after the authentication
+// middleware.
 //
 // After a successful [TOTP.Confirm], [TOTP.Verify] or [Recovery.Use], call
-// the session's MarkMFA with [MethodTOTP] or [MethodRecovery]; the WebAuthn
-// handlers mark the session themselves. Offer recovery codes
-// ([Recovery.Generate]) as soon as a first factor is confirmed.
+// the session's MarkMFA with [identity.MethodOTP] (a recovery code is a
+// one-time password; its audit action, [ActionRecoveryUse], says which).
+// Offer recovery codes ([Recovery.Generate]) as soon as a first factor is
+// confirmed.
 //
-// Remove factors with [TOTP.Disable] and [WebAuthn.RemoveCredential],
+// Remove factors with [TOTP.Disable] and passkey's RemoveCredential,
 // behind StepUp, passing keepLast = policy.Required(roles): a user whose
 // role requires MFA then keeps their last factor, even when two removals
 // race, because the store checks and deletes in one atomic step
-// ([FactorStore]: give TOTP and WebAuthn the same store).
+// ([FactorStore]: give TOTP and passkeys the same store).
+//
+// # When MFA is satisfied
+//
+// A session passed MFA when its principal says so
+// ([identity.Principal.MFA]): a second factor was verified in it, which
+// sets its MFATime, or its methods include [identity.MethodMultiFactor].
+// A passwordless sign-in with a user-verified passkey marks the session
+// that way at once (package mfa/passkey), so it satisfies the policy by
+// itself; a password sign-in does not.
 //
 // # Throttling
 //
@@ -76,11 +91,12 @@
 // attacker to worry about knows the password: they can sign in as the
 // user, and a limit per user alone would let them keep it shut with one
 // wrong guess every few minutes, locking the owner out of their own
-// account.
+// account. Both levels take a [ratelimit.Limiter].
 //
-//   - Per user and session ([TOTPConfig.Limiter]; default 5 attempts per
-//     15 minutes): refuses fast. The attacker's session spends its own
-//     budget, never the owner's; a success resets it.
+//   - Per user and session ([TOTPConfig.Limiter]; default 5 attempts at
+//     once, then one every 3 minutes): refuses fast. The attacker's
+//     session spends its own budget, never the owner's; a success resets
+//     it when the limiter can forget a key (a [ratelimit.Store] can).
 //   - Per user, over all sessions ([TOTPConfig.UserLimiter]; default 20
 //     at once, then one every 45 seconds): a ceiling for an attacker who
 //     signs in again and again for fresh sessions. It refills steadily
@@ -88,15 +104,17 @@
 //     to wait at most 45 seconds. Sessions that already passed MFA as the
 //     user (the owner stepping up) skip it.
 //
-// The trade-off: with the defaults one session can never empty the
-// ceiling, but an attacker who keeps four or more sessions guessing can
-// take most of its slots, and the owner's new sessions then wait their
-// turn, up to 45 seconds an attempt, for as long as the attack goes on
-// (their verified sessions are unaffected). In exchange the attacker gets
-// at most about 1,900 guesses a day at a 6-digit code. Every refusal is
-// audited (outcome denied); the remedy for a stolen password is to change
-// it, which ends the attacker's sessions. With several instances, pass
-// limiters shared through Redis (ratelimit/redisstore) for both levels.
+// A refusal is a *[ratelimit.LimitedError] (errors.Is
+// [ratelimit.ErrLimited]) that says when to retry. The trade-off: with
+// the defaults one session can never empty the ceiling, but an attacker
+// who keeps four or more sessions guessing can take most of its slots,
+// and the owner's new sessions then wait their turn, up to 45 seconds an
+// attempt, for as long as the attack goes on (their verified sessions are
+// unaffected). In exchange the attacker gets at most about 1,900 guesses
+// a day at a 6-digit code. Every refusal is audited (outcome denied); the
+// remedy for a stolen password is to change it, which ends the attacker's
+// sessions. With several instances, pass limiters shared through Redis
+// (ratelimit/redisstore) for both levels.
 //
 // [MemoryStore] implements every store interface in memory, bounded, for
 // tests and single-instance apps that can afford to lose enrolments on
@@ -104,13 +122,10 @@
 //
 // # Out of scope
 //
-// Passwords and account lockout belong to the auth package, and rate
-// limits shared across instances to ratelimit (pass them through
-// [AttemptLimiter]). SMS and e-mail codes are not offered: they are
-// phishable and SMS is open to SIM swapping (NIST SP 800-63B §5.1.3.3).
-// Attestation (which authenticator models are allowed) is not checked:
-// credentials are registered with attestation "none". How a user who lost
-// every factor and every recovery code proves who they are is a support
-// procedure, not code. The first enrolment of an account that must use MFA
-// is only as strong as its password (trust on first use).
+// Passwords and account lockout belong to the auth package. SMS and
+// e-mail codes are not offered: they are phishable and SMS is open to SIM
+// swapping (NIST SP 800-63B §5.1.3.3). How a user who lost every factor
+// and every recovery code proves who they are is a support procedure, not
+// code. The first enrolment of an account that must use MFA is only as
+// strong as its password (trust on first use).
 package mfa

@@ -1,10 +1,6 @@
 package mfa
 
-import (
-	"errors"
-	"fmt"
-	"time"
-)
+import "errors"
 
 // Errors callers branch on. Functions return them wrapped with detail, so
 // test with [errors.Is].
@@ -18,23 +14,19 @@ var (
 	// user typed the same code twice. Ask for the next code.
 	ErrCodeReused = errors.New("mfa: code already used; wait for the next code")
 
-	// ErrThrottled means the user has made too many attempts; see
-	// [ThrottledError] for when to retry.
-	ErrThrottled = errors.New("mfa: too many attempts")
-
 	// ErrNotEnrolled means the user has no confirmed factor of this kind
-	// (no TOTP secret, no recovery codes, no WebAuthn credential).
+	// (no TOTP secret, no recovery codes, no passkey).
 	ErrNotEnrolled = errors.New("mfa: factor not enrolled")
 
 	// ErrNoPendingEnrolment means [TOTP.Confirm] was called without a
 	// pending enrolment: call [TOTP.Enrol] first.
 	ErrNoPendingEnrolment = errors.New("mfa: no pending TOTP enrolment; call Enrol first")
 
-	// ErrNotFound means a WebAuthn credential does not exist or does not
+	// ErrNotFound means a passkey credential does not exist or does not
 	// belong to the user.
 	ErrNotFound = errors.New("mfa: credential not found")
 
-	// ErrExists means a WebAuthn credential ID is already registered.
+	// ErrExists means a passkey credential ID is already registered.
 	ErrExists = errors.New("mfa: credential already registered")
 
 	// ErrLastFactor means a factor was not removed because it is the last
@@ -43,24 +35,8 @@ var (
 	ErrLastFactor = errors.New("mfa: this is the user's last second factor and their role requires one; enrol another factor first")
 
 	// ErrStoreFull means a bounded in-memory store or limit is full
-	// ([MemoryStore] limits, [WebAuthnConfig.MaxCredentials]).
+	// ([MemoryStore] limits, or a user's maximum number of passkeys).
 	ErrStoreFull = errors.New("mfa: store full")
-
-	// ErrNoChallenge means a WebAuthn ceremony was finished without a
-	// matching begin in this session, or after its challenge expired.
-	ErrNoChallenge = errors.New("mfa: no pending WebAuthn challenge in this session, or it expired; begin again")
-
-	// ErrVerification means a WebAuthn response failed verification (bad
-	// signature, wrong origin or RP ID, challenge mismatch, user not
-	// verified when required, unknown credential). The details go to the
-	// audit log only.
-	ErrVerification = errors.New("mfa: WebAuthn verification failed")
-
-	// ErrClonedAuthenticator means a WebAuthn sign counter went backwards:
-	// two copies of the credential's private key may exist. The login is
-	// rejected unless [WebAuthnConfig.AllowSignCountRegression] is set,
-	// and a security alert is written to audit either way.
-	ErrClonedAuthenticator = errors.New("mfa: WebAuthn sign counter went backwards (possible cloned authenticator)")
 
 	// ErrUnauthenticated means a request that needs a signed-in user has
 	// none.
@@ -78,21 +54,3 @@ var (
 	// recent than the session's last one.
 	ErrStepUpRequired = errors.New("mfa: recent MFA verification required")
 )
-
-// ThrottledError reports a refused attempt and when the next one may be
-// allowed. It wraps [ErrThrottled].
-type ThrottledError struct {
-	// RetryAfter is how long to wait; zero when the limiter did not say.
-	RetryAfter time.Duration
-}
-
-// Error implements error.
-func (e *ThrottledError) Error() string {
-	if e.RetryAfter <= 0 {
-		return ErrThrottled.Error()
-	}
-	return fmt.Sprintf("%s; retry after %v", ErrThrottled, e.RetryAfter.Round(time.Second))
-}
-
-// Unwrap returns [ErrThrottled].
-func (e *ThrottledError) Unwrap() error { return ErrThrottled }

@@ -13,10 +13,9 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/secrets"
-	"github.com/deployedworks/rampart/session"
 )
 
 // A user enrols an authenticator app, confirms it with a first code, and
@@ -26,9 +25,8 @@ func ExampleTOTP() {
 	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions,
+		Issuer: "Marketplace", Keyring: keys, Store: store,
 		Now: func() time.Time { return now },
 	})
 	if err != nil {
@@ -65,8 +63,7 @@ func ExampleTOTP() {
 func ExampleRecovery() {
 	ctx := context.Background()
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
-	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: sessions})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -89,49 +86,56 @@ func ExampleRecovery() {
 	// old set: mfa: invalid code
 }
 
-// staticIdentity stands in for a session manager in the policy example.
-type staticIdentity struct{ id mfa.Identity }
-
-func (s staticIdentity) Identity(context.Context) (mfa.Identity, bool) { return s.id, true }
-
-// Administrators without a factor may only enrol; with a factor they must
-// verify it; sensitive actions need a recent verification.
+// Administrators without a factor may reach only the routes registered
+// with AllowEnrolment; with a factor they must verify it; sensitive
+// actions need a recent verification. The session layer puts the
+// signed-in principal in the request context; here the test does.
 func ExamplePolicy() {
 	hasTOTP := false
 	factor := factorFunc(func(context.Context, string) (bool, error) { return hasTOTP, nil })
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
-	sessions := &staticIdentity{id: mfa.Identity{UserID: "root", Roles: []string{"admin"}}}
 	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
-		Sessions: sessions, Factors: []mfa.EnrolmentChecker{factor},
-		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/"},
-		ChallengePath: "/mfa",
-		Now:           func() time.Time { return now },
+		Factors:   []mfa.EnrolmentChecker{factor},
+		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+		Now: func() time.Time { return now },
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	app := policy.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	sensitive := policy.StepUp(10 * time.Minute)(app)
-	get := func(h http.Handler, path string) string {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	mux := http.NewServeMux()
+	mux.Handle("GET /admin", policy.Require(ok))
+	mux.Handle("GET /admin/keys", policy.Require(policy.StepUp(10*time.Minute)(ok)))
+	mux.Handle("GET /account/mfa/totp", policy.AllowEnrolment(ok))
+	mux.Handle("GET /account/mfa/export", policy.Require(ok)) // not reachable before MFA
+	mux.Handle("GET /mfa", policy.AllowChallenge(ok))
+
+	root := identity.Principal{UserID: "root", Roles: []string{"admin"}}
+	get := func(path string) string {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req = req.WithContext(identity.NewContext(req.Context(), root))
 		req.Header.Set("Accept", "text/html")
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		mux.ServeHTTP(rec, req)
 		return strings.TrimSpace(fmt.Sprint(rec.Code, " ", rec.Header().Get("Location")))
 	}
 
-	fmt.Println("not enrolled:", get(app, "/admin"))
-	fmt.Println("enrolment page:", get(app, "/account/mfa/totp"))
+	fmt.Println("not enrolled:", get("/admin"))
+	fmt.Println("enrolment page:", get("/account/mfa/totp"))
+	fmt.Println("other page:", get("/account/mfa/export"))
 	hasTOTP = true
-	fmt.Println("enrolled:", get(app, "/admin"))
-	sessions.id.MFATime = now.Add(-time.Hour) // verified an hour ago
-	fmt.Println("verified:", get(app, "/admin"))
-	fmt.Println("sensitive:", get(sensitive, "/admin/keys"))
+	fmt.Println("enrolled:", get("/admin"))
+	fmt.Println("challenge:", get("/mfa"))
+	root.MFATime = now.Add(-time.Hour) // verified an hour ago
+	fmt.Println("verified:", get("/admin"))
+	fmt.Println("sensitive:", get("/admin/keys"))
 	// Output:
 	// not enrolled: 303 /account/mfa?next=%2Fadmin
 	// enrolment page: 200
+	// other page: 303 /account/mfa?next=%2Faccount%2Fmfa%2Fexport
 	// enrolled: 303 /mfa?next=%2Fadmin
+	// challenge: 200
 	// verified: 200
 	// sensitive: 303 /mfa?next=%2Fadmin%2Fkeys
 }

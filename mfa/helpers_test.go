@@ -13,6 +13,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -40,16 +41,16 @@ func newAudit() (*audit.Logger, *audit.MemorySink) {
 	return audit.New(sink, audit.Config{}), sink
 }
 
-// noSessions is an IdentityReader for calls made outside any session
-// (context.Background()): they share one per-user bucket of the session
-// limiter.
-type noSessions struct{}
+// limiterFunc adapts a function to ratelimit.Limiter.
+type limiterFunc func(ctx context.Context, key string) (ratelimit.Decision, error)
 
-func (noSessions) Identity(context.Context) (mfa.Identity, bool) { return mfa.Identity{}, false }
+func (f limiterFunc) Allow(ctx context.Context, key string) (ratelimit.Decision, error) {
+	return f(ctx, key)
+}
 
-// unlimited is an AttemptLimiter that allows everything.
-var unlimited = mfa.AttemptLimiterFunc(func(context.Context, string) (bool, time.Duration, error) {
-	return true, 0, nil
+// unlimited is a ratelimit.Limiter that allows everything.
+var unlimited = limiterFunc(func(context.Context, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{Allowed: true}, nil
 })
 
 // codeAt computes the TOTP code of an enrolment at time at, with

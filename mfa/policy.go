@@ -12,51 +12,39 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/localpath"
 )
 
 // EnrolmentChecker reports whether a user has a confirmed factor. [*TOTP]
-// and [*WebAuthn] implement it.
+// and *passkey.RelyingParty implement it.
 type EnrolmentChecker interface {
 	Enrolled(ctx context.Context, userID string) (bool, error)
 }
 
 // PolicyConfig configures [NewPolicy].
 type PolicyConfig struct {
-	// Sessions reads the signed-in user. Required; *session.Manager
-	// implements it.
-	Sessions IdentityReader
-
 	// Factors are the factors a user can enrol: a user is enrolled when
 	// any of them says so. Required. Recovery codes are not a factor: they
 	// back one up.
 	Factors []EnrolmentChecker
 
 	// Roles must use MFA: a user holding any of them who has no factor can
-	// reach only the enrolment paths. Default: ["admin"] (policy section
-	// 3). Set it to an empty, non-nil slice to require MFA of no role.
+	// reach only the routes wrapped in [Policy.AllowEnrolment]. Default:
+	// ["admin"]. Set it to an empty, non-nil slice to require MFA of no
+	// role.
 	Roles []string
 
-	// EnrolPath is where a user who must enrol is sent, e.g.
-	// "/account/mfa". Required.
+	// EnrolPath is where the default OnDeny sends a browser whose user
+	// must enrol, e.g. "/account/mfa". Required: an absolute, clean path.
+	// It only names a page: the route itself must be registered with
+	// [Policy.AllowEnrolment] to be reachable.
 	EnrolPath string
 
-	// EnrolPaths are further paths reachable while enrolment is required:
-	// the enrolment API (TOTP enrol and confirm, WebAuthn registration),
-	// logout. EnrolPath is always included. A path ending in "/" matches
-	// its whole subtree; any other matches exactly. Requests whose path is
-	// not in canonical form ("/a/../b", "//b") never match.
-	EnrolPaths []string
-
-	// ChallengePath is where a user who must verify is sent, e.g.
-	// "/mfa/verify". Required.
+	// ChallengePath is where the default OnDeny sends a browser whose
+	// user must verify, e.g. "/mfa". Required, like EnrolPath; register
+	// the route with [Policy.AllowChallenge].
 	ChallengePath string
-
-	// ChallengePaths are further paths reachable while verification is
-	// required: the verification API (TOTP and recovery-code checks,
-	// WebAuthn BeginVerify and FinishVerify), logout. ChallengePath is
-	// always included. Matched like EnrolPaths. Enrolment paths are not
-	// reachable then, so that a stolen password cannot add a factor.
-	ChallengePaths []string
 
 	// AllowUnverifiedEnrolled, when true, lets users outside Roles who
 	// enrolled a factor use the site without verifying it. Default: false:
@@ -65,34 +53,55 @@ type PolicyConfig struct {
 	// every request of such a user that has not verified.
 	AllowUnverifiedEnrolled bool
 
-	// DenyHandler answers a refused request; err wraps [ErrUnauthenticated],
+	// OnDeny answers a refused request; err wraps [ErrUnauthenticated],
 	// [ErrEnrolmentRequired], [ErrMFARequired], [ErrStepUpRequired] or a
 	// lookup failure. Default: for a GET or HEAD that accepts text/html, a
 	// 303 redirect to EnrolPath or ChallengePath with the original path in
 	// the "next" query parameter; otherwise a JSON body
 	// {"error": code, "location": path} with 401 or 403 as [WriteError]
 	// maps them.
-	DenyHandler func(w http.ResponseWriter, r *http.Request, err error)
+	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
 
-	// Audit receives each refusal (category access, outcome denied).
-	// Default: nil, which discards them.
+	// Audit receives each refusal (category access, action
+	// [ActionPolicyDenied], outcome denied). Default: nil, which discards
+	// them.
 	Audit *audit.Logger
 
 	// Now returns the current time, for StepUp. Default: time.Now.
 	Now func() time.Time
 }
 
-// Policy enforces MFA: [Policy.Require] for roles that must use it, and
-// [Policy.StepUp] for sensitive actions. It is safe for concurrent use
-// and fails closed: a failed enrolment lookup refuses the request.
+// Policy enforces MFA on routes, as middleware that each route's
+// registration chooses:
+//
+//   - [Policy.Require], the default for signed-in routes: reachable once
+//     MFA is done, or when the user need not use it;
+//   - [Policy.AllowEnrolment]: also reachable by a user who must enrol a
+//     factor and has none yet (the enrolment page and API);
+//   - [Policy.AllowChallenge]: also reachable by a user who must pass the
+//     MFA challenge (the challenge page and the verification API);
+//   - [Policy.StepUp]: a fresh verification for sensitive actions.
+//
+// A route is reachable before MFA only if its own registration says so:
+// a new route under the enrolment pages wrapped in Require is refused to
+// a user who has not enrolled. Routes that need no MFA state at all
+// (logout) take none of these.
+//
+// The signed-in user is the principal in the request context
+// ([identity.FromContext]), set by the session layer. The session passed
+// MFA when the principal says so ([identity.Principal.MFA]: a second
+// factor was verified in it, which sets MFATime, or its methods include
+// [identity.MethodMultiFactor]). A passwordless sign-in with a
+// user-verified passkey marks the session that way, so it satisfies the
+// policy by itself.
+//
+// A Policy is safe for concurrent use and fails closed: a failed
+// enrolment lookup refuses the request.
 type Policy struct {
-	sessions IdentityReader
 	factors  []EnrolmentChecker
 	roles    []string
 	enrolTo  string
-	enrol    []string
 	challTo  string
-	chall    []string
 	allowUnv bool
 	deny     func(http.ResponseWriter, *http.Request, error)
 	audit    *audit.Logger
@@ -101,27 +110,21 @@ type Policy struct {
 
 // NewPolicy checks cfg and returns a Policy. It keeps a copy of cfg.
 func NewPolicy(cfg PolicyConfig) (*Policy, error) {
-	if cfg.Sessions == nil {
-		return nil, errors.New("mfa: PolicyConfig.Sessions is required (a *session.Manager)")
-	}
 	if len(cfg.Factors) == 0 || slices.Contains(cfg.Factors, nil) {
-		return nil, errors.New("mfa: PolicyConfig.Factors is required: pass the *mfa.TOTP and/or *mfa.WebAuthn users can enrol")
+		return nil, errors.New("mfa: PolicyConfig.Factors is required: pass the *mfa.TOTP and/or *passkey.RelyingParty users can enrol")
 	}
-	for _, p := range append([]string{cfg.EnrolPath, cfg.ChallengePath}, append(cfg.EnrolPaths, cfg.ChallengePaths...)...) {
+	for _, p := range []string{cfg.EnrolPath, cfg.ChallengePath} {
 		if !strings.HasPrefix(p, "/") || !cleanPath(p) || p == "/" {
-			return nil, fmt.Errorf("mfa: PolicyConfig: path %q: EnrolPath and ChallengePath are required, and every path must be absolute, clean and not \"/\"", p)
+			return nil, fmt.Errorf("mfa: PolicyConfig: path %q: EnrolPath and ChallengePath are required, and must be absolute, clean and not \"/\"", p)
 		}
 	}
 	p := &Policy{
-		sessions: cfg.Sessions,
 		factors:  slices.Clone(cfg.Factors),
 		roles:    slices.Clone(cfg.Roles),
 		enrolTo:  cfg.EnrolPath,
-		enrol:    append([]string{cfg.EnrolPath}, cfg.EnrolPaths...),
 		challTo:  cfg.ChallengePath,
-		chall:    append([]string{cfg.ChallengePath}, cfg.ChallengePaths...),
 		allowUnv: cfg.AllowUnverifiedEnrolled,
-		deny:     cfg.DenyHandler,
+		deny:     cfg.OnDeny,
 		audit:    cfg.Audit,
 		now:      cfg.Now,
 	}
@@ -142,17 +145,43 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 //   - no signed-in user: refused with [ErrUnauthenticated] (put Require
 //     after the authentication middleware);
 //   - the session passed MFA: allowed;
-//   - the user holds one of Roles and has no factor: only the enrolment
-//     paths are reachable ([ErrEnrolmentRequired]);
+//   - the user holds one of Roles and has no factor: refused with
+//     [ErrEnrolmentRequired];
 //   - the user has a factor (and holds one of Roles, or
-//     AllowUnverifiedEnrolled is false): only the challenge paths are
-//     reachable ([ErrMFARequired]);
+//     AllowUnverifiedEnrolled is false): refused with [ErrMFARequired];
 //   - otherwise (a user who may use MFA and has not enrolled): allowed.
 //
-// Use it as r.Use(policy.Require).
+// Use it as r.Use(policy.Require) on every signed-in route group, and
+// [Policy.AllowEnrolment] or [Policy.AllowChallenge] instead on the few
+// routes that must be reachable before MFA.
 func (p *Policy) Require(next http.Handler) http.Handler {
+	return p.guard(next, nil)
+}
+
+// AllowEnrolment is middleware like [Policy.Require], except that it also
+// lets through a user who must enrol a factor and has none
+// ([ErrEnrolmentRequired]). Wrap the enrolment page and API in it (TOTP
+// enrol and confirm, passkey registration), behind [Policy.StepUp]. A
+// user who has a factor but has not verified it in this session is still
+// refused with [ErrMFARequired], so that a stolen password cannot add a
+// factor.
+func (p *Policy) AllowEnrolment(next http.Handler) http.Handler {
+	return p.guard(next, ErrEnrolmentRequired)
+}
+
+// AllowChallenge is middleware like [Policy.Require], except that it also
+// lets through a user who must pass the MFA challenge ([ErrMFARequired]).
+// Wrap the challenge page and the verification API in it (TOTP and
+// recovery-code checks, passkey verification). A user who must enrol
+// first is still refused with [ErrEnrolmentRequired].
+func (p *Policy) AllowChallenge(next http.Handler) http.Handler {
+	return p.guard(next, ErrMFARequired)
+}
+
+// guard refuses the requests [Policy.Check] refuses, except with allowed.
+func (p *Policy) guard(next http.Handler, allowed error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := p.Check(r); err != nil {
+		if err := p.Check(r); err != nil && (allowed == nil || !errors.Is(err, allowed)) {
 			p.refuse(w, r, err)
 			return
 		}
@@ -161,14 +190,16 @@ func (p *Policy) Require(next http.Handler) http.Handler {
 }
 
 // Check is the decision of [Policy.Require] for r: nil to allow, or an
-// error saying why not.
+// error saying why not. [Policy.AllowEnrolment] allows an error wrapping
+// [ErrEnrolmentRequired] too, and [Policy.AllowChallenge] one wrapping
+// [ErrMFARequired].
 func (p *Policy) Check(r *http.Request) error {
 	ctx := r.Context()
-	id, ok := p.sessions.Identity(ctx)
-	if !ok || id.UserID == "" {
+	id, ok := identity.FromContext(ctx)
+	if !ok {
 		return ErrUnauthenticated
 	}
-	if !id.MFATime.IsZero() {
+	if id.MFA() {
 		return nil
 	}
 	required := p.Required(id.Roles)
@@ -181,14 +212,8 @@ func (p *Policy) Check(r *http.Request) error {
 	}
 	switch {
 	case enrolled:
-		if matchPath(r.URL.Path, p.chall) {
-			return nil
-		}
 		return ErrMFARequired
 	case required:
-		if matchPath(r.URL.Path, p.enrol) {
-			return nil
-		}
 		return ErrEnrolmentRequired
 	}
 	return nil
@@ -196,9 +221,9 @@ func (p *Policy) Check(r *http.Request) error {
 
 // Required reports whether a user holding roles must use MFA: whether
 // any of them is in [PolicyConfig.Roles]. Such a user can reach only the
-// enrolment paths until they enrol, and must keep a factor: pass
-// Required's answer as keepLast to [TOTP.Disable] and
-// [WebAuthn.RemoveCredential].
+// routes wrapped in [Policy.AllowEnrolment] until they enrol, and must
+// keep a factor: pass Required's answer as keepLast to [TOTP.Disable] and
+// to passkey's RemoveCredential.
 func (p *Policy) Required(roles []string) bool {
 	return slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(p.roles, role) })
 }
@@ -229,8 +254,8 @@ func (p *Policy) StepUp(maxAge time.Duration) func(http.Handler) http.Handler {
 // CheckStepUp is the decision of [Policy.StepUp] for r.
 func (p *Policy) CheckStepUp(r *http.Request, maxAge time.Duration) error {
 	ctx := r.Context()
-	id, ok := p.sessions.Identity(ctx)
-	if !ok || id.UserID == "" {
+	id, ok := identity.FromContext(ctx)
+	if !ok {
 		return ErrUnauthenticated
 	}
 	if !id.MFATime.IsZero() && p.now().Sub(id.MFATime) <= maxAge {
@@ -261,9 +286,9 @@ func (p *Policy) enrolled(ctx context.Context, userID string) (bool, error) {
 
 // refuse audits a refusal and hands it to the deny handler.
 func (p *Policy) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	id, _ := p.sessions.Identity(r.Context())
-	logEvent(r.Context(), p.audit, audit.Event{
-		Category: audit.CategoryAccess, Action: "mfa.policy.denied", Outcome: audit.OutcomeDenied,
+	id, _ := identity.FromContext(r.Context())
+	p.audit.Log(r.Context(), audit.Event{
+		Category: audit.CategoryAccess, Action: ActionPolicyDenied, Outcome: audit.OutcomeDenied,
 		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Reason: err.Error(),
 		UserAgent: r.UserAgent(), Meta: map[string]string{"path": r.URL.Path, "method": r.Method},
 	})
@@ -285,7 +310,7 @@ func (p *Policy) defaultDeny(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		if next := r.URL.RequestURI(); safeNext(next) {
+		if next := r.URL.RequestURI(); localpath.Is(next) {
 			to += "?next=" + url.QueryEscape(next)
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -296,31 +321,9 @@ func (p *Policy) defaultDeny(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, status, map[string]string{"error": code, "location": to})
 }
 
-// safeNext reports whether s is a local path that cannot be read as
-// another origin ("//host", "/\host").
-func safeNext(s string) bool {
-	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\") &&
-		!strings.ContainsAny(s, "\r\n\t")
-}
-
 // cleanPath reports whether p is in canonical form: path.Clean would not
 // change it, apart from a trailing slash.
 func cleanPath(p string) bool {
 	c := path.Clean(p)
 	return c == p || c+"/" == p
-}
-
-// matchPath reports whether the request path p is one of patterns: equal
-// to one, or inside one that ends in "/". A path not in canonical form
-// matches nothing.
-func matchPath(p string, patterns []string) bool {
-	if !strings.HasPrefix(p, "/") || !cleanPath(p) {
-		return false
-	}
-	for _, pat := range patterns {
-		if p == pat || strings.HasSuffix(pat, "/") && strings.HasPrefix(p, pat) {
-			return true
-		}
-	}
-	return false
 }

@@ -13,19 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 )
-
-// ctxIdentity reads the identity a test put in the request context.
-type ctxIdentity struct{}
-
-type identityKey struct{}
-
-func (ctxIdentity) Identity(ctx context.Context) (mfa.Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(mfa.Identity)
-	return id, ok
-}
 
 // factorFunc adapts a function to mfa.EnrolmentChecker.
 type factorFunc func(ctx context.Context, userID string) (bool, error)
@@ -52,16 +43,13 @@ func newPolicy(t *testing.T, c *testenv.Clock, mutate func(*mfa.PolicyConfig)) (
 	t.Helper()
 	lg, sink := newAudit()
 	cfg := mfa.PolicyConfig{
-		Sessions: ctxIdentity{},
-		// TOTP knows enrolled-admin and enrolled-user; WebAuthn knows
+		// TOTP knows enrolled-admin and enrolled-user; passkeys know
 		// passkey-admin.
-		Factors:        []mfa.EnrolmentChecker{enrolledUsers("enrolled-admin", "enrolled-user"), enrolledUsers("passkey-admin")},
-		EnrolPath:      "/account/mfa",
-		EnrolPaths:     []string{"/account/mfa/", "/logout"},
-		ChallengePath:  "/mfa/verify",
-		ChallengePaths: []string{"/mfa/api/", "/logout"},
-		Audit:          lg,
-		Now:            c.Now,
+		Factors:       []mfa.EnrolmentChecker{enrolledUsers("enrolled-admin", "enrolled-user"), enrolledUsers("passkey-admin")},
+		EnrolPath:     "/account/mfa",
+		ChallengePath: "/mfa/verify",
+		Audit:         lg,
+		Now:           c.Now,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -75,7 +63,7 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { 
 
 type policyRow struct {
 	name   string
-	id     *mfa.Identity
+	id     *identity.Principal
 	method string
 	path   string
 	html   bool
@@ -98,7 +86,7 @@ func runPolicy(t *testing.T, h http.Handler, rows []policyRow) {
 				req.Header.Set("Accept", "application/json")
 			}
 			if r.id != nil {
-				req = req.WithContext(context.WithValue(req.Context(), identityKey{}, *r.id))
+				req = req.WithContext(identity.NewContext(req.Context(), *r.id))
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -116,11 +104,11 @@ func TestPolicy_Require(t *testing.T) {
 	c := newClock()
 	p, sink := newPolicy(t, c, nil)
 	verified := c.Now().Add(-time.Hour)
-	admin := func(user string, mfaAt time.Time) *mfa.Identity {
-		return &mfa.Identity{UserID: user, Roles: []string{"admin"}, MFATime: mfaAt}
+	admin := func(user string, mfaAt time.Time) *identity.Principal {
+		return &identity.Principal{UserID: user, Roles: []string{"admin"}, MFATime: mfaAt}
 	}
-	user := func(id string, mfaAt time.Time) *mfa.Identity {
-		return &mfa.Identity{UserID: id, Roles: []string{"buyer"}, MFATime: mfaAt}
+	user := func(id string, mfaAt time.Time) *identity.Principal {
+		return &identity.Principal{UserID: id, Roles: []string{"buyer"}, MFATime: mfaAt}
 	}
 	var zero time.Time
 	rows := []policyRow{
@@ -136,7 +124,7 @@ func TestPolicy_Require(t *testing.T) {
 		{"admin not enrolled: enrol API", admin("new-admin", zero), http.MethodPost, "/account/mfa/totp/confirm", false, 200, "ok"},
 		{"admin not enrolled: logout", admin("new-admin", zero), http.MethodPost, "/logout", false, 200, "ok"},
 		{"admin not enrolled: challenge is not reachable", admin("new-admin", zero), "", "/mfa/verify", false, 403, "mfa_enrolment_required"},
-		{"attack: admin not enrolled, traversal out of the enrol subtree", admin("new-admin", zero), "", "/account/mfa/../../admin", false, 403, "mfa_enrolment_required"},
+		{"admin not enrolled: a new route under the enrolment pages, registered with Require", admin("new-admin", zero), http.MethodPost, "/account/mfa/export", false, 403, "mfa_enrolment_required"},
 		{"attack: admin not enrolled, prefix without slash", admin("new-admin", zero), "", "/account/mfa-admin", false, 403, "mfa_enrolment_required"},
 
 		{"admin enrolled, not verified: app route, JSON", admin("enrolled-admin", zero), "", "/admin", false, 401, `{"error":"mfa_required","location":"/mfa/verify"}`},
@@ -146,9 +134,7 @@ func TestPolicy_Require(t *testing.T) {
 		{"admin enrolled, not verified: challenge page", admin("enrolled-admin", zero), "", "/mfa/verify", true, 200, "ok"},
 		{"admin enrolled, not verified: challenge API", admin("enrolled-admin", zero), http.MethodPost, "/mfa/api/totp", false, 200, "ok"},
 		{"attack: stolen password adds a factor", admin("enrolled-admin", zero), http.MethodPost, "/account/mfa/totp/enrol", false, 401, "mfa_required"},
-		{"attack: traversal out of the challenge subtree", admin("enrolled-admin", zero), "", "/mfa/api/../../admin", false, 401, "mfa_required"},
-		{"attack: double slash", admin("enrolled-admin", zero), "", "//mfa/api/x", false, 401, "mfa_required"},
-		{"attack: open redirect through next", admin("enrolled-admin", zero), "", "//evil.example/x", true, 303, "/mfa/verify"},
+		{"admin enrolled, not verified: a new route under the challenge, registered with Require", admin("enrolled-admin", zero), http.MethodPost, "/mfa/api/export", false, 401, "mfa_required"},
 
 		{"user not enrolled: allowed", user("plain-user", zero), "", "/orders", false, 200, "ok"},
 		{"user enrolled, not verified: challenged", user("enrolled-user", zero), "", "/orders", false, 401, "mfa_required"},
@@ -157,9 +143,24 @@ func TestPolicy_Require(t *testing.T) {
 		{"lookup fails: closed", admin("broken", zero), "", "/admin", false, 500, "internal_error"},
 		{"lookup fails for a user: closed", user("broken", zero), "", "/orders", false, 500, "internal_error"},
 	}
-	runPolicy(t, p.Require(okHandler), rows)
+	// Each route's registration says whether it is reachable before MFA.
+	mux := http.NewServeMux()
+	mux.Handle("/", p.Require(okHandler))
+	mux.Handle("GET /account/mfa", p.AllowEnrolment(okHandler))
+	mux.Handle("POST /account/mfa/totp/confirm", p.AllowEnrolment(okHandler))
+	mux.Handle("POST /account/mfa/totp/enrol", p.AllowEnrolment(okHandler))
+	mux.Handle("POST /account/mfa/export", p.Require(okHandler))
+	mux.Handle("GET /mfa/verify", p.AllowChallenge(okHandler))
+	mux.Handle("POST /mfa/api/totp", p.AllowChallenge(okHandler))
+	mux.Handle("POST /logout", okHandler)
+	runPolicy(t, mux, rows)
 
-	denied := events(sink, "mfa.policy.denied")
+	// The redirect's next parameter never points off-site.
+	runPolicy(t, p.Require(okHandler), []policyRow{
+		{"attack: open redirect through next", admin("enrolled-admin", zero), "", "//evil.example/x", true, 303, "/mfa/verify"},
+	})
+
+	denied := events(sink, string(mfa.ActionPolicyDenied))
 	require.NotEmpty(t, denied)
 	for _, e := range denied {
 		assert.Equal(t, audit.CategoryAccess, e.Category)
@@ -174,27 +175,27 @@ func TestPolicy_RequireOptions(t *testing.T) {
 	t.Run("AllowUnverifiedEnrolled", func(t *testing.T) {
 		p, _ := newPolicy(t, c, func(cfg *mfa.PolicyConfig) { cfg.AllowUnverifiedEnrolled = true })
 		runPolicy(t, p.Require(okHandler), []policyRow{
-			{"user enrolled, not verified", &mfa.Identity{UserID: "enrolled-user"}, "", "/orders", false, 200, "ok"},
-			{"admin still challenged", &mfa.Identity{UserID: "enrolled-admin", Roles: []string{"admin"}}, "", "/admin", false, 401, "mfa_required"},
+			{"user enrolled, not verified", &identity.Principal{UserID: "enrolled-user"}, "", "/orders", false, 200, "ok"},
+			{"admin still challenged", &identity.Principal{UserID: "enrolled-admin", Roles: []string{"admin"}}, "", "/admin", false, 401, "mfa_required"},
 		})
 	})
 	t.Run("custom roles", func(t *testing.T) {
 		p, _ := newPolicy(t, c, func(cfg *mfa.PolicyConfig) { cfg.Roles = []string{"moderator"} })
 		runPolicy(t, p.Require(okHandler), []policyRow{
-			{"moderator not enrolled", &mfa.Identity{UserID: "m", Roles: []string{"buyer", "moderator"}}, "", "/mod", false, 403, "mfa_enrolment_required"},
-			{"admin is no longer required", &mfa.Identity{UserID: "a", Roles: []string{"admin"}, MFATime: zero}, "", "/admin", false, 200, "ok"},
+			{"moderator not enrolled", &identity.Principal{UserID: "m", Roles: []string{"buyer", "moderator"}}, "", "/mod", false, 403, "mfa_enrolment_required"},
+			{"admin is no longer required", &identity.Principal{UserID: "a", Roles: []string{"admin"}, MFATime: zero}, "", "/admin", false, 200, "ok"},
 		})
 	})
 	t.Run("custom deny handler gets the reason", func(t *testing.T) {
 		var got error
 		p, _ := newPolicy(t, c, func(cfg *mfa.PolicyConfig) {
-			cfg.DenyHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+			cfg.OnDeny = func(w http.ResponseWriter, _ *http.Request, err error) {
 				got = err
 				w.WriteHeader(http.StatusTeapot)
 			}
 		})
 		runPolicy(t, p.Require(okHandler), []policyRow{
-			{"denied", &mfa.Identity{UserID: "new-admin", Roles: []string{"admin"}}, "", "/admin", false, http.StatusTeapot, ""},
+			{"denied", &identity.Principal{UserID: "new-admin", Roles: []string{"admin"}}, "", "/admin", false, http.StatusTeapot, ""},
 		})
 		assert.ErrorIs(t, got, mfa.ErrEnrolmentRequired)
 	})
@@ -204,8 +205,8 @@ func TestPolicy_StepUp(t *testing.T) {
 	c := newClock()
 	p, sink := newPolicy(t, c, nil)
 	now := c.Now()
-	at := func(user string, mfaAt time.Time) *mfa.Identity {
-		return &mfa.Identity{UserID: user, Roles: []string{"admin"}, MFATime: mfaAt}
+	at := func(user string, mfaAt time.Time) *identity.Principal {
+		return &identity.Principal{UserID: user, Roles: []string{"admin"}, MFATime: mfaAt}
 	}
 	rows := []policyRow{
 		{"no session", nil, http.MethodPost, "/admin/delete", false, 401, "unauthenticated"},
@@ -218,10 +219,10 @@ func TestPolicy_StepUp(t *testing.T) {
 		{"lookup fails: closed", at("broken", time.Time{}), http.MethodPost, "/admin/delete", false, 500, "internal_error"},
 	}
 	runPolicy(t, p.StepUp(10*time.Minute)(okHandler), rows)
-	assert.NotEmpty(t, events(sink, "mfa.policy.denied"))
+	assert.NotEmpty(t, events(sink, string(mfa.ActionPolicyDenied)))
 
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
-	req = req.WithContext(context.WithValue(req.Context(), identityKey{}, *at("enrolled-admin", now.Add(-time.Hour))))
+	req = req.WithContext(identity.NewContext(req.Context(), *at("enrolled-admin", now.Add(-time.Hour))))
 	assert.ErrorIs(t, p.CheckStepUp(req, time.Hour), nil)
 	assert.ErrorIs(t, p.CheckStepUp(req, time.Minute), mfa.ErrStepUpRequired)
 
@@ -235,15 +236,14 @@ func TestNewPolicy_Config(t *testing.T) {
 		cfg  mfa.PolicyConfig
 		ok   bool
 	}{
-		{"ok", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, EnrolPath: "/e", ChallengePath: "/c"}, true},
-		{"no sessions", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/c"}, false},
-		{"no factors", mfa.PolicyConfig{Sessions: ctxIdentity{}, EnrolPath: "/e", ChallengePath: "/c"}, false},
-		{"nil factor", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: []mfa.EnrolmentChecker{nil}, EnrolPath: "/e", ChallengePath: "/c"}, false},
-		{"no enrol path", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, ChallengePath: "/c"}, false},
-		{"no challenge path", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, EnrolPath: "/e"}, false},
-		{"relative path", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, EnrolPath: "e", ChallengePath: "/c"}, false},
-		{"unclean path", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, EnrolPath: "/e", ChallengePath: "/c", ChallengePaths: []string{"/a/../b"}}, false},
-		{"root matches everything", mfa.PolicyConfig{Sessions: ctxIdentity{}, Factors: f, EnrolPath: "/e", ChallengePath: "/c", EnrolPaths: []string{"/"}}, false},
+		{"ok", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/c"}, true},
+		{"no factors", mfa.PolicyConfig{EnrolPath: "/e", ChallengePath: "/c"}, false},
+		{"nil factor", mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{nil}, EnrolPath: "/e", ChallengePath: "/c"}, false},
+		{"no enrol path", mfa.PolicyConfig{Factors: f, ChallengePath: "/c"}, false},
+		{"no challenge path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e"}, false},
+		{"relative path", mfa.PolicyConfig{Factors: f, EnrolPath: "e", ChallengePath: "/c"}, false},
+		{"unclean path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/a/../b"}, false},
+		{"root", mfa.PolicyConfig{Factors: f, EnrolPath: "/", ChallengePath: "/c"}, false},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewPolicy(r.cfg)
@@ -254,3 +254,21 @@ func TestNewPolicy_Config(t *testing.T) {
 		})
 	}
 }
+
+// The policy names the users who must keep a factor.
+func TestPolicy_Required(t *testing.T) {
+	p, err := mfa.NewPolicy(mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{stubChecker{}},
+		EnrolPath: "/enrol", ChallengePath: "/mfa"})
+	require.NoError(t, err)
+	assert.True(t, p.Required([]string{"seller", "admin"}), "admin by default")
+	assert.False(t, p.Required([]string{"seller"}))
+	assert.False(t, p.Required(nil))
+	p, err = mfa.NewPolicy(mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{stubChecker{}},
+		Roles: []string{}, EnrolPath: "/enrol", ChallengePath: "/mfa"})
+	require.NoError(t, err)
+	assert.False(t, p.Required([]string{"admin"}), "no role required")
+}
+
+type stubChecker struct{}
+
+func (stubChecker) Enrolled(context.Context, string) (bool, error) { return false, nil }

@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -39,22 +39,18 @@ type RecoveryConfig struct {
 	// Store keeps the hashes. Required; [MemoryStore] is one.
 	Store RecoveryStore
 
-	// Sessions finds the request's session, as [TOTPConfig.Sessions]:
-	// attempts are limited per user and session. Required;
-	// *session.Manager implements it.
-	Sessions IdentityReader
-
 	// Limiter throttles attempts per user and session (key
-	// "mfa:recovery:s:" + session handle + ":" + userID); a success
-	// resets it. Default: a per-process limiter allowing 5 attempts per 15
-	// minutes, bounded to 10,000 keys.
-	Limiter AttemptLimiter
+	// "mfa:recovery:s:" + session handle + ":" + userID), as
+	// [TOTPConfig.Limiter]; a success resets it if it can. Default: a
+	// per-process [ratelimit.Memory] allowing 5 attempts at once, then one
+	// every 3 minutes, bounded to 10,000 keys.
+	Limiter ratelimit.Limiter
 
 	// UserLimiter is the ceiling over all of a user's sessions (key
 	// "mfa:recovery:u:" + userID), as [TOTPConfig.UserLimiter]. Default: a
-	// per-process limiter allowing 20 attempts at once, then one every 45
-	// seconds, bounded to 10,000 users.
-	UserLimiter AttemptLimiter
+	// per-process [ratelimit.Memory] allowing 20 attempts at once, then
+	// one every 45 seconds, bounded to 10,000 users.
+	UserLimiter ratelimit.Limiter
 
 	// Audit receives every outcome. Default: nil, which discards events.
 	Audit *audit.Logger
@@ -62,10 +58,6 @@ type RecoveryConfig struct {
 	// Count is how many codes a set has. Default and minimum: 10.
 	// Maximum: 100.
 	Count int
-
-	// Now returns the current time (for the default limiters). Default:
-	// time.Now.
-	Now func() time.Time
 }
 
 // Recovery issues and checks single-use recovery codes: the way back in
@@ -101,19 +93,13 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("mfa: RecoveryConfig.Store is required (mfa.NewMemoryStore for tests)")
 	}
-	if cfg.Sessions == nil {
-		return nil, errors.New("mfa: RecoveryConfig.Sessions is required (a *session.Manager): attempts are limited per session")
-	}
 	if cfg.Count == 0 {
 		cfg.Count = MinRecoveryCodes
 	}
 	if cfg.Count < MinRecoveryCodes || cfg.Count > maxRecoveryCodes {
 		return nil, fmt.Errorf("mfa: RecoveryConfig.Count is %d: use %d to %d", cfg.Count, MinRecoveryCodes, maxRecoveryCodes)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	limits, err := newThrottle("recovery", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, cfg.Now)
+	limits, err := newThrottle("recovery", cfg.Limiter, cfg.UserLimiter, cfg.Audit, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,32 +134,33 @@ func (r *Recovery) Generate(ctx context.Context, userID string) ([]string, error
 	}
 	if err := r.store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
 		err = fmt.Errorf("mfa: Generate: store: %w", err)
-		r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.generate", audit.OutcomeFailure, err.Error(), nil)
+		r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryGenerate, audit.OutcomeFailure, err.Error(), nil)
 		return nil, err
 	}
-	r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.generate", audit.OutcomeSuccess, "",
+	r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryGenerate, audit.OutcomeSuccess, "",
 		map[string]string{"count": strconv.Itoa(r.count)})
 	return codes, nil
 }
 
 // Use checks code against the user's set and, if it matches, removes it
 // and returns how many codes remain. A used, unknown or malformed code
-// fails with [ErrInvalidCode]; too many attempts with [ErrThrottled].
-// Each successful use is written to audit as a security alert. On success,
-// mark the session with [MethodRecovery], and suggest regenerating when
-// few codes remain.
+// fails with [ErrInvalidCode]; too many attempts with
+// [ratelimit.ErrLimited]. Each successful use is written to audit as a
+// security alert (action [ActionRecoveryUse]). On success, mark the
+// session with [identity.MethodOTP] (a recovery code is a one-time
+// password), and suggest regenerating when few codes remain.
 func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int, err error) {
 	remaining, err = r.use(ctx, userID, code)
 	if err != nil {
 		outcome, reason := outcomeOf(err)
-		r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.use", outcome, reason, nil)
+		r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryUse, outcome, reason, nil)
 		return 0, err
 	}
 	reason := "recovery code used"
 	if remaining == 0 {
 		reason = "last recovery code used; the user needs a new set"
 	}
-	r.log(ctx, audit.CategorySecurityAlert, userID, "mfa.recovery.use", audit.OutcomeSuccess, reason,
+	r.log(ctx, audit.CategorySecurityAlert, userID, ActionRecoveryUse, audit.OutcomeSuccess, reason,
 		map[string]string{"remaining": strconv.Itoa(remaining)})
 	return remaining, nil
 }
@@ -216,7 +203,7 @@ func (r *Recovery) Revoke(ctx context.Context, userID string) error {
 	if err := r.store.ReplaceRecoveryCodes(ctx, userID, nil); err != nil {
 		return fmt.Errorf("mfa: recovery codes: revoke: %w", err)
 	}
-	r.log(ctx, audit.CategoryAuthentication, userID, "mfa.recovery.revoke", audit.OutcomeSuccess, "", nil)
+	r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryRevoke, audit.OutcomeSuccess, "", nil)
 	return nil
 }
 
@@ -261,12 +248,12 @@ func normaliseRecoveryCode(s string) (out [recoveryLen]byte, ok bool) {
 	return out, n == recoveryLen
 }
 
-func (r *Recovery) log(ctx context.Context, cat audit.Category, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
-	logEvent(ctx, r.audit, audit.Event{
+func (r *Recovery) log(ctx context.Context, cat audit.Category, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {
+	r.audit.Log(ctx, audit.Event{
 		Category: cat,
-		Action:   audit.Action(action),
+		Action:   action,
 		Outcome:  outcome,
-		Actor:    audit.Actor{UserID: userID},
+		Actor:    actor(userID),
 		Reason:   reason,
 		Meta:     meta,
 	})

@@ -8,12 +8,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -31,11 +34,11 @@ func (s *spyStore) ReplaceRecoveryCodes(ctx context.Context, userID string, hash
 	return s.RecoveryStore.ReplaceRecoveryCodes(ctx, userID, hashes)
 }
 
-func newRecovery(t testing.TB, lim mfa.AttemptLimiter) (*mfa.Recovery, *spyStore, *audit.MemorySink) {
+func newRecovery(t testing.TB, lim ratelimit.Limiter) (*mfa.Recovery, *spyStore, *audit.MemorySink) {
 	t.Helper()
 	lg, sink := newAudit()
 	spy := &spyStore{RecoveryStore: newStore(t)}
-	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: spy, Sessions: noSessions{}, Limiter: lim, UserLimiter: lim, Audit: lg})
+	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: spy, Limiter: lim, UserLimiter: lim, Audit: lg})
 	require.NoError(t, err)
 	return r, spy, sink
 }
@@ -47,13 +50,12 @@ func TestNewRecovery_Config(t *testing.T) {
 		cfg  mfa.RecoveryConfig
 		ok   bool
 	}{
-		{"ok", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Sessions: noSessions{}}, true},
-		{"short key", mfa.RecoveryConfig{Key: secrets.Random(16), Store: st, Sessions: noSessions{}}, false},
-		{"no key", mfa.RecoveryConfig{Store: st, Sessions: noSessions{}}, false},
-		{"no store", mfa.RecoveryConfig{Key: secrets.Random(32), Sessions: noSessions{}}, false},
-		{"no sessions", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st}, false},
-		{"too few", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Sessions: noSessions{}, Count: 9}, false},
-		{"sixteen", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Sessions: noSessions{}, Count: 16}, true},
+		{"ok", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st}, true},
+		{"short key", mfa.RecoveryConfig{Key: secrets.Random(16), Store: st}, false},
+		{"no key", mfa.RecoveryConfig{Store: st}, false},
+		{"no store", mfa.RecoveryConfig{Key: secrets.Random(32)}, false},
+		{"too few", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Count: 9}, false},
+		{"sixteen", mfa.RecoveryConfig{Key: secrets.Random(32), Store: st, Count: 16}, true},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewRecovery(r.cfg)
@@ -226,9 +228,12 @@ func TestRecovery_ConcurrentUse(t *testing.T) {
 }
 
 func TestRecovery_Throttling(t *testing.T) {
-	c := newClock()
+	synctest.Test(t, testRecoveryThrottling)
+}
+
+func testRecoveryThrottling(t *testing.T) {
 	lg, sink := newAudit()
-	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(t), Sessions: noSessions{}, Audit: lg, Now: c.Now})
+	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(t), Audit: lg})
 	require.NoError(t, err)
 	ctx := context.Background()
 	codes, err := r.Generate(ctx, "u")
@@ -238,9 +243,9 @@ func TestRecovery_Throttling(t *testing.T) {
 		require.ErrorIs(t, err, mfa.ErrInvalidCode)
 	}
 	_, err = r.Use(ctx, "u", codes[0])
-	require.ErrorIs(t, err, mfa.ErrThrottled)
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Equal(t, audit.OutcomeDenied, events(sink, "mfa.recovery.use")[5].Outcome)
-	c.Add(15 * 60e9)
+	time.Sleep(15 * time.Minute) // in the bubble: the limiter's clock moves
 	_, err = r.Use(ctx, "u", codes[0])
 	require.NoError(t, err)
 }
@@ -248,7 +253,7 @@ func TestRecovery_Throttling(t *testing.T) {
 // As for TOTP, the limit counts consecutive failures: a successful use
 // starts the count over.
 func TestRecovery_ThrottlingCountsFailures(t *testing.T) {
-	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(t), Sessions: noSessions{}, Now: newClock().Now})
+	r, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: newStore(t)})
 	require.NoError(t, err)
 	ctx := context.Background()
 	codes, err := r.Generate(ctx, "u")
@@ -264,5 +269,5 @@ func TestRecovery_ThrottlingCountsFailures(t *testing.T) {
 		require.ErrorIs(t, err, mfa.ErrInvalidCode)
 	}
 	_, err = r.Use(ctx, "u", codes[1])
-	require.ErrorIs(t, err, mfa.ErrThrottled)
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
 }

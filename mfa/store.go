@@ -66,7 +66,7 @@ type RecoveryStore interface {
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 }
 
-// StoredCredential is one WebAuthn credential as stored.
+// StoredCredential is one passkey (WebAuthn credential) as stored.
 type StoredCredential struct {
 	// ID is the credential ID chosen by the authenticator (at most 1023
 	// bytes). It is unique across users.
@@ -76,7 +76,7 @@ type StoredCredential struct {
 	// Name is the label the user gave it, e.g. "YubiKey" or "Phone".
 	Name string
 	// Data is the opaque verification state (public key, sign counter,
-	// flags) in the format of this package; store it as a blob.
+	// flags) in the format of package mfa/passkey; store it as a blob.
 	Data []byte
 	// CreatedAt is when it was registered.
 	CreatedAt time.Time
@@ -84,7 +84,8 @@ type StoredCredential struct {
 	LastUsedAt time.Time
 }
 
-// CredentialStore keeps WebAuthn credentials. It is a plain table with one
+// CredentialStore keeps passkeys (WebAuthn credentials) for package
+// mfa/passkey. It is a plain table with one
 // lookup by credential ID and one by user, hence five methods.
 // Implementations must be safe for concurrent use.
 type CredentialStore interface {
@@ -106,14 +107,14 @@ type CredentialStore interface {
 }
 
 // FactorStore removes a factor only if the user keeps another, as one
-// atomic step: [TOTP.Disable] and [WebAuthn.RemoveCredential] use it when
+// atomic step: [TOTP.Disable] and passkey's RemoveCredential use it when
 // asked to keep a user's last factor. A check followed by a delete is not
 // enough: two requests removing the TOTP secret and the last passkey at
 // once would both see the other factor and leave the user with none.
 //
 // It is implemented by a store that keeps both the TOTP records and the
-// WebAuthn credentials of its users, as [MemoryStore] does; pass the same
-// store to [NewTOTP] and [NewWebAuthn]. In SQL, run the check and the
+// passkeys of its users, as [MemoryStore] does; pass the same store to
+// [NewTOTP] and to passkey.New. In SQL, run the check and the
 // delete in one transaction that first locks the user (SELECT … FROM users
 // WHERE id = $1 FOR NO KEY UPDATE in PostgreSQL; SQLite's BEGIN IMMEDIATE
 // serialises writers), or as one conditional DELETE under such a lock.
@@ -121,7 +122,7 @@ type CredentialStore interface {
 type FactorStore interface {
 	// DeleteTOTPUnlessLast deletes the user's TOTP record, as
 	// [TOTPStore.DeleteTOTP] does, unless its confirmed secret is the
-	// user's only factor (the user has no WebAuthn credential). It
+	// user's only factor (the user has no passkey). It
 	// reports false, changing nothing, when it refused. A user with no
 	// record, or with only a pending enrolment, loses no factor: the
 	// record is deleted and it reports true.
@@ -133,4 +134,23 @@ type FactorStore interface {
 	// reports false, changing nothing, when it refused, and returns an
 	// error wrapping [ErrNotFound] when the user has no credential id.
 	DeleteCredentialUnlessLast(ctx context.Context, userID string, id []byte) (bool, error)
+}
+
+// ChallengeStore keeps per-session ceremony state (a passkey challenge)
+// between the begin and finish requests of package mfa/passkey.
+// *session.Manager implements it (on the server for a signed-in session,
+// sealed in the cookie before sign-in). Both methods act on the session of
+// ctx.
+type ChallengeStore interface {
+	// PutChallenge stores data under key, replacing any earlier value.
+	PutChallenge(ctx context.Context, key string, data []byte) error
+	// TakeChallenge returns the data stored under key and removes it, so
+	// that a challenge is used at most once. Of concurrent calls for one
+	// session (one assertion replayed in parallel with the same cookie),
+	// on one instance or on several, exactly one may get the data: the
+	// removal must be atomic in the store the instances share, not only in
+	// the request's copy of the session. When there is none it returns an
+	// error (session.ErrNoChallenge) or nil data; the caller treats
+	// either, and any other error, as no challenge (fail closed).
+	TakeChallenge(ctx context.Context, key string) ([]byte, error)
 }

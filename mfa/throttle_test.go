@@ -2,24 +2,27 @@ package mfa_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
 // throttleFixture is TOTP and recovery codes with the built-in limiters
 // and sessions that tell the owner's requests from an attacker's.
 type throttleFixture struct {
-	clock    *testenv.Clock
-	sessions *fakeSessions
+	clock    bubbleClock
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
 	sink     *audit.MemorySink
@@ -27,26 +30,44 @@ type throttleFixture struct {
 
 func newThrottleFixture(t *testing.T) *throttleFixture {
 	t.Helper()
-	f := &throttleFixture{clock: newClock()}
-	f.sessions = newFakeSessions(f.clock.Now)
+	f := &throttleFixture{}
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	store := newStore(t)
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Sessions: f.sessions, Audit: lg, Now: f.clock.Now})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Audit: lg})
 	require.NoError(t, err)
-	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: f.sessions, Audit: lg, Now: f.clock.Now})
+	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Audit: lg})
 	require.NoError(t, err)
 	return f
 }
+
+// bubbleClock is the clock of a synctest bubble: the fixture runs inside
+// one, where time.Now is fake and time.Sleep moves it at once.
+type bubbleClock struct{}
+
+func (bubbleClock) Now() time.Time      { return time.Now() }
+func (bubbleClock) Add(d time.Duration) { time.Sleep(d) }
 
 // signIn returns the context of a new session of user that passed the
 // password only, as the owner's new login or an attacker who knows the
 // password.
 func (f *throttleFixture) signIn(user string) context.Context {
-	ctx := f.sessions.newSession(context.Background())
-	f.sessions.Login(ctx, mfa.Identity{UserID: user, AuthTime: f.clock.Now()})
-	return ctx
+	ref := make([]byte, 16)
+	_, _ = rand.Read(ref)
+	return identity.NewContext(context.Background(), identity.Principal{
+		UserID: user, Methods: []identity.Method{identity.MethodPassword},
+		AuthTime: f.clock.Now(), SessionRef: hex.EncodeToString(ref),
+	})
+}
+
+// markMFA returns ctx with its session verified by a second factor, as
+// the session layer's MarkMFA leaves it for the next request.
+func (f *throttleFixture) markMFA(ctx context.Context) context.Context {
+	p, _ := identity.FromContext(ctx)
+	p = p.With(identity.MethodOTP)
+	p.MFATime = f.clock.Now()
+	return identity.NewContext(ctx, p)
 }
 
 // enrolTOTP enrols and confirms a TOTP secret for user in ctx.
@@ -75,7 +96,7 @@ func guessUntilThrottled(t *testing.T, check func(ctx context.Context) error, ct
 	}
 }
 
-func errorsIsThrottled(err error) bool { return errors.Is(err, mfa.ErrThrottled) }
+func errorsIsThrottled(err error) bool { return errors.Is(err, ratelimit.ErrLimited) }
 
 // TestTOTP_AttackerSessionCannotLockOwnerRegression: the attempt limit
 // was per user, so whoever held the password could keep it shut with one
@@ -84,6 +105,10 @@ func errorsIsThrottled(err error) bool { return errors.Is(err, mfa.ErrThrottled)
 // as fast as allowed for two hours, is throttled, while the owner signs
 // in and verifies every ten minutes.
 func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
+	synctest.Test(t, testTOTP_AttackerSessionCannotLockOwnerRegression)
+}
+
+func testTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	e := f.enrolTOTP(t, owner, "admin")
@@ -99,7 +124,7 @@ func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 		require.NoError(t, f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now())), "minute %d: the owner verifies", minute)
 		f.clock.Add(10*time.Minute - 30*time.Second)
 	}
-	assert.LessOrEqual(t, checked, 5*(120/15), "the attacker is throttled: 5 guesses per quarter hour")
+	assert.LessOrEqual(t, checked, 5+120/3, "the attacker is throttled: 5 guesses at once, then one every 3 minutes")
 
 	var denied []audit.Event
 	for _, ev := range events(f.sink, "mfa.totp.verify") {
@@ -113,6 +138,10 @@ func TestTOTP_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 // The same for recovery codes: an attacker guessing them does not stop
 // the owner using one.
 func TestRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
+	synctest.Test(t, testRecovery_AttackerSessionCannotLockOwnerRegression)
+}
+
+func testRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	codes, err := f.recovery.Generate(owner, "admin")
@@ -136,10 +165,14 @@ func TestRecovery_AttackerSessionCannotLockOwnerRegression(t *testing.T) {
 // at most 45 seconds at a time, and never locks. Sessions that already
 // passed MFA (the owner stepping up) are not held by it.
 func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
+	synctest.Test(t, testTOTP_UserCeilingDelaysNotLocks)
+}
+
+func testTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	f := newThrottleFixture(t)
 	owner := f.signIn("admin")
 	e := f.enrolTOTP(t, owner, "admin")
-	require.NoError(t, f.sessions.MarkMFA(owner, mfa.MethodTOTP))
+	owner = f.markMFA(owner)
 
 	wrong := func(ctx context.Context) error { return f.totp.Verify(ctx, "admin", "000000") }
 	checked := 0
@@ -152,7 +185,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 	fresh := f.signIn("admin")
 	f.clock.Add(30 * time.Second)
 	err := f.totp.Verify(fresh, "admin", codeAt(t, e, f.clock.Now()))
-	var te *mfa.ThrottledError
+	var te *ratelimit.LimitedError
 	require.ErrorAs(t, err, &te)
 	assert.Positive(t, te.RetryAfter)
 	assert.LessOrEqual(t, te.RetryAfter, 45*time.Second)
@@ -163,7 +196,7 @@ func TestTOTP_UserCeilingDelaysNotLocks(t *testing.T) {
 
 	// A session verified as another user is held like the others.
 	other := f.signIn("other")
-	require.NoError(t, f.sessions.MarkMFA(other, mfa.MethodTOTP))
+	other = f.markMFA(other)
 	require.ErrorAs(t, f.totp.Verify(other, "admin", codeAt(t, e, f.clock.Now())), &te, "another user's verified session")
 
 	// After the delay, the new session gets its turn.

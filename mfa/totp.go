@@ -24,6 +24,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -98,29 +99,28 @@ type TOTPConfig struct {
 	// Required; [MemoryStore] is one.
 	Store TOTPStore
 
-	// Sessions finds the request's session: attempts are limited per
-	// user and session, so that an attacker's session cannot use up the
-	// owner's. Checks made outside any session (Identity reports none)
-	// all share one per-user key, which gives the owner no such
-	// protection: run them in the session of the sign-in they complete.
-	// Required; *session.Manager implements it.
-	Sessions IdentityReader
-
 	// Limiter throttles attempts per user and session (key "mfa:totp:s:"
-	// + session handle + ":" + userID); a success resets it. Default: a
-	// per-process limiter allowing 5 attempts per 15 minutes, bounded to
-	// 10,000 keys.
-	Limiter AttemptLimiter
+	// + session handle + ":" + userID). The session is the one of the
+	// principal in the request context ([identity.FromContext]); checks
+	// made outside any session all share one per-user key, which gives the
+	// owner no protection from an attacker's guesses: run them in the
+	// session of the sign-in they complete. If Limiter also has a method
+	// Reset(ctx, key) error (a [ratelimit.Store] such as [ratelimit.Memory]
+	// or redisstore.Store), a success resets the key, so that the limit
+	// counts consecutive failures. A Limiter error refuses the attempt
+	// (fail closed). Default: a per-process [ratelimit.Memory] allowing 5
+	// attempts at once, then one every 3 minutes, bounded to 10,000 keys.
+	Limiter ratelimit.Limiter
 
 	// UserLimiter is the ceiling over all of a user's sessions (key
 	// "mfa:totp:u:" + userID), asked after Limiter allowed an attempt, and
 	// skipped for a session that already passed MFA as that user. Give it
 	// a token bucket that refills steadily and at least four times
 	// Limiter's rate, so that it delays rather than locks and one session
-	// never empties it; it is never reset. Default: a per-process limiter
-	// allowing 20 attempts at once, then one every 45 seconds, bounded to
-	// 10,000 users.
-	UserLimiter AttemptLimiter
+	// never empties it; it is never reset. Default: a per-process
+	// [ratelimit.Memory] allowing 20 attempts at once, then one every 45
+	// seconds, bounded to 10,000 users.
+	UserLimiter ratelimit.Limiter
 
 	// Audit receives every outcome. Default: nil, which discards events.
 	Audit *audit.Logger
@@ -176,9 +176,6 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("mfa: TOTPConfig.Store is required (mfa.NewMemoryStore for tests)")
 	}
-	if cfg.Sessions == nil {
-		return nil, errors.New("mfa: TOTPConfig.Sessions is required (a *session.Manager): attempts are limited per session")
-	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
 	if p.alg == 0 {
 		p.alg = SHA1
@@ -210,7 +207,7 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		t.now = time.Now
 	}
 	var err error
-	if t.limits, err = newThrottle("totp", cfg.Sessions, cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now); err != nil {
+	if t.limits, err = newThrottle("totp", cfg.Limiter, cfg.UserLimiter, cfg.Audit, t.now); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -257,13 +254,13 @@ func (e *Enrolment) PNG(size int) ([]byte, error) {
 }
 
 // String returns "[REDACTED]".
-func (e *Enrolment) String() string { return "[REDACTED]" }
+func (e Enrolment) String() string { return "[REDACTED]" }
 
 // GoString returns "[REDACTED]".
-func (e *Enrolment) GoString() string { return "[REDACTED]" }
+func (e Enrolment) GoString() string { return "[REDACTED]" }
 
 // LogValue returns "[REDACTED]".
-func (e *Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+func (e Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 
 // Enrol starts a TOTP enrolment for userID with a new random secret, and
 // returns it for display. account labels it in the authenticator app
@@ -302,7 +299,7 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
 		return nil, fmt.Errorf("mfa: Enrol: save: %w", err)
 	}
-	t.log(ctx, userID, "mfa.totp.enrol", audit.OutcomeSuccess, "", nil)
+	t.log(ctx, userID, ActionTOTPEnrol, audit.OutcomeSuccess, "", nil)
 	return &Enrolment{key: key, secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)}, nil
 }
 
@@ -310,12 +307,12 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 // user's app; only then does the secret count, replacing any earlier one.
 // The confirming code's time step is used up, like any verified code.
 // Errors wrap [ErrNoPendingEnrolment], [ErrInvalidCode], [ErrCodeReused]
-// or [ErrThrottled]. Having just proved possession, the session may be
-// marked as MFA-verified.
+// or [ratelimit.ErrLimited] (a *[ratelimit.LimitedError] says when to
+// retry). Having just proved possession, the session may be marked as
+// MFA-verified with [identity.MethodOTP].
 func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
-	const action = "mfa.totp.confirm"
 	err := t.confirm(ctx, userID, code)
-	t.logResult(ctx, userID, action, err, nil)
+	t.logResult(ctx, userID, ActionTOTPConfirm, err, nil)
 	return err
 }
 
@@ -336,15 +333,16 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 // compares in constant time, and accepts each step once: a code that was
 // already accepted, or one older than the last accepted, fails with
 // [ErrCodeReused]. Other errors wrap [ErrInvalidCode], [ErrNotEnrolled] or
-// [ErrThrottled]. Spaces and hyphens in code are ignored. Every outcome
-// goes to audit. On success, mark the session with [MethodTOTP].
+// [ratelimit.ErrLimited]. Spaces and hyphens in code are ignored. Every
+// outcome goes to audit. On success, mark the session with
+// [identity.MethodOTP].
 func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	_, skew, err := t.attempt(ctx, userID, code, false)
 	var meta map[string]string
 	if err == nil && t.audit != nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
 	}
-	t.logResult(ctx, userID, "mfa.totp.verify", err, meta)
+	t.logResult(ctx, userID, ActionTOTPVerify, err, meta)
 	return err
 }
 
@@ -405,19 +403,18 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 
 // Disable removes the user's TOTP secret and any pending enrolment. Call it
 // only in a session that passed MFA recently (behind [Policy.StepUp]) or
-// from an administrator's recovery procedure. Recovery codes and WebAuthn
-// credentials are left alone.
+// from an administrator's recovery procedure. Recovery codes and passkeys
+// are left alone.
 //
 // With keepLast (pass [Policy.Required] of the user's roles), the secret
-// is removed only if the user keeps another factor (a WebAuthn
-// credential); otherwise Disable fails with [ErrLastFactor]. The check and
+// is removed only if the user keeps another factor (a passkey); otherwise Disable fails with [ErrLastFactor]. The check and
 // the removal are one atomic step in the store, which must then implement
 // [FactorStore], so that concurrent removals of the user's factors cannot
 // leave them none. Pass false to remove the secret whatever remains (a
 // user turning MFA off, an administrator's recovery procedure).
 func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
 	err := t.disable(ctx, userID, keepLast)
-	t.logResult(ctx, userID, "mfa.totp.disable", err, nil)
+	t.logResult(ctx, userID, ActionTOTPDisable, err, nil)
 	return err
 }
 
@@ -430,7 +427,7 @@ func (t *TOTP) disable(ctx context.Context, userID string, keepLast bool) error 
 	}
 	fs, ok := t.store.(FactorStore)
 	if !ok {
-		return errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
+		return errors.New("mfa: Disable: keeping the last factor needs a TOTP store that implements mfa.FactorStore (one store for TOTP and passkeys)")
 	}
 	deleted, err := fs.DeleteTOTPUnlessLast(ctx, userID)
 	switch {
@@ -600,17 +597,17 @@ func (t *TOTP) open(userID string, sealed []byte) (totpParams, []byte, error) {
 }
 
 // logResult writes the outcome of a code check to audit.
-func (t *TOTP) logResult(ctx context.Context, userID, action string, err error, meta map[string]string) {
+func (t *TOTP) logResult(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string) {
 	outcome, reason := outcomeOf(err)
 	t.log(ctx, userID, action, outcome, reason, meta)
 }
 
-func (t *TOTP) log(ctx context.Context, userID, action string, outcome audit.Outcome, reason string, meta map[string]string) {
-	logEvent(ctx, t.audit, audit.Event{
+func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {
+	t.audit.Log(ctx, audit.Event{
 		Category: audit.CategoryAuthentication,
-		Action:   audit.Action(action),
+		Action:   action,
 		Outcome:  outcome,
-		Actor:    audit.Actor{UserID: userID},
+		Actor:    actor(userID),
 		Reason:   reason,
 		Meta:     meta,
 	})
@@ -622,19 +619,9 @@ func outcomeOf(err error) (audit.Outcome, string) {
 	switch {
 	case err == nil:
 		return audit.OutcomeSuccess, ""
-	case errors.Is(err, ErrThrottled), errors.Is(err, ErrLastFactor):
+	case errors.Is(err, ratelimit.ErrLimited), errors.Is(err, ErrLastFactor):
 		return audit.OutcomeDenied, err.Error()
 	default:
 		return audit.OutcomeFailure, err.Error()
 	}
-}
-
-// logEvent writes e, ignoring a nil logger. An audit failure does not
-// change the outcome of the check it records: the audit package reports
-// its own sink errors.
-func logEvent(ctx context.Context, lg *audit.Logger, e audit.Event) {
-	if lg == nil {
-		return
-	}
-	_ = lg.Log(ctx, e)
 }

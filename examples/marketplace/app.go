@@ -27,6 +27,7 @@ import (
 	"github.com/deployedworks/rampart/headers"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/ratelimit/redisstore"
 	"github.com/deployedworks/rampart/session"
@@ -64,7 +65,7 @@ type App struct {
 
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
-	passkeys *mfa.WebAuthn
+	passkeys *passkey.RelyingParty
 	policy   *mfa.Policy
 	stepUp   func(http.Handler) http.Handler
 
@@ -419,21 +420,6 @@ func (s authSessions) Login(ctx context.Context, p identity.Principal) error {
 	return s.Manager.Login(ctx, p.UserID, p.Roles, p.AuthTime, "password")
 }
 
-// mfaAttempts limits second-factor code checks with a ratelimit store
-// (shared through Redis when configured). It can forget a key's attempts:
-// mfa resets a session's after a success, so that limit counts
-// consecutive failures.
-type mfaAttempts struct{ ratelimit.Store }
-
-func (m mfaAttempts) AllowAttempt(ctx context.Context, key string) (bool, time.Duration, error) {
-	d, err := m.Allow(ctx, key)
-	return d.Allowed, d.RetryAfter, err
-}
-
-func (m mfaAttempts) ResetAttempts(ctx context.Context, key string) error {
-	return m.Reset(ctx, key)
-}
-
 func (a *App) buildMFA() error {
 	st := mfaStore{a.db}
 	// Code attempts are limited per session, so that whoever holds a
@@ -447,35 +433,38 @@ func (a *App) buildMFA() error {
 	if err != nil {
 		return err
 	}
-	attempts, ceiling := mfaAttempts{perSession}, mfaAttempts{perUser}
+	// The stores can forget a key (ratelimit.Store): mfa resets a
+	// session's attempts after a success, so that limit counts
+	// consecutive failures.
 	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
 		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st,
-		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
+		Limiter: perSession, UserLimiter: perUser, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}
 	if a.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{
 		Key: a.keys.RecoveryKey, Store: st,
-		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
+		Limiter: perSession, UserLimiter: perUser, Audit: a.audit,
 	}); err != nil {
 		return err
 	}
-	if a.passkeys, err = mfa.NewWebAuthn(mfa.WebAuthnConfig{
+	if a.passkeys, err = passkey.New(passkey.Config{
 		RPID: a.origin.Host, RPDisplayName: "Marketplace", RPOrigins: []string{a.origin.Origin},
-		Credentials: st, Sessions: a.sessions, Challenges: a.sessions,
-		OnLogin:      a.passkeyLogin,
-		UserNames:    a.passkeyNames,
-		ErrorHandler: a.passkeyError,
-		Audit:        a.audit, Now: a.cfg.Now,
+		Credentials: st, Sessions: mfaSessions{a.sessions}, Challenges: a.sessions,
+		OnLogin:   a.passkeyLogin,
+		UserNames: a.passkeyNames,
+		OnError:   a.passkeyError,
+		Audit:     a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}
+	// Which routes are reachable before MFA is said where they are
+	// registered (buildRoutes: policy.AllowEnrolment, AllowChallenge).
 	if a.policy, err = mfa.NewPolicy(mfa.PolicyConfig{
-		Sessions: a.sessions, Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
+		Factors:   []mfa.EnrolmentChecker{a.totp, a.passkeys},
 		Roles:     []string{roleAdmin},
-		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/", "/logout"},
-		ChallengePath: "/mfa", ChallengePaths: []string{"/mfa/", "/logout"},
-		DenyHandler: a.mfaDeny, Audit: a.audit, Now: a.cfg.Now,
+		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+		OnDeny: a.mfaDeny, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}

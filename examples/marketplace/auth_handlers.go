@@ -14,6 +14,7 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // accountForm is the sign-up (and setup) form as submitted, for
@@ -200,7 +201,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 // enrolment when the policy asks for it, else next or the account page.
 func (a *App) afterLogin(r *http.Request, next string) string {
 	dest := localNext(next, "/account")
-	switch err := a.policy.Check(r); {
+	// The principal in r's context is the one the request started with,
+	// before the sign-in.
+	switch err := a.policy.Check(a.currentPrincipal(r)); {
 	case errors.Is(err, mfa.ErrMFARequired):
 		return "/mfa?next=" + url.QueryEscape(dest)
 	case errors.Is(err, mfa.ErrEnrolmentRequired):
@@ -221,8 +224,8 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 // errAccountDisabled refuses a passkey sign-in to a disabled account.
 var errAccountDisabled = errors.New("marketplace: account disabled")
 
-// passkeyLogin completes a passwordless sign-in (mfa.WebAuthnConfig.OnLogin).
-func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+// passkeyLogin completes a passwordless sign-in (passkey.Config.OnLogin).
+func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
 	u, err := a.db.userByID(r.Context(), res.UserID)
 	if err != nil {
 		return err
@@ -263,11 +266,11 @@ func (a *App) passkeyError(w http.ResponseWriter, r *http.Request, err error) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "account_disabled"})
 		return
 	}
-	// mfa.WriteError maps every client error (a bad or oversized body, a
+	// passkey.WriteError maps every client error (a bad or oversized body, a
 	// failed verification, a bad name) to a 4xx; only what it answers
 	// with a 500 is the server's problem, worth an error log.
 	sw := &statusRecorder{ResponseWriter: w}
-	mfa.WriteError(sw, r, err)
+	passkey.WriteError(sw, r, err)
 	if sw.status >= http.StatusInternalServerError {
 		a.log.ErrorContext(r.Context(), "passkey", "path", r.URL.Path, "request_id", audit.RequestID(r.Context()), "err", err)
 	}

@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // mfaSettingsPage is the data of the second-factor settings page.
@@ -24,7 +27,7 @@ type mfaSettingsPage struct {
 // passkeyView is a registered passkey for display.
 type passkeyView struct {
 	ID   string // base64url
-	Info mfa.CredentialInfo
+	Info passkey.CredentialInfo
 }
 
 // factors reports which factors uid has.
@@ -94,7 +97,7 @@ func (a *App) totpEnrol(w http.ResponseWriter, r *http.Request) {
 // codeProblem turns a TOTP or recovery-code error into a status and a
 // message; status 0 means an unexpected error.
 func codeProblem(w http.ResponseWriter, err error) (int, string) {
-	var te *mfa.ThrottledError
+	var te *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &te):
 		setRetryAfter(w, te.RetryAfter)
@@ -160,7 +163,7 @@ func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localNext(r.PostForm.Get("next"), "")
-	if err := a.sessions.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+	if err := a.markMFA(r.Context(), identity.MethodOTP); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -331,8 +334,8 @@ func (a *App) mfaChallenge(w http.ResponseWriter, r *http.Request) {
 
 // verified marks the session after a successful check and sends the user
 // on.
-func (a *App) verified(w http.ResponseWriter, r *http.Request, method, next, msg string) {
-	if err := a.sessions.MarkMFA(r.Context(), method); err != nil {
+func (a *App) verified(w http.ResponseWriter, r *http.Request, method identity.Method, next, msg string) {
+	if err := a.markMFA(r.Context(), method); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -359,7 +362,7 @@ func (a *App) mfaVerifyTOTP(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCode(w, r, totpCode, func(code string) error { return a.totp.Verify(r.Context(), uid, code) }, a.challengeAgain) {
 		return
 	}
-	a.verified(w, r, mfa.MethodTOTP, r.PostForm.Get("next"), "")
+	a.verified(w, r, identity.MethodOTP, r.PostForm.Get("next"), "")
 }
 
 func (a *App) mfaVerifyRecovery(w http.ResponseWriter, r *http.Request) {
@@ -378,11 +381,11 @@ func (a *App) mfaVerifyRecovery(w http.ResponseWriter, r *http.Request) {
 		msg += " Make a new set now, and set up your second factor again if you lost it."
 		next = "/account/mfa?next=" + url.QueryEscape(localNext(next, "/account"))
 	}
-	a.verified(w, r, mfa.MethodRecovery, next, msg)
+	a.verified(w, r, identity.MethodOTP, next, msg) // a recovery code is a one-time password; its audit event says which
 }
 
 // passkeyRegister finishes a passkey registration
-// (mfa.WebAuthn.FinishRegistration) and, like a confirmed authenticator
+// (passkey.RelyingParty.FinishRegistration) and, like a confirmed authenticator
 // app, marks the session as verified with the new passkey: the ceremony
 // required user verification on the authenticator. Without the mark a
 // user who registers their first passkey was sent straight to the MFA
@@ -404,7 +407,7 @@ func (m *markOnCreated) WriteHeader(status int) {
 	if !m.wrote {
 		m.wrote = true
 		if status == http.StatusCreated {
-			if err := m.a.sessions.MarkMFA(m.r.Context(), mfa.MethodWebAuthn); err != nil {
+			if err := m.a.markMFA(m.r.Context(), identity.MethodHardwareKey); err != nil {
 				m.a.log.WarnContext(m.r.Context(), "passkey registered, session not marked verified", "err", err)
 			}
 		}

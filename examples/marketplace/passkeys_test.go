@@ -14,16 +14,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// passkey is a software authenticator holding one credential, for the
+// softPasskey is a software authenticator holding one credential, for the
 // relying party of a test app.
-type passkey struct {
+type softPasskey struct {
 	rp   vwa.RelyingParty
 	auth vwa.Authenticator
 	cred vwa.Credential
 }
 
-func (ta *testApp) newPasskey(opts vwa.AuthenticatorOptions) *passkey {
-	return &passkey{
+func (ta *testApp) newPasskey(opts vwa.AuthenticatorOptions) *softPasskey {
+	return &softPasskey{
 		rp:   vwa.RelyingParty{ID: "localhost", Name: "Marketplace", Origin: ta.URL},
 		auth: vwa.NewAuthenticatorWithOptions(opts),
 		cred: testenv.PasskeyCredential(),
@@ -32,7 +32,7 @@ func (ta *testApp) newPasskey(opts vwa.AuthenticatorOptions) *passkey {
 
 // registerPasskey runs the registration ceremony over HTTP as webauthn.js
 // does, and returns the finish response.
-func (ta *testApp) registerPasskey(c *client, pk *passkey, name string) resp {
+func (ta *testApp) registerPasskey(c *client, pk *softPasskey, name string) resp {
 	ta.t.Helper()
 	r := c.postJSON("/account/mfa/passkeys/begin", "")
 	if r.Status != http.StatusOK {
@@ -61,7 +61,7 @@ func (ta *testApp) registerPasskey(c *client, pk *passkey, name string) resp {
 
 // assertPasskey runs an assertion ceremony: begin and finish are the
 // routes of passwordless login or of the MFA check.
-func (ta *testApp) assertPasskey(c *client, pk *passkey, begin, finish string) resp {
+func (ta *testApp) assertPasskey(c *client, pk *softPasskey, begin, finish string) resp {
 	ta.t.Helper()
 	r := c.postJSON(begin, "")
 	if r.Status != http.StatusOK {

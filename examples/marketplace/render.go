@@ -137,15 +137,10 @@ func (a *App) viewer(r *http.Request) *viewer {
 }
 
 // mfaPending is the MFA policy's decision for the user of r as it applies
-// to the rest of the site. Checking r itself is not enough: the policy
-// always allows its own challenge and enrolment pages, so on those pages
-// Check says nothing about what is still pending.
+// to the rest of the site (the routes registered with Require), also on
+// the challenge and enrolment pages, which the policy lets through.
 func (a *App) mfaPending(r *http.Request) error {
-	u := *r.URL
-	u.Path, u.RawPath = "/account", ""
-	r2 := r.WithContext(r.Context())
-	r2.URL = &u
-	return a.policy.Check(r2)
+	return a.policy.Check(r)
 }
 
 // signedIn returns the identity of a signed-in user whose second factor,

@@ -23,10 +23,15 @@ import (
 //	→ [static, healthz, livez, security.txt, CSP reports]
 //	→ sessions → audit actor → per-route rate limit → routes
 //
-// Signed-in routes add the auth guard and the MFA policy (Require); admin
-// routes add the role guard and the admin-actions audit; sensitive
-// actions add the MFA step-up.
-func (a *App) buildRoutes() http.Handler {
+// Signed-in routes add the auth guard and the MFA policy: Require by
+// default, AllowChallenge for the MFA challenge and AllowEnrolment for the
+// second-factor settings, so that a route is reachable before MFA only if
+// its registration below says so. Admin routes add the role guard and the
+// admin-actions audit; sensitive actions add the MFA step-up.
+//
+// extra, for tests, registers more routes on the app's mux, inside the
+// sessions.
+func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	outer := http.NewServeMux()
 	app := http.NewServeMux()
 	handle := func(mux *http.ServeMux, pattern string, h http.Handler) {
@@ -41,7 +46,7 @@ func (a *App) buildRoutes() http.Handler {
 	fn := func(f http.HandlerFunc) http.Handler { return f }
 
 	// Middleware for route groups.
-	signedIn := func(h http.Handler) http.Handler { return a.guard.RequireAuth(a.policy.Require(h)) }
+	signedIn, challenge, enrolment := a.signedInRoute, a.challengeRoute, a.enrolmentRoute
 	moderator := func(h http.Handler) http.Handler {
 		return signedIn(a.guard.RequireRole(roleModerator, roleAdmin)(h))
 	}
@@ -79,11 +84,11 @@ func (a *App) buildRoutes() http.Handler {
 	handle(app, "POST /setup", lim.setup.Handler(fn(a.setupSubmit)))
 
 	// The MFA challenge (reachable while verification is pending).
-	handle(app, "GET /mfa", signedIn(fn(a.mfaChallenge)))
-	handle(app, "POST /mfa/totp", signedIn(fn(a.mfaVerifyTOTP)))
-	handle(app, "POST /mfa/recovery", signedIn(fn(a.mfaVerifyRecovery)))
-	handle(app, "POST /mfa/passkey/begin", signedIn(fn(a.passkeys.BeginVerify)))
-	handle(app, "POST /mfa/passkey/finish", signedIn(fn(a.passkeys.FinishVerify)))
+	handle(app, "GET /mfa", challenge(fn(a.mfaChallenge)))
+	handle(app, "POST /mfa/totp", challenge(fn(a.mfaVerifyTOTP)))
+	handle(app, "POST /mfa/recovery", challenge(fn(a.mfaVerifyRecovery)))
+	handle(app, "POST /mfa/passkey/begin", challenge(fn(a.passkeys.BeginVerify)))
+	handle(app, "POST /mfa/passkey/finish", challenge(fn(a.passkeys.FinishVerify)))
 
 	// The account.
 	handle(app, "GET /account", signedIn(fn(a.account)))
@@ -95,14 +100,14 @@ func (a *App) buildRoutes() http.Handler {
 	handle(app, "POST /logout/everywhere", signedIn(fn(a.logoutEverywhere)))
 
 	// Second factors (reachable while enrolment is required).
-	handle(app, "GET /account/mfa", signedIn(fn(a.mfaSettings)))
-	handle(app, "POST /account/mfa/totp", signedIn(step(a.secQR.Handler(fn(a.totpEnrol)))))
-	handle(app, "POST /account/mfa/totp/confirm", signedIn(fn(a.totpConfirm)))
-	handle(app, "POST /account/mfa/totp/disable", signedIn(step(fn(a.totpDisable))))
-	handle(app, "POST /account/mfa/recovery", signedIn(step(fn(a.recoveryGenerate))))
-	handle(app, "POST /account/mfa/passkeys/begin", signedIn(step(fn(a.passkeys.BeginRegistration))))
-	handle(app, "POST /account/mfa/passkeys/finish", signedIn(step(fn(a.passkeyRegister))))
-	handle(app, "POST /account/mfa/passkeys/delete", signedIn(step(fn(a.passkeyDelete))))
+	handle(app, "GET /account/mfa", enrolment(fn(a.mfaSettings)))
+	handle(app, "POST /account/mfa/totp", enrolment(step(a.secQR.Handler(fn(a.totpEnrol)))))
+	handle(app, "POST /account/mfa/totp/confirm", enrolment(fn(a.totpConfirm)))
+	handle(app, "POST /account/mfa/totp/disable", enrolment(step(fn(a.totpDisable))))
+	handle(app, "POST /account/mfa/recovery", enrolment(step(fn(a.recoveryGenerate))))
+	handle(app, "POST /account/mfa/passkeys/begin", enrolment(step(fn(a.passkeys.BeginRegistration))))
+	handle(app, "POST /account/mfa/passkeys/finish", enrolment(step(fn(a.passkeyRegister))))
+	handle(app, "POST /account/mfa/passkeys/delete", enrolment(step(fn(a.passkeyDelete))))
 
 	// Selling.
 	handle(app, "GET /my/listings", signedIn(fn(a.myListings)))
@@ -131,10 +136,14 @@ func (a *App) buildRoutes() http.Handler {
 
 	// Anything else.
 	handle(app, "/", fn(a.notFound))
+	for _, f := range extra {
+		f(app)
+	}
 
 	var h http.Handler = app
 	h = lim.perRoute.Handler(h)
 	h = a.withActor(h)
+	h = a.withPrincipal(h) // TODO(issue13-merge): session.Manager's Handler does this
 	h = a.sessions.Handler(h)
 	h = headers.NoStore(h) // personal pages, each with its own CSP nonce
 	outer.Handle("/", h)
@@ -146,6 +155,24 @@ func (a *App) buildRoutes() http.Handler {
 	root = a.ips.Handler(root)
 	root = a.withDeadline(root)
 	return root
+}
+
+// signedInRoute is the middleware of signed-in routes: a signed-in user
+// who passed MFA if their role or enrolment requires it.
+func (a *App) signedInRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.Require(h))
+}
+
+// challengeRoute is signedInRoute, also reachable by a user who must pass
+// the MFA challenge: the challenge page and its API only.
+func (a *App) challengeRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.AllowChallenge(h))
+}
+
+// enrolmentRoute is signedInRoute, also reachable by a user whose role
+// requires MFA and who has no factor yet: the second-factor settings only.
+func (a *App) enrolmentRoute(h http.Handler) http.Handler {
+	return a.guard.RequireAuth(a.policy.AllowEnrolment(h))
 }
 
 // withActor names the signed-in user as the actor of every audit event

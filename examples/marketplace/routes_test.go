@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -328,4 +329,64 @@ func routeCases(l listing, target user) []routeCase {
 		// Anything else.
 		{pattern: "/", method: "GET", path: "/no/such/page", anon: notFound, user: notFound, admin: notFound},
 	}
+}
+
+// TestRoutes_MFAReachabilityIsPerRoute: which routes a user reaches
+// before MFA was a list of paths in the policy's configuration, so a new
+// route under /account/mfa/ silently became reachable by an administrator
+// who had not enrolled a factor (and, by the same path, by whoever held a
+// password). Now each route's registration says so: a new route under
+// /account/mfa/ registered like any signed-in route is refused before MFA,
+// and only one registered with AllowEnrolment is reachable.
+func TestRoutes_MFAReachabilityIsPerRoute(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("reached")) })
+	h := ta.buildRoutes(func(mux *http.ServeMux) {
+		mux.Handle("GET /account/mfa/export", ta.signedInRoute(ok))
+		mux.Handle("GET /account/mfa/devices", ta.enrolmentRoute(ok))
+		mux.Handle("GET /mfa/help", ta.signedInRoute(ok))
+		mux.Handle("GET /mfa/other-factor", ta.challengeRoute(ok))
+	})
+	// on sends a client's GETs, with its cookies, to the app built with
+	// the extra routes.
+	type getter struct{ get func(path string) resp }
+	on := func(c *client) getter {
+		return getter{func(path string) resp {
+			req := httptest.NewRequest(http.MethodGet, ta.URL+path, nil)
+			req.Header.Set("Accept", "text/html,application/xhtml+xml")
+			for _, ck := range c.hc.Jar.Cookies(req.URL) {
+				req.AddCookie(ck)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return resp{Status: rec.Code, Body: rec.Body.String(), Header: rec.Header(), Location: rec.Header().Get("Location")}
+		}}
+	}
+
+	// An administrator with no factor: only the enrolment routes.
+	newAdmin, _ := ta.userClient("new-admin@example.com", "New Admin", roleAdmin)
+	r := on(newAdmin).get("/account/mfa/export")
+	assert.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.True(t, strings.HasPrefix(r.Location, "/account/mfa?"), r.Location)
+	assert.NotContains(t, r.Body, "reached")
+	r = on(newAdmin).get("/account/mfa/devices")
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, "reached", r.Body)
+	r = on(newAdmin).get("/mfa/other-factor")
+	assert.Equal(t, http.StatusSeeOther, r.Status, "the challenge is not for a user who must enrol")
+
+	// An administrator with a factor, not verified in this session: only
+	// the challenge routes.
+	admin, _, _ := ta.adminClient("admin@example.com")
+	again, _ := ta.login("admin@example.com")
+	_ = admin
+	for _, path := range []string{"/account/mfa/export", "/account/mfa/devices", "/mfa/help"} {
+		r = on(again).get(path)
+		assert.Equal(t, http.StatusSeeOther, r.Status, path)
+		assert.True(t, strings.HasPrefix(r.Location, "/mfa?"), "%s: %s", path, r.Location)
+	}
+	r = on(again).get("/mfa/other-factor")
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, "reached", r.Body)
 }

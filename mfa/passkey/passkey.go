@@ -1,4 +1,4 @@
-package mfa
+package passkey
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -22,10 +21,11 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/mfa"
 )
 
-// WebAuthn defaults and limits.
+// Defaults and limits.
 const (
 	defaultCeremonyTimeout = 5 * time.Minute
 	defaultMaxBody         = 64 << 10
@@ -39,8 +39,15 @@ const (
 	challengeVerify   = "mfa.webauthn.verify"
 )
 
-// WebAuthnConfig configures [NewWebAuthn].
-type WebAuthnConfig struct {
+// Sessions records a completed passkey verification in the request's
+// session: it appends m to the session's authentication methods, sets its
+// MFA time and renews the session token. *session.Manager implements it.
+type Sessions interface {
+	MarkMFA(ctx context.Context, m identity.Method) error
+}
+
+// Config configures [New].
+type Config struct {
 	// RPID is the relying party ID: the site's registrable domain or a
 	// parent of it, e.g. "example.com" (an IP address is not allowed;
 	// "localhost" is). Credentials are bound to it. Required.
@@ -54,26 +61,30 @@ type WebAuthnConfig struct {
 	// port, e.g. "https://example.com". Required.
 	RPOrigins []string
 
-	// Credentials stores the credentials. Required; [MemoryStore] is one.
-	Credentials CredentialStore
+	// Credentials stores the credentials. Required; [mfa.MemoryStore] is
+	// one. Give it the store of the TOTP secrets too ([mfa.FactorStore]),
+	// so that removing a user's last factor can be refused atomically.
+	Credentials mfa.CredentialStore
 
-	// Sessions tells who is signed in and records MFA verifications.
-	// Required; *session.Manager implements it.
+	// Sessions records MFA verifications. Required; *session.Manager
+	// implements it. The signed-in user is read from the request context
+	// ([identity.FromContext]), where the session layer puts it.
 	Sessions Sessions
 
 	// Challenges keeps ceremony state in the session between begin and
 	// finish. Required; *session.Manager implements it.
-	Challenges ChallengeStore
+	Challenges mfa.ChallengeStore
 
 	// OnLogin completes a passwordless login: it is called by
-	// [WebAuthn.FinishLogin] with the verified user, and should check the
-	// account is enabled and sign the user in (session Login with
-	// res.ReadAt, which renews the session token) without writing a
-	// response. After it returns nil the session is marked as
-	// MFA-verified with [MethodWebAuthn] (a passkey with user verification
-	// is two factors) and the handler answers 200 {"ok":true}. An error
-	// from it goes to ErrorHandler. Default: nil, which turns passwordless
-	// login off: BeginLogin and FinishLogin answer 404.
+	// [RelyingParty.FinishLogin] with the verified user, and should check
+	// the account is enabled and sign the user in (session Login with
+	// res.ReadAt as the principal's AuthTime, which renews the session
+	// token, and with res.Methods) without writing a response. After it
+	// returns nil the session is marked as MFA-verified with
+	// [identity.MethodHardwareKey] (a passkey with user verification is
+	// two factors: see [LoginResult.Methods]) and the handler answers 200
+	// {"ok":true}. An error from it goes to OnError. Default: nil, which
+	// turns passwordless login off: BeginLogin and FinishLogin answer 404.
 	OnLogin func(w http.ResponseWriter, r *http.Request, res LoginResult) error
 
 	// UserNames returns the name and display name shown by the
@@ -81,13 +92,14 @@ type WebAuthnConfig struct {
 	// both.
 	UserNames func(ctx context.Context, userID string) (name, displayName string, err error)
 
-	// ErrorHandler writes the response for a failed request. err wraps one
-	// of this package's errors ([ErrUnauthenticated], [ErrNoChallenge],
-	// [ErrVerification], [ErrClonedAuthenticator], [ErrNotEnrolled],
-	// [ErrStoreFull], [ErrExists]), or is OnLogin's error, or an internal
-	// one; never write err.Error() to the client. Default: a JSON body
-	// {"error": "<code>"} with a matching status (see [WriteError]).
-	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// OnError writes the response for a failed request. err wraps one of
+	// this package's errors ([ErrNoChallenge], [ErrVerification],
+	// [ErrClonedAuthenticator]) or of package mfa
+	// ([mfa.ErrUnauthenticated], [mfa.ErrNotEnrolled],
+	// [mfa.ErrStoreFull], [mfa.ErrExists]), or is OnLogin's error, or an
+	// internal one; never write err.Error() to the client. Default: a JSON
+	// body {"error": "<code>"} with a matching status (see [WriteError]).
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Audit receives every outcome. Default: nil, which discards events.
 	Audit *audit.Logger
@@ -121,11 +133,18 @@ type LoginResult struct {
 	// CredentialID is the credential used.
 	CredentialID []byte
 	// UserVerified reports that the authenticator verified the user (PIN
-	// or biometric). Always true for [WebAuthn.FinishLogin], which requires
-	// it.
+	// or biometric). Always true for [RelyingParty.FinishLogin], which
+	// requires it.
 	UserVerified bool
+	// Methods are the authentication methods the login proved, for the
+	// principal of the new session: [identity.MethodHardwareKey]
+	// (possession of the key) and, the user being verified,
+	// [identity.MethodPIN] (RFC 8176 "pin": the PIN or biometric that
+	// unlocked it). Two factors in one gesture: the session is then
+	// marked as MFA-verified, which satisfies [mfa.Policy].
+	Methods []identity.Method
 	// ReadAt is when the login began reading the credential and its user
-	// (WebAuthnConfig.Now), before anything was read. Pass it to the
+	// (Config.Now), before anything was read. Pass it to the
 	// session layer (session.Manager.Login), which then refuses the session
 	// if the user's sessions were revoked after it: a passkey login racing
 	// an account disable or a role removal must not outlive it. OnLogin
@@ -141,8 +160,8 @@ type CredentialInfo struct {
 	LastUsedAt time.Time // zero if never used
 }
 
-// WebAuthn registers passkeys and security keys and signs users in with
-// them (W3C Web Authentication Level 3), over JSON HTTP handlers that speak
+// RelyingParty registers passkeys and security keys and signs users in
+// with them (W3C Web Authentication Level 3), over JSON HTTP handlers that speak
 // the formats of the browser's PublicKeyCredential.parseCreationOptionsFromJSON,
 // parseRequestOptionsFromJSON and credential.toJSON().
 //
@@ -150,31 +169,32 @@ type CredentialInfo struct {
 // with user verification required, so each one can sign in without a
 // password. Three ceremonies are offered:
 //
-//   - Registration ([WebAuthn.BeginRegistration], [WebAuthn.FinishRegistration])
-//     for the signed-in user.
-//   - Second-factor verification ([WebAuthn.BeginVerify],
-//     [WebAuthn.FinishVerify]) for the signed-in user, e.g. after a
+//   - Registration ([RelyingParty.BeginRegistration],
+//     [RelyingParty.FinishRegistration]) for the signed-in user.
+//   - Second-factor verification ([RelyingParty.BeginVerify],
+//     [RelyingParty.FinishVerify]) for the signed-in user, e.g. after a
 //     password or for step-up: on success the session is marked with
-//     [MethodWebAuthn].
-//   - Passwordless login ([WebAuthn.BeginLogin], [WebAuthn.FinishLogin])
-//     with discoverable credentials and user verification required; the
-//     app signs the user in through [WebAuthnConfig.OnLogin].
+//     [identity.MethodHardwareKey].
+//   - Passwordless login ([RelyingParty.BeginLogin],
+//     [RelyingParty.FinishLogin]) with discoverable credentials and user
+//     verification required; the app signs the user in through
+//     [Config.OnLogin].
 //
-// Ceremony state is kept by the [ChallengeStore] (a *session.Manager keeps
+// Ceremony state is kept by the [mfa.ChallengeStore] (a *session.Manager keeps
 // it in the session, or sealed in the cookie before sign-in, so that
 // starting a passwordless login writes nothing on the server); each
 // challenge is used at most once, even by concurrent requests replaying
-// one answer, and expires after [WebAuthnConfig.Timeout]. A sign
+// one answer, and expires after [Config.Timeout]. A sign
 // counter that goes backwards raises a security alert and, by default,
 // fails the login. Updated counters are stored after every login.
 //
-// A WebAuthn is safe for concurrent use. All handlers accept only POST and
-// fail closed.
-type WebAuthn struct {
+// A RelyingParty is safe for concurrent use. All handlers accept only POST
+// and fail closed.
+type RelyingParty struct {
 	wa        *webauthn.WebAuthn
-	creds     CredentialStore
+	creds     mfa.CredentialStore
 	sessions  Sessions
-	chal      ChallengeStore
+	chal      mfa.ChallengeStore
 	onLogin   func(http.ResponseWriter, *http.Request, LoginResult) error
 	userNames func(context.Context, string) (string, string, error)
 	onError   func(http.ResponseWriter, *http.Request, error)
@@ -186,27 +206,27 @@ type WebAuthn struct {
 	now       func() time.Time
 }
 
-// NewWebAuthn checks cfg and returns a WebAuthn. It keeps a copy of cfg.
-func NewWebAuthn(cfg WebAuthnConfig) (*WebAuthn, error) {
+// New checks cfg and returns a RelyingParty. It keeps a copy of cfg.
+func New(cfg Config) (*RelyingParty, error) {
 	switch {
 	case cfg.RPID == "":
-		return nil, errors.New("mfa: WebAuthnConfig.RPID is required, e.g. \"example.com\"")
+		return nil, errors.New("passkey: Config.RPID is required, e.g. \"example.com\"")
 	case cfg.RPDisplayName == "":
-		return nil, errors.New("mfa: WebAuthnConfig.RPDisplayName is required")
+		return nil, errors.New("passkey: Config.RPDisplayName is required")
 	case len(cfg.RPOrigins) == 0:
-		return nil, errors.New("mfa: WebAuthnConfig.RPOrigins is required, e.g. [\"https://example.com\"]")
+		return nil, errors.New("passkey: Config.RPOrigins is required, e.g. [\"https://example.com\"]")
 	case cfg.Credentials == nil:
-		return nil, errors.New("mfa: WebAuthnConfig.Credentials is required (mfa.NewMemoryStore for tests)")
+		return nil, errors.New("passkey: Config.Credentials is required (mfa.NewMemoryStore for tests)")
 	case cfg.Sessions == nil || cfg.Challenges == nil:
-		return nil, errors.New("mfa: WebAuthnConfig.Sessions and Challenges are required (a *session.Manager serves both)")
+		return nil, errors.New("passkey: Config.Sessions and Challenges are required (a *session.Manager serves both)")
 	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0:
-		return nil, errors.New("mfa: WebAuthnConfig: MaxCredentials, Timeout and MaxBodyBytes must not be negative (0 means the default)")
+		return nil, errors.New("passkey: Config: MaxCredentials, Timeout and MaxBodyBytes must not be negative (0 means the default)")
 	}
 	for _, o := range cfg.RPOrigins {
 		u, err := url.Parse(o)
 		if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil ||
 			!(u.Scheme == "https" || u.Scheme == "http" && u.Hostname() == "localhost") {
-			return nil, fmt.Errorf("mfa: WebAuthnConfig.RPOrigins: %q: want an origin such as https://example.com (http only for localhost)", o)
+			return nil, fmt.Errorf("passkey: Config.RPOrigins: %q: want an origin such as https://example.com (http only for localhost)", o)
 		}
 	}
 	wa, err := webauthn.New(&webauthn.Config{
@@ -216,16 +236,16 @@ func NewWebAuthn(cfg WebAuthnConfig) (*WebAuthn, error) {
 		AttestationPreference: protocol.PreferNoAttestation,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mfa: WebAuthnConfig: %w", err)
+		return nil, fmt.Errorf("passkey: Config: %w", err)
 	}
-	w := &WebAuthn{
+	w := &RelyingParty{
 		wa:        wa,
 		creds:     cfg.Credentials,
 		sessions:  cfg.Sessions,
 		chal:      cfg.Challenges,
 		onLogin:   cfg.OnLogin,
 		userNames: cfg.UserNames,
-		onError:   cfg.ErrorHandler,
+		onError:   cfg.OnError,
 		audit:     cfg.Audit,
 		allowReg:  cfg.AllowSignCountRegression,
 		maxCreds:  cfg.MaxCredentials,
@@ -251,19 +271,19 @@ func NewWebAuthn(cfg WebAuthnConfig) (*WebAuthn, error) {
 	return w, nil
 }
 
-// credentialData is the format of [StoredCredential.Data].
+// credentialData is the format of [mfa.StoredCredential.Data].
 type credentialData struct {
 	V          int                 `json:"v"`
 	UserHandle []byte              `json:"user_handle"`
 	Credential webauthn.Credential `json:"credential"`
 }
 
-// encodeCredential returns the [StoredCredential.Data] of cred, registered
+// encodeCredential returns the [mfa.StoredCredential.Data] of cred, registered
 // under the user handle.
 func encodeCredential(handle []byte, cred *webauthn.Credential) ([]byte, error) {
 	data, err := json.Marshal(credentialData{V: 1, UserHandle: handle, Credential: *cred})
 	if err != nil {
-		return nil, fmt.Errorf("mfa: webauthn: encode credential: %w", err)
+		return nil, fmt.Errorf("passkey: encode credential: %w", err)
 	}
 	return data, nil
 }
@@ -279,7 +299,7 @@ type ceremony struct {
 type waUser struct {
 	id, name, display string
 	handle            []byte
-	stored            []StoredCredential
+	stored            []mfa.StoredCredential
 	creds             []webauthn.Credential
 	handles           [][]byte // per credential
 }
@@ -291,16 +311,16 @@ func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
 // loadUser reads userID's credentials. The user handle is the one the
 // user's credentials were registered with, or a new random one.
-func (w *WebAuthn) loadUser(ctx context.Context, userID string) (*waUser, error) {
+func (w *RelyingParty) loadUser(ctx context.Context, userID string) (*waUser, error) {
 	stored, err := w.creds.UserCredentials(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("mfa: webauthn: load credentials: %w", err)
+		return nil, fmt.Errorf("passkey: load credentials: %w", err)
 	}
 	u := &waUser{id: userID, name: userID, display: userID, stored: stored}
 	for _, s := range stored {
 		var d credentialData
 		if err := json.Unmarshal(s.Data, &d); err != nil || d.V != 1 {
-			return nil, fmt.Errorf("mfa: webauthn: credential of user %q: unreadable data", userID)
+			return nil, fmt.Errorf("passkey: credential of user %q: unreadable data", userID)
 		}
 		u.creds = append(u.creds, d.Credential)
 		u.handles = append(u.handles, d.UserHandle)
@@ -316,13 +336,13 @@ func (w *WebAuthn) loadUser(ctx context.Context, userID string) (*waUser, error)
 
 // loadRegistrant is loadUser for a registration: it fails with
 // ErrStoreFull when the user already has MaxCredentials credentials.
-func (w *WebAuthn) loadRegistrant(ctx context.Context, userID string) (*waUser, error) {
+func (w *RelyingParty) loadRegistrant(ctx context.Context, userID string) (*waUser, error) {
 	u, err := w.loadUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	if len(u.creds) >= w.maxCreds {
-		return nil, fmt.Errorf("mfa: webauthn: user has %d credentials, the maximum: %w", len(u.creds), ErrStoreFull)
+		return nil, fmt.Errorf("passkey: user has %d credentials, the maximum: %w", len(u.creds), mfa.ErrStoreFull)
 	}
 	return u, nil
 }
@@ -345,7 +365,7 @@ type call struct {
 	r   *http.Request
 	ctx context.Context
 	// id is the signed-in user; zero in a passwordless login.
-	id Identity
+	id identity.Principal
 	// userID names the user in audit: id.UserID, or the user a
 	// passwordless login found.
 	userID string
@@ -362,10 +382,10 @@ type reply struct {
 }
 
 // serve runs step as the handler of action. It accepts only POST, finds
-// the signed-in user when signedIn (failing with ErrUnauthenticated when
+// the signed-in user when signedIn (failing with mfa.ErrUnauthenticated when
 // there is none), hands step's error to fail, and answers and audits its
 // reply.
-func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string, signedIn bool, step func(*call) (reply, error)) {
+func (w *RelyingParty) serve(rw http.ResponseWriter, r *http.Request, action audit.Action, signedIn bool, step func(*call) (reply, error)) {
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
 		writeJSON(rw, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
@@ -373,9 +393,9 @@ func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string,
 	}
 	c := &call{rw: rw, r: r, ctx: r.Context()}
 	if signedIn {
-		id, ok := w.sessions.Identity(c.ctx)
-		if !ok || id.UserID == "" {
-			w.fail(rw, r, action, "", ErrUnauthenticated)
+		id, ok := identity.FromContext(c.ctx)
+		if !ok {
+			w.fail(rw, r, action, "", mfa.ErrUnauthenticated)
 			return
 		}
 		c.id, c.userID = id, id.UserID
@@ -387,7 +407,7 @@ func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string,
 	}
 	if res.cred != nil {
 		w.log(r, audit.Event{
-			Category: audit.CategoryAuthentication, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
+			Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
 			Actor: audit.Actor{UserID: c.userID, Roles: c.id.Roles}, Target: credTarget(res.cred), Meta: res.meta,
 		})
 	}
@@ -398,19 +418,20 @@ func (w *WebAuthn) serve(rw http.ResponseWriter, r *http.Request, action string,
 // options for navigator.credentials.create(), as the JSON that
 // PublicKeyCredential.parseCreationOptionsFromJSON takes: a discoverable
 // credential, user verification required, no attestation, and the user's
-// existing credentials excluded. List this route and FinishRegistration in
-// [PolicyConfig.EnrolPaths], and put both behind [Policy.StepUp]: a user
-// with no factor passes, one who has a factor must have verified it
-// recently, so that a stolen session cannot add its own passkey.
-func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
-	w.serve(rw, r, "mfa.webauthn.register.begin", true, func(c *call) (reply, error) {
+// existing credentials excluded. Register this route and
+// FinishRegistration with [mfa.Policy.AllowEnrolment], behind
+// [mfa.Policy.StepUp]: a user with no factor passes, one who has a factor
+// must have verified it recently, so that a stolen session cannot add its
+// own passkey.
+func (w *RelyingParty) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
+	w.serve(rw, r, ActionRegisterBegin, true, func(c *call) (reply, error) {
 		u, err := w.loadRegistrant(c.ctx, c.userID)
 		if err != nil {
 			return reply{}, err
 		}
 		if w.userNames != nil {
 			if u.name, u.display, err = w.userNames(c.ctx, c.userID); err != nil {
-				return reply{}, fmt.Errorf("mfa: webauthn: user names: %w", err)
+				return reply{}, fmt.Errorf("passkey: user names: %w", err)
 			}
 		}
 		yes := true
@@ -433,8 +454,8 @@ func (w *WebAuthn) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
 // credential (credential.toJSON()) and stores the credential. The optional
 // query parameter "name" labels it (at most 64 characters; default
 // "Passkey"). It answers 201 {"id": base64url ID, "name": name}.
-func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
-	w.serve(rw, r, "mfa.webauthn.register", true, func(c *call) (reply, error) {
+func (w *RelyingParty) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
+	w.serve(rw, r, ActionRegister, true, func(c *call) (reply, error) {
 		name, err := cleanName(cmp.Or(r.URL.Query().Get("name"), "Passkey"))
 		if err != nil {
 			return reply{}, err
@@ -464,9 +485,9 @@ func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return reply{}, err
 		}
-		sc := StoredCredential{ID: cred.ID, UserID: c.userID, Name: name, Data: data, CreatedAt: w.now()}
+		sc := mfa.StoredCredential{ID: cred.ID, UserID: c.userID, Name: name, Data: data, CreatedAt: w.now()}
 		if err := w.creds.CreateCredential(c.ctx, sc); err != nil {
-			return reply{}, fmt.Errorf("mfa: webauthn: store credential: %w", err)
+			return reply{}, fmt.Errorf("passkey: store credential: %w", err)
 		}
 		return reply{status: http.StatusCreated, body: map[string]string{"id": b64(cred.ID), "name": name}, cred: cred.ID}, nil
 	})
@@ -476,15 +497,15 @@ func (w *WebAuthn) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
 // navigator.credentials.get() limited to the user's credentials, as the
 // JSON that PublicKeyCredential.parseRequestOptionsFromJSON takes. Use it
 // for the second factor after a password, and for step-up. It fails with
-// [ErrNotEnrolled] (404) when the user has no credential.
-func (w *WebAuthn) BeginVerify(rw http.ResponseWriter, r *http.Request) {
-	w.serve(rw, r, "mfa.webauthn.verify.begin", true, func(c *call) (reply, error) {
+// [mfa.ErrNotEnrolled] (404) when the user has no credential.
+func (w *RelyingParty) BeginVerify(rw http.ResponseWriter, r *http.Request) {
+	w.serve(rw, r, ActionVerifyBegin, true, func(c *call) (reply, error) {
 		u, err := w.loadUser(c.ctx, c.userID)
 		if err != nil {
 			return reply{}, err
 		}
 		if len(u.creds) == 0 {
-			return reply{}, ErrNotEnrolled
+			return reply{}, mfa.ErrNotEnrolled
 		}
 		opts, sd, err := w.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
 		if err != nil {
@@ -496,10 +517,11 @@ func (w *WebAuthn) BeginVerify(rw http.ResponseWriter, r *http.Request) {
 
 // FinishVerify answers a POST whose body is the JSON of the assertion
 // (credential.toJSON()). On success it stores the credential's new sign
-// counter, marks the session as MFA-verified with [MethodWebAuthn] and
-// answers 200 {"ok":true}.
-func (w *WebAuthn) FinishVerify(rw http.ResponseWriter, r *http.Request) {
-	w.serve(rw, r, "mfa.webauthn.verify", true, func(c *call) (reply, error) {
+// counter, marks the session as MFA-verified with
+// [identity.MethodHardwareKey] and answers 200 {"ok":true}. Register it,
+// and BeginVerify, with [mfa.Policy.AllowChallenge].
+func (w *RelyingParty) FinishVerify(rw http.ResponseWriter, r *http.Request) {
+	w.serve(rw, r, ActionVerify, true, func(c *call) (reply, error) {
 		return w.finishAssertion(c, challengeVerify, func(cer ceremony, parsed *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error) {
 			u, err := w.loadUser(c.ctx, c.userID)
 			if err != nil {
@@ -524,13 +546,13 @@ func (w *WebAuthn) FinishVerify(rw http.ResponseWriter, r *http.Request) {
 // BeginLogin answers a POST with the options for a passwordless login with
 // a discoverable credential (empty allowCredentials, user verification
 // required), as the JSON that PublicKeyCredential.parseRequestOptionsFromJSON
-// takes. It answers 404 when [WebAuthnConfig.OnLogin] is nil.
-func (w *WebAuthn) BeginLogin(rw http.ResponseWriter, r *http.Request) {
+// takes. It answers 404 when [Config.OnLogin] is nil.
+func (w *RelyingParty) BeginLogin(rw http.ResponseWriter, r *http.Request) {
 	if w.onLogin == nil {
 		http.NotFound(rw, r)
 		return
 	}
-	w.serve(rw, r, "mfa.webauthn.login.begin", false, func(c *call) (reply, error) {
+	w.serve(rw, r, ActionLoginBegin, false, func(c *call) (reply, error) {
 		opts, sd, err := w.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
 			return reply{}, translate(err)
@@ -542,15 +564,15 @@ func (w *WebAuthn) BeginLogin(rw http.ResponseWriter, r *http.Request) {
 // FinishLogin answers a POST whose body is the JSON of the assertion. It
 // finds the user from the credential and checks that the authenticator
 // returned that user's handle and verified the user; stores the new sign
-// counter; then calls [WebAuthnConfig.OnLogin], marks the session as
-// MFA-verified with [MethodWebAuthn] and answers 200 {"ok":true}. It
+// counter; then calls [Config.OnLogin], marks the session as MFA-verified
+// with [identity.MethodHardwareKey] and answers 200 {"ok":true}. It
 // answers 404 when OnLogin is nil.
-func (w *WebAuthn) FinishLogin(rw http.ResponseWriter, r *http.Request) {
+func (w *RelyingParty) FinishLogin(rw http.ResponseWriter, r *http.Request) {
 	if w.onLogin == nil {
 		http.NotFound(rw, r)
 		return
 	}
-	w.serve(rw, r, "mfa.webauthn.login", false, func(c *call) (reply, error) {
+	w.serve(rw, r, ActionLogin, false, func(c *call) (reply, error) {
 		return w.finishAssertion(c, challengeLogin, func(cer ceremony, parsed *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error) {
 			var u *waUser
 			_, cred, err := w.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -562,7 +584,7 @@ func (w *WebAuthn) FinishLogin(rw http.ResponseWriter, r *http.Request) {
 					return nil, err
 				}
 				if !u.useCredential(rawID) {
-					return nil, ErrNotFound
+					return nil, mfa.ErrNotFound
 				}
 				return u, nil
 			}, cer.Session, parsed)
@@ -576,13 +598,13 @@ func (w *WebAuthn) FinishLogin(rw http.ResponseWriter, r *http.Request) {
 
 // begin keeps the state sd of a ceremony of kind key in the session, for
 // c's user, and replies with the options for the browser.
-func (w *WebAuthn) begin(c *call, key string, sd *webauthn.SessionData, opts any) (reply, error) {
+func (w *RelyingParty) begin(c *call, key string, sd *webauthn.SessionData, opts any) (reply, error) {
 	data, err := json.Marshal(ceremony{UserID: c.userID, Issued: w.now(), Session: *sd})
 	if err != nil {
-		return reply{}, fmt.Errorf("mfa: webauthn: encode challenge: %w", err)
+		return reply{}, fmt.Errorf("passkey: encode challenge: %w", err)
 	}
 	if err := w.chal.PutChallenge(c.ctx, key, data); err != nil {
-		return reply{}, fmt.Errorf("mfa: webauthn: store challenge: %w", err)
+		return reply{}, fmt.Errorf("passkey: store challenge: %w", err)
 	}
 	return reply{status: http.StatusOK, body: opts}, nil
 }
@@ -593,7 +615,7 @@ func (w *WebAuthn) begin(c *call, key string, sd *webauthn.SessionData, opts any
 // updated credential. It then applies the sign-counter policy and stores
 // the counter, has OnLogin sign the user in for a passwordless login, and
 // marks the session as MFA-verified.
-func (w *WebAuthn) finishAssertion(c *call, key string, validate func(ceremony, *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error)) (reply, error) {
+func (w *RelyingParty) finishAssertion(c *call, key string, validate func(ceremony, *protocol.ParsedCredentialAssertionData) (*waUser, *webauthn.Credential, error)) (reply, error) {
 	cer, err := w.takeCeremony(c.ctx, key, c.userID)
 	if err != nil {
 		return reply{}, err
@@ -619,36 +641,41 @@ func (w *WebAuthn) finishAssertion(c *call, key string, validate func(ceremony, 
 	}
 	var meta map[string]string
 	if key == challengeLogin {
-		res := LoginResult{UserID: c.userID, CredentialID: cred.ID, UserVerified: parsed.Response.AuthenticatorData.Flags.HasUserVerified(), ReadAt: readAt}
+		uv := parsed.Response.AuthenticatorData.Flags.HasUserVerified()
+		res := LoginResult{UserID: c.userID, CredentialID: cred.ID, UserVerified: uv, ReadAt: readAt,
+			Methods: []identity.Method{identity.MethodHardwareKey}}
+		if uv {
+			res.Methods = append(res.Methods, identity.MethodPIN)
+		}
 		if err := w.onLogin(c.rw, c.r, res); err != nil {
-			return reply{}, fmt.Errorf("mfa: webauthn: OnLogin: %w", err)
+			return reply{}, fmt.Errorf("passkey: OnLogin: %w", err)
 		}
 		meta = map[string]string{"method": "passkey"}
 	}
-	if err := w.sessions.MarkMFA(c.ctx, MethodWebAuthn); err != nil {
-		return reply{}, fmt.Errorf("mfa: webauthn: mark session: %w", err)
+	if err := w.sessions.MarkMFA(c.ctx, identity.MethodHardwareKey); err != nil {
+		return reply{}, fmt.Errorf("passkey: mark session: %w", err)
 	}
 	return reply{status: http.StatusOK, body: map[string]bool{"ok": true}, cred: cred.ID, meta: meta}, nil
 }
 
 // afterLogin applies the sign-counter policy and stores the updated
 // credential.
-func (w *WebAuthn) afterLogin(c *call, u *waUser, cred *webauthn.Credential) error {
+func (w *RelyingParty) afterLogin(c *call, u *waUser, cred *webauthn.Credential) error {
 	if cred.Authenticator.CloneWarning {
 		reason := "sign counter did not increase: possible cloned authenticator; login rejected"
 		if w.allowReg {
 			reason = "sign counter did not increase: possible cloned authenticator; login allowed by AllowSignCountRegression"
 		}
 		w.log(c.r, audit.Event{
-			Category: audit.CategorySecurityAlert, Action: "mfa.webauthn.clone_warning", Outcome: audit.OutcomeDenied,
-			Actor: audit.Actor{UserID: c.userID}, Target: credTarget(cred.ID), Reason: reason,
+			Category: audit.CategorySecurityAlert, Action: ActionCloneWarning, Outcome: audit.OutcomeDenied,
+			Actor: actor(c.userID), Target: credTarget(cred.ID), Reason: reason,
 		})
 		if !w.allowReg {
 			return ErrClonedAuthenticator
 		}
 		cred.Authenticator.CloneWarning = false
 	}
-	var sc StoredCredential
+	var sc mfa.StoredCredential
 	for _, s := range u.stored {
 		if bytes.Equal(s.ID, cred.ID) {
 			sc = s
@@ -660,16 +687,16 @@ func (w *WebAuthn) afterLogin(c *call, u *waUser, cred *webauthn.Credential) err
 	}
 	sc.Data, sc.LastUsedAt = data, w.now()
 	if err := w.creds.UpdateCredential(c.ctx, sc); err != nil {
-		return fmt.Errorf("mfa: webauthn: store sign counter: %w", err)
+		return fmt.Errorf("passkey: store sign counter: %w", err)
 	}
 	return nil
 }
 
 // Credentials lists the user's credentials, oldest first.
-func (w *WebAuthn) Credentials(ctx context.Context, userID string) ([]CredentialInfo, error) {
+func (w *RelyingParty) Credentials(ctx context.Context, userID string) ([]CredentialInfo, error) {
 	stored, err := w.creds.UserCredentials(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("mfa: webauthn: list credentials: %w", err)
+		return nil, fmt.Errorf("passkey: list credentials: %w", err)
 	}
 	out := make([]CredentialInfo, len(stored))
 	for i, s := range stored {
@@ -680,84 +707,84 @@ func (w *WebAuthn) Credentials(ctx context.Context, userID string) ([]Credential
 
 // RenameCredential sets the label of the user's credential id. The name is
 // trimmed and must be 1 to 64 printable characters.
-func (w *WebAuthn) RenameCredential(ctx context.Context, userID string, id []byte, name string) error {
+func (w *RelyingParty) RenameCredential(ctx context.Context, userID string, id []byte, name string) error {
 	name, err := cleanName(name)
 	if err != nil {
 		return err
 	}
 	sc, err := w.creds.Credential(ctx, id)
 	if err != nil {
-		return fmt.Errorf("mfa: webauthn: rename: %w", err)
+		return fmt.Errorf("passkey: rename: %w", err)
 	}
 	if sc.UserID != userID {
-		return fmt.Errorf("mfa: webauthn: rename: %w", ErrNotFound)
+		return fmt.Errorf("passkey: rename: %w", mfa.ErrNotFound)
 	}
 	sc.Name = name
 	if err := w.creds.UpdateCredential(ctx, sc); err != nil {
-		return fmt.Errorf("mfa: webauthn: rename: %w", err)
+		return fmt.Errorf("passkey: rename: %w", err)
 	}
-	logEvent(ctx, w.audit, audit.Event{
-		Category: audit.CategoryAuthentication, Action: "mfa.webauthn.rename", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: userID}, Target: credTarget(id),
+	w.audit.Log(ctx, audit.Event{
+		Category: audit.CategoryAuthentication, Action: ActionRename, Outcome: audit.OutcomeSuccess,
+		Actor: actor(userID), Target: credTarget(id),
 	})
 	return nil
 }
 
 // RemoveCredential deletes the user's credential id. Call it only in a
-// session that passed MFA recently (behind [Policy.StepUp]).
+// session that passed MFA recently (behind [mfa.Policy.StepUp]).
 //
-// With keepLast (pass [Policy.Required] of the user's roles), the
+// With keepLast (pass [mfa.Policy.Required] of the user's roles), the
 // credential is removed only if the user keeps another factor (another
 // credential or a confirmed TOTP secret); otherwise RemoveCredential fails
-// with [ErrLastFactor]. The check and the removal are one atomic step in
-// the store, which must then implement [FactorStore], so that concurrent
-// removals of the user's factors cannot leave them none. An unknown id, or
-// one of another user, fails with [ErrNotFound].
-func (w *WebAuthn) RemoveCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
+// with [mfa.ErrLastFactor]. The check and the removal are one atomic step
+// in the store, which must then implement [mfa.FactorStore], so that
+// concurrent removals of the user's factors cannot leave them none. An
+// unknown id, or one of another user, fails with [mfa.ErrNotFound].
+func (w *RelyingParty) RemoveCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
 	e := audit.Event{
-		Category: audit.CategoryAuthentication, Action: "mfa.webauthn.remove", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: userID}, Target: credTarget(id),
+		Category: audit.CategoryAuthentication, Action: ActionRemove, Outcome: audit.OutcomeSuccess,
+		Actor: actor(userID), Target: credTarget(id),
 	}
 	err := w.removeCredential(ctx, userID, id, keepLast)
 	switch {
-	case errors.Is(err, ErrLastFactor):
+	case errors.Is(err, mfa.ErrLastFactor):
 		e.Outcome, e.Reason = audit.OutcomeDenied, err.Error()
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, mfa.ErrNotFound):
 		e.Outcome, e.Reason = audit.OutcomeFailure, "no such credential of this user"
 	case err != nil:
 		e.Outcome, e.Reason = audit.OutcomeFailure, err.Error()
 	}
-	logEvent(ctx, w.audit, e)
+	w.audit.Log(ctx, e)
 	return err
 }
 
-func (w *WebAuthn) removeCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
+func (w *RelyingParty) removeCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
 	if !keepLast {
 		if err := w.creds.DeleteCredential(ctx, userID, id); err != nil {
-			return fmt.Errorf("mfa: webauthn: remove: %w", err)
+			return fmt.Errorf("passkey: remove: %w", err)
 		}
 		return nil
 	}
-	fs, ok := w.creds.(FactorStore)
+	fs, ok := w.creds.(mfa.FactorStore)
 	if !ok {
-		return errors.New("mfa: webauthn: remove: keeping the last factor needs a credential store that implements mfa.FactorStore (one store for TOTP and WebAuthn)")
+		return errors.New("passkey: remove: keeping the last factor needs a credential store that implements mfa.FactorStore (one store for TOTP and passkeys)")
 	}
 	deleted, err := fs.DeleteCredentialUnlessLast(ctx, userID, id)
 	switch {
 	case err != nil:
-		return fmt.Errorf("mfa: webauthn: remove: %w", err)
+		return fmt.Errorf("passkey: remove: %w", err)
 	case !deleted:
-		return ErrLastFactor
+		return mfa.ErrLastFactor
 	}
 	return nil
 }
 
-// Enrolled reports whether the user has a WebAuthn credential. It
-// implements [EnrolmentChecker].
-func (w *WebAuthn) Enrolled(ctx context.Context, userID string) (bool, error) {
+// Enrolled reports whether the user has a passkey. It implements
+// [mfa.EnrolmentChecker].
+func (w *RelyingParty) Enrolled(ctx context.Context, userID string) (bool, error) {
 	stored, err := w.creds.UserCredentials(ctx, userID)
 	if err != nil {
-		return false, fmt.Errorf("mfa: webauthn: enrolled: %w", err)
+		return false, fmt.Errorf("passkey: enrolled: %w", err)
 	}
 	return len(stored) > 0, nil
 }
@@ -765,7 +792,7 @@ func (w *WebAuthn) Enrolled(ctx context.Context, userID string) (bool, error) {
 // takeCeremony removes and returns the pending ceremony of kind key. It
 // fails with ErrNoChallenge if there is none, it expired, or it was begun
 // by another user.
-func (w *WebAuthn) takeCeremony(ctx context.Context, key, userID string) (ceremony, error) {
+func (w *RelyingParty) takeCeremony(ctx context.Context, key, userID string) (ceremony, error) {
 	data, err := w.chal.TakeChallenge(ctx, key)
 	if err != nil {
 		return ceremony{}, fmt.Errorf("%w: %w", ErrNoChallenge, err)
@@ -788,10 +815,10 @@ func (w *WebAuthn) takeCeremony(ctx context.Context, key, userID string) (ceremo
 }
 
 // errBodyTooLarge reports a request body over MaxBodyBytes.
-var errBodyTooLarge = errors.New("mfa: request body too large")
+var errBodyTooLarge = errors.New("passkey: request body too large")
 
 // readBody reads c's request body, at most MaxBodyBytes of it.
-func (w *WebAuthn) readBody(c *call) ([]byte, error) {
+func (w *RelyingParty) readBody(c *call) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.rw, c.r.Body, w.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -804,10 +831,10 @@ func (w *WebAuthn) readBody(c *call) ([]byte, error) {
 }
 
 // fail audits err and hands it to the error handler.
-func (w *WebAuthn) fail(rw http.ResponseWriter, r *http.Request, action, userID string, err error) {
+func (w *RelyingParty) fail(rw http.ResponseWriter, r *http.Request, action audit.Action, userID string, err error) {
 	e := audit.Event{
-		Category: audit.CategoryAuthentication, Action: audit.Action(action), Outcome: audit.OutcomeFailure,
-		Actor: audit.Actor{UserID: userID}, Reason: err.Error(),
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeFailure,
+		Actor: actor(userID), Reason: err.Error(),
 	}
 	var ve *verificationError
 	if errors.As(err, &ve) {
@@ -816,24 +843,23 @@ func (w *WebAuthn) fail(rw http.ResponseWriter, r *http.Request, action, userID 
 			e.Meta = map[string]string{"debug": ve.devInfo}
 		}
 	}
-	if errors.Is(err, ErrUnauthenticated) {
+	if errors.Is(err, mfa.ErrUnauthenticated) {
 		e.Outcome = audit.OutcomeDenied
 	}
 	w.log(r, e)
 	w.onError(rw, r, err)
 }
 
-func (w *WebAuthn) log(r *http.Request, e audit.Event) {
-	if w.audit == nil {
-		return
-	}
+// log writes e with the request's user agent; the audit logger adds the
+// client address from the request context, if any.
+func (w *RelyingParty) log(r *http.Request, e audit.Event) {
 	e.UserAgent = r.UserAgent()
-	if info, ok := clientip.FromContext(r.Context()); ok {
-		e.ClientIP = info.Addr
-	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		e.ClientIP = ap.Addr().Unmap()
-	}
-	logEvent(r.Context(), w.audit, e)
+	w.audit.Log(r.Context(), e)
+}
+
+// actor is the audit actor naming userID.
+func actor(userID string) audit.Actor {
+	return audit.Actor{UserID: userID}
 }
 
 // verificationError is a go-webauthn error translated at our boundary. It
@@ -852,60 +878,43 @@ func translate(err error) error {
 	if errors.As(err, &pe) {
 		return &verificationError{kind: pe.Type, details: pe.Details, devInfo: pe.DevInfo}
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, mfa.ErrNotFound) {
 		return &verificationError{kind: "unknown_credential", details: err.Error()}
 	}
 	return &verificationError{kind: "error", details: err.Error()}
 }
 
-// WriteError is the default error handler of [WebAuthn] and [Policy]: it
-// answers with a JSON body {"error": code} and a status that matches err,
-// and never reveals err's text.
+// WriteError is the default error handler of [RelyingParty]: it answers
+// with a JSON body {"error": code} and a status that matches err, and
+// never reveals err's text. Errors of package mfa are answered as
+// [mfa.WriteError] does.
 //
-//	ErrUnauthenticated, ErrMFARequired, ErrStepUpRequired  401 unauthenticated / mfa_required / step_up_required
-//	ErrEnrolmentRequired                                   403 mfa_enrolment_required
-//	ErrVerification, ErrClonedAuthenticator                400 verification_failed
-//	ErrNoChallenge                                         400 no_challenge
-//	bad credential name (FinishRegistration)               400 bad_name
-//	ErrNotEnrolled, ErrNotFound                            404 not_enrolled / not_found
-//	ErrExists, ErrStoreFull, ErrLastFactor                 409 credential_exists / too_many_credentials / last_factor
-//	request body too large                                 413 body_too_large
-//	anything else                                          500 internal_error
-func WriteError(w http.ResponseWriter, _ *http.Request, err error) {
-	status, code := errorStatus(err)
-	writeJSON(w, status, map[string]string{"error": code})
-}
-
-func errorStatus(err error) (int, string) {
+//	ErrVerification, ErrClonedAuthenticator  400 verification_failed
+//	ErrNoChallenge                           400 no_challenge
+//	bad credential name (FinishRegistration) 400 bad_name
+//	request body too large                   413 body_too_large
+//	mfa.ErrUnauthenticated                   401 unauthenticated
+//	mfa.ErrNotEnrolled, mfa.ErrNotFound      404 not_enrolled / not_found
+//	mfa.ErrExists, mfa.ErrStoreFull          409 credential_exists / too_many_credentials
+//	mfa.ErrLastFactor                        409 last_factor
+//	anything else                            500 internal_error
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var status int
+	var code string
 	switch {
-	case errors.Is(err, ErrUnauthenticated):
-		return http.StatusUnauthorized, "unauthenticated"
-	case errors.Is(err, ErrMFARequired):
-		return http.StatusUnauthorized, "mfa_required"
-	case errors.Is(err, ErrStepUpRequired):
-		return http.StatusUnauthorized, "step_up_required"
-	case errors.Is(err, ErrEnrolmentRequired):
-		return http.StatusForbidden, "mfa_enrolment_required"
 	case errors.Is(err, ErrVerification), errors.Is(err, ErrClonedAuthenticator):
-		return http.StatusBadRequest, "verification_failed"
+		status, code = http.StatusBadRequest, "verification_failed"
 	case errors.Is(err, ErrNoChallenge):
-		return http.StatusBadRequest, "no_challenge"
-	case errors.Is(err, ErrNotEnrolled):
-		return http.StatusNotFound, "not_enrolled"
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrExists):
-		return http.StatusConflict, "credential_exists"
-	case errors.Is(err, ErrStoreFull):
-		return http.StatusConflict, "too_many_credentials"
-	case errors.Is(err, ErrLastFactor):
-		return http.StatusConflict, "last_factor"
+		status, code = http.StatusBadRequest, "no_challenge"
 	case errors.Is(err, errBodyTooLarge):
-		return http.StatusRequestEntityTooLarge, "body_too_large"
+		status, code = http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errBadName):
-		return http.StatusBadRequest, "bad_name"
+		status, code = http.StatusBadRequest, "bad_name"
+	default:
+		mfa.WriteError(w, r, err)
+		return
 	}
-	return http.StatusInternalServerError, "internal_error"
+	writeJSON(w, status, map[string]string{"error": code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -922,7 +931,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // errBadName reports an unusable credential name.
-var errBadName = errors.New("mfa: credential name must be 1 to 64 printable characters")
+var errBadName = errors.New("passkey: credential name must be 1 to 64 printable characters")
 
 func cleanName(s string) (string, error) {
 	s = strings.TrimSpace(s)

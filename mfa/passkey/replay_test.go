@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
-	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
@@ -119,7 +119,7 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 				})
 				require.NoError(t, err)
 				mux := http.NewServeMux()
-				srv := httptest.NewUnstartedServer(sm.Handler(mux))
+				srv := httptest.NewUnstartedServer(withPrincipal(sm, mux))
 				in := &instance{sm: sm, mux: mux, srv: srv,
 					origin: fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)}
 				inst[i] = in
@@ -127,10 +127,10 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 			}
 			for _, in := range inst {
 				sm := in.sm
-				wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
+				wa, err := passkey.New(passkey.Config{
 					RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: origins,
-					Credentials: creds, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
-					OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+					Credentials: creds, Sessions: realSessions{sm}, Challenges: sm, Audit: lg, Now: c.Now,
+					OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
 						return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
 					},
 				})

@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"context"
@@ -8,11 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // fakeSessions is a hand-written stand-in for session.Manager: sessions
-// live in memory, found through a "sid" cookie by its Handler.
+// live in memory, found through a "sid" cookie by its Handler, which puts
+// the signed-in principal in the request context.
 type fakeSessions struct {
 	now func() time.Time
 	mu  sync.Mutex
@@ -22,7 +25,7 @@ type fakeSessions struct {
 }
 
 type fakeSession struct {
-	id         *mfa.Identity
+	id         *identity.Principal
 	challenges map[string][]byte
 }
 
@@ -47,8 +50,14 @@ func (f *fakeSessions) Handler(next http.Handler) http.Handler {
 			f.all[sid] = &fakeSession{challenges: map[string][]byte{}}
 			http.SetCookie(w, &http.Cookie{Name: "sid", Value: sid, Path: "/"})
 		}
+		ctx := context.WithValue(r.Context(), sidKey{}, sid)
+		if s := f.all[sid]; s.id != nil {
+			p := *s.id
+			p.SessionRef = sid
+			ctx = identity.NewContext(ctx, p)
+		}
 		f.mu.Unlock()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sidKey{}, sid)))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -58,7 +67,7 @@ func (f *fakeSessions) session(ctx context.Context) *fakeSession {
 }
 
 // Login signs userID in on the session of ctx.
-func (f *fakeSessions) Login(ctx context.Context, id mfa.Identity) {
+func (f *fakeSessions) Login(ctx context.Context, id identity.Principal) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s := f.session(ctx); s != nil {
@@ -66,27 +75,15 @@ func (f *fakeSessions) Login(ctx context.Context, id mfa.Identity) {
 	}
 }
 
-func (f *fakeSessions) Identity(ctx context.Context) (mfa.Identity, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.session(ctx)
-	if s == nil || s.id == nil {
-		return mfa.Identity{}, false
-	}
-	id := *s.id
-	id.SessionRef, _ = ctx.Value(sidKey{}).(string)
-	return id, true
-}
-
-func (f *fakeSessions) MarkMFA(ctx context.Context, method string) error {
+func (f *fakeSessions) MarkMFA(ctx context.Context, method identity.Method) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.session(ctx)
 	if s == nil || s.id == nil {
 		return mfa.ErrUnauthenticated
 	}
+	*s.id = s.id.With(method)
 	s.id.MFATime = f.now()
-	s.id.MFAMethod = method
 	f.marks++
 	return nil
 }
@@ -115,7 +112,7 @@ func (f *fakeSessions) TakeChallenge(ctx context.Context, key string) ([]byte, e
 }
 
 var (
-	_ mfa.Sessions       = (*fakeSessions)(nil)
+	_ passkey.Sessions   = (*fakeSessions)(nil)
 	_ mfa.ChallengeStore = (*fakeSessions)(nil)
 )
 

@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // factorFixture is one store holding both factors, with the TOTP and
@@ -19,7 +20,7 @@ import (
 type factorFixture struct {
 	store *mfa.MemoryStore
 	totp  *mfa.TOTP
-	wa    *mfa.WebAuthn
+	wa    *passkey.RelyingParty
 	sink  *audit.MemorySink
 }
 
@@ -30,10 +31,10 @@ func newFactorFixture(t *testing.T) *factorFixture {
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Sessions: noSessions{}, Audit: lg, Now: c.Now})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
-	f.wa, err = mfa.NewWebAuthn(mfa.WebAuthnConfig{
+	f.wa, err = passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},
 		Credentials: f.store, Sessions: s, Challenges: s, Audit: lg, Now: c.Now,
 	})
@@ -153,10 +154,10 @@ func TestRemoveFactor_KeepLastNeedsFactorStore(t *testing.T) {
 	ms := newStore(t)
 	st := plainStore{ms, ms}
 	c := newClock()
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Sessions: noSessions{}, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Now: c.Now})
 	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
-	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},
+	wa, err := passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},
 		Credentials: st, Sessions: s, Challenges: s, Now: c.Now})
 	require.NoError(t, err)
 	require.NoError(t, ms.SaveTOTP(ctx, "u", mfa.TOTPRecord{Secret: []byte("s")}))
@@ -202,22 +203,3 @@ func TestRemoveFactor_ConcurrentRemovalsRegression(t *testing.T) {
 		require.True(t, totp || n > 0, "round %d: the user keeps a factor", i)
 	}
 }
-
-// The policy names the users who must keep a factor.
-func TestPolicy_Required(t *testing.T) {
-	s := newFakeSessions(newClock().Now)
-	p, err := mfa.NewPolicy(mfa.PolicyConfig{Sessions: s, Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		EnrolPath: "/enrol", ChallengePath: "/mfa"})
-	require.NoError(t, err)
-	assert.True(t, p.Required([]string{"seller", "admin"}), "admin by default")
-	assert.False(t, p.Required([]string{"seller"}))
-	assert.False(t, p.Required(nil))
-	p, err = mfa.NewPolicy(mfa.PolicyConfig{Sessions: s, Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		Roles: []string{}, EnrolPath: "/enrol", ChallengePath: "/mfa"})
-	require.NoError(t, err)
-	assert.False(t, p.Required([]string{"admin"}), "no role required")
-}
-
-type stubChecker struct{}
-
-func (stubChecker) Enrolled(context.Context, string) (bool, error) { return false, nil }

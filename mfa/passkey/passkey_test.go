@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"context"
@@ -20,27 +20,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 type waHarness struct {
 	t        *testing.T
 	origin   string
-	wa       *mfa.WebAuthn
+	wa       *passkey.RelyingParty
 	sessions *fakeSessions
 	store    *mfa.MemoryStore
 	clock    *testenv.Clock
 	sink     *audit.MemorySink
 
 	mu     sync.Mutex
-	logins []mfa.LoginResult
+	logins []passkey.LoginResult
 }
 
 // newWAHarness serves the WebAuthn handlers on http://localhost:PORT. The
 // server is built unstarted so that its port, part of the origin, is known
 // before the relying party is configured.
-func newWAHarness(t *testing.T, mutate func(*mfa.WebAuthnConfig)) *waHarness {
+func newWAHarness(t *testing.T, mutate func(*passkey.Config)) *waHarness {
 	t.Helper()
 	h := &waHarness{t: t, store: newStore(t), clock: newClock()}
 	h.sessions = newFakeSessions(h.clock.Now)
@@ -48,15 +51,17 @@ func newWAHarness(t *testing.T, mutate func(*mfa.WebAuthnConfig)) *waHarness {
 	lg, h.sink = newAudit()
 
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(h.sessions.Handler(mux))
+	// The client address reaches audit through the context clientip's
+	// handler sets.
+	srv := httptest.NewUnstartedServer(clientip.MustNew(nil, clientip.Config{}).Handler(h.sessions.Handler(mux)))
 	h.origin = fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 
-	cfg := mfa.WebAuthnConfig{
+	cfg := passkey.Config{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{h.origin},
 		Credentials: h.store, Sessions: h.sessions, Challenges: h.sessions,
 		Audit: lg, Now: h.clock.Now,
-		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-			h.sessions.Login(r.Context(), mfa.Identity{UserID: res.UserID, AuthTime: h.clock.Now()})
+		OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
+			h.sessions.Login(r.Context(), identity.Principal{UserID: res.UserID, AuthTime: h.clock.Now()})
 			h.mu.Lock()
 			h.logins = append(h.logins, res)
 			h.mu.Unlock()
@@ -67,7 +72,7 @@ func newWAHarness(t *testing.T, mutate func(*mfa.WebAuthnConfig)) *waHarness {
 		mutate(&cfg)
 	}
 	var err error
-	h.wa, err = mfa.NewWebAuthn(cfg)
+	h.wa, err = passkey.New(cfg)
 	require.NoError(t, err)
 
 	mux.HandleFunc("/register/begin", h.wa.BeginRegistration)
@@ -78,11 +83,15 @@ func newWAHarness(t *testing.T, mutate func(*mfa.WebAuthnConfig)) *waHarness {
 	mux.HandleFunc("/login/finish", h.wa.FinishLogin)
 	// Stands in for the app's password login.
 	mux.HandleFunc("POST /test/signin", func(w http.ResponseWriter, r *http.Request) {
-		h.sessions.Login(r.Context(), mfa.Identity{UserID: r.FormValue("user"), AuthTime: h.clock.Now()})
+		h.sessions.Login(r.Context(), identity.Principal{UserID: r.FormValue("user"), AuthTime: h.clock.Now()})
 	})
 	mux.HandleFunc("GET /test/whoami", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := h.sessions.Identity(r.Context())
-		_ = json.NewEncoder(w).Encode(map[string]any{"user": id.UserID, "mfa": id.MFAMethod})
+		id, _ := identity.FromContext(r.Context())
+		mfaMethod := ""
+		if id.MFA() && len(id.Methods) > 0 {
+			mfaMethod = string(id.Methods[len(id.Methods)-1])
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": id.UserID, "mfa": mfaMethod})
 	})
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -241,7 +250,7 @@ func TestWebAuthn_EndToEnd(t *testing.T) {
 	status, body = alice.assert(dev, "verify")
 	require.Equal(t, http.StatusOK, status, body)
 	_, method = alice.whoami()
-	assert.Equal(t, mfa.MethodWebAuthn, method)
+	assert.Equal(t, string(identity.MethodHardwareKey), method)
 
 	// Passwordless: a new browser with no session signs in with the
 	// discoverable credential.
@@ -259,10 +268,11 @@ func TestWebAuthn_EndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	who, method := browser.whoami()
 	assert.Equal(t, "alice", who)
-	assert.Equal(t, mfa.MethodWebAuthn, method)
+	assert.Equal(t, string(identity.MethodHardwareKey), method)
 	require.Len(t, h.logins, 1)
 	assert.Equal(t, "alice", h.logins[0].UserID)
 	assert.True(t, h.logins[0].UserVerified)
+	assert.Equal(t, []identity.Method{identity.MethodHardwareKey, identity.MethodPIN}, h.logins[0].Methods, "a user-verified passkey is two factors")
 	assert.Equal(t, dev.cred.ID, h.logins[0].CredentialID)
 
 	// The stored counter follows every login.
@@ -292,7 +302,7 @@ func TestWebAuthn_RSAKey(t *testing.T) {
 }
 
 // signedIn returns a harness and a client signed in as alice.
-func signedIn(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waClient) {
+func signedIn(t *testing.T, mutate func(*passkey.Config)) (*waHarness, *waClient) {
 	t.Helper()
 	h := newWAHarness(t, mutate)
 	c := h.client()
@@ -302,7 +312,7 @@ func signedIn(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waCl
 
 // registered returns a harness, a client signed in as alice and her
 // registered device.
-func registered(t *testing.T, mutate func(*mfa.WebAuthnConfig)) (*waHarness, *waClient, *device) {
+func registered(t *testing.T, mutate func(*passkey.Config)) (*waHarness, *waClient, *device) {
 	t.Helper()
 	h, c := signedIn(t, mutate)
 	dev := h.device(vwa.AuthenticatorOptions{})
@@ -462,7 +472,7 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		}
 	})
 	t.Run("body too large", func(t *testing.T) {
-		h := newWAHarness(t, func(c *mfa.WebAuthnConfig) { c.MaxBodyBytes = 1024 })
+		h := newWAHarness(t, func(c *passkey.Config) { c.MaxBodyBytes = 1024 })
 		c := h.client()
 		_, _ = c.post("/login/begin", "")
 		status, body := c.post("/login/finish", `{"id":"`+strings.Repeat("A", 4096)+`"}`)
@@ -478,7 +488,7 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		assert.JSONEq(t, `{"error":"verification_failed"}`, body)
 	})
 	t.Run("passwordless off without OnLogin", func(t *testing.T) {
-		h := newWAHarness(t, func(c *mfa.WebAuthnConfig) { c.OnLogin = nil })
+		h := newWAHarness(t, func(c *passkey.Config) { c.OnLogin = nil })
 		status, _ := h.client().post("/login/begin", "")
 		assert.Equal(t, http.StatusNotFound, status)
 	})
@@ -490,7 +500,7 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		assert.Len(t, ao.ExcludeCredentials, 1)
 	})
 	t.Run("credential limit", func(t *testing.T) {
-		h, c := signedIn(t, func(c *mfa.WebAuthnConfig) { c.MaxCredentials = 1 })
+		h, c := signedIn(t, func(c *passkey.Config) { c.MaxCredentials = 1 })
 		status, _ := c.register(h.device(vwa.AuthenticatorOptions{}), "one")
 		require.Equal(t, http.StatusCreated, status)
 		status, body := c.register(h.device(vwa.AuthenticatorOptions{}), "two")
@@ -552,7 +562,7 @@ func TestWebAuthn_SignCountRegression(t *testing.T) {
 }
 
 func TestWebAuthn_SignCountRegressionAllowed(t *testing.T) {
-	h, c, dev := registered(t, func(c *mfa.WebAuthnConfig) { c.AllowSignCountRegression = true })
+	h, c, dev := registered(t, func(c *passkey.Config) { c.AllowSignCountRegression = true })
 	dev.cred.Counter = 9
 	status, _ := c.assert(dev, "verify")
 	require.Equal(t, http.StatusOK, status)
@@ -616,36 +626,36 @@ func TestWebAuthn_ManageCredentials(t *testing.T) {
 	assert.Equal(t, audit.OutcomeSuccess, removes[1].Outcome)
 }
 
-func TestNewWebAuthn_Config(t *testing.T) {
+func TestNew_Config(t *testing.T) {
 	st, fs := newStore(t), newFakeSessions(time.Now)
-	base := func() mfa.WebAuthnConfig {
-		return mfa.WebAuthnConfig{RPID: "example.com", RPDisplayName: "X", RPOrigins: []string{"https://example.com"},
+	base := func() passkey.Config {
+		return passkey.Config{RPID: "example.com", RPDisplayName: "X", RPOrigins: []string{"https://example.com"},
 			Credentials: st, Sessions: fs, Challenges: fs}
 	}
 	rows := []struct {
 		name   string
-		mutate func(*mfa.WebAuthnConfig)
+		mutate func(*passkey.Config)
 		ok     bool
 	}{
-		{"ok", func(*mfa.WebAuthnConfig) {}, true},
-		{"localhost http", func(c *mfa.WebAuthnConfig) { c.RPID = "localhost"; c.RPOrigins = []string{"http://localhost:8080"} }, true},
-		{"no RPID", func(c *mfa.WebAuthnConfig) { c.RPID = "" }, false},
-		{"IP RPID", func(c *mfa.WebAuthnConfig) { c.RPID = "127.0.0.1" }, false},
-		{"no name", func(c *mfa.WebAuthnConfig) { c.RPDisplayName = "" }, false},
-		{"no origins", func(c *mfa.WebAuthnConfig) { c.RPOrigins = nil }, false},
-		{"http origin", func(c *mfa.WebAuthnConfig) { c.RPOrigins = []string{"http://example.com"} }, false},
-		{"http localhost look-alike", func(c *mfa.WebAuthnConfig) { c.RPOrigins = []string{"http://localhost.evil.com"} }, false},
-		{"origin with path", func(c *mfa.WebAuthnConfig) { c.RPOrigins = []string{"https://example.com/login"} }, false},
-		{"no store", func(c *mfa.WebAuthnConfig) { c.Credentials = nil }, false},
-		{"no sessions", func(c *mfa.WebAuthnConfig) { c.Sessions = nil }, false},
-		{"no challenges", func(c *mfa.WebAuthnConfig) { c.Challenges = nil }, false},
-		{"negative timeout", func(c *mfa.WebAuthnConfig) { c.Timeout = -1 }, false},
+		{"ok", func(*passkey.Config) {}, true},
+		{"localhost http", func(c *passkey.Config) { c.RPID = "localhost"; c.RPOrigins = []string{"http://localhost:8080"} }, true},
+		{"no RPID", func(c *passkey.Config) { c.RPID = "" }, false},
+		{"IP RPID", func(c *passkey.Config) { c.RPID = "127.0.0.1" }, false},
+		{"no name", func(c *passkey.Config) { c.RPDisplayName = "" }, false},
+		{"no origins", func(c *passkey.Config) { c.RPOrigins = nil }, false},
+		{"http origin", func(c *passkey.Config) { c.RPOrigins = []string{"http://example.com"} }, false},
+		{"http localhost look-alike", func(c *passkey.Config) { c.RPOrigins = []string{"http://localhost.evil.com"} }, false},
+		{"origin with path", func(c *passkey.Config) { c.RPOrigins = []string{"https://example.com/login"} }, false},
+		{"no store", func(c *passkey.Config) { c.Credentials = nil }, false},
+		{"no sessions", func(c *passkey.Config) { c.Sessions = nil }, false},
+		{"no challenges", func(c *passkey.Config) { c.Challenges = nil }, false},
+		{"negative timeout", func(c *passkey.Config) { c.Timeout = -1 }, false},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			cfg := base()
 			r.mutate(&cfg)
-			_, err := mfa.NewWebAuthn(cfg)
+			_, err := passkey.New(cfg)
 			assert.Equal(t, r.ok, err == nil, "%v", err)
 		})
 	}

@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"fmt"
@@ -13,8 +13,10 @@ import (
 	vwa "github.com/descope/virtualwebauthn"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/session"
 )
 
@@ -24,19 +26,19 @@ import (
 // PublicKeyCredential.parseCreationOptionsFromJSON (or
 // parseRequestOptionsFromJSON) and navigator.credentials, and
 // credential.toJSON() is posted back.
-func ExampleWebAuthn() {
+func ExampleRelyingParty() {
 	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(sessions.Handler(mux))
+	srv := httptest.NewUnstartedServer(withPrincipal(sessions, mux)) // TODO(issue13-merge): sessions.Handler(mux)
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 
-	passkeys, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
+	passkeys, err := passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: store, Sessions: sessions, Challenges: sessions,
-		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
+		Credentials: store, Sessions: realSessions{sessions}, Challenges: sessions, // TODO(issue13-merge): Sessions: sessions
+		OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
 			fmt.Println("passkey login:", res.UserID)
-			return sessions.Login(r.Context(), res.UserID, nil, res.ReadAt, "passkey")
+			return sessions.Login(r.Context(), res.UserID, nil, res.ReadAt, string(identity.MethodHardwareKey))
 		},
 	})
 	if err != nil {

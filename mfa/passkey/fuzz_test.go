@@ -1,4 +1,4 @@
-package mfa_test
+package passkey_test
 
 import (
 	"bytes"
@@ -11,17 +11,17 @@ import (
 	vwa "github.com/descope/virtualwebauthn"
 
 	"github.com/deployedworks/rampart/internal/testenv"
-	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // FuzzFinishLogin feeds attacker-chosen bodies to the passwordless finish
 // handler after a real begin: nothing may panic, and nothing may sign in.
 func FuzzFinishLogin(f *testing.F) {
 	fs := newFakeSessions(time.Now)
-	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
+	wa, err := passkey.New(passkey.Config{
 		RPID: "example.com", RPDisplayName: "X", RPOrigins: []string{"https://example.com"},
 		Credentials: newStore(f), Sessions: fs, Challenges: fs,
-		OnLogin: func(http.ResponseWriter, *http.Request, mfa.LoginResult) error { panic("signed in") },
+		OnLogin: func(http.ResponseWriter, *http.Request, passkey.LoginResult) error { panic("signed in") },
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -1,0 +1,103 @@
+package passkey_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/session"
+)
+
+// newClock is an injectable clock.
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC))
+}
+
+func newKeyring(t testing.TB) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: secrets.Random(32)})
+	require.NoError(t, err)
+	return k
+}
+
+func newStore(t testing.TB) *mfa.MemoryStore {
+	t.Helper()
+	s, err := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	require.NoError(t, err)
+	return s
+}
+
+func newAudit() (*audit.Logger, *audit.MemorySink) {
+	sink := &audit.MemorySink{}
+	return audit.New(sink, audit.Config{}), sink
+}
+
+// limiterFunc adapts a function to ratelimit.Limiter.
+type limiterFunc func(ctx context.Context, key string) (ratelimit.Decision, error)
+
+func (f limiterFunc) Allow(ctx context.Context, key string) (ratelimit.Decision, error) {
+	return f(ctx, key)
+}
+
+// unlimited is a ratelimit.Limiter that allows everything.
+var unlimited = limiterFunc(func(context.Context, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{Allowed: true}, nil
+})
+
+// totpCode computes the code of a base32 secret at time at.
+func totpCode(t testing.TB, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{
+		Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
+	})
+	require.NoError(t, err)
+	return code
+}
+
+// events returns the audit events with the given action.
+func events(sink *audit.MemorySink, action string) []audit.Event {
+	var out []audit.Event
+	for _, e := range sink.Events() {
+		if string(e.Action) == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// realSessions is a *session.Manager as this package needs it.
+//
+// TODO(issue13-merge): session.Manager gets MarkMFA(ctx, identity.Method)
+// and puts the principal in the request context itself; pass the manager
+// as is and drop realSessions and withPrincipal then.
+type realSessions struct{ *session.Manager }
+
+func (s realSessions) MarkMFA(ctx context.Context, m identity.Method) error {
+	return s.Manager.MarkMFA(ctx, string(m))
+}
+
+// withPrincipal puts the session's signed-in user in the request context.
+// TODO(issue13-merge): see realSessions.
+func withPrincipal(sm *session.Manager, next http.Handler) http.Handler {
+	return sm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := sm.Identity(r.Context()); ok {
+			p := identity.Principal{UserID: id.UserID, Roles: id.Roles, AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}
+			for _, m := range id.Methods {
+				p = p.With(identity.Method(m))
+			}
+			r = r.WithContext(identity.NewContext(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
