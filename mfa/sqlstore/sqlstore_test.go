@@ -200,10 +200,10 @@ func TestAttachedSQLiteSchema(t *testing.T) {
 	assert.Equal(t, 1, n, "the index is in the attached database")
 }
 
-// TestCancelledRemovalReleasesLock: a removal whose context ends inside
-// its transaction rolls back and leaves the connection usable (one
-// connection: a connection left inside a transaction would block every
-// later write).
+// TestCancelledRemovalReleasesLock: a removal whose context has ended
+// fails, changes nothing, and leaves the store usable (on one connection:
+// a connection left inside a transaction or holding a lock would block
+// every later removal).
 func TestCancelledRemovalReleasesLock(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
