@@ -310,8 +310,8 @@ var totpChecks = []check[mfa.TOTPStore]{
 		in.Pending[0] ^= 0xff
 		out, err := s.LoadTOTP(ctx, "alice")
 		noErr(t, err, "LoadTOTP")
-		out.Secret[0] ^= 0xff
-		out.Pending[0] ^= 0xff
+		out.Secret[1] ^= 0xff
+		out.Pending[1] ^= 0xff
 		wantRecord(t, ctx, s, "alice", mfa.TOTPRecord{Secret: secret, Pending: secret, ConfirmedAt: at(1)})
 	}},
 	{"ConcurrentAcceptSameStep", func(t *testing.T, ctx context.Context, s mfa.TOTPStore) {
@@ -719,18 +719,18 @@ var credentialChecks = []check[mfa.CredentialStore]{
 		in.Data[0] ^= 0xff
 		out, err := s.Credential(ctx, c.ID)
 		noErr(t, err, "Credential")
-		out.ID[0] ^= 0xff
-		out.Data[0] ^= 0xff
+		out.ID[1] ^= 0xff
+		out.Data[1] ^= 0xff
 		list, err := s.UserCredentials(ctx, "alice")
 		noErr(t, err, "UserCredentials")
 		if len(list) == 1 {
-			list[0].ID[0] ^= 0xff
-			list[0].Data[0] ^= 0xff
+			list[0].ID[2] ^= 0xff
+			list[0].Data[2] ^= 0xff
 		}
 		up := c
 		up.ID, up.Data = bytes.Clone(c.ID), bytes.Clone(c.Data)
 		noErr(t, s.UpdateCredential(ctx, up), "UpdateCredential")
-		up.Data[0] ^= 0xff
+		up.Data[3] ^= 0xff
 		wantCred(t, ctx, s, c)
 	}},
 	{"ConcurrentCreate", func(t *testing.T, ctx context.Context, s mfa.CredentialStore) {
