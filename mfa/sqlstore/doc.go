@@ -1,8 +1,8 @@
 // Package sqlstore keeps the second factors of package mfa in SQLite or
 // PostgreSQL through database/sql: TOTP records, recovery-code hashes and
 // WebAuthn credentials. One [Store] implements mfa.TOTPStore,
-// mfa.RecoveryStore, mfa.CredentialStore and mfa.FactorStore; pass it to
-// every mfa constructor that takes a store.
+// mfa.RecoveryStore, mfa.CredentialStore and mfa.FactorStore; pass it
+// wherever mfa asks for one of them.
 //
 // # Threat
 //
@@ -51,6 +51,12 @@
 // connection (db.SetMaxOpenConns(1)) is fastest, as SQLite has a single
 // writer.
 //
+// PostgreSQL: the single statements rely on the default isolation, READ
+// COMMITTED, under which a concurrent loser finds the row changed and
+// reports false. Where the server's default is REPEATABLE READ or
+// SERIALIZABLE, the loser gets a serialization error instead: still
+// refused, but as an error.
+//
 // # Tables
 //
 // With the default [Config.Prefix] "rampart_mfa":
@@ -62,7 +68,8 @@
 //     the primary key.
 //   - rampart_mfa_credentials: id (binary, primary key), user_id, name,
 //     data (binary), created_at and last_used_at (Unix milliseconds, 0 for
-//     never), indexed by (user_id, created_at).
+//     never); index rampart_mfa_credentials_user_idx on (user_id,
+//     created_at).
 //
 // The store never deletes a user's rows by itself: when you delete a
 // user, delete theirs (or create the tables yourself, with these columns,
