@@ -421,7 +421,7 @@ func (s authSessions) Login(ctx context.Context, p identity.Principal) error {
 }
 
 func (a *App) buildMFA() error {
-	st := mfaStore{a.db}
+	st := a.db.mfaStore()
 	// Code attempts are limited per session, so that whoever holds a
 	// user's password cannot use up the owner's attempts, under a
 	// per-user ceiling that only slows down (see the mfa package doc).

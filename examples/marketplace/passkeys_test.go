@@ -90,7 +90,7 @@ func TestPasskeys_RegisterLoginVerifyDelete(t *testing.T) {
 	var created struct{ ID, Name string }
 	require.NoError(t, json.Unmarshal([]byte(r.Body), &created))
 	assert.Equal(t, "Sam's laptop", created.Name)
-	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?`, u.ID))
+	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM mfa_credentials WHERE user_id = ?`, u.ID))
 	r = c.get("/account/mfa")
 	assert.Contains(t, r.Body, "Sam&#39;s laptop")
 	assert.Contains(t, r.Body, `value="`+created.ID+`"`)
@@ -136,12 +136,12 @@ func TestPasskeys_RegisterLoginVerifyDelete(t *testing.T) {
 	mallory, _ := ta.userClient("mallory@example.com", "Mallory")
 	r = mallory.post("/account/mfa/passkeys/delete", url.Values{"id": {created.ID}})
 	assertClearRefusal(t, r, http.StatusNotFound, "There is no such passkey.")
-	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM webauthn_credentials`))
+	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM mfa_credentials`))
 
 	r = c.post("/account/mfa/passkeys/delete", url.Values{"id": {created.ID}})
 	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
 	assert.Contains(t, c.follow(r).Body, "The passkey is removed.")
-	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM webauthn_credentials`))
+	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM mfa_credentials`))
 	// It no longer signs in.
 	r = ta.assertPasskey(ta.client(), pk, "/login/passkey/begin", "/login/passkey/finish")
 	assert.Equal(t, http.StatusBadRequest, r.Status, r.Body)
@@ -207,7 +207,7 @@ func TestPasskeys_Refusals(t *testing.T) {
 	r = ta.registerPasskey(c, other, strings.Repeat("n", 65))
 	assert.Equal(t, http.StatusBadRequest, r.Status, r.Body)
 	assert.Contains(t, r.Body, "bad_name")
-	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?`, u.ID))
+	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM mfa_credentials WHERE user_id = ?`, u.ID))
 
 	// A disabled account cannot sign in with its passkey.
 	_, err = ta.db.setDisabled(t.Context(), u.ID, true)
@@ -276,10 +276,10 @@ func TestPasskeys_AdminKeepsAFactor(t *testing.T) {
 
 	r = adm.post("/account/mfa/passkeys/delete", url.Values{"id": {created.ID}})
 	assertClearRefusal(t, r, http.StatusConflict, "Administrators must keep a second factor")
-	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?`, u.ID))
+	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM mfa_credentials WHERE user_id = ?`, u.ID))
 	// With TOTP as well, the passkey may go.
 	ta.enrolTOTP(adm)
 	r = adm.post("/account/mfa/passkeys/delete", url.Values{"id": {created.ID}})
 	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
-	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?`, u.ID))
+	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM mfa_credentials WHERE user_id = ?`, u.ID))
 }

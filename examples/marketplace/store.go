@@ -22,6 +22,8 @@ import (
 	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
 
 	"github.com/deployedworks/rampart/audit/sqlsink"
+	mfasql "github.com/deployedworks/rampart/mfa/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 //go:embed migrations
@@ -59,6 +61,9 @@ type store struct {
 	db      *sql.DB
 	dialect dialect
 	now     func() time.Time
+	// mfa keeps the second factors (tables mfa_totp, mfa_recovery_codes,
+	// mfa_credentials, created by the app's migrations).
+	mfa *mfasql.Store
 
 	// onRemoveFactor, when set (by tests), runs as a removal of a second
 	// factor begins, before any query: a barrier there makes concurrent
@@ -113,6 +118,14 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 		// retries, and every query here is short. Never hold rows open
 		// while running another query.
 		s.db.SetMaxOpenConns(1)
+	}
+	mfaDialect := sqldb.SQLite
+	if s.dialect == dialectPostgres {
+		mfaDialect = sqldb.PostgreSQL
+	}
+	if s.mfa, err = mfasql.New(s.db, mfaDialect, mfasql.Config{Prefix: "mfa"}); err != nil {
+		_ = s.db.Close()
+		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -281,6 +294,11 @@ func (s *store) migrate(ctx context.Context) ([]string, error) {
 			return applied, err
 		}
 		applied = append(applied, version)
+	}
+	// After the app's migrations, which create the second-factor tables
+	// (with foreign keys to users) under the names the package uses.
+	if err := s.mfa.Migrate(ctx); err != nil {
+		return applied, fmt.Errorf("store: %w", err)
 	}
 	return applied, nil
 }

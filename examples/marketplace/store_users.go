@@ -202,7 +202,7 @@ func (s *store) hasFactor(ctx context.Context, userID string) (bool, error) {
 	var n int
 	err := s.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM mfa_totp WHERE user_id = ? AND secret IS NOT NULL) +
-		(SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?)`, userID, userID).Scan(&n)
+		(SELECT COUNT(*) FROM mfa_credentials WHERE user_id = ?)`, userID, userID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: factors: %w", err)
 	}
