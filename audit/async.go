@@ -13,11 +13,6 @@ import (
 	"time"
 )
 
-// ActionEventsDropped (CategorySecurityAlert) is written by an [AsyncSink]
-// with [OverflowDrop] after it dropped events, with the count in
-// Meta["dropped"]: losing audit records is itself a security event.
-const ActionEventsDropped Action = "audit.events_dropped"
-
 // ErrDropped is returned by [AsyncSink.Write] for an event dropped under
 // [OverflowDrop]. The drop is counted and audited.
 var ErrDropped = errors.New("audit: event dropped: async queue full")
@@ -80,8 +75,8 @@ type AsyncStats struct {
 //
 // Nothing is lost silently: a full queue blocks by default (see
 // [OverflowPolicy]), a failing sink is retried until it recovers, and
-// [AsyncSink.Close] writes everything queued. Events are copied (Meta and
-// Roles included) before Write returns.
+// [AsyncSink.Close] writes everything queued. Events are copied (Meta, Roles
+// and Methods included) before Write returns.
 //
 // It starts a goroutine: call Close on shutdown.
 type AsyncSink struct {
@@ -169,6 +164,9 @@ func (a *AsyncSink) Write(ctx context.Context, e Event) error {
 	}
 	if e.Actor.Roles != nil {
 		e.Actor.Roles = slices.Clone(e.Actor.Roles)
+	}
+	if e.Actor.Methods != nil {
+		e.Actor.Methods = slices.Clone(e.Actor.Methods)
 	}
 	select {
 	case a.q <- e:

@@ -294,31 +294,3 @@ func TestNewAsyncSinkValidates(t *testing.T) {
 	assert.Panics(t, func() { NewAsyncSink(nil, AsyncConfig{}) })
 }
 
-// BenchmarkAsyncFileSink measures the whole chain an application uses:
-// Logger.Log -> AsyncSink -> FileSink (HMAC chain, rotation at 64 MiB),
-// from parallel goroutines, Close (the final flush) included.
-func BenchmarkAsyncFileSink(b *testing.B) {
-	fs, err := NewFileSink(b.TempDir(), testKey, FileConfig{})
-	require.NoError(b, err)
-	a, err := NewAsyncSink(fs, AsyncConfig{})
-	require.NoError(b, err)
-	l := New(a, Config{})
-	ctx := WithActor(WithRequest(context.Background(), Request{
-		ID: "01J0ABCDEFGHJKMNPQRSTVWXYZ", ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64)",
-	}), Actor{UserID: "user-1234"})
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	require.NoError(b, a.Close(context.Background()))
-	b.StopTimer()
-	require.NoError(b, fs.Close(context.Background()))
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	require.Equal(b, uint64(b.N), a.Stats().Written)
-}

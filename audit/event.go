@@ -3,13 +3,14 @@ package audit
 import (
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
-// Category groups events by the kind of record policy section 7 asks for.
-// Retention is set per category (see [Retention]).
+// Category groups events by the kind of record: what an investigation
+// looks for, and how long it is kept (see [Retention]).
 type Category string
 
 // Categories of events. Their string values are part of the stable encoding.
@@ -58,18 +59,6 @@ const (
 	OutcomeDenied  Outcome = "denied"
 )
 
-// Actor is who performed the action.
-type Actor struct {
-	UserID string   `json:"user_id,omitempty"`
-	Roles  []string `json:"roles,omitempty"`
-}
-
-// IsZero reports whether a names nobody.
-func (a Actor) IsZero() bool { return a.UserID == "" && a.Roles == nil }
-
-// HasRole reports whether a has role.
-func (a Actor) HasRole(role string) bool { return slices.Contains(a.Roles, role) }
-
 // Target is what the action was performed on.
 type Target struct {
 	Kind string `json:"kind,omitempty"`
@@ -77,9 +66,10 @@ type Target struct {
 }
 
 // Action names what an event records, as a dotted lower-case name such as
-// "login.failed". Packages export their actions as Action constants, and
-// the detector (package audit/detect) and queries match on those constants,
-// never on string literals that two packages must spell alike.
+// "login.failed". Every package exports the actions it emits as Action
+// constants, and the detector (package audit/detect) and queries match on
+// those constants, never on string literals that two packages must spell
+// alike.
 type Action string
 
 // Event is one audit record. Its JSON field names are stable: logs written
@@ -88,8 +78,9 @@ type Action string
 //
 // Build events with the fields that say what happened (Category, Action,
 // Outcome, Target, Reason, Meta); [Logger.Log] fills Time and the
-// request-scoped fields (Actor, ClientIP, UserAgent, RequestID) from the
-// context when they are empty, and redacts sensitive Meta entries.
+// request-scoped fields (Actor, ClientIP, UserAgent, RequestID, SessionRef)
+// from the context when they are empty, and redacts sensitive Meta entries
+// (see [Redact]).
 type Event struct {
 	// Time is when the event happened, in UTC. Default: the Logger's clock.
 	Time time.Time `json:"time"`
@@ -97,16 +88,19 @@ type Event struct {
 	Category Category `json:"category"`
 	// Action is what happened, a dotted lower-case name such as
 	// "login.failed"; each package exports its actions as constants.
-	// "role.granted". Required.
+	// Required.
 	Action Action `json:"action"`
 	// Outcome says how the action ended.
 	Outcome Outcome `json:"outcome,omitempty"`
-	// Actor is who acted. Default: from the context (see [WithActor]).
-	Actor Actor `json:"actor,omitzero"`
+	// Actor is who acted. Default: the principal in the context
+	// ([identity.FromContext]), which package session puts there. It is
+	// encoded as {"user_id", "roles", "amr"}: the principal's times and
+	// session reference are not part of it.
+	Actor identity.Principal `json:"actor,omitzero"`
 	// Target is what was acted on.
 	Target Target `json:"target,omitzero"`
-	// ClientIP is the client's address. Default: from [clientip.FromContext]
-	// or the request facts stored by [Middleware.Handler].
+	// ClientIP is the client's address. Default: from the request facts
+	// stored by [Logger.Handler], or clientip.FromContext.
 	ClientIP netip.Addr `json:"client_ip,omitzero"`
 	// UserAgent is the client's User-Agent header, truncated to 512 bytes.
 	UserAgent string `json:"user_agent,omitempty"`
@@ -115,12 +109,12 @@ type Event struct {
 	// SessionRef identifies the session without revealing its token: a
 	// hash of the token (build it with [SessionRef]) or a random handle
 	// that outlives token renewal, such as the one package session keeps.
-	// Never the token itself.
+	// Never the token itself. Default: the actor's SessionRef.
 	SessionRef string `json:"session,omitempty"`
 	// Reason is a short human-readable explanation.
 	Reason string `json:"reason,omitempty"`
 	// Meta holds further string facts. Entries whose key looks sensitive
-	// are redacted by [Logger.Log] (see [Redact]).
+	// are redacted by [Logger.Log] (see [Redact] and [SensitiveKey]).
 	Meta map[string]string `json:"meta,omitempty"`
 }
 
@@ -132,6 +126,16 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		return nil, errTimeRange
 	}
 	return appendEvent(make([]byte, 0, 256), &e), nil
+}
+
+// AppendJSON appends the encoding of e that [Event.MarshalJSON] returns to
+// b, for sinks that encode many events into one buffer. On error b is
+// returned unchanged.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		return b, errTimeRange
+	}
+	return appendEvent(b, e), nil
 }
 
 // appendEvent appends the JSON encoding of e to b. The time must be in
@@ -147,7 +151,7 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"outcome":`...)
 		b = appendString(b, string(e.Outcome))
 	}
-	if !e.Actor.IsZero() {
+	if hasActor(&e.Actor) {
 		b = append(b, `,"actor":{`...)
 		comma := false
 		if e.Actor.UserID != "" {
@@ -165,6 +169,20 @@ func appendEvent(b []byte, e *Event) []byte {
 					b = append(b, ',')
 				}
 				b = appendString(b, r)
+			}
+			b = append(b, ']')
+			comma = true
+		}
+		if len(e.Actor.Methods) > 0 {
+			if comma {
+				b = append(b, ',')
+			}
+			b = append(b, `"amr":[`...)
+			for i, m := range e.Actor.Methods {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, string(m))
 			}
 			b = append(b, ']')
 		}
@@ -213,6 +231,13 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// hasActor reports whether p has anything the encoding records: a user,
+// roles or methods. (The principal's times and session reference are not
+// encoded.)
+func hasActor(p *identity.Principal) bool {
+	return p.UserID != "" || len(p.Roles) > 0 || len(p.Methods) > 0
 }
 
 func appendField(b []byte, name, v string) []byte {
@@ -281,6 +306,3 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
-
-// appendUint appends the decimal form of n.
-func appendUint(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) }

@@ -7,12 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // Sink stores events. Write must be safe for concurrent use. A Sink that
@@ -26,7 +31,7 @@ type Sink interface {
 }
 
 // BatchSink is the optional ability of a [Sink] to store several events in
-// one operation. [Async] uses it when the sink it wraps has it.
+// one operation. [AsyncSink] uses it when the sink it wraps has it.
 //
 // WriteBatch returns the number of leading events that were stored. On
 // error, events[n:] were not stored and may be retried without creating
@@ -35,29 +40,41 @@ type BatchSink interface {
 	WriteBatch(ctx context.Context, events []Event) (n int, err error)
 }
 
-// ErrInvalidEvent is returned by [Logger.Log] for an event without a
-// Category or Action, or with a Time outside years 0–9999.
+// ErrInvalidEvent is what [Logger.Log] reports to Config.ErrorLog for an
+// event without a Category or Action, or with a Time outside years
+// 0–9999.
 var ErrInvalidEvent = errors.New("audit: invalid event")
 
 var errTimeRange = fmt.Errorf("%w: time outside years 0-9999", ErrInvalidEvent)
 
 // Config tunes a [Logger]. The zero value is ready to use.
 type Config struct {
-	// Now returns the current time. Default: time.Now. Tests inject a clock.
+	// Now returns the current time, for events without a Time and for
+	// pacing. Default: time.Now.
 	Now func() time.Time
 
-	// Actor returns who is acting in ctx; Log calls it for events that name
-	// no actor. Default: [ActorFromContext], which reads what the
-	// application's authentication layer stored with [WithActor].
-	Actor func(ctx context.Context) Actor
-
-	// ErrorLog receives the events that the HTTP middleware (which cannot
-	// return an error) could not write, with the error, which includes the
-	// failures of any [Detector] alerts they raised. They are logged at
-	// level ERROR with their fields, redacted, so they are not lost
-	// silently. Default: a text handler on os.Stderr (never the global slog
-	// logger, which an application may have silenced).
+	// ErrorLog receives the events that could not be recorded (an invalid
+	// event, a failing sink), with the error, at level ERROR, redacted and
+	// cut like a recorded one, so that none is lost silently. Default: a
+	// text handler on os.Stderr (never the global slog logger, which an
+	// application may have silenced).
 	ErrorLog *slog.Logger
+
+	// Paces sets the budget of the actions a flood can trigger (refusals
+	// of a rate limit, browser reports, rejected cross-origin requests): at
+	// most Burst events of that action at once, then one per Every; the
+	// Logger holds back the rest and the next event of the action that it
+	// records carries the number held back in Meta["suppressed"]. It
+	// overrides the defaults that packages set with [Logger.Pace]; a zero
+	// Pace records every event of that action.
+	Paces map[Action]Pace
+}
+
+// Pace is the budget of one action: Burst events at once, then one per
+// Every. The zero Pace records every event.
+type Pace struct {
+	Every time.Duration
+	Burst int
 }
 
 // Logger records audit events to a [Sink]. It is safe for concurrent use.
@@ -66,60 +83,86 @@ type Config struct {
 type Logger struct {
 	sink     Sink
 	now      func() time.Time
-	actor    func(context.Context) Actor
 	errorLog *slog.Logger
+	paces    map[Action]Pace                       // from Config: never replaced by Pace
+	gates    atomic.Pointer[map[Action]*gate.Gate] // copy on write
+	mu       sync.Mutex                            // serialises writers of gates
 }
 
-// New returns a Logger writing to sink. Panics if sink is nil.
-func New(sink Sink, cfg Config) *Logger {
+// New returns a Logger writing to sink. It returns an error if sink is nil
+// or a Pace in cfg is negative.
+func New(sink Sink, cfg Config) (*Logger, error) {
 	if sink == nil {
-		panic("audit: New with nil Sink")
+		return nil, errors.New("audit: New with a nil Sink: pass a sink, such as audit.NewJSONLSink(os.Stderr)")
 	}
-	l := &Logger{sink: sink, now: cfg.Now, actor: cfg.Actor, errorLog: cfg.ErrorLog}
+	l := &Logger{sink: sink, now: cfg.Now, errorLog: cfg.ErrorLog, paces: maps.Clone(cfg.Paces)}
 	if l.now == nil {
 		l.now = time.Now
-	}
-	if l.actor == nil {
-		l.actor = func(ctx context.Context) Actor { a, _ := ActorFromContext(ctx); return a }
 	}
 	if l.errorLog == nil {
 		l.errorLog = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	gates := make(map[Action]*gate.Gate, len(cfg.Paces))
+	for a, p := range cfg.Paces {
+		if p.Every < 0 || p.Burst < 0 {
+			return nil, fmt.Errorf("audit: Config.Paces[%q] is %+v: Every and Burst must not be negative", a, p)
+		}
+		if p != (Pace{}) {
+			gates[a] = gate.New(p.Every, max(p.Burst, 1))
+		}
+	}
+	l.gates.Store(&gates)
+	return l, nil
+}
+
+// MustNew is like [New] but panics on error, for package-level loggers.
+func MustNew(sink Sink, cfg Config) *Logger {
+	l, err := New(sink, cfg)
+	if err != nil {
+		panic(err)
+	}
 	return l
 }
 
-// Log records e. It fills Time (UTC) when it is zero and, when they are
-// empty, the request-scoped fields from ctx: Actor (Config.Actor),
-// RequestID, ClientIP and UserAgent (from [Middleware.Handler] or
-// [WithRequest], the client IP also from [clientip.FromContext]). It then
-// redacts Meta entries whose key or value looks sensitive (see
-// [SensitiveKey]) and cuts oversized fields (see [MaxMetaValue] and the other
-// limits), without modifying the caller's map.
-//
-// The sink is called with ctx stripped of its cancellation (its values are
-// kept): a client that disconnects must not erase the record of what it
-// did. Behind an [AsyncSink] with the default [OverflowBlock], Log
-// therefore waits for room in the queue however long the sink takes to
-// recover; choose [OverflowFallback] to bound that wait. Log returns an error wrapping [ErrInvalidEvent] for an event without
-// Category or Action, and the sink's error otherwise.
-func (l *Logger) Log(ctx context.Context, e Event) error {
-	if l == nil {
-		return nil
+// Pace sets the default budget of action a: packages call it, when they
+// are given a Logger, for the actions a flood can trigger. Config.Paces,
+// when it names a, wins. A nil Logger ignores it.
+func (l *Logger) Pace(a Action, p Pace) {
+	if l == nil || p.Every < 0 || p.Burst < 0 {
+		return
 	}
-	if err := l.prepare(ctx, &e); err != nil {
-		return err
+	if _, set := l.paces[a]; set {
+		return
 	}
-	if ctx.Done() != nil {
-		ctx = context.WithoutCancel(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := *l.gates.Load()
+	if _, ok := old[a]; ok || p == (Pace{}) {
+		return // the first default wins: two packages sharing an action share its budget
 	}
-	if err := l.sink.Write(ctx, e); err != nil {
-		return fmt.Errorf("audit: write %s: %w", e.Action, err)
-	}
-	return nil
+	gates := maps.Clone(old)
+	gates[a] = gate.New(p.Every, max(p.Burst, 1))
+	l.gates.Store(&gates)
 }
 
-// logOrReport logs e and, when that fails, reports it to ErrorLog.
-func (l *Logger) logOrReport(ctx context.Context, e Event) {
+// Log records e. It fills Time (UTC) when it is zero and, when they are
+// empty, the request-scoped fields from ctx: Actor ([identity.FromContext]),
+// SessionRef (the actor's), RequestID, ClientIP and UserAgent (from
+// [Logger.Handler] or [WithRequest], the client IP also from
+// clientip.FromContext). It then redacts Meta entries whose key or value
+// looks sensitive and cuts oversized fields (see [Redact]), without
+// modifying the caller's map.
+//
+// Log never fails the caller's request and returns nothing: an event it
+// cannot record (one without Category or Action, or one the sink refuses)
+// goes to Config.ErrorLog with the error. An event of a paced action over
+// its budget (see Config.Paces) is held back and counted. The sink is
+// called with ctx stripped of its cancellation (its values are kept): a
+// client that disconnects must not erase the record of what it did. Behind
+// an [AsyncSink] with the default [OverflowBlock], Log therefore waits for
+// room in the queue however long the sink takes to recover; choose
+// [OverflowFallback] to bound that wait.
+func (l *Logger) Log(ctx context.Context, e Event) {
 	if l == nil {
 		return
 	}
@@ -127,8 +170,25 @@ func (l *Logger) logOrReport(ctx context.Context, e Event) {
 		l.report(ctx, e, err)
 		return
 	}
-	if err := l.sink.Write(context.WithoutCancel(ctx), e); err != nil && !errors.Is(err, ErrDropped) {
-		l.report(ctx, e, err) // a drop is already counted and audited by the AsyncSink
+	if g := (*l.gates.Load())[e.Action]; g != nil {
+		ok, suppressed := g.Allow(e.Time)
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			e.Meta = maps.Clone(e.Meta)
+			if e.Meta == nil {
+				e.Meta = make(map[string]string, 1)
+			}
+			e.Meta["suppressed"] = strconv.Itoa(suppressed)
+		}
+	}
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if err := l.sink.Write(ctx, e); err != nil && !errors.Is(err, ErrDropped) {
+		// A drop is already counted and audited by the AsyncSink.
+		l.report(ctx, e, fmt.Errorf("audit: write %s: %w", e.Action, err))
 	}
 }
 
@@ -181,11 +241,28 @@ func (l *Logger) prepare(ctx context.Context, e *Event) error {
 			}
 		}
 	}
-	if e.Actor.IsZero() {
-		e.Actor = l.actor(ctx)
+	if e.Actor.UserID == "" && len(e.Actor.Roles) == 0 && len(e.Actor.Methods) == 0 {
+		if p, ok := identity.FromContext(ctx); ok {
+			e.Actor = p
+		}
+	}
+	if e.SessionRef == "" {
+		e.SessionRef = e.Actor.SessionRef
 	}
 	limitEvent(e)
 	return nil
+}
+
+// Redact returns e as [Logger.Log] hands it to sinks: Meta entries whose
+// key looks sensitive ([SensitiveKey]) or whose value looks like a
+// credential (an Authorization value, a JSON Web Token) replaced by
+// [Redacted], and every field cut to its limit ([MaxField] and the other
+// Max constants). The caller's map and slices are not modified. Sinks that
+// may be given events directly, not through a Logger, use it to bound
+// what they store.
+func Redact(e Event) Event {
+	limitEvent(&e)
+	return e
 }
 
 // limitEvent cuts e's fields to their limits and redacts its Meta.
@@ -211,6 +288,18 @@ func limitEvent(e *Event) {
 				e.Actor.Roles, cloned = slices.Clone(e.Actor.Roles), true
 			}
 			e.Actor.Roles[i] = truncate(r, MaxField)
+		}
+	}
+	if len(e.Actor.Methods) > MaxMeta {
+		e.Actor.Methods = e.Actor.Methods[:MaxMeta:MaxMeta]
+	}
+	cloned = false
+	for i, m := range e.Actor.Methods {
+		if len(m) > MaxField {
+			if !cloned {
+				e.Actor.Methods, cloned = slices.Clone(e.Actor.Methods), true
+			}
+			e.Actor.Methods[i] = identity.Method(truncate(string(m), MaxField))
 		}
 	}
 }

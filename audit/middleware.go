@@ -14,53 +14,26 @@ import (
 	"github.com/deployedworks/rampart/clientip"
 )
 
-// RequestIDHeader is the header [Middleware.Handler] reads from trusted
+// RequestIDHeader is the header [Logger.Handler] reads from trusted
 // proxies and sets on every response.
 const RequestIDHeader = "X-Request-ID"
 
 // requestIDKey is RequestIDHeader in canonical form, for direct map access.
 const requestIDKey = "X-Request-Id"
 
-// Actions logged by the HTTP middleware.
-const (
-	// ActionPanic is logged (CategoryError) when a handler panics.
-	ActionPanic Action = "http.panic"
-	// ActionAdminRequest is logged (CategoryAdmin) for every state-changing
-	// request through [Middleware.AdminActions].
-	ActionAdminRequest Action = "admin.request"
-)
-
-// Middleware is the HTTP side of a [Logger]: request IDs, panic recovery
-// and the admin-actions record. Build it with [Logger.Middleware]; it is
-// safe for concurrent use.
-type Middleware struct {
-	log *Logger
-	ips *clientip.Resolver
-}
-
-// Middleware returns HTTP middleware that logs to l. ips decides whether an
-// inbound X-Request-ID may be believed (only from a trusted proxy) and
-// resolves the client address recorded in events; pass the same Resolver
-// the rest of the application uses. A nil l discards events but still
-// assigns request IDs and recovers panics. Panics if ips is nil.
-func (l *Logger) Middleware(ips *clientip.Resolver) *Middleware {
-	if ips == nil {
-		panic("audit: Middleware with nil *clientip.Resolver: pass clientip.New(nil, ...) to trust no proxy")
-	}
-	return &Middleware{log: l, ips: ips}
-}
-
 // TrustedRequestID returns the request ID sent by a trusted proxy in r, and
-// whether there is one that [Middleware.Handler] would accept: exactly one
-// X-Request-ID header, from a peer in the Resolver's trusted prefixes, 1–128
-// characters from [A-Za-z0-9._:=+/-]. Anything else is ignored and a fresh
-// ID generated (fail closed: a client must not pick the ID its requests are
-// logged under).
-func (m *Middleware) TrustedRequestID(r *http.Request) (string, bool) {
-	return m.trustedRequestID(r, m.ips.Resolve(r))
+// whether there is one that [Logger.Handler] would accept: exactly one
+// X-Request-ID header, from a peer that clientip's Handler found to be a
+// trusted proxy (clientip.FromContext), 1–128 characters from
+// [A-Za-z0-9._:=+/-]. Anything else, and any request that no clientip
+// Handler saw, is ignored and a fresh ID generated (fail closed: a client
+// must not pick the ID its requests are logged under).
+func TrustedRequestID(r *http.Request) (string, bool) {
+	info, _ := clientip.FromContext(r.Context())
+	return trustedRequestID(r, info)
 }
 
-func (m *Middleware) trustedRequestID(r *http.Request, info clientip.Info) (string, bool) {
+func trustedRequestID(r *http.Request, info clientip.Info) (string, bool) {
 	if !info.TrustedPeer {
 		return "", false
 	}
@@ -88,10 +61,12 @@ func validRequestID(s string) bool {
 // Handler is middleware that, for each request:
 //
 //   - assigns a request ID: the inbound X-Request-ID when
-//     [Middleware.TrustedRequestID] accepts it, else 128 random bits
+//     [TrustedRequestID] accepts it, else 128 random bits
 //     (crypto/rand.Text), and sets it on the response;
-//   - stores the request facts (ID, client IP, User-Agent) in the context,
-//     where [Logger.Log] and [RequestID] find them;
+//   - stores the request facts (ID, client IP from clientip.FromContext,
+//     User-Agent) in the context, where [Logger.Log] and [RequestID] find
+//     them; without a clientip Handler before it, events record no
+//     address;
 //   - recovers a panic in next: it logs a CategoryError event
 //     ([ActionPanic]) with the panic value and stack, and answers a plain
 //     500 that shows the request ID and nothing internal. If the response
@@ -101,12 +76,13 @@ func validRequestID(s string) bool {
 //     http.ErrAbortHandler itself is passed on untouched, as net/http
 //     expects.
 //
-// Install it early: outside the router, inside clientip's Handler if you
-// use it.
-func (m *Middleware) Handler(next http.Handler) http.Handler {
+// A nil Logger records nothing but still assigns request IDs and recovers
+// panics. Install it early: outside the router, inside clientip's Handler
+// (r.Use(events.Handler) with a router that takes middleware).
+func (l *Logger) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := m.ips.Resolve(r)
-		id, ok := m.trustedRequestID(r, info)
+		info, _ := clientip.FromContext(r.Context())
+		id, ok := trustedRequestID(r, info)
 		if !ok {
 			id = rand.Text()
 		}
@@ -116,12 +92,12 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}}
 		r = r.WithContext(ctx)
 		rw := &responseWriter{ResponseWriter: w}
-		defer m.recoverPanic(rw, r)
+		defer l.recoverPanic(rw, r)
 		next.ServeHTTP(rw, r)
 	})
 }
 
-func (m *Middleware) recoverPanic(rw *responseWriter, r *http.Request) {
+func (l *Logger) recoverPanic(rw *responseWriter, r *http.Request) {
 	v := recover()
 	if v == nil {
 		return
@@ -138,7 +114,7 @@ func (m *Middleware) recoverPanic(rw *responseWriter, r *http.Request) {
 	if r.Pattern != "" {
 		meta["route"] = r.Pattern
 	}
-	m.log.logOrReport(r.Context(), Event{
+	l.Log(r.Context(), Event{
 		Category: CategoryError, Action: ActionPanic, Outcome: OutcomeFailure,
 		Reason: "handler panicked; the client got a 500", Meta: meta,
 	})
@@ -170,15 +146,15 @@ func safeSprint(v any) (s string) {
 // AdminActions is middleware for administrative routes: it records every
 // state-changing request (any method but GET, HEAD, OPTIONS and TRACE) as a
 // CategoryAdmin event ([ActionAdminRequest]) once the handler has answered,
-// with the actor (from the context, see [WithActor]), method, route
+// with the actor (the principal in the context, see [identity.FromContext]), method, route
 // pattern (Go 1.22 ServeMux patterns, read from [http.Request.Pattern]),
 // path and status. Outcome is success below 400, denied for 401 and 403,
 // failure otherwise (and for a panic, which it records as status 500 and
 // passes on).
 //
-// Wrap it inside the authentication middleware, so the actor is known, and
-// inside [Middleware.Handler], so the request ID is.
-func (m *Middleware) AdminActions(next http.Handler) http.Handler {
+// Wrap it inside the session middleware, so the actor is known, and inside
+// [Logger.Handler], so the request ID is.
+func (l *Logger) AdminActions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
@@ -213,7 +189,7 @@ func (m *Middleware) AdminActions(next http.Handler) http.Handler {
 			if panicked {
 				meta["panicked"] = "true"
 			}
-			m.log.logOrReport(r.Context(), Event{
+			l.Log(r.Context(), Event{
 				Category: CategoryAdmin, Action: ActionAdminRequest, Outcome: outcome, Meta: meta,
 			})
 		}()

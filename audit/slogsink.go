@@ -64,13 +64,16 @@ func (s *SlogSink) Write(ctx context.Context, e Event) error {
 	if e.Outcome != "" {
 		r.AddAttrs(slog.String("outcome", string(e.Outcome)))
 	}
-	if !e.Actor.IsZero() {
-		attrs := make([]slog.Attr, 0, 2)
+	if hasActor(&e.Actor) {
+		attrs := make([]slog.Attr, 0, 3)
 		if e.Actor.UserID != "" {
 			attrs = append(attrs, slog.String("user_id", e.Actor.UserID))
 		}
 		if len(e.Actor.Roles) > 0 {
 			attrs = append(attrs, slog.Any("roles", e.Actor.Roles))
+		}
+		if len(e.Actor.Methods) > 0 {
+			attrs = append(attrs, slog.Any("amr", e.Actor.Methods))
 		}
 		r.AddAttrs(slog.Attr{Key: "actor", Value: slog.GroupValue(attrs...)})
 	}

@@ -1,4 +1,4 @@
-package audit
+package chain
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
 )
 
 // testChain is a chain held as lines per file, to be damaged by tests.
@@ -21,17 +23,17 @@ type testChain struct {
 	lines map[string][][]byte
 }
 
-// newTestChain writes n events through a FileSink with small files and
+// newTestChain writes n events through a Sink with small files and
 // returns the pristine chain.
-func newTestChain(t testing.TB, n int, maxSize int64) (testChain, []Event) {
+func newTestChain(t testing.TB, n int, maxSize int64) (testChain, []audit.Event) {
 	t.Helper()
 	dir := t.TempDir()
 	clk := newTestClock()
-	s, err := NewFileSink(dir, testKey, FileConfig{MaxSize: maxSize, Now: clk.Now})
+	s, err := New(dir, testKey, Config{MaxSize: maxSize, Now: clk.Now})
 	require.NoError(t, err)
-	var events []Event
+	var events []audit.Event
 	for i := range n {
-		e := testEvent(i, CategoryAuthentication)
+		e := testEvent(i, audit.CategoryAuthentication)
 		e.Action = "login.failed"
 		events = append(events, e)
 		require.NoError(t, s.Write(context.Background(), e))
@@ -288,7 +290,7 @@ func TestVerifyArguments(t *testing.T) {
 func TestVerifyOnEventError(t *testing.T) {
 	c, _ := newTestChain(t, 5, 1<<20)
 	stop := errors.New("stop")
-	_, err := Verify(context.Background(), c.fs(), testKey, VerifyConfig{OnEvent: func(uint64, Event) error { return stop }})
+	_, err := Verify(context.Background(), c.fs(), testKey, VerifyConfig{OnEvent: func(uint64, audit.Event) error { return stop }})
 	assert.ErrorIs(t, err, stop)
 }
 
@@ -324,8 +326,8 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte("\n\n\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var got []Event
-		cfg := VerifyConfig{OnEvent: func(_ uint64, e Event) error { got = append(got, e); return nil }}
+		var got []audit.Event
+		cfg := VerifyConfig{OnEvent: func(_ uint64, e audit.Event) error { got = append(got, e); return nil }}
 		fsys := fstest.MapFS{c.names[0]: {Data: data}}
 		_, err := Verify(context.Background(), fsys, testKey, cfg)
 		if err != nil {

@@ -12,20 +12,21 @@ import (
 	"testing"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 var key = bytes.Repeat([]byte{0xab}, 32)
 
-func writeLog(t *testing.T, close bool) (string, audit.Checkpoint) {
+func writeLog(t *testing.T, close bool) (string, chain.Checkpoint) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := audit.NewFileSink(dir, key, audit.FileConfig{MaxSize: 2048})
+	s, err := chain.New(dir, key, chain.Config{MaxSize: 2048})
 	require.NoError(t, err)
-	l := audit.New(s, audit.Config{})
+	l := audit.MustNew(s, audit.Config{})
 	for range 30 {
-		require.NoError(t, l.Log(context.Background(), audit.Event{Category: audit.CategoryAdmin, Action: "user.disabled"}))
+		l.Log(context.Background(), audit.Event{Category: audit.CategoryAdmin, Action: "user.disabled"})
 	}
 	cp := s.Checkpoint()
 	if close {

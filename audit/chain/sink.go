@@ -1,4 +1,4 @@
-package audit
+package chain
 
 import (
 	"bufio"
@@ -14,20 +14,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/deployedworks/rampart/audit"
 )
 
-// Actions logged by the file sink into its own chain.
-const (
-	// ActionLogRecovered (CategorySecurityAlert) is written when a
-	// FileSink starts and finds that the previous file was not sealed: the
-	// process stopped without Close, or someone removed its newest records.
-	ActionLogRecovered Action = "audit.log_recovered"
-)
-
-// FileConfig tunes a [FileSink]. The zero value is ready to use.
-type FileConfig struct {
+// Config tunes a [Sink]. The zero value is ready to use.
+type Config struct {
 	// Prefix names the files: PREFIX-SEQ.jsonl, SEQ being the 20-digit
 	// sequence number of the file's first record. Lower-case letters,
 	// digits, '.', '_' and '-'. Default: "audit".
@@ -44,45 +40,45 @@ type FileConfig struct {
 	MaxAge time.Duration
 
 	// Retention decides when a rotated file is deleted: once every category
-	// it holds is past its period (see [Retention]), oldest files first.
+	// it holds is past its period (see [audit.Retention]), oldest files first.
 	// Default (nil): the package defaults. Deletion happens on rotation and
-	// [FileSink.Rotate].
-	Retention Retention
+	// [Sink.Rotate].
+	Retention audit.Retention
 
 	// SyncWrites calls fsync after every Write and WriteBatch. Default:
 	// false: every write is handed to the operating system before Write
 	// returns (a crash of the process loses nothing), and files are fsynced
 	// on rotation and Close (a crash of the machine may lose the last
-	// writes). Wrap the sink in an [AsyncSink] to keep throughput with it on.
+	// writes). Wrap the sink in an [audit.AsyncSink] to keep throughput with it on.
 	SyncWrites bool
 
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 }
 
-// FileSink writes events to a directory of tamper-evident, rotated JSON
+// Sink writes events to a directory of tamper-evident, rotated JSON
 // Lines files. Each record carries a sequence number and an HMAC-SHA256
 // over the previous record's MAC and its own bytes, so that [Verify] (and
-// the command audit/cmd/auditverify) detects any record modified, deleted,
+// the command audit/chain/cmd/auditverify) detects any record modified, deleted,
 // reordered or truncated by someone without the key.
 //
 // The chain resists an attacker who can edit the files but not read the
 // key: keep the key out of the log host's reach where you can (a secrets
 // manager, loaded with the secrets package), and ship checkpoints
-// ([FileSink.Checkpoint]) elsewhere to detect removal of the newest
+// ([Sink.Checkpoint]) elsewhere to detect removal of the newest
 // records. It does not encrypt: events are readable by whoever reads the
 // files, which are created with mode 0600 in a directory of mode 0700.
 //
-// A FileSink is safe for concurrent use. It starts no goroutine; Close
-// seals the chain and must be called on shutdown. Only one FileSink may
+// A Sink is safe for concurrent use. It starts no goroutine; Close
+// seals the chain and must be called on shutdown. Only one Sink may
 // write to a directory and prefix at a time.
-type FileSink struct {
+type Sink struct {
 	mu        sync.Mutex
 	dir       string
 	prefix    string
 	maxSize   int64
 	maxAge    time.Duration
-	retention Retention
+	retention audit.Retention
 	sync      bool
 	now       func() time.Time
 
@@ -92,7 +88,7 @@ type FileSink struct {
 	name string
 	size int64
 	born time.Time
-	cats []Category // categories written to the current file
+	cats []audit.Category // categories written to the current file
 
 	seq          uint64            // last record written
 	last         [sha256.Size]byte // its MAC
@@ -117,22 +113,22 @@ type pendingRecord struct {
 }
 
 var (
-	_ Sink      = (*FileSink)(nil)
-	_ BatchSink = (*FileSink)(nil)
+	_ audit.Sink      = (*Sink)(nil)
+	_ audit.BatchSink = (*Sink)(nil)
 )
 
-// NewFileSink opens the chain in dir (created with mode 0700 if missing),
+// New opens the chain in dir (created with mode 0700 if missing),
 // keyed by key, and starts a new file. key must be at least [MinKeyLen]
 // random bytes; load it with the secrets package (for example from an
 // environment variable holding "openssl rand -hex 32") and keep it stable:
 // the verifier needs the same key.
 //
 // When the newest existing file was not sealed (the process stopped
-// without Close), NewFileSink cuts off any partial last record, seals the
+// without Close), New cuts off any partial last record, seals the
 // file, and logs an [ActionLogRecovered] security alert into the new file.
 // It returns an error, and writes nothing, when the newest record does not
 // verify with key (a wrong key, or a modified file).
-func NewFileSink(dir string, key []byte, cfg FileConfig) (*FileSink, error) {
+func New(dir string, key []byte, cfg Config) (*Sink, error) {
 	if len(key) < MinKeyLen {
 		return nil, fmt.Errorf("audit: file sink: key is %d bytes, want at least %d random bytes: generate one with `openssl rand -hex 32` and load it with the secrets package", len(key), MinKeyLen)
 	}
@@ -142,7 +138,7 @@ func NewFileSink(dir string, key []byte, cfg FileConfig) (*FileSink, error) {
 	if !validPrefix(cfg.Prefix) {
 		return nil, fmt.Errorf("audit: file sink: invalid Prefix %q: use lower-case letters, digits, '.', '_' and '-'", cfg.Prefix)
 	}
-	s := &FileSink{
+	s := &Sink{
 		dir: dir, prefix: cfg.Prefix, maxSize: cfg.MaxSize, maxAge: cfg.MaxAge,
 		retention: cfg.Retention, sync: cfg.SyncWrites, now: cfg.Now,
 		mac: hmac.New(sha256.New, slices.Clone(key)), retainedFrom: 1,
@@ -177,7 +173,7 @@ func NewFileSink(dir string, key []byte, cfg FileConfig) (*FileSink, error) {
 
 // resume finds where the existing chain ends. When the newest file was not
 // sealed it repairs and seals it and returns the event to log about it.
-func (s *FileSink) resume() (*Event, error) {
+func (s *Sink) resume() (*audit.Event, error) {
 	for {
 		files, err := chainFiles(os.DirFS(s.dir), s.prefix)
 		if err != nil {
@@ -248,9 +244,9 @@ func (s *FileSink) resume() (*Event, error) {
 		if err := s.sealAndClose(sealRecover); err != nil {
 			return nil, err
 		}
-		return &Event{
-			Time: s.now().UTC(), Category: CategorySecurityAlert, Action: ActionLogRecovered,
-			Outcome: OutcomeFailure, Target: Target{Kind: "audit_log", ID: latest.name},
+		return &audit.Event{
+			Time: s.now().UTC(), Category: audit.CategorySecurityAlert, Action: ActionLogRecovered,
+			Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: "audit_log", ID: latest.name},
 			Reason: "the previous audit log file was not sealed: the process stopped without Close, or its newest records were removed",
 			Meta: map[string]string{
 				"last_seq":      fmt.Sprint(last.seq),
@@ -262,14 +258,14 @@ func (s *FileSink) resume() (*Event, error) {
 
 // scanCategories lists the categories of the events in a chain file, for
 // the seal of a file sealed on recovery.
-func scanCategories(path string) ([]Category, error) {
+func scanCategories(path string) ([]audit.Category, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
-	var cats []Category
+	var cats []audit.Category
 	var scratch []byte
 	for {
 		line, complete, err := readLine(br, scratch)
@@ -285,7 +281,7 @@ func scanCategories(path string) ([]Category, error) {
 			continue
 		}
 		var e struct {
-			Category Category `json:"category"`
+			Category audit.Category `json:"category"`
 		}
 		if json.Unmarshal(r.body, &e) == nil && !slices.Contains(cats, e.Category) {
 			cats = append(cats, e.Category)
@@ -377,19 +373,19 @@ func readHeader(path string) (record, error) {
 }
 
 // Write appends e to the chain.
-func (s *FileSink) Write(ctx context.Context, e Event) error {
-	_, err := s.WriteBatch(ctx, []Event{e})
+func (s *Sink) Write(ctx context.Context, e audit.Event) error {
+	_, err := s.WriteBatch(ctx, []audit.Event{e})
 	return err
 }
 
 // WriteBatch appends events to the chain with one write (two around a
-// rotation). It implements [BatchSink]: on error, the events not counted
+// rotation). It implements [audit.BatchSink]: on error, the events not counted
 // were not written and the file holds no partial record.
-func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
+func (s *Sink) WriteBatch(_ context.Context, events []audit.Event) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return 0, ErrClosed
+		return 0, audit.ErrClosed
 	}
 	if s.broken || s.f == nil || s.now().Sub(s.born) >= s.maxAge {
 		if err := s.rotate(sealRotate); err != nil {
@@ -425,22 +421,21 @@ func (s *FileSink) WriteBatch(_ context.Context, events []Event) (int, error) {
 
 // encodeFitting encodes e into s.ev, cut so that its record stays far
 // below MaxRecordLen, and returns the event encoded. An event over half of
-// it is cut to Logger.Log's limits (one written straight to the sink has
+// it is cut to the limits of [audit.Redact] (one written straight to the sink has
 // had none); if JSON escaping, which can make a value six times its size,
 // still leaves it over half, its Meta values are cut to an eighth of
 // MaxMetaValue, which bounds the encoding whatever the bytes.
-func (s *FileSink) encodeFitting(e *Event) *Event {
+func (s *Sink) encodeFitting(e *audit.Event) *audit.Event {
 	s.ev = appendEvent(s.ev[:0], e)
 	if len(s.ev) <= MaxRecordLen/2 {
 		return e
 	}
-	e2 := *e
-	limitEvent(&e2)
+	e2 := audit.Redact(*e)
 	s.ev = appendEvent(s.ev[:0], &e2)
 	if len(s.ev) > MaxRecordLen/2 {
 		meta := make(map[string]string, len(e2.Meta))
 		for k, v := range e2.Meta {
-			meta[k] = truncate(v, MaxMetaValue/8)
+			meta[k] = truncate(v, audit.MaxMetaValue/8)
 		}
 		e2.Meta = meta
 		s.ev = appendEvent(s.ev[:0], &e2)
@@ -448,12 +443,46 @@ func (s *FileSink) encodeFitting(e *Event) *Event {
 	return &e2
 }
 
+// appendEvent appends e's stable encoding to b; the caller has checked
+// that its time is in range.
+func appendEvent(b []byte, e *audit.Event) []byte {
+	out, err := e.AppendJSON(b)
+	if err != nil { // a time outside years 0-9999: record the event without it
+		e2 := *e
+		e2.Time = time.Time{}
+		out, _ = e2.AppendJSON(b)
+	}
+	return out
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
+func appendUint(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) }
+
+// truncate cuts s to at most max bytes at a UTF-8 boundary, marking the
+// cut with "…", as package audit does.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ell = "…"
+	cut := max - len(ell)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ell
+}
+
 // recordOverhead bounds the bytes an event record adds to its event's JSON.
 const recordOverhead = len(`{"seq":18446744073709551615,"event":`) + macSuffixLen + 1
 
 // sealSize bounds the size of the current file's seal if an event of
 // category c is added.
-func (s *FileSink) sealSize(c Category) int {
+func (s *Sink) sealSize(c audit.Category) int {
 	n := 256
 	for _, have := range s.cats {
 		n += len(have) + 3
@@ -465,12 +494,12 @@ func (s *FileSink) sealSize(c Category) int {
 }
 
 // appendEventRecord encodes e into the pending buffer.
-func (s *FileSink) appendEventRecord(e *Event) {
+func (s *Sink) appendEventRecord(e *audit.Event) {
 	s.ev = appendEvent(s.ev[:0], e)
 	s.appendEventBytes(e.Category)
 }
 
-func (s *FileSink) appendEventBytes(c Category) {
+func (s *Sink) appendEventBytes(c audit.Category) {
 	if !slices.Contains(s.cats, c) {
 		s.cats = append(s.cats, c)
 	}
@@ -479,7 +508,7 @@ func (s *FileSink) appendEventBytes(c Category) {
 
 // appendRecord adds one record with body to the pending buffer and advances
 // the chain.
-func (s *FileSink) appendRecord(kind string, body []byte, event bool) {
+func (s *Sink) appendRecord(kind string, body []byte, event bool) {
 	start := len(s.buf)
 	s.buf = append(s.buf, `{"seq":`...)
 	s.buf = appendUint(s.buf, s.seq+1)
@@ -500,7 +529,7 @@ func (s *FileSink) appendRecord(kind string, body []byte, event bool) {
 // flush writes the pending buffer. On failure it removes any partial record
 // from the file and rewinds the chain to the last record written, so the
 // caller may retry; it returns the number of events written.
-func (s *FileSink) flush() (int, error) {
+func (s *Sink) flush() (int, error) {
 	if len(s.buf) == 0 {
 		return 0, nil
 	}
@@ -545,7 +574,7 @@ func (s *FileSink) flush() (int, error) {
 
 // commit makes the first k pending records the chain's state and drops the
 // pending buffer.
-func (s *FileSink) commit(k int) {
+func (s *Sink) commit(k int) {
 	if k > 0 {
 		s.base = s.recs[k-1]
 	}
@@ -554,7 +583,7 @@ func (s *FileSink) commit(k int) {
 }
 
 // sealAndClose writes the seal record and closes the current file.
-func (s *FileSink) sealAndClose(reason string) error {
+func (s *Sink) sealAndClose(reason string) error {
 	if s.f == nil {
 		return nil
 	}
@@ -606,7 +635,7 @@ func (s *FileSink) sealAndClose(reason string) error {
 // files past retention and starts a new file whose header records what was
 // kept. The header is made durable before anything is deleted, so a crash
 // between the two never looks like tampering.
-func (s *FileSink) rotate(reason string) error {
+func (s *Sink) rotate(reason string) error {
 	if err := s.sealAndClose(reason); err != nil {
 		return err
 	}
@@ -629,7 +658,7 @@ func (s *FileSink) rotate(reason string) error {
 
 // expired lists the oldest files that retention allows deleting, and the
 // first sequence number kept after deleting them.
-func (s *FileSink) expired() (del []string, keepFrom uint64) {
+func (s *Sink) expired() (del []string, keepFrom uint64) {
 	files, err := chainFiles(os.DirFS(s.dir), s.prefix)
 	if err != nil {
 		s.pruneErr = err
@@ -642,7 +671,7 @@ func (s *FileSink) expired() (del []string, keepFrom uint64) {
 			return del, cf.seq
 		}
 		keep := s.retention.Longest(seal.Categories...)
-		if keep == KeepForever || now.Sub(seal.Time) <= keep {
+		if keep == audit.KeepForever || now.Sub(seal.Time) <= keep {
 			return del, cf.seq
 		}
 		del = append(del, cf.name)
@@ -651,7 +680,7 @@ func (s *FileSink) expired() (del []string, keepFrom uint64) {
 }
 
 // readSeal returns the verified seal of a file, if it has one.
-func (s *FileSink) readSeal(path string) (fileSeal, bool) {
+func (s *Sink) readSeal(path string) (fileSeal, bool) {
 	var seal fileSeal
 	t, err := readTail(path)
 	if err != nil || t.partial != 0 || t.lines < 2 {
@@ -672,7 +701,7 @@ func (s *FileSink) readSeal(path string) (fileSeal, bool) {
 }
 
 // open starts a new file with its header.
-func (s *FileSink) open() error {
+func (s *Sink) open() error {
 	name := chainFileName(s.prefix, s.seq+1)
 	path := filepath.Join(s.dir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
@@ -720,11 +749,11 @@ func syncDir(dir string) error {
 // starts a new file. Call it periodically (say hourly) if the application
 // may stay idle longer than MaxAge, so that old files are deleted on time.
 // It returns an error if deleting a file failed; the next rotation retries.
-func (s *FileSink) Rotate(context.Context) error {
+func (s *Sink) Rotate(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return audit.ErrClosed
 	}
 	if err := s.rotate(sealRotate); err != nil {
 		return err
@@ -738,15 +767,15 @@ func (s *FileSink) Rotate(context.Context) error {
 // Checkpoint returns the newest record written. Store it out of the log
 // host's reach and pass it to [Verify] later: the chain must still contain
 // it.
-func (s *FileSink) Checkpoint() Checkpoint {
+func (s *Sink) Checkpoint() Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Checkpoint{Seq: s.seq, MAC: hex.EncodeToString(s.last[:])}
 }
 
 // Close seals the chain (so that [Verify] with RequireSealed accepts it),
-// syncs and closes the file. Later writes return [ErrClosed].
-func (s *FileSink) Close(context.Context) error {
+// syncs and closes the file. Later writes return [audit.ErrClosed].
+func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

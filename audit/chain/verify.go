@@ -1,4 +1,4 @@
-package audit
+package chain
 
 import (
 	"bufio"
@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/deployedworks/rampart/audit"
 )
 
 // The chain format. Every line of a chain file is one record:
@@ -24,7 +26,7 @@ import (
 //	{"seq":N,"KIND":BODY,"mac":"HEX"}
 //
 // where KIND is "file" (the header, first line of every file), "event" (an
-// [Event] in the stable encoding) or "seal" (the last line of a file closed
+// [audit.Event] in the stable encoding) or "seal" (the last line of a file closed
 // cleanly), and mac is HMAC-SHA256(key, previous record's MAC || the line's
 // bytes up to, not including, `,"mac":"`). The first header of a chain
 // chains to 32 zero bytes; every header carries the MAC it chains to in
@@ -34,8 +36,8 @@ const (
 	macField     = `,"mac":"`
 	macSuffixLen = len(macField) + 2*sha256.Size + len(`"}`)
 	// MaxRecordLen bounds one record (line) of a chain file; the verifier
-	// reports a longer line as modified. A FileSink cuts an event whose
-	// record would come near it (see Logger.Log's limits), so it never
+	// reports a longer line as modified. A Sink cuts an event whose
+	// record would come near it (see [audit.Redact]), so it never
 	// writes one.
 	MaxRecordLen = 2 << 20
 	// MinKeyLen is the minimum length of the chain's HMAC key, in bytes.
@@ -72,9 +74,9 @@ type fileHeader struct {
 }
 
 type fileSeal struct {
-	Reason     string     `json:"reason"`
-	Time       time.Time  `json:"time"`
-	Categories []Category `json:"categories"`
+	Reason     string           `json:"reason"`
+	Time       time.Time        `json:"time"`
+	Categories []audit.Category `json:"categories"`
 }
 
 var errMalformed = errors.New("malformed record")
@@ -313,7 +315,7 @@ func (e *TamperError) Error() string {
 func (e *TamperError) Unwrap() error { return ErrTampered }
 
 // Checkpoint identifies one record of a chain: its sequence number and MAC
-// in hex. Record [FileSink.Checkpoint] somewhere the attacker cannot reach
+// in hex. Record [Sink.Checkpoint] somewhere the attacker cannot reach
 // (another sink, a remote log, a ticket) and pass it to [Verify]: that is
 // the only way to detect removal of the newest records of a live chain.
 type Checkpoint struct {
@@ -324,10 +326,10 @@ type Checkpoint struct {
 // VerifyConfig tunes [Verify]. The zero value checks a chain written with
 // the default prefix that may still be open.
 type VerifyConfig struct {
-	// Prefix of the file names, as in FileConfig.Prefix. Default: "audit".
+	// Prefix of the file names, as in Config.Prefix. Default: "audit".
 	Prefix string
 	// RequireSealed demands that the chain end with the seal written by
-	// [FileSink.Close]; use it on a chain whose writer has stopped. Without
+	// [Sink.Close]; use it on a chain whose writer has stopped. Without
 	// it, an unsealed end is accepted (the writer may be running) and
 	// reported in Report.Sealed.
 	RequireSealed bool
@@ -336,7 +338,7 @@ type VerifyConfig struct {
 	Checkpoints []Checkpoint
 	// OnEvent, if set, is called with each event in order once its record
 	// has verified. An error it returns stops Verify and is returned.
-	OnEvent func(seq uint64, e Event) error
+	OnEvent func(seq uint64, e audit.Event) error
 }
 
 // Report summarizes a chain checked by [Verify].
@@ -350,7 +352,7 @@ type Report struct {
 	Sealed       bool // the chain ends with the seal written by Close
 }
 
-// Verify checks the chain of files written by a [FileSink] in the root of
+// Verify checks the chain of files written by a [Sink] in the root of
 // fsys (os.DirFS(dir)) with key, and returns what it verified and the first
 // problem as a *[TamperError]: a modified, deleted, reordered or truncated
 // record, or a missing or renamed file. Deleting the oldest files is
@@ -362,7 +364,7 @@ type Report struct {
 // elsewhere). Files in fsys with other names are ignored.
 func Verify(ctx context.Context, fsys fs.FS, key []byte, cfg VerifyConfig) (Report, error) {
 	if len(key) < MinKeyLen {
-		return Report{}, fmt.Errorf("audit: verify: key is %d bytes, want at least %d: pass the key the FileSink was given", len(key), MinKeyLen)
+		return Report{}, fmt.Errorf("audit: verify: key is %d bytes, want at least %d: pass the key the Sink was given", len(key), MinKeyLen)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "audit"
@@ -474,7 +476,7 @@ func (v *verifier) file(i int) error {
 			}
 			v.seal = s.Reason
 		case kindEvent:
-			var e Event
+			var e audit.Event
 			if err := json.Unmarshal(rec.body, &e); err != nil {
 				return v.fail(ProblemModified, cf.name, lineNo, rec.seq, "event cannot be decoded")
 			}

@@ -1,10 +1,10 @@
 // Command auditverify checks the tamper-evident audit log written by
-// audit.FileSink and reports the first modified, deleted, reordered or
+// package audit/chain and reports the first modified, deleted, reordered or
 // truncated record.
 //
 // Usage:
 //
-//	AUDIT_LOG_KEY=$(cat key.hex) go run ./audit/cmd/auditverify -dir /var/log/app/audit [-sealed] [-checkpoint SEQ:MAC]
+//	AUDIT_LOG_KEY=$(cat key.hex) go run ./audit/chain/cmd/auditverify -dir /var/log/app/audit [-sealed] [-checkpoint SEQ:MAC]
 //
 // The key is never taken on the command line, where other users could see
 // it: it is read from the environment variable named by -key-env (default
@@ -27,7 +27,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -35,7 +35,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-type checkpoints []audit.Checkpoint
+type checkpoints []chain.Checkpoint
 
 // String implements flag.Value.
 func (c *checkpoints) String() string { return fmt.Sprint(*c) }
@@ -47,7 +47,7 @@ func (c *checkpoints) Set(s string) error {
 	if !ok || err != nil || n == 0 || len(mac) != 64 {
 		return errors.New("want SEQ:MAC, as printed by a previous run or FileSink.Checkpoint")
 	}
-	*c = append(*c, audit.Checkpoint{Seq: n, MAC: strings.ToLower(mac)})
+	*c = append(*c, chain.Checkpoint{Seq: n, MAC: strings.ToLower(mac)})
 	return nil
 }
 
@@ -55,7 +55,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("auditverify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "directory of the audit log (required)")
-	prefix := fs.String("prefix", "audit", "file name prefix, as in audit.FileConfig.Prefix")
+	prefix := fs.String("prefix", "audit", "file name prefix, as in chain.Config.Prefix")
 	keyEnv := fs.String("key-env", "AUDIT_LOG_KEY", "environment variable holding the key (or NAME_FILE naming a file)")
 	keyFile := fs.String("key-file", "", "file holding the key (instead of -key-env)")
 	keyEnc := fs.String("key-encoding", "hex", "encoding of the key: hex, base64 or raw")
@@ -75,10 +75,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "auditverify:", err)
 		return 2
 	}
-	rep, err := audit.Verify(context.Background(), os.DirFS(*dir), key, audit.VerifyConfig{
+	rep, err := chain.Verify(context.Background(), os.DirFS(*dir), key, chain.VerifyConfig{
 		Prefix: *prefix, RequireSealed: *sealed, Checkpoints: cps,
 	})
-	var te *audit.TamperError
+	var te *chain.TamperError
 	switch {
 	case errors.As(err, &te):
 		fmt.Fprintf(stdout, "TAMPERED: %s record at %s", te.Problem, te.File)
@@ -119,7 +119,7 @@ func loadKey(file, env, enc string, getenv func(string) string) ([]byte, error) 
 		lookup = func(k string) (string, bool) { return file, k == env+"_FILE" }
 	}
 	v, err := secrets.Load(context.Background(), secrets.Env{LookupEnv: lookup},
-		secrets.Spec{Name: env, Encoding: encoding, MinLen: audit.MinKeyLen})
+		secrets.Spec{Name: env, Encoding: encoding, MinLen: chain.MinKeyLen})
 	if errors.Is(err, secrets.ErrMissing) && file == "" {
 		return nil, fmt.Errorf("%w, or pass -key-file", err)
 	}
