@@ -1,4 +1,4 @@
-package audit
+package detect
 
 import (
 	"context"
@@ -7,49 +7,15 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 )
 
-// Actions of the alerts a [Detector] emits.
-const (
-	// ActionCredentialStuffing (CategorySuspicious): failed logins on one
-	// account from many addresses.
-	ActionCredentialStuffing Action = "alert.credential_stuffing"
-	// ActionPasswordSpraying (CategorySuspicious): one address failing on
-	// many accounts.
-	ActionPasswordSpraying Action = "alert.password_spraying"
-	// ActionLoginAfterFailures (CategorySecurityAlert): a successful login
-	// right after a burst of failures on the same account: the attacker may
-	// have found the password.
-	ActionLoginAfterFailures Action = "alert.login_after_failures"
-	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
-	// logged in from an address or device not seen for them before.
-	ActionPrivilegedNewLocation Action = "alert.privileged_new_location"
-)
-
-// Login events: the actions and target kinds that package auth writes and
-// a [Detector] reads by default. Apps that log their own login events (a
-// passkey sign-in, say) use them too, so that the Detector counts those.
-const (
-	// ActionLoginSucceeded (CategoryAuthentication, OutcomeSuccess): a
-	// successful login.
-	ActionLoginSucceeded Action = "login.succeeded"
-	// ActionLoginFailed (CategoryAuthentication, OutcomeFailure or
-	// OutcomeDenied): a failed login.
-	ActionLoginFailed Action = "login.failed"
-	// TargetKindUser: Target.ID is a user ID.
-	TargetKindUser = "user"
-	// TargetKindLogin: Target.ID stands for a login name that matched no
-	// account, as a keyed digest rather than the name itself (users type
-	// their password into the name field). A Detector counts each such
-	// name as an account, so spraying over unknown names is seen too.
-	TargetKindLogin = "login"
-)
-
-// DetectorConfig tunes a [Detector]. The zero value is ready to use.
-type DetectorConfig struct {
+// Config tunes a [Detector]. The zero value is ready to use.
+type Config struct {
 	// Window is the sliding window over which failures are counted.
 	// Default: 15 minutes.
 	Window time.Duration
@@ -78,27 +44,27 @@ type DetectorConfig struct {
 	// + 600) bytes. Default: 65536.
 	MaxKeys int
 	// IsLogin reports whether e is a login attempt. Default: Category
-	// authentication and Action starting with "login." (for example
-	// [ActionLoginSucceeded], [ActionLoginFailed]); the Outcome tells
-	// success (OutcomeSuccess) from failure (OutcomeFailure,
-	// OutcomeDenied).
-	IsLogin func(e Event) bool
+	// [audit.CategoryAuthentication] and Action [audit.ActionLoginSucceeded]
+	// or [audit.ActionLoginFailed]; the Outcome tells success
+	// ([audit.OutcomeSuccess]) from failure ([audit.OutcomeFailure],
+	// [audit.OutcomeDenied]).
+	IsLogin func(e audit.Event) bool
 	// Account returns the account a login attempt is for. Default:
-	// Target.ID when Target.Kind is [TargetKindUser], "account" or
-	// [TargetKindLogin] (a login name that matched no account), else
-	// Actor.UserID. Name the account the same way in failures and
-	// successes (for example Target{Kind: "account", ID: login name} on
-	// both), or a success after failures cannot be matched to them. A
+	// Target.ID when Target.Kind is [audit.TargetKindUser],
+	// [audit.TargetKindAccount] or [audit.TargetKindLogin] (a login name
+	// that matched no account), else Actor.UserID. Name the account the
+	// same way in failures and successes, or a success after failures
+	// cannot be matched to them. A
 	// failure with no account at all counts as one and the same account
 	// for password spraying, so name unknown accounts too.
-	Account func(e Event) string
+	Account func(e audit.Event) string
 	// Device returns a key for the client device. Default:
 	// Meta["device"] if set, else the User-Agent. An empty key skips the
 	// device check.
-	Device func(e Event) string
+	Device func(e audit.Event) string
 	// OnAlert, if set, is called with every alert after it is written
 	// (to page someone, say). It must not block.
-	OnAlert func(ctx context.Context, alert Event)
+	OnAlert func(ctx context.Context, alert audit.Event)
 	// Now returns the current time, used for events without a Time.
 	// Default: time.Now. Windows are measured in event time.
 	Now func() time.Time
@@ -108,20 +74,20 @@ type DetectorConfig struct {
 // writes security alerts to the same sink: credential stuffing (one
 // account, many addresses), password spraying (one address, many
 // accounts), a success right after a burst of failures, and a privileged
-// user's login from a new address or device. Use it as the sink of a
-// [Logger]:
+// user's login from a new address or device. Use it as the sink of an
+// [audit.Logger]:
 //
-//	det, err := audit.NewDetector(sink, audit.DetectorConfig{})
-//	log := audit.New(det, audit.Config{})
+//	det, err := detect.New(sink, detect.Config{})
+//	events, err := audit.New(det, audit.Config{})
 //
-// Memory is bounded (see DetectorConfig.MaxKeys) and keys are hashed, so
+// Memory is bounded (see Config.MaxKeys) and keys are hashed, so
 // attacker-chosen account names cost a fixed size each. What a Detector
 // has learnt lives in memory: after a restart each privileged user's first
 // login is learnt silently, and counts start afresh. It is safe for
 // concurrent use and starts no goroutine.
 type Detector struct {
-	next Sink
-	cfg  DetectorConfig
+	next audit.Sink
+	cfg  Config
 	seed maphash.Seed
 
 	mu       sync.Mutex
@@ -130,7 +96,7 @@ type Detector struct {
 	users    *twoGen[userState]
 }
 
-var _ Sink = (*Detector)(nil)
+var _ audit.Sink = (*Detector)(nil)
 
 type stamp struct {
 	key uint64
@@ -156,12 +122,12 @@ type userState struct {
 	nIPs, nDevices int
 }
 
-// NewDetector returns a Detector that passes every event to next and adds
+// New returns a Detector that passes every event to next and adds
 // its alerts. It returns an error for a threshold above 64 or a negative
 // setting. Panics if next is nil.
-func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
+func New(next audit.Sink, cfg Config) (*Detector, error) {
 	if next == nil {
-		panic("audit: NewDetector with nil Sink")
+		panic("audit: New with nil Sink")
 	}
 	def := func(v *int, d int, name string) error {
 		switch {
@@ -194,20 +160,21 @@ func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
 		cfg.PrivilegedRoles = append([]string(nil), cfg.PrivilegedRoles...)
 	}
 	if cfg.IsLogin == nil {
-		cfg.IsLogin = func(e Event) bool {
-			return e.Category == CategoryAuthentication && strings.HasPrefix(string(e.Action), "login.")
+		cfg.IsLogin = func(e audit.Event) bool {
+			return e.Category == audit.CategoryAuthentication &&
+				(e.Action == audit.ActionLoginFailed || e.Action == audit.ActionLoginSucceeded)
 		}
 	}
 	if cfg.Account == nil {
-		cfg.Account = func(e Event) string {
-			if e.Target.ID != "" && (e.Target.Kind == TargetKindUser || e.Target.Kind == "account" || e.Target.Kind == TargetKindLogin) {
+		cfg.Account = func(e audit.Event) string {
+			if e.Target.ID != "" && (e.Target.Kind == audit.TargetKindUser || e.Target.Kind == audit.TargetKindAccount || e.Target.Kind == audit.TargetKindLogin) {
 				return e.Target.ID
 			}
 			return e.Actor.UserID
 		}
 	}
 	if cfg.Device == nil {
-		cfg.Device = func(e Event) string {
+		cfg.Device = func(e audit.Event) string {
 			if d := e.Meta["device"]; d != "" {
 				return d
 			}
@@ -227,7 +194,7 @@ func NewDetector(next Sink, cfg DetectorConfig) (*Detector, error) {
 
 // Write passes e to the next sink, then writes any alerts e raises. It
 // returns the errors of all those writes.
-func (d *Detector) Write(ctx context.Context, e Event) error {
+func (d *Detector) Write(ctx context.Context, e audit.Event) error {
 	err := d.next.Write(ctx, e)
 	alerts := d.Observe(e)
 	for _, a := range alerts {
@@ -245,14 +212,14 @@ func (d *Detector) Write(ctx context.Context, e Event) error {
 // Observe updates the detector with e and returns the alerts it raises,
 // without writing anything. Events that are not login attempts are
 // ignored.
-func (d *Detector) Observe(e Event) []Event {
+func (d *Detector) Observe(e audit.Event) []audit.Event {
 	if !d.cfg.IsLogin(e) {
 		return nil
 	}
 	var failed bool
 	switch e.Outcome {
-	case OutcomeSuccess:
-	case OutcomeFailure, OutcomeDenied:
+	case audit.OutcomeSuccess:
+	case audit.OutcomeFailure, audit.OutcomeDenied:
 		failed = true
 	default:
 		return nil
@@ -267,17 +234,17 @@ func (d *Detector) Observe(e Event) []Event {
 	acctKey := maphash.String(d.seed, account)
 	ipKey, hasIP := d.ipKey(e.ClientIP)
 
-	acctTarget := Target{Kind: "account", ID: account}
-	if e.Target.Kind == TargetKindLogin && e.Target.ID == account {
-		acctTarget.Kind = TargetKindLogin // an unknown name: say so
+	acctTarget := audit.Target{Kind: audit.TargetKindAccount, ID: account}
+	if e.Target.Kind == audit.TargetKindLogin && e.Target.ID == account {
+		acctTarget.Kind = audit.TargetKindLogin // an unknown name: say so
 	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var alerts []Event
-	alert := func(cat Category, action Action, reason string, meta map[string]string) {
+	var alerts []audit.Event
+	alert := func(cat audit.Category, action audit.Action, reason string, meta map[string]string) {
 		meta["window"] = d.cfg.Window.String()
-		alerts = append(alerts, Event{
+		alerts = append(alerts, audit.Event{
 			Time: t.UTC(), Category: cat, Action: action, Outcome: e.Outcome,
 			Actor: e.Actor, Target: acctTarget,
 			ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID,
@@ -299,7 +266,7 @@ func (d *Detector) Observe(e Event) []Event {
 				n := touch(&a.ips, cap(a.ips), ipKey, now, win)
 				if n >= d.cfg.StuffingIPs && now-a.lastAlert > win {
 					a.lastAlert = now
-					alert(CategorySuspicious, ActionCredentialStuffing,
+					alert(audit.CategorySuspicious, ActionCredentialStuffing,
 						fmt.Sprintf("failed logins on one account from %d addresses within %s", n, d.cfg.Window),
 						map[string]string{"distinct_ips": strconv.Itoa(n)})
 				}
@@ -312,8 +279,8 @@ func (d *Detector) Observe(e Event) []Event {
 			n := touch(&s.accounts, cap(s.accounts), acctKey, now, win)
 			if n >= d.cfg.SprayingAccounts && now-s.lastAlert > win {
 				s.lastAlert = now
-				e2 := Target{Kind: "address", ID: e.ClientIP.String()}
-				alert(CategorySuspicious, ActionPasswordSpraying,
+				e2 := audit.Target{Kind: TargetKindAddress, ID: e.ClientIP.String()}
+				alert(audit.CategorySuspicious, ActionPasswordSpraying,
 					fmt.Sprintf("one address failed to log in to %d accounts within %s", n, d.cfg.Window),
 					map[string]string{"distinct_accounts": strconv.Itoa(n)})
 				alerts[len(alerts)-1].Target = e2
@@ -331,7 +298,7 @@ func (d *Detector) Observe(e Event) []Event {
 		if a.nfail >= n {
 			oldest := a.fails[a.nfail%n] // the failure n back
 			if now-oldest <= win {
-				alert(CategorySecurityAlert, ActionLoginAfterFailures,
+				alert(audit.CategorySecurityAlert, ActionLoginAfterFailures,
 					fmt.Sprintf("login succeeded after %d or more failures within %s", n, d.cfg.Window),
 					map[string]string{"failures": strconv.Itoa(min(a.nfail, 1<<20))})
 			}
@@ -348,7 +315,7 @@ func (d *Detector) Observe(e Event) []Event {
 		newIP := hasIP && !learn(&u.ips, &u.nIPs, ipKey|1)
 		newDev := devKey != 0 && !learn(&u.devices, &u.nDevices, devKey)
 		if !fresh && (newIP || newDev) {
-			alert(CategorySecurityAlert, ActionPrivilegedNewLocation,
+			alert(audit.CategorySecurityAlert, ActionPrivilegedNewLocation,
 				"privileged user logged in from a new address or device",
 				map[string]string{"new_ip": strconv.FormatBool(newIP), "new_device": strconv.FormatBool(newDev)})
 		}
@@ -356,7 +323,7 @@ func (d *Detector) Observe(e Event) []Event {
 	return alerts
 }
 
-func (d *Detector) privileged(a Actor) bool {
+func (d *Detector) privileged(a identity.Principal) bool {
 	for _, r := range d.cfg.PrivilegedRoles {
 		if a.HasRole(r) {
 			return true

@@ -1,4 +1,4 @@
-package audit
+package detect
 
 import (
 	"context"
@@ -9,40 +9,43 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func ip(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}) }
 
-func loginFailed(at time.Duration, account string, addr netip.Addr) Event {
-	return Event{Time: t0.Add(at), Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure,
-		Target: Target{Kind: "account", ID: account}, ClientIP: addr, UserAgent: "curl/8"}
+func loginFailed(at time.Duration, account string, addr netip.Addr) audit.Event {
+	return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure,
+		Target: audit.Target{Kind: audit.TargetKindAccount, ID: account}, ClientIP: addr, UserAgent: "curl/8"}
 }
 
-func loginOK(at time.Duration, user string, roles []string, addr netip.Addr, ua string) Event {
-	return Event{Time: t0.Add(at), Category: CategoryAuthentication, Action: "login.succeeded", Outcome: OutcomeSuccess,
-		Actor: Actor{UserID: user, Roles: roles}, ClientIP: addr, UserAgent: ua}
+func loginOK(at time.Duration, user string, roles []string, addr netip.Addr, ua string) audit.Event {
+	return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: user, Roles: roles}, ClientIP: addr, UserAgent: ua}
 }
 
 // accountLoginOK is a plain user's successful login that names the account
 // as loginFailed does.
-func accountLoginOK(at time.Duration, account string) Event {
+func accountLoginOK(at time.Duration, account string) audit.Event {
 	e := loginOK(at, account, nil, ip(1), "ua")
-	e.Target = Target{Kind: "account", ID: account}
+	e.Target = audit.Target{Kind: audit.TargetKindAccount, ID: account}
 	return e
 }
 
-func observeAll(t *testing.T, d *Detector, events []Event) []Event {
+func observeAll(t *testing.T, d *Detector, events []audit.Event) []audit.Event {
 	t.Helper()
-	var alerts []Event
+	var alerts []audit.Event
 	for _, e := range events {
 		alerts = append(alerts, d.Observe(e)...)
 	}
 	return alerts
 }
 
-func actions(events []Event) []string {
+func actions(events []audit.Event) []string {
 	var out []string
 	for _, e := range events {
 		out = append(out, string(e.Action))
@@ -54,41 +57,41 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 	admin := []string{"admin"}
 	tests := []struct {
 		name   string
-		events func() []Event
+		events func() []audit.Event
 		want   []string
 	}{
-		{"credential stuffing: one account, many addresses", func() (ev []Event) {
+		{"credential stuffing: one account, many addresses", func() (ev []audit.Event) {
 			for i := range 8 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "alice", ip(i)))
 			}
 			return ev
 		}, []string{string(ActionCredentialStuffing)}},
-		{"password spraying: one address, many accounts", func() (ev []Event) {
+		{"password spraying: one address, many accounts", func() (ev []audit.Event) {
 			for i := range 15 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, fmt.Sprint("user", i), ip(1)))
 			}
 			return ev
 		}, []string{string(ActionPasswordSpraying)}},
-		{"success right after a burst of failures", func() (ev []Event) {
+		{"success right after a burst of failures", func() (ev []audit.Event) {
 			for i := range 5 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "bob", ip(1)))
 			}
 			return append(ev, accountLoginOK(10*time.Second, "bob"))
 		}, []string{string(ActionLoginAfterFailures)}},
-		{"privileged user from a new address", func() []Event {
-			return []Event{
+		{"privileged user from a new address", func() []audit.Event {
+			return []audit.Event{
 				loginOK(0, "root", admin, ip(1), "Firefox"),
 				loginOK(time.Hour, "root", admin, ip(1), "Firefox"),
 				loginOK(2*time.Hour, "root", admin, ip(66), "Firefox"),
 			}
 		}, []string{string(ActionPrivilegedNewLocation)}},
-		{"privileged user from a new device", func() []Event {
-			return []Event{
+		{"privileged user from a new device", func() []audit.Event {
+			return []audit.Event{
 				loginOK(0, "root", admin, ip(1), "Firefox"),
 				loginOK(time.Hour, "root", admin, ip(1), "Evil Browser"),
 			}
 		}, []string{string(ActionPrivilegedNewLocation)}},
-		{"stuffing from IPv6 needs distinct /64s", func() (ev []Event) {
+		{"stuffing from IPv6 needs distinct /64s", func() (ev []audit.Event) {
 			for i := range 5 { // one /64: counts once
 				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:1::%x", i+1))
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "carol", a))
@@ -99,7 +102,7 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 			}
 			return ev
 		}, []string{string(ActionCredentialStuffing)}},
-		{"stuffing alert repeats after a quiet window", func() (ev []Event) {
+		{"stuffing alert repeats after a quiet window", func() (ev []audit.Event) {
 			for round := range 2 {
 				for i := range 5 {
 					ev = append(ev, loginFailed(time.Duration(round)*time.Hour+time.Duration(i)*time.Second, "dave", ip(round*10+i)))
@@ -110,7 +113,7 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			d, err := New(&audit.MemorySink{}, Config{})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, actions(observeAll(t, d, tt.events())))
 		})
@@ -121,69 +124,69 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 	admin := []string{"admin"}
 	tests := []struct {
 		name   string
-		events func() []Event
+		events func() []audit.Event
 	}{
-		{"mistyped password then success", func() []Event {
-			return []Event{loginFailed(0, "erin", ip(1)), loginFailed(10*time.Second, "erin", ip(1)), accountLoginOK(time.Minute, "erin")}
+		{"mistyped password then success", func() []audit.Event {
+			return []audit.Event{loginFailed(0, "erin", ip(1)), loginFailed(10*time.Second, "erin", ip(1)), accountLoginOK(time.Minute, "erin")}
 		}},
-		{"a few failures from a few addresses", func() (ev []Event) {
+		{"a few failures from a few addresses", func() (ev []audit.Event) {
 			for i := range 4 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "frank", ip(i)))
 			}
 			return ev
 		}},
-		{"failures spread over a day", func() (ev []Event) {
+		{"failures spread over a day", func() (ev []audit.Event) {
 			for i := range 20 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Hour, "grace", ip(i)))
 			}
 			return ev
 		}},
-		{"many failures from one address on one account", func() (ev []Event) {
+		{"many failures from one address on one account", func() (ev []audit.Event) {
 			for i := range 30 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "heidi", ip(1)))
 			}
 			return ev
 		}},
-		{"office NAT: several users mistype", func() (ev []Event) {
+		{"office NAT: several users mistype", func() (ev []audit.Event) {
 			for i := range 9 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, fmt.Sprint("staff", i), ip(1)))
 			}
 			return ev
 		}},
-		{"success after failures outside the window", func() (ev []Event) {
+		{"success after failures outside the window", func() (ev []audit.Event) {
 			for i := range 5 {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "ivan", ip(1)))
 			}
 			return append(ev, accountLoginOK(2*time.Hour, "ivan"))
 		}},
-		{"admin from the usual place", func() (ev []Event) {
+		{"admin from the usual place", func() (ev []audit.Event) {
 			for i := range 10 {
 				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "root", admin, ip(1), "Firefox"))
 			}
 			return ev
 		}},
-		{"admin's first login", func() []Event {
+		{"admin's first login", func() []audit.Event {
 			// A first login is learnt, not alerted on; the detector keeps
 			// up to 16 addresses per user.
-			return []Event{loginOK(0, "root", admin, ip(1), "Firefox")}
+			return []audit.Event{loginOK(0, "root", admin, ip(1), "Firefox")}
 		}},
-		{"ordinary user roams", func() (ev []Event) {
+		{"ordinary user roams", func() (ev []audit.Event) {
 			for i := range 10 {
 				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "judy", []string{"seller"}, ip(i), fmt.Sprint("ua", i)))
 			}
 			return ev
 		}},
-		{"non-login events", func() []Event {
-			return []Event{
-				{Time: t0, Category: CategoryAdmin, Action: "user.disabled", Outcome: OutcomeFailure, ClientIP: ip(1)},
-				{Time: t0, Category: CategoryAuthentication, Action: "mfa.failed", Outcome: OutcomeFailure, ClientIP: ip(1)},
-				{Time: t0, Category: CategoryAuthentication, Action: "login.failed", ClientIP: ip(1)}, // no outcome
+		{"non-login events", func() []audit.Event {
+			return []audit.Event{
+				{Time: t0, Category: audit.CategoryAdmin, Action: "user.disabled", Outcome: audit.OutcomeFailure, ClientIP: ip(1)},
+				{Time: t0, Category: audit.CategoryAuthentication, Action: "mfa.failed", Outcome: audit.OutcomeFailure, ClientIP: ip(1)},
+				{Time: t0, Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, ClientIP: ip(1)}, // no outcome
 			}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			d, err := New(&audit.MemorySink{}, Config{})
 			require.NoError(t, err)
 			assert.Empty(t, actions(observeAll(t, d, tt.events())))
 		})
@@ -191,9 +194,9 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 }
 
 func TestDetectorAlertFields(t *testing.T) {
-	d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+	d, err := New(&audit.MemorySink{}, Config{})
 	require.NoError(t, err)
-	var alerts []Event
+	var alerts []audit.Event
 	for i := range 5 {
 		e := loginFailed(time.Duration(i)*time.Second, "alice", ip(i))
 		e.RequestID = fmt.Sprint("req", i)
@@ -201,8 +204,8 @@ func TestDetectorAlertFields(t *testing.T) {
 	}
 	require.Len(t, alerts, 1)
 	a := alerts[0]
-	assert.Equal(t, CategorySuspicious, a.Category)
-	assert.Equal(t, Target{Kind: "account", ID: "alice"}, a.Target)
+	assert.Equal(t, audit.CategorySuspicious, a.Category)
+	assert.Equal(t, audit.Target{Kind: audit.TargetKindAccount, ID: "alice"}, a.Target)
 	assert.Equal(t, ip(4), a.ClientIP)
 	assert.Equal(t, "req4", a.RequestID)
 	assert.Equal(t, "5", a.Meta["distinct_ips"])
@@ -212,21 +215,21 @@ func TestDetectorAlertFields(t *testing.T) {
 // The detector as a sink: events pass through, alerts follow them into the
 // same sink and to OnAlert.
 func TestDetectorAsSink(t *testing.T) {
-	sink := &MemorySink{}
+	sink := &audit.MemorySink{}
 	var paged []string
-	d, err := NewDetector(sink, DetectorConfig{
+	d, err := New(sink, Config{
 		SprayingAccounts: 3,
-		OnAlert:          func(_ context.Context, a Event) { paged = append(paged, string(a.Action)) },
+		OnAlert:          func(_ context.Context, a audit.Event) { paged = append(paged, string(a.Action)) },
 	})
 	require.NoError(t, err)
-	l := New(d, Config{Now: fixedClock(t0)})
-	ctx := WithRequest(context.Background(), Request{ClientIP: ip(9)})
+	l := audit.MustNew(d, audit.Config{Now: func() time.Time { return t0 }})
+	ctx := audit.WithRequest(context.Background(), audit.Request{ClientIP: ip(9)})
 	for _, acct := range []string{"a", "b", "c"} {
-		require.NoError(t, l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed",
-			Outcome: OutcomeFailure, Target: Target{Kind: "user", ID: acct}}))
+		l.Log(ctx, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed,
+			Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: audit.TargetKindUser, ID: acct}})
 	}
 	got := actions(sink.Events())
-	assert.Equal(t, []string{"login.failed", "login.failed", "login.failed", string(ActionPasswordSpraying)}, got)
+	assert.Equal(t, []string{string(audit.ActionLoginFailed), string(audit.ActionLoginFailed), string(audit.ActionLoginFailed), string(ActionPasswordSpraying)}, got)
 	assert.Equal(t, []string{string(ActionPasswordSpraying)}, paged)
 }
 
@@ -235,9 +238,9 @@ func TestDetectorAsSink(t *testing.T) {
 // as long as fewer than MaxKeys/2 new keys arrive between two of its
 // attempts (here 200 between each, with MaxKeys 1000).
 func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
-	d, err := NewDetector(&MemorySink{}, DetectorConfig{MaxKeys: 1000})
+	d, err := New(&audit.MemorySink{}, Config{MaxKeys: 1000})
 	require.NoError(t, err)
-	var alerts []Event
+	var alerts []audit.Event
 	victim := 0
 	for i := range 200_000 {
 		at := time.Duration(i) * time.Millisecond
@@ -258,29 +261,29 @@ func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
 	assert.True(t, found, "the attack on victim was detected despite the flood")
 }
 
-func TestNewDetectorValidates(t *testing.T) {
+func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  DetectorConfig
+		cfg  Config
 	}{
-		{"threshold too high", DetectorConfig{StuffingIPs: 65}},
-		{"negative threshold", DetectorConfig{BurstFailures: -1}},
-		{"negative window", DetectorConfig{Window: -time.Second}},
-		{"negative max keys", DetectorConfig{MaxKeys: -1}},
+		{"threshold too high", Config{StuffingIPs: 65}},
+		{"negative threshold", Config{BurstFailures: -1}},
+		{"negative window", Config{Window: -time.Second}},
+		{"negative max keys", Config{MaxKeys: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewDetector(&MemorySink{}, tt.cfg)
+			_, err := New(&audit.MemorySink{}, tt.cfg)
 			assert.Error(t, err)
 		})
 	}
-	assert.Panics(t, func() { NewDetector(nil, DetectorConfig{}) })
+	assert.Panics(t, func() { New(nil, Config{}) })
 }
 
 func BenchmarkDetectorObserve(b *testing.B) {
-	d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+	d, err := New(&audit.MemorySink{}, Config{})
 	require.NoError(b, err)
-	events := make([]Event, 4096)
+	events := make([]audit.Event, 4096)
 	for i := range events {
 		events[i] = loginFailed(time.Duration(i)*time.Millisecond, fmt.Sprint("acct", i), ip(i))
 	}
@@ -292,25 +295,25 @@ func BenchmarkDetectorObserve(b *testing.B) {
 	}
 }
 
-// Unknown login names (TargetKindLogin, as package auth writes them) count
+// Unknown login names (audit.TargetKindLogin, as package auth writes them) count
 // as accounts: spraying over them is seen, alone or mixed with known
 // accounts, and stuffing on one is reported under its kind. Before, events
 // without an account all fell into one and 20 unknown names raised nothing.
 func TestDetectorCountsUnknownLogins(t *testing.T) {
-	failed := func(i int, kind, id string, addr netip.Addr) Event {
-		return Event{Time: t0.Add(time.Duration(i) * time.Second), Category: CategoryAuthentication,
-			Action: ActionLoginFailed, Outcome: OutcomeFailure, Target: Target{Kind: kind, ID: id}, ClientIP: addr}
+	failed := func(i int, kind, id string, addr netip.Addr) audit.Event {
+		return audit.Event{Time: t0.Add(time.Duration(i) * time.Second), Category: audit.CategoryAuthentication,
+			Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: kind, ID: id}, ClientIP: addr}
 	}
 	for _, known := range []int{0, 10, 20} {
 		t.Run(fmt.Sprint(known, " known of 20"), func(t *testing.T) {
-			d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+			d, err := New(&audit.MemorySink{}, Config{})
 			require.NoError(t, err)
-			var ev []Event
+			var ev []audit.Event
 			for i := range 20 {
 				if i < known {
-					ev = append(ev, failed(i, TargetKindUser, fmt.Sprint("u", i), ip(1)))
+					ev = append(ev, failed(i, audit.TargetKindUser, fmt.Sprint("u", i), ip(1)))
 				} else {
-					ev = append(ev, failed(i, TargetKindLogin, fmt.Sprintf("%016x", i), ip(1)))
+					ev = append(ev, failed(i, audit.TargetKindLogin, fmt.Sprintf("%016x", i), ip(1)))
 				}
 			}
 			got := observeAll(t, d, ev)
@@ -319,14 +322,86 @@ func TestDetectorCountsUnknownLogins(t *testing.T) {
 		})
 	}
 	t.Run("stuffing on an unknown name", func(t *testing.T) {
-		d, err := NewDetector(&MemorySink{}, DetectorConfig{})
+		d, err := New(&audit.MemorySink{}, Config{})
 		require.NoError(t, err)
-		var ev []Event
+		var ev []audit.Event
 		for i := range 5 {
-			ev = append(ev, failed(i, TargetKindLogin, "00c0ffee00c0ffee", ip(i)))
+			ev = append(ev, failed(i, audit.TargetKindLogin, "00c0ffee00c0ffee", ip(i)))
 		}
 		got := observeAll(t, d, ev)
 		require.Equal(t, []string{string(ActionCredentialStuffing)}, actions(got))
-		assert.Equal(t, Target{Kind: TargetKindLogin, ID: "00c0ffee00c0ffee"}, got[0].Target)
+		assert.Equal(t, audit.Target{Kind: audit.TargetKindLogin, ID: "00c0ffee00c0ffee"}, got[0].Target)
+	})
+}
+
+// The events exactly as the login packages write them (package auth's
+// Login: an unknown name as a keyed digest under TargetKindLogin, a known
+// user under TargetKindUser, the throttled attempt as suspicious activity;
+// package ratelimit's login throttle: suspicious activity with an account
+// digest in Meta) raise the alerts they should, and only those. The
+// spraying gap of an earlier release was one package writing failures that
+// the detector did not count as the other spelled them.
+func TestDetectorReadsEventsAsLoginPackagesWriteThem(t *testing.T) {
+	client := netip.MustParseAddr("2001:db8:1:2::7")
+	const ua = "Mozilla/5.0"
+	unknownName := func(at time.Duration, digest string) audit.Event { // auth: no such account
+		return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed,
+			Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: audit.TargetKindLogin, ID: digest},
+			ClientIP: client, UserAgent: ua, Reason: "no such user"}
+	}
+	wrongPassword := func(at time.Duration, user string, addr netip.Addr) audit.Event { // auth: known user
+		return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed,
+			Outcome: audit.OutcomeFailure, Actor: identity.Principal{UserID: user},
+			Target: audit.Target{Kind: audit.TargetKindUser, ID: user}, ClientIP: addr, UserAgent: ua, Reason: "wrong password"}
+	}
+	throttled := func(at time.Duration) []audit.Event {
+		return []audit.Event{
+			{Time: t0.Add(at), Category: audit.CategorySuspicious, Action: "login.throttled", Outcome: audit.OutcomeDenied,
+				Target: audit.Target{Kind: audit.TargetKindLogin, ID: "d-x"}, ClientIP: client, Meta: map[string]string{"retry_after": "1s"}},
+			{Time: t0.Add(at), Category: audit.CategorySuspicious, Action: "ratelimit.login.throttled", Outcome: audit.OutcomeDenied,
+				ClientIP: client, Meta: map[string]string{"scope": "ip", "account_digest": "d-x"}},
+		}
+	}
+	succeeded := func(at time.Duration, user string, roles []string, addr netip.Addr) audit.Event {
+		return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded,
+			Outcome: audit.OutcomeSuccess, Actor: identity.Principal{UserID: user, Roles: roles},
+			Target: audit.Target{Kind: audit.TargetKindUser, ID: user}, ClientIP: addr, UserAgent: ua,
+			Meta: map[string]string{"mfa_required": "false", "rehashed": "false"}}
+	}
+
+	t.Run("spraying over unknown names", func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{})
+		require.NoError(t, err)
+		var events []audit.Event
+		for i := range 20 {
+			events = append(events, unknownName(time.Duration(i)*time.Second, fmt.Sprint("digest-", i)))
+			events = append(events, throttled(time.Duration(i)*time.Second)...) // not login attempts: not counted
+		}
+		assert.Equal(t, []string{string(ActionPasswordSpraying)}, actions(observeAll(t, d, events)))
+	})
+	t.Run("throttle events alone raise nothing", func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{})
+		require.NoError(t, err)
+		var events []audit.Event
+		for i := range 50 {
+			events = append(events, throttled(time.Duration(i)*time.Second)...)
+		}
+		assert.Empty(t, observeAll(t, d, events))
+	})
+	t.Run("stuffing, then the password found", func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{})
+		require.NoError(t, err)
+		var events []audit.Event
+		for i := range 5 {
+			events = append(events, wrongPassword(time.Duration(i)*time.Second, "u1", ip(i)))
+		}
+		events = append(events, succeeded(10*time.Second, "u1", nil, ip(9)))
+		assert.Equal(t, []string{string(ActionCredentialStuffing), string(ActionLoginAfterFailures)}, actions(observeAll(t, d, events)))
+	})
+	t.Run("privileged user from a new address", func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{})
+		require.NoError(t, err)
+		events := []audit.Event{succeeded(0, "adm", []string{"admin"}, ip(1)), succeeded(time.Hour, "adm", []string{"admin"}, ip(2))}
+		assert.Equal(t, []string{string(ActionPrivilegedNewLocation)}, actions(observeAll(t, d, events)))
 	})
 }

@@ -1,0 +1,24 @@
+package detect
+
+import "github.com/deployedworks/rampart/audit"
+
+// Actions of the alerts a [Detector] writes.
+const (
+	// ActionCredentialStuffing (CategorySuspicious): failed logins on one
+	// account from many addresses.
+	ActionCredentialStuffing audit.Action = "alert.credential_stuffing"
+	// ActionPasswordSpraying (CategorySuspicious): one address failing on
+	// many accounts.
+	ActionPasswordSpraying audit.Action = "alert.password_spraying"
+	// ActionLoginAfterFailures (CategorySecurityAlert): a successful login
+	// right after a burst of failures on the same account: the attacker may
+	// have found the password.
+	ActionLoginAfterFailures audit.Action = "alert.login_after_failures"
+	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
+	// logged in from an address or device not seen for them before.
+	ActionPrivilegedNewLocation audit.Action = "alert.privileged_new_location"
+)
+
+// TargetKindAddress is the Target.Kind of a password-spraying alert:
+// Target.ID is the client address.
+const TargetKindAddress = "address"

@@ -1,0 +1,25 @@
+// Package detect turns authentication events into security alerts while an
+// attack happens: credential stuffing (one account failing from many
+// addresses), password spraying (one address failing on many accounts,
+// known or not), a success right after a burst of failures, and a
+// privileged user's login from a new address or device.
+//
+// A [Detector] is an audit.Sink that wraps another: it passes every event
+// on and adds its alerts to the same sink, so that they are recorded beside
+// the events that raised them.
+//
+//	det, err := detect.New(sink, detect.Config{})
+//	events, err := audit.New(det, audit.Config{})
+//
+// It reads the shared login vocabulary of package audit
+// ([audit.ActionLoginSucceeded], [audit.ActionLoginFailed],
+// [audit.TargetKindUser], [audit.TargetKindLogin]), which the login
+// packages write, so that the two cannot disagree on a name.
+//
+// # Out of scope
+//
+// What a Detector has learnt lives in memory: it forgets on restart, and
+// several instances of an application each see their own share of the
+// traffic. It is a tripwire, not a rate limiter: pair it with package
+// ratelimit, which refuses the attempts.
+package detect
