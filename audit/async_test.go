@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -293,4 +292,3 @@ func TestNewAsyncSinkValidates(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown")
 	assert.Panics(t, func() { NewAsyncSink(nil, AsyncConfig{}) })
 }
-

@@ -233,11 +233,12 @@ func appendEvent(b []byte, e *Event) []byte {
 	return append(b, '}')
 }
 
-// hasActor reports whether p has anything the encoding records: a user,
-// roles or methods. (The principal's times and session reference are not
-// encoded.)
+// hasActor reports whether p is encoded: as encoding/json's omitzero
+// decides, so that MarshalJSON gives the same bytes. Only the user, roles
+// and methods are written.
 func hasActor(p *identity.Principal) bool {
-	return p.UserID != "" || len(p.Roles) > 0 || len(p.Methods) > 0
+	return p.UserID != "" || p.Roles != nil || p.Methods != nil ||
+		p.AuthTime != (time.Time{}) || p.MFATime != (time.Time{}) || p.SessionRef != ""
 }
 
 func appendField(b []byte, name, v string) []byte {

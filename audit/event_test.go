@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 // plainEvent has Event's fields and tags but not its MarshalJSON, so that
@@ -24,12 +26,12 @@ func TestEventMarshalJSONMatchesStructTags(t *testing.T) {
 		{"minimal", Event{Time: sampleTime, Category: CategoryAuthentication, Action: "login.failed"}},
 		{"full", Event{
 			Time: sampleTime, Category: CategoryAdmin, Action: "user.disabled", Outcome: OutcomeSuccess,
-			Actor: Actor{UserID: "u1", Roles: []string{"admin", "moderator"}}, Target: Target{Kind: "user", ID: "u2"},
+			Actor: identity.Principal{UserID: "u1", Roles: []string{"admin", "moderator"}}, Target: Target{Kind: "user", ID: "u2"},
 			ClientIP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0", RequestID: "req-1",
 			SessionRef: "abcd", Reason: "spam", Meta: map[string]string{"z": "1", "a": "2", "m": ""},
 		}},
-		{"roles only", Event{Time: sampleTime, Category: "c", Action: "a", Actor: Actor{Roles: []string{"r"}}}},
-		{"empty non-nil roles", Event{Time: sampleTime, Category: "c", Action: "a", Actor: Actor{Roles: []string{}}}},
+		{"roles only", Event{Time: sampleTime, Category: "c", Action: "a", Actor: identity.Principal{Roles: []string{"r"}}}},
+		{"empty non-nil roles", Event{Time: sampleTime, Category: "c", Action: "a", Actor: identity.Principal{Roles: []string{}}}},
 		{"target kind only", Event{Time: sampleTime, Category: "c", Action: "a", Target: Target{Kind: "k"}}},
 		{"target id only", Event{Time: sampleTime, Category: "c", Action: "a", Target: Target{ID: "i"}}},
 		{"ipv4", Event{Time: sampleTime, Category: "c", Action: "a", ClientIP: netip.MustParseAddr("192.0.2.1")}},
@@ -65,7 +67,7 @@ func TestEventMarshalJSONMatchesStructTags(t *testing.T) {
 func TestEventJSONStableFieldNames(t *testing.T) {
 	e := Event{
 		Time: sampleTime, Category: CategoryAccess, Action: "role.granted", Outcome: OutcomeSuccess,
-		Actor: Actor{UserID: "u1", Roles: []string{"admin"}}, Target: Target{Kind: "user", ID: "u2"},
+		Actor: identity.Principal{UserID: "u1", Roles: []string{"admin"}}, Target: Target{Kind: "user", ID: "u2"},
 		ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua", RequestID: "r", SessionRef: "s",
 		Reason: "why", Meta: map[string]string{"role": "moderator"},
 	}
@@ -80,7 +82,7 @@ func TestEventJSONStableFieldNames(t *testing.T) {
 func TestEventJSONRoundTrip(t *testing.T) {
 	e := Event{
 		Time: sampleTime, Category: CategoryModeration, Action: "listing.hidden", Outcome: OutcomeDenied,
-		Actor: Actor{UserID: "mod", Roles: []string{"moderator"}}, Target: Target{Kind: "listing", ID: "42"},
+		Actor: identity.Principal{UserID: "mod", Roles: []string{"moderator"}}, Target: Target{Kind: "listing", ID: "42"},
 		ClientIP: netip.MustParseAddr("2001:db8::7"), Reason: "<b>spam</b>", Meta: map[string]string{"k": "v"},
 	}
 	b, err := json.Marshal(e)
@@ -118,7 +120,7 @@ func FuzzAppendString(f *testing.F) {
 func BenchmarkEventMarshal(b *testing.B) {
 	e := Event{
 		Time: sampleTime, Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure,
-		Actor: Actor{UserID: "u1"}, ClientIP: netip.MustParseAddr("192.0.2.1"),
+		Actor: identity.Principal{UserID: "u1"}, ClientIP: netip.MustParseAddr("192.0.2.1"),
 		UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", RequestID: "01J0ABCDEF", Meta: map[string]string{"method": "password"},
 	}
 	b.ReportAllocs()

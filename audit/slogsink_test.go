@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 func TestSlogSink(t *testing.T) {
@@ -17,7 +19,7 @@ func TestSlogSink(t *testing.T) {
 	s := NewSlogSink(slog.New(slog.NewJSONHandler(&buf, nil)), SlogConfig{})
 	e := Event{
 		Time: sampleTime, Category: CategoryAdmin, Action: "user.disabled", Outcome: OutcomeSuccess,
-		Actor: Actor{UserID: "a1", Roles: []string{"admin"}}, Target: Target{Kind: "user", ID: "u9"},
+		Actor: identity.Principal{UserID: "a1", Roles: []string{"admin"}}, Target: Target{Kind: "user", ID: "u9"},
 		ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "ua", RequestID: "rid", SessionRef: "sref",
 		Reason: "spam", Meta: map[string]string{"k": "v"},
 	}

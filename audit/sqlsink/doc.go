@@ -7,8 +7,9 @@
 //
 // # Use
 //
-// [New] creates the table and its indexes (by time, by category and time,
-// by actor and time) if they are missing. Put the [Sink] behind an
+// [New] takes the database and its sqldb.Dialect and runs no statement;
+// [Sink.Migrate], called at start-up, creates the table and its indexes
+// (by time, by category and time, by actor and time). Put the [Sink] behind an
 // audit.AsyncSink so that events are inserted in batches, one transaction
 // per batch ([Sink.WriteBatch]). [Sink.Query] serves an audit-log page:
 // filters by category, action, actor, target, outcome, client address,
@@ -28,7 +29,7 @@
 // # Out of scope
 //
 // The database copy is not tamper-evident: anyone with write access to the
-// table can change it. Keep the chained audit.FileSink as the record of
+// table can change it. Keep the chain of package audit/chain as the record of
 // truth and restrict the application's database role to INSERT, SELECT and
 // DELETE on this table. Events are not encrypted at rest beyond what the
 // database provides.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/sqlsink"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/sqldb"
 	_ "modernc.org/sqlite"
 )
 
@@ -24,8 +26,11 @@ func Example() {
 	}
 	defer db.Close()
 	ctx := context.Background()
-	store, err := sqlsink.New(ctx, db, sqlsink.SQLite, sqlsink.Config{})
+	store, err := sqlsink.New(db, sqldb.SQLite, sqlsink.Config{})
 	if err != nil {
+		panic(err)
+	}
+	if err := store.Migrate(ctx); err != nil { // at start-up: creates the table
 		panic(err)
 	}
 	async, err := audit.NewAsyncSink(store, audit.AsyncConfig{})
@@ -33,11 +38,11 @@ func Example() {
 		panic(err)
 	}
 	start := time.Date(2026, 6, 25, 9, 0, 0, 0, time.UTC)
-	events := audit.New(async, audit.Config{})
-	for i, action := range []string{"user.disabled", "role.granted", "listing.hidden", "user.enabled"} {
+	events := audit.MustNew(async, audit.Config{})
+	for i, action := range []audit.Action{"user.disabled", "role.granted", "listing.hidden", "user.enabled"} {
 		events.Log(ctx, audit.Event{
-			Time: start.Add(time.Duration(i) * time.Minute), Category: audit.CategoryAdmin, Action: audit.Action(action),
-			Outcome: audit.OutcomeSuccess, Actor: audit.Actor{UserID: "admin-1"},
+			Time: start.Add(time.Duration(i) * time.Minute), Category: audit.CategoryAdmin, Action: action,
+			Outcome: audit.OutcomeSuccess, Actor: identity.Principal{UserID: "admin-1"},
 		})
 	}
 	async.Close(ctx) // flush

@@ -16,32 +16,9 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/sqlmigrate"
+	"github.com/deployedworks/rampart/sqldb"
 )
-
-// Dialect is the SQL flavour of the database.
-type Dialect uint8
-
-// Dialects. There is no default: the zero Dialect is rejected by [New].
-const (
-	_ Dialect = iota
-	// SQLite, with the modernc.org/sqlite driver ("sqlite"). Open it with
-	// _pragma=busy_timeout(5000) and _pragma=journal_mode(WAL) so that
-	// concurrent writers wait instead of failing.
-	SQLite
-	// Postgres, with the github.com/jackc/pgx/v5/stdlib driver ("pgx").
-	Postgres
-)
-
-// String returns the dialect's name.
-func (d Dialect) String() string {
-	switch d {
-	case SQLite:
-		return "sqlite"
-	case Postgres:
-		return "postgres"
-	}
-	return "Dialect(" + strconv.Itoa(int(d)) + ")"
-}
 
 // Config tunes a [Sink]. The zero value is ready to use.
 type Config struct {
@@ -59,8 +36,10 @@ type Config struct {
 // Sink stores events in a SQL table. It is safe for concurrent use.
 type Sink struct {
 	db        *sql.DB
-	dialect   Dialect
+	dialect   sqldb.Dialect
+	name      string // as configured, for the migration record
 	table     string // quoted
+	schema    []string
 	retention audit.Retention
 	now       func() time.Time
 	insertOne string
@@ -83,14 +62,15 @@ const ncols = 14
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
 
-// New returns a Sink storing events in cfg.Table of db, creating the table
-// and its indexes if they do not exist. dialect must match db's driver.
-func New(ctx context.Context, db *sql.DB, dialect Dialect, cfg Config) (*Sink, error) {
+// New returns a Sink storing events in cfg.Table of db. dialect must match
+// db's driver. New runs no statement: call [Sink.Migrate] (at start-up) to
+// create the table and its indexes.
+func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Sink, error) {
 	if db == nil {
-		return nil, errors.New("sqlsink: nil *sql.DB")
+		return nil, errors.New("sqlsink: nil *sql.DB: pass the application's database handle")
 	}
-	if dialect != SQLite && dialect != Postgres {
-		return nil, fmt.Errorf("sqlsink: unknown %v: use sqlsink.SQLite or sqlsink.Postgres", dialect)
+	if !dialect.Valid() {
+		return nil, fmt.Errorf("sqlsink: unknown %v: use sqldb.SQLite or sqldb.PostgreSQL", dialect)
 	}
 	if cfg.Table == "" {
 		cfg.Table = "audit_events"
@@ -98,10 +78,10 @@ func New(ctx context.Context, db *sql.DB, dialect Dialect, cfg Config) (*Sink, e
 	if !identRE.MatchString(cfg.Table) {
 		return nil, fmt.Errorf("sqlsink: invalid Table %q: use lower-case letters, digits and '_', optionally schema.table", cfg.Table)
 	}
-	if dialect == SQLite && strings.Contains(cfg.Table, ".") {
+	if dialect == sqldb.SQLite && strings.Contains(cfg.Table, ".") {
 		return nil, fmt.Errorf("sqlsink: Table %q: schema-qualified names are for PostgreSQL", cfg.Table)
 	}
-	s := &Sink{db: db, dialect: dialect, retention: cfg.Retention, now: cfg.Now}
+	s := &Sink{db: db, dialect: dialect, name: cfg.Table, retention: cfg.Retention, now: cfg.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -113,10 +93,13 @@ func New(ctx context.Context, db *sql.DB, dialect Dialect, cfg Config) (*Sink, e
 	base := cfg.Table[strings.LastIndexByte(cfg.Table, '.')+1:]
 
 	id := "id INTEGER PRIMARY KEY AUTOINCREMENT"
-	if dialect == Postgres {
+	if dialect == sqldb.PostgreSQL {
 		id = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 	}
-	stmts := []string{
+	// Version 1 is the schema the constructor used to create, with IF NOT
+	// EXISTS, so that tables created by earlier releases migrate as they
+	// are.
+	s.schema = []string{
 		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
 	` + id + `,
 	time_ns BIGINT NOT NULL,
@@ -138,18 +121,29 @@ func New(ctx context.Context, db *sql.DB, dialect Dialect, cfg Config) (*Sink, e
 		`CREATE INDEX IF NOT EXISTS "` + base + `_category_idx" ON ` + s.table + ` (category, time_ns, id)`,
 		`CREATE INDEX IF NOT EXISTS "` + base + `_actor_idx" ON ` + s.table + ` (actor_id, time_ns, id)`,
 	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("sqlsink: create schema: %w", err)
-		}
-	}
 	s.insertOne = s.insertSQL(1)
 	s.insertMax = s.insertSQL(batchRows)
 	return s, nil
 }
 
+// Migrate creates the table and its indexes (by time, by category and
+// time, by actor and time), or upgrades them, and records what it did in
+// the table rampart_schema (component "audit/sqlsink:" and the table
+// name). It is safe to run from several instances at once and more than
+// once; a table created by an earlier release, whose constructor created
+// it, is kept as it is.
+func (s *Sink) Migrate(ctx context.Context) error {
+	err := sqlmigrate.Apply(ctx, s.db, s.dialect, "audit/sqlsink:"+s.name, []sqlmigrate.Step{
+		{Version: 1, Stmts: s.schema},
+	})
+	if err != nil {
+		return fmt.Errorf("sqlsink: %w", err)
+	}
+	return nil
+}
+
 func (s *Sink) placeholder(n int) string {
-	if s.dialect == Postgres {
+	if s.dialect == sqldb.PostgreSQL {
 		return "$" + strconv.Itoa(n)
 	}
 	return "?"

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/sqldb"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,20 +23,20 @@ import (
 
 type backend struct {
 	name string
-	open func(t testing.TB) (*sql.DB, Dialect, string) // db, dialect, table
+	open func(t testing.TB) (*sql.DB, sqldb.Dialect, string) // db, dialect, table
 }
 
-func openSQLite(t testing.TB) (*sql.DB, Dialect, string) {
+func openSQLite(t testing.TB) (*sql.DB, sqldb.Dialect, string) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	return db, SQLite, "audit_events"
+	return db, sqldb.SQLite, "audit_events"
 }
 
 // openPostgres connects to the test server and gives each test its own
 // table, dropped afterwards, so parallel test packages do not collide.
-func openPostgres(t testing.TB) (*sql.DB, Dialect, string) {
+func openPostgres(t testing.TB) (*sql.DB, sqldb.Dialect, string) {
 	dsn := testenv.PostgresDSN(t)
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
@@ -42,9 +44,11 @@ func openPostgres(t testing.TB) (*sql.DB, Dialect, string) {
 	table := "audit_test_" + strings.ToLower(rand.Text())[:12]
 	t.Cleanup(func() {
 		db.Exec(`DROP TABLE IF EXISTS "` + table + `"`)
+		db.Exec(`DROP TABLE IF EXISTS "` + table + `_old"`)
+		db.Exec(`DELETE FROM rampart_schema WHERE component IN ($1, $2)`, "audit/sqlsink:"+table, "audit/sqlsink:"+table+"_old")
 		db.Close()
 	})
-	return db, Postgres, table
+	return db, sqldb.PostgreSQL, table
 }
 
 var backends = []backend{{"sqlite", openSQLite}, {"postgres", openPostgres}}
@@ -53,8 +57,9 @@ func newSink(t testing.TB, b backend, cfg Config) *Sink {
 	t.Helper()
 	db, d, table := b.open(t)
 	cfg.Table = table
-	s, err := New(context.Background(), db, d, cfg)
+	s, err := New(db, d, cfg)
 	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
 	return s
 }
 
@@ -63,7 +68,7 @@ var base = time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 func ev(i int, cat audit.Category, action, actor string, outcome audit.Outcome) audit.Event {
 	return audit.Event{
 		Time: base.Add(time.Duration(i) * time.Minute), Category: cat, Action: audit.Action(action), Outcome: outcome,
-		Actor: audit.Actor{UserID: actor}, Meta: map[string]string{"i": fmt.Sprint(i)},
+		Actor: identity.Principal{UserID: actor}, Meta: map[string]string{"i": fmt.Sprint(i)},
 	}
 }
 
@@ -79,7 +84,7 @@ func TestRoundTrip(t *testing.T) {
 		ctx := context.Background()
 		full := audit.Event{
 			Time: base.Add(123456789), Category: audit.CategoryAdmin, Action: "user.disabled",
-			Outcome: audit.OutcomeSuccess, Actor: audit.Actor{UserID: "a1", Roles: []string{"admin", "moderator"}},
+			Outcome: audit.OutcomeSuccess, Actor: identity.Principal{UserID: "a1", Roles: []string{"admin", "moderator"}},
 			Target: audit.Target{Kind: "user", ID: "u9"}, ClientIP: netip.MustParseAddr("2001:db8::5"),
 			UserAgent: "Firefox", RequestID: "rid", SessionRef: "sref", Reason: "spam 'quoted' \"double\"",
 			Meta: map[string]string{"k": "v", "emoji": "🎉"},
@@ -348,32 +353,52 @@ func TestNewValidates(t *testing.T) {
 	db, _, _ := openSQLite(t)
 	tests := []struct {
 		name    string
-		dialect Dialect
+		dialect sqldb.Dialect
 		table   string
 		want    string
 	}{
 		{"no dialect", 0, "", "unknown"},
-		{"attack: SQL in table name", SQLite, `x"; DROP TABLE users; --`, "invalid Table"},
-		{"upper case", SQLite, "Audit", "invalid Table"},
-		{"schema on sqlite", SQLite, "a.b", "PostgreSQL"},
+		{"attack: SQL in table name", sqldb.SQLite, `x"; DROP TABLE users; --`, "invalid Table"},
+		{"upper case", sqldb.SQLite, "Audit", "invalid Table"},
+		{"schema on sqlite", sqldb.SQLite, "a.b", "PostgreSQL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(context.Background(), db, tt.dialect, Config{Table: tt.table})
+			_, err := New(db, tt.dialect, Config{Table: tt.table})
 			assert.ErrorContains(t, err, tt.want)
 		})
 	}
-	_, err := New(context.Background(), nil, SQLite, Config{})
-	assert.Error(t, err)
+	_, err := New(nil, sqldb.SQLite, Config{})
+	assert.ErrorContains(t, err, "nil *sql.DB")
 }
 
-func TestNewIsIdempotent(t *testing.T) {
+// New runs no statement; Migrate creates the table, is idempotent, and
+// adopts a table that an earlier release's constructor created.
+func TestMigrate(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		db, d, table := b.open(t)
+		s, err := New(db, d, Config{Table: table})
+		require.NoError(t, err)
+		assert.Error(t, s.Write(context.Background(), ev(1, audit.CategoryAdmin, "user.disabled", "u", audit.OutcomeSuccess)),
+			"New created no table")
 		for range 2 {
-			_, err := New(context.Background(), db, d, Config{Table: table})
+			require.NoError(t, s.Migrate(context.Background()))
+		}
+		require.NoError(t, s.Write(context.Background(), ev(1, audit.CategoryAdmin, "user.disabled", "u", audit.OutcomeSuccess)))
+
+		// A table created before Migrate existed (same DDL, no record).
+		old := table + "_old"
+		s2, err := New(db, d, Config{Table: old})
+		require.NoError(t, err)
+		for _, stmt := range s2.schema {
+			_, err := db.ExecContext(context.Background(), stmt)
 			require.NoError(t, err)
 		}
+		require.NoError(t, s2.Write(context.Background(), ev(2, audit.CategoryAdmin, "user.enabled", "u", audit.OutcomeSuccess)))
+		require.NoError(t, s2.Migrate(context.Background()))
+		n, err := s2.Count(context.Background(), Query{})
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "the existing rows are kept")
 	})
 }
 
@@ -381,11 +406,11 @@ func TestNewIsIdempotent(t *testing.T) {
 func TestRedactionThroughLogger(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := newSink(t, b, Config{})
-		l := audit.New(s, audit.Config{})
-		require.NoError(t, l.Log(context.Background(), audit.Event{
+		l := audit.MustNew(s, audit.Config{})
+		l.Log(context.Background(), audit.Event{
 			Category: audit.CategoryAuthentication, Action: "password.reset",
 			Meta: map[string]string{"reset_token": "SECRET-TOKEN", "new_password": "SECRET-PW"},
-		}))
+		})
 		page, err := s.Query(context.Background(), Query{})
 		require.NoError(t, err)
 		assert.Equal(t, map[string]string{"reset_token": audit.Redacted, "new_password": audit.Redacted}, page.Records[0].Event.Meta)
@@ -398,9 +423,9 @@ func TestAsyncBatching(t *testing.T) {
 		s := newSink(t, b, Config{})
 		a, err := audit.NewAsyncSink(s, audit.AsyncConfig{})
 		require.NoError(t, err)
-		l := audit.New(a, audit.Config{})
+		l := audit.MustNew(a, audit.Config{})
 		for i := range 1000 {
-			require.NoError(t, l.Log(context.Background(), ev(i, audit.CategoryAuthentication, "login.failed", "u", audit.OutcomeFailure)))
+			l.Log(context.Background(), ev(i, audit.CategoryAuthentication, string(audit.ActionLoginFailed), "u", audit.OutcomeFailure))
 		}
 		require.NoError(t, a.Close(context.Background()))
 		n, err := s.Count(context.Background(), Query{})
@@ -415,16 +440,14 @@ func BenchmarkAsyncSQLSink(b *testing.B) {
 			s := newSink(b, be, Config{})
 			a, err := audit.NewAsyncSink(s, audit.AsyncConfig{BatchSize: 500, QueueSize: 16384})
 			require.NoError(b, err)
-			l := audit.New(a, audit.Config{})
-			e := audit.Event{Category: audit.CategoryAuthentication, Action: "login.failed", Outcome: audit.OutcomeFailure,
-				Actor: audit.Actor{UserID: "user-1234"}, ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "Mozilla/5.0"}
+			l := audit.MustNew(a, audit.Config{})
+			e := audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed, Outcome: audit.OutcomeFailure,
+				Actor: identity.Principal{UserID: "user-1234"}, ClientIP: netip.MustParseAddr("192.0.2.1"), UserAgent: "Mozilla/5.0"}
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if err := l.Log(ctx, e); err != nil {
-					b.Fatal(err)
-				}
+				l.Log(ctx, e)
 			}
 			require.NoError(b, a.Close(ctx))
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
