@@ -109,10 +109,10 @@ var _ Sink = (*AsyncSink)(nil)
 
 // NewAsyncSink starts writing to sink in the background. It returns an
 // error for OverflowFallback without a Fallback or an unknown policy.
-// Panics if sink is nil.
+// It returns an error if sink is nil.
 func NewAsyncSink(sink Sink, cfg AsyncConfig) (*AsyncSink, error) {
 	if sink == nil {
-		panic("audit: NewAsyncSink with nil Sink")
+		return nil, errors.New("audit: NewAsyncSink with a nil Sink: pass the sink to write to")
 	}
 	switch cfg.Overflow {
 	case OverflowBlock, OverflowDrop:

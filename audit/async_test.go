@@ -290,5 +290,6 @@ func TestNewAsyncSinkValidates(t *testing.T) {
 	assert.ErrorContains(t, err, "Fallback")
 	_, err = NewAsyncSink(&MemorySink{}, AsyncConfig{Overflow: 9})
 	assert.ErrorContains(t, err, "unknown")
-	assert.Panics(t, func() { NewAsyncSink(nil, AsyncConfig{}) })
+	_, err = NewAsyncSink(nil, AsyncConfig{})
+	assert.ErrorContains(t, err, "nil Sink")
 }

@@ -1,63 +1,74 @@
 // Package audit records security-relevant events: authentication, access
 // changes, admin and moderation actions, errors, security alerts,
-// suspicious activity and browser reports (policy sections 5 and 7). Every other Rampart
-// package writes to it; it imports no other Rampart package but clientip.
+// suspicious activity and browser reports. Every other Rampart package
+// writes to it through one call, [Logger.Log], which never fails the
+// request. It imports no other Rampart package but clientip and identity,
+// whose request facts it records.
 //
 // # Threat
 //
 // An audit log answers "who did what, from where, and when" after an
 // incident, and raises alarms while it happens. It fails at that when
-// records are missing (a crash, a full queue, a client that disconnects),
-// when an intruder edits them to cover their tracks, when they leak
-// secrets (a password in a form dump, a session token), or when an
-// attacker can write into them (a forged line in a User-Agent, a request
-// ID of their choosing). This package addresses each:
+// records are missing (a crash, a full queue, a client that disconnects, a
+// sink that fails unnoticed), when they leak secrets (a password in a form
+// dump, a session token), when an attacker can write into them (a forged
+// line in a User-Agent, a request ID of their choosing), or when a flood of
+// refusals buries the records that matter. This package addresses each:
 //
 //   - [Logger.Log] redacts sensitive [Event.Meta] entries at the source
-//     ([SensitiveKey]), bounds every field, and ignores the caller's
-//     cancellation so a disconnecting client cannot erase its record.
-//   - [FileSink] chains records with HMAC-SHA256 so that [Verify] (and
-//     `go run ./audit/cmd/auditverify`) reports the first modified,
-//     deleted, reordered or truncated record.
+//     ([SensitiveKey]), bounds every field, ignores the caller's
+//     cancellation so a disconnecting client cannot erase its record, and
+//     reports every event it could not record to its own error log
+//     (Config.ErrorLog), never silently.
+//   - The Logger paces the actions a flood can trigger (Config.Paces,
+//     [Logger.Pace]) and records how many it held back.
 //   - [AsyncSink] never loses an event silently: it blocks by default when
 //     full, retries a failing sink until it recovers, flushes on Close, and
 //     counts and audits any drop the application explicitly allows.
-//   - [Middleware.Handler] believes an inbound X-Request-ID only from a
-//     trusted proxy, and answers a panic with a plain 500 that shows the
-//     request ID and nothing internal.
-//   - [Detector] turns authentication events into alerts: credential
-//     stuffing, password spraying, a success right after a burst of
-//     failures, a privileged login from a new address or device.
+//   - [Logger.Handler] believes an inbound X-Request-ID only from a trusted
+//     proxy, and answers a panic with a plain 500 that shows the request ID
+//     and nothing internal.
+//
+// Beside it: package audit/chain makes the log tamper-evident (HMAC-chained
+// files and a verifier), package audit/detect turns login events into
+// alerts (credential stuffing, password spraying), and package
+// audit/sqlsink stores events in SQLite or PostgreSQL for admin pages.
 //
 // # Use
 //
-// Start with [New] over a sink, and the HTTP middleware:
+// Start with [New] over a sink, and the HTTP middleware inside clientip's:
 //
-//	fs, err := audit.NewFileSink("/var/log/app/audit", key, audit.FileConfig{}) // key from package secrets
-//	async, err := audit.NewAsyncSink(fs, audit.AsyncConfig{})
-//	det, err := audit.NewDetector(async, audit.DetectorConfig{})
-//	events := audit.New(det, audit.Config{})
-//	mw := events.Middleware(ips) // ips: the application's *clientip.Resolver
-//	mux.Handle("/admin/", mw.AdminActions(adminMux))
-//	handler := ips.Handler(mw.Handler(auth(mux)))
+//	sink, err := chain.New("/var/log/app/audit", key, chain.Config{}) // package audit/chain
+//	async, err := audit.NewAsyncSink(sink, audit.AsyncConfig{})
+//	events, err := audit.New(async, audit.Config{})
+//	mux.Handle("/admin/", events.AdminActions(adminMux))
+//	handler := ips.Handler(events.Handler(sessions.Handler(mux)))
 //
 // Log from handlers with the request's context, which fills the request
-// ID, client address, User-Agent and actor ([WithActor]):
+// ID, client address, User-Agent and the signed-in user (the
+// identity.Principal that package session puts there):
 //
 //	events.Log(r.Context(), audit.Event{
-//		Category: audit.CategoryAuthentication, Action: audit.ActionLoginFailed,
-//		Outcome: audit.OutcomeFailure, Target: audit.Target{Kind: "account", ID: email},
+//		Category: audit.CategoryAdmin, Action: ActionUserDisabled, // your own audit.Action constant
+//		Outcome: audit.OutcomeSuccess, Target: audit.Target{Kind: audit.TargetKindUser, ID: id},
 //	})
 //
-// On shutdown, flush the queue before sealing the file:
+// On shutdown, flush the queue before closing the sink:
 //
-//	err = errors.Join(async.Close(ctx), fs.Close(ctx))
+//	err = errors.Join(async.Close(ctx), sink.Close(ctx))
 //
 // Other sinks: [JSONLSink] (any io.Writer), [SlogSink] (any slog.Handler),
-// [FanoutSink] (several at once), audit/sqlsink (SQLite or PostgreSQL, with
-// a query API for admin pages), [MemorySink] (tests). A sink is one method,
-// [Sink]; those that can store many events at once also implement
+// [FanoutSink] (several at once), [MemorySink] (tests). A sink is one
+// method, [Sink]; those that can store many events at once also implement
 // [BatchSink].
+//
+// # Actions
+//
+// Every package exports the actions it writes as [Action] constants, and
+// nothing matches on a string literal. The login vocabulary that several
+// packages share ([ActionLoginSucceeded], [ActionLoginFailed] and the
+// TargetKind constants) is defined here, below both the login packages
+// that write it and the detector that reads it.
 //
 // # Encoding
 //
@@ -70,7 +81,8 @@
 //	            application's own)
 //	action      dotted name, e.g. "login.failed"
 //	outcome     success | failure | denied (omitted if empty)
-//	actor       {"user_id": ..., "roles": [...]} (omitted if empty)
+//	actor       {"user_id": ..., "roles": [...], "amr": [...]} (omitted
+//	            if empty; amr: RFC 8176 authentication methods)
 //	target      {"kind": ..., "id": ...} (omitted if empty)
 //	client_ip   textual IP address (omitted if unknown)
 //	user_agent, request_id, reason  strings (omitted if empty)
@@ -80,20 +92,6 @@
 // Strings are escaped as encoding/json does (HTML characters and U+2028/9
 // included), so no value can break a line of a JSON Lines file.
 //
-// # Chain format
-//
-// A [FileSink] writes files PREFIX-SEQ.jsonl (SEQ: 20 digits, the first
-// record's sequence number). Each line is
-//
-//	{"seq":N,"KIND":BODY,"mac":"HEX"}
-//
-// with KIND "file" (a header: the MAC it chains to, creation time, and the
-// oldest sequence number the writer still keeps), "event" (an event as
-// above) or "seal" (reason, time and the categories in the file; written on
-// rotation and Close). mac is HMAC-SHA256 over the previous record's MAC
-// followed by the line's bytes up to `,"mac":"`. The first record of a chain
-// chains to 32 zero bytes.
-//
 // # Retention
 //
 // [Retention] sets how long each category is kept. Defaults:
@@ -101,20 +99,13 @@
 // moderation 1 year, errors 90 days, security alerts 1 year, suspicious
 // activity 180 days, browser reports (CSP violations, which any web page
 // can make its visitors send) 30 days, other categories 90 days. The SQL
-// sink deletes expired rows on Prune; the file sink deletes rotated files
-// once all their categories have expired, oldest first, and records in
-// each new file how far it pruned, so that [Verify] tells retention from
-// tampering. A chain file therefore keeps its browser reports as long as
-// its longest-kept category: whoever writes them must also bound how many
-// (package headers caps them per day).
+// sink deletes expired rows on Prune; the chain deletes rotated files once
+// all their categories have expired, oldest first.
 //
 // # Out of scope
 //
-// The chain proves integrity against someone who cannot read the key; it
-// does not encrypt, and it cannot by itself detect removal of the newest
-// records while the writer runs: ship [FileSink.Checkpoint] values
-// elsewhere and pass them to [Verify]. The [Detector] keeps its state in
-// memory (it forgets on restart) and is a tripwire, not a rate limiter:
-// pair it with package ratelimit. Shipping logs off the host is left to the
-// deployment (the slog and JSONL sinks make that easy).
+// The Logger records; it decides nothing about the request (it never
+// refuses one), and it is not a rate limiter: pacing bounds the log, not
+// the traffic (pair it with package ratelimit). Shipping logs off the host
+// is left to the deployment (the slog and JSONL sinks make that easy).
 package audit

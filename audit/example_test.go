@@ -22,7 +22,11 @@ var clock = func() time.Time { return time.Date(2026, 6, 25, 10, 0, 0, 0, time.U
 // them, and the encoding is the stable JSON described in the package
 // documentation.
 func Example() {
-	events, err := audit.New(audit.NewJSONLSink(os.Stdout), audit.Config{Now: clock})
+	sink, err := audit.NewJSONLSink(os.Stdout)
+	if err != nil {
+		panic(err)
+	}
+	events, err := audit.New(sink, audit.Config{Now: clock})
 	if err != nil {
 		panic(err)
 	}

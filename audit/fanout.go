@@ -20,16 +20,16 @@ type FanoutSink struct {
 
 var _ Sink = (*FanoutSink)(nil)
 
-// NewFanoutSink returns a sink writing to each of sinks in order. Panics if
-// sinks is empty or holds a nil Sink.
-func NewFanoutSink(sinks ...Sink) *FanoutSink {
+// NewFanoutSink returns a sink writing to each of sinks in order. It
+// returns an error if sinks is empty or holds a nil Sink.
+func NewFanoutSink(sinks ...Sink) (*FanoutSink, error) {
 	if len(sinks) == 0 {
-		panic("audit: NewFanoutSink with no sinks")
+		return nil, errors.New("audit: NewFanoutSink with no sinks: pass at least one")
 	}
 	if slices.Contains(sinks, nil) {
-		panic("audit: NewFanoutSink with a nil Sink")
+		return nil, errors.New("audit: NewFanoutSink with a nil Sink")
 	}
-	return &FanoutSink{sinks: slices.Clone(sinks)}
+	return &FanoutSink{sinks: slices.Clone(sinks)}, nil
 }
 
 // Write writes e to every sink and returns their errors joined, each

@@ -14,3 +14,11 @@ func testEvent(i int, cat Category) Event {
 		Meta: map[string]string{"i": strconv.Itoa(i)},
 	}
 }
+
+// must returns v, panicking on err: for constructors in tests.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

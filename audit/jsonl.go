@@ -28,12 +28,13 @@ var (
 	_ BatchSink = (*JSONLSink)(nil)
 )
 
-// NewJSONLSink returns a sink writing JSON Lines to w. Panics if w is nil.
-func NewJSONLSink(w io.Writer) *JSONLSink {
+// NewJSONLSink returns a sink writing JSON Lines to w. It returns an error
+// if w is nil.
+func NewJSONLSink(w io.Writer) (*JSONLSink, error) {
 	if w == nil {
-		panic("audit: NewJSONLSink with nil io.Writer")
+		return nil, errors.New("audit: NewJSONLSink with a nil io.Writer: pass the writer, such as os.Stderr")
 	}
-	return &JSONLSink{w: w}
+	return &JSONLSink{w: w}, nil
 }
 
 // Write writes e as one line.

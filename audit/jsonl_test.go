@@ -15,7 +15,7 @@ import (
 
 func TestJSONLSinkWritesOneLinePerEvent(t *testing.T) {
 	var buf bytes.Buffer
-	s := NewJSONLSink(&buf)
+	s := must(NewJSONLSink(&buf))
 	ctx := context.Background()
 	e1 := testEvent(1, CategoryAdmin)
 	e1.Reason = "line\nbreak {\"forged\":true}"
@@ -54,7 +54,7 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 func TestJSONLSinkShortWrite(t *testing.T) {
 	line, _ := json.Marshal(testEvent(1, "c"))
 	w := &shortWriter{n: len(line) + 1 + 10} // one line and a bit
-	s := NewJSONLSink(w)
+	s := must(NewJSONLSink(w))
 	n, err := s.WriteBatch(context.Background(), []Event{testEvent(1, "c"), testEvent(2, "c"), testEvent(3, "c")})
 	assert.ErrorContains(t, err, "disk full")
 	assert.Equal(t, 1, n, "only whole lines count")
@@ -63,7 +63,7 @@ func TestJSONLSinkShortWrite(t *testing.T) {
 
 func TestJSONLSinkConcurrent(t *testing.T) {
 	var buf bytes.Buffer
-	s := NewJSONLSink(&buf)
+	s := must(NewJSONLSink(&buf))
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -80,6 +80,7 @@ func TestJSONLSinkConcurrent(t *testing.T) {
 	}
 }
 
-func TestNewJSONLSinkPanicsOnNil(t *testing.T) {
-	assert.Panics(t, func() { NewJSONLSink(nil) })
+func TestNewJSONLSinkRejectsNil(t *testing.T) {
+	_, err := NewJSONLSink(nil)
+	assert.ErrorContains(t, err, "nil io.Writer")
 }

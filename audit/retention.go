@@ -8,8 +8,8 @@ const KeepForever time.Duration = -1
 // Day is 24 hours, for writing retention periods.
 const Day = 24 * time.Hour
 
-// Default retention periods (policy section 7: "retained only as long as
-// needed"). Privilege changes and admin actions are kept longest because
+// Default retention periods: events are kept only as long as they are
+// needed. Privilege changes and admin actions are kept longest because
 // they answer "who could do what, and who did it" in an investigation.
 const (
 	DefaultRetentionAuthentication = 365 * Day // 1 year
@@ -31,7 +31,7 @@ const (
 // Retention therefore means "all defaults".
 //
 // The SQL sink (audit/sqlsink) deletes events older than their category's
-// period; the [FileSink] deletes a rotated file once every category it
+// period; package audit/chain deletes a rotated file once every category it
 // holds is past its period, oldest files first, so the chain is never cut
 // in the middle.
 type Retention map[Category]time.Duration

@@ -45,11 +45,11 @@ func TestRedactionHoldsForEverySink(t *testing.T) {
 		}},
 		{"jsonl", func(t *testing.T) sinkUnderTest {
 			var buf bytes.Buffer
-			return sinkUnderTest{audit.NewJSONLSink(&buf), buf.String}
+			return sinkUnderTest{must(audit.NewJSONLSink(&buf)), buf.String}
 		}},
 		{"slog text", func(t *testing.T) sinkUnderTest {
 			var buf bytes.Buffer
-			return sinkUnderTest{audit.NewSlogSink(slog.New(slog.NewTextHandler(&buf, nil)), audit.SlogConfig{}), buf.String}
+			return sinkUnderTest{must(audit.NewSlogSink(slog.New(slog.NewTextHandler(&buf, nil)), audit.SlogConfig{})), buf.String}
 		}},
 		{"file chain", func(t *testing.T) sinkUnderTest {
 			dir := t.TempDir()
@@ -71,17 +71,17 @@ func TestRedactionHoldsForEverySink(t *testing.T) {
 		}},
 		{"async", func(t *testing.T) sinkUnderTest {
 			var buf bytes.Buffer
-			a, err := audit.NewAsyncSink(audit.NewJSONLSink(&buf), audit.AsyncConfig{})
+			a, err := audit.NewAsyncSink(must(audit.NewJSONLSink(&buf)), audit.AsyncConfig{})
 			require.NoError(t, err)
 			return sinkUnderTest{a, func() string { require.NoError(t, a.Close(context.Background())); return buf.String() }}
 		}},
 		{"fanout", func(t *testing.T) sinkUnderTest {
 			var b1, b2 bytes.Buffer
-			return sinkUnderTest{audit.NewFanoutSink(audit.NewJSONLSink(&b1), audit.NewJSONLSink(&b2)), func() string { return b1.String() + b2.String() }}
+			return sinkUnderTest{must(audit.NewFanoutSink(must(audit.NewJSONLSink(&b1)), must(audit.NewJSONLSink(&b2)))), func() string { return b1.String() + b2.String() }}
 		}},
 		{"detector", func(t *testing.T) sinkUnderTest {
 			var buf bytes.Buffer
-			d, err := detect.New(audit.NewJSONLSink(&buf), detect.Config{})
+			d, err := detect.New(must(audit.NewJSONLSink(&buf)), detect.Config{})
 			require.NoError(t, err)
 			return sinkUnderTest{d, buf.String}
 		}},
@@ -100,4 +100,11 @@ func TestRedactionHoldsForEverySink(t *testing.T) {
 			assert.NotContains(t, out, "SECRET")
 		})
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -27,17 +28,17 @@ type SlogSink struct {
 var _ Sink = (*SlogSink)(nil)
 
 // NewSlogSink returns a sink writing to logger's handler (any slog.Handler:
-// wrap it with slog.New). It never falls back to the global logger: panics
-// if logger is nil.
-func NewSlogSink(logger *slog.Logger, cfg SlogConfig) *SlogSink {
+// wrap it with slog.New). It never falls back to the global logger: it
+// returns an error if logger is nil.
+func NewSlogSink(logger *slog.Logger, cfg SlogConfig) (*SlogSink, error) {
 	if logger == nil {
-		panic("audit: NewSlogSink with nil *slog.Logger")
+		return nil, errors.New("audit: NewSlogSink with a nil *slog.Logger: pass the logger to write to")
 	}
 	s := &SlogSink{h: logger.Handler(), level: cfg.Level}
 	if s.level == nil {
 		s.level = defaultSlogLevel
 	}
-	return s
+	return s, nil
 }
 
 func defaultSlogLevel(e Event) slog.Level {

@@ -16,7 +16,7 @@ import (
 
 func TestSlogSink(t *testing.T) {
 	var buf bytes.Buffer
-	s := NewSlogSink(slog.New(slog.NewJSONHandler(&buf, nil)), SlogConfig{})
+	s := must(NewSlogSink(slog.New(slog.NewJSONHandler(&buf, nil)), SlogConfig{}))
 	e := Event{
 		Time: sampleTime, Category: CategoryAdmin, Action: "user.disabled", Outcome: OutcomeSuccess,
 		Actor: identity.Principal{UserID: "a1", Roles: []string{"admin"}}, Target: Target{Kind: "user", ID: "u9"},
@@ -50,7 +50,7 @@ func TestSlogSinkLevels(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.cat), func(t *testing.T) {
 			var buf bytes.Buffer
-			s := NewSlogSink(slog.New(slog.NewJSONHandler(&buf, nil)), SlogConfig{})
+			s := must(NewSlogSink(slog.New(slog.NewJSONHandler(&buf, nil)), SlogConfig{}))
 			require.NoError(t, s.Write(context.Background(), Event{Time: sampleTime, Category: tt.cat, Action: "a"}))
 			var got map[string]any
 			require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
@@ -63,15 +63,16 @@ func TestSlogSinkLevels(t *testing.T) {
 func TestSlogSinkDisabledLevelIsAnError(t *testing.T) {
 	var buf bytes.Buffer
 	h := slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})
-	s := NewSlogSink(slog.New(h), SlogConfig{})
+	s := must(NewSlogSink(slog.New(h), SlogConfig{}))
 	err := s.Write(context.Background(), Event{Time: sampleTime, Category: CategoryAdmin, Action: "a"})
 	assert.ErrorContains(t, err, "not enabled")
 	assert.Empty(t, buf.String())
 
-	s = NewSlogSink(slog.New(h), SlogConfig{Level: func(Event) slog.Level { return slog.LevelError }})
+	s = must(NewSlogSink(slog.New(h), SlogConfig{Level: func(Event) slog.Level { return slog.LevelError }}))
 	assert.NoError(t, s.Write(context.Background(), Event{Time: sampleTime, Category: CategoryAdmin, Action: "a"}))
 }
 
-func TestNewSlogSinkPanicsOnNil(t *testing.T) {
-	assert.Panics(t, func() { NewSlogSink(nil, SlogConfig{}) })
+func TestNewSlogSinkRejectsNil(t *testing.T) {
+	_, err := NewSlogSink(nil, SlogConfig{})
+	assert.ErrorContains(t, err, "nil *slog.Logger")
 }

@@ -124,17 +124,17 @@ type userState struct {
 
 // New returns a Detector that passes every event to next and adds
 // its alerts. It returns an error for a threshold above 64 or a negative
-// setting. Panics if next is nil.
+// setting, or a nil next.
 func New(next audit.Sink, cfg Config) (*Detector, error) {
 	if next == nil {
-		panic("audit: New with nil Sink")
+		return nil, errors.New("detect: New with a nil audit.Sink: pass the sink that receives events and alerts")
 	}
 	def := func(v *int, d int, name string) error {
 		switch {
 		case *v == 0:
 			*v = d
 		case *v < 0 || *v > 64:
-			return fmt.Errorf("audit: detector: %s is %d, want 1-64", name, *v)
+			return fmt.Errorf("detect: %s is %d, want 1-64", name, *v)
 		}
 		return nil
 	}
@@ -146,7 +146,7 @@ func New(next audit.Sink, cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	if cfg.Window < 0 || cfg.MaxKeys < 0 {
-		return nil, errors.New("audit: detector: Window and MaxKeys must not be negative")
+		return nil, errors.New("detect: Window and MaxKeys must not be negative")
 	}
 	if cfg.Window == 0 {
 		cfg.Window = 15 * time.Minute
@@ -199,7 +199,7 @@ func (d *Detector) Write(ctx context.Context, e audit.Event) error {
 	alerts := d.Observe(e)
 	for _, a := range alerts {
 		if aerr := d.next.Write(ctx, a); aerr != nil {
-			err = errors.Join(err, fmt.Errorf("audit: detector: write alert %s: %w", a.Action, aerr))
+			err = errors.Join(err, fmt.Errorf("detect: write alert %s: %w", a.Action, aerr))
 			continue
 		}
 		if d.cfg.OnAlert != nil {

@@ -277,7 +277,8 @@ func TestNewValidates(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
-	assert.Panics(t, func() { New(nil, Config{}) })
+	_, err := New(nil, Config{})
+	assert.ErrorContains(t, err, "nil audit.Sink")
 }
 
 func BenchmarkDetectorObserve(b *testing.B) {
