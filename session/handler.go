@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 )
 
 // maxUserAgent bounds the User-Agent kept with a session.
@@ -120,7 +121,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, errCorrupt):
 			m.logAudit(base, st, audit.Event{
-				Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+				Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 				Reason: err.Error(),
 			})
 			ctx, err = m.discard(base, st)
@@ -160,7 +161,7 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	st.md.Store(md)
 	if md == nil {
 		m.logAudit(ctx, st, audit.Event{
-			Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+			Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 			Reason: "session data without metadata",
 		})
 		return m.discard(base, st)
@@ -177,8 +178,8 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	if reason != "" {
 		if md.UserID != "" {
 			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAuthentication, Action: "session.expired", Outcome: audit.OutcomeSuccess,
-				Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
+				Category: audit.CategoryAuthentication, Action: ActionExpired, Outcome: audit.OutcomeSuccess,
+				Actor: identity.Principal{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
 			})
 		}
 		if err := m.destroy(ctx, st); err != nil {
@@ -294,8 +295,8 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 		switch {
 		case errors.Is(err, errGone):
 			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAccess, Action: "session.ended_in_flight", Outcome: audit.OutcomeDenied,
-				Actor: audit.Actor{UserID: md.UserID}, SessionRef: md.Handle,
+				Category: audit.CategoryAccess, Action: ActionEndedInFlight, Outcome: audit.OutcomeDenied,
+				Actor: identity.Principal{UserID: md.UserID}, SessionRef: md.Handle,
 				Reason: "the session was revoked or expired while the request ran; not saved",
 			})
 			m.writeCookie(w, "", time.Time{})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 )
 
 // Identity is the signed-in user of a session, as [Manager.Identity]
@@ -101,8 +102,8 @@ func (m *Manager) Login(ctx context.Context, userID string, roles []string, read
 	}
 	m.setMeta(ctx, st, md)
 	m.logAudit(ctx, st, audit.Event{
-		Category: audit.CategoryAuthentication, Action: "session.login", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: userID, Roles: md.Roles}, SessionRef: md.Handle,
+		Category: audit.CategoryAuthentication, Action: ActionLogin, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: userID, Roles: md.Roles}, SessionRef: md.Handle,
 		Meta: map[string]string{"methods": strings.Join(methods, ",")},
 	})
 	return nil
@@ -134,8 +135,8 @@ func (m *Manager) MarkMFA(ctx context.Context, method string) error {
 	}
 	m.setMeta(ctx, st, &n)
 	m.logAudit(ctx, st, audit.Event{
-		Category: audit.CategoryAuthentication, Action: "session.mfa", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
+		Category: audit.CategoryAuthentication, Action: ActionMFA, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
 		Meta: map[string]string{"method": method},
 	})
 	return nil
@@ -165,8 +166,8 @@ func (m *Manager) Logout(ctx context.Context) error {
 	}
 	if md != nil && md.UserID != "" {
 		m.logAudit(ctx, st, audit.Event{
-			Category: audit.CategoryAuthentication, Action: "session.logout", Outcome: audit.OutcomeSuccess,
-			Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle,
+			Category: audit.CategoryAuthentication, Action: ActionLogout, Outcome: audit.OutcomeSuccess,
+			Actor: identity.Principal{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle,
 		})
 	}
 	return nil

@@ -317,7 +317,5 @@ func (m *Manager) logAudit(ctx context.Context, st *reqState, e audit.Event) {
 	if st != nil {
 		e.ClientIP, e.UserAgent = st.ip, st.ua
 	}
-	if err := m.audit.Log(ctx, e); err != nil {
-		m.log.ErrorContext(ctx, "session: audit event lost", slog.String("action", string(e.Action)), slog.Any("error", err))
-	}
+	m.audit.Log(ctx, e)
 }

@@ -403,7 +403,7 @@ func (flaky) Save(context.Context, string, session.Record) (bool, error) {
 
 func TestSaveFailureReplacesResponse(t *testing.T) {
 	sink := &audit.MemorySink{}
-	m, err := session.New(res, session.Config{Store: flaky{session.NewMemoryStore()}, Keyring: st.Keyring, Audit: audit.New(sink, audit.Config{})})
+	m, err := session.New(res, session.Config{Store: flaky{session.NewMemoryStore()}, Keyring: st.Keyring, Audit: audit.MustNew(sink, audit.Config{})})
 	require.NoError(t, err)
 	var writeErr error
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

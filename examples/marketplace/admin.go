@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 )
 
@@ -234,7 +235,7 @@ func (a *App) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 		if err := a.sessions.RevokeUser(r.Context(), u.ID); err != nil {
 			return false, "", err
 		}
-		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "sessions.revoked", Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: ActionSessionsRevoked, Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "user", ID: u.ID}})
 		return false, "Their sessions are signed out.", nil
 	})
@@ -386,7 +387,7 @@ func (a *App) adminAudit(w http.ResponseWriter, r *http.Request) {
 // chainResult is the outcome of verifying one audit chain.
 type chainResult struct {
 	Name   string
-	Report audit.Report
+	Report chain.Report
 	Err    string
 }
 
@@ -400,9 +401,9 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 	key := a.keys.AuditKey.Reveal()
 	var results []chainResult
 	// The server's chain, which must still hold the newest record written.
-	rep, err := audit.Verify(ctx, dir, key, audit.VerifyConfig{Checkpoints: []audit.Checkpoint{a.auditFile.Checkpoint()}})
+	rep, err := chain.Verify(ctx, dir, key, chain.VerifyConfig{Checkpoints: []chain.Checkpoint{a.auditFile.Checkpoint()}})
 	var errs []error
-	add := func(name string, rep audit.Report, err error) {
+	add := func(name string, rep chain.Report, err error) {
 		if err != nil {
 			// The details, with the directory, go to the log and the
 			// audit event; the page says what and where, in words.
@@ -415,11 +416,11 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 	add("Server", rep, err)
 	// The create-admin chain, if any, which must be sealed.
 	if names, _ := fs.Glob(dir, cliChainPrefix+"-*.jsonl"); len(names) > 0 {
-		rep, err := audit.Verify(ctx, dir, key, audit.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
+		rep, err := chain.Verify(ctx, dir, key, chain.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
 		add("command-line tools (create-admin, backup, restore)", rep, err)
 	}
 	outcome, status := audit.OutcomeSuccess, http.StatusOK
-	e := audit.Event{Category: audit.CategoryAdmin, Action: "audit.chain_verified", Outcome: outcome}
+	e := audit.Event{Category: audit.CategoryAdmin, Action: ActionChainVerified, Outcome: outcome}
 	if len(errs) > 0 {
 		e.Outcome, status = audit.OutcomeFailure, http.StatusConflict
 		e.Category = audit.CategorySecurityAlert
@@ -433,7 +434,7 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 // found and where (a file of the audit directory, a line, a sequence
 // number), never the server's paths or error chain.
 func chainProblem(err error) string {
-	var te *audit.TamperError
+	var te *chain.TamperError
 	switch {
 	case err == nil:
 		return ""

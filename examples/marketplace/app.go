@@ -20,6 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
+	"github.com/deployedworks/rampart/audit/detect"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
@@ -47,9 +49,8 @@ type App struct {
 
 	ips       *clientip.Resolver
 	audit     *audit.Logger
-	auditMW   *audit.Middleware
 	auditSQL  *sqlsink.Sink
-	auditFile *audit.FileSink
+	auditFile *chain.Sink
 	auditDir  string
 	// auditQueues are the queues in front of the audit sinks, whose
 	// backlog readiness checks.
@@ -199,8 +200,10 @@ func (a *App) build(ctx context.Context) error {
 				return fmt.Errorf("sessions: migrate: %w", err)
 			}
 		}
-		a.auditSQL, err = sqlsink.New(ctx, a.db.db, a.db.auditDialect(), sqlsink.Config{Now: cfg.Now})
-		return err
+		if a.auditSQL, err = sqlsink.New(a.db.db, a.db.auditDialect(), sqlsink.Config{Now: cfg.Now}); err != nil {
+			return err
+		}
+		return a.auditSQL.Migrate(ctx)
 	})
 	if err != nil {
 		return err
@@ -282,7 +285,7 @@ func (a *App) build(ctx context.Context) error {
 
 func (a *App) buildAudit() error {
 	a.auditDir = filepath.Join(a.cfg.DataDir, "audit")
-	fs, err := audit.NewFileSink(a.auditDir, a.keys.AuditKey.Reveal(), audit.FileConfig{Now: a.cfg.Now})
+	fs, err := chain.New(a.auditDir, a.keys.AuditKey.Reveal(), chain.Config{Now: a.cfg.Now})
 	if err != nil {
 		return fmt.Errorf("audit chain in %s: %w (was %s changed?)", a.auditDir, err, envAuditKey)
 	}
@@ -299,13 +302,16 @@ func (a *App) buildAudit() error {
 	}
 	a.onClose(sqlQ.Close)
 	a.auditQueues = []*audit.AsyncSink{fileQ, sqlQ}
-	det, err := audit.NewDetector(audit.NewFanoutSink(fileQ, sqlQ), audit.DetectorConfig{Now: a.cfg.Now})
+	both, err := audit.NewFanoutSink(fileQ, sqlQ)
 	if err != nil {
 		return err
 	}
-	a.audit = audit.New(det, audit.Config{Now: a.cfg.Now, ErrorLog: a.log})
-	a.auditMW = a.audit.Middleware(a.ips)
-	return nil
+	det, err := detect.New(both, detect.Config{Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.audit, err = audit.New(det, audit.Config{Now: a.cfg.Now, ErrorLog: a.log})
+	return err
 }
 
 // newStore returns a rate-limit store: in Redis when configured, so that
@@ -562,7 +568,7 @@ func (a *App) janitor() {
 			if pruned, err := a.auditSQL.Prune(ctx); err != nil {
 				a.log.Warn("janitor: prune audit table", "err", err)
 			} else if pruned > 0 {
-				_ = a.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: "audit.pruned", Outcome: audit.OutcomeSuccess,
+				a.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionAuditPruned, Outcome: audit.OutcomeSuccess,
 					Meta: map[string]string{"rows": fmt.Sprint(pruned)}})
 			}
 			if err := a.auditFile.Rotate(ctx); err != nil {

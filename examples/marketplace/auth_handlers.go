@@ -12,6 +12,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/mfa/passkey"
@@ -88,8 +89,8 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "account.created", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
+	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: ActionAccountCreated, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
 	if err := a.sessions.Login(r.Context(), u.ID, nil, createdAt, "password"); err != nil {
 		a.serverError(w, r, err)
 		return
@@ -243,7 +244,7 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res passkey.L
 	// auth gives password logins, so that the audit Detector counts
 	// passkey sign-ins as the same account's.
 	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded, Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID},
+		Actor: identity.Principal{UserID: u.ID, Roles: u.Roles}, Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID},
 		Meta: map[string]string{"method": "passkey"}})
 	return nil
 }
@@ -321,7 +322,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, status, "setup", page{Title: "Create the first administrator", Error: msg, Data: accountForm{Email: email, Name: name}})
 	}
 	if !a.checkSetupToken(f.Get("token")) {
-		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: "setup.token_rejected", Outcome: audit.OutcomeDenied})
+		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: ActionSetupTokenRejected, Outcome: audit.OutcomeDenied})
 		again(http.StatusForbidden, "That setup token is not right. Copy it from the server's console output.")
 		return
 	}
@@ -348,8 +349,8 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.endSetup()
-	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
+	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: ActionRoleGranted, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
 		Meta: map[string]string{"role": roleAdmin}})
 	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, createdAt, "password"); err != nil {
 		a.serverError(w, r, err)

@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/examples/marketplace/internal/backup"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // backupCmd runs "backup -out FILE", "restore -in FILE" and
@@ -90,17 +93,23 @@ func backupCmd(ctx context.Context, cmd string, args []string, stdout, stderr io
 			"In production, set %s (see README.md).\n", filepath.Join(c.dataDir, devSecretsFile), envBackupKeys)
 	}
 
-	chain, err := audit.NewFileSink(filepath.Join(c.dataDir, "audit"), keys.AuditKey.Reveal(), audit.FileConfig{Prefix: cliChainPrefix})
+	cliChain, err := chain.New(filepath.Join(c.dataDir, "audit"), keys.AuditKey.Reveal(), chain.Config{Prefix: cliChainPrefix})
 	if err != nil {
 		return fmt.Errorf("%s: audit chain: %w", cmd, err)
 	}
 	table := &lazyAuditTable{dbPath: dbPath}
 	defer func() { _ = table.Close() }()
-	events := audit.New(audit.NewFanoutSink(chain, table), audit.Config{ErrorLog: discardLogger()})
-	ctx = audit.WithActor(ctx, audit.Actor{UserID: "system"})
+	both, err := audit.NewFanoutSink(cliChain, table)
+	if err != nil {
+		return errors.Join(err, cliChain.Close(ctx))
+	}
+	// The command must know its event was written: it checks the sink.
+	written := &checkedSink{Sink: both}
+	events := audit.MustNew(written, audit.Config{ErrorLog: discardLogger()})
+	ctx = identity.NewContext(ctx, identity.Principal{UserID: "system"})
 	bk, err := backup.New(keys.BackupKeys, backup.Config{Audit: events})
 	if err != nil {
-		return errors.Join(err, chain.Close(ctx))
+		return errors.Join(err, cliChain.Close(ctx))
 	}
 
 	var man backup.Manifest
@@ -118,8 +127,11 @@ func backupCmd(ctx context.Context, cmd string, args []string, stdout, stderr io
 			note = fmt.Sprintf("; signed out %d session(s) stored in the backup", n)
 		}
 	}
+	if aerr := written.Err(); aerr != nil { // the operation is done; its record is not
+		err = errors.Join(err, fmt.Errorf("%s: audit event not recorded: %w", cmd, aerr))
+	}
 	// Seal the chain whatever happened: it holds the refusal too.
-	if cerr := chain.Close(ctx); cerr != nil {
+	if cerr := cliChain.Close(ctx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("%s: seal the audit chain: %w", cmd, cerr))
 	}
 	if err != nil {
@@ -142,11 +154,11 @@ func createBackup(ctx context.Context, bk *backup.Manager, dbPath, out string, t
 		return backup.Manifest{}, fmt.Errorf("create the backup file (it must not exist): %w", err)
 	}
 	man, err := bk.Create(ctx, db.db, f)
-	if werr := errors.Join(f.Sync(), f.Close()); werr != nil || err != nil && !errors.Is(err, backup.ErrNotAudited) {
+	if werr := errors.Join(f.Sync(), f.Close()); werr != nil || err != nil {
 		_ = os.Remove(out) // never leave a partial backup behind
 		return man, errors.Join(err, werr)
 	}
-	return man, err // ErrNotAudited: the backup is complete, its audit event was lost
+	return man, nil
 }
 
 func verifyBackup(ctx context.Context, bk *backup.Manager, in string) (backup.Manifest, error) {
@@ -209,9 +221,14 @@ func (l *lazyAuditTable) Write(ctx context.Context, e audit.Event) error {
 		if err != nil {
 			return err
 		}
-		if l.sink, err = sqlsink.New(ctx, db.db, sqlsink.SQLite, sqlsink.Config{}); err != nil {
+		sink, err := sqlsink.New(db.db, sqldb.SQLite, sqlsink.Config{})
+		if err != nil {
 			return err
 		}
+		if err := sink.Migrate(ctx); err != nil {
+			return err
+		}
+		l.sink = sink
 	}
 	return l.sink.Write(ctx, e)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -71,7 +72,7 @@ func dumpRows(t testing.TB, db *store, tables ...string) map[string][]string {
 func chainEvents(t testing.TB, dataDir string, auditKey []byte) []audit.Event {
 	t.Helper()
 	dir := filepath.Join(dataDir, "audit")
-	_, err := audit.Verify(context.Background(), os.DirFS(dir), auditKey, audit.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
+	_, err := chain.Verify(context.Background(), os.DirFS(dir), auditKey, chain.VerifyConfig{Prefix: cliChainPrefix, RequireSealed: true})
 	require.NoError(t, err, "the command-line chain verifies")
 	names, err := filepath.Glob(filepath.Join(dir, cliChainPrefix+"-*.jsonl"))
 	require.NoError(t, err)

@@ -206,7 +206,7 @@ func (a *App) createListing(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.logAudit(r, audit.Event{Category: "marketplace", Action: "listing.created", Outcome: audit.OutcomeSuccess,
+	a.logAudit(r, audit.Event{Category: "marketplace", Action: ActionListingCreated, Outcome: audit.OutcomeSuccess,
 		Target: audit.Target{Kind: "listing", ID: l.ID}})
 	a.flash(r, "Your listing is online.")
 	redirect(w, r, "/listings/"+l.ID)
@@ -340,7 +340,7 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
-		a.logAudit(r, audit.Event{Category: "marketplace", Action: "listing.updated", Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: "marketplace", Action: ActionListingUpdated, Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "listing", ID: id}})
 		a.flash(r, "Your listing is updated.")
 		redirect(w, r, "/listings/"+id)
@@ -363,7 +363,7 @@ func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
-		a.logAudit(r, audit.Event{Category: "marketplace", Action: "listing.deleted", Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: "marketplace", Action: ActionListingDeleted, Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "listing", ID: id}})
 		a.flash(r, "Your listing is deleted.")
 		redirect(w, r, "/my/listings")
@@ -393,7 +393,7 @@ func (a *App) reportListing(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
-		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: "listing.reported", Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: ActionListingReported, Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "listing", ID: l.ID}, Reason: reason})
 		a.flash(r, "Thank you: a moderator will look at this listing.")
 		redirect(w, r, "/listings/"+l.ID)

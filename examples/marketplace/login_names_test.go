@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/detect"
 )
 
 // badNames are e-mail addresses no account can have: PostgreSQL refuses
@@ -92,7 +93,7 @@ func TestLogin_SprayingOverUnknownAccounts(t *testing.T) {
 		r := c.post("/login", url.Values{"email": {fmt.Sprintf("ghost%d@example.com", i)}, "password": {"Spring2026 spring2026"}})
 		require.Equal(t, http.StatusUnauthorized, r.Status, r.Body)
 	}
-	assert.Equal(t, 1, ta.waitAudit(string(audit.ActionPasswordSpraying)))
+	assert.Equal(t, 1, ta.waitAudit(string(detect.ActionPasswordSpraying)))
 	rows := ta.waitAuditRows(string(audit.ActionLoginFailed))
 	require.Len(t, rows, 12)
 	for _, r := range rows {

@@ -37,6 +37,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -406,8 +407,10 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		if _, err := db.migrate(ctx); err != nil {
 			return err
 		}
-		auditTable, err = sqlsink.New(ctx, db.db, db.auditDialect(), sqlsink.Config{})
-		return err
+		if auditTable, err = sqlsink.New(db.db, db.auditDialect(), sqlsink.Config{}); err != nil {
+			return err
+		}
+		return auditTable.Migrate(ctx)
 	})
 	if err != nil {
 		return err
@@ -448,8 +451,8 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return fmt.Errorf("create-admin: the administrator was created, but auditing failed: %w", err)
 	}
-	e := audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
-		Actor: audit.Actor{UserID: "system"}, Target: audit.Target{Kind: "user", ID: u.ID},
+	e := audit.Event{Category: audit.CategoryAccess, Action: ActionRoleGranted, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: "system"}, Target: audit.Target{Kind: "user", ID: u.ID},
 		Reason: "administrator created with the create-admin command", Meta: map[string]string{"role": roleAdmin}}
 	if err := sink.log(ctx, e); err != nil {
 		return fmt.Errorf("create-admin: the administrator was created, but auditing failed: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit/sqlsink"
+	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
@@ -218,7 +219,7 @@ func TestMultiInstance(t *testing.T) {
 	st, err := openStore(context.Background(), "", b.cfg.DatabaseURL, time.Now)
 	require.NoError(t, err)
 	defer st.Close()
-	sink, err := sqlsink.New(context.Background(), st.db, sqlsink.Postgres, sqlsink.Config{})
+	sink, err := sqlsink.New(st.db, sqldb.PostgreSQL, sqlsink.Config{})
 	require.NoError(t, err)
 	page, err := sink.Query(context.Background(), sqlsink.Query{Limit: 1000})
 	require.NoError(t, err)

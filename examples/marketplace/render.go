@@ -255,11 +255,10 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.FormatInt(s, 10))
 }
 
-// logAudit records e with the request's context, logging a sink failure.
+// logAudit records e with the request's context; the Logger reports a
+// sink failure to its own error log.
 func (a *App) logAudit(r *http.Request, e audit.Event) {
-	if err := a.audit.Log(r.Context(), e); err != nil {
-		a.log.ErrorContext(r.Context(), "audit", "action", e.Action, "err", err)
-	}
+	a.audit.Log(r.Context(), e)
 }
 
 // textOK checks a user-supplied line of text: trimmed, 1 to max

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/headers"
 	"github.com/deployedworks/rampart/identity"
@@ -51,7 +50,7 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 		return signedIn(a.guard.RequireRole(roleModerator, roleAdmin)(h))
 	}
 	admin := func(h http.Handler) http.Handler {
-		return signedIn(a.guard.RequireRole(roleAdmin)(a.auditMW.AdminActions(h)))
+		return signedIn(a.guard.RequireRole(roleAdmin)(a.audit.AdminActions(h)))
 	}
 	step := a.stepUp
 	lim := a.limits
@@ -151,7 +150,7 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	var root http.Handler = outer
 	root = a.cross.Handler(root)
 	root = a.sec.Handler(root)
-	root = a.auditMW.Handler(root)
+	root = a.audit.Handler(root)
 	root = a.ips.Handler(root)
 	root = a.withDeadline(root)
 	return root
@@ -175,17 +174,16 @@ func (a *App) enrolmentRoute(h http.Handler) http.Handler {
 	return a.guard.RequireAuth(a.policy.AllowEnrolment(h))
 }
 
-// withActor names the signed-in user as the actor of every audit event
-// logged while serving the request, and puts the principal in the request
-// context for the auth guard.
+// withActor puts the signed-in user in the request context as an
+// identity.Principal, where audit reads the actor of every event and the
+// auth guard reads the user.
 //
 // TODO(issue13-merge): session.Manager.Handler sets the principal on the
-// session branch, and audit reads it: drop this.
+// session branch: drop this.
 func (a *App) withActor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id, ok := a.sessions.Identity(r.Context()); ok {
-			ctx := audit.WithActor(r.Context(), audit.Actor{UserID: id.UserID, Roles: id.Roles})
-			r = r.WithContext(identity.NewContext(ctx, identity.Principal{UserID: id.UserID, Roles: id.Roles,
+			r = r.WithContext(identity.NewContext(r.Context(), identity.Principal{UserID: id.UserID, Roles: id.Roles,
 				AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}))
 		}
 		next.ServeHTTP(w, r)

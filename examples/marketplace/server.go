@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/headers"
 )
@@ -180,22 +182,62 @@ func httpsPort(origin string) int {
 // and in a chain of its own (prefix audit-cli), since the server may be
 // writing its chain at the same time.
 type cliAudit struct {
-	logger *audit.Logger
-	file   *audit.FileSink
+	logger  *audit.Logger
+	written *checkedSink
+	file    *chain.Sink
 }
 
 // newCLIAuditSink starts a new file of the command-line chain beside the
 // audit table sq.
 func newCLIAuditSink(sq *sqlsink.Sink, keys *appSecrets, dataDir string) (*cliAudit, error) {
-	fs, err := audit.NewFileSink(filepath.Join(dataDir, "audit"), keys.AuditKey.Reveal(), audit.FileConfig{Prefix: cliChainPrefix})
+	fs, err := chain.New(filepath.Join(dataDir, "audit"), keys.AuditKey.Reveal(), chain.Config{Prefix: cliChainPrefix})
 	if err != nil {
 		return nil, err
 	}
-	return &cliAudit{logger: audit.New(audit.NewFanoutSink(fs, sq), audit.Config{ErrorLog: discardLogger()}), file: fs}, nil
+	both, err := audit.NewFanoutSink(fs, sq)
+	if err != nil {
+		return nil, errors.Join(err, fs.Close(context.Background()))
+	}
+	written := &checkedSink{Sink: both}
+	lg, err := audit.New(written, audit.Config{ErrorLog: discardLogger()})
+	if err != nil {
+		return nil, errors.Join(err, fs.Close(context.Background()))
+	}
+	return &cliAudit{logger: lg, written: written, file: fs}, nil
 }
 
-// log records e and seals the chain.
+// log records e, seals the chain, and says whether both happened: a
+// command, unlike a request, must not report success without its record.
 func (c *cliAudit) log(ctx context.Context, e audit.Event) error {
-	err := c.logger.Log(ctx, e)
-	return errors.Join(err, c.file.Close(ctx))
+	c.logger.Log(ctx, e)
+	return errors.Join(c.written.Err(), c.file.Close(ctx))
+}
+
+// checkedSink passes events to Sink and keeps the first error, so that a
+// command can tell whether its events were written ([audit.Logger.Log],
+// which serves requests, never fails its caller).
+type checkedSink struct {
+	audit.Sink
+	mu  sync.Mutex
+	err error
+}
+
+// Write implements audit.Sink.
+func (c *checkedSink) Write(ctx context.Context, e audit.Event) error {
+	err := c.Sink.Write(ctx, e)
+	if err != nil {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// Err returns the first write error, or nil.
+func (c *checkedSink) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }

@@ -21,7 +21,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
 
-	"github.com/deployedworks/rampart/audit/sqlsink"
 	mfasql "github.com/deployedworks/rampart/mfa/sqlstore"
 	"github.com/deployedworks/rampart/sqldb"
 )
@@ -139,12 +138,12 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 // Close closes the database.
 func (s *store) Close() error { return s.db.Close() }
 
-// auditDialect is the audit/sqlsink dialect of the database.
-func (s *store) auditDialect() sqlsink.Dialect {
+// auditDialect is the sqldb dialect of the database, for audit/sqlsink.
+func (s *store) auditDialect() sqldb.Dialect {
 	if s.dialect == dialectPostgres {
-		return sqlsink.Postgres
+		return sqldb.PostgreSQL
 	}
-	return sqlsink.SQLite
+	return sqldb.SQLite
 }
 
 // q rebinds a query written with ? placeholders for the store's dialect.

@@ -49,7 +49,7 @@ func newServer(auditOut io.Writer) http.Handler {
 	ips := clientip.MustNew(nil, clientip.Config{})
 
 	// Every security event as one JSON line.
-	events := audit.New(audit.NewJSONLSink(auditOut), audit.Config{})
+	events := must(audit.New(must(audit.NewJSONLSink(auditOut)), audit.Config{}))
 
 	// Strict headers with a per-request CSP nonce, and cross-origin (CSRF)
 	// protection from Fetch Metadata.
@@ -118,7 +118,7 @@ func newServer(auditOut io.Writer) http.Handler {
 	h = limit.Handler(h)
 	h = csrf.Handler(h)
 	h = sec.Handler(h)
-	h = events.Middleware(ips).Handler(h)
+	h = events.Handler(h)
 	return ips.Handler(h)
 }
 

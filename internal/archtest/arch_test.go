@@ -1,7 +1,7 @@
 // Package archtest holds the tests of the module's layering rules
 // (DEVELOPERS.md): library packages never import examples/, and audit,
 // clientip and secrets import no other Rampart package (audit may use
-// clientip).
+// clientip, identity and internal/gate).
 package archtest
 
 import (
@@ -21,7 +21,7 @@ const module = "github.com/deployedworks/rampart"
 // allowed lists, for the packages with a rule, the Rampart packages they
 // may import.
 var allowed = map[string][]string{
-	"audit":    {"clientip"},
+	"audit":    {"clientip", "identity", "internal/gate"},
 	"clientip": nil,
 	"secrets":  nil,
 }

@@ -72,7 +72,7 @@ var Keyring = func() *secrets.Keyring {
 func NewEnv(t *testing.T, store session.Store, clock *testenv.Clock, mod func(*session.Config)) *Env {
 	t.Helper()
 	sink := &audit.MemorySink{}
-	cfg := session.Config{Store: store, Now: clock.Now, Audit: audit.New(sink, audit.Config{Now: clock.Now})}
+	cfg := session.Config{Store: store, Now: clock.Now, Audit: audit.MustNew(sink, audit.Config{Now: clock.Now})}
 	if _, mem := store.(*session.MemoryStore); !mem {
 		cfg.Keyring = Keyring
 	}

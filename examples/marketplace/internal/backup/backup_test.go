@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -173,7 +175,7 @@ func TestRoundTrip(t *testing.T) {
 	seed(t, db)
 	sink := &audit.MemorySink{}
 	kr := newKeyring(t, "2026-06")
-	m := newManager(t, kr, Config{Audit: audit.New(sink, audit.Config{})})
+	m := newManager(t, kr, Config{Audit: audit.MustNew(sink, audit.Config{})})
 
 	// The writer inserts two ledger rows per transaction, +n and -n: a
 	// consistent snapshot holds only whole transactions.
@@ -458,7 +460,7 @@ func TestRestoreFailureLeavesDatabase(t *testing.T) {
 			if tt.kr != nil {
 				mk = tt.kr
 			}
-			rm := newManager(t, mk, Config{Audit: audit.New(sink, audit.Config{})})
+			rm := newManager(t, mk, Config{Audit: audit.MustNew(sink, audit.Config{})})
 			_, err := rm.Restore(t.Context(), bytes.NewReader(tt.input), path)
 			require.ErrorIs(t, err, tt.want)
 
@@ -502,11 +504,11 @@ func TestRestoreBadTarget(t *testing.T) {
 func TestVerifyAudit(t *testing.T) {
 	kr := newKeyring(t, "k")
 	sink := &audit.MemorySink{}
-	m := newManager(t, kr, Config{Audit: audit.New(sink, audit.Config{})})
+	m := newManager(t, kr, Config{Audit: audit.MustNew(sink, audit.Config{})})
 	good, _ := backupOf(t, m)
 	sink = &audit.MemorySink{}
-	m = newManager(t, kr, Config{Audit: audit.New(sink, audit.Config{})})
-	ctx := audit.WithActor(t.Context(), audit.Actor{UserID: "ops-1", Roles: []string{"admin"}})
+	m = newManager(t, kr, Config{Audit: audit.MustNew(sink, audit.Config{})})
+	ctx := identity.NewContext(t.Context(), identity.Principal{UserID: "ops-1", Roles: []string{"admin"}})
 
 	_, err := m.Verify(ctx, bytes.NewReader(flip(good, len(good)/2)))
 	require.ErrorIs(t, err, ErrTampered)
@@ -540,18 +542,24 @@ type failingSink struct{}
 
 func (failingSink) Write(context.Context, audit.Event) error { return errors.New("audit disk full") }
 
+// An audit failure does not fail the operation: the Logger reports it to
+// its error log, with the event.
 func TestAuditFailureReported(t *testing.T) {
-	m := newManager(t, newKeyring(t, "k"), Config{Audit: audit.New(failingSink{}, audit.Config{})})
+	var errLog bytes.Buffer
+	lg := audit.MustNew(failingSink{}, audit.Config{ErrorLog: slog.New(slog.NewTextHandler(&errLog, nil))})
+	m := newManager(t, newKeyring(t, "k"), Config{Audit: lg})
 	db := openDB(t, filepath.Join(t.TempDir(), "a.db"))
 	seed(t, db)
 	var buf bytes.Buffer
 	man, err := m.Create(t.Context(), db, &buf)
-	require.ErrorIs(t, err, ErrNotAudited)
+	require.NoError(t, err)
 	assert.NotEmpty(t, man.ID, "the backup itself was made")
+	assert.Contains(t, errLog.String(), "audit disk full")
+	assert.Contains(t, errLog.String(), string(ActionCreated))
 
 	_, err = m.Verify(t.Context(), bytes.NewReader(buf.Bytes()[:10]))
 	require.ErrorIs(t, err, ErrTruncated, "the operation's error is kept")
-	require.ErrorIs(t, err, ErrNotAudited)
+	assert.Contains(t, errLog.String(), string(ActionRejected))
 }
 
 func TestCreate(t *testing.T) {
@@ -570,7 +578,7 @@ func TestCreate(t *testing.T) {
 		db := openDB(t, filepath.Join(t.TempDir(), "app.db"))
 		seed(t, db)
 		sink := &audit.MemorySink{}
-		m := newManager(t, kr, Config{TempDir: tmp, Audit: audit.New(sink, audit.Config{})})
+		m := newManager(t, kr, Config{TempDir: tmp, Audit: audit.MustNew(sink, audit.Config{})})
 		_, err := m.Create(t.Context(), db, errWriter{errors.New("disk full")})
 		require.ErrorContains(t, err, "disk full")
 		assert.Empty(t, dirNames(t, tmp))

@@ -46,8 +46,9 @@
 //	                                 ErrWrongKey, ErrBadDatabase); Meta "operation"
 //	                                 says whether by verify or restore
 //
-// If the event cannot be written, the method's error also wraps
-// [ErrNotAudited].
+// The audit Logger never fails the operation: an event it cannot write goes
+// to its error log. A command that must know its event was written checks
+// its audit sink (the application's command line does).
 //
 // # Format
 //

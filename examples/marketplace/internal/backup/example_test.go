@@ -34,7 +34,7 @@ func Example() {
 		return
 	}
 	events := &audit.MemorySink{}
-	bk, err := backup.New(keys, backup.Config{Audit: audit.New(events, audit.Config{})})
+	bk, err := backup.New(keys, backup.Config{Audit: audit.MustNew(events, audit.Config{})})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -49,7 +49,7 @@ import (
 // header was reached.
 func (m *Manager) Restore(ctx context.Context, r io.Reader, dbPath string) (Manifest, error) {
 	man, target, err := m.restore(ctx, r, dbPath)
-	ev := audit.Event{Category: audit.CategoryAdmin, Action: "backup.restored", Target: audit.Target{Kind: "database", ID: target}}
+	ev := audit.Event{Category: audit.CategoryAdmin, Action: ActionRestored, Target: audit.Target{Kind: "database", ID: target}}
 	return man, m.record(ctx, ev, man, "restore", err)
 }
 

@@ -1,0 +1,27 @@
+package main
+
+import "github.com/deployedworks/rampart/audit"
+
+// Audit actions written by this package.
+const (
+	// ActionSessionsRevoked: an administrator revoked a user's sessions.
+	ActionSessionsRevoked audit.Action = "sessions.revoked"
+	// ActionChainVerified: an administrator verified the audit chain.
+	ActionChainVerified audit.Action = "audit.chain_verified"
+	// ActionAuditPruned: the janitor pruned the audit table.
+	ActionAuditPruned audit.Action = "audit.pruned"
+	// ActionAccountCreated: an account was created.
+	ActionAccountCreated audit.Action = "account.created"
+	// ActionSetupTokenRejected: a wrong setup token was presented.
+	ActionSetupTokenRejected audit.Action = "setup.token_rejected"
+	// ActionRoleGranted: a role was granted.
+	ActionRoleGranted audit.Action = "role.granted"
+	// ActionListingCreated: a listing was created.
+	ActionListingCreated audit.Action = "listing.created"
+	// ActionListingUpdated: a listing was updated.
+	ActionListingUpdated audit.Action = "listing.updated"
+	// ActionListingDeleted: a listing was deleted.
+	ActionListingDeleted audit.Action = "listing.deleted"
+	// ActionListingReported: a listing was reported to the moderators.
+	ActionListingReported audit.Action = "listing.reported"
+)
