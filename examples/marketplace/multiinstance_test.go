@@ -19,10 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit/sqlsink"
-	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // sharedBackends returns a DATABASE_URL for a fresh PostgreSQL schema and a
