@@ -106,11 +106,7 @@ func literalActions(f *ast.File) []token.Pos {
 	var out []token.Pos
 	// checkLit reports a literal Action field in an Event literal; elided
 	// element types ([]audit.Event{{Action: "x"}}) count too.
-	var checkLit func(cl *ast.CompositeLit, event bool)
-	checkLit = func(cl *ast.CompositeLit, event bool) {
-		if !event {
-			return
-		}
+	checkLit := func(cl *ast.CompositeLit) {
 		for _, el := range cl.Elts {
 			kv, ok := el.(*ast.KeyValueExpr)
 			if !ok {
@@ -125,7 +121,7 @@ func literalActions(f *ast.File) []token.Pos {
 		switch x := n.(type) {
 		case *ast.CompositeLit:
 			if isEvent(x.Type) {
-				checkLit(x, true)
+				checkLit(x)
 			}
 			// Slices, arrays and maps of events with elided element types.
 			var elem ast.Expr
@@ -141,7 +137,7 @@ func literalActions(f *ast.File) []token.Pos {
 						el = kv.Value
 					}
 					if cl, ok := el.(*ast.CompositeLit); ok && cl.Type == nil {
-						checkLit(cl, true)
+						checkLit(cl)
 					}
 				}
 			}

@@ -31,7 +31,7 @@
 //	man, err  = bk.Verify(ctx, f)            // later: is this backup usable?
 //	man, err  = bk.Restore(ctx, f, "app.db") // with the application stopped
 //
-// Put the operator in ctx with [audit.WithActor] so the events name them.
+// Put the operator in ctx (identity.NewContext) so the events name them.
 //
 // # Audit
 //
