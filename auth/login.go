@@ -167,7 +167,7 @@ type AuthenticatorConfig struct {
 	// no account as [audit.TargetKindLogin] and a digest of the name keyed
 	// with a random key made by [NewAuthenticator] (never the name, which
 	// may be a password typed into the wrong field), so that an
-	// [audit.Detector] counts both for password spraying. Digests match
+	// the detector of package audit/detect counts both for password spraying. Digests match
 	// within one Authenticator's lifetime only.
 	Audit *audit.Logger
 

@@ -45,7 +45,7 @@ func (c *checkpoints) Set(s string) error {
 	seq, mac, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseUint(seq, 10, 64)
 	if !ok || err != nil || n == 0 || len(mac) != 64 {
-		return errors.New("want SEQ:MAC, as printed by a previous run or FileSink.Checkpoint")
+		return errors.New("want SEQ:MAC, as printed by a previous run or chain.Sink.Checkpoint")
 	}
 	*c = append(*c, chain.Checkpoint{Seq: n, MAC: strings.ToLower(mac)})
 	return nil
