@@ -166,9 +166,9 @@ type AuthenticatorConfig struct {
 	// user as [audit.TargetKindUser] and its ID, a login name that matched
 	// no account as [audit.TargetKindLogin] and a digest of the name keyed
 	// with a random key made by [NewAuthenticator] (never the name, which
-	// may be a password typed into the wrong field), so that an
-	// the detector of package audit/detect counts both for password spraying. Digests match
-	// within one Authenticator's lifetime only.
+	// may be a password typed into the wrong field), so that the detector
+	// of package audit/detect counts both for password spraying. Digests
+	// match within one Authenticator's lifetime only.
 	Audit *audit.Logger
 
 	// Now returns the current time, for the AuthTime of the principal
