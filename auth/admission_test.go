@@ -44,7 +44,7 @@ func (s *gatedStore) UserByLogin(ctx context.Context, login string) (auth.User, 
 func (f *fixture) newAuthn(t *testing.T, store auth.UserStore) *auth.Authenticator {
 	t.Helper()
 	a, err := auth.NewAuthenticator(store, f.sessions, auth.AuthenticatorConfig{
-		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
+		Hasher: f.h, Throttle: f.throttle, Audit: audit.MustNew(f.sink, audit.Config{}),
 	})
 	require.NoError(t, err)
 	return a

@@ -27,7 +27,7 @@ func benchAuthenticator(b *testing.B, cfg password.HasherConfig) (*auth.Authenti
 	hash, err := h.Hash(context.Background(), alicePassword)
 	require.NoError(b, err)
 	a, err := auth.NewAuthenticator(newMemStore(auth.User{ID: "u1", Login: "alice", PasswordHash: hash}), &fakeSessions{},
-		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(&audit.MemorySink{}, audit.Config{})})
+		auth.AuthenticatorConfig{Hasher: h, Audit: audit.MustNew(&audit.MemorySink{}, audit.Config{})})
 	require.NoError(b, err)
 	return a, h
 }

@@ -62,7 +62,7 @@ func ExampleAuthenticator_Login() {
 	hash, _ := h.Hash(context.Background(), "velvet lantern orbit")
 	sink := &audit.MemorySink{}
 	login, err := auth.NewAuthenticator(&users{auth.User{ID: "u1", Login: "alice", PasswordHash: hash}}, sessions{},
-		auth.AuthenticatorConfig{Hasher: h, Audit: audit.New(sink, audit.Config{})})
+		auth.AuthenticatorConfig{Hasher: h, Audit: audit.MustNew(sink, audit.Config{})})
 	if err != nil {
 		panic(err)
 	}

@@ -377,7 +377,7 @@ func (a *Authenticator) Login(r *http.Request, login, pw string) (LoginResult, e
 	if err != nil {
 		return LoginResult{}, a.internal(ctx, fl, ev, "looking up user", err)
 	}
-	ev.Actor = audit.Actor{UserID: u.ID}
+	ev.Actor = identity.Principal{UserID: u.ID}
 	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: u.ID}
 
 	if u.PasswordHash == "" {
@@ -483,7 +483,7 @@ func (a *Authenticator) ChangePassword(r *http.Request, current, next string) er
 	if err != nil {
 		return err
 	}
-	ev.Actor = audit.Actor{UserID: p.UserID}
+	ev.Actor = identity.Principal{UserID: p.UserID}
 	ev.SessionRef = p.SessionRef
 	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: p.UserID}
 	ctx, done, err := a.admit(r.Context(), fl, ev)
@@ -587,7 +587,7 @@ func (a *Authenticator) HashNewPassword(ctx context.Context, u User, pw string) 
 	}
 	var be *password.BusyError
 	if errors.As(err, &be) {
-		ev := audit.Event{Actor: audit.Actor{UserID: u.ID}}
+		ev := audit.Event{Actor: identity.Principal{UserID: u.ID}}
 		if info, ok := clientip.FromContext(ctx); ok {
 			ev.ClientIP = info.Addr
 		}

@@ -71,7 +71,7 @@ func TestLoginInvalidNames(t *testing.T) {
 			f := newFixture(t, password.HasherConfig{})
 			store := &pickyStore{memStore: f.store}
 			a, err := auth.NewAuthenticator(store, f.sessions, auth.AuthenticatorConfig{
-				Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
+				Hasher: f.h, Throttle: f.throttle, Audit: audit.MustNew(f.sink, audit.Config{}),
 			})
 			require.NoError(t, err)
 

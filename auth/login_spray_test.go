@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/detect"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
 )
@@ -26,10 +27,10 @@ func sprayFixture(t *testing.T, n int) (*auth.Authenticator, *audit.MemorySink) 
 		f.store.byID[fmt.Sprint("k", i)] = auth.User{ID: fmt.Sprint("k", i), Login: fmt.Sprint("acct", i), PasswordHash: hash}
 	}
 	sink := &audit.MemorySink{}
-	det, err := audit.NewDetector(sink, audit.DetectorConfig{})
+	det, err := detect.New(sink, detect.Config{})
 	require.NoError(t, err)
 	a, err := auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{
-		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(det, audit.Config{}),
+		Hasher: f.h, Throttle: f.throttle, Audit: audit.MustNew(det, audit.Config{}),
 	})
 	require.NoError(t, err)
 	return a, sink
@@ -81,7 +82,7 @@ func TestLoginSprayingDetected(t *testing.T) {
 			_, err := a.Login(sprayRequest("192.0.2.1"), "someone-else", "spring2026 spring2026")
 			require.Equal(t, auth.ErrInvalidCredentials, err)
 
-			got := alerts(sink.Events(), string(audit.ActionPasswordSpraying))
+			got := alerts(sink.Events(), string(detect.ActionPasswordSpraying))
 			if tt.known+tt.unknown < 10 {
 				assert.Empty(t, got)
 				return

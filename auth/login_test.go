@@ -224,7 +224,7 @@ func newFixture(t testing.TB, hcfg password.HasherConfig) *fixture {
 		auth.User{ID: "u6", Login: "sso"},
 	)
 	f.a, err = auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{
-		Hasher: f.h, Throttle: f.throttle, Audit: audit.New(f.sink, audit.Config{}),
+		Hasher: f.h, Throttle: f.throttle, Audit: audit.MustNew(f.sink, audit.Config{}),
 	})
 	require.NoError(t, err)
 	return f
@@ -274,7 +274,7 @@ func TestLoginSuccess(t *testing.T) {
 	assert.Equal(t, audit.CategoryAuthentication, ev[0].Category)
 	assert.Equal(t, audit.ActionLoginSucceeded, ev[0].Action)
 	assert.Equal(t, audit.OutcomeSuccess, ev[0].Outcome)
-	assert.Equal(t, audit.Actor{UserID: "u1", Roles: []string{"seller"}}, ev[0].Actor)
+	assert.Equal(t, identity.Principal{UserID: "u1", Roles: []string{"seller"}}, ev[0].Actor)
 	assert.Equal(t, netip.MustParseAddr("203.0.113.9"), ev[0].ClientIP)
 	assert.Equal(t, "test-browser/1.0", ev[0].UserAgent)
 	assertNoSecrets(t, ev)

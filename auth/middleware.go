@@ -163,7 +163,7 @@ func (g *Guard) RequireRole(roles ...string) func(http.Handler) http.Handler {
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, p identity.Principal, err error) {
 	if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
 		e := audit.Event{Category: audit.CategoryAccess, Action: ActionAccessDenied, Outcome: audit.OutcomeDenied,
-			Actor: audit.Actor{UserID: fe.UserID, Roles: p.Roles}, SessionRef: p.SessionRef,
+			Actor: identity.Principal{UserID: fe.UserID, Roles: p.Roles}, SessionRef: p.SessionRef,
 			Target: audit.Target{Kind: "route", ID: route(r)}, Reason: "missing_role", UserAgent: truncate(r.UserAgent(), 256),
 			Meta: map[string]string{"required_roles": strings.Join(fe.Required, ",")}}
 		if info, ok := clientip.FromContext(r.Context()); ok {

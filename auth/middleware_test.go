@@ -45,7 +45,7 @@ func testSessions(next http.Handler) http.Handler {
 func newGuard(t *testing.T, cfg auth.GuardConfig) (*auth.Guard, *audit.MemorySink) {
 	t.Helper()
 	sink := &audit.MemorySink{}
-	cfg.Audit = audit.New(sink, audit.Config{})
+	cfg.Audit = audit.MustNew(sink, audit.Config{})
 	g, err := auth.NewGuard(cfg)
 	require.NoError(t, err)
 	return g, sink
@@ -160,7 +160,7 @@ func TestRequireRole(t *testing.T) {
 	assert.Equal(t, audit.CategoryAccess, ev[0].Category)
 	assert.Equal(t, auth.ActionAccessDenied, ev[0].Action)
 	assert.Equal(t, audit.OutcomeDenied, ev[0].Outcome)
-	assert.Equal(t, audit.Actor{UserID: "u1", Roles: []string{"seller"}}, ev[0].Actor)
+	assert.Equal(t, identity.Principal{UserID: "u1", Roles: []string{"seller"}}, ev[0].Actor)
 	assert.Equal(t, audit.Target{Kind: "route", ID: "GET /admin/users"}, ev[0].Target)
 	assert.Equal(t, "admin,support", ev[0].Meta["required_roles"])
 	assert.Equal(t, "sess-1", ev[0].SessionRef)

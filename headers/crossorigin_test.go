@@ -48,7 +48,7 @@ func TestCrossOrigin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
 			c := cfg
-			c.Audit = audit.New(sink, audit.Config{})
+			c.Audit = audit.MustNew(sink, audit.Config{})
 			co, err := NewCrossOrigin(c)
 			require.NoError(t, err)
 			r := httptest.NewRequest(tt.method, "https://shop.example"+tt.path, strings.NewReader("qty=1"))
@@ -175,7 +175,7 @@ func TestCrossOriginSchemeRegression(t *testing.T) {
 				PublicOrigin:           tt.public,
 				TrustedOrigins:         []string{"http://partner.example"},
 				InsecureBypassPatterns: []string{"POST /webhooks/"},
-				Audit:                  audit.New(sink, audit.Config{}),
+				Audit:                  audit.MustNew(sink, audit.Config{}),
 			})
 			require.NoError(t, err)
 			method := "POST"

@@ -152,7 +152,7 @@ func ExampleReports() {
 	res := clientip.MustNew(nil, clientip.Config{})
 	sink := &audit.MemorySink{}
 	rp, err := headers.NewReports(headers.ReportsConfig{
-		Audit: audit.New(sink, audit.Config{}),
+		Audit: audit.MustNew(sink, audit.Config{}),
 		// Signed-in users get budgets of their own. With package session:
 		//	SessionKey: func(r *http.Request) (string, bool) {
 		//		p, ok := identity.FromContext(r.Context())

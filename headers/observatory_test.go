@@ -47,7 +47,7 @@ func serveDefaults(t *testing.T, cert tls.Certificate) (httpsURL, httpURL string
 	res := resolver(t)
 	sec, err := New(Config{CSP: CSP{ReportURI: "/csp-report"}})
 	require.NoError(t, err)
-	reports, err := NewReports(ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{})})
+	reports, err := NewReports(ReportsConfig{Audit: audit.MustNew(&audit.MemorySink{}, audit.Config{})})
 	require.NoError(t, err)
 	txt, err := NewSecurityTxt(SecurityTxtConfig{Contact: []string{"mailto:security@deployed.works"}})
 	require.NoError(t, err)

@@ -200,7 +200,7 @@ func TestReportsEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+			rp, err := NewReports(ReportsConfig{Audit: audit.MustNew(sink, audit.Config{})})
 			require.NoError(t, err)
 			method := tt.method
 			if method == "" {
@@ -224,7 +224,7 @@ func TestReportsEndpoint(t *testing.T) {
 
 func TestReportsAuditEvent(t *testing.T) {
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+	rp, err := NewReports(ReportsConfig{Audit: audit.MustNew(sink, audit.Config{})})
 	require.NoError(t, err)
 	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "198.51.100.7:5000")
 	require.Equal(t, 204, rec.Code)
@@ -250,7 +250,7 @@ func TestReportsRateLimit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	rp, err := newReports(ReportsConfig{
-		Audit: audit.New(sink, audit.Config{}), ClientPerMinute: 3, TotalPerMinute: 5,
+		Audit: audit.MustNew(sink, audit.Config{}), ClientPerMinute: 3, TotalPerMinute: 5,
 	}, clk.Now)
 	require.NoError(t, err)
 	post := func(remote string) int { return postReport(rp, MediaTypeCSPReport, chromeCSPReport, remote).Code }
@@ -327,7 +327,7 @@ func (failingSink) Write(context.Context, audit.Event) error { return errors.New
 // An audit sink failure does not fail the request: audit reports it in
 // its own error log, and the browser, which cannot act on it, gets 204.
 func TestReportsAuditFailure(t *testing.T) {
-	rp, err := NewReports(ReportsConfig{Audit: audit.New(failingSink{}, audit.Config{ErrorLog: quietLogger()})})
+	rp, err := NewReports(ReportsConfig{Audit: audit.MustNew(failingSink{}, audit.Config{ErrorLog: quietLogger()})})
 	require.NoError(t, err)
 	rec := postReport(rp, MediaTypeCSPReport, chromeCSPReport, "")
 	assert.Equal(t, http.StatusNoContent, rec.Code)
@@ -339,7 +339,7 @@ func TestReportsAuditFailure(t *testing.T) {
 // closed) and records nothing.
 func TestReportsNoClientFailsClosed(t *testing.T) {
 	sink := &audit.MemorySink{}
-	rp, err := NewReports(ReportsConfig{Audit: audit.New(sink, audit.Config{})})
+	rp, err := NewReports(ReportsConfig{Audit: audit.MustNew(sink, audit.Config{})})
 	require.NoError(t, err)
 	r := httptest.NewRequest("POST", "https://shop.example/csp-report", strings.NewReader(chromeCSPReport))
 	r.Header.Set("Content-Type", MediaTypeCSPReport)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/chain"
 )
 
 // cspReport is a report-uri body for document doc and blocked URL blocked.
@@ -114,12 +115,14 @@ func dirSize(t *testing.T, dir string) int64 {
 func TestReportsFloodStarvesSignedInRegression(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
-	chain, err := audit.NewFileSink(dir, []byte(strings.Repeat("k", 32)), audit.FileConfig{Now: clk.Now})
+	file, err := chain.New(dir, []byte(strings.Repeat("k", 32)), chain.Config{Now: clk.Now})
 	require.NoError(t, err)
 	mem := &audit.MemorySink{}
+	both, err := audit.NewFanoutSink(file, mem)
+	require.NoError(t, err)
 	const capBytes = 64 << 10
 	rp, err := newReports(ReportsConfig{
-		Audit:          audit.New(audit.NewFanoutSink(chain, mem), audit.Config{Now: clk.Now}),
+		Audit:          audit.MustNew(both, audit.Config{Now: clk.Now}),
 		SessionKey:     fakeSessions,
 		MaxBytesPerDay: capBytes,
 	}, clk.Now)
@@ -160,7 +163,7 @@ func TestReportsFloodStarvesSignedInRegression(t *testing.T) {
 
 	// The chain grew by a bounded amount: the day's cap of anonymous
 	// reports, the one genuine report and a notice, not 12,000 events.
-	require.NoError(t, chain.Close(context.Background()))
+	require.NoError(t, file.Close(context.Background()))
 	grown := dirSize(t, dir) - before
 	assert.LessOrEqual(t, grown, int64(capBytes+8<<10), "chain growth in bytes")
 	events := mem.Events()
@@ -177,7 +180,7 @@ func TestReportsFloodStarvesSignedInRegression(t *testing.T) {
 func TestReportsAggregate(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	rp, err := newReports(ReportsConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now}), Window: time.Minute}, clk.Now)
+	rp, err := newReports(ReportsConfig{Audit: audit.MustNew(sink, audit.Config{Now: clk.Now}), Window: time.Minute}, clk.Now)
 	require.NoError(t, err)
 	same := cspReport("https://shop.example/item", "https://ads.example/t.js")
 	for i := range 25 {
@@ -224,7 +227,7 @@ func TestReportsDailyCap(t *testing.T) {
 	sink := &audit.MemorySink{}
 	const capBytes = 8 << 10
 	rp, err := newReports(ReportsConfig{
-		Audit: audit.New(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
+		Audit: audit.MustNew(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
 		MaxBytesPerDay: capBytes, ClientPerMinute: 1000,
 	}, clk.Now)
 	require.NoError(t, err)
@@ -287,7 +290,7 @@ func FuzzReportsEndpoint(f *testing.F) {
 	f.Add(false, reportBatch("f", 3))
 	f.Add(true, "\x00{")
 	f.Fuzz(func(t *testing.T, csp bool, body string) {
-		rp, err := NewReports(ReportsConfig{Audit: audit.New(&audit.MemorySink{}, audit.Config{}), MaxBytesPerDay: 4096})
+		rp, err := NewReports(ReportsConfig{Audit: audit.MustNew(&audit.MemorySink{}, audit.Config{}), MaxBytesPerDay: 4096})
 		require.NoError(t, err)
 		ct := MediaTypeReports
 		if csp {
@@ -317,7 +320,7 @@ func TestReportsDayNeverGoesBackRegression(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	rp, err := newReports(ReportsConfig{
-		Audit: audit.New(sink, audit.Config{Now: clk.Now}), MaxBytesPerDay: 8 << 10, ClientPerMinute: 1000,
+		Audit: audit.MustNew(sink, audit.Config{Now: clk.Now}), MaxBytesPerDay: 8 << 10, ClientPerMinute: 1000,
 	}, clk.Now)
 	require.NoError(t, err)
 	midnight := time.Date(2026, 6, 26, 0, 0, 0, 0, time.UTC)
@@ -345,7 +348,7 @@ func TestReportsWindowsBoundedPerClassRegression(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	rp, err := newReports(ReportsConfig{
-		Audit: audit.New(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
+		Audit: audit.MustNew(sink, audit.Config{Now: clk.Now}), SessionKey: fakeSessions,
 		ClientPerMinute: 1000, TotalPerMinute: 1000,
 	}, clk.Now)
 	require.NoError(t, err)
@@ -391,7 +394,7 @@ func TestReportsConcurrentCountsAddUp(t *testing.T) {
 	}
 	sink := &audit.MemorySink{}
 	rp, err := newReports(ReportsConfig{
-		Audit: audit.New(sink, audit.Config{}), SessionKey: fakeSessions, Window: time.Second,
+		Audit: audit.MustNew(sink, audit.Config{}), SessionKey: fakeSessions, Window: time.Second,
 		ClientPerMinute: 1 << 20, TotalPerMinute: 1 << 20, MaxBytesPerDay: 64 << 20,
 	}, clock)
 	require.NoError(t, err)

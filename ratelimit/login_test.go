@@ -275,7 +275,7 @@ func TestLoginAudit(t *testing.T) { synctest.Test(t, testLoginAudit) }
 func testLoginAudit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
-	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now})})
+	l := newLogin(t, clk, ratelimit.LoginThrottleConfig{Audit: audit.MustNew(sink, audit.Config{Now: clk.Now})})
 	for range 6 {
 		try(t, l, "heidi@example.com", attackerIP)
 	}
@@ -336,7 +336,7 @@ func TestLoginStoreOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			l, err := ratelimit.NewLoginThrottle(&brokenBackend{}, ratelimit.LoginThrottleConfig{FailOpen: tc.failOpen, Audit: audit.New(sink, audit.Config{})})
+			l, err := ratelimit.NewLoginThrottle(&brokenBackend{}, ratelimit.LoginThrottleConfig{FailOpen: tc.failOpen, Audit: audit.MustNew(sink, audit.Config{})})
 			require.NoError(t, err)
 			wait, err := check(l, "ivan", attackerIP)
 			assert.Zero(t, wait)

@@ -318,7 +318,7 @@ func TestMiddlewareFailurePolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
-			m := newMiddleware(t, tc.lim, tc.key, ratelimit.MiddlewareConfig{Audit: audit.New(sink, audit.Config{})})
+			m := newMiddleware(t, tc.lim, tc.key, ratelimit.MiddlewareConfig{Audit: audit.MustNew(sink, audit.Config{})})
 			w := serve(m.Handler(okHandler), req("192.0.2.1:1"))
 			assert.Equal(t, tc.want, w.Code)
 			assert.NotContains(t, w.Body.String(), "refused", "internal errors never reach the client")
@@ -333,7 +333,7 @@ func testMiddlewareAudit(t *testing.T) {
 	clk := newClock()
 	sink := &audit.MemorySink{}
 	lim := newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{Now: clk.Now, SweepInterval: -1})
-	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Audit: audit.New(sink, audit.Config{Now: clk.Now})})
+	m := newMiddleware(t, lim, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Audit: audit.MustNew(sink, audit.Config{Now: clk.Now})})
 	h := m.Handler(okHandler)
 	for range 100 {
 		serve(h, req("198.51.100.7:1"))
@@ -356,7 +356,7 @@ func testMiddlewareAudit(t *testing.T) {
 	// Key failures are recorded as errors.
 	sink2 := &audit.MemorySink{}
 	m2 := newMiddleware(t, lim, func(*http.Request) (string, error) { return "", errors.New("boom") },
-		ratelimit.MiddlewareConfig{Audit: audit.New(sink2, audit.Config{})})
+		ratelimit.MiddlewareConfig{Audit: audit.MustNew(sink2, audit.Config{})})
 	serve(m2.Handler(okHandler), req("198.51.100.7:1"))
 	require.Len(t, sink2.Events(), 1)
 	assert.Equal(t, audit.CategoryError, sink2.Events()[0].Category)

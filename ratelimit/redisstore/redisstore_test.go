@@ -198,7 +198,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &audit.MemorySink{}
 			s := newStore(t, down(t), "api", ratelimit.Limit{Events: 1, Per: time.Second},
-				redisstore.Config{FailOpen: tc.failOpen, Audit: audit.New(sink, audit.Config{})})
+				redisstore.Config{FailOpen: tc.failOpen, Audit: audit.MustNew(sink, audit.Config{})})
 			d, err := s.Allow(context.Background(), "k")
 			require.ErrorIs(t, err, ratelimit.ErrUnavailable)
 			assert.Equal(t, tc.failOpen, d.Allowed)
@@ -291,7 +291,7 @@ func TestStoreOutageAuditIsPaced(t *testing.T) {
 	sink := &audit.MemorySink{}
 	now := time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC)
 	s := newStore(t, down(t), "api", ratelimit.Limit{Events: 1, Per: time.Second},
-		redisstore.Config{Audit: audit.New(sink, audit.Config{}), Now: func() time.Time { return now }})
+		redisstore.Config{Audit: audit.MustNew(sink, audit.Config{}), Now: func() time.Time { return now }})
 	for range 50 {
 		_, _ = s.Allow(context.Background(), "k")
 	}
@@ -301,7 +301,7 @@ func TestStoreOutageAuditIsPaced(t *testing.T) {
 // A caller that gives up is not an outage.
 func TestStoreCanceledIsNotAnOutage(t *testing.T) {
 	sink := &audit.MemorySink{}
-	s := newStore(t, down(t), "api", ratelimit.Limit{Events: 1, Per: time.Second}, redisstore.Config{Audit: audit.New(sink, audit.Config{})})
+	s := newStore(t, down(t), "api", ratelimit.Limit{Events: 1, Per: time.Second}, redisstore.Config{Audit: audit.MustNew(sink, audit.Config{})})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d, err := s.Allow(ctx, "k")
@@ -385,7 +385,7 @@ func TestLoginOnRedisOutage(t *testing.T) {
 	b, err := redisstore.NewBackend(down(t), redisstore.Config{FailOpen: true})
 	require.NoError(t, err)
 	sink := &audit.MemorySink{}
-	l, err := ratelimit.NewLoginThrottle(b, ratelimit.LoginThrottleConfig{Audit: audit.New(sink, audit.Config{})})
+	l, err := ratelimit.NewLoginThrottle(b, ratelimit.LoginThrottleConfig{Audit: audit.MustNew(sink, audit.Config{})})
 	require.NoError(t, err)
 	err = l.Check(at(netip.MustParseAddr("203.0.113.66")), "alice")
 	require.ErrorIs(t, err, ratelimit.ErrUnavailable)
