@@ -293,7 +293,7 @@ func TestRoundTrip(t *testing.T) {
 		assert.Equal(t, "2026-06", e.Meta["sealed_with"])
 		assert.Equal(t, made.SHA256, e.Meta["db_sha256"])
 		assert.Equal(t, fmt.Sprint(made.Size), e.Meta["db_bytes"])
-		if e.Action != "backup.verified" {
+		if e.Action != ActionVerified {
 			assert.Equal(t, audit.Target{Kind: "database", ID: path}, e.Target)
 		}
 	}
@@ -474,10 +474,10 @@ func TestRestoreFailureLeavesDatabase(t *testing.T) {
 			assert.NotEmpty(t, evs[0].Reason)
 			if tt.reject {
 				assert.Equal(t, audit.CategorySecurityAlert, evs[0].Category)
-				assert.Equal(t, "backup.rejected", evs[0].Action)
+				assert.Equal(t, ActionRejected, evs[0].Action)
 			} else {
 				assert.Equal(t, audit.CategoryAdmin, evs[0].Category)
-				assert.Equal(t, "backup.restored", evs[0].Action)
+				assert.Equal(t, ActionRestored, evs[0].Action)
 			}
 		})
 	}
@@ -520,14 +520,14 @@ func TestVerifyAudit(t *testing.T) {
 	evs := sink.Events()
 	require.Len(t, evs, 3)
 	assert.Equal(t, audit.CategorySecurityAlert, evs[0].Category)
-	assert.Equal(t, "backup.rejected", evs[0].Action)
+	assert.Equal(t, ActionRejected, evs[0].Action)
 	assert.Equal(t, "verify", evs[0].Meta["operation"])
 	assert.Contains(t, evs[0].Reason, "tampered")
 	assert.NotEmpty(t, evs[0].Meta["backup_id"], "the refused backup is identified")
 	assert.Equal(t, audit.CategoryAdmin, evs[1].Category, "an I/O error is not an attack")
-	assert.Equal(t, "backup.verified", evs[1].Action)
+	assert.Equal(t, ActionVerified, evs[1].Action)
 	assert.Equal(t, audit.OutcomeFailure, evs[1].Outcome)
-	assert.Equal(t, "backup.verified", evs[2].Action)
+	assert.Equal(t, ActionVerified, evs[2].Action)
 	assert.Equal(t, audit.OutcomeSuccess, evs[2].Outcome)
 	for _, e := range evs {
 		assert.Equal(t, "ops-1", e.Actor.UserID, "actor from ctx")
@@ -584,7 +584,7 @@ func TestCreate(t *testing.T) {
 		assert.Empty(t, dirNames(t, tmp))
 		evs := sink.Events()
 		require.Len(t, evs, 1)
-		assert.Equal(t, "backup.created", evs[0].Action)
+		assert.Equal(t, ActionCreated, evs[0].Action)
 		assert.Equal(t, audit.CategoryAdmin, evs[0].Category)
 		assert.Equal(t, audit.OutcomeFailure, evs[0].Outcome)
 	})
