@@ -18,7 +18,6 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
-	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // LoginThrottleConfig tunes a [LoginThrottle]. The zero value is ready to
@@ -74,10 +73,10 @@ type LoginThrottleConfig struct {
 	// HMAC-SHA-256 under a key drawn at random by NewLoginThrottle), which tells the
 	// accounts of one attack apart within a process but cannot be tested
 	// against guessed names (users often type a password into the name
-	// field). At most 20 of
-	// each kind are written at once and 2 a second after that, each with
-	// the number held back before it in Meta["suppressed"]. Default: nil,
-	// no events.
+	// field). The Logger paces them (see [audit.Logger.Pace]): unless
+	// the application sets its own pace, at most 20 of each action at once
+	// and 2 a second after that; the next one written carries the number
+	// held back in Meta["suppressed"]. Default: nil, no events.
 	Audit *audit.Logger
 }
 
@@ -111,9 +110,8 @@ type LoginThrottle struct {
 	v4, v6   int
 	failOpen bool
 	audit    *audit.Logger
-	gates    [3]*gate.Gate // throttled, locked, unavailable
-	stores   []Store       // every store, for Close
-	digest   []byte        // key of accountDigest
+	stores   []Store // every store, for Close
+	digest   []byte  // key of accountDigest
 }
 
 // scope is one ladder of limits.
@@ -148,8 +146,8 @@ func NewLoginThrottle(b Backend, cfg LoginThrottleConfig) (*LoginThrottle, error
 	if l.v4 < 1 || l.v4 > 32 || l.v6 < 1 || l.v6 > 128 {
 		return nil, fmt.Errorf("ratelimit: LoginThrottleConfig prefix lengths must be 1–32 (IPv4) and 1–128 (IPv6), got %d and %d", l.v4, l.v6)
 	}
-	for i := range l.gates {
-		l.gates[i] = gate.New(500*time.Millisecond, 20)
+	for _, a := range []audit.Action{ActionLoginThrottled, ActionLoginLocked, ActionLoginUnavailable} {
+		l.audit.Pace(a, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	}
 	knownFor := cfg.KnownFor
 	switch {
@@ -303,7 +301,7 @@ func (l *LoginThrottle) Check(ctx context.Context, account string) error {
 		}
 	}
 	if !worst.Allowed {
-		l.record(ctx, 0, ActionLoginThrottled, "too many login attempts", worstScope, account, ip, worst)
+		l.record(ctx, ActionLoginThrottled, "too many login attempts", worstScope, account, ip, worst)
 		return &LimitedError{RetryAfter: max(worst.RetryAfter, time.Nanosecond)}
 	}
 	for _, sc := range scopes {
@@ -316,7 +314,7 @@ func (l *LoginThrottle) Check(ctx context.Context, account string) error {
 				continue
 			}
 			if !d.Allowed { // a concurrent attempt took the last token
-				l.record(ctx, 0, ActionLoginThrottled, "too many login attempts", sc, account, ip, d)
+				l.record(ctx, ActionLoginThrottled, "too many login attempts", sc, account, ip, d)
 				return &LimitedError{RetryAfter: max(d.RetryAfter, time.Nanosecond)}
 			}
 		}
@@ -345,7 +343,7 @@ func (l *LoginThrottle) Failed(ctx context.Context, account string) error {
 				return l.storeError(ctx, "failed", account, ip, err)
 			}
 			if !d.Allowed {
-				l.record(ctx, 1, ActionLoginLocked, "login attempts used up", sc, account, ip, d)
+				l.record(ctx, ActionLoginLocked, "login attempts used up", sc, account, ip, d)
 				break // one event per ladder: its first exhausted limit
 			}
 		}
@@ -396,37 +394,30 @@ func (l *LoginThrottle) storeError(ctx context.Context, step, account string, ip
 		return fmt.Errorf("ratelimit: login %s: %w", step, err) // the client went away: not an outage
 	}
 	if l.audit != nil {
-		if ok, suppressed := l.gates[2].Allow(time.Now()); ok {
-			outcome, policy, reason := audit.OutcomeDenied, "fail closed", "login throttle store failed; attempts refused"
-			if l.failOpen {
-				outcome, policy, reason = audit.OutcomeFailure, "fail open", "login throttle store failed; attempts let through"
-			}
-			l.audit.Log(ctx, audit.Event{
-				Category: audit.CategoryError,
-				Action:   ActionLoginUnavailable,
-				Outcome:  outcome,
-				ClientIP: ip,
-				Reason:   reason,
-				Meta: map[string]string{
-					"step":           step,
-					"policy":         policy,
-					"error":          err.Error(),
-					"account_digest": l.accountDigest(account),
-					"suppressed":     strconv.Itoa(suppressed),
-				},
-			})
+		outcome, policy, reason := audit.OutcomeDenied, "fail closed", "login throttle store failed; attempts refused"
+		if l.failOpen {
+			outcome, policy, reason = audit.OutcomeFailure, "fail open", "login throttle store failed; attempts let through"
 		}
+		l.audit.Log(ctx, audit.Event{
+			Category: audit.CategoryError,
+			Action:   ActionLoginUnavailable,
+			Outcome:  outcome,
+			ClientIP: ip,
+			Reason:   reason,
+			Meta: map[string]string{
+				"step":           step,
+				"policy":         policy,
+				"error":          err.Error(),
+				"account_digest": l.accountDigest(account),
+			},
+		})
 	}
 	return fmt.Errorf("ratelimit: login %s: %w", step, err)
 }
 
-// record writes a suspicious-activity event through gate g.
-func (l *LoginThrottle) record(ctx context.Context, g int, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
+// record writes a suspicious-activity event; the Logger paces it.
+func (l *LoginThrottle) record(ctx context.Context, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
 	if l.audit == nil {
-		return
-	}
-	ok, suppressed := l.gates[g].Allow(time.Now())
-	if !ok {
 		return
 	}
 	name := l.scopes[sc].name
@@ -441,7 +432,6 @@ func (l *LoginThrottle) record(ctx context.Context, g int, action audit.Action, 
 			"limit":          d.Limit.String(),
 			"retry_after":    d.RetryAfter.String(),
 			"account_digest": l.accountDigest(account),
-			"suppressed":     strconv.Itoa(suppressed),
 		},
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/internal/gate"
 )
 
 // MiddlewareConfig tunes a [Middleware]. The zero value is ready to use.
@@ -53,8 +52,10 @@ type MiddlewareConfig struct {
 	// [ActionExceeded] for refused requests, and one
 	// [audit.CategoryError] event with action [ActionError] when a
 	// KeyFunc fails or the limiter is closed (backend outages are recorded
-	// by the backend). At most 10 events are written at once and one a
-	// second after that; each carries the number held back before it in
+	// by the backend). The Logger paces them (see [audit.Logger.Pace]):
+	// unless the application sets its own pace, at most 10 of each action
+	// at once and one a second after that, across the application's
+	// middleware; the next one written carries the number held back in
 	// Meta["suppressed"]. Default: nil, no events.
 	Audit *audit.Logger
 }
@@ -70,7 +71,6 @@ type Middleware struct {
 	hide    bool
 	name    string // the policy name as a structured-field string, quoted
 	audit   *audit.Logger
-	gate    *gate.Gate
 
 	// The RateLimit-Policy value for the limiter's own limit, when known.
 	limit     Limit
@@ -109,9 +109,8 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 		lim: lim, key: key, onDeny: cfg.OnDeny, onError: cfg.OnError, exempt: cfg.Exempt, hide: cfg.HideHeaders,
 		name: `"` + name + `"`, audit: cfg.Audit,
 	}
-	if m.audit != nil {
-		m.gate = gate.New(time.Second, 10)
-	}
+	m.audit.Pace(ActionExceeded, audit.Pace{Every: time.Second, Burst: 10})
+	m.audit.Pace(ActionError, audit.Pace{Every: time.Second, Burst: 10})
 	if l, ok := lim.(interface{ Limit() Limit }); ok {
 		m.limit = l.Limit()
 		m.policyHdr = m.policy(m.limit)
@@ -284,10 +283,6 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 	if m.audit == nil || (!limited && errors.Is(err, ErrUnavailable)) {
 		return
 	}
-	ok, suppressed := m.gate.Allow(time.Now())
-	if !ok {
-		return
-	}
 	e := audit.Event{
 		Category: audit.CategorySuspicious,
 		Action:   ActionExceeded,
@@ -297,7 +292,6 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 			"policy":      m.name[1 : len(m.name)-1],
 			"limit":       d.Limit.String(),
 			"retry_after": d.RetryAfter.String(),
-			"suppressed":  strconv.Itoa(suppressed),
 		},
 	}
 	if r.Pattern != "" {

@@ -6,14 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -45,15 +43,12 @@ type Config struct {
 	// Audit receives an [audit.CategoryError] event with action
 	// [ratelimit.ActionBackendError] when Redis fails: Outcome
 	// [audit.OutcomeDenied] when failing closed, [audit.OutcomeFailure]
-	// when failing open. At most 5 are written at once and one a second
-	// after that, each with the number held back before it in
-	// Meta["suppressed"]. Default: nil, no events.
+	// when failing open. The Logger paces them (see
+	// [audit.Logger.Pace]): unless the application sets its own pace, at
+	// most 5 at once and one a second after that; the next one written
+	// carries the number held back in Meta["suppressed"]. Default: nil, no
+	// events.
 	Audit *audit.Logger
-
-	// Now returns the current time, for pacing audit events; the limits
-	// themselves run on the Redis server's clock, which every instance
-	// shares. Default: time.Now.
-	Now func() time.Time
 }
 
 // Store is a [ratelimit.Store] in Redis: limits shared by every instance
@@ -75,8 +70,6 @@ type Store struct {
 	obeysCtx bool // the client ends a call at its context's deadline
 	failOpen bool
 	audit    *audit.Logger
-	gate     *gate.Gate
-	now      func() time.Time
 }
 
 var _ ratelimit.Store = (*Store)(nil)
@@ -108,9 +101,8 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 		obeysCtx: obeysDeadlines(client),
 		failOpen: cfg.FailOpen,
 		audit:    cfg.Audit,
-		gate:     gate.New(time.Second, 5),
-		now:      cfg.Now,
 	}
+	s.audit.Pace(ratelimit.ActionBackendError, audit.Pace{Every: time.Second, Burst: 5})
 	if s.prefix == "" {
 		s.prefix = "rampart:ratelimit:"
 	}
@@ -119,9 +111,6 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 	}
 	if s.timeout == 0 {
 		s.timeout = 250 * time.Millisecond
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	s.prefix += name + ":"
 	return s, nil
@@ -244,25 +233,22 @@ func (s *Store) failed(ctx context.Context, op string, err error) (ratelimit.Dec
 	}
 	d := ratelimit.Decision{Allowed: s.failOpen, Limit: s.limit}
 	if s.audit != nil {
-		if ok, suppressed := s.gate.Allow(s.now()); ok {
-			outcome, policy, reason := audit.OutcomeDenied, "fail-closed", "rate-limit store unreachable: requests refused (fail closed)"
-			if s.failOpen {
-				outcome, policy, reason = audit.OutcomeFailure, "fail-open", "rate-limit store unreachable: requests let through (fail open)"
-			}
-			s.audit.Log(ctx, audit.Event{
-				Category: audit.CategoryError,
-				Action:   ratelimit.ActionBackendError,
-				Outcome:  outcome,
-				Reason:   reason,
-				Meta: map[string]string{
-					"store":      s.name,
-					"op":         op,
-					"policy":     policy,
-					"error":      err.Error(),
-					"suppressed": strconv.Itoa(suppressed),
-				},
-			})
+		outcome, policy, reason := audit.OutcomeDenied, "fail-closed", "rate-limit store unreachable: requests refused (fail closed)"
+		if s.failOpen {
+			outcome, policy, reason = audit.OutcomeFailure, "fail-open", "rate-limit store unreachable: requests let through (fail open)"
 		}
+		s.audit.Log(ctx, audit.Event{
+			Category: audit.CategoryError,
+			Action:   ratelimit.ActionBackendError,
+			Outcome:  outcome,
+			Reason:   reason,
+			Meta: map[string]string{
+				"store":  s.name,
+				"op":     op,
+				"policy": policy,
+				"error":  err.Error(),
+			},
+		})
 	}
 	return d, fmt.Errorf("redisstore: %s: %w: %w", op, ratelimit.ErrUnavailable, err)
 }

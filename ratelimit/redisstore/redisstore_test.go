@@ -291,7 +291,7 @@ func TestStoreOutageAuditIsPaced(t *testing.T) {
 	sink := &audit.MemorySink{}
 	now := time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC)
 	s := newStore(t, down(t), "api", ratelimit.Limit{Events: 1, Per: time.Second},
-		redisstore.Config{Audit: audit.MustNew(sink, audit.Config{}), Now: func() time.Time { return now }})
+		redisstore.Config{Audit: audit.MustNew(sink, audit.Config{Now: func() time.Time { return now }})})
 	for range 50 {
 		_, _ = s.Allow(context.Background(), "k")
 	}
