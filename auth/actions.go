@@ -34,8 +34,8 @@ const (
 
 	// ActionPasswordChangeThrottled (CategorySuspicious, OutcomeDenied):
 	// the throttle or the user's budget of changes refused a password
-	// change (Meta["limit"] is "per_user" for the budget). Budget refusals
-	// are paced like [ActionHashingBusy].
+	// change (Meta["limit"] is "per_user" for the budget). Paced like
+	// [ActionHashingBusy].
 	ActionPasswordChangeThrottled audit.Action = "password.change.throttled"
 
 	// ActionPasswordChangeError (CategoryError): a password change failed
@@ -44,9 +44,10 @@ const (
 
 	// ActionHashingBusy (CategorySuspicious, OutcomeDenied): a request
 	// refused with a [*password.BusyError]. Meta["step"] names the flow
-	// ("login", "password.change", "password.new"). At most 20 are written
-	// at once and 2 a second after that, each with the number held back
-	// before it in Meta["suppressed"].
+	// ("login", "password.change", "password.new"). The audit Logger
+	// paces them: unless the application sets its own pace, at most 20
+	// at once and 2 a second after that; the next one written carries the
+	// number held back in Meta["suppressed"].
 	ActionHashingBusy audit.Action = "auth.hashing_busy"
 
 	// ActionAccessDenied (CategoryAccess, OutcomeDenied): [Guard.RequireRole]

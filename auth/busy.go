@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -40,15 +39,11 @@ func (a *Authenticator) hashFailed(ctx context.Context, fl *flow, ev audit.Event
 	return a.internal(ctx, fl, ev, step, err)
 }
 
-// recordBusy audits a refusal through the busy gate.
+// recordBusy audits a refusal; the Logger paces it.
 func (a *Authenticator) recordBusy(ctx context.Context, fl *flow, ev audit.Event, be *password.BusyError) {
-	ok, suppressed := a.busyGate.Allow(time.Now())
-	if !ok {
-		return
-	}
 	a.audit.Log(ctx, audit.Event{Category: audit.CategorySuspicious, Action: ActionHashingBusy, Outcome: audit.OutcomeDenied,
 		Actor: ev.Actor, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, SessionRef: ev.SessionRef, Reason: be.Error(),
-		Meta: map[string]string{"step": fl.step, "retry_after": be.RetryAfter.String(), "suppressed": strconv.Itoa(suppressed)}})
+		Meta: map[string]string{"step": fl.step, "retry_after": be.RetryAfter.String()}})
 }
 
 // checkChangeBudget spends one of userID's password-change attempts
@@ -66,11 +61,9 @@ func (a *Authenticator) checkChangeBudget(ctx context.Context, fl *flow, ev audi
 		return nil
 	}
 	wait := max(d.RetryAfter, time.Nanosecond)
-	if ok, suppressed := a.changeGate.Allow(time.Now()); ok {
-		ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied
-		ev.Reason = "password changes per user used up"
-		ev.Meta = map[string]string{"retry_after": wait.String(), "limit": "per_user", "suppressed": strconv.Itoa(suppressed)}
-		a.audit.Log(ctx, ev)
-	}
+	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied
+	ev.Reason = "password changes per user used up"
+	ev.Meta = map[string]string{"retry_after": wait.String(), "limit": "per_user"}
+	a.audit.Log(ctx, ev) // paced by the Logger
 	return &ratelimit.LimitedError{RetryAfter: wait}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
-	"github.com/deployedworks/rampart/internal/gate"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -222,7 +221,6 @@ type Authenticator struct {
 	now      func() time.Time
 	changes  ratelimit.Limiter // password changes per user
 
-	busyGate, changeGate *gate.Gate // pace refusal events
 	// digestKey keys the digests that name unknown login names in audit.
 	digestKey []byte
 }
@@ -258,9 +256,11 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
 		throttle: cfg.Throttle, audit: cfg.Audit, now: cfg.Now, changes: cfg.PasswordChanges,
-		busyGate: gate.New(500*time.Millisecond, 20), changeGate: gate.New(500*time.Millisecond, 20),
 		digestKey: make([]byte, 32)}
 	rand.Read(a.digestKey)
+	// Refusals a flood can trigger are paced by the audit Logger.
+	a.audit.Pace(ActionHashingBusy, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
+	a.audit.Pace(ActionPasswordChangeThrottled, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = password.NewHasher(password.HasherConfig{}); err != nil {
