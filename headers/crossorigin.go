@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
@@ -54,8 +55,12 @@ type CrossOriginConfig struct {
 	InsecureBypassPatterns []string
 
 	// Audit receives one [audit.CategorySecurityAlert] event with action
-	// [ActionCrossOriginRejected] per rejection. Default: nil, which
-	// discards them.
+	// [ActionCrossOriginRejected] per rejection. Any web page can make its
+	// visitors send such requests, so the Logger paces them (see
+	// [audit.Logger.Pace]): unless the application sets its own pace, at
+	// most 20 at once and 2 a second after that; the next one written
+	// carries the number held back in Meta["suppressed"]. Default: nil,
+	// which discards them.
 	Audit *audit.Logger
 
 	// OnDeny answers rejected requests; err wraps [ErrCrossOrigin]. Never
@@ -78,6 +83,7 @@ type CrossOrigin struct {
 // for a malformed origin or bypass pattern.
 func NewCrossOrigin(cfg CrossOriginConfig) (*CrossOrigin, error) {
 	c := &CrossOrigin{cop: http.NewCrossOriginProtection(), aud: cfg.Audit, deny: cfg.OnDeny}
+	c.aud.Pace(ActionCrossOriginRejected, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	if c.deny == nil {
 		c.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusForbidden) }
 	}

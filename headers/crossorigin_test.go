@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -235,4 +237,30 @@ func TestCrossOriginNoClientFailsClosed(t *testing.T) {
 	r = httptest.NewRequest("POST", "https://shop.example/cart", nil)
 	r.Header.Set("Origin", "https://shop.example")
 	assert.NoError(t, co.Check(r))
+}
+
+// A flood of cross-origin requests, which any web page can make its
+// visitors send, costs the audit log a bounded number of records.
+func TestCrossOriginAuditIsPaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &audit.MemorySink{}
+		c, err := NewCrossOrigin(CrossOriginConfig{Audit: audit.MustNew(sink, audit.Config{})})
+		require.NoError(t, err)
+		h := c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		attack := func() {
+			r := httptest.NewRequest("POST", "https://shop.example/cart", nil)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		for range 500 {
+			attack()
+		}
+		require.Len(t, sink.Events(), 20)
+		time.Sleep(time.Second)
+		attack()
+		ev := sink.Events()
+		require.Len(t, ev, 21)
+		assert.Equal(t, ActionCrossOriginRejected, ev[20].Action)
+		assert.Equal(t, "480", ev[20].Meta["suppressed"])
+	})
 }
