@@ -289,7 +289,7 @@ func (p *Policy) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	id, _ := identity.FromContext(r.Context())
 	p.audit.Log(r.Context(), audit.Event{
 		Category: audit.CategoryAccess, Action: ActionPolicyDenied, Outcome: audit.OutcomeDenied,
-		Actor: audit.Actor{UserID: id.UserID, Roles: id.Roles}, Reason: err.Error(),
+		Actor: identity.Principal{UserID: id.UserID, Roles: id.Roles}, Reason: err.Error(),
 		UserAgent: r.UserAgent(), Meta: map[string]string{"path": r.URL.Path, "method": r.Method},
 	})
 	p.deny(w, r, err)

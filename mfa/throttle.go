@@ -135,6 +135,6 @@ func allowAttempt(ctx context.Context, lim ratelimit.Limiter, key string) error 
 }
 
 // actor is the audit actor naming userID.
-func actor(userID string) audit.Actor {
-	return audit.Actor{UserID: userID}
+func actor(userID string) identity.Principal {
+	return identity.Principal{UserID: userID}
 }

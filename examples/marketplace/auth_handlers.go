@@ -14,8 +14,8 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
-	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/mfa/passkey"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // accountForm is the sign-up (and setup) form as submitted, for

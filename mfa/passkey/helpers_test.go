@@ -40,7 +40,7 @@ func newStore(t testing.TB) *mfa.MemoryStore {
 
 func newAudit() (*audit.Logger, *audit.MemorySink) {
 	sink := &audit.MemorySink{}
-	return audit.New(sink, audit.Config{}), sink
+	return audit.MustNew(sink, audit.Config{}), sink
 }
 
 // limiterFunc adapts a function to ratelimit.Limiter.

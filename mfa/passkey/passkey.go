@@ -408,7 +408,7 @@ func (w *RelyingParty) serve(rw http.ResponseWriter, r *http.Request, action aud
 	if res.cred != nil {
 		w.log(r, audit.Event{
 			Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
-			Actor: audit.Actor{UserID: c.userID, Roles: c.id.Roles}, Target: credTarget(res.cred), Meta: res.meta,
+			Actor: identity.Principal{UserID: c.userID, Roles: c.id.Roles}, Target: credTarget(res.cred), Meta: res.meta,
 		})
 	}
 	writeJSON(rw, res.status, res.body)
@@ -858,8 +858,8 @@ func (w *RelyingParty) log(r *http.Request, e audit.Event) {
 }
 
 // actor is the audit actor naming userID.
-func actor(userID string) audit.Actor {
-	return audit.Actor{UserID: userID}
+func actor(userID string) identity.Principal {
+	return identity.Principal{UserID: userID}
 }
 
 // verificationError is a go-webauthn error translated at our boundary. It
