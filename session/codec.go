@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/netip"
 	"time"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 // meta is what the package keeps in every session, under metaKey. It is
@@ -16,11 +18,10 @@ type meta struct {
 	Handle    string // stable, non-secret ID of the session
 	UserID    string // "" while anonymous
 	Roles     []string
-	Methods   []string
+	Methods   []identity.Method
 	AuthTime  time.Time
 	AuthAt    time.Time // when the login read the user record (Record.AuthAt); zero if anonymous
 	MFATime   time.Time
-	MFAMethod string
 	Created   time.Time // start of the absolute lifetime
 	LastSeen  time.Time // start of the idle timeout
 	IP        netip.Addr
@@ -56,7 +57,10 @@ const (
 // wrapping errCorrupt; it never panics, whatever the input.
 type codec struct{}
 
-const codecVersion = 1
+// codecVersion is the format's version. Version 2 records methods as RFC
+// 8176 values; data of version 1 (method names such as "password") is
+// refused as corrupt, which ends those sessions.
+const codecVersion = 2
 
 // Value tags. tagChallenge (no ID) is only decoded, from data stored
 // before tagChallengeID.
@@ -85,7 +89,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 		case *challenge:
 			n += len(v.Data) + len(v.ID) + 14
 		case *meta:
-			n += 90 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
+			n += 90 + len(v.Handle) + len(v.UserID) + len(v.UserAgent)
 			for _, s := range v.Roles {
 				n += len(s) + 1
 			}
@@ -123,10 +127,12 @@ func (md *meta) append(b []byte) []byte {
 	b = appendString(b, md.Handle)
 	b = appendString(b, md.UserID)
 	b = appendStrings(b, md.Roles)
-	b = appendStrings(b, md.Methods)
+	b = binary.AppendUvarint(b, uint64(len(md.Methods)))
+	for _, m := range md.Methods {
+		b = appendString(b, string(m))
+	}
 	b = appendTime(b, md.AuthTime)
 	b = appendTime(b, md.MFATime)
-	b = appendString(b, md.MFAMethod)
 	b = appendTime(b, md.Created)
 	b = appendTime(b, md.LastSeen)
 	switch ip := md.IP; {
@@ -305,16 +311,27 @@ func (d *decoder) strings() []string {
 	return ss
 }
 
+func (d *decoder) methods() []identity.Method {
+	ss := d.strings()
+	if ss == nil {
+		return nil
+	}
+	ms := make([]identity.Method, len(ss))
+	for i, s := range ss {
+		ms[i] = identity.Method(s)
+	}
+	return ms
+}
+
 func (d *decoder) meta() *meta {
 	md := &meta{
 		Handle:  d.string(),
 		UserID:  d.string(),
 		Roles:   d.strings(),
-		Methods: d.strings(),
+		Methods: d.methods(),
 	}
 	md.AuthTime = d.time()
 	md.MFATime = d.time()
-	md.MFAMethod = d.string()
 	md.Created = d.time()
 	md.LastSeen = d.time()
 	switch ip := d.string(); len(ip) {

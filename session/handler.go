@@ -16,6 +16,8 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 )
 
 // maxUserAgent bounds the User-Agent kept with a session.
@@ -85,7 +87,7 @@ var errGone = errors.New("session: session ended while the request ran")
 //
 // Handler fails closed: when the store fails, next is not called; the
 // client gets Config.ErrorHandler's answer (500, no details) and an
-// audit event (CategoryError, "session.load" or "session.save") records the
+// audit event (CategoryError, [ActionLoadFailed] or [ActionSaveFailed]) records the
 // error. Data that cannot be decoded or decrypted, an expired session and
 // a session revoked while the request ran all leave the request anonymous.
 func (m *Manager) Handler(next http.Handler) http.Handler {
@@ -95,13 +97,13 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if m.insecure && !isLocalhost(r.Host) {
-			m.fail(w, r, nil, "session.load", ErrInsecureHost)
+			m.fail(w, r, nil, ActionLoadFailed, ErrInsecureHost)
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &reqState{
-			ip: m.res.Resolve(r).Addr,
-			ua: truncateUTF8(r.UserAgent(), maxUserAgent),
+		st := &reqState{ua: truncateUTF8(r.UserAgent(), maxUserAgent)}
+		if c, ok := clientip.FromContext(r.Context()); ok {
+			st.ip = c.Addr
 		}
 		load := cookieFromRequest(r, m.cookieName)
 		switch {
@@ -120,7 +122,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, errCorrupt):
 			m.logAudit(base, st, audit.Event{
-				Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+				Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 				Reason: err.Error(),
 			})
 			ctx, err = m.discard(base, st)
@@ -128,11 +130,16 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			ctx, err = m.check(base, ctx, st)
 		}
 		if err != nil {
-			m.fail(w, r, st, "session.load", err)
+			m.fail(w, r, st, ActionLoadFailed, err)
 			return
 		}
 		if st.token != "" && st.storedKey() == "" {
 			st.clearCookie = true
+		}
+		if md := st.md.Load(); md != nil && md.UserID != "" {
+			ctx = identity.NewContext(ctx, principal(md))
+		} else if _, ok := identity.FromContext(ctx); ok {
+			ctx = identity.NewContext(ctx, identity.Principal{}) // the session, not an outer layer, says who is signed in
 		}
 		sw := &responseWriter{ResponseWriter: w, m: m, ctx: ctx, r: r, st: st}
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -160,7 +167,7 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	st.md.Store(md)
 	if md == nil {
 		m.logAudit(ctx, st, audit.Event{
-			Category: audit.CategoryError, Action: "session.corrupt", Outcome: audit.OutcomeFailure,
+			Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 			Reason: "session data without metadata",
 		})
 		return m.discard(base, st)
@@ -177,7 +184,7 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	if reason != "" {
 		if md.UserID != "" {
 			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAuthentication, Action: "session.expired", Outcome: audit.OutcomeSuccess,
+				Category: audit.CategoryAuthentication, Action: ActionExpired, Outcome: audit.OutcomeSuccess,
 				Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
 			})
 		}
@@ -195,12 +202,12 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 }
 
 // fail answers a request whose session failed, after an audit event.
-func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, action string, err error) {
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, action audit.Action, err error) {
 	if !errors.Is(err, ErrStore) && !errors.Is(err, ErrInsecureHost) {
 		err = fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	m.logAudit(r.Context(), st, audit.Event{
-		Category: audit.CategoryError, Action: audit.Action(action), Outcome: audit.OutcomeFailure, Reason: err.Error(),
+		Category: audit.CategoryError, Action: action, Outcome: audit.OutcomeFailure, Reason: err.Error(),
 	})
 	h := w.Header()
 	for _, k := range []string{"Location", "Refresh", "Set-Cookie", "Content-Disposition", "Content-Encoding", "Etag", "Last-Modified"} {
@@ -270,7 +277,7 @@ func (sw *responseWriter) commit() bool {
 	sw.committed = true
 	if err := sw.m.save(sw.ctx, sw.ResponseWriter, sw.st); err != nil {
 		sw.failed = true
-		sw.m.fail(sw.ResponseWriter, sw.r, sw.st, "session.save", err)
+		sw.m.fail(sw.ResponseWriter, sw.r, sw.st, ActionSaveFailed, err)
 		return false
 	}
 	return true
@@ -294,7 +301,7 @@ func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState)
 		switch {
 		case errors.Is(err, errGone):
 			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAccess, Action: "session.ended_in_flight", Outcome: audit.OutcomeDenied,
+				Category: audit.CategoryAccess, Action: ActionEndedInFlight, Outcome: audit.OutcomeDenied,
 				Actor: audit.Actor{UserID: md.UserID}, SessionRef: md.Handle,
 				Reason: "the session was revoked or expired while the request ran; not saved",
 			})

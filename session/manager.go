@@ -12,7 +12,6 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -112,11 +111,11 @@ type Config struct {
 	// Logger receives audit sink failures. Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler answers a request whose session could not be loaded or
+	// OnError answers a request whose session could not be loaded or
 	// saved; err wraps [ErrStore] (or [ErrInsecureHost]). It must not
 	// write err to the client. Default: 500 Internal Server Error with a
 	// fixed plain-text body.
-	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Now returns the current time for timeouts and timestamps. Default:
 	// time.Now. Tests inject a clock; it must not run behind the store's
@@ -136,7 +135,6 @@ type Config struct {
 type Manager struct {
 	scs        *scs.SessionManager
 	store      Store
-	res        *clientip.Resolver
 	idle       time.Duration
 	lifetime   time.Duration
 	touchEvery time.Duration
@@ -152,16 +150,9 @@ type Manager struct {
 }
 
 // New returns a Manager for cfg, or an error naming the offending field.
-// res finds the client address recorded with each session and in audit
-// events: pass clientip.New(nil, clientip.Config{}) when no proxy is in
-// front of the app.
-func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
-	if res == nil {
-		return nil, errors.New("session: New: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
+func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		store:      cfg.Store,
-		res:        res,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
 		cookieName: cfg.CookieName,
@@ -169,7 +160,7 @@ func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
 		keyring:    cfg.Keyring,
 		audit:      cfg.Audit,
 		log:        cfg.Logger,
-		onError:    cfg.ErrorHandler,
+		onError:    cfg.OnError,
 		now:        cfg.Now,
 	}
 	if m.idle < 0 || m.lifetime < 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 )
 
 // Info describes one active session of a user, for a "where you're signed
@@ -29,8 +30,9 @@ type Info struct {
 	// LastSeen.
 	IP        netip.Addr
 	UserAgent string
-	// Methods and MFATime are as in [Identity]. Methods is a copy.
-	Methods []string
+	// Methods and MFATime are as in identity.Principal. Methods is a
+	// copy.
+	Methods []identity.Method
 	MFATime time.Time
 	// Current is true for the session of the request that asked.
 	Current bool
@@ -132,7 +134,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 	}
 	m.endCurrent(ctx, func(md *meta) bool { return md.UserID == userID && md.Handle == handle })
 	m.logAudit(ctx, m.state(ctx), audit.Event{
-		Category: audit.CategoryAccess, Action: "session.revoke", Outcome: audit.OutcomeSuccess,
+		Category: audit.CategoryAccess, Action: ActionRevoke, Outcome: audit.OutcomeSuccess,
 		Actor: actor, Target: audit.Target{Kind: "user", ID: userID}, SessionRef: handle,
 	})
 	return nil
@@ -174,7 +176,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 	}
 	m.endCurrent(ctx, func(md *meta) bool { return md.UserID == userID })
 	m.logAudit(ctx, m.state(ctx), audit.Event{
-		Category: audit.CategoryAccess, Action: "session.revoke_all", Outcome: audit.OutcomeSuccess,
+		Category: audit.CategoryAccess, Action: ActionRevokeAll, Outcome: audit.OutcomeSuccess,
 		Actor: actor, Target: audit.Target{Kind: "user", ID: userID},
 	})
 	return nil
@@ -225,7 +227,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 		return fmt.Errorf("session: revoke others: %w", err)
 	}
 	m.logAudit(ctx, st, audit.Event{
-		Category: audit.CategoryAccess, Action: "session.revoke_others", Outcome: audit.OutcomeSuccess,
+		Category: audit.CategoryAccess, Action: ActionRevokeOthers, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, Target: audit.Target{Kind: "user", ID: md.UserID},
 		SessionRef: md.Handle,
 	})
@@ -256,8 +258,8 @@ func (m *Manager) endCurrent(ctx context.Context, match func(*meta) bool) {
 
 // actor is the signed-in user of ctx, if any, as an audit actor.
 func (m *Manager) actor(ctx context.Context) audit.Actor {
-	if id, ok := m.Identity(ctx); ok {
-		return audit.Actor{UserID: id.UserID, Roles: id.Roles}
+	if _, md, err := m.signedIn(ctx); err == nil {
+		return audit.Actor{UserID: md.UserID, Roles: slices.Clone(md.Roles)}
 	}
 	return audit.Actor{}
 }

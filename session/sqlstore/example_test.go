@@ -10,8 +10,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
@@ -40,12 +40,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store, Keyring: keys})
+	m, err := session.New(session.Config{Store: store, Keyring: keys})
 	if err != nil {
 		panic(err)
 	}
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = m.Login(r.Context(), "user-1", nil, time.Now(), "password")
+		_ = m.Login(r.Context(), identity.Principal{UserID: "user-1", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
 	}))
 	for range 2 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "https://shop.example/login", nil))

@@ -18,7 +18,7 @@ import (
 
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/session"
-	"github.com/deployedworks/rampart/session/internal/storetest"
+	"github.com/deployedworks/rampart/session/sessiontest"
 	"github.com/deployedworks/rampart/session/sqlstore"
 )
 
@@ -100,9 +100,9 @@ func brokenPostgres(t *testing.T) *sql.DB {
 	return db
 }
 
-func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) storetest.Harness {
+func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) sessiontest.Backend {
 	dbs := map[session.Store]*sql.DB{}
-	return storetest.Harness{
+	return sessiontest.Backend{
 		New: func(t *testing.T) session.Store {
 			db := open(t)
 			s := newStore(t, db, d)
@@ -118,10 +118,10 @@ func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d s
 	}
 }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite)) }
+func TestSQLite(t *testing.T) { sessiontest.TestBackend(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite)) }
 
 func TestPostgres(t *testing.T) {
-	storetest.Run(t, harness(openPostgres, brokenPostgres, sqlstore.Postgres))
+	sessiontest.TestBackend(t, harness(openPostgres, brokenPostgres, sqlstore.Postgres))
 }
 
 func TestNew(t *testing.T) {

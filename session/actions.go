@@ -1,0 +1,37 @@
+package session
+
+import "github.com/deployedworks/rampart/audit"
+
+// Audit actions of the events a [Manager] records.
+const (
+	// ActionLogin: [Manager.Login] signed a user in (Meta "methods").
+	ActionLogin audit.Action = "session.login"
+	// ActionMFA: [Manager.MarkMFA] recorded a second factor (Meta
+	// "method").
+	ActionMFA audit.Action = "session.mfa"
+	// ActionLogout: [Manager.Logout] ended a signed-in session.
+	ActionLogout audit.Action = "session.logout"
+	// ActionExpired: a session reached its idle timeout or absolute
+	// lifetime (Reason says which).
+	ActionExpired audit.Action = "session.expired"
+	// ActionEndedInFlight: a session revoked or expired while a request
+	// ran was not written back.
+	ActionEndedInFlight audit.Action = "session.ended_in_flight"
+	// ActionRevoke: [Manager.Revoke] ended one session of a user.
+	ActionRevoke audit.Action = "session.revoke"
+	// ActionRevokeAll: [Manager.RevokeUser] ended every session of a user.
+	ActionRevokeAll audit.Action = "session.revoke_all"
+	// ActionRevokeOthers: [Manager.RevokeOthers] ended the user's other
+	// sessions.
+	ActionRevokeOthers audit.Action = "session.revoke_others"
+	// ActionCorrupt: stored session data could not be decoded or
+	// decrypted (a retired key, an older format); the session ended.
+	ActionCorrupt audit.Action = "session.corrupt"
+	// ActionLoadFailed: the session could not be loaded (the store
+	// failed, or AllowInsecureCookie met a host other than localhost);
+	// the request was refused.
+	ActionLoadFailed audit.Action = "session.load"
+	// ActionSaveFailed: the session could not be saved; the response was
+	// replaced by an error.
+	ActionSaveFailed audit.Action = "session.save"
+)
