@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	st "github.com/deployedworks/rampart/session/internal/storetest"
 )
@@ -245,7 +245,7 @@ func TestPrincipal(t *testing.T) {
 			e.M.RevokeOthers(ctx),
 			e.M.Login(ctx, identity.Principal{UserID: "", AuthTime: e.Clock.Now()}),
 			e.M.Login(ctx, identity.Principal{UserID: "u", AuthTime: time.Time{}}),
-			e.M.Login(ctx, identity.Principal{UserID: "u", AuthTime: e.Clock.Now().Add(-session.DefaultIdleTimeout-time.Second)}),
+			e.M.Login(ctx, identity.Principal{UserID: "u", AuthTime: e.Clock.Now().Add(-session.DefaultIdleTimeout - time.Second)}),
 		)
 		roles := []string{"admin", "seller"}
 		require.NoError(t, e.M.Login(ctx, identity.Principal{UserID: "eve", Roles: roles, Methods: []identity.Method{identity.MethodHardwareKey, identity.MethodHardwareKey}, AuthTime: e.Clock.Now()}))

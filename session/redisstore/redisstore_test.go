@@ -16,8 +16,8 @@ import (
 
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/session"
-	"github.com/deployedworks/rampart/session/sessiontest"
 	"github.com/deployedworks/rampart/session/redisstore"
+	"github.com/deployedworks/rampart/session/sessiontest"
 )
 
 func client(t testing.TB) *redis.Client {

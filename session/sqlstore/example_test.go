@@ -10,8 +10,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/sqlstore"
 )

@@ -118,7 +118,9 @@ func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d s
 	}
 }
 
-func TestSQLite(t *testing.T) { sessiontest.TestBackend(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite)) }
+func TestSQLite(t *testing.T) {
+	sessiontest.TestBackend(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite))
+}
 
 func TestPostgres(t *testing.T) {
 	sessiontest.TestBackend(t, harness(openPostgres, brokenPostgres, sqlstore.Postgres))
