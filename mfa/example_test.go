@@ -13,7 +13,6 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
@@ -26,9 +25,9 @@ func ExampleTOTP() {
 	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	sessions, _ := session.New(session.Config{})
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions,
+		Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: glue{sessions},
 		Now: func() time.Time { return now },
 	})
 	if err != nil {
@@ -65,8 +64,8 @@ func ExampleTOTP() {
 func ExampleRecovery() {
 	ctx := context.Background()
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
-	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: sessions})
+	sessions, _ := session.New(session.Config{})
+	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Sessions: glue{sessions}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,7 +12,6 @@ import (
 
 	vwa "github.com/descope/virtualwebauthn"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/session"
@@ -25,7 +24,7 @@ import (
 // parseRequestOptionsFromJSON) and navigator.credentials, and
 // credential.toJSON() is posted back.
 func ExampleWebAuthn() {
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true})
+	sessions, _ := session.New(session.Config{AllowInsecureCookie: true})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(sessions.Handler(mux))
@@ -33,10 +32,10 @@ func ExampleWebAuthn() {
 
 	passkeys, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: store, Sessions: sessions, Challenges: sessions,
+		Credentials: store, Sessions: glue{sessions}, Challenges: sessions,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
 			fmt.Println("passkey login:", res.UserID)
-			return sessions.Login(r.Context(), res.UserID, nil, res.ReadAt, "passkey")
+			return glue{sessions}.login(r.Context(), res.UserID, nil, res.ReadAt, "passkey")
 		},
 	})
 	if err != nil {
@@ -44,7 +43,7 @@ func ExampleWebAuthn() {
 		return
 	}
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) { // a password login
-		_ = sessions.Login(r.Context(), "user-42", nil, time.Now(), "password")
+		_ = glue{sessions}.login(r.Context(), "user-42", nil, time.Now(), "password")
 	})
 	mux.HandleFunc("POST /passkeys/begin", passkeys.BeginRegistration)
 	mux.HandleFunc("POST /passkeys/finish", passkeys.FinishRegistration)

@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/session"
@@ -31,10 +30,10 @@ import (
 func TestIntegration_Session(t *testing.T) {
 	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
 	lg, sink := newAudit()
-	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	store := newStore(t)
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Sessions: sm, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Sessions: glue{sm}, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
@@ -43,14 +42,14 @@ func TestIntegration_Session(t *testing.T) {
 	roles := map[string][]string{"root": {"admin"}}
 	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: store, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
+		Credentials: store, Sessions: glue{sm}, Challenges: sm, Audit: lg, Now: c.Now,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-			return sm.Login(r.Context(), res.UserID, roles[res.UserID], res.ReadAt, "passkey")
+			return glue{sm}.login(r.Context(), res.UserID, roles[res.UserID], res.ReadAt, "passkey")
 		},
 	})
 	require.NoError(t, err)
 	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
-		Sessions: sm, Factors: []mfa.EnrolmentChecker{tp, wa},
+		Sessions: glue{sm}, Factors: []mfa.EnrolmentChecker{tp, wa},
 		EnrolPath: "/mfa/setup", EnrolPaths: []string{"/mfa/setup/"},
 		ChallengePath: "/mfa/verify", ChallengePaths: []string{"/mfa/verify/"},
 		Audit: lg, Now: c.Now,
@@ -60,7 +59,7 @@ func TestIntegration_Session(t *testing.T) {
 	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
-		if err := sm.Login(r.Context(), user, roles[user], c.Now(), "password"); err != nil {
+		if err := (glue{sm}).login(r.Context(), user, roles[user], c.Now(), "password"); err != nil {
 			fail(w, err)
 		}
 	})
@@ -70,7 +69,7 @@ func TestIntegration_Session(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	})))
 	app.HandleFunc("POST /mfa/setup/totp", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := glue{sm}.Identity(r.Context())
 		e, err := tp.Enrol(r.Context(), id.UserID, id.UserID+"@example.com")
 		if err != nil {
 			fail(w, err)
@@ -79,22 +78,22 @@ func TestIntegration_Session(t *testing.T) {
 		_, _ = io.WriteString(w, e.URI())
 	})
 	app.HandleFunc("POST /mfa/setup/totp/confirm", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := glue{sm}.Identity(r.Context())
 		if err := tp.Confirm(r.Context(), id.UserID, r.FormValue("code")); err != nil {
 			fail(w, err)
 			return
 		}
-		if err := sm.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+		if err := (glue{sm}).MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
 			fail(w, err)
 		}
 	})
 	app.HandleFunc("POST /mfa/verify/totp", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := glue{sm}.Identity(r.Context())
 		if err := tp.Verify(r.Context(), id.UserID, r.FormValue("code")); err != nil {
 			fail(w, err)
 			return
 		}
-		if err := sm.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+		if err := (glue{sm}).MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
 			fail(w, err)
 		}
 	})
@@ -215,7 +214,7 @@ func TestIntegration_Session(t *testing.T) {
 	for _, e := range events(sink, "session.mfa") {
 		marks = append(marks, e.Meta["method"])
 	}
-	assert.Equal(t, []string{"totp", "totp", "totp", "webauthn"}, marks)
+	assert.Equal(t, []string{"otp", "otp", "otp", "hwk"}, marks, "RFC 8176 values")
 	raw, _ := json.Marshal(sink.Events())
 	assert.NotContains(t, string(raw), secret, "the TOTP secret never reaches audit")
 }
@@ -255,7 +254,7 @@ func (h *heldCredentials) Credential(ctx context.Context, id []byte) (mfa.Stored
 // OnLogin passes LoginResult.ReadAt to session.Manager.Login.
 func TestPasskeyLoginRacesRevocation(t *testing.T) {
 	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
-	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Now: c.Now})
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Now: c.Now})
 	require.NoError(t, err)
 	creds := &heldCredentials{CredentialStore: newStore(t)}
 	mux := http.NewServeMux()
@@ -263,19 +262,19 @@ func TestPasskeyLoginRacesRevocation(t *testing.T) {
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 	wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: creds, Sessions: sm, Challenges: sm, Now: c.Now,
+		Credentials: creds, Sessions: glue{sm}, Challenges: sm, Now: c.Now,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-			return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
+			return glue{sm}.login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
 		},
 	})
 	require.NoError(t, err)
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		if err := sm.Login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
+		if err := (glue{sm}).login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := sm.Identity(r.Context())
+		id, ok := glue{sm}.Identity(r.Context())
 		if !ok {
 			_, _ = io.WriteString(w, "anonymous")
 			return

@@ -24,7 +24,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/session"
@@ -114,7 +113,7 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 			var origins []string
 			keys := newKeyring(t) // shared: each instance opens the other's sealed cookie
 			for i := range inst {
-				sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{
+				sm, err := session.New(session.Config{
 					Store: gate, AllowInsecureCookie: true, Audit: lg, Now: c.Now, Keyring: keys,
 				})
 				require.NoError(t, err)
@@ -129,14 +128,14 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 				sm := in.sm
 				wa, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{
 					RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: origins,
-					Credentials: creds, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
+					Credentials: creds, Sessions: glue{sm}, Challenges: sm, Audit: lg, Now: c.Now,
 					OnLogin: func(_ http.ResponseWriter, r *http.Request, res mfa.LoginResult) error {
-						return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
+						return glue{sm}.login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
 					},
 				})
 				require.NoError(t, err)
 				in.mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
-					if err := sm.Login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
+					if err := (glue{sm}).login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
 						http.Error(w, err.Error(), http.StatusInternalServerError)
 					}
 				})

@@ -2,14 +2,29 @@ package mfa
 
 import (
 	"context"
-
-	"github.com/deployedworks/rampart/session"
+	"slices"
+	"time"
 )
 
 // Identity is the signed-in user as the session layer reports it: who the
 // user is, their roles, and when and how the session was last verified with
 // a second factor (MFATime, zero if never; MFAMethod).
-type Identity = session.Identity
+//
+// TODO(issue13-merge): package session no longer has an Identity type (it
+// puts an identity.Principal in the request context); this copy of its
+// fields keeps mfa compiling until mfa moves to identity.Principal.
+type Identity struct {
+	UserID     string
+	Roles      []string
+	AuthTime   time.Time
+	Methods    []string
+	MFATime    time.Time
+	MFAMethod  string
+	SessionRef string
+}
+
+// HasRole reports whether the identity holds role.
+func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
 
 // Factor names passed to [Sessions.MarkMFA] and written to audit.
 const (

@@ -5,9 +5,10 @@ import (
 	"github.com/deployedworks/rampart/session"
 )
 
-// *session.Manager is the session layer mfa is written for.
+// *session.Manager is the session layer mfa is written for (through glue
+// until the merge of issue 13).
 var (
-	_ mfa.IdentityReader = (*session.Manager)(nil)
-	_ mfa.Sessions       = (*session.Manager)(nil)
+	_ mfa.IdentityReader = glue{}
+	_ mfa.Sessions       = glue{}
 	_ mfa.ChallengeStore = (*session.Manager)(nil)
 )

@@ -242,13 +242,13 @@ func (a *App) build(ctx context.Context) error {
 			return err
 		}
 	}
-	a.sessions, err = session.New(a.ips, session.Config{
+	a.sessions, err = session.New(session.Config{
 		Store:               st,
 		AllowInsecureCookie: !cfg.Prod && a.origin.Scheme == "http",
 		Keyring:             a.keys.SessionKeys,
 		Audit:               a.audit,
 		Logger:              a.log,
-		ErrorHandler:        a.sessionError,
+		OnError:             a.sessionError,
 		Now:                 cfg.Now,
 	})
 	if err != nil {
@@ -325,7 +325,7 @@ func (a *App) buildLimits() error {
 	lim := a.cfg.Limits
 	byIP := ratelimit.KeyByIP()
 	byUser := ratelimit.KeyByUser(func(r *http.Request) (string, bool) {
-		id, ok := a.sessions.Identity(r.Context())
+		id, ok := identity.FromContext(r.Context())
 		return id.UserID, ok
 	}, byIP)
 	mk := func(name string, l ratelimit.Limit, key ratelimit.KeyFunc) (*ratelimit.Middleware, error) {
@@ -397,7 +397,7 @@ func (a *App) buildAuth() error {
 	if a.cfg.wrapUsers != nil {
 		users = a.cfg.wrapUsers(users)
 	}
-	a.authn, err = auth.NewAuthenticator(users, authSessions{a.sessions}, auth.AuthenticatorConfig{
+	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit,
 		Now:             a.cfg.Now, // the sessions' clock: the principal's AuthTime is compared with their revocations
 		PasswordChanges: changes,
@@ -407,16 +407,6 @@ func (a *App) buildAuth() error {
 	}
 	a.guard, err = auth.NewGuard(auth.GuardConfig{Audit: a.audit, OnDeny: a.guardDeny})
 	return err
-}
-
-// authSessions is the session manager as auth.Sessions.
-//
-// TODO(issue13-merge): session.Manager.Login takes an identity.Principal
-// on the session branch, so the Manager is auth.Sessions itself; drop this.
-type authSessions struct{ *session.Manager }
-
-func (s authSessions) Login(ctx context.Context, p identity.Principal) error {
-	return s.Manager.Login(ctx, p.UserID, p.Roles, p.AuthTime, "password")
 }
 
 // mfaAttempts limits second-factor code checks with a ratelimit store
@@ -450,19 +440,19 @@ func (a *App) buildMFA() error {
 	attempts, ceiling := mfaAttempts{perSession}, mfaAttempts{perUser}
 	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
 		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st,
-		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
+		Sessions: mfaSessions{a.sessions}, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}
 	if a.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{
 		Key: a.keys.RecoveryKey, Store: st,
-		Sessions: a.sessions, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
+		Sessions: mfaSessions{a.sessions}, Limiter: attempts, UserLimiter: ceiling, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
 	}
 	if a.passkeys, err = mfa.NewWebAuthn(mfa.WebAuthnConfig{
 		RPID: a.origin.Host, RPDisplayName: "Marketplace", RPOrigins: []string{a.origin.Origin},
-		Credentials: st, Sessions: a.sessions, Challenges: a.sessions,
+		Credentials: st, Sessions: mfaSessions{a.sessions}, Challenges: a.sessions,
 		OnLogin:      a.passkeyLogin,
 		UserNames:    a.passkeyNames,
 		ErrorHandler: a.passkeyError,
@@ -471,7 +461,7 @@ func (a *App) buildMFA() error {
 		return err
 	}
 	if a.policy, err = mfa.NewPolicy(mfa.PolicyConfig{
-		Sessions: a.sessions, Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
+		Sessions: mfaSessions{a.sessions}, Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
 		Roles:     []string{roleAdmin},
 		EnrolPath: "/account/mfa", EnrolPaths: []string{"/account/mfa/", "/logout"},
 		ChallengePath: "/mfa", ChallengePaths: []string{"/mfa/", "/logout"},
@@ -510,7 +500,7 @@ func (a *App) buildHeaders() error {
 	if a.cspReports, err = headers.NewReports(headers.ReportsConfig{
 		Audit: a.audit,
 		SessionKey: func(r *http.Request) (string, bool) {
-			id, ok := a.sessions.Identity(r.Context())
+			id, ok := identity.FromContext(r.Context())
 			return id.UserID, ok
 		},
 	}); err != nil {

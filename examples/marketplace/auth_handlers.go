@@ -12,6 +12,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -89,7 +90,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: "account.created", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
-	if err := a.sessions.Login(r.Context(), u.ID, nil, createdAt, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Methods: []identity.Method{identity.MethodPassword}, AuthTime: createdAt}); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -177,7 +178,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	// Login signs the session in itself: if the account is disabled, a
 	// role removed or the password changed while the password hashed, the
 	// session is refused.
-	_, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
+	res, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
 	var te *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &te):
@@ -193,7 +194,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	redirect(w, r, a.afterLogin(r, lp.Next))
+	// The request's context still names who sent it (nobody); the policy
+	// decides for the user just signed in.
+	redirect(w, r, a.afterLogin(r.WithContext(identity.NewContext(r.Context(), res.Principal)), lp.Next))
 }
 
 // afterLogin is where a freshly signed-in user goes: the MFA challenge or
@@ -233,7 +236,7 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res mfa.Login
 		return errAccountDisabled
 	}
 	// res.ReadAt predates the read of u: a revocation after it wins.
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, res.ReadAt, "passkey"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Roles: u.Roles, Methods: []identity.Method{identity.MethodHardwareKey}, AuthTime: res.ReadAt}); err != nil {
 		return err
 	}
 	// The app's own login record, with the action and target package
@@ -348,7 +351,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: "role.granted", Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
 		Meta: map[string]string{"role": roleAdmin}})
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, createdAt, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Roles: u.Roles, Methods: []identity.Method{identity.MethodPassword}, AuthTime: createdAt}); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

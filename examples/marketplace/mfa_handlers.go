@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -160,7 +161,7 @@ func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localNext(r.PostForm.Get("next"), "")
-	if err := a.sessions.MarkMFA(r.Context(), mfa.MethodTOTP); err != nil {
+	if err := a.sessions.MarkMFA(r.Context(), amr(mfa.MethodTOTP)); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -281,7 +282,7 @@ func (a *App) mustKeepFactor(r *http.Request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	id, _ := a.sessions.Identity(ctx)
+	id, _ := identity.FromContext(ctx)
 	return a.policy.Required(u.Roles) || a.policy.Required(id.Roles), nil
 }
 
@@ -332,7 +333,7 @@ func (a *App) mfaChallenge(w http.ResponseWriter, r *http.Request) {
 // verified marks the session after a successful check and sends the user
 // on.
 func (a *App) verified(w http.ResponseWriter, r *http.Request, method, next, msg string) {
-	if err := a.sessions.MarkMFA(r.Context(), method); err != nil {
+	if err := a.sessions.MarkMFA(r.Context(), amr(method)); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -404,7 +405,7 @@ func (m *markOnCreated) WriteHeader(status int) {
 	if !m.wrote {
 		m.wrote = true
 		if status == http.StatusCreated {
-			if err := m.a.sessions.MarkMFA(m.r.Context(), mfa.MethodWebAuthn); err != nil {
+			if err := m.a.sessions.MarkMFA(m.r.Context(), amr(mfa.MethodWebAuthn)); err != nil {
 				m.a.log.WarnContext(m.r.Context(), "passkey registered, session not marked verified", "err", err)
 			}
 		}

@@ -63,7 +63,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 			}
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
-		"join": strings.Join,
+		"join":    strings.Join,
+		"methods": methodNames,
 	}
 	names, err := fs.Glob(assetsFS, "templates/*.html")
 	if err != nil {
@@ -116,7 +117,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 
 // viewer returns the signed-in user of r, nil when signed out.
 func (a *App) viewer(r *http.Request) *viewer {
-	id, ok := a.sessions.Identity(r.Context())
+	id, ok := identity.FromContext(r.Context())
 	if !ok {
 		return nil
 	}
@@ -152,7 +153,7 @@ func (a *App) mfaPending(r *http.Request) error {
 // if any, is verified; ok is false otherwise. Public pages use it to decide
 // what to show.
 func (a *App) signedIn(r *http.Request) (uid string, roles []string, ok bool) {
-	id, ok := a.sessions.Identity(r.Context())
+	id, ok := identity.FromContext(r.Context())
 	if !ok || a.policy.Check(r) != nil {
 		return "", nil, false
 	}
