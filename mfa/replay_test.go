@@ -29,6 +29,7 @@ import (
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // claimGate is a session store whose Claim, once armed, waits until n
@@ -70,7 +71,7 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 			require.NoError(t, err)
 			db.SetMaxOpenConns(1)
 			t.Cleanup(func() { _ = db.Close() })
-			s, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.Config{})
+			s, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{})
 			require.NoError(t, err)
 			require.NoError(t, s.Migrate(context.Background()))
 			return s

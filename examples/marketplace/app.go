@@ -32,6 +32,7 @@ import (
 	"github.com/deployedworks/rampart/session"
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // App is the marketplace: every component built from a Config, and the
@@ -176,9 +177,9 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.onClose(func(context.Context) error { return a.db.Close() })
-	sessDialect := sqlstore.SQLite
+	sessDialect := sqldb.SQLite
 	if a.db.dialect == dialectPostgres {
-		sessDialect = sqlstore.Postgres
+		sessDialect = sqldb.PostgreSQL
 	}
 	if cfg.RedisURL == "" {
 		if a.sessSQL, err = sqlstore.New(a.db.db, sessDialect, sqlstore.Config{}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // Example keeps sessions in SQLite and revokes a user's sessions with one
@@ -26,7 +27,7 @@ func Example() {
 	defer db.Close()
 	db.SetMaxOpenConns(1) // one writer; and :memory: is per connection
 
-	store, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.Config{})
+	store, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{})
 	if err != nil {
 		panic(err)
 	}
