@@ -19,10 +19,11 @@ func sampleValues() map[string]any {
 		metaKey: &meta{
 			Handle: "h", UserID: "user-1", Roles: []string{"admin", "seller"}, Methods: []identity.Method{identity.MethodPassword, identity.MethodOTP},
 			AuthTime: t0, MFATime: t0.Add(time.Minute), Created: t0, LastSeen: t0.Add(time.Hour),
-			IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0 é", Remember: true,
+			IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0 é", Stored: "stored-key",
 		},
 		"flash":                  "saved ✓",
 		"empty":                  "",
+		rememberKey:              true,
 		challengePrefix + "w.l":  &challenge{Data: []byte{0, 1, 2, 255}, At: t0, ID: "id"},
 		strings.Repeat("k", 128): strings.Repeat("v", 5000),
 	}

@@ -67,12 +67,13 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 			methods = append(methods, meth)
 		}
 	}
-	st.renew = renewLogin
-	err := m.scs.RenewToken(ctx)
-	st.renew = renewNone
-	if err != nil {
-		return fmt.Errorf("session: login: %w", err)
+	if old := st.md.Load(); old != nil && old.Stored != "" {
+		if err := m.store.Delete(ctx, old.UserID, old.Stored); err != nil {
+			return fmt.Errorf("session: login: %w: delete: %w", ErrStore, err)
+		}
 	}
+	m.renew(st)
+	m.scs.Remove(st.sctx, rememberKey) // a login starts with a session cookie
 	md := &meta{
 		Handle:    newHandle(),
 		UserID:    p.UserID,
@@ -85,7 +86,7 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 		IP:        st.ip,
 		UserAgent: st.ua,
 	}
-	m.setMeta(ctx, st, md)
+	m.setMeta(st, md)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: ActionLogin, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle,
@@ -122,15 +123,13 @@ func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 	if method == "" {
 		return errors.New("session: mark MFA: empty method")
 	}
-	if err := m.rotate(ctx, st); err != nil {
-		return fmt.Errorf("session: mark MFA: %w", err)
-	}
+	m.renew(st)
 	n := *md
 	n.MFATime = m.now()
 	if !slices.Contains(n.Methods, method) {
 		n.Methods = append(slices.Clip(n.Methods), method)
 	}
-	m.setMeta(ctx, st, &n)
+	m.setMeta(st, &n)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: ActionMFA, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
@@ -139,13 +138,21 @@ func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 	return nil
 }
 
-// rotate renews the token of a session that keeps its identity; the record
-// moves to the new key at commit only if it still exists then.
-func (m *Manager) rotate(ctx context.Context, st *reqState) error {
-	st.renew = renewRotate
-	err := m.scs.RenewToken(ctx)
-	st.renew = renewNone
-	return err
+// renew gives the request's session a new token: a new scs session with
+// the same values, which gets its token when it is committed. The meta's
+// Stored still names the old record, so that the commit moves it, and
+// only if it still exists then (a session revoked meanwhile stays
+// revoked); Login, which must not keep the old record, deletes it first.
+//
+// scs's RenewToken is not used because it deletes the old record at once,
+// which would let a session revoked before the commit come back under
+// the new token.
+func (m *Manager) renew(st *reqState) {
+	old := st.sctx
+	st.sctx = m.fresh(st)
+	for _, k := range m.scs.Keys(old) {
+		m.scs.Put(st.sctx, k, m.scs.Get(old, k))
+	}
 }
 
 // Logout ends the request's session: its record is deleted from the store
@@ -158,7 +165,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if st == nil {
 		return ErrNoSession
 	}
-	if err := m.destroy(ctx, st); err != nil {
+	if err := m.end(ctx, st, true); err != nil {
 		return fmt.Errorf("session: logout: %w", err)
 	}
 	if md != nil && md.UserID != "" {
@@ -189,14 +196,15 @@ func principal(md *meta) identity.Principal {
 // session cookie again, which the browser drops when it closes (the
 // default). The idle timeout still applies either way. Call it after
 // [Manager.Login]; Login starts with a session cookie.
+//
+// It is scs's RememberMe (the cookie is not persistent by default:
+// Cookie.Persist is false).
 func (m *Manager) Remember(ctx context.Context, on bool) error {
-	st, md, err := m.signedIn(ctx)
-	if err != nil || md.Remember == on {
+	st, _, err := m.signedIn(ctx)
+	if err != nil || m.scs.GetBool(st.sctx, rememberKey) == on {
 		return err
 	}
-	n := *md
-	n.Remember = on
-	m.setMeta(ctx, st, &n)
+	m.scs.RememberMe(st.sctx, on)
 	st.rememberChanged = true
 	return nil
 }

@@ -219,15 +219,24 @@ func New(cfg Config) (*Manager, error) {
 		m.now = time.Now
 	}
 
-	s := scs.New()
-	s.Store = scsStore{m}
-	s.Codec = codec{}
-	s.HashTokenInStore = true
-	s.IdleTimeout = 0 // enforced by Manager, with its clock
-	s.Lifetime = m.lifetime
-	s.Cookie.Name = m.cookieName // scs never writes the cookie: Manager does
-	s.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { m.onError(w, r, err) }
-	m.scs = s
+	// Built without scs.New, which would start a goroutine sweeping a
+	// memory store the Manager does not use. The token travels in the
+	// cookie written by the Handler with these settings.
+	m.scs = &scs.SessionManager{
+		Lifetime:         m.lifetime,
+		IdleTimeout:      0, // enforced by the Manager, which records activity once a minute, not every request
+		Store:            scsStore{store: m.store, keyring: m.keyring, idle: m.idle, lifetime: m.lifetime},
+		Codec:            codec{},
+		HashTokenInStore: true,
+		Cookie: scs.SessionCookie{
+			Name:     m.cookieName,
+			Path:     "/",
+			HttpOnly: true,
+			Secure:   !m.insecure,
+			SameSite: http.SameSiteLaxMode,
+			Persist:  false, // a session cookie unless Remember
+		},
+	}
 	return m, nil
 }
 
@@ -284,17 +293,24 @@ func (m *Manager) signedIn(ctx context.Context) (*reqState, *meta, error) {
 
 // setMeta replaces the session's meta, in scs's values (saved with the
 // session) and in the request state (read without going through scs).
-func (m *Manager) setMeta(ctx context.Context, st *reqState, md *meta) {
-	m.scs.Put(ctx, metaKey, md)
+func (m *Manager) setMeta(st *reqState, md *meta) {
+	m.scs.Put(st.sctx, metaKey, md)
 	st.md.Store(md)
 }
 
-// destroy ends the session in scs and forgets its meta.
-func (m *Manager) destroy(ctx context.Context, st *reqState) error {
-	if err := m.scs.Destroy(ctx); err != nil {
-		return err
+// end ends the request's session: it deletes its record, if any and
+// deleteRecord is set, and starts a new empty session in its place. The
+// cookie is deleted when the response is sent, unless the request signs
+// in again or stores values.
+func (m *Manager) end(ctx context.Context, st *reqState, deleteRecord bool) error {
+	if md := st.md.Load(); deleteRecord && md != nil && md.Stored != "" {
+		if err := m.store.Delete(ctx, md.UserID, md.Stored); err != nil {
+			return fmt.Errorf("%w: delete: %w", ErrStore, err)
+		}
 	}
 	st.md.Store(nil)
+	st.sctx = m.fresh(st)
+	st.ended = true
 	return nil
 }
 

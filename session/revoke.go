@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
 )
@@ -80,33 +82,27 @@ type userRecord struct {
 	meta *meta
 }
 
-// userSessions returns the decodable, unexpired sessions of userID.
+// userSessions returns the decodable, unexpired sessions of userID,
+// iterated with scs over the user's index (see userStore).
 func (m *Manager) userSessions(ctx context.Context, userID string) ([]userRecord, error) {
 	if userID == "" {
 		return nil, nil
 	}
-	recs, err := m.store.List(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: list: %w", ErrStore, err)
-	}
+	a := m.scs.Store.(scsStore)
+	it := &scs.SessionManager{Store: userStore{scsStore: a, userID: userID}, Codec: codec{}}
 	now := m.now()
-	a := scsStore{m}
-	out := make([]userRecord, 0, len(recs))
-	for _, r := range recs {
-		b, err := a.open(r.Key, r.Data)
-		if err != nil {
-			continue
-		}
-		_, values, err := codec{}.Decode(b)
-		if err != nil {
-			continue
-		}
-		md, _ := values[metaKey].(*meta)
+	var out []userRecord
+	err := it.Iterate(ctx, func(ctx context.Context) error {
+		md, _ := it.Get(ctx, metaKey).(*meta)
 		if md == nil || md.UserID != userID ||
 			!now.Before(md.Created.Add(m.lifetime)) || !now.Before(md.LastSeen.Add(m.idle)) {
-			continue
+			return nil
 		}
-		out = append(out, userRecord{key: r.Key, meta: md})
+		out = append(out, userRecord{key: it.Token(ctx), meta: md})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -201,7 +197,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kept := st.storedKey()
+	kept := md.Stored
 	at := m.now()
 	if kept == "" && md.AuthAt.Before(at) {
 		// Signed in by this request, not stored yet: Save checks this
@@ -221,11 +217,10 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 		// new token (Save with replace accepts it if it still exists).
 		n := *md
 		n.AuthAt = rev.At
-		m.setMeta(ctx, st, &n)
+		m.setMeta(st, &n)
+		md = &n
 	}
-	if err := m.rotate(ctx, st); err != nil {
-		return fmt.Errorf("session: revoke others: %w", err)
-	}
+	m.renew(st)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAccess, Action: ActionRevokeOthers, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: md.UserID, Roles: md.Roles}, Target: audit.Target{Kind: "user", ID: md.UserID},
@@ -252,8 +247,7 @@ func (m *Manager) endCurrent(ctx context.Context, match func(*meta) bool) {
 	if md == nil || !match(md) {
 		return
 	}
-	st.forget()
-	_ = m.destroy(ctx, st) // no record left: touches no store
+	_ = m.end(ctx, st, false) // no record left: touches no store
 }
 
 // actor is the signed-in user of ctx, if any, as an audit actor.
