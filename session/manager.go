@@ -118,20 +118,17 @@ type Config struct {
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Now returns the current time for timeouts and timestamps. Default:
-	// time.Now. Tests inject a clock; it must not run behind the store's
-	// clock, which stores use to expire records.
+	// time.Now. Tests that can run in a testing/synctest bubble need not
+	// set it; tests against a store with a clock of its own (a database)
+	// inject one that must not run behind the store's, which stores use to
+	// expire records.
 	Now func() time.Time
 }
 
 // Manager issues, loads, saves and revokes sessions. It is safe for
 // concurrent use; its configuration is fixed by [New]. Install
 // [Manager.Handler] around every route that reads or changes the session.
-//
-// Manager builds on github.com/alexedwards/scs/v2, configured with
-// HashTokenInStore and a faster binary codec. scs.New, which New calls,
-// starts one goroutine that sweeps scs's own memory store once a minute;
-// Manager replaces that store and never uses it, and scs offers no way to
-// stop the goroutine.
+// It starts no goroutine and holds nothing to close.
 type Manager struct {
 	scs        *scs.SessionManager
 	store      Store

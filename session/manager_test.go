@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,14 +203,14 @@ func TestReadsDoNotWrite(t *testing.T) {
 }
 
 // TestIdleTimeoutSynctest runs with the default clock inside a synctest
-// bubble, where time.Now is virtual. The Manager is built outside the
-// bubble: scs.New starts a ticker goroutine that would keep the bubble
-// alive forever.
+// bubble, where time.Now is virtual. The Manager is built inside the
+// bubble: synctest.Test fails if it leaves a goroutine behind (as scs.New's
+// memory store sweeper would).
 func TestIdleTimeoutSynctest(t *testing.T) {
-	m, err := session.New(session.Config{})
-	require.NoError(t, err)
-	h := st.App(m, time.Now)
 	synctest.Test(t, func(t *testing.T) {
+		m, err := session.New(session.Config{})
+		require.NoError(t, err)
+		h := st.App(m, time.Now)
 		tok := st.Do(t, h, "/login?user=dee", "").Token
 		time.Sleep(29 * time.Minute)
 		assert.Equal(t, "dee||pwd|-", st.Do(t, h, "/whoami", tok).Body)
@@ -218,6 +219,23 @@ func TestIdleTimeoutSynctest(t *testing.T) {
 		time.Sleep(30*time.Minute + time.Second)
 		assert.Equal(t, "anonymous", st.Do(t, h, "/whoami", tok).Body)
 	})
+}
+
+// TestNoGoroutine: a Manager starts no goroutine, so there is nothing to
+// close. Counted around building Managers and serving requests, signed in
+// and anonymous.
+func TestNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 10 {
+		m, err := session.New(session.Config{})
+		require.NoError(t, err)
+		h := st.App(m, time.Now)
+		tok := st.Do(t, h, "/login?user=gil", "").Token
+		require.Equal(t, "gil||pwd|-", st.Do(t, h, "/whoami", tok).Body)
+		require.Equal(t, http.StatusOK, st.Do(t, h, "/put?v=1", "").Code)
+	}
+	runtime.GC()
+	assert.Equal(t, before, runtime.NumGoroutine(), "goroutines left behind by Managers")
 }
 
 func TestPrincipal(t *testing.T) {

@@ -147,7 +147,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 //     its session back;
 //   - a login that read the user record before now (the old state, or the
 //     old password, while it hashed) gets no session: its [Manager.Login]
-//     passed that earlier readAt, so the store refuses the session when the
+//     passed that earlier Principal.AuthTime, so the store refuses the session when the
 //     response is sent, and refuses to load it should that write have
 //     raced the revocation.
 //
@@ -156,7 +156,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 // job.
 //
 // The watermark is on the Manager's clock (Config.Now), and a login's
-// readAt on the clock of the instance that read the user: if that clock
+// AuthTime on the clock of the instance that read the user: if that clock
 // runs ahead of this one, a login racing the revocation gets through when
 // it read the user less than the difference before the revocation. Keep
 // the instances' clocks synchronised (NTP). Stores keep the watermark for
@@ -187,11 +187,11 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // session is re-stamped as established now and written under its new
 // token when the response is sent (until then its old token finds no
 // session). For a session signed in by this same request, the watermark
-// is its login's readAt instead, so that the new session survives.
+// is its login's AuthTime instead, so that the new session survives.
 //
 // It returns [ErrNoSession] outside [Manager.Handler] and
-// [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
-// auth.Authenticator.ChangePassword calls with the request's context.
+// [ErrNotLoggedIn]. Login packages call it after a password change, with
+// the request's context (auth's ChangePassword does).
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
@@ -232,7 +232,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 // revocation returns the watermark for a revocation made at: at truncated
 // to the microsecond, which stores may keep (a login that read the user
 // within the same microsecond is let through), kept for as long as a
-// session established before it can live. Login refuses a readAt older
+// session established before it can live. Login refuses an AuthTime older
 // than the idle timeout, so such a session began before At + IdleTimeout
 // and ends by At + IdleTimeout + Lifetime.
 func (m *Manager) revocation(at time.Time) Revocation {
