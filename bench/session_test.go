@@ -28,7 +28,6 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 )
@@ -72,7 +71,7 @@ func probe(w http.ResponseWriter, r *http.Request, v string) {
 }
 
 func rampartSession(b *testing.B, kr *secrets.Keyring) http.Handler {
-	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Keyring: kr})
+	m, err := session.New(session.Config{Keyring: kr})
 	require.NoError(b, err)
 	return m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, ok := m.Get(r.Context(), "greeting")

@@ -2,55 +2,55 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/deployedworks/rampart/secrets"
 )
 
-// scsStore adapts a [Store] to scs. scs hashes tokens before calling it
-// (HashTokenInStore), so it only ever sees store keys. It reads the
-// request's state from ctx to know which writes must be conditional, and
-// encrypts with the Manager's Keyring, bound to the key.
-type scsStore struct{ m *Manager }
+// scsStore is a [Store] seen by scs: an scs.CtxStore. scs hashes tokens
+// before calling it (HashTokenInStore), so it only ever sees store keys.
+// It holds no request state: what a write needs besides the data (the
+// session's user, when its authority was established, and the record it
+// replaces) is in the data itself, in the session's meta, which the codec
+// writes first (see [commitMeta]). It encrypts with the Manager's
+// Keyring, bound to the key.
+type scsStore struct {
+	store    Store
+	keyring  *secrets.Keyring // nil: no encryption at rest
+	idle     time.Duration
+	lifetime time.Duration
+}
 
 var _ scs.CtxStore = scsStore{}
 
 // adPrefix starts the associated data that binds ciphertext to its key.
 const adPrefix = "rampart/session/v1:"
 
-func (a scsStore) ad(key string) []byte { return []byte(adPrefix + key) }
+func ad(key string) []byte { return []byte(adPrefix + key) }
 
 // open decrypts data stored under key, if the Manager encrypts.
 func (a scsStore) open(key string, b []byte) ([]byte, error) {
-	if a.m.keyring == nil {
+	if a.keyring == nil {
 		return b, nil
 	}
-	pt, err := a.m.keyring.Decrypt(b, a.ad(key))
+	pt, err := a.keyring.Decrypt(b, ad(key))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
 	return pt, nil
 }
 
-// FindCtx implements scs.CtxStore. For a request whose cookie held sealed
-// anonymous state, it returns that state, read from no store.
+// FindCtx implements scs.CtxStore.
 func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
-	if st := a.m.state(ctx); st != nil && st.anon != nil {
-		b := st.anon
-		st.anon = nil
-		return b, true, nil
-	}
-	b, found, err := a.m.store.Find(ctx, key)
+	b, found, err := a.store.Find(ctx, key)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: find: %w", ErrStore, err)
 	}
 	if !found {
 		return nil, false, nil
-	}
-	if st := a.m.state(ctx); st != nil {
-		st.loadedKey = key
 	}
 	if b, err = a.open(key, b); err != nil {
 		return nil, false, err
@@ -58,71 +58,96 @@ func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error)
 	return b, true, nil
 }
 
-// CommitCtx implements scs.CtxStore. It writes unconditionally only a
-// session that has no record yet; otherwise it writes only if the record
-// it replaces is still there, so that a session revoked while the request
-// ran stays revoked. Either way the store refuses a session established
-// before its user's revocation watermark. A refused write returns errGone.
-func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, _ time.Time) error {
-	st := a.m.state(ctx)
-	if st == nil {
-		return ErrNoSession
+// CommitCtx implements scs.CtxStore. It writes the session b under key
+// with [Store.Save], replacing the record named in b's meta (the one the
+// session was loaded from, or moves from after a token renewal): a
+// session that had a record is written only if that record still exists,
+// so that a session revoked while the request ran stays revoked, and the
+// store refuses a session established before its user's revocation
+// watermark. A refused write returns errGone. The record expires at the
+// session's idle timeout or absolute lifetime, whichever comes first
+// (scs's expiry, from its own Lifetime, is the later bound).
+func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	md, err := commitMeta(b)
+	if err != nil {
+		return err
 	}
-	if a.m.keyring != nil {
-		var err error
-		if b, err = a.m.keyring.Encrypt(b, a.ad(key)); err != nil {
+	if e := md.Created.Add(a.lifetime); e.Before(expiry) {
+		expiry = e
+	}
+	if e := md.LastSeen.Add(a.idle); e.Before(expiry) {
+		expiry = e
+	}
+	if a.keyring != nil {
+		if b, err = a.keyring.Encrypt(b, ad(key)); err != nil {
 			return fmt.Errorf("%w: encrypt: %w", ErrStore, err)
 		}
 	}
-	replace := st.storedKey()
-	r := Record{Key: key, UserID: st.commitUser, Data: b, Expiry: st.commitExpiry}
-	if md := st.md.Load(); md != nil && md.UserID != "" {
+	r := Record{Key: key, UserID: md.UserID, Data: b, Expiry: expiry}
+	if md.UserID != "" {
 		r.AuthAt = md.AuthAt
 	}
-	ok, err := a.m.store.Save(ctx, replace, r)
+	ok, err := a.store.Save(ctx, md.Stored, r)
 	if err != nil {
 		return fmt.Errorf("%w: save: %w", ErrStore, err)
 	}
 	if !ok {
-		st.forget()
 		return errGone
 	}
-	st.loadedKey, st.renewFrom, st.loadedUser = key, "", st.commitUser
 	return nil
 }
 
-// DeleteCtx implements scs.CtxStore; scs calls it from RenewToken and
-// Destroy with the current token's key. The record actually stored for the
-// session is the one the state tracks (a renewed token has none yet).
-func (a scsStore) DeleteCtx(ctx context.Context, _ string) error {
-	st := a.m.state(ctx)
-	if st == nil {
-		return ErrNoSession
-	}
-	stored := st.storedKey()
-	if stored == "" {
-		return nil
-	}
-	if st.renew == renewRotate { // moved at commit, if not revoked by then
-		st.loadedKey, st.renewFrom = "", stored
-		return nil
-	}
-	if err := a.m.store.Delete(ctx, st.loadedUser, stored); err != nil {
+// DeleteCtx implements scs.CtxStore: it deletes the record under key. scs
+// calls it from RenewToken and Destroy, which the Manager does not use
+// (see the package documentation); the Manager deletes a session's
+// record itself, naming its user for the per-user index.
+func (a scsStore) DeleteCtx(ctx context.Context, key string) error {
+	if err := a.store.Delete(ctx, "", key); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
-	st.forget()
 	return nil
 }
 
-// errNoContext reports a call without a context; scs never makes one
-// because the adapter implements the Ctx variants.
-var errNoContext = errors.New("session: store called without a context")
+// Find implements scs.Store, without a context.
+func (a scsStore) Find(key string) ([]byte, bool, error) {
+	return a.FindCtx(context.Background(), key)
+}
 
-// Find implements scs.Store; scs uses FindCtx instead.
-func (scsStore) Find(string) ([]byte, bool, error) { return nil, false, errNoContext }
+// Commit implements scs.Store, without a context.
+func (a scsStore) Commit(key string, b []byte, expiry time.Time) error {
+	return a.CommitCtx(context.Background(), key, b, expiry)
+}
 
-// Commit implements scs.Store; scs uses CommitCtx instead.
-func (scsStore) Commit(string, []byte, time.Time) error { return errNoContext }
+// Delete implements scs.Store, without a context.
+func (a scsStore) Delete(key string) error { return a.DeleteCtx(context.Background(), key) }
 
-// Delete implements scs.Store; scs uses DeleteCtx instead.
-func (scsStore) Delete(string) error { return errNoContext }
+// userStore is the sessions of one user as an scs.IterableCtxStore, read
+// through the per-user index ([Store.List]): [Manager.Sessions] iterates
+// them with scs, decoding with the session codec. Records that cannot be
+// decrypted or decoded are left out, as scs's Iterate would stop at them.
+type userStore struct {
+	scsStore
+	userID string
+}
+
+var _ scs.IterableCtxStore = userStore{}
+
+// AllCtx implements scs.IterableCtxStore.
+func (u userStore) AllCtx(ctx context.Context) (map[string][]byte, error) {
+	recs, err := u.store.List(ctx, u.userID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: list: %w", ErrStore, err)
+	}
+	all := make(map[string][]byte, len(recs))
+	for _, r := range recs {
+		b, err := u.open(r.Key, r.Data)
+		if err != nil {
+			continue
+		}
+		if _, _, err := (codec{}).Decode(b); err != nil {
+			continue
+		}
+		all[r.Key] = b
+	}
+	return all, nil
+}

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -58,25 +57,40 @@ func (st *reqState) anonymous() bool {
 	return md == nil || md.UserID == ""
 }
 
-// anonValues returns the values of ctx's session other than the meta.
-func (m *Manager) anonValues(ctx context.Context) map[string]any {
-	keys := m.scs.Keys(ctx)
+// anonValues returns the values of the request's session other than the
+// meta.
+func (m *Manager) anonValues(st *reqState) map[string]any {
+	keys := m.scs.Keys(st.sctx)
 	values := make(map[string]any, len(keys))
 	for _, k := range keys {
-		if k != metaKey {
-			values[k] = m.scs.Get(ctx, k)
+		if k != metaKey && k != rememberKey {
+			values[k] = m.scs.Get(st.sctx, k)
 		}
 	}
 	return values
 }
 
+// sameValues reports whether a and b hold the same values: strings equal,
+// challenges the same pointer (they are never modified in place).
+func sameValues(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
 // checkAnon returns [ErrTooLarge] if setting key to v would make the
 // state of an anonymous session too large for its cookie.
-func (m *Manager) checkAnon(ctx context.Context, st *reqState, key string, v any) error {
+func (m *Manager) checkAnon(st *reqState, key string, v any) error {
 	if !st.anonymous() {
 		return nil
 	}
-	values := m.anonValues(ctx)
+	values := m.anonValues(st)
 	values[key] = v
 	b, err := codec{}.Encode(m.now().Add(anonTTL), values) // as sealAnon will
 	if err != nil {
@@ -105,12 +119,12 @@ func (m *Manager) sealAnon(values map[string]any) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(c), nil
 }
 
-// openAnon returns the encoded values sealed in the cookie value v, or nil
-// if v is not state this Manager (or one sharing its keyring) sealed, has
+// openAnon returns the values sealed in the cookie value v, or nil if v is
+// not state this Manager (or one sharing its keyring) sealed, has
 // expired, or holds a signed-in identity, which sealed state never does.
 // Failures are not audited: anyone can send any cookie, and an audit
 // event per forged cookie would be a write amplification of its own.
-func (m *Manager) openAnon(v string) []byte {
+func (m *Manager) openAnon(v string) map[string]any {
 	c, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
 		return nil
@@ -126,30 +140,37 @@ func (m *Manager) openAnon(v string) []byte {
 	if _, ok := values[metaKey]; ok {
 		return nil
 	}
-	return b
+	return values
 }
 
 // saveAnon keeps the state of a modified anonymous session in the cookie:
-// sealed, or the cookie deleted when nothing is left. It writes nothing to
-// the store, except to delete a record that an anonymous session loaded
-// from it (kept there by an earlier version of this package).
-func (m *Manager) saveAnon(ctx context.Context, w http.ResponseWriter, st *reqState) error {
-	if st.md.Load() != nil {
-		m.scs.Remove(ctx, metaKey)
+// sealed, or the cookie deleted when nothing is left; when the values are
+// those the cookie brought, it leaves the cookie alone. It writes nothing
+// to the store, except to delete a record that an anonymous session
+// loaded from it (kept there by an earlier version of this package).
+//
+// This is beside scs rather than through it: scs keeps a session's data
+// in its store under a random token, and a store write per visitor is
+// what anonymous state avoids.
+func (m *Manager) saveAnon(w http.ResponseWriter, st *reqState) error {
+	if md := st.md.Load(); md != nil {
+		if md.Stored != "" {
+			if err := m.store.Delete(st.base, md.UserID, md.Stored); err != nil {
+				return fmt.Errorf("%w: delete: %w", ErrStore, err)
+			}
+		}
+		m.scs.Remove(st.sctx, metaKey)
 		st.md.Store(nil)
 	}
-	if k := st.storedKey(); k != "" {
-		if err := m.store.Delete(ctx, st.loadedUser, k); err != nil {
-			return fmt.Errorf("%w: delete: %w", ErrStore, err)
-		}
-		st.forget()
-	}
-	values := m.anonValues(ctx)
-	if len(values) == 0 {
+	values := m.anonValues(st)
+	switch {
+	case len(values) == 0:
 		if st.token != "" || st.sealedIn {
 			m.writeCookie(w, "", time.Time{})
 		}
 		return nil
+	case st.sealedIn && !st.ended && sameValues(values, st.anon):
+		return nil // unchanged: the cookie still holds them
 	}
 	v, err := m.sealAnon(values)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -15,7 +14,7 @@ import (
 // identity, so state that holds one is refused even when it authenticates
 // (defence in depth: only this package seals).
 func TestOpenAnonRefusesIdentity(t *testing.T) {
-	m, err := New(clientip.MustNew(nil, clientip.Config{}), Config{})
+	m, err := New(Config{})
 	require.NoError(t, err)
 	ok, err := m.sealAnon(map[string]any{"flash": "hi"})
 	require.NoError(t, err)
@@ -36,7 +35,7 @@ func TestOpenAnonRefusesIdentity(t *testing.T) {
 func TestLargestAnonFitsCookie(t *testing.T) {
 	kr, err := secrets.NewKeyring(secrets.Key{ID: strings.Repeat("k", 32), Secret: secrets.Random(32)})
 	require.NoError(t, err)
-	m, err := New(clientip.MustNew(nil, clientip.Config{}), Config{Keyring: kr})
+	m, err := New(Config{Keyring: kr})
 	require.NoError(t, err)
 	n := maxAnon
 	for {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/session"
 	st "github.com/deployedworks/rampart/session/internal/storetest"
 )
@@ -132,7 +133,7 @@ func TestAnonymousStateTooLarge(t *testing.T) {
 		ctx := r.Context()
 		errs = append(errs, e.M.Put(ctx, "form", big), e.M.PutChallenge(ctx, "c", []byte(big)))
 		if r.URL.Path == "/login" {
-			require.NoError(t, e.M.Login(ctx, "una", nil, e.Clock.Now(), "password"))
+			require.NoError(t, e.M.Login(ctx, identity.Principal{UserID: "una", Methods: []identity.Method{identity.MethodPassword}, AuthTime: e.Clock.Now()}))
 			errs = append(errs, e.M.Put(ctx, "form", big))
 		}
 	}))
@@ -146,8 +147,8 @@ func TestAnonymousStateTooLarge(t *testing.T) {
 }
 
 func TestNewNeedsKeyringForSharedStore(t *testing.T) {
-	_, err := session.New(res, session.Config{Store: st.Failing{}})
+	_, err := session.New(session.Config{Store: st.Failing{}})
 	assert.ErrorContains(t, err, "needs Config.Keyring")
-	_, err = session.New(res, session.Config{Store: st.Failing{}, Keyring: st.Keyring})
+	_, err = session.New(session.Config{Store: st.Failing{}, Keyring: st.Keyring})
 	assert.NoError(t, err)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -39,7 +39,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"memory+keyring", Config{Keyring: kr}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			m, err := New(clientip.MustNew(nil, clientip.Config{}), bc.cfg)
+			m, err := New(bc.cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func BenchmarkHandler(b *testing.B) {
 			}))
 			rec := httptest.NewRecorder()
 			first := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_ = m.Login(r.Context(), "user-1", []string{"seller"}, time.Now(), "password")
+				_ = m.Login(r.Context(), identity.Principal{UserID: "user-1", Roles: []string{"seller"}, Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
 				_ = m.Put(r.Context(), "greeting", "hello, world.")
 			}))
 			first.ServeHTTP(rec, httptest.NewRequest("POST", "https://app.example/", nil))
@@ -71,8 +71,8 @@ func benchValues() map[string]any {
 	now := time.Now()
 	return map[string]any{
 		metaKey: &meta{
-			Handle: newHandle(), UserID: "user-12345", Roles: []string{"seller"}, Methods: []string{"password", "totp"},
-			AuthTime: now, MFATime: now, MFAMethod: "totp", Created: now, LastSeen: now,
+			Handle: newHandle(), UserID: "user-12345", Roles: []string{"seller"}, Methods: []identity.Method{identity.MethodPassword, identity.MethodOTP},
+			AuthTime: now, MFATime: now, Created: now, LastSeen: now,
 			IP: netip.MustParseAddr("203.0.113.9"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
 		},
 		"greeting": "hello, world!",
@@ -93,7 +93,7 @@ func BenchmarkCodec(b *testing.B) {
 	md := v[metaKey].(*meta)
 	gobValues := map[string]any{
 		"handle": md.Handle, "user": md.UserID, "roles": md.Roles, "methods": md.Methods,
-		"auth": md.AuthTime, "mfa": md.MFATime, "mfamethod": md.MFAMethod, "created": md.Created,
+		"auth": md.AuthTime, "mfa": md.MFATime, "created": md.Created,
 		"seen": md.LastSeen, "ip": md.IP.String(), "ua": md.UserAgent, "greeting": "hello, world!",
 	}
 	for _, bc := range []struct {
@@ -155,7 +155,7 @@ func BenchmarkRevokeUser(b *testing.B) {
 	}
 
 	b.Run("index", func(b *testing.B) {
-		m, _ := New(clientip.MustNew(nil, clientip.Config{}), Config{})
+		m, _ := New(Config{})
 		s := m.store.(*MemoryStore)
 		for i := range revokeSessions {
 			u := fmt.Sprintf("user-%d", i%revokeUsers)

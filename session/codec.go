@@ -7,25 +7,30 @@ import (
 	"math"
 	"net/netip"
 	"time"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 // meta is what the package keeps in every session, under metaKey. It is
 // replaced, never modified in place, so that a value read by one goroutine
 // never changes under it.
 type meta struct {
+	// Stored is the store key of the record this session occupies, which
+	// its next write replaces ("" when it has none: a new session, or one
+	// signed in by this request). The Handler sets it when it loads the
+	// record; a token renewal keeps it, so that the write moves the record.
+	Stored    string
 	Handle    string // stable, non-secret ID of the session
 	UserID    string // "" while anonymous
 	Roles     []string
-	Methods   []string
+	Methods   []identity.Method
 	AuthTime  time.Time
 	AuthAt    time.Time // when the login read the user record (Record.AuthAt); zero if anonymous
 	MFATime   time.Time
-	MFAMethod string
 	Created   time.Time // start of the absolute lifetime
 	LastSeen  time.Time // start of the idle timeout
 	IP        netip.Addr
 	UserAgent string
-	Remember  bool // persistent cookie
 }
 
 // challenge is WebAuthn ceremony state kept by [Manager.PutChallenge].
@@ -38,14 +43,17 @@ type challenge struct {
 }
 
 // Keys in scs's value map. App keys may not begin with NUL, so these cannot
-// clash with them.
+// clash with them. rememberKey is the key of scs's RememberMe.
 const (
 	metaKey         = "\x00m"
 	challengePrefix = "\x00c:"
+	rememberKey     = "__rememberMe"
 )
 
-// codec is an scs.Codec for the three kinds of value the Manager stores:
-// strings, *meta and *challenge. It replaces scs's gob codec, which spends
+// codec is an scs.Codec for the four kinds of value the Manager stores:
+// strings, *meta, *challenge and scs's RememberMe flag (a bool). The meta
+// comes first, so that the store adapter reads it without decoding the
+// rest (see [commitMeta]). It replaces scs's gob codec, which spends
 // most of a request describing types. Format, all integers little-endian or
 // varint:
 //
@@ -56,7 +64,10 @@ const (
 // wrapping errCorrupt; it never panics, whatever the input.
 type codec struct{}
 
-const codecVersion = 1
+// codecVersion is the format's version. Version 2 records methods as RFC
+// 8176 values; data of version 1 (method names such as "password") is
+// refused as corrupt, which ends those sessions.
+const codecVersion = 2
 
 // Value tags. tagChallenge (no ID) is only decoded, from data stored
 // before tagChallengeID.
@@ -65,6 +76,7 @@ const (
 	tagMeta        = 2
 	tagChallenge   = 3
 	tagChallengeID = 4
+	tagBool        = 5
 )
 
 // errCorrupt marks session data that cannot be decoded or decrypted.
@@ -85,7 +97,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 		case *challenge:
 			n += len(v.Data) + len(v.ID) + 14
 		case *meta:
-			n += 90 + len(v.Handle) + len(v.UserID) + len(v.MFAMethod) + len(v.UserAgent)
+			n += 90 + len(v.Stored) + len(v.Handle) + len(v.UserID) + len(v.UserAgent)
 			for _, s := range v.Roles {
 				n += len(s) + 1
 			}
@@ -98,9 +110,26 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	b = append(b, codecVersion)
 	b = appendTime(b, deadline)
 	b = binary.AppendUvarint(b, uint64(len(values)))
+	if md, ok := values[metaKey].(*meta); ok {
+		b = appendString(b, metaKey)
+		b = append(b, tagMeta)
+		b = md.append(b)
+	}
 	for k, v := range values {
+		if k == metaKey {
+			if _, ok := v.(*meta); ok {
+				continue // written first
+			}
+		}
 		b = appendString(b, k)
 		switch v := v.(type) {
+		case bool:
+			b = append(b, tagBool)
+			if v {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
 		case string:
 			b = append(b, tagString)
 			b = appendString(b, v)
@@ -120,13 +149,16 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 }
 
 func (md *meta) append(b []byte) []byte {
+	b = appendString(b, md.Stored)
 	b = appendString(b, md.Handle)
 	b = appendString(b, md.UserID)
 	b = appendStrings(b, md.Roles)
-	b = appendStrings(b, md.Methods)
+	b = binary.AppendUvarint(b, uint64(len(md.Methods)))
+	for _, m := range md.Methods {
+		b = appendString(b, string(m))
+	}
 	b = appendTime(b, md.AuthTime)
 	b = appendTime(b, md.MFATime)
-	b = appendString(b, md.MFAMethod)
 	b = appendTime(b, md.Created)
 	b = appendTime(b, md.LastSeen)
 	switch ip := md.IP; {
@@ -141,9 +173,6 @@ func (md *meta) append(b []byte) []byte {
 	}
 	b = appendString(b, md.UserAgent)
 	var flags byte
-	if md.Remember {
-		flags |= flagRemember
-	}
 	if !md.AuthAt.IsZero() {
 		flags |= flagAuthAt
 	}
@@ -157,7 +186,7 @@ func (md *meta) append(b []byte) []byte {
 // Flags of the meta encoding. flagAuthAt says AuthAt follows the flags: it
 // was added later, and sessions saved before have none.
 const (
-	flagRemember = 1 << iota
+	_ = 1 << iota // was: a persistent cookie, now scs's RememberMe value
 	flagAuthAt
 )
 
@@ -201,6 +230,15 @@ func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
 		switch d.byte() {
 		case tagString:
 			values[k] = d.string()
+		case tagBool:
+			switch d.byte() {
+			case 0:
+				values[k] = false
+			case 1:
+				values[k] = true
+			default:
+				d.fail()
+			}
 		case tagMeta:
 			values[k] = d.meta()
 		case tagChallenge:
@@ -305,16 +343,28 @@ func (d *decoder) strings() []string {
 	return ss
 }
 
+func (d *decoder) methods() []identity.Method {
+	ss := d.strings()
+	if ss == nil {
+		return nil
+	}
+	ms := make([]identity.Method, len(ss))
+	for i, s := range ss {
+		ms[i] = identity.Method(s)
+	}
+	return ms
+}
+
 func (d *decoder) meta() *meta {
 	md := &meta{
+		Stored:  d.string(),
 		Handle:  d.string(),
 		UserID:  d.string(),
 		Roles:   d.strings(),
-		Methods: d.strings(),
+		Methods: d.methods(),
 	}
 	md.AuthTime = d.time()
 	md.MFATime = d.time()
-	md.MFAMethod = d.string()
 	md.Created = d.time()
 	md.LastSeen = d.time()
 	switch ip := d.string(); len(ip) {
@@ -328,9 +378,32 @@ func (d *decoder) meta() *meta {
 	}
 	md.UserAgent = d.string()
 	flags := d.byte()
-	md.Remember = flags&flagRemember != 0
 	if flags&flagAuthAt != 0 {
 		md.AuthAt = d.time()
 	}
 	return md
 }
+
+// commitMeta returns the meta at the head of b, as [codec.Encode] writes
+// it, without decoding the rest: what the store adapter needs to write b.
+// Data without a meta (an anonymous session, which the Manager keeps in
+// the cookie) is refused.
+func commitMeta(b []byte) (*meta, error) {
+	d := decoder{s: string(b)}
+	if d.byte() != codecVersion {
+		return nil, fmt.Errorf("%w: unknown format", errCorrupt)
+	}
+	d.time()
+	if d.uvarint() == 0 || d.string() != metaKey || d.byte() != tagMeta {
+		return nil, errNoMeta
+	}
+	md := d.meta()
+	if d.err {
+		return nil, fmt.Errorf("%w: malformed data", errCorrupt)
+	}
+	return md, nil
+}
+
+// errNoMeta reports session data without a signed-in user's meta offered
+// to the store, which holds signed-in sessions only.
+var errNoMeta = errors.New("session: session data without metadata reaches no store")

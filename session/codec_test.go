@@ -9,18 +9,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/identity"
 )
 
 func sampleValues() map[string]any {
 	t0 := time.Date(2026, 6, 25, 10, 0, 0, 123, time.UTC)
 	return map[string]any{
 		metaKey: &meta{
-			Handle: "h", UserID: "user-1", Roles: []string{"admin", "seller"}, Methods: []string{"password", "totp"},
-			AuthTime: t0, MFATime: t0.Add(time.Minute), MFAMethod: "totp", Created: t0, LastSeen: t0.Add(time.Hour),
-			IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0 é", Remember: true,
+			Handle: "h", UserID: "user-1", Roles: []string{"admin", "seller"}, Methods: []identity.Method{identity.MethodPassword, identity.MethodOTP},
+			AuthTime: t0, MFATime: t0.Add(time.Minute), Created: t0, LastSeen: t0.Add(time.Hour),
+			IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0 é", Stored: "stored-key",
 		},
 		"flash":                  "saved ✓",
 		"empty":                  "",
+		rememberKey:              true,
 		challengePrefix + "w.l":  &challenge{Data: []byte{0, 1, 2, 255}, At: t0, ID: "id"},
 		strings.Repeat("k", 128): strings.Repeat("v", 5000),
 	}

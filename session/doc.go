@@ -1,8 +1,8 @@
-// Package session keeps server-side sessions for signed-in users (policy
-// sections 2 and 5: authenticated sessions, and access removed when no
-// longer needed). It builds on github.com/alexedwards/scs/v2 and adds what
-// a security-critical application needs on top: hardened cookies, identity
-// helpers, timeouts under an injectable clock, revocation through a
+// Package session keeps server-side sessions for signed-in users, and
+// removes access when it is no longer needed. It builds on
+// github.com/alexedwards/scs/v2 and adds what a security-critical
+// application needs around it: hardened cookies, the signed-in user in the
+// request context (identity.Principal), timeouts, revocation through a
 // per-user index, hashed tokens and optional encryption at rest, and a
 // fail-closed middleware.
 //
@@ -49,11 +49,16 @@
 // # Use
 //
 // Build one [Manager] with [New] and wrap the routes with
-// [Manager.Handler]. In handlers, call [Manager.Login] after checking the
-// password, [Manager.MarkMFA] after a second factor, [Manager.Logout], and
-// read [Manager.Identity]. Pass [Manager.AuthSource] to the auth package's
-// guard, and the Manager itself as auth's SessionRevoker. Keep the app's
-// own small values with [Manager.Put], [Manager.Get] and [Manager.Pop].
+// [Manager.Handler], inside clientip's Handler (the client address is
+// recorded with each session and in audit events). In handlers, call
+// [Manager.Login] after checking the password, [Manager.MarkMFA] after a
+// second factor, and [Manager.Logout]; read the signed-in user with
+// identity.FromContext, which is how a guard, an MFA policy and the audit
+// log find it too. The principal in a request's context is the one its
+// session had when the request began: a handler that signs a user in and
+// then decides for them passes the principal it gave Login along itself.
+// Keep the app's own small values with [Manager.Put], [Manager.Get] and
+// [Manager.Pop].
 //
 // The default store is a [MemoryStore], for one instance. Several
 // instances share session/sqlstore (SQLite, PostgreSQL) or
@@ -61,7 +66,47 @@
 // database driver, and a Config.Keyring (required with any store but a
 // MemoryStore) so that each opens the others' cookies. Any [Store] must
 // keep the per-user index, the revocation watermark, the conditional
-// writes and the claims its documentation describes.
+// writes and the claims its documentation describes; the package
+// session/sessiontest checks an implementation.
+//
+// # How scs is used
+//
+// scs is the session engine, through its extension points: the Manager's
+// scs.SessionManager loads and commits sessions, generates tokens, hashes
+// them before they reach the store (HashTokenInStore), encodes values
+// with this package's codec (an scs.Codec), keeps "remember me"
+// (RememberMe, with Cookie.Persist false) and holds the cookie settings;
+// the [Store] reaches scs as an scs.CtxStore that keeps no request state
+// (what a write needs besides the data, such as the record it replaces,
+// is in the session's metadata, which the codec writes first), and
+// [Manager.Sessions] iterates a user's sessions with scs over an
+// scs.IterableCtxStore view of the per-user index. The SessionManager is
+// built without scs.New, whose memory store starts a goroutine: a Manager
+// starts none, and has nothing to close.
+//
+// Four pieces sit beside scs, each because scs cannot carry it:
+//
+//   - The middleware: scs's LoadAndSave cannot fail closed (it serves the
+//     response after its ErrorFunc ran), check revocation and timeouts
+//     against the Manager's clock, or keep anonymous state out of the
+//     store. [Manager.Handler] uses scs's Load and Commit, and writes the
+//     cookie from scs's cookie settings itself so that Max-Age follows the
+//     Manager's clock and an app's Cache-Control: no-store is not joined
+//     by a weaker directive.
+//   - The idle timeout: scs's IdleTimeout writes every request's session
+//     back to the store; the Manager records activity at most once a
+//     minute instead.
+//   - Token renewal and the end of a session: scs's RenewToken deletes
+//     the old record before the new one is written, which would let a
+//     session revoked in between come back, and neither it nor Destroy
+//     knows the record's user, which the per-user index needs. The Manager
+//     starts a new scs session carrying the values, which the store writes
+//     in place of the old record in one atomic step, and deletes records
+//     itself.
+//   - Anonymous state, sealed in the cookie (see [Manager.Put]): scs keeps
+//     a session's data in the store, which is the write per visitor this
+//     avoids. It is loaded into the request's scs session and sealed again
+//     only when the app changed it.
 //
 // # Out of scope
 //

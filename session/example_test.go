@@ -10,15 +10,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/session"
 )
 
 // Example signs a user in, shows the hardened cookie, and reads the
-// identity back on the next request.
+// principal back on the next request, from the context the Handler sets.
 func Example() {
-	res := clientip.MustNew(nil, clientip.Config{}) // no proxy in front
-	m, err := session.New(res, session.Config{})
+	m, err := session.New(session.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -27,14 +26,14 @@ func Example() {
 		// ... check the password first (package auth), whose result
 		// carries when the user record was read ...
 		readAt := time.Now()
-		if err := m.Login(r.Context(), "user-42", []string{"seller"}, readAt, "password"); err != nil {
+		if err := m.Login(r.Context(), identity.Principal{UserID: "user-42", Roles: []string{"seller"}, Methods: []identity.Method{identity.MethodPassword}, AuthTime: readAt}); err != nil {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintln(w, "welcome")
 	})
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := m.Identity(r.Context())
+		id, ok := identity.FromContext(r.Context()) // set by m.Handler
 		if !ok {
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
@@ -56,19 +55,19 @@ func Example() {
 	fmt.Print(rec.Body.String())
 	// Output:
 	// __Host-session ; Path=/; HttpOnly; Secure; SameSite=Lax
-	// user-42 [seller] [password]
+	// user-42 [seller] [pwd]
 }
 
 // ExampleManager_RevokeUser signs a user in from two browsers and ends
 // both sessions, as after an account is disabled.
 func ExampleManager_RevokeUser() {
-	m, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	m, _ := session.New(session.Config{})
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/login") {
-			_ = m.Login(r.Context(), "user-7", nil, time.Now(), "password")
+			_ = m.Login(r.Context(), identity.Principal{UserID: "user-7", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
 			return
 		}
-		_, ok := m.Identity(r.Context())
+		_, ok := identity.FromContext(r.Context())
 		fmt.Println("signed in:", ok)
 	}))
 	login := func() *http.Cookie {
@@ -96,7 +95,7 @@ func ExampleManager_RevokeUser() {
 
 // ExampleManager_Pop shows a flash message that survives a redirect.
 func ExampleManager_Pop() {
-	m, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{})
+	m, _ := session.New(session.Config{})
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			_ = m.Put(r.Context(), "flash", "Listing published.")

@@ -3,6 +3,8 @@ package session
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -16,62 +18,43 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 )
 
 // maxUserAgent bounds the User-Agent kept with a session.
 const maxUserAgent = 256
 
-// reqState is the Manager's view of one request's session. Apart from md,
-// it is used by the request's goroutine only.
+// reqState is the Manager's view of one request's session, in the
+// request's context under the Manager's key. Apart from md, it is used by
+// the request's goroutine only.
 type reqState struct {
 	ip    netip.Addr
 	ua    string
 	token string // token from the request's cookie, "" if none or malformed
 
-	// anon is the anonymous state sealed in the request's cookie, encoded,
-	// until scs loads it; sealedIn records that the cookie held some.
-	anon     []byte
+	// base is the request's context with this state, without the scs
+	// session; sctx is the scs session of the request, derived from base.
+	// The request's handlers get base: every scs call goes through the
+	// Manager, with sctx, which a token renewal or the end of the session
+	// replaces with a new scs session.
+	base, sctx context.Context
+
+	// anon holds the values opened from sealed anonymous state in the
+	// request's cookie, to tell at save whether the app changed them;
+	// sealedIn records that the cookie held some.
+	anon     map[string]any
 	sealedIn bool
 
-	// loadedKey is the store key of this session's record while the record
-	// is known to be in the store under it; renewFrom is that key after an
-	// MFA step-up renewed the token, until the commit moves the record. At
-	// most one of them is set; loadedUser owns the record.
-	loadedKey  string
-	renewFrom  string
-	loadedUser string
-
-	renew renewMode // set around scs.RenewToken
-
-	// md mirrors the meta in scs's values, so that reading the identity
-	// costs no trip through scs. Every change goes through setMeta or
-	// destroy; an atomic pointer, in case handlers read it from several
-	// goroutines.
+	// md mirrors the meta in scs's values, so that reading it costs no
+	// trip through scs. Every change goes through setMeta or end; an
+	// atomic pointer, in case handlers read it from several goroutines.
 	md atomic.Pointer[meta]
 
-	// Commit parameters, set by prepareCommit.
-	commitUser   string
-	commitExpiry time.Time
-
+	ended           bool // the session ended in this request: delete the cookie unless a new one is set
 	clearCookie     bool // the request's cookie named no usable session
 	rememberChanged bool // Remember changed the cookie's persistence
 }
-
-type renewMode uint8
-
-const (
-	renewNone   renewMode = iota
-	renewLogin            // new identity: delete the old record at once
-	renewRotate           // same identity: move the record at commit, if it still exists
-)
-
-// storedKey is the key under which this session's record sits in the
-// store, or "" when it has none.
-func (st *reqState) storedKey() string { return st.loadedKey + st.renewFrom }
-
-// forget records that the session no longer has a record in the store.
-func (st *reqState) forget() { st.loadedKey, st.renewFrom, st.loadedUser = "", "", "" }
 
 // errGone reports that a commit found its session revoked or expired in
 // the store while the request ran; the session is not written back.
@@ -82,13 +65,14 @@ var errGone = errors.New("session: session ended while the request ran")
 // session to the store, the state of a visitor who is not signed in
 // sealed into the cookie, never to the store (see [Manager.Put]). It
 // enforces the idle timeout and absolute lifetime, renews nothing by
-// itself, and sets, refreshes or deletes the cookie as needed.
+// itself, sets, refreshes or deletes the cookie as needed, and puts the
+// signed-in user in the request's context (identity.FromContext).
 //
 // Handler fails closed: when the store fails, next is not called; the
-// client gets Config.ErrorHandler's answer (500, no details) and an
-// audit event (CategoryError, "session.load" or "session.save") records the
-// error. Data that cannot be decoded or decrypted, an expired session and
-// a session revoked while the request ran all leave the request anonymous.
+// client gets Config.OnError's answer (500, no details) and an audit
+// event ([ActionLoadFailed] or [ActionSaveFailed]) records the error. Data
+// that cannot be decoded or decrypted, an expired session and a session
+// revoked while the request ran all leave the request anonymous.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.state(r.Context()) != nil { // already inside this Manager's Handler
@@ -96,46 +80,26 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if m.insecure && !isLocalhost(r.Host) {
-			m.fail(w, r, nil, "session.load", ErrInsecureHost)
+			m.fail(w, r, nil, ActionLoadFailed, ErrInsecureHost)
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &reqState{
-			ip: m.res.Resolve(r).Addr,
-			ua: truncateUTF8(r.UserAgent(), maxUserAgent),
+		st := &reqState{ua: truncateUTF8(r.UserAgent(), maxUserAgent)}
+		if c, ok := clientip.FromContext(r.Context()); ok {
+			st.ip = c.Addr
 		}
-		load := cookieFromRequest(r, m.cookieName)
-		switch {
-		case validToken(load):
-			st.token = load
-		case load != "": // sealed anonymous state: scs finds it through the adapter
-			if st.anon = m.openAnon(load); st.anon != nil {
-				st.sealedIn = true
-			} else {
-				st.clearCookie = true
-				load = ""
-			}
-		}
-		base := context.WithValue(r.Context(), ctxKey{m}, st)
-		ctx, err := m.scs.Load(base, load)
-		switch {
-		case errors.Is(err, errCorrupt):
-			m.logAudit(base, st, audit.Event{
-				Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
-				Reason: err.Error(),
-			})
-			ctx, err = m.discard(base, st)
-		case err == nil && st.loadedKey != "":
-			ctx, err = m.check(base, ctx, st)
-		}
-		if err != nil {
-			m.fail(w, r, st, "session.load", err)
+		st.base = context.WithValue(r.Context(), ctxKey{m}, st)
+		if err := m.load(st, cookieFromRequest(r, m.scs.Cookie.Name)); err != nil {
+			m.fail(w, r, st, ActionLoadFailed, err)
 			return
 		}
-		if st.token != "" && st.storedKey() == "" {
-			st.clearCookie = true
+		ctx := st.base
+		if md := st.md.Load(); md != nil && md.UserID != "" {
+			ctx = identity.NewContext(ctx, principal(md))
+		} else if _, ok := identity.FromContext(ctx); ok {
+			ctx = identity.NewContext(ctx, identity.Principal{}) // the session, not an outer layer, says who is signed in
 		}
-		sw := &responseWriter{ResponseWriter: w, m: m, ctx: ctx, r: r, st: st}
+		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if !sw.committed {
 			sw.commit()
@@ -143,30 +107,96 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// discard deletes an unusable record and starts a fresh anonymous session.
-func (m *Manager) discard(base context.Context, st *reqState) (context.Context, error) {
-	if k := st.loadedKey; k != "" {
-		if err := m.store.Delete(base, "", k); err != nil {
-			return nil, fmt.Errorf("%w: delete: %w", ErrStore, err)
+// load loads the session named by the cookie value v into st: a signed-in
+// session from the store through scs, sealed anonymous state from the
+// cookie, or a new session.
+func (m *Manager) load(st *reqState, v string) error {
+	switch {
+	case validToken(v):
+		st.token = v
+	case v != "": // sealed anonymous state, opened beside scs (see anon.go)
+		if st.anon = m.openAnon(v); st.anon != nil {
+			st.sealedIn = true
+		} else {
+			st.clearCookie = true
 		}
 	}
-	st.forget()
-	return m.scs.Load(base, "")
+	sctx, err := m.scs.Load(st.base, st.token)
+	switch {
+	case errors.Is(err, errCorrupt):
+		m.logAudit(st.base, st, audit.Event{
+			Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
+			Reason: err.Error(),
+		})
+		if err := m.discard(st, storeKey(st.token)); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		st.sctx = sctx
+	}
+	switch {
+	case st.token != "" && m.scs.Token(st.sctx) != "": // found in the store
+		if err := m.check(st); err != nil {
+			return err
+		}
+	case st.anon != nil:
+		for k, v := range st.anon {
+			m.scs.Put(st.sctx, k, v)
+		}
+	}
+	if st.token != "" && st.stored() == "" {
+		st.clearCookie = true
+	}
+	return nil
 }
 
-// check applies the timeouts to a loaded session and records activity.
-// base is ctx without the session, for starting afresh.
-func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Context, error) {
-	md, _ := m.scs.Get(ctx, metaKey).(*meta)
-	st.md.Store(md)
+// stored is the store key of the session's record, "" if it has none.
+func (st *reqState) stored() string {
+	if md := st.md.Load(); md != nil {
+		return md.Stored
+	}
+	return ""
+}
+
+// storeKey is the key under which the store keeps the session of token:
+// its SHA-256 hash, as scs's HashTokenInStore computes it.
+func storeKey(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// discard deletes the unusable record key and starts a new session.
+func (m *Manager) discard(st *reqState, key string) error {
+	if err := m.store.Delete(st.base, "", key); err != nil {
+		return fmt.Errorf("%w: delete: %w", ErrStore, err)
+	}
+	st.md.Store(nil)
+	st.sctx = m.fresh(st)
+	return nil
+}
+
+// fresh returns a new, empty scs session for the request.
+func (m *Manager) fresh(st *reqState) context.Context {
+	sctx, _ := m.scs.Load(st.base, "") // loads nothing: cannot fail
+	return sctx
+}
+
+// check applies the timeouts to a session loaded from the store and
+// records activity.
+func (m *Manager) check(st *reqState) error {
+	key := storeKey(st.token)
+	md, _ := m.scs.Get(st.sctx, metaKey).(*meta)
 	if md == nil {
-		m.logAudit(ctx, st, audit.Event{
+		m.logAudit(st.base, st, audit.Event{
 			Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 			Reason: "session data without metadata",
 		})
-		return m.discard(base, st)
+		return m.discard(st, key)
 	}
-	st.loadedUser = md.UserID
+	md.Stored = key // fresh from the codec, seen by this request only
+	st.md.Store(md)
 	now := m.now()
 	var reason string
 	switch {
@@ -177,31 +207,28 @@ func (m *Manager) check(base, ctx context.Context, st *reqState) (context.Contex
 	}
 	if reason != "" {
 		if md.UserID != "" {
-			m.logAudit(ctx, st, audit.Event{
+			m.logAudit(st.base, st, audit.Event{
 				Category: audit.CategoryAuthentication, Action: ActionExpired, Outcome: audit.OutcomeSuccess,
 				Actor: identity.Principal{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle, Reason: reason,
 			})
 		}
-		if err := m.destroy(ctx, st); err != nil {
-			return nil, err
-		}
-		return ctx, nil
+		return m.end(st.base, st, true)
 	}
 	if now.Sub(md.LastSeen) >= m.touchEvery || md.IP != st.ip || md.UserAgent != st.ua {
 		n := *md
 		n.LastSeen, n.IP, n.UserAgent = now, st.ip, st.ua
-		m.setMeta(ctx, st, &n)
+		m.setMeta(st, &n)
 	}
-	return ctx, nil
+	return nil
 }
 
 // fail answers a request whose session failed, after an audit event.
-func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, action string, err error) {
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, action audit.Action, err error) {
 	if !errors.Is(err, ErrStore) && !errors.Is(err, ErrInsecureHost) {
 		err = fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	m.logAudit(r.Context(), st, audit.Event{
-		Category: audit.CategoryError, Action: audit.Action(action), Outcome: audit.OutcomeFailure, Reason: err.Error(),
+		Category: audit.CategoryError, Action: action, Outcome: audit.OutcomeFailure, Reason: err.Error(),
 	})
 	h := w.Header()
 	for _, k := range []string{"Location", "Refresh", "Set-Cookie", "Content-Disposition", "Content-Encoding", "Etag", "Last-Modified"} {
@@ -216,7 +243,6 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, st *reqState, act
 type responseWriter struct {
 	http.ResponseWriter
 	m         *Manager
-	ctx       context.Context
 	r         *http.Request
 	st        *reqState
 	committed bool
@@ -269,70 +295,67 @@ func (sw *responseWriter) Unwrap() http.ResponseWriter { return sw.ResponseWrite
 // writing an error response, when the store failed.
 func (sw *responseWriter) commit() bool {
 	sw.committed = true
-	if err := sw.m.save(sw.ctx, sw.ResponseWriter, sw.st); err != nil {
+	if err := sw.m.save(sw.ResponseWriter, sw.st); err != nil {
 		sw.failed = true
-		sw.m.fail(sw.ResponseWriter, sw.r, sw.st, "session.save", err)
+		sw.m.fail(sw.ResponseWriter, sw.r, sw.st, ActionSaveFailed, err)
 		return false
 	}
 	return true
 }
 
 // save writes the session to the store if it changed and sets the cookie.
-func (m *Manager) save(ctx context.Context, w http.ResponseWriter, st *reqState) error {
+func (m *Manager) save(w http.ResponseWriter, st *reqState) error {
 	s := m.scs
-	switch s.Status(ctx) {
-	case scs.Modified:
-		if st.anonymous() {
-			return m.saveAnon(ctx, w, st)
-		}
-		md := st.md.Load()
-		st.commitUser = md.UserID
-		st.commitExpiry = md.Created.Add(m.lifetime)
-		if e := md.LastSeen.Add(m.idle); e.Before(st.commitExpiry) {
-			st.commitExpiry = e
-		}
-		token, _, err := s.Commit(ctx)
-		switch {
-		case errors.Is(err, errGone):
-			m.logAudit(ctx, st, audit.Event{
-				Category: audit.CategoryAccess, Action: ActionEndedInFlight, Outcome: audit.OutcomeDenied,
-				Actor: identity.Principal{UserID: md.UserID}, SessionRef: md.Handle,
-				Reason: "the session was revoked or expired while the request ran; not saved",
-			})
-			m.writeCookie(w, "", time.Time{})
-			return nil
-		case err != nil:
-			return err
-		}
-		if token != st.token || st.rememberChanged {
-			var expires time.Time
-			if md.Remember {
-				expires = md.Created.Add(m.lifetime)
-			}
-			m.writeCookie(w, token, expires)
-		}
-	case scs.Destroyed:
-		if st.token != "" || st.sealedIn {
+	if s.Status(st.sctx) != scs.Modified {
+		if st.clearCookie || st.ended && (st.token != "" || st.sealedIn) {
 			m.writeCookie(w, "", time.Time{})
 		}
-	default:
-		if st.clearCookie {
-			m.writeCookie(w, "", time.Time{})
+		return nil
+	}
+	if st.anonymous() {
+		return m.saveAnon(w, st)
+	}
+	md := st.md.Load()
+	token, _, err := s.Commit(st.sctx)
+	switch {
+	case errors.Is(err, errGone):
+		m.logAudit(st.base, st, audit.Event{
+			Category: audit.CategoryAccess, Action: ActionEndedInFlight, Outcome: audit.OutcomeDenied,
+			Actor: identity.Principal{UserID: md.UserID}, SessionRef: md.Handle,
+			Reason: "the session was revoked or expired while the request ran; not saved",
+		})
+		m.writeCookie(w, "", time.Time{})
+		return nil
+	case err != nil:
+		return err
+	}
+	if token != st.token || st.rememberChanged {
+		var expires time.Time
+		if s.Cookie.Persist || s.GetBool(st.sctx, rememberKey) {
+			expires = md.Created.Add(m.lifetime)
 		}
+		m.writeCookie(w, token, expires)
 	}
 	return nil
 }
 
-// writeCookie sets the session cookie; token "" deletes it. A zero expires
-// makes a session cookie, which the browser drops when it closes.
+// writeCookie sets the session cookie with scs's cookie settings
+// (Config decides them: see New); token "" deletes it. A zero expires
+// makes a session cookie, which the browser drops when it closes. It is
+// scs's WriteSessionCookie, except that MaxAge follows the Manager's
+// clock, and that Cache-Control is left alone when the response already
+// says no-store or private.
 func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time) {
+	sc := m.scs.Cookie
 	c := http.Cookie{
-		Name:     m.cookieName,
-		Value:    token,
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   !m.insecure,
-		SameSite: http.SameSiteLaxMode,
+		Name:        sc.Name,
+		Value:       token,
+		Path:        sc.Path,
+		Domain:      sc.Domain,
+		HttpOnly:    sc.HttpOnly,
+		Secure:      sc.Secure,
+		SameSite:    sc.SameSite,
+		Partitioned: sc.Partitioned,
 	}
 	switch {
 	case token == "":

@@ -14,85 +14,71 @@ import (
 	"github.com/deployedworks/rampart/identity"
 )
 
-// Identity is the signed-in user of a session, as [Manager.Identity]
-// reports it.
-type Identity struct {
-	// UserID is the application's ID for the user.
-	UserID string
-	// Roles are the roles granted at login. Revoke the user's sessions
-	// ([Manager.RevokeUser]) when they lose one.
-	Roles []string
-	// AuthTime is when the user logged in.
-	AuthTime time.Time
-	// Methods are the authentication methods used, in order, e.g.
-	// "password", "passkey", "totp", "recovery".
-	Methods []string
-	// MFATime is the last MFA verification in this session; zero if none.
-	MFATime time.Time
-	// MFAMethod is the method of that verification.
-	MFAMethod string
-	// SessionRef is the session's handle: random, stable across token
-	// renewals, never the token (as in auth.Identity and audit events).
-	// mfa keys its per-session attempt limits by it.
-	SessionRef string
-}
-
-// HasRole reports whether the identity holds role.
-func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
-
-// Login signs userID in on the request's session: it renews the token
+// Login signs p.UserID in on the request's session: it renews the token
 // (against session fixation, OWASP Session Management Cheat Sheet,
 // "Renew the Session ID After Any Privilege Level Change"), starts a new
-// absolute lifetime, and records roles, the time and the authentication
-// methods. Values the app stored before login are kept. The previous
-// record is deleted at once; the new one is written, and indexed under
-// userID for revocation, when the response is sent.
+// absolute lifetime, and records p's roles and authentication methods
+// (p.MFATime and p.SessionRef are ignored: MFA is marked with
+// [Manager.MarkMFA], and the session gets a new handle). Values the app
+// stored before login are kept. The previous record is deleted at once;
+// the new one is written, and indexed under the user for revocation, when
+// the response is sent. The principal that the Handler puts in the
+// context of the following requests is this one, with SessionRef set and
+// AuthTime the time of the login.
 //
-// readAt is when the user record that roles and the account's state come
-// from was read, taken before reading it: auth.LoginResult.ReadAt, or
-// mfa.LoginResult.ReadAt for a passkey. It is what makes a revocation win
-// a race with a login: if [Manager.RevokeUser] or [Manager.RevokeOthers]
-// ran for userID after readAt (the account was disabled, a role removed,
-// the password changed while the password was being hashed), the session
-// is not written when the response is sent, and the next request is
-// anonymous (audit event "session.ended_in_flight"). readAt must come
-// from a clock that agrees with the Manager's (Config.Now) across
-// instances: a clock running ahead lets a racing login through by as much.
+// p.AuthTime is when the user record that the roles and the account's
+// state come from was read, taken before reading it (auth's login result
+// carries it). It is what makes a revocation win a race with a login: if
+// [Manager.RevokeUser] or [Manager.RevokeOthers] ran for the user after
+// p.AuthTime (the account was disabled, a role removed, the password
+// changed while the password was being hashed), the session is not
+// written when the response is sent, and the next request is anonymous
+// (audit event [ActionEndedInFlight]). It must come from a clock that
+// agrees with the Manager's across instances: a clock running ahead lets
+// a racing login through by as much.
 //
 // Check the credentials (and that the account is enabled) before calling
 // Login. It returns [ErrNoSession] outside [Manager.Handler]; an error for
-// an empty userID, a zero readAt or one older than Config.IdleTimeout
-// (read the user again); and a wrapped [ErrStore] if the old record could
-// not be deleted. In each case nothing changed, and the app should answer
-// 500.
-func (m *Manager) Login(ctx context.Context, userID string, roles []string, readAt time.Time, methods ...string) error {
+// an empty p.UserID, a zero p.AuthTime or one older than
+// Config.IdleTimeout (read the user again); and a wrapped [ErrStore] if
+// the old record could not be deleted. In each case nothing changed, and
+// the app should answer 500.
+func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 	st := m.state(ctx)
 	if st == nil {
 		return ErrNoSession
 	}
-	if userID == "" {
+	if p.UserID == "" {
 		return errors.New("session: login: empty user ID")
 	}
+	readAt := p.AuthTime
 	now := m.now()
 	switch {
 	case readAt.IsZero():
-		return errors.New("session: login: zero readAt: pass the time the user record was read, taken before reading it (auth.LoginResult.ReadAt)")
+		return errors.New("session: login: zero Principal.AuthTime: pass the time the user record was read, taken before reading it (auth's login result carries it)")
 	case now.Sub(readAt) > m.idle:
 		return fmt.Errorf("session: login: the user record was read %v ago, more than IdleTimeout: read it again and pass the new time", now.Sub(readAt).Round(time.Second))
 	case readAt.After(now):
 		readAt = now // a readAt ahead of the Manager's clock would outrun revocations
 	}
-	st.renew = renewLogin
-	err := m.scs.RenewToken(ctx)
-	st.renew = renewNone
-	if err != nil {
-		return fmt.Errorf("session: login: %w", err)
+	var methods []identity.Method
+	for _, meth := range p.Methods {
+		if meth != "" && !slices.Contains(methods, meth) {
+			methods = append(methods, meth)
+		}
 	}
+	if old := st.md.Load(); old != nil && old.Stored != "" {
+		if err := m.store.Delete(ctx, old.UserID, old.Stored); err != nil {
+			return fmt.Errorf("session: login: %w: delete: %w", ErrStore, err)
+		}
+	}
+	m.renew(st)
+	m.scs.Remove(st.sctx, rememberKey) // a login starts with a session cookie
 	md := &meta{
 		Handle:    newHandle(),
-		UserID:    userID,
-		Roles:     slices.Clone(roles),
-		Methods:   slices.Clone(methods),
+		UserID:    p.UserID,
+		Roles:     slices.Clone(p.Roles),
+		Methods:   methods,
 		AuthTime:  now,
 		AuthAt:    readAt,
 		Created:   now,
@@ -100,24 +86,36 @@ func (m *Manager) Login(ctx context.Context, userID string, roles []string, read
 		IP:        st.ip,
 		UserAgent: st.ua,
 	}
-	m.setMeta(ctx, st, md)
+	m.setMeta(st, md)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: ActionLogin, Outcome: audit.OutcomeSuccess,
-		Actor: identity.Principal{UserID: userID, Roles: md.Roles}, SessionRef: md.Handle,
-		Meta: map[string]string{"methods": strings.Join(methods, ",")},
+		Actor: identity.Principal{UserID: md.UserID, Roles: md.Roles}, SessionRef: md.Handle,
+		Meta: map[string]string{"methods": joinMethods(methods)},
 	})
 	return nil
 }
 
-// MarkMFA records a successful MFA verification with method (e.g. "totp",
-// "passkey") in the signed-in session: it renews the token, sets MFATime
-// to now and MFAMethod, and adds method to Methods. The session keeps its
+func joinMethods(ms []identity.Method) string {
+	var b strings.Builder
+	for i, meth := range ms {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(meth))
+	}
+	return b.String()
+}
+
+// MarkMFA records a successful second-factor verification with method
+// (e.g. [identity.MethodOTP] for a TOTP or recovery code) in the signed-in
+// session: it renews the token, sets MFATime to now, and adds method to
+// Methods. The session keeps its
 // handle and absolute lifetime. If the session is revoked before the
 // response is sent, the step-up is lost with it.
 //
 // It returns [ErrNoSession] outside [Manager.Handler], [ErrNotLoggedIn]
 // when no user is signed in, and a wrapped [ErrStore] on store failure.
-func (m *Manager) MarkMFA(ctx context.Context, method string) error {
+func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
 		return err
@@ -125,30 +123,36 @@ func (m *Manager) MarkMFA(ctx context.Context, method string) error {
 	if method == "" {
 		return errors.New("session: mark MFA: empty method")
 	}
-	if err := m.rotate(ctx, st); err != nil {
-		return fmt.Errorf("session: mark MFA: %w", err)
-	}
+	m.renew(st)
 	n := *md
-	n.MFATime, n.MFAMethod = m.now(), method
+	n.MFATime = m.now()
 	if !slices.Contains(n.Methods, method) {
 		n.Methods = append(slices.Clip(n.Methods), method)
 	}
-	m.setMeta(ctx, st, &n)
+	m.setMeta(st, &n)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAuthentication, Action: ActionMFA, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
-		Meta: map[string]string{"method": method},
+		Meta: map[string]string{"method": string(method)},
 	})
 	return nil
 }
 
-// rotate renews the token of a session that keeps its identity; the record
-// moves to the new key at commit only if it still exists then.
-func (m *Manager) rotate(ctx context.Context, st *reqState) error {
-	st.renew = renewRotate
-	err := m.scs.RenewToken(ctx)
-	st.renew = renewNone
-	return err
+// renew gives the request's session a new token: a new scs session with
+// the same values, which gets its token when it is committed. The meta's
+// Stored still names the old record, so that the commit moves it, and
+// only if it still exists then (a session revoked meanwhile stays
+// revoked); Login, which must not keep the old record, deletes it first.
+//
+// scs's RenewToken is not used because it deletes the old record at once,
+// which would let a session revoked before the commit come back under
+// the new token.
+func (m *Manager) renew(st *reqState) {
+	old := st.sctx
+	st.sctx = m.fresh(st)
+	for _, k := range m.scs.Keys(old) {
+		m.scs.Put(st.sctx, k, m.scs.Get(old, k))
+	}
 }
 
 // Logout ends the request's session: its record is deleted from the store
@@ -161,7 +165,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if st == nil {
 		return ErrNoSession
 	}
-	if err := m.destroy(ctx, st); err != nil {
+	if err := m.end(ctx, st, true); err != nil {
 		return fmt.Errorf("session: logout: %w", err)
 	}
 	if md != nil && md.UserID != "" {
@@ -173,23 +177,18 @@ func (m *Manager) Logout(ctx context.Context) error {
 	return nil
 }
 
-// Identity returns the signed-in user of the request's session; ok is
-// false when no user is signed in or ctx did not pass through
-// [Manager.Handler]. The slices are copies.
-func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
-	_, md, err := m.signedIn(ctx)
-	if err != nil {
-		return Identity{}, false
-	}
-	return Identity{
+// principal returns the signed-in user of md as the Handler puts it in
+// the request's context. The slices are copies, so that a handler
+// changing them changes nothing in the session.
+func principal(md *meta) identity.Principal {
+	return identity.Principal{
 		UserID:     md.UserID,
 		Roles:      slices.Clone(md.Roles),
-		AuthTime:   md.AuthTime,
 		Methods:    slices.Clone(md.Methods),
+		AuthTime:   md.AuthTime,
 		MFATime:    md.MFATime,
-		MFAMethod:  md.MFAMethod,
 		SessionRef: md.Handle,
-	}, true
+	}
 }
 
 // Remember makes the session cookie persistent ("remember me"), lasting
@@ -197,14 +196,15 @@ func (m *Manager) Identity(ctx context.Context) (id Identity, ok bool) {
 // session cookie again, which the browser drops when it closes (the
 // default). The idle timeout still applies either way. Call it after
 // [Manager.Login]; Login starts with a session cookie.
+//
+// It is scs's RememberMe (the cookie is not persistent by default:
+// Cookie.Persist is false).
 func (m *Manager) Remember(ctx context.Context, on bool) error {
-	st, md, err := m.signedIn(ctx)
-	if err != nil || md.Remember == on {
+	st, _, err := m.signedIn(ctx)
+	if err != nil || m.scs.GetBool(st.sctx, rememberKey) == on {
 		return err
 	}
-	n := *md
-	n.Remember = on
-	m.setMeta(ctx, st, &n)
+	m.scs.RememberMe(st.sctx, on)
 	st.rememberChanged = true
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -112,31 +111,27 @@ type Config struct {
 	// Logger receives audit sink failures. Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler answers a request whose session could not be loaded or
+	// OnError answers a request whose session could not be loaded or
 	// saved; err wraps [ErrStore] (or [ErrInsecureHost]). It must not
 	// write err to the client. Default: 500 Internal Server Error with a
 	// fixed plain-text body.
-	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Now returns the current time for timeouts and timestamps. Default:
-	// time.Now. Tests inject a clock; it must not run behind the store's
-	// clock, which stores use to expire records.
+	// time.Now. Tests that can run in a testing/synctest bubble need not
+	// set it; tests against a store with a clock of its own (a database)
+	// inject one that must not run behind the store's, which stores use to
+	// expire records.
 	Now func() time.Time
 }
 
 // Manager issues, loads, saves and revokes sessions. It is safe for
 // concurrent use; its configuration is fixed by [New]. Install
 // [Manager.Handler] around every route that reads or changes the session.
-//
-// Manager builds on github.com/alexedwards/scs/v2, configured with
-// HashTokenInStore and a faster binary codec. scs.New, which New calls,
-// starts one goroutine that sweeps scs's own memory store once a minute;
-// Manager replaces that store and never uses it, and scs offers no way to
-// stop the goroutine.
+// It starts no goroutine and holds nothing to close.
 type Manager struct {
 	scs        *scs.SessionManager
 	store      Store
-	res        *clientip.Resolver
 	idle       time.Duration
 	lifetime   time.Duration
 	touchEvery time.Duration
@@ -152,16 +147,9 @@ type Manager struct {
 }
 
 // New returns a Manager for cfg, or an error naming the offending field.
-// res finds the client address recorded with each session and in audit
-// events: pass clientip.New(nil, clientip.Config{}) when no proxy is in
-// front of the app.
-func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
-	if res == nil {
-		return nil, errors.New("session: New: nil *clientip.Resolver: pass clientip.New(nil, clientip.Config{}) when no proxy is in front of the app")
-	}
+func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		store:      cfg.Store,
-		res:        res,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
 		cookieName: cfg.CookieName,
@@ -169,7 +157,7 @@ func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
 		keyring:    cfg.Keyring,
 		audit:      cfg.Audit,
 		log:        cfg.Logger,
-		onError:    cfg.ErrorHandler,
+		onError:    cfg.OnError,
 		now:        cfg.Now,
 	}
 	if m.idle < 0 || m.lifetime < 0 {
@@ -228,15 +216,24 @@ func New(res *clientip.Resolver, cfg Config) (*Manager, error) {
 		m.now = time.Now
 	}
 
-	s := scs.New()
-	s.Store = scsStore{m}
-	s.Codec = codec{}
-	s.HashTokenInStore = true
-	s.IdleTimeout = 0 // enforced by Manager, with its clock
-	s.Lifetime = m.lifetime
-	s.Cookie.Name = m.cookieName // scs never writes the cookie: Manager does
-	s.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { m.onError(w, r, err) }
-	m.scs = s
+	// Built without scs.New, which would start a goroutine sweeping a
+	// memory store the Manager does not use. The token travels in the
+	// cookie written by the Handler with these settings.
+	m.scs = &scs.SessionManager{
+		Lifetime:         m.lifetime,
+		IdleTimeout:      0, // enforced by the Manager, which records activity once a minute, not every request
+		Store:            scsStore{store: m.store, keyring: m.keyring, idle: m.idle, lifetime: m.lifetime},
+		Codec:            codec{},
+		HashTokenInStore: true,
+		Cookie: scs.SessionCookie{
+			Name:     m.cookieName,
+			Path:     "/",
+			HttpOnly: true,
+			Secure:   !m.insecure,
+			SameSite: http.SameSiteLaxMode,
+			Persist:  false, // a session cookie unless Remember
+		},
+	}
 	return m, nil
 }
 
@@ -293,17 +290,24 @@ func (m *Manager) signedIn(ctx context.Context) (*reqState, *meta, error) {
 
 // setMeta replaces the session's meta, in scs's values (saved with the
 // session) and in the request state (read without going through scs).
-func (m *Manager) setMeta(ctx context.Context, st *reqState, md *meta) {
-	m.scs.Put(ctx, metaKey, md)
+func (m *Manager) setMeta(st *reqState, md *meta) {
+	m.scs.Put(st.sctx, metaKey, md)
 	st.md.Store(md)
 }
 
-// destroy ends the session in scs and forgets its meta.
-func (m *Manager) destroy(ctx context.Context, st *reqState) error {
-	if err := m.scs.Destroy(ctx); err != nil {
-		return err
+// end ends the request's session: it deletes its record, if any and
+// deleteRecord is set, and starts a new empty session in its place. The
+// cookie is deleted when the response is sent, unless the request signs
+// in again or stores values.
+func (m *Manager) end(ctx context.Context, st *reqState, deleteRecord bool) error {
+	if md := st.md.Load(); deleteRecord && md != nil && md.Stored != "" {
+		if err := m.store.Delete(ctx, md.UserID, md.Stored); err != nil {
+			return fmt.Errorf("%w: delete: %w", ErrStore, err)
+		}
 	}
 	st.md.Store(nil)
+	st.sctx = m.fresh(st)
+	st.ended = true
 	return nil
 }
 

@@ -10,15 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/session"
-	"github.com/deployedworks/rampart/session/internal/storetest"
+	"github.com/deployedworks/rampart/session/sessiontest"
 )
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Run(t, storetest.Harness{
-		New:    func(*testing.T) session.Store { return session.NewMemoryStore() },
-		Dump:   func(_ *testing.T, s session.Store) string { return session.DumpMemoryStore(s.(*session.MemoryStore)) },
-		Broken: func(*testing.T) session.Store { return storetest.Failing{} },
+	sessiontest.TestBackend(t, sessiontest.Backend{
+		New:  func(*testing.T) session.Store { return session.NewMemoryStore() },
+		Dump: func(_ *testing.T, s session.Store) string { return session.DumpMemoryStore(s.(*session.MemoryStore)) },
 	})
+}
+
+// TestMemoryStoreRecorded runs the suite as a third party would, without
+// access to the backend.
+func TestMemoryStoreRecorded(t *testing.T) {
+	sessiontest.TestStore(t, func(*testing.T) session.Store { return session.NewMemoryStore() })
 }
 
 // TestMemoryStoreWatermarksExpire: watermarks past their Until are dropped

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
 )
@@ -30,8 +32,9 @@ type Info struct {
 	// LastSeen.
 	IP        netip.Addr
 	UserAgent string
-	// Methods and MFATime are as in [Identity]. Methods is a copy.
-	Methods []string
+	// Methods and MFATime are as in identity.Principal. Methods is a
+	// copy.
+	Methods []identity.Method
 	MFATime time.Time
 	// Current is true for the session of the request that asked.
 	Current bool
@@ -79,33 +82,27 @@ type userRecord struct {
 	meta *meta
 }
 
-// userSessions returns the decodable, unexpired sessions of userID.
+// userSessions returns the decodable, unexpired sessions of userID,
+// iterated with scs over the user's index (see userStore).
 func (m *Manager) userSessions(ctx context.Context, userID string) ([]userRecord, error) {
 	if userID == "" {
 		return nil, nil
 	}
-	recs, err := m.store.List(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: list: %w", ErrStore, err)
-	}
+	a := m.scs.Store.(scsStore)
+	it := &scs.SessionManager{Store: userStore{scsStore: a, userID: userID}, Codec: codec{}}
 	now := m.now()
-	a := scsStore{m}
-	out := make([]userRecord, 0, len(recs))
-	for _, r := range recs {
-		b, err := a.open(r.Key, r.Data)
-		if err != nil {
-			continue
-		}
-		_, values, err := codec{}.Decode(b)
-		if err != nil {
-			continue
-		}
-		md, _ := values[metaKey].(*meta)
+	var out []userRecord
+	err := it.Iterate(ctx, func(ctx context.Context) error {
+		md, _ := it.Get(ctx, metaKey).(*meta)
 		if md == nil || md.UserID != userID ||
 			!now.Before(md.Created.Add(m.lifetime)) || !now.Before(md.LastSeen.Add(m.idle)) {
-			continue
+			return nil
 		}
-		out = append(out, userRecord{key: r.Key, meta: md})
+		out = append(out, userRecord{key: it.Token(ctx), meta: md})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -150,7 +147,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 //     its session back;
 //   - a login that read the user record before now (the old state, or the
 //     old password, while it hashed) gets no session: its [Manager.Login]
-//     passed that earlier readAt, so the store refuses the session when the
+//     passed that earlier Principal.AuthTime, so the store refuses the session when the
 //     response is sent, and refuses to load it should that write have
 //     raced the revocation.
 //
@@ -159,7 +156,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 // job.
 //
 // The watermark is on the Manager's clock (Config.Now), and a login's
-// readAt on the clock of the instance that read the user: if that clock
+// AuthTime on the clock of the instance that read the user: if that clock
 // runs ahead of this one, a login racing the revocation gets through when
 // it read the user less than the difference before the revocation. Keep
 // the instances' clocks synchronised (NTP). Stores keep the watermark for
@@ -190,17 +187,17 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // session is re-stamped as established now and written under its new
 // token when the response is sent (until then its old token finds no
 // session). For a session signed in by this same request, the watermark
-// is its login's readAt instead, so that the new session survives.
+// is its login's AuthTime instead, so that the new session survives.
 //
 // It returns [ErrNoSession] outside [Manager.Handler] and
-// [ErrNotLoggedIn]. It implements auth.SessionRevoker, which
-// auth.Authenticator.ChangePassword calls with the request's context.
+// [ErrNotLoggedIn]. Login packages call it after a password change, with
+// the request's context (auth's ChangePassword does).
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
 		return err
 	}
-	kept := st.storedKey()
+	kept := md.Stored
 	at := m.now()
 	if kept == "" && md.AuthAt.Before(at) {
 		// Signed in by this request, not stored yet: Save checks this
@@ -220,11 +217,10 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 		// new token (Save with replace accepts it if it still exists).
 		n := *md
 		n.AuthAt = rev.At
-		m.setMeta(ctx, st, &n)
+		m.setMeta(st, &n)
+		md = &n
 	}
-	if err := m.rotate(ctx, st); err != nil {
-		return fmt.Errorf("session: revoke others: %w", err)
-	}
+	m.renew(st)
 	m.logAudit(ctx, st, audit.Event{
 		Category: audit.CategoryAccess, Action: ActionRevokeOthers, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: md.UserID, Roles: md.Roles}, Target: audit.Target{Kind: "user", ID: md.UserID},
@@ -236,7 +232,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) error {
 // revocation returns the watermark for a revocation made at: at truncated
 // to the microsecond, which stores may keep (a login that read the user
 // within the same microsecond is let through), kept for as long as a
-// session established before it can live. Login refuses a readAt older
+// session established before it can live. Login refuses an AuthTime older
 // than the idle timeout, so such a session began before At + IdleTimeout
 // and ends by At + IdleTimeout + Lifetime.
 func (m *Manager) revocation(at time.Time) Revocation {
@@ -251,14 +247,13 @@ func (m *Manager) endCurrent(ctx context.Context, match func(*meta) bool) {
 	if md == nil || !match(md) {
 		return
 	}
-	st.forget()
-	_ = m.destroy(ctx, st) // no record left: touches no store
+	_ = m.end(ctx, st, false) // no record left: touches no store
 }
 
 // actor is the signed-in user of ctx, if any, as an audit actor.
 func (m *Manager) actor(ctx context.Context) identity.Principal {
-	if id, ok := m.Identity(ctx); ok {
-		return identity.Principal{UserID: id.UserID, Roles: id.Roles}
+	if _, md, err := m.signedIn(ctx); err == nil {
+		return identity.Principal{UserID: md.UserID, Roles: slices.Clone(md.Roles)}
 	}
 	return identity.Principal{}
 }

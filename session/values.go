@@ -41,37 +41,39 @@ func (m *Manager) Put(ctx context.Context, key, value string) error {
 	if !validKey(key) {
 		return ErrInvalidKey
 	}
-	if err := m.checkAnon(ctx, st, key, value); err != nil {
+	if err := m.checkAnon(st, key, value); err != nil {
 		return err
 	}
-	m.scs.Put(ctx, key, value)
+	m.scs.Put(st.sctx, key, value)
 	return nil
 }
 
 // Get returns the value stored under key; ok is false when there is none
 // (or ctx did not pass through [Manager.Handler]).
 func (m *Manager) Get(ctx context.Context, key string) (value string, ok bool) {
-	if m.state(ctx) == nil || !validKey(key) {
+	st := m.state(ctx)
+	if st == nil || !validKey(key) {
 		return "", false
 	}
-	value, ok = m.scs.Get(ctx, key).(string)
+	value, ok = m.scs.Get(st.sctx, key).(string)
 	return value, ok
 }
 
 // Pop returns the value stored under key and removes it, for one-time
 // values such as flash messages.
 func (m *Manager) Pop(ctx context.Context, key string) (value string, ok bool) {
-	if m.state(ctx) == nil || !validKey(key) || !m.scs.Exists(ctx, key) {
+	st := m.state(ctx)
+	if st == nil || !validKey(key) || !m.scs.Exists(st.sctx, key) {
 		return "", false
 	}
-	value, ok = m.scs.Pop(ctx, key).(string)
+	value, ok = m.scs.Pop(st.sctx, key).(string)
 	return value, ok
 }
 
 // Remove deletes the value stored under key, if any.
 func (m *Manager) Remove(ctx context.Context, key string) {
-	if m.state(ctx) != nil && validKey(key) {
-		m.scs.Remove(ctx, key)
+	if st := m.state(ctx); st != nil && validKey(key) {
+		m.scs.Remove(st.sctx, key)
 	}
 }
 
@@ -91,10 +93,10 @@ func (m *Manager) PutChallenge(ctx context.Context, key string, data []byte) err
 		return ErrInvalidKey
 	}
 	c := &challenge{Data: slices.Clone(data), At: m.now(), ID: newHandle()}
-	if err := m.checkAnon(ctx, st, challengePrefix+key, c); err != nil {
+	if err := m.checkAnon(st, challengePrefix+key, c); err != nil {
 		return err
 	}
-	m.scs.Put(ctx, challengePrefix+key, c)
+	m.scs.Put(st.sctx, challengePrefix+key, c)
 	return nil
 }
 
@@ -113,17 +115,18 @@ const claimMargin = time.Minute
 // already; [ErrNoSession] outside [Manager.Handler]; and a wrapped
 // [ErrStore] when the claim fails (treat it as no challenge: fail closed).
 func (m *Manager) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
-	if m.state(ctx) == nil {
+	st := m.state(ctx)
+	if st == nil {
 		return nil, ErrNoSession
 	}
 	if !validKey(key) {
 		return nil, ErrInvalidKey
 	}
 	k := challengePrefix + key
-	if !m.scs.Exists(ctx, k) {
+	if !m.scs.Exists(st.sctx, k) {
 		return nil, ErrNoChallenge
 	}
-	c, ok := m.scs.Pop(ctx, k).(*challenge)
+	c, ok := m.scs.Pop(st.sctx, k).(*challenge)
 	if !ok || m.now().Sub(c.At) > ChallengeTTL {
 		return nil, ErrNoChallenge
 	}

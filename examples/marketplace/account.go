@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/session"
 )
@@ -12,7 +13,7 @@ import (
 // accountPage is the data of the account page.
 type accountPage struct {
 	User          user
-	Identity      session.Identity
+	Identity      identity.Principal
 	TOTP          bool
 	Passkeys      int
 	RecoveryCodes int
@@ -27,7 +28,7 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	id, _ := a.sessions.Identity(ctx)
+	id, _ := identity.FromContext(ctx)
 	p := accountPage{User: u, Identity: id}
 	if p.TOTP, err = a.totp.Enrolled(ctx, uid); err != nil {
 		a.serverError(w, r, err)

@@ -35,6 +35,7 @@ import (
 	"github.com/deployedworks/rampart/session"
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // App is the marketplace: every component built from a Config, and the
@@ -178,9 +179,9 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.onClose(func(context.Context) error { return a.db.Close() })
-	sessDialect := sqlstore.SQLite
+	sessDialect := sqldb.SQLite
 	if a.db.dialect == dialectPostgres {
-		sessDialect = sqlstore.Postgres
+		sessDialect = sqldb.PostgreSQL
 	}
 	if cfg.RedisURL == "" {
 		if a.sessSQL, err = sqlstore.New(a.db.db, sessDialect, sqlstore.Config{}); err != nil {
@@ -246,13 +247,13 @@ func (a *App) build(ctx context.Context) error {
 			return err
 		}
 	}
-	a.sessions, err = session.New(a.ips, session.Config{
+	a.sessions, err = session.New(session.Config{
 		Store:               st,
 		AllowInsecureCookie: !cfg.Prod && a.origin.Scheme == "http",
 		Keyring:             a.keys.SessionKeys,
 		Audit:               a.audit,
 		Logger:              a.log,
-		ErrorHandler:        a.sessionError,
+		OnError:             a.sessionError,
 		Now:                 cfg.Now,
 	})
 	if err != nil {
@@ -332,7 +333,7 @@ func (a *App) buildLimits() error {
 	lim := a.cfg.Limits
 	byIP := ratelimit.KeyByIP()
 	byUser := ratelimit.KeyByUser(func(r *http.Request) (string, bool) {
-		id, ok := a.sessions.Identity(r.Context())
+		id, ok := identity.FromContext(r.Context())
 		return id.UserID, ok
 	}, byIP)
 	mk := func(name string, l ratelimit.Limit, key ratelimit.KeyFunc) (*ratelimit.Middleware, error) {
@@ -404,7 +405,7 @@ func (a *App) buildAuth() error {
 	if a.cfg.wrapUsers != nil {
 		users = a.cfg.wrapUsers(users)
 	}
-	a.authn, err = auth.NewAuthenticator(users, authSessions{a.sessions}, auth.AuthenticatorConfig{
+	a.authn, err = auth.NewAuthenticator(users, a.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit,
 		Now:             a.cfg.Now, // the sessions' clock: the principal's AuthTime is compared with their revocations
 		PasswordChanges: changes,
@@ -414,16 +415,6 @@ func (a *App) buildAuth() error {
 	}
 	a.guard, err = auth.NewGuard(auth.GuardConfig{Audit: a.audit, OnDeny: a.guardDeny})
 	return err
-}
-
-// authSessions is the session manager as auth.Sessions.
-//
-// TODO(issue13-merge): session.Manager.Login takes an identity.Principal
-// on the session branch, so the Manager is auth.Sessions itself; drop this.
-type authSessions struct{ *session.Manager }
-
-func (s authSessions) Login(ctx context.Context, p identity.Principal) error {
-	return s.Manager.Login(ctx, p.UserID, p.Roles, p.AuthTime, "password")
 }
 
 func (a *App) buildMFA() error {
@@ -456,7 +447,7 @@ func (a *App) buildMFA() error {
 	}
 	if a.passkeys, err = passkey.New(passkey.Config{
 		RPID: a.origin.Host, RPDisplayName: "Marketplace", RPOrigins: []string{a.origin.Origin},
-		Credentials: st, Sessions: mfaSessions{a.sessions}, Challenges: a.sessions,
+		Credentials: st, Sessions: a.sessions, Challenges: a.sessions,
 		OnLogin:   a.passkeyLogin,
 		UserNames: a.passkeyNames,
 		OnError:   a.passkeyError,
@@ -505,7 +496,7 @@ func (a *App) buildHeaders() error {
 	if a.cspReports, err = headers.NewReports(headers.ReportsConfig{
 		Audit: a.audit,
 		SessionKey: func(r *http.Request) (string, bool) {
-			id, ok := a.sessions.Identity(r.Context())
+			id, ok := identity.FromContext(r.Context())
 			return id.UserID, ok
 		},
 	}); err != nil {

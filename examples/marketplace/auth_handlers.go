@@ -91,7 +91,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: ActionAccountCreated, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
-	if err := a.sessions.Login(r.Context(), u.ID, nil, createdAt, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Methods: []identity.Method{identity.MethodPassword}, AuthTime: createdAt}); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -179,7 +179,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	// Login signs the session in itself: if the account is disabled, a
 	// role removed or the password changed while the password hashed, the
 	// session is refused.
-	_, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
+	res, err := a.authn.Login(r, normEmail(lp.Email), f.Get("password"))
 	var te *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &te):
@@ -195,7 +195,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	redirect(w, r, a.afterLogin(r, lp.Next))
+	// The request's context still names who sent it (nobody); the policy
+	// decides for the user just signed in.
+	redirect(w, r, a.afterLogin(r.WithContext(identity.NewContext(r.Context(), res.Principal)), lp.Next))
 }
 
 // afterLogin is where a freshly signed-in user goes: the MFA challenge or
@@ -204,7 +206,7 @@ func (a *App) afterLogin(r *http.Request, next string) string {
 	dest := localNext(next, "/account")
 	// The principal in r's context is the one the request started with,
 	// before the sign-in.
-	switch err := a.policy.Check(a.currentPrincipal(r)); {
+	switch err := a.policy.Check(r); {
 	case errors.Is(err, mfa.ErrMFARequired):
 		return "/mfa?next=" + url.QueryEscape(dest)
 	case errors.Is(err, mfa.ErrEnrolmentRequired):
@@ -237,7 +239,7 @@ func (a *App) passkeyLogin(_ http.ResponseWriter, r *http.Request, res passkey.L
 		return errAccountDisabled
 	}
 	// res.ReadAt predates the read of u: a revocation after it wins.
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, res.ReadAt, "passkey"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Roles: u.Roles, Methods: res.Methods, AuthTime: res.ReadAt}); err != nil {
 		return err
 	}
 	// The app's own login record, with the action and target package
@@ -352,7 +354,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: ActionRoleGranted, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
 		Meta: map[string]string{"role": roleAdmin}})
-	if err := a.sessions.Login(r.Context(), u.ID, u.Roles, createdAt, "password"); err != nil {
+	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Roles: u.Roles, Methods: []identity.Method{identity.MethodPassword}, AuthTime: createdAt}); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

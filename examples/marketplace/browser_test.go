@@ -592,7 +592,7 @@ func TestBrowserFlow(t *testing.T) {
 			b.expectPage(t, b.click(t, "#login"), 200, "/mfa?next=%2Faccount", "Confirm it is you")
 			b.do(t, "passkey section shown", chromedp.WaitVisible(chromedp.ID("passkey-verify")))
 			b.expectPage(t, b.click(t, "#passkey-verify"), 200, "/account", "Your account")
-			assert.Contains(t, b.text(t, "main"), "with password, hwk")
+			assert.Contains(t, b.text(t, "main"), "with password, passkey")
 			assert.Equal(t, float64(3), b.credentials(t, authID)[0].SignCount)
 		}},
 		{"hide a reported listing", func(t *testing.T) {

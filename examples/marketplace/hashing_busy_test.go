@@ -55,7 +55,7 @@ func TestHashingBusyIs503(t *testing.T) {
 		Peppers: ta.keys.Peppers, MaxConcurrent: 1, MaxQueue: 1})
 	require.NoError(t, err)
 	users := gatedUsers{UserStore: authUsers{ta.db}, held: "held@example.com", entered: make(chan struct{}, 2), open: make(chan struct{})}
-	ta.authn, err = auth.NewAuthenticator(users, authSessions{ta.sessions}, auth.AuthenticatorConfig{
+	ta.authn, err = auth.NewAuthenticator(users, ta.sessions, auth.AuthenticatorConfig{
 		Hasher: hasher, Throttle: ta.loginThrottle, Audit: ta.audit})
 	require.NoError(t, err)
 

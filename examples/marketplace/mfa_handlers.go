@@ -163,7 +163,7 @@ func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localNext(r.PostForm.Get("next"), "")
-	if err := a.markMFA(r.Context(), identity.MethodOTP); err != nil {
+	if err := a.sessions.MarkMFA(r.Context(), identity.MethodOTP); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -284,7 +284,7 @@ func (a *App) mustKeepFactor(r *http.Request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	id, _ := a.sessions.Identity(ctx)
+	id, _ := identity.FromContext(ctx)
 	return a.policy.Required(u.Roles) || a.policy.Required(id.Roles), nil
 }
 
@@ -335,7 +335,7 @@ func (a *App) mfaChallenge(w http.ResponseWriter, r *http.Request) {
 // verified marks the session after a successful check and sends the user
 // on.
 func (a *App) verified(w http.ResponseWriter, r *http.Request, method identity.Method, next, msg string) {
-	if err := a.markMFA(r.Context(), method); err != nil {
+	if err := a.sessions.MarkMFA(r.Context(), method); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -407,7 +407,7 @@ func (m *markOnCreated) WriteHeader(status int) {
 	if !m.wrote {
 		m.wrote = true
 		if status == http.StatusCreated {
-			if err := m.a.markMFA(m.r.Context(), identity.MethodHardwareKey); err != nil {
+			if err := m.a.sessions.MarkMFA(m.r.Context(), identity.MethodHardwareKey); err != nil {
 				m.a.log.WarnContext(m.r.Context(), "passkey registered, session not marked verified", "err", err)
 			}
 		}

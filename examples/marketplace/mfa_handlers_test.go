@@ -93,7 +93,7 @@ func TestTOTP_Enrolment(t *testing.T) {
 	assert.Equal(t, 10, ta.count(`SELECT COUNT(*) FROM mfa_recovery_codes WHERE user_id = ?`, u.ID))
 	r = c.get("/account")
 	assert.Contains(t, r.Body, "authenticator app · 10 recovery codes left")
-	assert.Contains(t, r.Body, "with password, otp")
+	assert.Contains(t, r.Body, "with password, one-time code")
 	ta.waitAudit("mfa.totp.confirm")
 
 	// The code just used cannot be used again, even in a new session.

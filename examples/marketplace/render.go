@@ -63,7 +63,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 			}
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
-		"join": strings.Join,
+		"join":    strings.Join,
+		"methods": methodNames,
 	}
 	names, err := fs.Glob(assetsFS, "templates/*.html")
 	if err != nil {
@@ -116,7 +117,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 
 // viewer returns the signed-in user of r, nil when signed out.
 func (a *App) viewer(r *http.Request) *viewer {
-	id, ok := a.sessions.Identity(r.Context())
+	id, ok := identity.FromContext(r.Context())
 	if !ok {
 		return nil
 	}
@@ -147,7 +148,7 @@ func (a *App) mfaPending(r *http.Request) error {
 // if any, is verified; ok is false otherwise. Public pages use it to decide
 // what to show.
 func (a *App) signedIn(r *http.Request) (uid string, roles []string, ok bool) {
-	id, ok := a.sessions.Identity(r.Context())
+	id, ok := identity.FromContext(r.Context())
 	if !ok || a.policy.Check(r) != nil {
 		return "", nil, false
 	}
@@ -280,3 +281,23 @@ func textOK(s string, minLen, maxLen int, multiline bool) (string, bool) {
 
 // discardLogger returns a logger that drops everything.
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// methodNames names authentication methods for people.
+func methodNames(ms []identity.Method) string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		switch m {
+		case identity.MethodPassword:
+			names[i] = "password"
+		case identity.MethodOTP:
+			names[i] = "one-time code"
+		case identity.MethodHardwareKey, identity.MethodSoftwareKey:
+			names[i] = "passkey"
+		case identity.MethodPIN:
+			names[i] = "PIN or biometric"
+		default:
+			names[i] = string(m)
+		}
+	}
+	return strings.Join(names, ", ")
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/headers"
-	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/session"
@@ -63,7 +62,7 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(outer, "GET /.well-known/security.txt", a.securityTxt)
 	// CSP reports read the session, if any, for the signed-in budget; a
 	// request without a session cookie costs no store lookup.
-	handle(outer, "POST /csp-report", a.sessions.Handler(a.withActor(a.cspReports)))
+	handle(outer, "POST /csp-report", a.sessions.Handler(a.cspReports))
 
 	// Public pages.
 	handle(app, "GET /{$}", fn(a.home))
@@ -141,8 +140,6 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 
 	var h http.Handler = app
 	h = lim.perRoute.Handler(h)
-	h = a.withActor(h)
-	h = a.withPrincipal(h) // TODO(issue13-merge): session.Manager's Handler does this
 	h = a.sessions.Handler(h)
 	h = headers.NoStore(h) // personal pages, each with its own CSP nonce
 	outer.Handle("/", h)
@@ -172,22 +169,6 @@ func (a *App) challengeRoute(h http.Handler) http.Handler {
 // requires MFA and who has no factor yet: the second-factor settings only.
 func (a *App) enrolmentRoute(h http.Handler) http.Handler {
 	return a.guard.RequireAuth(a.policy.AllowEnrolment(h))
-}
-
-// withActor puts the signed-in user in the request context as an
-// identity.Principal, where audit reads the actor of every event and the
-// auth guard reads the user.
-//
-// TODO(issue13-merge): session.Manager.Handler sets the principal on the
-// session branch: drop this.
-func (a *App) withActor(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := a.sessions.Identity(r.Context()); ok {
-			r = r.WithContext(identity.NewContext(r.Context(), identity.Principal{UserID: id.UserID, Roles: id.Roles,
-				AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}))
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // cacheStatic lets browsers cache the embedded assets for an hour.

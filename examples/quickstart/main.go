@@ -58,13 +58,13 @@ func newServer(auditOut io.Writer) http.Handler {
 
 	// Sessions with __Host- cookies; plain http://localhost needs the
 	// explicit development option.
-	sessions := must(session.New(ips, session.Config{AllowInsecureCookie: true, Audit: events}))
+	sessions := must(session.New(session.Config{AllowInsecureCookie: true, Audit: events}))
 
 	// Login throttling per account, per address and per pair, and a
 	// password check that does not reveal which accounts exist.
 	throttle := must(ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{Audit: events}))
 	users := newUsers("alice", "correct horse battery staple")
-	login := must(auth.NewAuthenticator(users, signIn{sessions}, auth.AuthenticatorConfig{
+	login := must(auth.NewAuthenticator(users, sessions, auth.AuthenticatorConfig{
 		Throttle: throttle, Audit: events,
 	}))
 	guard := must(auth.NewGuard(auth.GuardConfig{Audit: events}))
@@ -113,36 +113,12 @@ func newServer(auditOut io.Writer) http.Handler {
 	// Outermost first: client address, request IDs and panic recovery,
 	// headers, CSRF, rate limit, sessions, routes.
 	var h http.Handler = mux
-	h = principal(sessions, h)
 	h = sessions.Handler(h)
 	h = limit.Handler(h)
 	h = csrf.Handler(h)
 	h = sec.Handler(h)
 	h = events.Handler(h)
 	return ips.Handler(h)
-}
-
-// signIn is the session manager as auth.Sessions.
-//
-// TODO(issue13-merge): session.Manager.Login takes an identity.Principal
-// on the session branch, so the Manager is auth.Sessions itself; drop
-// signIn and principal.
-type signIn struct{ *session.Manager }
-
-func (s signIn) Login(ctx context.Context, p identity.Principal) error {
-	return s.Manager.Login(ctx, p.UserID, p.Roles, p.AuthTime, string(identity.MethodPassword))
-}
-
-// principal puts the signed-in user in the request context for the guard.
-// TODO(issue13-merge): session.Manager.Handler does this on the session
-// branch.
-func principal(m *session.Manager, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := m.Identity(r.Context()); ok {
-			r = r.WithContext(identity.NewContext(r.Context(), identity.Principal{UserID: id.UserID, Roles: id.Roles, SessionRef: id.SessionRef}))
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // users is an auth.UserStore in memory; a real app reads its database.

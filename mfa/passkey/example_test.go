@@ -12,7 +12,6 @@ import (
 
 	vwa "github.com/descope/virtualwebauthn"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
@@ -27,18 +26,18 @@ import (
 // parseRequestOptionsFromJSON) and navigator.credentials, and
 // credential.toJSON() is posted back.
 func ExampleRelyingParty() {
-	sessions, _ := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true})
+	sessions, _ := session.New(session.Config{AllowInsecureCookie: true})
 	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(withPrincipal(sessions, mux)) // TODO(issue13-merge): sessions.Handler(mux)
+	srv := httptest.NewUnstartedServer(sessions.Handler(mux))
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 
 	passkeys, err := passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: store, Sessions: realSessions{sessions}, Challenges: sessions, // TODO(issue13-merge): Sessions: sessions
+		Credentials: store, Sessions: sessions, Challenges: sessions,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
 			fmt.Println("passkey login:", res.UserID)
-			return sessions.Login(r.Context(), res.UserID, nil, res.ReadAt, string(identity.MethodHardwareKey))
+			return sessions.Login(r.Context(), identity.Principal{UserID: res.UserID, Methods: res.Methods, AuthTime: res.ReadAt})
 		},
 	})
 	if err != nil {
@@ -46,7 +45,7 @@ func ExampleRelyingParty() {
 		return
 	}
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) { // a password login
-		_ = sessions.Login(r.Context(), "user-42", nil, time.Now(), "password")
+		_ = sessions.Login(r.Context(), identity.Principal{UserID: "user-42", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
 	})
 	mux.HandleFunc("POST /passkeys/begin", passkeys.BeginRegistration)
 	mux.HandleFunc("POST /passkeys/finish", passkeys.FinishRegistration)

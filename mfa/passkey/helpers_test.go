@@ -2,7 +2,6 @@ package passkey_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -11,12 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
-	"github.com/deployedworks/rampart/session"
 )
 
 // newClock is an injectable clock.
@@ -74,30 +71,4 @@ func events(sink *audit.MemorySink, action string) []audit.Event {
 		}
 	}
 	return out
-}
-
-// realSessions is a *session.Manager as this package needs it.
-//
-// TODO(issue13-merge): session.Manager gets MarkMFA(ctx, identity.Method)
-// and puts the principal in the request context itself; pass the manager
-// as is and drop realSessions and withPrincipal then.
-type realSessions struct{ *session.Manager }
-
-func (s realSessions) MarkMFA(ctx context.Context, m identity.Method) error {
-	return s.Manager.MarkMFA(ctx, string(m))
-}
-
-// withPrincipal puts the session's signed-in user in the request context.
-// TODO(issue13-merge): see realSessions.
-func withPrincipal(sm *session.Manager, next http.Handler) http.Handler {
-	return sm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := sm.Identity(r.Context()); ok {
-			p := identity.Principal{UserID: id.UserID, Roles: id.Roles, AuthTime: id.AuthTime, MFATime: id.MFATime, SessionRef: id.SessionRef}
-			for _, m := range id.Methods {
-				p = p.With(identity.Method(m))
-			}
-			r = r.WithContext(identity.NewContext(r.Context(), p))
-		}
-		next.ServeHTTP(w, r)
-	}))
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
@@ -33,21 +32,21 @@ import (
 func TestIntegration_Session(t *testing.T) {
 	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
 	lg, sink := newAudit()
-	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	store := newStore(t)
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(withPrincipal(sm, mux))
+	srv := httptest.NewUnstartedServer(sm.Handler(mux))
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 	roles := map[string][]string{"root": {"admin"}}
 	wa, err := passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: store, Sessions: realSessions{sm}, Challenges: sm, Audit: lg, Now: c.Now,
+		Credentials: store, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
-			return sm.Login(r.Context(), res.UserID, roles[res.UserID], res.ReadAt, string(identity.MethodHardwareKey))
+			return sm.Login(r.Context(), identity.Principal{UserID: res.UserID, Roles: roles[res.UserID], Methods: res.Methods, AuthTime: res.ReadAt})
 		},
 	})
 	require.NoError(t, err)
@@ -61,7 +60,7 @@ func TestIntegration_Session(t *testing.T) {
 	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
-		if err := sm.Login(r.Context(), user, roles[user], c.Now(), "password"); err != nil {
+		if err := sm.Login(r.Context(), identity.Principal{UserID: user, Roles: roles[user], Methods: []identity.Method{identity.MethodPassword}, AuthTime: c.Now()}); err != nil {
 			fail(w, err)
 		}
 	})
@@ -71,7 +70,7 @@ func TestIntegration_Session(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	})))
 	app.HandleFunc("POST /mfa/setup/totp", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := identity.FromContext(r.Context())
 		e, err := tp.Enrol(r.Context(), id.UserID, id.UserID+"@example.com")
 		if err != nil {
 			fail(w, err)
@@ -80,22 +79,22 @@ func TestIntegration_Session(t *testing.T) {
 		_, _ = io.WriteString(w, e.URI())
 	})
 	app.HandleFunc("POST /mfa/setup/totp/confirm", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := identity.FromContext(r.Context())
 		if err := tp.Confirm(r.Context(), id.UserID, r.FormValue("code")); err != nil {
 			fail(w, err)
 			return
 		}
-		if err := sm.MarkMFA(r.Context(), string(identity.MethodOTP)); err != nil { // TODO(issue13-merge): identity.MethodOTP
+		if err := sm.MarkMFA(r.Context(), identity.MethodOTP); err != nil {
 			fail(w, err)
 		}
 	})
 	app.HandleFunc("POST /mfa/verify/totp", func(w http.ResponseWriter, r *http.Request) {
-		id, _ := sm.Identity(r.Context())
+		id, _ := identity.FromContext(r.Context())
 		if err := tp.Verify(r.Context(), id.UserID, r.FormValue("code")); err != nil {
 			fail(w, err)
 			return
 		}
-		if err := sm.MarkMFA(r.Context(), string(identity.MethodOTP)); err != nil { // TODO(issue13-merge): identity.MethodOTP
+		if err := sm.MarkMFA(r.Context(), identity.MethodOTP); err != nil {
 			fail(w, err)
 		}
 	})
@@ -257,27 +256,27 @@ func (h *heldCredentials) Credential(ctx context.Context, id []byte) (mfa.Stored
 // OnLogin passes LoginResult.ReadAt to session.Manager.Login.
 func TestPasskeyLoginRacesRevocation(t *testing.T) {
 	c := testenv.NewClock(time.Now()) // the session store expires records by the real clock
-	sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{AllowInsecureCookie: true, Now: c.Now})
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Now: c.Now})
 	require.NoError(t, err)
 	creds := &heldCredentials{CredentialStore: newStore(t)}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(withPrincipal(sm, mux))
+	srv := httptest.NewUnstartedServer(sm.Handler(mux))
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
 	wa, err := passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: []string{origin},
-		Credentials: creds, Sessions: realSessions{sm}, Challenges: sm, Now: c.Now,
+		Credentials: creds, Sessions: sm, Challenges: sm, Now: c.Now,
 		OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
-			return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, string(identity.MethodHardwareKey))
+			return sm.Login(r.Context(), identity.Principal{UserID: res.UserID, Roles: []string{"admin"}, Methods: res.Methods, AuthTime: res.ReadAt})
 		},
 	})
 	require.NoError(t, err)
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		if err := sm.Login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
+		if err := sm.Login(r.Context(), identity.Principal{UserID: "root", Roles: []string{"admin"}, Methods: []identity.Method{identity.MethodPassword}, AuthTime: c.Now()}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := sm.Identity(r.Context())
+		id, ok := identity.FromContext(r.Context())
 		if !ok {
 			_, _ = io.WriteString(w, "anonymous")
 			return

@@ -24,12 +24,13 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/deployedworks/rampart/audit"
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // claimGate is a session store whose Claim, once armed, waits until n
@@ -71,7 +72,7 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 			require.NoError(t, err)
 			db.SetMaxOpenConns(1)
 			t.Cleanup(func() { _ = db.Close() })
-			s, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.Config{})
+			s, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{})
 			require.NoError(t, err)
 			require.NoError(t, s.Migrate(context.Background()))
 			return s
@@ -114,12 +115,12 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 			var origins []string
 			keys := newKeyring(t) // shared: each instance opens the other's sealed cookie
 			for i := range inst {
-				sm, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{
+				sm, err := session.New(session.Config{
 					Store: gate, AllowInsecureCookie: true, Audit: lg, Now: c.Now, Keyring: keys,
 				})
 				require.NoError(t, err)
 				mux := http.NewServeMux()
-				srv := httptest.NewUnstartedServer(withPrincipal(sm, mux))
+				srv := httptest.NewUnstartedServer(sm.Handler(mux))
 				in := &instance{sm: sm, mux: mux, srv: srv,
 					origin: fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)}
 				inst[i] = in
@@ -129,14 +130,14 @@ func TestWebAuthn_ConcurrentFinishLoginRegression(t *testing.T) {
 				sm := in.sm
 				wa, err := passkey.New(passkey.Config{
 					RPID: "localhost", RPDisplayName: "Marketplace", RPOrigins: origins,
-					Credentials: creds, Sessions: realSessions{sm}, Challenges: sm, Audit: lg, Now: c.Now,
+					Credentials: creds, Sessions: sm, Challenges: sm, Audit: lg, Now: c.Now,
 					OnLogin: func(_ http.ResponseWriter, r *http.Request, res passkey.LoginResult) error {
-						return sm.Login(r.Context(), res.UserID, []string{"admin"}, res.ReadAt, "passkey")
+						return sm.Login(r.Context(), identity.Principal{UserID: res.UserID, Roles: []string{"admin"}, Methods: res.Methods, AuthTime: res.ReadAt})
 					},
 				})
 				require.NoError(t, err)
 				in.mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
-					if err := sm.Login(r.Context(), "root", []string{"admin"}, c.Now(), "password"); err != nil {
+					if err := sm.Login(r.Context(), identity.Principal{UserID: "root", Roles: []string{"admin"}, Methods: []identity.Method{identity.MethodPassword}, AuthTime: c.Now()}); err != nil {
 						http.Error(w, err.Error(), http.StatusInternalServerError)
 					}
 				})

@@ -5,7 +5,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/redisstore"
@@ -27,7 +26,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store, Keyring: keys})
+	m, err := session.New(session.Config{Store: store, Keyring: keys})
 	if err != nil {
 		panic(err)
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/session"
-	"github.com/deployedworks/rampart/session/internal/storetest"
 	"github.com/deployedworks/rampart/session/redisstore"
+	"github.com/deployedworks/rampart/session/sessiontest"
 )
 
 func client(t testing.TB) *redis.Client {
@@ -82,7 +82,7 @@ func dump(t *testing.T, c *redis.Client, prefix string) string {
 func TestRedis(t *testing.T) {
 	prefixes := map[session.Store]string{}
 	var c *redis.Client
-	storetest.Run(t, storetest.Harness{
+	sessiontest.TestBackend(t, sessiontest.Backend{
 		New: func(t *testing.T) session.Store {
 			c = client(t)
 			s, p := newStore(t, c)

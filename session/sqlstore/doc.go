@@ -9,8 +9,10 @@
 // The package imports no driver: open the *sql.DB with the one you use,
 // for example modernc.org/sqlite (driver "sqlite", pure Go) or
 // github.com/jackc/pgx/v5/stdlib (driver "pgx"; wrap an existing pool with
-// stdlib.OpenDBFromPool). Create the table with [Store.Migrate] or with
-// the SQL it runs (see [Store.Schema]), and call [Store.DeleteExpired]
+// stdlib.OpenDBFromPool), and name its SQL with sqldb.SQLite or
+// sqldb.PostgreSQL. New runs no SQL: create or upgrade the tables with
+// [Store.Migrate] at start-up (it records the schema version in the table
+// rampart_schema, like Rampart's other SQL packages), and call [Store.DeleteExpired]
 // from time to time: expired sessions and watermarks are never used, but
 // they are only removed by it.
 //

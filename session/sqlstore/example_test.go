@@ -10,10 +10,11 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // Example keeps sessions in SQLite and revokes a user's sessions with one
@@ -26,7 +27,7 @@ func Example() {
 	defer db.Close()
 	db.SetMaxOpenConns(1) // one writer; and :memory: is per connection
 
-	store, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.Config{})
+	store, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -40,12 +41,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	m, err := session.New(clientip.MustNew(nil, clientip.Config{}), session.Config{Store: store, Keyring: keys})
+	m, err := session.New(session.Config{Store: store, Keyring: keys})
 	if err != nil {
 		panic(err)
 	}
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = m.Login(r.Context(), "user-1", nil, time.Now(), "password")
+		_ = m.Login(r.Context(), identity.Principal{UserID: "user-1", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
 	}))
 	for range 2 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "https://shop.example/login", nil))

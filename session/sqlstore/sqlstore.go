@@ -2,25 +2,18 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/deployedworks/rampart/internal/sqlmigrate"
 	"github.com/deployedworks/rampart/session"
-)
-
-// Dialect selects the SQL spoken to the database.
-type Dialect int
-
-// Supported dialects.
-const (
-	// SQLite 3.24 or later (UPSERT, partial indexes).
-	SQLite Dialect = iota + 1
-	// PostgreSQL 9.5 or later.
-	Postgres
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 // DefaultTable is the table used unless Config.Table is set.
@@ -38,9 +31,10 @@ type Config struct {
 // Store is a session.Store on a SQL database. It is safe for concurrent
 // use and starts no goroutine.
 type Store struct {
-	db    *sql.DB
-	table string
-	q     queries
+	db      *sql.DB
+	dialect sqldb.Dialect
+	table   string
+	q       queries
 }
 
 type queries struct {
@@ -54,9 +48,9 @@ var _ session.Store = (*Store)(nil)
 
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 
-// New returns a Store using db. It does not touch the database; run
-// [Store.Migrate] once to create the table.
-func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
+// New returns a Store using db, which speaks dialect. It does not touch
+// the database: run [Store.Migrate] to create or upgrade the tables.
+func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: New: nil *sql.DB: open one with sql.Open and the driver for your database")
 	}
@@ -67,7 +61,10 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if !tableName.MatchString(t) {
 		return nil, fmt.Errorf("sqlstore: New: Table %q: use letters, digits and underscores, optionally schema.table", t)
 	}
-	s := &Store{db: db, table: t}
+	if !dialect.Valid() {
+		return nil, fmt.Errorf("sqlstore: New: unknown Dialect %d: use sqldb.SQLite or sqldb.PostgreSQL", dialect)
+	}
+	s := &Store{db: db, dialect: dialect, table: t}
 	// Index names: PostgreSQL puts an index in its table's schema and
 	// forbids qualifying the name; SQLite wants the schema on the index
 	// name and none on the table ("CREATE INDEX aux.i ON t").
@@ -77,22 +74,20 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	} else {
 		schema += "."
 	}
-	idxUser, idxExpiry, idxOn := name+"_user_idx", name+"_expiry_idx", t
-	rt := t + revocationsSuffix
+	idxUser, idxExpiry, idxOn := indexName(name, "_user_idx"), indexName(name, "_expiry_idx"), t
+	rt := schema + indexName(name, revocationsSuffix) // PostgreSQL would truncate a long name onto t's
 	// p numbers parameters so that a query can use one twice; the casts
 	// type the parameters of INSERT … SELECT, which PostgreSQL cannot
 	// infer from the target columns.
 	var p func(int) string
 	blob, text, bigint, greatest := "BLOB", "", "", "max"
 	switch dialect {
-	case SQLite:
+	case sqldb.SQLite:
 		p = func(i int) string { return fmt.Sprintf("?%d", i) }
 		idxUser, idxExpiry, idxOn = schema+idxUser, schema+idxExpiry, name
-	case Postgres:
+	default: // sqldb.PostgreSQL
 		p = func(i int) string { return fmt.Sprintf("$%d", i) }
 		blob, text, bigint, greatest = "BYTEA", "::text", "::bigint", "GREATEST"
-	default:
-		return nil, fmt.Errorf("sqlstore: New: unknown Dialect %d: use sqlstore.SQLite or sqlstore.Postgres", dialect)
 	}
 	// notRevoked holds for a session row s whose user has no watermark
 	// above its auth_at: the check at load (and, with the row's values as
@@ -155,9 +150,27 @@ ON CONFLICT (token_hash) DO NOTHING`, t, p(1), p(2), p(3)),
 	return s, nil
 }
 
+// maxIdent is the longest identifier PostgreSQL keeps; it truncates longer
+// ones, so that two index names sharing their first 63 bytes collide.
+const maxIdent = 63
+
+// indexName names an index (or the revocations table) of table: table +
+// suffix, or, when that is longer than maxIdent, a prefix of table, a hash
+// of the whole name and suffix, so that the names derived from two long
+// table names, or from one, never collide.
+func indexName(table, suffix string) string {
+	n := table + suffix
+	if len(n) <= maxIdent {
+		return n // the name earlier versions created: kept, so that Migrate finds it
+	}
+	h := sha256.Sum256([]byte(table))
+	tag := "_" + hex.EncodeToString(h[:4])
+	return table[:maxIdent-len(tag)-len(suffix)] + tag + suffix
+}
+
 // castBlob types a parameter as binary data for INSERT … SELECT.
-func castBlob(d Dialect) string {
-	if d == Postgres {
+func castBlob(d sqldb.Dialect) string {
+	if d == sqldb.PostgreSQL {
 		return "::bytea"
 	}
 	return ""
@@ -171,7 +184,8 @@ const revocationsSuffix = "_revocations"
 // token, base64url; "c:" and a hash for a claimed one-time value),
 // user_id ("" for claims), data, expiry (Unix milliseconds), auth_at
 // (when the session's login read the user, Unix microseconds).
-// Revocations table (Config.Table + "_revocations"): user_id, revoked_at
+// Revocations table (Config.Table + "_revocations", shortened with a hash
+// of the table name when longer than 63 bytes): user_id, revoked_at
 // (the watermark, Unix microseconds), expiry (Unix milliseconds, when the
 // row may go).
 //
@@ -180,13 +194,17 @@ const revocationsSuffix = "_revocations"
 // which Migrate runs when the column is missing.
 func (s *Store) Schema() []string { return append([]string(nil), s.q.schema...) }
 
-// Migrate creates the tables and indexes if they do not exist, and adds
-// the auth_at column to a sessions table made by an earlier version.
+// Migrate creates or upgrades the tables and indexes, recording the
+// schema version in the table rampart_schema (component
+// "session/sqlstore:" + the table name). It is safe to run from every
+// instance at start-up, concurrently and more than once. Version 1 creates
+// what does not exist yet, so that a database set up by an earlier
+// version of this package migrates as is; a sessions table made before
+// the auth_at column existed gets it.
 func (s *Store) Migrate(ctx context.Context) error {
-	for _, q := range s.q.schema {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
-		}
+	steps := []sqlmigrate.Step{{Version: 1, Stmts: s.q.schema}}
+	if err := sqlmigrate.Apply(ctx, s.db, s.dialect, "session/sqlstore:"+s.table, steps); err != nil {
+		return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
 	}
 	if _, err := s.db.ExecContext(ctx, s.q.probeAuthAt); err == nil {
 		return nil

@@ -18,8 +18,9 @@ import (
 
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/session"
-	"github.com/deployedworks/rampart/session/internal/storetest"
+	"github.com/deployedworks/rampart/session/sessiontest"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/sqldb"
 )
 
 func openSQLite(t testing.TB) *sql.DB {
@@ -52,11 +53,12 @@ func uniqueTable(t testing.TB, db *sql.DB) string {
 	t.Cleanup(func() {
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + name)
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + name + "_revocations")
+		_, _ = db.Exec("DELETE FROM rampart_schema WHERE component = 'session/sqlstore:" + name + "'")
 	})
 	return name
 }
 
-func newStore(t testing.TB, db *sql.DB, d sqlstore.Dialect) *sqlstore.Store {
+func newStore(t testing.TB, db *sql.DB, d sqldb.Dialect) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.New(db, d, sqlstore.Config{Table: uniqueTable(t, db)})
 	require.NoError(t, err)
@@ -100,9 +102,9 @@ func brokenPostgres(t *testing.T) *sql.DB {
 	return db
 }
 
-func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqlstore.Dialect) storetest.Harness {
+func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqldb.Dialect) sessiontest.Backend {
 	dbs := map[session.Store]*sql.DB{}
-	return storetest.Harness{
+	return sessiontest.Backend{
 		New: func(t *testing.T) session.Store {
 			db := open(t)
 			s := newStore(t, db, d)
@@ -118,26 +120,28 @@ func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d s
 	}
 }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, harness(openSQLite, brokenSQLite, sqlstore.SQLite)) }
+func TestSQLite(t *testing.T) {
+	sessiontest.TestBackend(t, harness(openSQLite, brokenSQLite, sqldb.SQLite))
+}
 
 func TestPostgres(t *testing.T) {
-	storetest.Run(t, harness(openPostgres, brokenPostgres, sqlstore.Postgres))
+	sessiontest.TestBackend(t, harness(openPostgres, brokenPostgres, sqldb.PostgreSQL))
 }
 
 func TestNew(t *testing.T) {
 	db := openSQLite(t)
 	for _, tc := range []struct {
 		name    string
-		dialect sqlstore.Dialect
+		dialect sqldb.Dialect
 		table   string
 		wantErr string
 	}{
-		{"default table", sqlstore.SQLite, "", ""},
-		{"schema qualified", sqlstore.Postgres, "auth.sessions", ""},
+		{"default table", sqldb.SQLite, "", ""},
+		{"schema qualified", sqldb.PostgreSQL, "auth.sessions", ""},
 		{"no dialect", 0, "", "unknown Dialect"},
-		{"injection", sqlstore.SQLite, "s; DROP TABLE users", "Table"},
-		{"quote", sqlstore.SQLite, `s"x`, "Table"},
-		{"three parts", sqlstore.SQLite, "a.b.c", "Table"},
+		{"injection", sqldb.SQLite, "s; DROP TABLE users", "Table"},
+		{"quote", sqldb.SQLite, `s"x`, "Table"},
+		{"three parts", sqldb.SQLite, "a.b.c", "Table"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sqlstore.New(db, tc.dialect, sqlstore.Config{Table: tc.table})
@@ -148,7 +152,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	_, err := sqlstore.New(nil, sqlstore.SQLite, sqlstore.Config{})
+	_, err := sqlstore.New(nil, sqldb.SQLite, sqlstore.Config{})
 	assert.ErrorContains(t, err, "nil *sql.DB: open one with sql.Open")
 }
 
@@ -159,14 +163,14 @@ func TestSchemaQualified(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		open    func(testing.TB) *sql.DB
-		d       sqlstore.Dialect
+		d       sqldb.Dialect
 		create  string // makes schema %s
 		drop    string
 		indexes string // lists the index names in schema %s of table %s
 	}{
-		{"sqlite", openSQLite, sqlstore.SQLite, "ATTACH DATABASE ':memory:' AS %s", "",
+		{"sqlite", openSQLite, sqldb.SQLite, "ATTACH DATABASE ':memory:' AS %s", "",
 			`SELECT name FROM %s.sqlite_master WHERE type = 'index' AND tbl_name = '%s' AND sql IS NOT NULL`},
-		{"postgres", openPostgres, sqlstore.Postgres, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE",
+		{"postgres", openPostgres, sqldb.PostgreSQL, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE",
 			`SELECT indexname FROM pg_indexes WHERE schemaname = '%s' AND tablename = '%s'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,7 +213,7 @@ func TestSchemaQualified(t *testing.T) {
 
 func TestDeleteExpired(t *testing.T) {
 	db := openSQLite(t)
-	s := newStore(t, db, sqlstore.SQLite)
+	s := newStore(t, db, sqldb.SQLite)
 	ctx := context.Background()
 	_, err := s.Save(ctx, "", session.Record{Key: "old", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(-time.Minute)})
 	require.NoError(t, err)
@@ -243,12 +247,12 @@ func BenchmarkRevokeUser(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		open func(testing.TB) *sql.DB
-		d    sqlstore.Dialect
+		d    sqldb.Dialect
 		fill string
 	}{
-		{"sqlite", openSQLite, sqlstore.SQLite, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 100000)
+		{"sqlite", openSQLite, sqldb.SQLite, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 100000)
 INSERT INTO %s (token_hash, user_id, data, expiry) SELECT 'key-' || i, 'user-' || (i %% 25000), ?, ? FROM c`},
-		{"postgres", openPostgres, sqlstore.Postgres, `INSERT INTO %s (token_hash, user_id, data, expiry) SELECT 'key-' || i, 'user-' || (i %% 25000), $1, $2 FROM generate_series(1, 100000) i`},
+		{"postgres", openPostgres, sqldb.PostgreSQL, `INSERT INTO %s (token_hash, user_id, data, expiry) SELECT 'key-' || i, 'user-' || (i %% 25000), $1, $2 FROM generate_series(1, 100000) i`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			db := bc.open(b)
@@ -303,11 +307,11 @@ func TestWatermark(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		open func(testing.TB) *sql.DB
-		d    sqlstore.Dialect
+		d    sqldb.Dialect
 		p    func(int) string
 	}{
-		{"sqlite", openSQLite, sqlstore.SQLite, func(int) string { return "?" }},
-		{"postgres", openPostgres, sqlstore.Postgres, func(i int) string { return fmt.Sprintf("$%d", i) }},
+		{"sqlite", openSQLite, sqldb.SQLite, func(int) string { return "?" }},
+		{"postgres", openPostgres, sqldb.PostgreSQL, func(i int) string { return fmt.Sprintf("$%d", i) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := tc.open(t)
@@ -353,11 +357,11 @@ func TestMigrateAddsAuthAt(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		open func(testing.TB) *sql.DB
-		d    sqlstore.Dialect
+		d    sqldb.Dialect
 		blob string
 	}{
-		{"sqlite", openSQLite, sqlstore.SQLite, "BLOB"},
-		{"postgres", openPostgres, sqlstore.Postgres, "BYTEA"},
+		{"sqlite", openSQLite, sqldb.SQLite, "BLOB"},
+		{"postgres", openPostgres, sqldb.PostgreSQL, "BYTEA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := tc.open(t)
@@ -375,6 +379,62 @@ func TestMigrateAddsAuthAt(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, found)
 			assert.Equal(t, "x", string(b))
+		})
+	}
+}
+
+// TestLongTableNames: PostgreSQL truncates identifiers to 63 bytes, so
+// that for a table name of 52 to 63 characters the revocations table and
+// the indexes, named by appending to it, collided with each other or with
+// the table. Derived names longer than 63 bytes now end in a hash of the
+// table name: two such stores, and the parts of each, stay apart.
+func TestLongTableNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB) *sql.DB
+		d    sqldb.Dialect
+	}{
+		{"sqlite", openSQLite, sqldb.SQLite},
+		{"postgres", openPostgres, sqldb.PostgreSQL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.open(t)
+			ctx := context.Background()
+			base := uniqueTable(t, db) // 34 characters
+			var stores []*sqlstore.Store
+			for _, n := range []int{62, 63} {
+				table := base + strings.Repeat("x", n-len(base))
+				s, err := sqlstore.New(db, tc.d, sqlstore.Config{Table: table})
+				require.NoError(t, err)
+				revocations := strings.Fields(s.Schema()[3])[5]
+				assert.LessOrEqual(t, len(revocations), 63)
+				t.Cleanup(func() {
+					_, _ = db.Exec("DROP TABLE IF EXISTS " + table)
+					_, _ = db.Exec("DROP TABLE IF EXISTS " + revocations)
+					_, _ = db.Exec("DELETE FROM rampart_schema WHERE component = 'session/sqlstore:" + table + "'")
+				})
+				require.NoError(t, s.Migrate(ctx))
+				require.NoError(t, s.Migrate(ctx), "Migrate is idempotent")
+				stores = append(stores, s)
+			}
+			exp := time.Now().Add(time.Hour)
+			now := time.Now()
+			for i, s := range stores {
+				ok, err := s.Save(ctx, "", session.Record{Key: fmt.Sprint("k", i), UserID: "u", Data: []byte("x"), Expiry: exp, AuthAt: now})
+				require.NoError(t, err)
+				require.True(t, ok)
+			}
+			// A revocation in one store leaves the other alone.
+			require.NoError(t, stores[0].DeleteUser(ctx, "u", "", session.Revocation{At: now.Add(time.Second), Until: exp}))
+			recs, err := stores[0].List(ctx, "u")
+			require.NoError(t, err)
+			assert.Empty(t, recs)
+			recs, err = stores[1].List(ctx, "u")
+			require.NoError(t, err)
+			assert.Len(t, recs, 1, "the other store's sessions and watermark are its own")
+			ok, err := stores[1].Save(ctx, "", session.Record{Key: "k2", UserID: "u", Data: []byte("x"), Expiry: exp, AuthAt: now})
+			require.NoError(t, err)
+			assert.True(t, ok)
 		})
 	}
 }
