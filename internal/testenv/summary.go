@@ -19,10 +19,12 @@ import (
 // terminal): how many tests skipped, for want of which variable, and how
 // to run them.
 //
-// Nothing is written when no test skipped (CI: RAMPART_REQUIRE_INTEGRATION=1
-// turns skips into failures), under `go test -json` (the summary would
-// corrupt the JSON stream), or when the test binary does not run under the
-// go command. A package whose tests skipped always runs again rather than
+// Nothing is written when no test skipped (in CI, where
+// RAMPART_REQUIRE_INTEGRATION=1 turns a missing service into a failure,
+// only the Observatory scans skip: CI runs them in a step of their own),
+// under `go test -json` (the summary would corrupt the JSON stream), when
+// the test binary does not run under the go command, or on a system that
+// is not Unix. A package whose tests skipped always runs again rather than
 // replaying a cached result, so that the next summary counts it too: its
 // test binary opened the skip file, which the watcher deletes.
 
@@ -82,8 +84,11 @@ func summarize(records string) string {
 	for _, env := range envs {
 		fmt.Fprintf(&b, "  %4d  %-26s  %s\n", count[env], env, hints[env])
 	}
-	b.WriteString("To run them (Debian, Ubuntu): sudo scripts/services.sh install; eval \"$(scripts/services.sh start)\";\n" +
-		"then go test again. " + EnvRequire + "=1 makes every skip a failure.\n")
+	if count[EnvPostgres]+count[EnvRedis]+count[EnvChromium] > 0 {
+		b.WriteString("To start the services (Debian, Ubuntu): sudo scripts/services.sh install; " +
+			"eval \"$(scripts/services.sh start)\"; then go test again.\n" +
+			EnvRequire + "=1 turns a missing service into a failure instead of a skip.\n")
+	}
 	return b.String()
 }
 
