@@ -1,3 +1,8 @@
+// The example apps (marketplace, quickstart): a module of their own, so
+// that what only they need (the Chromium driver of the browser tests, the
+// SQLite and PostgreSQL drivers) never enters the library's go.mod. The
+// replace builds them against the library in the parent directory, as the
+// root go.work does.
 module github.com/deployedworks/rampart/examples
 
 go 1.26.0
