@@ -14,10 +14,10 @@ import (
 // package is therefore also appended to a file named after the go command
 // that runs the test binaries (the binaries' parent process), and the
 // first binary to skip starts a watcher process (itself, re-executed in
-// summary mode) that waits for that go command to exit and then writes
-// one summary to the go command's standard output (or, failing that, the
-// terminal): how many tests skipped, for want of which variable, and how
-// to run them.
+// summary mode) that waits for that go command to finish and then writes
+// one summary to the go command's standard output when that is a terminal
+// or a pipe, else to the terminal: how many tests skipped, for want of
+// which variable, and how to run them.
 //
 // Nothing is written when no test skipped (in CI, where
 // RAMPART_REQUIRE_INTEGRATION=1 turns a missing service into a failure,
@@ -29,7 +29,8 @@ import (
 // test binary opened the skip file, which the watcher deletes.
 
 // envSummary, in the environment of a re-executed test binary, makes it the
-// watcher: "pid:file" of the go command to wait for and the skip file.
+// watcher: the go command's pid, its work directory and the skip file,
+// separated by tabs.
 const envSummary = "RAMPART_TESTENV_SKIP_SUMMARY"
 
 // Skip skips t with msg and counts the skip, for want of env, in the

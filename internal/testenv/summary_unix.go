@@ -65,7 +65,9 @@ func recordSkip(env, test string) {
 		return
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), envSummary+"="+strconv.Itoa(os.Getppid())+":"+file)
+	// The go command's work directory: the parent of this binary's.
+	work := filepath.Dir(filepath.Dir(self))
+	cmd.Env = append(os.Environ(), envSummary+"="+strconv.Itoa(os.Getppid())+"\t"+work+"\t"+file)
 	// No stdin, stdout or stderr: the go command must not wait for the
 	// watcher, which outlives this binary.
 	if cmd.Start() == nil {
@@ -102,41 +104,88 @@ var uncache = sync.OnceFunc(func() {
 	}
 })
 
-// watch waits for the go command to exit and writes the summary.
+// watch waits for the go command to finish and writes the summary.
+//
+// It writes as soon as the go command removes its work directory (the
+// parent of this test binary's directory), which it does after its last
+// line and just before it exits, so that the summary comes before the
+// shell's next prompt; or, failing that (go test -work), once the go
+// command has exited.
 func watch(v string) {
-	p, file, ok := strings.Cut(v, ":")
-	pid, err := strconv.Atoi(p)
-	if !ok || err != nil || pid <= 1 {
+	f := strings.Split(v, "\t")
+	if len(f) != 3 {
 		return
 	}
-	// The go command's standard output, opened while it still runs (Linux);
-	// the terminal otherwise.
-	out, err := os.OpenFile("/proc/"+p+"/fd/1", os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		out = nil
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || pid <= 1 {
+		return
+	}
+	work, file := f[1], f[2]
+	if !strings.HasPrefix(filepath.Base(work), "go-build") {
+		work = ""
+	}
+	out := summaryOut(pid)
+	if out == nil {
+		// Nowhere to write; the files still go.
+		defer cleanSkipFiles(file)
 	}
 	deadline := time.Now().Add(24 * time.Hour)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			break
+	for time.Now().Before(deadline) && running(pid) {
+		if work != "" {
+			if _, err := os.Stat(work); errors.Is(err, os.ErrNotExist) {
+				break
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
+	if out == nil {
+		return
+	}
+	if s := summarize(cleanSkipFiles(file)); s != "" {
+		_, _ = out.WriteString(s)
+	}
+	_ = out.Close()
+}
+
+// summaryOut opens where the summary goes: the go command's standard
+// output when that is a terminal or a pipe (Linux: opened while the go
+// command runs), else the terminal, else nowhere (nil). It never writes to
+// a regular file: the shell's next write there would overwrite it.
+func summaryOut(pid int) *os.File {
+	if f, err := os.OpenFile("/proc/"+strconv.Itoa(pid)+"/fd/1", os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) != 0 {
+			return f
+		}
+		_ = f.Close()
+	}
+	if f, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		return f
+	}
+	return nil
+}
+
+// running reports whether process pid has not exited (a zombie has).
+func running(pid int) bool {
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return runtime.GOOS != "linux"
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// cleanSkipFiles removes the skip file, its lock and the links of
+// uncache, and returns the skip file's records.
+func cleanSkipFiles(file string) string {
 	links, _ := filepath.Glob(file + ".*.cwd")
 	for _, l := range links {
 		_ = os.Remove(l)
 	}
-	s := summarize(readAndRemove(file))
-	if s == "" {
-		return
-	}
-	if out == nil {
-		if out, err = os.OpenFile("/dev/tty", os.O_WRONLY, 0); err != nil {
-			return
-		}
-	}
-	_, _ = out.WriteString(s)
-	_ = out.Close()
+	return readAndRemove(file)
 }
 
 // goCommand reports whether process pid is the go command, with its
