@@ -1,21 +1,35 @@
 module github.com/deployedworks/rampart
 
+// Go version support: Rampart needs Go 1.26 or later, because go-webauthn
+// v0.18.2, go-redis v9.23.0 and golang.org/x/crypto v0.59.0 declare go 1.26.
+// It is built and tested with the latest Go release. This line rises only
+// when a dependency or a language feature needs it, and never past the
+// oldest Go release the Go team still supports (the latest two).
 go 1.26.0
 
+// What the library's packages import.
 require (
-	github.com/alexedwards/argon2id v1.0.0
 	github.com/alexedwards/scs/v2 v2.9.0
-	github.com/chromedp/cdproto v0.159.0
-	github.com/chromedp/chromedp v0.23.0
-	github.com/descope/virtualwebauthn v1.0.3
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-webauthn/webauthn v0.18.2
-	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pquerna/otp v1.5.0
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/stretchr/testify v1.12.1
 	golang.org/x/crypto v0.59.0
 	golang.org/x/text v0.44.0
+)
+
+// Test-only: what the library's own tests use (an in-process SQLite and
+// PostgreSQL and Redis clients for the store tests, a virtual WebAuthn
+// authenticator, argon2id and x/time as reference implementations,
+// testify). Programs that import Rampart compile none of them. The example
+// apps (Chromium, SQLite, PostgreSQL drivers) are their own module in
+// examples/, and the libraries the benchmarks compare against are in
+// bench/: neither enters this file.
+require (
+	github.com/alexedwards/argon2id v1.0.0
+	github.com/descope/virtualwebauthn v1.0.3
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/stretchr/testify v1.12.1
 	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.62.0
 )
@@ -25,7 +39,6 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.4 // indirect
-	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/go-webauthn/x v0.3.1 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
@@ -42,7 +55,6 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	modernc.org/libc v1.80.1 // indirect

@@ -4,7 +4,7 @@
 #
 #   scripts/services.sh install   # apt-get the servers and Chromium (Debian/Ubuntu, as root)
 #   eval "$(scripts/services.sh start)"
-#   go test ./...
+#   go test work
 #   scripts/services.sh stop
 #
 # The servers keep their data under $RAMPART_SERVICES_DIR (default

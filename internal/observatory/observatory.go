@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 // Env, set to 1, enables the scans.
@@ -56,7 +58,7 @@ type Result struct {
 func Skip(t testing.TB) {
 	t.Helper()
 	if os.Getenv(Env) != "1" {
-		t.Skip("set " + Env + "=1 (or run scripts/observatory/run.sh) to score with the MDN HTTP Observatory; needs Node 20+")
+		testenv.Skip(t, Env, "set "+Env+"=1 (or run scripts/observatory/run.sh) to score with the MDN HTTP Observatory; needs Node 20+")
 	}
 }
 

@@ -6,6 +6,11 @@
 // service is not configured the test is skipped, unless
 // RAMPART_REQUIRE_INTEGRATION=1 is set (as CI does), in which case it fails:
 // CI must never go green by skipping what it was meant to run.
+//
+// `go test` shows nothing of a passing package's output, skips included, so
+// every skip is also counted, and a summary of the skipped tests (how many,
+// for want of which variable, how to run them) is written after the go
+// command's last line; see [Skip].
 package testenv
 
 import (
@@ -37,7 +42,7 @@ func missing(t testing.TB, what, env string) {
 	if Required() {
 		t.Fatal(msg + " [" + EnvRequire + "=1 forbids skipping]")
 	}
-	t.Skip(msg)
+	Skip(t, env, msg)
 }
 
 // PostgresDSN returns the DSN of the test PostgreSQL server, or skips the test.
