@@ -7,7 +7,10 @@ import (
 
 type ctxKey struct{ name string }
 
-var requestKey = &ctxKey{"request"}
+var (
+	requestKey = &ctxKey{"request"}
+	loggerKey  = &ctxKey{"logger"}
+)
 
 // Request is what [Logger.Log] copies into events about the HTTP request
 // being served. [Logger.Handler] stores it.
@@ -21,18 +24,37 @@ type Request struct {
 	UserAgent string
 }
 
-// requestCtx carries a Request in the same allocation as the context node.
+// requestCtx carries a Request, and the Logger whose Handler serves the
+// request, in the same allocation as the context node.
 type requestCtx struct {
 	context.Context
 	r Request
+	l *Logger // nil from WithRequest: the parent's Logger, if any, serves
 }
 
-// Value serves the request facts without another context node.
+// Value serves the request facts and the Logger without another context
+// node.
 func (c *requestCtx) Value(key any) any {
-	if key == requestKey {
+	switch {
+	case key == requestKey:
 		return &c.r
+	case key == loggerKey && c.l != nil:
+		return c.l
 	}
 	return c.Context.Value(key)
+}
+
+// FromContext returns the Logger whose [Logger.Handler] serves the request
+// of ctx, or nil. A nil *Logger's Log finds it by itself; call FromContext
+// to keep it for events written outside the request's context: work that
+// outlives the request, or aggregates about many requests that must not
+// take one request's facts.
+func FromContext(ctx context.Context) *Logger {
+	if ctx == nil {
+		return nil
+	}
+	l, _ := ctx.Value(loggerKey).(*Logger)
+	return l
 }
 
 // WithRequest returns a copy of ctx carrying r. [Logger.Handler] calls

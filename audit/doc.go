@@ -21,7 +21,7 @@
 //     reports every event it could not record to its own error log
 //     (Config.ErrorLog), never silently.
 //   - The Logger paces the actions a flood can trigger (Config.Paces,
-//     [Logger.Pace]) and records how many it held back.
+//     [Event.Pace]) and records how many it held back.
 //   - [AsyncSink] never loses an event silently: it blocks by default when
 //     full, retries a failing sink until it recovers, flushes on Close, and
 //     counts and audits any drop the application explicitly allows.

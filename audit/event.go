@@ -116,6 +116,13 @@ type Event struct {
 	// Meta holds further string facts. Entries whose key looks sensitive
 	// are redacted by [Logger.Log] (see [Redact] and [SensitiveKey]).
 	Meta map[string]string `json:"meta,omitempty"`
+
+	// Pace is the budget the emitter sets for events of this action that a
+	// flood can trigger (refusals of a rate limit, rejected cross-origin
+	// requests); the Logger creates it on the first such event and shares
+	// it by all emitters of the action. Config.Paces overrides it. The zero
+	// Pace records every event. It is not recorded: sinks see it zero.
+	Pace Pace `json:"-"`
 }
 
 // MarshalJSON encodes e in the stable format described in the package

@@ -99,19 +99,20 @@ func ExampleAsyncSink() {
 }
 
 // A flood of refusals costs the log a bounded number of records: the
-// package that writes them sets a pace, and the next record says how many
-// were held back.
-func ExampleLogger_Pace() {
+// package that writes them sets a pace on the event, and the next record
+// says how many were held back.
+func ExampleEvent_pace() {
 	sink := &audit.MemorySink{}
 	now := time.Date(2026, 6, 25, 10, 0, 0, 0, time.UTC)
 	events := audit.MustNew(sink, audit.Config{Now: func() time.Time { return now }})
 	const actionRefused audit.Action = "example.refused"
-	events.Pace(actionRefused, audit.Pace{Every: time.Minute, Burst: 2})
+	refused := audit.Event{Category: audit.CategorySuspicious, Action: actionRefused,
+		Pace: audit.Pace{Every: time.Minute, Burst: 2}}
 	for range 1000 {
-		events.Log(context.Background(), audit.Event{Category: audit.CategorySuspicious, Action: actionRefused})
+		events.Log(context.Background(), refused)
 	}
 	now = now.Add(time.Minute)
-	events.Log(context.Background(), audit.Event{Category: audit.CategorySuspicious, Action: actionRefused})
+	events.Log(context.Background(), refused)
 	for _, e := range sink.Events() {
 		fmt.Println(e.Action, e.Meta)
 	}

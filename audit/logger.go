@@ -60,13 +60,13 @@ type Config struct {
 	// application may have silenced).
 	ErrorLog *slog.Logger
 
-	// Paces sets the budget of the actions a flood can trigger (refusals
-	// of a rate limit, browser reports, rejected cross-origin requests): at
-	// most Burst events of that action at once, then one per Every; the
-	// Logger holds back the rest and the next event of the action that it
-	// records carries the number held back in Meta["suppressed"]. It
-	// overrides the defaults that packages set with [Logger.Pace]; a zero
-	// Pace records every event of that action.
+	// Paces sets the budget of actions: at most Burst events of the action
+	// at once, then one per Every; the Logger holds back the rest and the
+	// next event of the action that it records carries the number held
+	// back in Meta["suppressed"]. It overrides the budget that the emitting
+	// package sets on the actions a flood can trigger (refusals of a rate
+	// limit, browser reports, rejected cross-origin requests: see
+	// [Event.Pace]); a zero Pace records every event of that action.
 	Paces map[Action]Pace
 }
 
@@ -78,16 +78,26 @@ type Pace struct {
 }
 
 // Logger records audit events to a [Sink]. It is safe for concurrent use.
-// A nil *Logger discards every event, so components can take an optional
-// one.
+//
+// Components find the Logger in the request's context: [Logger.Handler]
+// puts it there, and a nil *Logger's [Logger.Log] records to it. So a
+// component's optional Config.Audit field can be left nil inside the
+// Handler; set it for events recorded outside a request (a background
+// job, a store's janitor) or to send a component's events elsewhere. With
+// no Logger at all, Log discards the event.
 type Logger struct {
 	sink     Sink
 	now      func() time.Time
 	errorLog *slog.Logger
-	paces    map[Action]Pace                       // from Config: never replaced by Pace
+	paces    map[Action]Pace                       // from Config: they win over Event.Pace
 	gates    atomic.Pointer[map[Action]*gate.Gate] // copy on write
 	mu       sync.Mutex                            // serialises writers of gates
 }
+
+// maxGates bounds the budgets created from Event.Pace, so that an
+// application minting action names cannot grow the Logger without limit;
+// events of actions beyond it are all recorded.
+const maxGates = 1024
 
 // New returns a Logger writing to sink. It returns an error if sink is nil
 // or a Pace in cfg is negative.
@@ -124,27 +134,6 @@ func MustNew(sink Sink, cfg Config) *Logger {
 	return l
 }
 
-// Pace sets the default budget of action a: packages call it, when they
-// are given a Logger, for the actions a flood can trigger. Config.Paces,
-// when it names a, wins. A nil Logger ignores it.
-func (l *Logger) Pace(a Action, p Pace) {
-	if l == nil || p.Every < 0 || p.Burst < 0 {
-		return
-	}
-	if _, set := l.paces[a]; set {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old := *l.gates.Load()
-	if _, ok := old[a]; ok || p == (Pace{}) {
-		return // the first default wins: two packages sharing an action share its budget
-	}
-	gates := maps.Clone(old)
-	gates[a] = gate.New(p.Every, max(p.Burst, 1))
-	l.gates.Store(&gates)
-}
-
 // Log records e. It fills Time (UTC) when it is zero and, when they are
 // empty, the request-scoped fields from ctx: Actor ([identity.FromContext]),
 // SessionRef (the actor's), RequestID, ClientIP and UserAgent (from
@@ -153,10 +142,13 @@ func (l *Logger) Pace(a Action, p Pace) {
 // looks sensitive and cuts oversized fields (see [Redact]), without
 // modifying the caller's map.
 //
+// A nil Logger records e with the Logger whose [Logger.Handler] serves
+// the request of ctx, and discards it when there is none.
+//
 // Log never fails the caller's request and returns nothing: an event it
 // cannot record (one without Category or Action, or one the sink refuses)
 // goes to Config.ErrorLog with the error. An event of a paced action over
-// its budget (see Config.Paces) is held back and counted. The sink is
+// its budget (Config.Paces, else [Event.Pace]) is held back and counted. The sink is
 // called with ctx stripped of its cancellation (its values are kept): a
 // client that disconnects must not erase the record of what it did. Behind
 // an [AsyncSink] with the default [OverflowBlock], Log therefore waits for
@@ -164,13 +156,21 @@ func (l *Logger) Pace(a Action, p Pace) {
 // [OverflowFallback] to bound that wait.
 func (l *Logger) Log(ctx context.Context, e Event) {
 	if l == nil {
-		return
+		if l = FromContext(ctx); l == nil {
+			return
+		}
 	}
+	pace := e.Pace
+	e.Pace = Pace{} // the budget is the Logger's business, not the sinks'
 	if err := l.prepare(ctx, &e); err != nil {
 		l.report(ctx, e, err)
 		return
 	}
-	if g := (*l.gates.Load())[e.Action]; g != nil {
+	g := (*l.gates.Load())[e.Action]
+	if g == nil && pace != (Pace{}) {
+		g = l.gate(e.Action, pace)
+	}
+	if g != nil {
 		ok, suppressed := g.Allow(e.Time)
 		if !ok {
 			return
@@ -190,6 +190,30 @@ func (l *Logger) Log(ctx context.Context, e Event) {
 		// A drop is already counted and audited by the AsyncSink.
 		l.report(ctx, e, fmt.Errorf("audit: write %s: %w", e.Action, err))
 	}
+}
+
+// gate returns the budget of action a, creating it from p (the emitter's
+// default) unless Config.Paces names a. It returns nil when a is not to be
+// paced.
+func (l *Logger) gate(a Action, p Pace) *gate.Gate {
+	if _, set := l.paces[a]; set || p.Every < 0 || p.Burst < 0 {
+		return nil // Config.Paces leaves a unpaced (a zero Pace there)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := *l.gates.Load()
+	if g, ok := old[a]; ok {
+		return g // the first budget wins: emitters of one action share it
+	}
+	if len(old) >= maxGates {
+		return nil
+	}
+	gates := make(map[Action]*gate.Gate, len(old)+1)
+	maps.Copy(gates, old)
+	g := gate.New(p.Every, max(p.Burst, 1))
+	gates[a] = g
+	l.gates.Store(&gates)
+	return g
 }
 
 // report logs an event that could not be written, redacted and cut like a

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -157,7 +159,42 @@ func TestLogLimitsFieldSizes(t *testing.T) {
 func TestLogNilLoggerDiscards(t *testing.T) {
 	var l *Logger
 	l.Log(context.Background(), Event{Category: "c", Action: "a"})
-	l.Pace("a", Pace{Every: time.Second, Burst: 1})
+	l.Log(WithRequest(context.Background(), Request{ID: "r"}), Event{Category: "c", Action: "a"})
+}
+
+// A nil Logger inside Logger.Handler records with the Handler's Logger:
+// components need not be given it. Outside, it discards.
+func TestNilLoggerUsesTheRequestsLogger(t *testing.T) {
+	sink := &MemorySink{}
+	l := MustNew(sink, Config{})
+	var component *Logger // a component's unset Config.Audit
+	h := l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		component.Log(r.Context(), Event{Category: CategoryAdmin, Action: "from.component"})
+		// WithRequest inside the Handler keeps the Handler's Logger.
+		component.Log(WithRequest(r.Context(), Request{ID: "job"}), Event{Category: CategoryAdmin, Action: "from.job"})
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	events := sink.Events()
+	require.Len(t, events, 2)
+	assert.Equal(t, Action("from.component"), events[0].Action)
+	assert.NotEmpty(t, events[0].RequestID, "the request facts are filled as for any event")
+	assert.Equal(t, "job", events[1].RequestID)
+
+	// An explicit Logger wins over the one in the context.
+	other := &MemorySink{}
+	explicit := MustNew(other, Config{})
+	l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		explicit.Log(r.Context(), Event{Category: CategoryAdmin, Action: "explicit"})
+	})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	assert.Len(t, sink.Events(), 2)
+	assert.Len(t, other.Events(), 1)
+
+	// A nil Logger's Handler puts no Logger in the context.
+	var none *Logger
+	none.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		component.Log(r.Context(), Event{Category: CategoryAdmin, Action: "nowhere"})
+	})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	assert.Len(t, sink.Events(), 2)
 }
 
 func TestNewValidates(t *testing.T) {
@@ -209,14 +246,11 @@ func TestLogReportsSinkErrorToErrorLog(t *testing.T) {
 
 // A paced action is recorded Burst times at once, then once per Every;
 // the next one recorded carries the number held back. Config.Paces wins
-// over a package's default, and other actions are never held back.
+// over the emitter's Event.Pace, and other actions are never held back.
 func TestLogPacesNoisyActions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sink := &MemorySink{}
 		l := MustNew(sink, Config{Paces: map[Action]Pace{"app.noisy": {Every: time.Second, Burst: 2}, "off": {}}})
-		l.Pace("pkg.refused", Pace{Every: time.Minute, Burst: 3})
-		l.Pace("app.noisy", Pace{Every: time.Hour, Burst: 100}) // the application's setting wins
-		l.Pace("off", Pace{Every: time.Hour, Burst: 1})         // turned off by the application
 		ctx := context.Background()
 		count := func(a Action) (n int, suppressed []string) {
 			for _, e := range sink.Events() {
@@ -229,11 +263,16 @@ func TestLogPacesNoisyActions(t *testing.T) {
 			}
 			return n, suppressed
 		}
+		pkgPace := Pace{Every: time.Minute, Burst: 3}
 		for range 50 {
-			l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused"})
-			l.Log(ctx, Event{Category: CategoryBrowserReport, Action: "app.noisy"})
+			l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused", Pace: pkgPace})
+			// The application's setting wins over the emitter's.
+			l.Log(ctx, Event{Category: CategoryBrowserReport, Action: "app.noisy", Pace: Pace{Every: time.Hour, Burst: 100}})
 			l.Log(ctx, Event{Category: CategoryAdmin, Action: "user.disabled"})
-			l.Log(ctx, Event{Category: CategoryAdmin, Action: "off"})
+			l.Log(ctx, Event{Category: CategoryAdmin, Action: "off", Pace: Pace{Every: time.Hour, Burst: 1}})
+		}
+		for _, e := range sink.Events() {
+			require.Zero(t, e.Pace, "sinks never see the budget")
 		}
 		n, _ := count("pkg.refused")
 		assert.Equal(t, 3, n)
@@ -251,7 +290,7 @@ func TestLogPacesNoisyActions(t *testing.T) {
 		assert.Equal(t, []string{"48"}, sup, "the count of held-back events is recorded")
 
 		time.Sleep(time.Minute)
-		l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused"})
+		l.Log(ctx, Event{Category: CategorySuspicious, Action: "pkg.refused", Pace: pkgPace})
 		_, sup = count("pkg.refused")
 		assert.Equal(t, []string{"47"}, sup)
 	})
@@ -264,15 +303,30 @@ func TestLogPaceConcurrent(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Go(func() {
-				l.Pace(Action(fmt.Sprint("a", i%2)), Pace{Every: time.Second, Burst: 5})
 				for range 100 {
-					l.Log(context.Background(), Event{Category: "c", Action: Action(fmt.Sprint("a", i%2))})
+					l.Log(context.Background(), Event{Category: "c", Action: Action(fmt.Sprint("a", i%2)),
+						Pace: Pace{Every: time.Second, Burst: 5}})
 				}
 			})
 		}
 		wg.Wait()
 		assert.Len(t, sink.Events(), 10, "5 of each of the two actions, however the goroutines interleave")
 	})
+}
+
+// Budgets created from Event.Pace are bounded: an application minting
+// action names records the events beyond the bound rather than growing the
+// Logger.
+func TestLogPaceBounded(t *testing.T) {
+	sink := &MemorySink{}
+	l := MustNew(sink, Config{})
+	for i := range maxGates + 10 {
+		for range 2 {
+			l.Log(context.Background(), Event{Category: "c", Action: Action(fmt.Sprint("a", i)), Pace: Pace{Every: time.Hour, Burst: 1}})
+		}
+	}
+	assert.Len(t, *l.gates.Load(), maxGates)
+	assert.Len(t, sink.Events(), maxGates+2*10)
 }
 
 func TestSessionRef(t *testing.T) {

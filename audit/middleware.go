@@ -67,6 +67,9 @@ func validRequestID(s string) bool {
 //     User-Agent) in the context, where [Logger.Log] and [RequestID] find
 //     them; without a clientip Handler before it, events record no
 //     address;
+//   - stores l in the context, so that every component serving the
+//     request records its events with l without being given it (a nil
+//     *Logger's Log records to the Logger in the context);
 //   - recovers a panic in next: it logs a CategoryError event
 //     ([ActionPanic]) with the panic value and stack, and answers a plain
 //     500 that shows the request ID and nothing internal. If the response
@@ -87,7 +90,7 @@ func (l *Logger) Handler(next http.Handler) http.Handler {
 			id = rand.Text()
 		}
 		w.Header()[requestIDKey] = []string{id}
-		ctx := &requestCtx{Context: r.Context(), r: Request{
+		ctx := &requestCtx{Context: r.Context(), l: l, r: Request{
 			ID: id, ClientIP: info.Addr, UserAgent: truncate(r.UserAgent(), MaxUserAgent),
 		}}
 		r = r.WithContext(ctx)

@@ -43,7 +43,7 @@ func (a *Authenticator) hashFailed(ctx context.Context, fl *flow, ev audit.Event
 func (a *Authenticator) recordBusy(ctx context.Context, fl *flow, ev audit.Event, be *password.BusyError) {
 	a.audit.Log(ctx, audit.Event{Category: audit.CategorySuspicious, Action: ActionHashingBusy, Outcome: audit.OutcomeDenied,
 		Actor: ev.Actor, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, SessionRef: ev.SessionRef, Reason: be.Error(),
-		Meta: map[string]string{"step": fl.step, "retry_after": be.RetryAfter.String()}})
+		Meta: map[string]string{"step": fl.step, "retry_after": be.RetryAfter.String()}, Pace: floodPace})
 }
 
 // checkChangeBudget spends one of userID's password-change attempts
@@ -61,7 +61,7 @@ func (a *Authenticator) checkChangeBudget(ctx context.Context, fl *flow, ev audi
 		return nil
 	}
 	wait := max(d.RetryAfter, time.Nanosecond)
-	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied
+	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, fl.throttledPace
 	ev.Reason = "password changes per user used up"
 	ev.Meta = map[string]string{"retry_after": wait.String(), "limit": "per_user"}
 	a.audit.Log(ctx, ev) // paced by the Logger

@@ -158,7 +158,8 @@ type AuthenticatorConfig struct {
 
 	// Audit receives an event for every login, failure, throttled attempt
 	// and password change, and every internal failure; never a password or
-	// a hash. Default: nil, which discards events. A failing sink does not
+	// a hash. Default: nil, the [audit.Logger] whose Handler serves the
+	// request. A failing sink does not
 	// block logins (package audit reports its own failures). Login events
 	// use [audit.ActionLoginSucceeded]
 	// and [audit.ActionLoginFailed], with the account as Target: a known
@@ -258,9 +259,6 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 		throttle: cfg.Throttle, audit: cfg.Audit, now: cfg.Now, changes: cfg.PasswordChanges,
 		digestKey: make([]byte, 32)}
 	rand.Read(a.digestKey)
-	// Refusals a flood can trigger are paced by the audit Logger.
-	a.audit.Pace(ActionHashingBusy, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
-	a.audit.Pace(ActionPasswordChangeThrottled, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = password.NewHasher(password.HasherConfig{}); err != nil {
@@ -290,11 +288,15 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 type flow struct {
 	step                       string // Meta["step"] of hashing-busy events, and errors
 	failed, throttled, errored audit.Action
+	throttledPace              audit.Pace // the audit budget of throttled
 }
 
+// floodPace is the audit budget of refusals a flood can trigger.
+var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
 var (
-	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError}
-	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError}
+	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError, audit.Pace{}}
+	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError, floodPace}
 	newFlow    = &flow{step: "password.new"}
 )
 
@@ -618,7 +620,7 @@ func (a *Authenticator) checkThrottle(ctx context.Context, fl *flow, ev audit.Ev
 	if !ok {
 		le = &ratelimit.LimitedError{}
 	}
-	ev.Category, ev.Action, ev.Outcome = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied
+	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, fl.throttledPace
 	ev.Meta = map[string]string{"retry_after": le.RetryAfter.String()}
 	a.audit.Log(ctx, ev)
 	return le

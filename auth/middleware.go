@@ -67,7 +67,8 @@ type GuardConfig struct {
 	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Audit receives access-denied events ([ActionAccessDenied], from
-	// RequireRole). Default: nil, which discards them.
+	// RequireRole). Default: nil, the [audit.Logger] whose Handler serves
+	// the request.
 	Audit *audit.Logger
 }
 

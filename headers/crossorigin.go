@@ -56,11 +56,11 @@ type CrossOriginConfig struct {
 
 	// Audit receives one [audit.CategorySecurityAlert] event with action
 	// [ActionCrossOriginRejected] per rejection. Any web page can make its
-	// visitors send such requests, so the Logger paces them (see
-	// [audit.Logger.Pace]): unless the application sets its own pace, at
+	// visitors send such requests, so the Logger paces them
+	// ([audit.Event.Pace]): unless the application sets its own pace, at
 	// most 20 at once and 2 a second after that; the next one written
 	// carries the number held back in Meta["suppressed"]. Default: nil,
-	// which discards them.
+	// the [audit.Logger] whose Handler serves the request.
 	Audit *audit.Logger
 
 	// OnDeny answers rejected requests; err wraps [ErrCrossOrigin]. Never
@@ -83,7 +83,6 @@ type CrossOrigin struct {
 // for a malformed origin or bypass pattern.
 func NewCrossOrigin(cfg CrossOriginConfig) (*CrossOrigin, error) {
 	c := &CrossOrigin{cop: http.NewCrossOriginProtection(), aud: cfg.Audit, deny: cfg.OnDeny}
-	c.aud.Pace(ActionCrossOriginRejected, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	if c.deny == nil {
 		c.deny = func(w http.ResponseWriter, _ *http.Request, _ error) { plainError(w, http.StatusForbidden) }
 	}
@@ -233,12 +232,10 @@ func (c *CrossOrigin) Handler(next http.Handler) http.Handler {
 }
 
 func (c *CrossOrigin) record(r *http.Request, err error) {
-	if c.aud == nil {
-		return
-	}
 	e := audit.Event{
 		Category:  audit.CategorySecurityAlert,
 		Action:    ActionCrossOriginRejected,
+		Pace:      audit.Pace{Every: 500 * time.Millisecond, Burst: 20},
 		Outcome:   audit.OutcomeDenied,
 		Target:    audit.Target{Kind: "route", ID: clean(r.Method+" "+r.URL.Path, maxURLLen)},
 		UserAgent: clean(r.Header.Get("User-Agent"), maxURLLen),

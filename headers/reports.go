@@ -25,8 +25,9 @@ type ReportsConfig struct {
 	// outcome is denied when the policy was enforced (the browser blocked
 	// the resource), success when it was report-only (the resource
 	// loaded); the report's fields go in Meta, and Meta["count"] says how
-	// many reports the event stands for. Default: nil, which discards
-	// them.
+	// many reports the event stands for. Default: nil, the [audit.Logger]
+	// whose Handler serves the request (set it if you call
+	// [Reports.Flush] outside a request).
 	Audit *audit.Logger
 
 	// MaxBody is the largest body accepted, in bytes; larger bodies get
@@ -301,8 +302,12 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	own, detached := rp.admit(cl, reports, info.Addr, ua, now)
 	// Window counts and notices are about many clients, not this request:
 	// no request facts (client, actor, request ID) go into them.
-	rp.write(context.Background(), detached)
-	rp.write(r.Context(), own)
+	lg := rp.cfg.Audit
+	if lg == nil {
+		lg = audit.FromContext(r.Context())
+	}
+	rp.write(context.Background(), lg, detached)
+	rp.write(r.Context(), lg, own)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -321,13 +326,13 @@ func (rp *Reports) Flush(ctx context.Context) {
 		out = rp.rollover(out, cl, now, true)
 	}
 	rp.mu.Unlock()
-	rp.write(ctx, out)
+	rp.write(ctx, rp.cfg.Audit, out)
 }
 
-// write logs events in order. Audit reports its own sink failures.
-func (rp *Reports) write(ctx context.Context, events []audit.Event) {
+// write logs events in order to lg. Audit reports its own sink failures.
+func (rp *Reports) write(ctx context.Context, lg *audit.Logger, events []audit.Event) {
 	for _, e := range events {
-		rp.cfg.Audit.Log(ctx, e)
+		lg.Log(ctx, e)
 	}
 }
 

@@ -63,8 +63,8 @@ type PolicyConfig struct {
 	OnDeny func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Audit receives each refusal (category access, action
-	// [ActionPolicyDenied], outcome denied). Default: nil, which discards
-	// them.
+	// [ActionPolicyDenied], outcome denied). Default: nil, the
+	// [audit.Logger] whose Handler serves the request.
 	Audit *audit.Logger
 
 	// Now returns the current time, for StepUp. Default: time.Now.

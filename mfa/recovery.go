@@ -52,7 +52,8 @@ type RecoveryConfig struct {
 	// one every 45 seconds, bounded to 10,000 users.
 	UserLimiter ratelimit.Limiter
 
-	// Audit receives every outcome. Default: nil, which discards events.
+	// Audit receives every outcome. Default: nil, the [audit.Logger] whose
+	// Handler serves the request.
 	Audit *audit.Logger
 
 	// Count is how many codes a set has. Default and minimum: 10.

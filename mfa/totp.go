@@ -122,7 +122,8 @@ type TOTPConfig struct {
 	// seconds, bounded to 10,000 users.
 	UserLimiter ratelimit.Limiter
 
-	// Audit receives every outcome. Default: nil, which discards events.
+	// Audit receives every outcome. Default: nil, the [audit.Logger] whose
+	// Handler serves the request.
 	Audit *audit.Logger
 
 	// Algorithm, Digits and Period apply to new enrolments; each enrolment
@@ -339,7 +340,7 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	_, skew, err := t.attempt(ctx, userID, code, false)
 	var meta map[string]string
-	if err == nil && t.audit != nil {
+	if err == nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
 	}
 	t.logResult(ctx, userID, ActionTOTPVerify, err, meta)

@@ -73,10 +73,11 @@ type LoginThrottleConfig struct {
 	// HMAC-SHA-256 under a key drawn at random by NewLoginThrottle), which tells the
 	// accounts of one attack apart within a process but cannot be tested
 	// against guessed names (users often type a password into the name
-	// field). The Logger paces them (see [audit.Logger.Pace]): unless
-	// the application sets its own pace, at most 20 of each action at once
-	// and 2 a second after that; the next one written carries the number
-	// held back in Meta["suppressed"]. Default: nil, no events.
+	// field). The Logger paces them ([audit.Event.Pace]): unless the
+	// application sets its own pace, at most 20 of each action at once and
+	// 2 a second after that; the next one written carries the number held
+	// back in Meta["suppressed"]. Default: nil, the [audit.Logger] whose
+	// Handler serves the request.
 	Audit *audit.Logger
 }
 
@@ -145,9 +146,6 @@ func NewLoginThrottle(b Backend, cfg LoginThrottleConfig) (*LoginThrottle, error
 	}
 	if l.v4 < 1 || l.v4 > 32 || l.v6 < 1 || l.v6 > 128 {
 		return nil, fmt.Errorf("ratelimit: LoginThrottleConfig prefix lengths must be 1–32 (IPv4) and 1–128 (IPv6), got %d and %d", l.v4, l.v6)
-	}
-	for _, a := range []audit.Action{ActionLoginThrottled, ActionLoginLocked, ActionLoginUnavailable} {
-		l.audit.Pace(a, audit.Pace{Every: 500 * time.Millisecond, Burst: 20})
 	}
 	knownFor := cfg.KnownFor
 	switch {
@@ -393,33 +391,29 @@ func (l *LoginThrottle) storeError(ctx context.Context, step, account string, ip
 	if ctx.Err() != nil {
 		return fmt.Errorf("ratelimit: login %s: %w", step, err) // the client went away: not an outage
 	}
-	if l.audit != nil {
-		outcome, policy, reason := audit.OutcomeDenied, "fail closed", "login throttle store failed; attempts refused"
-		if l.failOpen {
-			outcome, policy, reason = audit.OutcomeFailure, "fail open", "login throttle store failed; attempts let through"
-		}
-		l.audit.Log(ctx, audit.Event{
-			Category: audit.CategoryError,
-			Action:   ActionLoginUnavailable,
-			Outcome:  outcome,
-			ClientIP: ip,
-			Reason:   reason,
-			Meta: map[string]string{
-				"step":           step,
-				"policy":         policy,
-				"error":          err.Error(),
-				"account_digest": l.accountDigest(account),
-			},
-		})
+	outcome, policy, reason := audit.OutcomeDenied, "fail closed", "login throttle store failed; attempts refused"
+	if l.failOpen {
+		outcome, policy, reason = audit.OutcomeFailure, "fail open", "login throttle store failed; attempts let through"
 	}
+	l.audit.Log(ctx, audit.Event{
+		Category: audit.CategoryError,
+		Action:   ActionLoginUnavailable,
+		Outcome:  outcome,
+		ClientIP: ip,
+		Reason:   reason,
+		Meta: map[string]string{
+			"step":           step,
+			"policy":         policy,
+			"error":          err.Error(),
+			"account_digest": l.accountDigest(account),
+		},
+		Pace: loginPace,
+	})
 	return fmt.Errorf("ratelimit: login %s: %w", step, err)
 }
 
 // record writes a suspicious-activity event; the Logger paces it.
 func (l *LoginThrottle) record(ctx context.Context, action audit.Action, reason string, sc int, account string, ip netip.Addr, d Decision) {
-	if l.audit == nil {
-		return
-	}
 	name := l.scopes[sc].name
 	l.audit.Log(ctx, audit.Event{
 		Category: audit.CategorySuspicious,
@@ -433,8 +427,13 @@ func (l *LoginThrottle) record(ctx context.Context, action audit.Action, reason 
 			"retry_after":    d.RetryAfter.String(),
 			"account_digest": l.accountDigest(account),
 		},
+		Pace: loginPace,
 	})
 }
+
+// loginPace is the audit budget of the throttle's events, which a flood
+// of logins triggers.
+var loginPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
 
 var scopeReason = map[string]string{
 	"pair":    "this account from this address",

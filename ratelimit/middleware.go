@@ -52,11 +52,12 @@ type MiddlewareConfig struct {
 	// [ActionExceeded] for refused requests, and one
 	// [audit.CategoryError] event with action [ActionError] when a
 	// KeyFunc fails or the limiter is closed (backend outages are recorded
-	// by the backend). The Logger paces them (see [audit.Logger.Pace]):
-	// unless the application sets its own pace, at most 10 of each action
-	// at once and one a second after that, across the application's
-	// middleware; the next one written carries the number held back in
-	// Meta["suppressed"]. Default: nil, no events.
+	// by the backend). The Logger paces them ([audit.Event.Pace]): unless
+	// the application sets its own pace, at most 10 of each action at once
+	// and one a second after that, across the application's middleware;
+	// the next one written carries the number held back in
+	// Meta["suppressed"]. Default: nil, the [audit.Logger] whose Handler
+	// serves the request.
 	Audit *audit.Logger
 }
 
@@ -109,8 +110,6 @@ func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware,
 		lim: lim, key: key, onDeny: cfg.OnDeny, onError: cfg.OnError, exempt: cfg.Exempt, hide: cfg.HideHeaders,
 		name: `"` + name + `"`, audit: cfg.Audit,
 	}
-	m.audit.Pace(ActionExceeded, audit.Pace{Every: time.Second, Burst: 10})
-	m.audit.Pace(ActionError, audit.Pace{Every: time.Second, Burst: 10})
 	if l, ok := lim.(interface{ Limit() Limit }); ok {
 		m.limit = l.Limit()
 		m.policyHdr = m.policy(m.limit)
@@ -280,14 +279,15 @@ func seconds(d time.Duration) string {
 
 // record writes the audit event for a refusal, if any.
 func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool) {
-	if m.audit == nil || (!limited && errors.Is(err, ErrUnavailable)) {
-		return
+	if !limited && errors.Is(err, ErrUnavailable) {
+		return // the backend records its outages
 	}
 	e := audit.Event{
 		Category: audit.CategorySuspicious,
 		Action:   ActionExceeded,
 		Outcome:  audit.OutcomeDenied,
 		Reason:   "rate limit exceeded",
+		Pace:     audit.Pace{Every: time.Second, Burst: 10},
 		Meta: map[string]string{
 			"policy":      m.name[1 : len(m.name)-1],
 			"limit":       d.Limit.String(),

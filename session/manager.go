@@ -105,7 +105,8 @@ type Config struct {
 	Keyring *secrets.Keyring
 
 	// Audit receives logins, logouts, MFA step-ups, revocations, expiries
-	// and store failures. Default: nil, which discards them.
+	// and store failures. Default: nil, the [audit.Logger] whose Handler
+	// serves the request.
 	Audit *audit.Logger
 
 	// Logger receives audit sink failures. Default: slog.Default().
@@ -315,9 +316,6 @@ func (m *Manager) end(ctx context.Context, st *reqState, deleteRecord bool) erro
 // failures through the Logger. It never fails the caller: the event's
 // subject has already happened.
 func (m *Manager) logAudit(ctx context.Context, st *reqState, e audit.Event) {
-	if m.audit == nil {
-		return
-	}
 	if st != nil {
 		e.ClientIP, e.UserAgent = st.ip, st.ua
 	}

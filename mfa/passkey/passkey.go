@@ -101,7 +101,8 @@ type Config struct {
 	// body {"error": "<code>"} with a matching status (see [WriteError]).
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 
-	// Audit receives every outcome. Default: nil, which discards events.
+	// Audit receives every outcome. Default: nil, the [audit.Logger] whose
+	// Handler serves the request.
 	Audit *audit.Logger
 
 	// AllowSignCountRegression, when true, accepts a login whose sign

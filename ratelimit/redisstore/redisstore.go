@@ -43,11 +43,11 @@ type Config struct {
 	// Audit receives an [audit.CategoryError] event with action
 	// [ratelimit.ActionBackendError] when Redis fails: Outcome
 	// [audit.OutcomeDenied] when failing closed, [audit.OutcomeFailure]
-	// when failing open. The Logger paces them (see
-	// [audit.Logger.Pace]): unless the application sets its own pace, at
-	// most 5 at once and one a second after that; the next one written
-	// carries the number held back in Meta["suppressed"]. Default: nil, no
-	// events.
+	// when failing open. The Logger paces them ([audit.Event.Pace]):
+	// unless the application sets its own pace, at most 5 at once and one
+	// a second after that; the next one written carries the number held
+	// back in Meta["suppressed"]. Default: nil, the [audit.Logger] whose
+	// Handler serves the request.
 	Audit *audit.Logger
 }
 
@@ -102,7 +102,6 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 		failOpen: cfg.FailOpen,
 		audit:    cfg.Audit,
 	}
-	s.audit.Pace(ratelimit.ActionBackendError, audit.Pace{Every: time.Second, Burst: 5})
 	if s.prefix == "" {
 		s.prefix = "rampart:ratelimit:"
 	}
@@ -232,24 +231,23 @@ func (s *Store) failed(ctx context.Context, op string, err error) (ratelimit.Dec
 		return ratelimit.Decision{Limit: s.limit}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	d := ratelimit.Decision{Allowed: s.failOpen, Limit: s.limit}
-	if s.audit != nil {
-		outcome, policy, reason := audit.OutcomeDenied, "fail-closed", "rate-limit store unreachable: requests refused (fail closed)"
-		if s.failOpen {
-			outcome, policy, reason = audit.OutcomeFailure, "fail-open", "rate-limit store unreachable: requests let through (fail open)"
-		}
-		s.audit.Log(ctx, audit.Event{
-			Category: audit.CategoryError,
-			Action:   ratelimit.ActionBackendError,
-			Outcome:  outcome,
-			Reason:   reason,
-			Meta: map[string]string{
-				"store":  s.name,
-				"op":     op,
-				"policy": policy,
-				"error":  err.Error(),
-			},
-		})
+	outcome, policy, reason := audit.OutcomeDenied, "fail-closed", "rate-limit store unreachable: requests refused (fail closed)"
+	if s.failOpen {
+		outcome, policy, reason = audit.OutcomeFailure, "fail-open", "rate-limit store unreachable: requests let through (fail open)"
 	}
+	s.audit.Log(ctx, audit.Event{
+		Category: audit.CategoryError,
+		Action:   ratelimit.ActionBackendError,
+		Outcome:  outcome,
+		Reason:   reason,
+		Meta: map[string]string{
+			"store":  s.name,
+			"op":     op,
+			"policy": policy,
+			"error":  err.Error(),
+		},
+		Pace: audit.Pace{Every: time.Second, Burst: 5},
+	})
 	return d, fmt.Errorf("redisstore: %s: %w: %w", op, ratelimit.ErrUnavailable, err)
 }
 
