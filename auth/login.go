@@ -139,7 +139,8 @@ type Sessions interface {
 }
 
 // AuthenticatorConfig tunes an [Authenticator]. The zero value is ready to
-// use, with default hashing, the default policy and no throttling.
+// use, with default hashing, the default policy and a per-process login
+// throttle.
 type AuthenticatorConfig struct {
 	// Hasher hashes and verifies passwords. Default: password.NewHasher
 	// with a zero HasherConfig (no pepper).
@@ -150,10 +151,14 @@ type AuthenticatorConfig struct {
 	// PolicyConfig.
 	Policy *password.Policy
 
-	// Throttle, if set, is asked before every login and password change
-	// and told the outcome. Default: none. Production apps should set it
-	// (ratelimit's login throttle): without it, guessing is bounded only
-	// by hashing speed.
+	// Throttle is asked before every login and password change and told
+	// the outcome. Default: a per-process [ratelimit.LoginThrottle] on
+	// [ratelimit.MemoryBackend] with its default limits (no goroutine,
+	// bounded memory). Apps on several instances pass one on a shared
+	// backend (ratelimit/redisstore), so that an attacker cannot multiply
+	// the budget by the number of instances. The throttle decides on the
+	// client address: without clientip's Handler in front, logins fail
+	// closed (an error wrapping clientip.ErrNoClient).
 	Throttle Throttle
 
 	// Audit receives an event for every login, failure, throttled attempt
@@ -272,6 +277,14 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.throttle == nil {
+		// No janitor goroutine (negative SweepInterval), so nothing to
+		// close; the backend bounds each scope's table.
+		if a.throttle, err = ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{
+			Config: ratelimit.MemoryConfig{SweepInterval: -1}}, ratelimit.LoginThrottleConfig{}); err != nil {
+			return nil, err
+		}
 	}
 	if a.changes == nil {
 		// No janitor goroutine (negative SweepInterval), so nothing to

@@ -54,6 +54,29 @@ func Example() {
 	// 429 "default";r=0;t=60 "default";q=2;w=60 [30]
 }
 
+// The common case in one call: every client address may send 2 requests
+// a minute; the third is refused with 429.
+func ExamplePerIP() {
+	ips := clientip.MustNew(nil, clientip.Config{Logger: slog.New(slog.DiscardHandler)})
+	perIP, err := ratelimit.PerIP(ratelimit.Limit{Events: 2, Per: time.Minute}, ratelimit.MiddlewareConfig{})
+	if err != nil {
+		panic(err)
+	}
+	h := ips.Handler(perIP.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	for _, addr := range []string{"198.51.100.7", "198.51.100.7", "198.51.100.7", "198.51.100.8"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr + ":4321"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(addr, w.Code)
+	}
+	// Output:
+	// 198.51.100.7 200
+	// 198.51.100.7 200
+	// 198.51.100.7 429
+	// 198.51.100.8 200
+}
+
 // A bucket refills one token per interval: 3 a second with bursts of 3.
 func ExampleMemory_Allow() {
 	now, advance := fixedClock()

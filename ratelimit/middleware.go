@@ -85,6 +85,21 @@ const (
 	hdrRetryAfter      = "Retry-After"
 )
 
+// PerIP returns middleware allowing each client address l: the common
+// limit on every route, counted per address ([KeyByIP]: IPv6 by /64) in a
+// per-process [Memory] limiter with its default bound and no goroutine. It
+// is NewMiddleware(NewMemory(l, MemoryConfig{SweepInterval: -1}),
+// KeyByIP(), cfg). Apps on several instances share the count instead: pass
+// a limiter from ratelimit/redisstore to [NewMiddleware]. It returns an
+// error if l or cfg is invalid.
+func PerIP(l Limit, cfg MiddlewareConfig) (*Middleware, error) {
+	lim, err := NewMemory(l, MemoryConfig{SweepInterval: -1})
+	if err != nil {
+		return nil, err
+	}
+	return NewMiddleware(lim, KeyByIP(), cfg)
+}
+
 // NewMiddleware returns middleware limiting requests with lim under the key
 // that key returns. The key choice is required: [KeyByIP] for anonymous
 // traffic, [KeyByUser] once users are signed in, [KeyByRoute] for a budget

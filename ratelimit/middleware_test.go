@@ -472,3 +472,29 @@ func TestMiddlewareKeyFailureWithCustomHookFailsClosed(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 }
+
+// PerIP counts per client address, IPv6 by /64, fails closed without an
+// address, and rejects an invalid Limit.
+func TestPerIP(t *testing.T) {
+	mw, err := ratelimit.PerIP(ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MiddlewareConfig{})
+	require.NoError(t, err)
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	code := func(addr string) int {
+		r := httptest.NewRequest("GET", "/", nil)
+		if addr != "" {
+			r = r.WithContext(clientip.WithInfo(r.Context(), clientip.Info{Addr: netip.MustParseAddr(addr)}))
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	assert.Equal(t, http.StatusOK, code("2001:db8::1"))
+	assert.Equal(t, http.StatusTooManyRequests, code("2001:db8::2"), "one /64, one budget")
+	assert.Equal(t, http.StatusOK, code("2001:db8:0:1::1"))
+	assert.Equal(t, http.StatusOK, code("192.0.2.1"))
+	assert.Equal(t, http.StatusTooManyRequests, code("192.0.2.1"))
+	assert.Equal(t, http.StatusServiceUnavailable, code(""), "no client address: fails closed")
+
+	_, err = ratelimit.PerIP(ratelimit.Limit{}, ratelimit.MiddlewareConfig{})
+	assert.Error(t, err)
+}

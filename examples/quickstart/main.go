@@ -47,31 +47,22 @@ func newServer(auditOut io.Writer) http.Handler {
 	// load balancer, list its networks so X-Forwarded-For is believed from
 	// it and only from it.
 	ips := clientip.MustNew(nil, clientip.Config{})
-
-	// Every security event as one JSON line.
+	// Every security event as one JSON line. Components find the Logger in
+	// the request context: none is given it.
 	events := must(audit.New(must(audit.NewJSONLSink(auditOut)), audit.Config{}))
-
 	// Strict headers with a per-request CSP nonce, and cross-origin (CSRF)
 	// protection from Fetch Metadata.
 	sec := must(headers.New(headers.Config{}))
-	csrf := must(headers.NewCrossOrigin(headers.CrossOriginConfig{Audit: events}))
-
+	csrf := must(headers.NewCrossOrigin(headers.CrossOriginConfig{}))
 	// Sessions with __Host- cookies; plain http://localhost needs the
 	// explicit development option.
-	sessions := must(session.New(session.Config{AllowInsecureCookie: true, Audit: events}))
-
-	// Login throttling per account, per address and per pair, and a
-	// password check that does not reveal which accounts exist.
-	throttle := must(ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{}, ratelimit.LoginThrottleConfig{Audit: events}))
-	users := newUsers("alice", "correct horse battery staple")
-	login := must(auth.NewAuthenticator(users, sessions, auth.AuthenticatorConfig{
-		Throttle: throttle, Audit: events,
-	}))
-	guard := must(auth.NewGuard(auth.GuardConfig{Audit: events}))
-
+	sessions := must(session.New(session.Config{AllowInsecureCookie: true}))
 	// 10 requests a second per client address (IPv6 by /64) on every route.
-	perIP := must(ratelimit.NewMemory(ratelimit.Limit{Events: 10, Per: time.Second}, ratelimit.MemoryConfig{}))
-	limit := must(ratelimit.NewMiddleware(perIP, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{Audit: events}))
+	limit := must(ratelimit.PerIP(ratelimit.Limit{Events: 10, Per: time.Second}, ratelimit.MiddlewareConfig{}))
+	// A password check that does not reveal which accounts exist, with
+	// login throttling per account, per address and per pair.
+	login := must(auth.NewAuthenticator(newUsers("alice", "correct horse battery staple"), sessions, auth.AuthenticatorConfig{}))
+	guard := must(auth.NewGuard(auth.GuardConfig{}))
 
 	page := template.Must(template.New("").Parse(`<!doctype html><title>Rampart</title>
 <style nonce="{{.Nonce}}">body { font-family: sans-serif }</style>
@@ -110,15 +101,9 @@ func newServer(auditOut io.Writer) http.Handler {
 		fmt.Fprintf(w, "Hello, %s.\n", p.UserID)
 	})))
 
-	// Outermost first: client address, request IDs and panic recovery,
+	// Outermost first: client address, audit (request IDs, panic recovery),
 	// headers, CSRF, rate limit, sessions, routes.
-	var h http.Handler = mux
-	h = sessions.Handler(h)
-	h = limit.Handler(h)
-	h = csrf.Handler(h)
-	h = sec.Handler(h)
-	h = events.Handler(h)
-	return ips.Handler(h)
+	return ips.Handler(events.Handler(sec.Handler(csrf.Handler(limit.Handler(sessions.Handler(mux))))))
 }
 
 // users is an auth.UserStore in memory; a real app reads its database.

@@ -70,8 +70,22 @@ func TestQuickstart(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "Hello, u1.\n", body)
 
+	// The rate limit: 10 a second per address; a burst past it is refused
+	// (by the 11th request, unless the machine is so slow that a request
+	// takes the 100 ms a token takes to refill: 500 tries leave room).
+	refused := false
+	for range 500 {
+		if s, _ := get("/login"); s == http.StatusTooManyRequests {
+			refused = true
+			break
+		}
+	}
+	assert.True(t, refused, "the per-address limit refuses a burst")
+
+	// Every component records through the Logger in the request context,
+	// though none was given it.
 	log := events.String()
-	for _, action := range []string{`"login.failed"`, `"login.succeeded"`, `"csrf.rejected"`} {
+	for _, action := range []string{`"login.failed"`, `"login.succeeded"`, `"csrf.rejected"`, `"session.login"`, `"ratelimit.exceeded"`} {
 		assert.Contains(t, log, action)
 	}
 	assert.NotContains(t, log, "correct horse")
