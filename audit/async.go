@@ -55,6 +55,9 @@ type AsyncConfig struct {
 	// retried until it succeeds or Close gives up. Defaults: 10ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 	// Now returns the current time, for the drop events. Default: time.Now.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 }
 

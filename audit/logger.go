@@ -51,6 +51,9 @@ var errTimeRange = fmt.Errorf("%w: time outside years 0-9999", ErrInvalidEvent)
 type Config struct {
 	// Now returns the current time, for events without a Time and for
 	// pacing. Default: time.Now.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 
 	// ErrorLog receives the events that could not be recorded (an invalid

@@ -135,6 +135,9 @@ type TOTPConfig struct {
 	Period    time.Duration
 
 	// Now returns the current time. Default: time.Now.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 }
 

@@ -67,6 +67,9 @@ type Config struct {
 	OnAlert func(ctx context.Context, alert audit.Event)
 	// Now returns the current time, used for events without a Time.
 	// Default: time.Now. Windows are measured in event time.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	// (nil): the audit package defaults (see audit.Retention).
 	Retention audit.Retention
 	// Now returns the current time, for Prune. Default: time.Now.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 }
 

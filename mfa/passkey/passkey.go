@@ -124,6 +124,9 @@ type Config struct {
 	MaxBodyBytes int64
 
 	// Now returns the current time. Default: time.Now.
+	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
+	// clock drives time.Now); set it only to drive one clock through a
+	// whole application outside a bubble (against a real database).
 	Now func() time.Time
 }
 
