@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/secrets"
 )
 
 // acceptAll is a TOTP store that accepts every time step, so that a
 // benchmark can verify the same valid code repeatedly.
-type acceptAll struct{ *mfa.MemoryStore }
+type acceptAll struct{ *memstore.Store }
 
 func (acceptAll) AcceptTOTPStep(context.Context, string, int64) (bool, error) { return true, nil }
 

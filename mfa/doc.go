@@ -33,7 +33,8 @@
 // puts in the request context; mfa reads it with [identity.FromContext].
 // Install the session middleware first, then:
 //
-//	store := ... // your SQL implementation of TOTPStore, RecoveryStore, CredentialStore, FactorStore
+//	store, err := sqlstore.New(db, sqldb.PostgreSQL, sqlstore.Config{}) // package mfa/sqlstore
+//	err = store.Migrate(ctx)
 //	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Audit: auditLog})
 //	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Audit: auditLog})
 //	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
@@ -116,9 +117,15 @@
 // sessions. With several instances, pass limiters shared through Redis
 // (ratelimit/redisstore) for both levels.
 //
-// [MemoryStore] implements every store interface in memory, bounded, for
+// # Stores
+//
+// The factors keep their state through the interfaces [TOTPStore],
+// [RecoveryStore], [CredentialStore] and [FactorStore]; one store
+// usually implements them all. Package mfa/sqlstore keeps them in SQLite
+// or PostgreSQL; package mfa/memstore keeps them in memory, bounded, for
 // tests and single-instance apps that can afford to lose enrolments on
-// restart.
+// restart. Package mfa/mfatest checks that a store of your own keeps
+// their contracts.
 //
 // # Out of scope
 //

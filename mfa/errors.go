@@ -35,7 +35,8 @@ var (
 	ErrLastFactor = errors.New("mfa: this is the user's last second factor and their role requires one; enrol another factor first")
 
 	// ErrStoreFull means a bounded in-memory store or limit is full
-	// ([MemoryStore] limits, or a user's maximum number of passkeys).
+	// (the limits of package mfa/memstore, or a user's maximum number of
+	// passkeys).
 	ErrStoreFull = errors.New("mfa: store full")
 
 	// ErrUnauthenticated means a request that needs a signed-in user has

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -23,7 +24,7 @@ import (
 func ExampleTOTP() {
 	ctx := context.Background()
 	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
-	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	store, _ := memstore.New(memstore.Config{})
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
 		Issuer: "Marketplace", Keyring: keys, Store: store,
@@ -62,7 +63,7 @@ func ExampleTOTP() {
 // Recovery codes are shown once, used once, and replaced as a set.
 func ExampleRecovery() {
 	ctx := context.Background()
-	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	store, _ := memstore.New(memstore.Config{})
 	rc, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store})
 	if err != nil {
 		fmt.Println(err)

@@ -36,7 +36,8 @@ type RecoveryConfig struct {
 	// every stored code.
 	Key secrets.Value
 
-	// Store keeps the hashes. Required; [MemoryStore] is one.
+	// Store keeps the hashes. Required; the stores of packages
+	// mfa/sqlstore and mfa/memstore (for tests) implement it.
 	Store RecoveryStore
 
 	// Limiter throttles attempts per user and session (key
@@ -92,7 +93,7 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 		return nil, fmt.Errorf("mfa: RecoveryConfig.Key must be at least %d bytes; generate one with: openssl rand -base64 32", minRecoveryKey)
 	}
 	if cfg.Store == nil {
-		return nil, errors.New("mfa: RecoveryConfig.Store is required (mfa.NewMemoryStore for tests)")
+		return nil, errors.New("mfa: RecoveryConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	}
 	if cfg.Count == 0 {
 		cfg.Count = MinRecoveryCodes

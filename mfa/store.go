@@ -113,8 +113,8 @@ type CredentialStore interface {
 // once would both see the other factor and leave the user with none.
 //
 // It is implemented by a store that keeps both the TOTP records and the
-// passkeys of its users, as [MemoryStore] does; pass the same store to
-// [NewTOTP] and to passkey.New. In SQL, run the check and the
+// passkeys of its users, as the stores of packages mfa/sqlstore and
+// mfa/memstore do; pass the same store to [NewTOTP] and to passkey.New. In SQL, run the check and the
 // delete in one transaction that first locks the user (SELECT … FROM users
 // WHERE id = $1 FOR NO KEY UPDATE in PostgreSQL; SQLite's BEGIN IMMEDIATE
 // serialises writers), or as one conditional DELETE under such a lock.

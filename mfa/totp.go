@@ -96,7 +96,8 @@ type TOTPConfig struct {
 	Keyring *secrets.Keyring
 
 	// Store keeps the sealed secrets and the last accepted time step.
-	// Required; [MemoryStore] is one.
+	// Required; the stores of packages mfa/sqlstore and mfa/memstore (for
+	// tests) implement it.
 	Store TOTPStore
 
 	// Limiter throttles attempts per user and session (key "mfa:totp:s:"
@@ -178,7 +179,7 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		return nil, errors.New("mfa: TOTPConfig.Keyring is required: build one with secrets.NewKeyring or secrets.ParseKeyring")
 	}
 	if cfg.Store == nil {
-		return nil, errors.New("mfa: TOTPConfig.Store is required (mfa.NewMemoryStore for tests)")
+		return nil, errors.New("mfa: TOTPConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
 	if p.alg == 0 {

@@ -21,13 +21,14 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
 
 type totpFixture struct {
 	totp  *mfa.TOTP
-	store *mfa.MemoryStore
+	store *memstore.Store
 	clock *testenv.Clock
 	sink  *audit.MemorySink
 }

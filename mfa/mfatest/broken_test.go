@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/mfa/mfatest"
 )
 
@@ -26,7 +27,7 @@ var brokenStores = map[string]struct {
 	"SaveResetsLastStep": {"", "LastStep: 50}", func() any { return resetsLastStep{memory()} }},
 	// Only the concurrent check: its calls pair up; a lone call would
 	// wait for ever.
-	"AcceptNotAtomic":   {"/^TOTP$/^ConcurrentAcceptSameStep$", "a replayed code was accepted", func() any { return &racyAccept{MemoryStore: memory()} }},
+	"AcceptNotAtomic":   {"/^TOTP$/^ConcurrentAcceptSameStep$", "a replayed code was accepted", func() any { return &racyAccept{Store: memory()} }},
 	"DeletesLastFactor": {"", "DeleteTOTPUnlessLast of the only factor = true", func() any { return deletesLast{memory()} }},
 	"KeepsCallerSlices": {"/^TOTP$/^NoAliasing$", "LoadTOTP(\"alice\") = ", func() any { return keepsSlices{memory()} }},
 	"NoInterfaces":      {"", "implements none of", func() any { return struct{}{} }},
@@ -60,8 +61,8 @@ func TestSuiteFailsBrokenStores(t *testing.T) {
 	}
 }
 
-func memory() *mfa.MemoryStore {
-	s, err := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+func memory() *memstore.Store {
+	s, err := memstore.New(memstore.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -70,20 +71,20 @@ func memory() *mfa.MemoryStore {
 
 // resetsLastStep writes LastStep in SaveTOTP (a plain upsert of the
 // record), so re-enrolling reopens old steps.
-type resetsLastStep struct{ *mfa.MemoryStore }
+type resetsLastStep struct{ *memstore.Store }
 
 func (s resetsLastStep) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecord) error {
 	if err := s.DeleteTOTP(ctx, userID); err != nil {
 		return err
 	}
-	return s.MemoryStore.SaveTOTP(ctx, userID, rec)
+	return s.Store.SaveTOTP(ctx, userID, rec)
 }
 
 // racyAccept checks and sets LastStep in two steps, as a read-modify-write
 // through LoadTOTP would; calls arrive in pairs that both read before
 // either writes.
 type racyAccept struct {
-	*mfa.MemoryStore
+	*memstore.Store
 	mu      sync.Mutex
 	waiting chan struct{}
 	steps   map[string]int64
@@ -118,24 +119,24 @@ func (s *racyAccept) AcceptTOTPStep(ctx context.Context, userID string, step int
 }
 
 // deletesLast forgets the "unless last".
-type deletesLast struct{ *mfa.MemoryStore }
+type deletesLast struct{ *memstore.Store }
 
 func (s deletesLast) DeleteTOTPUnlessLast(ctx context.Context, userID string) (bool, error) {
 	return true, s.DeleteTOTP(ctx, userID)
 }
 
 // keepsSlices stores the caller's slices.
-type keepsSlices struct{ *mfa.MemoryStore }
+type keepsSlices struct{ *memstore.Store }
 
 var kept = map[string]mfa.TOTPRecord{}
 
 func (s keepsSlices) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecord) error {
 	kept[userID] = rec
-	return s.MemoryStore.SaveTOTP(ctx, userID, rec)
+	return s.Store.SaveTOTP(ctx, userID, rec)
 }
 
 func (s keepsSlices) LoadTOTP(ctx context.Context, userID string) (mfa.TOTPRecord, error) {
-	rec, err := s.MemoryStore.LoadTOTP(ctx, userID)
+	rec, err := s.Store.LoadTOTP(ctx, userID)
 	if k, ok := kept[userID]; ok && err == nil {
 		rec.Secret, rec.Pending = k.Secret, k.Pending
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
-	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/session"
 )
@@ -27,7 +27,7 @@ import (
 // credential.toJSON() is posted back.
 func ExampleRelyingParty() {
 	sessions, _ := session.New(session.Config{AllowInsecureCookie: true})
-	store, _ := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	store, _ := memstore.New(memstore.Config{})
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(sessions.Handler(mux))
 	origin := fmt.Sprintf("http://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)

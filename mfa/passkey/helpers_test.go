@@ -11,7 +11,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/internal/testenv"
-	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -28,9 +28,9 @@ func newKeyring(t testing.TB) *secrets.Keyring {
 	return k
 }
 
-func newStore(t testing.TB) *mfa.MemoryStore {
+func newStore(t testing.TB) *memstore.Store {
 	t.Helper()
-	s, err := mfa.NewMemoryStore(mfa.MemoryStoreConfig{})
+	s, err := memstore.New(memstore.Config{})
 	require.NoError(t, err)
 	return s
 }

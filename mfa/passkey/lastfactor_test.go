@@ -12,13 +12,14 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
 // factorFixture is one store holding both factors, with the TOTP and
 // WebAuthn that use it.
 type factorFixture struct {
-	store *mfa.MemoryStore
+	store *memstore.Store
 	totp  *mfa.TOTP
 	wa    *passkey.RelyingParty
 	sink  *audit.MemorySink
@@ -141,7 +142,7 @@ func TestRemoveFactor_KeepLast(t *testing.T) {
 	})
 }
 
-// plainStore hides MemoryStore's FactorStore methods.
+// plainStore hides memstore.Store's FactorStore methods.
 type plainStore struct {
 	mfa.TOTPStore
 	mfa.CredentialStore

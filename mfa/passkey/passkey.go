@@ -61,8 +61,9 @@ type Config struct {
 	// port, e.g. "https://example.com". Required.
 	RPOrigins []string
 
-	// Credentials stores the credentials. Required; [mfa.MemoryStore] is
-	// one. Give it the store of the TOTP secrets too ([mfa.FactorStore]),
+	// Credentials stores the credentials. Required; the stores of packages
+	// mfa/sqlstore and mfa/memstore (for tests) implement it.
+	// Give it the store of the TOTP secrets too ([mfa.FactorStore]),
 	// so that removing a user's last factor can be refused atomically.
 	Credentials mfa.CredentialStore
 
@@ -220,7 +221,7 @@ func New(cfg Config) (*RelyingParty, error) {
 	case len(cfg.RPOrigins) == 0:
 		return nil, errors.New("passkey: Config.RPOrigins is required, e.g. [\"https://example.com\"]")
 	case cfg.Credentials == nil:
-		return nil, errors.New("passkey: Config.Credentials is required (mfa.NewMemoryStore for tests)")
+		return nil, errors.New("passkey: Config.Credentials is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	case cfg.Sessions == nil || cfg.Challenges == nil:
 		return nil, errors.New("passkey: Config.Sessions and Challenges are required (a *session.Manager serves both)")
 	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0:

@@ -24,6 +24,7 @@ import (
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
 	"github.com/deployedworks/rampart/mfa/passkey"
 )
 
@@ -32,7 +33,7 @@ type waHarness struct {
 	origin   string
 	wa       *passkey.RelyingParty
 	sessions *fakeSessions
-	store    *mfa.MemoryStore
+	store    *memstore.Store
 	clock    *testenv.Clock
 	sink     *audit.MemorySink
 

@@ -1,4 +1,4 @@
-package mfa_test
+package memstore_test
 
 import (
 	"context"
@@ -10,14 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/mfa/memstore"
+	"github.com/deployedworks/rampart/mfa/mfatest"
 )
 
 // The store is bounded: beyond its limits, writes for new users (or new
 // credentials) fail with ErrStoreFull, while existing entries can still be
 // updated and freed space is reused.
-func TestMemoryStore_Bounded(t *testing.T) {
+func TestStore_Bounded(t *testing.T) {
 	ctx := context.Background()
-	s, err := mfa.NewMemoryStore(mfa.MemoryStoreConfig{MaxUsers: 2, MaxCredentials: 2})
+	s, err := memstore.New(memstore.Config{MaxUsers: 2, MaxCredentials: 2})
 	require.NoError(t, err)
 
 	t.Run("TOTP records", func(t *testing.T) {
@@ -47,13 +49,13 @@ func TestMemoryStore_Bounded(t *testing.T) {
 		assert.ErrorIs(t, s.CreateCredential(ctx, mfa.StoredCredential{ID: []byte{0}, UserID: "b"}), mfa.ErrExists)
 	})
 
-	_, err = mfa.NewMemoryStore(mfa.MemoryStoreConfig{MaxUsers: -1})
+	_, err = memstore.New(memstore.Config{MaxUsers: -1})
 	assert.Error(t, err)
 }
 
 // LastStep is written only by AcceptTOTPStep: SaveTOTP keeps it, so that a
 // re-enrolment cannot reopen steps already used.
-func TestMemoryStore_TOTPLastStep(t *testing.T) {
+func TestStore_TOTPLastStep(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	_, err := s.AcceptTOTPStep(ctx, "u", 1)
@@ -84,7 +86,7 @@ func TestMemoryStore_TOTPLastStep(t *testing.T) {
 
 // Callers get copies: changing a returned or a passed-in slice does not
 // change what is stored.
-func TestMemoryStore_Copies(t *testing.T) {
+func TestStore_Copies(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	secret := []byte{1, 2, 3}
@@ -110,7 +112,7 @@ func TestMemoryStore_Copies(t *testing.T) {
 
 // Credentials are listed oldest first, and only their owner may update or
 // delete them.
-func TestMemoryStore_Credentials(t *testing.T) {
+func TestStore_Credentials(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -143,4 +145,16 @@ func TestMemoryStore_Credentials(t *testing.T) {
 	list, err = s.UserCredentials(ctx, "alice")
 	require.NoError(t, err)
 	assert.Len(t, list, 2)
+}
+
+// The store keeps every contract of the conformance suite.
+func TestStore_Conformance(t *testing.T) {
+	mfatest.TestStore(t, func(t *testing.T) any { return newStore(t) })
+}
+
+func newStore(t testing.TB) *memstore.Store {
+	t.Helper()
+	s, err := memstore.New(memstore.Config{})
+	require.NoError(t, err)
+	return s
 }
