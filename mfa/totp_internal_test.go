@@ -16,16 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/deployedworks/rampart/secrets"
 )
-
-func testKeyring(t testing.TB) *secrets.Keyring {
-	t.Helper()
-	k, err := secrets.NewKeyring(secrets.Key{ID: "test", Secret: secrets.Random(32)})
-	require.NoError(t, err)
-	return k
-}
 
 // RFC 4226 Appendix D.
 func TestHOTP_RFC4226Vectors(t *testing.T) {
