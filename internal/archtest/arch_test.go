@@ -41,6 +41,7 @@ var layer = map[string]int{
 	"headers": 1, "auth/password": 1,
 	"audit/chain": 1, "audit/chain/cmd/auditverify": 1,
 	"audit/detect": 1, "audit/sqlsink": 1,
+	"notify": 1,
 
 	"auth": 2, "mfa": 2, "mfa/passkey": 2, "mfa/sqlstore": 2, "mfa/memstore": 2, "mfa/mfatest": 2,
 }
