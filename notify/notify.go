@@ -2,8 +2,8 @@
 // alerts to the security contacts) without letting delivery block or fail
 // the request that caused them.
 //
-// A [Message] is queued in a durable [Outbox] (a database table) in the
-// request, and sent later by [Outbox.Run] through a [Sender] (package
+// A [Message] is queued in a durable outbox (a database table) in the
+// request, and sent later through a [Sender] (package
 // notify/mail sends over SMTP). The outbox delivers each message once
 // across many instances, retries failures with backoff, and records the
 // ones it gives up on as audit errors.
