@@ -78,23 +78,41 @@ type Config struct {
 type Pace struct {
 	Every time.Duration
 	Burst int
+	// Scope, set by the emitter in [Event.Pace], gives each scope of the
+	// action its own budget (a rate limit's policy name, a route pattern),
+	// so that a cheap flood on one scope cannot use up the budget that
+	// records refusals on another. It must come from the program, never
+	// from the request (the Logger keeps at most 1024 budgets). It is
+	// ignored in Config.Paces, whose budget applies to every scope.
+	Scope string
 }
 
 // Logger records audit events to a [Sink]. It is safe for concurrent use.
 //
 // Components find the Logger in the request's context: [Logger.Handler]
 // puts it there, and a nil *Logger's [Logger.Log] records to it. So a
-// component's optional Config.Audit field can be left nil inside the
-// Handler; set it for events recorded outside a request (a background
-// job, a store's janitor) or to send a component's events elsewhere. With
-// no Logger at all, Log discards the event.
+// component's optional Config.Audit field can be left nil when the
+// component runs inside the Handler (install the Handler outside every
+// component, next to clientip's); set it for a component installed
+// outside the Handler, for events recorded outside a request (a
+// background job, an admin command, a shutdown flush), or to send a
+// component's events elsewhere. An event with no Logger at all is dropped
+// with a warning on standard error (at most one a minute, with the count
+// dropped meanwhile), never silently; to record nothing on purpose, give
+// the component a Logger on audit.NewJSONLSink(io.Discard).
 type Logger struct {
 	sink     Sink
 	now      func() time.Time
 	errorLog *slog.Logger
-	paces    map[Action]Pace                       // from Config: they win over Event.Pace
-	gates    atomic.Pointer[map[Action]*gate.Gate] // copy on write
-	mu       sync.Mutex                            // serialises writers of gates
+	paces    map[Action]Pace                        // from Config: they win over Event.Pace
+	gates    atomic.Pointer[map[gateKey]*gate.Gate] // copy on write
+	mu       sync.Mutex                             // serialises writers of gates
+}
+
+// gateKey names one budget: an action, and the emitter's scope of it.
+type gateKey struct {
+	action Action
+	scope  string
 }
 
 // maxGates bounds the budgets created from Event.Pace, so that an
@@ -115,15 +133,12 @@ func New(sink Sink, cfg Config) (*Logger, error) {
 	if l.errorLog == nil {
 		l.errorLog = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	gates := make(map[Action]*gate.Gate, len(cfg.Paces))
 	for a, p := range cfg.Paces {
 		if p.Every < 0 || p.Burst < 0 {
 			return nil, fmt.Errorf("audit: Config.Paces[%q] is %+v: Every and Burst must not be negative", a, p)
 		}
-		if p != (Pace{}) {
-			gates[a] = gate.New(p.Every, max(p.Burst, 1))
-		}
 	}
+	gates := make(map[gateKey]*gate.Gate)
 	l.gates.Store(&gates)
 	return l, nil
 }
@@ -146,7 +161,8 @@ func MustNew(sink Sink, cfg Config) *Logger {
 // modifying the caller's map.
 //
 // A nil Logger records e with the Logger whose [Logger.Handler] serves
-// the request of ctx, and discards it when there is none.
+// the request of ctx; when there is none, it drops e with a warning on
+// standard error (see [Logger]).
 //
 // Log never fails the caller's request and returns nothing: an event it
 // cannot record (one without Category or Action, or one the sink refuses)
@@ -160,6 +176,7 @@ func MustNew(sink Sink, cfg Config) *Logger {
 func (l *Logger) Log(ctx context.Context, e Event) {
 	if l == nil {
 		if l = FromContext(ctx); l == nil {
+			warnUnrouted(ctx, e.Action)
 			return
 		}
 	}
@@ -169,8 +186,8 @@ func (l *Logger) Log(ctx context.Context, e Event) {
 		l.report(ctx, e, err)
 		return
 	}
-	g := (*l.gates.Load())[e.Action]
-	if g == nil && pace != (Pace{}) {
+	var g *gate.Gate
+	if pace != (Pace{}) || len(l.paces) > 0 {
 		g = l.gate(e.Action, pace)
 	}
 	if g != nil {
@@ -195,28 +212,56 @@ func (l *Logger) Log(ctx context.Context, e Event) {
 	}
 }
 
-// gate returns the budget of action a, creating it from p (the emitter's
-// default) unless Config.Paces names a. It returns nil when a is not to be
+// gate returns the budget of action a in the emitter's scope p.Scope: the
+// one Config.Paces sets for a, else p. It returns nil when a is not to be
 // paced.
 func (l *Logger) gate(a Action, p Pace) *gate.Gate {
-	if _, set := l.paces[a]; set || p.Every < 0 || p.Burst < 0 {
-		return nil // Config.Paces leaves a unpaced (a zero Pace there)
+	if cp, set := l.paces[a]; set {
+		if cp.Every == 0 && cp.Burst == 0 {
+			return nil // the application records every event of a
+		}
+		p.Every, p.Burst = cp.Every, cp.Burst
+	} else if p.Every <= 0 && p.Burst <= 0 || p.Every < 0 || p.Burst < 0 {
+		return nil
+	}
+	k := gateKey{a, p.Scope}
+	if g := (*l.gates.Load())[k]; g != nil {
+		return g
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := *l.gates.Load()
-	if g, ok := old[a]; ok {
-		return g // the first budget wins: emitters of one action share it
+	if g, ok := old[k]; ok {
+		return g // the first budget wins: emitters of one action and scope share it
 	}
 	if len(old) >= maxGates {
 		return nil
 	}
-	gates := make(map[Action]*gate.Gate, len(old)+1)
+	gates := make(map[gateKey]*gate.Gate, len(old)+1)
 	maps.Copy(gates, old)
 	g := gate.New(p.Every, max(p.Burst, 1))
-	gates[a] = g
+	gates[k] = g
 	l.gates.Store(&gates)
 	return g
+}
+
+// unrouted paces the warnings about events that had no Logger to go to:
+// one a minute for the whole process, with the count held back. It is
+// package state because such an event, by definition, has no Logger to
+// keep it in.
+var unrouted = gate.New(time.Minute, 1)
+
+// warnUnrouted tells the operator, on standard error (paced), that an
+// event was dropped for want of a Logger: a component outside the audit
+// Handler, or work outside any request, with no Config.Audit set.
+func warnUnrouted(ctx context.Context, a Action) {
+	ok, held := unrouted.Allow(time.Now())
+	if !ok {
+		return
+	}
+	slog.New(slog.NewTextHandler(os.Stderr, nil)).LogAttrs(ctx, slog.LevelWarn,
+		"audit: event dropped: no audit.Logger: install the Logger's Handler outside the component, or set the component's Config.Audit for work outside a request; to record nothing, give it audit.New(audit.NewJSONLSink(io.Discard))",
+		slog.String("action", truncate(string(a), MaxField)), slog.Int("dropped_before", held))
 }
 
 // report logs an event that could not be written, redacted and cut like a

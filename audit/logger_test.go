@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/gate"
 )
 
 type failSink struct{ err error }
@@ -156,10 +159,33 @@ func TestLogLimitsFieldSizes(t *testing.T) {
 	assert.LessOrEqual(t, len(e.Target.ID), MaxField)
 }
 
-func TestLogNilLoggerDiscards(t *testing.T) {
-	var l *Logger
-	l.Log(context.Background(), Event{Category: "c", Action: "a"})
-	l.Log(WithRequest(context.Background(), Request{ID: "r"}), Event{Category: "c", Action: "a"})
+// A nil Logger with no Logger in the context drops the event, but not
+// silently: a warning goes to standard error, one a minute, with the
+// count dropped meanwhile.
+func TestLogNilLoggerWarns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		unrouted = gate.New(time.Minute, 1)
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		stderr := os.Stderr
+		os.Stderr = w
+		var l *Logger
+		l.Log(context.Background(), Event{Category: "c", Action: "first.dropped"})
+		l.Log(WithRequest(context.Background(), Request{ID: "r"}), Event{Category: "c", Action: "a"})
+		l.Log(context.Background(), Event{Category: "c", Action: "a"})
+		time.Sleep(time.Minute)
+		l.Log(context.Background(), Event{Category: "c", Action: "after.a.minute"})
+		os.Stderr = stderr
+		require.NoError(t, w.Close())
+		out, err := io.ReadAll(r)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		require.Len(t, lines, 2, "%s", out)
+		assert.Contains(t, lines[0], "level=WARN")
+		assert.Contains(t, lines[0], "action=first.dropped")
+		assert.Contains(t, lines[0], "no audit.Logger")
+		assert.Contains(t, lines[1], "action=after.a.minute dropped_before=2")
+	})
 }
 
 // A nil Logger inside Logger.Handler records with the Handler's Logger:

@@ -152,13 +152,24 @@ type AuthenticatorConfig struct {
 	Policy *password.Policy
 
 	// Throttle is asked before every login and password change and told
-	// the outcome. Default: a per-process [ratelimit.LoginThrottle] on
-	// [ratelimit.MemoryBackend] with its default limits (no goroutine,
-	// bounded memory). Apps on several instances pass one on a shared
-	// backend (ratelimit/redisstore), so that an attacker cannot multiply
-	// the budget by the number of instances. The throttle decides on the
-	// client address: without clientip's Handler in front, logins fail
-	// closed (an error wrapping clientip.ErrNoClient).
+	// the outcome. Default: a [ratelimit.LoginThrottle] of this
+	// Authenticator's own, in memory ([ratelimit.MemoryBackend], no
+	// goroutine, bounded), with the throttle's default limits. Apps on
+	// several instances pass one on a shared backend
+	// (ratelimit/redisstore), so that an attacker cannot multiply the
+	// budget by the number of instances; a restart forgets the addresses
+	// each account is known from.
+	//
+	// The throttle decides on the client address: without clientip's
+	// Handler in front, logins fail closed (an error wrapping
+	// clientip.ErrNoClient), and behind a proxy that clientip does not
+	// trust every client has the proxy's address, so a few wrong guesses
+	// by anyone throttle everyone's logins to an account: list the
+	// proxy's networks in clientip. Like every login throttle, its
+	// per-account limit can be used by an attacker to delay the owner's
+	// logins from addresses the account is not known from; see
+	// [ratelimit.LoginThrottleConfig] for the limits and how they trade
+	// guessing against lockout.
 	Throttle Throttle
 
 	// Audit receives an event for every login, failure, throttled attempt
@@ -308,7 +319,7 @@ type flow struct {
 var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
 
 var (
-	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError, audit.Pace{}}
+	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError, floodPace}
 	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError, floodPace}
 	newFlow    = &flow{step: "password.new"}
 )

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -26,8 +27,8 @@ type ReportsConfig struct {
 	// the resource), success when it was report-only (the resource
 	// loaded); the report's fields go in Meta, and Meta["count"] says how
 	// many reports the event stands for. Default: nil, the [audit.Logger]
-	// whose Handler serves the request (set it if you call
-	// [Reports.Flush] outside a request).
+	// whose Handler serves the request ([Reports.Flush] uses the last one
+	// it saw).
 	Audit *audit.Logger
 
 	// MaxBody is the largest body accepted, in bytes; larger bodies get
@@ -128,6 +129,8 @@ type Reports struct {
 	mu        sync.Mutex // guards windows, lastSweep and both classes' day budgets
 	windows   map[windowKey]*window
 	lastSweep time.Time
+
+	seen atomic.Pointer[audit.Logger] // the last Logger found in a request, for Flush
 }
 
 // reportClass is one kind of client, anonymous or signed-in, with its own
@@ -304,7 +307,9 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// no request facts (client, actor, request ID) go into them.
 	lg := rp.cfg.Audit
 	if lg == nil {
-		lg = audit.FromContext(r.Context())
+		if lg = audit.FromContext(r.Context()); lg != nil && rp.seen.Load() != lg {
+			rp.seen.Store(lg)
+		}
 	}
 	rp.write(context.Background(), lg, detached)
 	rp.write(r.Context(), lg, own)
@@ -313,7 +318,8 @@ func (rp *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Flush records the counts still held in memory: the repeats of every open
 // window (which it closes) and the reports dropped over the day's cap so
-// far. Call it on shutdown, before the audit sink closes. It is safe to
+// far, to Config.Audit, else to the Logger of the last request served. Call
+// it on shutdown, before the audit sink closes. It is safe to
 // call at any time.
 func (rp *Reports) Flush(ctx context.Context) {
 	now := rp.now()
@@ -326,7 +332,11 @@ func (rp *Reports) Flush(ctx context.Context) {
 		out = rp.rollover(out, cl, now, true)
 	}
 	rp.mu.Unlock()
-	rp.write(ctx, rp.cfg.Audit, out)
+	lg := rp.cfg.Audit
+	if lg == nil {
+		lg = rp.seen.Load()
+	}
+	rp.write(ctx, lg, out)
 }
 
 // write logs events in order to lg. Audit reports its own sink failures.

@@ -427,7 +427,7 @@ func (l *LoginThrottle) record(ctx context.Context, action audit.Action, reason 
 			"retry_after":    d.RetryAfter.String(),
 			"account_digest": l.accountDigest(account),
 		},
-		Pace: loginPace,
+		Pace: audit.Pace{Every: loginPace.Every, Burst: loginPace.Burst, Scope: name},
 	})
 }
 

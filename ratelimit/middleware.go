@@ -302,7 +302,9 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 		Action:   ActionExceeded,
 		Outcome:  audit.OutcomeDenied,
 		Reason:   "rate limit exceeded",
-		Pace:     audit.Pace{Every: time.Second, Burst: 10},
+		// One budget per policy: a flood on a cheap route's limit must not
+		// hide the refusals of another.
+		Pace: audit.Pace{Every: time.Second, Burst: 10, Scope: m.name},
 		Meta: map[string]string{
 			"policy":      m.name[1 : len(m.name)-1],
 			"limit":       d.Limit.String(),

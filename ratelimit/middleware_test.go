@@ -498,3 +498,35 @@ func TestPerIP(t *testing.T) {
 	_, err = ratelimit.PerIP(ratelimit.Limit{}, ratelimit.MiddlewareConfig{})
 	assert.Error(t, err)
 }
+
+// Each policy has its own audit budget: a cheap flood refused by one
+// policy cannot use up the budget that records another's refusals.
+func TestMiddlewareAuditBudgetPerPolicy(t *testing.T) {
+	sink := &audit.MemorySink{}
+	events := audit.MustNew(sink, audit.Config{})
+	global, err := ratelimit.PerIP(ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MiddlewareConfig{})
+	require.NoError(t, err)
+	strict, err := ratelimit.NewMiddleware(newMemory(t, ratelimit.Limit{Events: 1, Per: time.Hour}, ratelimit.MemoryConfig{}), ratelimit.KeyByIP(),
+		ratelimit.MiddlewareConfig{Policy: "admin-login"})
+	require.NoError(t, err)
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	do := func(h http.Handler, addr string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r = r.WithContext(clientip.WithInfo(r.Context(), clientip.Info{Addr: netip.MustParseAddr(addr)}))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	gh, sh := events.Handler(global.Handler(ok)), events.Handler(strict.Handler(ok))
+	for range 50 {
+		do(gh, "192.0.2.1") // the flood: one address, a cheap route
+	}
+	for range 5 {
+		do(sh, "203.0.113.66") // what the attacker wants unseen
+	}
+	seen := 0
+	for _, e := range sink.Events() {
+		if e.Meta["policy"] == "admin-login" {
+			seen++
+		}
+	}
+	assert.Equal(t, 4, seen, "every refusal of the strict policy is recorded")
+}

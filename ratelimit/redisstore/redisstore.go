@@ -246,7 +246,7 @@ func (s *Store) failed(ctx context.Context, op string, err error) (ratelimit.Dec
 			"policy": policy,
 			"error":  err.Error(),
 		},
-		Pace: audit.Pace{Every: time.Second, Burst: 5},
+		Pace: audit.Pace{Every: time.Second, Burst: 5, Scope: s.name},
 	})
 	return d, fmt.Errorf("redisstore: %s: %w: %w", op, ratelimit.ErrUnavailable, err)
 }
