@@ -233,11 +233,11 @@ func (c *CrossOrigin) Handler(next http.Handler) http.Handler {
 
 func (c *CrossOrigin) record(r *http.Request, err error) {
 	e := audit.Event{
-		Category:  audit.CategorySecurityAlert,
-		Action:    ActionCrossOriginRejected,
+		Category: audit.CategorySecurityAlert,
+		Action:   ActionCrossOriginRejected,
 		// One budget per route pattern (from the program, not the request),
 		// so a flood at one route cannot hide rejections at another.
-		Pace: audit.Pace{Every: 500 * time.Millisecond, Burst: 20, Scope: r.Pattern},
+		Pace:      audit.Pace{Every: 500 * time.Millisecond, Burst: 20, Scope: r.Pattern},
 		Outcome:   audit.OutcomeDenied,
 		Target:    audit.Target{Kind: "route", ID: clean(r.Method+" "+r.URL.Path, maxURLLen)},
 		UserAgent: clean(r.Header.Get("User-Agent"), maxURLLen),
