@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // Config tunes a [Detector]. The zero value is ready to use.
@@ -335,18 +336,14 @@ func (d *Detector) privileged(a identity.Principal) bool {
 	return false
 }
 
-// ipKey hashes an address, IPv6 by its /64 (one subscriber's usual
-// allocation).
+// ipKey hashes an address grouped as [ratelimit.AddrKey] groups clients
+// (IPv4 alone, IPv6 by its /64: one subscriber's usual allocation), so
+// that the detector counts sources as the limiters do.
 func (d *Detector) ipKey(a netip.Addr) (uint64, bool) {
 	if !a.IsValid() {
 		return 0, false
 	}
-	a = a.Unmap()
-	if a.Is6() {
-		a = netip.PrefixFrom(a, 64).Masked().Addr()
-	}
-	b := a.As16()
-	return maphash.Bytes(d.seed, b[:]), true
+	return maphash.String(d.seed, ratelimit.AddrKey(a)), true
 }
 
 // touch records key at time now in set, a set of at most limit distinct
