@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -130,7 +131,7 @@ type userState struct {
 // its alerts. It returns an error for a threshold above 64 or a negative
 // setting, or a nil next.
 func New(next audit.Sink, cfg Config) (*Detector, error) {
-	if next == nil {
+	if nilarg.Is(next) {
 		return nil, errors.New("detect: New with a nil audit.Sink: pass the sink that receives events and alerts")
 	}
 	def := func(v *int, d int, name string) error {
