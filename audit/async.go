@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // ErrDropped is returned by [AsyncSink.Write] for an event dropped under
@@ -114,14 +116,14 @@ var _ Sink = (*AsyncSink)(nil)
 // error for OverflowFallback without a Fallback or an unknown policy.
 // It returns an error if sink is nil.
 func NewAsyncSink(sink Sink, cfg AsyncConfig) (*AsyncSink, error) {
-	if sink == nil {
+	if nilarg.Is(sink) {
 		return nil, errors.New("audit: NewAsyncSink with a nil Sink: pass the sink to write to")
 	}
 	switch cfg.Overflow {
 	case OverflowBlock, OverflowDrop:
 	case OverflowFallback:
-		if cfg.Fallback == nil {
-			return nil, errors.New("audit: async sink: OverflowFallback needs AsyncConfig.Fallback")
+		if nilarg.Is(cfg.Fallback) {
+			return nil, errors.New("audit: async sink: OverflowFallback needs AsyncConfig.Fallback: pass the sink that takes events when the queue is full, or choose OverflowBlock")
 		}
 	default:
 		return nil, fmt.Errorf("audit: async sink: unknown OverflowPolicy %d", cfg.Overflow)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // FanoutSink writes every event to several sinks, for example a
@@ -26,8 +28,10 @@ func NewFanoutSink(sinks ...Sink) (*FanoutSink, error) {
 	if len(sinks) == 0 {
 		return nil, errors.New("audit: NewFanoutSink with no sinks: pass at least one")
 	}
-	if slices.Contains(sinks, nil) {
-		return nil, errors.New("audit: NewFanoutSink with a nil Sink")
+	for i, s := range sinks {
+		if nilarg.Is(s) {
+			return nil, fmt.Errorf("audit: NewFanoutSink: sinks[%d] is a nil Sink: pass only sinks that were built", i)
+		}
 	}
 	return &FanoutSink{sinks: slices.Clone(sinks)}, nil
 }

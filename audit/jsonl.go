@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // ErrClosed is returned by a sink's Write after its Close.
@@ -31,7 +33,7 @@ var (
 // NewJSONLSink returns a sink writing JSON Lines to w. It returns an error
 // if w is nil.
 func NewJSONLSink(w io.Writer) (*JSONLSink, error) {
-	if w == nil {
+	if nilarg.Is(w) {
 		return nil, errors.New("audit: NewJSONLSink with a nil io.Writer: pass the writer, such as os.Stderr")
 	}
 	return &JSONLSink{w: w}, nil

@@ -82,7 +82,7 @@ func TestLoginAbandonedStopsQuietly(t *testing.T) {
 	err := <-errc
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
-	assert.Equal(t, uint64(1), computations(f.h), "only the fixture's own hash")
+	assert.Equal(t, uint64(1), f.probe.computations(), "only the fixture's own hash")
 	assert.Empty(t, f.throttle.failed)
 	assert.Empty(t, f.sink.Events())
 }
@@ -150,7 +150,7 @@ func TestLoginQueueBoundSameForEveryAccount(t *testing.T) {
 func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxWait: 3 * time.Second})
-		release, err := holdSlot(f.h, context.Background())
+		release, err := f.probe.holdSlot(context.Background())
 		require.NoError(t, err)
 		defer release()
 		var msgs []string
@@ -166,7 +166,7 @@ func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 		assert.Equal(t, msgs[0], msgs[2])
 		assert.Empty(t, f.throttle.failed)
 		assert.Len(t, busyEvents(f.sink), 3)
-		assert.Equal(t, uint64(1), computations(f.h), "nothing hashed beyond the fixture's own hash")
+		assert.Equal(t, uint64(1), f.probe.computations(), "nothing hashed beyond the fixture's own hash")
 	})
 }
 
@@ -222,7 +222,7 @@ func TestLoginFairAcrossAddresses(t *testing.T) {
 func TestBusyEventsArePaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxQueue: 1})
-		release, err := holdSlot(f.h, context.Background())
+		release, err := f.probe.holdSlot(context.Background())
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		wg.Go(func() { _, _ = f.h.Hash(context.Background(), "queued") })
@@ -256,12 +256,12 @@ func TestChangePasswordBudgetNotResetBySuccess(t *testing.T) {
 			require.NoError(t, f.a.ChangePassword(signedIn(loginRequest(), "u1"), current, next), "change %d", i+1)
 			current = next
 		}
-		hashes := computations(f.h)
+		hashes := f.probe.computations()
 		err := f.a.ChangePassword(signedIn(loginRequest(), "u1"), current, "quiet harbour lamps at dawn")
 		var te *ratelimit.LimitedError
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, 3*time.Minute, te.RetryAfter, "one change every 3 minutes after the first 5")
-		assert.Equal(t, hashes, computations(f.h), "refused before hashing")
+		assert.Equal(t, hashes, f.probe.computations(), "refused before hashing")
 		last := f.sink.Events()[len(f.sink.Events())-1]
 		assert.Equal(t, auth.ActionPasswordChangeThrottled, last.Action)
 		assert.Equal(t, "per_user", last.Meta["limit"])
@@ -304,7 +304,7 @@ func (failingLimiter) Allow(context.Context, string) (ratelimit.Decision, error)
 func TestBusyPasswordChangeAndNewPassword(t *testing.T) {
 	f := newFixture(t, password.HasherConfig{MaxConcurrent: 2, MaxPerClient: 1})
 	ctx := clientip.WithInfo(context.Background(), clientip.Info{Addr: netip.MustParseAddr("203.0.113.9")})
-	release, err := holdSlot(f.h, ctx) // the client's one admitted request
+	release, err := f.probe.holdSlot(ctx) // the client's one admitted request
 	require.NoError(t, err)
 	defer release()
 	before := f.store.hash("u1")
@@ -338,7 +338,7 @@ func TestOneAdmissionPerRequest(t *testing.T) {
 	legacy, err := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
 	require.NoError(t, err)
 	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
-	before := computations(f.h)
+	before := f.probe.computations()
 	request := func() *http.Request {
 		r := loginRequest()
 		return r.WithContext(clientip.WithInfo(r.Context(), peers.Resolve(r)))
@@ -348,6 +348,6 @@ func TestOneAdmissionPerRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, lr.Rehashed, "the rehash ran under the login's admission")
 	require.NoError(t, f.a.ChangePassword(signedIn(request(), "u1"), alicePassword, "quiet harbour lamps at dusk"))
-	assert.Equal(t, before+4, computations(f.h), "two hashes each")
+	assert.Equal(t, before+4, f.probe.computations(), "two hashes each")
 	assert.Empty(t, busyEvents(f.sink))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -265,10 +266,10 @@ func ValidLoginName(login string) bool {
 // on sessions. Both are required: it returns an error naming the one that
 // is nil.
 func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfig) (*Authenticator, error) {
-	if users == nil {
+	if nilarg.Is(users) {
 		return nil, errors.New("auth: NewAuthenticator: UserStore is nil: pass the app's user table")
 	}
-	if sessions == nil {
+	if nilarg.Is(sessions) {
 		return nil, errors.New("auth: NewAuthenticator: Sessions is nil: pass the session manager, which signs users in and ends other sessions after a password change")
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,

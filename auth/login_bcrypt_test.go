@@ -24,11 +24,11 @@ func TestLoginBcryptOver72Bytes(t *testing.T) {
 	f.store.byID["u1"] = auth.User{ID: "u1", Login: "alice", PasswordHash: string(legacy)}
 
 	for _, impostor := range []string{owner + "!", owner + " and then some more words", owner + strings.Repeat("x", 500)} {
-		before := computations(f.h)
+		before := f.probe.computations()
 		res, err := f.a.Login(loginRequest(), "alice", impostor)
 		assert.Equal(t, auth.ErrInvalidCredentials, err, "%d bytes", len(impostor))
 		assert.Zero(t, res)
-		assert.Equal(t, uint64(1), computations(f.h)-before, "the usual work")
+		assert.Equal(t, uint64(1), f.probe.computations()-before, "the usual work")
 		assert.Equal(t, string(legacy), f.store.hash("u1"), "no rehash")
 		assert.Zero(t, f.store.sets)
 	}

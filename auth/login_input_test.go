@@ -75,11 +75,11 @@ func TestLoginInvalidNames(t *testing.T) {
 			})
 			require.NoError(t, err)
 
-			before := computations(f.h)
+			before := f.probe.computations()
 			res, err := a.Login(loginRequest(), login, alicePassword)
 			assert.Equal(t, auth.ErrInvalidCredentials, err, "the very same error value as a wrong password")
 			assert.Zero(t, res)
-			assert.Equal(t, uint64(1), computations(f.h)-before, "one dummy hash, as for an unknown account")
+			assert.Equal(t, uint64(1), f.probe.computations()-before, "one dummy hash, as for an unknown account")
 			assert.Empty(t, store.asked, "the store is not asked about a name no account can have")
 
 			require.Len(t, f.throttle.failed, 1, "counted as a failure")
@@ -109,9 +109,9 @@ func TestLoginInvalidNames(t *testing.T) {
 		assert.Equal(t, []string{"alice\uFFFD", "alice\uFFFD"}, f.throttle.failed,
 			"folded like other names, controls replaced: one budget")
 		f.throttle.retry = 30 * time.Second
-		before := computations(f.h)
+		before := f.probe.computations()
 		_, err = f.a.Login(loginRequest(), "alice\x00", alicePassword)
 		assert.ErrorIs(t, err, ratelimit.ErrLimited)
-		assert.Equal(t, before, computations(f.h), "refused before hashing")
+		assert.Equal(t, before, f.probe.computations(), "refused before hashing")
 	})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 )
 
-// sprayFixture is an Authenticator writing to an audit.Detector, with n
+// sprayFixture is an Authenticator writing to a detect.Detector, with n
 // known accounts acct0..acct(n-1).
 func sprayFixture(t *testing.T, n int) (*auth.Authenticator, *audit.MemorySink) {
 	t.Helper()

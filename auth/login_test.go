@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
-	"github.com/deployedworks/rampart/auth/internal/hashhook"
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
@@ -168,30 +168,81 @@ var _ auth.Sessions = (*fakeSessions)(nil)
 type fixture struct {
 	a        *auth.Authenticator
 	h        *password.Hasher
+	probe    *hashProbe
 	store    *memStore
 	throttle *fakeThrottle
 	sessions *fakeSessions
 	sink     *audit.MemorySink
 }
 
-// newHasher returns a Hasher with cheap parameters, unless cfg sets them.
-func newHasher(t testing.TB, cfg password.HasherConfig) *password.Hasher {
+// newHasher returns a Hasher with cheap parameters, unless cfg sets them,
+// and the probe that watches its hashing through HasherConfig.OnHash.
+func newHasher(t testing.TB, cfg password.HasherConfig) (*password.Hasher, *hashProbe) {
 	t.Helper()
 	if cfg.Params == (password.Params{}) {
 		cfg.Params = password.Params{Memory: 256, Time: 1, Threads: 1}
 	}
 	cfg.AllowWeakParams = true
+	p := &hashProbe{}
+	cfg.OnHash = p.onHash
 	h, err := password.NewHasher(cfg)
 	require.NoError(t, err)
-	return h
+	p.h = h
+	return h, p
 }
 
-// computations returns how many hashes h has computed.
-func computations(h *password.Hasher) uint64 { return hashhook.Computations(h) }
+// hashProbe watches a Hasher through HasherConfig.OnHash, which the
+// Hasher calls for every hash it computes while the hash holds its slot:
+// it counts the hashes, and holds one in its slot for holdSlot.
+type hashProbe struct {
+	h        *password.Hasher
+	computed atomic.Uint64
 
-// holdSlot takes one of h's hashing slots until release is called.
-func holdSlot(h *password.Hasher, ctx context.Context) (release func(), err error) {
-	return hashhook.HoldSlot(h, ctx)
+	mu      sync.Mutex
+	entered chan struct{} // closed when the hash to hold reaches onHash
+	gate    chan struct{} // the held hash leaves onHash when it is closed
+}
+
+func (p *hashProbe) onHash(time.Duration) {
+	p.mu.Lock()
+	entered, gate := p.entered, p.gate
+	p.entered, p.gate = nil, nil
+	p.mu.Unlock()
+	if gate != nil { // holdSlot's own hash: held, not counted
+		close(entered)
+		<-gate
+		return
+	}
+	p.computed.Add(1)
+}
+
+// computations returns how many hashes the Hasher has computed (Argon2 or
+// bcrypt), the one holdSlot holds aside.
+func (p *hashProbe) computations() uint64 { return p.computed.Load() }
+
+// holdSlot takes one of the Hasher's hashing slots, admitted as a request
+// of the client recorded in ctx (if any), until release is called: it
+// starts a hash and holds it in OnHash, which runs inside the slot. No
+// other hash may be running when it is called.
+func (p *hashProbe) holdSlot(ctx context.Context) (release func(), err error) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	p.mu.Lock()
+	p.entered, p.gate = entered, gate
+	p.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.h.Hash(ctx, "held in its slot")
+		done <- err
+	}()
+	select {
+	case <-entered:
+		return func() { close(gate); <-done }, nil
+	case err := <-done: // refused: nothing to hold
+		p.mu.Lock()
+		p.entered, p.gate = nil, nil
+		p.mu.Unlock()
+		return nil, err
+	}
 }
 
 // peers resolves test requests' clients as a server without proxies does.
@@ -212,7 +263,8 @@ const alicePassword = "velvet lantern orbit"
 
 func newFixture(t testing.TB, hcfg password.HasherConfig) *fixture {
 	t.Helper()
-	f := &fixture{h: newHasher(t, hcfg), throttle: &fakeThrottle{}, sessions: &fakeSessions{}, sink: &audit.MemorySink{}}
+	f := &fixture{throttle: &fakeThrottle{}, sessions: &fakeSessions{}, sink: &audit.MemorySink{}}
+	f.h, f.probe = newHasher(t, hcfg)
 	hash, err := f.h.Hash(context.Background(), alicePassword)
 	require.NoError(t, err)
 	f.store = newMemStore(
@@ -348,7 +400,7 @@ func TestLoginSessionFailure(t *testing.T) {
 // throttle check or hash, with an error wrapping clientip.ErrNoClient.
 func TestLoginWithoutClientAddressFailsClosed(t *testing.T) {
 	f := newFixture(t, password.HasherConfig{})
-	before := computations(f.h)
+	before := f.probe.computations()
 	_, err := f.a.Login(bareLoginRequest(), "alice", alicePassword)
 	require.ErrorIs(t, err, clientip.ErrNoClient)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
@@ -357,7 +409,7 @@ func TestLoginWithoutClientAddressFailsClosed(t *testing.T) {
 
 	assert.Empty(t, f.throttle.checks, "the throttle was never asked, so never keyed on the proxy")
 	assert.Empty(t, f.throttle.failed)
-	assert.Equal(t, before, computations(f.h), "nothing hashed")
+	assert.Equal(t, before, f.probe.computations(), "nothing hashed")
 	assert.Zero(t, f.sessions.logins)
 	assert.Empty(t, f.sessions.calls)
 	ev := f.sink.Events()
@@ -398,11 +450,11 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, password.HasherConfig{})
-			before := computations(f.h)
+			before := f.probe.computations()
 			res, err := f.a.Login(loginRequest(), tt.login, tt.password)
 			assert.Equal(t, auth.ErrInvalidCredentials, err, "the very same error value")
 			assert.Zero(t, res)
-			assert.Equal(t, uint64(1), computations(f.h)-before, "exactly one hash")
+			assert.Equal(t, uint64(1), f.probe.computations()-before, "exactly one hash")
 			assert.Equal(t, []string{tt.login}, f.throttle.failed)
 			assert.Empty(t, f.throttle.succeeded)
 
@@ -441,14 +493,14 @@ func TestLoginInvalidStoredHashIsReported(t *testing.T) {
 func TestLoginThrottled(t *testing.T) {
 	f := newFixture(t, password.HasherConfig{})
 	f.throttle.retry = 90 * time.Second
-	before := computations(f.h)
+	before := f.probe.computations()
 	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 	var te *ratelimit.LimitedError
 	require.ErrorAs(t, err, &te)
 	assert.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Equal(t, 90*time.Second, te.RetryAfter)
 	assert.Equal(t, "ratelimit: limit exceeded: retry after 90s", err.Error())
-	assert.Equal(t, before, computations(f.h), "throttled before hashing")
+	assert.Equal(t, before, f.probe.computations(), "throttled before hashing")
 
 	ev := f.sink.Events()
 	require.Len(t, ev, 1)
@@ -460,12 +512,12 @@ func TestLoginThrottled(t *testing.T) {
 func TestLoginThrottleErrorFailsClosed(t *testing.T) {
 	f := newFixture(t, password.HasherConfig{})
 	f.throttle.err = errors.New("redis: connection refused")
-	before := computations(f.h)
+	before := f.probe.computations()
 	_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
 	assert.ErrorContains(t, err, "auth: login: throttle: redis: connection refused")
-	assert.Equal(t, before, computations(f.h), "no hashing")
+	assert.Equal(t, before, f.probe.computations(), "no hashing")
 	assert.Equal(t, auth.ActionLoginError, f.sink.Events()[0].Action)
 }
 
@@ -481,11 +533,11 @@ func TestLoginStoreErrorIsNotUnknownUser(t *testing.T) {
 
 func TestLoginPasswordTooLong(t *testing.T) {
 	f := newFixture(t, password.HasherConfig{MaxPasswordBytes: 64})
-	before := computations(f.h)
+	before := f.probe.computations()
 	_, err := f.a.Login(loginRequest(), "alice", strings.Repeat("a", 65))
 	assert.ErrorIs(t, err, auth.ErrInvalidCredentials)
 	assert.ErrorIs(t, err, password.ErrPasswordTooLong)
-	assert.Equal(t, before, computations(f.h))
+	assert.Equal(t, before, f.probe.computations())
 	assert.Equal(t, []string{"alice"}, f.throttle.failed)
 	assert.Equal(t, "password_too_long", f.sink.Events()[0].Reason)
 

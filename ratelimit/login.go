@@ -18,6 +18,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // LoginThrottleConfig tunes a [LoginThrottle]. The zero value is ready to
@@ -132,7 +133,7 @@ const (
 // several instances must share them. It returns an error if b is nil, cfg
 // is invalid or b fails; call [LoginThrottle.Close] when done.
 func NewLoginThrottle(b Backend, cfg LoginThrottleConfig) (*LoginThrottle, error) {
-	if b == nil {
+	if nilarg.Is(b) {
 		return nil, errors.New("ratelimit: NewLoginThrottle with a nil Backend: use MemoryBackend{} or redisstore.NewBackend")
 	}
 	l := &LoginThrottle{v4: cfg.IPv4Bits, v6: cfg.IPv6Bits, failOpen: cfg.FailOpen, audit: cfg.Audit,

@@ -12,6 +12,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/secrets"
 )
 
@@ -62,7 +63,9 @@ type Config struct {
 	// Store keeps the sessions and the per-user index used for
 	// revocation. Default: a new [MemoryStore], right for one instance.
 	// Several instances must share a store (session/sqlstore,
-	// session/redisstore) for revocation to reach every instance.
+	// session/redisstore) for revocation to reach every instance. A nil
+	// pointer here (a store variable never set) is an error, not the
+	// default.
 	Store Store
 
 	// IdleTimeout ends a session after this long without a request.
@@ -193,8 +196,11 @@ func New(cfg Config) (*Manager, error) {
 	if m.keyring != nil && m.keyring.PrimaryID() == "" {
 		return nil, errors.New("session: New: Keyring holds no key: build it with secrets.NewKeyring or secrets.ParseKeyring, or leave it nil for no encryption")
 	}
-	if m.store == nil {
+	switch {
+	case m.store == nil:
 		m.store = NewMemoryStore()
+	case nilarg.Is(m.store):
+		return nil, fmt.Errorf("session: New: Store is a nil %T: pass the store that was built, or leave Store unset for a MemoryStore", m.store)
 	}
 	m.sealer = m.keyring
 	if m.sealer == nil {

@@ -458,7 +458,7 @@ func BenchmarkFileSink(b *testing.B) {
 }
 
 // BenchmarkAsyncFileSink measures the whole chain an application uses:
-// Logger.Log -> AsyncSink -> FileSink (HMAC chain, rotation at 64 MiB),
+// Logger.Log -> AsyncSink -> chain.Sink (HMAC chain, rotation at 64 MiB),
 // from parallel goroutines, Close (the final flush) included.
 func BenchmarkAsyncFileSink(b *testing.B) {
 	fs, err := New(b.TempDir(), testKey, Config{})

@@ -12,6 +12,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/nilarg"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // Config tunes a [Detector]. The zero value is ready to use.
@@ -129,7 +131,7 @@ type userState struct {
 // its alerts. It returns an error for a threshold above 64 or a negative
 // setting, or a nil next.
 func New(next audit.Sink, cfg Config) (*Detector, error) {
-	if next == nil {
+	if nilarg.Is(next) {
 		return nil, errors.New("detect: New with a nil audit.Sink: pass the sink that receives events and alerts")
 	}
 	def := func(v *int, d int, name string) error {
@@ -335,18 +337,14 @@ func (d *Detector) privileged(a identity.Principal) bool {
 	return false
 }
 
-// ipKey hashes an address, IPv6 by its /64 (one subscriber's usual
-// allocation).
+// ipKey hashes an address grouped as [ratelimit.AddrKey] groups clients
+// (IPv4 alone, IPv6 by its /64: one subscriber's usual allocation), so
+// that the detector counts sources as the limiters do.
 func (d *Detector) ipKey(a netip.Addr) (uint64, bool) {
 	if !a.IsValid() {
 		return 0, false
 	}
-	a = a.Unmap()
-	if a.Is6() {
-		a = netip.PrefixFrom(a, 64).Masked().Addr()
-	}
-	b := a.As16()
-	return maphash.Bytes(d.seed, b[:]), true
+	return maphash.String(d.seed, ratelimit.AddrKey(a)), true
 }
 
 // touch records key at time now in set, a set of at most limit distinct

@@ -102,6 +102,13 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 			}
 			return ev
 		}, []string{string(ActionCredentialStuffing)}},
+		{"spraying from rotating addresses of one IPv6 /64: one source", func() (ev []audit.Event) {
+			for i := range 15 {
+				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:7:9::%x", i+1))
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, fmt.Sprint("user", i), a))
+			}
+			return ev
+		}, []string{string(ActionPasswordSpraying)}},
 		{"stuffing alert repeats after a quiet window", func() (ev []audit.Event) {
 			for round := range 2 {
 				for i := range 5 {
@@ -134,6 +141,19 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 				ev = append(ev, loginFailed(time.Duration(i)*time.Minute, "frank", ip(i)))
 			}
 			return ev
+		}},
+		{"many addresses of one IPv6 /64 on one account: one source", func() (ev []audit.Event) {
+			for i := range 8 {
+				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:1:%x::1", i+1))
+				ev = append(ev, loginFailed(time.Duration(i)*time.Second, "frank", a))
+			}
+			return ev
+		}},
+		{"admin from another address of the usual IPv6 /64", func() []audit.Event {
+			return []audit.Event{
+				loginOK(0, "root", admin, netip.MustParseAddr("2001:db8:5:6::1"), "Firefox"),
+				loginOK(time.Hour, "root", admin, netip.MustParseAddr("2001:db8:5:6:a:b:c:d"), "Firefox"),
+			}
 		}},
 		{"failures spread over a day", func() (ev []audit.Event) {
 			for i := range 20 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -86,7 +87,8 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, password, encoded string) (bo
 		return false, err
 	}
 	defer release()
-	h.computed.Add(1)
+	start := time.Now()
+	defer func() { h.hashed(time.Since(start)) }()
 	pw := []byte(password)
 	tooLong := len(pw) > bcryptMaxPassword
 	if tooLong {

@@ -36,7 +36,7 @@ func TestImportsDownwardOnly(t *testing.T) {
 		}
 		rest := strings.TrimPrefix(dep, "github.com/deployedworks/rampart/")
 		switch {
-		case rest == "auth/internal/hashhook", rest == "clientip", rest == "ratelimit", rest == "audit",
+		case rest == "clientip", rest == "ratelimit", rest == "audit",
 			rest == "identity", strings.HasPrefix(rest, "internal/"):
 			// Facts and sinks below, and internal helpers.
 		default:

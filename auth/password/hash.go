@@ -189,6 +189,17 @@ type HasherConfig struct {
 	// MaxQueue only. Default MaxConcurrent, and at least 2.
 	MaxPerClient int
 
+	// OnHash, if set, is called after every hash the Hasher computes
+	// (Argon2 or bcrypt, for Hash, Verify and VerifyDummy), with the time
+	// the computation took, for metrics: hashing that slows down means the
+	// server is short of CPU or memory, or the parameters need calibrating
+	// again ([Calibrate]). Calls that compute nothing (a refusal, a
+	// password over the limit, a stored hash that cannot be used) do not
+	// call it. It runs on the hashing goroutine while the hash still holds
+	// its slot (see MaxConcurrent), so it must return quickly, and it must
+	// be safe for concurrent use. Default: none.
+	OnHash func(took time.Duration)
+
 	// Peppers are optional pepper keys. Peppers[0] peppers every new hash;
 	// the others are kept only to verify older hashes, which then report
 	// that they need a rehash. To rotate, put the new key first and keep
@@ -208,6 +219,7 @@ type Hasher struct {
 	peppers map[string]*pepperKey
 	limits  struct{ memory, time uint32 }
 	dummy   string // a PHC string at the current parameters no password matches
+	onHash  func(time.Duration)
 
 	computed atomic.Uint64 // hashes computed (argon2 or bcrypt); read by tests
 }
@@ -243,7 +255,7 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	case cfg.MaxPerClient < 0:
 		return nil, errors.New("password: HasherConfig.MaxPerClient is negative: leave it 0 for the default")
 	}
-	h := &Hasher{params: p, maxLen: cfg.MaxPasswordBytes, peppers: map[string]*pepperKey{}}
+	h := &Hasher{params: p, maxLen: cfg.MaxPasswordBytes, peppers: map[string]*pepperKey{}, onHash: cfg.OnHash}
 	if h.maxLen == 0 {
 		h.maxLen = DefaultMaxPasswordBytes
 	}
@@ -421,6 +433,15 @@ func (h *Hasher) tooLong(n int) error {
 	return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrPasswordTooLong, n, h.maxLen)
 }
 
+// hashed counts one hash computed, which took took, and tells
+// HasherConfig.OnHash. The caller still holds the hash's slot.
+func (h *Hasher) hashed(took time.Duration) {
+	h.computed.Add(1)
+	if h.onHash != nil {
+		h.onHash(took)
+	}
+}
+
 // argon2 computes the Argon2 tag of in under ph's parameters and salt,
 // holding a slot while it runs.
 func (h *Hasher) argon2(ctx context.Context, ph phcHash, in []byte, keyLen uint32) ([]byte, error) {
@@ -429,9 +450,12 @@ func (h *Hasher) argon2(ctx context.Context, ph phcHash, in []byte, keyLen uint3
 		return nil, err
 	}
 	defer release()
-	h.computed.Add(1)
 	start := time.Now()
-	defer func() { h.adm.observe(time.Since(start)) }()
+	defer func() {
+		took := time.Since(start)
+		h.adm.observe(took)
+		h.hashed(took)
+	}()
 	if ph.alg == algArgon2i {
 		return argon2.Key(in, ph.salt, ph.time, ph.memory, ph.threads, keyLen), nil
 	}

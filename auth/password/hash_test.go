@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/alexedwards/argon2id"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/deployedworks/rampart/auth/password"
 )
@@ -475,4 +477,74 @@ func TestVerifyDummy(t *testing.T) {
 	assert.ErrorIs(t, h.VerifyDummy(ctx, "pw"), context.Canceled)
 	assert.Equal(t, uint64(1), h.Computations(), "nothing hashed for refusals")
 	assert.Equal(t, password.DefaultMaxPasswordBytes, newHasher(t, password.HasherConfig{}).MaxPasswordBytes())
+}
+
+// TestOnHash: HasherConfig.OnHash hears of every hash computed (Argon2id
+// and bcrypt, by Hash, Verify and VerifyDummy, matching or not), with its
+// duration, and of nothing that computed no hash; it runs while the hash
+// still holds its slot, so a hash queued behind it waits for it.
+func TestOnHash(t *testing.T) {
+	var mu sync.Mutex
+	var took []time.Duration
+	record := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		took = append(took, d)
+	}
+	calls := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(took)
+	}
+	h := newHasher(t, password.HasherConfig{MaxPasswordBytes: 64, OnHash: record})
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "pw")
+	require.NoError(t, err)
+	_, err = h.Verify(ctx, "pw", enc)
+	require.NoError(t, err)
+	assert.ErrorIs(t, func() error { _, err := h.Verify(ctx, "other", enc); return err }(), password.ErrMismatch)
+	require.NoError(t, h.VerifyDummy(ctx, "pw"))
+	legacy, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	require.NoError(t, err)
+	_, err = h.Verify(ctx, "pw", string(legacy))
+	require.NoError(t, err)
+	assert.Equal(t, 5, calls(), "one call per hash computed")
+	assert.Equal(t, uint64(5), h.Computations())
+
+	_, err = h.Verify(ctx, strings.Repeat("x", 65), enc)
+	assert.ErrorIs(t, err, password.ErrPasswordTooLong)
+	_, err = h.Verify(ctx, "pw", "$argon2id$v=19$m=256,t=1,p=1$truncated")
+	assert.Error(t, err)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = h.Hash(canceled, "pw")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 5, calls(), "no call for what computed nothing")
+	mu.Lock()
+	for _, d := range took {
+		assert.Positive(t, d)
+	}
+	mu.Unlock()
+
+	t.Run("inside the slot", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			entered, gate := make(chan struct{}), make(chan struct{})
+			var first atomic.Bool
+			h := newHasher(t, password.HasherConfig{MaxConcurrent: 1, OnHash: func(time.Duration) {
+				if first.CompareAndSwap(false, true) {
+					close(entered)
+					<-gate
+				}
+			}})
+			var wg sync.WaitGroup
+			wg.Go(func() { _, _ = h.Hash(context.Background(), "first") })
+			<-entered
+			wg.Go(func() { _, _ = h.Hash(context.Background(), "second") })
+			synctest.Wait()
+			assert.Equal(t, uint64(1), h.Computations(), "the second hash waits for the first's slot")
+			close(gate)
+			wg.Wait()
+			assert.Equal(t, uint64(2), h.Computations())
+		})
+	})
 }

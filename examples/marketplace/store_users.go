@@ -40,7 +40,7 @@ func (u user) HasRole(role string) bool { return slices.Contains(u.Roles, role) 
 var errEmailTaken = errors.New("marketplace: e-mail address already registered")
 
 // normEmail is the form e-mail addresses are stored and looked up in.
-// Invalid UTF-8 is left as it is, for validation and auth.Login to refuse:
+// Invalid UTF-8 is left as it is, for validation and Authenticator.Login to refuse:
 // strings.ToLower would turn it into U+FFFD, a valid address.
 func normEmail(s string) string {
 	if !utf8.ValidString(s) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/mfa"
 )
 
@@ -220,10 +221,12 @@ func New(cfg Config) (*RelyingParty, error) {
 		return nil, errors.New("passkey: Config.RPDisplayName is required")
 	case len(cfg.RPOrigins) == 0:
 		return nil, errors.New("passkey: Config.RPOrigins is required, e.g. [\"https://example.com\"]")
-	case cfg.Credentials == nil:
-		return nil, errors.New("passkey: Config.Credentials is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
-	case cfg.Sessions == nil || cfg.Challenges == nil:
-		return nil, errors.New("passkey: Config.Sessions and Challenges are required (a *session.Manager serves both)")
+	case nilarg.Is(cfg.Credentials):
+		return nil, errors.New("passkey: Config.Credentials is required: pass the credential store (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
+	case nilarg.Is(cfg.Sessions):
+		return nil, errors.New("passkey: Config.Sessions is required: pass the *session.Manager")
+	case nilarg.Is(cfg.Challenges):
+		return nil, errors.New("passkey: Config.Challenges is required: pass the *session.Manager")
 	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0:
 		return nil, errors.New("passkey: Config: MaxCredentials, Timeout and MaxBodyBytes must not be negative (0 means the default)")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
@@ -78,7 +79,7 @@ var _ ratelimit.Store = (*Store)(nil)
 // same Prefix and name share counters, so they must use the same limit.
 // It returns an error if client is nil or l, name or cfg is invalid.
 func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Config) (*Store, error) {
-	if client == nil {
+	if nilarg.Is(client) {
 		return nil, errors.New("redisstore: New with a nil client: pass a *redis.Client, *redis.ClusterClient or *redis.Ring")
 	}
 	if name == "" {
@@ -264,7 +265,7 @@ var _ ratelimit.Backend = (*Backend)(nil)
 // NewBackend returns a Backend making Stores on client with cfg. It
 // returns an error if client is nil.
 func NewBackend(client redis.UniversalClient, cfg Config) (*Backend, error) {
-	if client == nil {
+	if nilarg.Is(client) {
 		return nil, errors.New("redisstore: NewBackend with a nil client: pass a *redis.Client, *redis.ClusterClient or *redis.Ring")
 	}
 	return &Backend{client: client, cfg: cfg}, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/session"
 )
 
@@ -33,7 +34,7 @@ var _ session.Store = (*Store)(nil)
 
 // New returns a Store using c.
 func New(c redis.UniversalClient, cfg Config) (*Store, error) {
-	if c == nil {
+	if nilarg.Is(c) {
 		return nil, errors.New("redisstore: New: nil client: pass a *redis.Client (or another redis.UniversalClient) you own and close")
 	}
 	p := cfg.Prefix

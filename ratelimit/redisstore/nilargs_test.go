@@ -1,0 +1,37 @@
+package redisstore_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/ratelimit/redisstore"
+)
+
+// TestNilArguments: every constructor refuses a nil required argument,
+// also a nil pointer inside an interface, with an error that names it and
+// says what to pass, and returns no half-built value.
+func TestNilArguments(t *testing.T) {
+	var nilClient *redis.Client
+	l := ratelimit.Limit{Events: 1, Per: time.Second}
+	for _, tc := range []struct {
+		name string
+		new  func() (any, error)
+		want string
+	}{
+		{"New: client", func() (any, error) { return redisstore.New(nil, "api", l, redisstore.Config{}) }, "nil client: pass"},
+		{"New: nil pointer client", func() (any, error) { return redisstore.New(nilClient, "api", l, redisstore.Config{}) }, "nil client: pass"},
+		{"NewBackend: client", func() (any, error) { return redisstore.NewBackend(nil, redisstore.Config{}) }, "nil client: pass"},
+		{"NewBackend: nil pointer client", func() (any, error) { return redisstore.NewBackend(nilClient, redisstore.Config{}) }, "nil client: pass"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := tc.new()
+			assert.ErrorContains(t, err, tc.want)
+			assert.True(t, reflect.ValueOf(v).IsNil(), "no half-built value")
+		})
+	}
+}
