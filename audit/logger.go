@@ -18,6 +18,7 @@ import (
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/gate"
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // Sink stores events. Write must be safe for concurrent use. A Sink that
@@ -123,7 +124,7 @@ const maxGates = 1024
 // New returns a Logger writing to sink. It returns an error if sink is nil
 // or a Pace in cfg is negative.
 func New(sink Sink, cfg Config) (*Logger, error) {
-	if sink == nil {
+	if nilarg.Is(sink) {
 		return nil, errors.New("audit: New with a nil Sink: pass a sink, such as audit.NewJSONLSink(os.Stderr)")
 	}
 	l := &Logger{sink: sink, now: cfg.Now, errorLog: cfg.ErrorLog, paces: maps.Clone(cfg.Paces)}

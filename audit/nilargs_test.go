@@ -23,6 +23,7 @@ func TestNilArguments(t *testing.T) {
 		want string
 	}{
 		{"New: sink", func() (any, error) { return audit.New(nil, audit.Config{}) }, "nil Sink: pass"},
+		{"New: nil pointer sink", func() (any, error) { return audit.New(nilSink, audit.Config{}) }, "nil Sink: pass"},
 		{"NewAsyncSink: sink", func() (any, error) { return audit.NewAsyncSink(nil, audit.AsyncConfig{}) }, "nil Sink: pass"},
 		{"NewAsyncSink: nil pointer sink", func() (any, error) { return audit.NewAsyncSink(nilSink, audit.AsyncConfig{}) }, "nil Sink: pass"},
 		{"NewAsyncSink: Fallback", func() (any, error) {

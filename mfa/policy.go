@@ -14,6 +14,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/localpath"
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // EnrolmentChecker reports whether a user has a confirmed factor. [*TOTP]
@@ -113,7 +114,7 @@ type Policy struct {
 
 // NewPolicy checks cfg and returns a Policy. It keeps a copy of cfg.
 func NewPolicy(cfg PolicyConfig) (*Policy, error) {
-	if len(cfg.Factors) == 0 || slices.Contains(cfg.Factors, nil) {
+	if len(cfg.Factors) == 0 || slices.ContainsFunc(cfg.Factors, func(f EnrolmentChecker) bool { return nilarg.Is(f) }) {
 		return nil, errors.New("mfa: PolicyConfig.Factors is required: pass the *mfa.TOTP and/or *passkey.RelyingParty users can enrol")
 	}
 	for _, p := range []string{cfg.EnrolPath, cfg.ChallengePath} {

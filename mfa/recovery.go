@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -92,7 +93,7 @@ func NewRecovery(cfg RecoveryConfig) (*Recovery, error) {
 	if cfg.Key.Len() < minRecoveryKey {
 		return nil, fmt.Errorf("mfa: RecoveryConfig.Key must be at least %d bytes; generate one with: openssl rand -base64 32", minRecoveryKey)
 	}
-	if cfg.Store == nil {
+	if nilarg.Is(cfg.Store) {
 		return nil, errors.New("mfa: RecoveryConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	}
 	if cfg.Count == 0 {

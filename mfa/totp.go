@@ -24,6 +24,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -175,10 +176,10 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if cfg.Issuer == "" || strings.ContainsAny(cfg.Issuer, ":") {
 		return nil, errors.New("mfa: TOTPConfig.Issuer is required and must not contain ':' (it prefixes the account in the otpauth URI)")
 	}
-	if cfg.Keyring == nil {
+	if nilarg.Is(cfg.Keyring) {
 		return nil, errors.New("mfa: TOTPConfig.Keyring is required: build one with secrets.NewKeyring or secrets.ParseKeyring")
 	}
-	if cfg.Store == nil {
+	if nilarg.Is(cfg.Store) {
 		return nil, errors.New("mfa: TOTPConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}

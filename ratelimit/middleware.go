@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 // MiddlewareConfig tunes a [Middleware]. The zero value is ready to use.
@@ -106,7 +107,7 @@ func PerIP(l Limit, cfg MiddlewareConfig) (*Middleware, error) {
 // per route, or any KeyFunc. It returns an error if lim or key is nil or
 // cfg is invalid.
 func NewMiddleware(lim Limiter, key KeyFunc, cfg MiddlewareConfig) (*Middleware, error) {
-	if lim == nil {
+	if nilarg.Is(lim) {
 		return nil, errors.New("ratelimit: NewMiddleware with a nil Limiter: build one with NewMemory or redisstore.New")
 	}
 	if key == nil {

@@ -28,6 +28,10 @@ func TestNilArguments(t *testing.T) {
 		{"NewMiddleware: lim", func() (any, error) {
 			return ratelimit.NewMiddleware(nil, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
 		}, "nil Limiter: build one"},
+		{"NewMiddleware: nil pointer lim", func() (any, error) {
+			var nilMemory *ratelimit.Memory
+			return ratelimit.NewMiddleware(nilMemory, ratelimit.KeyByIP(), ratelimit.MiddlewareConfig{})
+		}, "nil Limiter: build one"},
 		{"NewMiddleware: key", func() (any, error) { return ratelimit.NewMiddleware(lim, nilKey, ratelimit.MiddlewareConfig{}) }, "nil KeyFunc: choose"},
 		{"NewLoginThrottle: backend", func() (any, error) { return ratelimit.NewLoginThrottle(nil, ratelimit.LoginThrottleConfig{}) }, "nil Backend: use"},
 		{"NewLoginThrottle: nil pointer backend", func() (any, error) { return ratelimit.NewLoginThrottle(nilBackend, ratelimit.LoginThrottleConfig{}) }, "nil Backend: use"},
