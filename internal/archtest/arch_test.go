@@ -8,7 +8,8 @@
 //   - facts and sinks: clientip, secrets, identity, sqldb, audit, ratelimit
 //     (and ratelimit/redisstore);
 //   - mechanisms: session and its stores, headers, auth/password, audit/chain,
-//     audit/detect, audit/sqlsink;
+//     audit/detect, audit/sqlsink, notify, token (and token/sqlstore,
+//     token/tokentest);
 //   - policy: auth (login and guard), mfa (TOTP, recovery codes, policy),
 //     mfa/passkey, mfa/sqlstore, mfa/memstore.
 //
@@ -42,6 +43,7 @@ var layer = map[string]int{
 	"audit/chain": 1, "audit/chain/cmd/auditverify": 1,
 	"audit/detect": 1, "audit/sqlsink": 1,
 	"notify": 1,
+	"token":  1, "token/sqlstore": 1, "token/tokentest": 1,
 
 	"auth": 2, "mfa": 2, "mfa/passkey": 2, "mfa/sqlstore": 2, "mfa/memstore": 2, "mfa/mfatest": 2,
 }
@@ -55,6 +57,8 @@ var sameLayer = map[string][]string{
 	"session/redisstore":          {"session"},
 	"session/sessiontest":         {"session"},
 	"audit/chain/cmd/auditverify": {"audit/chain"},
+	"token/sqlstore":              {"token"},
+	"token/tokentest":             {"token"},
 	"mfa/passkey":                 {"mfa"},
 	"mfa/sqlstore":                {"mfa"},
 	"mfa/memstore":                {"mfa"},
@@ -148,6 +152,8 @@ func TestLinks(t *testing.T) {
 		"ratelimit": {module + "/auth", module + "/session", "github.com/redis/"},
 		"audit":     {module + "/auth", module + "/session", "database/sql"},
 		"auth":      {module + "/session", "github.com/go-webauthn/", "github.com/redis/", "database/sql"},
+		// Tokens are for recovery flows: no SQL, no mailer, no session.
+		"token": {module + "/session", module + "/auth", module + "/notify", "github.com/wneessen/", "database/sql", "testing"},
 	}
 	for name, bad := range forbidden {
 		ps := list(t, module+"/"+name)
