@@ -219,7 +219,7 @@ func concurrentTake(t *testing.T, ctx context.Context, s token.Store) {
 			case err == nil && same(got, rec):
 				won++
 			case err == nil:
-				errs = append(errs, fmt.Errorf("Take returned %s, want %s", fmtRec(got), fmtRec(rec)))
+				errs = append(errs, fmt.Errorf("a Take returned %s, want %s", fmtRec(got), fmtRec(rec)))
 			case !errors.Is(err, token.ErrInvalid):
 				errs = append(errs, err)
 			}
