@@ -164,14 +164,18 @@ func (i *Issuer) lookup(ctx context.Context, op string, get lookupFunc, tok stri
 }
 
 // Void voids userID's tokens of purposes ps, of every purpose when ps is
-// empty. Call it when what a token was issued against changes: void
-// PasswordReset tokens when the password changes, EmailChange tokens when
-// the address does, and all of them when the account is disabled.
+// empty; userID must be valid as for [Issuer.Issue]. Call it when what a
+// token was issued against changes: void PasswordReset tokens when the
+// password changes, EmailChange tokens when the address does, and all of
+// them when the account is disabled or deleted.
 func (i *Issuer) Void(ctx context.Context, userID string, ps ...Purpose) error {
 	for _, p := range ps {
 		if !known(p) {
 			return unknownPurpose("void", p)
 		}
+	}
+	if err := checkUserID(userID); err != nil {
+		return fmt.Errorf("token: void: %w", err)
 	}
 	if err := i.store.Void(ctx, userID, ps...); err != nil {
 		return fmt.Errorf("token: void: %w", err)

@@ -205,6 +205,7 @@ func TestVoid(t *testing.T) {
 	assert.True(t, valid(bob, token.PasswordReset))
 
 	assert.ErrorContains(t, is.Void(ctx, "alice", "login"), "unknown purpose")
+	assert.ErrorContains(t, is.Void(ctx, "alice\x00"), "control character")
 }
 
 // TestMalformedNeverReachesStore: a malformed token is refused before the

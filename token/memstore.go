@@ -69,7 +69,7 @@ func (m *MemoryStore) Put(_ context.Context, rec Record) error {
 	if len(m.recs) >= m.max {
 		m.deleteExpired(rec.Created)
 		if len(m.recs) >= m.max {
-			return fmt.Errorf("token: put: %w (%d records)", ErrStoreFull, len(m.recs))
+			return fmt.Errorf("%w: %d valid records", ErrStoreFull, len(m.recs))
 		}
 	}
 	m.recs[key] = rec

@@ -318,3 +318,28 @@ func TestAttachedSQLiteSchema(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM aux.sqlite_master WHERE type = 'index' AND name LIKE 'tokens_%'`).Scan(&n))
 	assert.Equal(t, 2, n, "the indexes are in the attached database")
 }
+
+// TestCanceledRedeemFailsClosed: a Redeem whose context ends (a hung or
+// slow database) fails with an error that is not ErrInvalid, and leaves
+// the token for the user's next try.
+func TestCanceledRedeemFailsClosed(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s, _, _ := b.store(t)
+			is, err := token.New(s, token.Config{})
+			require.NoError(t, err)
+			tok, err := is.Issue(t.Context(), "alice", token.PasswordReset, "")
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			_, err = is.Redeem(ctx, tok, token.PasswordReset)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, token.ErrInvalid)
+			assert.ErrorIs(t, err, context.Canceled)
+			_, err = is.Issue(ctx, "alice", token.PasswordReset, "")
+			assert.ErrorIs(t, err, context.Canceled)
+			_, err = is.Redeem(t.Context(), tok, token.PasswordReset)
+			assert.NoError(t, err, "the token survived the failed attempts")
+		})
+	}
+}
