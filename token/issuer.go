@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/deployedworks/rampart/internal/nilarg"
 )
 
 const (
@@ -53,9 +55,10 @@ type Issuer struct {
 }
 
 // New returns an Issuer keeping its records in s. It returns an error for
-// a nil s and for a TTL out of bounds or for an unknown purpose.
+// a nil s (or a nil pointer in it), and for a TTL out of bounds or for an
+// unknown purpose.
 func New(s Store, cfg Config) (*Issuer, error) {
-	if s == nil {
+	if nilarg.Is(s) {
 		return nil, errors.New("token: New: nil Store: pass token.NewMemoryStore(...) or a token/sqlstore.Store")
 	}
 	ttl := make(map[Purpose]time.Duration, len(purposes))

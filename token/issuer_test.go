@@ -351,6 +351,9 @@ func TestNewRefuses(t *testing.T) {
 	s := token.NewMemoryStore(token.MemoryStoreConfig{})
 	_, err := token.New(nil, token.Config{})
 	assert.ErrorContains(t, err, "nil Store")
+	var unset *token.MemoryStore
+	_, err = token.New(unset, token.Config{})
+	assert.ErrorContains(t, err, "nil Store", "a nil pointer in the interface")
 	for name, c := range map[string]struct {
 		ttl  map[token.Purpose]time.Duration
 		want string
