@@ -23,7 +23,11 @@ func passwordDigest(key []byte, phc string) string {
 
 func Example() {
 	ctx := context.Background()
-	issuer, err := token.New(token.NewMemoryStore(token.MemoryStoreConfig{}), token.Config{})
+	store, err := token.NewMemoryStore(token.MemoryStoreConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	issuer, err := token.New(store, token.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 // issued token, and ask the store only about strings that are exactly a
 // 32-byte value in canonical unpadded base64url.
 func FuzzRedeem(f *testing.F) {
-	cs := &countingStore{Store: token.NewMemoryStore(token.MemoryStoreConfig{})}
+	cs := &countingStore{Store: newMemoryStore(f)}
 	is, err := token.New(cs, token.Config{})
 	if err != nil {
 		f.Fatal(err)

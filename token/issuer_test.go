@@ -19,7 +19,7 @@ import (
 
 func newIssuer(t testing.TB, cfg token.Config) (*token.Issuer, *token.MemoryStore) {
 	t.Helper()
-	s := token.NewMemoryStore(token.MemoryStoreConfig{})
+	s := newMemoryStore(t)
 	i, err := token.New(s, cfg)
 	require.NoError(t, err)
 	return i, s
@@ -212,7 +212,7 @@ func TestVoid(t *testing.T) {
 // store is asked, so a flood of garbage costs no lookups.
 func TestMalformedNeverReachesStore(t *testing.T) {
 	ctx := t.Context()
-	cs := &countingStore{Store: token.NewMemoryStore(token.MemoryStoreConfig{})}
+	cs := &countingStore{Store: newMemoryStore(t)}
 	is, err := token.New(cs, token.Config{})
 	require.NoError(t, err)
 	good, err := is.Issue(ctx, "alice", token.PasswordReset, "")
@@ -280,7 +280,7 @@ func TestFaultyStoreFailsClosed(t *testing.T) {
 		"expired":       func(r *token.Record) { r.Expires = r.Created },
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := faultyStore{Store: token.NewMemoryStore(token.MemoryStoreConfig{}), mutate: mutate}
+			s := faultyStore{Store: newMemoryStore(t), mutate: mutate}
 			is, err := token.New(s, token.Config{})
 			require.NoError(t, err)
 			tok, err := is.Issue(t.Context(), "alice", token.PasswordReset, "")
@@ -348,7 +348,7 @@ func TestIssueRefuses(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	s := token.NewMemoryStore(token.MemoryStoreConfig{})
+	s := newMemoryStore(t)
 	_, err := token.New(nil, token.Config{})
 	assert.ErrorContains(t, err, "nil Store")
 	var unset *token.MemoryStore

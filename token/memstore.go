@@ -35,11 +35,11 @@ type MemoryStore struct {
 
 var _ Store = (*MemoryStore)(nil)
 
-// NewMemoryStore returns an empty MemoryStore. Panics if cfg.MaxRecords is
-// negative.
-func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+// NewMemoryStore returns an empty MemoryStore. It returns an error if
+// cfg.MaxRecords is negative.
+func NewMemoryStore(cfg MemoryStoreConfig) (*MemoryStore, error) {
 	if cfg.MaxRecords < 0 {
-		panic(fmt.Sprintf("token: NewMemoryStore: MaxRecords %d: use 0 for the default, or a positive bound", cfg.MaxRecords))
+		return nil, fmt.Errorf("token: NewMemoryStore: MaxRecords %d: use 0 for the default, or a positive bound", cfg.MaxRecords)
 	}
 	if cfg.MaxRecords == 0 {
 		cfg.MaxRecords = 100_000
@@ -48,7 +48,7 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 		max:    cfg.MaxRecords,
 		recs:   make(map[string]Record),
 		byUser: make(map[string]map[Purpose]string),
-	}
+	}, nil
 }
 
 // Put implements [Store].
