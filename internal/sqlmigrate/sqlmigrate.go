@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/deployedworks/rampart/internal/sqltx"
 	"github.com/deployedworks/rampart/sqldb"
 )
 
@@ -26,9 +27,9 @@ type Step struct {
 // tables of one package migrate separately.
 //
 // Concurrent Apply calls (instances starting together) are serialised: on
-// PostgreSQL by the row each step inserts into rampart_schema before
-// running (the second caller waits for the first to commit, then skips the
-// step), on SQLite by the write lock that BEGIN IMMEDIATE takes.
+// PostgreSQL by an advisory lock, on SQLite by the write lock that BEGIN
+// IMMEDIATE takes; the second caller then finds the step recorded and
+// skips it.
 func Apply(ctx context.Context, db *sql.DB, d sqldb.Dialect, component string, steps []Step) error {
 	if db == nil {
 		return errors.New("migrate: nil *sql.DB")
@@ -51,76 +52,34 @@ func Apply(ctx context.Context, db *sql.DB, d sqldb.Dialect, component string, s
 	return nil
 }
 
-// execer is what a step runs on: a transaction, or on SQLite a connection
-// inside BEGIN IMMEDIATE.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// migrationLock is the advisory lock every Rampart migration takes on
+// PostgreSQL: two first-ever CREATE TABLE IF NOT EXISTS can collide in its
+// catalogue, and migrations are rare and short.
+const migrationLock = 7236398016101511757
 
-func applyStep(ctx context.Context, db *sql.DB, d sqldb.Dialect, create, component string, s Step) (err error) {
-	var (
-		ex       execer
-		commit   func() error
-		rollback func() error
-	)
-	if d == sqldb.SQLite {
-		// A deferred SQLite transaction that reads before it writes fails
-		// with SQLITE_BUSY when another writer got there first; BEGIN
-		// IMMEDIATE takes the write lock up front, waiting (busy_timeout)
-		// for it.
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-			return err
-		}
-		ex = conn
-		commit = func() error { _, err := conn.ExecContext(ctx, "COMMIT"); return err }
-		rollback = func() error { _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); return err }
-	} else {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		ex, commit, rollback = tx, tx.Commit, tx.Rollback
-		// Two first-ever CREATE TABLE IF NOT EXISTS can collide in
-		// PostgreSQL's catalogue; one lock for all of Rampart's migrations
-		// (they are rare and short) rules that out.
-		if _, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7236398016101511757)`); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-	}
-	defer func() {
-		if err != nil {
-			_ = rollback()
-		}
-	}()
+func applyStep(ctx context.Context, db *sql.DB, d sqldb.Dialect, create, component string, s Step) error {
 	ins := `INSERT INTO rampart_schema (component, version) VALUES (?, ?) ON CONFLICT DO NOTHING`
 	if d == sqldb.PostgreSQL {
 		ins = `INSERT INTO rampart_schema (component, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 	}
-	if _, err = ex.ExecContext(ctx, create); err != nil {
-		return err
-	}
-	// Recording the step first takes the row lock (PostgreSQL) before
-	// anything else is done, so a concurrent Apply waits here and then finds
-	// the step recorded.
-	res, err := ex.ExecContext(ctx, ins, component, s.Version)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return rollback()
-	}
-	for _, stmt := range s.Stmts {
-		if _, err = ex.ExecContext(ctx, stmt); err != nil {
+	return sqltx.Locked(ctx, db, d, migrationLock, func(q sqltx.Querier) error {
+		if _, err := q.ExecContext(ctx, create); err != nil {
 			return err
 		}
-	}
-	return commit()
+		// Recording the step first, under the lock, makes a concurrent
+		// Apply that waited for the lock find the step recorded.
+		res, err := q.ExecContext(ctx, ins, component, s.Version)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // applied already: nothing to do
+		}
+		for _, stmt := range s.Stmts {
+			if _, err := q.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

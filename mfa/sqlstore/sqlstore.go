@@ -3,15 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/deployedworks/rampart/internal/sqlmigrate"
+	"github.com/deployedworks/rampart/internal/sqltx"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/sqldb"
 )
@@ -189,13 +187,13 @@ func (s *Store) LoadTOTP(ctx context.Context, userID string) (mfa.TOTPRecord, er
 	if err != nil {
 		return mfa.TOTPRecord{}, fmt.Errorf("mfa/sqlstore: load TOTP: %w", err)
 	}
-	rec.ConfirmedAt = fromMS(confirmed)
+	rec.ConfirmedAt = sqltx.FromMillis(confirmed)
 	return rec, nil
 }
 
 // SaveTOTP implements [mfa.TOTPStore].
 func (s *Store) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecord) error {
-	if _, err := s.db.ExecContext(ctx, s.q.saveTOTP, userID, blob(rec.Secret), blob(rec.Pending), ms(rec.ConfirmedAt)); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q.saveTOTP, userID, blob(rec.Secret), blob(rec.Pending), sqltx.Millis(rec.ConfirmedAt)); err != nil {
 		return fmt.Errorf("mfa/sqlstore: save TOTP: %w", err)
 	}
 	return nil
@@ -268,7 +266,7 @@ func (s *Store) CreateCredential(ctx context.Context, c mfa.StoredCredential) er
 	if data == nil {
 		data = []byte{}
 	}
-	created, err := affected(s.db.ExecContext(ctx, s.q.createCred, c.ID, c.UserID, c.Name, data, ms(c.CreatedAt), ms(c.LastUsedAt)))
+	created, err := affected(s.db.ExecContext(ctx, s.q.createCred, c.ID, c.UserID, c.Name, data, sqltx.Millis(c.CreatedAt), sqltx.Millis(c.LastUsedAt)))
 	if err != nil {
 		return wrap("create credential", err)
 	}
@@ -311,7 +309,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c mfa.StoredCredential) er
 	if data == nil {
 		data = []byte{}
 	}
-	return found("update credential")(affected(s.db.ExecContext(ctx, s.q.updateCred, c.Name, data, ms(c.LastUsedAt), c.ID, c.UserID)))
+	return found("update credential")(affected(s.db.ExecContext(ctx, s.q.updateCred, c.Name, data, sqltx.Millis(c.LastUsedAt), c.ID, c.UserID)))
 }
 
 // DeleteCredential implements [mfa.CredentialStore].
@@ -364,10 +362,7 @@ func (s *Store) DeleteCredentialUnlessLast(ctx context.Context, userID string, i
 
 // querier is what a locked function runs on: a transaction, or on SQLite
 // a connection inside BEGIN IMMEDIATE.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+type querier = sqltx.Querier
 
 // locked runs fn in a transaction that holds userID's lock, committing if
 // it returns nil; op names the operation in errors. fn must use only the
@@ -379,49 +374,13 @@ type querier interface {
 // what the previous holder committed. SQLite: BEGIN IMMEDIATE, which takes
 // the database's write lock.
 func (s *Store) locked(ctx context.Context, op, userID string, fn func(querier) error) error {
-	if s.dialect == sqldb.PostgreSQL {
-		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-		if err != nil {
-			return wrap(op, err)
-		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey(userID)); err != nil {
-			_ = tx.Rollback()
-			return wrap(op, err)
-		}
-		if err := fn(tx); err != nil {
-			_ = tx.Rollback()
-			return wrap(op, err)
-		}
-		return wrap(op, tx.Commit())
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return wrap(op, err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return wrap(op, err)
-	}
-	err = fn(conn)
-	if err == nil {
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
-			return nil
-		}
-	}
-	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-		// The connection may still be inside the transaction: have the
-		// pool discard it rather than hand it to the next caller.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	return wrap(op, err)
+	return wrap(op, sqltx.Locked(ctx, s.db, s.dialect, s.lockKey(userID), fn))
 }
 
 // lockKey is the advisory lock of userID's factors in this store's
 // tables. Two users sharing a key only wait for each other.
 func (s *Store) lockKey(userID string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("mfa/sqlstore:" + s.prefix + "\x00" + userID))
-	return int64(h.Sum64())
+	return sqltx.LockKey("mfa/sqlstore:"+s.prefix, userID)
 }
 
 // affected reports whether the statement that returned res and err
@@ -458,7 +417,7 @@ func scanCred(row interface{ Scan(...any) error }) (mfa.StoredCredential, error)
 	if err := row.Scan(&c.ID, &c.UserID, &c.Name, &c.Data, &created, &used); err != nil {
 		return mfa.StoredCredential{}, err
 	}
-	c.CreatedAt, c.LastUsedAt = fromMS(created), fromMS(used)
+	c.CreatedAt, c.LastUsedAt = sqltx.FromMillis(created), sqltx.FromMillis(used)
 	return c, nil
 }
 
@@ -468,20 +427,4 @@ func blob(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-// ms converts a time to Unix milliseconds, 0 for the zero time.
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-// fromMS converts Unix milliseconds to a time in UTC, the zero time for 0.
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
 }

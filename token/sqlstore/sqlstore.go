@@ -3,15 +3,14 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/deployedworks/rampart/internal/sqlmigrate"
+	"github.com/deployedworks/rampart/internal/sqltx"
 	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/token"
 )
@@ -147,7 +146,7 @@ func (s *Store) Put(ctx context.Context, rec token.Record) error {
 		if data == nil {
 			data = []byte{} // NOT NULL
 		}
-		_, err := tx.ExecContext(ctx, s.q.insert, rec.Hash, rec.UserID, string(rec.Purpose), data, ms(rec.Created), ms(rec.Expires))
+		_, err := tx.ExecContext(ctx, s.q.insert, rec.Hash, rec.UserID, string(rec.Purpose), data, sqltx.Millis(rec.Created), sqltx.Millis(rec.Expires))
 		return err
 	})
 }
@@ -176,7 +175,7 @@ func (s *Store) one(ctx context.Context, op, query string, hash []byte, p token.
 		return token.Record{}, fmt.Errorf("token/sqlstore: %s: %w", op, err)
 	}
 	rec.Purpose, rec.Data = token.Purpose(purpose), string(data)
-	rec.Created, rec.Expires = fromMS(created), fromMS(expires)
+	rec.Created, rec.Expires = sqltx.FromMillis(created), sqltx.FromMillis(expires)
 	return rec, nil
 }
 
@@ -213,9 +212,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 
 // querier is what a locked function runs on: a transaction, or on SQLite
 // a connection inside BEGIN IMMEDIATE.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+type querier = sqltx.Querier
 
 // locked runs fn in a transaction that holds the lock of key, committing
 // if it returns nil; op names the operation in errors. fn must use only
@@ -227,49 +224,13 @@ type querier interface {
 // the previous holder committed. SQLite: BEGIN IMMEDIATE, which takes the
 // database's write lock.
 func (s *Store) locked(ctx context.Context, op, key string, fn func(querier) error) error {
-	if s.dialect == sqldb.PostgreSQL {
-		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-		if err != nil {
-			return wrap(op, err)
-		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey(key)); err != nil {
-			_ = tx.Rollback()
-			return wrap(op, err)
-		}
-		if err := fn(tx); err != nil {
-			_ = tx.Rollback()
-			return wrap(op, err)
-		}
-		return wrap(op, tx.Commit())
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return wrap(op, err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return wrap(op, err)
-	}
-	err = fn(conn)
-	if err == nil {
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
-			return nil
-		}
-	}
-	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-		// The connection may still be inside the transaction: have the
-		// pool discard it rather than hand it to the next caller.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	return wrap(op, err)
+	return wrap(op, sqltx.Locked(ctx, s.db, s.dialect, s.lockKey(key), fn))
 }
 
 // lockKey is the advisory lock of key in this store's table. Two keys
 // sharing a lock only wait for each other.
 func (s *Store) lockKey(key string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("token/sqlstore:" + s.table + "\x00" + key))
-	return int64(h.Sum64())
+	return sqltx.LockKey("token/sqlstore:"+s.table, key)
 }
 
 // wrap prefixes err, if any, with the package and op.
@@ -278,20 +239,4 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("token/sqlstore: %s: %w", op, err)
-}
-
-// ms converts a time to Unix milliseconds, 0 for the zero time.
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-// fromMS converts Unix milliseconds to a time in UTC, the zero time for 0.
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
 }
