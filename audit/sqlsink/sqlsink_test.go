@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,26 +26,18 @@ type backend struct {
 }
 
 func openSQLite(t testing.TB) (*sql.DB, sqldb.Dialect, string) {
-	path := filepath.Join(t.TempDir(), "audit.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db, sqldb.SQLite, "audit_events"
+	return testenv.SQLite(t, 0), sqldb.SQLite, "audit_events"
 }
 
 // openPostgres connects to the test server and gives each test its own
 // table, dropped afterwards, so parallel test packages do not collide.
 func openPostgres(t testing.TB) (*sql.DB, sqldb.Dialect, string) {
-	dsn := testenv.PostgresDSN(t)
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	require.NoError(t, db.PingContext(context.Background()))
+	db := testenv.Postgres(t)
 	table := "audit_test_" + strings.ToLower(rand.Text())[:12]
 	t.Cleanup(func() {
 		db.Exec(`DROP TABLE IF EXISTS "` + table + `"`)
 		db.Exec(`DROP TABLE IF EXISTS "` + table + `_old"`)
 		db.Exec(`DELETE FROM rampart_schema WHERE component IN ($1, $2)`, "audit/sqlsink:"+table, "audit/sqlsink:"+table+"_old")
-		db.Close()
 	})
 	return db, sqldb.PostgreSQL, table
 }

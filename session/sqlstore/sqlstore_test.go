@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,27 +21,6 @@ import (
 	"github.com/deployedworks/rampart/session/sqlstore"
 	"github.com/deployedworks/rampart/sqldb"
 )
-
-func openSQLite(t testing.TB) *sql.DB {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sessions.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	db.SetMaxOpenConns(1) // SQLite has one writer: queue in Go rather than in busy-wait sleeps
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
-func openPostgres(t testing.TB) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", testenv.PostgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	require.NoError(t, db.PingContext(ctx), "PostgreSQL unreachable")
-	return db
-}
 
 // uniqueTable returns a table name no other test uses, dropped at cleanup.
 func uniqueTable(t testing.TB, db *sql.DB) string {
@@ -88,7 +66,7 @@ func dump(t testing.TB, db *sql.DB, s *sqlstore.Store) string {
 
 // brokenSQLite is a store whose database handle is closed.
 func brokenSQLite(t *testing.T) *sql.DB {
-	db := openSQLite(t)
+	db := testenv.SQLite(t, 1)
 	require.NoError(t, db.Close())
 	return db
 }
@@ -101,6 +79,12 @@ func brokenPostgres(t *testing.T) *sql.DB {
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
+
+// openSQLite opens a new database with one connection: SQLite has one
+// writer, so writers queue in Go rather than in busy-wait sleeps.
+func openSQLite(t testing.TB) *sql.DB { return testenv.SQLite(t, 1) }
+
+func openPostgres(t testing.TB) *sql.DB { return testenv.Postgres(t) }
 
 func harness(open func(testing.TB) *sql.DB, broken func(*testing.T) *sql.DB, d sqldb.Dialect) sessiontest.Backend {
 	dbs := map[session.Store]*sql.DB{}
@@ -129,7 +113,7 @@ func TestPostgres(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	db := openSQLite(t)
+	db := testenv.SQLite(t, 1)
 	for _, tc := range []struct {
 		name    string
 		dialect sqldb.Dialect
@@ -212,7 +196,7 @@ func TestSchemaQualified(t *testing.T) {
 }
 
 func TestDeleteExpired(t *testing.T) {
-	db := openSQLite(t)
+	db := testenv.SQLite(t, 1)
 	s := newStore(t, db, sqldb.SQLite)
 	ctx := context.Background()
 	_, err := s.Save(ctx, "", session.Record{Key: "old", UserID: "u", Data: []byte("x"), Expiry: time.Now().Add(-time.Minute)})

@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
@@ -26,44 +25,6 @@ import (
 	"github.com/deployedworks/rampart/token/tokentest"
 )
 
-// openSQLite opens a new SQLite file. conns is the pool's size, 0 for no
-// limit (several connections contend for SQLite's write lock).
-func openSQLite(t testing.TB, conns int) *sql.DB {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "tokens.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	db.SetMaxOpenConns(conns)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
-// openPostgres opens the test server, or skips.
-func openPostgres(t testing.TB) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", testenv.PostgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	require.NoError(t, db.PingContext(ctx), "PostgreSQL unreachable")
-	return db
-}
-
-// pgSchema creates a schema of the test's own, dropped at cleanup with
-// what the test recorded in rampart_schema, and returns its name.
-func pgSchema(t testing.TB, db *sql.DB) string {
-	t.Helper()
-	name := "token_test_" + strings.ToLower(rand.Text()[:12])
-	_, err := db.Exec("CREATE SCHEMA " + name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP SCHEMA " + name + " CASCADE")
-		_, _ = db.Exec("DELETE FROM rampart_schema WHERE component LIKE $1", "token/sqlstore:"+name+".%")
-	})
-	return name
-}
-
 // backend opens a database and makes migrated stores on it.
 type backend struct {
 	name    string
@@ -72,11 +33,11 @@ type backend struct {
 }
 
 var backends = []backend{
-	{"sqlite", sqldb.SQLite, func(t testing.TB) (*sql.DB, string) { return openSQLite(t, 0), "" }},
-	{"sqlite-1conn", sqldb.SQLite, func(t testing.TB) (*sql.DB, string) { return openSQLite(t, 1), "" }},
+	{"sqlite", sqldb.SQLite, func(t testing.TB) (*sql.DB, string) { return testenv.SQLite(t, 0), "" }},
+	{"sqlite-1conn", sqldb.SQLite, func(t testing.TB) (*sql.DB, string) { return testenv.SQLite(t, 1), "" }},
 	{"postgresql", sqldb.PostgreSQL, func(t testing.TB) (*sql.DB, string) {
-		db := openPostgres(t)
-		return db, pgSchema(t, db) + ".tokens"
+		db := testenv.Postgres(t)
+		return db, testenv.PGSchema(t, db, "token/sqlstore") + ".tokens"
 	}},
 }
 
@@ -227,7 +188,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := testenv.SQLite(t, 1)
 	_, err := sqlstore.New(nil, sqldb.SQLite, sqlstore.Config{})
 	assert.ErrorContains(t, err, "nil *sql.DB")
 	_, err = sqlstore.New(db, 0, sqlstore.Config{})
@@ -246,7 +207,7 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestNewRunsNoSQL(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := testenv.SQLite(t, 1)
 	s, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{})
 	require.NoError(t, err)
 	var n int
@@ -302,7 +263,7 @@ func TestMigrate(t *testing.T) {
 // TestAttachedSQLiteSchema: a schema-qualified table on SQLite names an
 // attached database.
 func TestAttachedSQLiteSchema(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := testenv.SQLite(t, 1)
 	_, err := db.Exec(`ATTACH DATABASE ? AS aux`, filepath.Join(t.TempDir(), "aux.db"))
 	require.NoError(t, err)
 	s, err := sqlstore.New(db, sqldb.SQLite, sqlstore.Config{Table: "aux.tokens"})
