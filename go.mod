@@ -14,13 +14,15 @@ require (
 	github.com/go-webauthn/webauthn v0.18.2
 	github.com/pquerna/otp v1.5.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/wneessen/go-mail v0.8.1
 	golang.org/x/crypto v0.59.0
 	golang.org/x/text v0.44.0
 )
 
 // Test-only: what the library's own tests use (an in-process SQLite and
 // PostgreSQL and Redis clients for the store tests, a virtual WebAuthn
-// authenticator, argon2id and x/time as reference implementations,
+// authenticator, argon2id and x/time as reference implementations, an
+// in-process SMTP server and its SASL mechanisms for notify/mail's tests,
 // testify). Programs that import Rampart compile none of them. The example
 // apps (Chromium, SQLite, PostgreSQL drivers) are their own module in
 // examples/, and the libraries the benchmarks compare against are in
@@ -28,6 +30,8 @@ require (
 require (
 	github.com/alexedwards/argon2id v1.0.0
 	github.com/descope/virtualwebauthn v1.0.3
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.26.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/time v0.16.0

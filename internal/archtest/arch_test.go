@@ -8,8 +8,8 @@
 //   - facts and sinks: clientip, secrets, identity, sqldb, audit, ratelimit
 //     (and ratelimit/redisstore);
 //   - mechanisms: session and its stores, headers, auth/password, audit/chain,
-//     audit/detect, audit/sqlsink, notify, token (and token/sqlstore,
-//     token/tokentest);
+//     audit/detect, audit/sqlsink, notify (and notify/mail), token (and
+//     token/sqlstore, token/tokentest);
 //   - policy: auth (login and guard), mfa (TOTP, recovery codes, policy),
 //     mfa/passkey, mfa/sqlstore, mfa/memstore.
 //
@@ -42,8 +42,8 @@ var layer = map[string]int{
 	"headers": 1, "auth/password": 1,
 	"audit/chain": 1, "audit/chain/cmd/auditverify": 1,
 	"audit/detect": 1, "audit/sqlsink": 1,
-	"notify": 1,
-	"token":  1, "token/sqlstore": 1, "token/tokentest": 1,
+	"notify": 1, "notify/mail": 1,
+	"token": 1, "token/sqlstore": 1, "token/tokentest": 1,
 
 	"auth": 2, "mfa": 2, "mfa/passkey": 2, "mfa/sqlstore": 2, "mfa/memstore": 2, "mfa/mfatest": 2,
 }
@@ -63,6 +63,7 @@ var sameLayer = map[string][]string{
 	"mfa/sqlstore":                {"mfa"},
 	"mfa/memstore":                {"mfa"},
 	"mfa/mfatest":                 {"mfa"},
+	"notify/mail":                 {"notify"},
 }
 
 type pkg struct {
@@ -143,7 +144,7 @@ func TestLayering(t *testing.T) {
 
 // TestLinks checks what a program importing one package links: a
 // session-only or TOTP-only program carries no password hashing, password
-// list or WebAuthn code.
+// list or WebAuthn code, and one that queues notifications no SMTP client.
 func TestLinks(t *testing.T) {
 	forbidden := map[string][]string{
 		"session":   {module + "/auth", module + "/auth/password", "golang.org/x/crypto/argon2", "golang.org/x/crypto/bcrypt", "github.com/go-webauthn/"},
@@ -154,6 +155,8 @@ func TestLinks(t *testing.T) {
 		"auth":      {module + "/session", "github.com/go-webauthn/", "github.com/redis/", "database/sql"},
 		// Tokens are for recovery flows: no SQL, no mailer, no session.
 		"token": {module + "/session", module + "/auth", module + "/notify", "github.com/wneessen/", "database/sql", "testing"},
+		// Queueing a notification links no SMTP client.
+		"notify": {module + "/notify/mail", "github.com/wneessen/", "net/smtp"},
 	}
 	for name, bad := range forbidden {
 		ps := list(t, module+"/"+name)
