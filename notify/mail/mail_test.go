@@ -324,13 +324,13 @@ func closedPort(t *testing.T) int {
 func TestHungServer(t *testing.T) {
 	t.Run("no greeting, context canceled", func(t *testing.T) {
 		port, accepted := hungListener(t)
-		m := newMailer(t, mail.Config{Port: port, TLS: mail.AllowPlaintext})
+		m := newMailer(t, mail.Config{Port: port, TLS: mail.AllowPlaintext, Timeout: time.Hour})
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- m.Send(ctx, textMsg("h1")) }()
 		<-accepted
 		cancel()
-		err := <-errc
+		err := waitErr(t, errc)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, notify.ErrPermanent)
@@ -361,15 +361,28 @@ func TestHungServer(t *testing.T) {
 				return errBlocked
 			}
 		})
-		m := newMailer(t, mail.Config{Port: ts.port, RootCAs: ca.pool})
+		m := newMailer(t, mail.Config{Port: ts.port, RootCAs: ca.pool, Timeout: time.Hour})
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() { errc <- m.Send(ctx, textMsg("h4")) }()
 		<-entered
 		cancel()
-		err := <-errc
+		err := waitErr(t, errc)
 		assert.ErrorIs(t, err, context.Canceled)
 	})
+}
+
+// waitErr waits for a Send that should already be returning: the
+// watchdog only turns a hang into a failure, it times nothing.
+func waitErr(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("Send did not return after its context ended")
+		return nil
+	}
 }
 
 // TestHeaderInjection: a recipient or subject that could add headers is
