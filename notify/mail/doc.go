@@ -9,8 +9,9 @@
 // system roots (or [Config.RootCAs]). A server that does not offer STARTTLS,
 // or whose certificate does not verify, gets nothing: not the message, not
 // the password. Plain text is an explicit, named choice ([AllowPlaintext])
-// for a local development server, and even then a password is sent only to
-// localhost or with a challenge-response mechanism that does not reveal it.
+// for a local development server, and even then the password never
+// travels in clear: only a challenge-response mechanism (SCRAM, CRAM-MD5)
+// may authenticate over plain text.
 //
 // # Threats covered
 //

@@ -35,9 +35,9 @@ const (
 	ImplicitTLS
 	// AllowPlaintext never encrypts: anyone on the path reads every
 	// message. Use it only for a development server on the same machine or
-	// network (Mailpit, MailHog). A password is sent in clear only to
-	// localhost; elsewhere authentication needs a challenge-response
-	// mechanism or fails.
+	// network (Mailpit, MailHog). The password still never travels in
+	// clear: with credentials, the server must offer a challenge-response
+	// mechanism (SCRAM, CRAM-MD5), or Send fails without sending them.
 	AllowPlaintext
 )
 
@@ -162,7 +162,11 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	opts := []gomail.Option{
 		gomail.WithPort(port),
-		gomail.WithTimeout(timeout),
+		// Send's context (with Timeout) bounds the whole conversation and
+		// closes the connection when it ends; go-mail's own per-command
+		// deadline is only a backstop, set later so that a Send that runs
+		// out of time reports the deadline, not an i/o timeout.
+		gomail.WithTimeout(timeout + 10*time.Second),
 		gomail.WithTLSConfig(m.tlsConf),
 		gomail.WithDialContextFunc(m.dial),
 	}

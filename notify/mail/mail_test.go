@@ -526,3 +526,34 @@ func TestConcurrentSends(t *testing.T) {
 	}
 	assert.Len(t, seen, n, "each recipient got its own message")
 }
+
+// BenchmarkSend measures one delivery over STARTTLS to an in-process
+// server: dial, EHLO, STARTTLS handshake, MAIL, RCPT, DATA, QUIT.
+func BenchmarkSend(b *testing.B) {
+	ca := newTestCA(b)
+	ts := newTestServer(b, serverOpts{tls: ca.serverConfig()}, nil)
+	m := newMailer(b, mail.Config{Port: ts.port, RootCAs: ca.pool})
+	msg := textMsg("bench")
+	msg.HTML = "<p>Hello Alice,</p><p>your password was changed.</p>"
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Send(b.Context(), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendPlaintext is BenchmarkSend without TLS, to show what the
+// encryption costs (AllowPlaintext is for development only).
+func BenchmarkSendPlaintext(b *testing.B) {
+	ts := newTestServer(b, serverOpts{}, nil)
+	m := newMailer(b, mail.Config{Port: ts.port, TLS: mail.AllowPlaintext})
+	msg := textMsg("bench")
+	msg.HTML = "<p>Hello Alice,</p><p>your password was changed.</p>"
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Send(b.Context(), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
