@@ -137,9 +137,9 @@ func (w *tmplWriter) Write(p []byte) (int, error) {
 }
 
 // tmplKindOK reports whether kind is a non-empty run of lower-case letters,
-// digits, '_' and '.', at most 64 bytes.
+// digits, '_' and '.'.
 func tmplKindOK(kind string) bool {
-	if kind == "" || len(kind) > 64 {
+	if kind == "" {
 		return false
 	}
 	for _, r := range kind {

@@ -206,7 +206,18 @@ type sendKey struct{}
 // sendState lets dial tie the connection to the Send's context.
 type sendState struct {
 	ctx  context.Context
-	stop func() bool
+	raw  net.Conn    // the TCP connection, nil until dialed
+	stop func() bool // cancels the close on ctx's end
+}
+
+// end closes the connection, which go-mail leaves open when the
+// conversation fails before a message (a refused STARTTLS, failed AUTH).
+func (st *sendState) end() {
+	if st.raw == nil {
+		return
+	}
+	st.stop()
+	_ = st.raw.Close()
 }
 
 // dial connects for one Send and arranges for the raw connection to be
@@ -220,6 +231,7 @@ func (m *Mailer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		return nil, err
 	}
 	if st, ok := ctx.Value(sendKey{}).(*sendState); ok {
+		st.raw = raw
 		st.stop = context.AfterFunc(st.ctx, func() { _ = raw.Close() })
 	}
 	if m.tls != ImplicitTLS {
@@ -246,9 +258,7 @@ func (m *Mailer) Send(ctx context.Context, msg notify.Message) error {
 	defer cancel()
 	st := &sendState{ctx: ctx}
 	err = m.client.DialAndSendWithContext(context.WithValue(ctx, sendKey{}, st), gm)
-	if st.stop != nil {
-		st.stop()
-	}
+	st.end()
 	if err == nil {
 		return nil
 	}

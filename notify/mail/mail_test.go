@@ -185,16 +185,19 @@ func TestImplicitTLS(t *testing.T) {
 func TestRefusesPlaintext(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	tests := []struct {
-		name string
-		opts serverOpts
+		name   string
+		opts   serverOpts
+		policy mail.TLSPolicy
 	}{
-		{"server offers no STARTTLS", serverOpts{insecureAuth: true}},
-		{"certificate from an unknown CA", serverOpts{tls: other.serverConfig(), insecureAuth: true}},
+		{"server offers no STARTTLS", serverOpts{insecureAuth: true}, mail.RequireSTARTTLS},
+		{"STARTTLS certificate from an unknown CA", serverOpts{tls: other.serverConfig(), insecureAuth: true}, mail.RequireSTARTTLS},
+		{"implicit TLS certificate from an unknown CA", serverOpts{tls: other.serverConfig(), implicit: true}, mail.ImplicitTLS},
+		{"implicit TLS against a plain-text server", serverOpts{insecureAuth: true}, mail.ImplicitTLS},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t, tt.opts, func(s *testServer) { s.user, s.pass = "mailer", testPassword })
-			m := newMailer(t, mail.Config{Port: ts.port, RootCAs: ca.pool,
+			m := newMailer(t, mail.Config{Port: ts.port, RootCAs: ca.pool, TLS: tt.policy, Timeout: time.Minute,
 				Username: "mailer", Password: secrets.NewValue([]byte(testPassword))})
 			err := m.Send(t.Context(), textMsg("k4"))
 			require.Error(t, err)
@@ -205,6 +208,21 @@ func TestRefusesPlaintext(t *testing.T) {
 			assert.Zero(t, n, "no AUTH in plain text")
 			assert.Empty(t, ts.received())
 		})
+	}
+}
+
+// TestSTARTTLSRefused: a server that offers STARTTLS and then answers
+// 454 gets no further command but QUIT, and the connection is closed
+// (go-mail leaves it open when the conversation fails before MAIL).
+func TestSTARTTLSRefused(t *testing.T) {
+	port, after := refusingServer(t)
+	m := newMailer(t, mail.Config{Port: port, Username: "mailer", Password: secrets.NewValue([]byte(testPassword))})
+	err := m.Send(t.Context(), textMsg("s1"))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, notify.ErrPermanent)
+	assert.NotContains(t, err.Error(), testPassword)
+	for _, cmd := range after() {
+		assert.Equal(t, "QUIT", cmd, "only QUIT after the refusal")
 	}
 }
 

@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,3 +268,72 @@ func hungListener(t testing.TB) (port int, accepted <-chan net.Conn) {
 }
 
 var errBlocked = errors.New("blocked")
+
+// refusingServer offers STARTTLS and then refuses it (454, RFC 3207 §4),
+// recording every command it receives after that.
+func refusingServer(t testing.TB) (port int, after func() []string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var cmds []string
+	var conn net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		conn = c
+		mu.Unlock()
+		defer c.Close()
+		r := bufio.NewReader(c)
+		_, _ = io.WriteString(c, "220 127.0.0.1 ESMTP test\r\n")
+		refused := false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			if refused {
+				mu.Lock()
+				cmds = append(cmds, cmd)
+				mu.Unlock()
+			}
+			switch {
+			case strings.HasPrefix(cmd, "EHLO"):
+				_, _ = io.WriteString(c, "250-127.0.0.1\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n")
+			case cmd == "STARTTLS":
+				refused = true
+				_, _ = io.WriteString(c, "454 4.7.0 TLS not available\r\n")
+			case cmd == "QUIT":
+				_, _ = io.WriteString(c, "221 bye\r\n")
+				return
+			default:
+				_, _ = io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		if conn != nil {
+			_ = conn.Close()
+		}
+		mu.Unlock()
+		<-done
+	})
+	return l.Addr().(*net.TCPAddr).Port, func() []string {
+		select {
+		case <-done: // the client closed the connection
+		case <-time.After(20 * time.Second): // a watchdog, not a timing
+			t.Error("the client left the connection open")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return cmds
+	}
+}
