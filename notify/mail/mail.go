@@ -110,7 +110,7 @@ func New(cfg Config) (*Mailer, error) {
 		return nil, errors.New("mail: Config.Host is required: the SMTP server's host name")
 	}
 	if strings.ContainsAny(cfg.Host, " /:\r\n\t") {
-		return nil, fmt.Errorf("mail: Config.Host %q is not a host name (give the port in Config.Port)", cfg.Host)
+		return nil, fmt.Errorf("mail: Config.Host %q is not a host name: give the port in Config.Port, and a name rather than an IPv6 literal", cfg.Host)
 	}
 	if cfg.TLS < RequireSTARTTLS || cfg.TLS > AllowPlaintext {
 		return nil, fmt.Errorf("mail: Config.TLS: unknown policy %d", int(cfg.TLS))
