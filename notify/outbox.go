@@ -175,7 +175,7 @@ func buildQueries(d sqldb.Dialect, t string) queries {
 	const cols = `msg_key, recipient, kind, subject, body_text, body_html, created_at`
 	return queries{
 		enqueue: fmt.Sprintf(`INSERT INTO %s (%s, next_attempt) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (msg_key) DO NOTHING`, t, cols, p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(7)),
+ON CONFLICT (msg_key) DO NOTHING`, t, cols, p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)),
 		// A due row is pending with next_attempt passed: a new message, a
 		// failed one whose backoff is over, or a claimed one whose lease
 		// ran out (its claimer died or stalled). Claiming moves
@@ -524,8 +524,8 @@ func (o *Outbox) record(ctx, runCtx context.Context, token string, c claimed, se
 
 // backoff is the wait after the attempts-th failed attempt: MinBackoff
 // doubled attempts-1 times, at most MaxBackoff, then jittered into its
-// upper half. The upper half keeps the waits growing: each is at least
-// the previous step.
+// upper half: the jitter spreads instances apart without ever cutting a
+// wait below half its step.
 func (o *Outbox) backoff(attempts int) time.Duration {
 	d := o.cfg.MinBackoff
 	for i := 1; i < attempts && d < o.cfg.MaxBackoff; i++ {
