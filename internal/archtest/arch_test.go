@@ -156,7 +156,7 @@ func TestLinks(t *testing.T) {
 		// Tokens are for recovery flows: no SQL, no mailer, no session.
 		"token": {module + "/session", module + "/auth", module + "/notify", "github.com/wneessen/", "database/sql", "testing"},
 		// Queueing a notification links no SMTP client.
-		"notify": {module + "/notify/mail", "github.com/wneessen/", "net/smtp"},
+		"notify": {module + "/notify/mail", "github.com/wneessen/", "net/smtp", module + "/auth", module + "/session", "github.com/redis/"},
 	}
 	for name, bad := range forbidden {
 		ps := list(t, module+"/"+name)
