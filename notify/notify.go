@@ -32,9 +32,8 @@
 //   - Messages are validated before they are stored: no control
 //     characters in To or Subject (header injection), bounded sizes.
 //
-// Out of scope: rendering messages (the caller fills Subject, Text and
-// HTML), the recipients' preferences, and transports (a [Sender] is
-// one method). Messages are stored in clear in the table: they hold what
+// A [Template] renders an event's data into a Message. Out of scope: the
+// recipients' preferences, and transports (a [Sender] is one method). Messages are stored in clear in the table: they hold what
 // the recipient will read, and the database is to be protected as such;
 // a reset link in a message is as sensitive as the token it carries, so
 // keep such tokens short-lived and single-use.
