@@ -40,7 +40,7 @@ func observeAll(t *testing.T, d *Detector, events []audit.Event) []audit.Event {
 	t.Helper()
 	var alerts []audit.Event
 	for _, e := range events {
-		alerts = append(alerts, d.Observe(e)...)
+		alerts = append(alerts, d.Observe(context.Background(), e)...)
 	}
 	return alerts
 }
@@ -220,7 +220,7 @@ func TestDetectorAlertFields(t *testing.T) {
 	for i := range 5 {
 		e := loginFailed(time.Duration(i)*time.Second, "alice", ip(i))
 		e.RequestID = fmt.Sprint("req", i)
-		alerts = append(alerts, d.Observe(e)...)
+		alerts = append(alerts, d.Observe(context.Background(), e)...)
 	}
 	require.Len(t, alerts, 1)
 	a := alerts[0]
@@ -264,14 +264,14 @@ func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
 	victim := 0
 	for i := range 200_000 {
 		at := time.Duration(i) * time.Millisecond
-		alerts = append(alerts, d.Observe(loginFailed(at, fmt.Sprint("random", i), ip(i%60000+100)))...)
+		alerts = append(alerts, d.Observe(context.Background(), loginFailed(at, fmt.Sprint("random", i), ip(i%60000+100)))...)
 		if i%200 == 0 && victim < 6 {
-			alerts = append(alerts, d.Observe(loginFailed(at, "victim", ip(victim)))...)
+			alerts = append(alerts, d.Observe(context.Background(), loginFailed(at, "victim", ip(victim)))...)
 			victim++
 		}
 	}
-	assert.LessOrEqual(t, d.accounts.len(), 1000)
-	assert.LessOrEqual(t, d.ips.len(), 1000)
+	assert.LessOrEqual(t, d.local.keys(kindStuffing), 1000)
+	assert.LessOrEqual(t, d.local.keys(kindSpraying), 1000)
 	found := false
 	for _, a := range alerts {
 		if a.Action == ActionCredentialStuffing && a.Target.ID == "victim" {
@@ -311,7 +311,7 @@ func BenchmarkDetectorObserve(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		d.Observe(events[i%len(events)])
+		d.Observe(context.Background(), events[i%len(events)])
 		i++
 	}
 }
