@@ -266,29 +266,21 @@ func (d *Detector) Observe(ctx context.Context, e audit.Event) []audit.Event {
 	}
 
 	if failed {
-		if account != "" {
-			o.add(kindFailures, account, "", t, Window{Length: d.cfg.Window, Max: d.cfg.BurstFailures})
-			if addr != "" {
-				c := o.add(kindStuffing, account, addr, t, Window{Length: d.cfg.Window, Max: d.cfg.StuffingIPs, AlertAt: d.cfg.StuffingIPs})
-				if c.Alert {
-					alert(audit.CategorySuspicious, ActionCredentialStuffing,
-						fmt.Sprintf("failed logins on one account from %d addresses within %s", c.N, d.cfg.Window),
-						map[string]string{"distinct_ips": strconv.Itoa(c.N)})
-				}
-			}
+		member := account
+		if member == "" {
+			member = noAccount
 		}
-		if addr != "" {
-			member := account
-			if member == "" {
-				member = noAccount
-			}
-			c := o.add(kindSpraying, addr, member, t, Window{Length: d.cfg.Window, Max: d.cfg.SprayingAccounts, AlertAt: d.cfg.SprayingAccounts})
-			if c.Alert {
-				alert(audit.CategorySuspicious, ActionPasswordSpraying,
-					fmt.Sprintf("one address failed to log in to %d accounts within %s", c.N, d.cfg.Window),
-					map[string]string{"distinct_accounts": strconv.Itoa(c.N)})
-				alerts[len(alerts)-1].Target = audit.Target{Kind: TargetKindAddress, ID: e.ClientIP.String()}
-			}
+		stuff, spray := o.failure(account, addr, member, t)
+		if stuff.Alert {
+			alert(audit.CategorySuspicious, ActionCredentialStuffing,
+				fmt.Sprintf("failed logins on one account from %d addresses within %s", stuff.N, d.cfg.Window),
+				map[string]string{"distinct_ips": strconv.Itoa(stuff.N)})
+		}
+		if spray.Alert {
+			alert(audit.CategorySuspicious, ActionPasswordSpraying,
+				fmt.Sprintf("one address failed to log in to %d accounts within %s", spray.N, d.cfg.Window),
+				map[string]string{"distinct_accounts": strconv.Itoa(spray.N)})
+			alerts[len(alerts)-1].Target = audit.Target{Kind: TargetKindAddress, ID: e.ClientIP.String()}
 		}
 		return alerts
 	}
@@ -337,17 +329,43 @@ func (d *Detector) begin(ctx context.Context) observation {
 	return o
 }
 
-func (o *observation) add(kind Kind, key, member string, at time.Time, w Window) Count {
-	c, _ := o.d.local.Add(o.ctx, kind, key, member, at, w)
+// failure counts a failed login: the failure on account, addr as one
+// of account's failing addresses, and member (account or noAccount) as one
+// of addr's failed accounts, skipping what needs an empty account or addr.
+// It returns the stuffing and spraying Counts.
+func (o *observation) failure(account, addr, member string, at time.Time) (stuff, spray Count) {
+	d := o.d
+	burst := Window{Length: d.cfg.Window, Max: d.cfg.BurstFailures}
+	stuffing := Window{Length: d.cfg.Window, Max: d.cfg.StuffingIPs, AlertAt: d.cfg.StuffingIPs}
+	spraying := Window{Length: d.cfg.Window, Max: d.cfg.SprayingAccounts, AlertAt: d.cfg.SprayingAccounts}
+	stuff, spray = d.local.failure(account, addr, member, at, burst, stuffing, spraying)
 	if o.shared == nil {
-		return c
+		return stuff, spray
 	}
-	sc, err := o.shared.Add(o.ctx, kind, key, member, at, w)
+	if account != "" {
+		o.add(kindFailures, account, "", at, burst, Count{})
+		if addr != "" {
+			stuff = o.add(kindStuffing, account, addr, at, stuffing, stuff)
+		}
+	}
+	if addr != "" {
+		spray = o.add(kindSpraying, addr, member, at, spraying, spray)
+	}
+	return stuff, spray
+}
+
+// add calls the shared state's Add, and returns its answer, or local if
+// it fails.
+func (o *observation) add(kind Kind, key, member string, at time.Time, w Window, local Count) Count {
+	if o.shared == nil {
+		return local
+	}
+	c, err := o.shared.Add(o.ctx, kind, key, member, at, w)
 	if err != nil {
 		o.failed("add", kind, err)
-		return c
+		return local
 	}
-	return sc
+	return c
 }
 
 func (o *observation) take(kind Kind, key string, at time.Time, w Window) int {

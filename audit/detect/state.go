@@ -147,11 +147,7 @@ func (m *Memory) table(kind Kind) (*twoGen[entry], int) {
 // set returns the set (kind, k), creating it. Call with m.mu held.
 func (m *Memory) set(kind Kind, k uint64, limit int) *set {
 	t, i := m.table(kind)
-	s := &t.get(k, newEntry).sets[i]
-	if s.members == nil {
-		s.members = make([]stamp, 0, limit)
-	}
-	return s
+	return t.get(k, newEntry).sets[i].init(limit)
 }
 
 func newEntry() *entry { return new(entry) }
@@ -163,20 +159,67 @@ func (m *Memory) Add(_ context.Context, kind Kind, key, member string, at time.T
 	if member != "" {
 		mk = maphash.String(m.seed, member) &^ (1 << 63)
 	}
-	now, win, limit := at.UnixNano(), int64(w.Length), max(w.Max, 1)
+	now, limit := at.UnixNano(), max(w.Max, 1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if member == "" {
 		m.seq++
 		mk = m.seq | 1<<63 // apart from hashed members
 	}
-	s := m.set(kind, k, limit)
-	n := touch(&s.members, limit, mk, now, win)
+	return m.set(kind, k, limit).add(mk, now, w), nil
+}
+
+// add is [State.Add] on s. Call with the Memory's mu held.
+func (s *set) add(mk uint64, now int64, w Window) Count {
+	win := int64(w.Length)
+	n := touch(&s.members, max(w.Max, 1), mk, now, win)
 	c := Count{N: n}
 	if w.AlertAt > 0 && n >= w.AlertAt && (!s.alerted || now-s.lastAlert > win) {
 		s.lastAlert, s.alerted, c.Alert = now, true, true
 	}
-	return c, nil
+	return c
+}
+
+// failure is, under one lock and hashing each name once, the Detector's
+// three Adds of a failed login: (failures, account, "") with burst,
+// (stuffing, account, addr) with stuffing and (spraying, addr,
+// sprayMember) with spraying, skipping those of an empty account or addr.
+// It returns the stuffing and spraying Counts.
+func (m *Memory) failure(account, addr, sprayMember string, at time.Time, burst, stuffing, spraying Window) (stuff, spray Count) {
+	var ak, ik, sk uint64
+	if account != "" {
+		ak = maphash.String(m.seed, account)
+	}
+	if addr != "" {
+		ik = maphash.String(m.seed, addr)
+		sk = ak
+		if sprayMember != account {
+			sk = maphash.String(m.seed, sprayMember)
+		}
+	}
+	now := at.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if account != "" {
+		e := m.accounts.get(ak, newEntry)
+		m.seq++
+		e.sets[0].init(burst.Max).add(m.seq|1<<63, now, burst)
+		if addr != "" {
+			stuff = e.sets[1].init(stuffing.Max).add(ik&^(1<<63), now, stuffing)
+		}
+	}
+	if addr != "" {
+		spray = m.addrs.get(ik, newEntry).sets[0].init(spraying.Max).add(sk&^(1<<63), now, spraying)
+	}
+	return stuff, spray
+}
+
+// init gives s room for limit members, once, and returns s.
+func (s *set) init(limit int) *set {
+	if s.members == nil {
+		s.members = make([]stamp, 0, max(limit, 1))
+	}
+	return s
 }
 
 // Take implements [State.Take]. It never fails.
