@@ -16,6 +16,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/detect"
+	"github.com/deployedworks/rampart/audit/detect/detecttest"
 	"github.com/deployedworks/rampart/audit/detect/redisstate"
 	"github.com/deployedworks/rampart/internal/testenv"
 )
@@ -376,3 +377,10 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
+
+func TestConformance(t *testing.T) {
+	c := client(t)
+	detecttest.TestState(t, func(t *testing.T) detect.State {
+		return newState(t, c, redisstate.Config{Prefix: prefix(t)})
+	})
+}
