@@ -377,7 +377,6 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
-
 func TestConformance(t *testing.T) {
 	c := client(t)
 	detecttest.TestState(t, func(t *testing.T) detect.State {
