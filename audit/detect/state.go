@@ -277,35 +277,36 @@ func (m *Memory) keys(kind Kind) int {
 
 // touch records key at time now in set, a set of at most limit distinct
 // keys, replacing the oldest entry when full, and returns the number of
-// keys seen within win.
+// keys seen within win: in one pass.
 func touch(set *[]stamp, limit int, key uint64, now, win int64) int {
 	s := *set
-	found := false
+	n, oldest, found := 0, 0, -1
 	for i := range s {
 		if s[i].key == key {
-			s[i].t, found = max(s[i].t, now), true
-			break
+			found = i
 		}
-	}
-	if !found {
-		if len(s) < limit {
-			s = append(s, stamp{key, now})
-			*set = s
-		} else {
-			oldest := 0
-			for i := range s {
-				if s[i].t < s[oldest].t {
-					oldest = i
-				}
-			}
-			s[oldest] = stamp{key, now}
+		if s[i].t < s[oldest].t {
+			oldest = i
 		}
-	}
-	n := 0
-	for _, st := range s {
-		if now-st.t <= win {
+		if now-s[i].t <= win {
 			n++
 		}
+	}
+	switch {
+	case found >= 0:
+		if now-s[found].t > win {
+			n++ // seen again: within the window now
+		}
+		s[found].t = max(s[found].t, now)
+	case len(s) < limit:
+		*set = append(s, stamp{key, now})
+		n++
+	default:
+		if now-s[oldest].t <= win {
+			n--
+		}
+		s[oldest] = stamp{key, now}
+		n++
 	}
 	return n
 }

@@ -50,8 +50,14 @@ func prefix(t testing.TB) string {
 	return "rampart-test:" + t.Name() + ":" + hex.EncodeToString(b) + ":"
 }
 
+// newState returns a State on c; a zero Timeout becomes a generous one:
+// tests about counting must not fall back to memory because a call was
+// slow on a loaded machine.
 func newState(t testing.TB, c redis.UniversalClient, cfg redisstate.Config) *redisstate.State {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
 	s, err := redisstate.New(c, cfg)
 	require.NoError(t, err)
 	return s
