@@ -17,6 +17,10 @@ const (
 	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
 	// logged in from an address or device not seen for them before.
 	ActionPrivilegedNewLocation audit.Action = "alert.privileged_new_location"
+	// ActionStateError (CategoryError): Config.State failed; the detector
+	// counted that event in its own memory only. Meta holds the "op",
+	// the "kind" of table and the "error".
+	ActionStateError audit.Action = "detect.state_error"
 )
 
 // TargetKindAddress is the Target.Kind of a password-spraying alert:

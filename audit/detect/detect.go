@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"net/netip"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -37,13 +35,14 @@ type Config struct {
 	// login) whose logins from a new address or device raise
 	// [ActionPrivilegedNewLocation]. Default: "admin".
 	PrivilegedRoles []string
-	// MaxKeys bounds each of the detector's three tables (accounts,
-	// addresses, privileged users). When one is full, the entries least
-	// recently seen are forgotten first, so a flood of one-off keys cannot
-	// grow memory, and an attack in progress stays tracked as long as fewer
-	// than MaxKeys/2 new keys arrive between two of its attempts. Memory is
-	// about MaxKeys × (16×(StuffingIPs+SprayingAccounts) + 8×BurstFailures
-	// + 600) bytes. Default: 65536.
+	// MaxKeys bounds each of the detector's three tables in memory
+	// (accounts, addresses, privileged users). When one is full, the
+	// entries least recently seen are forgotten first, so a flood of
+	// one-off keys cannot grow memory, and an attack in progress stays
+	// tracked as long as fewer than MaxKeys/2 new keys arrive between two
+	// of its attempts. Memory is about MaxKeys ×
+	// (16×(StuffingIPs+SprayingAccounts+BurstFailures) + 1200) bytes.
+	// Default: 65536.
 	MaxKeys int
 	// IsLogin reports whether e is a login attempt. Default: Category
 	// [audit.CategoryAuthentication] and Action [audit.ActionLoginSucceeded]
@@ -67,8 +66,25 @@ type Config struct {
 	// OnAlert, if set, is called with every alert after it is written
 	// (to page someone, say). It must not block.
 	OnAlert func(ctx context.Context, alert audit.Event)
+	// State, if set, is a store of counts shared by every instance of
+	// the application (package audit/detect/redisstate), so that an
+	// attack spread over instances is counted whole, and raises each
+	// alert once across them. Each event is counted in the detector's
+	// memory as well: when State fails, the detector answers from memory
+	// for that event (fails open to local detection, never holding back
+	// the event it passes on), records an [ActionStateError] event in
+	// Audit, and leaves State alone for a second, so that a hung store
+	// delays at most about one event a second by its own timeout.
+	// Default: nil, memory only.
+	State State
+	// Audit receives the [ActionStateError] events, paced
+	// ([audit.Event.Pace]: unless the application sets its own pace, at
+	// most 5 at once and one a second after that). Default: nil, the
+	// [audit.Logger] whose Handler serves the request.
+	Audit *audit.Logger
 	// Now returns the current time, used for events without a Time.
-	// Default: time.Now. Windows are measured in event time.
+	// Default: time.Now. Windows are measured in event time. It also
+	// times the pause after a failure of State.
 	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
 	// clock drives time.Now); set it only to drive one clock through a
 	// whole application outside a bubble (against a real database).
@@ -85,47 +101,38 @@ type Config struct {
 //	det, err := detect.New(sink, detect.Config{})
 //	events, err := audit.New(det, audit.Config{})
 //
-// Memory is bounded (see Config.MaxKeys) and keys are hashed, so
-// attacker-chosen account names cost a fixed size each. What a Detector
-// has learnt lives in memory: after a restart each privileged user's first
-// login is learnt silently, and counts start afresh. It is safe for
-// concurrent use and starts no goroutine.
+// It counts in memory, bounded (see Config.MaxKeys), and, when
+// Config.State is set, in a store shared by every instance as well. Keys
+// are hashed, so attacker-chosen account names cost a fixed size each.
+// What a Detector has learnt in memory is lost on restart: each
+// privileged user's first login is then learnt silently, and counts
+// start afresh. It is safe for concurrent use and starts no goroutine.
 type Detector struct {
-	next audit.Sink
-	cfg  Config
-	seed maphash.Seed
+	next   audit.Sink
+	cfg    Config
+	local  *Memory
+	shared State // nil: memory only
 
-	mu       sync.Mutex
-	accounts *twoGen[accountState]
-	ips      *twoGen[ipState]
-	users    *twoGen[userState]
+	// skipUntil is the time (Config.Now, Unix ns) before which shared is
+	// not called, after a failure.
+	skipUntil atomic.Int64
 }
 
 var _ audit.Sink = (*Detector)(nil)
 
-type stamp struct {
-	key uint64
-	t   int64
-}
-
-type accountState struct {
-	ips       []stamp // distinct recent failing addresses
-	fails     []int64 // ring of recent failure times
-	nfail     int
-	lastAlert int64
-}
-
-type ipState struct {
-	accounts  []stamp // distinct recent failed accounts
-	lastAlert int64
-}
-
-const knownPerUser = 16
-
-type userState struct {
-	ips, devices   [knownPerUser]uint64
-	nIPs, nDevices int
-}
+const (
+	// knownPerUser is how many addresses and devices are remembered for
+	// each privileged user.
+	knownPerUser = 16
+	// knownFor is how long a privileged user's address or device is
+	// remembered after it was last seen.
+	knownFor = 90 * 24 * time.Hour
+	// stateRetry is how long a Detector counts in memory only after
+	// Config.State failed.
+	stateRetry = time.Second
+	// noAccount is the spraying member of a failure that names no account.
+	noAccount = "\x00"
+)
 
 // New returns a Detector that passes every event to next and adds
 // its alerts. It returns an error for a threshold above 64 or a negative
@@ -189,19 +196,18 @@ func New(next audit.Sink, cfg Config) (*Detector, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Detector{
-		next: next, cfg: cfg, seed: maphash.MakeSeed(),
-		accounts: newTwoGen[accountState](cfg.MaxKeys),
-		ips:      newTwoGen[ipState](cfg.MaxKeys),
-		users:    newTwoGen[userState](cfg.MaxKeys),
-	}, nil
+	d := &Detector{next: next, cfg: cfg, local: NewMemory(cfg.MaxKeys)}
+	if !nilarg.Is(cfg.State) {
+		d.shared = cfg.State
+	}
+	return d, nil
 }
 
 // Write passes e to the next sink, then writes any alerts e raises. It
 // returns the errors of all those writes.
 func (d *Detector) Write(ctx context.Context, e audit.Event) error {
 	err := d.next.Write(ctx, e)
-	alerts := d.Observe(e)
+	alerts := d.Observe(ctx, e)
 	for _, a := range alerts {
 		if aerr := d.next.Write(ctx, a); aerr != nil {
 			err = errors.Join(err, fmt.Errorf("detect: write alert %s: %w", a.Action, aerr))
@@ -216,8 +222,10 @@ func (d *Detector) Write(ctx context.Context, e audit.Event) error {
 
 // Observe updates the detector with e and returns the alerts it raises,
 // without writing anything. Events that are not login attempts are
-// ignored.
-func (d *Detector) Observe(e audit.Event) []audit.Event {
+// ignored. ctx is passed to Config.State (its end does not stop the
+// count: an attacker who hangs up must still be counted) and to
+// Config.Audit.
+func (d *Detector) Observe(ctx context.Context, e audit.Event) []audit.Event {
 	if !d.cfg.IsLogin(e) {
 		return nil
 	}
@@ -233,19 +241,19 @@ func (d *Detector) Observe(e audit.Event) []audit.Event {
 	if t.IsZero() {
 		t = d.cfg.Now()
 	}
-	now := t.UnixNano()
-	win := int64(d.cfg.Window)
 	account := d.cfg.Account(e)
-	acctKey := maphash.String(d.seed, account)
-	ipKey, hasIP := d.ipKey(e.ClientIP)
+	var addr string
+	if e.ClientIP.IsValid() {
+		// Grouped as the limiters group clients: IPv4 alone, IPv6 by
+		// its /64 (one subscriber's usual allocation).
+		addr = ratelimit.AddrKey(e.ClientIP)
+	}
 
 	acctTarget := audit.Target{Kind: audit.TargetKindAccount, ID: account}
 	if e.Target.Kind == audit.TargetKindLogin && e.Target.ID == account {
 		acctTarget.Kind = audit.TargetKindLogin // an unknown name: say so
 	}
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	o := d.begin(ctx)
 	var alerts []audit.Event
 	alert := func(cat audit.Category, action audit.Action, reason string, meta map[string]string) {
 		meta["window"] = d.cfg.Window.String()
@@ -258,38 +266,21 @@ func (d *Detector) Observe(e audit.Event) []audit.Event {
 	}
 
 	if failed {
-		if account != "" {
-			a := d.accounts.get(acctKey, func() *accountState {
-				return &accountState{
-					ips:   make([]stamp, 0, d.cfg.StuffingIPs),
-					fails: make([]int64, d.cfg.BurstFailures),
-				}
-			})
-			a.fails[a.nfail%len(a.fails)] = now
-			a.nfail++
-			if hasIP {
-				n := touch(&a.ips, cap(a.ips), ipKey, now, win)
-				if n >= d.cfg.StuffingIPs && now-a.lastAlert > win {
-					a.lastAlert = now
-					alert(audit.CategorySuspicious, ActionCredentialStuffing,
-						fmt.Sprintf("failed logins on one account from %d addresses within %s", n, d.cfg.Window),
-						map[string]string{"distinct_ips": strconv.Itoa(n)})
-				}
-			}
+		member := account
+		if member == "" {
+			member = noAccount
 		}
-		if hasIP {
-			s := d.ips.get(ipKey, func() *ipState {
-				return &ipState{accounts: make([]stamp, 0, d.cfg.SprayingAccounts)}
-			})
-			n := touch(&s.accounts, cap(s.accounts), acctKey, now, win)
-			if n >= d.cfg.SprayingAccounts && now-s.lastAlert > win {
-				s.lastAlert = now
-				e2 := audit.Target{Kind: TargetKindAddress, ID: e.ClientIP.String()}
-				alert(audit.CategorySuspicious, ActionPasswordSpraying,
-					fmt.Sprintf("one address failed to log in to %d accounts within %s", n, d.cfg.Window),
-					map[string]string{"distinct_accounts": strconv.Itoa(n)})
-				alerts[len(alerts)-1].Target = e2
-			}
+		stuff, spray := o.failure(account, addr, member, t)
+		if stuff.Alert {
+			alert(audit.CategorySuspicious, ActionCredentialStuffing,
+				fmt.Sprintf("failed logins on one account from %d addresses within %s", stuff.N, d.cfg.Window),
+				map[string]string{"distinct_ips": strconv.Itoa(stuff.N)})
+		}
+		if spray.Alert {
+			alert(audit.CategorySuspicious, ActionPasswordSpraying,
+				fmt.Sprintf("one address failed to log in to %d accounts within %s", spray.N, d.cfg.Window),
+				map[string]string{"distinct_accounts": strconv.Itoa(spray.N)})
+			alerts[len(alerts)-1].Target = audit.Target{Kind: TargetKindAddress, ID: e.ClientIP.String()}
 		}
 		return alerts
 	}
@@ -298,34 +289,125 @@ func (d *Detector) Observe(e audit.Event) []audit.Event {
 	if account == "" {
 		return alerts
 	}
-	if a := d.accounts.peek(acctKey); a != nil {
-		n := len(a.fails)
-		if a.nfail >= n {
-			oldest := a.fails[a.nfail%n] // the failure n back
-			if now-oldest <= win {
-				alert(audit.CategorySecurityAlert, ActionLoginAfterFailures,
-					fmt.Sprintf("login succeeded after %d or more failures within %s", n, d.cfg.Window),
-					map[string]string{"failures": strconv.Itoa(min(a.nfail, 1<<20))})
-			}
-		}
-		a.nfail = 0
+	if n := o.take(kindFailures, account, t, Window{Length: d.cfg.Window, Max: d.cfg.BurstFailures}); n >= d.cfg.BurstFailures {
+		alert(audit.CategorySecurityAlert, ActionLoginAfterFailures,
+			fmt.Sprintf("login succeeded after %d or more failures within %s", d.cfg.BurstFailures, d.cfg.Window),
+			map[string]string{"failures": strconv.Itoa(n)})
 	}
 	if d.privileged(e.Actor) {
-		u, fresh := d.users.getNew(acctKey)
+		known := Window{Length: knownFor, Max: knownPerUser}
+		newIP := addr != "" && o.learn(kindAddresses, account, addr, t, known)
 		dev := d.cfg.Device(e)
-		var devKey uint64
-		if dev != "" {
-			devKey = maphash.String(d.seed, dev) | 1 // never 0, the empty slot
-		}
-		newIP := hasIP && !learn(&u.ips, &u.nIPs, ipKey|1)
-		newDev := devKey != 0 && !learn(&u.devices, &u.nDevices, devKey)
-		if !fresh && (newIP || newDev) {
+		newDev := dev != "" && o.learn(kindDevices, account, dev, t, known)
+		if newIP || newDev {
 			alert(audit.CategorySecurityAlert, ActionPrivilegedNewLocation,
 				"privileged user logged in from a new address or device",
 				map[string]string{"new_ip": strconv.FormatBool(newIP), "new_device": strconv.FormatBool(newDev)})
 		}
 	}
 	return alerts
+}
+
+// observation is one Observe's use of the states: every call goes to the
+// local memory, and to the shared state while it answers.
+type observation struct {
+	d      *Detector
+	ctx    context.Context
+	shared State // nil after a failure, or without one
+}
+
+// begin returns the observation of one event: the shared state is left
+// out while it is failing.
+func (d *Detector) begin(ctx context.Context) observation {
+	o := observation{d: d, ctx: ctx}
+	if d.shared != nil && d.cfg.Now().UnixNano() >= d.skipUntil.Load() {
+		o.shared = d.shared
+		if ctx.Done() != nil {
+			o.ctx = context.WithoutCancel(ctx)
+		}
+	}
+	return o
+}
+
+// failure counts a failed login: the failure on account, addr as one
+// of account's failing addresses, and member (account or noAccount) as one
+// of addr's failed accounts, skipping what needs an empty account or addr.
+// It returns the stuffing and spraying Counts.
+func (o *observation) failure(account, addr, member string, at time.Time) (stuff, spray Count) {
+	d := o.d
+	burst := Window{Length: d.cfg.Window, Max: d.cfg.BurstFailures}
+	stuffing := Window{Length: d.cfg.Window, Max: d.cfg.StuffingIPs, AlertAt: d.cfg.StuffingIPs}
+	spraying := Window{Length: d.cfg.Window, Max: d.cfg.SprayingAccounts, AlertAt: d.cfg.SprayingAccounts}
+	stuff, spray = d.local.failure(account, addr, member, at, burst, stuffing, spraying)
+	if o.shared == nil {
+		return stuff, spray
+	}
+	if account != "" {
+		o.add(kindFailures, account, "", at, burst, Count{})
+		if addr != "" {
+			stuff = o.add(kindStuffing, account, addr, at, stuffing, stuff)
+		}
+	}
+	if addr != "" {
+		spray = o.add(kindSpraying, addr, member, at, spraying, spray)
+	}
+	return stuff, spray
+}
+
+// add calls the shared state's Add, and returns its answer, or local if
+// it fails.
+func (o *observation) add(kind Kind, key, member string, at time.Time, w Window, local Count) Count {
+	if o.shared == nil {
+		return local
+	}
+	c, err := o.shared.Add(o.ctx, kind, key, member, at, w)
+	if err != nil {
+		o.failed("add", kind, err)
+		return local
+	}
+	return c
+}
+
+func (o *observation) take(kind Kind, key string, at time.Time, w Window) int {
+	n, _ := o.d.local.Take(o.ctx, kind, key, at, w)
+	if o.shared == nil {
+		return n
+	}
+	sn, err := o.shared.Take(o.ctx, kind, key, at, w)
+	if err != nil {
+		o.failed("take", kind, err)
+		return n
+	}
+	return sn
+}
+
+func (o *observation) learn(kind Kind, key, member string, at time.Time, w Window) bool {
+	novel, _ := o.d.local.Learn(o.ctx, kind, key, member, at, w)
+	if o.shared == nil {
+		return novel
+	}
+	snovel, err := o.shared.Learn(o.ctx, kind, key, member, at, w)
+	if err != nil {
+		o.failed("learn", kind, err)
+		return novel
+	}
+	return snovel
+}
+
+// failed records that the shared state failed, and leaves it out of this
+// event and of the events of the next second.
+func (o *observation) failed(op string, kind Kind, err error) {
+	o.shared = nil
+	d := o.d
+	d.skipUntil.Store(d.cfg.Now().Add(stateRetry).UnixNano())
+	d.cfg.Audit.Log(o.ctx, audit.Event{
+		Category: audit.CategoryError,
+		Action:   ActionStateError,
+		Outcome:  audit.OutcomeFailure,
+		Reason:   "detector state unreachable: counting in this instance's memory only",
+		Meta:     map[string]string{"op": op, "kind": string(kind), "error": err.Error()},
+		Pace:     audit.Pace{Every: time.Second, Burst: 5, Scope: "detect"},
+	})
 }
 
 func (d *Detector) privileged(a identity.Principal) bool {
@@ -336,117 +418,3 @@ func (d *Detector) privileged(a identity.Principal) bool {
 	}
 	return false
 }
-
-// ipKey hashes an address grouped as [ratelimit.AddrKey] groups clients
-// (IPv4 alone, IPv6 by its /64: one subscriber's usual allocation), so
-// that the detector counts sources as the limiters do.
-func (d *Detector) ipKey(a netip.Addr) (uint64, bool) {
-	if !a.IsValid() {
-		return 0, false
-	}
-	return maphash.String(d.seed, ratelimit.AddrKey(a)), true
-}
-
-// touch records key at time now in set, a set of at most limit distinct
-// keys, replacing an expired or the oldest entry when full, and returns the
-// number of keys seen within win.
-func touch(set *[]stamp, limit int, key uint64, now, win int64) int {
-	s := *set
-	found := false
-	for i := range s {
-		if s[i].key == key {
-			s[i].t, found = now, true
-			break
-		}
-	}
-	if !found {
-		if len(s) < limit {
-			s = append(s, stamp{key, now})
-			*set = s
-		} else {
-			oldest := 0
-			for i := range s {
-				if s[i].t < s[oldest].t {
-					oldest = i
-				}
-			}
-			s[oldest] = stamp{key, now}
-		}
-	}
-	n := 0
-	for _, st := range s {
-		if now-st.t <= win {
-			n++
-		}
-	}
-	return n
-}
-
-// learn adds key to a small ring of known keys and reports whether it was
-// already known.
-func learn(known *[knownPerUser]uint64, n *int, key uint64) bool {
-	for _, k := range known {
-		if k == key {
-			return true
-		}
-	}
-	known[*n%knownPerUser] = key
-	*n++
-	return false
-}
-
-// twoGen is a map bounded at max entries that forgets the least recently
-// used ones first, approximately: entries live in a current and a previous
-// generation; a lookup in the previous one moves the entry to the current
-// one, and when the current one is full the previous one is dropped.
-type twoGen[V any] struct {
-	cur, old map[uint64]*V
-	half     int
-}
-
-func newTwoGen[V any](limit int) *twoGen[V] {
-	half := max(1, limit/2)
-	return &twoGen[V]{cur: make(map[uint64]*V), old: make(map[uint64]*V), half: half}
-}
-
-func (g *twoGen[V]) peek(k uint64) *V {
-	if v, ok := g.cur[k]; ok {
-		return v
-	}
-	if v, ok := g.old[k]; ok {
-		delete(g.old, k)
-		g.put(k, v)
-		return v
-	}
-	return nil
-}
-
-func (g *twoGen[V]) put(k uint64, v *V) {
-	if len(g.cur) >= g.half {
-		g.old, g.cur = g.cur, make(map[uint64]*V, g.half)
-	}
-	g.cur[k] = v
-}
-
-func (g *twoGen[V]) get(k uint64, mk func() *V) *V {
-	if v := g.peek(k); v != nil {
-		return v
-	}
-	v := mk()
-	g.put(k, v)
-	return v
-}
-
-// getNew returns the entry for k, creating it; fresh is true when it was
-// created.
-func (g *twoGen[V]) getNew(k uint64) (v *V, fresh bool) {
-	if v := g.peek(k); v != nil {
-		return v, false
-	}
-	v = new(V)
-	g.put(k, v)
-	return v, true
-}
-
-// len returns the number of entries, for tests.
-func (g *twoGen[V]) len() int { return len(g.cur) + len(g.old) }

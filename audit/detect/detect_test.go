@@ -2,9 +2,11 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -40,7 +42,7 @@ func observeAll(t *testing.T, d *Detector, events []audit.Event) []audit.Event {
 	t.Helper()
 	var alerts []audit.Event
 	for _, e := range events {
-		alerts = append(alerts, d.Observe(e)...)
+		alerts = append(alerts, d.Observe(context.Background(), e)...)
 	}
 	return alerts
 }
@@ -220,7 +222,7 @@ func TestDetectorAlertFields(t *testing.T) {
 	for i := range 5 {
 		e := loginFailed(time.Duration(i)*time.Second, "alice", ip(i))
 		e.RequestID = fmt.Sprint("req", i)
-		alerts = append(alerts, d.Observe(e)...)
+		alerts = append(alerts, d.Observe(context.Background(), e)...)
 	}
 	require.Len(t, alerts, 1)
 	a := alerts[0]
@@ -264,14 +266,14 @@ func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
 	victim := 0
 	for i := range 200_000 {
 		at := time.Duration(i) * time.Millisecond
-		alerts = append(alerts, d.Observe(loginFailed(at, fmt.Sprint("random", i), ip(i%60000+100)))...)
+		alerts = append(alerts, d.Observe(context.Background(), loginFailed(at, fmt.Sprint("random", i), ip(i%60000+100)))...)
 		if i%200 == 0 && victim < 6 {
-			alerts = append(alerts, d.Observe(loginFailed(at, "victim", ip(victim)))...)
+			alerts = append(alerts, d.Observe(context.Background(), loginFailed(at, "victim", ip(victim)))...)
 			victim++
 		}
 	}
-	assert.LessOrEqual(t, d.accounts.len(), 1000)
-	assert.LessOrEqual(t, d.ips.len(), 1000)
+	assert.LessOrEqual(t, d.local.keys(kindStuffing), 1000)
+	assert.LessOrEqual(t, d.local.keys(kindSpraying), 1000)
 	found := false
 	for _, a := range alerts {
 		if a.Action == ActionCredentialStuffing && a.Target.ID == "victim" {
@@ -311,7 +313,7 @@ func BenchmarkDetectorObserve(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		d.Observe(events[i%len(events)])
+		d.Observe(context.Background(), events[i%len(events)])
 		i++
 	}
 }
@@ -424,5 +426,74 @@ func TestDetectorReadsEventsAsLoginPackagesWriteThem(t *testing.T) {
 		require.NoError(t, err)
 		events := []audit.Event{succeeded(0, "adm", []string{"admin"}, ip(1)), succeeded(time.Hour, "adm", []string{"admin"}, ip(2))}
 		assert.Equal(t, []string{string(ActionPrivilegedNewLocation)}, actions(observeAll(t, d, events)))
+	})
+}
+
+// Windows expire on the clock for events without a Time: failures a
+// window apart do not add up, in memory (synctest drives time.Now).
+func TestDetectorWindowsExpireInMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{Window: time.Minute})
+		require.NoError(t, err)
+		fail := func(i int) []audit.Event {
+			e := loginFailed(0, "ivy", ip(i))
+			e.Time = time.Time{}
+			return d.Observe(context.Background(), e)
+		}
+		var got []audit.Event
+		for i := range 4 {
+			got = append(got, fail(i)...)
+		}
+		time.Sleep(time.Minute + time.Second)
+		for i := 4; i < 8; i++ {
+			got = append(got, fail(i)...)
+		}
+		assert.Empty(t, got, "4 then 4 a window apart")
+		got = fail(8)
+		assert.Equal(t, []string{string(ActionCredentialStuffing)}, actions(got), "5 within the window")
+	})
+}
+
+// brokenState fails every call, as a store that is down does.
+type brokenState struct{ calls int }
+
+func (b *brokenState) Add(context.Context, Kind, string, string, time.Time, Window) (Count, error) {
+	b.calls++
+	return Count{}, errors.New("store down")
+}
+
+func (b *brokenState) Take(context.Context, Kind, string, time.Time, Window) (int, error) {
+	b.calls++
+	return 0, errors.New("store down")
+}
+
+func (b *brokenState) Learn(context.Context, Kind, string, string, time.Time, Window) (bool, error) {
+	b.calls++
+	return false, errors.New("store down")
+}
+
+// A failing State: every event passes through, detection goes on in
+// memory, the failure is recorded, and the State is left alone for a
+// second after each failure (one call per second, not per event).
+func TestDetectorFallsBackToMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink, errs := &audit.MemorySink{}, &audit.MemorySink{}
+		st := &brokenState{}
+		d, err := New(sink, Config{State: st, Audit: audit.MustNew(errs, audit.Config{})})
+		require.NoError(t, err)
+		for i := range 5 {
+			require.NoError(t, d.Write(context.Background(), loginFailed(time.Duration(i)*time.Second, "jack", ip(i))))
+		}
+		assert.Equal(t, 1, st.calls, "left alone after the first failure")
+		assert.Equal(t, []string{string(audit.ActionLoginFailed), string(audit.ActionLoginFailed), string(audit.ActionLoginFailed),
+			string(audit.ActionLoginFailed), string(audit.ActionLoginFailed), string(ActionCredentialStuffing)}, actions(sink.Events()))
+		require.Len(t, errs.Events(), 1)
+		assert.Equal(t, ActionStateError, errs.Events()[0].Action)
+		assert.Equal(t, "store down", errs.Events()[0].Meta["error"])
+
+		time.Sleep(stateRetry)
+		d.Observe(context.Background(), accountLoginOK(time.Minute, "jack"))
+		assert.Equal(t, 2, st.calls, "tried again a second later")
+		assert.Len(t, errs.Events(), 2)
 	})
 }

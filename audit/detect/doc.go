@@ -16,10 +16,19 @@
 // [audit.TargetKindUser], [audit.TargetKindLogin]), which the login
 // packages write, so that the two cannot disagree on a name.
 //
+// # Several instances
+//
+// By default a Detector counts in memory, so several instances of an
+// application each see only their share of the traffic, and an attack
+// spread over them can stay below every threshold. Set Config.State to a
+// store they share (package audit/detect/redisstate keeps the counts in
+// Redis): each alert is then raised once, by the instance whose event
+// crosses the threshold. When that store fails, each instance counts in
+// its own memory until it answers again, and says so in the audit log.
+//
 // # Out of scope
 //
-// What a Detector has learnt lives in memory: it forgets on restart, and
-// several instances of an application each see their own share of the
-// traffic. It is a tripwire, not a rate limiter: pair it with package
-// ratelimit, which refuses the attempts.
+// What a Detector has learnt in memory is lost on restart. It is a
+// tripwire, not a rate limiter: pair it with package ratelimit, which
+// refuses the attempts.
 package detect

@@ -8,7 +8,8 @@
 //   - facts and sinks: clientip, secrets, identity, sqldb, audit, ratelimit
 //     (and ratelimit/redisstore);
 //   - mechanisms: session and its stores, headers, auth/password, audit/chain,
-//     audit/detect, audit/sqlsink, notify (and notify/mail), token (and
+//     audit/detect (and audit/detect/redisstate, audit/detect/detecttest),
+//     audit/sqlsink, notify (and notify/mail), token (and
 //     token/sqlstore, token/tokentest);
 //   - policy: auth (login and guard), mfa (TOTP, recovery codes, policy),
 //     mfa/passkey, mfa/sqlstore, mfa/memstore.
@@ -41,7 +42,7 @@ var layer = map[string]int{
 	"session": 1, "session/sqlstore": 1, "session/redisstore": 1, "session/sessiontest": 1,
 	"headers": 1, "auth/password": 1,
 	"audit/chain": 1, "audit/chain/cmd/auditverify": 1,
-	"audit/detect": 1, "audit/sqlsink": 1,
+	"audit/detect": 1, "audit/detect/redisstate": 1, "audit/detect/detecttest": 1, "audit/sqlsink": 1,
 	"notify": 1, "notify/mail": 1,
 	"token": 1, "token/sqlstore": 1, "token/tokentest": 1,
 
@@ -53,6 +54,8 @@ var sameLayer = map[string][]string{
 	"audit":                       {"clientip", "identity"},
 	"ratelimit":                   {"audit", "clientip", "identity"},
 	"ratelimit/redisstore":        {"ratelimit", "audit", "clientip"},
+	"audit/detect/redisstate":     {"audit/detect"},
+	"audit/detect/detecttest":     {"audit/detect"},
 	"session/sqlstore":            {"session"},
 	"session/redisstore":          {"session"},
 	"session/sessiontest":         {"session"},
