@@ -43,10 +43,8 @@ func (m *Message) validate() error {
 	if n := len(m.Key) + len(m.To) + len(m.Kind) + len(m.Subject) + len(m.Text) + len(m.HTML); n > maxTotal {
 		return fmt.Errorf("notify: Message is %d bytes: at most %d in all", n, maxTotal)
 	}
-	for _, c := range m.Kind {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.') {
-			return fmt.Errorf("notify: Message.Kind %q: use lower-case letters, digits, '_' and '.'", m.Kind)
-		}
+	if !kindOK(m.Kind) {
+		return fmt.Errorf("notify: Message.Kind %q: use lower-case letters, digits, '_' and '.'", m.Kind)
 	}
 	for _, f := range [...]struct {
 		name, v string
@@ -59,7 +57,7 @@ func (m *Message) validate() error {
 			if f.body && (c == '\n' || c == '\r' || c == '\t') {
 				continue
 			}
-			if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
+			if isControl(c) {
 				what := "a control character"
 				if c == '\r' || c == '\n' {
 					what = "a line break (header injection)"
@@ -69,4 +67,32 @@ func (m *Message) validate() error {
 		}
 	}
 	return nil
+}
+
+// kindOK reports whether kind is a non-empty run of lower-case letters,
+// digits, '_' and '.'.
+func kindOK(kind string) bool {
+	if kind == "" {
+		return false
+	}
+	for _, c := range kind {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// isControl reports whether c is an ASCII or Unicode control character or
+// a Unicode line or paragraph separator.
+func isControl(c rune) bool { return unicode.IsControl(c) || c == '\u2028' || c == '\u2029' }
+
+// hasControl reports whether s holds a character isControl refuses.
+func hasControl(s string) bool {
+	for _, c := range s {
+		if isControl(c) {
+			return true
+		}
+	}
+	return false
 }

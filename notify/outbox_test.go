@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -57,13 +56,7 @@ var backends = []backend{
 		dsn := testenv.PostgresDSN(t)
 		open := func(t testing.TB) *sql.DB { return openPG(t, dsn) }
 		db := open(t)
-		schema := "notify_test_" + strings.ToLower(rand.Text()[:12])
-		_, err := db.Exec("CREATE SCHEMA " + schema)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
-			_, _ = db.Exec("DELETE FROM rampart_schema WHERE component = $1", "notify:"+schema+".outbox")
-		})
+		schema := testenv.PGSchema(t, db, "notify")
 		return database{dialect: sqldb.PostgreSQL, table: schema + ".outbox", open: open, dsn: dsn}
 	}},
 }

@@ -42,7 +42,7 @@ type Template struct {
 // html is optional (""). The subject's source must be one line; a line
 // break that data brings in is refused when the message is rendered.
 func NewTemplate(kind, subject, text, html string) (*Template, error) {
-	if !tmplKindOK(kind) {
+	if !kindOK(kind) {
 		return nil, fmt.Errorf("notify: template kind %q: use lower-case letters, digits, '_' and '.'", kind)
 	}
 	if strings.TrimSpace(subject) == "" {
@@ -86,7 +86,7 @@ func (t *Template) Message(key, to string, data any) (Message, error) {
 	if key == "" || len(key) > tmplMaxKey {
 		return Message{}, fmt.Errorf("notify: template %s: the key is required and at most %d bytes", t.kind, tmplMaxKey)
 	}
-	if to == "" || tmplHasControl(to) {
+	if to == "" || hasControl(to) {
 		return Message{}, fmt.Errorf("notify: template %s: the recipient is empty or holds a control character", t.kind)
 	}
 	subject, err := tmplRender(t.subject.Execute, data, tmplMaxSubject)
@@ -94,7 +94,7 @@ func (t *Template) Message(key, to string, data any) (Message, error) {
 		return Message{}, fmt.Errorf("notify: template %s: subject: %w", t.kind, err)
 	}
 	subject = strings.TrimSpace(subject)
-	if subject == "" || tmplHasControl(subject) || !utf8.ValidString(subject) {
+	if subject == "" || hasControl(subject) || !utf8.ValidString(subject) {
 		return Message{}, fmt.Errorf("notify: template %s: the subject rendered empty, not UTF-8 or with a control character (a line break in the data?)", t.kind)
 	}
 	text, err := tmplRender(t.text.Execute, data, tmplMaxBody)
@@ -134,29 +134,4 @@ func (w *tmplWriter) Write(p []byte) (int, error) {
 		return 0, errTmplTooLarge
 	}
 	return w.b.Write(p)
-}
-
-// tmplKindOK reports whether kind is a non-empty run of lower-case letters,
-// digits, '_' and '.'.
-func tmplKindOK(kind string) bool {
-	if kind == "" {
-		return false
-	}
-	for _, r := range kind {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// tmplHasControl reports whether s holds an ASCII or Unicode control
-// character or a Unicode line or paragraph separator.
-func tmplHasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			return true
-		}
-	}
-	return false
 }
