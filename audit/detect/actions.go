@@ -17,6 +17,14 @@ const (
 	// ActionPrivilegedNewLocation (CategorySecurityAlert): a privileged user
 	// logged in from an address or device not seen for them before.
 	ActionPrivilegedNewLocation audit.Action = "alert.privileged_new_location"
+	// ActionNewLocation (CategoryAuthentication, OutcomeSuccess): a user,
+	// privileged or not, logged in from an address (IPv6 by /64) or
+	// device not among the last 16 seen for them within 90 days;
+	// Meta["new_ip"] and Meta["new_device"] say which. It is no alert: it
+	// is what a notice to the user ("was this you?") hangs off. A user's
+	// first login, or the first after the detector forgot them, is learnt
+	// silently.
+	ActionNewLocation audit.Action = "login.new_location"
 	// ActionStateError (CategoryError): Config.State failed; the detector
 	// counted that event in its own memory only. Meta holds the "op",
 	// the "kind" of table and the "error".

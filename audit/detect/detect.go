@@ -32,15 +32,16 @@ type Config struct {
 	// At most 64.
 	BurstFailures int
 	// PrivilegedRoles are the roles (in Event.Actor.Roles of a successful
-	// login) whose logins from a new address or device raise
-	// [ActionPrivilegedNewLocation]. Default: "admin".
+	// login) whose logins from a new address or device also raise
+	// [ActionPrivilegedNewLocation], beside the [ActionNewLocation] every
+	// user's do. Default: "admin".
 	PrivilegedRoles []string
-	// MaxKeys bounds each of the detector's three tables in memory
-	// (accounts, addresses, privileged users). When one is full, the
-	// entries least recently seen are forgotten first, so a flood of
-	// one-off keys cannot grow memory, and an attack in progress stays
-	// tracked as long as fewer than MaxKeys/2 new keys arrive between two
-	// of its attempts. Memory is about MaxKeys ×
+	// MaxKeys bounds each of the detector's tables in memory (accounts,
+	// addresses, users who logged in). When one is full, the entries
+	// least recently seen are forgotten first, so a flood of one-off keys
+	// cannot grow memory, and an attack in progress stays tracked as long
+	// as fewer than MaxKeys/2 new keys arrive between two of its attempts;
+	// a user forgotten is learnt again silently at the next login. Memory is about MaxKeys ×
 	// (16×(StuffingIPs+SprayingAccounts+BurstFailures) + 1200) bytes.
 	// Default: 65536.
 	MaxKeys int
@@ -95,7 +96,9 @@ type Config struct {
 // writes security alerts to the same sink: credential stuffing (one
 // account, many addresses), password spraying (one address, many
 // accounts), a success right after a burst of failures, and a privileged
-// user's login from a new address or device. Use it as the sink of an
+// user's login from a new address or device. It also writes
+// [ActionNewLocation] when any user logs in from an address or device not
+// seen for them, so that the user can be told. Use it as the sink of an
 // [audit.Logger]:
 //
 //	det, err := detect.New(sink, detect.Config{})
@@ -104,9 +107,8 @@ type Config struct {
 // It counts in memory, bounded (see Config.MaxKeys), and, when
 // Config.State is set, in a store shared by every instance as well. Keys
 // are hashed, so attacker-chosen account names cost a fixed size each.
-// What a Detector has learnt in memory is lost on restart: each
-// privileged user's first login is then learnt silently, and counts
-// start afresh. It is safe for concurrent use and starts no goroutine.
+// What a Detector has learnt in memory is lost on restart: each user's
+// first login is then learnt silently, and counts start afresh. It is safe for concurrent use and starts no goroutine.
 type Detector struct {
 	next   audit.Sink
 	cfg    Config
@@ -122,10 +124,10 @@ var _ audit.Sink = (*Detector)(nil)
 
 const (
 	// knownPerUser is how many addresses and devices are remembered for
-	// each privileged user.
+	// each user.
 	knownPerUser = 16
-	// knownFor is how long a privileged user's address or device is
-	// remembered after it was last seen.
+	// knownFor is how long a user's address or device is remembered after
+	// it was last seen.
 	knownFor = 90 * 24 * time.Hour
 	// stateRetry is how long a Detector counts in memory only after
 	// Config.State failed.
@@ -294,15 +296,24 @@ func (d *Detector) Observe(ctx context.Context, e audit.Event) []audit.Event {
 			fmt.Sprintf("login succeeded after %d or more failures within %s", d.cfg.BurstFailures, d.cfg.Window),
 			map[string]string{"failures": strconv.Itoa(n)})
 	}
-	if d.privileged(e.Actor) {
-		known := Window{Length: knownFor, Max: knownPerUser}
-		newIP := addr != "" && o.learn(kindAddresses, account, addr, t, known)
-		dev := d.cfg.Device(e)
-		newDev := dev != "" && o.learn(kindDevices, account, dev, t, known)
-		if newIP || newDev {
+	known := Window{Length: knownFor, Max: knownPerUser}
+	newIP := addr != "" && o.learn(kindAddresses, account, addr, t, known)
+	dev := d.cfg.Device(e)
+	newDev := dev != "" && o.learn(kindDevices, account, dev, t, known)
+	if newIP || newDev {
+		meta := func() map[string]string {
+			return map[string]string{"new_ip": strconv.FormatBool(newIP), "new_device": strconv.FormatBool(newDev)}
+		}
+		alert(audit.CategoryAuthentication, ActionNewLocation,
+			"user logged in from a new address or device", meta())
+		n := &alerts[len(alerts)-1]
+		delete(n.Meta, "window") // no window: the last places seen
+		if e.Target.Kind == audit.TargetKindUser && e.Target.ID == account {
+			n.Target = e.Target // name the user as the login did
+		}
+		if d.privileged(e.Actor) {
 			alert(audit.CategorySecurityAlert, ActionPrivilegedNewLocation,
-				"privileged user logged in from a new address or device",
-				map[string]string{"new_ip": strconv.FormatBool(newIP), "new_device": strconv.FormatBool(newDev)})
+				"privileged user logged in from a new address or device", meta())
 		}
 	}
 	return alerts

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -86,13 +87,28 @@ func TestDetectorFiresOnAttacks(t *testing.T) {
 				loginOK(time.Hour, "root", admin, ip(1), "Firefox"),
 				loginOK(2*time.Hour, "root", admin, ip(66), "Firefox"),
 			}
-		}, []string{string(ActionPrivilegedNewLocation)}},
+		}, []string{string(ActionNewLocation), string(ActionPrivilegedNewLocation)}},
 		{"privileged user from a new device", func() []audit.Event {
 			return []audit.Event{
 				loginOK(0, "root", admin, ip(1), "Firefox"),
 				loginOK(time.Hour, "root", admin, ip(1), "Evil Browser"),
 			}
-		}, []string{string(ActionPrivilegedNewLocation)}},
+		}, []string{string(ActionNewLocation), string(ActionPrivilegedNewLocation)}},
+		{"ordinary user from a new address", func() []audit.Event {
+			return []audit.Event{
+				loginOK(0, "judy", []string{"seller"}, ip(1), "Firefox"),
+				loginOK(time.Hour, "judy", []string{"seller"}, ip(66), "Firefox"),
+			}
+		}, []string{string(ActionNewLocation)}},
+		{"ordinary user roams: each new place once", func() (ev []audit.Event) {
+			for i := range 10 {
+				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "judy", []string{"seller"}, ip(i), fmt.Sprint("ua", i)))
+			}
+			for i := range 10 { // back to places seen: nothing new
+				ev = append(ev, loginOK(time.Duration(10+i)*time.Hour, "judy", []string{"seller"}, ip(i), fmt.Sprint("ua", i)))
+			}
+			return ev
+		}, slices.Repeat([]string{string(ActionNewLocation)}, 9)},
 		{"stuffing from IPv6 needs distinct /64s", func() (ev []audit.Event) {
 			for i := range 5 { // one /64: counts once
 				a := netip.MustParseAddr(fmt.Sprintf("2001:db8:0:1::%x", i+1))
@@ -192,11 +208,14 @@ func TestDetectorQuietOnNormalTraffic(t *testing.T) {
 			// up to 16 addresses per user.
 			return []audit.Event{loginOK(0, "root", admin, ip(1), "Firefox")}
 		}},
-		{"ordinary user roams", func() (ev []audit.Event) {
+		{"ordinary user from the usual place", func() (ev []audit.Event) {
 			for i := range 10 {
-				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "judy", []string{"seller"}, ip(i), fmt.Sprint("ua", i)))
+				ev = append(ev, loginOK(time.Duration(i)*time.Hour, "judy", []string{"seller"}, ip(1), "Firefox"))
 			}
 			return ev
+		}},
+		{"ordinary user's first login", func() []audit.Event {
+			return []audit.Event{loginOK(0, "judy", nil, ip(1), "Firefox")}
 		}},
 		{"non-login events", func() []audit.Event {
 			return []audit.Event{
@@ -281,6 +300,23 @@ func TestDetectorMemoryBoundedUnderFlood(t *testing.T) {
 		}
 	}
 	assert.True(t, found, "the attack on victim was detected despite the flood")
+}
+
+// Every user who logs in is remembered for ActionNewLocation, so a flood
+// of distinct users (or of successful logins on accounts an attacker
+// controls) must not grow memory past MaxKeys; a user forgotten is
+// learnt again silently.
+func TestDetectorNewLocationMemoryBounded(t *testing.T) {
+	d, err := New(&audit.MemorySink{}, Config{MaxKeys: 1000})
+	require.NoError(t, err)
+	for i := range 100_000 {
+		assert.Empty(t, d.Observe(context.Background(), loginOK(time.Duration(i)*time.Millisecond, fmt.Sprint("user", i), nil, ip(i%60000), "ua")))
+	}
+	assert.LessOrEqual(t, d.local.keys(kindAddresses), 1000)
+	assert.LessOrEqual(t, d.local.keys(kindDevices), 1000)
+	assert.Empty(t, d.Observe(context.Background(), loginOK(time.Hour, "user0", nil, ip(9), "other")), "a forgotten user is learnt silently")
+	got := d.Observe(context.Background(), loginOK(2*time.Hour, "user0", nil, ip(10), "other"))
+	assert.Equal(t, []string{string(ActionNewLocation)}, actions(got), "and watched again")
 }
 
 func TestNewValidates(t *testing.T) {
@@ -425,7 +461,23 @@ func TestDetectorReadsEventsAsLoginPackagesWriteThem(t *testing.T) {
 		d, err := New(&audit.MemorySink{}, Config{})
 		require.NoError(t, err)
 		events := []audit.Event{succeeded(0, "adm", []string{"admin"}, ip(1)), succeeded(time.Hour, "adm", []string{"admin"}, ip(2))}
-		assert.Equal(t, []string{string(ActionPrivilegedNewLocation)}, actions(observeAll(t, d, events)))
+		assert.Equal(t, []string{string(ActionNewLocation), string(ActionPrivilegedNewLocation)}, actions(observeAll(t, d, events)))
+	})
+	t.Run("ordinary user from a new address: the notice names the user", func(t *testing.T) {
+		d, err := New(&audit.MemorySink{}, Config{})
+		require.NoError(t, err)
+		assert.Empty(t, d.Observe(context.Background(), succeeded(0, "u7", nil, ip(1))))
+		got := d.Observe(context.Background(), succeeded(time.Hour, "u7", nil, ip(2)))
+		require.Len(t, got, 1)
+		n := got[0]
+		assert.Equal(t, ActionNewLocation, n.Action)
+		assert.Equal(t, audit.CategoryAuthentication, n.Category)
+		assert.Equal(t, audit.OutcomeSuccess, n.Outcome)
+		assert.Equal(t, audit.Target{Kind: audit.TargetKindUser, ID: "u7"}, n.Target, "a user notice finds its user in Target")
+		assert.Equal(t, "u7", n.Actor.UserID)
+		assert.Equal(t, ip(2), n.ClientIP)
+		assert.Equal(t, t0.Add(time.Hour), n.Time)
+		assert.Equal(t, map[string]string{"new_ip": "true", "new_device": "false"}, n.Meta)
 	})
 }
 

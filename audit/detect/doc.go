@@ -2,7 +2,10 @@
 // attack happens: credential stuffing (one account failing from many
 // addresses), password spraying (one address failing on many accounts,
 // known or not), a success right after a burst of failures, and a
-// privileged user's login from a new address or device.
+// privileged user's login from a new address or device. It also marks
+// every user's login from a new address or device ([ActionNewLocation]),
+// which is no alert but what a "was this you?" notice to the user hangs
+// off (package notify turns audit events into such notices).
 //
 // A [Detector] is an audit.Sink that wraps another: it passes every event
 // on and adds its alerts to the same sink, so that they are recorded beside

@@ -50,8 +50,8 @@ const (
 	kindStuffing  Kind = "stuffing"  // account → failing addresses
 	kindSpraying  Kind = "spraying"  // address → failed accounts
 	kindFailures  Kind = "failures"  // account → failures
-	kindAddresses Kind = "addresses" // privileged user → known addresses
-	kindDevices   Kind = "devices"   // privileged user → known devices
+	kindAddresses Kind = "addresses" // user → known addresses
+	kindDevices   Kind = "devices"   // user → known devices
 )
 
 // Window bounds one set of a [State].

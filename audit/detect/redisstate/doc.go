@@ -42,5 +42,5 @@
 //
 // Redis availability and persistence: counts held only in Redis are lost
 // when it restarts without persistence, which at worst restarts the
-// windows and has each privileged user's next login learnt silently.
+// windows and has each user's next login learnt silently.
 package redisstate
