@@ -72,7 +72,7 @@ func (f toUser) Recipients(ctx context.Context, e audit.Event) ([]string, error)
 // contacts, for alerts. [NewEventSink] refuses an empty list, an empty
 // address or one with a control character.
 func ToAddresses(addrs ...string) Recipients {
-	return toAddresses(append([]string(nil), addrs...))
+	return toAddresses(append([]string{}, addrs...)) // never nil: NewEventSink reports it empty
 }
 
 type toAddresses []string

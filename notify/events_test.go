@@ -1,0 +1,559 @@
+package notify_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/audit/detect"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/notify"
+	"github.com/deployedworks/rampart/ratelimit"
+)
+
+// Actions of other packages, as an application passes them (package notify
+// may not import mfa, which is above it).
+const (
+	actFactorAdded audit.Action = "mfa.totp.confirm"
+	actRoleGranted audit.Action = "app.role.granted"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// memOutbox is an Enqueuer that keeps one message per Key, as the outbox
+// does, and can be made to fail or hang.
+type memOutbox struct {
+	mu    sync.Mutex
+	msgs  []notify.Message
+	keys  map[string]bool
+	calls int
+	fail  error
+	hang  bool
+}
+
+func (o *memOutbox) Enqueue(ctx context.Context, m notify.Message) error {
+	o.mu.Lock()
+	o.calls++
+	fail, hang := o.fail, o.hang
+	o.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if fail != nil {
+		return fail
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.keys == nil {
+		o.keys = map[string]bool{}
+	}
+	if !o.keys[m.Key] {
+		o.keys[m.Key] = true
+		o.msgs = append(o.msgs, m)
+	}
+	return nil
+}
+
+func (o *memOutbox) messages() []notify.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.msgs)
+}
+
+func (o *memOutbox) to(addr string) []notify.Message {
+	var out []notify.Message
+	for _, m := range o.messages() {
+		if m.To == addr {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// users is the lookup of ToUser: user ID -> address.
+func users(m map[string]string) func(context.Context, string) (string, error) {
+	return func(_ context.Context, id string) (string, error) { return m[id], nil }
+}
+
+func factorAdded(user, req string) audit.Event {
+	return audit.Event{Time: t0, Category: audit.CategoryAuthentication, Action: actFactorAdded, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: user}, RequestID: req, ClientIP: netip.MustParseAddr("198.51.100.7"), UserAgent: "Firefox/140"}
+}
+
+func stuffing(at time.Duration, account string) audit.Event {
+	return audit.Event{Time: t0.Add(at), Category: audit.CategorySuspicious, Action: detect.ActionCredentialStuffing, Outcome: audit.OutcomeFailure,
+		Target: audit.Target{Kind: audit.TargetKindAccount, ID: account}, ClientIP: netip.MustParseAddr("203.0.113.9"),
+		Reason: "failed logins on one account from 5 addresses within 15m0s", Meta: map[string]string{"distinct_ips": "5"}}
+}
+
+func actionsOf(events []audit.Event, a audit.Action) []audit.Event {
+	var out []audit.Event
+	for _, e := range events {
+		if e.Action == a {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func rules() []notify.Rule {
+	return []notify.Rule{
+		notify.Notice(actFactorAdded, "An authenticator app was added to your account.",
+			notify.ToUser(users(map[string]string{"u1": "alice@example.com", "u2": "bob@example.com"}))),
+		notify.Alert(detect.ActionCredentialStuffing, "Credential stuffing: one account failed to sign in from many addresses.",
+			notify.ToAddresses("sec@example.com", "oncall@example.com")),
+	}
+}
+
+func newSink(t testing.TB, next audit.Sink, q notify.Enqueuer, cfg notify.EventSinkConfig) *notify.EventSink {
+	t.Helper()
+	s, err := notify.NewEventSink(next, q, rules(), cfg)
+	require.NoError(t, err)
+	return s
+}
+
+// failFirst fails its first write, as a database that blips would.
+type failFirst struct {
+	audit.MemorySink
+	mu     sync.Mutex
+	failed bool
+}
+
+func (f *failFirst) Write(ctx context.Context, e audit.Event) error {
+	f.mu.Lock()
+	first := !f.failed
+	f.failed = true
+	f.mu.Unlock()
+	if first {
+		return errors.New("store: connection reset")
+	}
+	return f.MemorySink.Write(ctx, e)
+}
+
+// An AsyncSink retries a failed write: the EventSink under it sees the
+// event twice, and the user gets one mail.
+func TestEventSinkNoticeOnceWhenAsyncSinkRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &failFirst{}
+		q := &memOutbox{}
+		async, err := audit.NewAsyncSink(newSink(t, store, q, notify.EventSinkConfig{}), audit.AsyncConfig{})
+		require.NoError(t, err)
+		require.NoError(t, async.Write(context.Background(), factorAdded("u1", "req-1")))
+		require.NoError(t, async.Close(context.Background()))
+
+		assert.Equal(t, uint64(1), async.Stats().Retries, "the first write failed and was retried")
+		assert.Len(t, store.Events(), 1, "the event is stored once")
+		msgs := q.messages()
+		require.Len(t, msgs, 1, "one notice for one event")
+		assert.Equal(t, "alice@example.com", msgs[0].To)
+		assert.Equal(t, string(actFactorAdded), msgs[0].Kind)
+		assert.Equal(t, "Security notice: An authenticator app was added to your account.", msgs[0].Subject)
+		assert.Equal(t, 1, q.calls, "the repeat is known locally: no second round trip to the outbox")
+
+		// Another event of the same kind is another notice.
+		s := newSink(t, &audit.MemorySink{}, q, notify.EventSinkConfig{})
+		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "req-2")))
+		assert.Len(t, q.messages(), 2)
+	})
+}
+
+// sqlOutbox queues messages in a table with the Key as its primary key, as
+// the durable outbox does, so that two instances on one database queue
+// one message per Key.
+type sqlOutbox struct{ db *sql.DB }
+
+func (o sqlOutbox) Enqueue(ctx context.Context, m notify.Message) error {
+	_, err := o.db.ExecContext(ctx, `INSERT INTO outbox (key, recipient, kind, subject, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		m.Key, m.To, m.Kind, m.Subject, m.Text)
+	return err
+}
+
+func (o sqlOutbox) count(t *testing.T) (n int) {
+	require.NoError(t, o.db.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n))
+	return n
+}
+
+// Two instances (two EventSinks, each with its own *sql.DB on one
+// database) that both see an event queue one notice; alerts about one
+// account raised by each instance within the window are one message per
+// contact.
+func TestEventSinkOnceAcrossInstances(t *testing.T) {
+	db1 := testenv.SQLite(t, 0)
+	_, err := db1.Exec(`CREATE TABLE outbox (key TEXT PRIMARY KEY, recipient TEXT, kind TEXT, subject TEXT, body TEXT)`)
+	require.NoError(t, err)
+	var path string
+	require.NoError(t, db1.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	db2, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db2.Close() })
+
+	q1, q2 := sqlOutbox{db1}, sqlOutbox{db2}
+	a := newSink(t, &audit.MemorySink{}, q1, notify.EventSinkConfig{})
+	b := newSink(t, &audit.MemorySink{}, q2, notify.EventSinkConfig{})
+
+	var wg sync.WaitGroup
+	for _, s := range []*notify.EventSink{a, b} {
+		wg.Go(func() { assert.NoError(t, s.Write(context.Background(), factorAdded("u2", "req-9"))) })
+	}
+	wg.Wait()
+	assert.Equal(t, 1, q1.count(t), "one notice for the event both instances saw")
+
+	// Each instance detects the stuffing on its share of the traffic.
+	require.NoError(t, a.Write(context.Background(), stuffing(time.Minute, "carol")))
+	require.NoError(t, b.Write(context.Background(), stuffing(3*time.Minute, "carol")))
+	assert.Equal(t, 3, q1.count(t), "one alert to each of the two contacts")
+	require.NoError(t, b.Write(context.Background(), stuffing(20*time.Minute, "carol")))
+	assert.Equal(t, 5, q1.count(t), "the next window alerts again")
+	require.NoError(t, a.Write(context.Background(), stuffing(21*time.Minute, "dave")))
+	assert.Equal(t, 7, q1.count(t), "another account is another alert")
+}
+
+// A flood of alerts about many targets (a botnet) is cut by the rate limit
+// per rule and contact; the held-back count is in the next message and
+// each refusal is recorded (paced).
+func TestEventSinkAlertsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, err := ratelimit.NewMemory(ratelimit.Limit{Events: 2, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
+		require.NoError(t, err)
+		store := &audit.MemorySink{}
+		q := &memOutbox{}
+		s := newSink(t, store, q, notify.EventSinkConfig{Limiter: lim})
+		start := time.Now()
+		for i := range 5 {
+			e := stuffing(0, fmt.Sprint("victim", i))
+			e.Time = start
+			require.NoError(t, s.Write(context.Background(), e))
+		}
+		sec := q.to("sec@example.com")
+		assert.Len(t, sec, 2, "two alerts pass, three are held back")
+		assert.Len(t, q.to("oncall@example.com"), 2, "each contact has its own budget")
+		for _, m := range sec {
+			assert.NotContains(t, m.Text, "held back")
+		}
+		held := actionsOf(store.Events(), notify.ActionHeldBack)
+		assert.Len(t, held, 6, "each refusal recorded: 3 per contact")
+		assert.Equal(t, string(detect.ActionCredentialStuffing), held[0].Meta["event_action"])
+		assert.Equal(t, audit.Target{Kind: audit.TargetKindAccount, ID: "victim2"}, held[0].Target)
+
+		time.Sleep(31 * time.Minute) // a token is back
+		e := stuffing(0, "victim9")
+		e.Time = time.Now()
+		require.NoError(t, s.Write(context.Background(), e))
+		sec = q.to("sec@example.com")
+		require.Len(t, sec, 3)
+		assert.Contains(t, sec[2].Text, "3 more alerts of this kind were held back")
+		assert.Contains(t, sec[2].HTML, "<p>3 more alerts of this kind were held back")
+
+		require.NoError(t, s.Write(context.Background(), stuffing(0, "victim10")))
+		time.Sleep(31 * time.Minute)
+		e = stuffing(0, "victim11")
+		e.Time = time.Now()
+		require.NoError(t, s.Write(context.Background(), e))
+		sec = q.to("sec@example.com")
+		require.Len(t, sec, 4)
+		assert.Contains(t, sec[3].Text, "1 more alerts", "the count starts again after it was told")
+	})
+}
+
+// A flood of alerts about one account (a detector without its own window,
+// or several instances) is one message per contact within Dedup, and
+// repeats spend no rate-limit token.
+func TestEventSinkAlertsDeduplicated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, err := ratelimit.NewMemory(ratelimit.Limit{Events: 2, Per: time.Hour}, ratelimit.MemoryConfig{SweepInterval: -1})
+		require.NoError(t, err)
+		store := &audit.MemorySink{}
+		q := &memOutbox{}
+		s := newSink(t, store, q, notify.EventSinkConfig{Limiter: lim, Dedup: 10 * time.Minute})
+		for i := range 50 {
+			require.NoError(t, s.Write(context.Background(), stuffing(time.Duration(i)*time.Second, "carol")))
+		}
+		assert.Len(t, q.to("sec@example.com"), 1)
+		assert.Empty(t, actionsOf(store.Events(), notify.ActionHeldBack), "repeats are not held back: they are the same alert")
+		require.NoError(t, s.Write(context.Background(), stuffing(11*time.Minute, "carol")))
+		assert.Len(t, q.to("sec@example.com"), 2, "the next window is a new alert, within the budget")
+	})
+}
+
+// The outbox failing or hanging never fails Write, never holds it past
+// the Timeout, and is recorded, paced.
+func TestEventSinkOutboxFailureRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &audit.MemorySink{}
+		q := &memOutbox{fail: errors.New("outbox: database is locked")}
+		lim, err := ratelimit.NewMemory(ratelimit.Limit{Events: 1000, Per: time.Second}, ratelimit.MemoryConfig{SweepInterval: -1})
+		require.NoError(t, err)
+		s := newSink(t, store, q, notify.EventSinkConfig{Limiter: lim})
+		for i := range 30 {
+			assert.NoError(t, s.Write(context.Background(), factorAdded("u1", fmt.Sprint("req", i))))
+		}
+		failed := actionsOf(store.Events(), notify.ActionQueueFailed)
+		require.Len(t, failed, 10, "paced: 10 at once")
+		f := failed[0]
+		assert.Equal(t, audit.CategoryError, f.Category)
+		assert.Equal(t, audit.OutcomeFailure, f.Outcome)
+		assert.Equal(t, "outbox: database is locked", f.Reason)
+		assert.Equal(t, map[string]string{"step": "enqueue", "event_action": string(actFactorAdded), "kind": string(actFactorAdded)}, f.Meta)
+		assert.Len(t, actionsOf(store.Events(), actFactorAdded), 30, "every event stored")
+
+		time.Sleep(time.Minute)
+		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "late")))
+		failed = actionsOf(store.Events(), notify.ActionQueueFailed)
+		require.Len(t, failed, 11)
+		assert.Equal(t, "20", failed[10].Meta["suppressed"], "the next record counts those held back")
+
+		// Recovered: the notice goes out.
+		q.mu.Lock()
+		q.fail = nil
+		q.mu.Unlock()
+		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "req0")))
+		assert.Len(t, q.messages(), 1)
+
+		// Hung: Write returns after the timeout.
+		q.mu.Lock()
+		q.hang = true
+		q.mu.Unlock()
+		time.Sleep(time.Minute) // let the pacing of the records recover
+		start := time.Now()
+		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "req-hung")))
+		assert.Equal(t, 5*time.Second, time.Since(start), "the default Timeout bounds the wait")
+		last := actionsOf(store.Events(), notify.ActionQueueFailed)
+		assert.Contains(t, last[len(last)-1].Reason, "deadline exceeded")
+	})
+}
+
+// The next sink's error is returned (the record matters most); the notice
+// is queued anyway, so that a retry finds it queued.
+func TestEventSinkReturnsNextError(t *testing.T) {
+	q := &memOutbox{}
+	s := newSink(t, &failFirst{}, q, notify.EventSinkConfig{})
+	assert.ErrorContains(t, s.Write(context.Background(), factorAdded("u1", "r")), "connection reset")
+	assert.Len(t, q.messages(), 1)
+}
+
+// badSink fails every write: the EventSink's records go to ErrorLog.
+type badSink struct{}
+
+func (badSink) Write(context.Context, audit.Event) error { return errors.New("store down") }
+
+func TestEventSinkRecipientsFailureRecorded(t *testing.T) {
+	lookupErr := errors.New("users: connection refused")
+	store := &audit.MemorySink{}
+	q := &memOutbox{}
+	s, err := notify.NewEventSink(store, q, []notify.Rule{
+		notify.Notice(actRoleGranted, "You were granted a role.", notify.ToUser(func(_ context.Context, id string) (string, error) {
+			switch id {
+			case "broken":
+				return "", lookupErr
+			case "noaddr":
+				return "", nil
+			}
+			return id + "@example.com", nil
+		})),
+		notify.Alert(actRoleGranted, "A role was granted.", notify.ToAddresses("sec@example.com")),
+	}, notify.EventSinkConfig{})
+	require.NoError(t, err)
+	granted := func(target string) audit.Event {
+		return audit.Event{Time: t0, Category: audit.CategoryAccess, Action: actRoleGranted, Outcome: audit.OutcomeSuccess,
+			Actor: identity.Principal{UserID: "admin1"}, Target: audit.Target{Kind: audit.TargetKindUser, ID: target}, RequestID: target}
+	}
+	require.NoError(t, s.Write(context.Background(), granted("broken")))
+	failed := actionsOf(store.Events(), notify.ActionQueueFailed)
+	require.Len(t, failed, 1)
+	assert.Equal(t, "recipients", failed[0].Meta["step"])
+	assert.Equal(t, audit.Target{Kind: audit.TargetKindUser, ID: "broken"}, failed[0].Target)
+	assert.Equal(t, lookupErr.Error(), failed[0].Reason)
+	assert.Len(t, q.to("sec@example.com"), 1, "the other rule still runs")
+
+	require.NoError(t, s.Write(context.Background(), granted("noaddr")))
+	assert.Len(t, actionsOf(store.Events(), notify.ActionQueueFailed), 1, "a user without an address is nobody to tell, not a failure")
+
+	require.NoError(t, s.Write(context.Background(), granted("u5")))
+	require.Len(t, q.to("u5@example.com"), 1, "the Target user, not the admin who acted, is told")
+
+	e := granted("")
+	e.Target, e.Actor = audit.Target{}, identity.Principal{}
+	require.NoError(t, s.Write(context.Background(), e))
+	failed = actionsOf(store.Events(), notify.ActionQueueFailed)
+	require.Len(t, failed, 2)
+	assert.Contains(t, failed[1].Reason, "names no user")
+
+	// When the store fails too, the failure goes to ErrorLog.
+	var log strings.Builder
+	s2, err := notify.NewEventSink(badSink{}, &memOutbox{fail: errors.New("outbox down")}, rules(),
+		notify.EventSinkConfig{ErrorLog: slogTo(&log)})
+	require.NoError(t, err)
+	assert.ErrorContains(t, s2.Write(context.Background(), factorAdded("u1", "r")), "store down")
+	assert.Contains(t, log.String(), "notify.queue_failed")
+	assert.Contains(t, log.String(), "outbox down")
+}
+
+// Event fields a client chooses are escaped in the HTML body and quoted in
+// the plain-text one, and never reach the subject.
+func TestEventSinkTemplatesRenderSafely(t *testing.T) {
+	q := &memOutbox{}
+	s := newSink(t, &audit.MemorySink{}, q, notify.EventSinkConfig{})
+	e := factorAdded("u1", "r1")
+	e.UserAgent = "<script>alert(1)</script>\r\nClick https://evil.example to keep your account"
+	require.NoError(t, s.Write(context.Background(), e))
+	a := stuffing(0, `<img src=x onerror=alert(1)>`)
+	a.Meta["note"] = "\"><a href=javascript:alert(1)>x</a>"
+	require.NoError(t, s.Write(context.Background(), a))
+
+	msgs := q.messages()
+	require.Len(t, msgs, 3)
+	notice, alert := msgs[0], msgs[1]
+	assert.Equal(t, "Security notice: An authenticator app was added to your account.", notice.Subject)
+	assert.Contains(t, notice.Text, "When: 2026-03-01 12:00 UTC\nAddress: 198.51.100.7\nBrowser: \"<script>alert(1)</script>\\r\\nClick https://evil.example to keep your account\"\n")
+	assert.NotContains(t, notice.Text, "\r\nClick", "the line break is quoted, not kept")
+	e = factorAdded("u2", "r2")
+	e.UserAgent = strings.Repeat("A", 5000)
+	require.NoError(t, s.Write(context.Background(), e))
+	assert.Contains(t, q.to("bob@example.com")[0].Text, "Browser: \""+strings.Repeat("A", 120)+"\"\n", "cut to 120")
+	assert.NotContains(t, notice.HTML, "<script>")
+	assert.Contains(t, notice.HTML, "&lt;script&gt;alert(1)&lt;/script&gt;")
+
+	assert.Equal(t, "Security alert: Credential stuffing: one account failed to sign in from many addresses.", alert.Subject)
+	assert.Contains(t, alert.Text, `Target: account "<img src=x onerror=alert(1)>"`)
+	assert.Contains(t, alert.Text, `"distinct_ips": "5"`)
+	assert.NotContains(t, alert.HTML, "<img")
+	assert.NotContains(t, alert.HTML, "<a href")
+	assert.Contains(t, alert.HTML, "&lt;img src=x onerror=alert(1)&gt;")
+	for _, m := range msgs {
+		assert.NotContains(t, m.Text, "<no value>")
+	}
+}
+
+// A sentence with template syntax is text, not a template.
+func TestNoticeSentenceIsNotTemplate(t *testing.T) {
+	q := &memOutbox{}
+	s, err := notify.NewEventSink(&audit.MemorySink{}, q, []notify.Rule{
+		notify.Notice(actFactorAdded, `A factor {{.To}} & "more" was added.`, notify.ToUser(users(map[string]string{"u1": "a@example.com"}))),
+	}, notify.EventSinkConfig{})
+	require.NoError(t, err)
+	require.NoError(t, s.Write(context.Background(), factorAdded("u1", "r")))
+	m := q.messages()[0]
+	assert.Equal(t, `Security notice: A factor {{.To}} & "more" was added.`, m.Subject)
+	assert.True(t, strings.HasPrefix(m.Text, `A factor {{.To}} & "more" was added.`))
+	assert.Contains(t, m.HTML, `A factor {{.To}} &amp; &#34;more&#34; was added.`)
+}
+
+// Notice matches successes only; a failed or refused attempt is no change.
+func TestEventSinkOutcomeFilter(t *testing.T) {
+	q := &memOutbox{}
+	s := newSink(t, &audit.MemorySink{}, q, notify.EventSinkConfig{})
+	for _, o := range []audit.Outcome{audit.OutcomeFailure, audit.OutcomeDenied, ""} {
+		e := factorAdded("u1", "r-"+string(o))
+		e.Outcome = o
+		require.NoError(t, s.Write(context.Background(), e))
+	}
+	assert.Empty(t, q.messages())
+	a := stuffing(0, "x")
+	a.Outcome = audit.OutcomeSuccess
+	require.NoError(t, s.Write(context.Background(), a))
+	assert.Len(t, q.messages(), 2, "an Alert matches any outcome")
+}
+
+// Under the detector, the EventSink sees the detector's events: a user's
+// sign-in from a new address is a notice to that user.
+func TestEventSinkUnderDetectorNewLocation(t *testing.T) {
+	q := &memOutbox{}
+	store := &audit.MemorySink{}
+	s, err := notify.NewEventSink(store, q, []notify.Rule{
+		notify.Notice(detect.ActionNewLocation, "Someone signed in to your account from a new device or address.",
+			notify.ToUser(users(map[string]string{"u3": "u3@example.com"}))),
+	}, notify.EventSinkConfig{})
+	require.NoError(t, err)
+	det, err := detect.New(s, detect.Config{})
+	require.NoError(t, err)
+	login := func(at time.Duration, addr string) audit.Event {
+		return audit.Event{Time: t0.Add(at), Category: audit.CategoryAuthentication, Action: audit.ActionLoginSucceeded,
+			Outcome: audit.OutcomeSuccess, Actor: identity.Principal{UserID: "u3"},
+			Target: audit.Target{Kind: audit.TargetKindUser, ID: "u3"}, ClientIP: netip.MustParseAddr(addr), UserAgent: "Safari"}
+	}
+	require.NoError(t, det.Write(context.Background(), login(0, "192.0.2.1")))
+	require.NoError(t, det.Write(context.Background(), login(time.Hour, "192.0.2.1")))
+	assert.Empty(t, q.messages(), "first and known places: no notice")
+	require.NoError(t, det.Write(context.Background(), login(2*time.Hour, "192.0.2.200")))
+	msgs := q.messages()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, "u3@example.com", msgs[0].To)
+	assert.Contains(t, msgs[0].Text, "Address: 192.0.2.200")
+	assert.Len(t, actionsOf(store.Events(), detect.ActionNewLocation), 1, "the event is recorded too")
+}
+
+func TestNewEventSinkValidates(t *testing.T) {
+	q := &memOutbox{}
+	to := notify.ToAddresses("sec@example.com")
+	tmpl, err := notify.NewTemplate(strings.Repeat("k", 65), "s", "t", "")
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		next  audit.Sink
+		q     notify.Enqueuer
+		rules []notify.Rule
+		cfg   notify.EventSinkConfig
+		want  string
+	}{
+		{"nil sink", nil, q, rules(), notify.EventSinkConfig{}, "nil audit.Sink"},
+		{"nil outbox", &audit.MemorySink{}, nil, rules(), notify.EventSinkConfig{}, "nil Enqueuer"},
+		{"nil outbox pointer", &audit.MemorySink{}, (*memOutbox)(nil), rules(), notify.EventSinkConfig{}, "nil Enqueuer"},
+		{"no rules", &audit.MemorySink{}, q, nil, notify.EventSinkConfig{}, "no rules"},
+		{"no action", &audit.MemorySink{}, q, []notify.Rule{notify.Alert("", "x", to)}, notify.EventSinkConfig{}, "Action is required"},
+		{"own action: loop", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(notify.ActionQueueFailed, "x", to)}, notify.EventSinkConfig{}, "loop"},
+		{"no recipients", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", nil)}, notify.EventSinkConfig{}, "(To) are required"},
+		{"no contacts", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", notify.ToAddresses())}, notify.EventSinkConfig{}, "no address"},
+		{"header injection in a contact", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", notify.ToAddresses("a@example.com\r\nBcc: x@evil.example"))}, notify.EventSinkConfig{}, "control character"},
+		{"no template", &audit.MemorySink{}, q, []notify.Rule{{Action: actRoleGranted, To: to}}, notify.EventSinkConfig{}, "Template is required"},
+		{"sentence on two lines", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x\ny", to)}, notify.EventSinkConfig{}, "one line"},
+		{"sentence too long", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, strings.Repeat("x", 201), to)}, notify.EventSinkConfig{}, "one line"},
+		{"action unfit for a kind", &audit.MemorySink{}, q, []notify.Rule{notify.Alert("App.Role-Granted", "x", to)}, notify.EventSinkConfig{}, "lower-case"},
+		{"kind too long", &audit.MemorySink{}, q, []notify.Rule{{Action: actRoleGranted, To: to, Template: tmpl}}, notify.EventSinkConfig{}, "longer than 64"},
+		{"negative dedup", &audit.MemorySink{}, q, rules(), notify.EventSinkConfig{Dedup: -1}, "negative"},
+		{"negative timeout", &audit.MemorySink{}, q, rules(), notify.EventSinkConfig{Timeout: -1}, "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := notify.NewEventSink(tt.next, tt.q, tt.rules, tt.cfg)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+	assert.Panics(t, func() { notify.ToUser(nil) })
+
+	// The caller's rules are not written back to.
+	rs := []notify.Rule{notify.Alert(actRoleGranted, "x", to)}
+	_, err = notify.NewEventSink(&audit.MemorySink{}, q, rs, notify.EventSinkConfig{})
+	require.NoError(t, err)
+	assert.Nil(t, rs[0].Template)
+}
+
+func slogTo(w *strings.Builder) *slog.Logger {
+	var mu sync.Mutex
+	return slog.New(slog.NewTextHandler(lockedWriter{w, &mu}, nil))
+}
+
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
