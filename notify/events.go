@@ -407,12 +407,11 @@ func (s *EventSink) send(ctx context.Context, e audit.Event, r *Rule, to string)
 // and the Dedup window its time falls in; both by the recipient, so that
 // each contact gets their own.
 func (s *EventSink) key(e audit.Event, r *Rule, to string) string {
-	h := sha256.New()
-	var b []byte
+	var stack [512]byte
+	b := stack[:0]
 	field := func(v string) {
-		b = binary.AppendUvarint(b[:0], uint64(len(v)))
-		h.Write(b)
-		h.Write([]byte(v))
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 	}
 	field(to)
 	field(string(e.Action))
@@ -433,8 +432,9 @@ func (s *EventSink) key(e audit.Event, r *Rule, to string) string {
 		field(e.RequestID)
 		field(e.SessionRef)
 	}
-	field(strconv.FormatInt(t, 10))
-	return r.Template.kind + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	b = binary.AppendVarint(b, t)
+	sum := sha256.Sum256(b)
+	return r.Template.kind + ":" + hex.EncodeToString(sum[:16])
 }
 
 // fail records that the message of r about e was not queued.

@@ -33,10 +33,34 @@
 //     characters in To or Subject (header injection), bounded sizes.
 //
 // A [Template] renders an event's data into a Message. Out of scope: the
-// recipients' preferences, and transports (a [Sender] is one method). Messages are stored in clear in the table: they hold what
-// the recipient will read, and the database is to be protected as such;
-// a reset link in a message is as sensitive as the token it carries, so
-// keep such tokens short-lived and single-use.
+// recipients' preferences (a user cannot opt out of security notices),
+// and transports (a [Sender] is one method). Messages are stored in clear
+// in the table: they hold what the recipient will read, and the database
+// is to be protected as such; a reset link in a message is as sensitive
+// as the token it carries, so keep such tokens short-lived and
+// single-use.
+//
+// # Notices and alerts from audit events
+//
+// Audit events are the record of what happened, so notices hang off the
+// audit pipeline rather than off each code path that logs an event: an
+// [EventSink], an audit sink under the detector of package audit/detect,
+// turns the events its rules ([Rule]) name into messages in the outbox.
+// [Notice] tells the user an event is about ([ToUser]): a factor added or
+// removed, a recovery code used, a sign-in from a new device or address,
+// an account disabled, a role granted. [Alert] tells the security
+// contacts ([ToAddresses]): credential stuffing, password spraying, a
+// sign-in after a burst of failures, a cloned passkey, a flood of browser
+// reports. The application passes the actions (package notify imports no
+// package above it), and its own ones too. The password and e-mail
+// changes are not among them: the account flows notify those themselves.
+//
+// Each event is one message per recipient however often it is written
+// (a retrying audit.AsyncSink, two instances), alerts about one target
+// are one message per window, and a rate limit per rule and recipient
+// keeps a flood of alerts from becoming a flood of mail, saying in the
+// next message how many it held back. A message that cannot be queued is
+// recorded as an audit error ([ActionQueueFailed]), never a failed write.
 package notify
 
 import (
