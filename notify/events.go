@@ -335,6 +335,7 @@ func (s *EventSink) notify(ctx context.Context, e audit.Event, rules []*Rule) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	cleanEvent(&e)
 	for _, r := range rules {
 		if r.Outcome != "" && e.Outcome != r.Outcome {
 			continue
@@ -471,6 +472,49 @@ func (s *EventSink) record(ctx context.Context, g *gate.Gate, ev audit.Event) {
 			slog.String("action", string(ev.Action)), slog.String("reason", ev.Reason),
 			slog.Any("meta", ev.Meta), slog.String("error", cutReason(err.Error())))
 	}
+}
+
+// cleanEvent replaces, in the text fields of e that a client may choose,
+// invalid UTF-8 and control characters (line breaks included) by U+FFFD,
+// copying Meta if it changes it. A message must be valid UTF-8 without
+// control characters but line breaks and tabs, or the outbox refuses it:
+// a client that put a control character in its User-Agent would otherwise
+// silence the notice of its own sign-in.
+func cleanEvent(e *audit.Event) {
+	for _, p := range []*string{&e.UserAgent, &e.Reason, &e.RequestID, &e.SessionRef, &e.Target.Kind, &e.Target.ID, &e.Actor.UserID} {
+		*p = cleanText(*p)
+	}
+	var meta map[string]string
+	for k, v := range e.Meta {
+		ck, cv := cleanText(k), cleanText(v)
+		if ck != k || cv != v {
+			if meta == nil {
+				meta = make(map[string]string, len(e.Meta))
+				for k, v := range e.Meta {
+					meta[k] = v
+				}
+			}
+			delete(meta, k)
+			meta[ck] = cv
+		}
+	}
+	if meta != nil {
+		e.Meta = meta
+	}
+}
+
+// cleanText returns s with invalid UTF-8 and control characters replaced by
+// U+FFFD; s itself, without allocating, when it has none.
+func cleanText(s string) string {
+	if !tmplHasControl(s) && utf8.ValidString(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // cutReason shortens s to evMaxReason bytes of valid UTF-8 and replaces

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,6 +59,9 @@ func (o *memOutbox) Enqueue(ctx context.Context, m notify.Message) error {
 	if fail != nil {
 		return fail
 	}
+	if err := valid(m); err != nil {
+		return err
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.keys == nil {
@@ -65,6 +70,25 @@ func (o *memOutbox) Enqueue(ctx context.Context, m notify.Message) error {
 	if !o.keys[m.Key] {
 		o.keys[m.Key] = true
 		o.msgs = append(o.msgs, m)
+	}
+	return nil
+}
+
+// valid checks m as the outbox does: valid UTF-8, no control character but
+// line breaks and tabs in the bodies, none in the other fields.
+func valid(m notify.Message) error {
+	for i, v := range []string{m.Key, m.To, m.Kind, m.Subject, m.Text, m.HTML} {
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("field %d not UTF-8", i)
+		}
+		for _, c := range v {
+			if i >= 4 && (c == '\n' || c == '\r' || c == '\t') {
+				continue
+			}
+			if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
+				return fmt.Errorf("field %d holds control character %U", i, c)
+			}
+		}
 	}
 	return nil
 }
@@ -419,7 +443,7 @@ func TestEventSinkTemplatesRenderSafely(t *testing.T) {
 	require.Len(t, msgs, 3)
 	notice, alert := msgs[0], msgs[1]
 	assert.Equal(t, "Security notice: An authenticator app was added to your account.", notice.Subject)
-	assert.Contains(t, notice.Text, "When: 2026-03-01 12:00 UTC\nAddress: 198.51.100.7\nBrowser: \"<script>alert(1)</script>\\r\\nClick https://evil.example to keep your account\"\n")
+	assert.Contains(t, notice.Text, "When: 2026-03-01 12:00 UTC\nAddress: 198.51.100.7\nBrowser: \"<script>alert(1)</script>\uFFFD\uFFFDClick https://evil.example to keep your account\"\n")
 	assert.NotContains(t, notice.Text, "\r\nClick", "the line break is quoted, not kept")
 	e = factorAdded("u2", "r2")
 	e.UserAgent = strings.Repeat("A", 5000)
@@ -437,6 +461,24 @@ func TestEventSinkTemplatesRenderSafely(t *testing.T) {
 	for _, m := range msgs {
 		assert.NotContains(t, m.Text, "<no value>")
 	}
+}
+
+// A client that puts a control character in its User-Agent must not
+// silence the notice of its own sign-in: the outbox refuses messages with
+// control characters, so they are replaced before rendering.
+func TestEventSinkControlCharactersDoNotSilenceNotice(t *testing.T) {
+	q := &memOutbox{}
+	store := &audit.MemorySink{}
+	s := newSink(t, store, q, notify.EventSinkConfig{})
+	e := factorAdded("u1", "r\x01")
+	e.UserAgent = "Mozilla\x01\x1b[31m\xff"
+	e.Meta = map[string]string{"k\x00": "v\x7f"}
+	require.NoError(t, s.Write(context.Background(), e))
+	assert.Empty(t, actionsOf(store.Events(), notify.ActionQueueFailed))
+	msgs := q.messages()
+	require.Len(t, msgs, 1)
+	assert.Contains(t, msgs[0].HTML, "Mozilla\uFFFD\uFFFD[31m\uFFFD")
+	assert.Equal(t, "Mozilla\x01\x1b[31m\xff", store.Events()[0].UserAgent, "the record keeps what was written")
 }
 
 // A sentence with template syntax is text, not a template.
@@ -556,4 +598,34 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// FuzzEventSinkRender writes events whose client-chosen fields are
+// arbitrary: Write never panics, never fails, and every message queued has
+// the fixed subject and no markup from the event in its HTML.
+func FuzzEventSinkRender(f *testing.F) {
+	f.Add("Firefox/140", "alice", "reason", "v")
+	f.Add("<script>alert(1)</script>\r\n", "\x00\u2028", "\xff\xfe", `"><a href=javascript:x>`)
+	f.Add(strings.Repeat("é", 400), "{{.To}}", "%s%q%!", "\n\n\n")
+	f.Fuzz(func(t *testing.T, ua, target, reason, meta string) {
+		q := &memOutbox{}
+		store := &audit.MemorySink{}
+		s := newSink(t, store, q, notify.EventSinkConfig{})
+		e := factorAdded("u1", "r")
+		e.UserAgent = ua
+		a := stuffing(0, target)
+		a.Reason, a.UserAgent, a.Meta["m"] = reason, ua, meta
+		require.NoError(t, s.Write(context.Background(), e))
+		require.NoError(t, s.Write(context.Background(), a))
+		msgs := q.messages()
+		assert.Len(t, msgs, 3, "%v", actionsOf(store.Events(), notify.ActionQueueFailed))
+		for _, m := range msgs {
+			assert.True(t, strings.HasPrefix(m.Subject, "Security "), m.Subject)
+			for _, v := range []string{ua, target, reason, meta} {
+				if strings.ContainsAny(v, "<>") {
+					assert.NotContains(t, m.HTML, v)
+				}
+			}
+		}
+	})
 }
