@@ -171,8 +171,9 @@ type EventSinkConfig struct {
 	Dedup time.Duration
 	// Timeout bounds the work for one event: finding the recipients and
 	// queueing the messages. Write returns after it at the latest, so a
-	// slow user table or outbox slows the audit pipeline this much and no
-	// more. Default: 5 seconds.
+	// hung user table or outbox slows the audit pipeline this much and no
+	// more (put an [audit.AsyncSink] above the detector to keep it off
+	// the request's path altogether). Default: 2 seconds.
 	Timeout time.Duration
 	// ErrorLog receives the failures the EventSink could not record in
 	// the sink it wraps (because that sink failed too). Default: a text
@@ -254,7 +255,7 @@ func NewEventSink(next audit.Sink, q Enqueuer, rules []Rule, cfg EventSinkConfig
 		s.dedup = 15 * time.Minute
 	}
 	if s.timeout == 0 {
-		s.timeout = 5 * time.Second
+		s.timeout = 2 * time.Second
 	}
 	if s.errLog == nil {
 		s.errLog = slog.New(slog.NewTextHandler(os.Stderr, nil))

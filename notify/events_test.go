@@ -355,7 +355,7 @@ func TestEventSinkOutboxFailureRecorded(t *testing.T) {
 		time.Sleep(time.Minute) // let the pacing of the records recover
 		start := time.Now()
 		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "req-hung")))
-		assert.Equal(t, 5*time.Second, time.Since(start), "the default Timeout bounds the wait")
+		assert.Equal(t, 2*time.Second, time.Since(start), "the default Timeout bounds the wait")
 		last := actionsOf(store.Events(), notify.ActionQueueFailed)
 		assert.Contains(t, last[len(last)-1].Reason, "deadline exceeded")
 	})
@@ -585,19 +585,7 @@ func TestNewEventSinkValidates(t *testing.T) {
 }
 
 func slogTo(w *strings.Builder) *slog.Logger {
-	var mu sync.Mutex
-	return slog.New(slog.NewTextHandler(lockedWriter{w, &mu}, nil))
-}
-
-type lockedWriter struct {
-	w  *strings.Builder
-	mu *sync.Mutex
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return slog.New(slog.NewTextHandler(lockedWriter{&sync.Mutex{}, w}, nil))
 }
 
 // FuzzEventSinkRender writes events whose client-chosen fields are
@@ -628,4 +616,54 @@ func FuzzEventSinkRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A hung user table holds Write no longer than the Timeout.
+func TestEventSinkHungRecipients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &audit.MemorySink{}
+		s, err := notify.NewEventSink(store, &memOutbox{}, []notify.Rule{
+			notify.Notice(actFactorAdded, "A factor was added.", notify.ToUser(func(ctx context.Context, _ string) (string, error) {
+				<-ctx.Done()
+				return "", ctx.Err()
+			})),
+		}, notify.EventSinkConfig{Timeout: 300 * time.Millisecond})
+		require.NoError(t, err)
+		start := time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the request is over: the notice is still due, and bounded
+		require.NoError(t, s.Write(ctx, factorAdded("u1", "r")))
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+		failed := actionsOf(store.Events(), notify.ActionQueueFailed)
+		require.Len(t, failed, 1)
+		assert.Equal(t, "recipients", failed[0].Meta["step"])
+	})
+}
+
+// brokenLimiter cannot decide; its Decision carries its failure policy.
+type brokenLimiter struct{ open bool }
+
+func (l brokenLimiter) Allow(context.Context, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{Allowed: l.open}, fmt.Errorf("redis down: %w", ratelimit.ErrUnavailable)
+}
+
+// A limiter that cannot decide is recorded and its policy followed.
+func TestEventSinkLimiterDown(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		t.Run(fmt.Sprint("fails open ", open), func(t *testing.T) {
+			store := &audit.MemorySink{}
+			q := &memOutbox{}
+			s := newSink(t, store, q, notify.EventSinkConfig{Limiter: brokenLimiter{open}})
+			require.NoError(t, s.Write(context.Background(), factorAdded("u1", "r")))
+			failed := actionsOf(store.Events(), notify.ActionQueueFailed)
+			require.Len(t, failed, 1)
+			assert.Equal(t, "limiter", failed[0].Meta["step"])
+			if open {
+				assert.Len(t, q.messages(), 1)
+			} else {
+				assert.Empty(t, q.messages())
+				assert.Len(t, actionsOf(store.Events(), notify.ActionHeldBack), 1)
+			}
+		})
+	}
 }

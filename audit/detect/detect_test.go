@@ -354,6 +354,23 @@ func BenchmarkDetectorObserve(b *testing.B) {
 	}
 }
 
+// Successful logins: every user's places are learnt (ActionNewLocation),
+// the path most events of a healthy site take.
+func BenchmarkDetectorObserveSuccess(b *testing.B) {
+	d, err := New(&audit.MemorySink{}, Config{})
+	require.NoError(b, err)
+	events := make([]audit.Event, 4096)
+	for i := range events {
+		events[i] = loginOK(time.Duration(i)*time.Millisecond, fmt.Sprint("user", i%512), nil, ip(i%7), "Firefox")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d.Observe(context.Background(), events[i%len(events)])
+		i++
+	}
+}
+
 // Unknown login names (audit.TargetKindLogin, as package auth writes them) count
 // as accounts: spraying over them is seen, alone or mixed with known
 // accounts, and stuffing on one is reported under its kind. Before, events
