@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/detect"
 	"github.com/deployedworks/rampart/identity"
-	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/notify"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -194,57 +192,6 @@ func TestEventSinkNoticeOnceWhenAsyncSinkRetries(t *testing.T) {
 		require.NoError(t, s.Write(context.Background(), factorAdded("u1", "req-2")))
 		assert.Len(t, q.messages(), 2)
 	})
-}
-
-// sqlOutbox queues messages in a table with the Key as its primary key, as
-// the durable outbox does, so that two instances on one database queue
-// one message per Key.
-type sqlOutbox struct{ db *sql.DB }
-
-func (o sqlOutbox) Enqueue(ctx context.Context, m notify.Message) error {
-	_, err := o.db.ExecContext(ctx, `INSERT INTO outbox (key, recipient, kind, subject, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-		m.Key, m.To, m.Kind, m.Subject, m.Text)
-	return err
-}
-
-func (o sqlOutbox) count(t *testing.T) (n int) {
-	require.NoError(t, o.db.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n))
-	return n
-}
-
-// Two instances (two EventSinks, each with its own *sql.DB on one
-// database) that both see an event queue one notice; alerts about one
-// account raised by each instance within the window are one message per
-// contact.
-func TestEventSinkOnceAcrossInstances(t *testing.T) {
-	db1 := testenv.SQLite(t, 0)
-	_, err := db1.Exec(`CREATE TABLE outbox (key TEXT PRIMARY KEY, recipient TEXT, kind TEXT, subject TEXT, body TEXT)`)
-	require.NoError(t, err)
-	var path string
-	require.NoError(t, db1.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
-	db2, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db2.Close() })
-
-	q1, q2 := sqlOutbox{db1}, sqlOutbox{db2}
-	a := newSink(t, &audit.MemorySink{}, q1, notify.EventSinkConfig{})
-	b := newSink(t, &audit.MemorySink{}, q2, notify.EventSinkConfig{})
-
-	var wg sync.WaitGroup
-	for _, s := range []*notify.EventSink{a, b} {
-		wg.Go(func() { assert.NoError(t, s.Write(context.Background(), factorAdded("u2", "req-9"))) })
-	}
-	wg.Wait()
-	assert.Equal(t, 1, q1.count(t), "one notice for the event both instances saw")
-
-	// Each instance detects the stuffing on its share of the traffic.
-	require.NoError(t, a.Write(context.Background(), stuffing(time.Minute, "carol")))
-	require.NoError(t, b.Write(context.Background(), stuffing(3*time.Minute, "carol")))
-	assert.Equal(t, 3, q1.count(t), "one alert to each of the two contacts")
-	require.NoError(t, b.Write(context.Background(), stuffing(20*time.Minute, "carol")))
-	assert.Equal(t, 5, q1.count(t), "the next window alerts again")
-	require.NoError(t, a.Write(context.Background(), stuffing(21*time.Minute, "dave")))
-	assert.Equal(t, 7, q1.count(t), "another account is another alert")
 }
 
 // A flood of alerts about many targets (a botnet) is cut by the rate limit
