@@ -22,13 +22,15 @@ import (
 	"github.com/deployedworks/rampart/ratelimit"
 )
 
-// Enqueuer queues a message for later delivery without sending it: the
-// durable outbox of this package. Enqueue must not wait for the message
-// to be sent, and must queue one message per Key however often it is
-// called with that Key (the outbox keeps the first).
+// Enqueuer queues a message for later delivery without sending it: an
+// [Outbox]. Enqueue must not wait for the message to be sent, and must
+// queue one message per Key however often it is called with that Key (the
+// Outbox keeps the first).
 type Enqueuer interface {
 	Enqueue(ctx context.Context, m Message) error
 }
+
+var _ Enqueuer = (*Outbox)(nil)
 
 // Recipients finds whom an audit event is to be told to. It is called with
 // a context bounded by [EventSinkConfig].Timeout. An error is recorded
