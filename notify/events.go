@@ -86,7 +86,7 @@ func (a toAddresses) check() error {
 		return errors.New("ToAddresses with no address: name the security contacts")
 	}
 	for _, s := range a {
-		if s == "" || len(s) > 512 || tmplHasControl(s) || !utf8.ValidString(s) {
+		if s == "" || len(s) > 512 || hasControl(s) || !utf8.ValidString(s) {
 			return fmt.Errorf("ToAddresses: address %q is empty, longer than 512 bytes or holds a control character", s)
 		}
 	}
@@ -308,7 +308,7 @@ func (r *Rule) prepare() error {
 	if r.what == "" {
 		return errors.New("the Template is required (or build the rule with notify.Notice or notify.Alert)")
 	}
-	if len(r.what) > evMaxWhat || tmplHasControl(r.what) || !utf8.ValidString(r.what) {
+	if len(r.what) > evMaxWhat || hasControl(r.what) || !utf8.ValidString(r.what) {
 		return fmt.Errorf("the sentence %q must be one line of at most %d bytes of UTF-8", r.what, evMaxWhat)
 	}
 	var err error
@@ -509,11 +509,11 @@ func cleanEvent(e *audit.Event) {
 // cleanText returns s with invalid UTF-8 and control characters replaced by
 // U+FFFD; s itself, without allocating, when it has none.
 func cleanText(s string) string {
-	if !tmplHasControl(s) && utf8.ValidString(s) {
+	if !hasControl(s) && utf8.ValidString(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+		if isControl(r) {
 			return utf8.RuneError
 		}
 		return r
@@ -529,7 +529,7 @@ func cutReason(s string) string {
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+		if isControl(r) {
 			return ' '
 		}
 		return r
