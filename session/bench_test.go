@@ -83,6 +83,7 @@ func benchValues() map[string]any {
 func init() {
 	gob.Register(time.Time{})
 	gob.Register([]string(nil))
+	gob.Register([]identity.Method(nil))
 }
 
 // BenchmarkCodec compares this package's codec with scs's default gob
