@@ -36,9 +36,10 @@ type Config struct {
 	// TTL is how long a token of each purpose stays valid. Purposes
 	// missing from the map, or mapped to 0, get the default:
 	// [PasswordReset] 30 minutes, [EmailVerify] 24 hours, [EmailChange] 1
-	// hour. A lifetime is at least one minute and at most 24 hours (7
-	// days for EmailVerify): a reset link is a password, and it should
-	// not outlive the user's attention.
+	// hour, [EmailChangeUndo] 7 days. A lifetime is at least one minute
+	// and at most 24 hours (7 days for EmailVerify and EmailChangeUndo):
+	// a reset link is a password, and it should not outlive the user's
+	// attention.
 	TTL map[Purpose]time.Duration
 	// Now is the clock. Default: time.Now. Set it only in tests that run
 	// against a real database, outside a testing/synctest bubble, to move
@@ -67,7 +68,7 @@ func New(s Store, cfg Config) (*Issuer, error) {
 	}
 	for p, d := range cfg.TTL {
 		if !known(p) {
-			return nil, fmt.Errorf("token: New: TTL for unknown purpose %q: use PasswordReset, EmailVerify or EmailChange", p)
+			return nil, fmt.Errorf("token: New: TTL for unknown purpose %q: use PasswordReset, EmailVerify, EmailChange or EmailChangeUndo", p)
 		}
 		if d == 0 {
 			continue
@@ -214,5 +215,5 @@ func checkUserID(id string) error {
 }
 
 func unknownPurpose(op string, p Purpose) error {
-	return fmt.Errorf("token: %s: unknown purpose %q: use PasswordReset, EmailVerify or EmailChange", op, p)
+	return fmt.Errorf("token: %s: unknown purpose %q: use PasswordReset, EmailVerify, EmailChange or EmailChangeUndo", op, p)
 }

@@ -179,6 +179,30 @@ func TestNewerVoidsOlder(t *testing.T) {
 	}
 }
 
+// TestUndoIsNotChange: the undo link mailed to the old address neither
+// confirms the change nor voids the confirmation link mailed to the new
+// one, and lives 7 days by default.
+func TestUndoIsNotChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		is, _ := newIssuer(t, token.Config{})
+		change, err := is.Issue(ctx, "alice", token.EmailChange, "new@example.com")
+		require.NoError(t, err)
+		undo, err := is.Issue(ctx, "alice", token.EmailChangeUndo, "old@example.com")
+		require.NoError(t, err)
+		_, err = is.Check(ctx, undo, token.EmailChange)
+		assert.ErrorIs(t, err, token.ErrInvalid, "an undo link does not confirm")
+		_, err = is.Check(ctx, change, token.EmailChange)
+		assert.NoError(t, err, "issuing the undo link kept the confirmation link")
+		time.Sleep(7*24*time.Hour - time.Millisecond)
+		_, err = is.Check(ctx, undo, token.EmailChangeUndo)
+		assert.NoError(t, err, "valid until 7 days")
+		time.Sleep(time.Millisecond)
+		_, err = is.Check(ctx, undo, token.EmailChangeUndo)
+		assert.ErrorIs(t, err, token.ErrInvalid, "expired at 7 days")
+	})
+}
+
 func TestVoid(t *testing.T) {
 	ctx := t.Context()
 	is, _ := newIssuer(t, token.Config{})
@@ -364,12 +388,14 @@ func TestNewRefuses(t *testing.T) {
 		"reset too long":  {map[token.Purpose]time.Duration{token.PasswordReset: 25 * time.Hour}, "between"},
 		"verify too long": {map[token.Purpose]time.Duration{token.EmailVerify: 8 * 24 * time.Hour}, "between 1m0s and 168h0m0s"},
 		"change too long": {map[token.Purpose]time.Duration{token.EmailChange: 25 * time.Hour}, "between"},
+		"undo too long":   {map[token.Purpose]time.Duration{token.EmailChangeUndo: 8 * 24 * time.Hour}, "between 1m0s and 168h0m0s"},
 	} {
 		_, err := token.New(s, token.Config{TTL: c.ttl})
 		assert.ErrorContains(t, err, c.want, name)
 	}
 	_, err = token.New(s, token.Config{TTL: map[token.Purpose]time.Duration{
 		token.PasswordReset: time.Minute, token.EmailVerify: 7 * 24 * time.Hour, token.EmailChange: 0,
+		token.EmailChangeUndo: 7 * 24 * time.Hour,
 	}})
 	assert.NoError(t, err, "at the bounds, and 0 for the default")
 }

@@ -22,6 +22,14 @@ const (
 	// of address; [Record.Data] holds the new address. Default lifetime 1
 	// hour.
 	EmailChange Purpose = "email_change"
+	// EmailChangeUndo is a link, sent to the old address when a change
+	// of address is asked for or made, that cancels or reverts it: the
+	// owner's way back when someone else changed the address. It is a
+	// purpose of its own, so that the undo link mailed to the old address
+	// cannot confirm the change, and issuing it does not void the
+	// confirmation link. Default lifetime 7 days: the owner of the old
+	// address may not read it at once.
+	EmailChangeUndo Purpose = "email_change_undo"
 )
 
 // purposes lists the known purposes with their default and longest
@@ -33,6 +41,7 @@ var purposes = []struct {
 	{PasswordReset, 30 * time.Minute, 24 * time.Hour},
 	{EmailVerify, 24 * time.Hour, 7 * 24 * time.Hour},
 	{EmailChange, time.Hour, 24 * time.Hour},
+	{EmailChangeUndo, 7 * 24 * time.Hour, 7 * 24 * time.Hour},
 }
 
 func known(p Purpose) bool {
