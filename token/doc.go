@@ -26,9 +26,10 @@
 //   - Confusion: a token is bound to its user and its [Purpose]; an
 //     e-mail-verification token does not reset a password.
 //   - Staleness: tokens expire (reset 30 minutes, e-mail change 1 hour,
-//     verification 24 hours, undoing an e-mail change 7 days by default, bounded by [Config.TTL]); issuing a
-//     token voids the user's older tokens of the same purpose; and
-//     [Issuer.Void] voids them when what they were issued against changes.
+//     verification 24 hours, undoing an e-mail change 7 days by default,
+//     bounded by [Config.TTL]); issuing a token voids the user's older
+//     tokens of the same purpose; and [Issuer.Void] voids them when what
+//     they were issued against changes.
 //   - Probing: every token that cannot be used — malformed, unknown,
 //     expired, used, voided, of another purpose — gets the one error
 //     [ErrInvalid]. Malformed tokens are refused without a store lookup.
