@@ -50,8 +50,11 @@ type PolicyConfig struct {
 	// AllowUnverifiedEnrolled, when true, lets users outside Roles who
 	// enrolled a factor use the site without verifying it. Default: false:
 	// a user who enrolled is challenged like an administrator, so that
-	// their factor protects them. Note that this looks up enrolment on
-	// every request of such a user that has not verified.
+	// their factor protects them. Even when true, a principal with no
+	// [identity.Principal.Methods] (signed in by a password-reset link,
+	// which proves only the mailbox: see package account) whose user is
+	// enrolled is challenged. Note that this looks up enrolment on every
+	// request of such a user that has not verified.
 	AllowUnverifiedEnrolled bool
 
 	// OnDeny answers a refused request; err wraps [ErrUnauthenticated],
@@ -152,7 +155,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 //   - the user holds one of Roles and has no factor: refused with
 //     [ErrEnrolmentRequired];
 //   - the user has a factor (and holds one of Roles, or
-//     AllowUnverifiedEnrolled is false): refused with [ErrMFARequired];
+//     AllowUnverifiedEnrolled is false, or the principal has no
+//     authentication methods): refused with [ErrMFARequired];
 //   - otherwise (a user who may use MFA and has not enrolled): allowed.
 //
 // Use it as r.Use(policy.Require) on every signed-in route group, and
@@ -207,7 +211,10 @@ func (p *Policy) Check(r *http.Request) error {
 		return nil
 	}
 	required := p.Required(id.Roles)
-	if !required && p.allowUnv {
+	// A principal with no methods was signed in by something other than a
+	// credential (a password-reset link: possession of the mailbox): it
+	// is challenged whatever AllowUnverifiedEnrolled says.
+	if !required && p.allowUnv && len(id.Methods) > 0 {
 		return nil
 	}
 	enrolled, err := p.enrolled(ctx, id.UserID)

@@ -173,10 +173,16 @@ func TestPolicy_RequireOptions(t *testing.T) {
 	c := newClock()
 	var zero time.Time
 	t.Run("AllowUnverifiedEnrolled", func(t *testing.T) {
+		pwd := []identity.Method{identity.MethodPassword}
 		p, _ := newPolicy(t, c, func(cfg *mfa.PolicyConfig) { cfg.AllowUnverifiedEnrolled = true })
 		runPolicy(t, p.Require(okHandler), []policyRow{
-			{"user enrolled, not verified", &identity.Principal{UserID: "enrolled-user"}, "", "/orders", false, 200, "ok"},
-			{"admin still challenged", &identity.Principal{UserID: "enrolled-admin", Roles: []string{"admin"}}, "", "/admin", false, 401, "mfa_required"},
+			{"user enrolled, not verified", &identity.Principal{UserID: "enrolled-user", Methods: pwd}, "", "/orders", false, 200, "ok"},
+			{"admin still challenged", &identity.Principal{UserID: "enrolled-admin", Roles: []string{"admin"}, Methods: pwd}, "", "/admin", false, 401, "mfa_required"},
+			// A session signed in by possession of the mailbox alone (a
+			// password-reset link: no methods) must pass the factor.
+			{"attack: user enrolled, signed in by a reset link", &identity.Principal{UserID: "enrolled-user"}, "", "/orders", false, 401, "mfa_required"},
+			{"user not enrolled, signed in by a reset link", &identity.Principal{UserID: "plain-user"}, "", "/orders", false, 200, "ok"},
+			{"user enrolled, signed in by a reset link, verified", &identity.Principal{UserID: "enrolled-user", MFATime: c.Now()}, "", "/orders", false, 200, "ok"},
 		})
 	})
 	t.Run("custom roles", func(t *testing.T) {
