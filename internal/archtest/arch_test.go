@@ -12,7 +12,8 @@
 //     audit/sqlsink, notify (and notify/mail), token (and
 //     token/sqlstore, token/tokentest);
 //   - policy: auth (login and guard), mfa (TOTP, recovery codes, policy),
-//     mfa/passkey, mfa/sqlstore, mfa/memstore.
+//     mfa/passkey, mfa/sqlstore, mfa/memstore, account (recovery and
+//     e-mail ownership, over auth and mfa).
 //
 // Library packages never import examples/. internal/ packages may be used
 // by any layer and import only the facts layer.
@@ -46,7 +47,7 @@ var layer = map[string]int{
 	"notify": 1, "notify/mail": 1,
 	"token": 1, "token/sqlstore": 1, "token/tokentest": 1,
 
-	"auth": 2, "mfa": 2, "mfa/passkey": 2, "mfa/sqlstore": 2, "mfa/memstore": 2, "mfa/mfatest": 2,
+	"auth": 2, "account": 2, "mfa": 2, "mfa/passkey": 2, "mfa/sqlstore": 2, "mfa/memstore": 2, "mfa/mfatest": 2,
 }
 
 // sameLayer lists the imports allowed between packages of one layer.
@@ -62,6 +63,7 @@ var sameLayer = map[string][]string{
 	"audit/chain/cmd/auditverify": {"audit/chain"},
 	"token/sqlstore":              {"token"},
 	"token/tokentest":             {"token"},
+	"account":                     {"auth", "mfa"},
 	"mfa/passkey":                 {"mfa"},
 	"mfa/sqlstore":                {"mfa"},
 	"mfa/memstore":                {"mfa"},
