@@ -194,7 +194,7 @@ type Flows struct {
 	throttle   auth.Throttle
 	audit      *audit.Logger
 	digestKey  []byte
-	mails      map[string]*mailTemplate
+	mails      map[string]*notify.Template
 
 	jobs   chan job
 	mu     sync.RWMutex // guards closed against sends on jobs

@@ -40,6 +40,7 @@ const flowChange = "email_change"
 // [ErrInvalidAddress] for a malformed newEmail or the current address;
 // and one wrapping clientip.ErrNoClient without clientip's Handler.
 func (f *Flows) RequestEmailChange(r *http.Request, currentPassword, newEmail string) error {
+	newEmail = strings.TrimSpace(newEmail)
 	ctx := r.Context()
 	p, ok := identity.FromContext(ctx)
 	if !ok {

@@ -1,20 +1,14 @@
 package account
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	htemplate "html/template"
-	"strings"
-	ttemplate "text/template"
-	"unicode"
 
 	"github.com/deployedworks/rampart/notify"
 )
 
 // The mails of the flows, one kind each: a subject, a plain-text body and
-// an HTML body, rendered with mailData. The text is generic (no site
-// name) and in English.
+// an HTML body, rendered by notify.Template with mailData. The text is
+// generic (no site name) and in English.
 const (
 	kindReset          = "password_reset"
 	kindPasswordChange = "password_changed"
@@ -68,28 +62,12 @@ var mailSources = []struct{ kind, subject, text, html string }{
 		`<p>The change of your account's address was undone, and every session was signed out.</p><p>Whoever changed it knew your password: {{if .Link}}<a href="{{.Link}}">choose a new one now</a> (the link works for 30 minutes){{else}}choose a new one now{{end}}.</p>`},
 }
 
-// mailTemplate renders one kind of mail: text/template for the subject
-// and the text, html/template for the HTML, so that data is escaped for
-// its place in the HTML.
-type mailTemplate struct {
-	kind          string
-	subject, text *ttemplate.Template
-	html          *htemplate.Template
-}
-
 // parseMails parses every mail.
-func parseMails() (map[string]*mailTemplate, error) {
-	ms := make(map[string]*mailTemplate, len(mailSources))
+func parseMails() (map[string]*notify.Template, error) {
+	ms := make(map[string]*notify.Template, len(mailSources))
 	for _, s := range mailSources {
-		t := &mailTemplate{kind: s.kind}
-		var err error
-		if t.subject, err = ttemplate.New("subject").Option("missingkey=error").Parse(s.subject); err != nil {
-			return nil, err
-		}
-		if t.text, err = ttemplate.New("text").Option("missingkey=error").Parse(s.text); err != nil {
-			return nil, err
-		}
-		if t.html, err = htemplate.New("html").Option("missingkey=error").Parse(s.html); err != nil {
+		t, err := notify.NewTemplate(s.kind, s.subject, s.text, s.html)
+		if err != nil {
 			return nil, err
 		}
 		ms[s.kind] = t
@@ -103,18 +81,5 @@ func (f *Flows) mail(kind, key, to string, d mailData) (notify.Message, error) {
 	if t == nil {
 		return notify.Message{}, fmt.Errorf("account: no mail of kind %q", kind)
 	}
-	var subj, text, html bytes.Buffer
-	if err := t.subject.Execute(&subj, d); err != nil {
-		return notify.Message{}, err
-	}
-	if strings.ContainsFunc(subj.String(), unicode.IsControl) {
-		return notify.Message{}, errors.New("account: mail subject has a control character")
-	}
-	if err := t.text.Execute(&text, d); err != nil {
-		return notify.Message{}, err
-	}
-	if err := t.html.Execute(&html, d); err != nil {
-		return notify.Message{}, err
-	}
-	return notify.Message{Key: key, To: to, Kind: kind, Subject: subj.String(), Text: text.String(), HTML: html.String()}, nil
+	return t.Message(key, to, d)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -51,6 +52,7 @@ type Reset struct {
 // wrapping clientip.ErrNoClient when r did not pass through clientip's
 // Handler (fail closed: the limit is per client address).
 func (f *Flows) RequestReset(r *http.Request, email string) error {
+	email = strings.TrimSpace(email)
 	ctx := r.Context()
 	ipKey, err := f.clientKey(r, flowReset)
 	if err != nil {

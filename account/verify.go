@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
@@ -117,6 +118,7 @@ func (f *Flows) VerifyEmail(r *http.Request, tok string) error {
 //
 // Errors are those of RequestReset, and an error for a nil create.
 func (f *Flows) SignUp(r *http.Request, email string, create func(ctx context.Context) (userID string, err error)) error {
+	email = strings.TrimSpace(email)
 	if create == nil {
 		return errors.New("account: SignUp: create is nil: pass the function that inserts the account")
 	}

@@ -1,0 +1,4 @@
+package account
+
+// Workers is how many background goroutines serve the queue.
+const Workers = workers
