@@ -286,7 +286,7 @@ func New(cfg Config) (*Flows, error) {
 	}
 	if nilarg.Is(f.throttle) {
 		if f.throttle, err = ratelimit.NewLoginThrottle(ratelimit.MemoryBackend{
-			Config: ratelimit.MemoryConfig{SweepInterval: -1}}, ratelimit.LoginThrottleConfig{}); err != nil {
+			Config: ratelimit.MemoryConfig{SweepInterval: -1}}, ratelimit.LoginThrottleConfig{Audit: cfg.Audit}); err != nil {
 			return nil, err
 		}
 	}

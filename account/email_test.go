@@ -1,0 +1,145 @@
+package account_test
+
+import (
+	"errors"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/token"
+)
+
+var alice = &identity.Principal{UserID: "alice", Methods: []identity.Method{identity.MethodPassword}}
+
+// TestEmailChange_ConfirmAndUndo: the change needs the password, takes
+// effect from the link mailed to the new address, and the owner of the
+// old address can undo it, which ends every session.
+func TestEmailChange_ConfirmAndUndo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		r := req("192.0.2.1", alice)
+
+		assert.ErrorIs(t, e.flows.RequestEmailChange(req("192.0.2.1", nil), goodPassword, "alice@new.example"), auth.ErrUnauthenticated)
+		assert.ErrorIs(t, e.flows.RequestEmailChange(r, "wrong", "alice@new.example"), auth.ErrInvalidCredentials)
+		assert.ErrorIs(t, e.flows.RequestEmailChange(r, goodPassword, "ALICE@old.example"), account.ErrInvalidAddress, "the current address")
+		assert.ErrorIs(t, e.flows.RequestEmailChange(r, goodPassword, "alice@new.example\nBcc: x"), account.ErrInvalidAddress)
+		require.NoError(t, e.flows.RequestEmailChange(r, goodPassword, "alice@new.example"))
+		synctest.Wait()
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email, "nothing changes before the link is opened")
+		confirm := e.outbox.link(t, "alice@new.example", token.EmailChange)
+		notice := e.outbox.to("alice@old.example", "email_change_requested")
+		require.Len(t, notice, 1)
+		assert.Contains(t, notice[0].Text, "alice@new.example")
+
+		require.NoError(t, e.flows.ConfirmEmailChange(req("192.0.2.1", nil), confirm))
+		assert.Equal(t, "alice@new.example", e.users.get("alice").Email)
+		assert.Equal(t, "alice@new.example", e.users.isVerified("alice"), "opening the link proved the mailbox")
+		assert.Len(t, e.outbox.to("alice@new.example", "email_changed_new"), 1)
+		require.Len(t, e.outbox.to("alice@old.example", "email_changed_old"), 1)
+		assert.ErrorIs(t, e.flows.ConfirmEmailChange(req("192.0.2.1", nil), confirm), token.ErrInvalid, "single use")
+		assert.Empty(t, e.sess.(*sessions).revokedUsers())
+
+		undo := e.outbox.link(t, "alice@old.example", token.EmailChangeUndo)
+		_, err := e.tokens.Check(t.Context(), undo, token.EmailChange)
+		assert.ErrorIs(t, err, token.ErrInvalid, "the undo link does not confirm")
+		require.NoError(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), undo))
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email, "restored")
+		assert.Equal(t, "alice@old.example", e.users.isVerified("alice"))
+		assert.Equal(t, []string{"alice"}, e.sess.(*sessions).revokedUsers(), "every session ended")
+		undone := e.outbox.to("alice@old.example", "email_change_undone")
+		require.Len(t, undone, 1)
+		reset := e.outbox.link(t, "alice@old.example", token.PasswordReset)
+		_, err = e.flows.BeginReset(req("192.0.2.1", nil), reset)
+		assert.NoError(t, err, "with a fresh reset link")
+		ev := e.events(account.ActionEmailChangeUndone)
+		require.Len(t, ev, 1)
+		assert.Equal(t, "reverted", ev[0].Meta["state"])
+		assert.ErrorIs(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), undo), token.ErrInvalid, "single use")
+	})
+}
+
+// TestEmailChange_UndoBeforeConfirm: undoing before the change is
+// confirmed cancels it.
+func TestEmailChange_UndoBeforeConfirm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		require.NoError(t, e.flows.RequestEmailChange(req("192.0.2.1", alice), goodPassword, "mallory@evil.example"))
+		synctest.Wait()
+		confirm := e.outbox.link(t, "mallory@evil.example", token.EmailChange)
+		undo := e.outbox.link(t, "alice@old.example", token.EmailChangeUndo)
+		require.NoError(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), undo))
+		assert.ErrorIs(t, e.flows.ConfirmEmailChange(req("192.0.2.1", nil), confirm), token.ErrInvalid, "cancelled")
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email)
+		assert.Equal(t, []string{"alice"}, e.sess.(*sessions).revokedUsers())
+		assert.Equal(t, "cancelled", e.events(account.ActionEmailChangeUndone)[0].Meta["state"])
+	})
+}
+
+// TestEmailChange_SecondChangeKeepsUndo: an attacker who knows the
+// password changes the address to his own, then again: the owner's undo
+// link, mailed to the original address, still restores it.
+func TestEmailChange_SecondChangeKeepsUndo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		r := req("203.0.113.66", alice)
+		require.NoError(t, e.flows.RequestEmailChange(r, goodPassword, "m1@evil.example"))
+		synctest.Wait()
+		require.NoError(t, e.flows.ConfirmEmailChange(r, e.outbox.link(t, "m1@evil.example", token.EmailChange)))
+		ownersUndo := e.outbox.link(t, "alice@old.example", token.EmailChangeUndo)
+
+		require.NoError(t, e.flows.RequestEmailChange(r, goodPassword, "m2@evil.example"))
+		synctest.Wait()
+		require.NoError(t, e.flows.ConfirmEmailChange(r, e.outbox.link(t, "m2@evil.example", token.EmailChange)))
+		assert.Equal(t, "m2@evil.example", e.users.get("alice").Email)
+
+		require.NoError(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), ownersUndo))
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email, "the owner's link survived the second change")
+	})
+}
+
+// TestEmailChange_Taken: asking for another account's address mails its
+// owner, not a link, and answers as for a free address.
+func TestEmailChange_Taken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@example.com", goodPassword)
+		e.addUser(t, "bob", "bob@example.com", goodPassword)
+		require.NoError(t, e.flows.RequestEmailChange(req("192.0.2.1", alice), goodPassword, "BOB@example.com"))
+		synctest.Wait()
+		assert.Len(t, e.outbox.to("bob@example.com", "email_change_taken"), 1)
+		assert.Empty(t, e.outbox.to("BOB@example.com", "email_change_confirm"))
+		assert.Empty(t, e.outbox.to("alice@example.com", "email_change_requested"))
+		assert.Equal(t, "address_taken", e.events(account.ActionEmailChangeFailed)[0].Reason)
+	})
+}
+
+// TestEmailChange_PasswordThrottled: wrong passwords are throttled like
+// logins.
+func TestEmailChange_PasswordThrottled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@example.com", goodPassword)
+		r := req("192.0.2.1", alice)
+		guesses := 0
+		for ; guesses < 20; guesses++ {
+			err := e.flows.RequestEmailChange(r, "guess", "x@example.com")
+			if errors.Is(err, ratelimit.ErrLimited) {
+				break
+			}
+			require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+		}
+		assert.Equal(t, 5, guesses, "the login throttle's default: 5 at once per account and address")
+		err := e.flows.RequestEmailChange(r, goodPassword, "x@example.com")
+		assert.ErrorIs(t, err, ratelimit.ErrLimited, "even the right password, once throttled")
+		assert.NotEmpty(t, e.events(account.ActionThrottled))
+	})
+}

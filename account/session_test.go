@@ -1,0 +1,161 @@
+package account_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/session"
+	"github.com/deployedworks/rampart/token"
+)
+
+// TestReset_RealSessions walks a user with a second factor through a
+// reset on a real session.Manager (memory store) behind a server: the
+// link signs a session in for the challenge; completing without MFA
+// fails; after MarkMFA it succeeds; then every session of the user, the
+// one that reset and one signed in before, no longer loads.
+func TestReset_RealSessions(t *testing.T) {
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Audit: audit.MustNew(&audit.MemorySink{}, audit.Config{})})
+	require.NoError(t, err)
+	e := newEnv(t, func(c *account.Config) { c.Sessions = sm })
+	e.addUser(t, "alice", "alice@example.com", goodPassword)
+	e.factors.enrol("alice")
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		u := e.users.get(r.FormValue("user"))
+		if err := sm.Login(r.Context(), identity.Principal{UserID: u.ID, Roles: u.Roles, Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()}); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := identity.FromContext(r.Context())
+		if !ok {
+			_, _ = io.WriteString(w, "anonymous")
+			return
+		}
+		_, _ = io.WriteString(w, p.UserID+" methods="+strings.Join(methods(p), ","))
+	})
+	mux.HandleFunc("GET /reset", func(w http.ResponseWriter, r *http.Request) {
+		res, err := e.flows.BeginReset(r, r.FormValue("token"))
+		switch {
+		case errors.Is(err, token.ErrInvalid):
+			http.Error(w, "invalid link", http.StatusGone)
+		case err != nil:
+			http.Error(w, "error", 500)
+		case res.NeedsMFA:
+			_, _ = io.WriteString(w, "mfa")
+		default:
+			_, _ = io.WriteString(w, "form")
+		}
+	})
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		err := e.flows.CompleteReset(r, r.FormValue("token"), r.FormValue("password"))
+		switch {
+		case errors.Is(err, mfa.ErrMFARequired):
+			http.Error(w, "mfa_required", http.StatusUnauthorized)
+		case errors.Is(err, token.ErrInvalid):
+			http.Error(w, "invalid link", http.StatusGone)
+		case err != nil:
+			http.Error(w, err.Error(), 500)
+		default:
+			_, _ = io.WriteString(w, "done")
+		}
+	})
+	mux.HandleFunc("POST /mfa", func(w http.ResponseWriter, r *http.Request) { // the app's challenge, passed
+		if err := sm.MarkMFA(r.Context(), identity.MethodOTP); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	withClient := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(clientip.WithInfo(r.Context(), clientip.Info{Addr: netip.MustParseAddr("127.0.0.1"), Scheme: "http"})))
+		})
+	}
+	srv := httptest.NewServer(withClient(sm.Handler(mux)))
+	t.Cleanup(srv.Close)
+
+	browser := func() *http.Client {
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		return &http.Client{Jar: jar}
+	}
+	do := func(c *http.Client, method, path string, form url.Values) (int, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = c.Get(srv.URL + path)
+		} else {
+			resp, err = c.PostForm(srv.URL+path, form)
+		}
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+
+	laptop := browser() // signed in before the reset
+	code, _ := do(laptop, http.MethodPost, "/login", url.Values{"user": {"alice"}})
+	require.Equal(t, 200, code)
+	_, who := do(laptop, http.MethodGet, "/whoami", nil)
+	require.Equal(t, "alice methods=pwd", who)
+
+	require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@example.com"))
+	e.drain(t)
+	tok := e.outbox.link(t, "alice@example.com", token.PasswordReset)
+
+	phone := browser() // opens the link
+	code, body := do(phone, http.MethodGet, "/reset?token="+tok, nil)
+	require.Equal(t, 200, code)
+	require.Equal(t, "mfa", body)
+	_, who = do(phone, http.MethodGet, "/whoami", nil)
+	assert.Equal(t, "alice methods=", who, "signed in for the challenge, with no methods")
+
+	form := url.Values{"token": {tok}, "password": {"a brand new passphrase 42"}}
+	code, body = do(phone, http.MethodPost, "/reset", form)
+	assert.Equal(t, http.StatusUnauthorized, code, "no MFA yet: %s", body)
+	code, _ = do(laptop, http.MethodPost, "/reset", form)
+	assert.Equal(t, http.StatusUnauthorized, code, "an MFA-less session of the user signed in before is not enough either")
+
+	code, _ = do(phone, http.MethodPost, "/mfa", nil)
+	require.Equal(t, 200, code)
+	code, body = do(phone, http.MethodPost, "/reset", form)
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "done", body)
+
+	_, who = do(phone, http.MethodGet, "/whoami", nil)
+	assert.Equal(t, "anonymous", who, "the session that reset ended")
+	_, who = do(laptop, http.MethodGet, "/whoami", nil)
+	assert.Equal(t, "anonymous", who, "the session signed in before no longer loads")
+	_, err = e.hasher.Verify(t.Context(), "a brand new passphrase 42", e.users.get("alice").PasswordHash)
+	assert.NoError(t, err)
+	assert.Len(t, e.outbox.to("alice@example.com", "password_changed"), 1)
+
+	code, _ = do(phone, http.MethodGet, "/reset?token="+tok, nil)
+	assert.Equal(t, http.StatusGone, code, "the link is used")
+}
+
+func methods(p identity.Principal) []string {
+	var s []string
+	for _, m := range p.Methods {
+		s = append(s, string(m))
+	}
+	return s
+}
