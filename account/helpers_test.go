@@ -224,7 +224,7 @@ func (o *outbox) to(addr, kind string) []notify.Message {
 var linkRE = regexp.MustCompile(`https://example\.test/([a-z_]+)\?token=([A-Za-z0-9_-]{43})`)
 
 // link returns the token of the last link of purpose p mailed to addr.
-func (o *outbox) link(t *testing.T, addr string, p token.Purpose) string {
+func (o *outbox) link(t testing.TB, addr string, p token.Purpose) string {
 	t.Helper()
 	tok := ""
 	for _, m := range o.all() {
