@@ -88,7 +88,14 @@
 // Every route that serves a signed-in user must be behind mfa.Policy's
 // Require (as it must already be for password logins, which also sign in
 // before the second factor): a session begun by a reset link is signed
-// in, but without methods.
+// in, but without methods. The routes the links lead to are public (not
+// behind Require): the token is their authority, and CompleteReset checks
+// the second factor itself.
+//
+// Addresses typed by a client are trimmed of surrounding spaces; the
+// [Users] table matches them as it matches addresses at sign-up (folding
+// case, say). Mail goes to the address the account has, never to the one
+// typed, so an address the table matches loosely cannot divert a link.
 //
 // # Out of scope
 //
