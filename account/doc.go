@@ -13,10 +13,12 @@
 //	})
 //	defer flows.Close(ctx)
 //
-//	// POST /forgot:              flows.RequestReset(r, r.PostFormValue("email"))
-//	// GET  /account/password_reset: res, err := flows.BeginReset(r, tok)
-//	//                            (res.NeedsMFA: redirect to the MFA challenge, then back)
-//	// POST /account/password_reset: flows.CompleteReset(r, tok, r.PostFormValue("password"))
+//	// POST /forgot:
+//	err = flows.RequestReset(r, r.PostFormValue("email")) // "check your inbox"
+//	// GET /account/password_reset?token=…:
+//	res, err := flows.BeginReset(r, tok) // res.NeedsMFA: to the MFA challenge, then back
+//	// POST /account/password_reset:
+//	err = flows.CompleteReset(r, tok, r.PostFormValue("password"))
 //
 // # Threat
 //
