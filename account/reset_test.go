@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,7 +22,9 @@ import (
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/token"
+	"github.com/deployedworks/rampart/token/sqlstore"
 )
 
 // TestRequestReset_SameWorkForKnownAndUnknown: the request path of a
@@ -167,9 +170,33 @@ func TestReset_PasswordChangeVoidsLink(t *testing.T) {
 }
 
 // TestReset_ConcurrentComplete: of concurrent completions of one link,
-// one takes effect.
+// one takes effect, with tokens in memory, SQLite and PostgreSQL.
 func TestReset_ConcurrentComplete(t *testing.T) {
-	e := newEnv(t, nil)
+	t.Run("memory", func(t *testing.T) { concurrentComplete(t, newEnv(t, nil)) })
+	for _, b := range []struct {
+		name    string
+		dialect sqldb.Dialect
+		open    func(t testing.TB) (*sql.DB, string)
+	}{
+		{"sqlite", sqldb.SQLite, func(t testing.TB) (*sql.DB, string) { return testenv.SQLite(t, 0), "" }},
+		{"postgresql", sqldb.PostgreSQL, func(t testing.TB) (*sql.DB, string) {
+			db := testenv.Postgres(t)
+			return db, testenv.PGSchema(t, db, "account") + ".tokens"
+		}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			db, table := b.open(t)
+			s, err := sqlstore.New(db, b.dialect, sqlstore.Config{Table: table})
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(t.Context()))
+			issuer, err := token.New(s, token.Config{})
+			require.NoError(t, err)
+			concurrentComplete(t, newEnv(t, func(c *account.Config) { c.Tokens = issuer }))
+		})
+	}
+}
+
+func concurrentComplete(t *testing.T, e *env) {
 	e.addUser(t, "alice", "alice@example.com", goodPassword)
 	require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@example.com"))
 	e.drain(t)
