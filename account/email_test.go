@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/ratelimit"
@@ -62,6 +63,17 @@ func TestEmailChange_ConfirmAndUndo(t *testing.T) {
 		require.Len(t, ev, 1)
 		assert.Equal(t, "reverted", ev[0].Meta["state"])
 		assert.ErrorIs(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), undo), token.ErrInvalid, "single use")
+		for _, a := range []audit.Action{account.ActionEmailChangeRequested, account.ActionEmailChanged, account.ActionEmailChangeUndone} {
+			evs := e.events(a)
+			if assert.NotEmpty(t, evs, "each step is audited: %s", a) {
+				assert.Equal(t, "alice", evs[0].Target.ID, a)
+			}
+		}
+		var reasons []string
+		for _, ev := range e.events(account.ActionEmailChangeFailed) {
+			reasons = append(reasons, ev.Reason)
+		}
+		assert.Equal(t, []string{"bad_password", "invalid_token", "invalid_token"}, reasons, "the wrong password, the reused links")
 	})
 }
 

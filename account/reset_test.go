@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
@@ -118,7 +119,10 @@ func TestReset_NoMFA(t *testing.T) {
 		assert.NoError(t, err, "the new password works")
 		assert.Equal(t, []string{"alice"}, e.sess.(*sessions).revokedUsers(), "every session ended")
 		assert.Len(t, e.outbox.to("Alice@Example.com", "password_changed"), 1)
-		assert.Len(t, e.events(account.ActionResetCompleted), 1)
+		for _, a := range []audit.Action{account.ActionResetRequested, account.ActionResetMailed, account.ActionResetBegun, account.ActionResetCompleted} {
+			assert.Len(t, e.events(a), 1, "each step is audited: %s", a)
+		}
+		assert.Contains(t, e.events(account.ActionResetFailed)[0].Reason, "policy:")
 
 		err = e.flows.CompleteReset(req("192.0.2.9", nil), tok, "yet another passphrase 43")
 		assert.ErrorIs(t, err, token.ErrInvalid, "single use")
