@@ -200,7 +200,7 @@ type Flows struct {
 	mu     sync.RWMutex // guards closed against sends on jobs
 	closed bool
 	wg     sync.WaitGroup
-	base   context.Context // ended by Close when its ctx ends first
+	base   context.Context // cancelled by Close: running jobs end, queued ones are dropped
 	cancel context.CancelFunc
 }
 
