@@ -62,8 +62,8 @@ type Sessions interface {
 	RevokeUser(ctx context.Context, userID string) error
 }
 
-// Notifier queues a message for delivery without sending it: the
-// durable outbox of package notify. Enqueue must not wait for the
+// Notifier queues a message for delivery without sending it:
+// [*notify.Outbox], the durable outbox. Enqueue must not wait for the
 // message to be sent; it fails only if the message could not be queued.
 type Notifier interface {
 	Enqueue(ctx context.Context, m notify.Message) error
@@ -99,8 +99,9 @@ type Config struct {
 	// Tokens issues and redeems the links' single-use tokens. Required:
 	// a *token.Issuer over a token/sqlstore.Store on several instances.
 	Tokens *token.Issuer
-	// Notifier queues the mails (links and notices): notify's Outbox.
-	// Required.
+	// Notifier queues the mails (links and notices): a
+	// [*notify.Outbox], whose Run sends them after the request, once
+	// across instances. Required.
 	Notifier Notifier
 	// Sessions is the session layer (*session.Manager). Required.
 	Sessions Sessions
@@ -239,7 +240,7 @@ func New(cfg Config) (*Flows, error) {
 	case cfg.Tokens == nil:
 		return nil, errors.New("account: New: Config.Tokens is nil: pass a *token.Issuer")
 	case nilarg.Is(cfg.Notifier):
-		return nil, errors.New("account: New: Config.Notifier is nil: pass notify's Outbox")
+		return nil, errors.New("account: New: Config.Notifier is nil: pass the *notify.Outbox")
 	case nilarg.Is(cfg.Sessions):
 		return nil, errors.New("account: New: Config.Sessions is nil: pass the *session.Manager")
 	case cfg.Link == nil:
