@@ -62,13 +62,6 @@ type Sessions interface {
 	RevokeUser(ctx context.Context, userID string) error
 }
 
-// Notifier queues a message for delivery without sending it:
-// [*notify.Outbox], the durable outbox. Enqueue must not wait for the
-// message to be sent; it fails only if the message could not be queued.
-type Notifier interface {
-	Enqueue(ctx context.Context, m notify.Message) error
-}
-
 var (
 	// ErrEmailTaken means another account has the address. [Users].SetEmail
 	// returns it; [Flows.ConfirmEmailChange] and [Flows.UndoEmailChange]
@@ -102,7 +95,7 @@ type Config struct {
 	// Notifier queues the mails (links and notices): a
 	// [*notify.Outbox], whose Run sends them after the request, once
 	// across instances. Required.
-	Notifier Notifier
+	Notifier notify.Enqueuer
 	// Sessions is the session layer (*session.Manager). Required.
 	Sessions Sessions
 
@@ -184,7 +177,7 @@ type Config struct {
 type Flows struct {
 	users      Users
 	tokens     *token.Issuer
-	notifier   Notifier
+	notifier   notify.Enqueuer
 	sessions   Sessions
 	link       func(token.Purpose, string) (string, error)
 	factors    []mfa.EnrolmentChecker

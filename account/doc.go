@@ -81,7 +81,7 @@
 //   - [Users]: its user table, with compare-and-swap on the password hash
 //     and on the address, and a unique address.
 //   - [Sessions]: *session.Manager.
-//   - [Notifier]: the durable outbox of package notify, which sends the
+//   - Notifier ([notify.Enqueuer]): the durable outbox of package notify, which sends the
 //     mails after the request, once across instances.
 //   - A *token.Issuer, over token/sqlstore on several instances.
 //   - The routes and forms, and the Link function that builds their URLs.
