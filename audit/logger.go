@@ -183,26 +183,30 @@ func (l *Logger) Log(ctx context.Context, e Event) {
 	}
 	pace := e.Pace
 	e.Pace = Pace{} // the budget is the Logger's business, not the sinks'
-	if err := l.prepare(ctx, &e); err != nil {
+	if err := l.stamp(&e); err != nil {
 		l.report(ctx, e, err)
 		return
 	}
+	// The budget is checked before the event is filled in and cut, so that
+	// an event held back in a flood costs little.
 	var g *gate.Gate
 	if pace != (Pace{}) || len(l.paces) > 0 {
 		g = l.gate(e.Action, pace)
 	}
+	suppressed := 0
 	if g != nil {
-		ok, suppressed := g.Allow(e.Time)
-		if !ok {
+		var ok bool
+		if ok, suppressed = g.Allow(e.Time); !ok {
 			return
 		}
-		if suppressed > 0 {
-			e.Meta = maps.Clone(e.Meta)
-			if e.Meta == nil {
-				e.Meta = make(map[string]string, 1)
-			}
-			e.Meta["suppressed"] = strconv.Itoa(suppressed)
+	}
+	l.fill(ctx, &e)
+	if suppressed > 0 {
+		e.Meta = maps.Clone(e.Meta)
+		if e.Meta == nil {
+			e.Meta = make(map[string]string, 1)
 		}
+		e.Meta["suppressed"] = strconv.Itoa(suppressed)
 	}
 	if ctx.Done() != nil {
 		ctx = context.WithoutCancel(ctx)
@@ -266,7 +270,7 @@ func warnUnrouted(ctx context.Context, a Action) {
 }
 
 // report logs an event that could not be written, redacted and cut like a
-// written one: prepare stops before doing that when it rejects the event.
+// written one: stamp rejects an event before fill does that.
 func (l *Logger) report(ctx context.Context, e Event, err error) {
 	limitEvent(&e)
 	l.errorLog.LogAttrs(ctx, slog.LevelError, "audit: event not recorded",
@@ -284,8 +288,8 @@ func (v eventValue) LogValue() slog.Value {
 	return slog.StringValue(string(appendEvent(nil, v.e)))
 }
 
-// prepare validates e and fills, redacts and truncates it in place.
-func (l *Logger) prepare(ctx context.Context, e *Event) error {
+// stamp validates e's Category, Action and Time, filling the time.
+func (l *Logger) stamp(e *Event) error {
 	if e.Category == "" || e.Action == "" {
 		return fmt.Errorf("%w: Category and Action are required (action %q)", ErrInvalidEvent, truncate(string(e.Action), MaxField))
 	}
@@ -296,6 +300,11 @@ func (l *Logger) prepare(ctx context.Context, e *Event) error {
 	if y := e.Time.Year(); y < 0 || y > 9999 {
 		return errTimeRange
 	}
+	return nil
+}
+
+// fill completes a stamped e from ctx, then redacts and cuts it.
+func (l *Logger) fill(ctx context.Context, e *Event) {
 	if e.RequestID == "" || !e.ClientIP.IsValid() || e.UserAgent == "" {
 		if rq, ok := RequestFromContext(ctx); ok {
 			if e.RequestID == "" {
@@ -323,7 +332,6 @@ func (l *Logger) prepare(ctx context.Context, e *Event) error {
 		e.SessionRef = e.Actor.SessionRef
 	}
 	limitEvent(e)
-	return nil
 }
 
 // Redact returns e as [Logger.Log] hands it to sinks: Meta entries whose

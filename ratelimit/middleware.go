@@ -298,6 +298,15 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 	if !limited && errors.Is(err, ErrUnavailable) {
 		return // the backend records its outages
 	}
+	lg := m.audit
+	if lg == nil {
+		if lg = audit.FromContext(r.Context()); lg == nil {
+			// Nowhere to record it: skip building the event (refusals come
+			// in floods) but let audit warn that it was dropped.
+			lg.Log(r.Context(), audit.Event{Category: audit.CategorySuspicious, Action: ActionExceeded})
+			return
+		}
+	}
 	e := audit.Event{
 		Category: audit.CategorySuspicious,
 		Action:   ActionExceeded,
@@ -320,7 +329,7 @@ func (m *Middleware) record(r *http.Request, d Decision, err error, limited bool
 		delete(e.Meta, "limit")
 		delete(e.Meta, "retry_after")
 	}
-	m.audit.Log(r.Context(), e)
+	lg.Log(r.Context(), e)
 }
 
 // status is the HTTP status for a refusal: 429 for [ErrLimited], 503 for a
