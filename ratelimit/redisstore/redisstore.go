@@ -11,6 +11,8 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deployedworks/rampart/internal/rediscall"
+
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
@@ -99,7 +101,7 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 		name:     name,
 		prefix:   cfg.Prefix,
 		timeout:  cfg.Timeout,
-		obeysCtx: obeysDeadlines(client),
+		obeysCtx: rediscall.ObeysDeadlines(client),
 		failOpen: cfg.FailOpen,
 		audit:    cfg.Audit,
 	}
@@ -114,48 +116,6 @@ func New(client redis.UniversalClient, name string, l ratelimit.Limit, cfg Confi
 	}
 	s.prefix += name + ":"
 	return s, nil
-}
-
-// obeysDeadlines reports whether c ends a call when its context's
-// deadline passes. go-redis clients do only with ContextTimeoutEnabled:
-// otherwise a Redis that takes connections but does not answer holds each
-// call for the client's ReadTimeout.
-func obeysDeadlines(c redis.UniversalClient) bool {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return false
-}
-
-// call runs f with a context that ends after s.timeout, and returns by
-// then even when the client does not obey the deadline.
-func call[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)) (T, error) {
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if s.obeysCtx {
-		return f(tctx)
-	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f(tctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-tctx.Done():
-		var zero T
-		return zero, tctx.Err()
-	}
 }
 
 // Limit returns the limit s enforces, with defaults filled in.
@@ -177,7 +137,7 @@ func (s *Store) Peek(ctx context.Context, key string) (ratelimit.Decision, error
 // Reset forgets key, so that its bucket is full again.
 func (s *Store) Reset(ctx context.Context, key string) error {
 	k := s.key(key)
-	_, err := call(ctx, s, func(ctx context.Context) (struct{}, error) {
+	_, err := rediscall.Do(ctx, s.timeout, s.obeysCtx, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, s.lim.Reset(ctx, k)
 	})
 	if err != nil {
@@ -197,7 +157,7 @@ func (s *Store) key(key string) string {
 
 func (s *Store) take(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
 	k := s.key(key)
-	res, err := call(ctx, s, func(ctx context.Context) (*redis_rate.Result, error) {
+	res, err := rediscall.Do(ctx, s.timeout, s.obeysCtx, func(ctx context.Context) (*redis_rate.Result, error) {
 		return s.lim.AllowN(ctx, k, s.rl, n)
 	})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deployedworks/rampart/internal/rediscall"
+
 	"github.com/deployedworks/rampart/audit/detect"
 	"github.com/deployedworks/rampart/internal/nilarg"
 )
@@ -63,7 +65,7 @@ func New(c redis.UniversalClient, cfg Config) (*State, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("redisstate: Config.Timeout is %v: it must not be negative", cfg.Timeout)
 	}
-	s := &State{c: c, prefix: cfg.Prefix, timeout: cfg.Timeout, obeysCtx: obeysDeadlines(c)}
+	s := &State{c: c, prefix: cfg.Prefix, timeout: cfg.Timeout, obeysCtx: rediscall.ObeysDeadlines(c)}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -74,20 +76,6 @@ func New(c redis.UniversalClient, cfg Config) (*State, error) {
 	_, _ = rand.Read(b[:])
 	s.id = hex.EncodeToString(b[:])
 	return s, nil
-}
-
-// obeysDeadlines reports whether c ends a call when its context's
-// deadline passes: go-redis clients do only with ContextTimeoutEnabled.
-func obeysDeadlines(c redis.UniversalClient) bool {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return false
 }
 
 // addScript stamps a member in a sorted set scored by time, forgets the
@@ -187,7 +175,7 @@ func (s *State) Add(ctx context.Context, kind detect.Kind, key, member string, a
 	} else {
 		member = digest(member)
 	}
-	res, err := call(ctx, s, func(ctx context.Context) ([]int64, error) {
+	res, err := rediscall.Do(ctx, s.timeout, s.obeysCtx, func(ctx context.Context) ([]int64, error) {
 		return addScript.Run(ctx, s.c, []string{k, k + ":alert"},
 			at.UnixMilli(), w.Length.Milliseconds(), w.Max, w.AlertAt, member).Int64Slice()
 	})
@@ -207,7 +195,7 @@ func (s *State) Take(ctx context.Context, kind detect.Kind, key string, at time.
 		return 0, err
 	}
 	k := s.key(kind, key)
-	n, err := call(ctx, s, func(ctx context.Context) (int64, error) {
+	n, err := rediscall.Do(ctx, s.timeout, s.obeysCtx, func(ctx context.Context) (int64, error) {
 		return takeScript.Run(ctx, s.c, []string{k}, at.UnixMilli(), w.Length.Milliseconds()).Int64()
 	})
 	if err != nil {
@@ -223,37 +211,11 @@ func (s *State) Learn(ctx context.Context, kind detect.Kind, key, member string,
 		return false, err
 	}
 	k := s.key(kind, key)
-	novel, err := call(ctx, s, func(ctx context.Context) (int64, error) {
+	novel, err := rediscall.Do(ctx, s.timeout, s.obeysCtx, func(ctx context.Context) (int64, error) {
 		return learnScript.Run(ctx, s.c, []string{k}, at.UnixMilli(), w.Length.Milliseconds(), w.Max, digest(member)).Int64()
 	})
 	if err != nil {
 		return false, fmt.Errorf("redisstate: learn: %w", err)
 	}
 	return novel == 1, nil
-}
-
-// call runs f with a context that ends after s.timeout, and returns by
-// then even when the client does not obey the deadline.
-func call[T any](ctx context.Context, s *State, f func(context.Context) (T, error)) (T, error) {
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if s.obeysCtx {
-		return f(tctx)
-	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f(tctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-tctx.Done():
-		var zero T
-		return zero, tctx.Err()
-	}
 }
