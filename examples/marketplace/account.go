@@ -18,6 +18,7 @@ type accountPage struct {
 	Passkeys      int
 	RecoveryCodes int
 	Listings      int
+	DevMail       bool // /account/outbox exists
 }
 
 func (a *App) account(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +30,7 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := identity.FromContext(ctx)
-	p := accountPage{User: u, Identity: id}
+	p := accountPage{User: u, Identity: id, DevMail: a.devMail != nil}
 	if p.TOTP, err = a.totp.Enrolled(ctx, uid); err != nil {
 		a.serverError(w, r, err)
 		return

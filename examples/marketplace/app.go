@@ -30,6 +30,7 @@ import (
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/mfa/passkey"
+	"github.com/deployedworks/rampart/notify"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/ratelimit/redisstore"
 	"github.com/deployedworks/rampart/session"
@@ -57,6 +58,12 @@ type App struct {
 	// backlog readiness checks.
 	auditQueues []*audit.AsyncSink
 	health      readiness
+
+	// outbox queues the mail; devMail, in development, keeps what was
+	// sent for /account/outbox.
+	outbox  *notify.Outbox
+	devMail *devSender
+	sender  notify.Sender
 
 	rdb      *redis.Client
 	sessions *session.Manager
@@ -159,7 +166,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	// Secrets first: production refuses to start without them.
-	if a.keys, err = loadSecrets(ctx, cfg.Secrets, cfg.Prod, cfg.DataDir); err != nil {
+	if a.keys, err = loadSecretsWith(ctx, cfg.Secrets, cfg.DataDir, secretsOptions{prod: cfg.Prod, mail: true}); err != nil {
 		return err
 	}
 	if len(a.keys.Generated) > 0 {
@@ -218,6 +225,18 @@ func (a *App) build(ctx context.Context) error {
 	// Audit: the chained file (record of truth) and the database (admin
 	// pages), each behind its own queue so a retry never duplicates.
 	if err := a.buildAudit(); err != nil {
+		return err
+	}
+
+	// Mail: the outbox, delivered in the background until Close.
+	if err := a.buildNotify(); err != nil {
+		return err
+	}
+	err = a.db.withMigrationLock(ctx, func() error { return a.outbox.Migrate(ctx) })
+	if err == nil {
+		err = a.startOutbox()
+	}
+	if err != nil {
 		return err
 	}
 
@@ -564,6 +583,11 @@ func (a *App) janitor() {
 			}
 			if err := a.auditFile.Rotate(ctx); err != nil {
 				a.log.Warn("janitor: rotate audit chain", "err", err)
+			}
+		}
+		if n%144 == 0 { // daily
+			if _, err := a.outbox.Prune(ctx, outboxKeep); err != nil {
+				a.log.Warn("janitor: prune outbox", "err", err)
 			}
 		}
 		cancel()

@@ -37,7 +37,22 @@ func TestNew_ConfigErrors(t *testing.T) {
 		{"no data dir", func(c *Config) { c.DataDir = "" }, []string{"DataDir is required"}},
 		{"prod over plain HTTP", func(c *Config) { c.Prod = true }, []string{"-prod needs an https public URL"}},
 		{"prod without secrets names every one", func(c *Config) { c.Prod = true; c.PublicURL = "https://market.example" },
-			[]string{envSessionKeys, envDataKeys, envAuditKey, envPepper, envRecoveryKey}},
+			[]string{envSessionKeys, envDataKeys, envAuditKey, envPepper, envRecoveryKey, envSMTPURL}},
+		{"prod without SMTP", func(c *Config) {
+			c.Prod = true
+			c.PublicURL = "https://market.example"
+			env := prodEnv(t)
+			delete(env, envSMTPURL)
+			c.Secrets = secrets.Env{LookupEnv: mapEnv(env)}
+		}, []string{"cannot start without " + envSMTPURL}},
+		{"prod with plain-text SMTP", func(c *Config) {
+			c.Prod = true
+			c.PublicURL = "https://market.example"
+			env := prodEnv(t)
+			env[envSMTPURL] = "smtp+plain://mailer:s3cret-pw@localhost:1025"
+			c.Secrets = secrets.Env{LookupEnv: mapEnv(env)}
+		}, []string{envSMTPURL, "development server only"}},
+		{"bad mail sender", func(c *Config) { c.MailFrom = "not an address" }, []string{"MailFrom"}},
 		{"prod with an invalid secret", func(c *Config) {
 			c.Prod = true
 			c.PublicURL = "https://market.example"
@@ -71,6 +86,7 @@ func prodEnv(t testing.TB) map[string]string {
 		envAuditKey:    devSecret(envAuditKey),
 		envPepper:      devSecret(envPepper),
 		envRecoveryKey: devSecret(envRecoveryKey),
+		envSMTPURL:     "smtp://mailer:s3cret-pw@smtp.market.example:587",
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
+	"github.com/deployedworks/rampart/notify"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -82,6 +83,11 @@ type Config struct {
 	// "mailto:security@deployed.works".
 	Contact string
 
+	// MailFrom is the sender of the app's mail, an address or
+	// "Name <address>". Default: "Marketplace <no-reply@HOST>", HOST the
+	// public URL's host name.
+	MailFrom string
+
 	// StepUp is how recent an MFA verification must be for sensitive
 	// actions (role changes, factor changes). Default: 10 minutes.
 	StepUp time.Duration
@@ -116,6 +122,9 @@ type Config struct {
 	// DisableSetupToken stops New from minting a setup token when no
 	// administrator exists (create-admin and tests that do not need it).
 	DisableSetupToken bool
+
+	// sender, when set (by tests), replaces the outbox's Sender.
+	sender notify.Sender
 
 	// wrapUsers, when set, wraps the user table the password logins read:
 	// tests hold a login after it read the user.

@@ -328,6 +328,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 		DatabaseURL:    lookup.str("DATABASE_URL", ""),
 		RedisURL:       lookup.str("REDIS_URL", ""),
 		RedisPrefix:    lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
+		MailFrom:       lookup.str("MARKETPLACE_MAIL_FROM", ""),
 		Prod:           f.prod,
 		TrustedProxies: proxies,
 		Secrets:        secrets.Env{LookupEnv: lookup},

@@ -77,7 +77,8 @@ func sharedBackends(t testing.TB) (databaseURL, redisURL, redisPrefix string) {
 func newInstances(t *testing.T, n int, opts ...func(*Config)) []*testApp {
 	t.Helper()
 	dbURL, redisURL, prefix := sharedBackends(t)
-	env := prodEnv(t) // the same secrets everywhere: one site
+	env := prodEnv(t)       // the same secrets everywhere: one site
+	delete(env, envSMTPURL) // development mode: mail goes to the console
 	tas := make([]*testApp, n)
 	cfgs := make([]Config, n)
 	for i := range tas {

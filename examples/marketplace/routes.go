@@ -96,6 +96,7 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /account/sessions/{handle}/revoke", signedIn(fn(a.revokeSession)))
 	handle(app, "POST /account/sessions/revoke-others", signedIn(fn(a.revokeOtherSessions)))
 	handle(app, "POST /logout/everywhere", signedIn(fn(a.logoutEverywhere)))
+	handle(app, "GET /account/outbox", signedIn(fn(a.outboxPage)))
 
 	// Second factors (reachable while enrolment is required).
 	handle(app, "GET /account/mfa", enrolment(fn(a.mfaSettings)))

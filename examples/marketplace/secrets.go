@@ -57,6 +57,9 @@ type appSecrets struct {
 	RecoveryKey secrets.Value
 	// BackupKeys seals backups; loaded only with secretsOptions.backup.
 	BackupKeys *secrets.Keyring
+	// SMTP is envSMTPURL, loaded only with secretsOptions.mail: required
+	// in production, optional (zero) in development.
+	SMTP secrets.Value
 	// Generated names the secrets development mode generated in this run.
 	Generated []string
 	// FromDataDir names the secrets development mode read from (or
@@ -77,6 +80,9 @@ type secretsOptions struct {
 	noGenerate bool
 	// backup also loads envBackupKeys.
 	backup bool
+	// mail also loads envSMTPURL, which production requires (the server
+	// sends mail; the commands do not). Development never generates it.
+	mail bool
 }
 
 // loadSecrets reads the app's secrets from src. In production every one
@@ -98,6 +104,9 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 	specs := secretSpecs()
 	if opt.backup {
 		specs = append(specs, secrets.Spec{Name: envBackupKeys, Encoding: secrets.Raw})
+	}
+	if opt.mail && opt.prod {
+		specs = append(specs, smtpSpec)
 	}
 	devFile := filepath.Join(dataDir, devSecretsFile)
 	var generated, fromDataDir []string
@@ -154,6 +163,13 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 		}
 	}
 	out.Peppers = append(out.Peppers, pepper(vals[envPepper]))
+	if opt.mail {
+		if opt.prod {
+			out.SMTP = vals[envSMTPURL]
+		} else if out.SMTP, err = secrets.Load(ctx, src, smtpSpec); err != nil && !errors.Is(err, secrets.ErrMissing) {
+			return nil, err
+		}
+	}
 	prev, err := secrets.Load(ctx, src, secrets.Spec{Name: envPepperPrevious, Encoding: secrets.Base64, MinLen: 32})
 	switch {
 	case err == nil:

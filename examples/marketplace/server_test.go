@@ -232,7 +232,7 @@ func TestServe_ProdRefusals(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"no secrets: every one named", nil, tls, []string{envSessionKeys, envDataKeys, envAuditKey, envPepper, envRecoveryKey, "NAME_FILE"}},
+		{"no secrets: every one named", nil, tls, []string{envSessionKeys, envDataKeys, envAuditKey, envPepper, envRecoveryKey, envSMTPURL, "NAME_FILE"}},
 		{"prod from the environment", map[string]string{"MARKETPLACE_PROD": "1"}, tls, []string{envSessionKeys, envRecoveryKey}},
 		{"one missing", func() map[string]string { e := prodEnv(t); delete(e, envPepper); return e }(), tls, []string{"cannot start without " + envPepper + " "}},
 		{"no HTTPS", prodEnv(t), []string{"-addr", "127.0.0.1:0"}, []string{"-prod needs HTTPS", "-tls-cert", "-domain", "-trusted-proxies"}},
