@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/detect"
@@ -37,6 +38,7 @@ import (
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
 	"github.com/deployedworks/rampart/sqldb"
+	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
 
 // App is the marketplace: every component built from a Config, and the
@@ -69,7 +71,13 @@ type App struct {
 	sessions *session.Manager
 	sessSQL  *sqlstore.Store // nil when sessions live in Redis
 
-	authn *auth.Authenticator
+	authn    *auth.Authenticator
+	hasher   *password.Hasher
+	pwPolicy *password.Policy
+	// flows are the account flows (reset, verification, change of
+	// address), their tokens in tokenSQL.
+	flows    *account.Flows
+	tokenSQL *tokensql.Store
 	guard *auth.Guard
 
 	totp     *mfa.TOTP
@@ -288,6 +296,12 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildMFA(); err != nil {
 		return err
 	}
+	if err := a.buildAccount(); err != nil {
+		return err
+	}
+	if err := a.db.withMigrationLock(ctx, func() error { return a.tokenSQL.Migrate(ctx) }); err != nil {
+		return fmt.Errorf("tokens: migrate: %w", err)
+	}
 	if err := a.buildHeaders(); err != nil {
 		return err
 	}
@@ -416,6 +430,7 @@ func (a *App) buildAuth() error {
 	if err != nil {
 		return err
 	}
+	a.hasher, a.pwPolicy = hasher, policy
 	changes, err := a.newStore("password-change", a.cfg.Limits.Password)
 	if err != nil {
 		return err
@@ -573,6 +588,9 @@ func (a *App) janitor() {
 			if _, err := a.sessSQL.DeleteExpired(ctx); err != nil {
 				a.log.Warn("janitor: expired sessions", "err", err)
 			}
+		}
+		if _, err := a.tokenSQL.DeleteExpired(ctx, a.cfg.Now()); err != nil {
+			a.log.Warn("janitor: expired tokens", "err", err)
 		}
 		if n%6 == 0 { // hourly
 			if pruned, err := a.auditSQL.Prune(ctx); err != nil {

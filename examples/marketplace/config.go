@@ -158,6 +158,13 @@ type Limits struct {
 	MFAUser  ratelimit.Limit // the ceiling over all of a user's sessions, per factor; keep it at least 4 times MFA. Default: 20 per 15 minutes (one per 45 s after a burst of 20).
 	Password ratelimit.Limit // password changes (and their hashing), per user; a success does not reset it. Default: 5 per 15 minutes.
 	PerRoute ratelimit.Limit // every other request. Default: 600 a minute, burst 200.
+	// AccountPerAddress: requests that mail an address the client types
+	// (reset, sign-up). Default: 20 an hour, burst 10.
+	AccountPerAddress ratelimit.Limit
+	// AccountPerMailbox: mails to one address or account, whoever asks
+	// (reset links, verification and change-of-address links). Default: 4
+	// an hour, burst 3.
+	AccountPerMailbox ratelimit.Limit
 }
 
 func (l Limits) withDefaults() Limits {
@@ -175,6 +182,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MFAUser, ratelimit.Limit{Events: 20, Per: 15 * time.Minute})
 	def(&l.Password, ratelimit.Limit{Events: 5, Per: 15 * time.Minute})
 	def(&l.PerRoute, ratelimit.Limit{Events: 600, Per: time.Minute, Burst: 200})
+	def(&l.AccountPerAddress, ratelimit.Limit{Events: 20, Per: time.Hour, Burst: 10})
+	def(&l.AccountPerMailbox, ratelimit.Limit{Events: 4, Per: time.Hour, Burst: 3})
 	return l
 }
 

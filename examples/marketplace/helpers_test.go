@@ -120,6 +120,7 @@ func testConfig(t testing.TB, publicURL string, clock *testenv.Clock, logs io.Wr
 		DisableSetupToken: true,
 		Limits: Limits{ // generous: the rate-limit tests set tight ones
 			Signup: lots, LoginIP: lots, Report: lots, Write: lots, Setup: lots, PerRoute: lots,
+			AccountPerAddress: lots, AccountPerMailbox: lots,
 		},
 		// Generous too: a login at the default Argon2id cost (create-admin's
 		// hashes) can take many seconds under -race on a loaded machine. The

@@ -78,6 +78,11 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /login/passkey/begin", lim.loginIP.Handler(fn(a.passkeys.BeginLogin)))
 	handle(app, "POST /login/passkey/finish", lim.loginIP.Handler(fn(a.passkeys.FinishLogin)))
 	handle(app, "POST /logout", fn(a.logout))
+	handle(app, "GET /forgot", fn(a.forgotForm))
+	handle(app, "POST /forgot", fn(a.forgot))
+	handle(app, "GET /reset", fn(a.resetBegin))
+	handle(app, "GET /reset/continue", fn(a.resetContinue))
+	handle(app, "POST /reset", fn(a.resetComplete))
 	handle(app, "GET /setup", fn(a.setupForm))
 	handle(app, "POST /setup", lim.setup.Handler(fn(a.setupSubmit)))
 

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/auth"
 )
 
@@ -29,8 +30,10 @@ type user struct {
 	DisplayName string
 	Hash        string
 	Disabled    bool
-	CreatedAt   time.Time
-	Roles       []string
+	// EmailVerified: the user opened a link mailed to Email.
+	EmailVerified bool
+	CreatedAt     time.Time
+	Roles         []string
 }
 
 // HasRole reports whether u holds role.
@@ -142,16 +145,17 @@ func (s *store) hasAdmin(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-const userColumns = `id, email, display_name, password_hash, disabled, created_at`
+const userColumns = `id, email, display_name, password_hash, disabled, created_at, email_verified`
 
 func scanUser(row interface{ Scan(...any) error }) (user, error) {
 	var u user
-	var disabled int
+	var disabled, verified int
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.DisplayName, &u.Hash, &disabled, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.DisplayName, &u.Hash, &disabled, &created, &verified); err != nil {
 		return user{}, err
 	}
 	u.Disabled = disabled != 0
+	u.EmailVerified = verified != 0
 	u.CreatedAt = fromMS(created)
 	return u, nil
 }
@@ -222,7 +226,7 @@ func (s *store) authUser(ctx context.Context, u user) (auth.User, error) {
 // authUsers is the store as an auth.UserStore.
 type authUsers struct{ s *store }
 
-var _ auth.UserStore = authUsers{}
+var _ account.Users = authUsers{}
 
 // UserByLogin implements auth.UserStore: the login is the e-mail address,
 // matched case-insensitively.
@@ -261,6 +265,61 @@ func (a authUsers) SetPasswordHash(ctx context.Context, userID, oldHash, newHash
 	}
 	if n == 0 {
 		return auth.ErrHashConflict
+	}
+	return nil
+}
+
+// UserByEmail implements account.Users: the address is the login.
+func (a authUsers) UserByEmail(ctx context.Context, email string) (auth.User, error) {
+	return a.UserByLogin(ctx, email)
+}
+
+// SetEmail implements account.Users: the address changes, unverified,
+// only if it is still oldEmail. The unique index on users.email decides
+// between two accounts taking one address.
+func (a authUsers) SetEmail(ctx context.Context, userID, oldEmail, newEmail string) error {
+	oldEmail, newEmail = normEmail(oldEmail), normEmail(newEmail)
+	err := a.s.tx(ctx, func(t *txn) error {
+		var n int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE email = ? AND id <> ?`, newEmail, userID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return account.ErrEmailTaken
+		}
+		res, err := t.exec(ctx, `UPDATE users SET email = ?, email_verified = 0 WHERE id = ? AND email = ?`, newEmail, userID, oldEmail)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return account.ErrEmailConflict
+		}
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, account.ErrEmailTaken), errors.Is(err, account.ErrEmailConflict):
+		return err
+	}
+	// A concurrent change (PostgreSQL) that took the address between the
+	// check and the update fails on the unique index.
+	if u, lerr := a.s.userByEmail(ctx, newEmail); lerr == nil && u.ID != userID {
+		return account.ErrEmailTaken
+	}
+	return fmt.Errorf("store: set email: %w", err)
+}
+
+// SetEmailVerified implements account.Users.
+func (a authUsers) SetEmailVerified(ctx context.Context, userID, email string) error {
+	res, err := a.s.exec(ctx, `UPDATE users SET email_verified = 1 WHERE id = ? AND email = ?`, userID, normEmail(email))
+	if err != nil {
+		return fmt.Errorf("store: set email verified: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: set email verified: %w", err)
+	} else if n == 0 {
+		return account.ErrEmailConflict
 	}
 	return nil
 }

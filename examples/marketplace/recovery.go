@@ -1,0 +1,189 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/ratelimit"
+	"github.com/deployedworks/rampart/sqldb"
+	"github.com/deployedworks/rampart/token"
+	tokensql "github.com/deployedworks/rampart/token/sqlstore"
+)
+
+// Routes the mailed links lead to, by token purpose.
+var linkPaths = map[token.Purpose]string{
+	token.PasswordReset:   "/reset",
+	token.EmailVerify:     "/verify",
+	token.EmailChange:     "/account/email/confirm",
+	token.EmailChangeUndo: "/account/email/undo",
+}
+
+// resetTokenKey is the session key that holds a reset link's token while
+// its user passes the MFA challenge.
+const resetTokenKey = "reset_token"
+
+// buildAccount wires the account flows (reset, verification, change of
+// address) on the token table and the outbox. The token table is migrated
+// with the others (see build).
+func (a *App) buildAccount() error {
+	d := sqldb.SQLite
+	if a.db.dialect == dialectPostgres {
+		d = sqldb.PostgreSQL
+	}
+	var err error
+	if a.tokenSQL, err = tokensql.New(a.db.db, d, tokensql.Config{}); err != nil {
+		return err
+	}
+	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	perAddress, err := a.newStore("account-address", a.cfg.Limits.AccountPerAddress)
+	if err != nil {
+		return err
+	}
+	perAccount, err := a.newStore("account-mailbox", a.cfg.Limits.AccountPerMailbox)
+	if err != nil {
+		return err
+	}
+	a.flows, err = account.New(account.Config{
+		Users: authUsers{a.db}, Tokens: issuer, Notifier: a.outbox, Sessions: a.sessions,
+		Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
+		Link: func(p token.Purpose, tok string) (string, error) {
+			path, ok := linkPaths[p]
+			if !ok {
+				return "", fmt.Errorf("account link: no route for purpose %q", p)
+			}
+			return a.origin.Origin + path + "?token=" + url.QueryEscape(tok), nil
+		},
+		Hasher: a.hasher, Policy: a.pwPolicy,
+		PerAddress: perAddress, PerAccount: perAccount,
+		Throttle: a.loginThrottle,
+	})
+	if err != nil {
+		return err
+	}
+	// Registered after the outbox: closers run in reverse, so the queued
+	// jobs finish while the outbox still takes their mail.
+	a.onClose(a.flows.Close)
+	return nil
+}
+
+// forgotForm asks for the address to mail a reset link to.
+func (a *App) forgotForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "forgot", page{Title: "Forgot your password?"})
+}
+
+// forgot mails a reset link if an account has the address, and answers
+// the same whether or not one does.
+func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	err := a.flows.RequestReset(r, r.PostForm.Get("email"))
+	switch {
+	case err == nil:
+		a.render(w, r, http.StatusOK, "inbox", page{Title: "Check your inbox",
+			Data: "If an account has this address, we have sent it a link to choose a new password. The link works once, for 30 minutes."})
+	case errors.Is(err, account.ErrInvalidAddress):
+		a.render(w, r, http.StatusUnprocessableEntity, "forgot", page{Title: "Forgot your password?", Error: "Enter a valid e-mail address."})
+	case errors.Is(err, ratelimit.ErrLimited):
+		a.rateLimited(w, r, err)
+	default:
+		a.serverError(w, r, err)
+	}
+}
+
+// resetPage is the data of the new-password form.
+type resetPage struct{ Token string }
+
+// invalidLink answers a link that cannot be used.
+func (a *App) invalidLink(w http.ResponseWriter, r *http.Request, what string) {
+	a.fail(w, r, http.StatusBadRequest, "This "+what+" link is invalid or has expired, or was used already. Links work once, for a limited time.")
+}
+
+// resetBegin opens a reset link: the form at once, or, for a user with a
+// second factor, the MFA challenge first.
+func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	res, err := a.flows.BeginReset(r, tok)
+	switch {
+	case errors.Is(err, token.ErrInvalid):
+		a.invalidLink(w, r, "password reset")
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	if res.NeedsMFA {
+		a.toResetMFA(w, r, tok)
+		return
+	}
+	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
+}
+
+// toResetMFA keeps the reset link's token in the session (out of the
+// URLs) and sends the user to the MFA challenge, then to resetContinue.
+func (a *App) toResetMFA(w http.ResponseWriter, r *http.Request, tok string) {
+	if err := a.sessions.Put(r.Context(), resetTokenKey, tok); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.flash(r, "Your account has a second factor: confirm it is you, then choose your new password.")
+	redirect(w, r, "/mfa?next="+url.QueryEscape("/reset/continue"))
+}
+
+// resetContinue shows the new-password form after the MFA challenge.
+// CompleteReset checks the link and the second factor again.
+func (a *App) resetContinue(w http.ResponseWriter, r *http.Request) {
+	tok, ok := a.sessions.Get(r.Context(), resetTokenKey)
+	if !ok { // no link pending: ask for one
+		a.forgotForm(w, r)
+		return
+	}
+	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
+}
+
+// resetComplete sets the new password.
+func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	f := r.PostForm
+	tok := f.Get("token")
+	again := func(status int, msg string) {
+		a.render(w, r, status, "reset", page{Title: "Choose a new password", Error: msg, Data: resetPage{Token: tok}})
+	}
+	if f.Get("password") != f.Get("password2") {
+		again(http.StatusUnprocessableEntity, "The two passwords do not match.")
+		return
+	}
+	err := a.flows.CompleteReset(r, tok, f.Get("password"))
+	if hashingBusy(w, err, again) {
+		return
+	}
+	if msg, status, ok := passwordProblem(err); !ok && status != 0 {
+		again(status, msg)
+		return
+	}
+	switch {
+	case err == nil:
+		a.sessions.Remove(r.Context(), resetTokenKey)
+		a.flash(r, "Your password is changed, and every session of your account is signed out. Log in with the new password.")
+		redirect(w, r, "/login")
+	case errors.Is(err, token.ErrInvalid):
+		a.invalidLink(w, r, "password reset")
+	case errors.Is(err, mfa.ErrMFARequired):
+		a.toResetMFA(w, r, tok)
+	case errors.Is(err, auth.ErrSessionsNotRevoked):
+		a.log.ErrorContext(r.Context(), "reset: sessions not revoked", "err", err)
+		a.fail(w, r, http.StatusInternalServerError, "Your password is changed, but your other sessions could not all be signed out. Log in, and use “Log out everywhere” on your account page.")
+	default:
+		a.serverError(w, r, err)
+	}
+}
