@@ -78,7 +78,7 @@ type App struct {
 	// address), their tokens in tokenSQL.
 	flows    *account.Flows
 	tokenSQL *tokensql.Store
-	guard *auth.Guard
+	guard    *auth.Guard
 
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"net/url"
 	"strings"
 
+	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
@@ -79,24 +81,32 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	createdAt := a.cfg.Now() // the session's authority dates from the account's creation
-	u, err := a.db.createUser(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
-	if errors.Is(err, errEmailTaken) {
-		again(http.StatusConflict, "An account with this e-mail address exists already. Log in instead.")
-		return
-	}
-	if err != nil {
+	// The same work and the same answer whether or not the address has an
+	// account: the flows create it in the background, and mail either a
+	// verification link or, to the owner of a taken address, a notice.
+	err := a.flows.SignUp(r, email, func(ctx context.Context) (string, error) {
+		u, err := a.db.createUser(ctx, user{Email: email, DisplayName: name, Hash: hash})
+		if errors.Is(err, errEmailTaken) {
+			return "", fmt.Errorf("%w: %w", account.ErrEmailTaken, err)
+		}
+		if err != nil {
+			return "", err
+		}
+		a.audit.Log(ctx, audit.Event{Category: audit.CategoryAuthentication, Action: ActionAccountCreated, Outcome: audit.OutcomeSuccess,
+			Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
+		return u.ID, nil
+	})
+	switch {
+	case err == nil:
+		a.render(w, r, http.StatusOK, "inbox", page{Title: "Check your inbox",
+			Data: "We have sent a message to " + email + ". Follow its link to confirm your address, then log in."})
+	case errors.Is(err, account.ErrInvalidAddress):
+		again(http.StatusUnprocessableEntity, "Enter a valid e-mail address.")
+	case errors.Is(err, ratelimit.ErrLimited):
+		a.rateLimited(w, r, err)
+	default:
 		a.serverError(w, r, err)
-		return
 	}
-	a.logAudit(r, audit.Event{Category: audit.CategoryAuthentication, Action: ActionAccountCreated, Outcome: audit.OutcomeSuccess,
-		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}})
-	if err := a.sessions.Login(r.Context(), identity.Principal{UserID: u.ID, Methods: []identity.Method{identity.MethodPassword}, AuthTime: createdAt}); err != nil {
-		a.serverError(w, r, err)
-		return
-	}
-	a.flash(r, "Welcome, "+u.DisplayName+"! Your account is ready.")
-	redirect(w, r, "/account")
 }
 
 // hashNewPassword checks a new password for the account email against the

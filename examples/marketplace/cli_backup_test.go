@@ -137,15 +137,13 @@ func TestBackupRestore_RoundTrip(t *testing.T) {
 	// Data written through the site.
 	ta := newTestApp(t, func(c *Config) { c.DataDir = dataDir })
 	alice := ta.client()
-	r := alice.post("/signup", signupForm("alice@example.com", "Alice", goodPassword, goodPassword))
-	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	ta.signUp(alice, "alice@example.com", "Alice")
 	for _, title := range []string{"Brass teapot", "Walnut bookshelf"} {
-		r = alice.post("/listings", url.Values{"title": {title}, "description": {"Good condition."}, "price": {"12.50"}})
+		r := alice.post("/listings", url.Values{"title": {title}, "description": {"Good condition."}, "price": {"12.50"}})
 		require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
 	}
 	bob := ta.client()
-	r = bob.post("/signup", signupForm("bob@example.com", "Bob", goodPassword, goodPassword))
-	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	ta.signUp(bob, "bob@example.com", "Bob")
 	tables := []string{"users", "user_roles", "listings"}
 	want := dumpRows(t, ta.db, tables...)
 	require.Len(t, want["users"], 2)
@@ -246,7 +244,7 @@ func TestBackupRestore_RoundTrip(t *testing.T) {
 	assert.Equal(t, []string{"backup.restored success"}, tableActions(t, ta2),
 		"the table is as it was when the snapshot was taken (before its own backup.created), plus the restore")
 	alice.base = ta2.URL
-	r = alice.get("/account")
+	r := alice.get("/account")
 	assert.Equal(t, http.StatusSeeOther, r.Status, "a session from before the restore is gone")
 	c, _ := ta2.login("alice@example.com")
 	r = c.get("/my/listings")

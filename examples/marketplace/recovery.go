@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"net/url"
 
 	"github.com/deployedworks/rampart/account"
@@ -186,4 +187,124 @@ func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.serverError(w, r, err)
 	}
+}
+
+// linkPage is the page a mailed link opens: a button that posts the token
+// back, so that a mail scanner fetching the link consumes nothing.
+type linkPage struct {
+	Action, Token, Text, Button string
+}
+
+// linkForm shows the button of a mailed link.
+func (a *App) linkForm(title, action, text, button string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.render(w, r, http.StatusOK, "link", page{Title: title,
+			Data: linkPage{Action: action, Token: r.URL.Query().Get("token"), Text: text, Button: button}})
+	}
+}
+
+// linkDone answers a posted link: the page on success, the invalid-link
+// page, or an error.
+func (a *App) linkDone(w http.ResponseWriter, r *http.Request, err error, what, done, next string) {
+	switch {
+	case err == nil:
+		a.flash(r, done)
+		redirect(w, r, next)
+	case errors.Is(err, token.ErrInvalid):
+		a.invalidLink(w, r, what)
+	case errors.Is(err, account.ErrEmailTaken):
+		a.fail(w, r, http.StatusConflict, "That address now belongs to another account, so it cannot be yours. Nothing was changed.")
+	case errors.Is(err, auth.ErrSessionsNotRevoked):
+		a.log.ErrorContext(r.Context(), what+": sessions not revoked", "err", err)
+		a.fail(w, r, http.StatusInternalServerError, "Your address is restored, but your sessions could not all be signed out. Log in, and use “Log out everywhere” on your account page.")
+	default:
+		a.serverError(w, r, err)
+	}
+}
+
+// verifyEmail consumes a verification link.
+func (a *App) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	a.linkDone(w, r, a.flows.VerifyEmail(r, r.PostForm.Get("token")), "verification", "Your e-mail address is confirmed.", a.afterLink(r))
+}
+
+// afterLink is where a link's page leads: the account when signed in,
+// else the login.
+func (a *App) afterLink(r *http.Request) string {
+	if _, _, ok := a.signedIn(r); ok {
+		return "/account"
+	}
+	return "/login"
+}
+
+// resendVerification mails the signed-in user a new verification link.
+func (a *App) resendVerification(w http.ResponseWriter, r *http.Request) {
+	err := a.flows.SendVerification(r, currentUser(r))
+	switch {
+	case err == nil:
+		a.flash(r, "We have sent you a new link: open it to confirm your address.")
+		redirect(w, r, "/account")
+	case errors.Is(err, ratelimit.ErrLimited):
+		a.rateLimited(w, r, err)
+	default:
+		a.serverError(w, r, err)
+	}
+}
+
+// emailForm asks for the new address and the password.
+func (a *App) emailForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "email", page{Title: "Change your e-mail address"})
+}
+
+// changeEmail re-authenticates the user and mails a confirmation link to
+// the new address (and a notice with an undo link to the current one).
+func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	again := func(status int, msg string) {
+		a.render(w, r, status, "email", page{Title: "Change your e-mail address", Error: msg})
+	}
+	newEmail := normEmail(r.PostForm.Get("email"))
+	if _, err := mail.ParseAddress(newEmail); err != nil || newEmail == "" {
+		again(http.StatusUnprocessableEntity, "Enter a valid e-mail address.")
+		return
+	}
+	err := a.flows.RequestEmailChange(r, r.PostForm.Get("current"), newEmail)
+	if hashingBusy(w, err, again) {
+		return
+	}
+	switch {
+	case err == nil:
+		a.render(w, r, http.StatusOK, "inbox", page{Title: "Check your inbox",
+			Data: "We have sent a link to " + newEmail + ": your address changes when you open it. Your current address has been told, with a link to cancel."})
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		again(http.StatusUnauthorized, "That password is not right.")
+	case errors.Is(err, account.ErrInvalidAddress):
+		again(http.StatusUnprocessableEntity, "Enter a valid e-mail address.")
+	case errors.Is(err, ratelimit.ErrLimited):
+		a.rateLimited(w, r, err)
+	default:
+		a.serverError(w, r, err)
+	}
+}
+
+// confirmEmail consumes a confirmation link opened from the new address.
+func (a *App) confirmEmail(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	a.linkDone(w, r, a.flows.ConfirmEmailChange(r, r.PostForm.Get("token")), "confirmation", "Your e-mail address is changed.", a.afterLink(r))
+}
+
+// undoEmail consumes an undo link opened from the old address: the change
+// is undone and every session ends.
+func (a *App) undoEmail(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	a.linkDone(w, r, a.flows.UndoEmailChange(r, r.PostForm.Get("token")), "cancellation",
+		"The change of address is undone and every session of your account is signed out. We have mailed you a link to choose a new password: someone who knew it asked for the change.", "/login")
 }

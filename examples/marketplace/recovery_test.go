@@ -32,6 +32,50 @@ func (ta *testApp) mailTo(address, kind string) notify.Message {
 	return notify.Message{}
 }
 
+// mailToAny waits for a message of kind to address from the development
+// Sender of any of tas (instances sharing one outbox: any may send it).
+func mailToAny(t *testing.T, tas []*testApp, address, kind string) notify.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	found := make(chan notify.Message, len(tas))
+	for _, ta := range tas {
+		go func() {
+			for _, m := range ta.devMail.wait(ctx, address, func(m notify.Message) bool { return m.Kind == kind }) {
+				if m.Kind == kind {
+					found <- m
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case m := <-found:
+		return m
+	case <-ctx.Done():
+		require.FailNow(t, "no mail", "no %s mail to %s", kind, address)
+		return notify.Message{}
+	}
+}
+
+// signUp signs c up through the form, confirms the address from the
+// mailed link and logs c in.
+func (ta *testApp) signUp(c *client, email, name string, instances ...*testApp) {
+	ta.t.Helper()
+	t := ta.t.(*testing.T)
+	r := c.post("/signup", signupForm(email, name, goodPassword, goodPassword))
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	require.Contains(t, r.Body, `id="check-inbox"`)
+	link := ta.linkIn(mailToAny(t, append([]*testApp{ta}, instances...), normEmail(email), "email_verify"))
+	r = c.get(link)
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	tok := must(url.ParseQuery(must(url.Parse(link)).RawQuery)).Get("token")
+	r = c.post("/verify", url.Values{"token": {tok}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	r = c.post("/login", url.Values{"email": {email}, "password": {goodPassword}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+}
+
 // linkIn returns the path and query of the link in a message.
 func (ta *testApp) linkIn(m notify.Message) string {
 	ta.t.Helper()

@@ -83,6 +83,12 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "GET /reset", fn(a.resetBegin))
 	handle(app, "GET /reset/continue", fn(a.resetContinue))
 	handle(app, "POST /reset", fn(a.resetComplete))
+	handle(app, "GET /verify", a.linkForm("Confirm your e-mail address", "/verify", "Confirm that this address is yours.", "Confirm my address"))
+	handle(app, "POST /verify", fn(a.verifyEmail))
+	handle(app, "GET /account/email/confirm", a.linkForm("Confirm your new e-mail address", "/account/email/confirm", "Make this your account's address.", "Confirm the new address"))
+	handle(app, "POST /account/email/confirm", fn(a.confirmEmail))
+	handle(app, "GET /account/email/undo", a.linkForm("Undo the change of address", "/account/email/undo", "Keep your old address and sign out every session of your account.", "Undo the change"))
+	handle(app, "POST /account/email/undo", fn(a.undoEmail))
 	handle(app, "GET /setup", fn(a.setupForm))
 	handle(app, "POST /setup", lim.setup.Handler(fn(a.setupSubmit)))
 
@@ -102,6 +108,9 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /account/sessions/revoke-others", signedIn(fn(a.revokeOtherSessions)))
 	handle(app, "POST /logout/everywhere", signedIn(fn(a.logoutEverywhere)))
 	handle(app, "GET /account/outbox", signedIn(fn(a.outboxPage)))
+	handle(app, "GET /account/email", signedIn(fn(a.emailForm)))
+	handle(app, "POST /account/email", signedIn(fn(a.changeEmail)))
+	handle(app, "POST /account/verify", signedIn(fn(a.resendVerification)))
 
 	// Second factors (reachable while enrolment is required).
 	handle(app, "GET /account/mfa", enrolment(fn(a.mfaSettings)))

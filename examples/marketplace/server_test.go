@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -410,19 +411,35 @@ func TestServe_TrustedProxy(t *testing.T) {
 			r = send(t, hc, http.MethodGet, "http", s.addrs["http"], "market.example", "/", map[string]string{"X-Forwarded-Proto": "http"})
 			assert.Empty(t, r.Header.Get("Strict-Transport-Security"), "plain HTTP, as the proxy says")
 
-			// Sign up (the cookie is Secure: carried by hand, as the proxy
-			// would) and read the address the session recorded.
-			form := signupForm("proxied@example.com", "Proxied", goodPassword, goodPassword)
-			req, err := http.NewRequest(http.MethodPost, "http://"+s.addrs["http"]+"/signup", strings.NewReader(form.Encode()))
-			require.NoError(t, err)
-			req.Host = "market.example"
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			for k, v := range fwd {
-				req.Header.Set(k, v)
+			// Sign up, wait for the account (its verification mail, which
+			// development mode prints), log in (the cookie is Secure:
+			// carried by hand, as the proxy would) and read the address the
+			// session recorded.
+			post := func(path string, form url.Values) *http.Response {
+				req, err := http.NewRequest(http.MethodPost, "http://"+s.addrs["http"]+path, strings.NewReader(form.Encode()))
+				require.NoError(t, err)
+				req.Host = "market.example"
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				for k, v := range fwd {
+					req.Header.Set(k, v)
+				}
+				res, err := hc.Do(req)
+				require.NoError(t, err)
+				_ = res.Body.Close()
+				return res
 			}
-			res, err := hc.Do(req)
-			require.NoError(t, err)
-			_ = res.Body.Close()
+			res := post("/signup", signupForm("proxied@example.com", "Proxied", goodPassword, goodPassword))
+			require.Equal(t, http.StatusOK, res.StatusCode, s.log.String())
+			timeout := time.After(30 * time.Second)
+			for mailed := false; !mailed; {
+				select {
+				case line := <-s.log.lines:
+					mailed = strings.Contains(line, "mail printed here") && strings.Contains(line, "kind=email_verify")
+				case <-timeout:
+					t.Fatalf("no verification mail:\n%s", s.log)
+				}
+			}
+			res = post("/login", url.Values{"email": {"proxied@example.com"}, "password": {goodPassword}})
 			require.Equal(t, http.StatusSeeOther, res.StatusCode, s.log.String())
 			var cookie string
 			for _, c := range res.Cookies() {
