@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,4 +205,61 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// tokenOf returns the token of a link.
+func tokenOf(link string) string {
+	return must(url.ParseQuery(must(url.Parse(link)).RawQuery)).Get("token")
+}
+
+// TestEmailChange: the password again, a link to the new address that
+// makes the change, a notice to the old one whose link undoes it and
+// signs every session out; a taken address gets the same answer.
+func TestEmailChange(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	c, _ := ta.userClient("erin@example.com", "Erin")
+	ta.createUser("frank@example.com", "Frank")
+	other, _ := ta.login("erin@example.com")
+
+	r := c.get("/account")
+	assert.Contains(t, r.Body, `href="/account/email"`)
+	require.Equal(t, http.StatusOK, c.get("/account/email").Status)
+	r = c.post("/account/email", url.Values{"email": {"erin.new@example.com"}, "current": {"wrong password"}})
+	assert.Equal(t, http.StatusUnauthorized, r.Status)
+	r = c.post("/account/email", url.Values{"email": {"not an address"}, "current": {goodPassword}})
+	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
+
+	// A taken address: the same page, its owner told, nothing changes.
+	taken := c.post("/account/email", url.Values{"email": {"frank@example.com"}, "current": {goodPassword}})
+	require.Equal(t, http.StatusOK, taken.Status, taken.Body)
+	ta.mailTo("frank@example.com", "email_change_taken")
+
+	r = c.post("/account/email", url.Values{"email": {"Erin.New@example.com"}, "current": {goodPassword}})
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	samePage(t, taken, resp{Status: r.Status, Body: strings.ReplaceAll(r.Body, "erin.new@example.com", "frank@example.com")})
+	ta.mailTo("erin@example.com", "email_change_requested")
+	confirm := ta.linkIn(ta.mailTo("erin.new@example.com", "email_change_confirm"))
+	r = c.get(confirm)
+	require.Contains(t, r.Body, `id="link-form"`)
+	r = c.post("/account/email/confirm", url.Values{"token": {tokenOf(confirm)}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	r = c.get("/account")
+	assert.Contains(t, r.Body, `id="account-email">erin.new@example.com<`)
+	assert.Contains(t, r.Body, "(confirmed)", "opening the link proves the new mailbox")
+	assert.Equal(t, http.StatusBadRequest, c.post("/account/email/confirm", url.Values{"token": {tokenOf(confirm)}}).Status, "once")
+
+	// The old address undoes it: restored, everyone signed out, a reset
+	// link mailed.
+	ta.mailTo("erin.new@example.com", "email_changed_new")
+	undo := ta.linkIn(ta.mailTo("erin@example.com", "email_changed_old"))
+	r = ta.client().post("/account/email/undo", url.Values{"token": {tokenOf(undo)}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Equal(t, "/login", r.Location)
+	assert.Equal(t, http.StatusSeeOther, c.get("/account").Status, "signed out")
+	assert.Equal(t, http.StatusSeeOther, other.get("/account").Status, "signed out everywhere")
+	u, err := ta.db.userByID(context.Background(), must(ta.db.userByEmail(context.Background(), "erin@example.com")).ID)
+	require.NoError(t, err)
+	assert.Equal(t, "erin@example.com", u.Email)
+	assert.Contains(t, ta.mailTo("erin@example.com", "email_change_undone").Text, "/reset?token=")
 }
