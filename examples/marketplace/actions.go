@@ -16,6 +16,12 @@ const (
 	ActionSetupTokenRejected audit.Action = "setup.token_rejected"
 	// ActionRoleGranted: a role was granted.
 	ActionRoleGranted audit.Action = "role.granted"
+	// ActionRoleRevoked: a role was taken away.
+	ActionRoleRevoked audit.Action = "role.revoked"
+	// ActionAccountDisabled: an administrator disabled an account.
+	ActionAccountDisabled audit.Action = "account.disabled"
+	// ActionAccountEnabled: an administrator enabled an account.
+	ActionAccountEnabled audit.Action = "account.enabled"
 	// ActionListingCreated: a listing was created.
 	ActionListingCreated audit.Action = "listing.created"
 	// ActionListingUpdated: a listing was updated.

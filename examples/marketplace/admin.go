@@ -193,18 +193,18 @@ func (a *App) adminRoles(w http.ResponseWriter, r *http.Request) {
 	a.adminChange(w, r, func(u user) (bool, string, error) {
 		var changed bool
 		var err error
-		action := "role.granted"
+		action := ActionRoleGranted
 		if op == "grant" {
 			changed, err = a.db.grantRole(r.Context(), u.ID, role, currentUser(r))
 		} else {
-			action = "role.revoked"
+			action = ActionRoleRevoked
 			changed, err = a.db.revokeRole(r.Context(), u.ID, role)
 		}
 		if err != nil || !changed {
 			return false, fmt.Sprintf("Nothing to change: %s %s the %s role.", u.DisplayName, map[bool]string{true: "has", false: "does not have"}[op == "grant"], role), err
 		}
-		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
-			Target: audit.Target{Kind: "user", ID: u.ID}, Meta: map[string]string{"role": role}})
+		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: action, Outcome: audit.OutcomeSuccess,
+			Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID}, Meta: map[string]string{"role": role}})
 		verb := map[string]string{"grant": "now has", "revoke": "no longer has"}[op]
 		return true, fmt.Sprintf("%s %s the %s role.", u.DisplayName, verb, role), nil
 	})
@@ -219,11 +219,11 @@ func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, disabled 
 		if err != nil || !changed {
 			return false, "Nothing to change.", err
 		}
-		action, msg := "account.disabled", u.DisplayName+"'s account is disabled."
+		action, msg := ActionAccountDisabled, u.DisplayName+"'s account is disabled."
 		if !disabled {
-			action, msg = "account.enabled", u.DisplayName+"'s account is enabled."
+			action, msg = ActionAccountEnabled, u.DisplayName+"'s account is enabled."
 		}
-		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action(action), Outcome: audit.OutcomeSuccess,
+		a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: action, Outcome: audit.OutcomeSuccess,
 			Target: audit.Target{Kind: "user", ID: u.ID}})
 		return disabled, msg, nil // enabling needs no revocation
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/detect"
+	"github.com/deployedworks/rampart/audit/detect/redisstate"
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
@@ -230,25 +231,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 
-	// Audit: the chained file (record of truth) and the database (admin
-	// pages), each behind its own queue so a retry never duplicates.
-	if err := a.buildAudit(); err != nil {
-		return err
-	}
-
-	// Mail: the outbox, delivered in the background until Close.
-	if err := a.buildNotify(); err != nil {
-		return err
-	}
-	err = a.db.withMigrationLock(ctx, func() error { return a.outbox.Migrate(ctx) })
-	if err == nil {
-		err = a.startOutbox()
-	}
-	if err != nil {
-		return err
-	}
-
-	// Redis, for sessions and rate limits shared by every instance.
+	// Redis, for sessions, rate limits and the detector's counts shared by every instance.
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -265,6 +248,24 @@ func (a *App) build(ctx context.Context) error {
 		if err := a.rdb.Ping(pctx).Err(); err != nil {
 			return fmt.Errorf("redis: connect (check REDIS_URL): %w", err)
 		}
+	}
+
+	// Audit: the chained file (record of truth) and the database (admin
+	// pages), each behind its own queue so a retry never duplicates.
+	if err := a.buildAudit(); err != nil {
+		return err
+	}
+
+	// Mail: the outbox, delivered in the background until Close.
+	if err := a.buildNotify(); err != nil {
+		return err
+	}
+	err = a.db.withMigrationLock(ctx, func() error { return a.outbox.Migrate(ctx) })
+	if err == nil {
+		err = a.startOutbox()
+	}
+	if err != nil {
+		return err
 	}
 
 	// Sessions.
@@ -340,7 +341,19 @@ func (a *App) buildAudit() error {
 	if err != nil {
 		return err
 	}
-	det, err := detect.New(both, detect.Config{Now: a.cfg.Now})
+	// Notices and alerts hang off the audit events, under the detector so
+	// that they see its alerts too.
+	notices, err := a.buildNotices(both)
+	if err != nil {
+		return err
+	}
+	dc := detect.Config{Now: a.cfg.Now}
+	if a.rdb != nil {
+		if dc.State, err = redisstate.New(a.rdb, redisstate.Config{Prefix: a.cfg.RedisPrefix + "detect:"}); err != nil {
+			return err
+		}
+	}
+	det, err := detect.New(notices, dc)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,12 @@ type Config struct {
 	// public URL's host name.
 	MailFrom string
 
+	// AlertTo are the security contacts: the addresses security alerts
+	// (credential stuffing, password spraying, a cloned passkey, a flood
+	// of browser reports) are mailed to. Default: the address of Contact
+	// when it is a mailto: URL, so security@deployed.works.
+	AlertTo []string
+
 	// StepUp is how recent an MFA verification must be for sensitive
 	// actions (role changes, factor changes). Default: 10 minutes.
 	StepUp time.Duration

@@ -329,6 +329,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 		RedisURL:       lookup.str("REDIS_URL", ""),
 		RedisPrefix:    lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
 		MailFrom:       lookup.str("MARKETPLACE_MAIL_FROM", ""),
+		AlertTo:        splitList(lookup.str("MARKETPLACE_ALERT_TO", "")),
 		Prod:           f.prod,
 		TrustedProxies: proxies,
 		Secrets:        secrets.Env{LookupEnv: lookup},
@@ -512,4 +513,15 @@ func stty(f *os.File, arg string) error {
 	c := exec.Command("stty", arg)
 	c.Stdin = f
 	return c.Run()
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
