@@ -20,6 +20,9 @@ const (
 	ActionRoleRevoked audit.Action = "role.revoked"
 	// ActionAccountDisabled: an administrator disabled an account.
 	ActionAccountDisabled audit.Action = "account.disabled"
+	// ActionResetLinkSent: an administrator had a password-reset link
+	// mailed to a user (package account records the link itself).
+	ActionResetLinkSent audit.Action = "admin.reset_link_sent"
 	// ActionAccountEnabled: an administrator enabled an account.
 	ActionAccountEnabled audit.Action = "account.enabled"
 	// ActionListingCreated: a listing was created.

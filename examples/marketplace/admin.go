@@ -16,6 +16,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
+	"github.com/deployedworks/rampart/ratelimit"
 )
 
 // adminHomePage is the data of the admin dashboard.
@@ -227,6 +228,34 @@ func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, disabled 
 			Target: audit.Target{Kind: "user", ID: u.ID}})
 		return disabled, msg, nil // enabling needs no revocation
 	})
+}
+
+// adminSendReset mails a user a password-reset link, as if they had asked
+// on /forgot (the same link, limits and audit trail of package account),
+// and records that an administrator asked.
+func (a *App) adminSendReset(w http.ResponseWriter, r *http.Request) {
+	u, ok := a.targetUser(w, r)
+	if !ok {
+		return
+	}
+	if u.Disabled {
+		a.flash(r, "No link was sent: the account is disabled. Enable it first.")
+		redirect(w, r, "/admin/users/"+u.ID)
+		return
+	}
+	err := a.flows.RequestReset(r, u.Email)
+	switch {
+	case errors.Is(err, ratelimit.ErrLimited):
+		a.rateLimited(w, r, err)
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	a.logAudit(r, audit.Event{Category: audit.CategoryAdmin, Action: ActionResetLinkSent, Outcome: audit.OutcomeSuccess,
+		Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID}})
+	a.flash(r, "A link to choose a new password is on its way to "+u.Email+"; it works once, for 30 minutes. Their password and sessions are unchanged until they use it.")
+	redirect(w, r, "/admin/users/"+u.ID)
 }
 
 func (a *App) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {

@@ -94,3 +94,36 @@ func TestAlertContacts(t *testing.T) {
 	_, err = a.alertContacts()
 	assert.ErrorContains(t, err, "MARKETPLACE_ALERT_TO")
 }
+
+// TestAdminSendsResetLink: an administrator (with a recent second factor)
+// has a reset link mailed to a user, audited; the user's password and
+// sessions stay until they use it; a disabled account gets nothing.
+func TestAdminSendsResetLink(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	adm, _, _ := ta.adminClient("root@example.com")
+	c, u := ta.userClient("hana@example.com", "Hana")
+
+	r := adm.get("/admin/users/" + u.ID)
+	require.Contains(t, r.Body, `id="send-reset"`)
+	r = adm.post("/admin/users/"+u.ID+"/reset", nil)
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Contains(t, adm.follow(r).Body, "on its way to hana@example.com")
+	assert.True(t, c.signedIn(), "nothing changes until the user acts")
+	rows := ta.waitAuditRows(string(ActionResetLinkSent))
+	require.Len(t, rows, 1)
+	assert.Equal(t, u.ID, rows[0].TargetID)
+
+	link := ta.linkIn(ta.mailTo("hana@example.com", "password_reset"))
+	r = c.post("/reset", url.Values{"token": {tokenOf(link)}, "password": {newPassword}, "password2": {newPassword}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.False(t, c.signedIn())
+
+	// A user may not use it (403), nor an admin on a disabled account.
+	someone, _ := ta.userClient("ivan@example.com", "Ivan")
+	assert.Equal(t, http.StatusForbidden, someone.post("/admin/users/"+u.ID+"/reset", nil).Status)
+	require.Equal(t, http.StatusSeeOther, adm.post("/admin/users/"+u.ID+"/disable", nil).Status)
+	r = adm.post("/admin/users/"+u.ID+"/reset", nil)
+	assert.Contains(t, adm.follow(r).Body, "No link was sent")
+	assert.Len(t, ta.waitAuditRows(string(ActionResetLinkSent)), 1)
+}

@@ -144,6 +144,7 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /admin/users/{id}/disable", admin(step(fn(a.adminDisable))))
 	handle(app, "POST /admin/users/{id}/enable", admin(step(fn(a.adminEnable))))
 	handle(app, "POST /admin/users/{id}/sessions/revoke", admin(step(fn(a.adminRevokeSessions))))
+	handle(app, "POST /admin/users/{id}/reset", admin(step(fn(a.adminSendReset))))
 	handle(app, "GET /admin/audit", admin(fn(a.adminAudit)))
 	handle(app, "POST /admin/audit/verify", admin(fn(a.adminVerifyAudit)))
 

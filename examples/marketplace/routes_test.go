@@ -339,6 +339,7 @@ func routeCases(l listing, target user) []routeCase {
 		{pattern: "POST /admin/users/{id}/disable", method: "POST", path: "/admin/users/" + nobody + "/disable", anon: see, user: forbid, admin: notFound},
 		{pattern: "POST /admin/users/{id}/enable", method: "POST", path: "/admin/users/" + nobody + "/enable", anon: see, user: forbid, admin: notFound},
 		{pattern: "POST /admin/users/{id}/sessions/revoke", method: "POST", path: "/admin/users/" + nobody + "/sessions/revoke", anon: see, user: forbid, admin: notFound},
+		{pattern: "POST /admin/users/{id}/reset", method: "POST", path: "/admin/users/" + nobody + "/reset", anon: see, user: forbid, admin: notFound},
 		{pattern: "GET /admin/audit", method: "GET", path: "/admin/audit", anon: see, user: forbid, admin: ok},
 		{pattern: "POST /admin/audit/verify", method: "POST", path: "/admin/audit/verify", anon: see, user: forbid, admin: ok},
 		// Anything else.
