@@ -668,6 +668,49 @@ func TestBrowserFlow(t *testing.T) {
 			assert.Empty(t, b.cspReports(), "CSP reports queued by the browser")
 			assert.Empty(t, b.exceptions(), "uncaught exceptions in the browser")
 		}},
+		{"forgot password: the link from the mail, a new password, the second factor", func(t *testing.T) {
+			b := b.incognito(t) // a browser that is signed out
+			b.onFailure(t)
+			b.open(t, "/login")
+			b.expectPage(t, b.click(t, "#forgot-password"), 200, "/forgot", "Forgot your password?")
+			b.fill(t, "email", email)
+			b.expectPage(t, b.click(t, "#send-reset"), 200, "/forgot", "Check your inbox")
+			// The link, read from what the development Sender delivered.
+			link := ta.linkIn(ta.mailTo(email, "password_reset"))
+			// Ada has a second factor: the challenge comes first.
+			b.expectPage(t, b.open(t, link), 200, "/mfa?next=%2Freset%2Fcontinue", "Confirm it is you")
+			b.fill(t, "code", ta.nextCode(secret))
+			b.expectPage(t, b.click(t, "#totp-verify"), 200, "/reset/continue", "Choose a new password")
+			const newPass = "copper meadow lantern violet 58"
+			b.fill(t, "password", newPass, "password2", newPass)
+			b.expectPage(t, b.click(t, "#save-password"), 200, "/login", "Log in")
+			assert.Contains(t, b.text(t, "#flash"), "Your password is changed")
+			b.fill(t, "email", email, "password", newPass)
+			b.expectPage(t, b.click(t, "#login"), 200, "/mfa?next=%2Faccount", "Confirm it is you")
+			b.fill(t, "code", ta.nextCode(secret))
+			b.expectPage(t, b.click(t, "#totp-verify"), 200, "/account", "Your account")
+			assert.Equal(t, email, b.text(t, "#account-email"))
+			assert.Empty(t, b.cspViolations(), "CSP violations in the browser")
+			assert.Empty(t, b.exceptions(), "uncaught exceptions in the browser")
+		}},
+		{"sign-up with an existing address shows the same page as a new one", func(t *testing.T) {
+			page := func(addr string) (string, string, string) {
+				b := b.incognito(t)
+				b.onFailure(t)
+				b.open(t, "/signup")
+				b.fill(t, "email", addr, "name", "Someone", "password", goodPassword, "password2", goodPassword)
+				res := b.click(t, "#signup")
+				require.NotNil(t, res)
+				main := strings.ReplaceAll(b.text(t, "main"), addr, "ADDRESS")
+				return fmt.Sprint(res.Status), b.path(t), main
+			}
+			s1, p1, m1 := page(email) // Ada's
+			s2, p2, m2 := page("brand.new@example.com")
+			assert.Equal(t, []string{s2, p2, m2}, []string{s1, p1, m1})
+			assert.Contains(t, m1, "Check your inbox")
+			ta.mailTo(email, "signup_existing")
+			ta.mailTo("brand.new@example.com", "email_verify")
+		}},
 		{"no CSP violation and no script error", func(t *testing.T) {
 			assert.Empty(t, b.cspViolations(), "CSP violations in the browser")
 			assert.Empty(t, b.cspReports(), "CSP reports queued by the browser")
