@@ -20,6 +20,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit/sqlsink"
 	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/deployedworks/rampart/mfa"
+	"github.com/deployedworks/rampart/notify"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/secrets"
 	"github.com/deployedworks/rampart/sqldb"
@@ -257,4 +259,36 @@ func TestMultiInstance_DevSecretsWarning(t *testing.T) {
 	})
 	assert.NotContains(t, ta.Logs.String(), "shared DATABASE_URL/REDIS_URL")
 	assert.Empty(t, ta.keys.FromDataDir)
+}
+
+// TestMultiInstance_MailOnce: two instances deliver one outbox: a notice
+// (a second factor set up on A) and a reset link (asked on B) each reach
+// the user once, whichever instance sends them.
+func TestMultiInstance_MailOnce(t *testing.T) {
+	tas := newInstances(t, 2)
+	a, b := tas[0], tas[1]
+	email := "mail-once-" + newID()[:8] + "@example.com"
+	c, _ := a.userClient(email, "Once")
+	a.enrolTOTP(c)
+	mailToAny(t, tas, email, string(mfa.ActionTOTPConfirm))
+	r := b.client().post("/forgot", url.Values{"email": {email}})
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	mailToAny(t, tas, email, "password_reset")
+
+	// A marker queued on each instance after those: once both are
+	// delivered, so is anything queued before them.
+	ctx := context.Background()
+	for i, ta := range tas {
+		require.NoError(t, ta.outbox.Enqueue(ctx, notify.Message{Key: fmt.Sprint("marker:", email, i), To: email, Kind: fmt.Sprint("marker", i), Subject: "m", Text: "m"}))
+	}
+	mailToAny(t, tas, email, "marker0")
+	mailToAny(t, tas, email, "marker1")
+	kinds := map[string]int{}
+	for _, ta := range tas {
+		for _, m := range ta.devMail.sent(email) {
+			kinds[m.Kind]++
+		}
+	}
+	assert.Equal(t, 1, kinds[string(mfa.ActionTOTPConfirm)], "%v", kinds)
+	assert.Equal(t, 1, kinds["password_reset"], "%v", kinds)
 }
