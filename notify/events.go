@@ -225,7 +225,6 @@ const (
 	evMaxKind       = 64   // as the outbox allows
 	evMaxRecipients = 100  // per rule and event
 	evMaxTracked    = 8192 // queued keys and held-back counters kept
-	evMaxReason     = 500
 )
 
 // NewEventSink returns an EventSink that passes every event to next, then
@@ -445,7 +444,7 @@ func (s *EventSink) key(e audit.Event, r *Rule, to string) string {
 func (s *EventSink) fail(ctx context.Context, e audit.Event, r *Rule, step string, err error) {
 	s.record(ctx, s.failed, audit.Event{
 		Category: audit.CategoryError, Action: ActionQueueFailed, Outcome: audit.OutcomeFailure,
-		Target: e.Target, Reason: cutReason(err.Error()),
+		Target: e.Target, Reason: cut(err.Error()),
 		Meta: map[string]string{"step": step, "event_action": string(e.Action), "kind": r.Template.kind},
 	})
 }
@@ -473,7 +472,7 @@ func (s *EventSink) record(ctx context.Context, g *gate.Gate, ev audit.Event) {
 	if err := s.next.Write(ctx, ev); err != nil {
 		s.errLog.LogAttrs(ctx, slog.LevelError, "notify: recording a message not queued failed",
 			slog.String("action", string(ev.Action)), slog.String("reason", ev.Reason),
-			slog.Any("meta", ev.Meta), slog.String("error", cutReason(err.Error())))
+			slog.Any("meta", ev.Meta), slog.String("error", cut(err.Error())))
 	}
 }
 
@@ -518,22 +517,6 @@ func cleanText(s string) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, "\uFFFD"))
-}
-
-// cutReason shortens s to evMaxReason bytes of valid UTF-8 and replaces
-// control characters by spaces, for Reason fields made of other code's
-// errors.
-func cutReason(s string) string {
-	if len(s) > evMaxReason {
-		s = s[:evMaxReason]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 // bounded is a map of at most about max entries that forgets the least

@@ -614,3 +614,20 @@ func TestEventSinkLimiterDown(t *testing.T) {
 		})
 	}
 }
+
+// A long error is cut at a rune boundary: the Reason of ActionQueueFailed
+// stays within its 500 bytes and ends on no replacement character, even
+// when byte 500 falls inside a multi-byte character.
+func TestEventSinkFailureReasonCutAtRune(t *testing.T) {
+	store := &audit.MemorySink{}
+	long := strings.Repeat("a", 499) + strings.Repeat("é", 10)
+	s := newSink(t, store, &memOutbox{fail: errors.New(long)}, notify.EventSinkConfig{})
+	require.NoError(t, s.Write(context.Background(), factorAdded("u1", "r")))
+	failed := actionsOf(store.Events(), notify.ActionQueueFailed)
+	require.Len(t, failed, 1)
+	r := failed[0].Reason
+	assert.LessOrEqual(t, len(r), 500)
+	assert.True(t, utf8.ValidString(r))
+	assert.NotContains(t, r, "\uFFFD", "a character split by the cut is dropped, not replaced")
+	assert.True(t, strings.HasPrefix(long, r), "the Reason is a prefix of the error")
+}

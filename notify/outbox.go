@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/deployedworks/rampart/audit"
@@ -535,12 +534,13 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// cut makes a Sender's error fit for a column and a log line: valid
-// UTF-8, control characters as spaces, at most maxLastError bytes.
+// cut makes an error (a Sender's, or other code's for an EventSink's
+// Reason) fit for a column, a Reason and a log line: valid UTF-8, control
+// characters as spaces, at most maxLastError bytes.
 func cut(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if isControl(r) {
 			return ' '
 		}
 		return r
