@@ -222,7 +222,6 @@ var _ audit.Sink = (*EventSink)(nil)
 // Bounds of an EventSink's work.
 const (
 	evMaxWhat       = 200
-	evMaxKind       = 64   // as the outbox allows
 	evMaxRecipients = 100  // per rule and event
 	evMaxTracked    = 8192 // queued keys and held-back counters kept
 )
@@ -296,13 +295,7 @@ func (r *Rule) prepare() error {
 		}
 	}
 	if r.Template != nil {
-		if len(r.Template.kind) > evMaxKind {
-			return fmt.Errorf("the Template's kind %q is longer than %d bytes", r.Template.kind, evMaxKind)
-		}
-		return nil
-	}
-	if len(r.Action) > evMaxKind {
-		return fmt.Errorf("the action, the kind of a default template's messages, is longer than %d bytes: pass a Template", evMaxKind)
+		return nil // NewTemplate checked its kind
 	}
 	if r.what == "" {
 		return errors.New("the Template is required (or build the rule with notify.Notice or notify.Alert)")

@@ -489,8 +489,6 @@ func TestEventSinkUnderDetectorNewLocation(t *testing.T) {
 func TestNewEventSinkValidates(t *testing.T) {
 	q := &memOutbox{}
 	to := notify.ToAddresses("sec@example.com")
-	tmpl, err := notify.NewTemplate(strings.Repeat("k", 65), "s", "t", "")
-	require.NoError(t, err)
 	tests := []struct {
 		name  string
 		next  audit.Sink
@@ -512,7 +510,7 @@ func TestNewEventSinkValidates(t *testing.T) {
 		{"sentence on two lines", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x\ny", to)}, notify.EventSinkConfig{}, "one line"},
 		{"sentence too long", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, strings.Repeat("x", 201), to)}, notify.EventSinkConfig{}, "one line"},
 		{"action unfit for a kind", &audit.MemorySink{}, q, []notify.Rule{notify.Alert("App.Role-Granted", "x", to)}, notify.EventSinkConfig{}, "lower-case"},
-		{"kind too long", &audit.MemorySink{}, q, []notify.Rule{{Action: actRoleGranted, To: to, Template: tmpl}}, notify.EventSinkConfig{}, "longer than 64"},
+		{"action too long for a kind", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(audit.Action(strings.Repeat("k", 65)), "x", to)}, notify.EventSinkConfig{}, "longer than 64"},
 		{"negative dedup", &audit.MemorySink{}, q, rules(), notify.EventSinkConfig{Dedup: -1}, "negative"},
 		{"negative timeout", &audit.MemorySink{}, q, rules(), notify.EventSinkConfig{Timeout: -1}, "negative"},
 	}
@@ -526,7 +524,7 @@ func TestNewEventSinkValidates(t *testing.T) {
 
 	// The caller's rules are not written back to.
 	rs := []notify.Rule{notify.Alert(actRoleGranted, "x", to)}
-	_, err = notify.NewEventSink(&audit.MemorySink{}, q, rs, notify.EventSinkConfig{})
+	_, err := notify.NewEventSink(&audit.MemorySink{}, q, rs, notify.EventSinkConfig{})
 	require.NoError(t, err)
 	assert.Nil(t, rs[0].Template)
 }

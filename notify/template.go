@@ -15,7 +15,6 @@ import (
 const (
 	tmplMaxSubject = 998
 	tmplMaxBody    = 256 << 10
-	tmplMaxKey     = 200
 )
 
 // errTmplTooLarge stops a template that writes more than its limit.
@@ -38,12 +37,15 @@ type Template struct {
 }
 
 // NewTemplate parses the templates of one kind of message ("password_changed":
-// lower-case letters, digits, '_' and '.'). subject and text are required,
+// lower-case letters, digits, '_' and '.', at most 64 bytes). subject and text are required,
 // html is optional (""). The subject's source must be one line; a line
 // break that data brings in is refused when the message is rendered.
 func NewTemplate(kind, subject, text, html string) (*Template, error) {
 	if !kindOK(kind) {
 		return nil, fmt.Errorf("notify: template kind %q: use lower-case letters, digits, '_' and '.'", kind)
+	}
+	if len(kind) > maxKind {
+		return nil, fmt.Errorf("notify: template kind %q is longer than %d bytes: the outbox would refuse its every message", kind, maxKind)
 	}
 	if strings.TrimSpace(subject) == "" {
 		return nil, fmt.Errorf("notify: template %s: the subject is required", kind)
@@ -83,8 +85,8 @@ func NewTemplate(kind, subject, text, html string) (*Template, error) {
 // subject renders empty or with a control character (a line break in
 // data), or if the subject passes 998 bytes or a body 256 KiB.
 func (t *Template) Message(key, to string, data any) (Message, error) {
-	if key == "" || len(key) > tmplMaxKey {
-		return Message{}, fmt.Errorf("notify: template %s: the key is required and at most %d bytes", t.kind, tmplMaxKey)
+	if key == "" || len(key) > maxKey {
+		return Message{}, fmt.Errorf("notify: template %s: the key is required and at most %d bytes", t.kind, maxKey)
 	}
 	if to == "" || hasControl(to) {
 		return Message{}, fmt.Errorf("notify: template %s: the recipient is empty or holds a control character", t.kind)

@@ -95,6 +95,7 @@ func TestNewTemplateErrors(t *testing.T) {
 		{"upper-case kind", "Password", "s", "t", "", "kind"},
 		{"kind with space", "password changed", "s", "t", "", "kind"},
 		{"kind with newline", "a\nb", "s", "t", "", "kind"},
+		{"kind too long for the outbox", strings.Repeat("k", 65), "s", "t", "", "longer than 64"},
 		{"empty subject", "k", " ", "t", "", "subject is required"},
 		{"two-line subject", "k", "Hello\nBcc: eve@example.net", "t", "", "one line"},
 		{"subject with CR", "k", "Hello\r", "t", "", "one line"},
