@@ -75,7 +75,6 @@ type OutboxConfig struct {
 type Outbox struct {
 	db      *sql.DB
 	dialect sqldb.Dialect
-	table   string
 	cfg     OutboxConfig
 	wake    chan struct{} // holds one pending nudge from Enqueue
 	q       queries
@@ -148,7 +147,7 @@ func NewOutbox(db *sql.DB, dialect sqldb.Dialect, cfg OutboxConfig) (*Outbox, er
 	if cfg.Batch == 0 {
 		cfg.Batch = 10
 	}
-	o := &Outbox{db: db, dialect: dialect, table: cfg.Table, cfg: cfg, wake: make(chan struct{}, 1)}
+	o := &Outbox{db: db, dialect: dialect, cfg: cfg, wake: make(chan struct{}, 1)}
 	o.q = buildQueries(dialect, cfg.Table)
 	return o, nil
 }
@@ -231,7 +230,7 @@ RETURNING %s, attempts`, t, p(1), p(2), t, statePending, p(3), p(4), lock, cols)
 // table's name). It is safe to run from several instances at once and
 // more than once.
 func (o *Outbox) Migrate(ctx context.Context) error {
-	err := sqlmigrate.Apply(ctx, o.db, o.dialect, "notify:"+o.table, []sqlmigrate.Step{{Version: 1, Stmts: o.q.schema}})
+	err := sqlmigrate.Apply(ctx, o.db, o.dialect, "notify:"+o.cfg.Table, []sqlmigrate.Step{{Version: 1, Stmts: o.q.schema}})
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
