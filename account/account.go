@@ -519,14 +519,3 @@ func tokenRef(tok string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }
-
-// accountKey is the throttling key for a login name, folded as auth
-// folds it, so that the login throttle can be shared.
-func accountKey(login string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToLower(password.Normalize(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError))))))
-}

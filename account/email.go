@@ -13,6 +13,7 @@ import (
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/loginkey"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/token"
 )
@@ -84,7 +85,7 @@ func (f *Flows) RequestEmailChange(r *http.Request, currentPassword, newEmail st
 // reauthenticate checks u's current password as a login would: throttled,
 // failures reported.
 func (f *Flows) reauthenticate(ctx context.Context, u auth.User, current string) error {
-	account := accountKey(u.Login)
+	account := loginkey.Of(u.Login)
 	if err := f.throttle.Check(ctx, account); err != nil {
 		if !errors.Is(err, ratelimit.ErrLimited) {
 			return f.internal(ctx, flowChange, u.ID, "throttle", err)
