@@ -316,10 +316,9 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 		Meta: map[string]string{"state": state, "sessions_revoked": fmt.Sprint(revokeErr == nil)}})
 	var d mailData
 	if u.PasswordHash != "" {
-		if rt, err := f.tokens.Issue(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
+		var err error
+		if d.Link, _, err = f.resetLink(ctx, u); err != nil {
 			f.note(ctx, flowChange, u.ID, "issuing reset link", err)
-		} else if d.Link, err = f.linkTo(token.PasswordReset, rt); err != nil {
-			f.note(ctx, flowChange, u.ID, "building reset link", err)
 		}
 	}
 	m, err := f.mail(kindChangeUndone, kindChangeUndone+":"+tokenRef(tok), oldEmail, d)

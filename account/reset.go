@@ -108,11 +108,7 @@ func (f *Flows) mailReset(ctx context.Context, email, digest string) {
 // mailResetLink issues a reset token for u and queues the mail to u's
 // address.
 func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
-	tok, err := f.tokens.Issue(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash))
-	if err != nil {
-		return err
-	}
-	link, err := f.linkTo(token.PasswordReset, tok)
+	link, tok, err := f.resetLink(ctx, u)
 	if err != nil {
 		return err
 	}
@@ -125,6 +121,19 @@ func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
 	}
 	f.event(ctx, ActionResetMailed, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "", nil)
 	return nil
+}
+
+// resetLink issues a reset token for u, bound to u's current password
+// hash, and returns its link and the token.
+func (f *Flows) resetLink(ctx context.Context, u auth.User) (link, tok string, err error) {
+	tok, err = f.tokens.Issue(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash))
+	if err != nil {
+		return "", "", err
+	}
+	if link, err = f.linkTo(token.PasswordReset, tok); err != nil {
+		return "", "", err
+	}
+	return link, tok, nil
 }
 
 // BeginReset opens a reset link: call it from the page the link leads to.
