@@ -142,14 +142,9 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 		f.note(ctx, flowChange, userID, "looking up user by address", err)
 		return
 	}
-	tok, err := f.tokens.Issue(ctx, userID, token.EmailChange, newEmail)
+	link, tok, err := f.issueLink(ctx, userID, token.EmailChange, newEmail)
 	if err != nil {
-		f.note(ctx, flowChange, userID, "issuing token", err)
-		return
-	}
-	link, err := f.linkTo(token.EmailChange, tok)
-	if err != nil {
-		f.note(ctx, flowChange, userID, "building link", err)
+		f.note(ctx, flowChange, userID, "issuing link", err)
 		return
 	}
 	m, err := f.mail(kindChangeConfirm, kindChangeConfirm+":"+tokenRef(tok), newEmail, mailData{Link: link})
@@ -175,10 +170,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 // the owner by the undo link of the second change, mailed to himself.
 // The Data carries the user ID and the old address.
 func (f *Flows) undoLink(ctx context.Context, userID, oldEmail string) (link, tok string) {
-	tok, err := f.tokens.Issue(ctx, undoSubject(userID, oldEmail), token.EmailChangeUndo, userID+"\n"+oldEmail)
-	if err == nil {
-		link, err = f.linkTo(token.EmailChangeUndo, tok)
-	}
+	link, tok, err := f.issueLink(ctx, undoSubject(userID, oldEmail), token.EmailChangeUndo, userID+"\n"+oldEmail)
 	if err != nil {
 		f.note(ctx, flowChange, userID, "issuing undo link", err)
 		return "", ""
@@ -317,7 +309,7 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 	var d mailData
 	if u.PasswordHash != "" {
 		var err error
-		if d.Link, _, err = f.resetLink(ctx, u); err != nil {
+		if d.Link, _, err = f.issueLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
 			f.note(ctx, flowChange, u.ID, "issuing reset link", err)
 		}
 	}
