@@ -459,6 +459,36 @@ func (f *Flows) send(ctx context.Context, flow, userID string, m notify.Message,
 	return true
 }
 
+// issueLink issues a token of purpose p for subject carrying data, and
+// returns its link and the token.
+func (f *Flows) issueLink(ctx context.Context, subject string, p token.Purpose, data string) (link, tok string, err error) {
+	if tok, err = f.tokens.Issue(ctx, subject, p, data); err != nil {
+		return "", "", err
+	}
+	if link, err = f.linkTo(p, tok); err != nil {
+		return "", "", err
+	}
+	return link, tok, nil
+}
+
+// mailLink issues a token of purpose p for userID carrying data, queues
+// the mail of kind with its link to the address to, and audits a.
+func (f *Flows) mailLink(ctx context.Context, userID string, p token.Purpose, data, kind, to string, a audit.Action) error {
+	link, tok, err := f.issueLink(ctx, userID, p, data)
+	if err != nil {
+		return err
+	}
+	m, err := f.mail(kind, kind+":"+tokenRef(tok), to, mailData{Link: link})
+	if err == nil {
+		err = f.notifier.Enqueue(ctx, m)
+	}
+	if err != nil {
+		return fmt.Errorf("queueing mail: %w", err)
+	}
+	f.event(ctx, a, audit.CategoryAuthentication, audit.OutcomeSuccess, userID, "", nil)
+	return nil
+}
+
 // linkTo builds the URL for tok.
 func (f *Flows) linkTo(p token.Purpose, tok string) (string, error) {
 	u, err := f.link(p, tok)
@@ -518,15 +548,4 @@ func tokenRef(tok string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
-}
-
-// accountKey is the throttling key for a login name, folded as auth
-// folds it, so that the login throttle can be shared.
-func accountKey(login string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToLower(password.Normalize(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError))))))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/loginkey"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/token"
 )
@@ -84,7 +85,7 @@ func (f *Flows) RequestEmailChange(r *http.Request, currentPassword, newEmail st
 // reauthenticate checks u's current password as a login would: throttled,
 // failures reported.
 func (f *Flows) reauthenticate(ctx context.Context, u auth.User, current string) error {
-	account := accountKey(u.Login)
+	account := loginkey.Of(u.Login)
 	if err := f.throttle.Check(ctx, account); err != nil {
 		if !errors.Is(err, ratelimit.ErrLimited) {
 			return f.internal(ctx, flowChange, u.ID, "throttle", err)
@@ -141,14 +142,9 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 		f.note(ctx, flowChange, userID, "looking up user by address", err)
 		return
 	}
-	tok, err := f.tokens.Issue(ctx, userID, token.EmailChange, newEmail)
+	link, tok, err := f.issueLink(ctx, userID, token.EmailChange, newEmail)
 	if err != nil {
-		f.note(ctx, flowChange, userID, "issuing token", err)
-		return
-	}
-	link, err := f.linkTo(token.EmailChange, tok)
-	if err != nil {
-		f.note(ctx, flowChange, userID, "building link", err)
+		f.note(ctx, flowChange, userID, "issuing link", err)
 		return
 	}
 	m, err := f.mail(kindChangeConfirm, kindChangeConfirm+":"+tokenRef(tok), newEmail, mailData{Link: link})
@@ -174,10 +170,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 // the owner by the undo link of the second change, mailed to himself.
 // The Data carries the user ID and the old address.
 func (f *Flows) undoLink(ctx context.Context, userID, oldEmail string) (link, tok string) {
-	tok, err := f.tokens.Issue(ctx, undoSubject(userID, oldEmail), token.EmailChangeUndo, userID+"\n"+oldEmail)
-	if err == nil {
-		link, err = f.linkTo(token.EmailChangeUndo, tok)
-	}
+	link, tok, err := f.issueLink(ctx, undoSubject(userID, oldEmail), token.EmailChangeUndo, userID+"\n"+oldEmail)
 	if err != nil {
 		f.note(ctx, flowChange, userID, "issuing undo link", err)
 		return "", ""
@@ -315,10 +308,9 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 		Meta: map[string]string{"state": state, "sessions_revoked": fmt.Sprint(revokeErr == nil)}})
 	var d mailData
 	if u.PasswordHash != "" {
-		if rt, err := f.tokens.Issue(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
+		var err error
+		if d.Link, _, err = f.issueLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
 			f.note(ctx, flowChange, u.ID, "issuing reset link", err)
-		} else if d.Link, err = f.linkTo(token.PasswordReset, rt); err != nil {
-			f.note(ctx, flowChange, u.ID, "building reset link", err)
 		}
 	}
 	m, err := f.mail(kindChangeUndone, kindChangeUndone+":"+tokenRef(tok), oldEmail, d)

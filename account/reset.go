@@ -105,26 +105,10 @@ func (f *Flows) mailReset(ctx context.Context, email, digest string) {
 	}
 }
 
-// mailResetLink issues a reset token for u and queues the mail to u's
-// address.
+// mailResetLink issues a reset token for u, bound to u's current password
+// hash, and queues the mail to u's address.
 func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
-	tok, err := f.tokens.Issue(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash))
-	if err != nil {
-		return err
-	}
-	link, err := f.linkTo(token.PasswordReset, tok)
-	if err != nil {
-		return err
-	}
-	m, err := f.mail(kindReset, kindReset+":"+tokenRef(tok), u.Email, mailData{Link: link})
-	if err == nil {
-		err = f.notifier.Enqueue(ctx, m)
-	}
-	if err != nil {
-		return fmt.Errorf("queueing mail: %w", err)
-	}
-	f.event(ctx, ActionResetMailed, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "", nil)
-	return nil
+	return f.mailLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash), kindReset, u.Email, ActionResetMailed)
 }
 
 // BeginReset opens a reset link: call it from the page the link leads to.

@@ -51,23 +51,7 @@ func (f *Flows) SendVerification(r *http.Request, userID string) error {
 // mailVerification issues an EmailVerify token for u's address and queues
 // the mail.
 func (f *Flows) mailVerification(ctx context.Context, u auth.User) error {
-	tok, err := f.tokens.Issue(ctx, u.ID, token.EmailVerify, u.Email)
-	if err != nil {
-		return err
-	}
-	link, err := f.linkTo(token.EmailVerify, tok)
-	if err != nil {
-		return err
-	}
-	m, err := f.mail(kindVerify, kindVerify+":"+tokenRef(tok), u.Email, mailData{Link: link})
-	if err == nil {
-		err = f.notifier.Enqueue(ctx, m)
-	}
-	if err != nil {
-		return fmt.Errorf("queueing mail: %w", err)
-	}
-	f.event(ctx, ActionVerificationMailed, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "", nil)
-	return nil
+	return f.mailLink(ctx, u.ID, token.EmailVerify, u.Email, kindVerify, u.Email, ActionVerificationMailed)
 }
 
 // VerifyEmail consumes a verification link and records that its user

@@ -20,6 +20,7 @@ import (
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/loginkey"
 	"github.com/deployedworks/rampart/internal/nilarg"
 	"github.com/deployedworks/rampart/ratelimit"
 )
@@ -708,18 +709,9 @@ func (a *Authenticator) event(r *http.Request, fl *flow) (audit.Event, error) {
 	return ev, nil
 }
 
-// accountKey is the throttling key for a login name: trimmed, NFKC, lower
-// case, so that "Alice" and "alice " share a budget, with invalid UTF-8 and
-// control characters replaced by U+FFFD, so that a name like "a\x00" makes
-// a key any throttle store can keep.
-func accountKey(login string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToLower(password.Normalize(strings.TrimSpace(strings.ToValidUTF8(login, string(utf8.RuneError))))))
-}
+// accountKey is the throttling key for a login name (see
+// [loginkey.Of]), shared with package account.
+func accountKey(login string) string { return loginkey.Of(login) }
 
 // loginDigest identifies a login name (its account key) in audit without
 // storing it: users often type their password into the name field. The
