@@ -118,8 +118,13 @@ type gateKey struct {
 
 // maxGates bounds the budgets created from Event.Pace, so that an
 // application minting action names cannot grow the Logger without limit;
-// events of actions beyond it are all recorded.
+// the actions and scopes beyond it share one more budget (overflowGate)
+// rather than going unpaced, so that a flood stays paced.
 const maxGates = 1024
+
+// overflowGate names the budget shared by the actions and scopes beyond
+// maxGates: no event has an empty Action.
+var overflowGate = gateKey{}
 
 // New returns a Logger writing to sink. It returns an error if sink is nil
 // or a Pace in cfg is negative.
@@ -240,7 +245,10 @@ func (l *Logger) gate(a Action, p Pace) *gate.Gate {
 		return g // the first budget wins: emitters of one action and scope share it
 	}
 	if len(old) >= maxGates {
-		return nil
+		if g, ok := old[overflowGate]; ok {
+			return g
+		}
+		k = overflowGate
 	}
 	gates := make(map[gateKey]*gate.Gate, len(old)+1)
 	maps.Copy(gates, old)

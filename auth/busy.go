@@ -61,7 +61,7 @@ func (a *Authenticator) checkChangeBudget(ctx context.Context, fl *flow, ev audi
 		return nil
 	}
 	wait := max(d.RetryAfter, time.Nanosecond)
-	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, fl.throttledPace
+	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, floodPace
 	ev.Reason = "password changes per user used up"
 	ev.Meta = map[string]string{"retry_after": wait.String(), "limit": "per_user"}
 	a.audit.Log(ctx, ev) // paced by the Logger

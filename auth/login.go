@@ -314,15 +314,14 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 type flow struct {
 	step                       string // Meta["step"] of hashing-busy events, and errors
 	failed, throttled, errored audit.Action
-	throttledPace              audit.Pace // the audit budget of throttled
 }
 
 // floodPace is the audit budget of refusals a flood can trigger.
 var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
 
 var (
-	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError, floodPace}
-	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError, floodPace}
+	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError}
+	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError}
 	newFlow    = &flow{step: "password.new"}
 )
 
@@ -646,7 +645,7 @@ func (a *Authenticator) checkThrottle(ctx context.Context, fl *flow, ev audit.Ev
 	if !ok {
 		le = &ratelimit.LimitedError{}
 	}
-	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, fl.throttledPace
+	ev.Category, ev.Action, ev.Outcome, ev.Pace = audit.CategorySuspicious, fl.throttled, audit.OutcomeDenied, floodPace
 	ev.Meta = map[string]string{"retry_after": le.RetryAfter.String()}
 	a.audit.Log(ctx, ev)
 	return le

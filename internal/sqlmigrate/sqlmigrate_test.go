@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
@@ -19,24 +17,17 @@ import (
 	"github.com/deployedworks/rampart/sqldb"
 )
 
-func databases(t *testing.T) map[sqldb.Dialect]*sql.DB {
-	sq, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "m.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	t.Cleanup(func() { sq.Close() })
-	// The first connection turns the new file to WAL mode; eight
-	// connections doing that at once get SQLITE_BUSY without waiting (the
-	// busy timeout does not cover a journal-mode change), which is not the
-	// race this test is about.
-	require.NoError(t, sq.Ping())
-	pg, err := sql.Open("pgx", testenv.PostgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { pg.Close() })
-	return map[sqldb.Dialect]*sql.DB{sqldb.SQLite: sq, sqldb.PostgreSQL: pg}
+// databases opens each dialect's database in its subtest: the SQLite one
+// runs when no PostgreSQL is configured.
+var databases = map[sqldb.Dialect]func(testing.TB) *sql.DB{
+	sqldb.SQLite:     func(t testing.TB) *sql.DB { return testenv.SQLite(t, 0) },
+	sqldb.PostgreSQL: testenv.Postgres,
 }
 
 func TestApply(t *testing.T) {
-	for d, db := range databases(t) {
+	for d, open := range databases {
 		t.Run(d.String(), func(t *testing.T) {
+			db := open(t)
 			ctx := context.Background()
 			table := "mig_" + rand.Text()[:10]
 			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + table) })

@@ -5,17 +5,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite"
 
 	"github.com/deployedworks/rampart/internal/sqltx"
 	"github.com/deployedworks/rampart/internal/testenv"
@@ -26,15 +23,12 @@ import (
 // previous one committed: eight read-then-write increments lose none. A
 // failing fn leaves nothing behind.
 func TestLocked(t *testing.T) {
-	sq, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "l.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	t.Cleanup(func() { sq.Close() })
-	require.NoError(t, sq.Ping())
-	pg, err := sql.Open("pgx", testenv.PostgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { pg.Close() })
-	for d, db := range map[sqldb.Dialect]*sql.DB{sqldb.SQLite: sq, sqldb.PostgreSQL: pg} {
+	for d, open := range map[sqldb.Dialect]func(testing.TB) *sql.DB{
+		sqldb.SQLite:     func(t testing.TB) *sql.DB { return testenv.SQLite(t, 0) },
+		sqldb.PostgreSQL: testenv.Postgres,
+	} {
 		t.Run(d.String(), func(t *testing.T) {
+			db := open(t)
 			ctx := context.Background()
 			table := "sqltx_" + strings.ToLower(rand.Text()[:10])
 			_, err := db.Exec("CREATE TABLE " + table + " (n INTEGER NOT NULL)")
