@@ -11,7 +11,6 @@ import (
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
-	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/token"
 	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
@@ -32,12 +31,8 @@ const resetTokenKey = "reset_token"
 // address) on the token table and the outbox. The token table is migrated
 // with the others (see build).
 func (a *App) buildAccount() error {
-	d := sqldb.SQLite
-	if a.db.dialect == dialectPostgres {
-		d = sqldb.PostgreSQL
-	}
 	var err error
-	if a.tokenSQL, err = tokensql.New(a.db.db, d, tokensql.Config{}); err != nil {
+	if a.tokenSQL, err = tokensql.New(a.db.db, a.db.sqlDialect(), tokensql.Config{}); err != nil {
 		return err
 	}
 	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now})
