@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"net/url"
 
 	"github.com/deployedworks/rampart/account"
@@ -263,7 +262,7 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, status, "email", page{Title: "Change your e-mail address", Error: msg})
 	}
 	newEmail := normEmail(r.PostForm.Get("email"))
-	if _, err := mail.ParseAddress(newEmail); err != nil || newEmail == "" {
+	if !validEmail(newEmail) { // the rule of sign-up
 		again(http.StatusUnprocessableEntity, "Enter a valid e-mail address.")
 		return
 	}
