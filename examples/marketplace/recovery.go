@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/auth"
@@ -22,6 +24,13 @@ var linkPaths = map[token.Purpose]string{
 	token.EmailChangeUndo: "/account/email/undo",
 }
 
+// resetLinkTTL is how long a reset link works; the pages that promise a
+// link say so from it.
+const resetLinkTTL = 30 * time.Minute
+
+// resetLinkLife is resetLinkTTL in words.
+var resetLinkLife = strconv.Itoa(int(resetLinkTTL/time.Minute)) + " minutes"
+
 // resetTokenKey is the session key that holds a reset link's token while
 // its user passes the MFA challenge.
 const resetTokenKey = "reset_token"
@@ -34,7 +43,7 @@ func (a *App) buildAccount() error {
 	if a.tokenSQL, err = tokensql.New(a.db.db, a.db.sqlDialect(), tokensql.Config{}); err != nil {
 		return err
 	}
-	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now})
+	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now, TTL: map[token.Purpose]time.Duration{token.PasswordReset: resetLinkTTL}})
 	if err != nil {
 		return err
 	}
@@ -84,7 +93,7 @@ func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		a.render(w, r, http.StatusOK, "inbox", page{Title: "Check your inbox",
-			Data: "If an account has this address, we have sent it a link to choose a new password. The link works once, for 30 minutes."})
+			Data: "If an account has this address, we have sent it a link to choose a new password. The link works once, for " + resetLinkLife + "."})
 	case errors.Is(err, account.ErrInvalidAddress):
 		a.render(w, r, http.StatusUnprocessableEntity, "forgot", page{Title: "Forgot your password?", Error: "Enter a valid e-mail address."})
 	case errors.Is(err, ratelimit.ErrLimited):
