@@ -254,7 +254,7 @@ func (a *App) adminSendReset(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logAudit(r, audit.Event{Category: audit.CategoryAdmin, Action: ActionResetLinkSent, Outcome: audit.OutcomeSuccess,
 		Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID}})
-	a.flash(r, "A link to choose a new password is on its way to "+u.Email+"; it works once, for 30 minutes. Their password and sessions are unchanged until they use it.")
+	a.flash(r, "A link to choose a new password is on its way to "+u.Email+"; it works once, for "+resetLinkLife+". Their password and sessions are unchanged until they use it.")
 	redirect(w, r, "/admin/users/"+u.ID)
 }
 

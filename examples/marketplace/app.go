@@ -38,7 +38,6 @@ import (
 	"github.com/deployedworks/rampart/session"
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
-	"github.com/deployedworks/rampart/sqldb"
 	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
 
@@ -195,12 +194,8 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.onClose(func(context.Context) error { return a.db.Close() })
-	sessDialect := sqldb.SQLite
-	if a.db.dialect == dialectPostgres {
-		sessDialect = sqldb.PostgreSQL
-	}
 	if cfg.RedisURL == "" {
-		if a.sessSQL, err = sqlstore.New(a.db.db, sessDialect, sqlstore.Config{}); err != nil {
+		if a.sessSQL, err = sqlstore.New(a.db.db, a.db.sqlDialect(), sqlstore.Config{}); err != nil {
 			return err
 		}
 	}
@@ -217,7 +212,7 @@ func (a *App) build(ctx context.Context) error {
 				return fmt.Errorf("sessions: migrate: %w", err)
 			}
 		}
-		if a.auditSQL, err = sqlsink.New(a.db.db, a.db.auditDialect(), sqlsink.Config{Now: cfg.Now}); err != nil {
+		if a.auditSQL, err = sqlsink.New(a.db.db, a.db.sqlDialect(), sqlsink.Config{Now: cfg.Now}); err != nil {
 			return err
 		}
 		return a.auditSQL.Migrate(ctx)

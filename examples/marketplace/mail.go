@@ -16,7 +16,6 @@ import (
 	"github.com/deployedworks/rampart/notify"
 	notifymail "github.com/deployedworks/rampart/notify/mail"
 	"github.com/deployedworks/rampart/secrets"
-	"github.com/deployedworks/rampart/sqldb"
 )
 
 // envSMTPURL is the SMTP server the app sends its mail through, with its
@@ -80,12 +79,8 @@ func mailerConfig(v secrets.Value, from string, prod bool) (notifymail.Config, e
 // and in development the console, with a copy of each message kept for
 // /account/outbox.
 func (a *App) buildNotify() error {
-	d := sqldb.SQLite
-	if a.db.dialect == dialectPostgres {
-		d = sqldb.PostgreSQL
-	}
 	var err error
-	if a.outbox, err = notify.NewOutbox(a.db.db, d, notify.OutboxConfig{Audit: a.audit, ErrorLog: a.log, Now: a.cfg.Now}); err != nil {
+	if a.outbox, err = notify.NewOutbox(a.db.db, a.db.sqlDialect(), notify.OutboxConfig{Audit: a.audit, ErrorLog: a.log, Now: a.cfg.Now}); err != nil {
 		return err
 	}
 	from := a.cfg.MailFrom

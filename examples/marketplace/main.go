@@ -409,7 +409,7 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		if _, err := db.migrate(ctx); err != nil {
 			return err
 		}
-		if auditTable, err = sqlsink.New(db.db, db.auditDialect(), sqlsink.Config{}); err != nil {
+		if auditTable, err = sqlsink.New(db.db, db.sqlDialect(), sqlsink.Config{}); err != nil {
 			return err
 		}
 		return auditTable.Migrate(ctx)

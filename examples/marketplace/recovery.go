@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
-	"github.com/deployedworks/rampart/sqldb"
 	"github.com/deployedworks/rampart/token"
 	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
@@ -24,6 +24,13 @@ var linkPaths = map[token.Purpose]string{
 	token.EmailChangeUndo: "/account/email/undo",
 }
 
+// resetLinkTTL is how long a reset link works; the pages that promise a
+// link say so from it.
+const resetLinkTTL = 30 * time.Minute
+
+// resetLinkLife is resetLinkTTL in words.
+var resetLinkLife = strconv.Itoa(int(resetLinkTTL/time.Minute)) + " minutes"
+
 // resetTokenKey is the session key that holds a reset link's token while
 // its user passes the MFA challenge.
 const resetTokenKey = "reset_token"
@@ -32,15 +39,11 @@ const resetTokenKey = "reset_token"
 // address) on the token table and the outbox. The token table is migrated
 // with the others (see build).
 func (a *App) buildAccount() error {
-	d := sqldb.SQLite
-	if a.db.dialect == dialectPostgres {
-		d = sqldb.PostgreSQL
-	}
 	var err error
-	if a.tokenSQL, err = tokensql.New(a.db.db, d, tokensql.Config{}); err != nil {
+	if a.tokenSQL, err = tokensql.New(a.db.db, a.db.sqlDialect(), tokensql.Config{}); err != nil {
 		return err
 	}
-	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now})
+	issuer, err := token.New(a.tokenSQL, token.Config{Now: a.cfg.Now, TTL: map[token.Purpose]time.Duration{token.PasswordReset: resetLinkTTL}})
 	if err != nil {
 		return err
 	}
@@ -90,7 +93,7 @@ func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		a.render(w, r, http.StatusOK, "inbox", page{Title: "Check your inbox",
-			Data: "If an account has this address, we have sent it a link to choose a new password. The link works once, for 30 minutes."})
+			Data: "If an account has this address, we have sent it a link to choose a new password. The link works once, for " + resetLinkLife + "."})
 	case errors.Is(err, account.ErrInvalidAddress):
 		a.render(w, r, http.StatusUnprocessableEntity, "forgot", page{Title: "Forgot your password?", Error: "Enter a valid e-mail address."})
 	case errors.Is(err, ratelimit.ErrLimited):
@@ -268,7 +271,7 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, status, "email", page{Title: "Change your e-mail address", Error: msg})
 	}
 	newEmail := normEmail(r.PostForm.Get("email"))
-	if _, err := mail.ParseAddress(newEmail); err != nil || newEmail == "" {
+	if !validEmail(newEmail) { // the rule of sign-up
 		again(http.StatusUnprocessableEntity, "Enter a valid e-mail address.")
 		return
 	}

@@ -118,11 +118,7 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 		// while running another query.
 		s.db.SetMaxOpenConns(1)
 	}
-	mfaDialect := sqldb.SQLite
-	if s.dialect == dialectPostgres {
-		mfaDialect = sqldb.PostgreSQL
-	}
-	if s.mfa, err = mfasql.New(s.db, mfaDialect, mfasql.Config{Prefix: "mfa"}); err != nil {
+	if s.mfa, err = mfasql.New(s.db, s.sqlDialect(), mfasql.Config{Prefix: "mfa"}); err != nil {
 		_ = s.db.Close()
 		return nil, err
 	}
@@ -138,8 +134,9 @@ func openStore(ctx context.Context, dataDir, databaseURL string, now func() time
 // Close closes the database.
 func (s *store) Close() error { return s.db.Close() }
 
-// auditDialect is the sqldb dialect of the database, for audit/sqlsink.
-func (s *store) auditDialect() sqldb.Dialect {
+// sqlDialect is the sqldb dialect of the database, for the Rampart
+// packages that keep tables in it.
+func (s *store) sqlDialect() sqldb.Dialect {
 	if s.dialect == dialectPostgres {
 		return sqldb.PostgreSQL
 	}
