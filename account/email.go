@@ -74,7 +74,9 @@ func (f *Flows) RequestEmailChange(r *http.Request, currentPassword, newEmail st
 		return err
 	}
 	digest := f.digest(newEmail)
-	if err := f.submit(r, flowChange, func(ctx context.Context) { f.mailEmailChange(ctx, u.ID, u.Email, newEmail, digest) }); err != nil {
+	if err := f.submit(r, flowChange, func(ctx context.Context) {
+		f.mailEmailChange(ctx, u.ID, u.Email, newEmail, hashBinding(u.PasswordHash), digest)
+	}); err != nil {
 		return err
 	}
 	f.event(ctx, ActionEmailChangeRequested, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "",
@@ -128,8 +130,9 @@ func (f *Flows) reauthenticate(ctx context.Context, u auth.User, current string)
 	return nil
 }
 
-// mailEmailChange is the background half of RequestEmailChange.
-func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail, digest string) {
+// mailEmailChange is the background half of RequestEmailChange. binding
+// is the hashBinding of the password the user re-authenticated with.
+func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail, binding, digest string) {
 	owner, err := f.users.UserByEmail(ctx, newEmail)
 	switch {
 	case err == nil && owner.ID != userID:
@@ -142,7 +145,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 		f.note(ctx, flowChange, userID, "looking up user by address", err)
 		return
 	}
-	link, tok, err := f.issueLink(ctx, userID, token.EmailChange, newEmail)
+	link, tok, err := f.issueLink(ctx, userID, token.EmailChange, binding+"\n"+newEmail)
 	if err != nil {
 		f.note(ctx, flowChange, userID, "issuing link", err)
 		return
@@ -186,14 +189,18 @@ func undoSubject(userID, oldEmail string) string {
 }
 
 // ConfirmEmailChange consumes a confirmation link opened from the new
-// address, and makes it the user's address ([Users].SetEmail,
+// address, and makes it the user's address, if the user's password is
+// still the one they re-authenticated with when they asked (a change of
+// password, by a reset or otherwise, voids a pending change: whoever
+// asked may have known only the old password) ([Users].SetEmail,
 // compare-and-swap, then SetEmailVerified: opening the link proves the
 // mailbox). It voids the user's other change, reset and verification
 // links (those went to the old address), and mails the new address a
 // notice and the old one a notice with an undo link, valid 7 days.
 //
 // It returns an error wrapping [token.ErrInvalid] for a link that cannot
-// be used, or for an account disabled or whose address changed meanwhile;
+// be used, or for an account disabled or whose address or password
+// changed meanwhile;
 // one wrapping [ErrEmailTaken] when another account took the address
 // meanwhile; other errors are failures of a dependency.
 func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
@@ -202,6 +209,7 @@ func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 	if err != nil {
 		return f.tokenFailed(ctx, flowChange, ActionEmailChangeFailed, "", err)
 	}
+	binding, newEmail, _ := strings.Cut(rec.Data, "\n")
 	u, err := f.users.UserByID(ctx, rec.UserID)
 	switch {
 	case errors.Is(err, auth.ErrUserNotFound):
@@ -210,10 +218,14 @@ func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 		return f.internal(ctx, flowChange, rec.UserID, "looking up user", err)
 	case u.Disabled:
 		return f.refuse(ctx, ActionEmailChangeFailed, u.ID, "disabled")
-	case !validAddress(rec.Data) || normalize(rec.Data) == normalize(u.Email):
+	case !bound(binding, u.PasswordHash):
+		// The password changed since the change was asked: whoever asked
+		// may have known only the old one.
+		return f.refuse(ctx, ActionEmailChangeFailed, u.ID, "password_changed")
+	case !validAddress(newEmail) || normalize(newEmail) == normalize(u.Email):
 		return f.refuse(ctx, ActionEmailChangeFailed, u.ID, "unchanged")
 	}
-	oldEmail, newEmail := u.Email, rec.Data
+	oldEmail := u.Email
 	if err := f.users.SetEmail(ctx, u.ID, oldEmail, newEmail); err != nil {
 		switch {
 		case errors.Is(err, ErrEmailTaken):

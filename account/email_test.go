@@ -155,3 +155,36 @@ func TestEmailChange_PasswordThrottled(t *testing.T) {
 		assert.NotEmpty(t, e.events(account.ActionThrottled))
 	})
 }
+
+// TestEmailChange_VoidedByPasswordChange: an attacker who knew the
+// password asks to move the address to his own; the owner, warned,
+// changes the password (by a reset, or by any other path that sets a new
+// hash) instead of clicking the undo link. The attacker's confirmation
+// link must then be dead: it was granted on the strength of the old
+// password.
+func TestEmailChange_VoidedByPasswordChange(t *testing.T) {
+	for _, via := range []string{"reset", "other_path"} {
+		t.Run(via, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, noLimits)
+				u := e.addUser(t, "alice", "alice@old.example", goodPassword)
+				require.NoError(t, e.flows.RequestEmailChange(req("203.0.113.66", alice), goodPassword, "mallory@evil.example"))
+				synctest.Wait()
+				confirm := e.outbox.link(t, "mallory@evil.example", token.EmailChange)
+
+				switch via {
+				case "reset":
+					require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@old.example"))
+					synctest.Wait()
+					reset := e.outbox.link(t, "alice@old.example", token.PasswordReset)
+					require.NoError(t, e.flows.CompleteReset(req("192.0.2.1", nil), reset, "a brand new passphrase 42"))
+				case "other_path":
+					require.NoError(t, e.users.SetPasswordHash(t.Context(), "alice", u.PasswordHash, "$argon2id$changed"))
+				}
+				assert.ErrorIs(t, e.flows.ConfirmEmailChange(req("203.0.113.66", nil), confirm), token.ErrInvalid,
+					"a change asked with the old password dies with it")
+				assert.Equal(t, "alice@old.example", e.users.get("alice").Email)
+			})
+		})
+	}
+}

@@ -19,8 +19,9 @@ const (
 	// at sign-up. Default lifetime 24 hours.
 	EmailVerify Purpose = "email_verify"
 	// EmailChange is a link, sent to a new address, that confirms a change
-	// of address; [Record.Data] holds the new address. Default lifetime 1
-	// hour.
+	// of address; [Record.Data] holds the new address (package account
+	// adds a digest of the password hash the change was asked with).
+	// Default lifetime 1 hour.
 	EmailChange Purpose = "email_change"
 	// EmailChangeUndo is a link, sent to the old address when a change
 	// of address is asked for or made, that cancels or reverts it: the
@@ -64,7 +65,8 @@ type Record struct {
 	// Purpose is what the token may be used for.
 	Purpose Purpose
 	// Data is opaque to the store, at most 1 KiB of any bytes: the new
-	// address for [EmailChange]; for [PasswordReset], a digest of the
+	// address for [EmailChange] (and, as package account issues it, a
+	// digest of the password hash); for [PasswordReset], a digest of the
 	// password hash the user had when the token was issued (see the
 	// package doc).
 	Data string
