@@ -156,6 +156,17 @@ type Config struct {
 	// so its Logger, with them.
 	Audit *audit.Logger
 
+	// Mails replaces the default mail of each kind it names (the Mail
+	// constants: [MailReset], ...) with the app's own, to name the site,
+	// speak the users' language or state the links' lifetimes as the
+	// app's token.Config sets them. Build each with
+	// notify.NewTemplate(kind, ...); the templates see a [MailData]. New
+	// renders each with sample data and refuses one of another kind, one
+	// that fails (a field MailData lacks), and one whose plain-text body
+	// does not show the link its kind carries. Default: none, the
+	// English defaults.
+	Mails map[string]*notify.Template
+
 	// QueueSize bounds the requests waiting for the background worker.
 	// When it is full, requests are refused alike, with a
 	// *ratelimit.LimitedError. Default: 1024.
@@ -253,8 +264,8 @@ func New(cfg Config) (*Flows, error) {
 	}
 	rand.Read(f.digestKey)
 	var err error
-	if f.mails, err = parseMails(); err != nil {
-		return nil, fmt.Errorf("account: New: mail templates: %w", err)
+	if f.mails, err = parseMails(cfg.Mails); err != nil {
+		return nil, fmt.Errorf("account: New: %w", err)
 	}
 	if f.hasher == nil {
 		if f.hasher, err = password.NewHasher(password.HasherConfig{}); err != nil {
@@ -478,7 +489,7 @@ func (f *Flows) mailLink(ctx context.Context, userID string, p token.Purpose, da
 	if err != nil {
 		return err
 	}
-	m, err := f.mail(kind, kind+":"+tokenRef(tok), to, mailData{Link: link})
+	m, err := f.mail(kind, kind+":"+tokenRef(tok), to, MailData{Link: link})
 	if err == nil {
 		err = f.notifier.Enqueue(ctx, m)
 	}

@@ -73,8 +73,21 @@
 // [Flows.Close] drains it. A job runs with a context that carries the
 // request's values (so the audit Logger of the request, its client
 // address and request ID) without its cancellation, for at most 30
-// seconds; its failures are audited as [ActionError]. Work queued in one
-// process is lost if it stops before Close: the user asks again.
+// seconds; its failures are audited as [ActionError].
+//
+// Queued work lives in process memory, and is lost if the process stops
+// before Close drains it (a crash, a kill): a reset link, a sign-up (the
+// account is not created: create has not run) or a change confirmation
+// that was answered "check your inbox" but never mailed. Nothing is
+// revealed by the loss (the answer was the same for every address) and
+// nothing is half done (a job's steps happen after it is taken from the
+// queue); the user, whose mail does not come, asks again, within the
+// limits. The queue is not made durable on purpose: handing the job to a
+// database inside the request would put a write of the typed address on
+// the request, and any step that differs for known and unknown addresses
+// back onto it; the outbox holds mails, not jobs. Call Close on shutdown
+// (it drains the queue, bounded by its context) to lose nothing on a
+// planned restart.
 //
 // # What the app provides
 //
@@ -84,6 +97,8 @@
 //   - Notifier ([notify.Enqueuer]): the durable outbox of package notify, which sends the
 //     mails after the request, once across instances.
 //   - A *token.Issuer, over token/sqlstore on several instances.
+//   - Optionally, [Config].Mails: the app's own texts for the mails (the
+//     defaults are generic English).
 //   - The routes and forms, and the Link function that builds their URLs.
 //     The MFA challenge routes are the app's existing ones.
 //

@@ -138,7 +138,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 	case err == nil && owner.ID != userID:
 		f.event(ctx, ActionEmailChangeFailed, audit.CategoryAuthentication, audit.OutcomeFailure, userID, "address_taken",
 			map[string]string{"email_digest": digest})
-		m, err := f.mail(kindChangeTaken, kindChangeTaken+":"+nonce(), owner.Email, mailData{})
+		m, err := f.mail(MailChangeTaken, MailChangeTaken+":"+nonce(), owner.Email, MailData{})
 		f.send(ctx, flowChange, owner.ID, m, err)
 		return
 	case err != nil && !errors.Is(err, auth.ErrUserNotFound):
@@ -150,7 +150,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 		f.note(ctx, flowChange, userID, "issuing link", err)
 		return
 	}
-	m, err := f.mail(kindChangeConfirm, kindChangeConfirm+":"+tokenRef(tok), newEmail, mailData{Link: link})
+	m, err := f.mail(MailChangeConfirm, MailChangeConfirm+":"+tokenRef(tok), newEmail, MailData{Link: link})
 	if !f.send(ctx, flowChange, userID, m, err) {
 		return
 	}
@@ -159,7 +159,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 	if ref == "" {
 		ref = tok
 	}
-	m, err = f.mail(kindChangeNotice, kindChangeNotice+":"+tokenRef(ref), oldEmail, mailData{Undo: undo, NewEmail: newEmail})
+	m, err = f.mail(MailChangeRequested, MailChangeRequested+":"+tokenRef(ref), oldEmail, MailData{Undo: undo, NewEmail: newEmail})
 	f.send(ctx, flowChange, userID, m, err)
 }
 
@@ -245,9 +245,9 @@ func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 	f.event(ctx, ActionEmailChanged, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "", nil)
 	undo, _ := f.undoLink(ctx, u.ID, oldEmail)
 	ref := tokenRef(tok)
-	m, err := f.mail(kindChangedOld, kindChangedOld+":"+ref, oldEmail, mailData{Undo: undo, NewEmail: newEmail})
+	m, err := f.mail(MailChangedOld, MailChangedOld+":"+ref, oldEmail, MailData{Undo: undo, NewEmail: newEmail})
 	f.send(ctx, flowChange, u.ID, m, err)
-	m, err = f.mail(kindChangedNew, kindChangedNew+":"+ref, newEmail, mailData{NewEmail: newEmail})
+	m, err = f.mail(MailChangedNew, MailChangedNew+":"+ref, newEmail, MailData{NewEmail: newEmail})
 	f.send(ctx, flowChange, u.ID, m, err)
 	return nil
 }
@@ -318,14 +318,14 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 	f.audit.Log(ctx, audit.Event{Category: audit.CategorySecurityAlert, Action: ActionEmailChangeUndone,
 		Outcome: audit.OutcomeSuccess, Target: userTarget(u.ID),
 		Meta: map[string]string{"state": state, "sessions_revoked": fmt.Sprint(revokeErr == nil)}})
-	var d mailData
+	var d MailData
 	if u.PasswordHash != "" {
 		var err error
 		if d.Link, _, err = f.issueLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
 			f.note(ctx, flowChange, u.ID, "issuing reset link", err)
 		}
 	}
-	m, err := f.mail(kindChangeUndone, kindChangeUndone+":"+tokenRef(tok), oldEmail, d)
+	m, err := f.mail(MailChangeUndone, MailChangeUndone+":"+tokenRef(tok), oldEmail, d)
 	f.send(ctx, flowChange, u.ID, m, err)
 	if revokeErr != nil {
 		return fmt.Errorf("account: undo e-mail change: %w: %w", auth.ErrSessionsNotRevoked, revokeErr)

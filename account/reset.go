@@ -108,7 +108,7 @@ func (f *Flows) mailReset(ctx context.Context, email, digest string) {
 // mailResetLink issues a reset token for u, bound to u's current password
 // hash, and queues the mail to u's address.
 func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
-	return f.mailLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash), kindReset, u.Email, ActionResetMailed)
+	return f.mailLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash), MailReset, u.Email, ActionResetMailed)
 }
 
 // BeginReset opens a reset link: call it from the page the link leads to.
@@ -247,7 +247,7 @@ func (f *Flows) CompleteReset(r *http.Request, tok, newPassword string) error {
 	if revokeErr != nil {
 		f.note(ctx, flowReset, u.ID, "revoking sessions", revokeErr)
 	}
-	m, err := f.mail(kindPasswordChange, kindPasswordChange+":"+tokenRef(tok), u.Email, mailData{})
+	m, err := f.mail(MailPasswordChanged, MailPasswordChanged+":"+tokenRef(tok), u.Email, MailData{})
 	f.send(ctx, flowReset, u.ID, m, err)
 	f.event(ctx, ActionResetCompleted, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "",
 		map[string]string{"sessions_revoked": fmt.Sprint(revokeErr == nil)})

@@ -51,7 +51,7 @@ func (f *Flows) SendVerification(r *http.Request, userID string) error {
 // mailVerification issues an EmailVerify token for u's address and queues
 // the mail.
 func (f *Flows) mailVerification(ctx context.Context, u auth.User) error {
-	return f.mailLink(ctx, u.ID, token.EmailVerify, u.Email, kindVerify, u.Email, ActionVerificationMailed)
+	return f.mailLink(ctx, u.ID, token.EmailVerify, u.Email, MailVerify, u.Email, ActionVerificationMailed)
 }
 
 // VerifyEmail consumes a verification link and records that its user
@@ -146,7 +146,7 @@ func (f *Flows) signUp(ctx context.Context, email, digest string, create func(co
 	}
 	f.event(ctx, ActionSignUpExisting, audit.CategoryAuthentication, audit.OutcomeFailure, u.ID, "address_taken",
 		map[string]string{"email_digest": digest})
-	m, err := f.mail(kindSignUpExisting, kindSignUpExisting+":"+nonce(), u.Email, mailData{})
+	m, err := f.mail(MailSignUpExisting, MailSignUpExisting+":"+nonce(), u.Email, MailData{})
 	f.send(ctx, flowSignUp, u.ID, m, err)
 }
 
