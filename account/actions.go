@@ -9,6 +9,11 @@ import "github.com/deployedworks/rampart/audit"
 // random key of the [Flows], which matches within one process only),
 // never in clear, and no event carries a token. Meta["flow"] names the
 // flow of shared actions: "reset", "verify", "signup", "email_change".
+//
+// The flows mail the user about their steps themselves, so
+// notify.NewEventSink refuses a rule that would mail the event's user
+// (notify.ToUser) about any of these actions again; rules that alert the
+// security contacts (notify.ToAddresses) are fine.
 const (
 	// ActionResetRequested (CategoryAuthentication, OutcomeSuccess): a
 	// reset request was accepted and queued, whether or not an account

@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"context"
 	"testing"
 	"testing/synctest"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/account"
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/notify"
 	"github.com/deployedworks/rampart/token"
@@ -88,5 +90,25 @@ func TestMails_BadOverrideRefused(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
 		})
+	}
+}
+
+// TestMails_EventSinkCannotDoubleMail: the flows mail the user about
+// their own steps, so an app cannot add an EventSink rule that mails the
+// user about one of them again: NewEventSink refuses it. Alerting the
+// security contacts stays possible.
+func TestMails_EventSinkCannotDoubleMail(t *testing.T) {
+	lookup := func(context.Context, string) (string, error) { return "", nil }
+	for _, a := range []audit.Action{
+		account.ActionResetCompleted, account.ActionResetMailed, account.ActionEmailChangeRequested,
+		account.ActionEmailChanged, account.ActionEmailChangeUndone, account.ActionSignUpExisting,
+		account.ActionVerificationMailed,
+	} {
+		_, err := notify.NewEventSink(&audit.MemorySink{}, &outbox{},
+			[]notify.Rule{notify.Notice(a, "Something happened", notify.ToUser(lookup))}, notify.EventSinkConfig{})
+		assert.ErrorContains(t, err, "mail them twice", a)
+		_, err = notify.NewEventSink(&audit.MemorySink{}, &outbox{},
+			[]notify.Rule{notify.Alert(a, "Something happened", notify.ToAddresses("security@example.com"))}, notify.EventSinkConfig{})
+		assert.NoError(t, err, a)
 	}
 }

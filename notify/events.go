@@ -55,6 +55,15 @@ func ToUser(lookup func(ctx context.Context, userID string) (address string, err
 
 type toUser func(ctx context.Context, userID string) (string, error)
 
+// accountActions is the prefix of the actions of package account, whose
+// flows notify the user themselves: [ToUser] rules on them are refused.
+const accountActions = "account."
+
+func isToUser(r Recipients) bool {
+	_, ok := r.(toUser)
+	return ok
+}
+
 func (f toUser) Recipients(ctx context.Context, e audit.Event) ([]string, error) {
 	id := e.Actor.UserID
 	if e.Target.Kind == audit.TargetKindUser {
@@ -230,7 +239,11 @@ const (
 // queues in q the messages of the rules the event matches. It returns an
 // error, naming the rule, for a nil next or q, no rules, a rule without
 // Action, To or Template, a rule on an action of this package
-// (notify.*: a message about a message could loop), a bad address in
+// (notify.*: a message about a message could loop), a rule that tells
+// the event's user ([ToUser]) about an action of package account
+// (account.*: those flows mail the user about each of their steps
+// themselves, so the user would be mailed twice; alert the security
+// contacts with [ToAddresses] instead), a bad address in
 // [ToAddresses], a bad sentence for [Notice] or [Alert], or a negative
 // duration in cfg.
 func NewEventSink(next audit.Sink, q Enqueuer, rules []Rule, cfg EventSinkConfig) (*EventSink, error) {
@@ -288,6 +301,10 @@ func (r *Rule) prepare() error {
 		return errors.New("a rule on an action of package notify could loop (a message about a message): notify on the events that matter instead")
 	case nilarg.Is(r.To):
 		return errors.New("the recipients (To) are required: notify.ToUser or notify.ToAddresses")
+	case strings.HasPrefix(string(r.Action), accountActions) && isToUser(r.To):
+		return errors.New("package account mails the user about its own steps (reset, password changed, address changed, undone, sign-up): " +
+			"a rule telling the user again would mail them twice; alert the security contacts (notify.ToAddresses) instead, " +
+			"and change the user's mails with account.Config.Mails")
 	}
 	if c, ok := r.To.(interface{ check() error }); ok {
 		if err := c.check(); err != nil {

@@ -503,6 +503,8 @@ func TestNewEventSinkValidates(t *testing.T) {
 		{"no rules", &audit.MemorySink{}, q, nil, notify.EventSinkConfig{}, "no rules"},
 		{"no action", &audit.MemorySink{}, q, []notify.Rule{notify.Alert("", "x", to)}, notify.EventSinkConfig{}, "Action is required"},
 		{"own action: loop", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(notify.ActionQueueFailed, "x", to)}, notify.EventSinkConfig{}, "loop"},
+		{"account's own notice twice", &audit.MemorySink{}, q, []notify.Rule{notify.Notice("account.reset.completed", "x", notify.ToUser(noLookup))}, notify.EventSinkConfig{}, "mail them twice"},
+		{"account's action to the user, custom template", &audit.MemorySink{}, q, []notify.Rule{{Action: "account.email_change.confirmed", To: notify.ToUser(noLookup), Template: tmplFor(t, "x")}}, notify.EventSinkConfig{}, "mail them twice"},
 		{"no recipients", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", nil)}, notify.EventSinkConfig{}, "(To) are required"},
 		{"no contacts", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", notify.ToAddresses())}, notify.EventSinkConfig{}, "no address"},
 		{"header injection in a contact", &audit.MemorySink{}, q, []notify.Rule{notify.Alert(actRoleGranted, "x", notify.ToAddresses("a@example.com\r\nBcc: x@evil.example"))}, notify.EventSinkConfig{}, "control character"},
@@ -522,9 +524,14 @@ func TestNewEventSinkValidates(t *testing.T) {
 	}
 	assert.Panics(t, func() { notify.ToUser(nil) })
 
+	// Alerting the security contacts about an account action is allowed.
+	_, err := notify.NewEventSink(&audit.MemorySink{}, q, []notify.Rule{
+		notify.Alert("account.email_change.undone", "An address change was undone", to)}, notify.EventSinkConfig{})
+	require.NoError(t, err)
+
 	// The caller's rules are not written back to.
 	rs := []notify.Rule{notify.Alert(actRoleGranted, "x", to)}
-	_, err := notify.NewEventSink(&audit.MemorySink{}, q, rs, notify.EventSinkConfig{})
+	_, err = notify.NewEventSink(&audit.MemorySink{}, q, rs, notify.EventSinkConfig{})
 	require.NoError(t, err)
 	assert.Nil(t, rs[0].Template)
 }
@@ -628,4 +635,13 @@ func TestEventSinkFailureReasonCutAtRune(t *testing.T) {
 	assert.True(t, utf8.ValidString(r))
 	assert.NotContains(t, r, "\uFFFD", "a character split by the cut is dropped, not replaced")
 	assert.True(t, strings.HasPrefix(long, r), "the Reason is a prefix of the error")
+}
+
+func noLookup(context.Context, string) (string, error) { return "", nil }
+
+func tmplFor(t *testing.T, kind string) *notify.Template {
+	t.Helper()
+	tm, err := notify.NewTemplate(kind, "s", "t", "")
+	require.NoError(t, err)
+	return tm
 }
