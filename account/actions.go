@@ -12,8 +12,11 @@ import "github.com/deployedworks/rampart/audit"
 //
 // The flows mail the user about their steps themselves, so
 // notify.NewEventSink refuses a rule that would mail the event's user
-// (notify.ToUser) about any of these actions again; rules that alert the
-// security contacts (notify.ToAddresses) are fine.
+// (notify.ToUser) again about ActionResetMailed, ActionResetCompleted,
+// ActionVerificationMailed, ActionSignUpExisting,
+// ActionEmailChangeRequested, ActionEmailChanged or
+// ActionEmailChangeUndone; rules that alert the security contacts
+// (notify.ToAddresses) are fine.
 const (
 	// ActionResetRequested (CategoryAuthentication, OutcomeSuccess): a
 	// reset request was accepted and queued, whether or not an account

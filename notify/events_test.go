@@ -167,6 +167,18 @@ func (f *failFirst) Write(ctx context.Context, e audit.Event) error {
 	return f.MemorySink.Write(ctx, e)
 }
 
+// WriteBatch fails like Write: the embedded MemorySink's would bypass the
+// failure (an audit.AsyncSink batches into an EventSink, which batches
+// into its next sink).
+func (f *failFirst) WriteBatch(ctx context.Context, events []audit.Event) (int, error) {
+	for i, e := range events {
+		if err := f.Write(ctx, e); err != nil {
+			return i, err
+		}
+	}
+	return len(events), nil
+}
+
 // An AsyncSink retries a failed write: the EventSink under it sees the
 // event twice, and the user gets one mail.
 func TestEventSinkNoticeOnceWhenAsyncSinkRetries(t *testing.T) {
@@ -524,8 +536,13 @@ func TestNewEventSinkValidates(t *testing.T) {
 	}
 	assert.Panics(t, func() { notify.ToUser(nil) })
 
-	// Alerting the security contacts about an account action is allowed.
+	// An app's own action that happens to start with "account." is not
+	// one of package account's.
 	_, err := notify.NewEventSink(&audit.MemorySink{}, q, []notify.Rule{
+		notify.Notice("account.disabled", "Your account was disabled.", notify.ToUser(noLookup))}, notify.EventSinkConfig{})
+	require.NoError(t, err)
+	// Alerting the security contacts about an account action is allowed.
+	_, err = notify.NewEventSink(&audit.MemorySink{}, q, []notify.Rule{
 		notify.Alert("account.email_change.undone", "An address change was undone", to)}, notify.EventSinkConfig{})
 	require.NoError(t, err)
 
@@ -645,3 +662,84 @@ func tmplFor(t *testing.T, kind string) *notify.Template {
 	require.NoError(t, err)
 	return tm
 }
+
+// batchStore is a BatchSink that stores a prefix of each batch (all of it
+// unless told otherwise) and counts its calls.
+type batchStore struct {
+	audit.MemorySink
+	mu      sync.Mutex
+	batches []int
+	keep    int // <0: all
+	fail    error
+}
+
+func (b *batchStore) WriteBatch(ctx context.Context, events []audit.Event) (int, error) {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(events))
+	keep, fail := b.keep, b.fail
+	b.keep, b.fail = -1, nil
+	b.mu.Unlock()
+	if keep < 0 || keep > len(events) {
+		keep = len(events)
+	}
+	for _, e := range events[:keep] {
+		_ = b.MemorySink.Write(ctx, e)
+	}
+	return keep, fail
+}
+
+// An AsyncSink above an EventSink over a BatchSink stores in batches, and
+// every event's notice is queued once, even when a batch is stored in
+// part and retried.
+func TestEventSinkWriteBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &batchStore{keep: 1, fail: errors.New("store: connection reset")}
+		q := &memOutbox{}
+		sink := newSink(t, store, q, notify.EventSinkConfig{})
+		var _ audit.BatchSink = sink
+		events := []audit.Event{factorAdded("u1", "r1"), factorAdded("u2", "r2"), stuffing(0, "carol")}
+		n, err := sink.WriteBatch(context.Background(), events)
+		assert.Equal(t, 1, n, "the next sink's count")
+		assert.ErrorContains(t, err, "connection reset", "the next sink's error")
+		n, err = sink.WriteBatch(context.Background(), events[n:])
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		assert.Equal(t, []int{3, 2}, store.batches, "one WriteBatch per batch")
+		assert.Len(t, store.Events(), 3, "each event stored once")
+		assert.Len(t, q.to("alice@example.com"), 1)
+		assert.Len(t, q.to("bob@example.com"), 1, "queued with the failed batch, not again on its retry")
+		assert.Len(t, q.to("sec@example.com"), 1)
+
+		// Through an AsyncSink: it batches into the EventSink.
+		store2 := &batchStore{keep: -1}
+		q2 := &memOutbox{}
+		async, err := audit.NewAsyncSink(newSink(t, store2, q2, notify.EventSinkConfig{}), audit.AsyncConfig{})
+		require.NoError(t, err)
+		for i := range 10 {
+			require.NoError(t, async.Write(context.Background(), factorAdded("u1", fmt.Sprint("req-", i))))
+		}
+		require.NoError(t, async.Close(context.Background()))
+		assert.Len(t, actionsOf(store2.Events(), actFactorAdded), 10)
+		assert.NotEmpty(t, store2.batches, "the AsyncSink used WriteBatch")
+		assert.Len(t, q2.to("alice@example.com"), 5, "ten notices, five let through by the default limit")
+	})
+}
+
+// Over a sink without WriteBatch, WriteBatch writes each event and stops
+// at the first failure.
+func TestEventSinkWriteBatchPlainSink(t *testing.T) {
+	store := &failFirst{}
+	q := &memOutbox{}
+	sink := newSink(t, writeOnly{store}, q, notify.EventSinkConfig{})
+	n, err := sink.WriteBatch(context.Background(), []audit.Event{factorAdded("u1", "r1"), factorAdded("u2", "r2")})
+	assert.Equal(t, 0, n)
+	assert.Error(t, err)
+	n, err = sink.WriteBatch(context.Background(), []audit.Event{factorAdded("u1", "r1"), factorAdded("u2", "r2")})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Len(t, store.Events(), 2)
+	assert.Len(t, q.messages(), 2, "one notice per event")
+}
+
+// writeOnly hides every method of a sink but Write.
+type writeOnly struct{ audit.Sink }
