@@ -258,7 +258,9 @@ func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 // link. Either way whoever asked knew the password, so it ends every
 // session of the user, voids their other links, marks the old address
 // verified, and mails it a notice with a fresh reset link (when the
-// account has a password).
+// account has a password); an address the undo replaced is told too
+// ([MailChangeReverted]): the owner may have moved away from an old
+// mailbox that someone else now reads.
 //
 // It returns an error wrapping [token.ErrInvalid] for a link that cannot
 // be used or an account disabled or gone; one wrapping [ErrEmailTaken] if
@@ -276,7 +278,7 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 		return f.refuse(ctx, ActionEmailChangeFailed, "", "invalid_undo_data")
 	}
 	userID, oldEmail := rec.Data[:i], rec.Data[i+1:]
-	state := "cancelled"
+	state, replaced := "cancelled", ""
 	var u auth.User
 	for attempt := 0; ; attempt++ {
 		u, err = f.users.UserByID(ctx, userID)
@@ -293,7 +295,7 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 		}
 		err = f.users.SetEmail(ctx, u.ID, u.Email, oldEmail)
 		if err == nil {
-			state = "reverted"
+			state, replaced = "reverted", u.Email
 			break
 		}
 		switch {
@@ -327,6 +329,12 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 	}
 	m, err := f.mail(MailChangeUndone, MailChangeUndone+":"+tokenRef(tok), oldEmail, d)
 	f.send(ctx, flowChange, u.ID, m, err)
+	if replaced != "" && validAddress(replaced) {
+		// The address the undo replaced may be the owner's (who moved away
+		// from an old mailbox that someone else now reads): tell it.
+		m, err := f.mail(MailChangeReverted, MailChangeReverted+":"+tokenRef(tok), replaced, MailData{NewEmail: oldEmail})
+		f.send(ctx, flowChange, u.ID, m, err)
+	}
 	if revokeErr != nil {
 		return fmt.Errorf("account: undo e-mail change: %w: %w", auth.ErrSessionsNotRevoked, revokeErr)
 	}

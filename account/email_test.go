@@ -188,3 +188,30 @@ func TestEmailChange_VoidedByPasswordChange(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailChange_UndoTellsReplacedAddress: the owner moves away from an
+// old mailbox that someone else now reads; that someone opens the undo
+// link mailed there. The owner's new address, which the undo replaces,
+// must hear of it: silence would leave the account with the attacker's
+// mailbox, and a fresh reset link in it.
+func TestEmailChange_UndoTellsReplacedAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, noLimits)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		require.NoError(t, e.flows.RequestEmailChange(req("192.0.2.1", alice), goodPassword, "alice@new.example"))
+		synctest.Wait()
+		require.NoError(t, e.flows.ConfirmEmailChange(req("192.0.2.1", nil), e.outbox.link(t, "alice@new.example", token.EmailChange)))
+		require.NoError(t, e.flows.UndoEmailChange(req("203.0.113.66", nil), e.outbox.link(t, "alice@old.example", token.EmailChangeUndo)))
+		told := e.outbox.to("alice@new.example", account.MailChangeReverted)
+		require.Len(t, told, 1, "the replaced address is told")
+		assert.Contains(t, told[0].Text, "alice@old.example", "which address the account went back to")
+
+		// Undo before the change is confirmed replaces nothing: no such mail.
+		e.addUser(t, "bob", "bob@old.example", goodPassword)
+		bob := &identity.Principal{UserID: "bob", Methods: []identity.Method{identity.MethodPassword}}
+		require.NoError(t, e.flows.RequestEmailChange(req("192.0.2.1", bob), goodPassword, "bob@new.example"))
+		synctest.Wait()
+		require.NoError(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), e.outbox.link(t, "bob@old.example", token.EmailChangeUndo)))
+		assert.Empty(t, e.outbox.to("bob@new.example", account.MailChangeReverted))
+	})
+}

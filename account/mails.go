@@ -40,6 +40,10 @@ const (
 	// session, with a fresh reset link: Link (empty for an account
 	// without a password, or if it could not be issued).
 	MailChangeUndone = "email_change_undone"
+	// MailChangeReverted, to the address an undo replaced, says the
+	// account's address was changed back to NewEmail and every session
+	// ended.
+	MailChangeReverted = "email_change_reverted"
 )
 
 // MailData is what the mail templates see (see the Mail constants for
@@ -91,6 +95,9 @@ var mailSources = []struct{ kind, subject, text, html string }{
 	{MailChangeUndone, "Your e-mail address was restored",
 		"The change of your account's address was undone, and every session was signed out.\n\nWhoever changed it knew your password: choose a new one now{{if .Link}} (the link works for 30 minutes):\n{{.Link}}{{else}}.{{end}}\n",
 		`<p>The change of your account's address was undone, and every session was signed out.</p><p>Whoever changed it knew your password: {{if .Link}}<a href="{{.Link}}">choose a new one now</a> (the link works for 30 minutes){{else}}choose a new one now{{end}}.</p>`},
+	{MailChangeReverted, "Your e-mail address was changed back",
+		"The address of your account was changed back to {{.NewEmail}}, through the undo link mailed there, and every session was signed out. Mail to this address no longer reaches the account.\n\nIf this was not you (if you no longer read {{.NewEmail}}), contact support at once.\n",
+		`<p>The address of your account was changed back to {{.NewEmail}}, through the undo link mailed there, and every session was signed out. Mail to this address no longer reaches the account.</p><p>If this was not you (if you no longer read {{.NewEmail}}), contact support at once.</p>`},
 }
 
 // parseMails parses every default mail and replaces those overrides
