@@ -49,11 +49,13 @@
 //     unless the session verified a factor after the link was issued.
 //   - Stolen or replayed links. Tokens come from package token: 256
 //     random bits, stored only as hashes, bound to user and purpose,
-//     short-lived and single use. A reset link is also bound to a digest
-//     of the password hash it was issued against, so any change of
-//     password voids it, and two concurrent completions of one link make
-//     one change (the store's atomic redeem, then compare-and-swap on the
-//     hash).
+//     short-lived and single use. A reset link is also bound to digests
+//     of the password hash it was issued against and of the address it
+//     was mailed to, so any change of password or address voids it, by
+//     whatever path; a pending change of address is bound to the password
+//     it was asked with, so a change of password voids it too. Two
+//     concurrent completions of one link make one change (the store's
+//     atomic redeem, then compare-and-swap on the hash).
 //   - Sessions outliving a reset. A completed reset ends every session of
 //     the user, the one that completed it too, and mails a "password
 //     changed" notice.

@@ -323,7 +323,7 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 	var d MailData
 	if u.PasswordHash != "" {
 		var err error
-		if d.Link, _, err = f.issueLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash)); err != nil {
+		if d.Link, _, err = f.issueLink(ctx, u.ID, token.PasswordReset, resetBinding(u.PasswordHash, oldEmail)); err != nil {
 			f.note(ctx, flowChange, u.ID, "issuing reset link", err)
 		}
 	}

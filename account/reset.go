@@ -108,7 +108,7 @@ func (f *Flows) mailReset(ctx context.Context, email, digest string) {
 // mailResetLink issues a reset token for u, bound to u's current password
 // hash, and queues the mail to u's address.
 func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
-	return f.mailLink(ctx, u.ID, token.PasswordReset, hashBinding(u.PasswordHash), MailReset, u.Email, ActionResetMailed)
+	return f.mailLink(ctx, u.ID, token.PasswordReset, resetBinding(u.PasswordHash, u.Email), MailReset, u.Email, ActionResetMailed)
 }
 
 // BeginReset opens a reset link: call it from the page the link leads to.
@@ -121,7 +121,8 @@ func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
 //
 // It returns an error wrapping [token.ErrInvalid] for a link that cannot
 // be used (malformed, unknown, expired, used, voided, for a disabled or
-// deleted account, or issued before the password last changed): show one
+// deleted account, issued before the password last changed, or mailed to
+// an address the account no longer has): show one
 // message and offer a new link. Other errors are failures of a
 // dependency (answer 500).
 func (f *Flows) BeginReset(r *http.Request, tok string) (Reset, error) {
@@ -162,12 +163,20 @@ func (f *Flows) openReset(ctx context.Context, tok string) (token.Record, auth.U
 		return rec, u, f.internal(ctx, flowReset, rec.UserID, "looking up user", err)
 	case u.Disabled:
 		return rec, u, f.refuse(ctx, ActionResetFailed, rec.UserID, "disabled")
-	case !bound(rec.Data, u.PasswordHash):
-		// The password changed by a path that did not void the link.
+	}
+	pw, addr, _ := strings.Cut(rec.Data, ":")
+	if pwOK, addrOK := bound(pw, u.PasswordHash), boundAddress(addr, u.Email); !pwOK || !addrOK {
+		// The password or the address changed by a path that did not void
+		// the link (or the job that mailed it read the user just before a
+		// change of address).
+		reason := "password_changed"
+		if pwOK {
+			reason = "address_changed"
+		}
 		if err := f.tokens.Void(ctx, u.ID, token.PasswordReset); err != nil {
 			f.note(ctx, flowReset, u.ID, "voiding stale reset tokens", err)
 		}
-		return rec, u, f.refuse(ctx, ActionResetFailed, rec.UserID, "password_changed")
+		return rec, u, f.refuse(ctx, ActionResetFailed, rec.UserID, reason)
 	}
 	return rec, u, nil
 }
@@ -279,13 +288,31 @@ func (f *Flows) refuse(ctx context.Context, a audit.Action, userID, reason strin
 	return fmt.Errorf("account: %w", token.ErrInvalid)
 }
 
-// hashBinding is the Data of a reset token: a digest of the password hash
-// it is issued against, so that any change of password voids it.
+// hashBinding is a digest of a password hash, in the Data of reset and
+// change-of-address tokens, so that any change of password voids them.
 // Unkeyed: it protects no secret (the hash is in the user table), and
 // every instance must compute it alike.
 func hashBinding(passwordHash string) string {
 	sum := sha256.Sum256([]byte("rampart/account reset binding\x00" + passwordHash))
 	return hex.EncodeToString(sum[:])
+}
+
+// resetBinding is the Data of a reset token: the hashBinding of the
+// password hash it is issued against and a digest of the address it is
+// mailed to (folded as [normalize] does), so that a change of either voids
+// it.
+func resetBinding(passwordHash, email string) string {
+	return hashBinding(passwordHash) + ":" + addressBinding(email)
+}
+
+func addressBinding(email string) string {
+	sum := sha256.Sum256([]byte("rampart/account reset address\x00" + normalize(email)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// boundAddress reports whether data binds a reset token to email.
+func boundAddress(data, email string) bool {
+	return subtle.ConstantTimeCompare([]byte(data), []byte(addressBinding(email))) == 1
 }
 
 // bound reports whether data binds the reset token to passwordHash.

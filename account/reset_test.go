@@ -345,3 +345,34 @@ func TestReset_NotifierDown(t *testing.T) {
 		assert.Equal(t, "reset", errs[0].Meta["flow"])
 	})
 }
+
+// TestReset_VoidedByAddressChange: a reset link is good only while the
+// address it was mailed to is the account's. A change of address by a
+// path that does not void links (an administrator's edit, or the job that
+// mailed the link having read the user just before a confirmed change)
+// must not leave a live reset link in the old mailbox.
+func TestReset_VoidedByAddressChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, noLimits)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@old.example"))
+		synctest.Wait()
+		tok := e.outbox.link(t, "alice@old.example", token.PasswordReset)
+		require.NoError(t, e.users.SetEmail(t.Context(), "alice", "alice@old.example", "alice@new.example")) // not through account: no Void
+
+		_, err := e.flows.BeginReset(req("203.0.113.66", nil), tok)
+		assert.ErrorIs(t, err, token.ErrInvalid)
+		assert.ErrorIs(t, e.flows.CompleteReset(req("203.0.113.66", nil), tok, "a brand new passphrase 42"), token.ErrInvalid)
+		failed := e.events(account.ActionResetFailed)
+		require.NotEmpty(t, failed)
+		assert.Equal(t, "address_changed", failed[0].Reason)
+
+		// A case-only edit of the address keeps the link.
+		require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@new.example"))
+		synctest.Wait()
+		tok = e.outbox.link(t, "alice@new.example", token.PasswordReset)
+		require.NoError(t, e.users.SetEmail(t.Context(), "alice", "alice@new.example", "Alice@New.example"))
+		_, err = e.flows.BeginReset(req("192.0.2.1", nil), tok)
+		assert.NoError(t, err)
+	})
+}
