@@ -154,7 +154,7 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 	if !f.send(ctx, flowChange, userID, m, err) {
 		return
 	}
-	undo, undoTok := f.undoLink(ctx, userID, oldEmail)
+	undo, undoTok := f.undoLink(ctx, userID, oldEmail, "asked:"+tokenRef(tok))
 	ref := undoTok
 	if ref == "" {
 		ref = tok
@@ -164,16 +164,22 @@ func (f *Flows) mailEmailChange(ctx context.Context, userID, oldEmail, newEmail,
 }
 
 // undoLink issues an undo token for a change away from oldEmail and
-// returns its link and the token, or "" (audited) if it could not.
+// returns its link and the token, or "" (audited) if it could not. tag
+// names the mail it goes in: the change's confirmation token and whether
+// the mail says the change was asked or done.
 //
-// Undo tokens are issued to a subject of their own for each user and old
-// address, not to the user ID: a token store keeps one token per subject
-// and purpose, so with the user ID as subject, an attacker who changed the
-// address and then changed it again would void the undo link mailed to
-// the owner by the undo link of the second change, mailed to himself.
-// The Data carries the user ID and the old address.
-func (f *Flows) undoLink(ctx context.Context, userID, oldEmail string) (link, tok string) {
-	link, tok, err := f.issueLink(ctx, undoSubject(userID, oldEmail), token.EmailChangeUndo, userID+"\n"+oldEmail)
+// Undo tokens are issued to a subject of their own for each user, old
+// address and mail, not to the user ID: a token store keeps one token per
+// subject and purpose, so with the user ID as subject, an attacker who
+// changed the address and then changed it again would void the undo link
+// mailed to the owner by the undo link of the second change, mailed to
+// himself; and with one subject per user and old address, the undo link
+// of the "was changed" mail would void the one of the "about to change"
+// mail sent a moment before, which the owner may click first. The Data
+// carries the user ID and the old address; the number of live undo
+// tokens is bounded by the per-account limit on changes and their 7 days.
+func (f *Flows) undoLink(ctx context.Context, userID, oldEmail, tag string) (link, tok string) {
+	link, tok, err := f.issueLink(ctx, undoSubject(userID, oldEmail)+":"+tag, token.EmailChangeUndo, userID+"\n"+oldEmail)
 	if err != nil {
 		f.note(ctx, flowChange, userID, "issuing undo link", err)
 		return "", ""
@@ -181,8 +187,9 @@ func (f *Flows) undoLink(ctx context.Context, userID, oldEmail string) (link, to
 	return link, tok
 }
 
-// undoSubject is the token subject of undo links for userID's change away
-// from oldEmail.
+// undoSubject is the prefix of the token subjects of undo links for
+// userID's change away from oldEmail (links issued before undo links had
+// a tag have it as their whole subject).
 func undoSubject(userID, oldEmail string) string {
 	sum := sha256.Sum256([]byte(userID + "\x00" + normalize(oldEmail)))
 	return "undo-email:" + hex.EncodeToString(sum[:16])
@@ -243,7 +250,7 @@ func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 		f.note(ctx, flowChange, u.ID, "voiding links to the old address", err)
 	}
 	f.event(ctx, ActionEmailChanged, audit.CategoryAuthentication, audit.OutcomeSuccess, u.ID, "", nil)
-	undo, _ := f.undoLink(ctx, u.ID, oldEmail)
+	undo, _ := f.undoLink(ctx, u.ID, oldEmail, "done:"+tokenRef(tok))
 	ref := tokenRef(tok)
 	m, err := f.mail(MailChangedOld, MailChangedOld+":"+ref, oldEmail, MailData{Undo: undo, NewEmail: newEmail})
 	f.send(ctx, flowChange, u.ID, m, err)
@@ -274,7 +281,12 @@ func (f *Flows) UndoEmailChange(r *http.Request, tok string) error {
 		return f.tokenFailed(ctx, flowChange, ActionEmailChangeFailed, "", err)
 	}
 	i := strings.LastIndexByte(rec.Data, '\n')
-	if i < 0 || rec.UserID != undoSubject(rec.Data[:i], rec.Data[i+1:]) {
+	ok := i >= 0
+	if ok {
+		sub := undoSubject(rec.Data[:i], rec.Data[i+1:])
+		ok = rec.UserID == sub || strings.HasPrefix(rec.UserID, sub+":")
+	}
+	if !ok {
 		return f.refuse(ctx, ActionEmailChangeFailed, "", "invalid_undo_data")
 	}
 	userID, oldEmail := rec.Data[:i], rec.Data[i+1:]

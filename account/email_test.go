@@ -215,3 +215,27 @@ func TestEmailChange_UndoTellsReplacedAddress(t *testing.T) {
 		assert.Empty(t, e.outbox.to("bob@new.example", account.MailChangeReverted))
 	})
 }
+
+// TestEmailChange_EitherUndoLinkWorks: an attacker who knows the password
+// asks for a change and confirms it at once. The owner gets two mails at
+// the old address, "about to change" and "was changed", each with an
+// undo link, and may well click the first: it must work, not say
+// "invalid or expired" (and leave the owner thinking nothing can be done).
+func TestEmailChange_EitherUndoLinkWorks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, noLimits)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		require.NoError(t, e.flows.RequestEmailChange(req("203.0.113.66", alice), goodPassword, "mallory@evil.example"))
+		synctest.Wait()
+		asked := e.outbox.to("alice@old.example", account.MailChangeRequested)
+		require.Len(t, asked, 1)
+		m := linkRE.FindStringSubmatch(asked[0].Text)
+		require.NotNil(t, m)
+		firstUndo := m[2]
+		require.NoError(t, e.flows.ConfirmEmailChange(req("203.0.113.66", nil), e.outbox.link(t, "mallory@evil.example", token.EmailChange)))
+		require.Len(t, e.outbox.to("alice@old.example", account.MailChangedOld), 1)
+
+		require.NoError(t, e.flows.UndoEmailChange(req("192.0.2.1", nil), firstUndo), "the first mail's undo link")
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email)
+	})
+}
