@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"html/template"
@@ -28,6 +26,7 @@ import (
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/auth/password"
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/examples/marketplace/internal/backup"
 	"github.com/deployedworks/rampart/headers"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
@@ -96,12 +95,15 @@ type App struct {
 	securityTxt *headers.SecurityTxt
 
 	tmpl   map[string]*template.Template
-	setup  setupToken
 	routes []string // every route pattern, for the route-coverage test
 	// observe, when set (by tests, before serving), is told the pattern of
 	// every route served.
 	observe func(pattern string)
 	handler http.Handler
+
+	backups     *scheduledBackups // nil without Config.BackupDir
+	janitorRuns janitorState
+	started     time.Time
 
 	closeOnce sync.Once
 	closers   []func(context.Context) error // run in reverse order
@@ -153,7 +155,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Prod && origin.Scheme != "https" {
 		return nil, fmt.Errorf("config: -prod needs an https public URL, not %q: serve TLS (-tls-cert/-tls-key or -domain) or put a TLS-terminating proxy in front (-trusted-proxies, -public-url https://…)", cfg.PublicURL)
 	}
-	a := &App{cfg: cfg, origin: origin, log: cfg.Logger, stop: make(chan struct{}), stopped: make(chan struct{})}
+	if err := cfg.backupDefaults(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, origin: origin, log: cfg.Logger, started: cfg.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := a.build(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -174,7 +179,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	// Secrets first: production refuses to start without them.
-	if a.keys, err = loadSecretsWith(ctx, cfg.Secrets, cfg.DataDir, secretsOptions{prod: cfg.Prod, mail: true}); err != nil {
+	if a.keys, err = loadSecretsWith(ctx, cfg.Secrets, cfg.DataDir, secretsOptions{prod: cfg.Prod, mail: true, backup: cfg.BackupDir != "" && cfg.DatabaseURL == ""}); err != nil {
 		return err
 	}
 	if len(a.keys.Generated) > 0 {
@@ -309,7 +314,31 @@ func (a *App) build(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := a.buildBackups(); err != nil {
+		return err
+	}
 	a.handler = a.buildRoutes()
+	return nil
+}
+
+// buildBackups sets up the scheduled backups (Config.BackupDir).
+func (a *App) buildBackups() error {
+	cfg := a.cfg
+	if cfg.BackupDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
+		return fmt.Errorf("backup directory %q: %w", cfg.BackupDir, err)
+	}
+	b := &scheduledBackups{dir: cfg.BackupDir, every: cfg.BackupEvery, keep: cfg.BackupKeep, staleAfter: cfg.BackupStaleAfter,
+		db: a.db, now: cfg.Now, log: a.log}
+	if a.db.dialect == dialectSQLite {
+		var err error
+		if b.bk, err = backup.New(a.keys.BackupKeys, backup.Config{Audit: a.audit, Now: cfg.Now}); err != nil {
+			return fmt.Errorf("backups: %w", err)
+		}
+	}
+	a.backups = b
 	return nil
 }
 
@@ -579,96 +608,39 @@ func (a *App) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// janitor deletes expired sessions, prunes the audit table and rotates the
-// audit chain, until Close.
-func (a *App) janitor() {
-	defer close(a.stopped)
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for n := 1; ; n++ {
-		select {
-		case <-a.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if a.sessSQL != nil {
-			if _, err := a.sessSQL.DeleteExpired(ctx); err != nil {
-				a.log.Warn("janitor: expired sessions", "err", err)
-			}
-		}
-		if _, err := a.tokenSQL.DeleteExpired(ctx, a.cfg.Now()); err != nil {
-			a.log.Warn("janitor: expired tokens", "err", err)
-		}
-		if n%6 == 0 { // hourly
-			if pruned, err := a.auditSQL.Prune(ctx); err != nil {
-				a.log.Warn("janitor: prune audit table", "err", err)
-			} else if pruned > 0 {
-				a.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionAuditPruned, Outcome: audit.OutcomeSuccess,
-					Meta: map[string]string{"rows": fmt.Sprint(pruned)}})
-			}
-			if err := a.auditFile.Rotate(ctx); err != nil {
-				a.log.Warn("janitor: rotate audit chain", "err", err)
-			}
-		}
-		if n%144 == 0 { // daily
-			if _, err := a.outbox.Prune(ctx, outboxKeep); err != nil {
-				a.log.Warn("janitor: prune outbox", "err", err)
-			}
-		}
-		cancel()
-	}
-}
-
-// setupToken is the one-time token that lets the first administrator be
-// created from the browser. Only its hash is kept.
-type setupToken struct {
-	mu     sync.Mutex
-	hash   [32]byte
-	active bool
-}
-
-// offerSetup mints and prints a setup token when no administrator exists.
+// offerSetup mints a setup token when no administrator exists and no
+// live token does, stores its hash in the database (shared by every
+// instance) and prints it. An instance that finds a live token minted by
+// another (or by itself before a restart, with PostgreSQL) says so instead:
+// the token printed then works on every instance, once.
 func (a *App) offerSetup(ctx context.Context) error {
 	ok, err := a.db.hasAdmin(ctx)
 	if err != nil || ok {
 		return err
 	}
 	tok := rand.Text()
-	a.setup.mu.Lock()
-	a.setup.hash = sha256.Sum256([]byte(tok))
-	a.setup.active = true
-	a.setup.mu.Unlock()
+	// SQLite: the database is this instance's alone, and its old token
+	// went with its console output: replace it.
+	stored, minted, err := a.db.offerSetupToken(ctx, hashSetupToken(tok), a.db.dialect == dialectSQLite)
+	if err != nil {
+		return err
+	}
+	if !stored {
+		fmt.Fprintf(a.cfg.Console, "\n"+
+			"  No administrator exists yet. The one-time setup token for this deployment\n"+
+			"  was printed at %s by the instance that minted it; it works on every\n"+
+			"  instance, at %s/setup, until %s.\n"+
+			"  Lost it? Run: go run ./examples/marketplace create-admin -email you@example.com\n\n",
+			minted.UTC().Format(time.RFC3339), a.origin.Origin, minted.Add(setupTokenTTL).UTC().Format(time.RFC3339))
+		return nil
+	}
 	fmt.Fprintf(a.cfg.Console, "\n"+
 		"  No administrator exists yet. To create the first one, open\n"+
 		"    %s/setup\n"+
-		"  and enter this one-time setup token:\n"+
+		"  (on any instance) and enter this one-time setup token:\n"+
 		"    %s\n"+
 		"  or run: go run ./examples/marketplace create-admin -email you@example.com\n"+
-		"  The token works once, and only until an administrator exists.\n\n",
-		a.origin.Origin, tok)
+		"  The token works once, for %v, and only until an administrator exists.\n\n",
+		a.origin.Origin, tok, setupTokenTTL)
 	return nil
-}
-
-// checkSetupToken reports whether tok is the active setup token.
-func (a *App) checkSetupToken(tok string) bool {
-	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	a.setup.mu.Lock()
-	defer a.setup.mu.Unlock()
-	return a.setup.active && subtle.ConstantTimeCompare(h[:], a.setup.hash[:]) == 1
-}
-
-// setupActive reports whether a setup token is waiting to be used.
-func (a *App) setupActive() bool {
-	a.setup.mu.Lock()
-	defer a.setup.mu.Unlock()
-	return a.setup.active
-}
-
-// endSetup retires the setup token.
-func (a *App) endSetup() {
-	a.setup.mu.Lock()
-	defer a.setup.mu.Unlock()
-	a.setup.active = false
-	a.setup.hash = [32]byte{}
 }

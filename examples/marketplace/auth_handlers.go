@@ -312,8 +312,22 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// setupOpen reports whether the deployment's setup token waits to be used,
+// answering with an error page when it does not.
+func (a *App) setupOpen(w http.ResponseWriter, r *http.Request) bool {
+	open, err := a.db.setupOpen(r.Context())
+	if err != nil {
+		a.serverError(w, r, err)
+		return false
+	}
+	if !open {
+		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
+	}
+	return open
+}
+
 func (a *App) setupForm(w http.ResponseWriter, r *http.Request) {
-	if !a.setupActive() {
+	if !a.setupOpen(w, r) {
 		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
 		return
 	}
@@ -321,8 +335,7 @@ func (a *App) setupForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
-	if !a.setupActive() {
-		a.fail(w, r, http.StatusNotFound, "Setup is complete: an administrator exists. Log in instead.")
+	if !a.setupOpen(w, r) {
 		return
 	}
 	if !a.parseForm(w, r) {
@@ -333,7 +346,13 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, msg string) {
 		a.render(w, r, status, "setup", page{Title: "Create the first administrator", Error: msg, Data: accountForm{Email: email, Name: name}})
 	}
-	if !a.checkSetupToken(f.Get("token")) {
+	tok := f.Get("token")
+	match, err := a.db.setupTokenMatches(r.Context(), tok)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !match {
 		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: ActionSetupTokenRejected, Outcome: audit.OutcomeDenied})
 		again(http.StatusForbidden, "That setup token is not right. Copy it from the server's console output.")
 		return
@@ -347,10 +366,13 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	createdAt := a.cfg.Now()
-	u, err := a.db.createFirstAdmin(r.Context(), user{Email: email, DisplayName: name, Hash: hash})
+	u, err := a.db.createFirstAdmin(r.Context(), user{Email: email, DisplayName: name, Hash: hash}, tok)
 	switch {
+	case errors.Is(err, errBadSetupToken): // used meanwhile, on this instance or another
+		a.logAudit(r, audit.Event{Category: audit.CategorySuspicious, Action: ActionSetupTokenRejected, Outcome: audit.OutcomeDenied})
+		again(http.StatusForbidden, "That setup token is not right. Copy it from the server's console output.")
+		return
 	case errors.Is(err, errAdminExists):
-		a.endSetup()
 		a.fail(w, r, http.StatusConflict, "An administrator exists already. Log in instead.")
 		return
 	case errors.Is(err, errEmailTaken):
@@ -360,7 +382,6 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.endSetup()
 	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: ActionRoleGranted, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: u.ID}, Target: audit.Target{Kind: "user", ID: u.ID}, Reason: "first administrator, created with the setup token",
 		Meta: map[string]string{"role": roleAdmin}})

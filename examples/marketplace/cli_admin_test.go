@@ -51,7 +51,9 @@ func TestCreateAdmin(t *testing.T) {
 	// The site on the same data directory: no setup token, and the
 	// administrator logs in with the password and must enrol a factor.
 	ta := newTestApp(t, func(c *Config) { c.DataDir, c.DisableSetupToken = dataDir, false })
-	assert.False(t, ta.setupActive())
+	open, err := ta.db.setupOpen(context.Background())
+	require.NoError(t, err)
+	assert.False(t, open)
 	assert.NotContains(t, ta.Logs.String(), "setup token")
 	assert.Equal(t, 1, ta.count(`SELECT COUNT(*) FROM users`), "the refused runs created nobody")
 	u, err := ta.db.userByEmail(context.Background(), "root@example.com")

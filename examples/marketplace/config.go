@@ -109,6 +109,25 @@ type Config struct {
 	// so that the error page can still be written.
 	RequestTimeout time.Duration
 
+	// BackupDir, when set, is where backups are kept and watched. With
+	// SQLite the app takes an encrypted backup there (package
+	// internal/backup, under MARKETPLACE_BACKUP_KEYS) every BackupEvery and
+	// keeps the newest BackupKeep; with PostgreSQL a scheduler writes them
+	// (pg_dump, see README.md) and the app only watches. Either way, while
+	// the newest backup is older than BackupStaleAfter the log says so,
+	// hourly: "backup: STALE … backup_stale=1 backup_age_seconds=N".
+	// Default: none, no backups.
+	BackupDir string
+	// BackupEvery is how often the app backs up. Default: 24 hours; at
+	// least a minute.
+	BackupEvery time.Duration
+	// BackupKeep is how many of its backups the app keeps; older ones are
+	// deleted. Default: 7.
+	BackupKeep int
+	// BackupStaleAfter is the age of the newest backup past which the log
+	// warns. Default: twice BackupEvery.
+	BackupStaleAfter time.Duration
+
 	// Logger receives operational logs. Default: a text logger on
 	// Console.
 	Logger *slog.Logger
@@ -128,6 +147,11 @@ type Config struct {
 	// DisableSetupToken stops New from minting a setup token when no
 	// administrator exists (create-admin and tests that do not need it).
 	DisableSetupToken bool
+
+	// janitorTicks, when set (by tests), replaces the janitor's ticker;
+	// janitorDone is told the tasks each pass ran.
+	janitorTicks <-chan time.Time
+	janitorDone  func(ran []string)
 
 	// sender, when set (by tests), replaces the outbox's Sender.
 	sender notify.Sender
@@ -191,6 +215,23 @@ func (l Limits) withDefaults() Limits {
 	def(&l.AccountPerAddress, ratelimit.Limit{Events: 20, Per: time.Hour, Burst: 10})
 	def(&l.AccountPerMailbox, ratelimit.Limit{Events: 4, Per: time.Hour, Burst: 3})
 	return l
+}
+
+// backupDefaults fills in and checks the backup settings.
+func (c *Config) backupDefaults() error {
+	if c.BackupEvery == 0 {
+		c.BackupEvery = defaultBackupEvery
+	}
+	if c.BackupKeep == 0 {
+		c.BackupKeep = defaultBackupKeep
+	}
+	if c.BackupStaleAfter == 0 {
+		c.BackupStaleAfter = 2 * c.BackupEvery
+	}
+	if c.BackupEvery < time.Minute || c.BackupKeep < 1 || c.BackupStaleAfter < c.BackupEvery {
+		return fmt.Errorf("config: backups every %v, keeping %d, stale after %v: give at least a minute, at least 1, and at least the interval", c.BackupEvery, c.BackupKeep, c.BackupStaleAfter)
+	}
+	return nil
 }
 
 // publicOrigin is the parsed PublicURL.

@@ -446,6 +446,11 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
+	// The setup token's offer ends (it would fail anyway: an administrator
+	// exists).
+	if err := db.clearSetupToken(ctx); err != nil {
+		fmt.Fprintln(stderr, "create-admin: warning:", err)
+	}
 
 	// Record it in both audit stores: the database (admin pages) and a
 	// chain of its own beside the server's (one writer per chain).

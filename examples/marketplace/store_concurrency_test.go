@@ -137,8 +137,11 @@ func TestStore_ConcurrentWritesRegression(t *testing.T) {
 			assert.Equal(t, 1, n, "one decision recorded")
 
 			// The one-admin rule holds under concurrency too.
+			stored, _, err := s.offerSetupToken(ctx, hashSetupToken("TOKEN"), false)
+			require.NoError(t, err)
+			require.True(t, stored)
 			errs = race(8, func(i int) error {
-				_, err := s.createFirstAdmin(ctx, user{Email: "root" + strings.Repeat("x", i) + "@example.com", DisplayName: "Root", Hash: "x"})
+				_, err := s.createFirstAdmin(ctx, user{Email: "root" + strings.Repeat("x", i) + "@example.com", DisplayName: "Root", Hash: "x"}, "TOKEN")
 				return err
 			})
 			onlyOne(t, errs, errAdminExists)

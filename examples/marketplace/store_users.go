@@ -77,8 +77,11 @@ func (s *store) createUser(ctx context.Context, u user) (user, error) {
 }
 
 // createFirstAdmin creates u as an administrator only if no administrator
-// exists, atomically, and returns errAdminExists otherwise.
-func (s *store) createFirstAdmin(ctx context.Context, u user) (user, error) {
+// exists, and returns errAdminExists otherwise; and only if tok is the
+// deployment's live setup token, which it consumes, and returns
+// errBadSetupToken otherwise. All in one transaction: of concurrent calls,
+// on any instances, at most one succeeds.
+func (s *store) createFirstAdmin(ctx context.Context, u user, tok string) (user, error) {
 	u.ID = newID()
 	u.Email = normEmail(u.Email)
 	u.CreatedAt = s.now().UTC()
@@ -98,6 +101,9 @@ func (s *store) createFirstAdmin(ctx context.Context, u user) (user, error) {
 		}
 		if n > 0 {
 			return errAdminExists
+		}
+		if err := t.consumeSetupToken(ctx, tok); err != nil {
+			return err
 		}
 		if err := t.insertUser(ctx, u); err != nil {
 			return fmt.Errorf("store: first admin: %w", err)
