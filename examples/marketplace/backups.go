@@ -154,12 +154,13 @@ func (b *scheduledBackups) take(ctx context.Context, now time.Time) (backupFile,
 // newest backup is older than staleAfter (or there is none): a
 // metric-like line, backup_stale=1 backup_age_seconds=N, for log alerts.
 func (b *scheduledBackups) checkStale(now time.Time, files []backupFile) {
-	age := time.Duration(-1)
+	ageSeconds, newest := int64(-1), "none"
 	if len(files) > 0 {
-		age = now.Sub(files[0].at)
-	}
-	if age >= 0 && age <= b.staleAfter {
-		return
+		age := now.Sub(files[0].at)
+		if age <= b.staleAfter {
+			return
+		}
+		ageSeconds, newest = int64(age.Seconds()), files[0].name
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -167,10 +168,6 @@ func (b *scheduledBackups) checkStale(now time.Time, files []backupFile) {
 		return
 	}
 	b.lastWarn = now
-	newest := "none"
-	if len(files) > 0 {
-		newest = files[0].name
-	}
 	b.log.Warn("backup: STALE: the newest backup is older than the limit; check the scheduled backups",
-		"backup_stale", 1, "backup_age_seconds", int64(age.Seconds()), "limit", b.staleAfter, "newest", newest, "dir", b.dir)
+		"backup_stale", 1, "backup_age_seconds", ageSeconds, "limit", b.staleAfter, "newest", newest, "dir", b.dir)
 }

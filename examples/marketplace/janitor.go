@@ -33,7 +33,7 @@ type janitorTask struct {
 //	audit-prune   1 h     shared    audit records past their category's retention
 //	outbox-prune  24 h    shared    mail sent or given up on more than 30 days ago
 //	audit-rotate  1 h     instance  start a new file of this instance's audit chain
-//	backup        see Config.BackupEvery, instance: scheduled backups and the staleness warning
+//	backup        each pass  instance  a backup when due (Config.BackupEvery), the staleness warning
 func (a *App) janitorTasks() []janitorTask {
 	var tasks []janitorTask
 	if a.sessSQL != nil {
@@ -62,7 +62,8 @@ func (a *App) janitorTasks() []janitorTask {
 		janitorTask{name: "audit-rotate", every: time.Hour, run: a.auditFile.Rotate},
 	)
 	if a.backups != nil {
-		tasks = append(tasks, janitorTask{name: "backup", every: janitorTick, run: a.backups.run})
+		// Every pass: the task itself decides whether a backup is due.
+		tasks = append(tasks, janitorTask{name: "backup", run: a.backups.run})
 	}
 	return tasks
 }
