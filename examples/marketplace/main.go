@@ -172,6 +172,36 @@ type serveFlags struct {
 	trustedProxies            string
 	breachCheck               BreachCheck
 	requestTimeout            time.Duration
+	backup                    backupFlags
+}
+
+// backupFlags are serve's scheduled-backup flags (Config.BackupDir …).
+type backupFlags struct {
+	dir               string
+	every, staleAfter time.Duration
+	keep              int
+}
+
+func (b *backupFlags) register(fs *flag.FlagSet, lookup env) error {
+	var errs []error
+	dur := func(name string) time.Duration {
+		v := lookup.str(name, "")
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: give a duration such as 24h", name, v))
+		}
+		return d
+	}
+	keep, err := lookup.integer("MARKETPLACE_BACKUP_KEEP", 0)
+	errs = append(errs, err)
+	fs.StringVar(&b.dir, "backup-dir", lookup.str("MARKETPLACE_BACKUP_DIR", ""), "`directory` of scheduled backups: the app backs SQLite up there; with DATABASE_URL it only watches for pg_dump files (env MARKETPLACE_BACKUP_DIR; default none)")
+	fs.DurationVar(&b.every, "backup-every", dur("MARKETPLACE_BACKUP_EVERY"), "`interval` between scheduled backups (env MARKETPLACE_BACKUP_EVERY; default 24h)")
+	fs.IntVar(&b.keep, "backup-keep", keep, "how many scheduled backups to keep (env MARKETPLACE_BACKUP_KEEP; default 7)")
+	fs.DurationVar(&b.staleAfter, "backup-stale-after", dur("MARKETPLACE_BACKUP_STALE_AFTER"), "`age` of the newest backup past which the log warns (env MARKETPLACE_BACKUP_STALE_AFTER; default twice -backup-every)")
+	return errors.Join(errs...)
 }
 
 func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, error) {
@@ -202,6 +232,9 @@ func parseServeFlags(args []string, stderr io.Writer, lookup env) (serveFlags, e
 		if rt, err = time.ParseDuration(v); err != nil {
 			return f, usageError{fmt.Errorf("serve: MARKETPLACE_REQUEST_TIMEOUT=%q: give a duration such as 15s", v)}
 		}
+	}
+	if err := f.backup.register(fs, lookup); err != nil {
+		return f, usageError{fmt.Errorf("serve: %w", err)}
 	}
 	fs.DurationVar(&f.requestTimeout, "request-timeout", rt, "`duration` after which a request gives up on the database and Redis and answers with an error page, at most 50s (env MARKETPLACE_REQUEST_TIMEOUT; default 15s)")
 	if err := fs.Parse(args); err != nil {
@@ -338,6 +371,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 		Logger:         logger,
 		Console:        stderr,
 	}
+	cfg.BackupDir, cfg.BackupEvery, cfg.BackupKeep, cfg.BackupStaleAfter = f.backup.dir, f.backup.every, f.backup.keep, f.backup.staleAfter
 	app, err := New(ctx, cfg)
 	if err != nil {
 		return err

@@ -501,3 +501,32 @@ func copyFile(t testing.TB, from, to string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(to, b, 0o600))
 }
+
+func TestParseServeFlags_Backups(t *testing.T) {
+	t.Parallel()
+	testServeFlag(t, func(f serveFlags) backupFlags { return f.backup }, []flagCase[backupFlags]{
+		{name: "default: none, Config's defaults", want: backupFlags{}},
+		{name: "flags", args: []string{"-backup-dir", "/b", "-backup-every", "6h", "-backup-keep", "3", "-backup-stale-after", "13h"},
+			want: backupFlags{dir: "/b", every: 6 * time.Hour, keep: 3, staleAfter: 13 * time.Hour}},
+		{name: "env", env: map[string]string{"MARKETPLACE_BACKUP_DIR": "/b", "MARKETPLACE_BACKUP_EVERY": "1h", "MARKETPLACE_BACKUP_KEEP": "2", "MARKETPLACE_BACKUP_STALE_AFTER": "3h"},
+			want: backupFlags{dir: "/b", every: time.Hour, keep: 2, staleAfter: 3 * time.Hour}},
+		{name: "bad env duration", env: map[string]string{"MARKETPLACE_BACKUP_EVERY": "daily"}, wantE: `MARKETPLACE_BACKUP_EVERY="daily": give a duration`},
+		{name: "bad env count", env: map[string]string{"MARKETPLACE_BACKUP_KEEP": "all"}, wantE: `MARKETPLACE_BACKUP_KEEP="all": give a whole number`},
+	})
+}
+
+// TestNew_BackupSettings: nonsense backup settings are refused at start.
+func TestNew_BackupSettings(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]Config{
+		"interval under a minute":   {BackupEvery: time.Second},
+		"negative count":            {BackupKeep: -1},
+		"stale before the next one": {BackupEvery: 24 * time.Hour, BackupStaleAfter: time.Hour},
+	} {
+		err := c.backupDefaults()
+		assert.ErrorContains(t, err, "config: backups every", name)
+	}
+	c := Config{}
+	require.NoError(t, c.backupDefaults())
+	assert.Equal(t, Config{BackupEvery: 24 * time.Hour, BackupKeep: 7, BackupStaleAfter: 48 * time.Hour}, c)
+}
