@@ -95,6 +95,13 @@ func (b *scheduledBackups) list() ([]backupFile, error) {
 // than BackupStaleAfter.
 func (b *scheduledBackups) run(ctx context.Context) error {
 	now := b.now()
+	// Left by a run cut short (a crash): runs are serialised, so none is
+	// being written now.
+	if partial, _ := filepath.Glob(filepath.Join(b.dir, "."+backupPrefix+"*"+backupExt+".partial")); len(partial) > 0 && b.bk != nil {
+		for _, p := range partial {
+			_ = os.Remove(p)
+		}
+	}
 	files, err := b.list()
 	var errs []error
 	if err != nil {

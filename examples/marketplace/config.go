@@ -112,7 +112,8 @@ type Config struct {
 	// BackupDir, when set, is where backups are kept and watched. With
 	// SQLite the app takes an encrypted backup there (package
 	// internal/backup, under MARKETPLACE_BACKUP_KEYS) every BackupEvery and
-	// keeps the newest BackupKeep; with PostgreSQL a scheduler writes them
+	// keeps the newest BackupKeep (the directory is then this instance's
+	// own); with PostgreSQL a scheduler writes them
 	// (pg_dump, see README.md) and the app only watches. Either way, while
 	// the newest backup is older than BackupStaleAfter the log says so,
 	// hourly: "backup: STALE … backup_stale=1 backup_age_seconds=N".

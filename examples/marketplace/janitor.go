@@ -23,8 +23,13 @@ type janitorTask struct {
 	// work on what is the instance's own (its audit chain, its SQLite
 	// database) and run on each instance.
 	shared bool
-	run    func(ctx context.Context) error
+	// timeout bounds one run. Default: janitorTimeout.
+	timeout time.Duration
+	run     func(ctx context.Context) error
 }
+
+// janitorTimeout bounds one run of a task, unless it says otherwise.
+const janitorTimeout = time.Minute
 
 // janitorTasks are the app's clean-up tasks:
 //
@@ -63,7 +68,7 @@ func (a *App) janitorTasks() []janitorTask {
 	)
 	if a.backups != nil {
 		// Every pass: the task itself decides whether a backup is due.
-		tasks = append(tasks, janitorTask{name: "backup", run: a.backups.run})
+		tasks = append(tasks, janitorTask{name: "backup", timeout: 30 * time.Minute, run: a.backups.run})
 	}
 	return tasks
 }
@@ -78,6 +83,17 @@ type janitorState struct {
 // ticks), until Close.
 func (a *App) janitor() {
 	defer close(a.stopped)
+	// Close cancels the task that is running (a long backup, say) rather
+	// than wait for it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	ticks := a.cfg.janitorTicks
 	if ticks == nil {
 		t := time.NewTicker(janitorTick)
@@ -90,7 +106,7 @@ func (a *App) janitor() {
 			return
 		case <-ticks:
 		}
-		ran := a.janitorPass()
+		ran := a.janitorPass(ctx)
 		if a.cfg.janitorDone != nil {
 			a.cfg.janitorDone(ran)
 		}
@@ -102,10 +118,17 @@ func (a *App) janitor() {
 // instance task, when its period has passed since it last ran here (or
 // since the app started). Failures are logged; the task runs again next
 // period.
-func (a *App) janitorPass() []string {
+func (a *App) janitorPass(parent context.Context) []string {
 	var ran []string
 	for _, task := range a.janitorTasks() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if parent.Err() != nil {
+			break
+		}
+		timeout := task.timeout
+		if timeout == 0 {
+			timeout = janitorTimeout
+		}
+		ctx, cancel := context.WithTimeout(parent, timeout)
 		due, err := a.janitorDue(ctx, task)
 		if err == nil && due {
 			ran = append(ran, task.name)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -320,8 +321,11 @@ func TestScheduledBackups(t *testing.T) {
 
 	ta.Clock.Add(time.Hour)
 	second := backupName(ta.Clock.Now(), backupExt)
+	leftover := filepath.Join(dir, "."+backupName(ta.Clock.Now().Add(-time.Minute), backupExt)+".partial")
+	require.NoError(t, os.WriteFile(leftover, []byte("half a backup"), 0o600)) // a crash mid-backup
 	j.pass(t)
 	assert.Equal(t, []string{first, second}, list())
+	assert.NoFileExists(t, leftover, "a partial backup left by a crash is removed")
 	ta.Clock.Add(time.Hour)
 	third := backupName(ta.Clock.Now(), backupExt)
 	j.pass(t)
@@ -333,6 +337,18 @@ func TestScheduledBackups(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = 'backup.created' AND outcome = 'success'`) == 3
 	}, 10*time.Second, 5*time.Millisecond)
+}
+
+// TestScheduledBackups_ProdNeedsKey: in production, scheduled SQLite
+// backups need the backup keyring, and the app will not start without it.
+func TestScheduledBackups_ProdNeedsKey(t *testing.T) {
+	t.Parallel()
+	clock := testenv.NewClock(time.Now())
+	cfg := testConfig(t, "https://market.example", clock, io.Discard)
+	cfg.Prod, cfg.Secrets, cfg.BackupDir = true, secrets.Env{LookupEnv: mapEnv(prodEnv(t))}, t.TempDir()
+	_, err := New(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), envBackupKeys)
 }
 
 // TestBackups_Stale: the newest backup older than BackupStaleAfter, or
