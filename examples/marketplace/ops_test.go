@@ -546,3 +546,34 @@ func TestNew_BackupSettings(t *testing.T) {
 	require.NoError(t, c.backupDefaults())
 	assert.Equal(t, Config{BackupEvery: 24 * time.Hour, BackupKeep: 7, BackupStaleAfter: 48 * time.Hour}, c)
 }
+
+// TestMultiInstance_SetupTokenRace: the token presented at once on both
+// instances, for two different administrators, creates exactly one.
+func TestMultiInstance_SetupTokenRace(t *testing.T) {
+	t.Parallel()
+	tas := newInstances(t, 2, func(c *Config) { c.DisableSetupToken = false })
+	tokenRE := regexp.MustCompile(`one-time setup token:\s+([A-Z2-7]+)`)
+	var token string
+	for _, ta := range tas {
+		if m := tokenRE.FindStringSubmatch(ta.Logs.String()); m != nil {
+			token = m[1]
+		}
+	}
+	require.NotEmpty(t, token)
+	statuses := make([]int, 2)
+	var wg sync.WaitGroup
+	for i, ta := range tas {
+		c := ta.client()
+		wg.Go(func() {
+			r := c.post("/setup", url.Values{"token": {token}, "email": {"root" + string(rune('a'+i)) + "@example.com"},
+				"name": {"Root"}, "password": {goodPassword}, "password2": {goodPassword}})
+			statuses[i] = r.Status
+		})
+	}
+	wg.Wait()
+	slices.Sort(statuses)
+	require.Equal(t, http.StatusSeeOther, statuses[0], "one administrator created: %v", statuses)
+	assert.Contains(t, []int{http.StatusNotFound, http.StatusConflict, http.StatusForbidden}, statuses[1], "the other refused: %v", statuses)
+	assert.Equal(t, 1, tas[0].count(`SELECT COUNT(*) FROM user_roles WHERE role = 'admin'`))
+	assert.Equal(t, 1, tas[0].count(`SELECT COUNT(*) FROM users`))
+}
