@@ -111,9 +111,20 @@ func (a *App) invalidLink(w http.ResponseWriter, r *http.Request, what string) {
 	a.fail(w, r, http.StatusBadRequest, "This "+what+" link is invalid or has expired, or was used already. Links work once, for a limited time.")
 }
 
-// resetBegin opens a reset link: the form at once, or, for a user with a
-// second factor, the MFA challenge first.
+// noReferrer keeps a page whose URL holds a link's token from sending
+// that URL as Referer with its subresources and links (the site's default
+// policy, same-origin, would send it to the site itself: its access logs,
+// a proxy's). Every page a mailed link opens sends it.
+func noReferrer(w http.ResponseWriter) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+}
+
+// resetBegin opens a reset link: the token moves from the URL into the
+// session (so that it is not left in the address bar, the history, or a
+// Referer), then the form, or, for a user with a second factor, the MFA
+// challenge first.
 func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
+	noReferrer(w)
 	tok := r.URL.Query().Get("token")
 	res, err := a.flows.BeginReset(r, tok)
 	switch {
@@ -128,7 +139,11 @@ func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
 		a.toResetMFA(w, r, tok)
 		return
 	}
-	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
+	if err := a.sessions.Put(r.Context(), resetTokenKey, tok); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	redirect(w, r, "/reset/continue")
 }
 
 // toResetMFA keeps the reset link's token in the session (out of the
@@ -142,7 +157,8 @@ func (a *App) toResetMFA(w http.ResponseWriter, r *http.Request, tok string) {
 	redirect(w, r, "/mfa?next="+url.QueryEscape("/reset/continue"))
 }
 
-// resetContinue shows the new-password form after the MFA challenge.
+// resetContinue shows the new-password form of the link the session
+// holds (after the MFA challenge, for a user with a second factor).
 // CompleteReset checks the link and the second factor again.
 func (a *App) resetContinue(w http.ResponseWriter, r *http.Request) {
 	tok, ok := a.sessions.Get(r.Context(), resetTokenKey)
@@ -181,6 +197,7 @@ func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
 		a.flash(r, "Your password is changed, and every session of your account is signed out. Log in with the new password.")
 		redirect(w, r, "/login")
 	case errors.Is(err, token.ErrInvalid):
+		a.sessions.Remove(r.Context(), resetTokenKey)
 		a.invalidLink(w, r, "password reset")
 	case errors.Is(err, mfa.ErrMFARequired):
 		a.toResetMFA(w, r, tok)
@@ -201,6 +218,7 @@ type linkPage struct {
 // linkForm shows the button of a mailed link.
 func (a *App) linkForm(title, action, text, button string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		noReferrer(w)
 		a.render(w, r, http.StatusOK, "link", page{Title: title,
 			Data: linkPage{Action: action, Token: r.URL.Query().Get("token"), Text: text, Button: button}})
 	}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAttack_LinkTokensLeaveTheURL: a mailed link's token must not stay
+// in a URL the page's subresources send as Referer (to a CDN, a log): the
+// reset link moves it into the session and redirects; the pages of the
+// other links, which cannot, send no Referer at all.
+func TestAttack_LinkTokensLeaveTheURL(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	ta.createUser("lena@example.com", "Lena")
+
+	c := ta.client()
+	require.Equal(t, http.StatusOK, c.post("/forgot", url.Values{"email": {"lena@example.com"}}).Status)
+	link := ta.linkIn(ta.mailTo("lena@example.com", "password_reset"))
+	tok := tokenOf(link)
+	r := c.get(link)
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Equal(t, "/reset/continue", r.Location)
+	assert.NotContains(t, r.Body, tok)
+	assert.Equal(t, "no-referrer", r.Header.Get("Referrer-Policy"))
+	r = c.get("/reset/continue")
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Contains(t, r.Body, `id="reset-form"`)
+	r = c.post("/reset", url.Values{"token": {tok}, "password": {newPassword}, "password2": {newPassword}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	// Another browser without the session has no form: it asks for a link.
+	assert.Contains(t, ta.client().get("/reset/continue").Body, `id="forgot-form"`)
+
+	for _, p := range []string{"/verify?token=x", "/account/email/confirm?token=x", "/account/email/undo?token=x", "/reset?token=x"} {
+		r := ta.client().get(p)
+		assert.Equal(t, "no-referrer", r.Header.Get("Referrer-Policy"), p)
+	}
+}
+
+// TestAttack_HalfFinishedReset: opening the reset link of a user with a
+// second factor signs the browser in without MFA: nothing but the
+// challenge, the reset and logging out may be reached with it.
+func TestAttack_HalfFinishedReset(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	owner, _ := ta.userClient("mona@example.com", "Mona")
+	ta.enrolTOTP(owner)
+	c := ta.client()
+	require.Equal(t, http.StatusOK, c.post("/forgot", url.Values{"email": {"mona@example.com"}}).Status)
+	link := ta.linkIn(ta.mailTo("mona@example.com", "password_reset"))
+	require.Equal(t, http.StatusSeeOther, c.get(link).Status)
+	for _, p := range []string{"/account", "/account/outbox", "/account/email", "/account/sessions", "/my/listings", "/account/mfa"} {
+		r := c.get(p)
+		assert.Equal(t, http.StatusSeeOther, r.Status, p)
+		assert.Contains(t, r.Location, "/mfa", p)
+	}
+	for _, p := range []string{"/account/email", "/account/verify", "/logout/everywhere", "/account/mfa/totp/disable", "/account/mfa/recovery"} {
+		r := c.post(p, url.Values{"email": {"x@example.com"}, "current": {goodPassword}})
+		require.Equal(t, http.StatusSeeOther, r.Status, p)
+		assert.Contains(t, r.Location, "/mfa", p)
+	}
+	assert.True(t, owner.signedIn(), "the owner's session was not ended")
+	enrolled, err := ta.totp.Enrolled(t.Context(), must(ta.db.userByEmail(t.Context(), "mona@example.com")).ID)
+	require.NoError(t, err)
+	assert.True(t, enrolled, "the factor is still there")
+}
