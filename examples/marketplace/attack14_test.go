@@ -53,6 +53,9 @@ func TestAttack_HalfFinishedReset(t *testing.T) {
 	require.Equal(t, http.StatusOK, c.post("/forgot", url.Values{"email": {"mona@example.com"}}).Status)
 	link := ta.linkIn(ta.mailTo("mona@example.com", "password_reset"))
 	require.Equal(t, http.StatusSeeOther, c.get(link).Status)
+	r := c.get("/reset/continue")
+	require.Equal(t, http.StatusSeeOther, r.Status, "no form before the challenge")
+	assert.Equal(t, "/mfa?next="+url.QueryEscape("/reset/continue"), r.Location)
 	for _, p := range []string{"/account", "/account/outbox", "/account/email", "/account/sessions", "/my/listings", "/account/mfa"} {
 		r := c.get(p)
 		assert.Equal(t, http.StatusSeeOther, r.Status, p)
@@ -67,4 +70,31 @@ func TestAttack_HalfFinishedReset(t *testing.T) {
 	enrolled, err := ta.totp.Enrolled(t.Context(), must(ta.db.userByEmail(t.Context(), "mona@example.com")).ID)
 	require.NoError(t, err)
 	assert.True(t, enrolled, "the factor is still there")
+}
+
+// TestAttack_ResetOfAnotherUserInAnMFASession: a browser that passed the
+// challenge as one user cannot complete another user's reset with it: the
+// other user's challenge is demanded, and the browser is led to it (not
+// back to the form in a loop).
+func TestAttack_ResetOfAnotherUserInAnMFASession(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	mallory, _ := ta.userClient("mallory@example.com", "Mallory")
+	ta.enrolTOTP(mallory) // signed in, MFA verified
+	victim, _ := ta.userClient("olga@example.com", "Olga")
+	ta.enrolTOTP(victim)
+	require.Equal(t, http.StatusOK, ta.client().post("/forgot", url.Values{"email": {"olga@example.com"}}).Status)
+	tok := tokenOf(ta.linkIn(ta.mailTo("olga@example.com", "password_reset")))
+
+	r := mallory.post("/reset", url.Values{"token": {tok}, "password": {newPassword}, "password2": {newPassword}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Contains(t, r.Location, "/mfa")
+	r = mallory.follow(r)
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Contains(t, r.Body, `id="totp-form"`, "Olga's challenge, not the form again")
+	r = mallory.get("/reset/continue")
+	assert.NotContains(t, r.Body, `id="reset-form"`)
+	// Olga's password is unchanged.
+	r = ta.client().post("/login", url.Values{"email": {"olga@example.com"}, "password": {goodPassword}})
+	assert.Equal(t, http.StatusSeeOther, r.Status)
 }

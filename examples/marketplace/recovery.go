@@ -10,6 +10,7 @@ import (
 
 	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/token"
@@ -111,6 +112,15 @@ func (a *App) invalidLink(w http.ResponseWriter, r *http.Request, what string) {
 	a.fail(w, r, http.StatusBadRequest, "This "+what+" link is invalid or has expired, or was used already. Links work once, for a limited time.")
 }
 
+// requestWithToken is r with tok as its URL's only query parameter.
+func requestWithToken(r *http.Request, tok string) *http.Request {
+	r2 := r.Clone(r.Context())
+	u := *r.URL
+	u.RawQuery = url.Values{"token": {tok}}.Encode()
+	r2.URL = &u
+	return r2
+}
+
 // noReferrer keeps a page whose URL holds a link's token from sending
 // that URL as Referer with its subresources and links (the site's default
 // policy, same-origin, would send it to the site itself: its access logs,
@@ -166,6 +176,11 @@ func (a *App) resetContinue(w http.ResponseWriter, r *http.Request) {
 		a.forgotForm(w, r)
 		return
 	}
+	if _, signedIn := identity.FromContext(r.Context()); signedIn && a.policy.Check(r) != nil {
+		// Out of order: the challenge first.
+		redirect(w, r, "/mfa?next="+url.QueryEscape("/reset/continue"))
+		return
+	}
 	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
 }
 
@@ -200,7 +215,10 @@ func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
 		a.sessions.Remove(r.Context(), resetTokenKey)
 		a.invalidLink(w, r, "password reset")
 	case errors.Is(err, mfa.ErrMFARequired):
-		a.toResetMFA(w, r, tok)
+		// Open the link again: the session becomes its user's, waiting
+		// for that user's challenge (it may have been another user's,
+		// verified, which would lead back to this form in a loop).
+		a.resetBegin(w, requestWithToken(r, tok))
 	case errors.Is(err, auth.ErrSessionsNotRevoked):
 		a.log.ErrorContext(r.Context(), "reset: sessions not revoked", "err", err)
 		a.fail(w, r, http.StatusInternalServerError, "Your password is changed, but your other sessions could not all be signed out. Log in, and use “Log out everywhere” on your account page.")
