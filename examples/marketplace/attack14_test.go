@@ -98,3 +98,25 @@ func TestAttack_ResetOfAnotherUserInAnMFASession(t *testing.T) {
 	r = ta.client().post("/login", url.Values{"email": {"olga@example.com"}, "password": {goodPassword}})
 	assert.Equal(t, http.StatusSeeOther, r.Status)
 }
+
+// TestAttack_ConfirmEmailChangeInAnotherUsersSession: a confirmation link
+// opened in a browser signed in as someone else changes nothing: that
+// user would believe they confirmed their own new address.
+func TestAttack_ConfirmEmailChangeInAnotherUsersSession(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	mallory, mu := ta.userClient("mal@example.com", "Mal")
+	paula, _ := ta.userClient("paula@example.com", "Paula")
+	r := mallory.post("/account/email", url.Values{"email": {"paula.work@example.com"}, "current": {goodPassword}})
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	confirm := ta.linkIn(ta.mailTo("paula.work@example.com", "email_change_confirm"))
+
+	r = paula.post("/account/email/confirm", url.Values{"token": {tokenOf(confirm)}})
+	assert.Equal(t, http.StatusForbidden, r.Status, r.Body)
+	got := must(ta.db.userByID(t.Context(), mu.ID))
+	assert.Equal(t, "mal@example.com", got.Email, "nothing changed")
+	// Signed out (another device), or as its own user, the link works.
+	r = ta.client().post("/account/email/confirm", url.Values{"token": {tokenOf(confirm)}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Equal(t, "paula.work@example.com", must(ta.db.userByID(t.Context(), mu.ID)).Email)
+}

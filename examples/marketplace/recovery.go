@@ -56,6 +56,7 @@ func (a *App) buildAccount() error {
 	if err != nil {
 		return err
 	}
+	a.linkTokens = issuer
 	a.flows, err = account.New(account.Config{
 		Users: authUsers{a.db}, Tokens: issuer, Notifier: a.outbox, Sessions: a.sessions,
 		Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
@@ -110,15 +111,6 @@ type resetPage struct{ Token string }
 // invalidLink answers a link that cannot be used.
 func (a *App) invalidLink(w http.ResponseWriter, r *http.Request, what string) {
 	a.fail(w, r, http.StatusBadRequest, "This "+what+" link is invalid or has expired, or was used already. Links work once, for a limited time.")
-}
-
-// requestWithToken is r with tok as its URL's only query parameter.
-func requestWithToken(r *http.Request, tok string) *http.Request {
-	r2 := r.Clone(r.Context())
-	u := *r.URL
-	u.RawQuery = url.Values{"token": {tok}}.Encode()
-	r2.URL = &u
-	return r2
 }
 
 // noReferrer keeps a page whose URL holds a link's token from sending
@@ -330,10 +322,28 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// requestWithToken is r with tok as its URL's only query parameter.
+func requestWithToken(r *http.Request, tok string) *http.Request {
+	r2 := r.Clone(r.Context())
+	u := *r.URL
+	u.RawQuery = url.Values{"token": {tok}}.Encode()
+	r2.URL = &u
+	return r2
+}
+
 // confirmEmail consumes a confirmation link opened from the new address.
+// A browser signed in as another user is refused before the link is
+// used: its user would believe they confirmed an address of their own.
 func (a *App) confirmEmail(w http.ResponseWriter, r *http.Request) {
 	if !a.parseForm(w, r) {
 		return
+	}
+	if p, ok := identity.FromContext(r.Context()); ok {
+		rec, err := a.linkTokens.Check(r.Context(), r.PostForm.Get("token"), token.EmailChange)
+		if err == nil && rec.UserID != p.UserID {
+			a.fail(w, r, http.StatusForbidden, "This link is for another account than the one you are signed in to. Log out, then open the link again. Nothing was changed.")
+			return
+		}
 	}
 	a.linkDone(w, r, a.flows.ConfirmEmailChange(r, r.PostForm.Get("token")), "confirmation", "Your e-mail address is changed.", a.afterLink(r))
 }
