@@ -3,7 +3,9 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -119,4 +121,32 @@ func TestAttack_ConfirmEmailChangeInAnotherUsersSession(t *testing.T) {
 	r = ta.client().post("/account/email/confirm", url.Values{"token": {tokenOf(confirm)}})
 	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
 	assert.Equal(t, "paula.work@example.com", must(ta.db.userByID(t.Context(), mu.ID)).Email)
+}
+
+// TestAttack_AdminSendReset: the administrator's "send reset link" is
+// refused cross-site (CSRF) and without a recent second factor, and sends
+// nothing then.
+func TestAttack_AdminSendReset(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	adm, _, secret := ta.adminClient("root@example.com")
+	_, u := ta.userClient("wendy@example.com", "Wendy")
+
+	req, err := http.NewRequest(http.MethodPost, ta.URL+"/admin/users/"+u.ID+"/reset", nil)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	assert.Equal(t, http.StatusForbidden, adm.do(req).Status, "cross-site")
+
+	ta.Clock.Add(ta.cfg.StepUp + time.Minute)
+	r := adm.post("/admin/users/"+u.ID+"/reset", nil)
+	require.Equal(t, http.StatusSeeOther, r.Status)
+	assert.True(t, strings.HasPrefix(r.Location, "/mfa?next="), r.Location)
+	assert.Equal(t, 0, ta.countKind("wendy@example.com", "password_reset"))
+	assert.Equal(t, 0, ta.count(`SELECT COUNT(*) FROM audit_events WHERE action = ?`, string(ActionResetLinkSent)))
+
+	ta.verifyTOTP(adm, secret)
+	require.Equal(t, http.StatusSeeOther, adm.post("/admin/users/"+u.ID+"/reset", nil).Status)
+	ta.mailTo("wendy@example.com", "password_reset")
+	ta.waitAuditRows(string(ActionResetLinkSent))
 }
