@@ -37,6 +37,7 @@ import (
 	"github.com/deployedworks/rampart/session"
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
+	"github.com/deployedworks/rampart/token"
 	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
 
@@ -77,7 +78,10 @@ type App struct {
 	// address), their tokens in tokenSQL.
 	flows    *account.Flows
 	tokenSQL *tokensql.Store
-	guard    *auth.Guard
+	// linkTokens is the flows' Issuer, for the checks the app makes
+	// before it hands a link to the flows.
+	linkTokens *token.Issuer
+	guard      *auth.Guard
 
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/audit"
@@ -29,9 +30,13 @@ type accountForm struct {
 
 // validEmail checks an e-mail address: a bare address of at most 254
 // bytes, as RFC 5321 allows, that can log in (auth.ValidLoginName: no
-// control characters, which net/mail lets through above U+007F).
+// control characters, which net/mail lets through above U+007F), and
+// without format characters (bidirectional overrides, zero-width
+// characters: an address shown to an administrator or in a notice must
+// read as it is).
 func validEmail(s string) bool {
-	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") || !auth.ValidLoginName(s) {
+	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") || !auth.ValidLoginName(s) ||
+		strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) {
 		return false
 	}
 	a, err := mail.ParseAddress(s)

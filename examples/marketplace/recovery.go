@@ -10,6 +10,7 @@ import (
 
 	"github.com/deployedworks/rampart/account"
 	"github.com/deployedworks/rampart/auth"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/ratelimit"
 	"github.com/deployedworks/rampart/token"
@@ -55,6 +56,7 @@ func (a *App) buildAccount() error {
 	if err != nil {
 		return err
 	}
+	a.linkTokens = issuer
 	a.flows, err = account.New(account.Config{
 		Users: authUsers{a.db}, Tokens: issuer, Notifier: a.outbox, Sessions: a.sessions,
 		Factors: []mfa.EnrolmentChecker{a.totp, a.passkeys},
@@ -111,9 +113,20 @@ func (a *App) invalidLink(w http.ResponseWriter, r *http.Request, what string) {
 	a.fail(w, r, http.StatusBadRequest, "This "+what+" link is invalid or has expired, or was used already. Links work once, for a limited time.")
 }
 
-// resetBegin opens a reset link: the form at once, or, for a user with a
-// second factor, the MFA challenge first.
+// noReferrer keeps a page whose URL holds a link's token from sending
+// that URL as Referer with its subresources and links (the site's default
+// policy, same-origin, would send it to the site itself: its access logs,
+// a proxy's). Every page a mailed link opens sends it.
+func noReferrer(w http.ResponseWriter) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+}
+
+// resetBegin opens a reset link: the token moves from the URL into the
+// session (so that it is not left in the address bar, the history, or a
+// Referer), then the form, or, for a user with a second factor, the MFA
+// challenge first.
 func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
+	noReferrer(w)
 	tok := r.URL.Query().Get("token")
 	res, err := a.flows.BeginReset(r, tok)
 	switch {
@@ -128,7 +141,11 @@ func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
 		a.toResetMFA(w, r, tok)
 		return
 	}
-	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
+	if err := a.sessions.Put(r.Context(), resetTokenKey, tok); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	redirect(w, r, "/reset/continue")
 }
 
 // toResetMFA keeps the reset link's token in the session (out of the
@@ -142,12 +159,18 @@ func (a *App) toResetMFA(w http.ResponseWriter, r *http.Request, tok string) {
 	redirect(w, r, "/mfa?next="+url.QueryEscape("/reset/continue"))
 }
 
-// resetContinue shows the new-password form after the MFA challenge.
+// resetContinue shows the new-password form of the link the session
+// holds (after the MFA challenge, for a user with a second factor).
 // CompleteReset checks the link and the second factor again.
 func (a *App) resetContinue(w http.ResponseWriter, r *http.Request) {
 	tok, ok := a.sessions.Get(r.Context(), resetTokenKey)
 	if !ok { // no link pending: ask for one
 		a.forgotForm(w, r)
+		return
+	}
+	if _, signedIn := identity.FromContext(r.Context()); signedIn && a.policy.Check(r) != nil {
+		// Out of order: the challenge first.
+		redirect(w, r, "/mfa?next="+url.QueryEscape("/reset/continue"))
 		return
 	}
 	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: resetPage{Token: tok}})
@@ -181,9 +204,13 @@ func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
 		a.flash(r, "Your password is changed, and every session of your account is signed out. Log in with the new password.")
 		redirect(w, r, "/login")
 	case errors.Is(err, token.ErrInvalid):
+		a.sessions.Remove(r.Context(), resetTokenKey)
 		a.invalidLink(w, r, "password reset")
 	case errors.Is(err, mfa.ErrMFARequired):
-		a.toResetMFA(w, r, tok)
+		// Open the link again: the session becomes its user's, waiting
+		// for that user's challenge (it may have been another user's,
+		// verified, which would lead back to this form in a loop).
+		a.resetBegin(w, requestWithToken(r, tok))
 	case errors.Is(err, auth.ErrSessionsNotRevoked):
 		a.log.ErrorContext(r.Context(), "reset: sessions not revoked", "err", err)
 		a.fail(w, r, http.StatusInternalServerError, "Your password is changed, but your other sessions could not all be signed out. Log in, and use “Log out everywhere” on your account page.")
@@ -201,6 +228,7 @@ type linkPage struct {
 // linkForm shows the button of a mailed link.
 func (a *App) linkForm(title, action, text, button string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		noReferrer(w)
 		a.render(w, r, http.StatusOK, "link", page{Title: title,
 			Data: linkPage{Action: action, Token: r.URL.Query().Get("token"), Text: text, Button: button}})
 	}
@@ -294,10 +322,28 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// requestWithToken is r with tok as its URL's only query parameter.
+func requestWithToken(r *http.Request, tok string) *http.Request {
+	r2 := r.Clone(r.Context())
+	u := *r.URL
+	u.RawQuery = url.Values{"token": {tok}}.Encode()
+	r2.URL = &u
+	return r2
+}
+
 // confirmEmail consumes a confirmation link opened from the new address.
+// A browser signed in as another user is refused before the link is
+// used: its user would believe they confirmed an address of their own.
 func (a *App) confirmEmail(w http.ResponseWriter, r *http.Request) {
 	if !a.parseForm(w, r) {
 		return
+	}
+	if p, ok := identity.FromContext(r.Context()); ok {
+		rec, err := a.linkTokens.Check(r.Context(), r.PostForm.Get("token"), token.EmailChange)
+		if err == nil && rec.UserID != p.UserID {
+			a.fail(w, r, http.StatusForbidden, "This link is for another account than the one you are signed in to. Log out, then open the link again. Nothing was changed.")
+			return
+		}
 	}
 	a.linkDone(w, r, a.flows.ConfirmEmailChange(r, r.PostForm.Get("token")), "confirmation", "Your e-mail address is changed.", a.afterLink(r))
 }

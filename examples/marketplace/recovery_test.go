@@ -121,7 +121,7 @@ func TestReset_WithoutMFA(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 
 	link := ta.linkIn(ta.mailTo("carol@example.com", "password_reset"))
-	r = c.get(link)
+	r = c.follow(c.get(link))
 	require.Equal(t, http.StatusOK, r.Status, r.Body)
 	require.Contains(t, r.Body, `id="reset-form"`)
 	tok := must(url.ParseQuery(must(url.Parse(link)).RawQuery)).Get("token")
