@@ -33,4 +33,23 @@ const (
 	ActionListingDeleted audit.Action = "listing.deleted"
 	// ActionListingReported: a listing was reported to the moderators.
 	ActionListingReported audit.Action = "listing.reported"
+	// ActionListingEditDenied: someone other than the seller opened a
+	// listing's edit form, or the seller a listing under moderation
+	// (outcome denied).
+	ActionListingEditDenied audit.Action = "listing.edit"
+	// ActionListingUpdateDenied: a change to a listing was refused: not
+	// the seller, or the listing is under moderation (outcome denied).
+	ActionListingUpdateDenied audit.Action = "listing.update"
+	// ActionListingDeleteDenied: a deletion of a listing was refused: not
+	// the seller, or the listing is under moderation (outcome denied).
+	ActionListingDeleteDenied audit.Action = "listing.delete"
+	// ActionListingHidden: a moderator hid a listing (success), or was
+	// refused on their own listing (denied).
+	ActionListingHidden audit.Action = "listing.hidden"
+	// ActionListingRestored: a moderator made a hidden listing visible
+	// again (success), or was refused on their own listing (denied).
+	ActionListingRestored audit.Action = "listing.restored"
+	// ActionReportsDismissed: a moderator dismissed the reports on a
+	// listing (success), or was refused on their own listing (denied).
+	ActionReportsDismissed audit.Action = "reports.dismissed"
 )

@@ -245,7 +245,7 @@ func (a *App) pathListing(w http.ResponseWriter, r *http.Request) (listing, bool
 // ownListing loads the listing named in the path for its seller, or
 // answers 404 (no such listing) or 403 (someone else's), with an audit
 // event for the latter.
-func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) (listing, bool) {
+func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action audit.Action) (listing, bool) {
 	l, ok := a.pathListing(w, r)
 	if ok && l.SellerID != currentUser(r) {
 		a.denyNotOwner(w, r, l.ID, action)
@@ -254,8 +254,8 @@ func (a *App) ownListing(w http.ResponseWriter, r *http.Request, action string) 
 	return l, ok
 }
 
-func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id, action string) {
-	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: audit.Action("listing." + action), Outcome: audit.OutcomeDenied,
+func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id string, action audit.Action) {
+	a.logAudit(r, audit.Event{Category: audit.CategoryAccess, Action: action, Outcome: audit.OutcomeDenied,
 		Target: audit.Target{Kind: "listing", ID: id}, Reason: "not the seller"})
 	a.fail(w, r, http.StatusForbidden, "Only the seller can change this listing.")
 }
@@ -264,14 +264,14 @@ func (a *App) denyNotOwner(w http.ResponseWriter, r *http.Request, id, action st
 // "deleted") to a listing that a moderator hid or that has open reports
 // (err from the store), with an audit event: the seller may be trying to
 // rewrite what was reported.
-func (a *App) refuseUnderModeration(w http.ResponseWriter, r *http.Request, id, action, verb string, err error) {
+func (a *App) refuseUnderModeration(w http.ResponseWriter, r *http.Request, id string, action audit.Action, verb string, err error) {
 	reason, msg := "hidden by a moderator", "A moderator has hidden this listing, so it cannot be "+verb+
 		": its reports and the moderator's decision are kept with what it said until it is restored. Ask the moderators if you think this is a mistake."
 	if errors.Is(err, errOpenReports) {
 		reason, msg = "open reports", "This listing has been reported and a moderator has yet to decide, so it cannot be "+verb+
 			": what was reported is kept as it is until then. You can change or delete it once a moderator has looked at it."
 	}
-	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: audit.Action("listing." + action), Outcome: audit.OutcomeDenied,
+	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: action, Outcome: audit.OutcomeDenied,
 		Target: audit.Target{Kind: "listing", ID: id}, Reason: reason})
 	a.fail(w, r, http.StatusConflict, msg)
 }
@@ -284,7 +284,7 @@ func underModeration(err error) bool {
 
 // ownEditableListing is ownListing that also answers 409 for a listing the
 // seller may not change now (hidden, or reported).
-func (a *App) ownEditableListing(w http.ResponseWriter, r *http.Request, action string) (listing, bool) {
+func (a *App) ownEditableListing(w http.ResponseWriter, r *http.Request, action audit.Action) (listing, bool) {
 	l, ok := a.ownListing(w, r, action)
 	if !ok {
 		return listing{}, false
@@ -301,7 +301,7 @@ func (a *App) ownEditableListing(w http.ResponseWriter, r *http.Request, action 
 }
 
 func (a *App) editListingForm(w http.ResponseWriter, r *http.Request) {
-	l, ok := a.ownEditableListing(w, r, "edit")
+	l, ok := a.ownEditableListing(w, r, ActionListingEditDenied)
 	if !ok {
 		return
 	}
@@ -322,7 +322,7 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 	if msg != "" {
 		// Check ownership and state first, so a forged ID gets 403/404
 		// and a listing under moderation 409, not a form to correct.
-		if _, ok := a.ownEditableListing(w, r, "update"); !ok {
+		if _, ok := a.ownEditableListing(w, r, ActionListingUpdateDenied); !ok {
 			return
 		}
 		a.render(w, r, http.StatusUnprocessableEntity, "listing_form", page{Title: "Edit listing", Error: msg, Data: lf})
@@ -334,9 +334,9 @@ func (a *App) updateListing(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNotFound):
 		a.notFound(w, r)
 	case errors.Is(err, errNotOwner):
-		a.denyNotOwner(w, r, id, "update")
+		a.denyNotOwner(w, r, id, ActionListingUpdateDenied)
 	case underModeration(err):
-		a.refuseUnderModeration(w, r, id, "update", "changed", err)
+		a.refuseUnderModeration(w, r, id, ActionListingUpdateDenied, "changed", err)
 	case err != nil:
 		a.serverError(w, r, err)
 	default:
@@ -357,9 +357,9 @@ func (a *App) deleteListing(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNotFound):
 		a.notFound(w, r)
 	case errors.Is(err, errNotOwner):
-		a.denyNotOwner(w, r, id, "delete")
+		a.denyNotOwner(w, r, id, ActionListingDeleteDenied)
 	case underModeration(err):
-		a.refuseUnderModeration(w, r, id, "delete", "deleted", err)
+		a.refuseUnderModeration(w, r, id, ActionListingDeleteDenied, "deleted", err)
 	case err != nil:
 		a.serverError(w, r, err)
 	default:

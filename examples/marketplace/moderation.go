@@ -30,10 +30,10 @@ func (a *App) moderationQueue(w http.ResponseWriter, r *http.Request) {
 }
 
 // modActions maps the action in the path to the audit action.
-var modActions = map[string]string{
-	modHide:    "listing.hidden",
-	modRestore: "listing.restored",
-	modDismiss: "reports.dismissed",
+var modActions = map[string]audit.Action{
+	modHide:    ActionListingHidden,
+	modRestore: ActionListingRestored,
+	modDismiss: ActionReportsDismissed,
 }
 
 func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +50,7 @@ func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		return
 	case l.SellerID == currentUser(r):
-		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: audit.Action(auditAction), Outcome: audit.OutcomeDenied,
+		a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: auditAction, Outcome: audit.OutcomeDenied,
 			Target: audit.Target{Kind: "listing", ID: id}, Reason: "own listing"})
 		a.fail(w, r, http.StatusForbidden, "You cannot moderate your own listing: another moderator must decide.")
 		return
@@ -80,7 +80,7 @@ func (a *App) moderate(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: audit.Action(auditAction), Outcome: audit.OutcomeSuccess,
+	a.logAudit(r, audit.Event{Category: audit.CategoryModeration, Action: auditAction, Outcome: audit.OutcomeSuccess,
 		Target: audit.Target{Kind: "listing", ID: id}, Reason: reason,
 		Meta: map[string]string{"reports_resolved": strconv.FormatInt(resolved, 10)}})
 	a.flash(r, map[string]string{

@@ -17,17 +17,21 @@ import (
 
 // TestAuditActionsAreConstants fails on an audit event whose Action is a
 // string literal: an audit.Event composite literal with Action: "…", or an
-// assignment of a literal to an Event's Action field. Every action is an
-// exported audit.Action constant of the package that emits it, so that the
-// detector and queries cannot miss an event spelled differently.
+// assignment of a literal to an Event's Action field; and on any
+// conversion to audit.Action outside a const declaration
+// (audit.Action("listing." + verb), audit.Action(m[k])), which builds an
+// action from a string at run time. Every action is an exported
+// audit.Action constant of the package that emits it, so that the detector
+// and queries cannot miss an event spelled differently.
 //
-// It parses every non-test .go file of the module (examples included,
-// testdata and other modules excluded) and recognises the package by its
-// import path, whatever name the file gives it.
+// It parses every non-test .go file of the repository's modules (the
+// library, examples/ and bench/; testdata excluded) and recognises the
+// package by its import path, whatever name the file gives it. Package
+// audit itself may convert (its Logger truncates the field).
 func TestAuditActionsAreConstants(t *testing.T) {
 	root := moduleRoot(t)
 	fset := token.NewFileSet()
-	files := 0
+	files, examples := 0, 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,12 +41,7 @@ func TestAuditActionsAreConstants(t *testing.T) {
 			if path != root && (name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
 				return filepath.SkipDir
 			}
-			if path != root {
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir // another module
-				}
-			}
-			return nil
+			return nil // the example and benchmark modules included
 		}
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
@@ -53,14 +52,22 @@ func TestAuditActionsAreConstants(t *testing.T) {
 		}
 		files++
 		rel, _ := filepath.Rel(root, path)
+		if strings.HasPrefix(rel, "examples"+string(filepath.Separator)) {
+			examples++
+		}
 		for _, pos := range literalActions(f) {
 			p := fset.Position(pos)
 			t.Errorf("%s:%d: audit event Action is a string literal: export an audit.Action constant (in the package's actions.go) and use it", rel, p.Line)
+		}
+		for _, pos := range convertedActions(f) {
+			p := fset.Position(pos)
+			t.Errorf("%s:%d: audit.Action converted from a string at run time: export an audit.Action constant (in the package's actions.go) for each action and pick among the constants", rel, p.Line)
 		}
 		return nil
 	})
 	require.NoError(t, err)
 	assert.Greater(t, files, 50, "the walk found the module's sources")
+	assert.Greater(t, examples, 20, "the walk found the example apps' sources")
 }
 
 // literalActions returns the positions of string-literal actions in f:
@@ -191,6 +198,42 @@ func literalActions(f *ast.File) []token.Pos {
 	return out
 }
 
+// convertedActions returns the positions of conversions to audit.Action
+// (audit.Action(x), through the import of package audit) outside const
+// declarations. Package audit itself is not checked.
+func convertedActions(f *ast.File) []token.Pos {
+	const auditPath = module + "/audit"
+	auditName := ""
+	for _, imp := range f.Imports {
+		if p, _ := strconv.Unquote(imp.Path.Value); p == auditPath {
+			auditName = "audit"
+			if imp.Name != nil {
+				auditName = imp.Name.Name
+			}
+		}
+	}
+	if auditName == "" || auditName == "_" || auditName == "." {
+		return nil
+	}
+	var out []token.Pos
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.GenDecl:
+			return x.Tok != token.CONST // a constant's value is fixed at compile time
+		case *ast.CallExpr:
+			sel, ok := ast.Unparen(x.Fun).(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "Action" || len(x.Args) != 1 {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == auditName {
+				out = append(out, x.Pos())
+			}
+		}
+		return true
+	})
+	return out
+}
+
 // moduleRoot returns the directory of the module's go.mod.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -240,4 +283,37 @@ func f(e2 a.Event, name string) {
 		lines = append(lines, fset.Position(p).Line)
 	}
 	assert.Equal(t, []int{10, 13, 15, 17, 19}, lines)
+}
+
+// The conversion checker: run-time conversions fail, constants pass.
+func TestConvertedActionsChecker(t *testing.T) {
+	src := `package p
+
+import a "github.com/deployedworks/rampart/audit"
+
+const ActionOK a.Action = "ok.ok"
+
+const ActionTwo = a.Action("ok.two")
+
+var byVerb = map[string]a.Action{"ok": ActionOK, "two": ActionTwo}
+
+func f(name string, m map[string]string) {
+	_ = a.Event{Action: a.Action("x." + name)}                          // 12
+	_ = a.Event{Action: a.Action(m[name])}                              // 13
+	act := (a.Action)(name)                                             // 14
+	_ = a.Event{Action: byVerb[name]}
+	_ = a.Event{Action: a.Action("literal.too")}                        // 16
+	_ = act
+	const local = a.Action("ok.local")
+	_ = a.Event{Action: local}
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "p.go", src, 0)
+	require.NoError(t, err)
+	var lines []int
+	for _, p := range convertedActions(f) {
+		lines = append(lines, fset.Position(p).Line)
+	}
+	assert.Equal(t, []int{12, 13, 14, 16}, lines)
 }
