@@ -66,6 +66,9 @@ start_pg() {
   fi
   as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c \
     "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='rampart') THEN CREATE ROLE rampart LOGIN PASSWORD 'rampart'; END IF; END\$\$;" >/dev/null
+  # CREATEROLE: the example's audit tests create an insert-only writer role
+  # and an owner role of their own, as a deployment would (README).
+  as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "ALTER ROLE rampart CREATEROLE" >/dev/null
   if [ -z "$(as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "SELECT 1 FROM pg_database WHERE datname='rampart'")" ]; then
     as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "CREATE DATABASE rampart OWNER rampart" >/dev/null
   fi
