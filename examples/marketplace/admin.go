@@ -429,8 +429,14 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 	dir := os.DirFS(a.auditDir)
 	key := a.keys.AuditKey.Reveal()
 	var results []chainResult
-	// The server's chain, which must still hold the newest record written.
-	rep, err := chain.Verify(ctx, dir, key, chain.VerifyConfig{Checkpoints: []chain.Checkpoint{a.auditFile.Checkpoint()}})
+	// The server's chain, which must still hold the newest record written
+	// and the checkpoints shipped to the database.
+	shipped, err := a.auditStore.checkpointsOf(ctx, a.instance)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	rep, err := chain.Verify(ctx, dir, key, chain.VerifyConfig{Checkpoints: append(plain(shipped), a.auditFile.Checkpoint())})
 	var errs []error
 	add := func(name string, rep chain.Report, err error) {
 		if err != nil {

@@ -56,6 +56,13 @@ type App struct {
 	auditSQL  *sqlsink.Sink
 	auditFile *chain.Sink
 	auditDir  string
+	// auditStore holds the audit table and the checkpoints of auditFile
+	// (shipped under the name instance): the main database, or the audit
+	// database (Config.AuditDatabaseURL).
+	auditStore *auditStore
+	instance   string
+	shipMu     sync.Mutex
+	shipped    chain.Checkpoint // the newest checkpoint shipped
 	// auditQueues are the queues in front of the audit sinks, whose
 	// backlog readiness checks.
 	auditQueues []*audit.AsyncSink
@@ -221,12 +228,23 @@ func (a *App) build(ctx context.Context) error {
 				return fmt.Errorf("sessions: migrate: %w", err)
 			}
 		}
-		if a.auditSQL, err = sqlsink.New(a.db.db, a.db.sqlDialect(), sqlsink.Config{Now: cfg.Now}); err != nil {
-			return err
+		if cfg.AuditDatabaseURL != "" {
+			return nil // the owner role created the audit tables (audit-setup)
 		}
-		return a.auditSQL.Migrate(ctx)
+		a.auditStore, err = mainAuditStore(ctx, a.db, cfg.Now)
+		return err
 	})
 	if err != nil {
+		return err
+	}
+	if cfg.AuditDatabaseURL != "" {
+		if a.auditStore, err = openAuditStore(ctx, cfg.AuditDatabaseURL, cfg.AuditSchema); err != nil {
+			return err
+		}
+		a.onClose(a.auditStore.Close) // after the audit queues and the last checkpoint
+	}
+	a.auditSQL = a.auditStore.sink
+	if a.instance, err = instanceName(cfg.DataDir, cfg.Instance); err != nil {
 		return err
 	}
 
@@ -353,7 +371,10 @@ func (a *App) buildAudit() error {
 		return fmt.Errorf("audit chain in %s: %w (was %s changed?)", a.auditDir, err, envAuditKey)
 	}
 	a.auditFile = fs
+	// Closers run in reverse: the last checkpoint ships after the seal.
+	a.onClose(func(ctx context.Context) error { a.shipCheckpoint(ctx); return nil })
 	a.onClose(fs.Close)
+	a.shipCheckpoint(context.Background()) // where a reopened chain stands
 	fileQ, err := audit.NewAsyncSink(fs, audit.AsyncConfig{Now: a.cfg.Now})
 	if err != nil {
 		return err
@@ -610,6 +631,25 @@ func (a *App) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// shipCheckpoint records the audit chain's newest record in the database
+// (audit-verify checks the chain against it), unless it was shipped
+// already. A failure is logged; the next call ships the newer checkpoint.
+func (a *App) shipCheckpoint(ctx context.Context) {
+	cp := a.auditFile.Checkpoint()
+	a.shipMu.Lock()
+	defer a.shipMu.Unlock()
+	if cp.Seq == 0 || cp == a.shipped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.auditStore.shipCheckpoint(ctx, a.instance, cp, a.cfg.Now()); err != nil {
+		a.log.Warn("audit: the chain checkpoint was not shipped to the database", "seq", cp.Seq, "err", err)
+		return
+	}
+	a.shipped = cp
 }
 
 // offerSetup mints a setup token when no administrator exists and no

@@ -36,6 +36,23 @@ type Config struct {
 	// shared by every instance. Default: SQLite in DataDir.
 	DatabaseURL string
 
+	// AuditDatabaseURL, when set, is a PostgreSQL URL of the audit
+	// database, for a role that may only INSERT and SELECT the audit
+	// table and the chain checkpoints (README, "Audit database roles"):
+	// the app writes them there, prunes through the owner's function, and
+	// refuses to start as a role that could change or delete them.
+	// Default: the main database, written and pruned by the app's role.
+	AuditDatabaseURL string
+
+	// AuditSchema is the schema of the audit tables in AuditDatabaseURL.
+	// Default: "marketplace_audit".
+	AuditSchema string
+
+	// Instance names this instance's audit chain in the checkpoints table.
+	// Default: a random name created once and kept in DataDir
+	// (instance-id).
+	Instance string
+
 	// RedisURL, when set, keeps sessions and rate limits in Redis
 	// ("redis://host:6379/0"), shared by every instance. Default: sessions
 	// in the database, rate limits in memory.

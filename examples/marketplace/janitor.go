@@ -37,7 +37,7 @@ const janitorTimeout = time.Minute
 //	tokens        10 min  shared    expired account tokens (reset, verification)
 //	audit-prune   1 h     shared    audit records past their category's retention
 //	outbox-prune  24 h    shared    mail sent or given up on more than 30 days ago
-//	audit-rotate  1 h     instance  start a new file of this instance's audit chain
+//	audit-rotate  1 h     instance  start a new file of this instance's audit chain, ship its checkpoint
 //	backup        each pass  instance  a backup when due (Config.BackupEvery), the staleness warning
 func (a *App) janitorTasks() []janitorTask {
 	var tasks []janitorTask
@@ -53,7 +53,7 @@ func (a *App) janitorTasks() []janitorTask {
 			return err
 		}},
 		janitorTask{name: "audit-prune", every: time.Hour, shared: true, run: func(ctx context.Context) error {
-			pruned, err := a.auditSQL.Prune(ctx)
+			pruned, err := a.auditStore.pruneRows(ctx) // the owner's function with an audit database
 			if err == nil && pruned > 0 {
 				a.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionAuditPruned, Outcome: audit.OutcomeSuccess,
 					Meta: map[string]string{"rows": fmt.Sprint(pruned)}})
@@ -64,7 +64,11 @@ func (a *App) janitorTasks() []janitorTask {
 			_, err := a.outbox.Prune(ctx, outboxKeep)
 			return err
 		}},
-		janitorTask{name: "audit-rotate", every: time.Hour, run: a.auditFile.Rotate},
+		janitorTask{name: "audit-rotate", every: time.Hour, run: func(ctx context.Context) error {
+			err := a.auditFile.Rotate(ctx)
+			a.shipCheckpoint(ctx) // the rotated file's seal, off the host
+			return err
+		}},
 	)
 	if a.backups != nil {
 		// Every pass: the task itself decides whether a backup is due.

@@ -92,6 +92,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = createAdminCmd(ctx, args, stdin, stdout, stderr, lookup)
 	case "backup", "restore", "backup-verify":
 		err = backupCmd(ctx, cmd, args, stdout, stderr, lookup)
+	case "audit-setup":
+		err = auditSetupCmd(ctx, args, stdout, stderr, lookup)
+	case "audit-verify":
+		err = auditVerifyCmd(ctx, args, stdout, stderr, lookup)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -121,6 +125,8 @@ func usage(w io.Writer) {
   marketplace backup -out FILE       write an encrypted backup of the SQLite database (server may run)
   marketplace restore -in FILE       replace the SQLite database with a backup (stop the server first)
   marketplace backup-verify -in FILE check that a backup is complete and genuine
+  marketplace audit-setup -writer R  create the audit tables as their owner; R may only insert (PostgreSQL)
+  marketplace audit-verify           verify the audit chain against the checkpoints shipped to the database
   marketplace help                   show this help
 
 Run "marketplace COMMAND -h" for the flags of a command.
@@ -356,20 +362,23 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := Config{
-		PublicURL:      publicURL,
-		DataDir:        f.dataDir,
-		DatabaseURL:    lookup.str("DATABASE_URL", ""),
-		RedisURL:       lookup.str("REDIS_URL", ""),
-		RedisPrefix:    lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
-		MailFrom:       lookup.str("MARKETPLACE_MAIL_FROM", ""),
-		AlertTo:        splitList(lookup.str("MARKETPLACE_ALERT_TO", "")),
-		Prod:           f.prod,
-		TrustedProxies: proxies,
-		Secrets:        secrets.Env{LookupEnv: lookup},
-		BreachCheck:    f.breachCheck,
-		RequestTimeout: f.requestTimeout,
-		Logger:         logger,
-		Console:        stderr,
+		PublicURL:        publicURL,
+		DataDir:          f.dataDir,
+		DatabaseURL:      lookup.str("DATABASE_URL", ""),
+		AuditDatabaseURL: lookup.str(envAuditDatabaseURL, ""),
+		AuditSchema:      lookup.str(envAuditSchema, ""),
+		Instance:         lookup.str(envInstance, ""),
+		RedisURL:         lookup.str("REDIS_URL", ""),
+		RedisPrefix:      lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
+		MailFrom:         lookup.str("MARKETPLACE_MAIL_FROM", ""),
+		AlertTo:          splitList(lookup.str("MARKETPLACE_ALERT_TO", "")),
+		Prod:             f.prod,
+		TrustedProxies:   proxies,
+		Secrets:          secrets.Env{LookupEnv: lookup},
+		BreachCheck:      f.breachCheck,
+		RequestTimeout:   f.requestTimeout,
+		Logger:           logger,
+		Console:          stderr,
 	}
 	cfg.BackupDir, cfg.BackupEvery, cfg.BackupKeep, cfg.BackupStaleAfter = f.backup.dir, f.backup.every, f.backup.keep, f.backup.staleAfter
 	app, err := New(ctx, cfg)
@@ -443,13 +452,25 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		if _, err := db.migrate(ctx); err != nil {
 			return err
 		}
-		if auditTable, err = sqlsink.New(db.db, db.sqlDialect(), sqlsink.Config{}); err != nil {
-			return err
+		if lookup.str(envAuditDatabaseURL, "") != "" {
+			return nil
 		}
-		return auditTable.Migrate(ctx)
+		st, err := mainAuditStore(ctx, db, time.Now)
+		if err == nil {
+			auditTable = st.sink
+		}
+		return err
 	})
 	if err != nil {
 		return err
+	}
+	if u := lookup.str(envAuditDatabaseURL, ""); u != "" {
+		st, err := openAuditStore(ctx, u, lookup.str(envAuditSchema, ""))
+		if err != nil {
+			return err
+		}
+		defer st.Close(ctx) //nolint:errcheck // read-mostly; the insert is checked
+		auditTable = st.sink
 	}
 	hasher, err := password.NewHasher(password.HasherConfig{Peppers: keys.Peppers})
 	if err != nil {
