@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/chain"
 	"github.com/deployedworks/rampart/audit/sqlsink"
@@ -123,7 +125,12 @@ func checkWriterRole(ctx context.Context, db *sql.DB, schema string) error {
 	var exists bool
 	err := db.QueryRowContext(ctx, `SELECT current_user, to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
 		AND to_regprocedure($3) IS NOT NULL`, events, cps, schema+"."+pruneFunction+"()").Scan(&role, &exists)
-	if err != nil {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42501": // insufficient_privilege: no USAGE on the schema
+		return fmt.Errorf("audit database: role %s may not use schema %s: run `marketplace audit-setup -writer ROLE` as the owner role (README, \"Audit database roles\"): %w",
+			"of "+envAuditDatabaseURL, schema, err)
+	case err != nil:
 		return fmt.Errorf("audit database: connect (check %s): %w", envAuditDatabaseURL, err)
 	}
 	if !exists {
