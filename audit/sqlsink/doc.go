@@ -30,7 +30,12 @@
 //
 // The database copy is not tamper-evident: anyone with write access to the
 // table can change it. Keep the chain of package audit/chain as the record of
-// truth and restrict the application's database role to INSERT, SELECT and
-// DELETE on this table. Events are not encrypted at rest beyond what the
-// database provides.
+// truth, and on PostgreSQL give the application a role that may only
+// INSERT and SELECT the table (what [Sink.WriteBatch], [Sink.Query] and
+// [Sink.Count] need): run [Sink.Migrate] as the table's owner, a role the
+// application has no credentials for, and prune under the owner's rights,
+// for instance from a SECURITY DEFINER function that deletes only rows past
+// retention by the database's clock (the example application's audit-setup
+// command creates one). [Sink.Prune] needs DELETE. Events are not
+// encrypted at rest beyond what the database provides.
 package sqlsink
