@@ -436,7 +436,7 @@ func (a *App) adminVerifyAudit(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	rep, err := chain.Verify(ctx, dir, key, chain.VerifyConfig{Checkpoints: append(plain(shipped), a.auditFile.Checkpoint())})
+	rep, err := verifyServerChain(ctx, dir, key, shipped, []chain.Checkpoint{a.auditFile.Checkpoint()}, a.cfg.Now())
 	var errs []error
 	add := func(name string, rep chain.Report, err error) {
 		if err != nil {

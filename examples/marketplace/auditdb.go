@@ -49,10 +49,10 @@ const (
 	// instanceFile, in the data directory, names this instance's chain in
 	// the checkpoints table, unless MARKETPLACE_INSTANCE does.
 	instanceFile = "instance-id"
-	// verifyCheckpoints is how many of an instance's newest checkpoints
-	// verification checks: the newest alone covers every record before it
-	// (each record's MAC chains to all earlier ones).
-	verifyCheckpoints = 24
+	// maxCheckpoints bounds how many checkpoints of an instance
+	// verification reads (about 9,000 a year are shipped): more means
+	// someone flooded the table.
+	maxCheckpoints = 1_000_000
 )
 
 // pgIdent is a PostgreSQL name the app accepts for a schema or role:
@@ -205,10 +205,13 @@ type shippedCheckpoint struct {
 	At time.Time
 }
 
-// checkpointsOf returns instance's newest checkpoints, oldest first.
+// checkpointsOf returns every checkpoint shipped for instance, by sequence
+// number. All of them: whoever can insert checkpoints could otherwise push
+// the genuine ones out of a "newest N" window with checkpoints of a
+// rewritten chain.
 func (s *auditStore) checkpointsOf(ctx context.Context, instance string) ([]shippedCheckpoint, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT seq, mac, time_ns FROM "+s.checkpoints+" WHERE instance = "+s.ph(1)+
-		" ORDER BY seq DESC, id DESC LIMIT "+strconv.Itoa(verifyCheckpoints), instance)
+		" ORDER BY seq, time_ns LIMIT "+strconv.Itoa(maxCheckpoints+1), instance)
 	if err != nil {
 		return nil, fmt.Errorf("read audit checkpoints: %w", err)
 	}
@@ -229,8 +232,39 @@ func (s *auditStore) checkpointsOf(ctx context.Context, instance string) ([]ship
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read audit checkpoints: %w", err)
 	}
-	slices.Reverse(out)
+	if len(out) > maxCheckpoints {
+		return nil, fmt.Errorf("read audit checkpoints: more than %d for instance %q: someone flooded %s", maxCheckpoints, instance, s.checkpoints)
+	}
 	return out, nil
+}
+
+// verifyServerChain verifies the server chain in fsys with key against the
+// shipped checkpoints and extra ones. Beyond chain.Verify, it refuses a
+// chain that claims retention deleted a record named by a checkpoint
+// shipped less than the shortest retention period ago (less a day): no
+// record that young can have been pruned, and a chain forged with the key
+// could otherwise claim retention up to its start and so skip every
+// checkpoint.
+func verifyServerChain(ctx context.Context, fsys fs.FS, key []byte, shipped []shippedCheckpoint, extra []chain.Checkpoint, now time.Time) (chain.Report, error) {
+	rep, err := chain.Verify(ctx, fsys, key, chain.VerifyConfig{Checkpoints: append(plain(shipped), extra...)})
+	if err != nil {
+		return rep, err
+	}
+	shortest := audit.Retention(nil).For("")
+	for _, c := range audit.Categories() {
+		if d := audit.Retention(nil).For(c); d != audit.KeepForever {
+			shortest = min(shortest, d)
+		}
+	}
+	young := now.Add(-(shortest - audit.Day))
+	for _, c := range shipped {
+		if c.At.After(young) && c.Seq < rep.FirstSeq {
+			return rep, &chain.TamperError{Problem: chain.ProblemDeleted, File: "audit-*.jsonl", Seq: c.Seq,
+				Detail: fmt.Sprintf("the chain starts at %d and claims retention deleted the records before it, but checkpoint %d was shipped at %s, less than the shortest retention period (%v) ago",
+					rep.FirstSeq, c.Seq, c.At.Format(time.RFC3339), shortest)}
+		}
+	}
+	return rep, nil
 }
 
 // plain returns the checkpoints without their times, for chain.Verify.
@@ -290,7 +324,6 @@ func auditSetupStmts(schema, writer string, r audit.Retention) []string {
 	fn := schema + "." + pruneFunction + "()"
 	return []string{
 		`CREATE TABLE IF NOT EXISTS ` + cps + ` (
-	id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	instance TEXT NOT NULL,
 	seq BIGINT NOT NULL,
 	mac TEXT NOT NULL,

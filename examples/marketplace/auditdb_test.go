@@ -220,10 +220,10 @@ func TestAuditCheckpoints_DetectRewriteWithKey(t *testing.T) {
 			ctx := t.Context()
 
 			// Events, among them the one an intruder wants gone.
+			start := ta.auditFile.Checkpoint().Seq
 			for _, reason := range []string{"first", "the intruder's sign-in", "last"} {
 				ta.audit.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionSessionsRevoked, Outcome: audit.OutcomeSuccess, Reason: reason})
 			}
-			start := ta.auditFile.Checkpoint().Seq
 			require.Eventually(t, func() bool { return ta.auditFile.Checkpoint().Seq >= start+3 }, 10*time.Second, 5*time.Millisecond)
 			ta.shipCheckpoint(ctx) // as the janitor does hourly
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -233,28 +233,46 @@ func TestAuditCheckpoints_DetectRewriteWithKey(t *testing.T) {
 			res := runCLI(t, env, "audit-verify")
 			require.Equal(t, 0, res.Code, "stdout: %s\nstderr: %s", res.Stdout, res.Stderr)
 			assert.Contains(t, res.Stdout, "OK: server chain")
-			assert.Contains(t, res.Stdout, "matches the 3 newest checkpoints", "shipped at start, at the janitor's call and at shutdown")
+			assert.Contains(t, res.Stdout, "matches the 3 checkpoints", "shipped at start, at the janitor's call and at shutdown")
+
+			st, closeStore, err := openAuditStoreForCLI(ctx, dataDir, mapEnv(env))
+			require.NoError(t, err)
+			shipped, err := st.checkpointsOf(ctx, ta.instance)
+			closeStore()
+			require.NoError(t, err)
+			require.Len(t, shipped, 3)
 
 			// The intruder, holding the key, rewrites the chain without
-			// their sign-in, sealed like the original.
+			// their sign-in, sealed like the original: with the key
+			// alone, the rewrite verifies.
 			dir := filepath.Join(dataDir, "audit")
-			names, err := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
-			require.NoError(t, err)
-			for _, n := range names {
-				if !strings.Contains(filepath.Base(n), "audit-cli-") {
-					require.NoError(t, os.Remove(n))
-				}
-			}
-			fake, err := chain.New(dir, key, chain.Config{})
-			require.NoError(t, err)
-			l := audit.MustNew(fake, audit.Config{})
-			for _, reason := range []string{"first", "last"} {
-				l.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionSessionsRevoked, Outcome: audit.OutcomeSuccess, Reason: reason})
-			}
-			require.NoError(t, fake.Close(ctx))
-
+			forgeChain(t, dir, key, false)
 			_, err = chain.Verify(ctx, os.DirFS(dir), key, chain.VerifyConfig{RequireSealed: true})
 			require.NoError(t, err, "with the key alone, the rewrite verifies")
+			res = runCLI(t, env, "audit-verify")
+			assert.Equal(t, 1, res.Code, "stdout: %s\nstderr: %s", res.Stdout, res.Stderr)
+			assert.Contains(t, res.Stderr, "TAMPERED: server chain")
+
+			// A forged chain that claims retention deleted everything
+			// before it skips every checkpoint in chain.Verify; a
+			// checkpoint shipped days ago cannot have been pruned.
+			forgeChain(t, dir, key, true)
+			_, err = chain.Verify(ctx, os.DirFS(dir), key, chain.VerifyConfig{RequireSealed: true, Checkpoints: plain(shipped)})
+			require.NoError(t, err, "the retention claim hides the checkpoints from chain.Verify")
+			res = runCLI(t, env, "audit-verify")
+			assert.Equal(t, 1, res.Code, "stdout: %s\nstderr: %s", res.Stdout, res.Stderr)
+			assert.Contains(t, res.Stderr, "claims retention deleted the records before it")
+
+			// Checkpoints of the forged chain, inserted by whoever holds
+			// the writer's credentials, do not outvote the genuine ones.
+			forgeChain(t, dir, key, false)
+			cp := lastRecord(t, dir, key)
+			st, closeStore, err = openAuditStoreForCLI(ctx, dataDir, mapEnv(env))
+			require.NoError(t, err)
+			for range 30 {
+				require.NoError(t, st.shipCheckpoint(ctx, ta.instance, cp, time.Now()))
+			}
+			closeStore()
 			res = runCLI(t, env, "audit-verify")
 			assert.Equal(t, 1, res.Code, "stdout: %s\nstderr: %s", res.Stdout, res.Stderr)
 			assert.Contains(t, res.Stderr, "TAMPERED: server chain")
@@ -267,4 +285,52 @@ func TestAuditCheckpoints_DetectRewriteWithKey(t *testing.T) {
 			assert.Contains(t, res.Stderr, "no checkpoint of instance")
 		})
 	}
+}
+
+// forgeChain replaces the server chain in dir with one written with the
+// key, without the intruder's sign-in. With claimRetention, its first
+// records are pruned by a short retention (on a clock moved ahead), so
+// that its newest file claims every record before it was deleted by
+// retention.
+func forgeChain(t *testing.T, dir string, key []byte, claimRetention bool) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	require.NoError(t, err)
+	for _, n := range names {
+		if !strings.HasPrefix(filepath.Base(n), cliChainPrefix+"-") {
+			require.NoError(t, os.Remove(n))
+		}
+	}
+	clock := testenv.NewClock(time.Now())
+	cfg := chain.Config{Now: clock.Now}
+	if claimRetention {
+		cfg.Retention = audit.Retention{audit.CategoryAdmin: time.Hour}
+	}
+	fake, err := chain.New(dir, key, cfg)
+	require.NoError(t, err)
+	l := audit.MustNew(fake, audit.Config{Now: clock.Now})
+	ctx := t.Context()
+	log := func(reason string) {
+		l.Log(ctx, audit.Event{Category: audit.CategoryAdmin, Action: ActionSessionsRevoked, Outcome: audit.OutcomeSuccess, Reason: reason})
+	}
+	log("first")
+	if claimRetention {
+		for range 20 {
+			log("filler")
+		}
+		require.NoError(t, fake.Rotate(ctx))
+		clock.Add(2 * time.Hour)
+		log("last")
+		require.NoError(t, fake.Rotate(ctx))
+	}
+	log("last")
+	require.NoError(t, fake.Close(ctx))
+}
+
+// lastRecord returns the checkpoint of the chain's newest record.
+func lastRecord(t *testing.T, dir string, key []byte) chain.Checkpoint {
+	t.Helper()
+	rep, err := chain.Verify(t.Context(), os.DirFS(dir), key, chain.VerifyConfig{RequireSealed: true})
+	require.NoError(t, err)
+	return rep.Last
 }

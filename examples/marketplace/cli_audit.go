@@ -158,14 +158,14 @@ func auditVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 			"Check -instance (or %s), or pass -allow-no-checkpoints", name, envInstance)
 	}
 	key := keys.AuditKey.Reveal()
-	rep, err := chain.Verify(ctx, os.DirFS(dir), key, chain.VerifyConfig{Checkpoints: plain(cps)})
+	rep, err := verifyServerChain(ctx, os.DirFS(dir), key, cps, nil, time.Now())
 	if err != nil {
 		return tamperedError("server chain", err)
 	}
 	fmt.Fprintf(stdout, "OK: server chain of instance %q: %d files, %d records (%d events), seq %d-%d\n",
 		name, rep.Files, rep.Records, rep.Events, rep.FirstSeq, rep.Last.Seq)
 	if n := len(cps); n > 0 {
-		fmt.Fprintf(stdout, "    matches the %d newest checkpoints shipped to the database, the newest seq %d at %s\n",
+		fmt.Fprintf(stdout, "    matches the %d checkpoints shipped to the database, the newest seq %d at %s\n",
 			n, cps[n-1].Seq, cps[n-1].At.Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(stdout, "    WARNING: no checkpoint shipped for it: verified with the key alone")

@@ -59,7 +59,7 @@ func TestMFAStore_UpgradeKeepsFactors(t *testing.T) {
 
 			applied, err := s.migrate(ctx)
 			require.NoError(t, err)
-			assert.Equal(t, []string{"0003_mfa_sqlstore", "0004_email_verified", "0005_operations"}, applied)
+			assert.Equal(t, []string{"0003_mfa_sqlstore", "0004_email_verified", "0005_operations", "0006_chain_checkpoints"}, applied)
 			_, err = s.migrate(ctx)
 			require.NoError(t, err, "migrating again is a no-op")
 

@@ -5,7 +5,6 @@
 -- audit database instead (audit-setup creates the table there), where the
 -- app cannot change them.
 CREATE TABLE chain_checkpoints (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     instance TEXT NOT NULL,
     seq BIGINT NOT NULL,
     mac TEXT NOT NULL,
