@@ -290,18 +290,18 @@ func instanceName(dataDir, configured string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		name := rand.Text()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.WriteString(name + "\n")
-			if cerr := f.Close(); err == nil {
-				err = cerr
+		f, cerr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if cerr == nil {
+			_, cerr = f.WriteString(name + "\n")
+			if err := f.Close(); cerr == nil {
+				cerr = err
 			}
-			if err == nil {
+			if cerr == nil {
 				return name, nil
 			}
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("instance name: %w", err)
+		if !errors.Is(cerr, fs.ErrExist) {
+			return "", fmt.Errorf("instance name: %w", cerr)
 		}
 		b, err = os.ReadFile(path) // another process created it first
 	}

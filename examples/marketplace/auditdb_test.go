@@ -334,3 +334,54 @@ func lastRecord(t *testing.T, dir string, key []byte) chain.Checkpoint {
 	require.NoError(t, err)
 	return rep.Last
 }
+
+// TestInstanceName: the name is created once and kept; a configured one
+// must be printable.
+func TestInstanceName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := instanceName(dir, "")
+	require.NoError(t, err)
+	assert.Len(t, first, 26)
+	again, err := instanceName(dir, "")
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "kept in the data directory")
+	fi, err := os.Stat(filepath.Join(dir, instanceFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	got, err := instanceName(dir, "web-1")
+	require.NoError(t, err)
+	assert.Equal(t, "web-1", got)
+	for _, bad := range []string{"web 1", "web\n1", strings.Repeat("x", 101)} {
+		_, err := instanceName(dir, bad)
+		assert.ErrorContains(t, err, envInstance, "%q", bad)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, instanceFile), []byte("\n"), 0o600))
+	_, err = instanceName(dir, "")
+	assert.ErrorContains(t, err, "is empty")
+}
+
+// TestAuditCommands_Refuse: mistakes on the command line, and a missing
+// chain or checkpoint, are refused with what to do.
+func TestAuditCommands_Refuse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, []string{"audit-setup"}, 2, "give the writer role's name"},
+		{nil, []string{"audit-setup", "-writer", "Robert'); DROP"}, 2, "give the writer role's name"},
+		{nil, []string{"audit-setup", "-writer", "w", "-schema", "a.b"}, 2, "-schema"},
+		{nil, []string{"audit-setup", "-writer", "w"}, 2, envAuditOwnerDatabaseURL},
+		{map[string]string{envAuditOwnerDatabaseURL: "mysql://x"}, []string{"audit-setup", "-writer", "w"}, 2, "want a postgres:// URL"},
+		{nil, []string{"audit-verify", "-data", t.TempDir()}, 1, "no audit chain"},
+		{nil, []string{"audit-verify", "extra"}, 2, "unexpected argument"},
+	} {
+		res := runCLI(t, tt.env, tt.args...)
+		assert.Equal(t, tt.code, res.Code, "%v: %s", tt.args, res.Stderr)
+		assert.Contains(t, res.Stderr, tt.msg, "%v", tt.args)
+	}
+}
