@@ -344,3 +344,21 @@ func FuzzVerify(f *testing.F) {
 		assert.True(t, bytes.HasPrefix(genuine, data), "accepted bytes must be a prefix of the genuine chain")
 	})
 }
+
+// BenchmarkVerifyCheckpoints verifies a chain of 2,000 events against
+// 10,000 checkpoints (about a year of hourly ones): each record costs one
+// lookup, not a pass over the checkpoints.
+func BenchmarkVerifyCheckpoints(b *testing.B) {
+	c, _ := newTestChain(b, 2000, 64<<10)
+	fsys := c.fs()
+	rep, err := Verify(context.Background(), fsys, testKey, VerifyConfig{})
+	require.NoError(b, err)
+	cps := make([]Checkpoint, 10_000) // seq 0 names no record
+	cps[len(cps)-1] = rep.Last        // the one that applies
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Verify(context.Background(), fsys, testKey, VerifyConfig{Checkpoints: cps}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
