@@ -12,8 +12,9 @@
 //
 //   - [TOTP]: codes from an authenticator app (RFC 6238). Secrets are 160
 //     bits, encrypted at rest with a [secrets.Keyring] and bound to the
-//     user; codes are compared in constant time, accepted at most one time
-//     step either side, each time step at most once per user (a code seen
+//     user; codes are compared in constant time, accepted during their
+//     own 30-second time step only (one step either side is an explicit
+//     option, TOTPConfig.AllowClockSkew), each time step at most once per user (a code seen
 //     over a shoulder or in a proxy log cannot be replayed), and attempts
 //     are throttled and audited.
 //   - [Recovery]: single-use codes for a user who lost their

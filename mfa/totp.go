@@ -136,6 +136,14 @@ type TOTPConfig struct {
 	Digits    int
 	Period    time.Duration
 
+	// AllowClockSkew, when true, also accepts the codes of the time steps
+	// either side of the current one (RFC 6238 §5.2), for users whose
+	// device clock drifts: a code then stays valid for up to three periods
+	// (90 seconds by default) instead of one. Default: false: a code is
+	// accepted only during its own period (30 seconds by default), as
+	// OWASP ASVS 5.0 §6.5.5 requires of time-based one-time passwords.
+	AllowClockSkew bool
+
 	// Now returns the current time. Default: time.Now.
 	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
 	// clock drives time.Now); set it only to drive one clock through a
@@ -144,8 +152,9 @@ type TOTPConfig struct {
 }
 
 // TOTP enrols and verifies time-based one-time passwords (RFC 6238) as a
-// second factor. Verification accepts the codes of the current time step
-// and one step either side, compares them in constant time, accepts each
+// second factor. Verification accepts the code of the current time step
+// only (one step either side with [TOTPConfig.AllowClockSkew]), compares
+// it in constant time, accepts each
 // time step at most once per user, and throttles attempts. Secrets are
 // encrypted at rest with the configured Keyring.
 //
@@ -161,6 +170,7 @@ type TOTP struct {
 	limits  throttle
 	audit   *audit.Logger
 	params  totpParams
+	skew    int64 // time steps accepted either side of the current one: 0 or 1
 	now     func() time.Time
 }
 
@@ -208,6 +218,9 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		audit:   cfg.Audit,
 		params:  p,
 		now:     cfg.Now,
+	}
+	if cfg.AllowClockSkew {
+		t.skew = 1
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -335,8 +348,9 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 }
 
 // Verify checks a code against the user's confirmed secret. It accepts the
-// codes of the current time step and one step either side (RFC 6238 §5.2),
-// compares in constant time, and accepts each step once: a code that was
+// code of the current time step (and, with [TOTPConfig.AllowClockSkew],
+// those of one step either side, RFC 6238 §5.2), compares in constant
+// time, and accepts each step once: a code that was
 // already accepted, or one older than the last accepted, fails with
 // [ErrCodeReused]. Other errors wrap [ErrInvalidCode], [ErrNotEnrolled] or
 // [ratelimit.ErrLimited]. Spaces and hyphens in code are ignored. Every
@@ -478,9 +492,9 @@ func (t *TOTP) Rekey(ctx context.Context, userID string) (bool, error) {
 	return true, nil
 }
 
-// check opens a sealed secret and matches code against the time steps
-// around now. It returns the matching step and its offset from the current
-// one (-1, 0 or +1).
+// check opens a sealed secret and matches code against the current time
+// step and, with skew, those either side. It returns the matching step and
+// its offset from the current one (-1, 0 or +1).
 func (t *TOTP) check(userID string, sealed []byte, code string) (int64, int64, error) {
 	p, secret, err := t.open(userID, sealed)
 	if err != nil {
@@ -495,7 +509,7 @@ func (t *TOTP) check(userID string, sealed []byte, code string) (int64, int64, e
 	clear(secret)
 	var buf [8]byte
 	matched, found := int64(0), 0
-	for d := int64(-1); d <= 1; d++ {
+	for d := -t.skew; d <= t.skew; d++ {
 		step := now + d
 		if step < 0 {
 			continue

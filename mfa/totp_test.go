@@ -35,14 +35,22 @@ type totpFixture struct {
 
 func newTOTP(t *testing.T, lim ratelimit.Limiter) *totpFixture {
 	t.Helper()
+	return newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.Limiter, c.UserLimiter = lim, lim })
+}
+
+// newTOTPConfig is newTOTP with the config edited by edit.
+func newTOTPConfig(t *testing.T, edit func(*mfa.TOTPConfig)) *totpFixture {
+	t.Helper()
 	f := &totpFixture{store: newStore(t), clock: newClock()}
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
-	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
+	cfg := mfa.TOTPConfig{
 		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store,
-		Limiter: lim, UserLimiter: lim, Audit: lg, Now: f.clock.Now,
-	})
+		Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: f.clock.Now,
+	}
+	edit(&cfg)
+	var err error
+	f.totp, err = mfa.NewTOTP(cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -151,50 +159,61 @@ func TestTOTP_Enrolment(t *testing.T) {
 	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "123456"), mfa.ErrNoPendingEnrolment)
 }
 
-func TestTOTP_SkewWindow(t *testing.T) {
-	f := newTOTP(t, unlimited)
+// TestTOTP_ValidityWindow: by default a code is accepted during its own
+// 30-second step only (ASVS 5.0 §6.5.5); AllowClockSkew widens that to one
+// step either side, and never further.
+func TestTOTP_ValidityWindow(t *testing.T) {
 	ctx := context.Background()
 	// Steps are 30 s long; the clock is placed at the first and the last
 	// second of a step, and codes from other steps are tried.
 	rows := []struct {
-		name   string
-		within time.Duration // where in the current step "now" is
-		offset int           // code's step relative to now's
-		want   error
+		name     string
+		within   time.Duration // where in the current step "now" is
+		offset   int           // code's step relative to now's
+		strict   error         // the default
+		withSkew error         // AllowClockSkew
 	}{
-		{"current step, start", 0, 0, nil},
-		{"current step, end", 29 * time.Second, 0, nil},
-		{"previous step, start", 0, -1, nil},
-		{"previous step, end", 29 * time.Second, -1, nil},
-		{"next step, start", 0, +1, nil},
-		{"next step, end", 29 * time.Second, +1, nil},
-		{"attack: two steps back, start", 0, -2, mfa.ErrInvalidCode},
-		{"attack: two steps back, end", 29 * time.Second, -2, mfa.ErrInvalidCode},
-		{"attack: two steps ahead, start", 0, +2, mfa.ErrInvalidCode},
-		{"attack: two steps ahead, end", 29 * time.Second, +2, mfa.ErrInvalidCode},
-		{"attack: an hour old", 0, -120, mfa.ErrInvalidCode},
+		{"current step, start", 0, 0, nil, nil},
+		{"current step, end", 29 * time.Second, 0, nil, nil},
+		{"previous step, start", 0, -1, mfa.ErrInvalidCode, nil},
+		{"previous step, end", 29 * time.Second, -1, mfa.ErrInvalidCode, nil},
+		{"next step, start", 0, +1, mfa.ErrInvalidCode, nil},
+		{"next step, end", 29 * time.Second, +1, mfa.ErrInvalidCode, nil},
+		{"attack: two steps back, start", 0, -2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps back, end", 29 * time.Second, -2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, start", 0, +2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, end", 29 * time.Second, +2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: an hour old", 0, -120, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
 	}
 	base := time.Unix(1_800_000_000/30*30, 0) // a step boundary
-	for i, r := range rows {
-		t.Run(r.name, func(t *testing.T) {
-			user := fmt.Sprint("skew", i)
-			f.clock.Set(base.Add(-time.Hour))
-			e := f.enrol(t, user)
-			now := base.Add(r.within)
-			f.clock.Set(now)
-			code := codeAt(t, e, now.Add(time.Duration(r.offset)*30*time.Second))
-			err := f.totp.Verify(ctx, user, code)
-			if r.want == nil {
-				assert.NoError(t, err)
-			} else {
-				assert.ErrorIs(t, err, r.want)
-			}
-		})
+	for _, skew := range []bool{false, true} {
+		f := newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.AllowClockSkew = skew })
+		for i, r := range rows {
+			t.Run(fmt.Sprintf("skew=%v/%s", skew, r.name), func(t *testing.T) {
+				user := fmt.Sprint("skew", i)
+				f.clock.Set(base.Add(-time.Hour))
+				e := f.enrol(t, user)
+				now := base.Add(r.within)
+				f.clock.Set(now)
+				code := codeAt(t, e, now.Add(time.Duration(r.offset)*30*time.Second))
+				err := f.totp.Verify(ctx, user, code)
+				want := r.strict
+				if skew {
+					want = r.withSkew
+				}
+				if want == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, want)
+				}
+			})
+		}
 	}
 }
 
 func TestTOTP_Replay(t *testing.T) {
-	f := newTOTP(t, unlimited)
+	// With skew, so that an older step can still match.
+	f := newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.AllowClockSkew = true })
 	ctx := context.Background()
 	e := f.enrol(t, "u")
 	now := f.clock.Now()
@@ -205,9 +224,9 @@ func TestTOTP_Replay(t *testing.T) {
 	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(-30*time.Second))), mfa.ErrCodeReused,
 		"attack: an older step after a newer one was accepted")
 
-	// A code from the next step (clock ahead) moves the mark forward.
-	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(30*time.Second))))
+	// The next step's code is accepted in the next step.
 	f.clock.Add(30 * time.Second)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
 	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())), mfa.ErrCodeReused)
 	f.clock.Add(30 * time.Second)
 	assert.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
