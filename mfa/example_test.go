@@ -81,7 +81,7 @@ func ExampleRecovery() {
 	_, err = rc.Use(ctx, "user-42", codes[1])
 	fmt.Println("old set:", err)
 	// Output:
-	// 10 codes like XXXXX-XXXXX-XXXX
+	// 10 codes like XXXX-XXXX-XXXX-XXXX-XXXX-XXXX
 	// used: 9 left <nil>
 	// again: mfa: invalid code
 	// old set: mfa: invalid code
