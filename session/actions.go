@@ -9,6 +9,9 @@ const (
 	// ActionMFA: [Manager.MarkMFA] recorded a second factor (Meta
 	// "method").
 	ActionMFA audit.Action = "session.mfa"
+	// ActionReauth: [Manager.Reauthenticate] recorded that the user
+	// proved a credential again (Meta "method").
+	ActionReauth audit.Action = "session.reauth"
 	// ActionLogout: [Manager.Logout] ended a signed-in session.
 	ActionLogout audit.Action = "session.logout"
 	// ActionExpired: a session reached its idle timeout or absolute

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/reauth"
 )
 
 // Login signs p.UserID in on the request's session: it renews the token
@@ -136,6 +137,48 @@ func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 		Meta: map[string]string{"method": string(method)},
 	})
 	return nil
+}
+
+// Reauthenticate records that the signed-in user proved a primary
+// credential again (method, e.g. [identity.MethodPassword] after the app
+// checked the password): it renews the token, sets the principal's
+// AuthTime to now and adds method to its Methods, so that actions asking
+// for a recent authentication ([Manager.RevokeOthers], adding a first
+// factor with package mfa) pass for Config.ReauthAge. It does not mark
+// MFA, and leaves the handle, the lifetime and the revocation stamp
+// alone. Check the credential of the signed-in user (not of whoever typed
+// a login name) before calling it; auth's Authenticator.Reauthenticate
+// does both.
+//
+// It returns [ErrNoSession] outside [Manager.Handler] and
+// [ErrNotLoggedIn] when no user is signed in.
+func (m *Manager) Reauthenticate(ctx context.Context, method identity.Method) error {
+	st, md, err := m.signedIn(ctx)
+	if err != nil {
+		return err
+	}
+	if method == "" {
+		return errors.New("session: reauthenticate: empty method")
+	}
+	m.renew(st)
+	n := *md
+	n.AuthTime = m.now()
+	if !slices.Contains(n.Methods, method) {
+		n.Methods = append(slices.Clip(n.Methods), method)
+	}
+	m.setMeta(st, &n)
+	m.logAudit(ctx, st, audit.Event{
+		Category: audit.CategoryAuthentication, Action: ActionReauth, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
+		Meta: map[string]string{"method": string(method)},
+	})
+	return nil
+}
+
+// recent reports whether the signed-in session of md authenticated within
+// Config.ReauthAge (sign-in, re-authentication or second factor).
+func (m *Manager) recent(md *meta) bool {
+	return reauth.Recent(principal(md), m.now(), m.reauthAge, false)
 }
 
 // renew gives the request's session a new token: a new scs session with

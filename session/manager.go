@@ -32,6 +32,12 @@ const (
 	// DevCookieName is the default cookie name with AllowInsecureCookie,
 	// where the __Host- prefix cannot be used.
 	DevCookieName = "session"
+	// DefaultReauthAge is how recent a sign-in, re-authentication or
+	// second-factor verification must be for [Manager.RevokeOthers] and a
+	// user's own [Manager.Revoke]: 10 minutes, long enough to finish what
+	// the user set out to do, short enough that a session left open or
+	// stolen hours ago cannot sign its owner out (OWASP ASVS 5.0 §7.5.2).
+	DefaultReauthAge = 10 * time.Minute
 )
 
 // Errors returned by [Manager] methods. Test with errors.Is.
@@ -53,6 +59,11 @@ var (
 	// ErrStore wraps failures of the [Store]. The Handler answers them
 	// with 500 and an audit event; methods return them.
 	ErrStore = errors.New("session: store failed")
+	// ErrReauthRequired reports that the action needs a recent
+	// authentication (Config.ReauthAge): ask for the password again and
+	// call [Manager.Reauthenticate], or verify a second factor
+	// ([Manager.MarkMFA]), then retry.
+	ErrReauthRequired = errors.New("session: recent authentication required: ask for the password or a second factor again")
 	// ErrInsecureHost reports a request for a host other than localhost
 	// while Config.AllowInsecureCookie is set.
 	ErrInsecureHost = errors.New("session: AllowInsecureCookie is for http://localhost only: unset it in production")
@@ -78,6 +89,15 @@ type Config struct {
 	// Lifetime ends a session this long after it began (after login, for a
 	// signed-in session), however active it is. Default: [DefaultLifetime].
 	Lifetime time.Duration
+
+	// ReauthAge is how recent the session's sign-in, last
+	// [Manager.Reauthenticate] or last [Manager.MarkMFA] must be for the
+	// user to sign out their other sessions ([Manager.RevokeOthers], and
+	// [Manager.Revoke] of their own sessions); older, those fail with
+	// [ErrReauthRequired]. Default: [DefaultReauthAge]. Give package mfa's
+	// ReauthAge settings no more than this, since adding or removing a
+	// factor signs out the other sessions through RevokeOthers.
+	ReauthAge time.Duration
 
 	// CookieName names the session cookie. Default: [DefaultCookieName],
 	// or [DevCookieName] with AllowInsecureCookie. Without
@@ -138,6 +158,7 @@ type Manager struct {
 	store      Store
 	idle       time.Duration
 	lifetime   time.Duration
+	reauthAge  time.Duration
 	touchEvery time.Duration
 	cookieName string
 	insecure   bool
@@ -156,6 +177,7 @@ func New(cfg Config) (*Manager, error) {
 		store:      cfg.Store,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
+		reauthAge:  cfg.ReauthAge,
 		cookieName: cfg.CookieName,
 		insecure:   cfg.AllowInsecureCookie,
 		keyring:    cfg.Keyring,
@@ -164,8 +186,11 @@ func New(cfg Config) (*Manager, error) {
 		onError:    cfg.OnError,
 		now:        cfg.Now,
 	}
-	if m.idle < 0 || m.lifetime < 0 {
-		return nil, errors.New("session: New: IdleTimeout and Lifetime must not be negative: leave them zero for the defaults")
+	if m.idle < 0 || m.lifetime < 0 || m.reauthAge < 0 {
+		return nil, errors.New("session: New: IdleTimeout, Lifetime and ReauthAge must not be negative: leave them zero for the defaults")
+	}
+	if m.reauthAge == 0 {
+		m.reauthAge = DefaultReauthAge
 	}
 	if m.idle == 0 {
 		m.idle = DefaultIdleTimeout
