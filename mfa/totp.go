@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -124,6 +125,18 @@ type TOTPConfig struct {
 	// seconds, bounded to 10,000 users.
 	UserLimiter ratelimit.Limiter
 
+	// Sessions signs the user's other sessions out when a secret is
+	// confirmed or removed (OWASP ASVS 5.0 §7.4.3). Required;
+	// *session.Manager implements it.
+	Sessions Sessions
+
+	// ReauthAge is how recent the session's proof must be for [TOTP.Enrol]
+	// and [TOTP.Confirm] (see [CheckReauth]): a second-factor verification
+	// when the user has a factor, else the sign-in or a re-authentication.
+	// Default: [DefaultReauthAge]. Keep it no longer than the session
+	// layer's ReauthAge.
+	ReauthAge time.Duration
+
 	// Audit receives every outcome. Default: nil, the [audit.Logger] whose
 	// Handler serves the request.
 	Audit *audit.Logger
@@ -167,6 +180,8 @@ type TOTP struct {
 	issuer  string
 	keyring *secrets.Keyring
 	store   TOTPStore
+	sess    Sessions
+	reauth  time.Duration
 	limits  throttle
 	audit   *audit.Logger
 	params  totpParams
@@ -192,6 +207,12 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	if nilarg.Is(cfg.Store) {
 		return nil, errors.New("mfa: TOTPConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
 	}
+	if nilarg.Is(cfg.Sessions) {
+		return nil, errors.New("mfa: TOTPConfig.Sessions is required: pass the *session.Manager, which signs out the user's other sessions when a factor changes")
+	}
+	if cfg.ReauthAge < 0 {
+		return nil, errors.New("mfa: TOTPConfig.ReauthAge must not be negative: leave it zero for DefaultReauthAge")
+	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
 	if p.alg == 0 {
 		p.alg = SHA1
@@ -215,6 +236,8 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		issuer:  cfg.Issuer,
 		keyring: cfg.Keyring,
 		store:   cfg.Store,
+		sess:    cfg.Sessions,
+		reauth:  cmp.Or(cfg.ReauthAge, DefaultReauthAge),
 		audit:   cfg.Audit,
 		params:  p,
 		now:     cfg.Now,
@@ -285,13 +308,23 @@ func (e Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]")
 // returns it for display. account labels it in the authenticator app
 // (e.g. the user's email). The enrolment counts only after [TOTP.Confirm]
 // with a code from the app; until then a confirmed earlier secret stays in
-// force, so Enrol is also how a user re-enrols. Put the enrolment routes
-// behind [Policy.StepUp]: a user with no factor passes, one who has a
-// factor must have verified it recently. Calling Enrol again replaces an
-// unconfirmed enrolment.
+// force, so Enrol is also how a user re-enrols. Calling Enrol again
+// replaces an unconfirmed enrolment.
+//
+// ctx must be the request of userID's own session, which must have proved
+// itself within [TOTPConfig.ReauthAge] (see [CheckReauth]): a user who
+// has a factor must have verified one, a user who has none must have
+// signed in or re-entered their password; otherwise Enrol fails with
+// [ErrUnauthenticated], [ErrStepUpRequired] or [ErrReauthRequired]
+// (OWASP ASVS 5.0 §7.5.1). Put the enrolment routes behind
+// [Policy.StepUp] too, which makes the same check first.
 func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, error) {
 	if userID == "" || account == "" {
 		return nil, errors.New("mfa: Enrol: userID and account are required")
+	}
+	if err := t.checkReauth(ctx, userID); err != nil {
+		t.log(ctx, userID, ActionTOTPEnrol, audit.OutcomeDenied, err.Error(), nil)
+		return nil, err
 	}
 	raw := make([]byte, SecretSize)
 	_, _ = rand.Read(raw) // never fails: a broken system RNG aborts the program
@@ -329,6 +362,13 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 // or [ratelimit.ErrLimited] (a *[ratelimit.LimitedError] says when to
 // retry). Having just proved possession, the session may be marked as
 // MFA-verified with [identity.MethodOTP].
+//
+// Like [TOTP.Enrol], it needs userID's own session with a recent proof
+// (checked before the code, which it does not spend). Once the secret is
+// saved, the user's other sessions are signed out
+// ([TOTPConfig.Sessions], OWASP ASVS 5.0 §7.4.3) and this one's token
+// renewed; if that fails, the error wraps [ErrSessionsNotRevoked] and the
+// secret is confirmed all the same.
 func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
 	err := t.confirm(ctx, userID, code)
 	t.logResult(ctx, userID, ActionTOTPConfirm, err, nil)
@@ -336,6 +376,9 @@ func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
 }
 
 func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
+	if err := t.checkReauth(ctx, userID); err != nil {
+		return err
+	}
 	rec, _, err := t.attempt(ctx, userID, code, true)
 	if err != nil {
 		return err
@@ -344,7 +387,25 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
 		return fmt.Errorf("mfa: Confirm: save: %w", err)
 	}
-	return nil
+	return SignOutOthers(ctx, t.sess, userID)
+}
+
+// checkReauth is [CheckReauth] for adding a TOTP secret: the user has a
+// factor if a TOTP secret is confirmed or, when the store also keeps
+// passkeys ([CredentialStore]), a passkey is registered.
+func (t *TOTP) checkReauth(ctx context.Context, userID string) error {
+	has, err := t.Enrolled(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if cs, ok := t.store.(CredentialStore); ok && !has {
+		creds, err := cs.UserCredentials(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("mfa: TOTP: passkeys: %w", err)
+		}
+		has = len(creds) > 0
+	}
+	return CheckReauth(ctx, userID, has, t.reauth, t.now())
 }
 
 // Verify checks a code against the user's confirmed secret. It accepts the
@@ -424,7 +485,10 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // Disable removes the user's TOTP secret and any pending enrolment. Call it
 // only in a session that passed MFA recently (behind [Policy.StepUp]) or
 // from an administrator's recovery procedure. Recovery codes and passkeys
-// are left alone.
+// are left alone. Once the secret is removed, the user's other sessions
+// are signed out (all of them when ctx is not the user's own request;
+// OWASP ASVS 5.0 §7.4.3); if that fails, the error wraps
+// [ErrSessionsNotRevoked] and the secret is removed all the same.
 //
 // With keepLast (pass [Policy.Required] of the user's roles), the secret
 // is removed only if the user keeps another factor (a passkey); otherwise Disable fails with [ErrLastFactor]. The check and
@@ -439,6 +503,13 @@ func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error 
 }
 
 func (t *TOTP) disable(ctx context.Context, userID string, keepLast bool) error {
+	if err := t.delete(ctx, userID, keepLast); err != nil {
+		return err
+	}
+	return SignOutOthers(ctx, t.sess, userID)
+}
+
+func (t *TOTP) delete(ctx context.Context, userID string, keepLast bool) error {
 	if !keepLast {
 		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
 			return fmt.Errorf("mfa: Disable: %w", err)
@@ -639,7 +710,8 @@ func outcomeOf(err error) (audit.Outcome, string) {
 	switch {
 	case err == nil:
 		return audit.OutcomeSuccess, ""
-	case errors.Is(err, ratelimit.ErrLimited), errors.Is(err, ErrLastFactor):
+	case errors.Is(err, ratelimit.ErrLimited), errors.Is(err, ErrLastFactor),
+		errors.Is(err, ErrReauthRequired), errors.Is(err, ErrStepUpRequired), errors.Is(err, ErrUnauthenticated):
 		return audit.OutcomeDenied, err.Error()
 	default:
 		return audit.OutcomeFailure, err.Error()

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/mfa/memstore"
@@ -27,10 +28,23 @@ import (
 )
 
 type totpFixture struct {
-	totp  *mfa.TOTP
-	store *memstore.Store
-	clock *testenv.Clock
-	sink  *audit.MemorySink
+	totp     *mfa.TOTP
+	store    *memstore.Store
+	clock    *testenv.Clock
+	sink     *audit.MemorySink
+	sessions *fakeSessions
+}
+
+// as is the context of user's own session, signed in now.
+func (f *totpFixture) as(user string) context.Context { return signedIn(user, f.clock.Now()) }
+
+// verified is the context of user's own session, which verified a second
+// factor now.
+func (f *totpFixture) verified(user string) context.Context {
+	ctx := f.as(user)
+	p, _ := identity.FromContext(ctx)
+	p.MFATime = f.clock.Now()
+	return identity.NewContext(ctx, p)
 }
 
 func newTOTP(t *testing.T, lim ratelimit.Limiter) *totpFixture {
@@ -41,11 +55,11 @@ func newTOTP(t *testing.T, lim ratelimit.Limiter) *totpFixture {
 // newTOTPConfig is newTOTP with the config edited by edit.
 func newTOTPConfig(t *testing.T, edit func(*mfa.TOTPConfig)) *totpFixture {
 	t.Helper()
-	f := &totpFixture{store: newStore(t), clock: newClock()}
+	f := &totpFixture{store: newStore(t), clock: newClock(), sessions: &fakeSessions{}}
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	cfg := mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store,
+		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store, Sessions: f.sessions,
 		Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: f.clock.Now,
 	}
 	edit(&cfg)
@@ -58,30 +72,31 @@ func newTOTPConfig(t *testing.T, edit func(*mfa.TOTPConfig)) *totpFixture {
 // enrol enrols and confirms user, leaving the clock one step later.
 func (f *totpFixture) enrol(t *testing.T, user string) *mfa.Enrolment {
 	t.Helper()
-	ctx := context.Background()
-	e, err := f.totp.Enrol(ctx, user, user+"@example.com")
+	e, err := f.totp.Enrol(f.as(user), user, user+"@example.com")
 	require.NoError(t, err)
-	require.NoError(t, f.totp.Confirm(ctx, user, codeAt(t, e, f.clock.Now())))
+	require.NoError(t, f.totp.Confirm(f.as(user), user, codeAt(t, e, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	return e
 }
 
 func TestNewTOTP_Config(t *testing.T) {
-	kr, st := newKeyring(t), newStore(t)
+	kr, st, ss := newKeyring(t), newStore(t), &fakeSessions{}
 	for _, r := range []struct {
 		name string
 		cfg  mfa.TOTPConfig
 		ok   bool
 	}{
-		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, true},
-		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st}, false},
-		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st}, false},
-		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st}, false},
-		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr}, false},
-		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
-		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
-		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
-		{"8 digits sha256 60s", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
+		{"ok", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st}, true},
+		{"no issuer", mfa.TOTPConfig{Sessions: ss, Keyring: kr, Store: st}, false},
+		{"colon in issuer", mfa.TOTPConfig{Sessions: ss, Issuer: "a:b", Keyring: kr, Store: st}, false},
+		{"no keyring", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Store: st}, false},
+		{"no store", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr}, false},
+		{"no sessions", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, false},
+		{"negative ReauthAge", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, ReauthAge: -time.Second}, false},
+		{"7 digits", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
+		{"bad algorithm", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
+		{"fractional period", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
+		{"8 digits sha256 60s", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewTOTP(r.cfg)
@@ -97,7 +112,7 @@ func TestNewTOTP_Config(t *testing.T) {
 func TestTOTP_Enrolment(t *testing.T) {
 	f := newTOTP(t, unlimited)
 	ctx := context.Background()
-	e, err := f.totp.Enrol(ctx, "u1", "alice@example.com")
+	e, err := f.totp.Enrol(f.as("u1"), "u1", "alice@example.com")
 	require.NoError(t, err)
 
 	u, err := url.Parse(e.URI())
@@ -144,8 +159,8 @@ func TestTOTP_Enrolment(t *testing.T) {
 	assert.False(t, ok)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())), mfa.ErrNotEnrolled)
 
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "000000x"), mfa.ErrInvalidCode)
-	require.NoError(t, f.totp.Confirm(ctx, "u1", codeAt(t, e, f.clock.Now())))
+	require.ErrorIs(t, f.totp.Confirm(f.as("u1"), "u1", "000000x"), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(f.as("u1"), "u1", codeAt(t, e, f.clock.Now())))
 	ok, err = f.totp.Enrolled(ctx, "u1")
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -155,8 +170,8 @@ func TestTOTP_Enrolment(t *testing.T) {
 	f.clock.Add(30 * time.Second)
 	require.NoError(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())))
 
-	require.ErrorIs(t, f.totp.Confirm(ctx, "nobody", "123456"), mfa.ErrNoPendingEnrolment)
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "123456"), mfa.ErrNoPendingEnrolment)
+	require.ErrorIs(t, f.totp.Confirm(f.as("nobody"), "nobody", "123456"), mfa.ErrNoPendingEnrolment)
+	require.ErrorIs(t, f.totp.Confirm(f.verified("u1"), "u1", "123456"), mfa.ErrNoPendingEnrolment)
 }
 
 // TestTOTP_ValidityWindow: by default a code is accepted during its own
@@ -386,18 +401,18 @@ func TestTOTP_DisableAndReenrol(t *testing.T) {
 
 	// Re-enrolling keeps the old secret in force until the new one is
 	// confirmed.
-	fresh, err := f.totp.Enrol(ctx, "u", "u@example.com")
+	fresh, err := f.totp.Enrol(f.verified("u"), "u", "u@example.com")
 	require.NoError(t, err)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())), mfa.ErrInvalidCode)
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
-	require.NoError(t, f.totp.Confirm(ctx, "u", codeAt(t, fresh, f.clock.Now())))
+	require.ErrorIs(t, f.totp.Confirm(f.verified("u"), "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(f.verified("u"), "u", codeAt(t, fresh, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())))
 
-	require.NoError(t, f.totp.Disable(ctx, "u", false))
+	require.NoError(t, f.totp.Disable(f.verified("u"), "u", false))
 	ok, err := f.totp.Enrolled(ctx, "u")
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -451,13 +466,13 @@ func TestTOTP_Rekey(t *testing.T) {
 
 	store, c := newStore(t), newClock()
 	mk := func(k *secrets.Keyring) *mfa.TOTP {
-		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
+		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Sessions: &fakeSessions{}, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
 		require.NoError(t, err)
 		return tp
 	}
-	e, err := mk(before).Enrol(ctx, "u", "u")
+	e, err := mk(before).Enrol(signedIn("u", c.Now()), "u", "u")
 	require.NoError(t, err)
-	require.NoError(t, mk(before).Confirm(ctx, "u", codeAt(t, e, c.Now())))
+	require.NoError(t, mk(before).Confirm(signedIn("u", c.Now()), "u", codeAt(t, e, c.Now())))
 
 	rotated, err := mk(after).Rekey(ctx, "u")
 	require.NoError(t, err)
@@ -494,4 +509,85 @@ func TestTOTP_ResetFailureAudited(t *testing.T) {
 	require.Len(t, evs, 2, "confirmation and verification")
 	assert.Equal(t, audit.CategoryError, evs[0].Category)
 	assert.Contains(t, evs[0].Reason, "redis: down")
+}
+
+// TestTOTP_EnrolNeedsRecentAuth: ASVS 5.0 §7.5.1. A session stolen after
+// sign-in cannot add its own authenticator: enrolling (and confirming) a
+// first factor needs a sign-in or password re-entry within ReauthAge, and
+// replacing one needs a recent verification of a factor the user has.
+func TestTOTP_EnrolNeedsRecentAuth(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	age := mfa.DefaultReauthAge
+	now := f.clock.Now()
+	stale := signedIn("victim", now.Add(-age-time.Second))
+	for _, r := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"attack: stale session", stale, mfa.ErrReauthRequired},
+		{"attack: no session", context.Background(), mfa.ErrUnauthenticated},
+		{"attack: another user's session", signedIn("mallory", now), mfa.ErrUnauthenticated},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			_, err := f.totp.Enrol(r.ctx, "victim", "victim@example.com")
+			assert.ErrorIs(t, err, r.want)
+			rec, err := f.store.LoadTOTP(context.Background(), "victim")
+			if err == nil {
+				assert.Nil(t, rec.Pending, "nothing pending")
+			}
+		})
+	}
+	denied := 0
+	for _, ev := range events(f.sink, string(mfa.ActionTOTPEnrol)) {
+		if ev.Outcome == audit.OutcomeDenied {
+			denied++
+		}
+	}
+	assert.Equal(t, 3, denied, "each refusal is audited")
+
+	// The password re-entered (AuthTime now): enrolment and confirmation.
+	e, err := f.totp.Enrol(signedIn("victim", now.Add(-age)), "victim", "victim@example.com")
+	require.NoError(t, err)
+	f.clock.Add(time.Second) // the sign-in is now just over ReauthAge old
+	assert.ErrorIs(t, f.totp.Confirm(signedIn("victim", now.Add(-age)), "victim", codeAt(t, e, f.clock.Now())), mfa.ErrReauthRequired,
+		"confirmation is checked too")
+	require.NoError(t, f.totp.Confirm(f.as("victim"), "victim", codeAt(t, e, f.clock.Now())))
+
+	// Now that a factor exists, a fresh password is not enough to replace it.
+	f.clock.Add(30 * time.Second)
+	_, err = f.totp.Enrol(f.as("victim"), "victim", "victim@example.com")
+	assert.ErrorIs(t, err, mfa.ErrStepUpRequired)
+	_, err = f.totp.Enrol(f.verified("victim"), "victim", "victim@example.com")
+	assert.NoError(t, err)
+}
+
+// TestTOTP_FactorChangeSignsOutOthers: ASVS 5.0 §7.4.3. Confirming or
+// removing a secret signs out the user's other sessions (the request's own
+// survives), or every session when an administrator removes it; a failure
+// to do so is reported, the change being made.
+func TestTOTP_FactorChangeSignsOutOthers(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	f.enrol(t, "u")
+	others, users := f.sessions.calls()
+	assert.Equal(t, []string{"u"}, others, "confirm: RevokeOthers in u's session")
+	assert.Empty(t, users)
+
+	require.NoError(t, f.totp.Disable(f.verified("u"), "u", false))
+	others, _ = f.sessions.calls()
+	assert.Equal(t, []string{"u", "u"}, others, "disable by the user")
+
+	f.enrol(t, "v")
+	require.NoError(t, f.totp.Disable(f.verified("admin"), "v", false))
+	_, users = f.sessions.calls()
+	assert.Equal(t, []string{"v"}, users, "disable by an administrator: all of v's sessions")
+
+	f.sessions.err = errors.New("store down")
+	e, err := f.totp.Enrol(f.as("w"), "w", "w@example.com")
+	require.NoError(t, err)
+	err = f.totp.Confirm(f.as("w"), "w", codeAt(t, e, f.clock.Now()))
+	assert.ErrorIs(t, err, mfa.ErrSessionsNotRevoked)
+	ok, err := f.totp.Enrolled(context.Background(), "w")
+	require.NoError(t, err)
+	assert.True(t, ok, "the secret is confirmed all the same")
 }
