@@ -27,6 +27,9 @@ const (
 	// ActionRevokeOthers: [Manager.RevokeOthers] ended the user's other
 	// sessions.
 	ActionRevokeOthers audit.Action = "session.revoke_others"
+	// ActionEvicted: a login over Config.MaxSessions revoked one of the
+	// user's least recently used sessions (SessionRef names it).
+	ActionEvicted audit.Action = "session.evicted"
 	// ActionCorrupt: stored session data could not be decoded or
 	// decrypted (a retired key, an older format); the session ended.
 	ActionCorrupt audit.Action = "session.corrupt"

@@ -54,6 +54,7 @@ type reqState struct {
 	ended           bool // the session ended in this request: delete the cookie unless a new one is set
 	clearCookie     bool // the request's cookie named no usable session
 	rememberChanged bool // Remember changed the cookie's persistence
+	loggedIn        bool // Login ran: apply Config.MaxSessions once saved
 }
 
 // errGone reports that a commit found its session revoked or expired in
@@ -328,6 +329,9 @@ func (m *Manager) save(w http.ResponseWriter, st *reqState) error {
 		return nil
 	case err != nil:
 		return err
+	}
+	if st.loggedIn {
+		m.evict(st, md)
 	}
 	if token != st.token || st.rememberChanged {
 		var expires time.Time

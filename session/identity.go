@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -73,6 +74,7 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 			return fmt.Errorf("session: login: %w: delete: %w", ErrStore, err)
 		}
 	}
+	st.loggedIn = true // Config.MaxSessions is applied once the session is saved
 	m.renew(st)
 	m.scs.Remove(st.sctx, rememberKey) // a login starts with a session cookie
 	md := &meta{
@@ -94,6 +96,41 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 		Meta: map[string]string{"methods": joinMethods(methods)},
 	})
 	return nil
+}
+
+// evict applies Config.MaxSessions after a login's session md was saved:
+// it revokes the user's least recently used sessions beyond MaxSessions,
+// never md's own, auditing each. The login stands whatever happens: a
+// store failure here is audited, and the next login tries again.
+func (m *Manager) evict(st *reqState, md *meta) {
+	ctx := st.base
+	recs, err := m.userSessions(ctx, md.UserID)
+	if err == nil {
+		recs = slices.DeleteFunc(recs, func(r userRecord) bool { return r.meta.Handle == md.Handle })
+		if extra := len(recs) - (m.maxPerUser - 1); extra > 0 {
+			slices.SortFunc(recs, func(a, b userRecord) int {
+				return cmp.Or(a.meta.LastSeen.Compare(b.meta.LastSeen), a.meta.Created.Compare(b.meta.Created), cmp.Compare(a.meta.Handle, b.meta.Handle))
+			})
+			for _, r := range recs[:extra] {
+				if err = m.store.Delete(ctx, md.UserID, r.key); err != nil {
+					break
+				}
+				m.logAudit(ctx, st, audit.Event{
+					Category: audit.CategoryAccess, Action: ActionEvicted, Outcome: audit.OutcomeSuccess,
+					Actor: identity.Principal{UserID: md.UserID}, Target: audit.Target{Kind: "user", ID: md.UserID}, SessionRef: r.meta.Handle,
+					Reason: fmt.Sprintf("more than %d sessions (Config.MaxSessions): the least recently used is signed out", m.maxPerUser),
+					Meta:   map[string]string{"last_seen": r.meta.LastSeen.UTC().Format(time.RFC3339)},
+				})
+			}
+		}
+	}
+	if err != nil {
+		m.logAudit(ctx, st, audit.Event{
+			Category: audit.CategoryError, Action: ActionEvicted, Outcome: audit.OutcomeFailure,
+			Actor: identity.Principal{UserID: md.UserID}, Target: audit.Target{Kind: "user", ID: md.UserID}, SessionRef: md.Handle,
+			Reason: fmt.Sprintf("%v: applying Config.MaxSessions: %v", ErrStore, err),
+		})
+	}
 }
 
 func joinMethods(ms []identity.Method) string {

@@ -38,6 +38,13 @@ const (
 	// the user set out to do, short enough that a session left open or
 	// stolen hours ago cannot sign its owner out (OWASP ASVS 5.0 §7.5.2).
 	DefaultReauthAge = 10 * time.Minute
+	// DefaultMaxSessions is how many signed-in sessions one user may hold
+	// at once unless Config.MaxSessions says otherwise: 10, more than the
+	// browsers and devices one person uses, few enough that a password
+	// guessed or phished cannot be turned into an unbounded number of
+	// sessions, and that the per-user index each sign-in reads stays small
+	// (OWASP ASVS 5.0 §7.1.2).
+	DefaultMaxSessions = 10
 )
 
 // Errors returned by [Manager] methods. Test with errors.Is.
@@ -99,6 +106,17 @@ type Config struct {
 	// factor signs out the other sessions through RevokeOthers.
 	ReauthAge time.Duration
 
+	// MaxSessions caps the signed-in sessions of one user. Once a login's
+	// session is saved, if the user holds more than MaxSessions, their
+	// least recently used sessions are revoked so that MaxSessions remain,
+	// this one among them, each eviction audited ([ActionEvicted]): the
+	// user is never locked out, and a forgotten browser is the one signed
+	// out. Default: [DefaultMaxSessions]. The cap is applied at each login
+	// through the per-user index; logins racing each other may leave more
+	// until the next login, and a store failure while applying it is
+	// audited without failing the login.
+	MaxSessions int
+
 	// CookieName names the session cookie. Default: [DefaultCookieName],
 	// or [DevCookieName] with AllowInsecureCookie. Without
 	// AllowInsecureCookie it must begin with "__Host-".
@@ -159,6 +177,7 @@ type Manager struct {
 	idle       time.Duration
 	lifetime   time.Duration
 	reauthAge  time.Duration
+	maxPerUser int
 	touchEvery time.Duration
 	cookieName string
 	insecure   bool
@@ -178,6 +197,7 @@ func New(cfg Config) (*Manager, error) {
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
 		reauthAge:  cfg.ReauthAge,
+		maxPerUser: cfg.MaxSessions,
 		cookieName: cfg.CookieName,
 		insecure:   cfg.AllowInsecureCookie,
 		keyring:    cfg.Keyring,
@@ -186,8 +206,11 @@ func New(cfg Config) (*Manager, error) {
 		onError:    cfg.OnError,
 		now:        cfg.Now,
 	}
-	if m.idle < 0 || m.lifetime < 0 || m.reauthAge < 0 {
-		return nil, errors.New("session: New: IdleTimeout, Lifetime and ReauthAge must not be negative: leave them zero for the defaults")
+	if m.idle < 0 || m.lifetime < 0 || m.reauthAge < 0 || m.maxPerUser < 0 {
+		return nil, errors.New("session: New: IdleTimeout, Lifetime, ReauthAge and MaxSessions must not be negative: leave them zero for the defaults")
+	}
+	if m.maxPerUser == 0 {
+		m.maxPerUser = DefaultMaxSessions
 	}
 	if m.reauthAge == 0 {
 		m.reauthAge = DefaultReauthAge
