@@ -164,7 +164,12 @@ func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int,
 	remaining, err = r.use(ctx, userID, code)
 	if err != nil {
 		outcome, reason := outcomeOf(err)
-		r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryUse, outcome, reason, nil)
+		_, wellFormed := normaliseRecoveryCode(code)
+		pace, meta := paceOf(err, !wellFormed, nil)
+		r.audit.Log(ctx, audit.Event{
+			Category: audit.CategoryAuthentication, Action: ActionRecoveryUse, Outcome: outcome,
+			Actor: actor(userID), Reason: reason, Meta: meta, Pace: pace,
+		})
 		return 0, err
 	}
 	reason := "recovery code used"

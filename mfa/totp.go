@@ -371,7 +371,7 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 // secret is confirmed all the same.
 func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
 	err := t.confirm(ctx, userID, code)
-	t.logResult(ctx, userID, ActionTOTPConfirm, err, nil)
+	t.logCode(ctx, userID, ActionTOTPConfirm, err, nil, code)
 	return err
 }
 
@@ -423,7 +423,7 @@ func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	if err == nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
 	}
-	t.logResult(ctx, userID, ActionTOTPVerify, err, meta)
+	t.logCode(ctx, userID, ActionTOTPVerify, err, meta, code)
 	return err
 }
 
@@ -689,8 +689,24 @@ func (t *TOTP) open(userID string, sealed []byte) (totpParams, []byte, error) {
 
 // logResult writes the outcome of a code check to audit.
 func (t *TOTP) logResult(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string) {
+	t.logCode(ctx, userID, action, err, meta, "")
+}
+
+// logCode writes the outcome of a check of code to audit; refusals a flood
+// can trigger (throttled attempts, malformed input) are paced
+// ([floodPace]), with Meta "input" "malformed" for the latter.
+func (t *TOTP) logCode(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string, code string) {
 	outcome, reason := outcomeOf(err)
-	t.log(ctx, userID, action, outcome, reason, meta)
+	e := audit.Event{
+		Category: audit.CategoryAuthentication,
+		Action:   action,
+		Outcome:  outcome,
+		Actor:    actor(userID),
+		Reason:   reason,
+		Meta:     meta,
+	}
+	e.Pace, e.Meta = paceOf(err, code != "" && !wellFormedCode(code), meta)
+	t.audit.Log(ctx, e)
 }
 
 func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {
@@ -702,6 +718,49 @@ func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outc
 		Reason:   reason,
 		Meta:     meta,
 	})
+}
+
+// floodPace is the audit budget of the refusals a flood can trigger
+// (OWASP ASVS 5.0 §16.3.3: rejected input is logged, at a bounded rate).
+var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
+// paceOf returns the pace and meta of the audit event of a code check
+// that failed with err: throttled refusals and malformed input are paced,
+// and malformed input is marked.
+func paceOf(err error, malformed bool, meta map[string]string) (audit.Pace, map[string]string) {
+	switch {
+	case err == nil:
+		return audit.Pace{}, meta
+	case errors.Is(err, ratelimit.ErrLimited):
+		return floodPace, meta
+	case malformed && errors.Is(err, ErrInvalidCode):
+		m := make(map[string]string, len(meta)+1)
+		for k, v := range meta {
+			m[k] = v
+		}
+		m["input"] = "malformed"
+		return floodPace, m
+	}
+	return audit.Pace{}, meta
+}
+
+// wellFormedCode reports whether code could be a TOTP code: 6 or 8
+// digits, with spaces and hyphens, within the input bound.
+func wellFormedCode(code string) bool {
+	if len(code) > maxCodeInput {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; {
+		case c == ' ' || c == '-':
+		case c >= '0' && c <= '9':
+			n++
+		default:
+			return false
+		}
+	}
+	return n == 6 || n == 8
 }
 
 // outcomeOf maps an error to an audit outcome and reason: refusals by

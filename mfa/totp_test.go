@@ -591,3 +591,32 @@ func TestTOTP_FactorChangeSignsOutOthers(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok, "the secret is confirmed all the same")
 }
+
+// TestTOTP_RejectedInputAudited: ASVS 5.0 §16.3.3. A malformed code is
+// refused and audited, marked as malformed; a flood of them (and of
+// throttled attempts) is paced, so that it cannot flood the audit log.
+func TestTOTP_RejectedInputAudited(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	f.enrol(t, "u")
+	ctx := context.Background()
+	for _, code := range []string{"12345a", strings.Repeat("9", 65), "1234567", "\x00\x01"} {
+		assert.ErrorIs(t, f.totp.Verify(ctx, "u", code), mfa.ErrInvalidCode)
+	}
+	assert.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode) // well-formed, wrong
+	var malformed, plain int
+	for _, ev := range events(f.sink, string(mfa.ActionTOTPVerify)) {
+		switch {
+		case ev.Meta["input"] == "malformed":
+			malformed++
+		case ev.Outcome == audit.OutcomeFailure:
+			plain++
+		}
+	}
+	assert.Equal(t, 4, malformed)
+	assert.Equal(t, 1, plain, "a wrong code is not marked malformed")
+
+	for range 300 {
+		_ = f.totp.Verify(ctx, "u", "junk")
+	}
+	assert.Less(t, len(events(f.sink, string(mfa.ActionTOTPVerify))), 60, "a flood of malformed codes is paced")
+}

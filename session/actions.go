@@ -30,6 +30,10 @@ const (
 	// ActionEvicted: a login over Config.MaxSessions revoked one of the
 	// user's least recently used sessions (SessionRef names it).
 	ActionEvicted audit.Action = "session.evicted"
+	// ActionCookieRejected: a request carried a session cookie of the
+	// wrong shape (not a token, not sealed state, or oversized), which was
+	// ignored (category suspicious, paced: anyone can send one).
+	ActionCookieRejected audit.Action = "session.cookie_rejected"
 	// ActionCorrupt: stored session data could not be decoded or
 	// decrypted (a retired key, an older format); the session ended.
 	ActionCorrupt audit.Action = "session.corrupt"

@@ -90,7 +90,16 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			st.ip = c.Addr
 		}
 		st.base = context.WithValue(r.Context(), ctxKey{m}, st)
-		if err := m.load(st, cookieFromRequest(r, m.scs.Cookie.Name)); err != nil {
+		v := cookieFromRequest(r, m.scs.Cookie.Name)
+		if v == "" && rejectedCookie(r, m.scs.Cookie.Name) {
+			// Ignored, as if absent; recorded at a bounded rate (OWASP ASVS
+			// 5.0 §16.3.3), since anyone can send it.
+			m.logAudit(st.base, st, audit.Event{
+				Category: audit.CategorySuspicious, Action: ActionCookieRejected, Outcome: audit.OutcomeDenied,
+				Reason: "malformed session cookie ignored", Pace: cookiePace,
+			})
+		}
+		if err := m.load(st, v); err != nil {
 			m.fail(w, r, st, ActionLoadFailed, err)
 			return
 		}
@@ -414,6 +423,25 @@ func cookieFromHeader(line, name string) string {
 		}
 	}
 	return ""
+}
+
+// cookiePace is the audit budget of rejected session cookies.
+var cookiePace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
+// rejectedCookie reports whether the request carries a non-empty cookie
+// called name, for a request where [cookieFromRequest] found none
+// well-formed: a malformed or oversized value.
+func rejectedCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			if v, ok := strings.CutPrefix(strings.TrimSpace(part), name+"="); ok && v != "" && v != `""` {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validToken reports whether s looks like a token scs issues.

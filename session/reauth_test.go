@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/session"
 	st "github.com/deployedworks/rampart/session/internal/storetest"
 )
@@ -96,4 +98,45 @@ func TestReauthAgeConfig(t *testing.T) {
 	tok := e.Login(t, "di", "")
 	e.Clock.Add(time.Minute + time.Second)
 	assert.Contains(t, st.Do(t, h, "/revoke-others", tok).Body, session.ErrReauthRequired.Error())
+}
+
+// TestMalformedCookieAudited: ASVS 5.0 §16.3.3. A session cookie of the
+// wrong shape is ignored (the request is anonymous) and recorded as
+// suspicious, paced, since anyone can send one; no cookie, or a
+// well-formed one, records nothing of the kind.
+func TestMalformedCookieAudited(t *testing.T) {
+	e := newEnv(t, nil)
+	h := st.App(e.M, e.Clock.Now)
+	for _, v := range []string{"not-a-token", strings.Repeat("A", 5000), "a\x00b", `"quoted junk"`} {
+		req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+		req.Header.Set("Cookie", session.DefaultCookieName+"="+v)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, "anonymous", rec.Body.String())
+	}
+	st.Do(t, h, "/whoami", "")
+	var n int
+	for _, ev := range e.Audit.Events() {
+		if ev.Action == session.ActionCookieRejected {
+			n++
+			assert.Equal(t, audit.CategorySuspicious, ev.Category)
+			assert.Equal(t, audit.OutcomeDenied, ev.Outcome)
+		}
+	}
+	assert.Equal(t, 4, n, "one per malformed cookie, none for a request without one")
+
+	// A flood is paced: the clock stands still, so the budget's burst is
+	// all that is recorded (and the Logger reports what it dropped).
+	for range 200 {
+		req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+		req.Header.Set("Cookie", session.DefaultCookieName+"=junk")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	n = 0
+	for _, ev := range e.Audit.Events() {
+		if ev.Action == session.ActionCookieRejected {
+			n++
+		}
+	}
+	assert.Less(t, n, 50, "paced")
 }

@@ -882,6 +882,9 @@ func (w *RelyingParty) takeCeremony(ctx context.Context, key, userID string) (ce
 	return c, nil
 }
 
+// floodPace is the audit budget of the rejections a flood can trigger.
+var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
 // errBodyTooLarge reports a request body over MaxBodyBytes.
 var errBodyTooLarge = errors.New("passkey: request body too large")
 
@@ -913,6 +916,15 @@ func (w *RelyingParty) fail(rw http.ResponseWriter, r *http.Request, action audi
 	}
 	if errors.Is(err, mfa.ErrUnauthenticated) || errors.Is(err, mfa.ErrReauthRequired) || errors.Is(err, mfa.ErrStepUpRequired) {
 		e.Outcome = audit.OutcomeDenied
+	}
+	// Rejected input a flood can send (malformed or oversized payloads,
+	// failed or replayed ceremonies, refusals) is paced (OWASP ASVS 5.0
+	// §16.3.3); a cloned authenticator's alert and internal errors are not.
+	if errors.Is(err, ErrVerification) || errors.Is(err, ErrNoChallenge) || errors.Is(err, errBodyTooLarge) ||
+		errors.Is(err, errBadName) || e.Outcome == audit.OutcomeDenied {
+		if !errors.Is(err, ErrClonedAuthenticator) {
+			e.Pace = floodPace
+		}
 	}
 	w.log(r, e)
 	w.onError(rw, r, err)

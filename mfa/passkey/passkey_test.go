@@ -738,3 +738,18 @@ func TestWebAuthn_FactorChangeSignsOutOthers(t *testing.T) {
 	_, who = c.do(http.MethodGet, "/test/whoami", "")
 	assert.Contains(t, who, `"user":""`, "an administrator's removal signs out every session")
 }
+
+// TestWebAuthn_RejectedInputPaced: ASVS 5.0 §16.3.3. Malformed payloads
+// sent to the anonymous login endpoints are refused and audited, and a
+// flood of them is paced.
+func TestWebAuthn_RejectedInputPaced(t *testing.T) {
+	h := newWAHarness(t, nil)
+	c := h.client()
+	for range 200 {
+		status, _ := c.post("/login/finish", `{"id":`)
+		require.Equal(t, http.StatusBadRequest, status)
+	}
+	evs := events(h.sink, string(passkey.ActionLogin))
+	assert.NotEmpty(t, evs, "rejections are recorded")
+	assert.Less(t, len(evs), 60, "and paced")
+}
