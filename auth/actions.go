@@ -42,6 +42,20 @@ const (
 	// on a dependency, as [ActionLoginError] for logins.
 	ActionPasswordChangeError audit.Action = "password.change.error"
 
+	// ActionReauthFailed (CategoryAuthentication, OutcomeFailure): a
+	// signed-in user's re-entered password was refused
+	// ([Authenticator.Reauthenticate]); Reason says why. A success is the
+	// session layer's event.
+	ActionReauthFailed audit.Action = "reauth.failed"
+
+	// ActionReauthThrottled (CategorySuspicious, OutcomeDenied): a
+	// re-authentication was refused by the [Throttle] before hashing.
+	ActionReauthThrottled audit.Action = "reauth.throttled"
+
+	// ActionReauthError (CategoryError): a re-authentication failed on a
+	// dependency, as [ActionLoginError] for logins.
+	ActionReauthError audit.Action = "reauth.error"
+
 	// ActionHashingBusy (CategorySuspicious, OutcomeDenied): a request
 	// refused with a [*password.BusyError]. Meta["step"] names the flow
 	// ("login", "password.change", "password.new"). The audit Logger

@@ -52,6 +52,8 @@ func (sessions) Login(_ context.Context, p identity.Principal) error {
 
 func (sessions) RevokeOthers(context.Context) error { return nil }
 
+func (sessions) Reauthenticate(context.Context, identity.Method) error { return nil }
+
 // A login handler: Login signs the user in on the session itself, so the
 // handler only branches on the error: one generic message for every
 // failure, 429 when throttled, 503 when hashing is busy, 500 without

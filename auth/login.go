@@ -138,6 +138,12 @@ type Sessions interface {
 	// password change (a password change must sign out whoever else holds
 	// a session), keeping the request's own.
 	RevokeOthers(ctx context.Context) error
+
+	// Reauthenticate records that the signed-in user proved a credential
+	// again ([Authenticator.Reauthenticate], and the current password of
+	// [Authenticator.ChangePassword], before RevokeOthers), renewing the
+	// session token.
+	Reauthenticate(ctx context.Context, m identity.Method) error
 }
 
 // AuthenticatorConfig tunes an [Authenticator]. The zero value is ready to
@@ -322,6 +328,7 @@ var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
 var (
 	loginFlow  = &flow{"login", audit.ActionLoginFailed, ActionLoginThrottled, ActionLoginError}
 	changeFlow = &flow{"password.change", ActionPasswordChangeFailed, ActionPasswordChangeThrottled, ActionPasswordChangeError}
+	reauthFlow = &flow{"reauth", ActionReauthFailed, ActionReauthThrottled, ActionReauthError}
 	newFlow    = &flow{step: "password.new"}
 )
 
@@ -502,53 +509,17 @@ func (a *Authenticator) rehash(ctx context.Context, fl *flow, ev audit.Event, u 
 // failed. The caller should renew the current session's token afterwards.
 func (a *Authenticator) ChangePassword(r *http.Request, current, next string) error {
 	fl := changeFlow
-	p, ok := identity.FromContext(r.Context())
-	if !ok {
-		return ErrUnauthenticated
-	}
-	ev, err := a.event(r, fl)
-	if err != nil {
-		return err
-	}
-	ev.Actor = identity.Principal{UserID: p.UserID}
-	ev.SessionRef = p.SessionRef
-	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: p.UserID}
-	ctx, done, err := a.admit(r.Context(), fl, ev)
+	ctx, done, ev, u, account, err := a.signedInUser(r, fl, current)
 	if err != nil {
 		return err
 	}
 	defer done()
-
-	u, err := a.users.UserByID(ctx, p.UserID)
-	if errors.Is(err, ErrUserNotFound) {
-		return a.changeFailed(ctx, fl, ev, "unknown_user", ErrInvalidCredentials)
-	}
-	if err != nil {
-		return a.internal(ctx, fl, ev, "looking up user", err)
-	}
-	account := accountKey(u.Login)
-	if err := a.checkThrottle(ctx, fl, ev, account); err != nil {
-		return err
-	}
-	if u.Disabled {
-		return a.changeFailed(ctx, fl, ev, "disabled", ErrInvalidCredentials)
-	}
-	if len(current) > a.hasher.MaxPasswordBytes() {
-		return a.fail(ctx, fl, ev, account, "password_too_long", ErrInvalidCredentials)
-	}
-	if u.PasswordHash == "" {
-		// No password (single sign-on only): no current password matches.
-		return a.fail(ctx, fl, ev, account, "no_password", ErrInvalidCredentials)
-	}
 	if err := a.checkChangeBudget(ctx, fl, ev, u.ID); err != nil {
 		return err
 	}
 	cur := password.Normalize(current)
-	if _, err := a.hasher.Verify(ctx, cur, u.PasswordHash); err != nil {
-		if errors.Is(err, password.ErrMismatch) || errors.Is(err, password.ErrPasswordTooLong) {
-			return a.fail(ctx, fl, ev, account, "bad_password", ErrInvalidCredentials)
-		}
-		return a.hashFailed(ctx, fl, ev, "verifying current password", err)
+	if err := a.verifyCurrent(ctx, fl, ev, u, account, cur); err != nil {
+		return err
 	}
 	if len(next) > a.hasher.MaxPasswordBytes() {
 		return a.changeFailed(ctx, fl, ev, "policy:"+string(password.CodeTooLong), a.tooLong())
@@ -581,7 +552,13 @@ func (a *Authenticator) ChangePassword(r *http.Request, current, next string) er
 		}
 	}
 	ev.Category, ev.Action, ev.Outcome = audit.CategoryAuthentication, ActionPasswordChanged, audit.OutcomeSuccess
-	if err := a.sessions.RevokeOthers(ctx); err != nil {
+	// The current password was just checked: a re-authentication, which
+	// the session layer asks of RevokeOthers.
+	err = a.sessions.Reauthenticate(ctx, identity.MethodPassword)
+	if err == nil {
+		err = a.sessions.RevokeOthers(ctx)
+	}
+	if err != nil {
 		ev.Meta = map[string]string{"sessions_revoked": "false"}
 		a.audit.Log(ctx, ev)
 		a.internalNote(ctx, fl, ev, "revoking other sessions", err)
@@ -589,6 +566,98 @@ func (a *Authenticator) ChangePassword(r *http.Request, current, next string) er
 	}
 	ev.Meta = map[string]string{"sessions_revoked": "true"}
 	a.audit.Log(ctx, ev)
+	return nil
+}
+
+// Reauthenticate checks the password of the signed-in user of r and, when
+// it is right, records the re-authentication in the session
+// ([Sessions].Reauthenticate: the token is renewed and the principal's
+// AuthTime becomes now). Ask for it before actions that need a recent
+// authentication (OWASP ASVS 5.0 §7.5): adding a first second factor with
+// package mfa, signing out other sessions. It returns
+// [ErrUnauthenticated] without a signed-in user and, like
+// [Authenticator.ChangePassword], [ErrInvalidCredentials] for a wrong
+// password (counted by the [Throttle] and audited as
+// [ActionReauthFailed]), [*ratelimit.LimitedError],
+// [*password.BusyError], or an internal error.
+func (a *Authenticator) Reauthenticate(r *http.Request, pw string) error {
+	fl := reauthFlow
+	ctx, done, ev, u, account, err := a.signedInUser(r, fl, pw)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := a.verifyCurrent(ctx, fl, ev, u, account, password.Normalize(pw)); err != nil {
+		return err
+	}
+	if a.throttle != nil {
+		if err := a.throttle.Succeeded(ctx, account); err != nil {
+			a.internalNote(ctx, fl, ev, "throttle success report", err)
+		}
+	}
+	if err := a.sessions.Reauthenticate(ctx, identity.MethodPassword); err != nil {
+		return a.internal(ctx, fl, ev, "recording the re-authentication", err)
+	}
+	return nil
+}
+
+// signedInUser starts a flow that checks the password of r's signed-in
+// user: it admits the request to hashing, reads the user, checks the
+// throttle, and refuses a disabled account, an over-long pw and an account
+// without a password. The caller calls done.
+func (a *Authenticator) signedInUser(r *http.Request, fl *flow, pw string) (context.Context, func(), audit.Event, User, string, error) {
+	nop := func() {}
+	p, ok := identity.FromContext(r.Context())
+	if !ok {
+		return nil, nop, audit.Event{}, User{}, "", ErrUnauthenticated
+	}
+	ev, err := a.event(r, fl)
+	if err != nil {
+		return nil, nop, ev, User{}, "", err
+	}
+	ev.Actor = identity.Principal{UserID: p.UserID}
+	ev.SessionRef = p.SessionRef
+	ev.Target = audit.Target{Kind: audit.TargetKindUser, ID: p.UserID}
+	ctx, done, err := a.admit(r.Context(), fl, ev)
+	if err != nil {
+		return nil, nop, ev, User{}, "", err
+	}
+	fail := func(err error) (context.Context, func(), audit.Event, User, string, error) {
+		done()
+		return nil, nop, ev, User{}, "", err
+	}
+	u, err := a.users.UserByID(ctx, p.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return fail(a.changeFailed(ctx, fl, ev, "unknown_user", ErrInvalidCredentials))
+	}
+	if err != nil {
+		return fail(a.internal(ctx, fl, ev, "looking up user", err))
+	}
+	account := accountKey(u.Login)
+	if err := a.checkThrottle(ctx, fl, ev, account); err != nil {
+		return fail(err)
+	}
+	if u.Disabled {
+		return fail(a.changeFailed(ctx, fl, ev, "disabled", ErrInvalidCredentials))
+	}
+	if len(pw) > a.hasher.MaxPasswordBytes() {
+		return fail(a.fail(ctx, fl, ev, account, "password_too_long", ErrInvalidCredentials))
+	}
+	if u.PasswordHash == "" {
+		// No password (single sign-on only): no current password matches.
+		return fail(a.fail(ctx, fl, ev, account, "no_password", ErrInvalidCredentials))
+	}
+	return ctx, done, ev, u, account, nil
+}
+
+// verifyCurrent checks the normalised password cur against u's hash.
+func (a *Authenticator) verifyCurrent(ctx context.Context, fl *flow, ev audit.Event, u User, account, cur string) error {
+	if _, err := a.hasher.Verify(ctx, cur, u.PasswordHash); err != nil {
+		if errors.Is(err, password.ErrMismatch) || errors.Is(err, password.ErrPasswordTooLong) {
+			return a.fail(ctx, fl, ev, account, "bad_password", ErrInvalidCredentials)
+		}
+		return a.hashFailed(ctx, fl, ev, "verifying current password", err)
+	}
 	return nil
 }
 

@@ -143,6 +143,7 @@ type fakeSessions struct {
 	logins   int                // sign-ins
 	last     identity.Principal // the last principal signed in
 	calls    []any              // the ctxMarker value of each RevokeOthers call's context
+	reauths  []identity.Method  // the methods of each Reauthenticate call
 }
 
 func (f *fakeSessions) Login(_ context.Context, p identity.Principal) error {
@@ -161,6 +162,13 @@ func (f *fakeSessions) RevokeOthers(ctx context.Context) error {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, ctx.Value(ctxMarker{}))
 	return f.err
+}
+
+func (f *fakeSessions) Reauthenticate(_ context.Context, m identity.Method) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reauths = append(f.reauths, m)
+	return nil
 }
 
 var _ auth.Sessions = (*fakeSessions)(nil)
@@ -611,6 +619,8 @@ func TestChangePassword(t *testing.T) {
 		r = r.WithContext(context.WithValue(r.Context(), ctxMarker{}, "alice's session"))
 		require.NoError(t, f.a.ChangePassword(signedIn(r, "u1"), alicePassword, next))
 		assert.Equal(t, []any{"alice's session"}, f.sessions.calls, "the revoker gets the request's context")
+		assert.Equal(t, []identity.Method{identity.MethodPassword}, f.sessions.reauths,
+			"the checked current password is a re-authentication, which the session layer asks of RevokeOthers")
 		_, err := f.a.Login(loginRequest(), "alice", alicePassword)
 		assert.ErrorIs(t, err, auth.ErrInvalidCredentials)
 		_, err = f.a.Login(loginRequest(), "alice", next)
@@ -712,4 +722,54 @@ func codeOf(err error) password.PolicyCode {
 		return pe.Code
 	}
 	return ""
+}
+
+// TestReauthenticate: ASVS 5.0 §7.5. The signed-in user's password, and
+// only it, records a re-authentication in the session; a wrong one is a
+// throttled, audited failure that records nothing.
+func TestReauthenticate(t *testing.T) {
+	for _, r := range []struct {
+		name    string
+		setup   func(*fixture)
+		userID  string
+		pw      string
+		wantErr error
+	}{
+		{"right password", nil, "u1", alicePassword, nil},
+		{"attack: wrong password", nil, "u1", "guess", auth.ErrInvalidCredentials},
+		{"attack: another user's password", nil, "u5", alicePassword + "x", auth.ErrInvalidCredentials},
+		{"disabled account", nil, "u2", alicePassword, auth.ErrInvalidCredentials},
+		{"account without a password", nil, "u6", "", auth.ErrInvalidCredentials},
+		{"attack: 3 MiB password", nil, "u1", strings.Repeat("p", 3<<20), auth.ErrInvalidCredentials},
+		{"throttled", func(f *fixture) { f.throttle.retry = time.Minute }, "u1", alicePassword, ratelimit.ErrLimited},
+		{"not signed in", nil, "", alicePassword, auth.ErrUnauthenticated},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			f := newFixture(t, password.HasherConfig{})
+			if r.setup != nil {
+				r.setup(f)
+			}
+			req := loginRequest()
+			if r.userID != "" {
+				req = signedIn(req, r.userID)
+			}
+			err := f.a.Reauthenticate(req, r.pw)
+			if r.wantErr == nil {
+				require.NoError(t, err)
+				assert.Equal(t, []identity.Method{identity.MethodPassword}, f.sessions.reauths)
+				assert.Len(t, f.throttle.succeeded, 1)
+				return
+			}
+			assert.ErrorIs(t, err, r.wantErr)
+			assert.Empty(t, f.sessions.reauths, "nothing recorded")
+			if errors.Is(r.wantErr, auth.ErrInvalidCredentials) {
+				evs := f.sink.Events()
+				require.NotEmpty(t, evs)
+				assert.Equal(t, auth.ActionReauthFailed, evs[len(evs)-1].Action)
+			}
+			if r.pw == "guess" {
+				assert.Len(t, f.throttle.failed, 1, "a wrong password counts with the login throttle")
+			}
+		})
+	}
 }

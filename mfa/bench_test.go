@@ -22,16 +22,16 @@ func BenchmarkTOTPVerify(b *testing.B) {
 	ctx := context.Background()
 	c := newClock()
 	store := acceptAll{newStore(b)}
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "B", Keyring: newKeyring(b), Store: store, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "B", Keyring: newKeyring(b), Store: store, Sessions: &fakeSessions{}, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := tp.Enrol(ctx, "u", "u@example.com")
+	e, err := tp.Enrol(signedIn("u", c.Now()), "u", "u@example.com")
 	if err != nil {
 		b.Fatal(err)
 	}
 	code := codeAt(b, e, c.Now())
-	if err := tp.Confirm(ctx, "u", code); err != nil {
+	if err := tp.Confirm(signedIn("u", c.Now()), "u", code); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("valid", func(b *testing.B) {

@@ -12,8 +12,9 @@
 //
 //   - [TOTP]: codes from an authenticator app (RFC 6238). Secrets are 160
 //     bits, encrypted at rest with a [secrets.Keyring] and bound to the
-//     user; codes are compared in constant time, accepted at most one time
-//     step either side, each time step at most once per user (a code seen
+//     user; codes are compared in constant time, accepted during their
+//     own 30-second time step only (one step either side is an explicit
+//     option, TOTPConfig.AllowClockSkew), each time step at most once per user (a code seen
 //     over a shoulder or in a proxy log cannot be replayed), and attempts
 //     are throttled and audited.
 //   - [Recovery]: single-use codes for a user who lost their
@@ -35,11 +36,11 @@
 //
 //	store, err := sqlstore.New(db, sqldb.PostgreSQL, sqlstore.Config{}) // package mfa/sqlstore
 //	err = store.Migrate(ctx)
-//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Audit: auditLog})
+//	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: sessions, Audit: auditLog})
 //	codes, err := mfa.NewRecovery(mfa.RecoveryConfig{Key: recoveryKey, Store: store, Audit: auditLog})
 //	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
 //		Factors:   []mfa.EnrolmentChecker{totp}, // and the *passkey.RelyingParty, if any
-//		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+//		EnrolPath: "/account/mfa", ChallengePath: "/mfa", ReauthPath: "/account/reauth",
 //		Audit:     auditLog,
 //	})
 //	r.Use(sessions.Handler)
@@ -64,6 +65,19 @@
 // enrolled or verified, wherever its path. Require refuses requests
 // without a signed-in user, so install it after the authentication
 // middleware.
+//
+// # Changing factors
+//
+// Adding a factor needs a recent proof in the user's own session
+// ([CheckReauth], OWASP ASVS 5.0 §7.5.1): a user who has a factor must
+// have verified one within the ReauthAge of [TOTPConfig] (and of package
+// mfa/passkey), one who has none must have signed in or re-entered their
+// password (auth's Authenticator.Reauthenticate) within it, so that a
+// session stolen after sign-in cannot add a factor of its own and keep
+// access after a password change. [Policy.StepUp] makes the same check
+// for the routes it guards, sending a user without a factor to
+// ReauthPath. Adding or removing a factor signs the user's other sessions
+// out ([Sessions], §7.4.3); the request's own survives, renewed.
 //
 // After a successful [TOTP.Confirm], [TOTP.Verify] or [Recovery.Use], call
 // the session's MarkMFA with [identity.MethodOTP] (a recovery code is a

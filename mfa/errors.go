@@ -54,4 +54,10 @@ var (
 	// ErrStepUpRequired means the action needs an MFA verification more
 	// recent than the session's last one.
 	ErrStepUpRequired = errors.New("mfa: recent MFA verification required")
+
+	// ErrReauthRequired means the action (adding a factor, a sensitive
+	// action of a user with no factor) needs a recent sign-in: ask for
+	// the password again (auth's Authenticator.Reauthenticate), then
+	// retry. A user who has a factor gets [ErrStepUpRequired] instead.
+	ErrReauthRequired = errors.New("mfa: recent sign-in required; enter your password again")
 )

@@ -19,15 +19,30 @@ import (
 	"github.com/deployedworks/rampart/secrets"
 )
 
+// exampleSessions stands in for *session.Manager, which signs the user's
+// other sessions out when a factor changes.
+type exampleSessions struct{}
+
+func (exampleSessions) RevokeOthers(context.Context) error {
+	fmt.Println("other sessions signed out")
+	return nil
+}
+
+func (exampleSessions) RevokeUser(context.Context, string) error { return nil }
+
 // A user enrols an authenticator app, confirms it with a first code, and
-// later signs in with codes; a replayed code is refused.
+// later signs in with codes; a replayed code is refused. Enrolment needs
+// the user's own session, signed in (or re-authenticated) recently; the
+// session layer puts its principal in the request context, here the
+// example does.
 func ExampleTOTP() {
-	ctx := context.Background()
+	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+	ctx := identity.NewContext(context.Background(), identity.Principal{
+		UserID: "user-42", Methods: []identity.Method{identity.MethodPassword}, AuthTime: now})
 	keys, _ := secrets.NewKeyring(secrets.Key{ID: "2026-06", Secret: secrets.Random(32)})
 	store, _ := memstore.New(memstore.Config{})
-	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	tp, err := mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: keys, Store: store,
+		Issuer: "Marketplace", Keyring: keys, Store: store, Sessions: exampleSessions{},
 		Now: func() time.Time { return now },
 	})
 	if err != nil {
@@ -54,6 +69,7 @@ func ExampleTOTP() {
 	fmt.Println("wrong:", tp.Verify(ctx, "user-42", "000 000"))
 	// Output:
 	// otpauth totp /Marketplace:alice@example.com
+	// other sessions signed out
 	// confirm: <nil>
 	// verify: <nil>
 	// replay: true
@@ -81,7 +97,7 @@ func ExampleRecovery() {
 	_, err = rc.Use(ctx, "user-42", codes[1])
 	fmt.Println("old set:", err)
 	// Output:
-	// 10 codes like XXXXX-XXXXX-XXXX
+	// 10 codes like XXXX-XXXX-XXXX-XXXX-XXXX-XXXX
 	// used: 9 left <nil>
 	// again: mfa: invalid code
 	// old set: mfa: invalid code
@@ -97,7 +113,7 @@ func ExamplePolicy() {
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
 		Factors:   []mfa.EnrolmentChecker{factor},
-		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+		EnrolPath: "/account/mfa", ChallengePath: "/mfa", ReauthPath: "/account/reauth",
 		Now: func() time.Time { return now },
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package mfa_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/mfa/memstore"
@@ -80,4 +82,42 @@ func events(sink *audit.MemorySink, action string) []audit.Event {
 		}
 	}
 	return out
+}
+
+// fakeSessions records the sign-outs asked of the session layer.
+type fakeSessions struct {
+	mu     sync.Mutex
+	err    error
+	others []string // the signed-in user of each RevokeOthers
+	users  []string // the user of each RevokeUser
+}
+
+func (f *fakeSessions) RevokeOthers(ctx context.Context) error {
+	p, _ := identity.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.others = append(f.others, p.UserID)
+	return f.err
+}
+
+func (f *fakeSessions) RevokeUser(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = append(f.users, userID)
+	return f.err
+}
+
+func (f *fakeSessions) calls() (others, users []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.others...), append([]string(nil), f.users...)
+}
+
+var _ mfa.Sessions = (*fakeSessions)(nil)
+
+// signedIn returns a context holding userID's session, signed in with a
+// password at authAt, as the session layer's Handler puts it.
+func signedIn(userID string, authAt time.Time) context.Context {
+	return identity.NewContext(context.Background(), identity.Principal{
+		UserID: userID, Methods: []identity.Method{identity.MethodPassword}, AuthTime: authAt})
 }

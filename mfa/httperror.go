@@ -12,6 +12,7 @@ import (
 // back to it.
 //
 //	ErrUnauthenticated, ErrMFARequired, ErrStepUpRequired  401 unauthenticated / mfa_required / step_up_required
+//	ErrReauthRequired                                      401 reauth_required
 //	ErrEnrolmentRequired                                   403 mfa_enrolment_required
 //	ErrNotEnrolled, ErrNotFound                            404 not_enrolled / not_found
 //	ErrExists, ErrStoreFull, ErrLastFactor                 409 credential_exists / too_many_credentials / last_factor
@@ -29,6 +30,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusUnauthorized, "mfa_required"
 	case errors.Is(err, ErrStepUpRequired):
 		return http.StatusUnauthorized, "step_up_required"
+	case errors.Is(err, ErrReauthRequired):
+		return http.StatusUnauthorized, "reauth_required"
 	case errors.Is(err, ErrEnrolmentRequired):
 		return http.StatusForbidden, "mfa_enrolment_required"
 	case errors.Is(err, ErrNotEnrolled):

@@ -17,7 +17,7 @@ import (
 func TestNilArguments(t *testing.T) {
 	keys := newKeyring(t)
 	store := newStore(t)
-	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys, Store: store})
+	totp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys, Store: store, Sessions: &fakeSessions{}})
 	assert.NoError(t, err)
 	var nilStore *memstore.Store
 	var nilKeys *secrets.Keyring
@@ -31,6 +31,11 @@ func TestNilArguments(t *testing.T) {
 			return mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: nilKeys, Store: store})
 		}, "TOTPConfig.Keyring is required: build one"},
 		{"NewTOTP: Store", func() (any, error) { return mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys}) }, "TOTPConfig.Store is required"},
+		{"NewTOTP: Sessions", func() (any, error) { return mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys, Store: store}) }, "TOTPConfig.Sessions is required"},
+		{"NewTOTP: nil pointer Sessions", func() (any, error) {
+			var nilSessions *fakeSessions
+			return mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys, Store: store, Sessions: nilSessions})
+		}, "TOTPConfig.Sessions is required"},
 		{"NewTOTP: nil pointer Store", func() (any, error) {
 			return mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Shop", Keyring: keys, Store: nilStore})
 		}, "TOTPConfig.Store is required"},

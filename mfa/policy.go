@@ -15,6 +15,7 @@ import (
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/localpath"
 	"github.com/deployedworks/rampart/internal/nilarg"
+	"github.com/deployedworks/rampart/internal/reauth"
 )
 
 // EnrolmentChecker reports whether a user has a confirmed factor. [*TOTP]
@@ -46,6 +47,13 @@ type PolicyConfig struct {
 	// user must verify, e.g. "/mfa". Required, like EnrolPath; register
 	// the route with [Policy.AllowChallenge].
 	ChallengePath string
+
+	// ReauthPath is where the default OnDeny sends a browser whose user
+	// has no factor and must re-enter their password before a sensitive
+	// action ([ErrReauthRequired] from [Policy.StepUp]), e.g.
+	// "/account/reauth". Required, like EnrolPath; the page checks the
+	// password with auth's Authenticator.Reauthenticate.
+	ReauthPath string
 
 	// AllowUnverifiedEnrolled, when true, lets users outside Roles who
 	// enrolled a factor use the site without verifying it. Default: false:
@@ -109,6 +117,7 @@ type Policy struct {
 	roles    []string
 	enrolTo  string
 	challTo  string
+	reauthTo string
 	allowUnv bool
 	deny     func(http.ResponseWriter, *http.Request, error)
 	audit    *audit.Logger
@@ -120,9 +129,9 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 	if len(cfg.Factors) == 0 || slices.ContainsFunc(cfg.Factors, func(f EnrolmentChecker) bool { return nilarg.Is(f) }) {
 		return nil, errors.New("mfa: PolicyConfig.Factors is required: pass the *mfa.TOTP and/or *passkey.RelyingParty users can enrol")
 	}
-	for _, p := range []string{cfg.EnrolPath, cfg.ChallengePath} {
+	for _, p := range []string{cfg.EnrolPath, cfg.ChallengePath, cfg.ReauthPath} {
 		if !strings.HasPrefix(p, "/") || !cleanPath(p) || p == "/" {
-			return nil, fmt.Errorf("mfa: PolicyConfig: path %q: EnrolPath and ChallengePath are required, and must be absolute, clean and not \"/\"", p)
+			return nil, fmt.Errorf("mfa: PolicyConfig: path %q: EnrolPath, ChallengePath and ReauthPath are required, and must be absolute, clean and not \"/\"", p)
 		}
 	}
 	p := &Policy{
@@ -130,6 +139,7 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 		roles:    slices.Clone(cfg.Roles),
 		enrolTo:  cfg.EnrolPath,
 		challTo:  cfg.ChallengePath,
+		reauthTo: cfg.ReauthPath,
 		allowUnv: cfg.AllowUnverifiedEnrolled,
 		deny:     cfg.OnDeny,
 		audit:    cfg.Audit,
@@ -240,12 +250,15 @@ func (p *Policy) Required(roles []string) bool {
 }
 
 // StepUp returns middleware for sensitive actions (changing a password or
-// email, removing a factor, administrative changes): a user who has a
-// factor must have verified it in this session within maxAge, or is
+// email, adding or removing a factor, administrative changes): a user who
+// has a factor must have verified it in this session within maxAge, or is
 // refused with [ErrStepUpRequired] and sent to the challenge. A user with
-// no factor passes, as there is nothing to step up with; combine StepUp
-// with [Policy.Require] so that roles that must use MFA have one. Use it
-// as r.With(policy.StepUp(10*time.Minute)). Panics if maxAge is not
+// no factor must have signed in or re-entered their password within
+// maxAge, or is refused with [ErrReauthRequired] and sent to ReauthPath
+// (OWASP ASVS 5.0 §7.5.1: a session stolen after sign-in cannot add its
+// own first factor). Combine StepUp with [Policy.Require] so that roles
+// that must use MFA have a factor. Use it as
+// r.With(policy.StepUp(10*time.Minute)). Panics if maxAge is not
 // positive.
 func (p *Policy) StepUp(maxAge time.Duration) func(http.Handler) http.Handler {
 	if maxAge <= 0 {
@@ -269,17 +282,14 @@ func (p *Policy) CheckStepUp(r *http.Request, maxAge time.Duration) error {
 	if !ok {
 		return ErrUnauthenticated
 	}
-	if !id.MFATime.IsZero() && p.now().Sub(id.MFATime) <= maxAge {
+	if reauth.Recent(id, p.now(), maxAge, true) {
 		return nil
 	}
 	enrolled, err := p.enrolled(ctx, id.UserID)
 	if err != nil {
 		return err
 	}
-	if !enrolled {
-		return nil
-	}
-	return ErrStepUpRequired
+	return CheckReauth(ctx, id.UserID, enrolled, maxAge, p.now())
 }
 
 func (p *Policy) enrolled(ctx context.Context, userID string) (bool, error) {
@@ -315,6 +325,8 @@ func (p *Policy) defaultDeny(w http.ResponseWriter, r *http.Request, err error) 
 		to = p.enrolTo
 	case errors.Is(err, ErrMFARequired), errors.Is(err, ErrStepUpRequired):
 		to = p.challTo
+	case errors.Is(err, ErrReauthRequired):
+		to = p.reauthTo
 	}
 	if to == "" {
 		WriteError(w, r, err)

@@ -48,6 +48,7 @@ func newPolicy(t *testing.T, c *testenv.Clock, mutate func(*mfa.PolicyConfig)) (
 		Factors:       []mfa.EnrolmentChecker{enrolledUsers("enrolled-admin", "enrolled-user"), enrolledUsers("passkey-admin")},
 		EnrolPath:     "/account/mfa",
 		ChallengePath: "/mfa/verify",
+		ReauthPath:    "/account/reauth",
 		Audit:         lg,
 		Now:           c.Now,
 	}
@@ -214,6 +215,9 @@ func TestPolicy_StepUp(t *testing.T) {
 	at := func(user string, mfaAt time.Time) *identity.Principal {
 		return &identity.Principal{UserID: user, Roles: []string{"admin"}, MFATime: mfaAt}
 	}
+	signedInAt := func(user string, authAt time.Time) *identity.Principal {
+		return &identity.Principal{UserID: user, Methods: []identity.Method{identity.MethodPassword}, AuthTime: authAt}
+	}
 	rows := []policyRow{
 		{"no session", nil, http.MethodPost, "/admin/delete", false, 401, "unauthenticated"},
 		{"verified a minute ago", at("enrolled-admin", now.Add(-time.Minute)), http.MethodPost, "/admin/delete", false, 200, "ok"},
@@ -221,7 +225,14 @@ func TestPolicy_StepUp(t *testing.T) {
 		{"verified just over maxAge ago", at("enrolled-admin", now.Add(-10*time.Minute-time.Nanosecond)), http.MethodPost, "/admin/delete", false, 401, `{"error":"step_up_required","location":"/mfa/verify"}`},
 		{"verified an hour ago, browser", at("enrolled-admin", now.Add(-time.Hour)), "", "/admin/settings", true, 303, "/mfa/verify?next=%2Fadmin%2Fsettings"},
 		{"never verified", at("enrolled-admin", time.Time{}), http.MethodPost, "/admin/delete", false, 401, "step_up_required"},
-		{"no factor: nothing to step up with", at("plain", time.Time{}), http.MethodPost, "/account/email", false, 200, "ok"},
+		// ASVS 5.0 §7.5.1: a user with no factor re-enters the password
+		// instead: a session stolen after sign-in cannot add a first factor.
+		{"no factor, signed in a minute ago", signedInAt("plain", now.Add(-time.Minute)), http.MethodPost, "/account/mfa/totp", false, 200, "ok"},
+		{"no factor, re-authenticated exactly maxAge ago", signedInAt("plain", now.Add(-10*time.Minute)), http.MethodPost, "/account/mfa/totp", false, 200, "ok"},
+		{"attack: no factor, stolen session signed in an hour ago", signedInAt("plain", now.Add(-time.Hour)), http.MethodPost, "/account/mfa/totp", false, 401, `{"error":"reauth_required","location":"/account/reauth"}`},
+		{"attack: no factor, stale session, browser", signedInAt("plain", now.Add(-time.Hour)), "", "/account/mfa", true, 303, "/account/reauth?next=%2Faccount%2Fmfa"},
+		{"no factor, no sign-in time", at("plain", time.Time{}), http.MethodPost, "/account/email", false, 401, "reauth_required"},
+		{"attack: a factor, fresh password only", signedInAt("enrolled-admin", now), http.MethodPost, "/admin/delete", false, 401, "step_up_required"},
 		{"lookup fails: closed", at("broken", time.Time{}), http.MethodPost, "/admin/delete", false, 500, "internal_error"},
 	}
 	runPolicy(t, p.StepUp(10*time.Minute)(okHandler), rows)
@@ -242,14 +253,15 @@ func TestNewPolicy_Config(t *testing.T) {
 		cfg  mfa.PolicyConfig
 		ok   bool
 	}{
-		{"ok", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/c"}, true},
-		{"no factors", mfa.PolicyConfig{EnrolPath: "/e", ChallengePath: "/c"}, false},
-		{"nil factor", mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{nil}, EnrolPath: "/e", ChallengePath: "/c"}, false},
-		{"no enrol path", mfa.PolicyConfig{Factors: f, ChallengePath: "/c"}, false},
-		{"no challenge path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e"}, false},
-		{"relative path", mfa.PolicyConfig{Factors: f, EnrolPath: "e", ChallengePath: "/c"}, false},
-		{"unclean path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/a/../b"}, false},
-		{"root", mfa.PolicyConfig{Factors: f, EnrolPath: "/", ChallengePath: "/c"}, false},
+		{"ok", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/c", ReauthPath: "/r"}, true},
+		{"no factors", mfa.PolicyConfig{EnrolPath: "/e", ChallengePath: "/c", ReauthPath: "/r"}, false},
+		{"nil factor", mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{nil}, EnrolPath: "/e", ChallengePath: "/c", ReauthPath: "/r"}, false},
+		{"no enrol path", mfa.PolicyConfig{Factors: f, ChallengePath: "/c", ReauthPath: "/r"}, false},
+		{"no challenge path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ReauthPath: "/r"}, false},
+		{"no reauth path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/c"}, false},
+		{"relative path", mfa.PolicyConfig{Factors: f, EnrolPath: "e", ChallengePath: "/c", ReauthPath: "/r"}, false},
+		{"unclean path", mfa.PolicyConfig{Factors: f, EnrolPath: "/e", ChallengePath: "/a/../b", ReauthPath: "/r"}, false},
+		{"root", mfa.PolicyConfig{Factors: f, EnrolPath: "/", ChallengePath: "/c", ReauthPath: "/r"}, false},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewPolicy(r.cfg)
@@ -264,13 +276,13 @@ func TestNewPolicy_Config(t *testing.T) {
 // The policy names the users who must keep a factor.
 func TestPolicy_Required(t *testing.T) {
 	p, err := mfa.NewPolicy(mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		EnrolPath: "/enrol", ChallengePath: "/mfa"})
+		EnrolPath: "/enrol", ChallengePath: "/mfa", ReauthPath: "/reauth"})
 	require.NoError(t, err)
 	assert.True(t, p.Required([]string{"seller", "admin"}), "admin by default")
 	assert.False(t, p.Required([]string{"seller"}))
 	assert.False(t, p.Required(nil))
 	p, err = mfa.NewPolicy(mfa.PolicyConfig{Factors: []mfa.EnrolmentChecker{stubChecker{}},
-		Roles: []string{}, EnrolPath: "/enrol", ChallengePath: "/mfa"})
+		Roles: []string{}, EnrolPath: "/enrol", ChallengePath: "/mfa", ReauthPath: "/reauth"})
 	require.NoError(t, err)
 	assert.False(t, p.Required([]string{"admin"}), "no role required")
 }

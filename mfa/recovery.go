@@ -15,13 +15,20 @@ import (
 	"github.com/deployedworks/rampart/secrets"
 )
 
-// Recovery-code format: 14 characters of Crockford's base32 alphabet
-// (digits and upper-case letters without I, L, O and U), 70 random bits,
-// shown as XXXXX-XXXXX-XXXX.
+// Recovery-code format: 24 characters of Crockford's base32 alphabet
+// (digits and upper-case letters without I, L, O and U), 120 random bits,
+// shown in six groups of four: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX.
 const (
 	recoveryAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	recoveryLen      = 14
-	// RecoveryCodeBits is the entropy of one recovery code.
+	recoveryLen      = 24
+	recoveryGroup    = 4
+	// legacyRecoveryLen is the length of the 70-bit codes issued before
+	// v0.x (XXXXX-XXXXX-XXXX), still accepted until the user's set is
+	// regenerated so that nobody is locked out by the upgrade.
+	legacyRecoveryLen = 14
+	// RecoveryCodeBits is the entropy of one recovery code: at least the
+	// 112 bits OWASP ASVS 5.0 §6.5.2 asks of recovery codes kept under a
+	// fast keyed hash.
 	RecoveryCodeBits = recoveryLen * 5
 	// MinRecoveryCodes is the smallest set [Recovery.Generate] makes.
 	MinRecoveryCodes = 10
@@ -65,14 +72,15 @@ type RecoveryConfig struct {
 
 // Recovery issues and checks single-use recovery codes: the way back in
 // for a user who lost their authenticator. A set has at least ten codes of
-// 70 bits each, written as XXXXX-XXXXX-XXXX in Crockford's base32 so that
-// they are easy to read out and type; input is case-insensitive, ignores
+// 120 bits each, written as XXXX-XXXX-XXXX-XXXX-XXXX-XXXX in Crockford's
+// base32 so that they are easy to read out and type; input is case-insensitive, ignores
 // spaces and hyphens, and reads O as 0 and I or L as 1.
 //
 // Only keyed hashes are stored: HMAC-SHA256 under [RecoveryConfig.Key] of
 // the user ID and the code. A slow password hash such as Argon2id would add
 // nothing: it exists to make guessing low-entropy passwords expensive,
-// whereas 70 random bits cannot be searched even at HMAC speed, and without
+// whereas 120 random bits (ASVS 5.0 §6.5.2 asks for 112 when no slow hash
+// is used) cannot be searched even at HMAC speed, and without
 // the key a leaked table cannot be tested at all. A fast hash keeps
 // checking cheap, so attempts cannot be used to load the server.
 //
@@ -132,8 +140,8 @@ func (r *Recovery) Generate(ctx context.Context, userID string) ([]string, error
 			}
 		}
 		seen[string(raw[:])] = true
-		codes[i] = string(raw[:5]) + "-" + string(raw[5:10]) + "-" + string(raw[10:])
-		hashes[i] = r.hash(userID, &raw)
+		codes[i] = groupCode(raw[:])
+		hashes[i] = r.hash(userID, raw[:])
 	}
 	if err := r.store.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
 		err = fmt.Errorf("mfa: Generate: store: %w", err)
@@ -156,7 +164,12 @@ func (r *Recovery) Use(ctx context.Context, userID, code string) (remaining int,
 	remaining, err = r.use(ctx, userID, code)
 	if err != nil {
 		outcome, reason := outcomeOf(err)
-		r.log(ctx, audit.CategoryAuthentication, userID, ActionRecoveryUse, outcome, reason, nil)
+		_, wellFormed := normaliseRecoveryCode(code)
+		pace, meta := paceOf(err, !wellFormed, nil)
+		r.audit.Log(ctx, audit.Event{
+			Category: audit.CategoryAuthentication, Action: ActionRecoveryUse, Outcome: outcome,
+			Actor: actor(userID), Reason: reason, Meta: meta, Pace: pace,
+		})
 		return 0, err
 	}
 	reason := "recovery code used"
@@ -177,7 +190,7 @@ func (r *Recovery) use(ctx context.Context, userID, code string) (int, error) {
 	if !ok {
 		return 0, ErrInvalidCode
 	}
-	found, err := r.store.ConsumeRecoveryCode(ctx, userID, r.hash(userID, &norm))
+	found, err := r.store.ConsumeRecoveryCode(ctx, userID, r.hash(userID, norm))
 	if err != nil {
 		return 0, fmt.Errorf("mfa: recovery code: store: %w", err)
 	}
@@ -210,23 +223,38 @@ func (r *Recovery) Revoke(ctx context.Context, userID string) error {
 	return nil
 }
 
+// groupCode writes a code in groups of four characters joined by hyphens.
+func groupCode(raw []byte) string {
+	b := make([]byte, 0, len(raw)+len(raw)/recoveryGroup)
+	for i, c := range raw {
+		if i > 0 && i%recoveryGroup == 0 {
+			b = append(b, '-')
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
 // hash is HMAC-SHA256(key, "rampart/mfa/recovery/v1" 0x00 userID 0x00
-// code). The code has a fixed length, so the input parses one way only.
-func (r *Recovery) hash(userID string, code *[recoveryLen]byte) []byte {
+// code). The code follows the user ID's terminator to the end of the input
+// and contains no NUL, so the input parses one way only.
+func (r *Recovery) hash(userID string, code []byte) []byte {
 	m := hmac.New(sha256.New, r.key)
 	m.Write([]byte("rampart/mfa/recovery/v1\x00"))
 	m.Write([]byte(userID))
 	m.Write([]byte{0})
-	m.Write(code[:])
+	m.Write(code)
 	return m.Sum(nil)
 }
 
-// normaliseRecoveryCode turns user input into the 14 canonical characters:
-// upper case, spaces and hyphens dropped, O read as 0, I and L as 1.
-func normaliseRecoveryCode(s string) (out [recoveryLen]byte, ok bool) {
+// normaliseRecoveryCode turns user input into the canonical characters of
+// a code (24, or 14 for a legacy code): upper case, spaces and hyphens
+// dropped, O read as 0, I and L as 1.
+func normaliseRecoveryCode(s string) (code []byte, ok bool) {
 	if len(s) > 4*recoveryLen {
-		return out, false
+		return nil, false
 	}
+	var out [recoveryLen]byte
 	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -243,12 +271,15 @@ func normaliseRecoveryCode(s string) (out [recoveryLen]byte, ok bool) {
 			c = '1'
 		}
 		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z') || c == 'U' || n == recoveryLen {
-			return out, false
+			return nil, false
 		}
 		out[n] = c
 		n++
 	}
-	return out, n == recoveryLen
+	if n != recoveryLen && n != legacyRecoveryLen {
+		return nil, false
+	}
+	return out[:n], true
 }
 
 func (r *Recovery) log(ctx context.Context, cat audit.Category, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {

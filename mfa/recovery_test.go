@@ -70,9 +70,10 @@ func TestRecovery_Generate(t *testing.T) {
 	codes, err := r.Generate(ctx, "u")
 	require.NoError(t, err)
 	require.Len(t, codes, 10)
-	assert.GreaterOrEqual(t, mfa.RecoveryCodeBits, 50)
+	// ASVS 5.0 §6.5.2: at least 112 bits under a fast keyed hash.
+	assert.GreaterOrEqual(t, mfa.RecoveryCodeBits, 112)
 
-	format := regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{4}$`)
+	format := regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}$`)
 	seen := map[string]bool{}
 	for _, c := range codes {
 		assert.Regexp(t, format, c)
@@ -111,14 +112,15 @@ func TestRecovery_Use(t *testing.T) {
 	}{
 		{"as shown", c0, nil, 9},
 		{"attack: same code again", c0, mfa.ErrInvalidCode, 0},
-		{"lower case with spaces", strings.ToLower(codes[1][:5] + " " + codes[1][6:11] + " " + codes[1][12:]), nil, 8},
+		{"lower case with spaces", strings.ToLower(strings.ReplaceAll(codes[1], "-", " ")), nil, 8},
 		{"no separators", strings.ReplaceAll(codes[2], "-", ""), nil, 7},
 		{"odd grouping", strings.ReplaceAll(codes[3], "-", "")[:3] + "-" + strings.ReplaceAll(codes[3], "-", "")[3:], nil, 6},
 		{"attack: another user's code", other[0], mfa.ErrInvalidCode, 0},
 		{"attack: one character off", flipLast(codes[4]), mfa.ErrInvalidCode, 0},
 		{"attack: too short", codes[4][:15], mfa.ErrInvalidCode, 0},
+		{"attack: the legacy length cut from a code", strings.ReplaceAll(codes[4], "-", "")[:14], mfa.ErrInvalidCode, 0},
 		{"attack: too long", codes[4] + "0", mfa.ErrInvalidCode, 0},
-		{"attack: U is not in the alphabet", "UUUUU-UUUUU-UUUU", mfa.ErrInvalidCode, 0},
+		{"attack: U is not in the alphabet", "UUUU-UUUU-UUUU-UUUU-UUUU-UUUU", mfa.ErrInvalidCode, 0},
 		{"attack: empty", "", mfa.ErrInvalidCode, 0},
 		{"attack: huge", strings.Repeat("A", 1<<16), mfa.ErrInvalidCode, 0},
 		{"still valid after failures", codes[4], nil, 5},
@@ -270,4 +272,17 @@ func TestRecovery_ThrottlingCountsFailures(t *testing.T) {
 	}
 	_, err = r.Use(ctx, "u", codes[1])
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
+}
+
+// Codes issued before the 120-bit format (14 characters, 70 bits) still
+// work until the set is regenerated, so that the upgrade locks nobody out;
+// new sets are never of that length.
+func TestRecovery_LegacyCodesAccepted(t *testing.T) {
+	r, spy, _ := newRecovery(t, unlimited)
+	ctx := context.Background()
+	require.NoError(t, spy.ReplaceRecoveryCodes(ctx, "u", [][]byte{r.HashCode("u", "ABCDE0123456XY")}))
+	_, err := r.Use(ctx, "u", "abcde-o1234-56xy")
+	require.NoError(t, err, "a legacy code, typed loosely")
+	_, err = r.Use(ctx, "u", "ABCDE-01234-56XY")
+	assert.ErrorIs(t, err, mfa.ErrInvalidCode, "used once")
 }

@@ -35,7 +35,7 @@ func newThrottleFixture(t *testing.T) *throttleFixture {
 	lg, f.sink = newAudit()
 	store := newStore(t)
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Audit: lg})
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: store, Sessions: &fakeSessions{}, Audit: lg})
 	require.NoError(t, err)
 	f.recovery, err = mfa.NewRecovery(mfa.RecoveryConfig{Key: secrets.Random(32), Store: store, Audit: lg})
 	require.NoError(t, err)

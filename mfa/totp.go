@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -124,6 +125,18 @@ type TOTPConfig struct {
 	// seconds, bounded to 10,000 users.
 	UserLimiter ratelimit.Limiter
 
+	// Sessions signs the user's other sessions out when a secret is
+	// confirmed or removed (OWASP ASVS 5.0 §7.4.3). Required;
+	// *session.Manager implements it.
+	Sessions Sessions
+
+	// ReauthAge is how recent the session's proof must be for [TOTP.Enrol]
+	// and [TOTP.Confirm] (see [CheckReauth]): a second-factor verification
+	// when the user has a factor, else the sign-in or a re-authentication.
+	// Default: [DefaultReauthAge]. Keep it no longer than the session
+	// layer's ReauthAge.
+	ReauthAge time.Duration
+
 	// Audit receives every outcome. Default: nil, the [audit.Logger] whose
 	// Handler serves the request.
 	Audit *audit.Logger
@@ -136,6 +149,14 @@ type TOTPConfig struct {
 	Digits    int
 	Period    time.Duration
 
+	// AllowClockSkew, when true, also accepts the codes of the time steps
+	// either side of the current one (RFC 6238 §5.2), for users whose
+	// device clock drifts: a code then stays valid for up to three periods
+	// (90 seconds by default) instead of one. Default: false: a code is
+	// accepted only during its own period (30 seconds by default), as
+	// OWASP ASVS 5.0 §6.5.5 requires of time-based one-time passwords.
+	AllowClockSkew bool
+
 	// Now returns the current time. Default: time.Now.
 	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
 	// clock drives time.Now); set it only to drive one clock through a
@@ -144,8 +165,9 @@ type TOTPConfig struct {
 }
 
 // TOTP enrols and verifies time-based one-time passwords (RFC 6238) as a
-// second factor. Verification accepts the codes of the current time step
-// and one step either side, compares them in constant time, accepts each
+// second factor. Verification accepts the code of the current time step
+// only (one step either side with [TOTPConfig.AllowClockSkew]), compares
+// it in constant time, accepts each
 // time step at most once per user, and throttles attempts. Secrets are
 // encrypted at rest with the configured Keyring.
 //
@@ -158,9 +180,12 @@ type TOTP struct {
 	issuer  string
 	keyring *secrets.Keyring
 	store   TOTPStore
+	sess    Sessions
+	reauth  time.Duration
 	limits  throttle
 	audit   *audit.Logger
 	params  totpParams
+	skew    int64 // time steps accepted either side of the current one: 0 or 1
 	now     func() time.Time
 }
 
@@ -181,6 +206,12 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 	}
 	if nilarg.Is(cfg.Store) {
 		return nil, errors.New("mfa: TOTPConfig.Store is required (sqlstore.New of package mfa/sqlstore; memstore.New of mfa/memstore for tests)")
+	}
+	if nilarg.Is(cfg.Sessions) {
+		return nil, errors.New("mfa: TOTPConfig.Sessions is required: pass the *session.Manager, which signs out the user's other sessions when a factor changes")
+	}
+	if cfg.ReauthAge < 0 {
+		return nil, errors.New("mfa: TOTPConfig.ReauthAge must not be negative: leave it zero for DefaultReauthAge")
 	}
 	p := totpParams{alg: cfg.Algorithm, digits: cfg.Digits, period: 30}
 	if p.alg == 0 {
@@ -205,9 +236,14 @@ func NewTOTP(cfg TOTPConfig) (*TOTP, error) {
 		issuer:  cfg.Issuer,
 		keyring: cfg.Keyring,
 		store:   cfg.Store,
+		sess:    cfg.Sessions,
+		reauth:  cmp.Or(cfg.ReauthAge, DefaultReauthAge),
 		audit:   cfg.Audit,
 		params:  p,
 		now:     cfg.Now,
+	}
+	if cfg.AllowClockSkew {
+		t.skew = 1
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -272,13 +308,23 @@ func (e Enrolment) LogValue() slog.Value { return slog.StringValue("[REDACTED]")
 // returns it for display. account labels it in the authenticator app
 // (e.g. the user's email). The enrolment counts only after [TOTP.Confirm]
 // with a code from the app; until then a confirmed earlier secret stays in
-// force, so Enrol is also how a user re-enrols. Put the enrolment routes
-// behind [Policy.StepUp]: a user with no factor passes, one who has a
-// factor must have verified it recently. Calling Enrol again replaces an
-// unconfirmed enrolment.
+// force, so Enrol is also how a user re-enrols. Calling Enrol again
+// replaces an unconfirmed enrolment.
+//
+// ctx must be the request of userID's own session, which must have proved
+// itself within [TOTPConfig.ReauthAge] (see [CheckReauth]): a user who
+// has a factor must have verified one, a user who has none must have
+// signed in or re-entered their password; otherwise Enrol fails with
+// [ErrUnauthenticated], [ErrStepUpRequired] or [ErrReauthRequired]
+// (OWASP ASVS 5.0 §7.5.1). Put the enrolment routes behind
+// [Policy.StepUp] too, which makes the same check first.
 func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, error) {
 	if userID == "" || account == "" {
 		return nil, errors.New("mfa: Enrol: userID and account are required")
+	}
+	if err := t.checkReauth(ctx, userID); err != nil {
+		t.log(ctx, userID, ActionTOTPEnrol, audit.OutcomeDenied, err.Error(), nil)
+		return nil, err
 	}
 	raw := make([]byte, SecretSize)
 	_, _ = rand.Read(raw) // never fails: a broken system RNG aborts the program
@@ -316,13 +362,23 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 // or [ratelimit.ErrLimited] (a *[ratelimit.LimitedError] says when to
 // retry). Having just proved possession, the session may be marked as
 // MFA-verified with [identity.MethodOTP].
+//
+// Like [TOTP.Enrol], it needs userID's own session with a recent proof
+// (checked before the code, which it does not spend). Once the secret is
+// saved, the user's other sessions are signed out
+// ([TOTPConfig.Sessions], OWASP ASVS 5.0 §7.4.3) and this one's token
+// renewed; if that fails, the error wraps [ErrSessionsNotRevoked] and the
+// secret is confirmed all the same.
 func (t *TOTP) Confirm(ctx context.Context, userID, code string) error {
 	err := t.confirm(ctx, userID, code)
-	t.logResult(ctx, userID, ActionTOTPConfirm, err, nil)
+	t.logCode(ctx, userID, ActionTOTPConfirm, err, nil, code)
 	return err
 }
 
 func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
+	if err := t.checkReauth(ctx, userID); err != nil {
+		return err
+	}
 	rec, _, err := t.attempt(ctx, userID, code, true)
 	if err != nil {
 		return err
@@ -331,12 +387,31 @@ func (t *TOTP) confirm(ctx context.Context, userID, code string) error {
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
 		return fmt.Errorf("mfa: Confirm: save: %w", err)
 	}
-	return nil
+	return SignOutOthers(ctx, t.sess, userID)
+}
+
+// checkReauth is [CheckReauth] for adding a TOTP secret: the user has a
+// factor if a TOTP secret is confirmed or, when the store also keeps
+// passkeys ([CredentialStore]), a passkey is registered.
+func (t *TOTP) checkReauth(ctx context.Context, userID string) error {
+	has, err := t.Enrolled(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if cs, ok := t.store.(CredentialStore); ok && !has {
+		creds, err := cs.UserCredentials(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("mfa: TOTP: passkeys: %w", err)
+		}
+		has = len(creds) > 0
+	}
+	return CheckReauth(ctx, userID, has, t.reauth, t.now())
 }
 
 // Verify checks a code against the user's confirmed secret. It accepts the
-// codes of the current time step and one step either side (RFC 6238 §5.2),
-// compares in constant time, and accepts each step once: a code that was
+// code of the current time step (and, with [TOTPConfig.AllowClockSkew],
+// those of one step either side, RFC 6238 §5.2), compares in constant
+// time, and accepts each step once: a code that was
 // already accepted, or one older than the last accepted, fails with
 // [ErrCodeReused]. Other errors wrap [ErrInvalidCode], [ErrNotEnrolled] or
 // [ratelimit.ErrLimited]. Spaces and hyphens in code are ignored. Every
@@ -348,7 +423,7 @@ func (t *TOTP) Verify(ctx context.Context, userID, code string) error {
 	if err == nil {
 		meta = map[string]string{"skew": strconv.FormatInt(skew, 10)}
 	}
-	t.logResult(ctx, userID, ActionTOTPVerify, err, meta)
+	t.logCode(ctx, userID, ActionTOTPVerify, err, meta, code)
 	return err
 }
 
@@ -410,7 +485,10 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // Disable removes the user's TOTP secret and any pending enrolment. Call it
 // only in a session that passed MFA recently (behind [Policy.StepUp]) or
 // from an administrator's recovery procedure. Recovery codes and passkeys
-// are left alone.
+// are left alone. Once the secret is removed, the user's other sessions
+// are signed out (all of them when ctx is not the user's own request;
+// OWASP ASVS 5.0 §7.4.3); if that fails, the error wraps
+// [ErrSessionsNotRevoked] and the secret is removed all the same.
 //
 // With keepLast (pass [Policy.Required] of the user's roles), the secret
 // is removed only if the user keeps another factor (a passkey); otherwise Disable fails with [ErrLastFactor]. The check and
@@ -425,6 +503,13 @@ func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error 
 }
 
 func (t *TOTP) disable(ctx context.Context, userID string, keepLast bool) error {
+	if err := t.delete(ctx, userID, keepLast); err != nil {
+		return err
+	}
+	return SignOutOthers(ctx, t.sess, userID)
+}
+
+func (t *TOTP) delete(ctx context.Context, userID string, keepLast bool) error {
 	if !keepLast {
 		if err := t.store.DeleteTOTP(ctx, userID); err != nil {
 			return fmt.Errorf("mfa: Disable: %w", err)
@@ -478,9 +563,9 @@ func (t *TOTP) Rekey(ctx context.Context, userID string) (bool, error) {
 	return true, nil
 }
 
-// check opens a sealed secret and matches code against the time steps
-// around now. It returns the matching step and its offset from the current
-// one (-1, 0 or +1).
+// check opens a sealed secret and matches code against the current time
+// step and, with skew, those either side. It returns the matching step and
+// its offset from the current one (-1, 0 or +1).
 func (t *TOTP) check(userID string, sealed []byte, code string) (int64, int64, error) {
 	p, secret, err := t.open(userID, sealed)
 	if err != nil {
@@ -495,7 +580,7 @@ func (t *TOTP) check(userID string, sealed []byte, code string) (int64, int64, e
 	clear(secret)
 	var buf [8]byte
 	matched, found := int64(0), 0
-	for d := int64(-1); d <= 1; d++ {
+	for d := -t.skew; d <= t.skew; d++ {
 		step := now + d
 		if step < 0 {
 			continue
@@ -604,8 +689,24 @@ func (t *TOTP) open(userID string, sealed []byte) (totpParams, []byte, error) {
 
 // logResult writes the outcome of a code check to audit.
 func (t *TOTP) logResult(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string) {
+	t.logCode(ctx, userID, action, err, meta, "")
+}
+
+// logCode writes the outcome of a check of code to audit; refusals a flood
+// can trigger (throttled attempts, malformed input) are paced
+// ([floodPace]), with Meta "input" "malformed" for the latter.
+func (t *TOTP) logCode(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string, code string) {
 	outcome, reason := outcomeOf(err)
-	t.log(ctx, userID, action, outcome, reason, meta)
+	e := audit.Event{
+		Category: audit.CategoryAuthentication,
+		Action:   action,
+		Outcome:  outcome,
+		Actor:    actor(userID),
+		Reason:   reason,
+		Meta:     meta,
+	}
+	e.Pace, e.Meta = paceOf(err, code != "" && !wellFormedCode(code), meta)
+	t.audit.Log(ctx, e)
 }
 
 func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {
@@ -619,13 +720,57 @@ func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outc
 	})
 }
 
+// floodPace is the audit budget of the refusals a flood can trigger
+// (OWASP ASVS 5.0 §16.3.3: rejected input is logged, at a bounded rate).
+var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
+// paceOf returns the pace and meta of the audit event of a code check
+// that failed with err: throttled refusals and malformed input are paced,
+// and malformed input is marked.
+func paceOf(err error, malformed bool, meta map[string]string) (audit.Pace, map[string]string) {
+	switch {
+	case err == nil:
+		return audit.Pace{}, meta
+	case errors.Is(err, ratelimit.ErrLimited):
+		return floodPace, meta
+	case malformed && errors.Is(err, ErrInvalidCode):
+		m := make(map[string]string, len(meta)+1)
+		for k, v := range meta {
+			m[k] = v
+		}
+		m["input"] = "malformed"
+		return floodPace, m
+	}
+	return audit.Pace{}, meta
+}
+
+// wellFormedCode reports whether code could be a TOTP code: 6 or 8
+// digits, with spaces and hyphens, within the input bound.
+func wellFormedCode(code string) bool {
+	if len(code) > maxCodeInput {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; {
+		case c == ' ' || c == '-':
+		case c >= '0' && c <= '9':
+			n++
+		default:
+			return false
+		}
+	}
+	return n == 6 || n == 8
+}
+
 // outcomeOf maps an error to an audit outcome and reason: refusals by
 // policy (throttled, last factor kept) are denied, other errors failures.
 func outcomeOf(err error) (audit.Outcome, string) {
 	switch {
 	case err == nil:
 		return audit.OutcomeSuccess, ""
-	case errors.Is(err, ratelimit.ErrLimited), errors.Is(err, ErrLastFactor):
+	case errors.Is(err, ratelimit.ErrLimited), errors.Is(err, ErrLastFactor),
+		errors.Is(err, ErrReauthRequired), errors.Is(err, ErrStepUpRequired), errors.Is(err, ErrUnauthenticated):
 		return audit.OutcomeDenied, err.Error()
 	default:
 		return audit.OutcomeFailure, err.Error()

@@ -156,13 +156,17 @@ func TestUserLimiter(t *testing.T) {
 }
 
 func FuzzNormaliseRecoveryCode(f *testing.F) {
-	for _, s := range []string{"ABCDE-FGHJK-MNPQ", "abcde fghjk mnpq", "OIL00-11111-2222", "UUUUU-UUUUU-UUUU", "", "-----"} {
+	for _, s := range []string{"ABCDE-FGHJK-MNPQ", "abcde fghjk mnpq", "OIL00-11111-2222", "UUUUU-UUUUU-UUUU", "", "-----",
+		"ABCD-EFGH-JKMN-PQRS-TVWX-YZ01", "oil0 1111 2222 3333 4444 5555"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out, ok := normaliseRecoveryCode(s)
 		if !ok {
 			return
+		}
+		if len(out) != recoveryLen && len(out) != legacyRecoveryLen {
+			t.Fatalf("%d characters from %q", len(out), s)
 		}
 		for _, c := range out {
 			if !strings.ContainsRune(recoveryAlphabet, rune(c)) {
@@ -171,7 +175,7 @@ func FuzzNormaliseRecoveryCode(f *testing.F) {
 		}
 		// Canonical output is a fixed point.
 		again, ok := normaliseRecoveryCode(string(out[:]))
-		if !ok || again != out {
+		if !ok || string(again) != string(out) {
 			t.Fatalf("not idempotent: %q", s)
 		}
 	})

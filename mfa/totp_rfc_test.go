@@ -38,7 +38,7 @@ func TestTOTP_RFC6238Vectors(t *testing.T) {
 			require.NoError(t, err)
 			now := time.Unix(r.unix, 0)
 			tp, err := mfa.NewTOTP(mfa.TOTPConfig{
-				Issuer: "RFC", Keyring: newKeyring(t), Store: store,
+				Issuer: "RFC", Keyring: newKeyring(t), Store: store, Sessions: &fakeSessions{},
 				Algorithm: r.alg, Digits: 8, Now: func() time.Time { return now },
 			})
 			require.NoError(t, err)

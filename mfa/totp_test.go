@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deployedworks/rampart/audit"
+	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/internal/testenv"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/mfa/memstore"
@@ -27,22 +28,43 @@ import (
 )
 
 type totpFixture struct {
-	totp  *mfa.TOTP
-	store *memstore.Store
-	clock *testenv.Clock
-	sink  *audit.MemorySink
+	totp     *mfa.TOTP
+	store    *memstore.Store
+	clock    *testenv.Clock
+	sink     *audit.MemorySink
+	sessions *fakeSessions
+}
+
+// as is the context of user's own session, signed in now.
+func (f *totpFixture) as(user string) context.Context { return signedIn(user, f.clock.Now()) }
+
+// verified is the context of user's own session, which verified a second
+// factor now.
+func (f *totpFixture) verified(user string) context.Context {
+	ctx := f.as(user)
+	p, _ := identity.FromContext(ctx)
+	p.MFATime = f.clock.Now()
+	return identity.NewContext(ctx, p)
 }
 
 func newTOTP(t *testing.T, lim ratelimit.Limiter) *totpFixture {
 	t.Helper()
-	f := &totpFixture{store: newStore(t), clock: newClock()}
+	return newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.Limiter, c.UserLimiter = lim, lim })
+}
+
+// newTOTPConfig is newTOTP with the config edited by edit.
+func newTOTPConfig(t *testing.T, edit func(*mfa.TOTPConfig)) *totpFixture {
+	t.Helper()
+	f := &totpFixture{store: newStore(t), clock: newClock(), sessions: &fakeSessions{}}
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
+	cfg := mfa.TOTPConfig{
+		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store, Sessions: f.sessions,
+		Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: f.clock.Now,
+	}
+	edit(&cfg)
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: newKeyring(t), Store: f.store,
-		Limiter: lim, UserLimiter: lim, Audit: lg, Now: f.clock.Now,
-	})
+	f.totp, err = mfa.NewTOTP(cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -50,30 +72,31 @@ func newTOTP(t *testing.T, lim ratelimit.Limiter) *totpFixture {
 // enrol enrols and confirms user, leaving the clock one step later.
 func (f *totpFixture) enrol(t *testing.T, user string) *mfa.Enrolment {
 	t.Helper()
-	ctx := context.Background()
-	e, err := f.totp.Enrol(ctx, user, user+"@example.com")
+	e, err := f.totp.Enrol(f.as(user), user, user+"@example.com")
 	require.NoError(t, err)
-	require.NoError(t, f.totp.Confirm(ctx, user, codeAt(t, e, f.clock.Now())))
+	require.NoError(t, f.totp.Confirm(f.as(user), user, codeAt(t, e, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	return e
 }
 
 func TestNewTOTP_Config(t *testing.T) {
-	kr, st := newKeyring(t), newStore(t)
+	kr, st, ss := newKeyring(t), newStore(t), &fakeSessions{}
 	for _, r := range []struct {
 		name string
 		cfg  mfa.TOTPConfig
 		ok   bool
 	}{
-		{"ok", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, true},
-		{"no issuer", mfa.TOTPConfig{Keyring: kr, Store: st}, false},
-		{"colon in issuer", mfa.TOTPConfig{Issuer: "a:b", Keyring: kr, Store: st}, false},
-		{"no keyring", mfa.TOTPConfig{Issuer: "X", Store: st}, false},
-		{"no store", mfa.TOTPConfig{Issuer: "X", Keyring: kr}, false},
-		{"7 digits", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
-		{"bad algorithm", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
-		{"fractional period", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
-		{"8 digits sha256 60s", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
+		{"ok", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st}, true},
+		{"no issuer", mfa.TOTPConfig{Sessions: ss, Keyring: kr, Store: st}, false},
+		{"colon in issuer", mfa.TOTPConfig{Sessions: ss, Issuer: "a:b", Keyring: kr, Store: st}, false},
+		{"no keyring", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Store: st}, false},
+		{"no store", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr}, false},
+		{"no sessions", mfa.TOTPConfig{Issuer: "X", Keyring: kr, Store: st}, false},
+		{"negative ReauthAge", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, ReauthAge: -time.Second}, false},
+		{"7 digits", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Digits: 7}, false},
+		{"bad algorithm", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Algorithm: 9}, false},
+		{"fractional period", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Period: 1500 * time.Millisecond}, false},
+		{"8 digits sha256 60s", mfa.TOTPConfig{Sessions: ss, Issuer: "X", Keyring: kr, Store: st, Digits: 8, Algorithm: mfa.SHA256, Period: time.Minute}, true},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			_, err := mfa.NewTOTP(r.cfg)
@@ -89,7 +112,7 @@ func TestNewTOTP_Config(t *testing.T) {
 func TestTOTP_Enrolment(t *testing.T) {
 	f := newTOTP(t, unlimited)
 	ctx := context.Background()
-	e, err := f.totp.Enrol(ctx, "u1", "alice@example.com")
+	e, err := f.totp.Enrol(f.as("u1"), "u1", "alice@example.com")
 	require.NoError(t, err)
 
 	u, err := url.Parse(e.URI())
@@ -136,8 +159,8 @@ func TestTOTP_Enrolment(t *testing.T) {
 	assert.False(t, ok)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())), mfa.ErrNotEnrolled)
 
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "000000x"), mfa.ErrInvalidCode)
-	require.NoError(t, f.totp.Confirm(ctx, "u1", codeAt(t, e, f.clock.Now())))
+	require.ErrorIs(t, f.totp.Confirm(f.as("u1"), "u1", "000000x"), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(f.as("u1"), "u1", codeAt(t, e, f.clock.Now())))
 	ok, err = f.totp.Enrolled(ctx, "u1")
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -147,54 +170,65 @@ func TestTOTP_Enrolment(t *testing.T) {
 	f.clock.Add(30 * time.Second)
 	require.NoError(t, f.totp.Verify(ctx, "u1", codeAt(t, e, f.clock.Now())))
 
-	require.ErrorIs(t, f.totp.Confirm(ctx, "nobody", "123456"), mfa.ErrNoPendingEnrolment)
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u1", "123456"), mfa.ErrNoPendingEnrolment)
+	require.ErrorIs(t, f.totp.Confirm(f.as("nobody"), "nobody", "123456"), mfa.ErrNoPendingEnrolment)
+	require.ErrorIs(t, f.totp.Confirm(f.verified("u1"), "u1", "123456"), mfa.ErrNoPendingEnrolment)
 }
 
-func TestTOTP_SkewWindow(t *testing.T) {
-	f := newTOTP(t, unlimited)
+// TestTOTP_ValidityWindow: by default a code is accepted during its own
+// 30-second step only (ASVS 5.0 §6.5.5); AllowClockSkew widens that to one
+// step either side, and never further.
+func TestTOTP_ValidityWindow(t *testing.T) {
 	ctx := context.Background()
 	// Steps are 30 s long; the clock is placed at the first and the last
 	// second of a step, and codes from other steps are tried.
 	rows := []struct {
-		name   string
-		within time.Duration // where in the current step "now" is
-		offset int           // code's step relative to now's
-		want   error
+		name     string
+		within   time.Duration // where in the current step "now" is
+		offset   int           // code's step relative to now's
+		strict   error         // the default
+		withSkew error         // AllowClockSkew
 	}{
-		{"current step, start", 0, 0, nil},
-		{"current step, end", 29 * time.Second, 0, nil},
-		{"previous step, start", 0, -1, nil},
-		{"previous step, end", 29 * time.Second, -1, nil},
-		{"next step, start", 0, +1, nil},
-		{"next step, end", 29 * time.Second, +1, nil},
-		{"attack: two steps back, start", 0, -2, mfa.ErrInvalidCode},
-		{"attack: two steps back, end", 29 * time.Second, -2, mfa.ErrInvalidCode},
-		{"attack: two steps ahead, start", 0, +2, mfa.ErrInvalidCode},
-		{"attack: two steps ahead, end", 29 * time.Second, +2, mfa.ErrInvalidCode},
-		{"attack: an hour old", 0, -120, mfa.ErrInvalidCode},
+		{"current step, start", 0, 0, nil, nil},
+		{"current step, end", 29 * time.Second, 0, nil, nil},
+		{"previous step, start", 0, -1, mfa.ErrInvalidCode, nil},
+		{"previous step, end", 29 * time.Second, -1, mfa.ErrInvalidCode, nil},
+		{"next step, start", 0, +1, mfa.ErrInvalidCode, nil},
+		{"next step, end", 29 * time.Second, +1, mfa.ErrInvalidCode, nil},
+		{"attack: two steps back, start", 0, -2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps back, end", 29 * time.Second, -2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, start", 0, +2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: two steps ahead, end", 29 * time.Second, +2, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
+		{"attack: an hour old", 0, -120, mfa.ErrInvalidCode, mfa.ErrInvalidCode},
 	}
 	base := time.Unix(1_800_000_000/30*30, 0) // a step boundary
-	for i, r := range rows {
-		t.Run(r.name, func(t *testing.T) {
-			user := fmt.Sprint("skew", i)
-			f.clock.Set(base.Add(-time.Hour))
-			e := f.enrol(t, user)
-			now := base.Add(r.within)
-			f.clock.Set(now)
-			code := codeAt(t, e, now.Add(time.Duration(r.offset)*30*time.Second))
-			err := f.totp.Verify(ctx, user, code)
-			if r.want == nil {
-				assert.NoError(t, err)
-			} else {
-				assert.ErrorIs(t, err, r.want)
-			}
-		})
+	for _, skew := range []bool{false, true} {
+		f := newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.AllowClockSkew = skew })
+		for i, r := range rows {
+			t.Run(fmt.Sprintf("skew=%v/%s", skew, r.name), func(t *testing.T) {
+				user := fmt.Sprint("skew", i)
+				f.clock.Set(base.Add(-time.Hour))
+				e := f.enrol(t, user)
+				now := base.Add(r.within)
+				f.clock.Set(now)
+				code := codeAt(t, e, now.Add(time.Duration(r.offset)*30*time.Second))
+				err := f.totp.Verify(ctx, user, code)
+				want := r.strict
+				if skew {
+					want = r.withSkew
+				}
+				if want == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, want)
+				}
+			})
+		}
 	}
 }
 
 func TestTOTP_Replay(t *testing.T) {
-	f := newTOTP(t, unlimited)
+	// With skew, so that an older step can still match.
+	f := newTOTPConfig(t, func(c *mfa.TOTPConfig) { c.AllowClockSkew = true })
 	ctx := context.Background()
 	e := f.enrol(t, "u")
 	now := f.clock.Now()
@@ -205,9 +239,9 @@ func TestTOTP_Replay(t *testing.T) {
 	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(-30*time.Second))), mfa.ErrCodeReused,
 		"attack: an older step after a newer one was accepted")
 
-	// A code from the next step (clock ahead) moves the mark forward.
-	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, now.Add(30*time.Second))))
+	// The next step's code is accepted in the next step.
 	f.clock.Add(30 * time.Second)
+	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
 	assert.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())), mfa.ErrCodeReused)
 	f.clock.Add(30 * time.Second)
 	assert.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, e, f.clock.Now())))
@@ -367,18 +401,18 @@ func TestTOTP_DisableAndReenrol(t *testing.T) {
 
 	// Re-enrolling keeps the old secret in force until the new one is
 	// confirmed.
-	fresh, err := f.totp.Enrol(ctx, "u", "u@example.com")
+	fresh, err := f.totp.Enrol(f.verified("u"), "u", "u@example.com")
 	require.NoError(t, err)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())), mfa.ErrInvalidCode)
-	require.ErrorIs(t, f.totp.Confirm(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
-	require.NoError(t, f.totp.Confirm(ctx, "u", codeAt(t, fresh, f.clock.Now())))
+	require.ErrorIs(t, f.totp.Confirm(f.verified("u"), "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
+	require.NoError(t, f.totp.Confirm(f.verified("u"), "u", codeAt(t, fresh, f.clock.Now())))
 	f.clock.Add(30 * time.Second)
 	require.ErrorIs(t, f.totp.Verify(ctx, "u", codeAt(t, old, f.clock.Now())), mfa.ErrInvalidCode)
 	require.NoError(t, f.totp.Verify(ctx, "u", codeAt(t, fresh, f.clock.Now())))
 
-	require.NoError(t, f.totp.Disable(ctx, "u", false))
+	require.NoError(t, f.totp.Disable(f.verified("u"), "u", false))
 	ok, err := f.totp.Enrolled(ctx, "u")
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -432,13 +466,13 @@ func TestTOTP_Rekey(t *testing.T) {
 
 	store, c := newStore(t), newClock()
 	mk := func(k *secrets.Keyring) *mfa.TOTP {
-		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
+		tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: k, Store: store, Sessions: &fakeSessions{}, Limiter: unlimited, UserLimiter: unlimited, Now: c.Now})
 		require.NoError(t, err)
 		return tp
 	}
-	e, err := mk(before).Enrol(ctx, "u", "u")
+	e, err := mk(before).Enrol(signedIn("u", c.Now()), "u", "u")
 	require.NoError(t, err)
-	require.NoError(t, mk(before).Confirm(ctx, "u", codeAt(t, e, c.Now())))
+	require.NoError(t, mk(before).Confirm(signedIn("u", c.Now()), "u", codeAt(t, e, c.Now())))
 
 	rotated, err := mk(after).Rekey(ctx, "u")
 	require.NoError(t, err)
@@ -475,4 +509,114 @@ func TestTOTP_ResetFailureAudited(t *testing.T) {
 	require.Len(t, evs, 2, "confirmation and verification")
 	assert.Equal(t, audit.CategoryError, evs[0].Category)
 	assert.Contains(t, evs[0].Reason, "redis: down")
+}
+
+// TestTOTP_EnrolNeedsRecentAuth: ASVS 5.0 §7.5.1. A session stolen after
+// sign-in cannot add its own authenticator: enrolling (and confirming) a
+// first factor needs a sign-in or password re-entry within ReauthAge, and
+// replacing one needs a recent verification of a factor the user has.
+func TestTOTP_EnrolNeedsRecentAuth(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	age := mfa.DefaultReauthAge
+	now := f.clock.Now()
+	stale := signedIn("victim", now.Add(-age-time.Second))
+	for _, r := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"attack: stale session", stale, mfa.ErrReauthRequired},
+		{"attack: no session", context.Background(), mfa.ErrUnauthenticated},
+		{"attack: another user's session", signedIn("mallory", now), mfa.ErrUnauthenticated},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			_, err := f.totp.Enrol(r.ctx, "victim", "victim@example.com")
+			assert.ErrorIs(t, err, r.want)
+			rec, err := f.store.LoadTOTP(context.Background(), "victim")
+			if err == nil {
+				assert.Nil(t, rec.Pending, "nothing pending")
+			}
+		})
+	}
+	denied := 0
+	for _, ev := range events(f.sink, string(mfa.ActionTOTPEnrol)) {
+		if ev.Outcome == audit.OutcomeDenied {
+			denied++
+		}
+	}
+	assert.Equal(t, 3, denied, "each refusal is audited")
+
+	// The password re-entered (AuthTime now): enrolment and confirmation.
+	e, err := f.totp.Enrol(signedIn("victim", now.Add(-age)), "victim", "victim@example.com")
+	require.NoError(t, err)
+	f.clock.Add(time.Second) // the sign-in is now just over ReauthAge old
+	assert.ErrorIs(t, f.totp.Confirm(signedIn("victim", now.Add(-age)), "victim", codeAt(t, e, f.clock.Now())), mfa.ErrReauthRequired,
+		"confirmation is checked too")
+	require.NoError(t, f.totp.Confirm(f.as("victim"), "victim", codeAt(t, e, f.clock.Now())))
+
+	// Now that a factor exists, a fresh password is not enough to replace it.
+	f.clock.Add(30 * time.Second)
+	_, err = f.totp.Enrol(f.as("victim"), "victim", "victim@example.com")
+	assert.ErrorIs(t, err, mfa.ErrStepUpRequired)
+	_, err = f.totp.Enrol(f.verified("victim"), "victim", "victim@example.com")
+	assert.NoError(t, err)
+}
+
+// TestTOTP_FactorChangeSignsOutOthers: ASVS 5.0 §7.4.3. Confirming or
+// removing a secret signs out the user's other sessions (the request's own
+// survives), or every session when an administrator removes it; a failure
+// to do so is reported, the change being made.
+func TestTOTP_FactorChangeSignsOutOthers(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	f.enrol(t, "u")
+	others, users := f.sessions.calls()
+	assert.Equal(t, []string{"u"}, others, "confirm: RevokeOthers in u's session")
+	assert.Empty(t, users)
+
+	require.NoError(t, f.totp.Disable(f.verified("u"), "u", false))
+	others, _ = f.sessions.calls()
+	assert.Equal(t, []string{"u", "u"}, others, "disable by the user")
+
+	f.enrol(t, "v")
+	require.NoError(t, f.totp.Disable(f.verified("admin"), "v", false))
+	_, users = f.sessions.calls()
+	assert.Equal(t, []string{"v"}, users, "disable by an administrator: all of v's sessions")
+
+	f.sessions.err = errors.New("store down")
+	e, err := f.totp.Enrol(f.as("w"), "w", "w@example.com")
+	require.NoError(t, err)
+	err = f.totp.Confirm(f.as("w"), "w", codeAt(t, e, f.clock.Now()))
+	assert.ErrorIs(t, err, mfa.ErrSessionsNotRevoked)
+	ok, err := f.totp.Enrolled(context.Background(), "w")
+	require.NoError(t, err)
+	assert.True(t, ok, "the secret is confirmed all the same")
+}
+
+// TestTOTP_RejectedInputAudited: ASVS 5.0 §16.3.3. A malformed code is
+// refused and audited, marked as malformed; a flood of them (and of
+// throttled attempts) is paced, so that it cannot flood the audit log.
+func TestTOTP_RejectedInputAudited(t *testing.T) {
+	f := newTOTP(t, unlimited)
+	f.enrol(t, "u")
+	ctx := context.Background()
+	for _, code := range []string{"12345a", strings.Repeat("9", 65), "1234567", "\x00\x01"} {
+		assert.ErrorIs(t, f.totp.Verify(ctx, "u", code), mfa.ErrInvalidCode)
+	}
+	assert.ErrorIs(t, f.totp.Verify(ctx, "u", "000000"), mfa.ErrInvalidCode) // well-formed, wrong
+	var malformed, plain int
+	for _, ev := range events(f.sink, string(mfa.ActionTOTPVerify)) {
+		switch {
+		case ev.Meta["input"] == "malformed":
+			malformed++
+		case ev.Outcome == audit.OutcomeFailure:
+			plain++
+		}
+	}
+	assert.Equal(t, 4, malformed)
+	assert.Equal(t, 1, plain, "a wrong code is not marked malformed")
+
+	for range 300 {
+		_ = f.totp.Verify(ctx, "u", "junk")
+	}
+	assert.Less(t, len(events(f.sink, string(mfa.ActionTOTPVerify))), 60, "a flood of malformed codes is paced")
 }

@@ -9,6 +9,9 @@ const (
 	// ActionMFA: [Manager.MarkMFA] recorded a second factor (Meta
 	// "method").
 	ActionMFA audit.Action = "session.mfa"
+	// ActionReauth: [Manager.Reauthenticate] recorded that the user
+	// proved a credential again (Meta "method").
+	ActionReauth audit.Action = "session.reauth"
 	// ActionLogout: [Manager.Logout] ended a signed-in session.
 	ActionLogout audit.Action = "session.logout"
 	// ActionExpired: a session reached its idle timeout or absolute
@@ -24,6 +27,13 @@ const (
 	// ActionRevokeOthers: [Manager.RevokeOthers] ended the user's other
 	// sessions.
 	ActionRevokeOthers audit.Action = "session.revoke_others"
+	// ActionEvicted: a login over Config.MaxSessions revoked one of the
+	// user's least recently used sessions (SessionRef names it).
+	ActionEvicted audit.Action = "session.evicted"
+	// ActionCookieRejected: a request carried a session cookie of the
+	// wrong shape (not a token, not sealed state, or oversized), which was
+	// ignored (category suspicious, paced: anyone can send one).
+	ActionCookieRejected audit.Action = "session.cookie_rejected"
 	// ActionCorrupt: stored session data could not be decoded or
 	// decrypted (a retired key, an older format); the session ended.
 	ActionCorrupt audit.Action = "session.corrupt"

@@ -21,6 +21,13 @@
 //     removed, account disabled, "log out everywhere"), and
 //     [Manager.Sessions] with [Manager.Revoke] let users end one. A request
 //     in flight cannot write back a session revoked while it ran.
+//   - Sessions piling up behind a stolen password: a user holds at most
+//     Config.MaxSessions signed-in sessions (default 10); a login beyond
+//     that signs out the least recently used (OWASP ASVS 5.0 §7.1.2).
+//   - A stolen session locking its owner out: [Manager.RevokeOthers], and
+//     [Manager.Revoke] of one's own sessions, need a sign-in,
+//     [Manager.Reauthenticate] or [Manager.MarkMFA] within
+//     Config.ReauthAge (default 10 minutes; §7.5.2).
 //   - A login racing a revocation: a login reads the user, then hashes the
 //     password for a second, while an administrator disables the account.
 //     Revocation sets a per-user watermark in the store, and [Manager.Login]

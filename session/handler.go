@@ -54,6 +54,7 @@ type reqState struct {
 	ended           bool // the session ended in this request: delete the cookie unless a new one is set
 	clearCookie     bool // the request's cookie named no usable session
 	rememberChanged bool // Remember changed the cookie's persistence
+	loggedIn        bool // Login ran: apply Config.MaxSessions once saved
 }
 
 // errGone reports that a commit found its session revoked or expired in
@@ -89,7 +90,16 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			st.ip = c.Addr
 		}
 		st.base = context.WithValue(r.Context(), ctxKey{m}, st)
-		if err := m.load(st, cookieFromRequest(r, m.scs.Cookie.Name)); err != nil {
+		v := cookieFromRequest(r, m.scs.Cookie.Name)
+		if v == "" && rejectedCookie(r, m.scs.Cookie.Name) {
+			// Ignored, as if absent; recorded at a bounded rate (OWASP ASVS
+			// 5.0 §16.3.3), since anyone can send it.
+			m.logAudit(st.base, st, audit.Event{
+				Category: audit.CategorySuspicious, Action: ActionCookieRejected, Outcome: audit.OutcomeDenied,
+				Reason: "malformed session cookie ignored", Pace: cookiePace,
+			})
+		}
+		if err := m.load(st, v); err != nil {
 			m.fail(w, r, st, ActionLoadFailed, err)
 			return
 		}
@@ -329,6 +339,9 @@ func (m *Manager) save(w http.ResponseWriter, st *reqState) error {
 	case err != nil:
 		return err
 	}
+	if st.loggedIn {
+		m.evict(st, md)
+	}
 	if token != st.token || st.rememberChanged {
 		var expires time.Time
 		if s.Cookie.Persist || s.GetBool(st.sctx, rememberKey) {
@@ -410,6 +423,25 @@ func cookieFromHeader(line, name string) string {
 		}
 	}
 	return ""
+}
+
+// cookiePace is the audit budget of rejected session cookies.
+var cookiePace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
+// rejectedCookie reports whether the request carries a non-empty cookie
+// called name, for a request where [cookieFromRequest] found none
+// well-formed: a malformed or oversized value.
+func rejectedCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			if v, ok := strings.CutPrefix(strings.TrimSpace(part), name+"="); ok && v != "" && v != `""` {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validToken reports whether s looks like a token scs issues.

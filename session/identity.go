@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/reauth"
 )
 
 // Login signs p.UserID in on the request's session: it renews the token
@@ -72,6 +74,7 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 			return fmt.Errorf("session: login: %w: delete: %w", ErrStore, err)
 		}
 	}
+	st.loggedIn = true // Config.MaxSessions is applied once the session is saved
 	m.renew(st)
 	m.scs.Remove(st.sctx, rememberKey) // a login starts with a session cookie
 	md := &meta{
@@ -93,6 +96,41 @@ func (m *Manager) Login(ctx context.Context, p identity.Principal) error {
 		Meta: map[string]string{"methods": joinMethods(methods)},
 	})
 	return nil
+}
+
+// evict applies Config.MaxSessions after a login's session md was saved:
+// it revokes the user's least recently used sessions beyond MaxSessions,
+// never md's own, auditing each. The login stands whatever happens: a
+// store failure here is audited, and the next login tries again.
+func (m *Manager) evict(st *reqState, md *meta) {
+	ctx := st.base
+	recs, err := m.userSessions(ctx, md.UserID)
+	if err == nil {
+		recs = slices.DeleteFunc(recs, func(r userRecord) bool { return r.meta.Handle == md.Handle })
+		if extra := len(recs) - (m.maxPerUser - 1); extra > 0 {
+			slices.SortFunc(recs, func(a, b userRecord) int {
+				return cmp.Or(a.meta.LastSeen.Compare(b.meta.LastSeen), a.meta.Created.Compare(b.meta.Created), cmp.Compare(a.meta.Handle, b.meta.Handle))
+			})
+			for _, r := range recs[:extra] {
+				if err = m.store.Delete(ctx, md.UserID, r.key); err != nil {
+					break
+				}
+				m.logAudit(ctx, st, audit.Event{
+					Category: audit.CategoryAccess, Action: ActionEvicted, Outcome: audit.OutcomeSuccess,
+					Actor: identity.Principal{UserID: md.UserID}, Target: audit.Target{Kind: "user", ID: md.UserID}, SessionRef: r.meta.Handle,
+					Reason: fmt.Sprintf("more than %d sessions (Config.MaxSessions): the least recently used is signed out", m.maxPerUser),
+					Meta:   map[string]string{"last_seen": r.meta.LastSeen.UTC().Format(time.RFC3339)},
+				})
+			}
+		}
+	}
+	if err != nil {
+		m.logAudit(ctx, st, audit.Event{
+			Category: audit.CategoryError, Action: ActionEvicted, Outcome: audit.OutcomeFailure,
+			Actor: identity.Principal{UserID: md.UserID}, Target: audit.Target{Kind: "user", ID: md.UserID}, SessionRef: md.Handle,
+			Reason: fmt.Sprintf("%v: applying Config.MaxSessions: %v", ErrStore, err),
+		})
+	}
 }
 
 func joinMethods(ms []identity.Method) string {
@@ -136,6 +174,48 @@ func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 		Meta: map[string]string{"method": string(method)},
 	})
 	return nil
+}
+
+// Reauthenticate records that the signed-in user proved a primary
+// credential again (method, e.g. [identity.MethodPassword] after the app
+// checked the password): it renews the token, sets the principal's
+// AuthTime to now and adds method to its Methods, so that actions asking
+// for a recent authentication ([Manager.RevokeOthers], adding a first
+// factor with package mfa) pass for Config.ReauthAge. It does not mark
+// MFA, and leaves the handle, the lifetime and the revocation stamp
+// alone. Check the credential of the signed-in user (not of whoever typed
+// a login name) before calling it; auth's Authenticator.Reauthenticate
+// does both.
+//
+// It returns [ErrNoSession] outside [Manager.Handler] and
+// [ErrNotLoggedIn] when no user is signed in.
+func (m *Manager) Reauthenticate(ctx context.Context, method identity.Method) error {
+	st, md, err := m.signedIn(ctx)
+	if err != nil {
+		return err
+	}
+	if method == "" {
+		return errors.New("session: reauthenticate: empty method")
+	}
+	m.renew(st)
+	n := *md
+	n.AuthTime = m.now()
+	if !slices.Contains(n.Methods, method) {
+		n.Methods = append(slices.Clip(n.Methods), method)
+	}
+	m.setMeta(st, &n)
+	m.logAudit(ctx, st, audit.Event{
+		Category: audit.CategoryAuthentication, Action: ActionReauth, Outcome: audit.OutcomeSuccess,
+		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
+		Meta: map[string]string{"method": string(method)},
+	})
+	return nil
+}
+
+// recent reports whether the signed-in session of md authenticated within
+// Config.ReauthAge (sign-in, re-authentication or second factor).
+func (m *Manager) recent(md *meta) bool {
+	return reauth.Recent(principal(md), m.now(), m.reauthAge, false)
 }
 
 // renew gives the request's session a new token: a new scs session with

@@ -32,6 +32,19 @@ const (
 	// DevCookieName is the default cookie name with AllowInsecureCookie,
 	// where the __Host- prefix cannot be used.
 	DevCookieName = "session"
+	// DefaultReauthAge is how recent a sign-in, re-authentication or
+	// second-factor verification must be for [Manager.RevokeOthers] and a
+	// user's own [Manager.Revoke]: 10 minutes, long enough to finish what
+	// the user set out to do, short enough that a session left open or
+	// stolen hours ago cannot sign its owner out (OWASP ASVS 5.0 §7.5.2).
+	DefaultReauthAge = 10 * time.Minute
+	// DefaultMaxSessions is how many signed-in sessions one user may hold
+	// at once unless Config.MaxSessions says otherwise: 10, more than the
+	// browsers and devices one person uses, few enough that a password
+	// guessed or phished cannot be turned into an unbounded number of
+	// sessions, and that the per-user index each sign-in reads stays small
+	// (OWASP ASVS 5.0 §7.1.2).
+	DefaultMaxSessions = 10
 )
 
 // Errors returned by [Manager] methods. Test with errors.Is.
@@ -53,6 +66,11 @@ var (
 	// ErrStore wraps failures of the [Store]. The Handler answers them
 	// with 500 and an audit event; methods return them.
 	ErrStore = errors.New("session: store failed")
+	// ErrReauthRequired reports that the action needs a recent
+	// authentication (Config.ReauthAge): ask for the password again and
+	// call [Manager.Reauthenticate], or verify a second factor
+	// ([Manager.MarkMFA]), then retry.
+	ErrReauthRequired = errors.New("session: recent authentication required: ask for the password or a second factor again")
 	// ErrInsecureHost reports a request for a host other than localhost
 	// while Config.AllowInsecureCookie is set.
 	ErrInsecureHost = errors.New("session: AllowInsecureCookie is for http://localhost only: unset it in production")
@@ -78,6 +96,26 @@ type Config struct {
 	// Lifetime ends a session this long after it began (after login, for a
 	// signed-in session), however active it is. Default: [DefaultLifetime].
 	Lifetime time.Duration
+
+	// ReauthAge is how recent the session's sign-in, last
+	// [Manager.Reauthenticate] or last [Manager.MarkMFA] must be for the
+	// user to sign out their other sessions ([Manager.RevokeOthers], and
+	// [Manager.Revoke] of their own sessions); older, those fail with
+	// [ErrReauthRequired]. Default: [DefaultReauthAge]. Give package mfa's
+	// ReauthAge settings no more than this, since adding or removing a
+	// factor signs out the other sessions through RevokeOthers.
+	ReauthAge time.Duration
+
+	// MaxSessions caps the signed-in sessions of one user. Once a login's
+	// session is saved, if the user holds more than MaxSessions, their
+	// least recently used sessions are revoked so that MaxSessions remain,
+	// this one among them, each eviction audited ([ActionEvicted]): the
+	// user is never locked out, and a forgotten browser is the one signed
+	// out. Default: [DefaultMaxSessions]. The cap is applied at each login
+	// through the per-user index; logins racing each other may leave more
+	// until the next login, and a store failure while applying it is
+	// audited without failing the login.
+	MaxSessions int
 
 	// CookieName names the session cookie. Default: [DefaultCookieName],
 	// or [DevCookieName] with AllowInsecureCookie. Without
@@ -138,6 +176,8 @@ type Manager struct {
 	store      Store
 	idle       time.Duration
 	lifetime   time.Duration
+	reauthAge  time.Duration
+	maxPerUser int
 	touchEvery time.Duration
 	cookieName string
 	insecure   bool
@@ -156,6 +196,8 @@ func New(cfg Config) (*Manager, error) {
 		store:      cfg.Store,
 		idle:       cfg.IdleTimeout,
 		lifetime:   cfg.Lifetime,
+		reauthAge:  cfg.ReauthAge,
+		maxPerUser: cfg.MaxSessions,
 		cookieName: cfg.CookieName,
 		insecure:   cfg.AllowInsecureCookie,
 		keyring:    cfg.Keyring,
@@ -164,8 +206,14 @@ func New(cfg Config) (*Manager, error) {
 		onError:    cfg.OnError,
 		now:        cfg.Now,
 	}
-	if m.idle < 0 || m.lifetime < 0 {
-		return nil, errors.New("session: New: IdleTimeout and Lifetime must not be negative: leave them zero for the defaults")
+	if m.idle < 0 || m.lifetime < 0 || m.reauthAge < 0 || m.maxPerUser < 0 {
+		return nil, errors.New("session: New: IdleTimeout, Lifetime, ReauthAge and MaxSessions must not be negative: leave them zero for the defaults")
+	}
+	if m.maxPerUser == 0 {
+		m.maxPerUser = DefaultMaxSessions
+	}
+	if m.reauthAge == 0 {
+		m.reauthAge = DefaultReauthAge
 	}
 	if m.idle == 0 {
 		m.idle = DefaultIdleTimeout

@@ -112,9 +112,19 @@ func (m *Manager) userSessions(ctx context.Context, userID string) ([]userRecord
 // to the signed-in user (or check the caller is an administrator): the
 // handle alone is not a credential. It returns [ErrUnknownSession] when
 // the user has no such session.
+//
+// When the request's own user is userID (a user signing out one of their
+// sessions), the request's session must have authenticated within
+// Config.ReauthAge, or Revoke fails with [ErrReauthRequired] (OWASP ASVS
+// 5.0 §7.5.2: a stolen session must not sign its owner out). Revoking
+// another user's session (an administrator, behind the app's own checks)
+// is not subject to it.
 func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 	if handle == "" {
 		return ErrUnknownSession
+	}
+	if _, md, err := m.signedIn(ctx); err == nil && md.UserID == userID && !m.recent(md) {
+		return ErrReauthRequired
 	}
 	recs, err := m.userSessions(ctx, userID)
 	if err != nil {
@@ -189,13 +199,23 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 // session). For a session signed in by this same request, the watermark
 // is its login's AuthTime instead, so that the new session survives.
 //
+// The request's session must have authenticated within Config.ReauthAge
+// (signed in, [Manager.Reauthenticate] or [Manager.MarkMFA]), or
+// RevokeOthers fails with [ErrReauthRequired] and changes nothing (OWASP
+// ASVS 5.0 §7.5.2: a stolen session must not sign its owner out
+// everywhere else).
+//
 // It returns [ErrNoSession] outside [Manager.Handler] and
 // [ErrNotLoggedIn]. Login packages call it after a password change, with
-// the request's context (auth's ChangePassword does).
+// the request's context (auth's ChangePassword does, after
+// Reauthenticate), and package mfa after a factor is added or removed.
 func (m *Manager) RevokeOthers(ctx context.Context) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
 		return err
+	}
+	if !m.recent(md) {
+		return ErrReauthRequired
 	}
 	kept := md.Stored
 	at := m.now()

@@ -132,6 +132,7 @@ func (a *App) revokeSession(w http.ResponseWriter, r *http.Request) {
 	// Scoped to the signed-in user: another user's handle is unknown here.
 	err := a.sessions.Revoke(r.Context(), currentUser(r), handle)
 	switch {
+	case a.needReauth(w, r, err, "/account/sessions"):
 	case errors.Is(err, session.ErrUnknownSession):
 		a.fail(w, r, http.StatusNotFound, "There is no such session: it may have ended already.")
 	case err != nil:
@@ -144,14 +145,26 @@ func (a *App) revokeSession(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) revokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	if err := a.sessions.RevokeOthers(r.Context()); err != nil {
-		a.serverError(w, r, err)
+		if !a.needReauth(w, r, err, "/account/sessions") {
+			a.serverError(w, r, err)
+		}
 		return
 	}
 	a.flash(r, "Every other session is signed out.")
 	redirect(w, r, "/account/sessions")
 }
 
+// logoutEverywhere signs out every session of the user, this one too.
+// The other sessions are signed out first by RevokeOthers, which asks for
+// a recent authentication (ASVS 5.0 §7.5.2): a stolen session must not
+// sign its owner out.
 func (a *App) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.RevokeOthers(r.Context()); err != nil {
+		if !a.needReauth(w, r, err, "/account/sessions") {
+			a.serverError(w, r, err)
+		}
+		return
+	}
 	if err := a.sessions.RevokeUser(r.Context(), currentUser(r)); err != nil {
 		a.serverError(w, r, err)
 		return

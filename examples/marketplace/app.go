@@ -530,7 +530,7 @@ func (a *App) buildMFA() error {
 	// session's attempts after a success, so that limit counts
 	// consecutive failures.
 	if a.totp, err = mfa.NewTOTP(mfa.TOTPConfig{
-		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st,
+		Issuer: "Marketplace", Keyring: a.keys.DataKeys, Store: st, Sessions: a.sessions,
 		Limiter: perSession, UserLimiter: perUser, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err
@@ -556,7 +556,7 @@ func (a *App) buildMFA() error {
 	if a.policy, err = mfa.NewPolicy(mfa.PolicyConfig{
 		Factors:   []mfa.EnrolmentChecker{a.totp, a.passkeys},
 		Roles:     []string{roleAdmin},
-		EnrolPath: "/account/mfa", ChallengePath: "/mfa",
+		EnrolPath: "/account/mfa", ChallengePath: "/mfa", ReauthPath: "/account/reauth",
 		OnDeny: a.mfaDeny, Audit: a.audit, Now: a.cfg.Now,
 	}); err != nil {
 		return err

@@ -78,7 +78,9 @@ func (a *App) totpEnrol(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := a.totp.Enrol(r.Context(), uid, u.Email)
 	if err != nil {
-		a.serverError(w, r, err)
+		if !a.needReauth(w, r, err, "/account/mfa") {
+			a.serverError(w, r, err)
+		}
 		return
 	}
 	png, err := e.PNG(256)
@@ -123,7 +125,7 @@ type codeField struct {
 
 var (
 	totpCode     = codeField{maxLen: 32, missing: "Enter the 6-digit code your app shows."}
-	recoveryCode = codeField{maxLen: 64, missing: "Enter one of your recovery codes, like ABCDE-FGHJK-MNPQ.",
+	recoveryCode = codeField{maxLen: 64, missing: "Enter one of your recovery codes, like ABCD-EFGH-JKMN-PQRS-TVWX-YZ01.",
 		invalid: "That recovery code is not right, or was used already."}
 )
 
@@ -145,6 +147,9 @@ func (a *App) checkCode(w http.ResponseWriter, r *http.Request, f codeField, che
 	if err == nil {
 		return true
 	}
+	if a.needReauth(w, r, err, localNext(r.PostForm.Get("next"), "/account/mfa")) {
+		return false
+	}
 	status, msg := codeProblem(w, err)
 	switch {
 	case status == 0:
@@ -159,7 +164,16 @@ func (a *App) checkCode(w http.ResponseWriter, r *http.Request, f codeField, che
 
 func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	uid := currentUser(r)
-	if !a.checkCode(w, r, totpCode, func(code string) error { return a.totp.Confirm(r.Context(), uid, code) }, a.confirmAgain) {
+	done := "Your authenticator app is set up. Your other sessions are signed out."
+	if !a.checkCode(w, r, totpCode, func(code string) error {
+		err := a.totp.Confirm(r.Context(), uid, code)
+		if errors.Is(err, mfa.ErrSessionsNotRevoked) { // confirmed all the same
+			a.log.ErrorContext(r.Context(), "TOTP confirmed, other sessions not signed out", "err", err)
+			done = "Your authenticator app is set up. Your other sessions could not be signed out: sign them out from “Where you are signed in”."
+			return nil
+		}
+		return err
+	}, a.confirmAgain) {
 		return
 	}
 	next := localNext(r.PostForm.Get("next"), "")
@@ -173,10 +187,10 @@ func (a *App) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n == 0 {
-		a.showNewRecoveryCodes(w, r, "Your authenticator app is set up.", next)
+		a.showNewRecoveryCodes(w, r, done, next)
 		return
 	}
-	a.flash(r, "Your authenticator app is set up.")
+	a.flash(r, done)
 	redirect(w, r, localNext(next, "/account/mfa"))
 }
 
@@ -233,15 +247,16 @@ func (a *App) totpDisable(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	switch err := a.totp.Disable(r.Context(), uid, keep); {
+	err = a.totp.Disable(r.Context(), uid, keep)
+	switch {
 	case errors.Is(err, mfa.ErrLastFactor):
 		a.refuseLastFactor(w, r)
 		return
-	case err != nil:
+	case err != nil && !errors.Is(err, mfa.ErrSessionsNotRevoked): // removed all the same
 		a.serverError(w, r, err)
 		return
 	}
-	a.afterFactorRemoved(w, r, "Your authenticator app is removed.")
+	a.afterFactorRemoved(w, r, "Your authenticator app is removed.", err)
 }
 
 func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
@@ -266,11 +281,11 @@ func (a *App) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, mfa.ErrLastFactor):
 		a.refuseLastFactor(w, r)
 		return
-	case err != nil:
+	case err != nil && !errors.Is(err, mfa.ErrSessionsNotRevoked): // removed all the same
 		a.serverError(w, r, err)
 		return
 	}
-	a.afterFactorRemoved(w, r, "The passkey is removed.")
+	a.afterFactorRemoved(w, r, "The passkey is removed.", err)
 }
 
 // mustKeepFactor reports whether the signed-in user must keep a second
@@ -294,8 +309,9 @@ func (a *App) refuseLastFactor(w http.ResponseWriter, r *http.Request) {
 }
 
 // afterFactorRemoved revokes the recovery codes once no factor is left:
-// they back up a factor, and alone they would be a password.
-func (a *App) afterFactorRemoved(w http.ResponseWriter, r *http.Request, msg string) {
+// they back up a factor, and alone they would be a password. signOutErr
+// is the removal's failure to sign out the other sessions, if any.
+func (a *App) afterFactorRemoved(w http.ResponseWriter, r *http.Request, msg string, signOutErr error) {
 	uid := currentUser(r)
 	ok, err := a.db.hasFactor(r.Context(), uid)
 	if err != nil {
@@ -308,6 +324,12 @@ func (a *App) afterFactorRemoved(w http.ResponseWriter, r *http.Request, msg str
 			return
 		}
 		msg += " You have no second factor left, so your recovery codes are cancelled too."
+	}
+	if signOutErr != nil {
+		a.log.ErrorContext(r.Context(), "factor removed, other sessions not signed out", "err", signOutErr)
+		msg += " Your other sessions could not be signed out: sign them out from “Where you are signed in”."
+	} else {
+		msg += " Your other sessions are signed out."
 	}
 	a.flash(r, msg)
 	redirect(w, r, "/account/mfa")

@@ -112,7 +112,10 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /account/email", signedIn(fn(a.changeEmail)))
 	handle(app, "POST /account/verify", signedIn(fn(a.resendVerification)))
 
-	// Second factors (reachable while enrolment is required).
+	// Second factors (reachable while enrolment is required), and the
+	// password re-entry that adding a first one asks for.
+	handle(app, "GET /account/reauth", enrolment(fn(a.reauthForm)))
+	handle(app, "POST /account/reauth", enrolment(lim.loginIP.Handler(fn(a.reauth))))
 	handle(app, "GET /account/mfa", enrolment(fn(a.mfaSettings)))
 	handle(app, "POST /account/mfa/totp", enrolment(step(a.secQR.Handler(fn(a.totpEnrol)))))
 	handle(app, "POST /account/mfa/totp/confirm", enrolment(fn(a.totpConfirm)))
@@ -237,6 +240,8 @@ func (a *App) mfaDeny(w http.ResponseWriter, r *http.Request, err error) {
 		to = "/mfa"
 	case errors.Is(err, mfa.ErrStepUpRequired):
 		to, msg = "/mfa", "Please confirm it is you with your second factor, then try again."
+	case errors.Is(err, mfa.ErrReauthRequired):
+		to, msg = "/account/reauth", "Please enter your password again to continue."
 	default:
 		a.serverError(w, r, err)
 		return

@@ -311,7 +311,9 @@ func routeCases(l listing, target user) []routeCase {
 		{pattern: "POST /account/sessions/{handle}/revoke", method: "POST", path: "/account/sessions/no-such-handle/revoke", anon: see, user: notFound, admin: notFound},
 		{pattern: "POST /account/sessions/revoke-others", method: "POST", path: "/account/sessions/revoke-others", anon: see, user: see, admin: see},
 		{pattern: "POST /logout/everywhere", method: "POST", path: "/logout/everywhere", anon: see, user: see, admin: see},
-		// Second factors.
+		// Second factors, and the password re-entry that adding a first one asks for.
+		{pattern: "GET /account/reauth", method: "GET", path: "/account/reauth?next=/account/mfa", anon: see, user: ok, admin: ok},
+		{pattern: "POST /account/reauth", method: "POST", path: "/account/reauth", body: "current=wrong", anon: see, user: unauth, admin: unauth},
 		{pattern: "GET /account/mfa", method: "GET", path: "/account/mfa", anon: see, user: ok, admin: ok},
 		{pattern: "POST /account/mfa/totp", method: "POST", path: "/account/mfa/totp", anon: see, user: ok, admin: ok},
 		{pattern: "POST /account/mfa/totp/confirm", method: "POST", path: "/account/mfa/totp/confirm", anon: see, user: bad, admin: bad},

@@ -22,6 +22,8 @@ type fakeSessions struct {
 	all map[string]*fakeSession
 	// marks counts MarkMFA calls.
 	marks int
+	// revokedOthers and revokedUsers record the sign-outs asked.
+	revokedOthers, revokedUsers []string
 }
 
 type fakeSession struct {
@@ -85,6 +87,37 @@ func (f *fakeSessions) MarkMFA(ctx context.Context, method identity.Method) erro
 	*s.id = s.id.With(method)
 	s.id.MFATime = f.now()
 	f.marks++
+	return nil
+}
+
+// RevokeOthers ends the other sessions of the signed-in user of ctx.
+func (f *fakeSessions) RevokeOthers(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.session(ctx)
+	if s == nil || s.id == nil {
+		return mfa.ErrUnauthenticated
+	}
+	user := s.id.UserID
+	for sid, o := range f.all {
+		if o != s && o.id != nil && o.id.UserID == user {
+			delete(f.all, sid)
+		}
+	}
+	f.revokedOthers = append(f.revokedOthers, user)
+	return nil
+}
+
+// RevokeUser ends every session of userID.
+func (f *fakeSessions) RevokeUser(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for sid, o := range f.all {
+		if o.id != nil && o.id.UserID == userID {
+			delete(f.all, sid)
+		}
+	}
+	f.revokedUsers = append(f.revokedUsers, userID)
 	return nil
 }
 

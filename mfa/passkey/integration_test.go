@@ -35,7 +35,7 @@ func TestIntegration_Session(t *testing.T) {
 	sm, err := session.New(session.Config{AllowInsecureCookie: true, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 	store := newStore(t)
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "Marketplace", Keyring: newKeyring(t), Store: store, Sessions: sm, Limiter: unlimited, UserLimiter: unlimited, Audit: lg, Now: c.Now})
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
@@ -52,7 +52,7 @@ func TestIntegration_Session(t *testing.T) {
 	require.NoError(t, err)
 	policy, err := mfa.NewPolicy(mfa.PolicyConfig{
 		Factors:   []mfa.EnrolmentChecker{tp, wa},
-		EnrolPath: "/mfa/setup", ChallengePath: "/mfa/verify",
+		EnrolPath: "/mfa/setup", ChallengePath: "/mfa/verify", ReauthPath: "/reauth",
 		Audit: lg, Now: c.Now,
 	})
 	require.NoError(t, err)

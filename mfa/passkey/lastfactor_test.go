@@ -32,9 +32,9 @@ func newFactorFixture(t *testing.T) *factorFixture {
 	var lg *audit.Logger
 	lg, f.sink = newAudit()
 	var err error
-	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Audit: lg, Now: c.Now})
-	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
+	f.totp, err = mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: f.store, Sessions: s, Audit: lg, Now: c.Now})
+	require.NoError(t, err)
 	f.wa, err = passkey.New(passkey.Config{
 		RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},
 		Credentials: f.store, Sessions: s, Challenges: s, Audit: lg, Now: c.Now,
@@ -155,9 +155,9 @@ func TestRemoveFactor_KeepLastNeedsFactorStore(t *testing.T) {
 	ms := newStore(t)
 	st := plainStore{ms, ms}
 	c := newClock()
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Now: c.Now})
-	require.NoError(t, err)
 	s := newFakeSessions(c.Now)
+	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "X", Keyring: newKeyring(t), Store: st, Sessions: s, Now: c.Now})
+	require.NoError(t, err)
 	wa, err := passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "X", RPOrigins: []string{"http://localhost"},
 		Credentials: st, Sessions: s, Challenges: s, Now: c.Now})
 	require.NoError(t, err)

@@ -41,10 +41,13 @@ const (
 )
 
 // Sessions records a completed passkey verification in the request's
-// session: it appends m to the session's authentication methods, sets its
-// MFA time and renews the session token. *session.Manager implements it.
+// session (MarkMFA: it appends m to the session's authentication methods,
+// sets its MFA time and renews the session token), and signs the user's
+// other sessions out when a passkey is registered or removed
+// ([mfa.Sessions], OWASP ASVS 5.0 §7.4.3). *session.Manager implements it.
 type Sessions interface {
 	MarkMFA(ctx context.Context, m identity.Method) error
+	mfa.Sessions
 }
 
 // Config configures [New].
@@ -68,8 +71,9 @@ type Config struct {
 	// so that removing a user's last factor can be refused atomically.
 	Credentials mfa.CredentialStore
 
-	// Sessions records MFA verifications. Required; *session.Manager
-	// implements it. The signed-in user is read from the request context
+	// Sessions records MFA verifications and signs out the user's other
+	// sessions when a passkey is registered or removed. Required;
+	// *session.Manager implements it. The signed-in user is read from the request context
 	// ([identity.FromContext]), where the session layer puts it.
 	Sessions Sessions
 
@@ -124,6 +128,14 @@ type Config struct {
 	// MaxBodyBytes bounds the request bodies the finish handlers read.
 	// Default: 64 KiB.
 	MaxBodyBytes int64
+
+	// ReauthAge is how recent the session's proof must be to register a
+	// passkey (see [mfa.CheckReauth]): a second-factor verification when
+	// the user has a factor (a passkey, or a TOTP secret in the same
+	// [mfa.FactorStore]), else the sign-in or a re-authentication.
+	// Default: [mfa.DefaultReauthAge]. Keep it no longer than the session
+	// layer's ReauthAge.
+	ReauthAge time.Duration
 
 	// Now returns the current time. Default: time.Now.
 	// Tests in a testing/synctest bubble leave it nil (the bubble's fake
@@ -209,6 +221,7 @@ type RelyingParty struct {
 	maxCreds  int
 	timeout   time.Duration
 	maxBody   int64
+	reauth    time.Duration
 	now       func() time.Time
 }
 
@@ -227,8 +240,8 @@ func New(cfg Config) (*RelyingParty, error) {
 		return nil, errors.New("passkey: Config.Sessions is required: pass the *session.Manager")
 	case nilarg.Is(cfg.Challenges):
 		return nil, errors.New("passkey: Config.Challenges is required: pass the *session.Manager")
-	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0:
-		return nil, errors.New("passkey: Config: MaxCredentials, Timeout and MaxBodyBytes must not be negative (0 means the default)")
+	case cfg.MaxCredentials < 0 || cfg.Timeout < 0 || cfg.MaxBodyBytes < 0 || cfg.ReauthAge < 0:
+		return nil, errors.New("passkey: Config: MaxCredentials, Timeout, MaxBodyBytes and ReauthAge must not be negative (0 means the default)")
 	}
 	for _, o := range cfg.RPOrigins {
 		u, err := url.Parse(o)
@@ -259,6 +272,7 @@ func New(cfg Config) (*RelyingParty, error) {
 		maxCreds:  cfg.MaxCredentials,
 		timeout:   cfg.Timeout,
 		maxBody:   cfg.MaxBodyBytes,
+		reauth:    cmp.Or(cfg.ReauthAge, mfa.DefaultReauthAge),
 		now:       cfg.Now,
 	}
 	if w.maxCreds == 0 {
@@ -426,15 +440,23 @@ func (w *RelyingParty) serve(rw http.ResponseWriter, r *http.Request, action aud
 // options for navigator.credentials.create(), as the JSON that
 // PublicKeyCredential.parseCreationOptionsFromJSON takes: a discoverable
 // credential, user verification required, no attestation, and the user's
-// existing credentials excluded. Register this route and
+// existing credentials excluded.
+//
+// The session must have proved itself within [Config.ReauthAge]
+// ([mfa.CheckReauth]): a user who has a factor must have verified one, a
+// user who has none must have signed in or re-entered their password;
+// otherwise it fails with [mfa.ErrStepUpRequired] or
+// [mfa.ErrReauthRequired] (401), so that a stolen session cannot add its
+// own passkey (OWASP ASVS 5.0 §7.5.1). Register this route and
 // FinishRegistration with [mfa.Policy.AllowEnrolment], behind
-// [mfa.Policy.StepUp]: a user with no factor passes, one who has a factor
-// must have verified it recently, so that a stolen session cannot add its
-// own passkey.
+// [mfa.Policy.StepUp], which makes the same check first.
 func (w *RelyingParty) BeginRegistration(rw http.ResponseWriter, r *http.Request) {
 	w.serve(rw, r, ActionRegisterBegin, true, func(c *call) (reply, error) {
 		u, err := w.loadRegistrant(c.ctx, c.userID)
 		if err != nil {
+			return reply{}, err
+		}
+		if err := w.checkReauth(c.ctx, c.userID, len(u.creds) > 0); err != nil {
 			return reply{}, err
 		}
 		if w.userNames != nil {
@@ -461,7 +483,13 @@ func (w *RelyingParty) BeginRegistration(rw http.ResponseWriter, r *http.Request
 // FinishRegistration answers a POST whose body is the JSON of the new
 // credential (credential.toJSON()) and stores the credential. The optional
 // query parameter "name" labels it (at most 64 characters; default
-// "Passkey"). It answers 201 {"id": base64url ID, "name": name}.
+// "Passkey"). It answers 201 {"id": base64url ID, "name": name}. The
+// session's proof is checked again, as by BeginRegistration. Once the
+// credential is stored, the user's other sessions are signed out and this
+// one's token renewed ([Config.Sessions], OWASP ASVS 5.0 §7.4.3); if that
+// fails, the handler fails with an error wrapping
+// [mfa.ErrSessionsNotRevoked] (500), the passkey being registered all the
+// same.
 func (w *RelyingParty) FinishRegistration(rw http.ResponseWriter, r *http.Request) {
 	w.serve(rw, r, ActionRegister, true, func(c *call) (reply, error) {
 		name, err := cleanName(cmp.Or(r.URL.Query().Get("name"), "Passkey"))
@@ -484,6 +512,9 @@ func (w *RelyingParty) FinishRegistration(rw http.ResponseWriter, r *http.Reques
 		if err != nil {
 			return reply{}, err
 		}
+		if err := w.checkReauth(c.ctx, c.userID, len(u.creds) > 0); err != nil {
+			return reply{}, err
+		}
 		u.handle = cer.Session.UserID // the handle sent to the authenticator at begin
 		cred, err := w.wa.CreateCredential(u, cer.Session, parsed)
 		if err != nil {
@@ -496,6 +527,9 @@ func (w *RelyingParty) FinishRegistration(rw http.ResponseWriter, r *http.Reques
 		sc := mfa.StoredCredential{ID: cred.ID, UserID: c.userID, Name: name, Data: data, CreatedAt: w.now()}
 		if err := w.creds.CreateCredential(c.ctx, sc); err != nil {
 			return reply{}, fmt.Errorf("passkey: store credential: %w", err)
+		}
+		if err := mfa.SignOutOthers(c.ctx, w.sessions, c.userID); err != nil {
+			return reply{}, err
 		}
 		return reply{status: http.StatusCreated, body: map[string]string{"id": b64(cred.ID), "name": name}, cred: cred.ID}, nil
 	})
@@ -748,12 +782,20 @@ func (w *RelyingParty) RenameCredential(ctx context.Context, userID string, id [
 // in the store, which must then implement [mfa.FactorStore], so that
 // concurrent removals of the user's factors cannot leave them none. An
 // unknown id, or one of another user, fails with [mfa.ErrNotFound].
+//
+// Once the credential is removed, the user's other sessions are signed out
+// (all of them when ctx is not the user's own request; OWASP ASVS 5.0
+// §7.4.3); if that fails, the error wraps [mfa.ErrSessionsNotRevoked], the
+// credential being removed all the same.
 func (w *RelyingParty) RemoveCredential(ctx context.Context, userID string, id []byte, keepLast bool) error {
 	e := audit.Event{
 		Category: audit.CategoryAuthentication, Action: ActionRemove, Outcome: audit.OutcomeSuccess,
 		Actor: actor(userID), Target: credTarget(id),
 	}
 	err := w.removeCredential(ctx, userID, id, keepLast)
+	if err == nil {
+		err = mfa.SignOutOthers(ctx, w.sessions, userID)
+	}
 	switch {
 	case errors.Is(err, mfa.ErrLastFactor):
 		e.Outcome, e.Reason = audit.OutcomeDenied, err.Error()
@@ -785,6 +827,24 @@ func (w *RelyingParty) removeCredential(ctx context.Context, userID string, id [
 		return mfa.ErrLastFactor
 	}
 	return nil
+}
+
+// checkReauth is [mfa.CheckReauth] for registering a passkey: the user
+// has a factor if they have a passkey (hasPasskey) or, when the
+// credential store also keeps TOTP secrets, a confirmed one.
+func (w *RelyingParty) checkReauth(ctx context.Context, userID string, hasPasskey bool) error {
+	has := hasPasskey
+	if ts, ok := w.creds.(mfa.TOTPStore); ok && !has {
+		rec, err := ts.LoadTOTP(ctx, userID)
+		switch {
+		case errors.Is(err, mfa.ErrNotEnrolled):
+		case err != nil:
+			return fmt.Errorf("passkey: TOTP enrolment: %w", err)
+		default:
+			has = rec.Secret != nil
+		}
+	}
+	return mfa.CheckReauth(ctx, userID, has, w.reauth, w.now())
 }
 
 // Enrolled reports whether the user has a passkey. It implements
@@ -822,6 +882,9 @@ func (w *RelyingParty) takeCeremony(ctx context.Context, key, userID string) (ce
 	return c, nil
 }
 
+// floodPace is the audit budget of the rejections a flood can trigger.
+var floodPace = audit.Pace{Every: 500 * time.Millisecond, Burst: 20}
+
 // errBodyTooLarge reports a request body over MaxBodyBytes.
 var errBodyTooLarge = errors.New("passkey: request body too large")
 
@@ -851,8 +914,17 @@ func (w *RelyingParty) fail(rw http.ResponseWriter, r *http.Request, action audi
 			e.Meta = map[string]string{"debug": ve.devInfo}
 		}
 	}
-	if errors.Is(err, mfa.ErrUnauthenticated) {
+	if errors.Is(err, mfa.ErrUnauthenticated) || errors.Is(err, mfa.ErrReauthRequired) || errors.Is(err, mfa.ErrStepUpRequired) {
 		e.Outcome = audit.OutcomeDenied
+	}
+	// Rejected input a flood can send (malformed or oversized payloads,
+	// failed or replayed ceremonies, refusals) is paced (OWASP ASVS 5.0
+	// §16.3.3); a cloned authenticator's alert and internal errors are not.
+	if errors.Is(err, ErrVerification) || errors.Is(err, ErrNoChallenge) || errors.Is(err, errBodyTooLarge) ||
+		errors.Is(err, errBadName) || e.Outcome == audit.OutcomeDenied {
+		if !errors.Is(err, ErrClonedAuthenticator) {
+			e.Pace = floodPace
+		}
 	}
 	w.log(r, e)
 	w.onError(rw, r, err)

@@ -494,7 +494,9 @@ func TestWebAuthn_Ceremonies(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, status)
 	})
 	t.Run("same authenticator twice is excluded", func(t *testing.T) {
-		_, c, _ := registered(t, nil)
+		_, c, dev := registered(t, nil)
+		status, body := c.assert(dev, "verify") // a factor exists: step up first
+		require.Equal(t, http.StatusOK, status, body)
 		_, opts := c.post("/register/begin", "")
 		ao, err := vwa.ParseAttestationOptions(opts)
 		require.NoError(t, err)
@@ -593,6 +595,11 @@ func TestWebAuthn_ManageCredentials(t *testing.T) {
 	second := h.device(vwa.AuthenticatorOptions{})
 	h.clock.Add(time.Minute)
 	status, body := c.register(second, "Phone")
+	require.Equal(t, http.StatusUnauthorized, status, "a second passkey needs a step-up with the first")
+	assert.JSONEq(t, `{"error":"step_up_required"}`, body)
+	status, body = c.assert(dev, "verify")
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = c.register(second, "Phone")
 	require.Equal(t, http.StatusCreated, status, body)
 
 	creds, err := h.wa.Credentials(ctx, "alice")
@@ -660,4 +667,89 @@ func TestNew_Config(t *testing.T) {
 			assert.Equal(t, r.ok, err == nil, "%v", err)
 		})
 	}
+}
+
+// TestWebAuthn_RegistrationNeedsRecentAuth: ASVS 5.0 §7.5.1. A session
+// stolen after sign-in cannot register its own first passkey once the
+// sign-in is older than ReauthAge, at begin or at finish.
+func TestWebAuthn_RegistrationNeedsRecentAuth(t *testing.T) {
+	t.Run("begin", func(t *testing.T) {
+		h, c := signedIn(t, nil)
+		h.clock.Add(mfa.DefaultReauthAge + time.Second)
+		status, body := c.register(h.device(vwa.AuthenticatorOptions{}), "Attacker")
+		assert.Equal(t, http.StatusUnauthorized, status)
+		assert.JSONEq(t, `{"error":"reauth_required"}`, body)
+		creds, err := h.wa.Credentials(context.Background(), "alice")
+		require.NoError(t, err)
+		assert.Empty(t, creds)
+		evs := events(h.sink, string(passkey.ActionRegisterBegin))
+		require.NotEmpty(t, evs)
+		assert.Equal(t, audit.OutcomeDenied, evs[len(evs)-1].Outcome)
+	})
+	t.Run("finish", func(t *testing.T) {
+		// ReauthAge shorter than the ceremony's timeout, so that the
+		// sign-in goes stale while the ceremony is still valid.
+		h, c := signedIn(t, func(c *passkey.Config) { c.ReauthAge = 2 * time.Minute })
+		dev := h.device(vwa.AuthenticatorOptions{})
+		status, opts := c.post("/register/begin", "")
+		require.Equal(t, http.StatusOK, status, opts)
+		h.clock.Add(2*time.Minute + time.Second)
+		ao, err := vwa.ParseAttestationOptions(opts)
+		require.NoError(t, err)
+		dev.auth.Options.UserHandle = []byte(ao.UserID)
+		status, body := c.post("/register/finish?name=Late", vwa.CreateAttestationResponse(dev.rp, dev.auth, dev.cred, *ao))
+		assert.Equal(t, http.StatusUnauthorized, status)
+		assert.JSONEq(t, `{"error":"reauth_required"}`, body)
+	})
+	t.Run("password re-entered", func(t *testing.T) {
+		h, c := signedIn(t, nil)
+		h.clock.Add(mfa.DefaultReauthAge + time.Second)
+		c.signIn("alice") // stands in for a re-authentication: AuthTime now
+		status, body := c.register(h.device(vwa.AuthenticatorOptions{}), "Key")
+		assert.Equal(t, http.StatusCreated, status, body)
+	})
+}
+
+// TestWebAuthn_FactorChangeSignsOutOthers: ASVS 5.0 §7.4.3. Registering
+// or removing a passkey signs out the user's other sessions; the
+// request's own survives. An administrator's removal signs out all of the
+// user's sessions.
+func TestWebAuthn_FactorChangeSignsOutOthers(t *testing.T) {
+	h, c := signedIn(t, nil)
+	other := h.client()
+	other.signIn("alice")
+	_, who := other.do(http.MethodGet, "/test/whoami", "")
+	require.Contains(t, who, `"user":"alice"`)
+
+	status, body := c.register(h.device(vwa.AuthenticatorOptions{}), "Key")
+	require.Equal(t, http.StatusCreated, status, body)
+	_, who = other.do(http.MethodGet, "/test/whoami", "")
+	assert.Contains(t, who, `"user":""`, "the other session is signed out")
+	_, who = c.do(http.MethodGet, "/test/whoami", "")
+	assert.Contains(t, who, `"user":"alice"`, "this one survives")
+	assert.Equal(t, []string{"alice"}, h.sessions.revokedOthers)
+
+	creds, err := h.wa.Credentials(context.Background(), "alice")
+	require.NoError(t, err)
+	require.Len(t, creds, 1)
+	admin := identity.NewContext(context.Background(), identity.Principal{UserID: "root", Roles: []string{"admin"}})
+	require.NoError(t, h.wa.RemoveCredential(admin, "alice", creds[0].ID, false))
+	assert.Equal(t, []string{"alice"}, h.sessions.revokedUsers)
+	_, who = c.do(http.MethodGet, "/test/whoami", "")
+	assert.Contains(t, who, `"user":""`, "an administrator's removal signs out every session")
+}
+
+// TestWebAuthn_RejectedInputPaced: ASVS 5.0 §16.3.3. Malformed payloads
+// sent to the anonymous login endpoints are refused and audited, and a
+// flood of them is paced.
+func TestWebAuthn_RejectedInputPaced(t *testing.T) {
+	h := newWAHarness(t, nil)
+	c := h.client()
+	for range 200 {
+		status, _ := c.post("/login/finish", `{"id":`)
+		require.Equal(t, http.StatusBadRequest, status)
+	}
+	evs := events(h.sink, string(passkey.ActionLogin))
+	assert.NotEmpty(t, evs, "rejections are recorded")
+	assert.Less(t, len(evs), 60, "and paced")
 }

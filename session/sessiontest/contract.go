@@ -32,6 +32,7 @@ func run(t *testing.T, h Backend) {
 	t.Run("AbsoluteLifetime", func(t *testing.T) { absoluteLifetime(t, h) })
 	t.Run("RevokeUserAcrossInstances", func(t *testing.T) { revokeAcross(t, h) })
 	t.Run("RevokeOneAndOthers", func(t *testing.T) { revokeOne(t, h) })
+	t.Run("SessionCap", func(t *testing.T) { sessionCap(t, h) })
 	t.Run("LogoutTokenRejected", func(t *testing.T) { logout(t, h) })
 	t.Run("RevokedWhileInFlight", func(t *testing.T) { inFlight(t, h) })
 	t.Run("LoginRacesRevocation", func(t *testing.T) { loginRace(t, h) })
@@ -470,6 +471,47 @@ func revokeOne(t *testing.T, h Backend) {
 	requireNoError(t, err)
 	requireLen(t, list, 1)
 	assertEqual(t, mine[0], list[0].Handle, "the handle survives token renewal")
+}
+
+// sessionCap: a login over Config.MaxSessions signs out the user's least
+// recently used sessions, so that the newest are kept, whatever store
+// keeps the per-user index; other users are untouched.
+func sessionCap(t *testing.T, h Backend) {
+	e := storetest.NewEnv(t, h.New(t), storetest.NewClock(), func(c *session.Config) { c.MaxSessions = 3 })
+	other := e.Login(t, "olga", "")
+	var toks []string
+	for range 3 {
+		toks = append(toks, e.Login(t, "hana", ""))
+		e.Clock.Add(2 * time.Minute)
+	}
+	// The oldest is used again: it is now the most recently used.
+	assertContains(t, e.WhoAmI(t, toks[0]), "hana|")
+	e.Clock.Add(2 * time.Minute)
+
+	toks = append(toks, e.Login(t, "hana", "")) // a fourth: the least recently used goes
+	assertEqual(t, "anonymous", e.WhoAmI(t, toks[1]), "the least recently used session is signed out")
+	for _, i := range []int{0, 2, 3} {
+		assertContains(t, e.WhoAmI(t, toks[i]), "hana|", "session", i, "is kept")
+	}
+	list, err := e.M.Sessions(context.Background(), "hana")
+	requireNoError(t, err)
+	assertLen(t, list, 3)
+	assertContains(t, e.WhoAmI(t, other), "olga|", "another user's session is untouched")
+
+	e.Clock.Add(2 * time.Minute)
+	e.Login(t, "hana", "")
+	e.Login(t, "hana", "")
+	list, err = e.M.Sessions(context.Background(), "hana")
+	requireNoError(t, err)
+	assertLen(t, list, 3, "never more than MaxSessions")
+	evicted := 0
+	for _, ev := range e.Audit.Events() {
+		if ev.Action == session.ActionEvicted {
+			evicted++
+			assertEqual(t, "hana", ev.Target.ID)
+		}
+	}
+	assertEqual(t, 3, evicted, "each eviction is audited")
 }
 
 func logout(t *testing.T, h Backend) {

@@ -18,6 +18,7 @@
     unauthenticated: "Your session has ended: please log in again.",
     mfa_required: "Please confirm it is you first.",
     step_up_required: "Please confirm it is you with your second factor, then try again.",
+    reauth_required: "Please enter your password again, then try again.",
     no_challenge: "This attempt expired: please try again.",
     verification_failed: "The passkey could not be verified. Please try again.",
     not_enrolled: "You have no passkey on this site yet.",
@@ -79,6 +80,8 @@
     status(explain(err));
     if (err && (err.code === "step_up_required" || err.code === "mfa_required")) {
       window.location.assign("/mfa?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+    } else if (err && err.code === "reauth_required") {
+      window.location.assign("/account/reauth?next=" + encodeURIComponent(window.location.pathname + window.location.search));
     }
   }
 

@@ -164,6 +164,11 @@ func App(m *session.Manager, now func() time.Time) http.Handler {
 			_, _ = w.Write([]byte("ok"))
 		}
 	})
+	mux.HandleFunc("/reauth", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, m.Reauthenticate(r.Context(), identity.MethodPassword)) {
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if check(w, m.Logout(r.Context())) {
 			_, _ = w.Write([]byte("ok"))
