@@ -7,7 +7,8 @@
 #
 # DURATION is a go test -fuzztime value (default 10m); LOG is where the
 # rows go (default fuzz-long.log in the current directory). Each target's
-# full output goes to LOG's directory as fuzz-long.<pkg>.<target>.out; a
+# full output goes to FUZZ_OUTDIR (default: LOG's directory) as
+# fuzz-long.<pkg>.<target>.out; a
 # failing input stays in the package's testdata/fuzz/<target>/ as usual, so
 # that `go test` replays it. FUZZ_MATCH (a grep -E pattern on
 # "pkg FuzzName") picks a subset. Exit status: 1 if any target failed.
@@ -18,7 +19,7 @@ export PATH="$PATH:/usr/local/go/bin"
 dur=${1:-10m}
 log=${2:-fuzz-long.log}
 case $log in /*) ;; *) log="$(pwd)/$log" ;; esac
-outdir=$(dirname "$log")
+outdir=${FUZZ_OUTDIR:-$(dirname "$log")}
 mkdir -p "$outdir"
 match=${FUZZ_MATCH:-.}
 
