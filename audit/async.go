@@ -295,13 +295,13 @@ func (a *AsyncSink) deliver(batch []Event) {
 			return
 		}
 		n, err := a.write(batch)
-		a.written.Add(uint64(n))
+		a.written.Add(uint64(n)) // #nosec G115 -- n is a byte count returned by write, never negative
 		batch = batch[n:]
 		if err == nil {
 			continue
 		}
 		a.retries.Add(1)
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff/2 + rand.N(backoff/2+1) // #nosec G404 -- retry jitter: spreads retries, needs no unpredictability
 		backoff = min(2*backoff, a.maxB)
 		t := time.NewTimer(wait)
 		select {

@@ -133,7 +133,7 @@ func (l *Logger) recoverPanic(rw *responseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	rw.WriteHeader(http.StatusInternalServerError)
-	io.WriteString(rw, "Internal Server Error\nRequest ID: "+RequestID(r.Context())+"\n")
+	_, _ = io.WriteString(rw, "Internal Server Error\nRequest ID: "+RequestID(r.Context())+"\n")
 }
 
 // safeSprint formats a panic value, surviving a String method that panics.

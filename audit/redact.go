@@ -102,7 +102,7 @@ func SensitiveKey(key string) bool {
 	for i := 0; i < nw; i++ {
 		end := n
 		if i+1 < nw {
-			end = int(bounds[i+1])
+			end = int(bounds[i+1]) // #nosec G602 -- i+1 < nw <= len(bounds), checked on the line above
 		}
 		w := buf[bounds[i]:end]
 		if len(w) > 1 && w[len(w)-1] == 's' {

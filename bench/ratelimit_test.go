@@ -66,7 +66,7 @@ var rlKeySet = sync.OnceValues(func() (keys, addrs []string) {
 
 // rlIPv4 returns the i-th address from 11.0.0.0 up: public, distinct.
 func rlIPv4(i int) string {
-	n := uint32(11<<24) + uint32(i)
+	n := uint32(11<<24) + uint32(i) // #nosec G115 -- i is a non-negative key index below 2^24 (addresses in 11.0.0.0/8)
 	var b []byte
 	b = strconv.AppendUint(b, uint64(n>>24), 10)
 	b = append(b, '.')
@@ -252,7 +252,7 @@ func rlBenchKey(b *testing.B, p rlPeer, keys []string, parallel bool) {
 	}
 	b.RunParallel(func(pb *testing.PB) {
 		allow := newAllow()
-		i := int(rlStart.Add(7919) % uint64(len(keys)))
+		i := int(rlStart.Add(7919) % uint64(len(keys))) // #nosec G115 -- the remainder is below len(keys)
 		for pb.Next() {
 			allow(keys[i])
 			if i++; i == len(keys) {
@@ -282,7 +282,7 @@ func rlBenchHTTP(b *testing.B, p rlPeer, addrs []string, parallel bool) {
 	}
 	b.RunParallel(func(pb *testing.PB) {
 		w, r := newDiscardWriter(), httptest.NewRequest("GET", "/", nil)
-		i := int(rlStart.Add(7919) % uint64(len(addrs)))
+		i := int(rlStart.Add(7919) % uint64(len(addrs))) // #nosec G115 -- the remainder is below len(addrs)
 		for pb.Next() {
 			r.RemoteAddr = addrs[i]
 			clear(w.h)
@@ -334,7 +334,7 @@ func rlBytesPerKey(b *testing.B, p rlPeer, n int) (perKey, tracked float64) {
 	}
 	runtime.KeepAlive(allow)
 	done()
-	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(keys), float64(keys)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(keys), float64(keys) // #nosec G115 -- heap sizes of a benchmark process, far below 2^63
 }
 
 // httprateKeyByPeer keys httprate by the TCP peer, as its deprecated

@@ -6,7 +6,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" // #nosec G505 -- HMAC-SHA1 is the RFC 6238 default TOTP algorithm that authenticator apps expect
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -331,7 +331,7 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer:      t.issuer,
 		AccountName: account,
-		Period:      uint(t.params.period),
+		Period:      uint(t.params.period), // #nosec G115 -- period is 15 to 300 seconds, checked in NewTOTP
 		Secret:      raw,
 		Digits:      otp.Digits(t.params.digits),
 		Algorithm:   t.params.alg.otp(),
@@ -658,8 +658,8 @@ func totpAD(userID string) []byte {
 // seal encrypts the enrolment parameters and secret for userID.
 func (t *TOTP) seal(userID string, p totpParams, secret []byte) ([]byte, error) {
 	pt := make([]byte, 0, 5+len(secret))
-	pt = append(pt, sealVersion, byte(p.alg), byte(p.digits))
-	pt = binary.BigEndian.AppendUint16(pt, uint16(p.period))
+	pt = append(pt, sealVersion, byte(p.alg), byte(p.digits)) // #nosec G115 -- alg is SHA1..SHA512 and digits 6 or 8, checked in NewTOTP
+	pt = binary.BigEndian.AppendUint16(pt, uint16(p.period))  // #nosec G115 -- period is 15 to 300 seconds, checked in NewTOTP
 	pt = append(pt, secret...)
 	ct, err := t.keyring.Encrypt(pt, totpAD(userID))
 	clear(pt)

@@ -349,7 +349,7 @@ func (o *Outbox) Run(ctx context.Context, s Sender) error {
 			// Poll, doubling to at most ten of them, jittered.
 			wait = o.cfg.Poll << min(failures-1, 3)
 			wait = min(wait, 10*o.cfg.Poll)
-			wait = wait/2 + rand.N(wait/2+1)
+			wait = wait/2 + rand.N(wait/2+1) // #nosec G404 -- retry jitter: spreads retries, needs no unpredictability
 			o.cfg.ErrorLog.LogAttrs(ctx, slog.LevelError, "notify: outbox: database error; retrying",
 				slog.String("error", err.Error()), slog.Int("failures", failures), slog.Duration("retry_in", wait))
 		} else {
@@ -530,7 +530,7 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 		d *= 2
 	}
 	d = min(d, o.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) // #nosec G404 -- retry jitter: spreads retries, needs no unpredictability
 }
 
 // cut makes an error (a Sender's, or other code's for an EventSink's

@@ -113,7 +113,7 @@ func NewMemory(l Limit, cfg MemoryConfig) (*Memory, error) {
 		s := &m.shards[i]
 		s.max = perShard
 		s.maxCap = perShard + perShard/7 + 1 // load at most 7/8
-		s.rng = rand.Uint64() | 1
+		s.rng = rand.Uint64() | 1            // #nosec G404 -- seeds the xorshift that picks where eviction sampling starts; the sample then evicts the earliest TAT, so throttled keys go last whatever the start
 	}
 	if every > 0 {
 		m.stop, m.done = make(chan struct{}), make(chan struct{})
@@ -133,7 +133,7 @@ func NewMemory(l Limit, cfg MemoryConfig) (*Memory, error) {
 // one tick: 1 in 65536 for bursts up to 2^14, about Burst in 2^30 above
 // (1 in 64 at the largest burst, 2^24).
 func ticks(l Limit) (shift uint, emit int64) {
-	iv := uint64(l.Interval())
+	iv := uint64(l.Interval()) // #nosec G115 -- Interval is positive for a Limit that passed WithDefaults
 	target := 0
 	if b := bits.Len64(iv); b > 17 {
 		target = b - 17
@@ -143,8 +143,8 @@ func ticks(l Limit) (shift uint, emit int64) {
 		shift = uint(tz)
 	}
 	for {
-		emit = int64((iv + 1<<shift - 1) >> shift)
-		if uint64(l.Burst)*uint64(emit) < 1<<31 {
+		emit = int64((iv + 1<<shift - 1) >> shift) // #nosec G115 -- iv is a positive int64 shifted right: it fits
+		if uint64(l.Burst)*uint64(emit) < 1<<31 {  // #nosec G115 -- Burst is 1 to maxBurst (1<<24), checked by WithDefaults
 			return shift, emit
 		}
 		shift++
@@ -293,7 +293,7 @@ func (m *Memory) take(h uint64, spend bool) (Decision, error) {
 			ResetAfter: m.dur(tat - now),
 		}, nil
 	}
-	off := uint32(next - s.base)
+	off := uint32(next - s.base) // #nosec G115 -- next - base is at most burstT, which ticks keeps below 2^31
 	if found {
 		s.slots[i].tat = off
 	} else {

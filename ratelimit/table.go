@@ -113,7 +113,7 @@ func (c *deniedCache) forget(h uint64) {
 // home is the preferred index of key h in a table of c slots. It uses the
 // hash's low 32 bits; the shard index uses the high bits.
 func home(h uint64, c int) int {
-	return int((h & math.MaxUint32) * uint64(c) >> 32)
+	return int((h & math.MaxUint32) * uint64(c) >> 32) // #nosec G115 -- c is a slot count, positive
 }
 
 // find returns the index of h and found true, or the index and probe
@@ -155,10 +155,10 @@ func (s *shard) add(h uint64, off uint32, now int64, i, dist int) {
 	case s.n >= s.growAt:
 		old := s.base
 		s.resize(min(s.maxCap, max(minCap, len(s.slots)+len(s.slots)/4)), now)
-		off = uint32(int64(off) + old - s.base)
+		off = uint32(int64(off) + old - s.base) // #nosec G115 -- the rebased offset stays within burstT, which ticks keeps below 2^31
 		i, _, dist = s.find(h)
 	}
-	s.insertAt(i, dist, slot{lo: uint32(h), hi: uint32(h >> 32), tat: off})
+	s.insertAt(i, dist, slot{lo: uint32(h), hi: uint32(h >> 32), tat: off}) // #nosec G115 -- splitting the 64-bit hash into its two halves: truncation intended
 }
 
 // insertAt places e, whose probe distance at index i is d, displacing
@@ -261,7 +261,7 @@ func (s *shard) resize(c int, now int64) {
 		}
 		h := e.key()
 		i, _, d := s.find(h)
-		s.insertAt(i, d, slot{lo: e.lo, hi: e.hi, tat: uint32(t - now)})
+		s.insertAt(i, d, slot{lo: e.lo, hi: e.hi, tat: uint32(t - now)}) // #nosec G115 -- t - now is at most burstT, which ticks keeps below 2^31
 	}
 	s.base = now
 }
@@ -300,7 +300,7 @@ func (s *shard) sweep(now int64, shrink bool) {
 				s.remove(i) // refilled; re-examine i, which now holds its successor
 				continue
 			}
-			sl.tat -= uint32(delta)
+			sl.tat -= uint32(delta) // #nosec G115 -- delta is below sl.tat here (the branch above removed the slot otherwise)
 			break
 		}
 		i++

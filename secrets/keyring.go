@@ -127,7 +127,7 @@ func NewKeyring(primary Key, older ...Key) (*Keyring, error) {
 		}
 		e := &keyEntry{
 			id:   key.ID,
-			hdr:  append([]byte{formatVersion, byte(len(key.ID))}, key.ID...),
+			hdr:  append([]byte{formatVersion, byte(len(key.ID))}, key.ID...), // #nosec G115 -- key IDs are 1 to maxIDLen (32) characters, checked above
 			aead: aead,
 		}
 		k.byID[key.ID] = e

@@ -360,7 +360,7 @@ func (m *Manager) save(w http.ResponseWriter, st *reqState) error {
 // says no-store or private.
 func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time) {
 	sc := m.scs.Cookie
-	c := http.Cookie{
+	c := http.Cookie{ // #nosec G124 -- attributes copied from Config, secure by default (Secure, HttpOnly, SameSite=Lax); weaker only by named options
 		Name:        sc.Name,
 		Value:       token,
 		Path:        sc.Path,

@@ -96,7 +96,7 @@ func parseRecord(line []byte) (record, error) {
 	if !isLowerHex(hexMAC) {
 		return r, errMalformed
 	}
-	hex.Decode(r.mac[:], hexMAC)
+	_, _ = hex.Decode(r.mac[:], hexMAC)
 	r.signed = line[:len(line)-macSuffixLen]
 	seq, rest, ok := parseSeqPrefix(r.signed)
 	if !ok {
@@ -167,7 +167,7 @@ func decodeHeader(r record) (fileHeader, [sha256.Size]byte, error) {
 	if len(h.Prev) != 2*sha256.Size || !isLowerHex([]byte(h.Prev)) {
 		return h, prev, errMalformed
 	}
-	hex.Decode(prev[:], []byte(h.Prev))
+	_, _ = hex.Decode(prev[:], []byte(h.Prev))
 	return h, prev, nil
 }
 
@@ -569,7 +569,7 @@ func (v *verifier) seqLater(want uint64, fileIdx int, offset int64) bool {
 		br := bufio.NewReaderSize(f, 64<<10)
 		if i == fileIdx {
 			if _, err := io.CopyN(io.Discard, br, offset); err != nil {
-				f.Close()
+				_ = f.Close()
 				return false
 			}
 		}
@@ -581,11 +581,11 @@ func (v *verifier) seqLater(want uint64, fileIdx int, offset int64) bool {
 			}
 			scratch = line[:0]
 			if seq, _, ok := parseSeqPrefix(line); ok && seq == want {
-				f.Close()
+				_ = f.Close()
 				return true
 			}
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return false
 }

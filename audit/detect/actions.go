@@ -6,7 +6,7 @@ import "github.com/deployedworks/rampart/audit"
 const (
 	// ActionCredentialStuffing (CategorySuspicious): failed logins on one
 	// account from many addresses.
-	ActionCredentialStuffing audit.Action = "alert.credential_stuffing"
+	ActionCredentialStuffing audit.Action = "alert.credential_stuffing" // #nosec G101 -- an audit action name, not a credential
 	// ActionPasswordSpraying (CategorySuspicious): one address failing on
 	// many accounts.
 	ActionPasswordSpraying audit.Action = "alert.password_spraying"

@@ -163,18 +163,18 @@ func loadPasswordSet(gz string) (*passwordSet, error) {
 // slotOf splits a hash into the slot index where probing starts and the
 // fingerprint stored (never 0).
 func (s *passwordSet) slotOf(h uint64) (start, fp uint64) {
-	return h & uint64(len(s.slots)-1), max(h>>rankBits, 1)
+	return h & uint64(len(s.slots)-1), max(h>>rankBits, 1) // #nosec G115 -- len(s.slots) is a positive power of two, so len-1 is non-negative
 }
 
 // insert adds hash h with rank, unless it is present (with a better rank:
 // entries come most common first).
 func (s *passwordSet) insert(h uint64, rank int) {
 	i, fp := s.slotOf(h)
-	mask := uint64(len(s.slots) - 1)
+	mask := uint64(len(s.slots) - 1) // #nosec G115 -- len(s.slots) is a positive power of two, so len-1 is non-negative
 	for ; ; i = (i + 1) & mask {
 		switch v := s.slots[i]; {
 		case v == 0:
-			s.slots[i] = fp<<rankBits | uint64(rank)
+			s.slots[i] = fp<<rankBits | uint64(rank) // #nosec G115 -- rank is a non-negative list position below 1<<rankBits
 			s.n++
 			return
 		case v>>rankBits == fp:
@@ -191,7 +191,7 @@ func (s *passwordSet) rank(folded string) int {
 		return 0
 	}
 	i, fp := s.slotOf(maphash.String(s.seed, folded))
-	mask := uint64(len(s.slots) - 1)
+	mask := uint64(len(s.slots) - 1) // #nosec G115 -- len(s.slots) is a positive power of two, so len-1 is non-negative
 	for ; ; i = (i + 1) & mask {
 		switch v := s.slots[i]; {
 		case v == 0:

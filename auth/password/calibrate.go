@@ -107,7 +107,7 @@ func calibrate(ctx context.Context, cfg CalibrateConfig, measure func(Params) ti
 	lanes := 8 * uint64(p.Threads)
 	if one <= cfg.Target {
 		// Keep the memory, add passes.
-		p.Time = uint32(min(max(int64(cfg.Target/one), 1), int64(cfg.MaxTime)))
+		p.Time = uint32(min(max(int64(cfg.Target/one), 1), int64(cfg.MaxTime))) // #nosec G115 -- clamped to [1, cfg.MaxTime], itself a uint32
 		p.Time = max(p.Time, minOWASPTime(p.Memory))
 	} else {
 		// Even one pass is too slow. Time grows with memory × passes:
@@ -118,7 +118,7 @@ func calibrate(ctx context.Context, cfg CalibrateConfig, measure func(Params) ti
 		for t := uint32(1); t <= cfg.MaxTime && !found; t++ {
 			m := min(uint64(budget/float64(t)), uint64(cfg.Memory))
 			q := p
-			q.Memory, q.Time = uint32(max(m/lanes*lanes, lanes)), t
+			q.Memory, q.Time = uint32(max(m/lanes*lanes, lanes)), t // #nosec G115 -- m is at most cfg.Memory (a uint32) rounded down to a multiple of lanes, or lanes (at most 8*255)
 			if q.MeetsOWASP() {
 				p, found = q, true
 			}

@@ -238,7 +238,7 @@ func (g *guesser) dictionary(common *passwordSet, words []string) {
 			copy(buf, g.folded)
 			for k, c := range g.runes {
 				if l, ok := unleet(c, alt&ambiguity(c) != 0); ok {
-					buf[g.off[k]] = byte(l)
+					buf[g.off[k]] = byte(l) // #nosec G115 -- unleet returns ASCII letters only
 				}
 			}
 			g.lookup(common, words, string(buf), g.off, alt, false)

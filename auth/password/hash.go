@@ -382,7 +382,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (needsReh
 		}
 		in = k.mac(in)
 	}
-	got, err := h.argon2(ctx, ph, in, uint32(len(ph.hash)))
+	got, err := h.argon2(ctx, ph, in, uint32(len(ph.hash))) // #nosec G115 -- ph.hash comes from parsePHC, which bounds its length far below 2^32
 	if err != nil {
 		return false, err
 	}
@@ -410,7 +410,7 @@ func (h *Hasher) needsRehash(ph phcHash) bool {
 	}
 	return ph.alg != algArgon2id ||
 		ph.memory != h.params.Memory || ph.time != h.params.Time || ph.threads != h.params.Threads ||
-		uint32(len(ph.salt)) != h.params.SaltLen || uint32(len(ph.hash)) != h.params.KeyLen ||
+		uint32(len(ph.salt)) != h.params.SaltLen || uint32(len(ph.hash)) != h.params.KeyLen || // #nosec G115 -- lengths come from parsePHC, which bounds them far below 2^32
 		ph.keyID != cur
 }
 

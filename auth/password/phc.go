@@ -179,7 +179,7 @@ func (h *phcHash) parseParams(s string) error {
 		}
 		vals[i] = n
 	}
-	h.memory, h.time, h.threads = uint32(vals[0]), uint32(vals[1]), uint8(vals[2])
+	h.memory, h.time, h.threads = uint32(vals[0]), uint32(vals[1]), uint8(vals[2]) // #nosec G115 -- parseDecimal above bounded each value to its bit size (32, 32, 8)
 	for _, f := range fields[3:] {
 		k, v, ok := strings.Cut(f, "=")
 		switch {

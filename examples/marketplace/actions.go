@@ -13,7 +13,7 @@ const (
 	// ActionAccountCreated: an account was created.
 	ActionAccountCreated audit.Action = "account.created"
 	// ActionSetupTokenRejected: a wrong setup token was presented.
-	ActionSetupTokenRejected audit.Action = "setup.token_rejected"
+	ActionSetupTokenRejected audit.Action = "setup.token_rejected" // #nosec G101 -- an audit action name, not a credential
 	// ActionRoleGranted: a role was granted.
 	ActionRoleGranted audit.Action = "role.granted"
 	// ActionRoleRevoked: a role was taken away.

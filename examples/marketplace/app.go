@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_ = a.Close(cctx)
 		return nil, err
 	}
-	go a.janitor()
+	go a.janitor() // #nosec G118 -- the janitor is background work of the App, stopped by Close, not tied to a request
 	return a, nil
 }
 

@@ -180,9 +180,11 @@ func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	a.fail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again; if it keeps happening, quote the request ID below.")
 }
 
-// redirect answers 303 See Other to a local path.
+// redirect answers 303 See Other to a local path; anything else (a
+// caller's mistake) goes to the home page rather than off-site.
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	to = localNext(to, "/")
+	http.Redirect(w, r, to, http.StatusSeeOther) // #nosec G710 -- to is checked to be a local path first (localNext)
 }
 
 // flash stores a one-time message shown on the next page.

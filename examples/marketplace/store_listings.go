@@ -395,12 +395,12 @@ func (s *store) moderationQueue(ctx context.Context, limit int) (reported []queu
 	for rows.Next() {
 		l, err := scanListing(rows)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, nil, fmt.Errorf("store: moderation queue: %w", err)
 		}
 		reported = append(reported, queueItem{Listing: l})
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("store: moderation queue: %w", err)
 	}

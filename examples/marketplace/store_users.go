@@ -358,12 +358,12 @@ func (s *store) listUsers(ctx context.Context, f userFilter) ([]user, error) {
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, fmt.Errorf("store: list users: %w", err)
 		}
 		out = append(out, u)
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}

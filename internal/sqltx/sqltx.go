@@ -73,10 +73,10 @@ func Locked(ctx context.Context, db *sql.DB, d sqldb.Dialect, lock int64, fn fun
 // name and key. Two keys that share a lock only wait for each other.
 func LockKey(store, key string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte(store))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	return int64(h.Sum64())
+	_, _ = h.Write([]byte(store))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(key))
+	return int64(h.Sum64()) // #nosec G115 -- a hash: wrapping to a negative lock key is intended and harmless
 }
 
 // Millis is t in Unix milliseconds, 0 for the zero time.

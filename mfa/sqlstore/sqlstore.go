@@ -93,7 +93,7 @@ func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Store, error) {
 	if dialect == sqldb.SQLite && qualified {
 		idx, idxOn = schema+"."+idx, name+"_credentials"
 	}
-	const credCols = `id, user_id, name, data, created_at, last_used_at`
+	const credCols = `id, user_id, name, data, created_at, last_used_at` // #nosec G101 -- a list of column names, not a credential
 	s := &Store{db: db, dialect: dialect, prefix: prefix}
 	s.q = queries{
 		loadTOTP: fmt.Sprintf(`SELECT secret, pending, confirmed_at, last_step FROM %s WHERE user_id = %s`, totp, p(1)),

@@ -629,7 +629,7 @@ func challengeRace(t *testing.T, h Backend) {
 				}
 				wg.Go(func() {
 					req := httptest.NewRequest(http.MethodPost, "https://app.example/finish", nil)
-					req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: tok})
+					req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: tok}) // #nosec G124 -- a request cookie sent by a test client: attributes apply to Set-Cookie only
 					rec := httptest.NewRecorder()
 					h.ServeHTTP(rec, req)
 					for _, c := range rec.Result().Cookies() {

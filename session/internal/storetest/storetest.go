@@ -230,7 +230,7 @@ func Do(t testing.TB, h http.Handler, path, token string) Resp {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "https://app.example"+path, nil)
 	if token != "" {
-		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: token})
+		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: token}) // #nosec G124 -- a request cookie sent by a test client: attributes apply to Set-Cookie only
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -59,7 +59,7 @@ func (p preamble) bytes() []byte {
 	b := make([]byte, preambleSize)
 	copy(b, magic)
 	b[8] = formatVersion
-	binary.BigEndian.PutUint32(b[12:16], uint32(p.chunkSize))
+	binary.BigEndian.PutUint32(b[12:16], uint32(p.chunkSize)) // #nosec G115 -- chunkSize is checked to be at most maxFormatChunk (16 MiB)
 	copy(b[16:], p.id[:])
 	return b
 }
@@ -85,7 +85,7 @@ func chunkCount(size uint64, chunkSize int) uint64 {
 	if size == 0 {
 		return 1
 	}
-	return (size-1)/uint64(chunkSize) + 1
+	return (size-1)/uint64(chunkSize) + 1 // #nosec G115 -- chunkSize is positive: checked against minFormatChunk
 }
 
 // chunkLen returns the plaintext length of chunk i of n.
@@ -93,7 +93,7 @@ func chunkLen(size uint64, chunkSize int, i, n uint64) int {
 	if i < n-1 {
 		return chunkSize
 	}
-	return int(size - (n-1)*uint64(chunkSize))
+	return int(size - (n-1)*uint64(chunkSize)) // #nosec G115 -- chunkSize is positive, and the last chunk is at most chunkSize bytes
 }
 
 // seal writes a backup of the size bytes read from src to w. It is the
@@ -122,7 +122,7 @@ func seal(ctx context.Context, w io.Writer, src io.Reader, size int64, kr *secre
 			return err
 		}
 		var l [frameLenSize]byte
-		binary.BigEndian.PutUint32(l[:], uint32(len(ct)))
+		binary.BigEndian.PutUint32(l[:], uint32(len(ct))) // #nosec G115 -- a sealed chunk is at most maxFormatChunk plus the AEAD overhead, far below 2^32
 		if err := put(l[:]); err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func seal(ctx context.Context, w io.Writer, src io.Reader, size int64, kr *secre
 		Created:       created,
 		KeyID:         kr.PrimaryID(),
 		Size:          size,
-		Chunks:        int64(n),
+		Chunks:        int64(n), // #nosec G115 -- n chunks of at least minFormatChunk bytes each: far below 2^63
 		ChunkSize:     chunkSize,
 		SHA256:        hex.EncodeToString(dbSum),
 		EncryptedSize: written,
@@ -319,7 +319,7 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 	if err != nil {
 		return err
 	}
-	created := time.UnixMilli(int64(binary.BigEndian.Uint64(hdr[0:8]))).UTC()
+	created := time.UnixMilli(int64(binary.BigEndian.Uint64(hdr[0:8]))).UTC() // #nosec G115 -- the header is authenticated; a time outside int64 is the writer's own clock bits, read back unchanged
 	size := binary.BigEndian.Uint64(hdr[8:16])
 	if size > 1<<62 {
 		return fmt.Errorf("%w: database length %d out of range", ErrTampered, size)
@@ -328,7 +328,7 @@ func openInto(ctx context.Context, src io.Reader, kr *secrets.Keyring, dst io.Wr
 	// Chunks.
 	dbHash := sha256.New()
 	n := chunkCount(size, chunkSize)
-	man.Created, man.Size, man.Chunks, man.ChunkSize = created, int64(size), int64(n), chunkSize
+	man.Created, man.Size, man.Chunks, man.ChunkSize = created, int64(size), int64(n), chunkSize // #nosec G115 -- size and n come from the authenticated header; a value >= 2^63 is rejected as truncated when the chunks run out
 	for i := uint64(0); i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("backup: %w", err)

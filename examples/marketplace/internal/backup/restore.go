@@ -189,7 +189,7 @@ func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	d, err := os.Open(dir)
+	d, err := os.Open(dir) // #nosec G304 -- the backup directory from the operator's configuration
 	if err != nil {
 		return err
 	}
