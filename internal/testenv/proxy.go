@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"testing"
@@ -14,6 +15,10 @@ import (
 //     partition that drops packets). Every connection stays open and new
 //     ones are accepted, but nothing is forwarded in either direction;
 //     bytes read meanwhile are held and delivered on [Proxy.Resume].
+//   - [Proxy.HangReplies]: the backend's answers are lost (an asymmetric
+//     partition): requests reach it and are acted on, its answers are held
+//     until [Proxy.Resume]. With [Proxy.Reset] after it, the client never
+//     learns the outcome of what it sent (a COMMIT that committed).
 //   - [Proxy.Drop]: the backend is down. Every open connection is reset
 //     and each new one is reset as soon as it is accepted, as a host
 //     answers for a port nothing listens on (the client sees ECONNRESET or
@@ -33,9 +38,11 @@ type Proxy struct {
 	done     chan struct{} // closed by Close
 
 	mu      sync.Mutex
-	open    chan struct{} // closed while forwarding (not hung)
+	open    chan struct{} // closed while forwarding requests (not hung)
+	replies chan struct{} // closed while forwarding replies
 	dropped bool
 	latency time.Duration
+	marker  []byte // HangRepliesAfter's
 	closed  bool
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
@@ -49,8 +56,9 @@ func NewProxy(t testing.TB, upstream string) *Proxy {
 	if err != nil {
 		t.Fatalf("testenv: proxy: listen: %v", err)
 	}
-	p := &Proxy{ln: ln, upstream: upstream, done: make(chan struct{}), open: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	p := &Proxy{ln: ln, upstream: upstream, done: make(chan struct{}), open: make(chan struct{}), replies: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 	close(p.open)
+	close(p.replies)
 	p.wg.Go(p.accept)
 	t.Cleanup(p.Close)
 	return p
@@ -63,14 +71,49 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) Hang() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-		p.open = make(chan struct{})
-	default: // hung already
+	p.open = hang(p.open)
+	p.replies = hang(p.replies)
+}
+
+// HangReplies stops forwarding the backend's replies, without closing
+// anything; what clients send is still forwarded.
+func (p *Proxy) HangReplies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replies = hang(p.replies)
+}
+
+// HangRepliesAfter hangs the replies, as [Proxy.HangReplies] does, just
+// before it forwards the next chunk a client sends that contains marker:
+// say "commit", so that PostgreSQL commits a transaction whose outcome the
+// client never hears. It holds for the first such chunk only.
+func (p *Proxy) HangRepliesAfter(marker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.marker = []byte(marker)
+}
+
+// hangOn hangs the replies if chunk, sent by a client, holds the marker.
+func (p *Proxy) hangOn(chunk []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.marker) > 0 && bytes.Contains(chunk, p.marker) {
+		p.marker = nil
+		p.replies = hang(p.replies)
 	}
 }
 
-// Resume ends a [Proxy.Hang]: it forwards again, the held bytes first.
+// hang returns a closed gate's replacement, or gate if it is open already.
+func hang(gate chan struct{}) chan struct{} {
+	select {
+	case <-gate:
+		return make(chan struct{})
+	default: // hung already
+		return gate
+	}
+}
+
+// Resume ends a [Proxy.Hang] or [Proxy.HangReplies]: it forwards again, the held bytes first.
 // Other faults stay; [Proxy.Recover] ends them all.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
@@ -79,10 +122,12 @@ func (p *Proxy) Resume() {
 }
 
 func (p *Proxy) resume() {
-	select {
-	case <-p.open:
-	default:
-		close(p.open)
+	for _, gate := range []chan struct{}{p.open, p.replies} {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
 	}
 }
 
@@ -120,6 +165,7 @@ func (p *Proxy) Recover() {
 	defer p.mu.Unlock()
 	p.dropped = false
 	p.latency = 0
+	p.marker = nil
 	p.resume()
 }
 
@@ -164,11 +210,14 @@ func reset(c net.Conn) {
 	_ = c.Close()
 }
 
-// state returns the channel that is closed while forwarding and the added
-// latency.
-func (p *Proxy) state() (<-chan struct{}, time.Duration) {
+// state returns the channel that is closed while forwarding in the
+// direction given (replies or requests) and the added latency.
+func (p *Proxy) state(replies bool) (<-chan struct{}, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if replies {
+		return p.replies, p.latency
+	}
 	return p.open, p.latency
 }
 
@@ -224,20 +273,23 @@ func (p *Proxy) serve(c net.Conn) {
 	}
 	defer p.untrack(u)
 	var wg sync.WaitGroup
-	wg.Go(func() { p.copy(u, c) })
-	wg.Go(func() { p.copy(c, u) })
+	wg.Go(func() { p.copy(u, c, false) })
+	wg.Go(func() { p.copy(c, u, true) })
 	wg.Wait()
 }
 
 // copy forwards src to dst, holding each chunk while the proxy is hung or
 // slow. When either side fails it closes both, which ends the other copy;
 // a reset read from one side is passed on to the other as a reset.
-func (p *Proxy) copy(dst, src net.Conn) {
+func (p *Proxy) copy(dst, src net.Conn, replies bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			open, latency := p.state()
+			if !replies {
+				p.hangOn(buf[:n])
+			}
+			open, latency := p.state(replies)
 			select {
 			case <-open:
 			case <-p.done:

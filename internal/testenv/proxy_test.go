@@ -154,3 +154,41 @@ func TestProxySlows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "b", got)
 }
+
+// TestProxyHangsReplies forwards what the client sends but holds what the
+// backend answers until Resume.
+func TestProxyHangsReplies(t *testing.T) {
+	got := make(chan string, 1)
+	srv, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	go func() {
+		c, err := srv.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 16)
+		for {
+			n, err := c.Read(b)
+			if err != nil {
+				return
+			}
+			got <- string(b[:n])
+			_, _ = c.Write(b[:n])
+		}
+	}()
+	p := testenv.NewProxy(t, srv.Addr().String())
+	c := dial(t, p)
+	p.HangReplies()
+	_, err = c.roundTrip("a", 50*time.Millisecond)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout(), "the reply is held")
+	assert.Equal(t, "a", <-got, "the request arrived")
+
+	p.Resume()
+	r, err := c.read(30 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "a", r)
+}
