@@ -43,7 +43,9 @@ func TestFaultsFailClosed(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			require.NoError(t, m.Login(r.Context(), identity.Principal{UserID: "user-1", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()}))
+			if err := m.Login(r.Context(), identity.Principal{UserID: "user-1", Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()}); err != nil {
+				http.Error(w, "login failed", http.StatusServiceUnavailable)
+			}
 			return
 		}
 		if id, ok := identity.FromContext(r.Context()); ok {
@@ -59,9 +61,15 @@ func TestFaultsFailClosed(t *testing.T) {
 		h.ServeHTTP(w, r.WithContext(ctx))
 		return w
 	}
-	w := serve(httptest.NewRequest(http.MethodPost, "https://shop.example/login", nil))
-	require.Equal(t, http.StatusOK, w.Code)
-	cookie := w.Result().Cookies()[0]
+	var cookie *http.Cookie
+	require.Eventually(t, func() bool { // a loaded machine may miss the first deadlines
+		w := serve(httptest.NewRequest(http.MethodPost, "https://shop.example/login", nil))
+		if w.Code != http.StatusOK {
+			return false
+		}
+		cookie = w.Result().Cookies()[0]
+		return true
+	}, 30*time.Second, time.Millisecond)
 	visit := func() (*httptest.ResponseRecorder, time.Duration) {
 		r := httptest.NewRequest(http.MethodGet, "https://shop.example/me", nil)
 		r.AddCookie(cookie)
@@ -69,8 +77,7 @@ func TestFaultsFailClosed(t *testing.T) {
 		w := serve(r)
 		return w, time.Since(start)
 	}
-	w, _ = visit()
-	require.Equal(t, "user user-1", w.Body.String())
+	require.Eventually(t, func() bool { w, _ := visit(); return w.Body.String() == "user user-1" }, 30*time.Second, time.Millisecond)
 
 	for _, tc := range []struct {
 		name  string
