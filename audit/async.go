@@ -71,6 +71,11 @@ type AsyncStats struct {
 	Fallback uint64 // events written to the fallback sink
 	Dropped  uint64 // events dropped under OverflowDrop
 	Lost     uint64 // events neither written nor handed to a fallback when Close gave up
+	// Err is the error of the latest write to the sink if it failed (a
+	// full disk, a database that is down): events wait while it is set.
+	// It is nil before the first failure and again once a write succeeds.
+	// Report it in a health check or a log.
+	Err error
 }
 
 // AsyncSink queues events and writes them to another sink from one
@@ -106,6 +111,7 @@ type AsyncSink struct {
 	pendingDrops                atomic.Uint64
 	written, retries, fallbackN atomic.Uint64
 	dropped, lost               atomic.Uint64
+	lastErr                     atomic.Pointer[error] // Stats.Err; nil once a write succeeds
 }
 
 const closedBit = 1 << 62
@@ -209,10 +215,14 @@ func (a *AsyncSink) exit() {
 
 // Stats returns the sink's counters.
 func (a *AsyncSink) Stats() AsyncStats {
-	return AsyncStats{
+	st := AsyncStats{
 		Queued: len(a.q), Written: a.written.Load(), Retries: a.retries.Load(),
 		Fallback: a.fallbackN.Load(), Dropped: a.dropped.Load(), Lost: a.lost.Load(),
 	}
+	if err := a.lastErr.Load(); err != nil {
+		st.Err = *err
+	}
+	return st
 }
 
 // Close stops accepting events and waits until every queued event is
@@ -298,8 +308,10 @@ func (a *AsyncSink) deliver(batch []Event) {
 		a.written.Add(uint64(n)) // #nosec G115 -- n is a byte count returned by write, never negative
 		batch = batch[n:]
 		if err == nil {
+			a.lastErr.Store(nil)
 			continue
 		}
+		a.lastErr.Store(&err)
 		a.retries.Add(1)
 		wait := backoff/2 + rand.N(backoff/2+1) // #nosec G404 -- retry jitter: spreads retries, needs no unpredictability
 		backoff = min(2*backoff, a.maxB)

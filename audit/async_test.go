@@ -1,12 +1,17 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -292,4 +297,53 @@ func TestNewAsyncSinkValidates(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown")
 	_, err = NewAsyncSink(nil, AsyncConfig{})
 	assert.ErrorContains(t, err, "nil Sink")
+}
+
+// A full disk is surfaced: Stats.Err holds the sink's ENOSPC (from the
+// kernel: the JSONL sink writes to /dev/full, which fails every write with
+// ENOSPC) while the events wait, and is cleared once a write succeeds.
+func TestAsyncReportsFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("/dev/full, which fails every write with ENOSPC, is Linux-only: " + err.Error())
+	}
+	defer full.Close()
+	w := &switchWriter{w: full}
+	js, err := NewJSONLSink(w)
+	require.NoError(t, err)
+	a, err := NewAsyncSink(js, AsyncConfig{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	require.NoError(t, err)
+	assert.NoError(t, a.Stats().Err)
+	for i := range 3 {
+		require.NoError(t, a.Write(context.Background(), idEvent(i)))
+	}
+	require.Eventually(t, func() bool { return a.Stats().Err != nil }, 30*time.Second, time.Millisecond)
+	st := a.Stats()
+	assert.ErrorIs(t, st.Err, syscall.ENOSPC)
+	assert.Zero(t, st.Written, "nothing written, nothing lost: the events wait")
+
+	var buf bytes.Buffer
+	w.set(&buf) // space again
+	require.Eventually(t, func() bool { return a.Stats().Written == 3 }, 30*time.Second, time.Millisecond)
+	assert.NoError(t, a.Stats().Err, "cleared by a successful write")
+	assert.Equal(t, 3, strings.Count(buf.String(), "\n"))
+	require.NoError(t, a.Close(context.Background()))
+}
+
+// switchWriter writes to w, which a test can replace.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w = w
 }

@@ -17,6 +17,12 @@
 // cursor, stable while new events arrive). Call [Sink.Prune] periodically
 // (say hourly) to delete events past their category's retention period.
 //
+// A batch is stored once even when its COMMIT is ambiguous: when the
+// connection is lost before the database answers, the batch may or may not
+// have committed, and the AsyncSink retries it. Each batch's rows carry a
+// random token; after a failed COMMIT the Sink remembers the batch, and the
+// retry looks the token up first and inserts nothing if it committed.
+//
 // # Threat
 //
 // The table is the admin UI's view of the audit trail and a second copy of

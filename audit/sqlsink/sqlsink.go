@@ -2,8 +2,11 @@ package sqlsink
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deployedworks/rampart/audit"
@@ -45,16 +49,32 @@ type Sink struct {
 	schema    []string
 	retention audit.Retention
 	now       func() time.Time
-	insertOne string
 	insertMax string // batchRows rows
+
+	// uncertain are the batches whose COMMIT failed (the connection was
+	// lost, say), which may have committed: a retry checks before
+	// inserting them again. The newest maxUncertain are kept.
+	mu        sync.Mutex
+	uncertain []uncertainBatch
 }
+
+// uncertainBatch is a batch whose COMMIT failed.
+type uncertainBatch struct {
+	sum   [32]byte // of its rows (fingerprint)
+	token string   // its batch column
+	since int64    // its earliest time_ns, to look it up by the time index
+}
+
+// maxUncertain bounds Sink.uncertain: an AsyncSink retries the failed batch
+// first, so one would do.
+const maxUncertain = 8
 
 var (
 	_ audit.Sink      = (*Sink)(nil)
 	_ audit.BatchSink = (*Sink)(nil)
 )
 
-// batchRows is the most rows in one INSERT statement (15 parameters each:
+// batchRows is the most rows in one INSERT statement (16 parameters each:
 // well below both databases' limits).
 const batchRows = 100
 
@@ -62,6 +82,10 @@ const columns = "time_ns, category, action, outcome, actor_id, actor_roles, targ
 	"client_ip, user_agent, request_id, session_ref, reason, meta"
 
 const ncols = 14
+
+// insertColumns are the columns an insert sets: columns and the batch
+// token, by which a retried batch whose COMMIT failed is found.
+const insertColumns = columns + ", batch"
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
 
@@ -124,7 +148,6 @@ func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Sink, error) {
 		`CREATE INDEX IF NOT EXISTS "` + base + `_category_idx" ON ` + s.table + ` (category, time_ns, id)`,
 		`CREATE INDEX IF NOT EXISTS "` + base + `_actor_idx" ON ` + s.table + ` (actor_id, time_ns, id)`,
 	}
-	s.insertOne = s.insertSQL(1)
 	s.insertMax = s.insertSQL(batchRows)
 	return s, nil
 }
@@ -138,6 +161,7 @@ func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Sink, error) {
 func (s *Sink) Migrate(ctx context.Context) error {
 	err := sqlmigrate.Apply(ctx, s.db, s.dialect, "audit/sqlsink:"+s.name, []sqlmigrate.Step{
 		{Version: 1, Stmts: s.schema},
+		{Version: 2, Stmts: []string{`ALTER TABLE ` + s.table + ` ADD COLUMN batch TEXT NOT NULL DEFAULT ''`}},
 	})
 	if err != nil {
 		return fmt.Errorf("sqlsink: %w", err)
@@ -154,14 +178,14 @@ func (s *Sink) placeholder(n int) string {
 
 func (s *Sink) insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + s.table + " (" + columns + ") VALUES ")
+	b.WriteString("INSERT INTO " + s.table + " (" + insertColumns + ") VALUES ")
 	n := 1
 	for r := range rows {
 		if r > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for c := range ncols {
+		for c := range ncols + 1 {
 			if c > 0 {
 				b.WriteByte(',')
 			}
@@ -203,32 +227,43 @@ func appendArgs(args []any, e *audit.Event) []any {
 	)
 }
 
-// Write inserts e.
+// Write inserts e, as a batch of one.
 func (s *Sink) Write(ctx context.Context, e audit.Event) error {
-	if _, err := s.db.ExecContext(ctx, s.insertOne, appendArgs(make([]any, 0, ncols), &e)...); err != nil {
-		return fmt.Errorf("sqlsink: insert: %w", err)
-	}
-	return nil
+	_, err := s.WriteBatch(ctx, []audit.Event{e})
+	return err
 }
 
 // WriteBatch inserts events in one transaction: it returns len(events) or
 // 0. It implements audit.BatchSink.
+//
+// A retry inserts nothing twice: when the COMMIT of a batch fails (the
+// connection to the database is lost before its answer arrives), the batch
+// may have committed, so the Sink remembers it, and a later WriteBatch of
+// the same events (as audit.AsyncSink retries it) first looks the batch up
+// and, if it committed, returns len(events) without inserting again.
 func (s *Sink) WriteBatch(ctx context.Context, events []audit.Event) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
+	switch committed, err := s.settle(ctx, events); {
+	case err != nil:
+		return 0, err
+	case committed:
+		return len(events), nil
+	}
+	token := rand.Text()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("sqlsink: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	args := make([]any, 0, ncols*min(len(events), batchRows))
+	args := make([]any, 0, (ncols+1)*min(len(events), batchRows))
 	for rest := events; len(rest) > 0; {
 		chunk := rest[:min(len(rest), batchRows)]
 		rest = rest[len(chunk):]
 		args = args[:0]
 		for i := range chunk {
-			args = appendArgs(args, &chunk[i])
+			args = append(appendArgs(args, &chunk[i]), token)
 		}
 		q := s.insertMax
 		if len(chunk) != batchRows {
@@ -239,9 +274,68 @@ func (s *Sink) WriteBatch(ctx context.Context, events []audit.Event) (int, error
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		s.remember(events, token)
 		return 0, fmt.Errorf("sqlsink: commit: %w", err)
 	}
 	return len(events), nil
+}
+
+// fingerprint identifies a batch by the rows it stores.
+func fingerprint(events []audit.Event) ([32]byte, int64) {
+	h := sha256.New()
+	since := int64(math.MaxInt64)
+	var args []any
+	for i := range events {
+		args = appendArgs(args[:0], &events[i])
+		since = min(since, args[0].(int64))
+		b, _ := json.Marshal(args) // strings and an int64: cannot fail
+		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	return [32]byte(h.Sum(nil)), since
+}
+
+// remember records a batch whose COMMIT failed.
+func (s *Sink) remember(events []audit.Event, token string) {
+	sum, since := fingerprint(events)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.uncertain) == maxUncertain {
+		s.uncertain = s.uncertain[1:]
+	}
+	s.uncertain = append(s.uncertain, uncertainBatch{sum: sum, token: token, since: since})
+}
+
+// settle reports whether events are a batch whose COMMIT failed and which
+// did commit. It forgets the batch once the database has said.
+func (s *Sink) settle(ctx context.Context, events []audit.Event) (bool, error) {
+	s.mu.Lock()
+	n := len(s.uncertain)
+	s.mu.Unlock()
+	if n == 0 {
+		return false, nil
+	}
+	sum, _ := fingerprint(events)
+	s.mu.Lock()
+	i := slices.IndexFunc(s.uncertain, func(u uncertainBatch) bool { return u.sum == sum })
+	var u uncertainBatch
+	if i >= 0 {
+		u = s.uncertain[i]
+	}
+	s.mu.Unlock()
+	if i < 0 {
+		return false, nil
+	}
+	var one int
+	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM "+s.table+" WHERE time_ns >= "+s.placeholder(1)+" AND batch = "+s.placeholder(2)+" LIMIT 1",
+		u.since, u.token).Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sqlsink: look up a batch whose commit failed: %w", err)
+	}
+	s.mu.Lock()
+	s.uncertain = slices.DeleteFunc(s.uncertain, func(v uncertainBatch) bool { return v.token == u.token })
+	s.mu.Unlock()
+	return err == nil, nil
 }
 
 // ErrBadCursor is returned by [Sink.Query] for a Cursor it did not issue.

@@ -385,11 +385,19 @@ func TestMigrate(t *testing.T) {
 			_, err := db.ExecContext(context.Background(), stmt)
 			require.NoError(t, err)
 		}
-		require.NoError(t, s2.Write(context.Background(), ev(2, audit.CategoryAdmin, "user.enabled", "u", audit.OutcomeSuccess)))
+		// A row as that release wrote it (without the batch column).
+		e := ev(2, audit.CategoryAdmin, "user.enabled", "u", audit.OutcomeSuccess)
+		ph := make([]string, ncols)
+		for i := range ph {
+			ph[i] = s2.placeholder(i + 1)
+		}
+		_, err = db.ExecContext(context.Background(), "INSERT INTO "+s2.table+" ("+columns+") VALUES ("+strings.Join(ph, ",")+")", appendArgs(nil, &e)...)
+		require.NoError(t, err)
 		require.NoError(t, s2.Migrate(context.Background()))
+		require.NoError(t, s2.Write(context.Background(), ev(3, audit.CategoryAdmin, "user.enabled", "u", audit.OutcomeSuccess)))
 		n, err := s2.Count(context.Background(), Query{})
 		require.NoError(t, err)
-		assert.Equal(t, int64(1), n, "the existing rows are kept")
+		assert.Equal(t, int64(2), n, "the existing rows are kept")
 	})
 }
 

@@ -28,9 +28,10 @@ const (
 	readyTimeout  = 2 * time.Second
 	readyCacheFor = time.Second
 	// auditBacklog is how many events an audit queue may hold before the
-	// instance reports itself not ready: a sink that keeps failing (a full
-	// disk, a database that refuses writes) fills its queue, and a full
-	// queue would make every request wait.
+	// instance reports itself not ready: a sink that is too slow fills its
+	// queue, and a full queue would make every request wait. A sink whose
+	// latest write failed (a full disk, a database that refuses writes)
+	// makes it not ready at once.
 	auditBacklog = 4096
 )
 
@@ -106,8 +107,12 @@ func (a *App) checkDependencies(ctx context.Context) error {
 		"database": a.db.db.PingContext,
 		"audit": func(context.Context) error {
 			for _, q := range a.auditQueues {
-				if n := q.Stats().Queued; n > auditBacklog {
-					return fmt.Errorf("%d events waiting: the audit sink is failing or too slow", n)
+				st := q.Stats()
+				if st.Err != nil { // a full disk, an unwritable directory, a database that refuses writes
+					return fmt.Errorf("%d events waiting: the audit sink is failing: %w", st.Queued, st.Err)
+				}
+				if st.Queued > auditBacklog {
+					return fmt.Errorf("%d events waiting: the audit sink is too slow", st.Queued)
 				}
 			}
 			return nil

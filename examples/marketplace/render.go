@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -174,9 +175,17 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 
 // serverError logs err and answers 500 without details; the request ID
 // on the page finds the log entry.
+//
+// A request that ran out of time (its deadline ended while it waited for
+// the database or Redis: a hung or overloaded dependency) is answered 503,
+// like the other outages, so that clients and load balancers retry.
 func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 		"request_id", audit.RequestID(r.Context()), "err", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.fail(w, r, http.StatusServiceUnavailable, "The service cannot take this request right now. Please try again shortly.")
+		return
+	}
 	a.fail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again; if it keeps happening, quote the request ID below.")
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
 	"github.com/deployedworks/rampart/headers"
 	"github.com/deployedworks/rampart/mfa"
@@ -205,7 +206,12 @@ func (a *App) sessionError(w http.ResponseWriter, r *http.Request, err error) {
 		a.fail(w, r, http.StatusBadRequest, "In development mode sessions work only on localhost: open "+a.origin.Origin+" instead.")
 		return
 	}
-	a.serverError(w, r, err)
+	// The session store (Redis or the database) failed or timed out: the
+	// request is refused, never served as anyone, and the client told to
+	// retry, like the rate limits do when their store is down.
+	a.log.ErrorContext(r.Context(), "session store unavailable", "method", r.Method, "path", r.URL.Path,
+		"request_id", audit.RequestID(r.Context()), "err", err)
+	a.fail(w, r, http.StatusServiceUnavailable, "The service cannot take this request right now. Please try again shortly.")
 }
 
 // guardDeny answers requests the auth guard refused.
