@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
+	_ "modernc.org/sqlite" // driver "sqlite", pure Go
 
 	mfasql "github.com/deployedworks/rampart/mfa/sqlstore"
 	"github.com/deployedworks/rampart/sqldb"
