@@ -10,11 +10,17 @@
 # The servers keep their data under $RAMPART_SERVICES_DIR (default
 # /tmp/rampart-services) and listen on 127.0.0.1 only, on ports that do not
 # clash with servers you may already run (PostgreSQL 55432, Redis 56379).
+#
+# Both also speak TLS, with a certificate for localhost and 127.0.0.1 from
+# a CA made here ($dir/tls/ca.pem): PostgreSQL on its one port (sslmode
+# decides), Redis on a port of its own (56380). Plain connections keep
+# working for every other test.
 set -euo pipefail
 
 dir=${RAMPART_SERVICES_DIR:-/tmp/rampart-services}
 pg_port=${RAMPART_PG_PORT:-55432}
 redis_port=${RAMPART_REDIS_PORT:-56379}
+redis_tls_port=${RAMPART_REDIS_TLS_PORT:-56380}
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -38,10 +44,14 @@ as_pg() {
 }
 
 # install apt-gets what the tests need and the machine lacks: the servers,
-# Chromium for the browser tests, and curl for CI's smoke test.
+# Chromium for the browser tests, curl for CI's smoke test, openssl for the
+# services' CA, and testssl.sh (Debian's, 3.0.8 in bookworm) for CI's TLS
+# check (scripts/testssl/run.sh).
 install() {
   local need=()
   command -v redis-server >/dev/null || need+=(redis-server)
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v testssl >/dev/null || need+=(testssl.sh)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   command -v chromium >/dev/null || need+=(chromium)
   command -v curl >/dev/null || need+=(curl)
@@ -49,6 +59,23 @@ install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+# make_tls makes, once, a CA and a server certificate for localhost and
+# 127.0.0.1 (ECDSA P-256, valid 10 years: test use only) in $dir/tls.
+make_tls() {
+  local t=$dir/tls
+  [ -s "$t/server.pem" ] && return 0
+  mkdir -p "$t"
+  openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha256 -days 3650 \
+    -subj "/CN=Rampart services test CA" -keyout "$t/ca-key.pem" -out "$t/ca.pem" 2>/dev/null
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=localhost" \
+    -keyout "$t/server-key.pem" -out "$t/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' >"$t/ext.cnf"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial -days 3650 -sha256 \
+    -extfile "$t/ext.cnf" -out "$t/server.pem" 2>/dev/null
+  chmod 0644 "$t/ca.pem" "$t/server.pem"
+  chmod 0600 "$t/ca-key.pem" "$t/server-key.pem"
 }
 
 start_pg() {
@@ -72,6 +99,21 @@ start_pg() {
   if [ -z "$(as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "SELECT 1 FROM pg_database WHERE datname='rampart'")" ]; then
     as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "CREATE DATABASE rampart OWNER rampart" >/dev/null
   fi
+  # TLS too (a reload is enough, so a server already running gets it):
+  # PostgreSQL wants its key private to its own user.
+  if [ ! -s "$data/server.key" ]; then
+    as_pg cp "$dir/tls/server.pem" "$data/server.crt"
+    cat "$dir/tls/server-key.pem" | as_pg tee "$data/server.key" >/dev/null
+    as_pg chmod 0600 "$data/server.key"
+  fi
+  as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt \
+    -c "ALTER SYSTEM SET ssl = on" -c "ALTER SYSTEM SET ssl_cert_file = '$data/server.crt'" \
+    -c "ALTER SYSTEM SET ssl_key_file = '$data/server.key'" -c "SELECT pg_reload_conf()" >/dev/null
+  for _ in $(seq 50); do
+    [ "$(as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt -c "SHOW ssl")" = on ] && return 0
+    sleep 0.1
+  done
+  log "PostgreSQL did not turn TLS on: see $data/server.log"; exit 1
 }
 
 start_redis() {
@@ -85,11 +127,24 @@ start_redis() {
     done
   fi
   redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null
+  # The TLS port, set at run time so that a server already running gets
+  # it; clients need no certificate of their own.
+  if [ "$(redis-cli -h 127.0.0.1 -p "$redis_port" config get tls-port | tail -n 1)" != "$redis_tls_port" ]; then
+    redis-cli -h 127.0.0.1 -p "$redis_port" config set tls-cert-file "$dir/tls/server.pem" tls-key-file "$dir/tls/server-key.pem" \
+      tls-ca-cert-file "$dir/tls/ca.pem" tls-auth-clients no >/dev/null
+    redis-cli -h 127.0.0.1 -p "$redis_port" config set tls-port "$redis_tls_port" >/dev/null
+  fi
+  redis-cli --tls --cacert "$dir/tls/ca.pem" -h localhost -p "$redis_tls_port" ping >/dev/null
 }
 
 print_env() {
   echo "export RAMPART_TEST_POSTGRES_DSN='postgres://rampart:rampart@127.0.0.1:$pg_port/rampart?sslmode=disable'"
   echo "export RAMPART_TEST_REDIS_ADDR='127.0.0.1:$redis_port'"
+  # TLS: the names match the certificate; the CA is not in the DSN, so
+  # that clients take it from where they are told (the app: a secret).
+  echo "export RAMPART_TEST_POSTGRES_TLS_DSN='postgres://rampart:rampart@localhost:$pg_port/rampart?sslmode=verify-full'"
+  echo "export RAMPART_TEST_REDIS_TLS_ADDR='localhost:$redis_tls_port'"
+  echo "export RAMPART_TEST_SERVICES_CA='$dir/tls/ca.pem'"
 }
 
 stop() {
@@ -103,7 +158,8 @@ stop() {
 
 case "${1:-start}" in
   install) install ;;
-  start) start_pg; start_redis; print_env; log "PostgreSQL on 127.0.0.1:$pg_port, Redis on 127.0.0.1:$redis_port (data in $dir)" ;;
+  start) make_tls; start_pg; start_redis; print_env
+    log "PostgreSQL on 127.0.0.1:$pg_port (TLS too), Redis on 127.0.0.1:$redis_port and TLS on $redis_tls_port (data in $dir, CA $dir/tls/ca.pem)" ;;
   env) print_env ;;
   stop) stop ;;
   *) log "usage: $0 install|start|env|stop"; exit 2 ;;

@@ -205,8 +205,14 @@ func (a *App) build(ctx context.Context) error {
 			"from_data_dir", strings.Join(a.keys.FromDataDir, ","))
 	}
 
+	// PostgreSQL and Redis: over verified TLS in production.
+	svcTLS, err := loadServiceTLS(ctx, cfg.Secrets, cfg.Prod, cfg.AllowPlaintextDB)
+	if err != nil {
+		return err
+	}
+
 	// Database and migrations.
-	if a.db, err = openStore(ctx, cfg.DataDir, cfg.DatabaseURL, cfg.Now); err != nil {
+	if a.db, err = openStoreTLS(ctx, cfg.DataDir, cfg.DatabaseURL, cfg.Now, svcTLS); err != nil {
 		return err
 	}
 	a.onClose(func(context.Context) error { return a.db.Close() })
@@ -255,9 +261,9 @@ func (a *App) build(ctx context.Context) error {
 
 	// Redis, for sessions, rate limits and the detector's counts shared by every instance.
 	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		opt, err := svcTLS.redisOptions(cfg.RedisURL)
 		if err != nil {
-			return fmt.Errorf("REDIS_URL: %w", err)
+			return err
 		}
 		opt.DialTimeout = 500 * time.Millisecond
 		// Obey context deadlines: the rate-limit store's per-call

@@ -58,6 +58,18 @@ type Config struct {
 	// in the database, rate limits in memory.
 	RedisURL string
 
+	// AllowPlaintextDB lets production mode reach PostgreSQL and Redis
+	// without verified TLS: a DatabaseURL whose sslmode is not
+	// verify-full (disable, allow, prefer, require, verify-ca, or none),
+	// a redis:// RedisURL, or rediss:// with skip_verify. Default false:
+	// production refuses to start with such a URL, since the passwords
+	// and session data on the wire would be readable, and the server
+	// impersonable, by anyone on the network path. Development mode
+	// allows them regardless. The CA the servers' certificates must chain
+	// to is the secret MARKETPLACE_DB_CA (PEM); without it, the system's
+	// roots.
+	AllowPlaintextDB bool
+
 	// RedisPrefix starts every Redis key. Instances of one site share it.
 	// Default: "marketplace:".
 	RedisPrefix string

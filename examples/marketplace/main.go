@@ -370,6 +370,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, lookup env) 
 		Instance:         lookup.str(envInstance, ""),
 		RedisURL:         lookup.str("REDIS_URL", ""),
 		RedisPrefix:      lookup.str("MARKETPLACE_REDIS_PREFIX", ""),
+		AllowPlaintextDB: lookup.boolean(envAllowPlaintextDB),
 		MailFrom:         lookup.str("MARKETPLACE_MAIL_FROM", ""),
 		AlertTo:          splitList(lookup.str("MARKETPLACE_ALERT_TO", "")),
 		Prod:             f.prod,
@@ -440,7 +441,11 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, c.dataDir, lookup.str("DATABASE_URL", ""), time.Now)
+	st, err := loadServiceTLS(ctx, secrets.Env{LookupEnv: lookup}, c.prod, lookup.boolean(envAllowPlaintextDB))
+	if err != nil {
+		return err
+	}
+	db, err := openStoreTLS(ctx, c.dataDir, lookup.str("DATABASE_URL", ""), time.Now, st)
 	if err != nil {
 		return err
 	}

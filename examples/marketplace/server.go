@@ -66,7 +66,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 	}
 
 	main := newServer(app.Handler(), log)
-	main.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	var tlsCfg *tls.Config
 	if f.tlsCert != "" {
 		// Load now, so that a wrong file stops the start with a clear
 		// error instead of failing every handshake.
@@ -74,7 +74,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		if err != nil {
 			return fmt.Errorf("serve: -tls-cert/-tls-key: %w (give a PEM certificate chain and its private key; restart to load renewed files)", err)
 		}
-		main.TLSConfig.Certificates = []tls.Certificate{cert}
+		tlsCfg = hardenTLS(&tls.Config{Certificates: []tls.Certificate{cert}})
 	}
 	var ln net.Listener
 	if f.ln != nil {
@@ -92,9 +92,8 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 			HostPolicy: autocert.HostWhitelist(f.domain),
 			Cache:      autocert.DirCache(filepath.Join(f.dataDir, "autocert")),
 		}
-		main.TLSConfig = m.TLSConfig()
-		main.TLSConfig.MinVersion = tls.VersionTLS12
-		ls = append(ls, listener{srv: main, ln: ln, tls: true})
+		tlsCfg = hardenTLS(m.TLSConfig())
+		ls = append(ls, listener{srv: main, ln: tls.NewListener(ln, tlsCfg), tls: true})
 		rd, err := headers.NewRedirect([]string{f.domain}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 		if err != nil {
 			return err
@@ -107,7 +106,7 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		// only redirects.
 		ls = append(ls, listener{srv: newServer(m.HTTPHandler(app.ips.Handler(rd.Handler(app.Handler()))), log), ln: hln})
 	case f.tlsCert != "":
-		ls = append(ls, listener{srv: main, ln: ln, tls: true})
+		ls = append(ls, listener{srv: main, ln: tls.NewListener(ln, tlsCfg), tls: true})
 		if f.httpAddr != "" {
 			rd, err := headers.NewRedirect([]string{app.origin.Host}, headers.RedirectConfig{HTTPSPort: httpsPort(app.origin.Origin), ExemptPaths: []string{"/healthz", "/livez"}})
 			if err != nil {
@@ -123,15 +122,20 @@ func serve(ctx context.Context, app *App, f serveFlags, log *slog.Logger) error 
 		ls = append(ls, listener{srv: main, ln: ln})
 	}
 
+	if tlsCfg != nil {
+		// The session-ticket keys rotate until the server stops.
+		tctx, stopTickets := context.WithCancel(context.Background())
+		defer stopTickets()
+		startTicketKeys(tctx, tlsCfg, ticketKeyRotation)
+	}
+
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
 		go func() {
-			var err error
-			if l.tls {
-				err = l.srv.ServeTLS(l.ln, "", "")
-			} else {
-				err = l.srv.Serve(l.ln)
-			}
+			// TLS listeners are tls.NewListener's, not ServeTLS's: ServeTLS
+			// serves a clone of the config, which the ticket-key rotation
+			// would not reach.
+			err := l.srv.Serve(l.ln)
 			if !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}

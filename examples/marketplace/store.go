@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
-	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // driver "sqlite", pure Go
 
 	mfasql "github.com/deployedworks/rampart/mfa/sqlstore"
 	"github.com/deployedworks/rampart/sqldb"
@@ -80,14 +80,20 @@ func (s *store) removingFactor() {
 // openStore opens the database: PostgreSQL when databaseURL is set, else
 // SQLite in dataDir/dbFile. It does not migrate.
 func openStore(ctx context.Context, dataDir, databaseURL string, now func() time.Time) (*store, error) {
+	return openStoreTLS(ctx, dataDir, databaseURL, now, serviceTLS{})
+}
+
+// openStoreTLS is openStore with PostgreSQL reached as st says.
+func openStoreTLS(ctx context.Context, dataDir, databaseURL string, now func() time.Time, st serviceTLS) (*store, error) {
 	s := &store{now: now}
 	var err error
 	if databaseURL != "" {
 		s.dialect = dialectPostgres
-		s.db, err = sql.Open("pgx", databaseURL)
+		cc, err := st.pgConfig(databaseURL)
 		if err != nil {
-			return nil, fmt.Errorf("store: open PostgreSQL (check DATABASE_URL): %w", err)
+			return nil, err
 		}
+		s.db = stdlib.OpenDB(*cc)
 		s.db.SetMaxOpenConns(10)
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
 	} else {

@@ -28,6 +28,15 @@ const (
 	EnvPostgres = "RAMPART_TEST_POSTGRES_DSN"
 	// EnvRedis holds a Redis address, e.g. 127.0.0.1:6379.
 	EnvRedis = "RAMPART_TEST_REDIS_ADDR"
+	// EnvPostgresTLS holds a PostgreSQL DSN with sslmode=verify-full whose
+	// server certificate is issued by the CA in EnvServicesCA, e.g.
+	// postgres://rampart:rampart@localhost:5432/rampart?sslmode=verify-full.
+	EnvPostgresTLS = "RAMPART_TEST_POSTGRES_TLS_DSN"
+	// EnvRedisTLS holds the host:port of a Redis TLS port whose certificate
+	// is issued by the CA in EnvServicesCA, e.g. localhost:6380.
+	EnvRedisTLS = "RAMPART_TEST_REDIS_TLS_ADDR"
+	// EnvServicesCA holds the path of that CA's certificate (PEM).
+	EnvServicesCA = "RAMPART_TEST_SERVICES_CA"
 	// EnvChromium holds the path of a Chromium binary, e.g. /usr/bin/chromium.
 	// When it is empty, Chromium looks for chromium on PATH.
 	EnvChromium = "RAMPART_TEST_CHROMIUM"
@@ -63,6 +72,41 @@ func RedisAddr(t testing.TB) string {
 		missing(t, "Redis", EnvRedis)
 	}
 	return addr
+}
+
+// PostgresTLS returns the verify-full DSN of the test PostgreSQL server
+// and the PEM of the CA that issued its certificate, or skips the test.
+func PostgresTLS(t testing.TB) (dsn string, caPEM []byte) {
+	t.Helper()
+	dsn = os.Getenv(EnvPostgresTLS)
+	if dsn == "" {
+		missing(t, "PostgreSQL over TLS", EnvPostgresTLS)
+	}
+	return dsn, servicesCA(t)
+}
+
+// RedisTLS returns the host:port of the test Redis server's TLS port and
+// the PEM of the CA that issued its certificate, or skips the test.
+func RedisTLS(t testing.TB) (addr string, caPEM []byte) {
+	t.Helper()
+	addr = os.Getenv(EnvRedisTLS)
+	if addr == "" {
+		missing(t, "Redis over TLS", EnvRedisTLS)
+	}
+	return addr, servicesCA(t)
+}
+
+func servicesCA(t testing.TB) []byte {
+	t.Helper()
+	path := os.Getenv(EnvServicesCA)
+	if path == "" {
+		missing(t, "the test services' CA", EnvServicesCA)
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(EnvServicesCA + ": " + err.Error())
+	}
+	return pem
 }
 
 // Chromium returns the path of a Chromium binary, or skips the test.

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deployedworks/rampart/internal/testenv"
+	"github.com/stretchr/testify/require"
+)
+
+// envTestSSL, set to 1, runs TestTestSSL (scripts/testssl/run.sh does).
+const envTestSSL = "RAMPART_TESTSSL"
+
+// testsslFinding is one entry of testssl.sh's flat JSON output
+// (--jsonfile).
+type testsslFinding struct {
+	ID       string `json:"id"`
+	Severity string `json:"severity"`
+	Finding  string `json:"finding"`
+}
+
+// testsslCertOnly are the findings of MEDIUM severity or above that come
+// from the test certificate, not from the server's TLS set-up, each with
+// the reason it is accepted. A production certificate (ACME, or the
+// operator's CA) has none of them.
+var testsslCertOnly = map[string]string{
+	"cert_chain_of_trust":   "the certificate is issued by a throwaway CA that no trust store holds",
+	"cert_expirationStatus": "the test certificate is valid for one day, so it \"expires < 30 days\"",
+	"cert_notAfter":         "the same short validity, reported as its end date",
+	"cert_revocation":       "the throwaway CA publishes neither a CRL nor an OCSP responder",
+}
+
+// testsslChecks are the checks TestTestSSL runs (RAMPART_TESTSSL_ARGS
+// replaces them): protocols, the standard cipher categories (CBC among
+// them), forward secrecy, the server's defaults (session tickets, the
+// certificate), the known vulnerabilities and the HTTP headers (HSTS).
+// --fast skips the per-cipher listing, which the categories cover.
+var testsslChecks = []string{"--fast", "--protocols", "--std", "--fs", "--server-defaults", "--vulnerable", "--headers"}
+
+// TestTestSSL runs testssl.sh against the app in production mode on
+// loopback with a test certificate, and fails on any finding of severity
+// MEDIUM or above but those of testsslCertOnly.
+func TestTestSSL(t *testing.T) {
+	if os.Getenv(envTestSSL) != "1" {
+		testenv.Skip(t, envTestSSL, "set "+envTestSSL+"=1 (or run scripts/testssl/run.sh) to judge the server's TLS with testssl.sh")
+	}
+	bin, err := exec.LookPath("testssl")
+	if err != nil {
+		bin, err = exec.LookPath("testssl.sh")
+	}
+	require.NoError(t, err, "testssl.sh not found: apt-get install testssl.sh (scripts/services.sh install does)")
+	certFile, keyFile, _ := selfSignedCert(t, t.TempDir())
+	env := prodEnv(t)
+	s := startServe(t, env, "-prod", "-data", t.TempDir(), "-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile)
+	addr := s.addrs["https"]
+	require.NotEmpty(t, addr)
+
+	out := filepath.Join(t.TempDir(), "testssl.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	checks := strings.Fields(os.Getenv("RAMPART_TESTSSL_ARGS"))
+	if len(checks) == 0 {
+		checks = testsslChecks
+	}
+	args := append(checks, "--quiet", "--color", "0", "--warnings", "off",
+		"--connect-timeout", "10", "--openssl-timeout", "10", "--jsonfile", out, addr)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	err = cmd.Run()
+	t.Logf("testssl.sh %s: %s, exit %v", strings.Join(args, " "), time.Since(start).Round(time.Second), err)
+	data, rerr := os.ReadFile(out)
+	require.NoError(t, rerr, "testssl.sh wrote no JSON")
+	var findings []testsslFinding
+	require.NoError(t, json.Unmarshal(data, &findings))
+	require.NotEmpty(t, findings)
+	for _, f := range findings {
+		switch f.Severity {
+		case "MEDIUM", "HIGH", "CRITICAL", "FATAL":
+			if why, ok := testsslCertOnly[f.ID]; ok {
+				t.Logf("accepted (test certificate: %s): %s %s: %s", why, f.Severity, f.ID, f.Finding)
+				continue
+			}
+			t.Errorf("%s %s: %s", f.Severity, f.ID, f.Finding)
+		default:
+			t.Logf("%s %s: %s", f.Severity, f.ID, f.Finding)
+		}
+	}
+}
