@@ -210,6 +210,11 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.AuditDatabaseURL != "" { // refused before anything connects
+		if _, err := svcTLS.pgConfig(envAuditDatabaseURL, cfg.AuditDatabaseURL); err != nil {
+			return err
+		}
+	}
 
 	// Database and migrations.
 	if a.db, err = openStoreTLS(ctx, cfg.DataDir, cfg.DatabaseURL, cfg.Now, svcTLS); err != nil {
@@ -244,7 +249,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	if cfg.AuditDatabaseURL != "" {
-		if a.auditStore, err = openAuditStore(ctx, cfg.AuditDatabaseURL, cfg.AuditSchema); err != nil {
+		if a.auditStore, err = openAuditStore(ctx, cfg.AuditDatabaseURL, cfg.AuditSchema, svcTLS); err != nil {
 			return err
 		}
 		a.onClose(a.auditStore.Close) // after the audit queues and the last checkpoint

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/chain"
@@ -87,17 +88,18 @@ func mainAuditStore(ctx context.Context, db *store, now func() time.Time) (*audi
 // openAuditStore connects to the audit database as the insert-only writer
 // role and refuses a role that could change or delete what it wrote. It
 // runs no DDL: audit-setup, as the owner role, created the tables.
-func openAuditStore(ctx context.Context, databaseURL, schema string) (*auditStore, error) {
+func openAuditStore(ctx context.Context, databaseURL, schema string, st serviceTLS) (*auditStore, error) {
 	if schema == "" {
 		schema = defaultAuditSchema
 	}
 	if !pgIdent.MatchString(schema) {
 		return nil, fmt.Errorf("%s %q: use lower-case letters, digits and '_'", envAuditSchema, schema)
 	}
-	db, err := sql.Open("pgx", databaseURL)
+	cc, err := st.pgConfig(envAuditDatabaseURL, databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("audit database (check %s): %w", envAuditDatabaseURL, err)
+		return nil, err
 	}
+	db := stdlib.OpenDB(*cc)
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &auditStore{db: db, dialect: sqldb.PostgreSQL, own: true,

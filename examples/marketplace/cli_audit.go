@@ -197,7 +197,13 @@ func tamperedError(which string, err error) error {
 // database, else the main database (which it does not migrate).
 func openAuditStoreForCLI(ctx context.Context, dataDir string, lookup env) (*auditStore, func(), error) {
 	if u := lookup.str(envAuditDatabaseURL, ""); u != "" {
-		st, err := openAuditStore(ctx, u, lookup.str(envAuditSchema, ""))
+		// An operator's command: the DSN's own sslmode decides, with the
+		// CA of MARKETPLACE_DB_CA when set, as for the server.
+		svc, err := loadServiceTLS(ctx, secrets.Env{LookupEnv: lookup}, false, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := openAuditStore(ctx, u, lookup.str(envAuditSchema, ""), svc)
 		if err != nil {
 			return nil, nil, err
 		}

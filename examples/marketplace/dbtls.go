@@ -59,11 +59,12 @@ const plaintextHint = "; or, only where the network itself is trusted, set " + e
 // pgConfig parses a PostgreSQL DSN (URL or key=value) and applies st: in
 // production every host it may try (fallbacks included) must be reached
 // with sslmode=verify-full, and roots replace the trusted CAs. The error
-// never repeats the DSN's password.
-func (st serviceTLS) pgConfig(dsn string) (*pgx.ConnConfig, error) {
+// never repeats the DSN's password; it starts with name, the setting that
+// holds the DSN.
+func (st serviceTLS) pgConfig(name, dsn string) (*pgx.ConnConfig, error) {
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgconn redacts the password
+		return nil, fmt.Errorf("%s: %w", name, err) // pgconn redacts the password
 	}
 	tlsConfigs := []*tls.Config{cc.TLSConfig}
 	for _, fb := range cc.Fallbacks {
@@ -74,7 +75,7 @@ func (st serviceTLS) pgConfig(dsn string) (*pgx.ConnConfig, error) {
 		// chain and the host name: disable has none, allow and prefer
 		// fall back to plain text, require and verify-ca skip Go's checks.
 		if st.require && (c == nil || c.InsecureSkipVerify) {
-			return nil, errors.New("DATABASE_URL: production mode talks to PostgreSQL over TLS only, with its certificate and host name checked: " +
+			return nil, errors.New(name + ": production mode talks to PostgreSQL over TLS only, with its certificate and host name checked: " +
 				"set sslmode=verify-full in the URL (and " + envDBCA + " to the server's CA certificate unless a public CA issued it)" + plaintextHint)
 		}
 		if c != nil && st.roots != nil {

@@ -43,7 +43,7 @@ func TestServiceTLS_Production(t *testing.T) {
 			_, err := st.redisOptions(u)
 			return err
 		}
-		_, err := st.pgConfig(u)
+		_, err := st.pgConfig("DATABASE_URL", u)
 		return err
 	}
 	for _, tt := range tests {
@@ -79,6 +79,10 @@ func TestNew_ProdRefusesPlaintextDB(t *testing.T) {
 	for name, set := range map[string]func(*Config){
 		"DATABASE_URL": func(c *Config) { c.DatabaseURL = "postgres://app:s3cret@127.0.0.1:1/market?sslmode=disable" },
 		"REDIS_URL":    func(c *Config) { c.RedisURL = "redis://127.0.0.1:1/0" },
+		envAuditDatabaseURL: func(c *Config) {
+			c.DatabaseURL = "postgres://app:s3cret@127.0.0.1:1/market?sslmode=verify-full"
+			c.AuditDatabaseURL = "postgres://audit:s3cret@127.0.0.1:1/market?sslmode=disable"
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t, "https://market.example", testenv.NewClock(time.Now()), &syncBuffer{})

@@ -470,12 +470,12 @@ func createAdminCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return err
 	}
 	if u := lookup.str(envAuditDatabaseURL, ""); u != "" {
-		st, err := openAuditStore(ctx, u, lookup.str(envAuditSchema, ""))
+		as, err := openAuditStore(ctx, u, lookup.str(envAuditSchema, ""), st)
 		if err != nil {
 			return err
 		}
-		defer st.Close(ctx) //nolint:errcheck // read-mostly; the insert is checked
-		auditTable = st.sink
+		defer as.Close(ctx) //nolint:errcheck // read-mostly; the insert is checked
+		auditTable = as.sink
 	}
 	hasher, err := password.NewHasher(password.HasherConfig{Peppers: keys.Peppers})
 	if err != nil {

@@ -89,7 +89,7 @@ func openStoreTLS(ctx context.Context, dataDir, databaseURL string, now func() t
 	var err error
 	if databaseURL != "" {
 		s.dialect = dialectPostgres
-		cc, err := st.pgConfig(databaseURL)
+		cc, err := st.pgConfig("DATABASE_URL", databaseURL)
 		if err != nil {
 			return nil, err
 		}
