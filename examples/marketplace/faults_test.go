@@ -270,7 +270,7 @@ func TestFaults_AuditDiskFull(t *testing.T) {
 	auditDir := filepath.Join(dataDir, "audit")
 	require.NoError(t, os.MkdirAll(auditDir, 0o700))
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", auditDir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v: %s", err, out)
+		needsMount(t, "cannot mount a tmpfs to fill (needs root)", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", auditDir).Run() })
 	ta := newTestApp(t, func(c *Config) { c.DataDir = dataDir })
@@ -316,7 +316,7 @@ func TestFaults_AuditDirUnwritable(t *testing.T) {
 	require.NoError(t, os.MkdirAll(auditDir, 0o700))
 	if os.Geteuid() == 0 { // root writes through file modes: mount it read-only
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", auditDir).CombinedOutput(); err != nil {
-			t.Skipf("as root, a read-only directory needs a read-only mount: %v: %s", err, out)
+			needsMount(t, "as root, a read-only directory needs a read-only mount", err, out)
 		}
 		t.Cleanup(func() { _ = exec.Command("umount", "-l", auditDir).Run() })
 	} else {
@@ -342,4 +342,15 @@ func pageText(body string) string {
 		return body[i:]
 	}
 	return body
+}
+
+// needsMount skips a test that could not mount the file system it needs,
+// or fails it where integration tests are required (CI runs as root, so
+// there a failed mount is a broken set-up, not a reason to test less).
+func needsMount(t *testing.T, why string, err error, out []byte) {
+	t.Helper()
+	if testenv.Required() {
+		t.Fatalf("%s: %v: %s (%s=1: required)", why, err, out, testenv.EnvRequire)
+	}
+	t.Skipf("%s: %v: %s (runs as root; %s=1 makes this a failure)", why, err, out, testenv.EnvRequire)
 }
