@@ -188,9 +188,12 @@ func (f *Flows) openReset(ctx context.Context, tok string) (token.Record, auth.U
 // the new password must pass the [password.Policy] (with the user's login
 // and address as context words). Then it consumes tok (of concurrent
 // completions of one link, one succeeds), stores the new hash with
-// compare-and-swap against the hash the link was bound to, voids the
-// user's other reset links, ends every session of the user, this one too
-// ([Sessions].RevokeUser), and mails a "password changed" notice. The user
+// compare-and-swap against the hash the link was bound to, marks the
+// address the link was mailed to confirmed ([Users].SetEmailVerified:
+// opening the link proved it is read by whoever completes the reset; a
+// failure is noted, not returned), voids the user's other reset links,
+// ends every session of the user, this one too ([Sessions].RevokeUser),
+// and mails a "password changed" notice. The user
 // then signs in with the new password (and MFA).
 //
 // It returns an error wrapping [token.ErrInvalid] for a link that cannot
@@ -248,6 +251,11 @@ func (f *Flows) CompleteReset(r *http.Request, tok, newPassword string) error {
 			return fmt.Errorf("account: reset: %w: %w", token.ErrInvalid, err)
 		}
 		return f.internal(ctx, flowReset, u.ID, "storing hash", err)
+	}
+	// The link reached the address it is bound to: its reader owns it.
+	// (An account signed up with someone else's address is theirs now.)
+	if err := f.users.SetEmailVerified(ctx, u.ID, u.Email); err != nil {
+		f.note(ctx, flowReset, u.ID, "confirming the address", err)
 	}
 	if err := f.tokens.Void(ctx, u.ID, token.PasswordReset); err != nil {
 		f.note(ctx, flowReset, u.ID, "voiding other reset tokens", err)

@@ -107,6 +107,7 @@ func TestReset_NoMFA(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, res.NeedsMFA)
 		assert.Empty(t, e.sess.(*sessions).logins, "nobody signed in")
+		require.Empty(t, e.users.isVerified("alice"), "the address was never confirmed")
 
 		err = e.flows.CompleteReset(req("192.0.2.9", nil), tok, "alice")
 		var pe *password.PolicyError
@@ -118,6 +119,7 @@ func TestReset_NoMFA(t *testing.T) {
 		_, err = e.hasher.Verify(t.Context(), "a brand new passphrase 42", u.PasswordHash)
 		assert.NoError(t, err, "the new password works")
 		assert.Equal(t, []string{"alice"}, e.sess.(*sessions).revokedUsers(), "every session ended")
+		assert.Equal(t, "Alice@Example.com", e.users.isVerified("alice"), "the reset confirmed the address it was mailed to")
 		assert.Len(t, e.outbox.to("Alice@Example.com", "password_changed"), 1)
 		for _, a := range []audit.Action{account.ActionResetRequested, account.ActionResetMailed, account.ActionResetBegun, account.ActionResetCompleted} {
 			assert.Len(t, e.events(a), 1, "each step is audited: %s", a)

@@ -191,9 +191,25 @@ type AuthenticatorConfig struct {
 	// no account as [audit.TargetKindLogin] and a digest of the name keyed
 	// with a random key made by [NewAuthenticator] (never the name, which
 	// may be a password typed into the wrong field), so that the detector
-	// of package audit/detect counts both for password spraying. Digests
-	// match within one Authenticator's lifetime only.
+	// of package audit/detect counts both for password spraying. The
+	// digest key is [AuthenticatorConfig.LoginDigestKey].
 	Audit *audit.Logger
+
+	// LoginDigestKey keys the HMAC-SHA-256 digest that names a login name
+	// with no account in audit events (see Audit). Default: nil, a random
+	// 32-byte key made by [NewAuthenticator], so digests match within one
+	// Authenticator's lifetime only: with several instances sharing the
+	// detector's counts (audit/detect with a shared State), an attack on
+	// a name that does not exist is then counted per instance and can
+	// stay under every threshold, and a restart forgets it. Apps on
+	// several instances pass one key to all of them: at least 32 bytes
+	// from a secret of their own, e.g. derived with crypto/hkdf from an
+	// existing secret under a label used for nothing else.
+	// [NewAuthenticator] refuses a shorter key and keeps a copy. Anyone
+	// with the key can test guesses of a login name (or of a password
+	// typed into the name field) against the digests in the log: keep it
+	// as secret as the log's readers are untrusted.
+	LoginDigestKey []byte
 
 	// Now returns the current time, for the AuthTime of the principal
 	// that Login signs in. Default: time.Now. It must agree with the
@@ -253,6 +269,10 @@ type Authenticator struct {
 // defaultPasswordChanges is AuthenticatorConfig.PasswordChanges's limit.
 var defaultPasswordChanges = ratelimit.Limit{Events: 5, Per: 15 * time.Minute}
 
+// minLoginDigestKey is the shortest AuthenticatorConfig.LoginDigestKey,
+// in bytes: the output size of SHA-256 (RFC 2104 §3).
+const minLoginDigestKey = 32
+
 // maxLoginBytes bounds the login name: longer ones fail without a lookup.
 const maxLoginBytes = 320
 
@@ -280,9 +300,17 @@ func NewAuthenticator(users UserStore, sessions Sessions, cfg AuthenticatorConfi
 		return nil, errors.New("auth: NewAuthenticator: Sessions is nil: pass the session manager, which signs users in and ends other sessions after a password change")
 	}
 	a := &Authenticator{users: users, sessions: sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		throttle: cfg.Throttle, audit: cfg.Audit, now: cfg.Now, changes: cfg.PasswordChanges,
-		digestKey: make([]byte, 32)}
-	rand.Read(a.digestKey)
+		throttle: cfg.Throttle, audit: cfg.Audit, now: cfg.Now, changes: cfg.PasswordChanges}
+	switch {
+	case cfg.LoginDigestKey == nil:
+		a.digestKey = make([]byte, minLoginDigestKey)
+		rand.Read(a.digestKey)
+	case len(cfg.LoginDigestKey) < minLoginDigestKey:
+		return nil, fmt.Errorf("auth: NewAuthenticator: LoginDigestKey is %d bytes: pass at least %d random bytes (or nil for a random key of this Authenticator's own)",
+			len(cfg.LoginDigestKey), minLoginDigestKey)
+	default:
+		a.digestKey = slices.Clone(cfg.LoginDigestKey)
+	}
 	var err error
 	if a.hasher == nil {
 		if a.hasher, err = password.NewHasher(password.HasherConfig{}); err != nil {

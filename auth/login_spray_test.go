@@ -122,3 +122,51 @@ func TestLoginUnknownNameDigest(t *testing.T) {
 		assert.Empty(t, e.Meta, "no other trace of the name")
 	}
 }
+
+// TestLoginDigestKey: Authenticators given one LoginDigestKey (instances
+// of one app) name an unknown login name by the same digest in their
+// audit events, so that a detector sharing its counts between them counts
+// one name; another key, or none, gives another digest. A key shorter
+// than 32 bytes, or empty, is refused.
+func TestLoginDigestKey(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	withKey := func(key []byte) *fixture {
+		t.Helper()
+		f := newFixture(t, password.HasherConfig{})
+		var err error
+		f.a, err = auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{
+			Hasher: f.h, Throttle: f.throttle, Audit: audit.MustNew(f.sink, audit.Config{}), LoginDigestKey: key,
+		})
+		require.NoError(t, err)
+		return f
+	}
+	digest := func(f *fixture, login string) audit.Target {
+		t.Helper()
+		_, err := f.a.Login(loginRequest(), login, "hunter2 hunter2 hunter2")
+		require.Equal(t, auth.ErrInvalidCredentials, err)
+		ev := alerts(f.sink.Events(), string(audit.ActionLoginFailed))
+		require.NotEmpty(t, ev)
+		return ev[len(ev)-1].Target
+	}
+	shared := bytesCopy(key)
+	a, b := withKey(shared), withKey(key)
+	shared[0] ^= 1 // NewAuthenticator kept a copy
+	d := digest(a, "ghost@example.com")
+	assert.Equal(t, audit.TargetKindLogin, d.Kind)
+	assert.Len(t, d.ID, 16)
+	assert.Equal(t, d, digest(b, "Ghost@Example.com"), "one key, one digest across Authenticators")
+	assert.NotEqual(t, d, digest(b, "ghost2@example.com"))
+	other := bytesCopy(key)
+	other[31] ^= 1
+	assert.NotEqual(t, d, digest(withKey(other), "ghost@example.com"), "another key")
+	assert.NotEqual(t, d, digest(withKey(nil), "ghost@example.com"), "the random default")
+
+	f := newFixture(t, password.HasherConfig{})
+	for _, n := range []int{0, 16, 31} {
+		_, err := auth.NewAuthenticator(f.store, f.sessions, auth.AuthenticatorConfig{LoginDigestKey: make([]byte, n)})
+		require.Error(t, err, "%d bytes", n)
+		assert.Contains(t, err.Error(), "LoginDigestKey")
+	}
+}
+
+func bytesCopy(b []byte) []byte { return append([]byte(nil), b...) }

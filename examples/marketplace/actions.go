@@ -25,6 +25,10 @@ const (
 	ActionResetLinkSent audit.Action = "admin.reset_link_sent"
 	// ActionAccountEnabled: an administrator enabled an account.
 	ActionAccountEnabled audit.Action = "account.enabled"
+	// ActionFactorRefusedUnconfirmed: a user whose address was never
+	// confirmed tried to add a second factor (a sign of account
+	// pre-hijacking: someone signed up with another person's address).
+	ActionFactorRefusedUnconfirmed audit.Action = "mfa.factor_refused_unconfirmed"
 	// ActionListingCreated: a listing was created.
 	ActionListingCreated audit.Action = "listing.created"
 	// ActionListingUpdated: a listing was updated.

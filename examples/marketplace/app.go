@@ -516,6 +516,7 @@ func (a *App) buildAuth() error {
 		Hasher: hasher, Policy: policy, Throttle: a.loginThrottle, Audit: a.audit,
 		Now:             a.cfg.Now, // the sessions' clock: the principal's AuthTime is compared with their revocations
 		PasswordChanges: changes,
+		LoginDigestKey:  a.keys.LoginDigestKey, // one key on every instance: see loginDigestKey
 	})
 	if err != nil {
 		return err

@@ -394,6 +394,11 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.flash(r, "Administrator created. Administrators must use a second factor: set one up now.")
+	// A second factor needs a confirmed address (confirmedRoute): the
+	// setup token proves the operator, not the mailbox typed in.
+	if err := a.flows.SendVerification(r, u.ID); err != nil {
+		a.log.WarnContext(r.Context(), "setup: the confirmation link was not sent; the administrator can ask again", "err", err)
+	}
+	a.flash(r, "Administrator created. Administrators must use a second factor: confirm your e-mail address with the link we mailed you, then set one up.")
 	redirect(w, r, "/account/mfa")
 }

@@ -238,6 +238,16 @@ const goodPassword = "violet harbour quartz lantern 92"
 // createUser makes an account directly in the store.
 func (ta *testApp) createUser(email, name string, roles ...string) user {
 	ta.t.Helper()
+	u := ta.createUnconfirmedUser(email, name, roles...)
+	require.NoError(ta.t, authUsers{ta.db}.SetEmailVerified(context.Background(), u.ID, u.Email))
+	u.EmailVerified = true
+	return u
+}
+
+// createUnconfirmedUser creates a user whose address was never confirmed,
+// as sign-up does: such a user signs in, but cannot add a second factor.
+func (ta *testApp) createUnconfirmedUser(email, name string, roles ...string) user {
+	ta.t.Helper()
 	hash, err := ta.authn.HashNewPassword(context.Background(), auth.User{Login: email, Email: email}, goodPassword)
 	require.NoError(ta.t, err)
 	u, err := ta.db.createUser(context.Background(), user{Email: email, DisplayName: name, Hash: hash, Roles: roles})

@@ -120,29 +120,36 @@ func TestAlerts_CloneWarningAndReportFlood(t *testing.T) {
 	assert.Equal(t, 1, ta.countKind("soc@example.com", string(headers.ActionReportsCapped)))
 }
 
-// TestMultiInstance_DetectorShared: a stuffing attack on one account
+// TestMultiInstance_DetectorShared: a stuffing attack on one login name
 // split across two instances (3 addresses on one, 2 on the other: the
-// threshold is 5) raises the alert that neither instance alone would.
+// threshold is 5) raises the alert that neither instance alone would,
+// whether the name has an account (its events name the user ID) or not
+// (its events name a digest keyed with the key every instance derives
+// from the audit key; with a key of each Authenticator's own, the two
+// instances would count two names and raise nothing).
 func TestMultiInstance_DetectorShared(t *testing.T) {
-	tas := newInstances(t, 2, func(c *Config) {
-		c.AlertTo = []string{"soc@example.com"}
-		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	})
-	// An existing account: its events name its user ID on every
-	// instance. (A name with no account is named by a digest keyed per
-	// auth.Authenticator, so its failures are counted per instance.)
-	victim := "stuffed-" + newID()[:8] + "@example.com"
-	tas[0].createUser(victim, "Stuffed")
-	for i := range 5 {
-		ta := tas[i%2]
-		req, err := http.NewRequest(http.MethodPost, ta.URL+"/login",
-			strings.NewReader(url.Values{"email": {victim}, "password": {fmt.Sprint("guess ", i, " correct horse")}}.Encode()))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 10+i))
-		r := ta.client().do(req)
-		require.Equal(t, http.StatusUnauthorized, r.Status, r.Body)
+	for _, existing := range []bool{true, false} {
+		t.Run(fmt.Sprint("existing account ", existing), func(t *testing.T) {
+			tas := newInstances(t, 2, func(c *Config) {
+				c.AlertTo = []string{"soc@example.com"}
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			})
+			victim := "stuffed-" + newID()[:8] + "@example.com"
+			if existing {
+				tas[0].createUser(victim, "Stuffed")
+			}
+			for i := range 5 {
+				ta := tas[i%2]
+				req, err := http.NewRequest(http.MethodPost, ta.URL+"/login",
+					strings.NewReader(url.Values{"email": {victim}, "password": {fmt.Sprint("guess ", i, " correct horse")}}.Encode()))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 10+i))
+				r := ta.client().do(req)
+				require.Equal(t, http.StatusUnauthorized, r.Status, r.Body)
+			}
+			m := mailToAny(t, tas, "soc@example.com", string(detect.ActionCredentialStuffing))
+			assert.Contains(t, m.Text, "Credential stuffing")
+		})
 	}
-	m := mailToAny(t, tas, "soc@example.com", string(detect.ActionCredentialStuffing))
-	assert.Contains(t, m.Text, "Credential stuffing")
 }

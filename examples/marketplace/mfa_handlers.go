@@ -21,7 +21,10 @@ type mfaSettingsPage struct {
 	Passkeys      []passkeyView
 	RecoveryCodes int
 	Required      bool // the user's role requires a factor and none is enrolled
-	Next          string
+	// Unconfirmed: the user's address was never confirmed, so no factor
+	// can be added (confirmedRoute); the page offers a new link instead.
+	Unconfirmed bool
+	Next        string
 }
 
 // passkeyView is a registered passkey for display.
@@ -47,16 +50,32 @@ func (a *App) factors(ctx context.Context, uid string) (totp bool, keys []passke
 }
 
 func (a *App) mfaSettings(w http.ResponseWriter, r *http.Request) {
+	a.renderMFASettings(w, r, http.StatusOK, "")
+}
+
+// renderMFASettings answers the second-factor settings page with status
+// and, if not empty, the error msg.
+func (a *App) renderMFASettings(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	uid := currentUser(r)
 	totp, keys, codes, err := a.factors(r.Context(), uid)
 	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
+	u, err := a.db.userByID(r.Context(), uid)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	next := r.URL.Query().Get("next")
+	if r.Method == http.MethodPost {
+		next = r.PostFormValue("next")
+	}
 	p := mfaSettingsPage{TOTP: totp, Passkeys: keys, RecoveryCodes: codes,
-		Required: errors.Is(a.mfaPending(r), mfa.ErrEnrolmentRequired),
-		Next:     localNext(r.URL.Query().Get("next"), "")}
-	a.render(w, r, http.StatusOK, "mfa_settings", page{Title: "Second factors", Scripts: true, Data: p})
+		Required:    errors.Is(a.mfaPending(r), mfa.ErrEnrolmentRequired),
+		Unconfirmed: !u.EmailVerified,
+		Next:        localNext(next, "")}
+	a.render(w, r, status, "mfa_settings", page{Title: "Second factors", Scripts: true, Error: msg, Data: p})
 }
 
 // totpEnrolPage is the data of the TOTP enrolment page.

@@ -276,7 +276,7 @@ func (a *App) resendVerification(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		a.flash(r, "We have sent you a new link: open it to confirm your address.")
-		redirect(w, r, "/account")
+		redirect(w, r, localNext(r.URL.Query().Get("next"), "/account"))
 	case errors.Is(err, ratelimit.ErrLimited):
 		a.rateLimited(w, r, err)
 	default:

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
@@ -108,22 +110,26 @@ func (a *App) buildRoutes(extra ...func(*http.ServeMux)) http.Handler {
 	handle(app, "POST /account/sessions/{handle}/revoke", signedIn(fn(a.revokeSession)))
 	handle(app, "POST /account/sessions/revoke-others", signedIn(fn(a.revokeOtherSessions)))
 	handle(app, "POST /logout/everywhere", signedIn(fn(a.logoutEverywhere)))
-	handle(app, "GET /account/outbox", signedIn(fn(a.outboxPage)))
+	handle(app, "GET /account/outbox", enrolment(fn(a.outboxPage))) // development: where the confirmation link is
 	handle(app, "GET /account/email", signedIn(fn(a.emailForm)))
 	handle(app, "POST /account/email", signedIn(fn(a.changeEmail)))
-	handle(app, "POST /account/verify", signedIn(fn(a.resendVerification)))
+	// Reachable while enrolment is required: a factor needs a confirmed
+	// address (confirmed, below).
+	handle(app, "POST /account/verify", enrolment(fn(a.resendVerification)))
 
 	// Second factors (reachable while enrolment is required), and the
-	// password re-entry that adding a first one asks for.
+	// password re-entry that adding a first one asks for. Adding one
+	// needs a confirmed address: see confirmedRoute.
+	confirmed := a.confirmedRoute
 	handle(app, "GET /account/reauth", enrolment(fn(a.reauthForm)))
 	handle(app, "POST /account/reauth", enrolment(lim.loginIP.Handler(fn(a.reauth))))
 	handle(app, "GET /account/mfa", enrolment(fn(a.mfaSettings)))
-	handle(app, "POST /account/mfa/totp", enrolment(step(a.secQR.Handler(fn(a.totpEnrol)))))
-	handle(app, "POST /account/mfa/totp/confirm", enrolment(fn(a.totpConfirm)))
+	handle(app, "POST /account/mfa/totp", enrolment(confirmed(step(a.secQR.Handler(fn(a.totpEnrol))))))
+	handle(app, "POST /account/mfa/totp/confirm", enrolment(confirmed(fn(a.totpConfirm))))
 	handle(app, "POST /account/mfa/totp/disable", enrolment(step(fn(a.totpDisable))))
-	handle(app, "POST /account/mfa/recovery", enrolment(step(fn(a.recoveryGenerate))))
-	handle(app, "POST /account/mfa/passkeys/begin", enrolment(step(fn(a.passkeys.BeginRegistration))))
-	handle(app, "POST /account/mfa/passkeys/finish", enrolment(step(fn(a.passkeyRegister))))
+	handle(app, "POST /account/mfa/recovery", enrolment(confirmed(step(fn(a.recoveryGenerate)))))
+	handle(app, "POST /account/mfa/passkeys/begin", enrolment(confirmed(step(fn(a.passkeys.BeginRegistration)))))
+	handle(app, "POST /account/mfa/passkeys/finish", enrolment(confirmed(step(fn(a.passkeyRegister)))))
 	handle(app, "POST /account/mfa/passkeys/delete", enrolment(step(fn(a.passkeyDelete))))
 
 	// Selling.
@@ -190,6 +196,43 @@ func (a *App) challengeRoute(h http.Handler) http.Handler {
 func (a *App) enrolmentRoute(h http.Handler) http.Handler {
 	return a.guard.RequireAuth(a.policy.AllowEnrolment(h))
 }
+
+// confirmedRoute refuses its route to a user whose address was never
+// confirmed: the routes that add a second factor (TOTP, passkey, recovery
+// codes). Anyone can sign up with another person's address and sign in
+// unconfirmed; a factor added then would be demanded by the owner's
+// password reset, locking the owner out of the account the reset should
+// give back (account pre-hijacking). Forms get the settings page with
+// "confirm your address first" and the button that mails a new link; the
+// passkey API gets 403 {"error": "email_unconfirmed"}. Fails closed: an
+// error reading the user is a 500.
+func (a *App) confirmedRoute(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := a.db.userByID(r.Context(), currentUser(r))
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		if u.EmailVerified {
+			h.ServeHTTP(w, r)
+			return
+		}
+		a.audit.Log(r.Context(), audit.Event{Category: audit.CategoryAccess, Action: ActionFactorRefusedUnconfirmed,
+			Outcome: audit.OutcomeDenied, Target: audit.Target{Kind: audit.TargetKindUser, ID: u.ID}, Reason: "e-mail address not confirmed"})
+		if strings.HasPrefix(r.URL.Path, "/account/mfa/passkeys/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "email_unconfirmed"})
+			return
+		}
+		a.renderMFASettings(w, r, http.StatusForbidden, msgConfirmFirst)
+	})
+}
+
+// msgConfirmFirst is what a user whose address is unconfirmed is told on
+// the second-factor pages.
+const msgConfirmFirst = "Confirm your e-mail address first: open the link we mailed you, or send a new one below. " +
+	"A second factor can be added only to an account whose address is confirmed."
 
 // cacheStatic lets browsers cache the embedded assets for an hour.
 func cacheStatic(next http.Handler) http.Handler {

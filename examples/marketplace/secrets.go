@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -55,6 +56,11 @@ type appSecrets struct {
 	AuditKey    secrets.Value
 	Peppers     []password.Pepper
 	RecoveryKey secrets.Value
+	// LoginDigestKey names login names with no account in audit events
+	// (auth.AuthenticatorConfig.LoginDigestKey), derived from AuditKey:
+	// every instance with the same secrets has the same key, so that the
+	// shared detector counts an attack on a name that does not exist once.
+	LoginDigestKey []byte
 	// BackupKeys seals backups; loaded only with secretsOptions.backup.
 	BackupKeys *secrets.Keyring
 	// SMTP is envSMTPURL, loaded only with secretsOptions.mail: required
@@ -151,6 +157,9 @@ func loadSecretsWith(ctx context.Context, src secrets.Source, dataDir string, op
 		return nil, fmt.Errorf("secrets: cannot start without %s (set each as an environment variable or NAME_FILE; see README): %w", names, err)
 	}
 	out := &appSecrets{AuditKey: vals[envAuditKey], RecoveryKey: vals[envRecoveryKey], Generated: generated, FromDataDir: fromDataDir}
+	if out.LoginDigestKey, err = loginDigestKey(out.AuditKey); err != nil {
+		return nil, fmt.Errorf("secrets: %s: %w", envAuditKey, err)
+	}
 	if out.SessionKeys, err = secrets.ParseKeyring(vals[envSessionKeys]); err != nil {
 		return nil, fmt.Errorf("secrets: %s: %w", envSessionKeys, err)
 	}
@@ -187,6 +196,16 @@ func pepper(v secrets.Value) password.Pepper {
 	key := v.Reveal()
 	sum := sha256.Sum256(append([]byte("marketplace pepper id\x00"), key...))
 	return password.Pepper{ID: "p-" + hex.EncodeToString(sum[:4]), Key: key}
+}
+
+// loginDigestKey derives the key of the digests that name unknown login
+// names in audit from the audit key, with HKDF-SHA-256 (RFC 5869) under a
+// label of its own, so that it differs from the chain's key and from
+// anything else derived from it, and needs no secret of its own.
+// Rotating the audit key changes the digests: counts of failures against
+// a name with no account start again.
+func loginDigestKey(auditKey secrets.Value) ([]byte, error) {
+	return hkdf.Key(sha256.New, auditKey.Reveal(), nil, "marketplace login digest v1", 32)
 }
 
 // devSecret generates a development value for the named secret.

@@ -26,6 +26,7 @@
     credential_exists: "This passkey is registered already.",
     too_many_credentials: "You have the maximum number of passkeys: remove one first.",
     account_disabled: "This account is disabled.",
+    email_unconfirmed: "Confirm your e-mail address first: open the link we mailed you.",
     body_too_large: "The browser sent too much data.",
     too_many_requests: "Too many attempts: please wait a little and try again."
   };
