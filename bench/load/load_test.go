@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestScenarios runs every scenario of the load test for a fraction of a
+// second against the example app (built, or RAMPART_LOAD_APP), so that the
+// load test cannot rot: each scenario must get answers, every answer must
+// be a right one or a deliberate refusal (429, 503 with Retry-After),
+// browsing must succeed, and the flood must keep the app's memory within
+// floodBoundMiB. With RAMPART_LOAD_DATABASE_URL and RAMPART_LOAD_REDIS_URL
+// the app runs on PostgreSQL and Redis.
+func TestScenarios(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the load test reads the app's memory and CPU from /proc (Linux)")
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the example app; skipped with -short")
+	}
+	c, err := parse([]string{"-for", "300ms", "-workers", "8", "-storm", "16", "-flood", "3000", "-users", "8",
+		"-app", os.Getenv("RAMPART_LOAD_APP")}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := loadTest(ctx, c, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 6 {
+		t.Fatalf("%d scenarios ran, want 6", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if r.Requests == 0 {
+			t.Errorf("%s: no request answered", r.Name)
+		}
+		if r.Errors > 0 {
+			t.Errorf("%s: %d errors of %d requests, e.g. %v (statuses %v)", r.Name, r.Errors, r.Requests, r.ErrorSamples, r.Codes)
+		}
+		if r.OK+r.Refused+r.Errors != r.Requests {
+			t.Errorf("%s: %d right + %d refused + %d errors != %d requests", r.Name, r.OK, r.Refused, r.Errors, r.Requests)
+		}
+		if r.PeakRSSMiB <= 0 || r.CPUPerRequest <= 0 {
+			t.Errorf("%s: peak RSS %.1f MiB, CPU %v a request: want both measured", r.Name, r.PeakRSSMiB, r.CPUPerRequest)
+		}
+		if !strings.HasPrefix(r.Name, "login") && r.OK == 0 {
+			t.Errorf("%s: no page served (statuses %v)", r.Name, r.Codes)
+		}
+	}
+	if flood := rep.Results[2]; flood.Requests != 3000 {
+		t.Errorf("%s: %d requests, want one per address (3000)", flood.Name, flood.Requests)
+	}
+	if err := rep.checkFlood(); err != nil {
+		t.Error(err)
+	}
+	var md bytes.Buffer
+	rep.write(&md)
+	for _, want := range []string{"| anonymous browsing |", "| flood, 3000 addresses |", "| login storm, unknown users |", "Signed-in vs anonymous page"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	t.Logf("\n%s", md.String())
+}
+
+// TestCheckFlood: the memory check fails when the flood grows the app's
+// resident set beyond the bound, and names the figures.
+func TestCheckFlood(t *testing.T) {
+	rep := &report{Results: []result{
+		{Name: "anonymous browsing", RSSBefore: 10, PeakRSSMiB: 500},
+		{Name: "flood, 1000000 addresses", RSSBefore: 40, PeakRSSMiB: 40 + floodBoundMiB},
+	}}
+	if err := rep.checkFlood(); err != nil {
+		t.Fatalf("growth at the bound: %v", err)
+	}
+	rep.Results[1].PeakRSSMiB += 0.5
+	err := rep.checkFlood()
+	if err == nil || !strings.Contains(err.Error(), "beyond the bound of 64 MiB") {
+		t.Fatalf("growth beyond the bound: err = %v, want one naming the 64 MiB bound", err)
+	}
+}
+
+// TestParseRefuses: out-of-range plans are refused with the flag named.
+func TestParseRefuses(t *testing.T) {
+	for _, args := range [][]string{{"-flood", "5000000"}, {"-users", "0"}, {"-workers", "0"}, {"extra"}} {
+		var sink bytes.Buffer
+		if _, err := parse(args, &sink); err == nil {
+			t.Errorf("parse(%q) = nil error", args)
+		}
+	}
+}
+
+// testLog writes the load test's progress to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
