@@ -3,29 +3,76 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/deployedworks/rampart/internal/testenv"
 )
 
 // TestScenarios runs every scenario of the load test for a fraction of a
-// second against the example app (built, or RAMPART_LOAD_APP), so that the
-// load test cannot rot: each scenario must get answers, every answer must
-// be a right one or a deliberate refusal (429, 503 with Retry-After),
-// browsing must succeed, and the flood must keep the app's memory within
-// floodBoundMiB. With RAMPART_LOAD_DATABASE_URL and RAMPART_LOAD_REDIS_URL
-// the app runs on PostgreSQL and Redis.
+// second against the example app on SQLite (built, or RAMPART_LOAD_APP), so
+// that the load test cannot rot: each scenario must get answers, every
+// answer must be a right one or a deliberate refusal (429, 503 with
+// Retry-After), browsing must succeed, and the flood must keep the app's
+// memory within floodBoundMiB.
 func TestScenarios(t *testing.T) {
+	skipUnlessLinux(t)
+	runScenarios(t, "-database-url", "", "-redis-url", "") // whatever RAMPART_LOAD_* say
+}
+
+// TestScenariosPostgresRedis is TestScenarios with the app on PostgreSQL
+// (a fresh schema) and Redis (a fresh key prefix; the keys it leaves
+// expire on their own), as a deployment of many instances runs it.
+func TestScenariosPostgresRedis(t *testing.T) {
+	skipUnlessLinux(t)
+	dsn, addr := testenv.PostgresDSN(t), testenv.RedisAddr(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	schema := "load_test_" + randomHex(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema) // pgx passes it as a run-time parameter
+	u.RawQuery = q.Encode()
+	runScenarios(t, "-database-url", u.String(), "-redis-url", "redis://"+addr+"/0")
+}
+
+func skipUnlessLinux(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the load test reads the app's memory and CPU from /proc (Linux)")
 	}
 	if testing.Short() {
 		t.Skip("builds and runs the example app; skipped with -short")
 	}
-	c, err := parse([]string{"-for", "300ms", "-workers", "8", "-storm", "16", "-flood", "3000", "-users", "8",
-		"-app", os.Getenv("RAMPART_LOAD_APP")}, os.Stderr)
+}
+
+func runScenarios(t *testing.T, args ...string) {
+	c, err := parse(append([]string{"-for", "300ms", "-workers", "8", "-storm", "16", "-flood", "3000", "-users", "8",
+		"-app", os.Getenv("RAMPART_LOAD_APP")}, args...), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

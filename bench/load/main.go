@@ -187,7 +187,11 @@ func loadAvg() string {
 // connections, which come from the proxy. Go's collector lets the heap
 // reach twice the live heap (GOGC=100), and a shard's table briefly holds
 // its old and new arrays while it grows: 3 × 14 MiB, plus 22 MiB for the
-// flood's connections and buffers, which any load would cost. A per-key
+// flood's connections and buffers, which any load would cost. (The table
+// holds fewer keys than the flood sends: a key whose bucket has refilled,
+// 0.1 s after one request at 600 a minute, is forgotten by the limiter's
+// janitor within a minute, so a flood slower than MaxKeys a minute never
+// fills the table; the bound holds either way.) A per-key
 // map of strings to bucket structs, what a naive limiter keeps, would cost
 // over 100 bytes a key, 100 MiB for the million, and fail the check.
 const (

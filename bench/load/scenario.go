@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -355,8 +354,6 @@ type plan struct {
 	FloodAddrs uint64        // distinct addresses of the flood (one request each)
 	Users      int           // pre-created signed-in users
 }
-
-var errNoUsers = errors.New("load: the plan needs at least one user")
 
 // scenarios returns the scenarios in the order they run: browsing, the
 // flood (before the storms, whose password hashing would leave the heap
