@@ -37,7 +37,6 @@ func TestScenariosPostgresRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	schema := "load_test_" + randomHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -50,6 +49,7 @@ func TestScenariosPostgresRedis(t *testing.T) {
 		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			t.Error(err)
 		}
+		db.Close()
 	})
 	u, err := url.Parse(dsn)
 	if err != nil {

@@ -145,7 +145,7 @@ func loadTest(ctx context.Context, c config, log io.Writer) (*report, error) {
 	fmt.Fprintf(log, "load: app up at %s (pid %d, %s); creating %d users\n", a.origin, a.pid, c.backend, c.Users)
 	users, err := a.createUsers(ctx, c.Users)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; the app's log ends:\n%s", err, a.logTail)
 	}
 	if rep.Baseline, err = a.rssMiB(); err != nil {
 		return nil, err

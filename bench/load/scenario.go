@@ -125,6 +125,13 @@ func cmpOr(a, b error) error {
 	return b
 }
 
+// transient reports whether a set-up request's status may pass on a retry:
+// hashing busy (503), or a rate limit or session store that timed out on a
+// loaded machine and failed closed (429, 500; with Redis).
+func transient(code int) bool {
+	return code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests || code == http.StatusInternalServerError
+}
+
 func (a *app) signUpAndIn(ctx context.Context, hc *http.Client, u *user) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	form := url.Values{"email": {u.email}, "name": {"Load"}, "password": {u.password}, "password2": {u.password}}
@@ -136,7 +143,7 @@ func (a *app) signUpAndIn(ctx context.Context, hc *http.Client, u *user) error {
 		if res.StatusCode == http.StatusOK {
 			break
 		}
-		if res.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+		if !transient(res.StatusCode) || time.Now().After(deadline) {
 			return fmt.Errorf("sign up %s: status %d, want 200", u.email, res.StatusCode)
 		}
 		if err := sleep(ctx, time.Second); err != nil {
@@ -163,8 +170,8 @@ func (a *app) signUpAndIn(ctx context.Context, hc *http.Client, u *user) error {
 		switch {
 		case time.Now().After(deadline):
 			return fmt.Errorf("log in %s: status %d after 2 minutes, want 303", u.email, res.StatusCode)
-		case res.StatusCode == http.StatusUnauthorized, res.StatusCode == http.StatusServiceUnavailable:
-			// Not created yet, or hashing busy.
+		case res.StatusCode == http.StatusUnauthorized, transient(res.StatusCode):
+			// Not created yet, or busy.
 		default:
 			return fmt.Errorf("log in %s: status %d, want 303", u.email, res.StatusCode)
 		}
