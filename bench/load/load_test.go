@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,9 +71,40 @@ func skipUnlessLinux(t *testing.T) {
 	}
 }
 
+// testApp is the app binary the tests share: RAMPART_LOAD_APP, or built
+// once into a directory TestMain removes.
+var testApp struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testApp.dir != "" {
+		os.RemoveAll(testApp.dir)
+	}
+	os.Exit(code)
+}
+
+func appBinary(t *testing.T) string {
+	testApp.once.Do(func() {
+		if testApp.bin = os.Getenv("RAMPART_LOAD_APP"); testApp.bin != "" {
+			return
+		}
+		if testApp.dir, testApp.err = os.MkdirTemp("", "rampart-load-app-"); testApp.err == nil {
+			testApp.bin, testApp.err = buildApp(context.Background(), testApp.dir)
+		}
+	})
+	if testApp.err != nil {
+		t.Fatal(testApp.err)
+	}
+	return testApp.bin
+}
+
 func runScenarios(t *testing.T, args ...string) {
 	c, err := parse(append([]string{"-for", "300ms", "-workers", "8", "-storm", "16", "-flood", "3000", "-users", "8",
-		"-app", os.Getenv("RAMPART_LOAD_APP")}, args...), os.Stderr)
+		"-app", appBinary(t)}, args...), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
