@@ -53,8 +53,15 @@ func prefix(t *testing.T) string {
 	return "rampart-test:" + t.Name() + ":" + hex.EncodeToString(b) + ":"
 }
 
+// newStore makes a Store; without a Timeout in cfg it gets a generous one,
+// so that on a loaded machine (2 cores, -race, packages in parallel) a
+// healthy Redis is not taken for a slow one: the 250 ms default is for
+// production, and the tests of timeouts set theirs.
 func newStore(t *testing.T, c redis.UniversalClient, name string, l ratelimit.Limit, cfg redisstore.Config) *redisstore.Store {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
 	s, err := redisstore.New(c, name, l, cfg)
 	require.NoError(t, err)
 	return s
