@@ -99,6 +99,13 @@ type ReportsConfig struct {
 	// have a cap of this size. Default: 4 MiB (about 5,000 events). At
 	// least 4 KiB.
 	MaxBytesPerDay int64
+
+	// Now returns the current time, for the limits, the windows and the
+	// day's cap. Default: time.Now. It is for tests that drive one clock
+	// through a whole application and cannot run in a testing/synctest
+	// bubble (they serve over a real network); other tests should run in a
+	// bubble, whose fake clock the default follows.
+	Now func() time.Time
 }
 
 // Reports is the endpoint that receives CSP violation reports, both
@@ -176,7 +183,7 @@ const (
 // NewReports returns the report endpoint, or an error that names the
 // invalid field of cfg.
 func NewReports(cfg ReportsConfig) (*Reports, error) {
-	return newReports(cfg, nil)
+	return newReports(cfg, cfg.Now)
 }
 
 // newReports is NewReports on the clock now (nil: the system clock), which

@@ -602,7 +602,7 @@ func (a *App) buildHeaders() error {
 	// anonymous ones cannot spend: the route loads the session (see
 	// buildRoutes), and this tells the endpoint whose it is.
 	if a.cspReports, err = headers.NewReports(headers.ReportsConfig{
-		Audit: a.audit,
+		Audit: a.audit, Now: a.cfg.Now,
 		SessionKey: func(r *http.Request) (string, bool) {
 			id, ok := identity.FromContext(r.Context())
 			return id.UserID, ok
