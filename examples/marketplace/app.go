@@ -155,6 +155,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("config: RequestTimeout %v: give a positive duration up to %v, below the server's write timeout (%v) so that the error page can still be written, or 0 for %v",
 			cfg.RequestTimeout, maxRequestTimeout, writeTimeout, defaultRequestTimeout)
 	}
+	if cfg.RedisTimeout < 0 || cfg.RedisTimeout > maxRequestTimeout {
+		return nil, fmt.Errorf("config: RedisTimeout %v: give a positive duration up to %v, or 0 for the default (250ms)", cfg.RedisTimeout, maxRequestTimeout)
+	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("config: DataDir is required")
 	}
@@ -409,7 +412,7 @@ func (a *App) buildAudit() error {
 	}
 	dc := detect.Config{Now: a.cfg.Now}
 	if a.rdb != nil {
-		if dc.State, err = redisstate.New(a.rdb, redisstate.Config{Prefix: a.cfg.RedisPrefix + "detect:"}); err != nil {
+		if dc.State, err = redisstate.New(a.rdb, redisstate.Config{Prefix: a.cfg.RedisPrefix + "detect:", Timeout: a.cfg.RedisTimeout}); err != nil {
 			return err
 		}
 	}
@@ -425,7 +428,7 @@ func (a *App) buildAudit() error {
 // every instance shares it, else in memory.
 func (a *App) newStore(name string, l ratelimit.Limit) (ratelimit.Store, error) {
 	if a.rdb != nil {
-		return redisstore.New(a.rdb, name, l, redisstore.Config{Prefix: a.cfg.RedisPrefix + "ratelimit:", Audit: a.audit})
+		return redisstore.New(a.rdb, name, l, redisstore.Config{Prefix: a.cfg.RedisPrefix + "ratelimit:", Audit: a.audit, Timeout: a.cfg.RedisTimeout})
 	}
 	m, err := ratelimit.NewMemory(l, ratelimit.MemoryConfig{Now: a.cfg.Now})
 	if err != nil {
@@ -473,7 +476,7 @@ func (a *App) buildLimits() error {
 	// Redis when configured.
 	var backend ratelimit.Backend = ratelimit.MemoryBackend{Config: ratelimit.MemoryConfig{Now: a.cfg.Now}}
 	if a.rdb != nil {
-		if backend, err = redisstore.NewBackend(a.rdb, redisstore.Config{Prefix: a.cfg.RedisPrefix + "login:", Audit: a.audit}); err != nil {
+		if backend, err = redisstore.NewBackend(a.rdb, redisstore.Config{Prefix: a.cfg.RedisPrefix + "login:", Audit: a.audit, Timeout: a.cfg.RedisTimeout}); err != nil {
 			return err
 		}
 	}

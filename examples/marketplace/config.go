@@ -138,6 +138,12 @@ type Config struct {
 	// so that the error page can still be written.
 	RequestTimeout time.Duration
 
+	// RedisTimeout bounds each Redis call of the rate limits, the login
+	// throttle and the detector's shared counts, within RequestTimeout:
+	// a slow Redis then costs a refusal (the limits fail closed) rather
+	// than a slow request. Default: 250 ms, the packages' own default.
+	RedisTimeout time.Duration
+
 	// BackupDir, when set, is where backups are kept and watched. With
 	// SQLite the app takes an encrypted backup there (package
 	// internal/backup, under MARKETPLACE_BACKUP_KEYS) every BackupEvery and

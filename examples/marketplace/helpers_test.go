@@ -126,6 +126,10 @@ func testConfig(t testing.TB, publicURL string, clock *testenv.Clock, logs io.Wr
 		// hashes) can take many seconds under -race on a loaded machine. The
 		// outage tests set a short one.
 		RequestTimeout: maxRequestTimeout,
+		// A healthy Redis under -race on a loaded machine can take longer
+		// than the 250 ms default (TestMultiInstance got 503s): the fault
+		// tests bound calls by their short RequestTimeout instead.
+		RedisTimeout: maxRequestTimeout,
 	}
 }
 
