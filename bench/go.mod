@@ -8,6 +8,7 @@ require (
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/deployedworks/rampart v0.0.0-00010101000000-000000000000
 	github.com/didip/tollbooth/v7 v7.0.2
+	github.com/go-chi/chi/v5 v5.5.0
 	github.com/go-chi/httprate v0.16.1
 	github.com/gorilla/csrf v1.7.3
 	github.com/gorilla/sessions v1.4.0
