@@ -107,7 +107,7 @@ func newRequest(method, path string, cookies []*http.Cookie) *http.Request {
 		r.Header.Set("Origin", origin)
 	}
 	for _, c := range cookies {
-		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		r.AddCookie(c) // only the name and value are sent
 	}
 	return r
 }
