@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -29,12 +30,25 @@ func TestSignUp_RevealsNothing(t *testing.T) {
 			create := e.users.create(id, email, "hash")
 			return func(ctx context.Context) (string, error) { created++; return create(ctx) }
 		}
+		// Every worker busy inside the table first, so that the sign-ups'
+		// jobs wait in the queue: a call counted now was the request's own.
+		e.users.block, e.users.entered, e.users.release = map[string]bool{}, make(chan string), make(chan struct{})
+		for i := range account.Workers {
+			e.users.block[fmt.Sprintf("hold%d@example.com", i)] = true
+		}
+		for i := range account.Workers {
+			require.NoError(t, e.flows.RequestReset(req("192.0.2.9", nil), fmt.Sprintf("hold%d@example.com", i)))
+		}
+		for range account.Workers {
+			<-e.users.entered
+		}
 		before := e.users.calls.Load()
 		existing := e.flows.SignUp(req("192.0.2.1", nil), "Alice@example.com", counting("alice2", "Alice@example.com"))
 		fresh := e.flows.SignUp(req("192.0.2.2", nil), "bob@example.com", counting("bob", "bob@example.com"))
 		assert.NoError(t, existing)
 		assert.NoError(t, fresh)
 		assert.Equal(t, before, e.users.calls.Load(), "the request path asked the user table nothing")
+		close(e.users.release)
 		synctest.Wait()
 
 		assert.Equal(t, 1, created, "only the new address created an account")
