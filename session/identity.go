@@ -154,26 +154,7 @@ func joinMethods(ms []identity.Method) string {
 // It returns [ErrNoSession] outside [Manager.Handler], [ErrNotLoggedIn]
 // when no user is signed in, and a wrapped [ErrStore] on store failure.
 func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
-	st, md, err := m.signedIn(ctx)
-	if err != nil {
-		return err
-	}
-	if method == "" {
-		return errors.New("session: mark MFA: empty method")
-	}
-	m.renew(st)
-	n := *md
-	n.MFATime = m.now()
-	if !slices.Contains(n.Methods, method) {
-		n.Methods = append(slices.Clip(n.Methods), method)
-	}
-	m.setMeta(st, &n)
-	m.logAudit(ctx, st, audit.Event{
-		Category: audit.CategoryAuthentication, Action: ActionMFA, Outcome: audit.OutcomeSuccess,
-		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
-		Meta: map[string]string{"method": string(method)},
-	})
-	return nil
+	return m.prove(ctx, method, "mark MFA", ActionMFA, func(n *meta, now time.Time) { n.MFATime = now })
 }
 
 // Reauthenticate records that the signed-in user proved a primary
@@ -190,22 +171,29 @@ func (m *Manager) MarkMFA(ctx context.Context, method identity.Method) error {
 // It returns [ErrNoSession] outside [Manager.Handler] and
 // [ErrNotLoggedIn] when no user is signed in.
 func (m *Manager) Reauthenticate(ctx context.Context, method identity.Method) error {
+	return m.prove(ctx, method, "reauthenticate", ActionReauth, func(n *meta, now time.Time) { n.AuthTime = now })
+}
+
+// prove records a proof by method in the signed-in session: it renews the
+// token, lets stamp set the proof's time, adds method to the Methods and
+// audits action; op names the caller in errors.
+func (m *Manager) prove(ctx context.Context, method identity.Method, op string, action audit.Action, stamp func(n *meta, now time.Time)) error {
 	st, md, err := m.signedIn(ctx)
 	if err != nil {
 		return err
 	}
 	if method == "" {
-		return errors.New("session: reauthenticate: empty method")
+		return errors.New("session: " + op + ": empty method")
 	}
 	m.renew(st)
 	n := *md
-	n.AuthTime = m.now()
+	stamp(&n, m.now())
 	if !slices.Contains(n.Methods, method) {
 		n.Methods = append(slices.Clip(n.Methods), method)
 	}
 	m.setMeta(st, &n)
 	m.logAudit(ctx, st, audit.Event{
-		Category: audit.CategoryAuthentication, Action: ActionReauth, Outcome: audit.OutcomeSuccess,
+		Category: audit.CategoryAuthentication, Action: action, Outcome: audit.OutcomeSuccess,
 		Actor: identity.Principal{UserID: n.UserID, Roles: n.Roles}, SessionRef: n.Handle,
 		Meta: map[string]string{"method": string(method)},
 	})
