@@ -30,7 +30,7 @@ const trustedProxy = "127.0.0.0/8"
 // buildApp compiles the example app into dir and returns the binary's path.
 func buildApp(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "marketplace")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, appImport)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, appImport) // #nosec G204 -- the go tool with a constant package and an output path in our temporary directory; no shell
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the example app (%s; run from the repository, whose go.work joins bench/ and examples/, or pass -app): %w\n%s", appImport, err, out)
 	}
@@ -74,7 +74,7 @@ var upLine = regexp.MustCompile(`msg="marketplace is up" url=(\S+)`)
 // from loopback, and waits until it says it is up.
 func startApp(ctx context.Context, bin, dir string, be backend) (*app, error) {
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "serve", "-data", data, "-addr", "127.0.0.1:0", "-trusted-proxies", trustedProxy,
+	cmd := exec.Command(bin, "serve", "-data", data, "-addr", "127.0.0.1:0", "-trusted-proxies", trustedProxy, // #nosec G204 -- the app binary this program built (or the one -app names); no shell
 		"-max-conns-per-addr", "100000") // every connection comes from the proxy; per-address caps would apply to XFF addresses anyway
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+be.DatabaseURL, "REDIS_URL="+be.RedisURL,
 		"MARKETPLACE_PROD=", "MARKETPLACE_BREACH_CHECK=0",
@@ -108,7 +108,7 @@ func startApp(ctx context.Context, bin, dir string, be backend) (*app, error) {
 	case u := <-up:
 		pu, err := url.Parse(u)
 		if err != nil {
-			a.stop()
+			_ = a.stop()
 			return nil, fmt.Errorf("the app's public URL %q: %w", u, err)
 		}
 		a.origin, a.host = u, pu.Host
@@ -117,10 +117,10 @@ func startApp(ctx context.Context, bin, dir string, be backend) (*app, error) {
 	case err := <-a.done:
 		return nil, fmt.Errorf("the example app exited before it was up (%v); its log:\n%s", err, a.logTail)
 	case <-time.After(2 * time.Minute):
-		a.stop()
+		_ = a.stop()
 		return nil, fmt.Errorf("the example app was not up within 2 minutes; its log:\n%s", a.logTail)
 	case <-ctx.Done():
-		a.stop()
+		_ = a.stop()
 		return nil, ctx.Err()
 	}
 }

@@ -50,7 +50,7 @@ func TestScenariosPostgresRedis(t *testing.T) {
 		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			t.Error(err)
 		}
-		db.Close()
+		_ = db.Close()
 	})
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -82,7 +82,7 @@ var testApp struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if testApp.dir != "" {
-		os.RemoveAll(testApp.dir)
+		_ = os.RemoveAll(testApp.dir)
 	}
 	os.Exit(code)
 }

@@ -70,7 +70,7 @@ func (a *app) post(hc *http.Client, path, from string, form url.Values) (*http.R
 	if err != nil {
 		return nil, err
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	return res, nil
 }
 
@@ -194,7 +194,7 @@ func (a *app) checkSignedIn(hc *http.Client, u *user) error {
 	if err != nil {
 		return err
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET /account as %s: status %d, want 200 (the session does not sign in)", u.email, res.StatusCode)
 	}
@@ -265,7 +265,7 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 		return result{}, err
 	}
 	atk := vegeta.NewAttacker(
-		vegeta.Workers(uint64(s.Workers)), vegeta.MaxWorkers(uint64(s.Workers)),
+		vegeta.Workers(uint64(s.Workers)), vegeta.MaxWorkers(uint64(s.Workers)), // #nosec G115 -- Workers is checked positive when parsed
 		vegeta.Connections(s.Workers), vegeta.MaxConnections(s.Workers),
 		vegeta.Redirects(vegeta.NoFollow), vegeta.MaxBody(0), vegeta.KeepAlive(true),
 		vegeta.Timeout(60*time.Second),
@@ -333,7 +333,7 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 	}
 	res.P50, res.P99, res.Max = m.Latencies.P50, m.Latencies.P99, m.Latencies.Max
 	if res.Requests > 0 {
-		res.CPUPerRequest = (cpu1 - cpu0) / time.Duration(res.Requests)
+		res.CPUPerRequest = (cpu1 - cpu0) / time.Duration(res.Requests) // #nosec G115 -- a request count, far below 2^63
 	}
 	res.RSSBefore = rssBefore
 	if res.PeakRSSMiB, err = a.peakMiB(); err != nil {
@@ -399,7 +399,7 @@ func (p plan) scenarios(a *app, users []*user) []scenario {
 			}},
 		{Name: fmt.Sprintf("flood, %d addresses", p.FloodAddrs), Workers: p.Workers, Count: p.FloodAddrs, OK: okPage, Refused: refusals[:1],
 			target: func(i uint64, t *vegeta.Target) {
-				get(browsePaths[i%3], nth(floodBlock, uint32(i)), t)
+				get(browsePaths[i%3], nth(floodBlock, uint32(i)), t) // #nosec G115 -- i counts the flood, bounded by -flood (at most 1<<22)
 			}},
 		{Name: "login storm, valid", Workers: p.Storm, For: p.For, OK: []int{http.StatusSeeOther}, Refused: refusals,
 			target: func(i uint64, t *vegeta.Target) {
