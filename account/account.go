@@ -167,6 +167,14 @@ type Config struct {
 	// English defaults.
 	Mails map[string]*notify.Template
 
+	// Now returns the current time, for the AuthTime of the session that
+	// [Flows.BeginReset] signs in for the MFA challenge. Default: time.Now.
+	// It must agree with the session layer's clock (session.Config.Now),
+	// which compares it with the user's revocation watermark: tests that
+	// give the session layer a fake clock pass the same one here (and to
+	// auth.AuthenticatorConfig.Now).
+	Now func() time.Time
+
 	// QueueSize bounds the requests waiting for the background worker.
 	// When it is full, requests are refused alike, with a
 	// *ratelimit.LimitedError. Default: 1024.
@@ -198,6 +206,7 @@ type Flows struct {
 	perAccount ratelimit.Limiter
 	throttle   auth.Throttle
 	audit      *audit.Logger
+	now        func() time.Time
 	digestKey  []byte
 	mails      map[string]*notify.Template
 
@@ -260,7 +269,10 @@ func New(cfg Config) (*Flows, error) {
 		users: cfg.Users, tokens: cfg.Tokens, notifier: cfg.Notifier, sessions: cfg.Sessions,
 		link: cfg.Link, factors: slices.Clone(cfg.Factors), hasher: cfg.Hasher, policy: cfg.Policy,
 		perAddress: cfg.PerAddress, perAccount: cfg.PerAccount, throttle: cfg.Throttle, audit: cfg.Audit,
-		digestKey: make([]byte, 32),
+		digestKey: make([]byte, 32), now: cfg.Now,
+	}
+	if f.now == nil {
+		f.now = time.Now
 	}
 	rand.Read(f.digestKey)
 	var err error

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/auth"
@@ -127,7 +126,7 @@ func (f *Flows) mailResetLink(ctx context.Context, u auth.User) error {
 // dependency (answer 500).
 func (f *Flows) BeginReset(r *http.Request, tok string) (Reset, error) {
 	ctx := r.Context()
-	readAt := time.Now()
+	readAt := f.now()
 	rec, u, err := f.openReset(ctx, tok)
 	if err != nil {
 		return Reset{}, err

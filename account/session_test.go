@@ -206,3 +206,48 @@ func methods(p identity.Principal) []string {
 	}
 	return s
 }
+
+// TestReset_SessionClock: the session BeginReset signs in for the MFA
+// challenge is stamped with Config.Now, the session layer's clock. With a
+// clock ahead of the wall clock (a test clock moved on for the next TOTP
+// step) and a revocation of the user made on it, a stamp from time.Now
+// fell below the user's watermark and the session was dropped when saved:
+// the challenge then found nobody signed in.
+func TestReset_SessionClock(t *testing.T) {
+	clock := testenv.NewClock(time.Now().Add(time.Minute))
+	sm, err := session.New(session.Config{AllowInsecureCookie: true, Now: clock.Now, Audit: audit.MustNew(&audit.MemorySink{}, audit.Config{})})
+	require.NoError(t, err)
+	e := newEnv(t, func(c *account.Config) { c.Sessions = sm; c.Now = clock.Now })
+	e.addUser(t, "alice", "alice@example.com", goodPassword)
+	e.factors.enrol("alice")
+	require.NoError(t, sm.RevokeUser(t.Context(), "alice")) // the watermark, on the session clock
+	clock.Add(time.Second)
+
+	require.NoError(t, e.flows.RequestReset(req("192.0.2.1", nil), "alice@example.com"))
+	e.drain(t)
+	tok := e.outbox.link(t, "alice@example.com", token.PasswordReset)
+
+	serve := func(h http.HandlerFunc, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+		r := req("192.0.2.1", nil)
+		r.Host = "localhost" // AllowInsecureCookie serves localhost only
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		sm.Handler(h).ServeHTTP(w, r)
+		return w
+	}
+	w := serve(func(w http.ResponseWriter, r *http.Request) {
+		res, err := e.flows.BeginReset(r, tok)
+		require.NoError(t, err)
+		require.True(t, res.NeedsMFA)
+	})
+	cookies := w.Result().Cookies()
+	require.NotEmpty(t, cookies)
+	var who string
+	serve(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := identity.FromContext(r.Context())
+		who = p.UserID
+	}, cookies...)
+	assert.Equal(t, "alice", who, "signed in for the challenge")
+}

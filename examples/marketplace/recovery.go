@@ -70,6 +70,7 @@ func (a *App) buildAccount() error {
 		Hasher: a.hasher, Policy: a.pwPolicy,
 		PerAddress: perAddress, PerAccount: perAccount,
 		Throttle: a.loginThrottle,
+		Now:      a.cfg.Now,
 	})
 	if err != nil {
 		return err
