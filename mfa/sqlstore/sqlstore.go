@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/deployedworks/rampart/internal/sqlmigrate"
+	"github.com/deployedworks/rampart/internal/sqlstmt"
 	"github.com/deployedworks/rampart/internal/sqltx"
 	"github.com/deployedworks/rampart/mfa"
 	"github.com/deployedworks/rampart/sqldb"
@@ -34,6 +35,7 @@ type Config struct {
 // for concurrent use, and starts no goroutine.
 type Store struct {
 	db      *sql.DB
+	stmts   *sqlstmt.Cache // the request-path queries, prepared on SQLite
 	dialect sqldb.Dialect
 	prefix  string
 	q       queries
@@ -94,7 +96,7 @@ func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Store, error) {
 		idx, idxOn = schema+"."+idx, name+"_credentials"
 	}
 	const credCols = `id, user_id, name, data, created_at, last_used_at` // #nosec G101 -- a list of column names, not a credential
-	s := &Store{db: db, dialect: dialect, prefix: prefix}
+	s := &Store{db: db, dialect: dialect, prefix: prefix, stmts: sqlstmt.New(db, dialect)}
 	s.q = queries{
 		loadTOTP: fmt.Sprintf(`SELECT secret, pending, confirmed_at, last_step FROM %s WHERE user_id = %s`, totp, p(1)),
 		// last_step is not in the SET list: SaveTOTP never moves it.
@@ -180,7 +182,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 func (s *Store) LoadTOTP(ctx context.Context, userID string) (mfa.TOTPRecord, error) {
 	var rec mfa.TOTPRecord
 	var confirmed int64
-	err := s.db.QueryRowContext(ctx, s.q.loadTOTP, userID).Scan(&rec.Secret, &rec.Pending, &confirmed, &rec.LastStep)
+	err := s.stmts.QueryRowContext(ctx, s.q.loadTOTP, userID).Scan(&rec.Secret, &rec.Pending, &confirmed, &rec.LastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.TOTPRecord{}, fmt.Errorf("mfa/sqlstore: user has no TOTP record: %w", mfa.ErrNotEnrolled)
 	}
@@ -193,7 +195,7 @@ func (s *Store) LoadTOTP(ctx context.Context, userID string) (mfa.TOTPRecord, er
 
 // SaveTOTP implements [mfa.TOTPStore].
 func (s *Store) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecord) error {
-	if _, err := s.db.ExecContext(ctx, s.q.saveTOTP, userID, blob(rec.Secret), blob(rec.Pending), sqltx.Millis(rec.ConfirmedAt)); err != nil {
+	if _, err := s.stmts.ExecContext(ctx, s.q.saveTOTP, userID, blob(rec.Secret), blob(rec.Pending), sqltx.Millis(rec.ConfirmedAt)); err != nil {
 		return fmt.Errorf("mfa/sqlstore: save TOTP: %w", err)
 	}
 	return nil
@@ -201,7 +203,7 @@ func (s *Store) SaveTOTP(ctx context.Context, userID string, rec mfa.TOTPRecord)
 
 // DeleteTOTP implements [mfa.TOTPStore].
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
-	if _, err := s.db.ExecContext(ctx, s.q.deleteTOTP, userID); err != nil {
+	if _, err := s.stmts.ExecContext(ctx, s.q.deleteTOTP, userID); err != nil {
 		return fmt.Errorf("mfa/sqlstore: delete TOTP: %w", err)
 	}
 	return nil
@@ -211,12 +213,12 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 // only when it changes nothing does a second query tell a replayed step
 // from a user with no record.
 func (s *Store) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
-	ok, err := affected(s.db.ExecContext(ctx, s.q.acceptStep, userID, step))
+	ok, err := affected(s.stmts.ExecContext(ctx, s.q.acceptStep, userID, step))
 	if err != nil || ok {
 		return ok, wrap("accept TOTP step", err)
 	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, s.q.hasTOTP, userID).Scan(&n); err != nil {
+	if err := s.stmts.QueryRowContext(ctx, s.q.hasTOTP, userID).Scan(&n); err != nil {
 		return false, fmt.Errorf("mfa/sqlstore: accept TOTP step: %w", err)
 	}
 	if n == 0 {
@@ -247,14 +249,14 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // by index, not in constant time; the hashes are keyed, so its timing
 // tells nothing about a code.
 func (s *Store) ConsumeRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
-	ok, err := affected(s.db.ExecContext(ctx, s.q.consumeCode, userID, hash))
+	ok, err := affected(s.stmts.ExecContext(ctx, s.q.consumeCode, userID, hash))
 	return ok, wrap("consume recovery code", err)
 }
 
 // CountRecoveryCodes implements [mfa.RecoveryStore].
 func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, s.q.countCodes, userID).Scan(&n); err != nil {
+	if err := s.stmts.QueryRowContext(ctx, s.q.countCodes, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("mfa/sqlstore: count recovery codes: %w", err)
 	}
 	return n, nil
@@ -266,7 +268,7 @@ func (s *Store) CreateCredential(ctx context.Context, c mfa.StoredCredential) er
 	if data == nil {
 		data = []byte{}
 	}
-	created, err := affected(s.db.ExecContext(ctx, s.q.createCred, c.ID, c.UserID, c.Name, data, sqltx.Millis(c.CreatedAt), sqltx.Millis(c.LastUsedAt)))
+	created, err := affected(s.stmts.ExecContext(ctx, s.q.createCred, c.ID, c.UserID, c.Name, data, sqltx.Millis(c.CreatedAt), sqltx.Millis(c.LastUsedAt)))
 	if err != nil {
 		return wrap("create credential", err)
 	}
@@ -278,7 +280,7 @@ func (s *Store) CreateCredential(ctx context.Context, c mfa.StoredCredential) er
 
 // Credential implements [mfa.CredentialStore].
 func (s *Store) Credential(ctx context.Context, id []byte) (mfa.StoredCredential, error) {
-	c, err := scanCred(s.db.QueryRowContext(ctx, s.q.cred, id))
+	c, err := scanCred(s.stmts.QueryRowContext(ctx, s.q.cred, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.StoredCredential{}, fmt.Errorf("mfa/sqlstore: credential: %w", mfa.ErrNotFound)
 	}
@@ -287,7 +289,7 @@ func (s *Store) Credential(ctx context.Context, id []byte) (mfa.StoredCredential
 
 // UserCredentials implements [mfa.CredentialStore].
 func (s *Store) UserCredentials(ctx context.Context, userID string) ([]mfa.StoredCredential, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.userCreds, userID)
+	rows, err := s.stmts.QueryContext(ctx, s.q.userCreds, userID)
 	if err != nil {
 		return nil, wrap("user credentials", err)
 	}
@@ -309,12 +311,12 @@ func (s *Store) UpdateCredential(ctx context.Context, c mfa.StoredCredential) er
 	if data == nil {
 		data = []byte{}
 	}
-	return found("update credential")(affected(s.db.ExecContext(ctx, s.q.updateCred, c.Name, data, sqltx.Millis(c.LastUsedAt), c.ID, c.UserID)))
+	return found("update credential")(affected(s.stmts.ExecContext(ctx, s.q.updateCred, c.Name, data, sqltx.Millis(c.LastUsedAt), c.ID, c.UserID)))
 }
 
 // DeleteCredential implements [mfa.CredentialStore].
 func (s *Store) DeleteCredential(ctx context.Context, userID string, id []byte) error {
-	return found("delete credential")(affected(s.db.ExecContext(ctx, s.q.deleteCred, id, userID)))
+	return found("delete credential")(affected(s.stmts.ExecContext(ctx, s.q.deleteCred, id, userID)))
 }
 
 // DeleteTOTPUnlessLast implements [mfa.FactorStore]: the check and the

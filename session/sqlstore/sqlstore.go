@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/internal/sqlmigrate"
+	"github.com/deployedworks/rampart/internal/sqlstmt"
 	"github.com/deployedworks/rampart/session"
 	"github.com/deployedworks/rampart/sqldb"
 )
@@ -32,6 +33,7 @@ type Config struct {
 // use and starts no goroutine.
 type Store struct {
 	db      *sql.DB
+	stmts   *sqlstmt.Cache // the request-path queries, prepared on SQLite
 	dialect sqldb.Dialect
 	table   string
 	q       queries
@@ -64,7 +66,7 @@ func New(db *sql.DB, dialect sqldb.Dialect, cfg Config) (*Store, error) {
 	if !dialect.Valid() {
 		return nil, fmt.Errorf("sqlstore: New: unknown Dialect %d: use sqldb.SQLite or sqldb.PostgreSQL", dialect)
 	}
-	s := &Store{db: db, dialect: dialect, table: t}
+	s := &Store{db: db, dialect: dialect, table: t, stmts: sqlstmt.New(db, dialect)}
 	// Index names: PostgreSQL puts an index in its table's schema and
 	// forbids qualifying the name; SQLite wants the schema on the index
 	// name and none on the table ("CREATE INDEX aux.i ON t").
@@ -252,7 +254,7 @@ func us(t time.Time) int64 {
 // Find implements session.Store.
 func (s *Store) Find(ctx context.Context, key string) ([]byte, bool, error) {
 	var b []byte
-	err := s.db.QueryRowContext(ctx, s.q.find, key, ms(time.Now())).Scan(&b)
+	err := s.stmts.QueryRowContext(ctx, s.q.find, key, ms(time.Now())).Scan(&b)
 	switch {
 	case err == sql.ErrNoRows:
 		return nil, false, nil
@@ -272,7 +274,7 @@ func (s *Store) Save(ctx context.Context, replace string, r session.Record) (boo
 
 // execOne runs the statement q and reports whether it wrote one row.
 func (s *Store) execOne(ctx context.Context, op, q string, args ...any) (bool, error) {
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.stmts.ExecContext(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
@@ -285,7 +287,7 @@ func (s *Store) execOne(ctx context.Context, op, q string, args ...any) (bool, e
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, _, key string) error {
-	if _, err := s.db.ExecContext(ctx, s.q.del, key); err != nil {
+	if _, err := s.stmts.ExecContext(ctx, s.q.del, key); err != nil {
 		return fmt.Errorf("sqlstore: delete: %w", err)
 	}
 	return nil
@@ -296,7 +298,7 @@ func (s *Store) List(ctx context.Context, userID string) ([]session.Record, erro
 	if userID == "" {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.list, userID, ms(time.Now()))
+	rows, err := s.stmts.QueryContext(ctx, s.q.list, userID, ms(time.Now()))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list: %w", err)
 	}
