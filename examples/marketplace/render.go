@@ -122,7 +122,7 @@ func (a *App) viewer(r *http.Request) *viewer {
 	if !ok {
 		return nil
 	}
-	u, err := a.db.userByID(r.Context(), id.UserID)
+	u, err := a.db.userRowByID(r.Context(), id.UserID) // the roles come from the session
 	if err != nil {
 		return nil
 	}

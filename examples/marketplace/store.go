@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,7 @@ type store struct {
 	db      *sql.DB
 	dialect dialect
 	now     func() time.Time
+	stmts   sync.Map // query → *prepared
 	// mfa keeps the second factors (tables mfa_totp, mfa_recovery_codes,
 	// mfa_credentials, created by the app's migrations).
 	mfa *mfasql.Store
@@ -179,16 +181,61 @@ func rebindDollar(query string) string {
 	return b.String()
 }
 
+// stmt returns query in the dialect's syntax and, on SQLite, prepared:
+// the driver keeps no statement cache, and parsing a small query costs
+// more than running it (pgx caches PostgreSQL's statements itself). The
+// queries are the store's constants, a bounded set; one that cannot be
+// prepared (a table not created yet) runs unprepared and fails there.
+func (s *store) stmt(ctx context.Context, query string) (string, *sql.Stmt) {
+	if p, ok := s.stmts.Load(query); ok {
+		p := p.(*prepared)
+		return p.query, p.stmt
+	}
+	p := &prepared{query: s.q(query)}
+	if s.dialect == dialectSQLite {
+		st, err := s.db.PrepareContext(ctx, p.query) // #nosec G701 -- query is a constant of the store's own methods
+		if err != nil {
+			return p.query, nil
+		}
+		p.stmt = st
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, p); loaded {
+		if p.stmt != nil {
+			_ = p.stmt.Close()
+		}
+		p = old.(*prepared)
+	}
+	return p.query, p.stmt
+}
+
+// prepared is a query of the store, rebound, and its statement on SQLite.
+type prepared struct {
+	query string
+	stmt  *sql.Stmt
+}
+
 func (s *store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.q(query), args...)
+	q, st := s.stmt(ctx, query)
+	if st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.db.ExecContext(ctx, q, args...)
 }
 
 func (s *store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.q(query), args...)
+	q, st := s.stmt(ctx, query)
+	if st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
 }
 
 func (s *store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.q(query), args...) // #nosec G701 -- query is a constant of the store's own methods; values travel as args
+	q, st := s.stmt(ctx, query)
+	if st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, q, args...) // #nosec G701 -- query is a constant of the store's own methods; values travel as args
 }
 
 // tx runs fn in a transaction, committing when it returns nil. fn must use
