@@ -8,10 +8,8 @@ import (
 
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/audit/detect"
-	"github.com/deployedworks/rampart/headers"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/mfa"
-	"github.com/deployedworks/rampart/mfa/passkey"
 	"github.com/deployedworks/rampart/notify"
 )
 
@@ -24,37 +22,21 @@ func (printOutbox) Enqueue(_ context.Context, m notify.Message) error {
 	return nil
 }
 
-// The notices and alerts of issue 14, wired by an application: notices to
-// the user an event is about, alerts to the security contacts. Package
-// notify knows none of these actions; the application passes them,
-// its own ones too (an account disabled, a role granted). Password and
-// e-mail changes are notified by the flows that make them (package
-// account), not here.
+// Notices to the user an event is about, alerts to the security contacts.
+// Package notify knows none of these actions: the application chooses which
+// events to tell, its own ones too (here, an account disabled). Password and
+// e-mail changes are notified by the flows that make them (package account),
+// not here.
 func ExampleNewEventSink() {
-	const (
-		actionAccountDisabled audit.Action = "app.account.disabled" // the application's own
-		actionRoleGranted     audit.Action = "app.role.granted"
-	)
+	const actionAccountDisabled audit.Action = "app.account.disabled" // the application's own
 	user := notify.ToUser(func(ctx context.Context, userID string) (string, error) {
 		return userID + "@example.com", nil // the application's user table
 	})
 	security := notify.ToAddresses("security@example.com")
 	rules := []notify.Rule{
 		notify.Notice(mfa.ActionTOTPConfirm, "An authenticator app was added to your account.", user),
-		notify.Notice(mfa.ActionTOTPDisable, "An authenticator app was removed from your account.", user),
-		notify.Notice(passkey.ActionRegister, "A passkey was added to your account.", user),
-		notify.Notice(passkey.ActionRemove, "A passkey was removed from your account.", user),
-		notify.Notice(mfa.ActionRecoveryUse, "A recovery code was used to sign in to your account.", user),
-		notify.Notice(detect.ActionNewLocation, "Someone signed in to your account from a new device or address.", user),
 		notify.Notice(actionAccountDisabled, "Your account was disabled.", user),
-		notify.Notice(actionRoleGranted, "You were granted a new role.", user),
-
 		notify.Alert(detect.ActionCredentialStuffing, "Credential stuffing: one account failed to sign in from many addresses.", security),
-		notify.Alert(detect.ActionPasswordSpraying, "Password spraying: one address failed to sign in to many accounts.", security),
-		notify.Alert(detect.ActionLoginAfterFailures, "A sign-in succeeded right after a burst of failures.", security),
-		notify.Alert(detect.ActionPrivilegedNewLocation, "An administrator signed in from a new device or address.", security),
-		notify.Alert(passkey.ActionCloneWarning, "A passkey's signature counter went backwards: it may be cloned.", security),
-		notify.Alert(headers.ActionReportsCapped, "Browser reports reached the day's cap: a flood.", security),
 	}
 
 	store := &audit.MemorySink{} // the audit log: a database, a file
