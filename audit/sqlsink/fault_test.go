@@ -77,21 +77,13 @@ func TestFaultsLoseAndDuplicateNothing(t *testing.T) {
 	traffic(40)
 	assertExactlyOnce()
 
-	for _, tc := range []struct {
-		name  string
-		fault func()
-	}{
-		{"drop", p.Drop},
-		{"hang", p.Hang},
-		{"slow", func() { p.Slow(5 * time.Millisecond) }},
-		{"reset", p.Reset},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range testenv.Faults() {
+		t.Run(tc.Name, func(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); traffic(200) }() // mid-traffic
-			tc.fault()
+			tc.Inject(p)
 			<-done
-			if tc.name != "reset" && tc.name != "slow" {
+			if tc.Fails {
 				assert.Positive(t, a.Stats().Queued+int(a.Stats().Retries), "events wait for the database")
 			}
 			p.Recover()

@@ -101,19 +101,6 @@ func signIn(t *testing.T, ta *testApp, email string) *client {
 	return c
 }
 
-// faults are the faults each dependency goes through; fails says whether
-// every request that needs the dependency fails during the fault.
-var faults = []struct {
-	name  string
-	fault func(*testenv.Proxy)
-	fails bool
-}{
-	{"drop", (*testenv.Proxy).Drop, true},
-	{"hang", (*testenv.Proxy).Hang, true},
-	{"reset", (*testenv.Proxy).Reset, false},
-	{"slow", func(p *testenv.Proxy) { p.Slow(time.Millisecond) }, false},
-}
-
 // TestFaults_SessionsFailClosed faults the session store, in Redis and in
 // PostgreSQL, while a signed-in user's requests run: no request is served
 // as the user unless their session was loaded; one that cannot load it is
@@ -133,11 +120,11 @@ func TestFaults_SessionsFailClosed(t *testing.T) {
 			ta.createUser("sam@example.com", "Sam Seller")
 			c := signIn(t, ta, "sam@example.com")
 
-			for _, f := range faults {
-				t.Run(f.name, func(t *testing.T) {
+			for _, f := range testenv.Faults() {
+				t.Run(f.Name, func(t *testing.T) {
 					var mu sync.Mutex
 					statuses := map[int]int{}
-					testenv.DuringTraffic(4, 2, func() { f.fault(p) }, func(_ int, faulted bool) {
+					testenv.DuringTraffic(4, 2, func() { f.Inject(p) }, func(_ int, faulted bool) {
 						r := timed(t, c, http.MethodGet, "/account", nil)
 						mu.Lock()
 						defer mu.Unlock()
@@ -145,7 +132,7 @@ func TestFaults_SessionsFailClosed(t *testing.T) {
 						switch r.Status {
 						case http.StatusOK:
 							assert.Contains(t, r.Body, "Sam Seller")
-							assert.False(t, faulted && f.fails, "served as the user while the session store was down")
+							assert.False(t, faulted && f.Fails, "served as the user while the session store was down")
 						case http.StatusServiceUnavailable, http.StatusInternalServerError:
 							// 503 when the session could not be loaded or the
 							// deadline ended; 500 when a later read failed
@@ -193,12 +180,12 @@ func TestFaults_RateLimitsFailClosed(t *testing.T) {
 			return timed(t, ta.client(), http.MethodPost, "/signup", url.Values{"email": {"new@example.com"}, "name": {"New"}, "password": {goodPassword}})
 		},
 	}
-	for _, f := range faults {
-		if !f.fails {
+	for _, f := range testenv.Faults() {
+		if !f.Fails {
 			continue
 		}
-		t.Run(f.name, func(t *testing.T) {
-			testenv.DuringTraffic(len(requests), 2, func() { f.fault(rd) }, func(w int, faulted bool) {
+		t.Run(f.Name, func(t *testing.T) {
+			testenv.DuringTraffic(len(requests), 2, func() { f.Inject(rd) }, func(w int, faulted bool) {
 				r := requests[w]()
 				if !faulted {
 					return
@@ -247,14 +234,10 @@ func TestFaults_AuditDeliveredOnce(t *testing.T) {
 		ta.audit.Log(context.Background(), auditTestEvent(w))
 	}
 	assertOnce(t)
-	for _, f := range append(faults, struct {
-		name  string
-		fault func(*testenv.Proxy)
-		fails bool
-	}{"commit answer lost", func(p *testenv.Proxy) { p.HangRepliesAfter("commit") }, false}) {
-		t.Run(f.name, func(t *testing.T) {
-			testenv.DuringTraffic(4, 3, func() { f.fault(pg) }, traffic)
-			if f.name == "commit answer lost" {
+	for _, f := range append(testenv.Faults(), testenv.Fault{Name: "commit answer lost", Inject: func(p *testenv.Proxy) { p.HangRepliesAfter("commit") }}) {
+		t.Run(f.Name, func(t *testing.T) {
+			testenv.DuringTraffic(4, 3, func() { f.Inject(pg) }, traffic)
+			if f.Name == "commit answer lost" {
 				pg.Reset() // the sink reads a reset instead of the answer
 			}
 			pg.Recover()

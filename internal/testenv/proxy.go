@@ -157,6 +157,27 @@ func (p *Proxy) Slow(d time.Duration) {
 	p.latency = max(d, 0)
 }
 
+// Fault is one way a backend fails, for a table-driven fault test.
+type Fault struct {
+	Name   string
+	Inject func(*Proxy)
+	// Fails says whether every call that needs the backend fails while
+	// the fault lasts: a drop or a hang. After a reset or on a slow link
+	// calls may succeed.
+	Fails bool
+}
+
+// Faults are the faults every fault test puts a backend through: drop,
+// hang, reset and slow (2 ms a chunk).
+func Faults() []Fault {
+	return []Fault{
+		{"drop", (*Proxy).Drop, true},
+		{"hang", (*Proxy).Hang, true},
+		{"reset", (*Proxy).Reset, false},
+		{"slow", func(p *Proxy) { p.Slow(2 * time.Millisecond) }, false},
+	}
+}
+
 // Recover ends every fault: it forwards again (the bytes held by a hang
 // first), accepts new connections, and adds no latency. Connections reset
 // meanwhile stay closed: clients reconnect.

@@ -75,27 +75,18 @@ func TestFaultsFollowPolicy(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return check(quietT{}) == 0 }, 30*time.Second, time.Millisecond, "Redis answers (a loaded machine may miss the first timeouts)")
 
-	for _, tc := range []struct {
-		name  string
-		fault func()
-		fails bool // every call made during the fault fails
-	}{
-		{"drop", p.Drop, true},
-		{"hang", p.Hang, true},
-		{"reset", p.Reset, false},
-		{"slow", func() { p.Slow(2 * time.Millisecond) }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range testenv.Faults() {
+		t.Run(tc.Name, func(t *testing.T) {
 			before := len(events.Events())
-			testenv.DuringTraffic(4, 2, tc.fault, func(_ int, faulted bool) {
+			testenv.DuringTraffic(4, 2, func() { tc.Inject(p) }, func(_ int, faulted bool) {
 				n := check(t)
 				mu.Lock()
 				defer mu.Unlock()
-				if faulted && tc.fails {
+				if faulted && tc.Fails {
 					assert.Equal(t, 3, n, "every limit failed, each by its policy")
 				}
 			})
-			if tc.fails {
+			if tc.Fails {
 				var outcomes []audit.Outcome
 				for _, e := range events.Events()[before:] {
 					outcomes = append(outcomes, e.Outcome)

@@ -79,20 +79,11 @@ func TestFaultsFailClosed(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { w, _ := visit(); return w.Body.String() == "user user-1" }, 30*time.Second, time.Millisecond)
 
-	for _, tc := range []struct {
-		name  string
-		fault func()
-		fails bool // every request made during the fault fails
-	}{
-		{"drop", p.Drop, true},
-		{"hang", p.Hang, true},
-		{"reset", p.Reset, false},
-		{"slow", func() { p.Slow(2 * time.Millisecond) }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range testenv.Faults() {
+		t.Run(tc.Name, func(t *testing.T) {
 			var mu sync.Mutex
 			var served, refused int
-			testenv.DuringTraffic(4, 3, tc.fault, func(_ int, faulted bool) {
+			testenv.DuringTraffic(4, 3, func() { tc.Inject(p) }, func(_ int, faulted bool) {
 				w, took := visit()
 				mu.Lock()
 				defer mu.Unlock()
@@ -100,7 +91,7 @@ func TestFaultsFailClosed(t *testing.T) {
 				switch w.Code {
 				case http.StatusOK:
 					assert.Equal(t, "user user-1", w.Body.String())
-					if faulted && tc.fails {
+					if faulted && tc.Fails {
 						t.Errorf("served as the user while the store was down")
 					}
 					served++
@@ -111,7 +102,7 @@ func TestFaultsFailClosed(t *testing.T) {
 					t.Errorf("status %d: %s", w.Code, w.Body)
 				}
 			})
-			if tc.fails {
+			if tc.Fails {
 				assert.GreaterOrEqual(t, refused, 4*3, "every request during the fault was refused")
 				assert.True(t, slices.ContainsFunc(events.Events(), func(e audit.Event) bool { return e.Action == session.ActionLoadFailed }),
 					"the store failure is audited")
