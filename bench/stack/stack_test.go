@@ -229,23 +229,15 @@ func benchParallel(b *testing.B, h http.Handler, newReq func() *http.Request) {
 }
 
 func BenchmarkStack(b *testing.B) {
-	for _, c := range contestants {
-		b.Run(c.name, func(b *testing.B) {
-			for _, q := range requests {
-				b.Run(q.name, func(b *testing.B) {
-					f := c.get()
-					var cookies []*http.Cookie
-					if q.signed {
-						cookies = f.cookies
-					}
-					benchSerial(b, f.h, newRequest(q.method, q.path, cookies))
-				})
-			}
-		})
-	}
+	eachStack(b, func(b *testing.B, h http.Handler, newReq func() *http.Request) { benchSerial(b, h, newReq()) })
 }
 
 func BenchmarkStackParallel(b *testing.B) {
+	eachStack(b, benchParallel)
+}
+
+// eachStack runs bench on every contestant's stack with every request.
+func eachStack(b *testing.B, bench func(b *testing.B, h http.Handler, newReq func() *http.Request)) {
 	for _, c := range contestants {
 		b.Run(c.name, func(b *testing.B) {
 			for _, q := range requests {
@@ -255,7 +247,7 @@ func BenchmarkStackParallel(b *testing.B) {
 					if q.signed {
 						cookies = f.cookies
 					}
-					benchParallel(b, f.h, func() *http.Request { return newRequest(q.method, q.path, cookies) })
+					bench(b, f.h, func() *http.Request { return newRequest(q.method, q.path, cookies) })
 				})
 			}
 		})
