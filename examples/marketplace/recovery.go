@@ -127,8 +127,13 @@ func noReferrer(w http.ResponseWriter) {
 // Referer), then the form, or, for a user with a second factor, the MFA
 // challenge first.
 func (a *App) resetBegin(w http.ResponseWriter, r *http.Request) {
+	a.openResetLink(w, r, r.URL.Query().Get("token"))
+}
+
+// openResetLink opens the reset link of tok, for resetBegin and for a
+// reset that found its session waiting for another user's challenge.
+func (a *App) openResetLink(w http.ResponseWriter, r *http.Request, tok string) {
 	noReferrer(w)
-	tok := r.URL.Query().Get("token")
 	res, err := a.flows.BeginReset(r, tok)
 	switch {
 	case errors.Is(err, token.ErrInvalid):
@@ -211,7 +216,7 @@ func (a *App) resetComplete(w http.ResponseWriter, r *http.Request) {
 		// Open the link again: the session becomes its user's, waiting
 		// for that user's challenge (it may have been another user's,
 		// verified, which would lead back to this form in a loop).
-		a.resetBegin(w, requestWithToken(r, tok))
+		a.openResetLink(w, r, tok)
 	case errors.Is(err, auth.ErrSessionsNotRevoked):
 		a.log.ErrorContext(r.Context(), "reset: sessions not revoked", "err", err)
 		a.fail(w, r, http.StatusInternalServerError, "Your password is changed, but your other sessions could not all be signed out. Log in, and use “Log out everywhere” on your account page.")
@@ -321,15 +326,6 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.serverError(w, r, err)
 	}
-}
-
-// requestWithToken is r with tok as its URL's only query parameter.
-func requestWithToken(r *http.Request, tok string) *http.Request {
-	r2 := r.Clone(r.Context())
-	u := *r.URL
-	u.RawQuery = url.Values{"token": {tok}}.Encode()
-	r2.URL = &u
-	return r2
 }
 
 // confirmEmail consumes a confirmation link opened from the new address.
