@@ -323,7 +323,7 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 		return nil, errors.New("mfa: Enrol: userID and account are required")
 	}
 	if err := t.checkReauth(ctx, userID); err != nil {
-		t.log(ctx, userID, ActionTOTPEnrol, audit.OutcomeDenied, err.Error(), nil)
+		t.logCode(ctx, userID, ActionTOTPEnrol, err, nil, "")
 		return nil, err
 	}
 	raw := make([]byte, SecretSize)
@@ -351,7 +351,7 @@ func (t *TOTP) Enrol(ctx context.Context, userID, account string) (*Enrolment, e
 	if err := t.store.SaveTOTP(ctx, userID, rec); err != nil {
 		return nil, fmt.Errorf("mfa: Enrol: save: %w", err)
 	}
-	t.log(ctx, userID, ActionTOTPEnrol, audit.OutcomeSuccess, "", nil)
+	t.logCode(ctx, userID, ActionTOTPEnrol, nil, nil, "")
 	return &Enrolment{key: key, secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)}, nil
 }
 
@@ -498,7 +498,7 @@ func (t *TOTP) Enrolled(ctx context.Context, userID string) (bool, error) {
 // user turning MFA off, an administrator's recovery procedure).
 func (t *TOTP) Disable(ctx context.Context, userID string, keepLast bool) error {
 	err := t.disable(ctx, userID, keepLast)
-	t.logResult(ctx, userID, ActionTOTPDisable, err, nil)
+	t.logCode(ctx, userID, ActionTOTPDisable, err, nil, "")
 	return err
 }
 
@@ -687,14 +687,11 @@ func (t *TOTP) open(userID string, sealed []byte) (totpParams, []byte, error) {
 	return p, pt[5:], nil
 }
 
-// logResult writes the outcome of a code check to audit.
-func (t *TOTP) logResult(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string) {
-	t.logCode(ctx, userID, action, err, meta, "")
-}
-
-// logCode writes the outcome of a check of code to audit; refusals a flood
-// can trigger (throttled attempts, malformed input) are paced
-// ([floodPace]), with Meta "input" "malformed" for the latter.
+// logCode writes the outcome of an operation (err nil for a success) to
+// audit; code is the input it checked, if any (never logged: only whether
+// it is well formed counts). Refusals a flood can trigger
+// (throttled attempts, malformed input) are paced ([floodPace]), with Meta
+// "input" "malformed" for the latter.
 func (t *TOTP) logCode(ctx context.Context, userID string, action audit.Action, err error, meta map[string]string, code string) {
 	outcome, reason := outcomeOf(err)
 	e := audit.Event{
@@ -707,17 +704,6 @@ func (t *TOTP) logCode(ctx context.Context, userID string, action audit.Action, 
 	}
 	e.Pace, e.Meta = paceOf(err, code != "" && !wellFormedCode(code), meta)
 	t.audit.Log(ctx, e)
-}
-
-func (t *TOTP) log(ctx context.Context, userID string, action audit.Action, outcome audit.Outcome, reason string, meta map[string]string) {
-	t.audit.Log(ctx, audit.Event{
-		Category: audit.CategoryAuthentication,
-		Action:   action,
-		Outcome:  outcome,
-		Actor:    actor(userID),
-		Reason:   reason,
-		Meta:     meta,
-	})
 }
 
 // floodPace is the audit budget of the refusals a flood can trigger
