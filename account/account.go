@@ -81,6 +81,14 @@ var (
 	// one "@" between a local part and a domain. No account can have one
 	// (refuse them at sign-up too), so refusing it reveals nothing.
 	ErrInvalidAddress = errors.New("account: invalid e-mail address")
+
+	// ErrOtherUser means a confirmation link was opened in a browser
+	// signed in as another user than the one it is for:
+	// [Flows.ConfirmEmailChange] refuses it before using it (the link
+	// stays valid), since that user would believe they confirmed an
+	// address of their own. Ask them to sign out, or to open the link
+	// where no one is signed in.
+	ErrOtherUser = errors.New("account: the link is for another account than the one signed in")
 )
 
 // Config configures [New]. Users, Tokens, Notifier, Sessions, Link and

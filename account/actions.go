@@ -81,7 +81,8 @@ const (
 
 	// ActionEmailChangeFailed (CategoryAuthentication, OutcomeFailure): a
 	// change of address was refused; Reason says why (bad_password,
-	// invalid_token, address_taken, conflict, disabled, …).
+	// invalid_token, address_taken, conflict, disabled,
+	// other_user_signed_in, …).
 	ActionEmailChangeFailed audit.Action = "account.email_change.failed"
 
 	// ActionEmailChanged (CategoryAuthentication, OutcomeSuccess): a

@@ -209,9 +209,17 @@ func undoSubject(userID, oldEmail string) string {
 // be used, or for an account disabled or whose address or password
 // changed meanwhile;
 // one wrapping [ErrEmailTaken] when another account took the address
-// meanwhile; other errors are failures of a dependency.
+// meanwhile; one wrapping [ErrOtherUser], the link unused, when r is
+// signed in as another user than the link's; other errors are failures
+// of a dependency.
 func (f *Flows) ConfirmEmailChange(r *http.Request, tok string) error {
 	ctx := r.Context()
+	if p, ok := identity.FromContext(ctx); ok {
+		if rec, err := f.tokens.Check(ctx, tok, token.EmailChange); err == nil && rec.UserID != p.UserID {
+			f.event(ctx, ActionEmailChangeFailed, audit.CategoryAuthentication, audit.OutcomeFailure, rec.UserID, "other_user_signed_in", nil)
+			return fmt.Errorf("account: e-mail change: %w", ErrOtherUser)
+		}
+	}
 	rec, err := f.tokens.Redeem(ctx, tok, token.EmailChange)
 	if err != nil {
 		return f.tokenFailed(ctx, flowChange, ActionEmailChangeFailed, "", err)

@@ -239,3 +239,28 @@ func TestEmailChange_EitherUndoLinkWorks(t *testing.T) {
 		assert.Equal(t, "alice@old.example", e.users.get("alice").Email)
 	})
 }
+
+// TestEmailChange_ConfirmSignedInAsOtherUser: a confirmation link opened
+// in a browser signed in as another user is refused before it is used:
+// that user would believe they confirmed an address of their own. The
+// link still works for its own user, or signed out.
+func TestEmailChange_ConfirmSignedInAsOtherUser(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addUser(t, "alice", "alice@old.example", goodPassword)
+		e.addUser(t, "bob", "bob@example.com", goodPassword)
+		require.NoError(t, e.flows.RequestEmailChange(req("192.0.2.1", alice), goodPassword, "bob.work@example.com"))
+		synctest.Wait()
+		confirm := e.outbox.link(t, "bob.work@example.com", token.EmailChange)
+
+		bob := &identity.Principal{UserID: "bob", Methods: []identity.Method{identity.MethodPassword}}
+		assert.ErrorIs(t, e.flows.ConfirmEmailChange(req("192.0.2.2", bob), confirm), account.ErrOtherUser)
+		assert.Equal(t, "alice@old.example", e.users.get("alice").Email, "nothing changed")
+		ev := e.events(account.ActionEmailChangeFailed)
+		require.Len(t, ev, 1)
+		assert.Equal(t, "other_user_signed_in", ev[0].Reason)
+
+		require.NoError(t, e.flows.ConfirmEmailChange(req("192.0.2.1", alice), confirm), "the link was not used")
+		assert.Equal(t, "bob.work@example.com", e.users.get("alice").Email)
+	})
+}

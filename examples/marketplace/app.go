@@ -37,7 +37,6 @@ import (
 	"github.com/deployedworks/rampart/session"
 	sessredis "github.com/deployedworks/rampart/session/redisstore"
 	"github.com/deployedworks/rampart/session/sqlstore"
-	"github.com/deployedworks/rampart/token"
 	tokensql "github.com/deployedworks/rampart/token/sqlstore"
 )
 
@@ -85,10 +84,7 @@ type App struct {
 	// address), their tokens in tokenSQL.
 	flows    *account.Flows
 	tokenSQL *tokensql.Store
-	// linkTokens is the flows' Issuer, for the checks the app makes
-	// before it hands a link to the flows.
-	linkTokens *token.Issuer
-	guard      *auth.Guard
+	guard    *auth.Guard
 
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
