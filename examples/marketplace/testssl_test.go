@@ -25,15 +25,21 @@ type testsslFinding struct {
 	Finding  string `json:"finding"`
 }
 
-// testsslCertOnly are the findings of MEDIUM severity or above that come
-// from the test certificate, not from the server's TLS set-up, each with
-// the reason it is accepted. A production certificate (ACME, or the
-// operator's CA) has none of them.
-var testsslCertOnly = map[string]string{
+// testsslAccepted are the findings of severity LOW or above that the test
+// accepts, each with its reason: those of the test certificate, which a
+// production certificate (ACME, or the operator's CA) does not have, and
+// the ticket lifetime Go advertises. Every other one fails the test: the
+// CBC suites issue 15 removed, say, come back as LOW findings
+// (cipherlist_AVERAGE, LUCKY13), so the bar cannot be MEDIUM.
+var testsslAccepted = map[string]string{
 	"cert_chain_of_trust":   "the certificate is issued by a throwaway CA that no trust store holds",
 	"cert_expirationStatus": "the test certificate is valid for one day, so it \"expires < 30 days\"",
 	"cert_notAfter":         "the same short validity, reported as its end date",
 	"cert_revocation":       "the throwaway CA publishes neither a CRL nor an OCSP responder",
+	"cert_serialNumberLen":  "the throwaway CA gives its certificates one-byte serial numbers (1 and 2)",
+	"DNS_CAArecord":         "the server is 127.0.0.1: no DNS name, so no CAA record",
+	"TLS_session_ticket": "Go advertises a 7-day ticket lifetime and cannot be told otherwise; the keys that seal " +
+		"tickets live at most a day (startTicketKeys, TestTicketKeys), so an older ticket costs a full handshake",
 }
 
 // testsslChecks are the checks TestTestSSL runs (RAMPART_TESTSSL_ARGS
@@ -45,7 +51,7 @@ var testsslChecks = []string{"--fast", "--protocols", "--std", "--fs", "--server
 
 // TestTestSSL runs testssl.sh against the app in production mode on
 // loopback with a test certificate, and fails on any finding of severity
-// MEDIUM or above but those of testsslCertOnly.
+// LOW or above but those of testsslAccepted.
 func TestTestSSL(t *testing.T) {
 	if os.Getenv(envTestSSL) != "1" {
 		testenv.Skip(t, envTestSSL, "set "+envTestSSL+"=1 (or run scripts/testssl/run.sh) to judge the server's TLS with testssl.sh")
@@ -82,9 +88,9 @@ func TestTestSSL(t *testing.T) {
 	require.NotEmpty(t, findings)
 	for _, f := range findings {
 		switch f.Severity {
-		case "MEDIUM", "HIGH", "CRITICAL", "FATAL":
-			if why, ok := testsslCertOnly[f.ID]; ok {
-				t.Logf("accepted (test certificate: %s): %s %s: %s", why, f.Severity, f.ID, f.Finding)
+		case "LOW", "MEDIUM", "HIGH", "CRITICAL", "FATAL":
+			if why, ok := testsslAccepted[f.ID]; ok {
+				t.Logf("accepted (%s): %s %s: %s", why, f.Severity, f.ID, f.Finding)
 				continue
 			}
 			t.Errorf("%s %s: %s", f.Severity, f.ID, f.Finding)
