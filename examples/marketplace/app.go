@@ -357,6 +357,11 @@ func (a *App) build(ctx context.Context) error {
 func (a *App) buildBackups() error {
 	cfg := a.cfg
 	if cfg.BackupDir == "" {
+		if cfg.Prod {
+			// Nothing would ever say backup_stale=1: say so once.
+			a.log.Warn("backup: no backup directory (-backup-dir, MARKETPLACE_BACKUP_DIR): the app takes no backups and watches none; back the database up another way",
+				"backup_configured", 0)
+		}
 		return nil
 	}
 	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {

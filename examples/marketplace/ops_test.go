@@ -351,6 +351,24 @@ func TestScheduledBackups_ProdNeedsKey(t *testing.T) {
 	assert.Contains(t, err.Error(), envBackupKeys)
 }
 
+// TestBackups_ProdWithoutDirWarns: production without a backup directory
+// starts, but says once that no backup is taken or watched, in the
+// metric-like form log alerts match; development does not.
+func TestBackups_ProdWithoutDirWarns(t *testing.T) {
+	t.Parallel()
+	for _, prod := range []bool{true, false} {
+		logs := &syncBuffer{}
+		cfg := testConfig(t, "https://market.example", testenv.NewClock(time.Now()), logs)
+		if prod {
+			cfg.Prod, cfg.Secrets = true, secrets.Env{LookupEnv: mapEnv(prodEnv(t))}
+		}
+		app, err := New(context.Background(), cfg)
+		require.NoError(t, err)
+		require.NoError(t, app.Close(context.Background()))
+		assert.Equal(t, prod, strings.Contains(logs.String(), "backup_configured=0"), "prod %v: %s", prod, logs)
+	}
+}
+
 // TestBackups_Stale: the newest backup older than BackupStaleAfter, or
 // none at all, is warned about with a metric-like line, once an hour;
 // a fresh one silences it. (PostgreSQL: the app only watches.)
