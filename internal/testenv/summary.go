@@ -53,6 +53,7 @@ var hints = map[string]string{
 	EnvRedis:              `eval "$(scripts/services.sh start)" sets it`,
 	EnvChromium:           "scripts/services.sh install installs Chromium",
 	"RAMPART_OBSERVATORY": "scripts/observatory/run.sh sets it and runs them; needs Node 20+",
+	"RAMPART_TESTSSL":     "scripts/testssl/run.sh sets it and runs them; needs testssl.sh (scripts/services.sh install)",
 }
 
 // summarize turns the skip file's lines ("VAR\tTestName") into the
