@@ -67,6 +67,51 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
+// BenchmarkSignedInGET measures the common request: a signed-in session,
+// read (the principal in the context) and left unchanged, so that nothing
+// is written and no cookie is set. The session was seen from the same
+// address within the touch interval.
+func BenchmarkSignedInGET(b *testing.B) {
+	kr, _ := secrets.NewKeyring(secrets.Key{ID: "k", Secret: secrets.Random(32)})
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"memory", Config{}},
+		{"memory+keyring", Config{Keyring: kr}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, err := New(bc.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if p, ok := identity.FromContext(r.Context()); !ok || p.UserID != "user-1" {
+					b.Fatal("not signed in")
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			rec := httptest.NewRecorder()
+			first := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = m.Login(r.Context(), identity.Principal{UserID: "user-1", Roles: []string{"seller"}, Methods: []identity.Method{identity.MethodPassword}, AuthTime: time.Now()})
+			}))
+			first.ServeHTTP(rec, httptest.NewRequest("POST", "https://app.example/", nil))
+			req := httptest.NewRequest("GET", "https://app.example/", nil)
+			req.AddCookie(rec.Result().Cookies()[0])
+			w := &discardWriter{h: http.Header{}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, req.WithContext(ctx))
+				if w.h["Set-Cookie"] != nil {
+					b.Fatal("the session was written")
+				}
+			}
+		})
+	}
+}
+
 func benchValues() map[string]any {
 	now := time.Now()
 	return map[string]any{
