@@ -10,14 +10,18 @@ import (
 	"github.com/deployedworks/rampart/secrets"
 )
 
-// scsStore is a [Store] seen by scs: an scs.CtxStore. scs hashes tokens
-// before calling it (HashTokenInStore), so it only ever sees store keys.
+// scsStore is a [Store] seen by scs: an scs.CtxStore. scs passes it
+// tokens (HashTokenInStore is off), which it hashes into store keys
+// ([storeKey]) before they reach the Store, so that the Store only ever
+// sees keys: the request's own token, whose key the Handler computed,
+// is hashed once per request rather than by scs and again by the Manager.
 // It holds no request state: what a write needs besides the data (the
 // session's user, when its authority was established, and the record it
 // replaces) is in the data itself, in the session's meta, which the codec
 // writes first (see [commitMeta]). It encrypts with the Manager's
 // Keyring, bound to the key.
 type scsStore struct {
+	ck       ctxKey // finds the request's state, with its token's key
 	store    Store
 	keyring  *secrets.Keyring // nil: no encryption at rest
 	idle     time.Duration
@@ -43,8 +47,18 @@ func (a scsStore) open(key string, b []byte) ([]byte, error) {
 	return pt, nil
 }
 
+// key returns the store key of token: the one the Handler computed when
+// token is the request's, else its hash.
+func (a scsStore) key(ctx context.Context, token string) string {
+	if st, _ := ctx.Value(a.ck).(*reqState); st != nil && st.key != "" && st.token == token {
+		return st.key
+	}
+	return storeKey(token)
+}
+
 // FindCtx implements scs.CtxStore.
-func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
+func (a scsStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	key := a.key(ctx, token)
 	b, found, err := a.store.Find(ctx, key)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: find: %w", ErrStore, err)
@@ -58,8 +72,8 @@ func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error)
 	return b, true, nil
 }
 
-// CommitCtx implements scs.CtxStore. It writes the session b under key
-// with [Store.Save], replacing the record named in b's meta (the one the
+// CommitCtx implements scs.CtxStore. It writes the session b under the
+// key of token with [Store.Save], replacing the record named in b's meta (the one the
 // session was loaded from, or moves from after a token renewal): a
 // session that had a record is written only if that record still exists,
 // so that a session revoked while the request ran stays revoked, and the
@@ -67,7 +81,8 @@ func (a scsStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error)
 // watermark. A refused write returns errGone. The record expires at the
 // session's idle timeout or absolute lifetime, whichever comes first
 // (scs's expiry, from its own Lifetime, is the later bound).
-func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+func (a scsStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	key := a.key(ctx, token)
 	md, err := commitMeta(b)
 	if err != nil {
 		return err
@@ -97,29 +112,29 @@ func (a scsStore) CommitCtx(ctx context.Context, key string, b []byte, expiry ti
 	return nil
 }
 
-// DeleteCtx implements scs.CtxStore: it deletes the record under key. scs
+// DeleteCtx implements scs.CtxStore: it deletes the record of token. scs
 // calls it from RenewToken and Destroy, which the Manager does not use
 // (see the package documentation); the Manager deletes a session's
 // record itself, naming its user for the per-user index.
-func (a scsStore) DeleteCtx(ctx context.Context, key string) error {
-	if err := a.store.Delete(ctx, "", key); err != nil {
+func (a scsStore) DeleteCtx(ctx context.Context, token string) error {
+	if err := a.store.Delete(ctx, "", a.key(ctx, token)); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil
 }
 
 // Find implements scs.Store, without a context.
-func (a scsStore) Find(key string) ([]byte, bool, error) {
-	return a.FindCtx(context.Background(), key)
+func (a scsStore) Find(token string) ([]byte, bool, error) {
+	return a.FindCtx(context.Background(), token)
 }
 
 // Commit implements scs.Store, without a context.
-func (a scsStore) Commit(key string, b []byte, expiry time.Time) error {
-	return a.CommitCtx(context.Background(), key, b, expiry)
+func (a scsStore) Commit(token string, b []byte, expiry time.Time) error {
+	return a.CommitCtx(context.Background(), token, b, expiry)
 }
 
 // Delete implements scs.Store, without a context.
-func (a scsStore) Delete(key string) error { return a.DeleteCtx(context.Background(), key) }
+func (a scsStore) Delete(token string) error { return a.DeleteCtx(context.Background(), token) }
 
 // userStore is the sessions of one user as an scs.IterableCtxStore, read
 // through the per-user index ([Store.List]): [Manager.Sessions] iterates

@@ -38,9 +38,9 @@
 //     challenge to one request only, even when several requests carrying
 //     the same cookie race for it across instances ([Store.Claim]).
 //   - Store disclosure: the store holds SHA-256 hashes of tokens, never
-//     tokens (scs's HashTokenInStore), so a backup or a read of the
-//     database yields no live session. With Config.Keyring, session data is
-//     encrypted too, bound to its record.
+//     tokens (the Manager hashes each token before it reaches the store),
+//     so a backup or a read of the database yields no live session. With
+//     Config.Keyring, session data is encrypted too, bound to its record.
 //   - Store failure: [Manager.Handler] answers 500 with no details and logs
 //     an audit event; it never serves the request as anonymous or with a
 //     stale identity.
@@ -79,13 +79,14 @@
 // # How scs is used
 //
 // scs is the session engine, through its extension points: the Manager's
-// scs.SessionManager loads and commits sessions, generates tokens, hashes
-// them before they reach the store (HashTokenInStore), encodes values
-// with this package's codec (an scs.Codec), keeps "remember me"
+// scs.SessionManager loads and commits sessions, generates tokens, encodes
+// values with this package's codec (an scs.Codec), keeps "remember me"
 // (RememberMe, with Cookie.Persist false) and holds the cookie settings;
-// the [Store] reaches scs as an scs.CtxStore that keeps no request state
-// (what a write needs besides the data, such as the record it replaces,
-// is in the session's metadata, which the codec writes first), and
+// the [Store] reaches scs as an scs.CtxStore that hashes tokens into store
+// keys (in place of scs's HashTokenInStore, so that a request's token is
+// hashed once) and keeps no request state (what a write needs besides the
+// data, such as the record it replaces, is in the session's metadata,
+// which the codec writes first), and
 // [Manager.Sessions] iterates a user's sessions with scs over an
 // scs.IterableCtxStore view of the per-user index. The SessionManager is
 // built without scs.New, whose memory store starts a goroutine: a Manager

@@ -32,6 +32,7 @@ type reqState struct {
 	ip    netip.Addr
 	ua    string
 	token string // token from the request's cookie, "" if none or malformed
+	key   string // storeKey(token), hashed once per request; "" with no token
 
 	// base is the request's context with this state, without the scs
 	// session; sctx is the scs session of the request, derived from base.
@@ -123,7 +124,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 func (m *Manager) load(st *reqState, v string) error {
 	switch {
 	case validToken(v):
-		st.token = v
+		st.token, st.key = v, storeKey(v)
 	case v != "": // sealed anonymous state, opened beside scs (see anon.go)
 		if st.anon = m.openAnon(v); st.anon != nil {
 			st.sealedIn = true
@@ -138,7 +139,7 @@ func (m *Manager) load(st *reqState, v string) error {
 			Category: audit.CategoryError, Action: ActionCorrupt, Outcome: audit.OutcomeFailure,
 			Reason: err.Error(),
 		})
-		if err := m.discard(st, storeKey(st.token)); err != nil {
+		if err := m.discard(st, st.key); err != nil {
 			return err
 		}
 	case err != nil:
@@ -171,10 +172,15 @@ func (st *reqState) stored() string {
 }
 
 // storeKey is the key under which the store keeps the session of token:
-// its SHA-256 hash, as scs's HashTokenInStore computes it.
+// its SHA-256 hash, base64url-encoded (what scs's HashTokenInStore would
+// compute; the store adapter hashes instead, see [scsStore]). A token of
+// scs's shape is hashed without allocating; the key costs one string.
 func storeKey(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(h[:])
+	var buf [64]byte
+	h := sha256.Sum256(append(buf[:0], token...))
+	var out [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	base64.RawURLEncoding.Encode(out[:], h[:])
+	return string(out[:])
 }
 
 // discard deletes the unusable record key and starts a new session.
@@ -196,7 +202,7 @@ func (m *Manager) fresh(st *reqState) context.Context {
 // check applies the timeouts to a session loaded from the store and
 // records activity.
 func (m *Manager) check(st *reqState) error {
-	key := storeKey(st.token)
+	key := st.key
 	md, _ := m.scs.Get(st.sctx, metaKey).(*meta)
 	if md == nil {
 		m.logAudit(st.base, st, audit.Event{

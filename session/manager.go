@@ -277,9 +277,9 @@ func New(cfg Config) (*Manager, error) {
 	m.scs = &scs.SessionManager{
 		Lifetime:         m.lifetime,
 		IdleTimeout:      0, // enforced by the Manager, which records activity once a minute, not every request
-		Store:            scsStore{store: m.store, keyring: m.keyring, idle: m.idle, lifetime: m.lifetime},
+		Store:            scsStore{ck: ctxKey{m}, store: m.store, keyring: m.keyring, idle: m.idle, lifetime: m.lifetime},
 		Codec:            codec{},
-		HashTokenInStore: true,
+		HashTokenInStore: false, // the adapter hashes, once per request (see scsStore)
 		Cookie: scs.SessionCookie{
 			Name:     m.cookieName,
 			Path:     "/",
