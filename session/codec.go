@@ -343,14 +343,20 @@ func (d *decoder) strings() []string {
 	return ss
 }
 
+// methods reads what appendStrings wrote for a []identity.Method, like
+// strings, into one allocation.
 func (d *decoder) methods() []identity.Method {
-	ss := d.strings()
-	if ss == nil {
+	n := d.uvarint()
+	if n > uint64(len(d.s)) || n > math.MaxInt32 {
+		d.fail()
 		return nil
 	}
-	ms := make([]identity.Method, len(ss))
-	for i, s := range ss {
-		ms[i] = identity.Method(s)
+	if n == 0 {
+		return nil
+	}
+	ms := make([]identity.Method, n)
+	for i := range ms {
+		ms[i] = identity.Method(d.string())
 	}
 	return ms
 }

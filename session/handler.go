@@ -52,6 +52,9 @@ type reqState struct {
 	// atomic pointer, in case handlers read it from several goroutines.
 	md atomic.Pointer[meta]
 
+	// w is the writer the Handler gives next, allocated with the state.
+	w responseWriter
+
 	ended           bool // the session ended in this request: delete the cookie unless a new one is set
 	clearCookie     bool // the request's cookie named no usable session
 	rememberChanged bool // Remember changed the cookie's persistence
@@ -110,7 +113,8 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		} else if _, ok := identity.FromContext(ctx); ok {
 			ctx = identity.NewContext(ctx, identity.Principal{}) // the session, not an outer layer, says who is signed in
 		}
-		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st}
+		sw := &st.w // allocated with st
+		*sw = responseWriter{ResponseWriter: w, m: m, r: r, st: st}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if !sw.committed {
 			sw.commit()
@@ -230,12 +234,26 @@ func (m *Manager) check(st *reqState) error {
 		}
 		return m.end(st.base, st, true)
 	}
-	if now.Sub(md.LastSeen) >= m.touchEvery || md.IP != st.ip || md.UserAgent != st.ua {
-		n := *md
-		n.LastSeen, n.IP, n.UserAgent = now, st.ip, st.ua
-		m.setMeta(st, &n)
+	if now.Sub(md.LastSeen) >= m.touchEvery {
+		m.touch(st, md, now)
 	}
 	return nil
+}
+
+// touch records the request's activity in the session's meta: LastSeen,
+// and the client address and User-Agent with it. Activity alone writes the
+// session at most once per touch interval (see Config.IdleTimeout): a
+// request from another address or browser within it writes nothing, so
+// that a client whose address alternates (a phone between networks, a NAT
+// pool) does not turn every read into a write. The new address is
+// recorded by the next write: the next touch, or any request that writes
+// the session anyway (see [Manager.save]). Nothing decides anything on the
+// recorded address: it is shown by [Manager.Sessions], and audit events
+// carry each request's own.
+func (m *Manager) touch(st *reqState, md *meta, now time.Time) {
+	n := *md
+	n.LastSeen, n.IP, n.UserAgent = now, st.ip, st.ua
+	m.setMeta(st, &n)
 }
 
 // fail answers a request whose session failed, after an audit event.
@@ -332,6 +350,10 @@ func (m *Manager) save(w http.ResponseWriter, st *reqState) error {
 		return m.saveAnon(w, st)
 	}
 	md := st.md.Load()
+	if now := m.now(); md.LastSeen != now || md.IP != st.ip || md.UserAgent != st.ua {
+		m.touch(st, md, now) // written anyway: record the activity with it
+		md = st.md.Load()
+	}
 	token, _, err := s.Commit(st.sctx)
 	switch {
 	case errors.Is(err, errGone):

@@ -90,7 +90,10 @@ type Config struct {
 	// Default: [DefaultIdleTimeout]. Activity is recorded at most once per
 	// IdleTimeout/30 (at most once a minute), so a session may end up to
 	// that much earlier than exactly IdleTimeout after its last request;
-	// this keeps reads from turning into writes.
+	// this keeps reads from turning into writes. The client address and
+	// User-Agent shown by [Manager.Sessions] are recorded with the
+	// activity: a request from a new address within that interval writes
+	// nothing, and the address is recorded by the session's next write.
 	IdleTimeout time.Duration
 
 	// Lifetime ends a session this long after it began (after login, for a

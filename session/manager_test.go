@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -199,6 +200,58 @@ func TestReadsDoNotWrite(t *testing.T) {
 	e.Clock.Add(time.Minute)
 	e.WhoAmI(t, tok)
 	assert.Equal(t, int32(2), store.saves.Load(), "LastSeen is refreshed after a minute")
+}
+
+// TestAddressChangeWritesOncePerInterval: a client whose address (or
+// User-Agent) alternates from request to request within the touch
+// interval writes nothing; once the interval has passed, one request
+// writes, recording the address it came from, which Sessions then shows.
+// A request that writes the session anyway records its address at once.
+func TestAddressChangeWritesOncePerInterval(t *testing.T) {
+	store := &counting{Store: session.NewMemoryStore()}
+	e := st.NewEnv(t, store, st.NewClock(), nil)
+	tok := e.Login(t, "ann", "") // from httptest's 192.0.2.1, "Go-http-client"
+	require.Equal(t, int32(1), store.saves.Load())
+	from := func(addr, agent string) func(*http.Request) {
+		return func(r *http.Request) { r.RemoteAddr, r.Header["User-Agent"] = addr+":1234", []string{agent} }
+	}
+	seen := func() (string, string) {
+		t.Helper()
+		list, err := e.M.Sessions(context.Background(), "ann")
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		return list[0].IP.String(), list[0].UserAgent
+	}
+	ip0, ua0 := seen()
+	for i := range 10 {
+		e.Clock.Add(5 * time.Second)
+		addr := []string{"198.51.100.7", "203.0.113.9"}[i%2]
+		cookie, rec := setCookie(t, e.H, "/whoami", tok, from(addr, fmt.Sprintf("agent/%d", i)))
+		require.Equal(t, "ann||pwd|-", rec.Body.String())
+		assert.Empty(t, cookie)
+	}
+	assert.Equal(t, int32(1), store.saves.Load(), "new addresses within the touch interval write nothing")
+	ip, ua := seen()
+	assert.Equal(t, ip0, ip, "the address recorded at login is still shown")
+	assert.Equal(t, ua0, ua)
+
+	e.Clock.Add(time.Minute)
+	for range 3 {
+		_, rec := setCookie(t, e.H, "/whoami", tok, from("198.51.100.7", "agent/new"))
+		require.Equal(t, "ann||pwd|-", rec.Body.String())
+	}
+	assert.Equal(t, int32(2), store.saves.Load(), "after the interval, one write")
+	ip, ua = seen()
+	assert.Equal(t, "198.51.100.7", ip, "the write records the address of the request that made it")
+	assert.Equal(t, "agent/new", ua)
+
+	e.Clock.Add(time.Second)
+	_, rec := setCookie(t, e.H, "/put?v=x", tok, from("203.0.113.9", "agent/put"))
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(3), store.saves.Load())
+	ip, ua = seen()
+	assert.Equal(t, "203.0.113.9", ip, "a request that writes the session anyway records its address")
+	assert.Equal(t, "agent/put", ua)
 }
 
 // TestIdleTimeoutSynctest runs with the default clock inside a synctest

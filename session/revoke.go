@@ -29,7 +29,8 @@ type Info struct {
 	// Config.IdleTimeout).
 	LastSeen time.Time
 	// IP and UserAgent are those of the request that last updated
-	// LastSeen.
+	// LastSeen: a session used from a new address shows it from its next
+	// recorded activity, within a minute (see Config.IdleTimeout).
 	IP        netip.Addr
 	UserAgent string
 	// Methods and MFATime are as in identity.Principal. Methods is a
