@@ -203,7 +203,7 @@ func (m *Manager) prove(ctx context.Context, method identity.Method, op string, 
 // recent reports whether the signed-in session of md authenticated within
 // Config.ReauthAge (sign-in, re-authentication or second factor).
 func (m *Manager) recent(md *meta) bool {
-	return reauth.Recent(principal(md), m.now(), m.reauthAge, false)
+	return reauth.Recent(view(md), m.now(), m.reauthAge, false)
 }
 
 // renew gives the request's session a new token: a new scs session with
@@ -247,16 +247,37 @@ func (m *Manager) Logout(ctx context.Context) error {
 
 // principal returns the signed-in user of md as the Handler puts it in
 // the request's context. The slices are copies, so that a handler
-// changing them changes nothing in the session.
+// changing them changes nothing in the session: made in the room the
+// codec allocated with md's slices when there is some. Only the Handler
+// calls it, once per request, so that no two principals share that room
+// (metas copied from md share it).
 func principal(md *meta) identity.Principal {
+	p := view(md)
+	p.Roles = copyInto(md.rolesRoom, md.Roles)
+	p.Methods = copyInto(md.methodsRoom, md.Methods)
+	return p
+}
+
+// view returns the principal of md sharing md's slices, for reading
+// within the package.
+func view(md *meta) identity.Principal {
 	return identity.Principal{
 		UserID:     md.UserID,
-		Roles:      slices.Clone(md.Roles),
-		Methods:    slices.Clone(md.Methods),
+		Roles:      md.Roles,
+		Methods:    md.Methods,
 		AuthTime:   md.AuthTime,
 		MFATime:    md.MFATime,
 		SessionRef: md.Handle,
 	}
+}
+
+// copyInto returns a copy of s, in room when it has exactly the room
+// (capped, so that appending to the copy never writes past it).
+func copyInto[S ~[]E, E any](room, s S) S {
+	if s == nil || len(room) != len(s) {
+		return slices.Clone(s)
+	}
+	return append(room[:0:len(s)], s...)
 }
 
 // Remember makes the session cookie persistent ("remember me"), lasting

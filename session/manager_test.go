@@ -348,6 +348,32 @@ func TestPrincipal(t *testing.T) {
 // TestPrincipalTimes: AuthTime is the login's time and MFATime the last
 // step-up's; SessionRef is stable across the step-up's token renewal and
 // is not the token.
+// TestPrincipalCopiesSurviveWrite: the principal the Handler hands out
+// holds copies of the session's roles and methods, even in a request that
+// writes the session (its activity after the touch interval, a value put):
+// a handler changing them, in place or by appending, changes nothing
+// stored.
+func TestPrincipalCopiesSurviveWrite(t *testing.T) {
+	store := &counting{Store: session.NewMemoryStore()}
+	e := st.NewEnv(t, store, st.NewClock(), nil)
+	tok := e.Login(t, "ida", "admin,seller")
+	h := st.Client(e.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := identity.FromContext(r.Context())
+		require.True(t, ok)
+		p.Roles[0], p.Methods[0] = "mutated", "mutated"
+		_ = append(p.Roles, "appended")
+		_ = append(p.Methods[:1], "appended")
+		require.NoError(t, e.M.Put(r.Context(), "k", "v"))
+	})))
+	for _, wait := range []time.Duration{0, time.Minute} {
+		e.Clock.Add(wait)
+		before := store.saves.Load()
+		st.Do(t, h, "/", tok)
+		require.Equal(t, before+1, store.saves.Load(), "the session was written")
+		assert.Equal(t, "ida|admin,seller|pwd|-", e.WhoAmI(t, tok))
+	}
+}
+
 func TestPrincipalTimes(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := e.Login(t, "fay", "admin")
