@@ -33,14 +33,17 @@ var _ scs.CtxStore = scsStore{}
 // adPrefix starts the associated data that binds ciphertext to its key.
 const adPrefix = "rampart/session/v1:"
 
-func ad(key string) []byte { return []byte(adPrefix + key) }
+// ad returns the associated data of key, in buf when it fits: the
+// keyring copies it, so that a store key costs no allocation.
+func ad(buf *[64]byte, key string) []byte { return append(append(buf[:0], adPrefix...), key...) }
 
 // open decrypts data stored under key, if the Manager encrypts.
 func (a scsStore) open(key string, b []byte) ([]byte, error) {
 	if a.keyring == nil {
 		return b, nil
 	}
-	pt, err := a.keyring.Decrypt(b, ad(key))
+	var buf [64]byte
+	pt, err := a.keyring.Decrypt(b, ad(&buf, key))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
@@ -94,7 +97,8 @@ func (a scsStore) CommitCtx(ctx context.Context, token string, b []byte, expiry 
 		expiry = e
 	}
 	if a.keyring != nil {
-		if b, err = a.keyring.Encrypt(b, ad(key)); err != nil {
+		var buf [64]byte
+		if b, err = a.keyring.Encrypt(b, ad(&buf, key)); err != nil {
 			return fmt.Errorf("%w: encrypt: %w", ErrStore, err)
 		}
 	}
