@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 
+	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
 	"github.com/deployedworks/rampart/secrets"
 )
@@ -70,15 +71,19 @@ func BenchmarkHandler(b *testing.B) {
 // BenchmarkSignedInGET measures the common request: a signed-in session,
 // read (the principal in the context) and left unchanged, so that nothing
 // is written and no cookie is set. The session was seen from the same
-// address within the touch interval.
+// address within the touch interval, except in the new-address case, where
+// each request comes from another client address (a phone between
+// networks, a NAT pool), behind clientip's Handler.
 func BenchmarkSignedInGET(b *testing.B) {
 	kr, _ := secrets.NewKeyring(secrets.Key{ID: "k", Secret: secrets.Random(32)})
 	for _, bc := range []struct {
-		name string
-		cfg  Config
+		name       string
+		cfg        Config
+		newAddress bool
 	}{
-		{"memory", Config{}},
-		{"memory+keyring", Config{Keyring: kr}},
+		{"memory", Config{}, false},
+		{"memory+keyring", Config{Keyring: kr}, false},
+		{"memory+new-address", Config{}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			m, err := New(bc.cfg)
@@ -100,12 +105,22 @@ func BenchmarkSignedInGET(b *testing.B) {
 			req.AddCookie(rec.Result().Cookies()[0])
 			w := &discardWriter{h: http.Header{}}
 			ctx := context.Background()
+			var addrs []string
+			if bc.newAddress {
+				h = clientip.MustNew(nil, clientip.Config{}).Handler(h)
+				addrs = []string{"198.51.100.7:1234", "203.0.113.9:1234"}
+			}
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
 				clear(w.h)
+				if addrs != nil {
+					req.RemoteAddr = addrs[i%len(addrs)]
+					i++
+				}
 				h.ServeHTTP(w, req.WithContext(ctx))
 				if w.h["Set-Cookie"] != nil {
-					b.Fatal("the session was written")
+					b.Fatal("the cookie was set")
 				}
 			}
 		})
