@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -113,7 +112,6 @@ func NewMemory(l Limit, cfg MemoryConfig) (*Memory, error) {
 		s := &m.shards[i]
 		s.max = perShard
 		s.maxCap = perShard + perShard/7 + 1 // load at most 7/8
-		s.rng = rand.Uint64() | 1            // #nosec G404 -- seeds the xorshift that picks where eviction sampling starts; the sample then evicts the earliest TAT, so throttled keys go last whatever the start
 	}
 	if every > 0 {
 		m.stop, m.done = make(chan struct{}), make(chan struct{})

@@ -128,3 +128,64 @@ func BenchmarkGCRAvsXTimeRate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryKeyFlood compares, in one run, the normal path (a key the
+// table already holds) with a flood of distinct keys beyond
+// MemoryConfig.MaxKeys (every request a new key in a full table: the
+// eviction path). Issue 16's target: the flood costs at most twice the
+// known key. The table is filled to its bound first, with buckets that
+// stay in debt for the whole run (a limit of 600 a minute, one request
+// each), so that eviction finds no refilled key to drop for free:
+//
+//	go test -run '^$' -bench MemoryKeyFlood -benchmem ./ratelimit/
+func BenchmarkMemoryKeyFlood(b *testing.B) {
+	for _, maxKeys := range []int{1 << 16, 1 << 20} {
+		var keys []string // built once, by the first sub-benchmark that runs
+		fill := func(b *testing.B) *Memory {
+			if keys == nil {
+				keys = make([]string, 4*maxKeys)
+				for i := range keys {
+					keys[i] = "203.0." + strconv.Itoa(i)
+				}
+			}
+			m, err := NewMemory(Limit{Events: 600, Per: time.Minute, Burst: 200}, MemoryConfig{MaxKeys: maxKeys, SweepInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, k := range keys[:maxKeys] {
+				_, _ = m.Allow(context.Background(), k)
+			}
+			runtime.GC() // the keys' garbage is not the loop's
+			return m
+		}
+		name := strconv.Itoa(maxKeys>>10) + "Ki"
+		b.Run(name+"/known", func(b *testing.B) {
+			m := fill(b)
+			ctx := context.Background()
+			known := m.Len()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_, _ = m.Allow(ctx, keys[i])
+				if i++; i == known {
+					i = 0
+				}
+			}
+		})
+		b.Run(name+"/flood", func(b *testing.B) {
+			m := fill(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := maxKeys
+			for b.Loop() {
+				_, _ = m.Allow(ctx, keys[i])
+				if i++; i == len(keys) {
+					i = 0
+				}
+			}
+			if m.Len() > maxKeys {
+				b.Fatalf("Len %d beyond MaxKeys %d", m.Len(), maxKeys)
+			}
+		})
+	}
+}

@@ -237,6 +237,37 @@ func TestMemoryEvictionSparesThrottledKeys(t *testing.T) {
 	}
 }
 
+// Attack: a flood of fresh keys (one request each) beyond MaxKeys only
+// evicts other fresh keys, so it cannot give back to a key that is not
+// throttled yet the requests it has spent (the package doc's promise): a
+// key with a debt of two requests keeps it through a flood twenty times
+// the table, while the table stays within its bound.
+func TestMemoryFloodSparesKeysInDebt(t *testing.T) {
+	clk := newClock()
+	const maxKeys = 10_000
+	m := newMemory(t, ratelimit.Limit{Events: 5, Per: time.Minute}, ratelimit.MemoryConfig{Now: clk.Now, MaxKeys: maxKeys, SweepInterval: -1})
+	ctx := context.Background()
+	const victims = 500
+	for v := range victims {
+		require.Equal(t, 2, allowN(t, m, "victim-"+strconv.Itoa(v), 2))
+	}
+	for i := range 20 * maxKeys {
+		d, err := m.Allow(ctx, "flood-"+strconv.Itoa(i))
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "a fresh key has a full bucket")
+		if i%1000 == 0 {
+			require.LessOrEqual(t, m.Len(), maxKeys)
+		}
+	}
+	assert.LessOrEqual(t, m.Len(), maxKeys)
+	assert.Greater(t, m.Len(), maxKeys*99/100, "full (MaxKeys is shared among shards, rounded down)")
+	for v := range victims {
+		d, err := m.Peek(ctx, "victim-"+strconv.Itoa(v))
+		require.NoError(t, err)
+		assert.Equal(t, 3, d.Remaining, "victim %d got back what it had spent", v)
+	}
+}
+
 // The table keeps state across re-basing, which happens every 2^31 ticks.
 func TestMemoryLongRunningClock(t *testing.T) {
 	clk := newClock()

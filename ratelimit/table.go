@@ -45,10 +45,9 @@ type shard struct {
 	maxCap int // largest table: max at load 7/8
 	growAt int // n at which the table grows
 	// Second cache line: rarely written.
-	base   int64  // ticks; a slot's TAT is base + slot.tat
-	rng    uint64 // xorshift state for eviction sampling
+	base   int64 // ticks; a slot's TAT is base + slot.tat
 	denied deniedCache
-	_      [24]byte
+	_      [32]byte
 }
 
 // deniedCache remembers the shard's last refused key and until when it is
@@ -150,7 +149,11 @@ func (s *shard) find(h uint64) (i int, found bool, dist int) {
 func (s *shard) add(h uint64, off uint32, now int64, i, dist int) {
 	switch {
 	case s.n >= s.max:
-		s.evict(now) // does not move the base, so off stands
+		e := slot{lo: uint32(h), hi: uint32(h >> 32), tat: off} // #nosec G115 -- splitting the 64-bit hash into its two halves: truncation intended
+		// Eviction does not move the base, so off stands.
+		if s.evictFor(i, e, now) {
+			return
+		}
 		i, _, dist = s.find(h)
 	case s.n >= s.growAt:
 		old := s.base
@@ -209,34 +212,60 @@ func (s *shard) remove(i int) {
 	s.n--
 }
 
-// evict removes one entry to make room: among evictSample occupied slots
-// from a random place, the one whose TAT is earliest, which is the bucket
-// closest to full, so the least state is lost. Buckets of keys being
-// throttled hold the latest TATs and are evicted last.
-func (s *shard) evict(now int64) {
+// evictFor makes room for e, a new key that find placed at index i in a
+// full shard, by evicting one entry: among the evictSample occupied slots
+// from i on, the one whose TAT is earliest, which is the bucket closest to
+// full, so the least state is lost (a refilled bucket, which loses
+// nothing, ends the search). Buckets of keys being throttled hold the
+// latest TATs and are evicted last. Where the sample starts is as random
+// as the key's hash, whose seed is secret.
+//
+// When no empty slot lies between i and the victim, e takes the victim's
+// place: the entries between them move forward one slot (which keeps the
+// Robin Hood order: homes do not decrease along a run), touching only the
+// slots sampled, and evictFor returns true. Otherwise it removes the
+// victim and returns false, and e is still to be inserted. Either way, the
+// cost is that of the sample, not of walking the rest of a run: at the
+// load of a full shard (7/8) a run is tens of slots long, and inserting
+// at i then deleting elsewhere would walk two of them.
+func (s *shard) evictFor(i int, e slot, now int64) (placed bool) {
 	c := len(s.slots)
-	s.rng ^= s.rng << 13
-	s.rng ^= s.rng >> 7
-	s.rng ^= s.rng << 17
-	i := home(s.rng, c)
-	best, bestTAT := -1, uint32(0)
-	for seen, scanned := 0, 0; seen < evictSample && scanned < c; scanned++ {
-		if e := s.slots[i]; e.key() != 0 {
-			if best < 0 || e.tat < bestTAT {
-				best, bestTAT = i, e.tat
+	best, bestOff, bestTAT, emptyOff := -1, 0, uint32(0), c
+	j := i
+	for seen, off := 0, 0; seen < evictSample && off < c; off++ {
+		if sl := s.slots[j]; sl.key() != 0 {
+			if best < 0 || sl.tat < bestTAT {
+				best, bestOff, bestTAT = j, off, sl.tat
 			}
 			seen++
-			if int64(e.tat)+s.base <= now {
+			if int64(sl.tat)+s.base <= now {
 				break // already refilled: nothing is lost
 			}
+		} else if emptyOff == c {
+			emptyOff = off
 		}
-		if i++; i == c {
-			i = 0
+		if j++; j == c {
+			j = 0
 		}
 	}
-	if best >= 0 {
+	if best < 0 {
+		return false // an empty shard is never full
+	}
+	if bestOff > emptyOff {
 		s.remove(best)
+		return false
 	}
+	s.denied.forget(s.slots[best].key())
+	for k := best; k != i; {
+		p := k - 1
+		if p < 0 {
+			p = c - 1
+		}
+		s.slots[k] = s.slots[p]
+		k = p
+	}
+	s.slots[i] = e
+	return true
 }
 
 // resize moves the live entries into a table of c slots, dropping

@@ -56,7 +56,7 @@ func (s *shard) check(t testing.TB, model map[uint64]int64) {
 // runOps drives one shard with ops decoded from b and checks it against a
 // model after each. Eviction and expiry remove model entries too.
 func runOps(t testing.TB, b []byte, maxKeys int) {
-	s := &shard{max: maxKeys, maxCap: maxKeys + maxKeys/7 + 1, rng: 1}
+	s := &shard{max: maxKeys, maxCap: maxKeys + maxKeys/7 + 1}
 	model := map[uint64]int64{}
 	now := int64(1000)
 	keys := []uint64{}
