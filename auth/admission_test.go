@@ -170,6 +170,59 @@ func TestLoginMaxWaitSameForEveryAccount(t *testing.T) {
 	})
 }
 
+// TestLoginRefusedAtOnceWhenTheWaitWouldPassMaxWait: when the hashing
+// admitted ahead would, by the recent hashes' durations, keep a login from
+// a slot past MaxWait, the login is refused at admission: before the user
+// lookup and the throttle, alike for known and unknown accounts, neither a
+// failure nor a success, and audited as busy. (Any real hash takes longer
+// than MaxWait's nanosecond here, so one held slot is enough; the old code
+// looked the user up and spent a throttle token, then gave up after
+// MaxWait.)
+func TestLoginRefusedAtOnceWhenTheWaitWouldPassMaxWait(t *testing.T) {
+	f := newFixture(t, password.HasherConfig{MaxConcurrent: 1, MaxWait: time.Nanosecond}) // hashes alice's password: the estimate
+	store := newGatedStore(f.store)
+	a := f.newAuthn(t, store)
+	release, err := f.probe.holdSlot(context.Background())
+	require.NoError(t, err)
+
+	var msgs []string
+	for i, login := range []string{"alice", "nobody"} {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.Login(requestFrom("192.0.2."+strconv.Itoa(i+1)+":1"), login, alicePassword)
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			var be *password.BusyError
+			require.ErrorAs(t, err, &be, login)
+			assert.NotErrorIs(t, err, auth.ErrInvalidCredentials)
+			assert.Contains(t, err.Error(), "no slot expected within the maximum wait")
+			msgs = append(msgs, be.Error())
+		case l := <-store.entered:
+			close(store.open)
+			t.Fatalf("%s: admitted though its wait would pass MaxWait (it reached the user store as %s)", login, l)
+		}
+	}
+	if len(msgs) == 2 {
+		assert.Equal(t, msgs[0], msgs[1], "known and unknown accounts are refused alike")
+	}
+	f.throttle.mu.Lock()
+	assert.Empty(t, f.throttle.checks, "refusals spend no throttle token")
+	assert.Empty(t, f.throttle.failed)
+	assert.Empty(t, f.throttle.succeeded, "a refusal is never a success")
+	f.throttle.mu.Unlock()
+	f.sessions.mu.Lock()
+	assert.Zero(t, f.sessions.logins, "no session")
+	f.sessions.mu.Unlock()
+	assert.Len(t, busyEvents(f.sink), 2)
+
+	release()
+	close(store.open)
+	_, err = a.Login(loginRequest(), "alice", alicePassword)
+	assert.NoError(t, err, "with a slot free there is no wait: admitted")
+}
+
 // TestLoginFairAcrossAddresses: one client (an IPv4 address, an IPv6 /64)
 // holds at most MaxPerClient admitted requests; more from it are refused at
 // once while other clients are still admitted. The old code queued them

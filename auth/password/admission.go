@@ -20,8 +20,10 @@ var ErrBusy = errors.New("password: hashing is busy")
 // BusyError means a [Hasher] refused to hash, or stopped waiting to,
 // because more hashing is asked of it than it can do in time: its queue
 // is full (HasherConfig.MaxQueue), the client already has
-// HasherConfig.MaxPerClient requests admitted, or no slot came free within
-// HasherConfig.MaxWait or before the context's deadline. No password was
+// HasherConfig.MaxPerClient requests admitted, the hashing admitted ahead
+// of it would take longer than HasherConfig.MaxWait by the recent hashes'
+// durations, or no slot came free within HasherConfig.MaxWait or before
+// the context's deadline. No password was
 // checked. A login flow that admits its request ([Hasher.Admit]) before
 // looking the user up, and hashes once for known and unknown accounts
 // alike, refuses the same way whatever the account, so the refusal says
@@ -59,6 +61,7 @@ const (
 	busyClient   = "too many requests from this client"
 	busyWait     = "no slot within the maximum wait"
 	busyDeadline = "no slot before the request's deadline"
+	busyLate     = "no slot expected within the maximum wait"
 )
 
 // admission is a Hasher's admission control. At most slots hashes run at
@@ -133,6 +136,8 @@ func (a *admission) admit(ctx context.Context, key string) (*ticket, error) {
 		return nil, a.busy(busyQueue, nil)
 	case key != "" && a.clients[key] >= a.perClient:
 		return nil, a.busy(busyClient, nil)
+	case a.expectedWait() > a.maxWait:
+		return nil, a.busy(busyLate, nil)
 	}
 	a.admitted++
 	if key != "" {
@@ -228,6 +233,19 @@ func (a *admission) release() {
 	a.running--
 }
 
+// expectedWait estimates how long a request admitted now would wait for a
+// slot: 0 while a slot is free, else a hash's moving average for each
+// round of slots admitted ahead of it, counting those ahead as if they had
+// just started (a pessimistic guess, so that a refusal errs early rather
+// than after MaxWait). It is 0 until a hash has been timed. a.mu must be
+// held.
+func (a *admission) expectedWait() time.Duration {
+	if a.admitted < a.slots {
+		return 0
+	}
+	return time.Duration(a.admitted/a.slots) * time.Duration(a.hashNanos.Load())
+}
+
 // busy returns the refusal for reason, with an estimate of when the
 // admitted requests will be done. a.mu must be held.
 func (a *admission) busy(reason string, cause error) *BusyError {
@@ -285,8 +303,10 @@ func clientKey(ctx context.Context) string {
 // without one, only MaxQueue bounds the request.
 //
 // It refuses at once with a [*BusyError] when HasherConfig.MaxConcurrent +
-// MaxQueue requests are admitted already, or the client has MaxPerClient,
-// and returns ctx's error if ctx has ended. A login flow admits before
+// MaxQueue requests are admitted already, the client has MaxPerClient, or
+// the requests admitted ahead would keep this one from a slot for longer
+// than MaxWait (estimated from the recent hashes' durations, each request
+// ahead counted as one hash), and returns ctx's error if ctx has ended. A login flow admits before
 // looking its user up, so that a refusal costs neither a lookup nor a
 // throttle token and is the same for every account.
 func (h *Hasher) Admit(ctx context.Context) (context.Context, func(), error) {

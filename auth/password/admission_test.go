@@ -215,3 +215,46 @@ func TestAdmit(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, password.ErrBusy)
 }
+
+// TestHasherRefusesAtOnceWhatWouldWaitPastMaxWait: with hashes taking 2 s
+// (by the moving average) and one slot, a request with two hashes
+// admitted ahead of it would wait about 4 s and is queued; one with three
+// ahead would wait 6 s, past MaxWait (5 s), and is refused at admission,
+// at once, with nothing hashed, instead of after waiting 5 s. The queue
+// (MaxQueue, default 8) is far from full. Issue 16: a login storm's excess
+// waited out MaxWait before its 503.
+func TestHasherRefusesAtOnceWhatWouldWaitPastMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHasher(t, password.HasherConfig{MaxConcurrent: 1, MaxWait: 5 * time.Second})
+		h.ObserveHash(2 * time.Second)
+		release, err := h.HoldSlot(context.Background())
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				_, err := h.Hash(context.Background(), "queued")
+				assert.NoError(t, err, "admitted: expected within MaxWait")
+			})
+			synctest.Wait() // admitted, queued for the slot
+		}
+
+		start := time.Now()
+		_, err = h.Hash(context.Background(), "would wait 6 s")
+		var be *password.BusyError
+		require.ErrorAs(t, err, &be)
+		assert.ErrorIs(t, err, password.ErrBusy)
+		assert.Zero(t, time.Since(start), "refused at once")
+		assert.Contains(t, err.Error(), "no slot expected within the maximum wait")
+		assert.GreaterOrEqual(t, be.RetryAfter, time.Second)
+		assert.LessOrEqual(t, be.RetryAfter, 5*time.Second)
+		_, _, err = h.Admit(context.Background())
+		require.ErrorAs(t, err, &be, "Admit refuses alike")
+		assert.Zero(t, h.Computations())
+
+		release()
+		wg.Wait()
+		assert.Equal(t, uint64(2), h.Computations(), "the admitted hashes ran")
+		_, err = h.Hash(context.Background(), "after the storm")
+		assert.NoError(t, err, "a free slot means no wait")
+	})
+}

@@ -1,6 +1,9 @@
 package password
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Computations returns how many hashes (Argon2 or bcrypt) h has computed.
 // Tests use it to prove that a code path really hashed.
@@ -14,3 +17,8 @@ func (h *Hasher) HoldSlot(ctx context.Context) (release func(), err error) {
 
 // Dummy returns the hash that hides unknown users.
 func (h *Hasher) Dummy() string { return h.dummy }
+
+// ObserveHash folds a hash's duration into the estimate that admission
+// refuses by (see HasherConfig.MaxWait), as a hash that took d would:
+// hashes in a testing/synctest bubble take no time.
+func (h *Hasher) ObserveHash(d time.Duration) { h.adm.observe(d) }

@@ -177,7 +177,12 @@ type HasherConfig struct {
 	// Default 5 s: below any server write timeout, so that every request
 	// is answered. The bound is per hash: a request that hashes twice (a
 	// login that rehashes, a password change) may wait twice, so give
-	// requests a context deadline below the write timeout too.
+	// requests a context deadline below the write timeout too. A request
+	// is also refused at once, at admission, when the requests admitted
+	// ahead of it would keep it from a slot for longer than MaxWait by the
+	// recent hashes' durations: on a machine slowed down, the queue
+	// shortens to what MaxWait allows, so that a storm's excess is refused
+	// at once instead of after MaxWait.
 	MaxWait time.Duration
 
 	// MaxPerClient bounds how many requests from one client may be
