@@ -127,6 +127,9 @@ func runScenarios(t *testing.T, args ...string) {
 		if r.OK+r.Refused+r.Errors != r.Requests {
 			t.Errorf("%s: %d right + %d refused + %d errors != %d requests", r.Name, r.OK, r.Refused, r.Errors, r.Requests)
 		}
+		if r.OKLat.N != r.OK || r.RefusedLat.N != r.Refused || r.OKLat.Max > r.Max || r.RefusedLat.Max > r.Max {
+			t.Errorf("%s: latencies by outcome %+v and %+v do not add up to %d right, %d refused, max %v", r.Name, r.OKLat, r.RefusedLat, r.OK, r.Refused, r.Max)
+		}
 		if r.PeakRSSMiB <= 0 || r.CPUPerRequest <= 0 {
 			t.Errorf("%s: peak RSS %.1f MiB, CPU %v a request: want both measured", r.Name, r.PeakRSSMiB, r.CPUPerRequest)
 		}
@@ -142,7 +145,7 @@ func runScenarios(t *testing.T, args ...string) {
 	}
 	var md bytes.Buffer
 	rep.write(&md)
-	for _, want := range []string{"| anonymous browsing |", "| flood, 3000 addresses |", "| login storm, unknown users |", "Signed-in vs anonymous page"} {
+	for _, want := range []string{"| anonymous browsing |", "| flood, 3000 addresses |", "| login storm, unknown users |", "Signed-in vs anonymous page", "latency by outcome"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}

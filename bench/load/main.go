@@ -16,7 +16,8 @@
 //     accounts, unknown accounts, each from 4096 addresses.
 //
 // Each scenario is a closed loop (each worker sends its next request when
-// answered) and reports the right answers per second, p50/p99/max latency,
+// answered) and reports the right answers per second, p50/p99/max latency
+// (for the login storms also apart for the answers and the refusals),
 // the count of deliberate refusals (429, or 503 with Retry-After), counted
 // apart from errors (anything else, and transport failures), the app's CPU
 // time per request (user+system, from /proc: on a shared machine, wall
@@ -234,6 +235,15 @@ func (r *report) write(w io.Writer) {
 		}
 		return nil
 	}
+	fmt.Fprintln(w, "\nLogin storms, latency by outcome (p50 / p99 / max):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scenario | Answered | Refused (429/503) |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, s := range r.Results {
+		if strings.HasPrefix(s.Name, "login") {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", s.Name, s.OKLat, s.RefusedLat)
+		}
+	}
 	for _, s := range r.Results {
 		if !strings.HasPrefix(s.Name, "login") && s.Refused*100 > s.Requests {
 			fmt.Fprintf(w, "\nWARNING: %s: %d of %d requests refused by the rate limit: its CPU per request is not a page's; run with more -users.\n", s.Name, s.Refused, s.Requests)
@@ -245,6 +255,13 @@ func (r *report) write(w io.Writer) {
 			float64(signed.CPUPerRequest)/float64(anon.CPUPerRequest), float64(flood.CPUPerRequest)/float64(anon.CPUPerRequest),
 			flood.RSSBefore, flood.PeakRSSMiB, flood.PeakRSSMiB-flood.RSSBefore, floodBoundMiB)
 	}
+}
+
+func (l latencies) String() string {
+	if l.N == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d: %s / %s / %s", l.N, ms(l.P50), ms(l.P99), ms(l.Max))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

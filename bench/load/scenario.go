@@ -228,12 +228,15 @@ type scenario struct {
 
 // result is what one scenario measured.
 type result struct {
-	Name                       string
-	Requests                   uint64
-	Duration                   time.Duration
-	Throughput                 float64 // right answers per second
-	P50, P99, Max              time.Duration
-	OK, Refused, Errors        uint64
+	Name                string
+	Requests            uint64
+	Duration            time.Duration
+	Throughput          float64 // right answers per second
+	P50, P99, Max       time.Duration
+	OK, Refused, Errors uint64
+	// Latencies of the right answers and of the refusals apart: a storm
+	// must answer fast what it admits and refuse the rest at once.
+	OKLat, RefusedLat          latencies
 	Codes                      map[int]uint64
 	ErrorSamples               []string
 	CPUPerRequest              time.Duration // the app's user+system CPU over requests
@@ -289,6 +292,7 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 		du = 0
 	}
 	var m vegeta.Metrics
+	var okLat, refusedLat vegeta.LatencyMetrics
 	res := result{Name: s.Name, Codes: map[int]uint64{}}
 	ok, refused := set(s.OK), set(s.Refused)
 	errSeen := map[string]bool{}
@@ -304,8 +308,10 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 		switch {
 		case r.Code != 0 && ok[code]:
 			res.OK++
+			okLat.Add(r.Latency)
 		case refused[code] && (code != http.StatusServiceUnavailable || r.Headers.Get("Retry-After") != ""):
 			res.Refused++
+			refusedLat.Add(r.Latency)
 		default:
 			res.Errors++
 			msg := r.Error
@@ -332,6 +338,7 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 		res.Throughput = float64(res.OK) / res.Duration.Seconds()
 	}
 	res.P50, res.P99, res.Max = m.Latencies.P50, m.Latencies.P99, m.Latencies.Max
+	res.OKLat, res.RefusedLat = summarize(okLat, res.OK), summarize(refusedLat, res.Refused)
 	if res.Requests > 0 {
 		res.CPUPerRequest = (cpu1 - cpu0) / time.Duration(res.Requests) // #nosec G115 -- a request count, far below 2^63
 	}
@@ -343,6 +350,19 @@ func (a *app) run(ctx context.Context, s scenario) (result, error) {
 		return res, err
 	}
 	return res, a.alive()
+}
+
+// latencies summarizes the latencies of some of a scenario's requests.
+type latencies struct {
+	P50, P99, Max time.Duration
+	N             uint64
+}
+
+func summarize(l vegeta.LatencyMetrics, n uint64) latencies {
+	if n == 0 {
+		return latencies{}
+	}
+	return latencies{P50: l.Quantile(0.5), P99: l.Quantile(0.99), Max: l.Max, N: n}
 }
 
 func set(codes []int) map[int]bool {
