@@ -64,9 +64,6 @@ const (
 	busyLate     = "no slot expected within the maximum wait"
 )
 
-// defaultMaxWait is HasherConfig.MaxWait's default.
-const defaultMaxWait = 2 * time.Second
-
 // admission is a Hasher's admission control. At most slots hashes run at
 // once; at most slots+queue requests are admitted (running, queued for a
 // slot, or holding a ticket between two hashes), at most perClient of
@@ -120,7 +117,7 @@ func (a *admission) init(cfg HasherConfig) {
 	}
 	a.maxWait = cfg.MaxWait
 	if a.maxWait == 0 {
-		a.maxWait = defaultMaxWait
+		a.maxWait = 5 * time.Second
 	}
 	a.clients = map[string]int{}
 }

@@ -51,7 +51,7 @@ func TestHasherQueueBoundRefusesAtOnce(t *testing.T) {
 	})
 }
 
-// TestHasherMaxWait: a hash waits for a slot at most MaxWait (default 2 s),
+// TestHasherMaxWait: a hash waits for a slot at most MaxWait (default 5 s),
 // or until its context's deadline if that comes first, and then is refused
 // with a BusyError without hashing. The old Hasher waited for ever without
 // a deadline.
@@ -62,10 +62,10 @@ func TestHasherMaxWait(t *testing.T) {
 		deadline time.Duration // 0: none
 		want     time.Duration
 	}{
-		{"default", 0, 0, 2 * time.Second},
-		{"configured", 3 * time.Second, 0, 3 * time.Second},
+		{"default", 0, 0, 5 * time.Second},
+		{"configured", 2 * time.Second, 0, 2 * time.Second},
 		{"context deadline first", 0, time.Second, time.Second},
-		{"MaxWait before the context deadline", 3 * time.Second, time.Minute, 3 * time.Second},
+		{"MaxWait before the context deadline", 2 * time.Second, time.Minute, 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -39,7 +39,7 @@
 //     MaxPerClient requests (default MaxConcurrent, at least 2) from one
 //     client address (IPv6 by /64, the address the clientip middleware put
 //     in the context) are admitted at a time, hashing or waiting, and none
-//     waits longer than MaxWait (default 2 s) or its context; a request
+//     waits longer than MaxWait (default 5 s) or its context; a request
 //     that would, by the recent hashes' durations, is refused at
 //     admission instead of after the wait. The rest get a [*BusyError], which apps answer with HTTP 503 and Retry-After. A
 //     request whose context ends never starts hashing. [Hasher.Admit]

@@ -171,20 +171,18 @@ type HasherConfig struct {
 	MaxQueue int
 
 	// MaxWait bounds how long a hash waits for a slot; it is then refused
-	// with a [*BusyError] and never starts. A request is refused at once
-	// instead, at admission, when the requests admitted ahead of it would
-	// keep it from a slot for longer than MaxWait by the recent hashes'
-	// durations: on a machine slowed down, the queue shortens to what
-	// MaxWait allows. A context that ends sooner ends the wait too: a
-	// *BusyError that also wraps the context's error when its deadline
-	// passed, the context's error when it was canceled. Default 2 s: about
-	// what the default queue takes at a healthy hash's 75–250 ms, and far
-	// below any server write timeout, so that every request is answered.
-	// Under a sustained storm the queue stays full, so the requests that
-	// are admitted wait about MaxWait: raise it to answer more of a storm,
-	// later. The bound is per hash: a request that hashes twice (a login
-	// that rehashes, a password change) may wait twice, so give requests a
-	// context deadline below the write timeout too.
+	// with a [*BusyError] and never starts. A context that ends sooner ends
+	// the wait too: a *BusyError that also wraps the context's error when
+	// its deadline passed, the context's error when it was canceled.
+	// Default 5 s: below any server write timeout, so that every request
+	// is answered. The bound is per hash: a request that hashes twice (a
+	// login that rehashes, a password change) may wait twice, so give
+	// requests a context deadline below the write timeout too. A request
+	// is also refused at once, at admission, when the requests admitted
+	// ahead of it would keep it from a slot for longer than MaxWait by the
+	// recent hashes' durations: on a machine slowed down, the queue
+	// shortens to what MaxWait allows, so that a storm's excess is refused
+	// at once instead of after MaxWait.
 	MaxWait time.Duration
 
 	// MaxPerClient bounds how many requests from one client may be

@@ -23,7 +23,7 @@ import (
 )
 
 // burstDeadline is the time every request of BenchmarkLoginBurstHTTP must
-// be answered in: the default HasherConfig.MaxWait (2 s) plus a few
+// be answered in: the default HasherConfig.MaxWait (5 s) plus a few
 // default hashes on a loaded machine, far below the server's 60 s
 // WriteTimeout.
 const burstDeadline = 10 * time.Second
