@@ -74,7 +74,7 @@
 // from the new key's place in the table (as random as its hash, whose seed
 // is secret), the one with the earliest TAT, that is the bucket closest to
 // full; the new key takes its place, so a flood beyond the bound costs
-// about what a known key does (under twice: BenchmarkMemoryKeyFlood). Its owner regains only what it had spent (its "debt",
+// at most about twice what a known key does (BenchmarkMemoryKeyFlood). Its owner regains only what it had spent (its "debt",
 // TAT minus now), which for the earliest of 8 is little. Keys being
 // throttled have the largest debts and are evicted last. To push out a key
 // with debt d, an attacker must fill the table with keys holding at least
