@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 // RequestIDHeader is the header [Logger.Handler] reads from trusted
@@ -90,10 +91,27 @@ func (l *Logger) Handler(next http.Handler) http.Handler {
 			id = rand.Text()
 		}
 		w.Header()[requestIDKey] = []string{id}
-		ctx := &requestCtx{Context: r.Context(), l: l, r: Request{
-			ID: id, ClientIP: info.Addr, UserAgent: truncate(r.UserAgent(), MaxUserAgent),
-		}}
-		r = r.WithContext(ctx)
+		// The request facts go into the request state the Rampart layers
+		// share (see clientip's Handler), or a new one.
+		ctx := r.Context()
+		var rq *Request
+		if p, ok := reqstate.Reserve(ctx, requestKey); ok {
+			rq = &Request{ID: id, ClientIP: info.Addr, UserAgent: truncate(r.UserAgent(), MaxUserAgent)}
+			p.Set(rq)
+		} else {
+			ctx, rq = reqstate.New[Request](ctx, requestKey)
+			*rq = Request{ID: id, ClientIP: info.Addr, UserAgent: truncate(r.UserAgent(), MaxUserAgent)}
+			defer reqstate.Seal(ctx)
+		}
+		if l != nil {
+			if c := reqstate.With(ctx, loggerKey, l); c != ctx {
+				ctx = c
+				defer reqstate.Seal(ctx)
+			}
+		}
+		if ctx != r.Context() {
+			r = r.WithContext(ctx)
+		}
 		rw := &responseWriter{ResponseWriter: w}
 		defer l.recoverPanic(rw, r)
 		next.ServeHTTP(rw, r)

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 // Header names a forwarding header a [Resolver] can read.
@@ -494,25 +496,22 @@ type ctxValue struct {
 	info Info
 }
 
-// infoCtx carries a ctxValue in the same allocation as the context node.
-type infoCtx struct {
-	context.Context
-	v ctxValue
-}
-
-func (c *infoCtx) Value(key any) any {
-	if key == ctxKey {
-		return &c.v
-	}
-	return c.Context.Value(key)
-}
-
 // Handler is middleware that resolves the client of each request once and
 // stores it in the request context for [FromContext] and
 // [Resolver.Resolve].
 func (r *Resolver) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		ctx := &infoCtx{Context: req.Context(), v: ctxValue{res: r, info: r.resolve(req)}}
+		info := r.resolve(req)
+		// The request state the Rampart layers share: the one in the
+		// request's context, or one made here (outermost, as usual).
+		if p, ok := reqstate.Reserve(req.Context(), ctxKey); ok {
+			p.Set(&ctxValue{res: r, info: info})
+			next.ServeHTTP(w, req)
+			return
+		}
+		ctx, own := reqstate.New[ctxValue](req.Context(), ctxKey)
+		*own = ctxValue{res: r, info: info}
+		defer reqstate.Seal(ctx)
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
 }

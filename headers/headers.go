@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deployedworks/rampart/clientip"
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 // Config tunes the middleware built by [New]. The zero value is the strict
@@ -294,21 +295,13 @@ func (h *Policy) With(fn func(*Config)) (*Policy, error) {
 	return build(cfg.withDefaults())
 }
 
-// reqState carries one response's header values and its nonce. It is the
-// request's context node too, so the nonce costs no extra allocation.
-// Each response gets its own backing array: a handler that writes into a
-// header's []string in place cannot change another response.
+// reqState carries one response's header values and its nonce, which
+// [Nonce] finds under nonceKey in the request state the Rampart layers
+// share. Each response gets its own backing array: a handler that writes
+// into a header's []string in place cannot change another response.
 type reqState struct {
-	context.Context
 	nonce string
 	vals  [maxFields]string
-}
-
-func (s *reqState) Value(key any) any {
-	if key == nonceKey {
-		return &s.nonce
-	}
-	return s.Context.Value(key)
 }
 
 // Handler is middleware that sets the configured headers on every
@@ -323,7 +316,12 @@ func (s *reqState) Value(key any) any {
 // the request context for [Nonce]. Handlers may still change any header.
 func (h *Policy) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, h.apply(w.Header(), r))
+		if r2 := h.apply(w.Header(), r); r2 != r {
+			// apply made the request state: it ends with this handler.
+			defer reqstate.Seal(r2.Context())
+			r = r2
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -334,13 +332,29 @@ func (h *Policy) apply(hdr http.Header, r *http.Request) *http.Request {
 	if info, ok := clientip.FromContext(r.Context()); r.TLS != nil || !ok || info.HTTPS() {
 		fields = h.secure
 	}
-	st := &reqState{}
+	nonce := len(h.csp.parts) > 1
+	// With a nonce, st goes into the request state the Rampart layers share
+	// (see clientip's Handler), or into a new one, in the same allocation.
+	var (
+		st    *reqState
+		place reqstate.Place
+		ctx   context.Context
+	)
+	if nonce {
+		var ok bool
+		if place, ok = reqstate.Reserve(r.Context(), nonceKey); !ok {
+			ctx, st = reqstate.New[reqState](r.Context(), nonceKey)
+		}
+	}
+	if st == nil {
+		st = &reqState{}
+	}
 	for i, f := range fields {
 		st.vals[i] = f.value
 		hdr[f.key] = st.vals[i : i+1 : i+1]
 	}
 	n := len(fields)
-	if len(h.csp.parts) == 1 {
+	if !nonce {
 		st.vals[n] = h.csp.parts[0]
 		hdr[h.csp.header] = st.vals[n : n+1 : n+1]
 		return r
@@ -359,8 +373,11 @@ func (h *Policy) apply(hdr http.Header, r *http.Request) *http.Request {
 	hdr[h.csp.header] = st.vals[n : n+1 : n+1]
 	off := len(h.csp.parts[0])
 	st.nonce = v[off : off+nonceLen]
-	st.Context = r.Context()
-	return r.WithContext(st)
+	if ctx == nil {
+		place.Set(st)
+		return r
+	}
+	return r.WithContext(ctx)
 }
 
 // NoStore is middleware that sets Cache-Control: no-store, so that no

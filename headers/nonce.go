@@ -68,7 +68,10 @@ var nonceKey = &nonceKeyType{}
 // back. Never cache a page that contains a nonce: a nonce must be
 // unpredictable and used by one response only.
 func Nonce(ctx context.Context) string {
-	if p, ok := ctx.Value(nonceKey).(*string); ok && p != nil {
+	switch p := ctx.Value(nonceKey).(type) {
+	case *reqState: // the middleware's
+		return p.nonce
+	case *string: // WithNonce's
 		return *p
 	}
 	return ""

@@ -14,6 +14,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 // Method is an authentication method, named by its RFC 8176 "amr" value.
@@ -98,19 +100,30 @@ func (p Principal) With(m Method) Principal {
 	return p
 }
 
-type contextKey struct{}
-
-// NewContext returns a copy of ctx that carries p. Package session calls
-// it; applications call it only in tests.
+// NewContext returns a copy of ctx that carries p, in place of any
+// principal ctx carried. Package session's Handler puts the signed-in
+// principal in each request's context; applications call NewContext in
+// tests, and where work done for a user runs outside a request.
 func NewContext(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, contextKey{}, p)
+	return context.WithValue(ctx, reqstate.PrincipalKey{}, p)
 }
 
 // FromContext returns the principal in ctx, and false when there is none
 // or it is anonymous.
 func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(contextKey{}).(Principal)
-	if !ok || p.IsAnonymous() {
+	var p Principal
+	switch v := ctx.Value(reqstate.PrincipalKey{}).(type) {
+	case Principal: // NewContext's
+		p = v
+	case *Principal: // package session's, in the request state
+		if v == nil {
+			return Principal{}, false
+		}
+		p = *v
+	default:
+		return Principal{}, false
+	}
+	if p.IsAnonymous() {
 		return Principal{}, false
 	}
 	return p, true

@@ -20,6 +20,7 @@ import (
 	"github.com/deployedworks/rampart/audit"
 	"github.com/deployedworks/rampart/clientip"
 	"github.com/deployedworks/rampart/identity"
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 // maxUserAgent bounds the User-Agent kept with a session.
@@ -33,6 +34,10 @@ type reqState struct {
 	ua    string
 	token string // token from the request's cookie, "" if none or malformed
 	key   string // storeKey(token), hashed once per request; "" with no token
+
+	// who is the principal the Handler publishes for identity.FromContext:
+	// the signed-in user as loaded, or anonymous. Set once, before next.
+	who identity.Principal
 
 	// base is the request's context with this state, without the scs
 	// session; sctx is the scs session of the request, derived from base.
@@ -89,11 +94,20 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &reqState{ua: truncateUTF8(r.UserAgent(), maxUserAgent)}
-		if c, ok := clientip.FromContext(r.Context()); ok {
-			st.ip = c.Addr
+		// st goes into the request state the Rampart layers share (see
+		// clientip's Handler), or into a new one, in the same allocation.
+		ctx := r.Context()
+		var st *reqState
+		if p, ok := reqstate.Reserve(ctx, ctxKey{m}); ok {
+			st = &reqState{base: ctx}
+			st.fill(r)
+			p.Set(st)
+		} else {
+			ctx, st = reqstate.New[reqState](ctx, ctxKey{m})
+			st.base = ctx
+			st.fill(r)
+			defer reqstate.Seal(ctx)
 		}
-		st.base = context.WithValue(r.Context(), ctxKey{m}, st)
 		v := cookieFromRequest(r, m.scs.Cookie.Name)
 		if v == "" && rejectedCookie(r, m.scs.Cookie.Name) {
 			// Ignored, as if absent; recorded at a bounded rate (OWASP ASVS
@@ -107,19 +121,34 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			m.fail(w, r, st, ActionLoadFailed, err)
 			return
 		}
-		ctx := st.base
+		// The session, not an outer layer, says who is signed in: st.who
+		// (anonymous when no one is) shadows any principal outside.
 		if md := st.md.Load(); md != nil && md.UserID != "" {
-			ctx = identity.NewContext(ctx, principal(md))
-		} else if _, ok := identity.FromContext(ctx); ok {
-			ctx = identity.NewContext(ctx, identity.Principal{}) // the session, not an outer layer, says who is signed in
+			st.who = principal(md)
+		}
+		if c := reqstate.With(ctx, reqstate.PrincipalKey{}, &st.who); c != ctx {
+			ctx = c
+			defer reqstate.Seal(ctx)
 		}
 		sw := &st.w // allocated with st
 		*sw = responseWriter{ResponseWriter: w, m: m, r: r, st: st}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		if ctx != r.Context() {
+			next.ServeHTTP(sw, r.WithContext(ctx))
+		} else {
+			next.ServeHTTP(sw, r)
+		}
 		if !sw.committed {
 			sw.commit()
 		}
 	})
+}
+
+// fill records the request's client address and User-Agent.
+func (st *reqState) fill(r *http.Request) {
+	st.ua = truncateUTF8(r.UserAgent(), maxUserAgent)
+	if c, ok := clientip.FromContext(r.Context()); ok {
+		st.ip = c.Addr
+	}
 }
 
 // load loads the session named by the cookie value v into st: a signed-in
