@@ -39,8 +39,10 @@ type reqState struct {
 	// the signed-in user as loaded, or anonymous. Set once, before next.
 	who identity.Principal
 
-	// base is the request's context with this state, without the scs
-	// session; sctx is the scs session of the request, derived from base.
+	// base is the request's context with this state (the request state
+	// the Rampart layers share, which also takes the principal before
+	// next runs), without the scs session; sctx is the scs session of the
+	// request, derived from base.
 	// The request's handlers get base: every scs call goes through the
 	// Manager, with sctx, which a token renewal or the end of the session
 	// replaces with a new scs session.
