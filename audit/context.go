@@ -3,13 +3,16 @@ package audit
 import (
 	"context"
 	"net/netip"
+
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
-type ctxKey struct{ name string }
-
+// The context keys of the request facts (a *Request) and of the Logger
+// serving the request (a *Logger): the request state's, so that the state
+// the Rampart layers share finds them without a search.
 var (
-	requestKey = &ctxKey{"request"}
-	loggerKey  = &ctxKey{"logger"}
+	requestKey = reqstate.Request
+	loggerKey  = reqstate.Logger
 )
 
 // Request is what [Logger.Log] copies into events about the HTTP request

@@ -487,9 +487,10 @@ func trimOWS(s string) string {
 	return strings.Trim(s, " \t")
 }
 
-type ctxKeyType struct{}
-
-var ctxKey = &ctxKeyType{}
+// ctxKey is the context key of the client: a *ctxValue. It is the request
+// state's key for the client, so that the state the Rampart layers share
+// finds it without a search.
+var ctxKey = reqstate.Client
 
 type ctxValue struct {
 	res  *Resolver

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+
+	"github.com/deployedworks/rampart/internal/reqstate"
 )
 
 const (
@@ -51,10 +53,11 @@ func (s *nonceSource) encode(dst *[nonceLen]byte) {
 	s.pool.Put(nb)
 }
 
-type nonceKeyType struct{}
-
-// nonceKey is the context key of the request's nonce. Values are *string.
-var nonceKey = &nonceKeyType{}
+// nonceKey is the context key of the request's nonce: a *reqState from
+// the middleware, a *string from WithNonce. It is the request state's key
+// for the nonce, so that the state the Rampart layers share finds it
+// without a search.
+var nonceKey = reqstate.Nonce
 
 // Nonce returns the CSP nonce of the request whose context is ctx, or ""
 // when the [Policy] middleware did not run or its policy has no

@@ -105,14 +105,14 @@ func (p Principal) With(m Method) Principal {
 // principal in each request's context; applications call NewContext in
 // tests, and where work done for a user runs outside a request.
 func NewContext(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, reqstate.PrincipalKey{}, p)
+	return context.WithValue(ctx, reqstate.Principal, p)
 }
 
 // FromContext returns the principal in ctx, and false when there is none
 // or it is anonymous.
 func FromContext(ctx context.Context) (Principal, bool) {
 	var p Principal
-	switch v := ctx.Value(reqstate.PrincipalKey{}).(type) {
+	switch v := ctx.Value(reqstate.Principal).(type) {
 	case Principal: // NewContext's
 		p = v
 	case *Principal: // package session's, in the request state

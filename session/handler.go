@@ -128,7 +128,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		if md := st.md.Load(); md != nil && md.UserID != "" {
 			st.who = principal(md)
 		}
-		if c := reqstate.With(ctx, reqstate.PrincipalKey{}, &st.who); c != ctx {
+		if c := reqstate.With(ctx, reqstate.Principal, &st.who); c != ctx {
 			ctx = c
 			defer reqstate.Seal(ctx)
 		}

@@ -2,18 +2,20 @@
 // request in one context node, so that a chain of them (client address,
 // audit, headers, session) derives one request copy instead of one per
 // layer. Nothing of it is exported from the library: each package keeps
-// its own context key and its own accessor (clientip.FromContext,
-// audit.RequestID, headers.Nonce, identity.FromContext, the session's
-// state), and finds its value here as it would in any context node.
+// its own accessor (clientip.FromContext, audit.RequestID, headers.Nonce,
+// identity.FromContext, the session's state) and finds its value here as
+// it would in any context node; the context keys of those values are this
+// package's [Key]s, so that a State answers a lookup without a search.
 //
 // # How a layer stores a value
 //
 // A layer reserves a place for its key in the request's context with
 // [Reserve]. That succeeds only when the request's context is a [State]
 // itself, with no other context node below it, and the state holds no
-// value under that key yet and is not sealed; the layer then fills its
-// value and publishes it with [Place.Set], and passes the request on
-// unchanged. Otherwise it derives a new State below the request's context
+// value under that key yet (for a key other than the [Key]s, no value
+// under any other key: there is one such place) and is not sealed; the
+// layer then fills its value and publishes it with [Place.Set], and
+// passes the request on unchanged. Otherwise it derives a new State below the request's context
 // with [New] (or [With]) and passes on a request copy carrying it, where
 // the layers after it can store theirs.
 //
@@ -53,26 +55,60 @@ import (
 	"sync/atomic"
 )
 
-// size is how many values one State holds. The README's chain stores six
-// (client, request facts, audit Logger, nonce, session state, principal);
-// a layer that finds no room derives a new State.
-const size = 8
-
-// sealed is the value of State.claimed once no more places may be claimed.
-const sealed = size
-
-// place is one key and its value.
-type place struct {
-	key, val any
+// Key is the context key of one of the values every request may carry
+// (see the variables below); the packages that own the values use it as
+// their context key, so that a State finds its value without a search.
+// Any other key takes the State's one other place.
+type Key struct {
+	i    uint8
+	name string
 }
 
+func (k *Key) String() string { return "rampart " + k.name }
+
+// The keys of the values a State holds in places of their own.
+var (
+	// Client is package clientip's key: a *clientip.ctxValue.
+	Client = &Key{0, "client"}
+	// Request is package audit's key of the request facts: an
+	// *audit.Request.
+	Request = &Key{1, "request facts"}
+	// Logger is package audit's key of the Logger serving the request: an
+	// *audit.Logger.
+	Logger = &Key{2, "audit logger"}
+	// Nonce is package headers' key of the CSP nonce: a *headers.reqState
+	// (or a *string, from headers.WithNonce).
+	Nonce = &Key{3, "nonce"}
+	// Principal is package identity's key: identity.NewContext stores an
+	// identity.Principal under it, package session's Handler publishes an
+	// *identity.Principal in the request state; identity.FromContext
+	// reads both.
+	Principal = &Key{4, "principal"}
+)
+
+// kinds is how many Keys there are; other is the bit of the other place.
+const (
+	kinds  = 5
+	other  = kinds
+	places = kinds + 1
+)
+
+// bits of State.bits: place i is claimed (1<<i), then ready (1<<(8+i));
+// sealed stops new claims.
+const (
+	readyShift = 8
+	sealed     = 1 << 31
+)
+
 // State is a context node holding the values of several layers for one
-// request. The zero State is not usable: it is created by [New] or [With].
+// request: one place per [Key], and one for any other key (package
+// session's, per Manager). The zero State is not usable: it is created by
+// [New] or [With].
 type State struct {
 	context.Context
-	claimed atomic.Uint32 // places handed out by Reserve; sealed: no more
-	ready   atomic.Uint32 // bit i: places[i] is written and may be read
-	places  [size]place
+	bits     atomic.Uint32
+	vals     [kinds]any
+	key, val any // the other place
 }
 
 // holder is implemented by *State and by the nodes that embed one.
@@ -83,11 +119,12 @@ func (s *State) state() *State { return s }
 // Value returns the value published under key, or the parent's value for
 // key when none is.
 func (s *State) Value(key any) any {
-	ready := s.ready.Load()
-	for i := 0; ready != 0; i, ready = i+1, ready>>1 {
-		if ready&1 != 0 && s.places[i].key == key {
-			return s.places[i].val
+	if k, ok := key.(*Key); ok {
+		if s.bits.Load()&(1<<(readyShift+k.i)) != 0 {
+			return s.vals[k.i]
 		}
+	} else if s.bits.Load()&(1<<(readyShift+other)) != 0 && s.key == key {
+		return s.val
 	}
 	return s.Context.Value(key)
 }
@@ -100,46 +137,44 @@ func (s *State) String() string {
 	return "context.WithRampartState"
 }
 
-// has reports whether a value is published under key in s itself.
-func (s *State) has(key any) bool {
-	ready := s.ready.Load()
-	for i := 0; ready != 0; i, ready = i+1, ready>>1 {
-		if ready&1 != 0 && s.places[i].key == key {
-			return true
-		}
-	}
-	return false
-}
-
 // Place is a place reserved in a State for one value: see [Reserve].
 type Place struct {
 	s *State
-	i uint32
+	i uint8
 }
 
-// Reserve claims a place under key in the State that ctx is, and reports
+// placeOf returns the place key takes in a State.
+func placeOf(key any) uint8 {
+	if k, ok := key.(*Key); ok {
+		return k.i
+	}
+	return other
+}
+
+// Reserve claims the place of key in the State that ctx is, and reports
 // whether it did. It does not when ctx is not a State (nil, any other
-// context, or a node below one), when the State already has a value
-// under key, or when it is full or sealed: the caller then derives a
-// context of its own ([New], [With]). Fill the value, then publish it with
-// [Place.Set] before anything else runs with ctx.
+// context, or a node below one), when the place is taken (a value under
+// the same key, or under another key for the other place), or when the
+// State is sealed: the caller then derives a context of its own ([New],
+// [With]). Fill the value, then publish it with [Place.Set] before
+// anything else runs with ctx.
 func Reserve(ctx context.Context, key any) (Place, bool) {
 	h, ok := ctx.(holder)
 	if !ok {
 		return Place{}, false
 	}
 	s := h.state()
-	if s.has(key) {
-		return Place{}, false
-	}
+	i := placeOf(key)
 	for {
-		n := s.claimed.Load()
-		if n >= size {
+		b := s.bits.Load()
+		if b&(sealed|1<<i) != 0 {
 			return Place{}, false
 		}
-		if s.claimed.CompareAndSwap(n, n+1) {
-			s.places[n].key = key
-			return Place{s: s, i: n}, true
+		if s.bits.CompareAndSwap(b, b|1<<i) {
+			if i == other {
+				s.key = key
+			}
+			return Place{s: s, i: i}, true
 		}
 	}
 }
@@ -148,8 +183,12 @@ func Reserve(ctx context.Context, key any) (Place, bool) {
 // to, must not change afterwards (or only under the owner's own
 // synchronisation).
 func (p Place) Set(val any) {
-	p.s.places[p.i].val = val
-	p.s.ready.Or(1 << p.i)
+	if p.i == other {
+		p.s.val = val
+	} else {
+		p.s.vals[p.i] = val
+	}
+	p.s.bits.Or(1 << (readyShift + p.i))
 }
 
 // node is a State with a value of the creating layer in the same
@@ -166,10 +205,19 @@ type node[T any] struct {
 func New[T any](parent context.Context, key any) (context.Context, *T) {
 	n := &node[T]{}
 	n.Context = parent
-	n.places[0] = place{key: key, val: &n.own}
-	n.claimed.Store(1)
-	n.ready.Store(1)
+	n.State.put(key, &n.own)
 	return n, &n.own
+}
+
+// put publishes val under key in a State no one else sees yet.
+func (s *State) put(key, val any) {
+	i := placeOf(key)
+	if i == other {
+		s.key, s.val = key, val
+	} else {
+		s.vals[i] = val
+	}
+	s.bits.Store(1<<i | 1<<(readyShift+i))
 }
 
 // With returns ctx with val under key: ctx itself when it is a State that
@@ -181,9 +229,7 @@ func With(ctx context.Context, key, val any) context.Context {
 		return ctx
 	}
 	s := &State{Context: ctx}
-	s.places[0] = place{key: key, val: val}
-	s.claimed.Store(1)
-	s.ready.Store(1)
+	s.put(key, val)
 	return s
 }
 
@@ -193,12 +239,6 @@ func With(ctx context.Context, key, val any) context.Context {
 // published stay readable.
 func Seal(ctx context.Context) {
 	if h, ok := ctx.(holder); ok {
-		h.state().claimed.Store(sealed)
+		h.state().bits.Or(sealed)
 	}
 }
-
-// PrincipalKey is package identity's context key. identity.NewContext
-// stores an identity.Principal under it; package session's Handler
-// publishes a pointer to one in the request state. identity.FromContext
-// reads both.
-type PrincipalKey struct{}
