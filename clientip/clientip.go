@@ -499,7 +499,12 @@ type ctxValue struct {
 
 // Handler is middleware that resolves the client of each request once and
 // stores it in the request context for [FromContext] and
-// [Resolver.Resolve].
+// [Resolver.Resolve]. The context node it adds also takes the values of
+// the Rampart layers after it (audit, headers, session), so that the
+// chain copies the request once; a context taken from the request
+// between two of those layers therefore shows, once they have run, what
+// they found for the same request. Nothing is added to it after the
+// request.
 func (r *Resolver) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info := r.resolve(req)
