@@ -5,14 +5,14 @@
 // its own accessor (clientip.FromContext, audit.RequestID, headers.Nonce,
 // identity.FromContext, the session's state) and finds its value here as
 // it would in any context node; the context keys of those values are this
-// package's [Key]s, so that a State answers a lookup without a search.
+// package's keys ([Key]), so that a State answers a lookup without a search.
 //
 // # How a layer stores a value
 //
 // A layer reserves a place for its key in the request's context with
 // [Reserve]. That succeeds only when the request's context is a [State]
 // itself, with no other context node below it, and the state holds no
-// value under that key yet (for a key other than the [Key]s, no value
+// value under that key yet (for a key that is not a [Key], no value
 // under any other key: there is one such place) and is not sealed; the
 // layer then fills its value and publishes it with [Place.Set], and
 // passes the request on unchanged. Otherwise it derives a new State below the request's context
