@@ -15,9 +15,9 @@
 // value under that key yet (for a key that is not a [Key], no value
 // under any other key: there is one such place) and is not sealed; the
 // layer then fills its value and publishes it with [Place.Set], and
-// passes the request on unchanged. Otherwise it derives a new State below the request's context
-// with [New] (or [With]) and passes on a request copy carrying it, where
-// the layers after it can store theirs.
+// passes the request on unchanged. Otherwise it derives a new State below
+// the request's context with [New] (or [With]) and passes on a request
+// copy carrying it, where the layers after it can store theirs.
 //
 // # Why that keeps the semantics of context values
 //
